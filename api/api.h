@@ -1,0 +1,231 @@
+/* The RPC runtime: gRPC over HTTP/2 (nghttp2) on libuv, on a unix socket in
+ * plaintext or on TCP with TLS 1.3 (OpenSSL, ALPN "h2") and mutual
+ * authentication.
+ *
+ * Server side: methods are registered from protobuf-c service descriptors;
+ * each declares which peer roles may call it. A handler gets the decoded
+ * request and answers later, from any loop callback, with api_call_reply(),
+ * api_call_error() or (server streaming) api_call_send() + api_call_finish().
+ * Every handler must eventually finish its call exactly once, even when the
+ * call was cancelled in the meantime (client gone, deadline passed): the
+ * runtime then discards the answer and frees the call.
+ *
+ * Client side: one api_client is one HTTP/2 connection carrying any number of
+ * concurrent calls.
+ *
+ * Threading: everything runs on one uv loop; nothing here is thread-safe. */
+#ifndef SWARM_API_H
+#define SWARM_API_H
+
+#include <openssl/ssl.h>
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+/* gRPC status codes (grpc/doc/statuscodes.md). */
+enum api_status {
+    API_OK = 0,
+    API_CANCELLED = 1,
+    API_UNKNOWN = 2,
+    API_INVALID_ARGUMENT = 3,
+    API_DEADLINE_EXCEEDED = 4,
+    API_NOT_FOUND = 5,
+    API_ALREADY_EXISTS = 6,
+    API_PERMISSION_DENIED = 7,
+    API_RESOURCE_EXHAUSTED = 8,
+    API_FAILED_PRECONDITION = 9,
+    API_ABORTED = 10,
+    API_OUT_OF_RANGE = 11,
+    API_UNIMPLEMENTED = 12,
+    API_INTERNAL = 13,
+    API_UNAVAILABLE = 14,
+    API_DATA_LOSS = 15,
+    API_UNAUTHENTICATED = 16,
+};
+
+/* Who is calling. A bit mask, so a method can allow several roles. */
+enum api_role {
+    API_ROLE_ANONYMOUS = 1u << 0, /* TLS peer without a client certificate */
+    API_ROLE_WORKER = 1u << 1,    /* certificate OU swarm-worker */
+    API_ROLE_MANAGER = 1u << 2,   /* certificate OU swarm-manager */
+    API_ROLE_LOCAL = 1u << 3,     /* the control socket (root on this host) */
+};
+
+#define API_OU_MANAGER "swarm-manager"
+#define API_OU_WORKER "swarm-worker"
+/* The server name managers present and clients verify. */
+#define API_SERVER_NAME "swarm-manager"
+/* Default maximum message size, both directions. */
+#define API_DEFAULT_MAX_MSG (4u * 1024 * 1024)
+
+struct api_peer {
+    enum api_role role;
+    char node_id[64];    /* certificate CN; empty for LOCAL and ANONYMOUS */
+    char cluster_id[64]; /* certificate O */
+    char addr[64];       /* "IP:PORT" of the TCP peer, "unix" on the socket */
+};
+
+/* ------------------------------------------------------------------ server */
+
+struct api_server;
+struct api_call;
+
+/* `req` belongs to the runtime and stays valid until the call finishes. */
+typedef void (*api_handler_cb)(struct api_call *call,
+                               const ProtobufCMessage *req,
+                               void *data);
+
+/* The server's TLS context must request, but not require, a client
+ * certificate (SSL_VERIFY_PEER without FAIL_IF_NO_PEER_CERT) and verify it
+ * against the root CA: then an unknown certificate fails the handshake and no
+ * certificate means API_ROLE_ANONYMOUS. */
+struct api_server *api_server_new(uv_loop_t *loop, size_t max_msg);
+
+/* Route "/<package>.<Service>/<Method>" to `cb`; the path and request type
+ * come from the descriptor. `roles` is a mask of enum api_role; callers of
+ * other roles get PERMISSION_DENIED (ANONYMOUS: UNAUTHENTICATED). Returns 0 or
+ * SWARM_EINVAL for an unknown method name. */
+int api_server_register(struct api_server *s,
+                        const ProtobufCServiceDescriptor *service,
+                        const char *method,
+                        unsigned roles,
+                        api_handler_cb cb,
+                        void *data);
+
+/* Listen on a unix socket (mode 0600; a stale socket file is replaced). Every
+ * peer there is API_ROLE_LOCAL. */
+int api_server_listen_unix(struct api_server *s,
+                           const char *path,
+                           char *errmsg,
+                           size_t errmsg_size);
+
+/* Listen on TCP "IP:PORT" with TLS. The server keeps a reference to ctx
+ * (SSL_CTX_up_ref); api_server_set_tls_ctx swaps it for new connections (e.g.
+ * after a certificate renewal). */
+int api_server_listen_tls(struct api_server *s,
+                          const char *addr,
+                          SSL_CTX *ctx,
+                          char *errmsg,
+                          size_t errmsg_size);
+void api_server_set_tls_ctx(struct api_server *s, SSL_CTX *ctx);
+
+/* Graceful shutdown: stop accepting, send GOAWAY, let in-flight calls finish
+ * for at most `grace_ms`, then close every connection and free the server.
+ * `done` runs once everything is closed. */
+void api_server_shutdown(struct api_server *s,
+                         uint64_t grace_ms,
+                         void (*done)(void *data),
+                         void *data);
+
+const struct api_peer *api_call_peer(const struct api_call *call);
+/* Full method path, e.g. "/swarm.Control/ListNodes". */
+const char *api_call_method(const struct api_call *call);
+/* Absolute deadline in uv_now() milliseconds, or 0 if the client set none. */
+uint64_t api_call_deadline(const struct api_call *call);
+/* True once the client went away or the deadline passed. */
+bool api_call_cancelled(const struct api_call *call);
+/* Called at most once, when the call becomes cancelled before the handler
+ * finished it. The handler must still finish the call. */
+void api_call_on_cancel(struct api_call *call,
+                        void (*cb)(struct api_call *call, void *data),
+                        void *data);
+
+/* Unary: send `resp` and status OK. Finishes the call. */
+void api_call_reply(struct api_call *call, const ProtobufCMessage *resp);
+/* Finish with `status` and a message (printf format; NULL for none). */
+void api_call_error(struct api_call *call, enum api_status status,
+                    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Server streaming: queue one message. Returns 0, or SWARM_ECANCELED once
+ * the call is cancelled (the handler should then finish it). Flow control is
+ * the runtime's business: messages queue in memory. */
+int api_call_send(struct api_call *call, const ProtobufCMessage *msg);
+/* Bytes queued on this call's connection and not yet written: lets a
+ * streaming producer slow down. */
+size_t api_call_pending_bytes(const struct api_call *call);
+/* Server streaming: finish with status OK. */
+void api_call_finish(struct api_call *call);
+
+/* ------------------------------------------------------------------ client */
+
+struct api_client;
+struct api_client_call;
+
+/* status 0 on success, else a SWARM_E* code with a message. */
+typedef void (*api_connect_cb)(struct api_client *c, int status,
+                               const char *errmsg, void *data);
+
+/* Unary answer or end of a stream. On success status is API_OK and, for
+ * unary calls, `resp` is the decoded answer (freed after the callback
+ * returns). On failure `resp` is NULL and `message` says why; transport
+ * failures are reported as API_UNAVAILABLE. */
+typedef void (*api_response_cb)(enum api_status status,
+                                const char *message,
+                                const ProtobufCMessage *resp,
+                                void *data);
+/* One message of a server stream, freed after the callback returns. */
+typedef void (*api_stream_cb)(const ProtobufCMessage *msg, void *data);
+
+struct api_client *api_client_new(uv_loop_t *loop, size_t max_msg);
+
+int api_client_connect_unix(struct api_client *c,
+                            const char *path,
+                            api_connect_cb cb,
+                            void *data);
+
+/* Connect to "HOST:PORT" with TLS 1.3, ALPN h2. The server certificate is
+ * verified against ctx's trust store and must carry `server_name` (NULL:
+ * API_SERVER_NAME). ctx may carry a client certificate. The client keeps a
+ * reference to ctx. `timeout_ms` bounds connect + handshake (0: 10 s). */
+int api_client_connect_tls(struct api_client *c,
+                           const char *addr,
+                           SSL_CTX *ctx,
+                           const char *server_name,
+                           uint64_t timeout_ms,
+                           api_connect_cb cb,
+                           void *data);
+
+/* The peer certificate of a TLS connection (owned by the client), or NULL. */
+X509 *api_client_peer_cert(struct api_client *c);
+
+/* Start a unary call. `timeout_ms` 0 means no deadline; otherwise it is sent
+ * as grpc-timeout and also enforced locally. `req` is serialized before this
+ * returns. `cb` is always called exactly once, never from inside this
+ * function. Returns 0, or an error if the client is closed. */
+int api_client_unary(struct api_client *c,
+                     const ProtobufCServiceDescriptor *service,
+                     const char *method,
+                     const ProtobufCMessage *req,
+                     uint64_t timeout_ms,
+                     api_response_cb cb,
+                     void *data);
+
+/* Start a server-streaming call: `on_msg` for each message, then `done`
+ * exactly once. `*handle` (if not NULL) lets the caller cancel it. */
+int api_client_stream(struct api_client *c,
+                      const ProtobufCServiceDescriptor *service,
+                      const char *method,
+                      const ProtobufCMessage *req,
+                      uint64_t timeout_ms,
+                      api_stream_cb on_msg,
+                      api_response_cb done,
+                      void *data,
+                      struct api_client_call **handle);
+
+/* Cancel (RST_STREAM); `done` then runs with API_CANCELLED. */
+void api_client_call_cancel(struct api_client_call *call);
+
+/* True while the connection is up. */
+bool api_client_connected(const struct api_client *c);
+
+/* Close the connection: pending calls end with API_UNAVAILABLE (their
+ * callbacks run), then `done` runs and the client is freed. */
+void api_client_close(struct api_client *c, void (*done)(void *data),
+                      void *data);
+
+/* ------------------------------------------------------------ conversions */
+
+/* gRPC code name, e.g. "NOT_FOUND". */
+const char *api_status_name(enum api_status status);
+
+#endif

@@ -1,0 +1,56 @@
+/* Error codes shared by every module.
+ *
+ * Functions return 0 or one of the negative SWARM_E* codes below; the detail
+ * for a human goes into an error message buffer the caller owns (see
+ * errmsg_printf). Library errors (libuv, OpenSSL, SQLite, nghttp2) are
+ * translated into these codes once, at the boundary where they are met. */
+#ifndef SWARM_COMMON_ERR_H
+#define SWARM_COMMON_ERR_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#define SWARM_ERRMSG_SIZE 512
+
+#define SWARM_ERRORS(X)                                                   \
+    X(SWARM_ENOMEM, -1, "out of memory")                                  \
+    X(SWARM_EINVAL, -2, "invalid argument")                               \
+    X(SWARM_EIO, -3, "I/O error")                                         \
+    X(SWARM_ENOTFOUND, -4, "not found")                                   \
+    X(SWARM_EEXIST, -5, "already exists")                                 \
+    X(SWARM_ECONFLICT, -6, "version conflict")                            \
+    X(SWARM_ENOLEADER, -7, "no leader")                                   \
+    X(SWARM_ENOTLEADER, -8, "not the leader")                             \
+    X(SWARM_ECORRUPT, -9, "corrupt data")                                 \
+    X(SWARM_EPROTO, -10, "protocol error")                                \
+    X(SWARM_ETLS, -11, "TLS error")                                       \
+    X(SWARM_EPERM, -12, "permission denied")                              \
+    X(SWARM_ESTATE, -13, "wrong state")                                   \
+    X(SWARM_ETIMEDOUT, -14, "timed out")                                  \
+    X(SWARM_ECANCELED, -15, "canceled")                                   \
+    X(SWARM_EUNAVAIL, -16, "unavailable")                                 \
+    X(SWARM_EAMBIGUOUS, -17, "ambiguous")                                 \
+    X(SWARM_ETOKEN, -18, "invalid join token")                            \
+    X(SWARM_ECRYPTO, -19, "cryptography error")                           \
+    X(SWARM_ESQL, -20, "database error")                                  \
+    X(SWARM_ERAFT, -21, "raft error")
+
+enum {
+#define SWARM_ERR_ENUM(name, value, text) name = value,
+    SWARM_ERRORS(SWARM_ERR_ENUM)
+#undef SWARM_ERR_ENUM
+};
+
+/* Static text for a SWARM_E* code (or "unknown error"). */
+const char *swarm_strerror(int rv);
+
+/* Write a formatted message into buf (SWARM_ERRMSG_SIZE bytes or `size`).
+ * Does nothing when buf is NULL. */
+void errmsg_printf(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Prefix an existing message in buf: "<fmt>: <old message>". */
+void errmsg_wrapf(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

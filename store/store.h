@@ -1,0 +1,122 @@
+/* The cluster store: Cluster, Node, Service and Task objects in SQLite.
+ *
+ * Each object lives in its own table as its full protobuf encoding plus
+ * indexed columns for what is queried (id, name, node/service/slot, states).
+ * The store changes only through store_apply(), which applies a whole
+ * StoreCommand (a raft log entry) in one transaction together with the raft
+ * index it came from; it is deterministic: no clock, no randomness, nothing
+ * read but the store and the command. Pure: no libuv, no sockets.
+ *
+ * Reads (store_*_get, store_*_list, store_*_find) see committed state. Objects
+ * returned are heap-allocated protobuf-c messages owned by the caller: free
+ * them with protobuf_c_message_free_unpacked(&obj->base, NULL), or the
+ * store_*_free_list helpers for arrays. */
+#ifndef SWARM_STORE_H
+#define SWARM_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "objects.pb-c.h"
+#include "store.pb-c.h"
+
+struct store;
+
+/* Object kinds, as in a StoreAction's target. */
+enum store_kind {
+    STORE_KIND_NODE = 1,
+    STORE_KIND_SERVICE = 2,
+    STORE_KIND_TASK = 3,
+    STORE_KIND_CLUSTER = 4,
+};
+
+/* One change, passed to the event callback after its transaction committed.
+ * `old_obj` is NULL for a create, `new_obj` NULL for a remove. Both belong to
+ * the store and are valid only during the callback. */
+struct store_event {
+    Swarm__StoreActionKind action;
+    enum store_kind kind;
+    const ProtobufCMessage *old_obj;
+    const ProtobufCMessage *new_obj;
+    uint64_t index;
+};
+
+typedef void (*store_event_cb)(const struct store_event *ev, void *data);
+
+/* Outcome of one store_apply(). A business failure (a name already taken, a
+ * version mismatch, an unknown object) is not an error of store_apply itself:
+ * it returns 0, rolls the whole command back, and says so here, so that every
+ * replica reaches the same state. */
+struct store_result {
+    int status;        /* 0, SWARM_EEXIST, SWARM_ECONFLICT, SWARM_ENOTFOUND, SWARM_EINVAL */
+    int action_index;  /* which action failed, -1 if none */
+    char message[256]; /* e.g. "service name web is already in use" */
+};
+
+/* Open (creating if needed) the store at `path`; ":memory:" for a private
+ * in-memory store. */
+int store_open(const char *path, struct store **out, char *errmsg, size_t errmsg_size);
+void store_close(struct store *s);
+
+/* Register the (single) change listener; NULL to clear. */
+void store_set_event_cb(struct store *s, store_event_cb cb, void *data);
+
+/* Apply `cmd`, the entry at raft `index`. Entries at or below the last applied
+ * index are skipped (result->status 0): a replay after restart is harmless.
+ * In the command, CREATE sets meta.version = index and created_at =
+ * updated_at = cmd->timestamp; UPDATE checks meta.version against the stored
+ * version (0 skips the check), keeps created_at, sets version and updated_at;
+ * REMOVE checks the version the same way. Uniqueness: service names, cluster
+ * names (node hostnames are not unique, as in Docker).
+ * Returns 0, or a negative SWARM_E* for a failure of the store itself (I/O,
+ * corrupt database), which leaves the store unchanged. */
+int store_apply(struct store *s, uint64_t index, const Swarm__StoreCommand *cmd,
+                struct store_result *result);
+
+/* The raft index of the last applied command (0 for a new store). */
+uint64_t store_last_index(struct store *s);
+
+/* Snapshot: the whole database as one byte image (sqlite3_serialize); the
+ * caller frees *buf with free(). Restore replaces the whole content with an
+ * image made by store_snapshot (validated first: a bad image changes
+ * nothing) and fires no events. */
+int store_snapshot(struct store *s, void **buf, size_t *len, char *errmsg, size_t errmsg_size);
+int store_restore(struct store *s, const void *buf, size_t len, char *errmsg, size_t errmsg_size);
+
+/* ---- typed reads. Return 0 (and *out), SWARM_ENOTFOUND, or an error. ---- */
+
+int store_node_get(struct store *s, const char *id, Swarm__Node **out);
+int store_service_get(struct store *s, const char *id, Swarm__Service **out);
+int store_task_get(struct store *s, const char *id, Swarm__Task **out);
+int store_cluster_get(struct store *s, const char *id, Swarm__Cluster **out);
+/* The first (only) cluster, for callers that do not know its ID. */
+int store_cluster_get_default(struct store *s, Swarm__Cluster **out);
+int store_service_get_by_name(struct store *s, const char *name, Swarm__Service **out);
+
+/* Resolve a user-supplied reference: an exact ID, else a unique ID prefix,
+ * else an exact name (node: hostname or spec name; service: name).
+ * Returns SWARM_ENOTFOUND or SWARM_EAMBIGUOUS (with *nmatches set). */
+int store_node_find(struct store *s, const char *ref, Swarm__Node **out, size_t *nmatches);
+int store_service_find(struct store *s, const char *ref, Swarm__Service **out, size_t *nmatches);
+int store_task_find(struct store *s, const char *ref, Swarm__Task **out, size_t *nmatches);
+
+/* Lists: *out is a malloc'd array of *n objects (free with the matching
+ * store_*_free_list). Order: nodes by hostname then id; services by name;
+ * tasks by service, slot, node, then creation (oldest first). */
+int store_node_list(struct store *s, Swarm__Node ***out, size_t *n);
+int store_service_list(struct store *s, Swarm__Service ***out, size_t *n);
+int store_task_list(struct store *s, Swarm__Task ***out, size_t *n);
+int store_task_list_by_service(struct store *s, const char *service_id, Swarm__Task ***out, size_t *n);
+int store_task_list_by_node(struct store *s, const char *node_id, Swarm__Task ***out, size_t *n);
+int store_cluster_list(struct store *s, Swarm__Cluster ***out, size_t *n);
+
+void store_node_free_list(Swarm__Node **list, size_t n);
+void store_service_free_list(Swarm__Service **list, size_t n);
+void store_task_free_list(Swarm__Task **list, size_t n);
+void store_cluster_free_list(Swarm__Cluster **list, size_t n);
+
+/* Counts without decoding objects. */
+int store_node_count(struct store *s, size_t *n);
+
+#endif
