@@ -34,15 +34,20 @@ int pki_csr_public_key(X509_REQ *csr, EVP_PKEY **out, char *errmsg);
 /* Issue a node certificate for `pub`, signed by (ca, ca_key): subject
  * CN=node_id, OU=ou, O=cluster_id; SAN DNS:<ou> and DNS:<node_id>; serial
  * from 128 random bits; key usage digitalSignature + keyAgreement; extended
- * key usage serverAuth + clientAuth; valid from now - 1 h for lifetime_s. */
+ * key usage serverAuth + clientAuth; valid from now - 1 h for lifetime_s.
+ * node_id, ou and cluster_id must be 1-63 characters of [A-Za-z0-9._-]
+ * (else SWARM_EINVAL), and ca_key must match ca (else SWARM_EINVAL). */
 int pki_cert_issue(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *pub,
                    const char *node_id, const char *ou, const char *cluster_id,
                    int64_t now, int64_t lifetime_s, X509 **out, char *errmsg);
 
-/* Check that `cert` was signed by `ca` and is valid at `now` (unix s). */
+/* Check that `cert` was signed by `ca` and is valid at `now` (unix s).
+ * SWARM_ECRYPTO with OpenSSL's reason ("certificate has expired", ...). */
 int pki_cert_verify(X509 *ca, X509 *cert, int64_t now, char *errmsg);
 
-/* Subject fields (any pointer may be NULL; buffers of 64 bytes). */
+/* Subject fields (any pointer may be NULL; buffers of 64 bytes).
+ * SWARM_ENOTFOUND when a requested field is absent, SWARM_EINVAL when it is
+ * longer than 63 bytes or not valid text (never truncated). */
 int pki_cert_identity(X509 *cert, char *cn, char *ou, char *o);
 
 /* Validity bounds in unix seconds. */
@@ -54,8 +59,12 @@ int pki_cert_digest_hex(X509 *cert, char out[65]);
 int pki_cert_digest_raw(X509 *cert, unsigned char out[32]);
 
 /* PEM encoding and decoding. *pem is malloc'd and NUL-terminated; *len
- * excludes the NUL. Decoders reject trailing garbage-only input with
- * SWARM_EINVAL and a message. */
+ * excludes the NUL (len may be NULL). Encoders return SWARM_ENOMEM or
+ * SWARM_ECRYPTO. Decoders read the first PEM block of the right type (text
+ * around it is ignored, as openssl does); input with none, or a broken one,
+ * gets SWARM_EINVAL and "not a PEM certificate|private key|certificate
+ * request: <reason>". Keys are unencrypted PKCS#8; an encrypted key is
+ * rejected, never prompted for. */
 int pki_cert_to_pem(X509 *cert, char **pem, size_t *len);
 int pki_cert_from_pem(const void *pem, size_t len, X509 **out, char *errmsg);
 int pki_key_to_pem(EVP_PKEY *key, char **pem, size_t *len);
@@ -63,8 +72,10 @@ int pki_key_from_pem(const void *pem, size_t len, EVP_PKEY **out, char *errmsg);
 int pki_csr_to_pem(X509_REQ *csr, char **pem, size_t *len);
 int pki_csr_from_pem(const void *pem, size_t len, X509_REQ **out, char *errmsg);
 
-/* Files: write atomically (temp file, fsync, rename) with `mode`; read a
- * whole file (malloc'd, NUL-terminated; *len excludes the NUL). */
+/* Files: write atomically (temp file in the same directory, fchmod `mode`,
+ * fsync, rename, fsync the directory); SWARM_EIO with the path and errno text.
+ * Read a whole file (malloc'd, NUL-terminated; *len excludes the NUL, len may
+ * be NULL); SWARM_ENOTFOUND when it does not exist, else SWARM_EIO. */
 int pki_write_file(const char *path, const void *data, size_t len, int mode, char *errmsg);
 int pki_read_file(const char *path, char **data, size_t *len, char *errmsg);
 

@@ -23,14 +23,16 @@ struct token_parts {
  * `out` holds TOKEN_LEN + 1 bytes. Returns 0 or a SWARM_E* code. */
 int token_generate(const unsigned char ca_digest[32], char *out);
 
-/* Split and validate the shape; SWARM_ETOKEN with a message when malformed. */
+/* Split and validate the shape; SWARM_ETOKEN with the message "invalid join
+ * token" (Docker's wording) when malformed, NULL or empty. */
 int token_parse(const char *token, struct token_parts *out, char *errmsg);
 
 /* True when the token's digest part names the root CA with DER SHA-256
  * `ca_digest`. */
 bool token_matches_ca(const struct token_parts *t, const unsigned char ca_digest[32]);
 
-/* Constant-time comparison of two whole tokens. */
+/* Constant-time comparison of two whole tokens (only the lengths leak);
+ * false if either is NULL. */
 bool token_equal(const char *a, const char *b);
 
 #endif

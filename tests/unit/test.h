@@ -20,15 +20,15 @@ extern int test_count;
 extern int test_failed_flag;
 extern char test_failure[1024];
 
-#define TEST(name)                                                      \
-    static void test_##name(void);                                      \
-    __attribute__((constructor)) static void test_register_##name(void) \
-    {                                                                   \
-        test_cases[test_count].name = #name;                            \
-        test_cases[test_count].fn = test_##name;                        \
-        test_count++;                                                   \
-    }                                                                   \
-    static void test_##name(void)
+#define TEST(tname)                                                      \
+    static void test_##tname(void);                                      \
+    __attribute__((constructor)) static void test_register_##tname(void) \
+    {                                                                    \
+        test_cases[test_count].name = #tname;                            \
+        test_cases[test_count].fn = test_##tname;                        \
+        test_count++;                                                    \
+    }                                                                    \
+    static void test_##tname(void)
 
 /* Fail the current test and return from it. */
 #define FAILF(...)                                                     \
