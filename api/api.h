@@ -110,6 +110,11 @@ int api_server_listen_tls(struct api_server *s,
                           size_t errmsg_size);
 void api_server_set_tls_ctx(struct api_server *s, SSL_CTX *ctx);
 
+/* Stop listening on TLS and close the TLS connections (the node left the
+ * swarm or its manager restarts); the unix socket keeps serving. In-flight
+ * calls on those connections are cancelled. No-op without a TLS listener. */
+void api_server_close_tls(struct api_server *s);
+
 /* Graceful shutdown: stop accepting, send GOAWAY, let in-flight calls finish
  * for at most `grace_ms`, then close every connection and free the server.
  * `done` runs once everything is closed. */

@@ -1,0 +1,154 @@
+/* swarmd: the swarm daemon. Starts inactive (no swarm) unless its state dir
+ * says otherwise; `swarmctl swarm init|join` make it a manager or worker. */
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "err.h"
+#include "log.h"
+#include "node.h"
+
+#define DEFAULT_STATE_DIR "/var/lib/swarmd"
+#define DEFAULT_LISTEN_ADDR "0.0.0.0:2377"
+
+struct daemon {
+    uv_loop_t *loop;
+    struct swarm_node *node;
+    uv_signal_t sigint;
+    uv_signal_t sigterm;
+    bool stopping;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: swarmd [OPTIONS]\n\n"
+            "Run a swarm node. It starts outside any swarm; use `swarmctl swarm init`\n"
+            "or `swarmctl swarm join` to make it a manager or a worker.\n\n"
+            "Options:\n"
+            "  --state-dir DIR        where the node keeps its state (default " DEFAULT_STATE_DIR
+            ")\n"
+            "  --listen-addr IP:PORT  default cluster listen address (default " DEFAULT_LISTEN_ADDR
+            ")\n"
+            "  --hostname NAME        node hostname (default: the system's)\n"
+            "  --log-level LEVEL      debug, info, warn or error (default info)\n"
+            "  --version              print the version and exit\n"
+            "  -h, --help             print this help\n");
+}
+
+static void closed_cb(uv_handle_t *h)
+{
+}
+
+static void node_stopped_cb(void *data)
+{
+    struct daemon *d = data;
+    uv_close((uv_handle_t *)&d->sigint, closed_cb);
+    uv_close((uv_handle_t *)&d->sigterm, closed_cb);
+    log_info("swarmd", "stopped");
+}
+
+static void signal_cb(uv_signal_t *s, int signum)
+{
+    struct daemon *d = s->data;
+    if (d->stopping) {
+        log_warn("swarmd", "second signal: exiting now");
+        exit(1);
+    }
+    d->stopping = true;
+    log_info("swarmd", "received %s, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    node_stop(d->node, node_stopped_cb, d);
+}
+
+static int take_value(int argc, char **argv, int *i, const char **out)
+{
+    const char *arg = argv[*i];
+    const char *eq = strchr(arg, '=');
+    if (eq != NULL) {
+        *out = eq + 1;
+        return 0;
+    }
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "swarmd: flag needs an argument: %s\n", arg);
+        return -1;
+    }
+    *out = argv[++*i];
+    return 0;
+}
+
+static int flag_is(const char *arg, const char *name)
+{
+    size_t n = strlen(name);
+    return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
+}
+
+int main(int argc, char **argv)
+{
+    struct node_config cfg = {
+        .state_dir = DEFAULT_STATE_DIR,
+        .listen_addr = DEFAULT_LISTEN_ADDR,
+        .hostname = NULL,
+    };
+    char errmsg[SWARM_ERRMSG_SIZE] = "";
+    struct daemon d = {0};
+    const char *level = "info";
+    enum log_level lvl;
+    int rv;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int bad = 0;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("swarmd version %s\n", SWARM_VERSION);
+            return 0;
+        } else if (flag_is(a, "--state-dir")) {
+            bad = take_value(argc, argv, &i, &cfg.state_dir);
+        } else if (flag_is(a, "--listen-addr")) {
+            bad = take_value(argc, argv, &i, &cfg.listen_addr);
+        } else if (flag_is(a, "--hostname")) {
+            bad = take_value(argc, argv, &i, &cfg.hostname);
+        } else if (flag_is(a, "--log-level")) {
+            bad = take_value(argc, argv, &i, &level);
+        } else {
+            fprintf(stderr, "swarmd: unknown flag: %s\nSee 'swarmd --help'.\n", a);
+            return 2;
+        }
+        if (bad) {
+            return 2;
+        }
+    }
+    if (log_parse_level(level, &lvl) != 0) {
+        fprintf(stderr, "swarmd: invalid log level \"%s\" (debug, info, warn, error)\n", level);
+        return 2;
+    }
+    log_set_level(lvl);
+    /* A peer closing its end must not kill the daemon (RAFT-NOTES.md). */
+    signal(SIGPIPE, SIG_IGN);
+
+    d.loop = uv_default_loop();
+    rv = node_start(d.loop, &cfg, &d.node, errmsg);
+    if (rv != 0) {
+        fprintf(stderr, "swarmd: %s\n", errmsg[0] ? errmsg : swarm_strerror(rv));
+        uv_run(d.loop, UV_RUN_NOWAIT);
+        return 1;
+    }
+    uv_signal_init(d.loop, &d.sigint);
+    uv_signal_init(d.loop, &d.sigterm);
+    d.sigint.data = &d;
+    d.sigterm.data = &d;
+    uv_signal_start(&d.sigint, signal_cb, SIGINT);
+    uv_signal_start(&d.sigterm, signal_cb, SIGTERM);
+    log_info("swarmd", "swarmd %s started, state dir %s", SWARM_VERSION, cfg.state_dir);
+    uv_run(d.loop, UV_RUN_DEFAULT);
+    rv = uv_loop_close(d.loop);
+    if (rv != 0) {
+        log_warn("swarmd", "loop closed with handles still open");
+    }
+    return 0;
+}

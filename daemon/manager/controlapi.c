@@ -1,0 +1,543 @@
+/* The Control service: nodes and the cluster object.
+ *
+ * Reads answer from this manager's store. Writes become one StoreCommand,
+ * compare-and-set on the version the caller read, proposed through raft; the
+ * answer is sent once the command is committed and applied:
+ *   handler -> validate -> manager_write -> (commit) -> write_cb -> reply
+ * Failures: bad input (INVALID_ARGUMENT / FAILED_PRECONDITION, nothing
+ *   proposed); no leader (UNAVAILABLE with Docker's message); the store
+ *   refused the command (NOT_FOUND / ALREADY_EXISTS / ABORTED on a version
+ *   race); leadership lost before commit (UNAVAILABLE: the client may retry,
+ *   the CAS makes a retry safe). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "control.pb-c.h"
+#include "err.h"
+#include "id.h"
+#include "internal.h"
+#include "pki.h"
+#include "token.h"
+
+/* ---------------------------------------------------------------- helpers */
+
+static struct manager *require_manager(struct api_call *call, void *data)
+{
+    struct manager *m = *(struct manager **)data;
+    if (m == NULL || m->phase != MANAGER_RUNNING) {
+        api_call_error(call, API_FAILED_PRECONDITION, "%s", MANAGER_NOT_MANAGER_MSG);
+        return NULL;
+    }
+    return m;
+}
+
+static void reply_store_error(struct api_call *call, int status, const char *what)
+{
+    switch (status) {
+        case SWARM_ENOTFOUND:
+            api_call_error(call, API_NOT_FOUND, "%s", what);
+            break;
+        case SWARM_EEXIST:
+            api_call_error(call, API_ALREADY_EXISTS, "%s", what);
+            break;
+        case SWARM_ECONFLICT:
+            api_call_error(call, API_ABORTED, "update out of sequence: %s", what);
+            break;
+        case SWARM_EINVAL:
+            api_call_error(call, API_INVALID_ARGUMENT, "%s", what);
+            break;
+        case SWARM_ENOLEADER:
+            api_call_error(call, API_UNAVAILABLE, "%s", MANAGER_NO_LEADER_MSG);
+            break;
+        case SWARM_ENOTLEADER:
+            api_call_error(call, API_UNAVAILABLE,
+                           "leadership changed before the change was confirmed; retry");
+            break;
+        default:
+            api_call_error(call, API_INTERNAL, "%s: %s", what, swarm_strerror(status));
+    }
+}
+
+static int find_node(struct manager *m, struct api_call *call, const char *ref, Swarm__Node **out)
+{
+    size_t matches = 0;
+    int rv;
+    if (ref == NULL || ref[0] == '\0') {
+        api_call_error(call, API_INVALID_ARGUMENT, "node ID must be provided");
+        return -1;
+    }
+    rv = store_node_find(m->store, ref, out, &matches);
+    if (rv == SWARM_ENOTFOUND) {
+        api_call_error(call, API_NOT_FOUND, "node %s not found", ref);
+        return -1;
+    }
+    if (rv == SWARM_EAMBIGUOUS) {
+        api_call_error(call, API_FAILED_PRECONDITION, "node %s is ambiguous (%zu matches found)",
+                       ref, matches);
+        return -1;
+    }
+    if (rv != 0) {
+        api_call_error(call, API_INTERNAL, "reading node %s: %s", ref, swarm_strerror(rv));
+        return -1;
+    }
+    return 0;
+}
+
+/* The root CA key never leaves the managers' stores. */
+static void cluster_strip_secrets(Swarm__Cluster *c)
+{
+    if (c->root_ca != NULL && c->root_ca->ca_key_pem.data != NULL) {
+        free(c->root_ca->ca_key_pem.data);
+        c->root_ca->ca_key_pem.data = NULL;
+        c->root_ca->ca_key_pem.len = 0;
+    }
+}
+
+/* Pending write: the call to answer and what to read back afterwards. */
+struct write_ctx {
+    struct api_call *call;
+    char id[ID_LEN + 1];
+    char ref[128];
+};
+
+static struct write_ctx *write_ctx_new(struct api_call *call, const char *id, const char *ref)
+{
+    struct write_ctx *w = calloc(1, sizeof *w);
+    if (w != NULL) {
+        w->call = call;
+        snprintf(w->id, sizeof w->id, "%s", id);
+        snprintf(w->ref, sizeof w->ref, "%s", ref);
+    }
+    return w;
+}
+
+static void propose_one(struct manager *m, struct api_call *call, Swarm__StoreAction *action,
+                        manager_write_cb cb, struct write_ctx *w)
+{
+    Swarm__StoreCommand cmd = SWARM__STORE_COMMAND__INIT;
+    Swarm__StoreAction *actions[1] = {action};
+    int rv;
+    if (w == NULL) {
+        api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    cmd.n_actions = 1;
+    cmd.actions = actions;
+    rv = manager_write(m, &cmd, cb, w);
+    if (rv != 0) {
+        reply_store_error(call, rv, "proposing the change");
+        free(w);
+    }
+}
+
+/* ------------------------------------------------------------------ nodes */
+
+static void get_node_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Swarm__GetNodeRequest *req = (const Swarm__GetNodeRequest *)msg;
+    Swarm__GetNodeResponse resp = SWARM__GET_NODE_RESPONSE__INIT;
+    struct manager *m = require_manager(call, data);
+    Swarm__Node *node;
+    if (m == NULL || find_node(m, call, req->node_id, &node) != 0) {
+        return;
+    }
+    manager_decorate_node(m, node);
+    resp.node = node;
+    api_call_reply(call, &resp.base);
+    swarm__node__free_unpacked(node, NULL);
+}
+
+static const char *node_name(const Swarm__Node *n)
+{
+    if (n->spec && n->spec->annotations && n->spec->annotations->name &&
+        n->spec->annotations->name[0]) {
+        return n->spec->annotations->name;
+    }
+    return n->description ? n->description->hostname : "";
+}
+
+/* `node ls -f`: id=<prefix>, name=<prefix>, role=manager|worker,
+ * membership=accepted. Returns 1 to keep, 0 to drop, -1 on a bad filter. */
+static int node_filter_match(const Swarm__Node *n, const char *filter)
+{
+    const char *eq = strchr(filter, '=');
+    size_t klen;
+    const char *val;
+    if (eq == NULL) {
+        return -1;
+    }
+    klen = (size_t)(eq - filter);
+    val = eq + 1;
+    if (klen == 2 && strncmp(filter, "id", 2) == 0) {
+        return strncmp(n->id, val, strlen(val)) == 0;
+    }
+    if (klen == 4 && strncmp(filter, "name", 4) == 0) {
+        return strncmp(node_name(n), val, strlen(val)) == 0;
+    }
+    if (klen == 4 && strncmp(filter, "role", 4) == 0) {
+        if (strcmp(val, "manager") != 0 && strcmp(val, "worker") != 0) {
+            return -1;
+        }
+        return (n->role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER) == (strcmp(val, "manager") == 0);
+    }
+    if (klen == 10 && strncmp(filter, "membership", 10) == 0) {
+        if (strcmp(val, "accepted") != 0 && strcmp(val, "pending") != 0) {
+            return -1;
+        }
+        return strcmp(val, "accepted") == 0;
+    }
+    return -1;
+}
+
+static void list_nodes_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Swarm__ListNodesRequest *req = (const Swarm__ListNodesRequest *)msg;
+    Swarm__ListNodesResponse resp = SWARM__LIST_NODES_RESPONSE__INIT;
+    struct manager *m = require_manager(call, data);
+    Swarm__Node **nodes = NULL, **kept;
+    size_t n = 0, nkept = 0;
+    int rv;
+    if (m == NULL) {
+        return;
+    }
+    rv = store_node_list(m->store, &nodes, &n);
+    if (rv != 0) {
+        api_call_error(call, API_INTERNAL, "listing nodes: %s", swarm_strerror(rv));
+        return;
+    }
+    kept = calloc(n ? n : 1, sizeof *kept);
+    for (size_t i = 0; kept != NULL && i < n; i++) {
+        int keep = 1;
+        for (size_t f = 0; f < req->n_filters && keep == 1; f++) {
+            keep = node_filter_match(nodes[i], req->filters[f]);
+        }
+        if (keep < 0) {
+            api_call_error(call, API_INVALID_ARGUMENT, "invalid filter '%s'",
+                           req->filters[0]);
+            goto out;
+        }
+        if (keep) {
+            manager_decorate_node(m, nodes[i]);
+            kept[nkept++] = nodes[i];
+        }
+    }
+    resp.nodes = kept;
+    resp.n_nodes = nkept;
+    api_call_reply(call, &resp.base);
+out:
+    free(kept);
+    store_node_free_list(nodes, n);
+}
+
+static void node_write_cb(struct manager *m, int status, const struct store_result *res, void *data)
+{
+    struct write_ctx *w = data;
+    Swarm__UpdateNodeResponse resp = SWARM__UPDATE_NODE_RESPONSE__INIT;
+    Swarm__Node *node = NULL;
+    if (status != 0 || res->status != 0) {
+        reply_store_error(w->call, status != 0 ? status : res->status,
+                          status != 0 ? "updating node" : res->message);
+    } else if (store_node_get(m->store, w->id, &node) == 0) {
+        manager_decorate_node(m, node);
+        resp.node = node;
+        api_call_reply(w->call, &resp.base);
+        swarm__node__free_unpacked(node, NULL);
+    } else {
+        api_call_error(w->call, API_NOT_FOUND, "node %s not found", w->ref);
+    }
+    free(w);
+}
+
+static size_t count_managers(struct manager *m)
+{
+    Swarm__Node **nodes = NULL;
+    size_t n = 0, managers = 0;
+    if (store_node_list(m->store, &nodes, &n) != 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        managers += nodes[i]->spec != NULL &&
+                    nodes[i]->spec->desired_role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER;
+    }
+    store_node_free_list(nodes, n);
+    return managers;
+}
+
+static int validate_node_spec(struct api_call *call, const Swarm__NodeSpec *spec)
+{
+    if (spec == NULL) {
+        api_call_error(call, API_INVALID_ARGUMENT, "node spec must be provided");
+        return -1;
+    }
+    if (spec->availability > SWARM__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN) {
+        api_call_error(call, API_INVALID_ARGUMENT, "invalid availability %d", spec->availability);
+        return -1;
+    }
+    if (spec->desired_role > SWARM__NODE_ROLE__NODE_ROLE_MANAGER) {
+        api_call_error(call, API_INVALID_ARGUMENT, "invalid role %d", spec->desired_role);
+        return -1;
+    }
+    for (size_t i = 0; spec->annotations != NULL && i < spec->annotations->n_labels; i++) {
+        const char *k = spec->annotations->labels[i]->key;
+        if (k == NULL || k[0] == '\0') {
+            api_call_error(call, API_INVALID_ARGUMENT, "label key must not be empty");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void update_node_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Swarm__UpdateNodeRequest *req = (const Swarm__UpdateNodeRequest *)msg;
+    struct manager *m = require_manager(call, data);
+    Swarm__StoreAction action = SWARM__STORE_ACTION__INIT;
+    Swarm__NodeSpec *old_spec;
+    Swarm__Node *node;
+    if (m == NULL || validate_node_spec(call, req->spec) != 0 ||
+        find_node(m, call, req->node_id, &node) != 0) {
+        return;
+    }
+    if (req->node_version != node->meta->version) {
+        api_call_error(call, API_ABORTED,
+                       "update out of sequence: node %s is at version %llu, not %llu",
+                       req->node_id, (unsigned long long)node->meta->version,
+                       (unsigned long long)req->node_version);
+        goto out;
+    }
+    if (node->spec->desired_role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER &&
+        req->spec->desired_role == SWARM__NODE_ROLE__NODE_ROLE_WORKER &&
+        count_managers(m) <= 1) {
+        api_call_error(call, API_FAILED_PRECONDITION,
+                       "attempting to demote the last manager of the swarm");
+        goto out;
+    }
+    old_spec = node->spec;
+    node->spec = (Swarm__NodeSpec *)req->spec;
+    action.kind = SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE;
+    action.target_case = SWARM__STORE_ACTION__TARGET_NODE;
+    action.node = node;
+    propose_one(m, call, &action, node_write_cb, write_ctx_new(call, node->id, req->node_id));
+    node->spec = old_spec;
+out:
+    swarm__node__free_unpacked(node, NULL);
+}
+
+static void remove_node_done_cb(struct manager *m, int status, const struct store_result *res,
+                                void *data)
+{
+    struct write_ctx *w = data;
+    Swarm__RemoveNodeResponse resp = SWARM__REMOVE_NODE_RESPONSE__INIT;
+    if (status != 0 || res->status != 0) {
+        reply_store_error(w->call, status != 0 ? status : res->status,
+                          status != 0 ? "removing node" : res->message);
+    } else {
+        api_call_reply(w->call, &resp.base);
+    }
+    free(w);
+}
+
+static void remove_node_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Swarm__RemoveNodeRequest *req = (const Swarm__RemoveNodeRequest *)msg;
+    struct manager *m = require_manager(call, data);
+    Swarm__StoreAction action = SWARM__STORE_ACTION__INIT;
+    Swarm__Node *node;
+    if (m == NULL || find_node(m, call, req->node_id, &node) != 0) {
+        return;
+    }
+    if (node->role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER ||
+        node->spec->desired_role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER) {
+        api_call_error(call, API_FAILED_PRECONDITION,
+                       "node %s is a cluster manager and is a member of the raft cluster. "
+                       "It must be demoted to worker before removal",
+                       req->node_id);
+        goto out;
+    }
+    if (!req->force && node->status != NULL &&
+        node->status->state == SWARM__NODE_STATE__NODE_STATE_READY) {
+        api_call_error(call, API_FAILED_PRECONDITION,
+                       "node %s is not down and can't be removed", req->node_id);
+        goto out;
+    }
+    action.kind = SWARM__STORE_ACTION_KIND__STORE_ACTION_REMOVE;
+    action.target_case = SWARM__STORE_ACTION__TARGET_NODE;
+    action.node = node;
+    propose_one(m, call, &action, remove_node_done_cb, write_ctx_new(call, node->id, req->node_id));
+out:
+    swarm__node__free_unpacked(node, NULL);
+}
+
+/* --------------------------------------------------------------- clusters */
+
+static int find_cluster(struct manager *m, struct api_call *call, const char *id,
+                        Swarm__Cluster **out)
+{
+    int rv = (id == NULL || id[0] == '\0') ? store_cluster_get_default(m->store, out)
+                                           : store_cluster_get(m->store, id, out);
+    if (rv == SWARM_ENOTFOUND) {
+        api_call_error(call, API_NOT_FOUND, "cluster %s not found", id ? id : "");
+        return -1;
+    }
+    if (rv != 0) {
+        api_call_error(call, API_INTERNAL, "reading the cluster: %s", swarm_strerror(rv));
+        return -1;
+    }
+    return 0;
+}
+
+static void get_cluster_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Swarm__GetClusterRequest *req = (const Swarm__GetClusterRequest *)msg;
+    Swarm__GetClusterResponse resp = SWARM__GET_CLUSTER_RESPONSE__INIT;
+    struct manager *m = require_manager(call, data);
+    Swarm__Cluster *c;
+    if (m == NULL || find_cluster(m, call, req->cluster_id, &c) != 0) {
+        return;
+    }
+    cluster_strip_secrets(c);
+    resp.cluster = c;
+    api_call_reply(call, &resp.base);
+    swarm__cluster__free_unpacked(c, NULL);
+}
+
+static void list_clusters_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
+{
+    Swarm__ListClustersResponse resp = SWARM__LIST_CLUSTERS_RESPONSE__INIT;
+    struct manager *m = require_manager(call, data);
+    Swarm__Cluster **list = NULL;
+    size_t n = 0;
+    if (m == NULL) {
+        return;
+    }
+    if (store_cluster_list(m->store, &list, &n) != 0) {
+        api_call_error(call, API_INTERNAL, "listing clusters failed");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        cluster_strip_secrets(list[i]);
+    }
+    resp.clusters = list;
+    resp.n_clusters = n;
+    api_call_reply(call, &resp.base);
+    store_cluster_free_list(list, n);
+}
+
+static int validate_cluster_spec(struct api_call *call, const Swarm__ClusterSpec *spec)
+{
+    if (spec == NULL || spec->orchestration == NULL || spec->raft == NULL ||
+        spec->dispatcher == NULL || spec->ca_config == NULL) {
+        api_call_error(call, API_INVALID_ARGUMENT, "a complete cluster spec must be provided");
+        return -1;
+    }
+    if (spec->orchestration->task_history_retention_limit < 0) {
+        api_call_error(call, API_INVALID_ARGUMENT, "task history retention limit must be >= 0");
+        return -1;
+    }
+    if (spec->dispatcher->heartbeat_period_ms < 100) {
+        api_call_error(call, API_INVALID_ARGUMENT,
+                       "dispatcher heartbeat period must be at least 100ms");
+        return -1;
+    }
+    if (spec->ca_config->node_cert_expiry_s < 3600) {
+        api_call_error(call, API_INVALID_ARGUMENT, "minimum certificate expiry time is 1h0m0s");
+        return -1;
+    }
+    if (spec->raft->election_tick <= spec->raft->heartbeat_tick || spec->raft->heartbeat_tick == 0) {
+        api_call_error(call, API_INVALID_ARGUMENT,
+                       "election tick must be greater than heartbeat tick (and both above 0)");
+        return -1;
+    }
+    return 0;
+}
+
+static void cluster_write_cb(struct manager *m, int status, const struct store_result *res,
+                             void *data)
+{
+    struct write_ctx *w = data;
+    Swarm__UpdateClusterResponse resp = SWARM__UPDATE_CLUSTER_RESPONSE__INIT;
+    Swarm__Cluster *c = NULL;
+    if (status != 0 || res->status != 0) {
+        reply_store_error(w->call, status != 0 ? status : res->status,
+                          status != 0 ? "updating the cluster" : res->message);
+    } else if (store_cluster_get(m->store, w->id, &c) == 0) {
+        cluster_strip_secrets(c);
+        resp.cluster = c;
+        api_call_reply(w->call, &resp.base);
+        swarm__cluster__free_unpacked(c, NULL);
+    } else {
+        api_call_error(w->call, API_INTERNAL, "cluster vanished after update");
+    }
+    free(w);
+}
+
+static int rotate_token(X509 *root, char **token)
+{
+    unsigned char digest[32];
+    char buf[TOKEN_LEN + 1];
+    int rv = pki_cert_digest_raw(root, digest);
+    if (rv == 0) {
+        rv = token_generate(digest, buf);
+    }
+    if (rv == 0) {
+        free(*token);
+        *token = strdup(buf);
+    }
+    return rv;
+}
+
+static void update_cluster_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Swarm__UpdateClusterRequest *req = (const Swarm__UpdateClusterRequest *)msg;
+    struct manager *m = require_manager(call, data);
+    Swarm__StoreAction action = SWARM__STORE_ACTION__INIT;
+    Swarm__ClusterSpec *old_spec;
+    Swarm__Cluster *c;
+    if (m == NULL || validate_cluster_spec(call, req->spec) != 0 ||
+        find_cluster(m, call, req->cluster_id, &c) != 0) {
+        return;
+    }
+    if (req->cluster_version != c->meta->version) {
+        api_call_error(call, API_ABORTED,
+                       "update out of sequence: cluster is at version %llu, not %llu",
+                       (unsigned long long)c->meta->version,
+                       (unsigned long long)req->cluster_version);
+        goto out;
+    }
+    if (req->rotation != NULL &&
+        ((req->rotation->worker_join_token &&
+          rotate_token(m->root_cert, &c->root_ca->join_tokens->worker) != 0) ||
+         (req->rotation->manager_join_token &&
+          rotate_token(m->root_cert, &c->root_ca->join_tokens->manager) != 0))) {
+        api_call_error(call, API_INTERNAL, "could not generate a new join token");
+        goto out;
+    }
+    old_spec = c->spec;
+    c->spec = (Swarm__ClusterSpec *)req->spec;
+    action.kind = SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE;
+    action.target_case = SWARM__STORE_ACTION__TARGET_CLUSTER;
+    action.cluster = c;
+    propose_one(m, call, &action, cluster_write_cb, write_ctx_new(call, c->id, c->id));
+    c->spec = old_spec;
+out:
+    swarm__cluster__free_unpacked(c, NULL);
+}
+
+/* ---------------------------------------------------------- registration */
+
+void controlapi_register(struct api_server *api, struct manager **current)
+{
+    static const struct {
+        const char *method;
+        api_handler_cb cb;
+    } methods[] = {
+        {"GetNode", get_node_cb},       {"ListNodes", list_nodes_cb},
+        {"UpdateNode", update_node_cb}, {"RemoveNode", remove_node_cb},
+        {"GetCluster", get_cluster_cb}, {"ListClusters", list_clusters_cb},
+        {"UpdateCluster", update_cluster_cb},
+    };
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+        api_server_register(api, &swarm__control__descriptor, methods[i].method,
+                            API_ROLE_LOCAL | API_ROLE_MANAGER, methods[i].cb, current);
+    }
+}

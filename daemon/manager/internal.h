@@ -1,0 +1,76 @@
+/* Shared between the manager's modules (manager.c, controlapi.c, caserver.c).
+ * Not for use outside daemon/manager/. */
+#ifndef SWARM_DAEMON_MANAGER_INTERNAL_H
+#define SWARM_DAEMON_MANAGER_INTERNAL_H
+
+#include <limits.h>
+#include <openssl/x509.h>
+
+#include "manager.h"
+
+#define MANAGER_NO_LEADER_MSG                                                 \
+    "The swarm does not have a leader. It's possible that too few managers " \
+    "are online. Make sure more than half of the managers are online."
+#define MANAGER_NOT_MANAGER_MSG                                              \
+    "This node is not a swarm manager. Use \"swarmctl swarm init\" or "     \
+    "\"swarmctl swarm join\" to connect this node to swarm and try again."
+
+enum manager_phase {
+    MANAGER_STARTING,    /* raft started, waiting for a leader */
+    MANAGER_BOOTSTRAP,   /* swarm init: first entry proposed */
+    MANAGER_RUNNING,
+    MANAGER_FAILED,
+    MANAGER_CLOSING,
+};
+
+struct manager {
+    uv_loop_t *loop;
+    enum manager_phase phase;
+    char state_dir[PATH_MAX];
+    char hostname[256];
+    struct api_server *api;
+    Swarm__LocalState *local;
+    struct store *store;
+    struct rnode *raft;
+    X509 *root_cert;
+    X509 *node_cert;
+    EVP_PKEY *node_key;
+    SSL_CTX *server_ctx;
+    /* swarm init only: the first command, proposed once we lead. */
+    Swarm__StoreCommand *bootstrap_cmd;
+    bool registered_self;   /* this term: own Node refreshed */
+    bool is_init;           /* made by swarm init ... */
+    bool committed;         /* ... and its local state is on disk */
+    uv_timer_t ready_timer;
+    manager_ready_cb ready_cb;
+    void *ready_data;
+    void (*close_cb)(void *data);
+    void *close_data;
+};
+
+/* Called with the outcome of manager_write. On status 0 the command was
+ * committed and `res` says whether the store accepted it. */
+typedef void (*manager_write_cb)(struct manager *m, int status, const struct store_result *res,
+                                 void *data);
+
+/* Stamp `cmd` with the time and propose it. Fails at once with
+ * SWARM_ENOLEADER when no leader is known or SWARM_ENOTLEADER when another
+ * manager leads. `cmd` is only read during the call. */
+int manager_write(struct manager *m, Swarm__StoreCommand *cmd, manager_write_cb cb, void *data);
+
+/* Wall clock in unix ms (stamped into commands by the leader only). */
+int64_t manager_now_ms(void);
+
+/* The root CA key from the cluster object (NULL if absent). Caller frees. */
+EVP_PKEY *manager_root_key(struct manager *m);
+
+/* Fill live raft facts (leader flag) into nodes read from the store. */
+void manager_decorate_node(struct manager *m, Swarm__Node *node);
+
+/* A deep copy of a protobuf-c message (pack + unpack); NULL on failure. */
+void *manager_message_dup(const ProtobufCMessage *msg);
+
+void controlapi_register(struct api_server *api, struct manager **current);
+void caserver_register(struct api_server *api, struct manager **current);
+
+#endif

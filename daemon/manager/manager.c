@@ -1,0 +1,856 @@
+/* See manager.h.
+ *
+ * swarm init (manager_init_cluster):
+ *   keys + certificates -> files -> TLS listener -> store -> raft bootstrap
+ *   + start -> (leader after barrier) -> propose Cluster + Node -> committed
+ *   -> local state written (from here on the node is a manager) -> ready_cb(0)
+ * Failures: any step before the local state is written reports ready_cb
+ *   with an error; the owner then closes the manager, which deletes what init
+ *   wrote (certificates, raft dir, store), so the node stays inactive with
+ *   nothing half-written. No leader within MANAGER_READY_TIMEOUT_MS counts as a
+ *   failure too.
+ * Restart (manager_open): certificates and store from disk, raft start
+ *   without bootstrap; ready at once (reads work without a leader). */
+#include "internal.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include "err.h"
+#include "hostinfo.h"
+#include "id.h"
+#include "log.h"
+#include "pki.h"
+#include "token.h"
+
+#define MANAGER_READY_TIMEOUT_MS 10000
+
+/* Defaults as Docker's, with swarmd's faster failure detection. */
+#define DEFAULT_TASK_HISTORY 5
+#define DEFAULT_SNAPSHOT_INTERVAL 10000
+#define DEFAULT_HEARTBEAT_TICK 1
+#define DEFAULT_ELECTION_TICK 10
+#define DEFAULT_TICK_MS 100
+#define DEFAULT_DISPATCHER_HEARTBEAT_MS 1000
+#define DEFAULT_CERT_EXPIRY_S PKI_NODE_LIFETIME_S
+
+int64_t manager_now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+void *manager_message_dup(const ProtobufCMessage *msg)
+{
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    uint8_t *buf = malloc(len ? len : 1);
+    void *copy;
+    if (buf == NULL) {
+        return NULL;
+    }
+    protobuf_c_message_pack(msg, buf);
+    copy = protobuf_c_message_unpack(msg->descriptor, NULL, len, buf);
+    free(buf);
+    return copy;
+}
+
+static void path_join(char *out, size_t size, const char *dir, const char *name)
+{
+    snprintf(out, size, "%s/%s", dir, name);
+}
+
+/* ------------------------------------------------------------ cluster spec */
+
+static void spec_fill_defaults(Swarm__ClusterSpec *spec)
+{
+    if (spec->orchestration->task_history_retention_limit == 0) {
+        spec->orchestration->task_history_retention_limit = DEFAULT_TASK_HISTORY;
+    }
+    if (spec->raft->snapshot_interval == 0) {
+        spec->raft->snapshot_interval = DEFAULT_SNAPSHOT_INTERVAL;
+    }
+    if (spec->raft->heartbeat_tick == 0) {
+        spec->raft->heartbeat_tick = DEFAULT_HEARTBEAT_TICK;
+    }
+    if (spec->raft->election_tick == 0) {
+        spec->raft->election_tick = DEFAULT_ELECTION_TICK;
+    }
+    if (spec->raft->tick_ms == 0) {
+        spec->raft->tick_ms = DEFAULT_TICK_MS;
+    }
+    if (spec->dispatcher->heartbeat_period_ms == 0) {
+        spec->dispatcher->heartbeat_period_ms = DEFAULT_DISPATCHER_HEARTBEAT_MS;
+    }
+    if (spec->ca_config->node_cert_expiry_s == 0) {
+        spec->ca_config->node_cert_expiry_s = DEFAULT_CERT_EXPIRY_S;
+    }
+}
+
+/* A complete ClusterSpec: the caller's (possibly partial) one plus defaults. */
+static Swarm__ClusterSpec *spec_build(const Swarm__ClusterSpec *given)
+{
+    Swarm__ClusterSpec *spec;
+    if (given != NULL) {
+        spec = manager_message_dup(&given->base);
+    } else {
+        spec = calloc(1, sizeof *spec);
+        if (spec != NULL) {
+            swarm__cluster_spec__init(spec);
+        }
+    }
+    if (spec == NULL) {
+        return NULL;
+    }
+    if (spec->annotations == NULL) {
+        spec->annotations = calloc(1, sizeof *spec->annotations);
+        swarm__annotations__init(spec->annotations);
+    }
+    if (spec->annotations->name == NULL || spec->annotations->name[0] == '\0') {
+        free(spec->annotations->name == protobuf_c_empty_string ? NULL : spec->annotations->name);
+        spec->annotations->name = strdup("default");
+    }
+#define ENSURE(field, type, init)                 \
+    if (spec->field == NULL) {                    \
+        spec->field = calloc(1, sizeof(type));    \
+        init(spec->field);                        \
+    }
+    ENSURE(orchestration, Swarm__OrchestrationConfig, swarm__orchestration_config__init);
+    ENSURE(raft, Swarm__RaftConfig, swarm__raft_config__init);
+    ENSURE(dispatcher, Swarm__DispatcherConfig, swarm__dispatcher_config__init);
+    ENSURE(ca_config, Swarm__CAConfig, swarm__caconfig__init);
+#undef ENSURE
+    spec_fill_defaults(spec);
+    return spec;
+}
+
+/* ------------------------------------------------------------- local state */
+
+static int local_state_save(struct manager *m, char *errmsg)
+{
+    char path[PATH_MAX];
+    size_t len = swarm__local_state__get_packed_size(m->local);
+    uint8_t *buf = malloc(len ? len : 1);
+    int rv;
+    if (buf == NULL) {
+        return SWARM_ENOMEM;
+    }
+    swarm__local_state__pack(m->local, buf);
+    path_join(path, sizeof path, m->state_dir, "node-state.pb");
+    rv = pki_write_file(path, buf, len, 0600, errmsg);
+    free(buf);
+    return rv;
+}
+
+const Swarm__LocalState *manager_local_state(struct manager *m)
+{
+    return m->local;
+}
+
+Swarm__LocalState *manager_local_state_copy(struct manager *m)
+{
+    return manager_message_dup(&m->local->base);
+}
+
+char *manager_worker_token(struct manager *m)
+{
+    Swarm__Cluster *c = NULL;
+    char *token = NULL;
+    if (m->store == NULL || store_cluster_get_default(m->store, &c) != 0) {
+        return NULL;
+    }
+    if (c->root_ca != NULL && c->root_ca->join_tokens != NULL) {
+        token = strdup(c->root_ca->join_tokens->worker);
+    }
+    swarm__cluster__free_unpacked(c, NULL);
+    return token;
+}
+
+/* ------------------------------------------------------------------ writes */
+
+struct write_req {
+    struct manager *m;
+    manager_write_cb cb;
+    void *data;
+};
+
+static void write_done_cb(int status, const struct store_result *res, void *data)
+{
+    struct write_req *w = data;
+    w->cb(w->m, status, res, w->data);
+    free(w);
+}
+
+int manager_write(struct manager *m, Swarm__StoreCommand *cmd, manager_write_cb cb, void *data)
+{
+    struct write_req *w;
+    int rv;
+    if (m->raft == NULL || !rnode_is_leader(m->raft)) {
+        raft_id id = 0;
+        const char *addr = NULL;
+        if (m->raft != NULL) {
+            rnode_leader(m->raft, &id, &addr);
+        }
+        return (id == 0 || id == rnode_id(m->raft)) ? SWARM_ENOLEADER : SWARM_ENOTLEADER;
+    }
+    w = malloc(sizeof *w);
+    if (w == NULL) {
+        return SWARM_ENOMEM;
+    }
+    w->m = m;
+    w->cb = cb;
+    w->data = data;
+    cmd->timestamp = manager_now_ms();
+    rv = rnode_propose(m->raft, cmd, write_done_cb, w);
+    if (rv != 0) {
+        free(w);
+    }
+    return rv;
+}
+
+/* ------------------------------------------------------------ ready / fail */
+
+static void report_ready(struct manager *m, int status, const char *errmsg)
+{
+    manager_ready_cb cb = m->ready_cb;
+    m->ready_cb = NULL;
+    uv_timer_stop(&m->ready_timer);
+    if (status != 0) {
+        m->phase = MANAGER_FAILED;
+    }
+    if (cb != NULL) {
+        cb(m, status, errmsg, m->ready_data);
+    }
+}
+
+static void ready_timeout_cb(uv_timer_t *t)
+{
+    struct manager *m = t->data;
+    if (m->phase == MANAGER_CLOSING) {
+        return;
+    }
+    report_ready(m, SWARM_ETIMEDOUT, "raft did not elect this manager leader in time");
+}
+
+/* ------------------------------------------------------- self-registration */
+
+static void self_update_cb(struct manager *m, int status, const struct store_result *res, void *data)
+{
+    if (status != 0 || res->status != 0) {
+        /* Lost a race or leadership: the next leadership change retries. */
+        m->registered_self = false;
+        log_warn("manager", "refreshing this node's record failed: %s",
+                 status != 0 ? swarm_strerror(status) : res->message);
+    }
+}
+
+/* On leadership, make this manager's own Node record current: description,
+ * addresses and Ready status (workers do this through the dispatcher). */
+static void register_self(struct manager *m)
+{
+    Swarm__Node *node = NULL;
+    Swarm__StoreCommand cmd = SWARM__STORE_COMMAND__INIT;
+    Swarm__StoreAction action = SWARM__STORE_ACTION__INIT;
+    Swarm__StoreAction *actions[1] = {&action};
+    Swarm__NodeDescription *desc;
+    char ip[64];
+
+    if (store_node_get(m->store, m->local->node_id, &node) != 0) {
+        return;
+    }
+    desc = hostinfo_describe(m->hostname[0] ? m->hostname : NULL);
+    if (desc == NULL) {
+        swarm__node__free_unpacked(node, NULL);
+        return;
+    }
+    if (node->description != NULL) {
+        swarm__node_description__free_unpacked(node->description, NULL);
+    }
+    node->description = desc;
+    snprintf(ip, sizeof ip, "%s", m->local->advertise_addr);
+    char *colon = strrchr(ip, ':');
+    if (colon != NULL) {
+        *colon = '\0';
+    }
+    if (node->status == NULL) {
+        node->status = calloc(1, sizeof *node->status);
+        swarm__node_status__init(node->status);
+    }
+    node->status->state = SWARM__NODE_STATE__NODE_STATE_READY;
+    free(node->status->addr == protobuf_c_empty_string ? NULL : node->status->addr);
+    node->status->addr = strdup(ip);
+    if (node->manager_status != NULL) {
+        node->manager_status->reachability = SWARM__REACHABILITY__REACHABILITY_REACHABLE;
+    }
+    action.kind = SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE;
+    action.target_case = SWARM__STORE_ACTION__TARGET_NODE;
+    action.node = node;
+    cmd.n_actions = 1;
+    cmd.actions = actions;
+    m->registered_self = true;
+    if (manager_write(m, &cmd, self_update_cb, NULL) != 0) {
+        m->registered_self = false;
+    }
+    swarm__node__free_unpacked(node, NULL);
+}
+
+static void bootstrap_done_cb(struct manager *m, int status, const struct store_result *res,
+                              void *data)
+{
+    char errmsg[SWARM_ERRMSG_SIZE] = "";
+    int rv;
+    if (m->phase == MANAGER_CLOSING) {
+        return;
+    }
+    if (status != 0 || res->status != 0) {
+        report_ready(m, status != 0 ? status : res->status,
+                     status != 0 ? "the first raft entry was not committed" : res->message);
+        return;
+    }
+    /* From this write on, a restart finds a manager. */
+    rv = local_state_save(m, errmsg);
+    if (rv != 0) {
+        report_ready(m, rv, errmsg);
+        return;
+    }
+    m->committed = true;
+    m->phase = MANAGER_RUNNING;
+    m->registered_self = true;
+    log_info("manager", "swarm initialized: cluster %s, node %s", m->local->cluster_id,
+             m->local->node_id);
+    report_ready(m, 0, NULL);
+}
+
+static void leadership_cb(bool leader, void *data)
+{
+    struct manager *m = data;
+    if (m->phase == MANAGER_CLOSING || m->phase == MANAGER_FAILED) {
+        return;
+    }
+    if (!leader) {
+        m->registered_self = false;
+        return;
+    }
+    if (m->phase == MANAGER_BOOTSTRAP && m->bootstrap_cmd != NULL) {
+        Swarm__StoreCommand *cmd = m->bootstrap_cmd;
+        m->bootstrap_cmd = NULL;
+        int rv = manager_write(m, cmd, bootstrap_done_cb, NULL);
+        swarm__store_command__free_unpacked(cmd, NULL);
+        if (rv != 0) {
+            report_ready(m, rv, "could not propose the first raft entry");
+        }
+        return;
+    }
+    if (m->phase == MANAGER_RUNNING && !m->registered_self) {
+        register_self(m);
+    }
+}
+
+/* ------------------------------------------------------------ bring-up */
+
+static struct manager *manager_alloc(uv_loop_t *loop, const struct manager_config *cfg)
+{
+    struct manager *m = calloc(1, sizeof *m);
+    if (m == NULL) {
+        return NULL;
+    }
+    m->loop = loop;
+    m->api = cfg->api;
+    snprintf(m->state_dir, sizeof m->state_dir, "%s", cfg->state_dir);
+    snprintf(m->hostname, sizeof m->hostname, "%s", cfg->hostname ? cfg->hostname : "");
+    uv_timer_init(loop, &m->ready_timer);
+    m->ready_timer.data = m;
+    return m;
+}
+
+static int mkdir_private(const char *path, char *errmsg)
+{
+    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "mkdir %s: %s", path, strerror(errno));
+        return SWARM_EIO;
+    }
+    return 0;
+}
+
+/* Store, raft node, TLS listener: shared by init and open. */
+static int manager_start_common(struct manager *m, bool bootstrap, bool force_new_cluster,
+                                char *errmsg)
+{
+    char path[PATH_MAX];
+    struct rnode_config rc = {0};
+    int rv;
+
+    rv = pki_server_ctx(m->root_cert, m->node_cert, m->node_key, &m->server_ctx, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = api_server_listen_tls(m->api, m->local->listen_addr, m->server_ctx, errmsg,
+                               SWARM_ERRMSG_SIZE);
+    if (rv != 0) {
+        errmsg_wrapf(errmsg, SWARM_ERRMSG_SIZE, "failed to listen on %s", m->local->listen_addr);
+        return rv;
+    }
+    path_join(path, sizeof path, m->state_dir, "store.db");
+    rv = store_open(path, &m->store, errmsg, SWARM_ERRMSG_SIZE);
+    if (rv != 0) {
+        return rv;
+    }
+    path_join(path, sizeof path, m->state_dir, "raft");
+    rv = mkdir_private(path, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    rc.id = m->local->raft_id;
+    rc.address = m->local->advertise_addr;
+    rc.dir = path;
+    rv = rnode_new(m->loop, m->store, &rc, &m->raft, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    rnode_set_leadership_cb(m->raft, leadership_cb, m);
+    if (bootstrap) {
+        rv = rnode_bootstrap(m->raft, errmsg);
+    } else if (force_new_cluster) {
+        rv = rnode_force_new_cluster(m->raft, errmsg);
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    return rnode_start(m->raft, errmsg);
+}
+
+static int make_tokens(X509 *root, Swarm__JoinTokens *tokens)
+{
+    unsigned char digest[32];
+    char buf[TOKEN_LEN + 1];
+    int rv = pki_cert_digest_raw(root, digest);
+    if (rv != 0) {
+        return rv;
+    }
+    if ((rv = token_generate(digest, buf)) != 0) {
+        return rv;
+    }
+    tokens->worker = strdup(buf);
+    if ((rv = token_generate(digest, buf)) != 0) {
+        return rv;
+    }
+    tokens->manager = strdup(buf);
+    return (tokens->worker && tokens->manager) ? 0 : SWARM_ENOMEM;
+}
+
+/* The first raft entry: the Cluster object and this Node. */
+static int build_bootstrap_cmd(struct manager *m, const Swarm__InitRequest *req,
+                               EVP_PKEY *root_key)
+{
+    Swarm__StoreCommand *cmd = calloc(1, sizeof *cmd);
+    Swarm__StoreAction **actions = calloc(2, sizeof *actions);
+    Swarm__Cluster *cluster = calloc(1, sizeof *cluster);
+    Swarm__RootCA *ca = calloc(1, sizeof *ca);
+    Swarm__JoinTokens *tokens = calloc(1, sizeof *tokens);
+    Swarm__Node *node = calloc(1, sizeof *node);
+    Swarm__NodeSpec *nspec = calloc(1, sizeof *nspec);
+    Swarm__Annotations *nann = calloc(1, sizeof *nann);
+    Swarm__NodeStatus *status = calloc(1, sizeof *status);
+    Swarm__ManagerStatus *ms = calloc(1, sizeof *ms);
+    char *pem = NULL;
+    size_t len;
+    char digest[65];
+    char ip[64];
+    int rv = SWARM_ENOMEM;
+
+    if (!cmd || !actions || !cluster || !ca || !tokens || !node || !nspec || !nann ||
+        !status || !ms) {
+        goto err;
+    }
+    swarm__store_command__init(cmd);
+    cmd->actions = actions;
+    for (int i = 0; i < 2; i++) {
+        actions[i] = calloc(1, sizeof **actions);
+        if (actions[i] == NULL) {
+            goto err;
+        }
+        swarm__store_action__init(actions[i]);
+        actions[i]->kind = SWARM__STORE_ACTION_KIND__STORE_ACTION_CREATE;
+        cmd->n_actions++;
+    }
+
+    swarm__cluster__init(cluster);
+    swarm__root_ca__init(ca);
+    swarm__join_tokens__init(tokens);
+    cluster->id = strdup(m->local->cluster_id);
+    cluster->spec = spec_build(req->spec);
+    if (cluster->spec == NULL) {
+        goto err;
+    }
+    if ((rv = pki_cert_to_pem(m->root_cert, &pem, &len)) != 0) {
+        goto err;
+    }
+    ca->ca_cert_pem.data = (uint8_t *)pem;
+    ca->ca_cert_pem.len = len;
+    if ((rv = pki_key_to_pem(root_key, &pem, &len)) != 0) {
+        goto err;
+    }
+    ca->ca_key_pem.data = (uint8_t *)pem;
+    ca->ca_key_pem.len = len;
+    pki_cert_digest_hex(m->root_cert, digest);
+    ca->ca_cert_digest = strdup(digest);
+    if ((rv = make_tokens(m->root_cert, tokens)) != 0) {
+        goto err;
+    }
+    ca->join_tokens = tokens;
+    tokens = NULL;
+    cluster->root_ca = ca;
+    ca = NULL;
+    actions[0]->target_case = SWARM__STORE_ACTION__TARGET_CLUSTER;
+    actions[0]->cluster = cluster;
+    cluster = NULL;
+
+    swarm__node__init(node);
+    swarm__node_spec__init(nspec);
+    swarm__annotations__init(nann);
+    swarm__node_status__init(status);
+    swarm__manager_status__init(ms);
+    node->id = strdup(m->local->node_id);
+    nspec->annotations = nann;
+    nann = NULL;
+    nspec->desired_role = SWARM__NODE_ROLE__NODE_ROLE_MANAGER;
+    nspec->availability = req->availability;
+    node->spec = nspec;
+    nspec = NULL;
+    node->description = hostinfo_describe(m->hostname[0] ? m->hostname : NULL);
+    snprintf(ip, sizeof ip, "%s", m->local->advertise_addr);
+    *strrchr(ip, ':') = '\0';
+    status->state = SWARM__NODE_STATE__NODE_STATE_READY;
+    status->addr = strdup(ip);
+    node->status = status;
+    status = NULL;
+    ms->raft_id = m->local->raft_id;
+    ms->addr = strdup(m->local->advertise_addr);
+    ms->reachability = SWARM__REACHABILITY__REACHABILITY_REACHABLE;
+    node->manager_status = ms;
+    ms = NULL;
+    node->role = SWARM__NODE_ROLE__NODE_ROLE_MANAGER;
+    actions[1]->target_case = SWARM__STORE_ACTION__TARGET_NODE;
+    actions[1]->node = node;
+    node = NULL;
+    m->bootstrap_cmd = cmd;
+    return 0;
+
+err:
+    /* Whatever was linked into cmd is freed with it; the rest by hand. */
+    if (cmd != NULL && cmd->actions == actions) {
+        swarm__store_command__free_unpacked(cmd, NULL);
+    } else {
+        free(actions);
+        free(cmd);
+    }
+    if (cluster) swarm__cluster__free_unpacked(cluster, NULL);
+    if (ca) swarm__root_ca__free_unpacked(ca, NULL);
+    if (tokens) swarm__join_tokens__free_unpacked(tokens, NULL);
+    if (node) swarm__node__free_unpacked(node, NULL);
+    if (nspec) swarm__node_spec__free_unpacked(nspec, NULL);
+    if (nann) swarm__annotations__free_unpacked(nann, NULL);
+    if (status) swarm__node_status__free_unpacked(status, NULL);
+    if (ms) swarm__manager_status__free_unpacked(ms, NULL);
+    return rv;
+}
+
+static int write_pem_file(const char *dir, const char *name, char *pem, size_t len,
+                          char *errmsg)
+{
+    char path[PATH_MAX];
+    int rv;
+    path_join(path, sizeof path, dir, name);
+    rv = pki_write_file(path, pem, len, 0600, errmsg);
+    free(pem);
+    return rv;
+}
+
+/* Keys and certificates for a new cluster, written under DIR/certificates. */
+static int create_pki(struct manager *m, EVP_PKEY **root_key_out, char *errmsg)
+{
+    char certdir[PATH_MAX];
+    EVP_PKEY *root_key = NULL;
+    int64_t now = manager_now_ms() / 1000;
+    char *pem;
+    size_t len;
+    int rv;
+
+    path_join(certdir, sizeof certdir, m->state_dir, "certificates");
+    if ((rv = mkdir_private(certdir, errmsg)) != 0) {
+        return rv;
+    }
+    if ((rv = pki_key_generate(&root_key, errmsg)) != 0 ||
+        (rv = pki_root_ca_create(root_key, now, PKI_ROOT_LIFETIME_S, &m->root_cert, errmsg)) != 0 ||
+        (rv = pki_key_generate(&m->node_key, errmsg)) != 0 ||
+        (rv = pki_cert_issue(m->root_cert, root_key, m->node_key, m->local->node_id,
+                             API_OU_MANAGER, m->local->cluster_id, now, PKI_NODE_LIFETIME_S,
+                             &m->node_cert, errmsg)) != 0) {
+        goto err;
+    }
+    if ((rv = pki_cert_to_pem(m->root_cert, &pem, &len)) != 0 ||
+        (rv = write_pem_file(certdir, "swarm-root-ca.crt", pem, len, errmsg)) != 0 ||
+        (rv = pki_cert_to_pem(m->node_cert, &pem, &len)) != 0 ||
+        (rv = write_pem_file(certdir, "swarm-node.crt", pem, len, errmsg)) != 0 ||
+        (rv = pki_key_to_pem(m->node_key, &pem, &len)) != 0 ||
+        (rv = write_pem_file(certdir, "swarm-node.key", pem, len, errmsg)) != 0) {
+        goto err;
+    }
+    *root_key_out = root_key;
+    return 0;
+err:
+    EVP_PKEY_free(root_key);
+    return rv;
+}
+
+static int load_pki(struct manager *m, char *errmsg)
+{
+    static const char *names[] = {"swarm-root-ca.crt", "swarm-node.crt", "swarm-node.key"};
+    char path[PATH_MAX];
+    char *data[3] = {NULL, NULL, NULL};
+    size_t len[3];
+    int rv = 0;
+
+    for (int i = 0; i < 3 && rv == 0; i++) {
+        snprintf(path, sizeof path, "%s/certificates/%s", m->state_dir, names[i]);
+        rv = pki_read_file(path, &data[i], &len[i], errmsg);
+    }
+    if (rv == 0) {
+        rv = pki_cert_from_pem(data[0], len[0], &m->root_cert, errmsg);
+    }
+    if (rv == 0) {
+        rv = pki_cert_from_pem(data[1], len[1], &m->node_cert, errmsg);
+    }
+    if (rv == 0) {
+        rv = pki_key_from_pem(data[2], len[2], &m->node_key, errmsg);
+    }
+    for (int i = 0; i < 3; i++) {
+        free(data[i]);
+    }
+    return rv;
+}
+
+int manager_init_cluster(uv_loop_t *loop, const struct manager_config *cfg,
+                         const Swarm__InitRequest *req, const char *listen_addr,
+                         const char *advertise_addr, manager_ready_cb cb, void *data,
+                         struct manager **out, char *errmsg)
+{
+    struct manager *m = manager_alloc(loop, cfg);
+    EVP_PKEY *root_key = NULL;
+    char node_id[ID_LEN + 1], cluster_id[ID_LEN + 1];
+    uint64_t raft_id = 0;
+    int rv;
+
+    if (m == NULL) {
+        return SWARM_ENOMEM;
+    }
+    *out = m;
+    m->ready_cb = cb;
+    m->ready_data = data;
+    m->phase = MANAGER_BOOTSTRAP;
+    m->is_init = true;
+    m->local = calloc(1, sizeof *m->local);
+    if (m->local == NULL) {
+        return SWARM_ENOMEM;
+    }
+    swarm__local_state__init(m->local);
+    while (raft_id == 0) {
+        random_bytes(&raft_id, sizeof raft_id);
+    }
+    if (id_generate(node_id) != 0 || id_generate(cluster_id) != 0) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "no randomness for IDs");
+        return SWARM_EIO;
+    }
+    m->local->node_id = strdup(node_id);
+    m->local->cluster_id = strdup(cluster_id);
+    m->local->role = SWARM__NODE_ROLE__NODE_ROLE_MANAGER;
+    m->local->raft_id = raft_id;
+    m->local->listen_addr = strdup(listen_addr);
+    m->local->advertise_addr = strdup(advertise_addr);
+
+    if ((rv = create_pki(m, &root_key, errmsg)) != 0) {
+        return rv;
+    }
+    rv = build_bootstrap_cmd(m, req, root_key);
+    EVP_PKEY_free(root_key);
+    if (rv != 0) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "building the cluster object: %s",
+                      swarm_strerror(rv));
+        return rv;
+    }
+    if ((rv = manager_start_common(m, true, false, errmsg)) != 0) {
+        return rv;
+    }
+    uv_timer_start(&m->ready_timer, ready_timeout_cb, MANAGER_READY_TIMEOUT_MS, 0);
+    return 0;
+}
+
+int manager_open(uv_loop_t *loop, const struct manager_config *cfg,
+                 const Swarm__LocalState *state, bool force_new_cluster,
+                 manager_ready_cb cb, void *data, struct manager **out, char *errmsg)
+{
+    struct manager *m = manager_alloc(loop, cfg);
+    int rv;
+    if (m == NULL) {
+        return SWARM_ENOMEM;
+    }
+    *out = m;
+    m->phase = MANAGER_RUNNING;
+    m->local = manager_message_dup(&state->base);
+    if (m->local == NULL) {
+        return SWARM_ENOMEM;
+    }
+    if ((rv = load_pki(m, errmsg)) != 0) {
+        return rv;
+    }
+    if ((rv = manager_start_common(m, false, force_new_cluster, errmsg)) != 0) {
+        return rv;
+    }
+    m->ready_cb = cb;
+    m->ready_data = data;
+    /* Serving starts now; leadership comes on its own. */
+    report_ready(m, 0, NULL);
+    return 0;
+}
+
+/* ------------------------------------------------------------------- info */
+
+EVP_PKEY *manager_root_key(struct manager *m)
+{
+    Swarm__Cluster *c = NULL;
+    EVP_PKEY *key = NULL;
+    if (store_cluster_get_default(m->store, &c) != 0) {
+        return NULL;
+    }
+    if (c->root_ca != NULL && c->root_ca->ca_key_pem.len > 0) {
+        pki_key_from_pem(c->root_ca->ca_key_pem.data, c->root_ca->ca_key_pem.len, &key, NULL);
+    }
+    swarm__cluster__free_unpacked(c, NULL);
+    return key;
+}
+
+void manager_decorate_node(struct manager *m, Swarm__Node *node)
+{
+    raft_id leader = 0;
+    const char *addr = NULL;
+    if (node->manager_status == NULL || m->raft == NULL) {
+        return;
+    }
+    rnode_leader(m->raft, &leader, &addr);
+    node->manager_status->leader = leader != 0 && node->manager_status->raft_id == leader;
+    if (node->manager_status->raft_id == rnode_id(m->raft)) {
+        node->manager_status->reachability = SWARM__REACHABILITY__REACHABILITY_REACHABLE;
+    }
+}
+
+void manager_fill_info(struct manager *m, Swarm__InfoResponse *info)
+{
+    Swarm__Node **nodes = NULL;
+    Swarm__Cluster *cluster = NULL;
+    size_t n = 0;
+    raft_id leader = 0;
+    const char *leader_addr = NULL;
+
+    info->is_manager = true;
+    info->raft_id = m->local->raft_id;
+    if (m->raft != NULL) {
+        rnode_leader(m->raft, &leader, &leader_addr);
+        info->raft_state = strdup(rnode_state_name(m->raft));
+        info->leader_addr = strdup(leader_addr != NULL ? leader_addr : "");
+    }
+    if (m->store == NULL) {
+        return;
+    }
+    if (store_node_list(m->store, &nodes, &n) == 0) {
+        info->nodes = (uint32_t)n;
+        info->manager_addrs = calloc(n ? n : 1, sizeof(char *));
+        for (size_t i = 0; i < n; i++) {
+            if (nodes[i]->role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER &&
+                nodes[i]->manager_status != NULL) {
+                info->managers++;
+                info->manager_addrs[info->n_manager_addrs++] =
+                    strdup(nodes[i]->manager_status->addr);
+            }
+        }
+        store_node_free_list(nodes, n);
+    }
+    if (store_cluster_get_default(m->store, &cluster) == 0) {
+        info->cluster_spec = manager_message_dup(&cluster->spec->base);
+        swarm__cluster__free_unpacked(cluster, NULL);
+    }
+}
+
+/* ------------------------------------------------------------------ close */
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    remove(path);
+    return 0;
+}
+
+/* Undo what a failed init wrote, so the node stays cleanly inactive. */
+static void discard_files(struct manager *m)
+{
+    static const char *names[] = {"certificates", "raft", "store.db", "store.db-wal",
+                                  "store.db-shm"};
+    char path[PATH_MAX];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        path_join(path, sizeof path, m->state_dir, names[i]);
+        nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    }
+}
+
+static void manager_free(struct manager *m)
+{
+    void (*done)(void *) = m->close_cb;
+    void *data = m->close_data;
+    if (m->store != NULL) {
+        store_close(m->store);
+    }
+    if (m->is_init && !m->committed) {
+        discard_files(m);
+    }
+    if (m->bootstrap_cmd != NULL) {
+        swarm__store_command__free_unpacked(m->bootstrap_cmd, NULL);
+    }
+    if (m->local != NULL) {
+        swarm__local_state__free_unpacked(m->local, NULL);
+    }
+    X509_free(m->root_cert);
+    X509_free(m->node_cert);
+    EVP_PKEY_free(m->node_key);
+    SSL_CTX_free(m->server_ctx);
+    free(m);
+    if (done != NULL) {
+        done(data);
+    }
+}
+
+static void raft_closed_cb(void *data)
+{
+    manager_free(data);
+}
+
+static void timer_closed_cb(uv_handle_t *h)
+{
+    struct manager *m = h->data;
+    if (m->raft != NULL) {
+        rnode_close(m->raft, raft_closed_cb, m);
+        return;
+    }
+    manager_free(m);
+}
+
+void manager_close(struct manager *m, void (*done)(void *data), void *data)
+{
+    m->phase = MANAGER_CLOSING;
+    m->close_cb = done;
+    m->close_data = data;
+    m->ready_cb = NULL;
+    uv_close((uv_handle_t *)&m->ready_timer, timer_closed_cb);
+}

@@ -1,0 +1,63 @@
+/* A manager: the store, its raft node, the cluster port (TLS) and the
+ * services only managers serve (Control, CA).
+ *
+ * Bring-up paths:
+ *   manager_init_cluster  swarm init: new CA, certificates, tokens, a raft
+ *                         group of one voter, and the first entry (Cluster +
+ *                         this Node). Nothing is left on disk if it fails.
+ *   manager_open          restart of a node whose local state says manager.
+ * Either way `ready_cb` runs once: status 0 when this manager serves (for
+ * init: once the first entry is committed), or an error with a message. */
+#ifndef SWARM_DAEMON_MANAGER_H
+#define SWARM_DAEMON_MANAGER_H
+
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "api.h"
+#include "localstate.pb-c.h"
+#include "raftnode.h"
+#include "store.h"
+#include "swarm.pb-c.h"
+
+struct manager;
+
+struct manager_config {
+    const char *state_dir;
+    const char *hostname;       /* NULL: the system's */
+    struct api_server *api;     /* shared with the control socket */
+};
+
+typedef void (*manager_ready_cb)(struct manager *m, int status, const char *errmsg, void *data);
+
+/* `req` is only read during the call. `listen_addr` and `advertise_addr`
+ * are already validated IP:PORT strings. */
+int manager_init_cluster(uv_loop_t *loop, const struct manager_config *cfg,
+                         const Swarm__InitRequest *req, const char *listen_addr,
+                         const char *advertise_addr, manager_ready_cb cb, void *data,
+                         struct manager **out, char *errmsg);
+
+int manager_open(uv_loop_t *loop, const struct manager_config *cfg,
+                 const Swarm__LocalState *state, bool force_new_cluster,
+                 manager_ready_cb cb, void *data, struct manager **out, char *errmsg);
+
+/* Fill the manager's part of `swarmctl info`. */
+void manager_fill_info(struct manager *m, Swarm__InfoResponse *info);
+
+/* This manager's local state as written to disk, and a copy the caller
+ * frees (swarm__local_state__free_unpacked). */
+const Swarm__LocalState *manager_local_state(struct manager *m);
+Swarm__LocalState *manager_local_state_copy(struct manager *m);
+
+/* The current worker join token (malloc'd), or NULL. */
+char *manager_worker_token(struct manager *m);
+
+void manager_close(struct manager *m, void (*done)(void *data), void *data);
+
+/* Register the Control and CA methods on the API server. Their handlers
+ * answer FAILED_PRECONDITION while `*current` is NULL (not a manager). */
+void manager_register_api(struct api_server *api, struct manager **current);
+
+#endif

@@ -1,0 +1,585 @@
+/* See node.h.
+ *
+ * Node states: INACTIVE (no swarm) -> PENDING (init running) -> ACTIVE, or
+ * back to INACTIVE when init fails (the manager removes what it wrote).
+ * ACTIVE -> INACTIVE on `swarm leave --force`, which erases the swarm state.
+ *
+ * swarm init:  InitSwarm -> validate -> manager_init_cluster -> ... ->
+ *              init_ready_cb(0) -> reply (node ID, worker token, address). */
+#include "node.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "api.h"
+#include "err.h"
+#include "localstate.pb-c.h"
+#include "log.h"
+#include "manager/manager.h"
+#include "pki.h"
+#include "swarm.pb-c.h"
+
+#define NODE_API_VERSION "1"
+#define NODE_STATE_FILE "node-state.pb"
+#define NODE_MSG_ALREADY_IN_SWARM                                                 \
+    "This node is already part of a swarm. Use \"swarmctl swarm leave\" to leave " \
+    "this swarm and join another one."
+#define NODE_MSG_NOT_IN_SWARM "This node is not part of a swarm"
+#define NODE_MSG_PENDING                                                         \
+    "This node is processing an existing join request that has not succeeded " \
+    "yet. Use \"swarmctl swarm leave\" to cancel the current request."
+#define NODE_MSG_LAST_MANAGER                                                    \
+    "You are attempting to leave the swarm on a node that is participating as " \
+    "a manager. Removing the last manager erases all current state of the "     \
+    "swarm. Use `--force` to ignore this message."
+
+enum node_state {
+    NODE_INACTIVE,
+    NODE_PENDING,
+    NODE_ACTIVE,
+    NODE_ERROR,
+};
+
+struct swarm_node {
+    uv_loop_t *loop;
+    char state_dir[PATH_MAX];
+    char socket_path[PATH_MAX];
+    char listen_addr[ADDR_STRLEN];
+    char hostname[256];
+    int lock_fd;
+    enum node_state state;
+    char error[SWARM_ERRMSG_SIZE];
+    struct api_server *api;
+    struct manager *manager; /* handlers of Control/CA read it */
+    struct api_call *pending_call;
+    bool stopping;
+    void (*stop_cb)(void *data);
+    void *stop_data;
+};
+
+static struct manager_config manager_cfg(struct swarm_node *n)
+{
+    struct manager_config cfg = {
+        .state_dir = n->state_dir,
+        .hostname = n->hostname[0] ? n->hostname : NULL,
+        .api = n->api,
+    };
+    return cfg;
+}
+
+/* -------------------------------------------------------------- init */
+
+static void init_reply(struct swarm_node *n, struct manager *m)
+{
+    Swarm__InitResponse resp = SWARM__INIT_RESPONSE__INIT;
+    const Swarm__LocalState *ls = manager_local_state(m);
+    struct api_call *call = n->pending_call;
+    char *token = manager_worker_token(m);
+
+    n->pending_call = NULL;
+    resp.node_id = ls->node_id;
+    resp.join_addr = ls->advertise_addr;
+    resp.worker_join_token = token != NULL ? token : "";
+    api_call_reply(call, &resp.base);
+    free(token);
+}
+
+static void failed_init_closed_cb(void *data)
+{
+    struct swarm_node *n = data;
+    n->state = NODE_INACTIVE;
+}
+
+static void init_ready_cb(struct manager *m, int status, const char *errmsg, void *data)
+{
+    struct swarm_node *n = data;
+    if (status == 0) {
+        n->state = NODE_ACTIVE;
+        init_reply(n, m);
+        return;
+    }
+    log_error("node", "swarm init failed: %s", errmsg ? errmsg : swarm_strerror(status));
+    api_call_error(n->pending_call, API_INTERNAL, "swarm init failed: %s",
+                   errmsg ? errmsg : swarm_strerror(status));
+    n->pending_call = NULL;
+    n->manager = NULL;
+    api_server_close_tls(n->api);
+    manager_close(m, failed_init_closed_cb, n);
+}
+
+static int spec_check(const Swarm__ClusterSpec *spec, char *errmsg)
+{
+    if (spec == NULL) {
+        return 0;
+    }
+    if (spec->orchestration && spec->orchestration->task_history_retention_limit < 0) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "task history limit must be >= 0");
+        return SWARM_EINVAL;
+    }
+    if (spec->dispatcher && spec->dispatcher->heartbeat_period_ms != 0 &&
+        spec->dispatcher->heartbeat_period_ms < 100) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "dispatcher heartbeat period must be at least 100ms");
+        return SWARM_EINVAL;
+    }
+    if (spec->ca_config && spec->ca_config->node_cert_expiry_s != 0 &&
+        spec->ca_config->node_cert_expiry_s < 3600) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "minimum certificate expiry time is 1h0m0s");
+        return SWARM_EINVAL;
+    }
+    return 0;
+}
+
+/* The advertised address: as given, else the listen IP if specific, else
+ * this host's first non-loopback IPv4 address, else 127.0.0.1. */
+static int choose_advertise(const char *given, const char *listen, char *out, char *errmsg)
+{
+    char ip[ADDR_STRLEN];
+    int port;
+    addr_split(listen, ip, &port);
+    if (given != NULL && given[0] != '\0') {
+        return addr_parse(given, port, "advertise address", out, errmsg);
+    }
+    if (!addr_is_unspecified(ip)) {
+        snprintf(out, ADDR_STRLEN, "%s", listen);
+        return 0;
+    }
+    uv_interface_address_t *ifs;
+    int count;
+    snprintf(out, ADDR_STRLEN, "127.0.0.1:%d", port);
+    if (uv_interface_addresses(&ifs, &count) == 0) {
+        for (int i = 0; i < count; i++) {
+            if (!ifs[i].is_internal && ifs[i].address.address4.sin_family == AF_INET) {
+                char a[ADDR_STRLEN];
+                uv_ip4_name(&ifs[i].address.address4, a, sizeof a);
+                snprintf(out, ADDR_STRLEN, "%s:%d", a, port);
+                break;
+            }
+        }
+        uv_free_interface_addresses(ifs, count);
+    }
+    return 0;
+}
+
+static void force_new_cluster(struct swarm_node *n, struct api_call *call);
+
+static void init_swarm_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Swarm__InitRequest *req = (const Swarm__InitRequest *)msg;
+    struct swarm_node *n = data;
+    struct manager_config cfg = manager_cfg(n);
+    char errmsg[SWARM_ERRMSG_SIZE] = "";
+    char listen[ADDR_STRLEN], advertise[ADDR_STRLEN];
+    struct manager *m = NULL;
+    int rv;
+
+    if (n->state == NODE_PENDING) {
+        api_call_error(call, API_FAILED_PRECONDITION, "%s", NODE_MSG_PENDING);
+        return;
+    }
+    if (n->state == NODE_ACTIVE) {
+        if (req->force_new_cluster && n->manager != NULL) {
+            force_new_cluster(n, call);
+            return;
+        }
+        api_call_error(call, API_FAILED_PRECONDITION, "%s", NODE_MSG_ALREADY_IN_SWARM);
+        return;
+    }
+    if (req->availability > SWARM__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN) {
+        api_call_error(call, API_INVALID_ARGUMENT, "invalid availability");
+        return;
+    }
+    if ((rv = addr_parse(req->listen_addr[0] ? req->listen_addr : n->listen_addr,
+                         ADDR_DEFAULT_PORT, "listen address", listen, errmsg)) != 0 ||
+        (rv = choose_advertise(req->advertise_addr, listen, advertise, errmsg)) != 0 ||
+        (rv = spec_check(req->spec, errmsg)) != 0) {
+        api_call_error(call, API_INVALID_ARGUMENT, "%s", errmsg);
+        return;
+    }
+    n->state = NODE_PENDING;
+    n->pending_call = call;
+    rv = manager_init_cluster(n->loop, &cfg, req, listen, advertise, init_ready_cb, n, &m, errmsg);
+    n->manager = m;
+    if (rv != 0) {
+        init_ready_cb(m, rv, errmsg, n);
+    }
+}
+
+/* ------------------------------------------------- force-new-cluster */
+
+struct force_ctx {
+    struct swarm_node *n;
+    struct api_call *call;
+    Swarm__LocalState *state;
+};
+
+static void forced_ready_cb(struct manager *m, int status, const char *errmsg, void *data)
+{
+    struct force_ctx *f = data;
+    struct swarm_node *n = f->n;
+    n->pending_call = f->call;
+    swarm__local_state__free_unpacked(f->state, NULL);
+    free(f);
+    if (status != 0) {
+        api_call_error(n->pending_call, API_INTERNAL, "force-new-cluster failed: %s",
+                       errmsg ? errmsg : swarm_strerror(status));
+        n->pending_call = NULL;
+        n->state = NODE_ERROR;
+        snprintf(n->error, sizeof n->error, "%s", errmsg ? errmsg : swarm_strerror(status));
+        return;
+    }
+    n->state = NODE_ACTIVE;
+    init_reply(n, m);
+}
+
+static void forced_closed_cb(void *data)
+{
+    struct force_ctx *f = data;
+    struct swarm_node *n = f->n;
+    struct manager_config cfg = manager_cfg(n);
+    char errmsg[SWARM_ERRMSG_SIZE] = "";
+    struct manager *m = NULL;
+    int rv = manager_open(n->loop, &cfg, f->state, true, forced_ready_cb, f, &m, errmsg);
+    n->manager = m;
+    if (rv != 0) {
+        forced_ready_cb(m, rv, errmsg, f);
+    }
+}
+
+static void force_new_cluster(struct swarm_node *n, struct api_call *call)
+{
+    struct force_ctx *f = calloc(1, sizeof *f);
+    struct manager *m = n->manager;
+    if (f == NULL) {
+        api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    f->n = n;
+    f->call = call;
+    f->state = manager_local_state_copy(m);
+    n->state = NODE_PENDING;
+    n->manager = NULL;
+    api_server_close_tls(n->api);
+    manager_close(m, forced_closed_cb, f);
+}
+
+/* -------------------------------------------------------------- leave */
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    remove(path);
+    return 0;
+}
+
+/* Erase everything a swarm left in the state dir; keep the dir and socket. */
+static void erase_swarm_state(struct swarm_node *n)
+{
+    static const char *names[] = {NODE_STATE_FILE, "certificates", "raft",
+                                  "store.db", "store.db-wal", "store.db-shm"};
+    char path[PATH_MAX];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", n->state_dir, names[i]);
+        nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    }
+}
+
+static void left_cb(void *data)
+{
+    struct swarm_node *n = data;
+    Swarm__LeaveResponse resp = SWARM__LEAVE_RESPONSE__INIT;
+    struct api_call *call = n->pending_call;
+    n->pending_call = NULL;
+    erase_swarm_state(n);
+    n->state = NODE_INACTIVE;
+    log_info("node", "left the swarm");
+    api_call_reply(call, &resp.base);
+}
+
+static void leave_swarm_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Swarm__LeaveRequest *req = (const Swarm__LeaveRequest *)msg;
+    struct swarm_node *n = data;
+    struct manager *m = n->manager;
+
+    if (n->state == NODE_PENDING) {
+        api_call_error(call, API_FAILED_PRECONDITION, "%s", NODE_MSG_PENDING);
+        return;
+    }
+    if (n->state == NODE_INACTIVE || m == NULL) {
+        api_call_error(call, API_FAILED_PRECONDITION, "%s", NODE_MSG_NOT_IN_SWARM);
+        return;
+    }
+    if (!req->force) {
+        api_call_error(call, API_FAILED_PRECONDITION, "%s", NODE_MSG_LAST_MANAGER);
+        return;
+    }
+    n->state = NODE_PENDING;
+    n->pending_call = call;
+    n->manager = NULL;
+    api_server_close_tls(n->api);
+    manager_close(m, left_cb, n);
+}
+
+/* --------------------------------------------------------- info, version */
+
+static void info_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
+{
+    struct swarm_node *n = data;
+    Swarm__InfoResponse info = SWARM__INFO_RESPONSE__INIT;
+    char ip[ADDR_STRLEN] = "";
+    int port;
+
+    info.hostname = n->hostname;
+    info.version = SWARM_VERSION;
+    switch (n->state) {
+        case NODE_INACTIVE:
+            info.state = SWARM__LOCAL_NODE_STATE__LOCAL_NODE_STATE_INACTIVE;
+            break;
+        case NODE_PENDING:
+            info.state = SWARM__LOCAL_NODE_STATE__LOCAL_NODE_STATE_PENDING;
+            break;
+        case NODE_ERROR:
+            info.state = SWARM__LOCAL_NODE_STATE__LOCAL_NODE_STATE_ERROR;
+            info.error = n->error;
+            break;
+        case NODE_ACTIVE:
+            info.state = SWARM__LOCAL_NODE_STATE__LOCAL_NODE_STATE_ACTIVE;
+            break;
+    }
+    if (n->state == NODE_ACTIVE && n->manager != NULL) {
+        const Swarm__LocalState *ls = manager_local_state(n->manager);
+        Swarm__InfoResponse *filled = calloc(1, sizeof *filled);
+        swarm__info_response__init(filled);
+        manager_fill_info(n->manager, filled);
+        filled->state = info.state;
+        filled->hostname = strdup(n->hostname);
+        filled->version = strdup(SWARM_VERSION);
+        filled->node_id = strdup(ls->node_id);
+        filled->cluster_id = strdup(ls->cluster_id);
+        addr_split(ls->advertise_addr, ip, &port);
+        filled->node_addr = strdup(ip);
+        api_call_reply(call, &filled->base);
+        swarm__info_response__free_unpacked(filled, NULL);
+        return;
+    }
+    api_call_reply(call, &info.base);
+}
+
+static void version_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
+{
+    Swarm__VersionResponse resp = SWARM__VERSION_RESPONSE__INIT;
+    uv_utsname_t uts;
+    resp.version = SWARM_VERSION;
+    resp.api_version = NODE_API_VERSION;
+    if (uv_os_uname(&uts) == 0) {
+        for (char *c = uts.sysname; *c; c++) {
+            if (*c >= 'A' && *c <= 'Z') {
+                *c = (char)(*c - 'A' + 'a');
+            }
+        }
+        resp.os = uts.sysname;
+        resp.arch = uts.machine;
+    }
+    api_call_reply(call, &resp.base);
+}
+
+/* -------------------------------------------------------------- start */
+
+static int load_local_state(struct swarm_node *n, Swarm__LocalState **out, char *errmsg)
+{
+    char path[PATH_MAX];
+    char *data = NULL;
+    size_t len = 0;
+    int rv;
+    *out = NULL;
+    snprintf(path, sizeof path, "%s/%s", n->state_dir, NODE_STATE_FILE);
+    rv = pki_read_file(path, &data, &len, errmsg);
+    if (rv == SWARM_ENOTFOUND) {
+        return 0;
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    *out = swarm__local_state__unpack(NULL, len, (const uint8_t *)data);
+    free(data);
+    if (*out == NULL || (*out)->node_id[0] == '\0') {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "%s is corrupt", path);
+        if (*out != NULL) {
+            swarm__local_state__free_unpacked(*out, NULL);
+            *out = NULL;
+        }
+        return SWARM_ECORRUPT;
+    }
+    return 0;
+}
+
+static void resume_ready_cb(struct manager *m, int status, const char *errmsg, void *data)
+{
+    struct swarm_node *n = data;
+    if (status != 0) {
+        n->state = NODE_ERROR;
+        snprintf(n->error, sizeof n->error, "%s", errmsg ? errmsg : swarm_strerror(status));
+        log_error("node", "manager failed to start: %s", n->error);
+        return;
+    }
+    n->state = NODE_ACTIVE;
+}
+
+static int lock_state_dir(struct swarm_node *n, char *errmsg)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/swarmd.lock", n->state_dir);
+    n->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (n->lock_fd < 0) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "%s: %s", path, strerror(errno));
+        return SWARM_EIO;
+    }
+    if (flock(n->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                      "another swarmd is already using the state dir %s", n->state_dir);
+        close(n->lock_fd);
+        n->lock_fd = -1;
+        return SWARM_ESTATE;
+    }
+    return 0;
+}
+
+static void register_local_api(struct swarm_node *n)
+{
+    static const struct {
+        const char *method;
+        api_handler_cb cb;
+    } methods[] = {
+        {"InitSwarm", init_swarm_cb},
+        {"LeaveSwarm", leave_swarm_cb},
+        {"Info", info_cb},
+        {"Version", version_cb},
+    };
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+        api_server_register(n->api, &swarm__swarm__descriptor, methods[i].method, API_ROLE_LOCAL,
+                            methods[i].cb, n);
+    }
+    manager_register_api(n->api, &n->manager);
+}
+
+int node_start(uv_loop_t *loop, const struct node_config *cfg, struct swarm_node **out,
+               char *errmsg)
+{
+    struct swarm_node *n = calloc(1, sizeof *n);
+    Swarm__LocalState *ls = NULL;
+    int rv;
+
+    if (n == NULL) {
+        return SWARM_ENOMEM;
+    }
+    n->loop = loop;
+    n->lock_fd = -1;
+    snprintf(n->state_dir, sizeof n->state_dir, "%s", cfg->state_dir);
+    snprintf(n->socket_path, sizeof n->socket_path, "%s/swarmd.sock", cfg->state_dir);
+    if (cfg->hostname != NULL) {
+        snprintf(n->hostname, sizeof n->hostname, "%s", cfg->hostname);
+    } else {
+        size_t len = sizeof n->hostname;
+        uv_os_gethostname(n->hostname, &len);
+    }
+    rv = addr_parse(cfg->listen_addr, ADDR_DEFAULT_PORT, "listen address", n->listen_addr,
+                    errmsg);
+    if (rv != 0) {
+        goto err;
+    }
+    if (mkdir(n->state_dir, 0700) != 0 && errno != EEXIST) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "state dir %s: %s", n->state_dir,
+                      strerror(errno));
+        rv = SWARM_EIO;
+        goto err;
+    }
+    if ((rv = lock_state_dir(n, errmsg)) != 0) {
+        goto err;
+    }
+    if ((rv = load_local_state(n, &ls, errmsg)) != 0) {
+        goto err_after_lock;
+    }
+    n->api = api_server_new(loop, API_DEFAULT_MAX_MSG);
+    if (n->api == NULL) {
+        rv = SWARM_ENOMEM;
+        goto err_after_state;
+    }
+    register_local_api(n);
+    rv = api_server_listen_unix(n->api, n->socket_path, errmsg, SWARM_ERRMSG_SIZE);
+    if (rv != 0) {
+        goto err_after_api;
+    }
+    if (ls != NULL && ls->role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER) {
+        struct manager_config mc = manager_cfg(n);
+        n->state = NODE_PENDING;
+        rv = manager_open(loop, &mc, ls, false, resume_ready_cb, n, &n->manager, errmsg);
+        if (rv != 0) {
+            goto err_after_api;
+        }
+        log_info("node", "resumed as manager %s of cluster %s", ls->node_id, ls->cluster_id);
+    } else {
+        log_info("node", "not in a swarm; waiting for swarm init or join on %s", n->socket_path);
+    }
+    if (ls != NULL) {
+        swarm__local_state__free_unpacked(ls, NULL);
+    }
+    *out = n;
+    return 0;
+
+err_after_api:
+    /* The loop is about to end with an error; the server goes with it. */
+    api_server_shutdown(n->api, 0, NULL, NULL);
+err_after_state:
+    if (ls != NULL) {
+        swarm__local_state__free_unpacked(ls, NULL);
+    }
+err_after_lock:
+    close(n->lock_fd);
+err:
+    free(n);
+    return rv;
+}
+
+/* -------------------------------------------------------------- stop */
+
+static void api_stopped_cb(void *data)
+{
+    struct swarm_node *n = data;
+    void (*done)(void *) = n->stop_cb;
+    void *done_data = n->stop_data;
+    if (n->lock_fd >= 0) {
+        close(n->lock_fd);
+    }
+    free(n);
+    if (done != NULL) {
+        done(done_data);
+    }
+}
+
+static void manager_stopped_cb(void *data)
+{
+    struct swarm_node *n = data;
+    api_server_shutdown(n->api, 2000, api_stopped_cb, n);
+}
+
+void node_stop(struct swarm_node *n, void (*done)(void *data), void *data)
+{
+    struct manager *m = n->manager;
+    n->stopping = true;
+    n->stop_cb = done;
+    n->stop_data = data;
+    n->manager = NULL;
+    if (m != NULL) {
+        manager_close(m, manager_stopped_cb, n);
+        return;
+    }
+    manager_stopped_cb(n);
+}

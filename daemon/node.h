@@ -1,0 +1,26 @@
+/* The node: what one swarmd process is. It owns the control socket and the
+ * RPC server, remembers whether it is in a swarm (DIR/node-state.pb), and
+ * runs a manager when it is one. It serves the node-local Swarm service
+ * (init, join, leave, info, version) to the control socket. */
+#ifndef SWARM_DAEMON_NODE_H
+#define SWARM_DAEMON_NODE_H
+
+#include <uv.h>
+
+struct swarm_node;
+
+struct node_config {
+    const char *state_dir;    /* created 0700 if missing */
+    const char *listen_addr;  /* default cluster listen address, IP:PORT */
+    const char *hostname;     /* NULL: the system's */
+};
+
+/* Lock the state dir, open the control socket, and resume the swarm role
+ * found on disk. Returns 0 or an error with a message. */
+int node_start(uv_loop_t *loop, const struct node_config *cfg, struct swarm_node **out,
+               char *errmsg);
+
+/* Stop serving and close everything; `done` runs when all is closed. */
+void node_stop(struct swarm_node *n, void (*done)(void *data), void *data);
+
+#endif

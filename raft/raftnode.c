@@ -1,0 +1,486 @@
+/* See raftnode.h.
+ *
+ * A proposal:  rnode_propose -> raft_apply -> (commit) -> fsm_apply on every
+ *              manager -> apply_cb on the leader -> owner's cb.
+ * Failures:    not leader at the time of the call (returned at once);
+ *              leadership lost before commit (cb with SWARM_ENOTLEADER);
+ *              store I/O failure in apply (fsm returns an error; raft stops
+ *              this node: it is broken and must not diverge silently). */
+#include "raftnode.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "log.h"
+
+#define RNODE_WATCH_MS 10
+
+struct rnode {
+    uv_loop_t *loop;
+    struct raft raft;
+    struct raft_io io;
+    struct raft_fsm fsm;
+    struct store *store;
+    raft_id id;
+    char address[64];
+    char dir[4096];
+    bool io_ready;
+    bool raft_ready;
+    bool closing;
+    /* The result of the entry being applied: raft hands it only to the
+     * leader's apply callback, right after fsm_apply, so one slot is enough
+     * and nothing leaks on followers. */
+    struct store_result last_result;
+    uv_timer_t watch;
+    int last_state;
+    bool leader_ready;   /* barrier committed in this term */
+    bool barrier_pending;
+    rnode_leadership_cb leadership_cb;
+    void *leadership_data;
+    void (*close_cb)(void *data);
+    void *close_data;
+};
+
+struct rnode_proposal {
+    struct raft_apply req;
+    struct rnode *node;
+    rnode_propose_cb cb;
+    void *data;
+};
+
+/* ---------------------------------------------------------------- entries */
+
+int rnode_encode_command(const Swarm__StoreCommand *cmd, struct raft_buffer *buf)
+{
+    size_t len = swarm__store_command__get_packed_size(cmd);
+    size_t total = 8 + len;
+    uint8_t *p;
+
+    total = (total + 7) & ~(size_t)7;
+    p = raft_malloc(total);
+    if (p == NULL) {
+        return SWARM_ENOMEM;
+    }
+    memset(p, 0, total);
+    uint32_t hdr[2] = {(uint32_t)len, RNODE_ENTRY_STORE_COMMAND};
+    memcpy(p, &hdr[0], 4);
+    memcpy(p + 4, &hdr[1], 4);
+    swarm__store_command__pack(cmd, p + 8);
+    buf->base = p;
+    buf->len = total;
+    return 0;
+}
+
+int rnode_decode_entry(const struct raft_buffer *buf, uint32_t *type,
+                       const uint8_t **payload, size_t *len)
+{
+    uint32_t hdr[2];
+    if (buf->len < 8) {
+        return SWARM_ECORRUPT;
+    }
+    memcpy(&hdr[0], buf->base, 4);
+    memcpy(&hdr[1], (const uint8_t *)buf->base + 4, 4);
+    if ((size_t)hdr[0] > buf->len - 8) {
+        return SWARM_ECORRUPT;
+    }
+    *type = hdr[1];
+    *payload = (const uint8_t *)buf->base + 8;
+    *len = hdr[0];
+    return 0;
+}
+
+/* -------------------------------------------------------------------- FSM */
+
+static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+{
+    struct rnode *n = fsm->data;
+    /* raft does not pass the index; it bumps last_applied right after. */
+    raft_index index = n->raft.last_applied + 1;
+    const uint8_t *payload;
+    size_t len;
+    uint32_t type;
+    int rv;
+
+    memset(&n->last_result, 0, sizeof n->last_result);
+    n->last_result.action_index = -1;
+    *result = &n->last_result;
+
+    rv = rnode_decode_entry(buf, &type, &payload, &len);
+    if (rv != 0 || type != RNODE_ENTRY_STORE_COMMAND) {
+        /* Unknown entries come from a newer version or corruption. Applying
+         * nothing keeps every replica equal; say it loudly. */
+        log_error("raft", "entry %llu: undecodable (type %u), skipped",
+                  (unsigned long long)index, rv == 0 ? type : 0);
+        n->last_result.status = SWARM_ECORRUPT;
+        return 0;
+    }
+    Swarm__StoreCommand *cmd = swarm__store_command__unpack(NULL, len, payload);
+    if (cmd == NULL) {
+        log_error("raft", "entry %llu: bad store command, skipped",
+                  (unsigned long long)index);
+        n->last_result.status = SWARM_ECORRUPT;
+        return 0;
+    }
+    rv = store_apply(n->store, index, cmd, &n->last_result);
+    swarm__store_command__free_unpacked(cmd, NULL);
+    if (rv != 0) {
+        /* The store itself failed (disk, corruption): not a business error.
+         * Returning non-zero stops this node instead of letting it diverge. */
+        log_error("raft", "entry %llu: store failure: %s",
+                  (unsigned long long)index, swarm_strerror(rv));
+        return RAFT_IOERR;
+    }
+    return 0;
+}
+
+static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    struct rnode *n = fsm->data;
+    char errmsg[SWARM_ERRMSG_SIZE] = "";
+    void *image;
+    size_t len;
+    int rv = store_snapshot(n->store, &image, &len, errmsg, sizeof errmsg);
+    if (rv != 0) {
+        log_error("raft", "snapshot: %s", errmsg);
+        return RAFT_IOERR;
+    }
+    *bufs = malloc(sizeof **bufs);
+    if (*bufs == NULL) {
+        free(image);
+        return RAFT_NOMEM;
+    }
+    (*bufs)[0].base = image;
+    (*bufs)[0].len = len;
+    *n_bufs = 1;
+    return 0;
+}
+
+static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    if (*bufs != NULL) {
+        for (unsigned i = 0; i < *n_bufs; i++) {
+            free((*bufs)[i].base);
+        }
+        free(*bufs);
+    }
+    *bufs = NULL;
+    *n_bufs = 0;
+    return 0;
+}
+
+static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+    struct rnode *n = fsm->data;
+    char errmsg[SWARM_ERRMSG_SIZE] = "";
+    int rv = store_restore(n->store, buf->base, buf->len, errmsg, sizeof errmsg);
+    if (rv != 0) {
+        log_error("raft", "restore: %s", errmsg);
+        return RAFT_CORRUPT;
+    }
+    raft_free(buf->base);
+    log_info("raft", "store restored from snapshot (index %llu)",
+             (unsigned long long)store_last_index(n->store));
+    return 0;
+}
+
+/* ------------------------------------------------------------- leadership */
+
+static void barrier_cb(struct raft_barrier *req, int status)
+{
+    struct rnode *n = req->data;
+    free(req);
+    if (n->closing) {
+        return;
+    }
+    n->barrier_pending = false;
+    if (status != 0 || raft_state(&n->raft) != RAFT_LEADER) {
+        return; /* the watch timer will notice the lost leadership */
+    }
+    n->leader_ready = true;
+    log_info("raft", "leader (term %llu), store at index %llu",
+             (unsigned long long)n->raft.current_term,
+             (unsigned long long)store_last_index(n->store));
+    if (n->leadership_cb != NULL) {
+        n->leadership_cb(true, n->leadership_data);
+    }
+}
+
+static void start_barrier(struct rnode *n)
+{
+    struct raft_barrier *req = malloc(sizeof *req);
+    if (req == NULL) {
+        return;
+    }
+    req->data = n;
+    if (raft_barrier(&n->raft, req, barrier_cb) != 0) {
+        free(req);
+        return;
+    }
+    n->barrier_pending = true;
+}
+
+static void watch_cb(uv_timer_t *t)
+{
+    struct rnode *n = t->data;
+    int state;
+    if (n->closing) {
+        return;
+    }
+    state = raft_state(&n->raft);
+    if (state == RAFT_LEADER && !n->leader_ready && !n->barrier_pending) {
+        start_barrier(n);
+    }
+    if (state != RAFT_LEADER && n->leader_ready) {
+        n->leader_ready = false;
+        log_info("raft", "no longer leader (now %s)", rnode_state_name(n));
+        if (n->leadership_cb != NULL) {
+            n->leadership_cb(false, n->leadership_data);
+        }
+    }
+    n->last_state = state;
+}
+
+/* ------------------------------------------------------------- lifecycle */
+
+int rnode_new(uv_loop_t *loop, struct store *store, const struct rnode_config *cfg,
+              struct rnode **out, char *errmsg)
+{
+    struct rnode *n = calloc(1, sizeof *n);
+    int rv;
+    if (n == NULL) {
+        return SWARM_ENOMEM;
+    }
+    n->loop = loop;
+    n->store = store;
+    n->id = cfg->id;
+    snprintf(n->address, sizeof n->address, "%s", cfg->address);
+    snprintf(n->dir, sizeof n->dir, "%s", cfg->dir);
+
+    rv = raft_uv_init(&n->io, loop, n->dir, cfg->transport);
+    if (rv != 0) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "raft storage in %s: %s", n->dir,
+                      n->io.errmsg);
+        free(n);
+        return SWARM_ERAFT;
+    }
+    n->io_ready = true;
+    n->fsm.version = 2;
+    n->fsm.data = n;
+    n->fsm.apply = fsm_apply;
+    n->fsm.snapshot = fsm_snapshot;
+    n->fsm.snapshot_finalize = fsm_snapshot_finalize;
+    n->fsm.restore = fsm_restore;
+
+    rv = raft_init(&n->raft, &n->io, &n->fsm, n->id, n->address);
+    if (rv != 0) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "raft: %s", raft_errmsg(&n->raft));
+        raft_uv_close(&n->io);
+        free(n);
+        return SWARM_ERAFT;
+    }
+    n->raft_ready = true;
+    n->raft.data = n;
+    raft_set_election_timeout(&n->raft, cfg->election_timeout_ms ? cfg->election_timeout_ms : 1000);
+    raft_set_heartbeat_timeout(&n->raft, cfg->heartbeat_timeout_ms ? cfg->heartbeat_timeout_ms : 100);
+    raft_set_snapshot_threshold(&n->raft, cfg->snapshot_threshold ? cfg->snapshot_threshold : 10000);
+    raft_set_snapshot_trailing(&n->raft, cfg->snapshot_trailing ? cfg->snapshot_trailing : 5000);
+    raft_set_pre_vote(&n->raft, true);
+
+    uv_timer_init(loop, &n->watch);
+    n->watch.data = n;
+    *out = n;
+    return 0;
+}
+
+static int single_voter_configuration(struct rnode *n, struct raft_configuration *conf,
+                                      char *errmsg)
+{
+    raft_configuration_init(conf);
+    if (raft_configuration_add(conf, n->id, n->address, RAFT_VOTER) != 0) {
+        raft_configuration_close(conf);
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "raft configuration: out of memory");
+        return SWARM_ENOMEM;
+    }
+    return 0;
+}
+
+int rnode_bootstrap(struct rnode *n, char *errmsg)
+{
+    struct raft_configuration conf;
+    int rv = single_voter_configuration(n, &conf, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = raft_bootstrap(&n->raft, &conf);
+    raft_configuration_close(&conf);
+    if (rv == RAFT_CANTBOOTSTRAP) {
+        return 0;
+    }
+    if (rv != 0) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "raft bootstrap: %s", raft_errmsg(&n->raft));
+        return SWARM_ERAFT;
+    }
+    return 0;
+}
+
+int rnode_force_new_cluster(struct rnode *n, char *errmsg)
+{
+    struct raft_configuration conf;
+    int rv = single_voter_configuration(n, &conf, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = raft_recover(&n->raft, &conf);
+    raft_configuration_close(&conf);
+    if (rv != 0) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "raft recover: %s", raft_errmsg(&n->raft));
+        return SWARM_ERAFT;
+    }
+    return 0;
+}
+
+int rnode_start(struct rnode *n, char *errmsg)
+{
+    int rv = raft_start(&n->raft);
+    if (rv != 0) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "raft start: %s", raft_errmsg(&n->raft));
+        return SWARM_ERAFT;
+    }
+    uv_timer_start(&n->watch, watch_cb, 0, RNODE_WATCH_MS);
+    return 0;
+}
+
+void rnode_set_leadership_cb(struct rnode *n, rnode_leadership_cb cb, void *data)
+{
+    n->leadership_cb = cb;
+    n->leadership_data = data;
+}
+
+/* ---------------------------------------------------------------- propose */
+
+static void apply_cb(struct raft_apply *req, int status, void *result)
+{
+    struct rnode_proposal *p = req->data;
+    struct store_result res;
+    rnode_propose_cb cb = p->cb;
+    void *data = p->data;
+    free(p);
+
+    if (status != 0) {
+        int err = (status == RAFT_NOTLEADER || status == RAFT_LEADERSHIPLOST ||
+                   status == RAFT_SHUTDOWN || status == RAFT_CANCELED)
+                      ? SWARM_ENOTLEADER
+                      : SWARM_ERAFT;
+        cb(err, NULL, data);
+        return;
+    }
+    memcpy(&res, result, sizeof res);
+    cb(0, &res, data);
+}
+
+int rnode_propose(struct rnode *n, const Swarm__StoreCommand *cmd,
+                  rnode_propose_cb cb, void *data)
+{
+    struct rnode_proposal *p;
+    struct raft_buffer buf;
+    int rv;
+
+    if (n->closing || !n->leader_ready) {
+        return SWARM_ENOTLEADER;
+    }
+    p = malloc(sizeof *p);
+    if (p == NULL) {
+        return SWARM_ENOMEM;
+    }
+    rv = rnode_encode_command(cmd, &buf);
+    if (rv != 0) {
+        free(p);
+        return rv;
+    }
+    p->node = n;
+    p->cb = cb;
+    p->data = data;
+    p->req.data = p;
+    rv = raft_apply(&n->raft, &p->req, &buf, 1, apply_cb);
+    if (rv != 0) {
+        raft_free(buf.base);
+        free(p);
+        return rv == RAFT_NOTLEADER ? SWARM_ENOTLEADER : SWARM_ERAFT;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- queries */
+
+bool rnode_is_leader(const struct rnode *n)
+{
+    return n->leader_ready;
+}
+
+void rnode_leader(struct rnode *n, raft_id *id, const char **address)
+{
+    raft_leader(&n->raft, id, address);
+}
+
+const char *rnode_state_name(struct rnode *n)
+{
+    switch (raft_state(&n->raft)) {
+        case RAFT_LEADER:
+            return "leader";
+        case RAFT_FOLLOWER:
+            return "follower";
+        case RAFT_CANDIDATE:
+            return "candidate";
+        default:
+            return "unavailable";
+    }
+}
+
+raft_id rnode_id(const struct rnode *n)
+{
+    return n->id;
+}
+
+struct raft *rnode_raft(struct rnode *n)
+{
+    return &n->raft;
+}
+
+/* ------------------------------------------------------------------ close */
+
+static void rnode_raft_close_cb(struct raft *r)
+{
+    struct rnode *n = r->data;
+    void (*done)(void *) = n->close_cb;
+    void *data = n->close_data;
+    raft_uv_close(&n->io);
+    free(n);
+    if (done != NULL) {
+        done(data);
+    }
+}
+
+static void watch_close_cb(uv_handle_t *h)
+{
+    struct rnode *n = h->data;
+    if (n->raft_ready) {
+        raft_close(&n->raft, rnode_raft_close_cb);
+        return;
+    }
+    raft_uv_close(&n->io);
+    void (*done)(void *) = n->close_cb;
+    void *data = n->close_data;
+    free(n);
+    if (done != NULL) {
+        done(data);
+    }
+}
+
+void rnode_close(struct rnode *n, void (*done)(void *data), void *data)
+{
+    n->closing = true;
+    n->close_cb = done;
+    n->close_data = data;
+    uv_close((uv_handle_t *)&n->watch, watch_close_cb);
+}

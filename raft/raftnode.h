@@ -1,0 +1,90 @@
+/* Manager consensus: canonical/raft with its libuv disk backend, whose FSM is
+ * the store. Every change of cluster state is proposed here by the leader,
+ * committed by a majority of managers and applied, in log order, to each
+ * manager's own store.
+ *
+ * Log entry format (RAFT-NOTES.md): [u32 length][u32 type][payload][zero pad
+ * to a multiple of 8], little endian. The padding works around canonical/raft
+ * #82; the explicit length lets the decoder ignore it.
+ *
+ * Leadership: raft 0.15 has no state-change callback, so a short timer
+ * watches raft_state(). On becoming leader the node first commits a barrier
+ * (so its store has applied every earlier entry, and, for canonical/raft
+ * #220, an entry of its own term is committed), and only then reports
+ * leadership to the owner, which starts its leader-only loops. */
+#ifndef SWARM_RAFT_RAFTNODE_H
+#define SWARM_RAFT_RAFTNODE_H
+
+#include <raft.h>
+#include <raft/uv.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "store.h"
+
+#define RNODE_ENTRY_STORE_COMMAND 1u
+
+struct rnode;
+
+struct rnode_config {
+    raft_id id;                 /* this manager's raft id, non-zero */
+    const char *address;        /* advertised "IP:PORT" */
+    const char *dir;            /* raft data dir (must exist) */
+    unsigned election_timeout_ms;  /* default 1000 */
+    unsigned heartbeat_timeout_ms; /* default 100 */
+    unsigned snapshot_threshold;   /* entries between snapshots, default 10000 */
+    unsigned snapshot_trailing;    /* entries kept after a snapshot, default 5000 */
+    /* Transport for traffic to other managers; NULL for a manager that never
+     * talks to peers (a one-manager swarm without a cluster port). The node
+     * does not own it. */
+    struct raft_uv_transport *transport;
+};
+
+/* Outcome of a proposal. status: 0 if committed and applied (then `result`
+ * says whether the store accepted it), SWARM_ENOTLEADER if leadership was
+ * lost before the entry was known committed (it may still commit: commands
+ * are compare-and-set, so a retry cannot apply twice), or another SWARM_E*. */
+typedef void (*rnode_propose_cb)(int status, const struct store_result *result, void *data);
+/* Leadership changes, reported after the barrier on gaining it. */
+typedef void (*rnode_leadership_cb)(bool leader, void *data);
+
+int rnode_new(uv_loop_t *loop, struct store *store, const struct rnode_config *cfg,
+              struct rnode **out, char *errmsg);
+
+/* Create a new raft group whose only voter is this node. A node that was
+ * already bootstrapped gets 0 (its log is kept). */
+int rnode_bootstrap(struct rnode *n, char *errmsg);
+
+/* Replace the configuration with this node as the single voter, keeping the
+ * log and the store (--force-new-cluster). */
+int rnode_force_new_cluster(struct rnode *n, char *errmsg);
+
+int rnode_start(struct rnode *n, char *errmsg);
+
+void rnode_set_leadership_cb(struct rnode *n, rnode_leadership_cb cb, void *data);
+
+/* Propose a command. Only on the leader (else SWARM_ENOTLEADER at once). The
+ * command is encoded before this returns; cb runs exactly once, later. */
+int rnode_propose(struct rnode *n, const Swarm__StoreCommand *cmd,
+                  rnode_propose_cb cb, void *data);
+
+/* True after the leader's barrier committed and until leadership is lost. */
+bool rnode_is_leader(const struct rnode *n);
+/* The leader as this node knows it: id 0 and address NULL when unknown. */
+void rnode_leader(struct rnode *n, raft_id *id, const char **address);
+/* "leader", "follower", "candidate" or "unavailable". */
+const char *rnode_state_name(struct rnode *n);
+raft_id rnode_id(const struct rnode *n);
+struct raft *rnode_raft(struct rnode *n);
+
+/* Stop raft and free everything; `done` runs when all handles are closed. */
+void rnode_close(struct rnode *n, void (*done)(void *data), void *data);
+
+/* Entry encoding, exposed for tests. *buf is raft_malloc'd. */
+int rnode_encode_command(const Swarm__StoreCommand *cmd, struct raft_buffer *buf);
+/* Decode an entry; returns the type and the payload bounds, or SWARM_ECORRUPT. */
+int rnode_decode_entry(const struct raft_buffer *buf, uint32_t *type,
+                       const uint8_t **payload, size_t *len);
+
+#endif
