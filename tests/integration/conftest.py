@@ -1,0 +1,165 @@
+"""Integration-test harness: real swarmd processes, each on its own
+127.0.0.N with its own state dir and control socket, driven by swarmctl.
+
+Every wait is a poll with a deadline; every process a test starts is ended by
+its pid when the test finishes."""
+import itertools
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("SWARM_BUILD_DIR", ROOT / "build"))
+SWARMD = BUILD / "daemon" / "swarmd"
+SWARMCTL = BUILD / "cli" / "swarmctl"
+
+# Loopback addresses are handed out once per test session, so a test never
+# reuses the address of one that just ended.
+_ips = itertools.count(10)
+
+
+def next_ip():
+    n = next(_ips)
+    return f"127.0.{n // 250}.{n % 250 + 2}"
+
+
+def wait_for(pred, timeout=10.0, interval=0.05, what="condition"):
+    """Poll pred() until it returns a true value; fail after timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = pred()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+class Node:
+    def __init__(self, base, name, ip):
+        self.name = name
+        self.ip = ip
+        self.addr = f"{ip}:2377"
+        self.dir = base / name
+        self.state_dir = self.dir / "state"
+        self.socket = self.state_dir / "swarmd.sock"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.proc = None
+        self.log_path = self.dir / "swarmd.log"
+
+    # -- process --------------------------------------------------------
+    def start(self, *extra, wait=True):
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [str(SWARMD), "--state-dir", str(self.state_dir), "--listen-addr", self.addr,
+             "--hostname", self.name, "--log-level", "debug", *extra],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        log.close()
+        if wait:
+            wait_for(lambda: self.proc.poll() is not None or self.ctl("info").returncode == 0,
+                     timeout=10, what=f"{self.name} control socket")
+            assert self.proc.poll() is None, f"swarmd {self.name} exited: {self.log_tail()}"
+        return self
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if self.proc is None or self.proc.poll() is not None:
+            return None
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"swarmd {self.name} did not stop on {sig}")
+
+    def kill(self):
+        return self.stop(signal.SIGKILL)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, n=30):
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    # -- swarmctl -------------------------------------------------------
+    def ctl(self, *args, timeout=30, env=None):
+        e = dict(os.environ)
+        e.pop("SWARM_SOCKET", None)
+        if env:
+            e.update(env)
+        return subprocess.run([str(SWARMCTL), "--socket", str(self.socket), *args],
+                              capture_output=True, text=True, timeout=timeout, env=e,
+                              stdin=subprocess.DEVNULL)
+
+    def ok(self, *args, **kw):
+        r = self.ctl(*args, **kw)
+        assert r.returncode == 0, (
+            f"swarmctl {' '.join(args)} failed ({r.returncode}): {r.stderr.strip()}\n"
+            f"--- {self.name} log ---\n{self.log_tail()}")
+        return r.stdout
+
+    def fails(self, *args, **kw):
+        r = self.ctl(*args, **kw)
+        assert r.returncode != 0, f"swarmctl {' '.join(args)} unexpectedly succeeded: {r.stdout}"
+        return r.stderr.strip()
+
+    def inspect(self, ref="self"):
+        return json.loads(self.ok("node", "inspect", ref))[0]
+
+    def node_rows(self):
+        """node ls as a list of dicts keyed by column name."""
+        lines = self.ok("node", "ls").splitlines()
+        header = lines[0]
+        cols = ["ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS", "ENGINE VERSION"]
+        starts = [header.index(c) for c in cols]
+        rows = []
+        for line in lines[1:]:
+            row = {}
+            for i, c in enumerate(cols):
+                end = starts[i + 1] if i + 1 < len(cols) else None
+                row[c] = line[starts[i]:end].strip()
+            rows.append(row)
+        return rows
+
+
+class Swarm:
+    def __init__(self, base):
+        self.base = base
+        self.nodes = []
+
+    def node(self, name=None):
+        name = name or f"node{len(self.nodes) + 1}"
+        n = Node(self.base, name, next_ip())
+        self.nodes.append(n)
+        return n
+
+    def cleanup(self):
+        for n in self.nodes:
+            if n.alive():
+                n.proc.kill()
+                n.proc.wait()
+
+
+@pytest.fixture
+def swarm(tmp_path):
+    assert SWARMD.exists(), f"{SWARMD} not built"
+    assert SWARMCTL.exists(), f"{SWARMCTL} not built"
+    s = Swarm(tmp_path)
+    yield s
+    s.cleanup()
+
+
+@pytest.fixture
+def manager(swarm):
+    """One node, started and initialized as the swarm's only manager."""
+    n = swarm.node("m1").start()
+    n.ok("swarm", "init", "--advertise-addr", n.ip)
+    return n

@@ -1,0 +1,114 @@
+/* Unit tests of common/: base36 IDs and error codes/messages. */
+#include <string.h>
+
+#include "err.h"
+#include "id.h"
+#include "test.h"
+
+TEST(base36_zero_pads_with_zeros)
+{
+    uint8_t zero[16] = {0};
+    char out[ID_LEN + 1];
+    ASSERT_INT_EQ(base36_encode(zero, sizeof zero, ID_LEN, out), 0);
+    ASSERT_STR_EQ(out, "0000000000000000000000000");
+}
+
+TEST(base36_known_values)
+{
+    uint8_t v35[] = {35}, v36[] = {36}, v1295[] = {0x05, 0x0f}; /* 1295 = 36^2 - 1 */
+    char out[8];
+    ASSERT_INT_EQ(base36_encode(v35, sizeof v35, 3, out), 0);
+    ASSERT_STR_EQ(out, "00z");
+    ASSERT_INT_EQ(base36_encode(v36, sizeof v36, 3, out), 0);
+    ASSERT_STR_EQ(out, "010");
+    ASSERT_INT_EQ(base36_encode(v1295, sizeof v1295, 2, out), 0);
+    ASSERT_STR_EQ(out, "zz");
+}
+
+TEST(base36_max_128_bits_fits_25)
+{
+    uint8_t ff[16];
+    char out[ID_LEN + 1];
+    memset(ff, 0xff, sizeof ff);
+    ASSERT_INT_EQ(base36_encode(ff, sizeof ff, ID_LEN, out), 0);
+    /* 2^128 - 1 in base 36. */
+    ASSERT_STR_EQ(out, "f5lxx1zz5pnorynqglhzmsp33");
+    ASSERT(id_is_valid(out));
+}
+
+TEST(base36_max_256_bits_fits_50)
+{
+    uint8_t ff[32];
+    char out[51];
+    memset(ff, 0xff, sizeof ff);
+    ASSERT_INT_EQ(base36_encode(ff, sizeof ff, 50, out), 0);
+    ASSERT_INT_EQ(strlen(out), 50);
+    ASSERT(out[0] != '0'); /* 36^49 < 2^256: all 50 digits are needed */
+    ASSERT_STR_EQ(out, "6dp5qcb22im7vh91ik4d4kkvtvyqruiexyrmzmktk8vlkyjx7b");
+}
+
+TEST(base36_overflow_returns_minus_one)
+{
+    uint8_t ff[16], v36[] = {36};
+    char out[ID_LEN + 1];
+    memset(ff, 0xff, sizeof ff);
+    ASSERT_INT_EQ(base36_encode(ff, sizeof ff, ID_LEN - 1, out), -1);
+    ASSERT_INT_EQ(base36_encode(v36, sizeof v36, 1, out), -1);
+    ASSERT_INT_EQ(base36_encode(v36, sizeof v36, 0, out), -1);
+}
+
+TEST(id_generate_valid_and_distinct)
+{
+    char ids[64][ID_LEN + 1];
+    for (int i = 0; i < 64; i++) {
+        ASSERT_INT_EQ(id_generate(ids[i]), 0);
+        ASSERT_INT_EQ(strlen(ids[i]), ID_LEN);
+        ASSERT(id_is_valid(ids[i]));
+        for (int j = 0; j < i; j++) {
+            ASSERT(strcmp(ids[i], ids[j]) != 0);
+        }
+    }
+}
+
+TEST(id_is_valid_rejects_bad_ids)
+{
+    ASSERT(id_is_valid("0123456789abcdefghijklmno"));
+    ASSERT(!id_is_valid(""));
+    ASSERT(!id_is_valid("0123456789abcdefghijklmn"));   /* 24 */
+    ASSERT(!id_is_valid("0123456789abcdefghijklmnop")); /* 26 */
+    ASSERT(!id_is_valid("0123456789ABCDEFGHIJKLMNO"));  /* upper case */
+    ASSERT(!id_is_valid("0123456789abcdefghijklm-o"));
+    ASSERT(!id_is_valid("0123456789abcdefghijklm o"));
+}
+
+TEST(strerror_texts)
+{
+    ASSERT_STR_EQ(swarm_strerror(0), "success");
+    ASSERT_STR_EQ(swarm_strerror(SWARM_ENOTFOUND), "not found");
+    ASSERT_STR_EQ(swarm_strerror(SWARM_EAMBIGUOUS), "ambiguous");
+    ASSERT_STR_EQ(swarm_strerror(SWARM_ERAFT), "raft error");
+    ASSERT_STR_EQ(swarm_strerror(-9999), "unknown error");
+    ASSERT_STR_EQ(swarm_strerror(1), "unknown error");
+}
+
+TEST(errmsg_printf_and_wrapf)
+{
+    char buf[SWARM_ERRMSG_SIZE];
+    char small[12];
+    errmsg_printf(buf, sizeof buf, "open %s: %d", "store.db", 5);
+    ASSERT_STR_EQ(buf, "open store.db: 5");
+    errmsg_wrapf(buf, sizeof buf, "start %s", "manager");
+    ASSERT_STR_EQ(buf, "start manager: open store.db: 5");
+    errmsg_wrapf(buf, sizeof buf, "swarmd");
+    ASSERT_STR_EQ(buf, "swarmd: start manager: open store.db: 5");
+    /* Truncated, still terminated. */
+    errmsg_printf(small, sizeof small, "%s", "a rather long message");
+    ASSERT_STR_EQ(small, "a rather lo");
+    errmsg_wrapf(small, sizeof small, "prefix");
+    ASSERT_STR_EQ(small, "prefix: a r");
+    /* NULL buffers are ignored. */
+    errmsg_printf(NULL, 0, "x");
+    errmsg_wrapf(NULL, 0, "x");
+}
+
+TEST_MAIN()
