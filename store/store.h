@@ -10,7 +10,10 @@
  * Reads (store_*_get, store_*_list, store_*_find) see committed state. Objects
  * returned are heap-allocated protobuf-c messages owned by the caller: free
  * them with protobuf_c_message_free_unpacked(&obj->base, NULL), or the
- * store_*_free_list helpers for arrays. */
+ * store_*_free_list helpers for arrays.
+ *
+ * A store belongs to one thread (the daemon's loop): no call may run
+ * concurrently with another on the same store. */
 #ifndef SWARM_STORE_H
 #define SWARM_STORE_H
 
@@ -59,7 +62,10 @@ struct store_result {
 int store_open(const char *path, struct store **out, char *errmsg, size_t errmsg_size);
 void store_close(struct store *s);
 
-/* Register the (single) change listener; NULL to clear. */
+/* Register the (single) change listener; NULL to clear. The callback runs
+ * inside store_apply, after COMMIT, once per action in command order; it may
+ * read the store (and sees the whole command applied) and may clear or
+ * replace the listener, but must not call store_apply or store_restore. */
 void store_set_event_cb(struct store *s, store_event_cb cb, void *data);
 
 /* Apply `cmd`, the entry at raft `index`. Entries at or below the last applied
@@ -68,9 +74,14 @@ void store_set_event_cb(struct store *s, store_event_cb cb, void *data);
  * updated_at = cmd->timestamp; UPDATE checks meta.version against the stored
  * version (0 skips the check), keeps created_at, sets version and updated_at;
  * REMOVE checks the version the same way. Uniqueness: service names, cluster
- * names (node hostnames are not unique, as in Docker).
+ * names (node hostnames are not unique, as in Docker). An empty service or
+ * cluster name is not a name: any number of objects may have none.
+ * A command that fails on a rule changes no object but does advance the last
+ * applied index: the entry has been applied, its outcome is the failure (the
+ * same on every replica), and a replay skips it. `result` may be NULL.
  * Returns 0, or a negative SWARM_E* for a failure of the store itself (I/O,
- * corrupt database), which leaves the store unchanged. */
+ * corrupt database), which leaves the store unchanged, index included
+ * (result->status then holds the same code and result->message the detail). */
 int store_apply(struct store *s, uint64_t index, const Swarm__StoreCommand *cmd,
                 struct store_result *result);
 
@@ -95,15 +106,20 @@ int store_cluster_get_default(struct store *s, Swarm__Cluster **out);
 int store_service_get_by_name(struct store *s, const char *name, Swarm__Service **out);
 
 /* Resolve a user-supplied reference: an exact ID, else a unique ID prefix,
- * else an exact name (node: hostname or spec name; service: name).
- * Returns SWARM_ENOTFOUND or SWARM_EAMBIGUOUS (with *nmatches set). */
+ * else an exact name (node: hostname or spec name; service: name; tasks have
+ * none). A prefix shared by several IDs that is also the exact name of one
+ * object resolves to that object. Returns SWARM_ENOTFOUND or
+ * SWARM_EAMBIGUOUS (with *nmatches set: the number of candidates); nmatches
+ * may be NULL. */
 int store_node_find(struct store *s, const char *ref, Swarm__Node **out, size_t *nmatches);
 int store_service_find(struct store *s, const char *ref, Swarm__Service **out, size_t *nmatches);
 int store_task_find(struct store *s, const char *ref, Swarm__Task **out, size_t *nmatches);
 
 /* Lists: *out is a malloc'd array of *n objects (free with the matching
- * store_*_free_list). Order: nodes by hostname then id; services by name;
- * tasks by service, slot, node, then creation (oldest first). */
+ * store_*_free_list; an empty list may be NULL with *n = 0). Order: nodes
+ * by description.hostname then id; services by name then id; tasks by
+ * service id, slot, node id, then creation (oldest first); clusters by
+ * creation. */
 int store_node_list(struct store *s, Swarm__Node ***out, size_t *n);
 int store_service_list(struct store *s, Swarm__Service ***out, size_t *n);
 int store_task_list(struct store *s, Swarm__Task ***out, size_t *n);
