@@ -33,6 +33,8 @@ struct rnode {
      * and nothing leaks on followers. */
     struct store_result last_result;
     uv_timer_t watch;
+    struct raft_uv_transport lonely;
+    uint64_t leader_seen_at; /* uv_now() when a leader was last known */
     int last_state;
     bool leader_ready;   /* barrier committed in this term */
     bool barrier_pending;
@@ -40,6 +42,15 @@ struct rnode {
     void *leadership_data;
     void (*close_cb)(void *data);
     void *close_data;
+};
+
+/* A transport for a node without peers (tests, tools): it listens to
+ * nothing and every connect fails. Connect callbacks run on a timer, never
+ * inside connect, as raft requires. */
+struct lonely_connect {
+    uv_timer_t timer;
+    struct raft_uv_connect *req;
+    raft_uv_connect_cb cb;
 };
 
 struct rnode_proposal {
@@ -228,6 +239,14 @@ static void watch_cb(uv_timer_t *t)
         return;
     }
     state = raft_state(&n->raft);
+    {
+        raft_id id = 0;
+        const char *addr = NULL;
+        raft_leader(&n->raft, &id, &addr);
+        if (id != 0) {
+            n->leader_seen_at = uv_now(n->loop);
+        }
+    }
     if (state == RAFT_LEADER && !n->leader_ready && !n->barrier_pending) {
         start_barrier(n);
     }
@@ -239,6 +258,60 @@ static void watch_cb(uv_timer_t *t)
         }
     }
     n->last_state = state;
+}
+
+/* ------------------------------------------------- transport without peers */
+
+static int lonely_init(struct raft_uv_transport *t, raft_id id, const char *address)
+{
+    return 0;
+}
+
+static int lonely_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
+{
+    return 0;
+}
+
+static void lonely_timer_closed_cb(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void lonely_fire_cb(uv_timer_t *timer)
+{
+    struct lonely_connect *c = timer->data;
+    c->cb(c->req, NULL, RAFT_NOCONNECTION);
+    uv_close((uv_handle_t *)&c->timer, lonely_timer_closed_cb);
+}
+
+static int lonely_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, raft_id id,
+                          const char *address, raft_uv_connect_cb cb)
+{
+    struct lonely_connect *c = malloc(sizeof *c);
+    if (c == NULL) {
+        return RAFT_NOMEM;
+    }
+    c->req = req;
+    c->cb = cb;
+    uv_timer_init(t->data, &c->timer);
+    c->timer.data = c;
+    uv_timer_start(&c->timer, lonely_fire_cb, 0, 0);
+    return 0;
+}
+
+static void lonely_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb)
+{
+    cb(t);
+}
+
+static void lonely_transport_init(struct raft_uv_transport *t, uv_loop_t *loop)
+{
+    memset(t, 0, sizeof *t);
+    t->data = loop;
+    t->init = lonely_init;
+    t->listen = lonely_listen;
+    t->connect = lonely_connect;
+    t->close = lonely_close;
 }
 
 /* ------------------------------------------------------------- lifecycle */
@@ -257,7 +330,9 @@ int rnode_new(uv_loop_t *loop, struct store *store, const struct rnode_config *c
     snprintf(n->address, sizeof n->address, "%s", cfg->address);
     snprintf(n->dir, sizeof n->dir, "%s", cfg->dir);
 
-    rv = raft_uv_init(&n->io, loop, n->dir, cfg->transport);
+    lonely_transport_init(&n->lonely, loop);
+    rv = raft_uv_init(&n->io, loop, n->dir,
+                      cfg->transport != NULL ? cfg->transport : &n->lonely);
     if (rv != 0) {
         errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "raft storage in %s: %s", n->dir,
                       n->io.errmsg);
@@ -347,6 +422,7 @@ int rnode_start(struct rnode *n, char *errmsg)
         errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "raft start: %s", raft_errmsg(&n->raft));
         return SWARM_ERAFT;
     }
+    n->leader_seen_at = uv_now(n->loop);
     uv_timer_start(&n->watch, watch_cb, 0, RNODE_WATCH_MS);
     return 0;
 }
@@ -435,6 +511,14 @@ const char *rnode_state_name(struct rnode *n)
         default:
             return "unavailable";
     }
+}
+
+uint64_t rnode_leaderless_ms(const struct rnode *n)
+{
+    raft_id id = 0;
+    const char *addr = NULL;
+    raft_leader((struct raft *)&n->raft, &id, &addr);
+    return id != 0 ? 0 : uv_now(n->loop) - n->leader_seen_at;
 }
 
 raft_id rnode_id(const struct rnode *n)

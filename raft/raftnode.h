@@ -35,9 +35,9 @@ struct rnode_config {
     unsigned heartbeat_timeout_ms; /* default 100 */
     unsigned snapshot_threshold;   /* entries between snapshots, default 10000 */
     unsigned snapshot_trailing;    /* entries kept after a snapshot, default 5000 */
-    /* Transport for traffic to other managers; NULL for a manager that never
-     * talks to peers (a one-manager swarm without a cluster port). The node
-     * does not own it. */
+    /* Transport for traffic to other managers, not owned by the node; NULL
+     * gives a built-in transport with no peers (every connect fails), for
+     * tests and tools. */
     struct raft_uv_transport *transport;
 };
 
@@ -75,6 +75,8 @@ bool rnode_is_leader(const struct rnode *n);
 void rnode_leader(struct rnode *n, raft_id *id, const char **address);
 /* "leader", "follower", "candidate" or "unavailable". */
 const char *rnode_state_name(struct rnode *n);
+/* How long no leader has been known (0 while one is). */
+uint64_t rnode_leaderless_ms(const struct rnode *n);
 raft_id rnode_id(const struct rnode *n);
 struct raft *rnode_raft(struct rnode *n);
 

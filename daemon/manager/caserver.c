@@ -1,12 +1,30 @@
-/* The CA service on the cluster port. GetRootCACertificate may be called by
- * anyone (a joining node fetches the root and checks it against the digest in
- * its token before it sends anything secret). */
+/* The CA service on the cluster port.
+ *
+ * GetRootCACertificate may be called by anyone: a joining node fetches the
+ * root and checks it against the digest in its token before it sends
+ * anything secret.
+ *
+ * IssueNodeCertificate, with a join token (anyone) or without (renewal by a
+ * node over mTLS):
+ *   token -> role (constant-time compare with both tokens) -> CSR verified ->
+ *   node ID (and raft id for managers) -> certificate signed by the root CA ->
+ *   Node object committed through raft -> answer.
+ * Failures: bad token / CSR -> INVALID_ARGUMENT and nothing written; not the
+ *   leader -> forwarded to the leader by the caller's handler wrapper; raft
+ *   failure -> UNAVAILABLE and no certificate handed out (the node is only
+ *   told once its Node object is committed). */
 #include <stdlib.h>
+#include <string.h>
 
+#include "addr.h"
 #include "ca.pb-c.h"
 #include "err.h"
+#include "id.h"
 #include "internal.h"
 #include "pki.h"
+#include "token.h"
+
+#define CA_MSG_BAD_TOKEN "A valid join token is necessary to join this cluster"
 
 static void get_root_ca_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
 {
@@ -28,11 +46,243 @@ static void get_root_ca_cb(struct api_call *call, const ProtobufCMessage *msg, v
     free(pem);
 }
 
+struct issue_ctx {
+    struct api_call *call;
+    Swarm__IssueNodeCertificateResponse resp;
+    char node_id[ID_LEN + 1];
+    char cluster_id[ID_LEN + 1];
+    char *cert_pem;
+};
+
+static void issue_ctx_free(struct issue_ctx *x)
+{
+    free(x->cert_pem);
+    for (size_t i = 0; i < x->resp.n_managers; i++) {
+        free(x->resp.managers[i]->node_id);
+        free(x->resp.managers[i]->addr);
+        free(x->resp.managers[i]);
+    }
+    free(x->resp.managers);
+    free(x);
+}
+
+/* Manager addresses the new node can fail over to. */
+static void fill_managers(struct manager *m, Swarm__IssueNodeCertificateResponse *resp)
+{
+    Swarm__Node **nodes = NULL;
+    size_t n = 0;
+    if (store_node_list(m->store, &nodes, &n) != 0) {
+        return;
+    }
+    resp->managers = calloc(n ? n : 1, sizeof(Swarm__ManagerPeer *));
+    for (size_t i = 0; resp->managers != NULL && i < n; i++) {
+        Swarm__ManagerPeer *p;
+        if (nodes[i]->role != SWARM__NODE_ROLE__NODE_ROLE_MANAGER || !nodes[i]->manager_status) {
+            continue;
+        }
+        p = calloc(1, sizeof *p);
+        if (p == NULL) {
+            break;
+        }
+        swarm__manager_peer__init(p);
+        p->node_id = strdup(nodes[i]->id);
+        p->raft_id = nodes[i]->manager_status->raft_id;
+        p->addr = strdup(nodes[i]->manager_status->addr);
+        resp->managers[resp->n_managers++] = p;
+    }
+    store_node_free_list(nodes, n);
+}
+
+static void issue_committed_cb(struct manager *m, int status, const struct store_result *res,
+                               void *data)
+{
+    struct issue_ctx *x = data;
+    if (status != 0 || res->status != 0) {
+        api_call_error(x->call, API_UNAVAILABLE, "registering the node failed: %s",
+                       status != 0 ? swarm_strerror(status) : res->message);
+    } else {
+        fill_managers(m, &x->resp);
+        api_call_reply(x->call, &x->resp.base);
+    }
+    issue_ctx_free(x);
+}
+
+/* The role a join token grants, or -1. Both comparisons always run. */
+static int token_role(Swarm__Cluster *c, const char *token)
+{
+    bool w = token_equal(token, c->root_ca->join_tokens->worker);
+    bool mgr = token_equal(token, c->root_ca->join_tokens->manager);
+    if (mgr) {
+        return SWARM__NODE_ROLE__NODE_ROLE_MANAGER;
+    }
+    return w ? SWARM__NODE_ROLE__NODE_ROLE_WORKER : -1;
+}
+
+static int issue_cert(struct manager *m, struct api_call *call, const Swarm__Cluster *c,
+                      const ProtobufCBinaryData *csr_pem, const char *node_id, int role,
+                      char **pem_out)
+{
+    char errmsg[SWARM_ERRMSG_SIZE] = "";
+    X509_REQ *csr = NULL;
+    EVP_PKEY *pub = NULL, *root_key = NULL;
+    X509 *cert = NULL;
+    size_t len;
+    int rv;
+
+    rv = pki_csr_from_pem(csr_pem->data, csr_pem->len, &csr, errmsg);
+    if (rv == 0) {
+        rv = pki_csr_public_key(csr, &pub, errmsg);
+    }
+    if (rv != 0) {
+        api_call_error(call, API_INVALID_ARGUMENT, "invalid certificate request: %s", errmsg);
+        goto out;
+    }
+    root_key = manager_root_key(m);
+    if (root_key == NULL) {
+        api_call_error(call, API_INTERNAL, "this manager has no root CA key");
+        rv = SWARM_ECRYPTO;
+        goto out;
+    }
+    rv = pki_cert_issue(m->root_cert, root_key, pub, node_id,
+                        role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER ? API_OU_MANAGER : API_OU_WORKER,
+                        c->id, manager_now_ms() / 1000, c->spec->ca_config->node_cert_expiry_s,
+                        &cert, errmsg);
+    if (rv == 0) {
+        rv = pki_cert_to_pem(cert, pem_out, &len);
+    }
+    if (rv != 0) {
+        api_call_error(call, API_INTERNAL, "issuing the certificate: %s", errmsg);
+    }
+out:
+    X509_REQ_free(csr);
+    EVP_PKEY_free(pub);
+    EVP_PKEY_free(root_key);
+    X509_free(cert);
+    return rv;
+}
+
+/* The Node object a join creates: role from the token, status unknown until
+ * the node reports in. */
+static Swarm__Node *new_node(const char *id, int role, uint64_t raft_id,
+                             const Swarm__IssueNodeCertificateRequest *req, const char *peer_ip)
+{
+    Swarm__Node *n = calloc(1, sizeof *n);
+    swarm__node__init(n);
+    n->id = strdup(id);
+    n->spec = calloc(1, sizeof *n->spec);
+    swarm__node_spec__init(n->spec);
+    n->spec->annotations = calloc(1, sizeof *n->spec->annotations);
+    swarm__annotations__init(n->spec->annotations);
+    n->spec->desired_role = role;
+    n->spec->availability = req->availability;
+    n->role = role;
+    if (req->description != NULL) {
+        n->description = manager_message_dup(&req->description->base);
+    }
+    n->status = calloc(1, sizeof *n->status);
+    swarm__node_status__init(n->status);
+    n->status->state = SWARM__NODE_STATE__NODE_STATE_UNKNOWN;
+    n->status->addr = strdup(peer_ip);
+    if (role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER) {
+        n->manager_status = calloc(1, sizeof *n->manager_status);
+        swarm__manager_status__init(n->manager_status);
+        n->manager_status->raft_id = raft_id;
+        n->manager_status->addr = strdup(req->advertise_addr);
+        n->manager_status->reachability = SWARM__REACHABILITY__REACHABILITY_UNKNOWN;
+    }
+    return n;
+}
+
+static void issue_node_cert_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Swarm__IssueNodeCertificateRequest *req = (const Swarm__IssueNodeCertificateRequest *)msg;
+    struct manager *m = *(struct manager **)data;
+    Swarm__StoreCommand cmd = SWARM__STORE_COMMAND__INIT;
+    Swarm__StoreAction action = SWARM__STORE_ACTION__INIT;
+    Swarm__StoreAction *actions[1] = {&action};
+    Swarm__Cluster *c = NULL;
+    Swarm__Node *node = NULL;
+    struct issue_ctx *x = NULL;
+    char peer_ip[64];
+    uint64_t raft_id = 0;
+    int role, rv;
+
+    if (m == NULL || m->phase != MANAGER_RUNNING) {
+        api_call_error(call, API_UNAVAILABLE, "%s", MANAGER_NOT_MANAGER_MSG);
+        return;
+    }
+    if (store_cluster_get_default(m->store, &c) != 0) {
+        api_call_error(call, API_UNAVAILABLE, "the cluster object is not available yet");
+        return;
+    }
+    role = token_role(c, req->token);
+    if (role < 0) {
+        api_call_error(call, API_INVALID_ARGUMENT, CA_MSG_BAD_TOKEN);
+        goto out;
+    }
+    char canon[ADDR_STRLEN];
+    if (role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER &&
+        addr_parse(req->advertise_addr, ADDR_DEFAULT_PORT, "advertise address", canon, NULL) != 0) {
+        api_call_error(call, API_INVALID_ARGUMENT, "a joining manager must give its advertise address as IP:PORT");
+        goto out;
+    }
+    x = calloc(1, sizeof *x);
+    if (x == NULL || id_generate(x->node_id) != 0) {
+        api_call_error(call, API_INTERNAL, "could not allocate a node ID");
+        free(x);
+        x = NULL;
+        goto out;
+    }
+    rv = issue_cert(m, call, c, &req->csr, x->node_id, role, &x->cert_pem);
+    if (rv != 0) {
+        goto out;
+    }
+    while (role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER && raft_id == 0) {
+        random_bytes(&raft_id, sizeof raft_id);
+    }
+    snprintf(peer_ip, sizeof peer_ip, "%s", api_call_peer(call)->addr);
+    char *colon = strrchr(peer_ip, ':');
+    if (colon != NULL) {
+        *colon = '\0';
+    }
+    node = new_node(x->node_id, role, raft_id, req, peer_ip);
+    x->call = call;
+    swarm__issue_node_certificate_response__init(&x->resp);
+    x->resp.node_id = x->node_id;
+    x->resp.certificate.data = (uint8_t *)x->cert_pem;
+    x->resp.certificate.len = strlen(x->cert_pem);
+    x->resp.role = role;
+    snprintf(x->cluster_id, sizeof x->cluster_id, "%s", c->id);
+    x->resp.cluster_id = x->cluster_id;
+    x->resp.raft_id = raft_id;
+    action.kind = SWARM__STORE_ACTION_KIND__STORE_ACTION_CREATE;
+    action.target_case = SWARM__STORE_ACTION__TARGET_NODE;
+    action.node = node;
+    cmd.n_actions = 1;
+    cmd.actions = actions;
+    rv = manager_write(m, &cmd, issue_committed_cb, x);
+    if (rv != 0) {
+        api_call_error(call, API_UNAVAILABLE, "%s", MANAGER_NO_LEADER_MSG);
+        issue_ctx_free(x);
+    }
+    x = NULL;
+out:
+    if (x != NULL) {
+        issue_ctx_free(x);
+    }
+    if (node != NULL) {
+        swarm__node__free_unpacked(node, NULL);
+    }
+    swarm__cluster__free_unpacked(c, NULL);
+}
+
 void caserver_register(struct api_server *api, struct manager **current)
 {
     api_server_register(api, &swarm__ca__descriptor, "GetRootCACertificate",
                         API_ROLE_ANONYMOUS | API_ROLE_WORKER | API_ROLE_MANAGER | API_ROLE_LOCAL,
                         get_root_ca_cb, current);
+    manager_register_routed(api, &swarm__ca__descriptor, "IssueNodeCertificate",
+                            API_ROLE_ANONYMOUS, issue_node_cert_cb, current);
 }
 
 void manager_register_api(struct api_server *api, struct manager **current)

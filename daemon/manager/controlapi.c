@@ -9,6 +9,7 @@
  *   refused the command (NOT_FOUND / ALREADY_EXISTS / ABORTED on a version
  *   race); leadership lost before commit (UNAVAILABLE: the client may retry,
  *   the CAS makes a retry safe). */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -527,17 +528,25 @@ out:
 
 void controlapi_register(struct api_server *api, struct manager **current)
 {
+    /* Reads answer from the local store (they work without a leader);
+     * writes run on the leader. */
     static const struct {
         const char *method;
         api_handler_cb cb;
+        bool write;
     } methods[] = {
-        {"GetNode", get_node_cb},       {"ListNodes", list_nodes_cb},
-        {"UpdateNode", update_node_cb}, {"RemoveNode", remove_node_cb},
-        {"GetCluster", get_cluster_cb}, {"ListClusters", list_clusters_cb},
-        {"UpdateCluster", update_cluster_cb},
+        {"GetNode", get_node_cb, false},       {"ListNodes", list_nodes_cb, false},
+        {"UpdateNode", update_node_cb, true},  {"RemoveNode", remove_node_cb, true},
+        {"GetCluster", get_cluster_cb, false}, {"ListClusters", list_clusters_cb, false},
+        {"UpdateCluster", update_cluster_cb, true},
     };
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
-        api_server_register(api, &swarm__control__descriptor, methods[i].method,
-                            API_ROLE_LOCAL | API_ROLE_MANAGER, methods[i].cb, current);
+        if (methods[i].write) {
+            manager_register_routed(api, &swarm__control__descriptor, methods[i].method,
+                                    API_ROLE_LOCAL | API_ROLE_MANAGER, methods[i].cb, current);
+        } else {
+            api_server_register(api, &swarm__control__descriptor, methods[i].method,
+                                API_ROLE_LOCAL | API_ROLE_MANAGER, methods[i].cb, current);
+        }
     }
 }

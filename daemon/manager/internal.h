@@ -36,6 +36,12 @@ struct manager {
     X509 *node_cert;
     EVP_PKEY *node_key;
     SSL_CTX *server_ctx;
+    SSL_CTX *client_ctx;          /* to other managers, with our certificate */
+    /* Forwarding to the leader (forward.c). */
+    struct api_client *leader_client;
+    char leader_client_addr[64];
+    bool leader_connecting;
+    struct routed_call *forward_queue;
     /* swarm init only: the first command, proposed once we lead. */
     Swarm__StoreCommand *bootstrap_cmd;
     bool registered_self;   /* this term: own Node refreshed */
@@ -69,6 +75,17 @@ void manager_decorate_node(struct manager *m, Swarm__Node *node);
 
 /* A deep copy of a protobuf-c message (pack + unpack); NULL on failure. */
 void *manager_message_dup(const ProtobufCMessage *msg);
+
+/* Register `local` so that it runs on the leader: followers forward the
+ * call, and without a leader it waits a bounded time (forward.c). `local`
+ * receives `current` as its data. */
+void manager_register_routed(struct api_server *api, const ProtobufCServiceDescriptor *svc,
+                             const char *method, unsigned roles, api_handler_cb local,
+                             struct manager **current);
+/* Fail queued forwards and drop the leader connection. */
+void manager_forward_close(struct manager *m);
+/* How long this manager has known no leader (0 if it knows one). */
+uint64_t manager_leaderless_ms(struct manager *m);
 
 void controlapi_register(struct api_server *api, struct manager **current);
 void caserver_register(struct api_server *api, struct manager **current);

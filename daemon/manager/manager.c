@@ -785,6 +785,11 @@ void manager_fill_info(struct manager *m, Swarm__InfoResponse *info)
     }
 }
 
+uint64_t manager_leaderless_ms(struct manager *m)
+{
+    return m->raft != NULL ? rnode_leaderless_ms(m->raft) : UINT64_MAX;
+}
+
 /* ------------------------------------------------------------------ close */
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -825,6 +830,7 @@ static void manager_free(struct manager *m)
     X509_free(m->node_cert);
     EVP_PKEY_free(m->node_key);
     SSL_CTX_free(m->server_ctx);
+    SSL_CTX_free(m->client_ctx);
     free(m);
     if (done != NULL) {
         done(data);
@@ -849,6 +855,7 @@ static void timer_closed_cb(uv_handle_t *h)
 void manager_close(struct manager *m, void (*done)(void *data), void *data)
 {
     m->phase = MANAGER_CLOSING;
+    manager_forward_close(m);
     m->close_cb = done;
     m->close_data = data;
     m->ready_cb = NULL;

@@ -1,0 +1,250 @@
+/* Routing of writes: the leader serves them, a follower forwards them to the
+ * leader over mutual TLS with its own manager certificate, and while there
+ * is no leader a call waits a bounded time for one.
+ *
+ *   handler wrapper -> leader?        -> local handler
+ *                   -> leader known   -> forward (queued until the connection
+ *                                        to the leader is up) -> relay answer
+ *                   -> no leader      -> poll every ROUTE_POLL_MS, re-route;
+ *                                        after ROUTE_WAIT_MS (or at once when
+ *                                        no leader was seen for that long):
+ *                                        UNAVAILABLE with Docker's message.
+ * A forwarded call that fails in transport is answered UNAVAILABLE; the
+ * caller may retry (writes are compare-and-set). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "internal.h"
+#include "log.h"
+#include "pki.h"
+
+#define ROUTE_POLL_MS 50
+#define ROUTE_WAIT_MS 3000
+#define FORWARD_TIMEOUT_MS 15000
+
+struct route {
+    const ProtobufCServiceDescriptor *svc;
+    const char *method;
+    api_handler_cb local;
+    struct manager **current;
+};
+
+struct routed_call {
+    struct api_call *call;
+    const ProtobufCMessage *req;
+    const struct route *route;
+    struct manager *m;
+    uv_timer_t timer;
+    uint64_t started;
+    struct routed_call *next; /* queue waiting for the leader connection */
+};
+
+static void route_call(struct routed_call *rc);
+
+static void routed_free_cb(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void routed_done(struct routed_call *rc)
+{
+    uv_close((uv_handle_t *)&rc->timer, routed_free_cb);
+}
+
+/* ------------------------------------------------------------- forwarding */
+
+static void forward_answer_cb(enum api_status status, const char *message,
+                              const ProtobufCMessage *resp, void *data)
+{
+    struct routed_call *rc = data;
+    if (status == API_OK && resp != NULL) {
+        api_call_reply(rc->call, resp);
+    } else if (status == API_UNAVAILABLE && resp == NULL && message != NULL &&
+               strstr(message, "swarm does not have a leader") == NULL) {
+        api_call_error(rc->call, API_UNAVAILABLE, "could not reach the leader: %s", message);
+    } else {
+        api_call_error(rc->call, status, "%s", message ? message : "");
+    }
+    routed_done(rc);
+}
+
+static void forward_now(struct manager *m, struct routed_call *rc)
+{
+    uint64_t timeout = FORWARD_TIMEOUT_MS;
+    uint64_t deadline = api_call_deadline(rc->call);
+    if (deadline != 0) {
+        uint64_t now = uv_now(m->loop);
+        timeout = deadline > now ? deadline - now : 1;
+    }
+    if (api_client_unary(m->leader_client, rc->route->svc, rc->route->method, rc->req, timeout,
+                         forward_answer_cb, rc) != 0) {
+        api_call_error(rc->call, API_UNAVAILABLE, "could not reach the leader");
+        routed_done(rc);
+    }
+}
+
+static void leader_connected_cb(struct api_client *c, int status, const char *errmsg, void *data)
+{
+    struct manager *m = data;
+    struct routed_call *q = m->forward_queue;
+    m->forward_queue = NULL;
+    m->leader_connecting = false;
+    if (status != 0) {
+        log_warn("manager", "connecting to the leader at %s: %s", m->leader_client_addr,
+                 errmsg ? errmsg : swarm_strerror(status));
+    }
+    while (q != NULL) {
+        struct routed_call *next = q->next;
+        if (status == 0) {
+            forward_now(m, q);
+        } else {
+            api_call_error(q->call, API_UNAVAILABLE, "could not reach the leader at %s: %s",
+                           m->leader_client_addr, errmsg ? errmsg : swarm_strerror(status));
+            routed_done(q);
+        }
+        q = next;
+    }
+    if (status != 0) {
+        api_client_close(c, NULL, NULL);
+        m->leader_client = NULL;
+    }
+}
+
+static void forward(struct manager *m, struct routed_call *rc, const char *leader_addr)
+{
+    char errmsg[SWARM_ERRMSG_SIZE] = "";
+    if (m->leader_client != NULL && !m->leader_connecting &&
+        (strcmp(m->leader_client_addr, leader_addr) != 0 ||
+         !api_client_connected(m->leader_client))) {
+        api_client_close(m->leader_client, NULL, NULL);
+        m->leader_client = NULL;
+    }
+    if (m->leader_client == NULL) {
+        if (m->client_ctx == NULL &&
+            pki_client_ctx(m->root_cert, m->node_cert, m->node_key, &m->client_ctx, errmsg) != 0) {
+            api_call_error(rc->call, API_INTERNAL, "TLS setup: %s", errmsg);
+            routed_done(rc);
+            return;
+        }
+        m->leader_client = api_client_new(m->loop, API_DEFAULT_MAX_MSG);
+        snprintf(m->leader_client_addr, sizeof m->leader_client_addr, "%s", leader_addr);
+        m->leader_connecting = true;
+        if (api_client_connect_tls(m->leader_client, leader_addr, m->client_ctx, NULL, 5000,
+                                   leader_connected_cb, m) != 0) {
+            m->leader_connecting = false;
+            api_client_close(m->leader_client, NULL, NULL);
+            m->leader_client = NULL;
+            api_call_error(rc->call, API_UNAVAILABLE, "could not reach the leader at %s",
+                           leader_addr);
+            routed_done(rc);
+            return;
+        }
+    }
+    if (m->leader_connecting) {
+        rc->next = m->forward_queue;
+        m->forward_queue = rc;
+        return;
+    }
+    forward_now(m, rc);
+}
+
+/* ---------------------------------------------------------------- routing */
+
+static void route_timer_cb(uv_timer_t *t)
+{
+    route_call(t->data);
+}
+
+static void route_call(struct routed_call *rc)
+{
+    struct manager *m = *rc->route->current;
+    raft_id leader = 0;
+    const char *addr = NULL;
+
+    if (m == NULL || m != rc->m || m->phase != MANAGER_RUNNING) {
+        api_call_error(rc->call, API_UNAVAILABLE, "%s", MANAGER_NOT_MANAGER_MSG);
+        routed_done(rc);
+        return;
+    }
+    if (api_call_cancelled(rc->call)) {
+        api_call_error(rc->call, API_CANCELLED, "cancelled");
+        routed_done(rc);
+        return;
+    }
+    if (rnode_is_leader(m->raft)) {
+        rc->route->local(rc->call, rc->req, rc->route->current);
+        routed_done(rc);
+        return;
+    }
+    rnode_leader(m->raft, &leader, &addr);
+    if (leader != 0 && leader != rnode_id(m->raft) && addr != NULL) {
+        forward(m, rc, addr);
+        return;
+    }
+    /* No leader (or we are a leader still committing its barrier): wait a
+     * little, unless the swarm has been leaderless for long already. */
+    uint64_t now = uv_now(m->loop);
+    if (now - rc->started >= ROUTE_WAIT_MS || manager_leaderless_ms(m) >= ROUTE_WAIT_MS) {
+        api_call_error(rc->call, API_UNAVAILABLE, "%s", MANAGER_NO_LEADER_MSG);
+        routed_done(rc);
+        return;
+    }
+    uv_timer_start(&rc->timer, route_timer_cb, ROUTE_POLL_MS, 0);
+}
+
+static void routed_entry_cb(struct api_call *call, const ProtobufCMessage *req, void *data)
+{
+    const struct route *route = data;
+    struct manager *m = *route->current;
+    struct routed_call *rc;
+    if (m == NULL || m->phase != MANAGER_RUNNING) {
+        api_call_error(call, API_FAILED_PRECONDITION, "%s", MANAGER_NOT_MANAGER_MSG);
+        return;
+    }
+    rc = calloc(1, sizeof *rc);
+    if (rc == NULL) {
+        api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    rc->call = call;
+    rc->req = req;
+    rc->route = route;
+    rc->m = m;
+    rc->started = uv_now(m->loop);
+    uv_timer_init(m->loop, &rc->timer);
+    rc->timer.data = rc;
+    route_call(rc);
+}
+
+void manager_register_routed(struct api_server *api, const ProtobufCServiceDescriptor *svc,
+                             const char *method, unsigned roles, api_handler_cb local,
+                             struct manager **current)
+{
+    /* Registrations live as long as the process. */
+    struct route *r = malloc(sizeof *r);
+    if (r == NULL) {
+        abort();
+    }
+    r->svc = svc;
+    r->method = method;
+    r->local = local;
+    r->current = current;
+    api_server_register(api, svc, method, roles, routed_entry_cb, r);
+}
+
+void manager_forward_close(struct manager *m)
+{
+    struct routed_call *q = m->forward_queue;
+    m->forward_queue = NULL;
+    while (q != NULL) {
+        struct routed_call *next = q->next;
+        api_call_error(q->call, API_UNAVAILABLE, "manager shutting down");
+        routed_done(q);
+        q = next;
+    }
+    if (m->leader_client != NULL) {
+        api_client_close(m->leader_client, NULL, NULL);
+        m->leader_client = NULL;
+    }
+}
