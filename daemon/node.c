@@ -22,6 +22,8 @@
 #include "addr.h"
 #include "api.h"
 #include "err.h"
+#include "hostinfo.h"
+#include "join.h"
 #include "localstate.pb-c.h"
 #include "log.h"
 #include "manager/manager.h"
@@ -61,6 +63,11 @@ struct swarm_node {
     struct api_server *api;
     struct manager *manager; /* handlers of Control/CA read it */
     struct api_call *pending_call;
+    Swarm__LocalState *worker_state; /* set while this node is a worker */
+    uv_timer_t join_timer;           /* a joining manager waits to catch up */
+    uint64_t join_started;
+    Swarm__NodeRole join_role;
+    struct join_ctx *join_ctx;
     bool stopping;
     void (*stop_cb)(void *data);
     void *stop_data;
@@ -271,6 +278,243 @@ static void force_new_cluster(struct swarm_node *n, struct api_call *call)
     manager_close(m, forced_closed_cb, f);
 }
 
+/* -------------------------------------------------------------- join */
+
+#define JOIN_CATCH_UP_MS 20000
+
+struct join_ctx {
+    char remote[ADDR_STRLEN];
+    char listen[ADDR_STRLEN];
+    char advertise[ADDR_STRLEN];
+    Swarm__NodeDescription *description;
+};
+
+static void join_ctx_free(struct join_ctx *jc)
+{
+    if (jc == NULL) {
+        return;
+    }
+    if (jc->description != NULL) {
+        swarm__node_description__free_unpacked(jc->description, NULL);
+    }
+    free(jc);
+}
+
+static Swarm__LocalState *copy_local_state(const Swarm__LocalState *ls)
+{
+    size_t len = swarm__local_state__get_packed_size(ls);
+    uint8_t *buf = malloc(len ? len : 1);
+    Swarm__LocalState *copy = NULL;
+    if (buf != NULL) {
+        swarm__local_state__pack(ls, buf);
+        copy = swarm__local_state__unpack(NULL, len, buf);
+        free(buf);
+    }
+    return copy;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw);
+static void erase_swarm_state(struct swarm_node *n);
+
+static void join_reply(struct swarm_node *n)
+{
+    Swarm__JoinResponse resp = SWARM__JOIN_RESPONSE__INIT;
+    struct api_call *call = n->pending_call;
+    n->pending_call = NULL;
+    n->state = NODE_ACTIVE;
+    resp.role = n->join_role;
+    api_call_reply(call, &resp.base);
+}
+
+static void join_wait_cb(uv_timer_t *t)
+{
+    struct swarm_node *n = t->data;
+    if (n->manager == NULL) {
+        uv_timer_stop(t);
+        return;
+    }
+    if (manager_caught_up(n->manager) ||
+        uv_now(n->loop) - n->join_started > JOIN_CATCH_UP_MS) {
+        if (!manager_caught_up(n->manager)) {
+            log_warn("node", "joined, but the store has not caught up with the leader yet");
+        }
+        uv_timer_stop(t);
+        join_reply(n);
+    }
+}
+
+static int write_join_files(struct swarm_node *n, struct join_result *res,
+                            Swarm__LocalState *ls, char *errmsg)
+{
+    char path[PATH_MAX];
+    char *pem;
+    size_t len;
+    uint8_t *buf;
+    int rv;
+    struct {
+        const char *name;
+        int (*encode)(void *, char **, size_t *);
+        void *obj;
+    } files[] = {
+        {"swarm-root-ca.crt", (int (*)(void *, char **, size_t *))pki_cert_to_pem, res->root},
+        {"swarm-node.crt", (int (*)(void *, char **, size_t *))pki_cert_to_pem, res->cert},
+        {"swarm-node.key", (int (*)(void *, char **, size_t *))pki_key_to_pem, res->key},
+    };
+    snprintf(path, sizeof path, "%s/certificates", n->state_dir);
+    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "mkdir %s: %s", path, strerror(errno));
+        return SWARM_EIO;
+    }
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/certificates/%s", n->state_dir, files[i].name);
+        if ((rv = files[i].encode(files[i].obj, &pem, &len)) != 0) {
+            return rv;
+        }
+        rv = pki_write_file(path, pem, len, 0600, errmsg);
+        free(pem);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    len = swarm__local_state__get_packed_size(ls);
+    buf = malloc(len ? len : 1);
+    if (buf == NULL) {
+        return SWARM_ENOMEM;
+    }
+    swarm__local_state__pack(ls, buf);
+    snprintf(path, sizeof path, "%s/%s", n->state_dir, NODE_STATE_FILE);
+    rv = pki_write_file(path, buf, len, 0600, errmsg);
+    free(buf);
+    return rv;
+}
+
+static void joined_manager_ready_cb(struct manager *m, int status, const char *errmsg, void *data)
+{
+    struct swarm_node *n = data;
+    if (status != 0) {
+        api_call_error(n->pending_call, API_INTERNAL, "joined, but the manager failed to start: %s",
+                       errmsg ? errmsg : swarm_strerror(status));
+        n->pending_call = NULL;
+        n->state = NODE_ERROR;
+        snprintf(n->error, sizeof n->error, "%s", errmsg ? errmsg : swarm_strerror(status));
+        return;
+    }
+    n->join_started = uv_now(n->loop);
+    uv_timer_start(&n->join_timer, join_wait_cb, 0, 50);
+}
+
+static void joined_cb(int status, const char *errmsg, struct join_result *res, void *data)
+{
+    struct swarm_node *n = data;
+    struct join_ctx *jc = n->join_ctx;
+    char emsg[SWARM_ERRMSG_SIZE] = "";
+    Swarm__LocalState ls = SWARM__LOCAL_STATE__INIT;
+    char **managers = NULL;
+    int rv;
+
+    n->join_ctx = NULL;
+    if (status != 0) {
+        api_call_error(n->pending_call,
+                       status == SWARM_ETOKEN ? API_INVALID_ARGUMENT : API_UNAVAILABLE, "%s",
+                       errmsg ? errmsg : swarm_strerror(status));
+        n->pending_call = NULL;
+        n->state = NODE_INACTIVE;
+        join_ctx_free(jc);
+        return;
+    }
+    managers = calloc(res->resp->n_managers + 1, sizeof *managers);
+    for (size_t i = 0; managers != NULL && i < res->resp->n_managers; i++) {
+        managers[ls.n_managers++] = res->resp->managers[i]->addr;
+    }
+    ls.node_id = res->resp->node_id;
+    ls.cluster_id = res->resp->cluster_id;
+    ls.role = res->resp->role;
+    ls.raft_id = res->resp->raft_id;
+    ls.listen_addr = jc->listen;
+    ls.advertise_addr = jc->advertise;
+    ls.managers = managers;
+    n->join_role = res->resp->role;
+    rv = write_join_files(n, res, &ls, emsg);
+    if (rv != 0) {
+        erase_swarm_state(n);
+        api_call_error(n->pending_call, API_INTERNAL, "could not save the node's state: %s", emsg);
+        n->pending_call = NULL;
+        n->state = NODE_INACTIVE;
+    } else if (ls.role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER) {
+        struct manager_config cfg = manager_cfg(n);
+        struct manager *m = NULL;
+        cfg.seed_peers = res->resp->managers;
+        cfg.n_seed_peers = res->resp->n_managers;
+        rv = manager_open(n->loop, &cfg, &ls, false, joined_manager_ready_cb, n, &m, emsg);
+        n->manager = m;
+        if (rv != 0) {
+            joined_manager_ready_cb(m, rv, emsg, n);
+        }
+    } else {
+        n->worker_state = copy_local_state(&ls);
+        join_reply(n);
+    }
+    free(managers);
+    join_result_free(res);
+    join_ctx_free(jc);
+}
+
+static void join_swarm_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Swarm__JoinRequest *req = (const Swarm__JoinRequest *)msg;
+    struct swarm_node *n = data;
+    char errmsg[SWARM_ERRMSG_SIZE] = "";
+    struct join_ctx *jc;
+    struct join_params p = {0};
+    int rv;
+
+    if (n->state == NODE_PENDING) {
+        api_call_error(call, API_FAILED_PRECONDITION, "%s", NODE_MSG_PENDING);
+        return;
+    }
+    if (n->state != NODE_INACTIVE) {
+        api_call_error(call, API_FAILED_PRECONDITION, "%s", NODE_MSG_ALREADY_IN_SWARM);
+        return;
+    }
+    jc = calloc(1, sizeof *jc);
+    if (jc == NULL) {
+        api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    if ((rv = addr_parse(req->remote_addr, ADDR_DEFAULT_PORT, "remote address", jc->remote,
+                         errmsg)) != 0 ||
+        (rv = addr_parse(req->listen_addr[0] ? req->listen_addr : n->listen_addr,
+                         ADDR_DEFAULT_PORT, "listen address", jc->listen, errmsg)) != 0 ||
+        (rv = choose_advertise(req->advertise_addr, jc->listen, jc->advertise, errmsg)) != 0) {
+        api_call_error(call, API_INVALID_ARGUMENT, "%s", errmsg);
+        free(jc);
+        return;
+    }
+    if (req->availability > SWARM__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN) {
+        api_call_error(call, API_INVALID_ARGUMENT, "invalid availability");
+        free(jc);
+        return;
+    }
+    jc->description = hostinfo_describe(n->hostname[0] ? n->hostname : NULL);
+    p.remote_addr = jc->remote;
+    p.token = req->join_token;
+    p.advertise_addr = jc->advertise;
+    p.availability = req->availability;
+    p.description = jc->description;
+    n->state = NODE_PENDING;
+    n->pending_call = call;
+    n->join_ctx = jc;
+    rv = join_start(n->loop, &p, joined_cb, n, errmsg);
+    if (rv != 0) {
+        n->join_ctx = NULL;
+        n->pending_call = NULL;
+        n->state = NODE_INACTIVE;
+        api_call_error(call, rv == SWARM_ETOKEN ? API_INVALID_ARGUMENT : API_UNAVAILABLE, "%s",
+                       errmsg);
+        join_ctx_free(jc);
+    }
+}
+
 /* -------------------------------------------------------------- leave */
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -311,6 +555,13 @@ static void leave_swarm_cb(struct api_call *call, const ProtobufCMessage *msg, v
 
     if (n->state == NODE_PENDING) {
         api_call_error(call, API_FAILED_PRECONDITION, "%s", NODE_MSG_PENDING);
+        return;
+    }
+    if (n->state == NODE_ACTIVE && n->worker_state != NULL) {
+        swarm__local_state__free_unpacked(n->worker_state, NULL);
+        n->worker_state = NULL;
+        n->pending_call = call;
+        left_cb(n);
         return;
     }
     if (n->state == NODE_INACTIVE || m == NULL) {
@@ -369,6 +620,15 @@ static void info_cb(struct api_call *call, const ProtobufCMessage *msg, void *da
         api_call_reply(call, &filled->base);
         swarm__info_response__free_unpacked(filled, NULL);
         return;
+    }
+    if (n->state == NODE_ACTIVE && n->worker_state != NULL) {
+        const Swarm__LocalState *ls = n->worker_state;
+        info.node_id = ls->node_id;
+        info.cluster_id = ls->cluster_id;
+        addr_split(ls->advertise_addr, ip, &port);
+        info.node_addr = ip;
+        info.manager_addrs = ls->managers;
+        info.n_manager_addrs = ls->n_managers;
     }
     api_call_reply(call, &info.base);
 }
@@ -459,6 +719,7 @@ static void register_local_api(struct swarm_node *n)
         api_handler_cb cb;
     } methods[] = {
         {"InitSwarm", init_swarm_cb},
+        {"JoinSwarm", join_swarm_cb},
         {"LeaveSwarm", leave_swarm_cb},
         {"Info", info_cb},
         {"Version", version_cb},
@@ -482,6 +743,8 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, struct swarm_node
     }
     n->loop = loop;
     n->lock_fd = -1;
+    uv_timer_init(loop, &n->join_timer);
+    n->join_timer.data = n;
     snprintf(n->state_dir, sizeof n->state_dir, "%s", cfg->state_dir);
     snprintf(n->socket_path, sizeof n->socket_path, "%s/swarmd.sock", cfg->state_dir);
     if (cfg->hostname != NULL) {
@@ -525,6 +788,10 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, struct swarm_node
             goto err_after_api;
         }
         log_info("node", "resumed as manager %s of cluster %s", ls->node_id, ls->cluster_id);
+    } else if (ls != NULL) {
+        n->worker_state = copy_local_state(ls);
+        n->state = NODE_ACTIVE;
+        log_info("node", "resumed as worker %s of cluster %s", ls->node_id, ls->cluster_id);
     } else {
         log_info("node", "not in a swarm; waiting for swarm init or join on %s", n->socket_path);
     }
@@ -544,24 +811,37 @@ err_after_state:
 err_after_lock:
     close(n->lock_fd);
 err:
+    /* The caller exits; the timer handle dies with the loop. */
+    uv_close((uv_handle_t *)&n->join_timer, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
     free(n);
     return rv;
 }
 
 /* -------------------------------------------------------------- stop */
 
-static void api_stopped_cb(void *data)
+static void node_free_cb(uv_handle_t *h)
 {
-    struct swarm_node *n = data;
+    struct swarm_node *n = h->data;
     void (*done)(void *) = n->stop_cb;
     void *done_data = n->stop_data;
     if (n->lock_fd >= 0) {
         close(n->lock_fd);
     }
+    if (n->worker_state != NULL) {
+        swarm__local_state__free_unpacked(n->worker_state, NULL);
+    }
+    join_ctx_free(n->join_ctx);
     free(n);
     if (done != NULL) {
         done(done_data);
     }
+}
+
+static void api_stopped_cb(void *data)
+{
+    struct swarm_node *n = data;
+    uv_close((uv_handle_t *)&n->join_timer, node_free_cb);
 }
 
 static void manager_stopped_cb(void *data)

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <openssl/x509.h>
 
+#include "ca.pb-c.h"
 #include "manager.h"
 
 #define MANAGER_NO_LEADER_MSG                                                 \
@@ -42,6 +43,17 @@ struct manager {
     char leader_client_addr[64];
     bool leader_connecting;
     struct routed_call *forward_queue;
+    /* Raft membership (rolemgr.c) and peer reachability (peers.c). */
+    uv_timer_t rolemgr_timer;
+    bool role_change_pending;
+    uv_timer_t peers_timer;
+    struct peer *peers;
+    struct raft_uv_transport transport;
+    bool transport_ready;
+    /* Managers named by the leader at join, until our store knows them. */
+    Swarm__ManagerPeer **seed_peers;
+    size_t n_seed_peers;
+    unsigned closing_handles;
     /* swarm init only: the first command, proposed once we lead. */
     Swarm__StoreCommand *bootstrap_cmd;
     bool registered_self;   /* this term: own Node refreshed */
@@ -82,6 +94,12 @@ void *manager_message_dup(const ProtobufCMessage *msg);
 void manager_register_routed(struct api_server *api, const ProtobufCServiceDescriptor *svc,
                              const char *method, unsigned roles, api_handler_cb local,
                              struct manager **current);
+void rolemgr_start(struct manager *m);
+void rolemgr_stop(struct manager *m);
+void peers_start(struct manager *m);
+void peers_stop(struct manager *m);
+Swarm__Reachability peers_reachability(struct manager *m, const char *node_id);
+
 /* Fail queued forwards and drop the leader connection. */
 void manager_forward_close(struct manager *m);
 /* How long this manager has known no leader (0 if it knows one). */

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "pki.h"
 #include "token.h"
+#include "transport.h"
 
 #define MANAGER_READY_TIMEOUT_MS 10000
 
@@ -155,6 +156,16 @@ const Swarm__LocalState *manager_local_state(struct manager *m)
 Swarm__LocalState *manager_local_state_copy(struct manager *m)
 {
     return manager_message_dup(&m->local->base);
+}
+
+bool manager_caught_up(struct manager *m)
+{
+    Swarm__Node *node = NULL;
+    if (m->store == NULL || store_node_get(m->store, m->local->node_id, &node) != 0) {
+        return false;
+    }
+    swarm__node__free_unpacked(node, NULL);
+    return true;
 }
 
 char *manager_worker_token(struct manager *m)
@@ -365,6 +376,20 @@ static struct manager *manager_alloc(uv_loop_t *loop, const struct manager_confi
     snprintf(m->hostname, sizeof m->hostname, "%s", cfg->hostname ? cfg->hostname : "");
     uv_timer_init(loop, &m->ready_timer);
     m->ready_timer.data = m;
+    uv_timer_init(loop, &m->rolemgr_timer);
+    m->rolemgr_timer.data = m;
+    uv_timer_init(loop, &m->peers_timer);
+    m->peers_timer.data = m;
+    for (size_t i = 0; i < cfg->n_seed_peers; i++) {
+        Swarm__ManagerPeer *p = manager_message_dup(&cfg->seed_peers[i]->base);
+        Swarm__ManagerPeer **grown = realloc(m->seed_peers, (m->n_seed_peers + 1) * sizeof *grown);
+        if (p == NULL || grown == NULL) {
+            free(p);
+            break;
+        }
+        m->seed_peers = grown;
+        m->seed_peers[m->n_seed_peers++] = p;
+    }
     return m;
 }
 
@@ -373,6 +398,30 @@ static int mkdir_private(const char *path, char *errmsg)
     if (mkdir(path, 0700) != 0 && errno != EEXIST) {
         errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "mkdir %s: %s", path, strerror(errno));
         return SWARM_EIO;
+    }
+    return 0;
+}
+
+/* The raft id of a manager whose certificate names `node_id`: from the
+ * store, else from the peers the leader named when we joined. */
+static raft_id raft_id_of_node(const char *node_id, void *data)
+{
+    struct manager *m = data;
+    Swarm__Node *node = NULL;
+    raft_id id = 0;
+    if (m->store != NULL && store_node_get(m->store, node_id, &node) == 0) {
+        if (node->role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER && node->manager_status != NULL) {
+            id = node->manager_status->raft_id;
+        }
+        swarm__node__free_unpacked(node, NULL);
+        if (id != 0) {
+            return id;
+        }
+    }
+    for (size_t i = 0; i < m->n_seed_peers; i++) {
+        if (strcmp(m->seed_peers[i]->node_id, node_id) == 0) {
+            return m->seed_peers[i]->raft_id;
+        }
     }
     return 0;
 }
@@ -386,6 +435,9 @@ static int manager_start_common(struct manager *m, bool bootstrap, bool force_ne
     int rv;
 
     rv = pki_server_ctx(m->root_cert, m->node_cert, m->node_key, &m->server_ctx, errmsg);
+    if (rv == 0) {
+        rv = pki_client_ctx(m->root_cert, m->node_cert, m->node_key, &m->client_ctx, errmsg);
+    }
     if (rv != 0) {
         return rv;
     }
@@ -405,9 +457,23 @@ static int manager_start_common(struct manager *m, bool bootstrap, bool force_ne
     if (rv != 0) {
         return rv;
     }
+    struct rtransport_config tc = {
+        .loop = m->loop,
+        .server = m->api,
+        .client_ctx = m->client_ctx,
+        .cluster_id = m->local->cluster_id,
+        .raft_id_of_node = raft_id_of_node,
+        .data = m,
+    };
+    rv = rtransport_init(&m->transport, &tc, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    m->transport_ready = true;
     rc.id = m->local->raft_id;
     rc.address = m->local->advertise_addr;
     rc.dir = path;
+    rc.transport = &m->transport;
     rv = rnode_new(m->loop, m->store, &rc, &m->raft, errmsg);
     if (rv != 0) {
         return rv;
@@ -421,7 +487,13 @@ static int manager_start_common(struct manager *m, bool bootstrap, bool force_ne
     if (rv != 0) {
         return rv;
     }
-    return rnode_start(m->raft, errmsg);
+    rv = rnode_start(m->raft, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    rolemgr_start(m);
+    peers_start(m);
+    return 0;
 }
 
 static int make_tokens(X509 *root, Swarm__JoinTokens *tokens)
@@ -743,9 +815,7 @@ void manager_decorate_node(struct manager *m, Swarm__Node *node)
     }
     rnode_leader(m->raft, &leader, &addr);
     node->manager_status->leader = leader != 0 && node->manager_status->raft_id == leader;
-    if (node->manager_status->raft_id == rnode_id(m->raft)) {
-        node->manager_status->reachability = SWARM__REACHABILITY__REACHABILITY_REACHABLE;
-    }
+    node->manager_status->reachability = peers_reachability(m, node->id);
 }
 
 void manager_fill_info(struct manager *m, Swarm__InfoResponse *info)
@@ -826,6 +896,10 @@ static void manager_free(struct manager *m)
     if (m->local != NULL) {
         swarm__local_state__free_unpacked(m->local, NULL);
     }
+    for (size_t i = 0; i < m->n_seed_peers; i++) {
+        swarm__manager_peer__free_unpacked(m->seed_peers[i], NULL);
+    }
+    free(m->seed_peers);
     X509_free(m->root_cert);
     X509_free(m->node_cert);
     EVP_PKEY_free(m->node_key);
@@ -839,17 +913,24 @@ static void manager_free(struct manager *m)
 
 static void raft_closed_cb(void *data)
 {
-    manager_free(data);
+    struct manager *m = data;
+    if (m->transport_ready) {
+        rtransport_free(&m->transport);
+    }
+    manager_free(m);
 }
 
 static void timer_closed_cb(uv_handle_t *h)
 {
     struct manager *m = h->data;
+    if (--m->closing_handles > 0) {
+        return;
+    }
     if (m->raft != NULL) {
         rnode_close(m->raft, raft_closed_cb, m);
         return;
     }
-    manager_free(m);
+    raft_closed_cb(m);
 }
 
 void manager_close(struct manager *m, void (*done)(void *data), void *data)
@@ -859,5 +940,9 @@ void manager_close(struct manager *m, void (*done)(void *data), void *data)
     m->close_cb = done;
     m->close_data = data;
     m->ready_cb = NULL;
+    peers_stop(m);
+    m->closing_handles = 3;
     uv_close((uv_handle_t *)&m->ready_timer, timer_closed_cb);
+    uv_close((uv_handle_t *)&m->rolemgr_timer, timer_closed_cb);
+    uv_close((uv_handle_t *)&m->peers_timer, timer_closed_cb);
 }

@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "api.h"
+#include "ca.pb-c.h"
 #include "localstate.pb-c.h"
 #include "raftnode.h"
 #include "store.h"
@@ -28,6 +29,10 @@ struct manager_config {
     const char *state_dir;
     const char *hostname;       /* NULL: the system's */
     struct api_server *api;     /* shared with the control socket */
+    /* A manager that just joined: the managers the leader named, so their
+     * raft connections are accepted before our store knows them. */
+    Swarm__ManagerPeer **seed_peers;
+    size_t n_seed_peers;
 };
 
 typedef void (*manager_ready_cb)(struct manager *m, int status, const char *errmsg, void *data);
@@ -50,6 +55,10 @@ void manager_fill_info(struct manager *m, Swarm__InfoResponse *info);
  * frees (swarm__local_state__free_unpacked). */
 const Swarm__LocalState *manager_local_state(struct manager *m);
 Swarm__LocalState *manager_local_state_copy(struct manager *m);
+
+/* True once this manager's store holds its own Node (a joining manager has
+ * caught up with the leader). */
+bool manager_caught_up(struct manager *m);
 
 /* The current worker join token (malloc'd), or NULL. */
 char *manager_worker_token(struct manager *m);

@@ -1,0 +1,39 @@
+/* The joining side of `swarm join`: fetch the root CA from a manager without
+ * trusting it, check it against the digest in the token, then, trusting only
+ * that root, send a CSR with the token and receive this node's certificate.
+ * Nothing is written to disk here: the caller writes the result once the
+ * whole exchange succeeded, so a failed join leaves nothing behind. */
+#ifndef SWARM_DAEMON_JOIN_H
+#define SWARM_DAEMON_JOIN_H
+
+#include <openssl/x509.h>
+#include <uv.h>
+
+#include "ca.pb-c.h"
+#include "objects.pb-c.h"
+
+struct join_result {
+    X509 *root;                               /* owned by the result */
+    X509 *cert;
+    EVP_PKEY *key;
+    Swarm__IssueNodeCertificateResponse *resp; /* node ID, role, raft id, managers */
+};
+
+/* status 0 with a result the callee owns (free with join_result_free), or a
+ * SWARM_E* code and a message for the user. */
+typedef void (*join_done_cb)(int status, const char *errmsg, struct join_result *res, void *data);
+
+struct join_params {
+    const char *remote_addr;     /* manager IP:PORT */
+    const char *token;
+    const char *advertise_addr;  /* our IP:PORT */
+    Swarm__NodeAvailability availability;
+    Swarm__NodeDescription *description;
+};
+
+int join_start(uv_loop_t *loop, const struct join_params *p, join_done_cb cb, void *data,
+               char *errmsg);
+
+void join_result_free(struct join_result *res);
+
+#endif

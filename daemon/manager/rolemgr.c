@@ -1,0 +1,157 @@
+/* The role manager (leader only): keeps raft membership equal to the set of
+ * managers in the store, one membership change at a time.
+ *
+ *   a Node with role manager and a raft id missing from the configuration
+ *       -> raft_add (as spare) -> raft_assign voter (raft catches it up first)
+ *   a configured server whose Node is gone or no longer a manager
+ *       -> raft_remove, unless that would leave fewer voters than a majority
+ *          of the reachable ones can carry (then it waits)
+ * It runs on a short timer while this manager leads; a change that fails is
+ * simply retried on the next pass. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "internal.h"
+#include "log.h"
+
+#define ROLEMGR_PERIOD_MS 200
+
+struct role_change {
+    struct raft_change req;
+    struct manager *m;
+    raft_id id;
+    const char *what;
+};
+
+static void change_cb(struct raft_change *req, int status)
+{
+    struct role_change *c = req->data;
+    struct manager *m = c->m;
+    if (status != 0) {
+        log_warn("rolemgr", "%s of raft member %llx failed: %s", c->what,
+                 (unsigned long long)c->id, raft_strerror(status));
+    } else {
+        log_info("rolemgr", "%s of raft member %llx done", c->what, (unsigned long long)c->id);
+    }
+    free(c);
+    if (m->phase == MANAGER_CLOSING) {
+        return;
+    }
+    m->role_change_pending = false;
+}
+
+static struct role_change *change_new(struct manager *m, raft_id id, const char *what)
+{
+    struct role_change *c = calloc(1, sizeof *c);
+    if (c != NULL) {
+        c->m = m;
+        c->id = id;
+        c->what = what;
+        c->req.data = c;
+    }
+    return c;
+}
+
+static const struct raft_server *config_find(const struct raft *r, raft_id id)
+{
+    for (unsigned i = 0; i < r->configuration.n; i++) {
+        if (r->configuration.servers[i].id == id) {
+            return &r->configuration.servers[i];
+        }
+    }
+    return NULL;
+}
+
+static bool is_manager(const Swarm__Node *n)
+{
+    return n->role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER && n->manager_status != NULL &&
+           n->manager_status->raft_id != 0 &&
+           (n->spec == NULL || n->spec->desired_role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER);
+}
+
+static int start_change(struct manager *m, raft_id id, const char *addr, const char *what)
+{
+    struct raft *r = rnode_raft(m->raft);
+    struct role_change *c = change_new(m, id, what);
+    int rv;
+    if (c == NULL) {
+        return SWARM_ENOMEM;
+    }
+    if (strcmp(what, "add") == 0) {
+        rv = raft_add(r, &c->req, id, addr, change_cb);
+    } else if (strcmp(what, "promotion") == 0) {
+        rv = raft_assign(r, &c->req, id, RAFT_VOTER, change_cb);
+    } else {
+        rv = raft_remove(r, &c->req, id, change_cb);
+    }
+    if (rv != 0) {
+        if (rv != RAFT_CANTCHANGE) {
+            log_warn("rolemgr", "%s of raft member %llx: %s", what, (unsigned long long)id,
+                     raft_strerror(rv));
+        }
+        free(c);
+        return SWARM_ERAFT;
+    }
+    m->role_change_pending = true;
+    return 0;
+}
+
+static void reconcile(struct manager *m)
+{
+    struct raft *r = rnode_raft(m->raft);
+    Swarm__Node **nodes = NULL;
+    size_t n = 0;
+
+    if (store_node_list(m->store, &nodes, &n) != 0) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct raft_server *s;
+        if (!is_manager(nodes[i])) {
+            continue;
+        }
+        s = config_find(r, nodes[i]->manager_status->raft_id);
+        if (s == NULL) {
+            start_change(m, nodes[i]->manager_status->raft_id, nodes[i]->manager_status->addr,
+                         "add");
+            goto out;
+        }
+        if (s->role != RAFT_VOTER) {
+            start_change(m, s->id, NULL, "promotion");
+            goto out;
+        }
+    }
+    for (unsigned j = 0; j < r->configuration.n; j++) {
+        raft_id id = r->configuration.servers[j].id;
+        bool wanted = false;
+        for (size_t i = 0; i < n && !wanted; i++) {
+            wanted = is_manager(nodes[i]) && nodes[i]->manager_status->raft_id == id;
+        }
+        if (!wanted && id != rnode_id(m->raft)) {
+            start_change(m, id, NULL, "removal");
+            goto out;
+        }
+    }
+out:
+    store_node_free_list(nodes, n);
+}
+
+static void rolemgr_timer_cb(uv_timer_t *t)
+{
+    struct manager *m = t->data;
+    if (m->phase != MANAGER_RUNNING || !rnode_is_leader(m->raft) || m->role_change_pending) {
+        return;
+    }
+    reconcile(m);
+}
+
+void rolemgr_start(struct manager *m)
+{
+    uv_timer_start(&m->rolemgr_timer, rolemgr_timer_cb, 0, ROLEMGR_PERIOD_MS);
+}
+
+void rolemgr_stop(struct manager *m)
+{
+    uv_timer_stop(&m->rolemgr_timer);
+}
