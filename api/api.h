@@ -109,6 +109,9 @@ int api_server_listen_tls(struct api_server *s,
                           char *errmsg,
                           size_t errmsg_size);
 void api_server_set_tls_ctx(struct api_server *s, SSL_CTX *ctx);
+/* The port the TLS listener is bound to (useful after listening on port 0),
+ * or -1 if there is none. */
+int api_server_tls_port(const struct api_server *s);
 
 /* Stop listening on TLS and close the TLS connections (the node left the
  * swarm or its manager restarts); the unix socket keeps serving. In-flight
@@ -142,8 +145,9 @@ void api_call_reply(struct api_call *call, const ProtobufCMessage *resp);
 void api_call_error(struct api_call *call, enum api_status status,
                     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Server streaming: queue one message. Returns 0, or SWARM_ECANCELED once
- * the call is cancelled (the handler should then finish it). Flow control is
- * the runtime's business: messages queue in memory. */
+ * the call is cancelled (the handler should then finish it), or SWARM_EINVAL
+ * for a message larger than max_msg (not sent; the call goes on). Flow
+ * control is the runtime's business: messages queue in memory. */
 int api_call_send(struct api_call *call, const ProtobufCMessage *msg);
 /* Bytes queued on this call's connection and not yet written: lets a
  * streaming producer slow down. */

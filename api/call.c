@@ -1,0 +1,571 @@
+/* One gRPC call on an HTTP/2 stream: request validation, decoding,
+ * dispatch, the response (data provider + trailers), deadline and
+ * cancellation. The life of a call is described at the top of server.c. */
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "server_int.h"
+
+/* ---------------------------------------------------------------- calls */
+
+static void call_free_cb(uv_handle_t *h)
+{
+    struct api_call *call = h->data;
+    if (call->req != NULL) {
+        protobuf_c_message_free_unpacked(call->req, NULL);
+    }
+    grpc_buf_free(&call->in);
+    grpc_buf_free(&call->out);
+    free(call);
+}
+
+static void call_unlink(struct api_call *call)
+{
+    struct server_conn *sc = call->conn;
+    if (sc == NULL) {
+        return;
+    }
+    sc->queued -= call->out.len - call->out.off;
+    if (call->prev != NULL) {
+        call->prev->next = call->next;
+    } else {
+        sc->calls = call->next;
+    }
+    if (call->next != NULL) {
+        call->next->prev = call->prev;
+    }
+    call->prev = call->next = NULL;
+    call->conn = NULL;
+}
+
+static void call_maybe_free(struct api_call *call)
+{
+    if (call->freeing || !call->stream_done ||
+        (call->dispatched && !call->handler_done)) {
+        return;
+    }
+    call->freeing = true;
+    call_unlink(call);
+    uv_close((uv_handle_t *)&call->timer, call_free_cb);
+}
+
+static void call_cancel(struct api_call *call)
+{
+    void (*cb)(struct api_call *, void *) = call->on_cancel;
+    if (call->cancelled) {
+        return;
+    }
+    call->cancelled = true;
+    uv_timer_stop(&call->timer);
+    call->on_cancel = NULL;
+    if (cb != NULL && call->dispatched && !call->handler_done) {
+        cb(call, call->on_cancel_data);
+    }
+}
+
+static ssize_t call_read_cb(nghttp2_session *session, int32_t stream_id,
+                            uint8_t *buf, size_t length, uint32_t *flags,
+                            nghttp2_data_source *source, void *user_data)
+{
+    struct api_call *call = source->ptr;
+    struct server_conn *sc = user_data;
+    size_t avail = call->out.len - call->out.off;
+    size_t n = avail < length ? avail : length;
+    memcpy(buf, call->out.data + call->out.off, n);
+    call->out.off += n;
+    sc->queued -= n;
+    if (call->out.off == call->out.len) {
+        call->out.off = call->out.len = 0;
+    }
+    if (n == avail && call->trailers_ready) {
+        char status[16], msg[1600];
+        snprintf(status, sizeof status, "%d", call->trailer_status);
+        grpc_message_encode(call->trailer_msg, msg, sizeof msg);
+        nghttp2_nv nva[] = {H2_NV("grpc-status", status),
+                            H2_NV("grpc-message", msg)};
+        *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        nghttp2_submit_trailer(session, stream_id, nva, msg[0] ? 2 : 1);
+        return (ssize_t)n;
+    }
+    if (n == 0) {
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    return (ssize_t)n;
+}
+
+/* Make sure response HEADERS with a data provider are on their way, or wake
+ * the provider up if they already are. */
+static void call_push(struct api_call *call)
+{
+    struct server_conn *sc = call->conn;
+    if (call->headers_sent) {
+        nghttp2_session_resume_data(sc->io.session, call->stream_id);
+        return;
+    }
+    nghttp2_nv nva[] = {H2_NV(":status", "200"),
+                        H2_NV("content-type", "application/grpc")};
+    nghttp2_data_provider prd = {.source.ptr = call, .read_callback = call_read_cb};
+    call->headers_sent = true;
+    nghttp2_submit_response(sc->io.session, call->stream_id, nva, 2, &prd);
+}
+
+/* Submit the final status: as trailers after data, or as a trailers-only
+ * response (or an HTTP error when http_status != 200). Does not flush. */
+static void call_respond(struct api_call *call, int http_status, int status,
+                         const char *msg)
+{
+    struct server_conn *sc = call->conn;
+    if (call->responded || sc == NULL || sc->closing) {
+        return;
+    }
+    call->responded = true;
+    uv_timer_stop(&call->timer);
+    snprintf(call->trailer_msg, sizeof call->trailer_msg, "%s", msg ? msg : "");
+    call->trailer_status = status;
+    if (call->headers_sent || call->out.len > call->out.off) {
+        call->trailers_ready = true;
+        call_push(call);
+        return;
+    }
+    char hs[8], st[16], em[1600];
+    snprintf(hs, sizeof hs, "%d", http_status);
+    snprintf(st, sizeof st, "%d", status);
+    grpc_message_encode(call->trailer_msg, em, sizeof em);
+    nghttp2_nv nva[] = {H2_NV(":status", hs),
+                        H2_NV("content-type", "application/grpc"),
+                        H2_NV("grpc-status", st), H2_NV("grpc-message", em)};
+    call->headers_sent = true;
+    nghttp2_submit_response(sc->io.session, call->stream_id, nva,
+                            em[0] ? 4 : 3, NULL);
+    /* If the request is still coming, tell the client to stop sending, once
+     * the response is out (nghttp2 would otherwise reset the stream first). */
+    call->rst_after_send = !call->remote_ended;
+}
+
+static void call_failf(struct api_call *call, int http_status, int status,
+                       const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void call_failf(struct api_call *call, int http_status, int status,
+                       const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    call_respond(call, http_status, status, msg);
+}
+
+static void call_deadline_cb(uv_timer_t *t)
+{
+    struct api_call *call = t->data;
+    struct server_conn *sc = call->conn;
+    if (call->freeing || call->responded || sc == NULL) {
+        return;
+    }
+    call_respond(call, 200, API_DEADLINE_EXCEEDED, "deadline exceeded");
+    call_cancel(call);
+    if (!sc->closing && h2_flush(&sc->io) != 0) {
+        server_conn_close(sc);
+    }
+}
+
+static const struct api_route *server_route(struct api_server *s,
+                                            const char *path)
+{
+    for (size_t i = 0; i < s->n_routes; i++) {
+        if (strcmp(s->routes[i].path, path) == 0) {
+            return &s->routes[i];
+        }
+    }
+    return NULL;
+}
+
+static const char *role_name(enum api_role role)
+{
+    switch (role) {
+    case API_ROLE_ANONYMOUS: return "anonymous peers";
+    case API_ROLE_WORKER: return "workers";
+    case API_ROLE_MANAGER: return "managers";
+    case API_ROLE_LOCAL: return "the control socket";
+    }
+    return "?";
+}
+
+/* The request HEADERS are complete: check them before any data matters. */
+static void call_headers_done(struct api_call *call)
+{
+    struct api_server *s = call->conn->s;
+    const char *ct = call->content_type;
+    if (strcmp(call->method, "POST") != 0) {
+        call_failf(call, 405, API_UNIMPLEMENTED, "method %s not allowed",
+                   call->method);
+        return;
+    }
+    if (strncmp(ct, "application/grpc", 16) != 0 ||
+        (ct[16] != '\0' && ct[16] != '+' && ct[16] != ';')) {
+        call_failf(call, 415, API_INTERNAL,
+                   "invalid gRPC request content-type \"%s\"", ct);
+        return;
+    }
+    if (call->encoding[0] != '\0' && strcmp(call->encoding, "identity") != 0) {
+        call_failf(call, 200, API_UNIMPLEMENTED,
+                   "grpc-encoding \"%s\" is not supported", call->encoding);
+        return;
+    }
+    if (call->timeout[0] != '\0') {
+        uint64_t ms;
+        if (grpc_timeout_parse(call->timeout, &ms) != 0) {
+            call_failf(call, 200, API_INTERNAL, "malformed grpc-timeout \"%s\"",
+                       call->timeout);
+            return;
+        }
+        call->deadline = uv_now(call->loop) + ms;
+        uv_timer_start(&call->timer, call_deadline_cb, ms, 0);
+    }
+    call->route = server_route(s, call->path);
+    if (call->route == NULL) {
+        call_failf(call, 200, API_UNIMPLEMENTED, "unknown method %s",
+                   call->path);
+        return;
+    }
+    if ((call->route->roles & call->peer.role) == 0) {
+        if (call->peer.role == API_ROLE_ANONYMOUS) {
+            call_failf(call, 200, API_UNAUTHENTICATED,
+                       "%s requires a client certificate", call->path);
+        } else {
+            call_failf(call, 200, API_PERMISSION_DENIED,
+                       "%s is not allowed for %s", call->path,
+                       role_name(call->peer.role));
+        }
+    }
+}
+
+static void call_data(struct api_call *call, const uint8_t *data, size_t len)
+{
+    if (call->responded || call->route == NULL) {
+        return;
+    }
+    if (grpc_buf_append(&call->in, data, len) != 0) {
+        call_failf(call, 200, API_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    if (call->in.len < GRPC_PREFIX_LEN) {
+        return;
+    }
+    const uint8_t *p = call->in.data;
+    uint32_t n = ((uint32_t)p[1] << 24) | ((uint32_t)p[2] << 16) |
+                 ((uint32_t)p[3] << 8) | p[4];
+    if (p[0] != 0) {
+        call_failf(call, 200, API_UNIMPLEMENTED,
+                   "compressed messages are not supported");
+    } else if (n > call->max_msg) {
+        call_failf(call, 200, API_RESOURCE_EXHAUSTED,
+                   "request message of %u bytes exceeds the limit of %zu",
+                   n, call->max_msg);
+    } else if (call->in.len > GRPC_PREFIX_LEN + (size_t)n) {
+        call_failf(call, 200, API_INTERNAL,
+                   "more than one request message in a unary request");
+    }
+}
+
+/* END_STREAM from the client: decode and hand to the handler. */
+static void call_request_end(struct api_call *call)
+{
+    const struct api_route *r = call->route;
+    call->remote_ended = true;
+    if (call->responded || r == NULL) {
+        return;
+    }
+    size_t n = call->in.len;
+    if (n < GRPC_PREFIX_LEN) {
+        call_failf(call, 200, API_INTERNAL,
+                   "could not decode request: %s",
+                   n == 0 ? "missing message" : "truncated message prefix");
+        return;
+    }
+    const uint8_t *p = call->in.data;
+    uint32_t len = ((uint32_t)p[1] << 24) | ((uint32_t)p[2] << 16) |
+                   ((uint32_t)p[3] << 8) | p[4];
+    if (n != GRPC_PREFIX_LEN + (size_t)len) {
+        call_failf(call, 200, API_INTERNAL,
+                   "could not decode request: truncated message "
+                   "(%zu of %u bytes)", n - GRPC_PREFIX_LEN, len);
+        return;
+    }
+    call->req = protobuf_c_message_unpack(r->input, NULL, len,
+                                          p + GRPC_PREFIX_LEN);
+    if (call->req == NULL) {
+        call_failf(call, 200, API_INVALID_ARGUMENT,
+                   "could not decode request as %s", r->input->name);
+        return;
+    }
+    grpc_buf_free(&call->in);
+    call->dispatched = true;
+    r->cb(call, call->req, r->data);
+}
+
+/* ---------------------------------------------------- nghttp2 callbacks */
+
+static struct api_call *stream_call(nghttp2_session *session, int32_t id)
+{
+    return nghttp2_session_get_stream_user_data(session, id);
+}
+
+static int on_begin_headers_cb(nghttp2_session *session,
+                               const nghttp2_frame *frame, void *user_data)
+{
+    struct server_conn *sc = user_data;
+    if (frame->hd.type != NGHTTP2_HEADERS ||
+        frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
+        return 0;
+    }
+    struct api_call *call = calloc(1, sizeof *call);
+    if (call == NULL) {
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+    call->conn = sc;
+    call->loop = sc->s->loop;
+    call->stream_id = frame->hd.stream_id;
+    call->peer = sc->peer;
+    call->max_msg = sc->s->max_msg;
+    uv_timer_init(call->loop, &call->timer);
+    call->timer.data = call;
+    call->next = sc->calls;
+    if (sc->calls != NULL) {
+        sc->calls->prev = call;
+    }
+    sc->calls = call;
+    nghttp2_session_set_stream_user_data(session, call->stream_id, call);
+    return 0;
+}
+
+static void copy_value(char *dst, size_t size, const uint8_t *v, size_t len)
+{
+    if (len >= size) {
+        len = size - 1;
+    }
+    memcpy(dst, v, len);
+    dst[len] = '\0';
+}
+
+static int on_header_cb(nghttp2_session *session, const nghttp2_frame *frame,
+                        const uint8_t *name, size_t namelen,
+                        const uint8_t *value, size_t valuelen, uint8_t flags,
+                        void *user_data)
+{
+    struct api_call *call = stream_call(session, frame->hd.stream_id);
+    if (call == NULL || frame->hd.type != NGHTTP2_HEADERS ||
+        frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
+        return 0;
+    }
+#define HDR_IS(s) (namelen == sizeof(s) - 1 && memcmp(name, s, namelen) == 0)
+    if (HDR_IS(":method")) {
+        copy_value(call->method, sizeof call->method, value, valuelen);
+    } else if (HDR_IS(":path")) {
+        /* A path too long to store cannot name a method of ours. */
+        copy_value(call->path, sizeof call->path, value,
+                   valuelen < sizeof call->path ? valuelen : 0);
+    } else if (HDR_IS("content-type")) {
+        copy_value(call->content_type, sizeof call->content_type, value,
+                   valuelen);
+    } else if (HDR_IS("grpc-timeout")) {
+        copy_value(call->timeout, sizeof call->timeout, value, valuelen);
+    } else if (HDR_IS("grpc-encoding")) {
+        copy_value(call->encoding, sizeof call->encoding, value, valuelen);
+    }
+#undef HDR_IS
+    return 0;
+}
+
+static int on_frame_recv_cb(nghttp2_session *session,
+                            const nghttp2_frame *frame, void *user_data)
+{
+    struct api_call *call = stream_call(session, frame->hd.stream_id);
+    if (call == NULL) {
+        return 0;
+    }
+    if (frame->hd.type == NGHTTP2_HEADERS &&
+        frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+        call_headers_done(call);
+    }
+    if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
+        (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        call_request_end(call);
+    }
+    return 0;
+}
+
+static int on_data_chunk_recv_cb(nghttp2_session *session, uint8_t flags,
+                                 int32_t stream_id, const uint8_t *data,
+                                 size_t len, void *user_data)
+{
+    struct api_call *call = stream_call(session, stream_id);
+    if (call != NULL) {
+        call_data(call, data, len);
+    }
+    return 0;
+}
+
+static int on_frame_send_cb(nghttp2_session *session,
+                            const nghttp2_frame *frame, void *user_data)
+{
+    struct api_call *call = stream_call(session, frame->hd.stream_id);
+    if (call != NULL && call->rst_after_send &&
+        frame->hd.type == NGHTTP2_HEADERS &&
+        (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        call->rst_after_send = false;
+        nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE,
+                                  frame->hd.stream_id, NGHTTP2_NO_ERROR);
+    }
+    return 0;
+}
+
+static int on_stream_close_cb(nghttp2_session *session, int32_t stream_id,
+                              uint32_t error_code, void *user_data)
+{
+    struct api_call *call = stream_call(session, stream_id);
+    if (call == NULL) {
+        return 0;
+    }
+    nghttp2_session_set_stream_user_data(session, stream_id, NULL);
+    call->stream_done = true;
+    call_unlink(call);
+    if (!call->handler_done) {
+        call_cancel(call);
+    }
+    call_maybe_free(call);
+    return 0;
+}
+
+/* ----------------------------------------------------------- call API */
+
+const struct api_peer *api_call_peer(const struct api_call *call)
+{
+    return &call->peer;
+}
+
+const char *api_call_method(const struct api_call *call)
+{
+    return call->path;
+}
+
+uint64_t api_call_deadline(const struct api_call *call)
+{
+    return call->deadline;
+}
+
+bool api_call_cancelled(const struct api_call *call)
+{
+    return call->cancelled || call->conn == NULL;
+}
+
+void api_call_on_cancel(struct api_call *call,
+                        void (*cb)(struct api_call *call, void *data),
+                        void *data)
+{
+    call->on_cancel = cb;
+    call->on_cancel_data = data;
+}
+
+/* After the handler let go: submit, maybe free, then flush via the saved
+ * connection (the flush may close the stream and free the call). */
+static void call_end(struct api_call *call, int status, const char *msg)
+{
+    struct server_conn *sc = call->conn;
+    assert(call->dispatched && !call->handler_done);
+    call->handler_done = true;
+    if (sc != NULL && !call->cancelled) {
+        call_respond(call, 200, status, msg);
+    }
+    call_maybe_free(call);
+    if (sc != NULL && !sc->closing) {
+        if (h2_flush(&sc->io) != 0 && !sc->io.in_session) {
+            server_conn_close(sc);
+        }
+    }
+}
+
+void api_call_reply(struct api_call *call, const ProtobufCMessage *resp)
+{
+    if (call->conn != NULL && !call->cancelled && !call->responded) {
+        if (grpc_frame_pack(&call->out, resp, call->max_msg) != 0) {
+            call_end(call, API_RESOURCE_EXHAUSTED,
+                     "response message exceeds the size limit");
+            return;
+        }
+        call->conn->queued += protobuf_c_message_get_packed_size(resp) +
+                              GRPC_PREFIX_LEN;
+    }
+    call_end(call, API_OK, NULL);
+}
+
+void api_call_error(struct api_call *call, enum api_status status,
+                    const char *fmt, ...)
+{
+    char msg[512] = "";
+    if (fmt != NULL) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+    }
+    call_end(call, status == API_OK ? API_UNKNOWN : status, msg);
+}
+
+int api_call_send(struct api_call *call, const ProtobufCMessage *msg)
+{
+    struct server_conn *sc = call->conn;
+    assert(call->dispatched && !call->handler_done);
+    if (sc == NULL || call->cancelled || call->responded || sc->closing) {
+        return SWARM_ECANCELED;
+    }
+    size_t before = call->out.len;
+    int rv = grpc_frame_pack(&call->out, msg, call->max_msg);
+    if (rv != 0) {
+        return rv;
+    }
+    sc->queued += call->out.len - before;
+    call_push(call);
+    if (h2_flush(&sc->io) != 0 && !sc->io.in_session) {
+        server_conn_close(sc);
+        return SWARM_ECANCELED;
+    }
+    return 0;
+}
+
+size_t api_call_pending_bytes(const struct api_call *call)
+{
+    struct server_conn *sc = call->conn;
+    if (sc == NULL || sc->closing) {
+        return 0;
+    }
+    return sc->queued + tls_conn_pending(sc->io.tls);
+}
+
+void api_call_finish(struct api_call *call)
+{
+    call_end(call, API_OK, NULL);
+}
+
+void call_conn_lost(struct api_call *call)
+{
+    call->stream_done = true;
+    call_unlink(call);
+    call_cancel(call);
+    call_maybe_free(call);
+}
+
+void call_callbacks_set(nghttp2_session_callbacks *cbs)
+{
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers_cb);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, on_header_cb);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv_cb);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk_recv_cb);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close_cb);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send_cb);
+}

@@ -1,0 +1,216 @@
+#include "grpc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+
+int grpc_buf_append(struct grpc_buf *b, const void *data, size_t len)
+{
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + len) {
+            cap *= 2;
+        }
+        uint8_t *p = realloc(b->data, cap);
+        if (p == NULL) {
+            return SWARM_ENOMEM;
+        }
+        b->data = p;
+        b->cap = cap;
+    }
+    if (len > 0) {
+        memcpy(b->data + b->len, data, len);
+    }
+    b->len += len;
+    return 0;
+}
+
+void grpc_buf_compact(struct grpc_buf *b)
+{
+    if (b->off == 0) {
+        return;
+    }
+    memmove(b->data, b->data + b->off, b->len - b->off);
+    b->len -= b->off;
+    b->off = 0;
+}
+
+void grpc_buf_free(struct grpc_buf *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+int grpc_frame_pack(struct grpc_buf *b, const ProtobufCMessage *msg,
+                    size_t max_msg)
+{
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    if (n > max_msg || n > UINT32_MAX) {
+        return SWARM_EINVAL;
+    }
+    uint8_t prefix[GRPC_PREFIX_LEN] = {0, (uint8_t)(n >> 24),
+                                       (uint8_t)(n >> 16), (uint8_t)(n >> 8),
+                                       (uint8_t)n};
+    /* Reserve prefix + body in one append, then pack in place. */
+    size_t start = b->len;
+    if (b->len + GRPC_PREFIX_LEN + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + GRPC_PREFIX_LEN + n) {
+            cap *= 2;
+        }
+        uint8_t *p = realloc(b->data, cap);
+        if (p == NULL) {
+            return SWARM_ENOMEM;
+        }
+        b->data = p;
+        b->cap = cap;
+    }
+    memcpy(b->data + start, prefix, GRPC_PREFIX_LEN);
+    b->len = start + GRPC_PREFIX_LEN;
+    protobuf_c_message_pack(msg, b->data + b->len);
+    b->len += n;
+    return 0;
+}
+
+enum grpc_frame_result grpc_frame_next(struct grpc_buf *b, size_t max_msg,
+                                       const uint8_t **msg, size_t *len)
+{
+    size_t avail = b->len - b->off;
+    if (avail < GRPC_PREFIX_LEN) {
+        return GRPC_FRAME_NEED_MORE;
+    }
+    const uint8_t *p = b->data + b->off;
+    if (p[0] != 0) {
+        return GRPC_FRAME_COMPRESSED;
+    }
+    uint32_t n = ((uint32_t)p[1] << 24) | ((uint32_t)p[2] << 16) |
+                 ((uint32_t)p[3] << 8) | p[4];
+    if (n > max_msg) {
+        return GRPC_FRAME_TOO_LARGE;
+    }
+    if (avail - GRPC_PREFIX_LEN < n) {
+        return GRPC_FRAME_NEED_MORE;
+    }
+    *msg = p + GRPC_PREFIX_LEN;
+    *len = n;
+    b->off += GRPC_PREFIX_LEN + n;
+    return GRPC_FRAME_OK;
+}
+
+int grpc_timeout_parse(const char *value, uint64_t *ms)
+{
+    size_t n = strlen(value);
+    if (n < 2 || n > 9) {
+        return SWARM_EINVAL;
+    }
+    uint64_t v = 0;
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (value[i] < '0' || value[i] > '9') {
+            return SWARM_EINVAL;
+        }
+        v = v * 10 + (uint64_t)(value[i] - '0');
+    }
+    switch (value[n - 1]) {
+    case 'H': v *= 3600 * 1000; break;
+    case 'M': v *= 60 * 1000; break;
+    case 'S': v *= 1000; break;
+    case 'm': break;
+    case 'u': v = (v + 999) / 1000; break;
+    case 'n': v = (v + 999999) / 1000000; break;
+    default: return SWARM_EINVAL;
+    }
+    *ms = v ? v : 1;
+    return 0;
+}
+
+void grpc_timeout_format(uint64_t ms, char out[16])
+{
+    static const struct {
+        char unit;
+        uint64_t div;
+    } units[] = {{'m', 1}, {'S', 1000}, {'M', 60000}, {'H', 3600000}};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        /* Round up so the server never sees a shorter deadline. */
+        uint64_t v = (ms + units[i].div - 1) / units[i].div;
+        if (v <= 99999999) {
+            snprintf(out, 16, "%llu%c", (unsigned long long)v, units[i].unit);
+            return;
+        }
+    }
+    snprintf(out, 16, "99999999H");
+}
+
+void grpc_message_encode(const char *in, char *out, size_t out_size)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    if (out_size == 0) {
+        return;
+    }
+    for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
+        if (*p >= 0x20 && *p <= 0x7e && *p != '%') {
+            if (o + 1 >= out_size) {
+                break;
+            }
+            out[o++] = (char)*p;
+        } else {
+            if (o + 3 >= out_size) {
+                break;
+            }
+            out[o++] = '%';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 15];
+        }
+    }
+    out[o] = '\0';
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+void grpc_message_decode(const char *in, size_t len, char *out,
+                         size_t out_size)
+{
+    size_t o = 0;
+    if (out_size == 0) {
+        return;
+    }
+    for (size_t i = 0; i < len && o + 1 < out_size; i++) {
+        int hi, lo;
+        if (in[i] == '%' && i + 2 < len &&
+            (hi = hexval(in[i + 1])) >= 0 && (lo = hexval(in[i + 2])) >= 0) {
+            out[o++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            out[o++] = in[i];
+        }
+    }
+    out[o] = '\0';
+}
+
+const char *grpc_status_name_int(int status)
+{
+    static const char *const names[] = {
+        "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
+        "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+        "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
+        "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+    };
+    if (status < 0 || status >= (int)(sizeof names / sizeof names[0])) {
+        return "UNKNOWN";
+    }
+    return names[status];
+}
+
+const char *api_status_name(enum api_status status)
+{
+    return grpc_status_name_int((int)status);
+}

@@ -1,0 +1,558 @@
+/* gRPC server: listeners, HTTP/2 connections (nghttp2), calls.
+ *
+ * A call, happy path: HEADERS (validated: POST, content-type application/grpc
+ * [+proto...], known path, role allowed, grpc-timeout parsed and a deadline
+ * timer armed) -> DATA (one length-prefixed message, size-checked as soon as
+ * the prefix arrives) -> END_STREAM -> request decoded -> handler runs ->
+ * api_call_reply / api_call_send + api_call_finish -> response HEADERS,
+ * DATA, trailers (grpc-status, grpc-message) -> stream closes -> call freed.
+ *
+ * Failure paths (each answered with a gRPC status, the connection survives):
+ * - not POST: HTTP 405; bad content-type: HTTP 415 (both with grpc-status);
+ * - unknown path: UNIMPLEMENTED; role refused: PERMISSION_DENIED, or
+ *   UNAUTHENTICATED for a peer without certificate;
+ * - compressed message: UNIMPLEMENTED; message over max_msg:
+ *   RESOURCE_EXHAUSTED + RST_STREAM; truncated / missing / undecodable
+ *   request: INTERNAL or INVALID_ARGUMENT "could not decode request";
+ * - deadline passes before the handler answers: DEADLINE_EXCEEDED is sent,
+ *   the call is cancelled (on_cancel), the handler's later answer dropped;
+ * - client RST_STREAM or connection loss: the call is cancelled; it stays
+ *   allocated until its handler finishes it, so late answers are safe.
+ * Protocol errors at the HTTP/2 level (bad preface, bad frames) are handled
+ * by nghttp2 (GOAWAY) and end the connection only.
+ *
+ * A call is freed when both its stream is gone (stream_done) and no handler
+ * owns it (not dispatched, or handler_done). Calls never point at the
+ * server, only at their connection, which clears call->conn when it goes:
+ * so a call may outlive its connection and the server. */
+#include <assert.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "err.h"
+#include "grpc.h"
+#include "h2.h"
+#include "log.h"
+#include "tls.h"
+
+#include "server_int.h"
+
+static void server_maybe_done(struct api_server *s);
+
+/* ---------------------------------------------------------- connections */
+
+static void conn_closed_cb(struct tls_conn *tls, void *data)
+{
+    struct server_conn *sc = data;
+    struct api_server *s = sc->s;
+    free(sc);
+    s->open--;
+    server_maybe_done(s);
+}
+
+static void conn_unlink(struct server_conn *sc)
+{
+    struct api_server *s = sc->s;
+    if (sc->prev != NULL) {
+        sc->prev->next = sc->next;
+    } else {
+        s->conns = sc->next;
+    }
+    if (sc->next != NULL) {
+        sc->next->prev = sc->prev;
+    }
+}
+
+void server_conn_close(struct server_conn *sc)
+{
+    if (sc->closing) {
+        return;
+    }
+    assert(!sc->io.in_session);
+    sc->closing = true;
+    conn_unlink(sc);
+    struct api_call *next;
+    for (struct api_call *call = sc->calls; call != NULL; call = next) {
+        next = call->next;
+        call_conn_lost(call);
+    }
+    if (sc->io.session != NULL) {
+        nghttp2_session_del(sc->io.session);
+        sc->io.session = NULL;
+    }
+    tls_conn_close(sc->io.tls, conn_closed_cb, sc);
+}
+
+static void conn_read_cb(struct tls_conn *tls, int status, const uint8_t *buf,
+                         size_t len, const char *errmsg, void *data)
+{
+    struct server_conn *sc = data;
+    char em[SWARM_ERRMSG_SIZE];
+    if (sc->closing) {
+        return;
+    }
+    if (status != 0) {
+        log_debug("api", "connection from %s: %s", sc->peer.addr, errmsg);
+        server_conn_close(sc);
+        return;
+    }
+    if (h2_recv(&sc->io, buf, len, em) != 0) {
+        log_debug("api", "connection from %s: %s", sc->peer.addr, em);
+        server_conn_close(sc);
+        return;
+    }
+    if (h2_finished(&sc->io)) {
+        server_conn_close(sc);
+    }
+}
+
+static int conn_start_h2(struct server_conn *sc)
+{
+    nghttp2_session_callbacks *cbs;
+    nghttp2_option *opt;
+    if (nghttp2_session_callbacks_new(&cbs) != 0) {
+        return SWARM_ENOMEM;
+    }
+    call_callbacks_set(cbs);
+    if (nghttp2_option_new(&opt) != 0) {
+        nghttp2_session_callbacks_del(cbs);
+        return SWARM_ENOMEM;
+    }
+    int rv = nghttp2_session_server_new2(&sc->io.session, cbs, sc, opt);
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cbs);
+    if (rv != 0) {
+        sc->io.session = NULL;
+        return SWARM_ENOMEM;
+    }
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, SERVER_MAX_STREAMS},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, SERVER_WINDOW},
+    };
+    nghttp2_submit_settings(sc->io.session, NGHTTP2_FLAG_NONE, iv, 2);
+    nghttp2_session_set_local_window_size(sc->io.session, NGHTTP2_FLAG_NONE, 0,
+                                          4 * SERVER_WINDOW);
+    if (h2_flush(&sc->io) != 0 ||
+        tls_conn_read_start(sc->io.tls, conn_read_cb, sc) != 0) {
+        return SWARM_EIO;
+    }
+    return 0;
+}
+
+static const struct api_alpn *server_alpn_find(struct api_server *s,
+                                               const char *proto)
+{
+    for (size_t i = 0; i < s->n_alpns; i++) {
+        if (strcmp(s->alpns[i].proto, proto) == 0) {
+            return &s->alpns[i];
+        }
+    }
+    return NULL;
+}
+
+static void conn_handshake_cb(struct tls_conn *tls, int status,
+                              const char *errmsg, void *data)
+{
+    struct server_conn *sc = data;
+    char em[SWARM_ERRMSG_SIZE];
+    if (sc->closing) {
+        return;
+    }
+    if (status != 0) {
+        log_debug("api", "TLS from %s: %s", sc->peer.addr, errmsg);
+        server_conn_close(sc);
+        return;
+    }
+    if (tls_conn_peer(tls, &sc->peer, em) != 0) {
+        log_warn("api", "refusing %s: %s", sc->peer.addr, em);
+        server_conn_close(sc);
+        return;
+    }
+    const char *alpn = tls_conn_alpn(tls);
+    const struct api_alpn *raw = NULL;
+    if (alpn[0] != '\0' && strcmp(alpn, "h2") != 0) {
+        raw = server_alpn_find(sc->s, alpn);
+    }
+    if (raw != NULL) {
+        /* The raw protocol's owner takes the connection over. */
+        struct api_server *s = sc->s;
+        struct api_peer peer = sc->peer;
+        conn_unlink(sc);
+        free(sc);
+        s->open--;
+        raw->accept_cb(tls, &peer, raw->data);
+        return;
+    }
+    if (conn_start_h2(sc) != 0) {
+        server_conn_close(sc);
+    }
+}
+
+static void server_connection_cb(uv_stream_t *stream, int status)
+{
+    struct listener *l = stream->data;
+    struct api_server *s = l->s;
+    char em[SWARM_ERRMSG_SIZE];
+    if (s->shutting_down || status < 0) {
+        return;
+    }
+    struct server_conn *sc = calloc(1, sizeof *sc);
+    if (sc == NULL) {
+        return;
+    }
+    sc->s = s;
+    sc->next = s->conns;
+    if (s->conns != NULL) {
+        s->conns->prev = sc;
+    }
+    s->conns = sc;
+    s->open++;
+    int rv = tls_conn_accept(stream, l->tls ? s->ctx : NULL, conn_handshake_cb,
+                             sc, &sc->io.tls, em);
+    if (rv != 0) {
+        log_warn("api", "accept: %s", em);
+        if (sc->io.tls == NULL) {
+            conn_unlink(sc);
+            free(sc);
+            s->open--;
+            return;
+        }
+        server_conn_close(sc);
+        return;
+    }
+    if (!l->tls) {
+        tls_conn_peer(sc->io.tls, &sc->peer, em);
+        if (conn_start_h2(sc) != 0) {
+            server_conn_close(sc);
+        }
+        return;
+    }
+    snprintf(sc->peer.addr, sizeof sc->peer.addr, "%s",
+             tls_conn_addr(sc->io.tls));
+}
+
+/* --------------------------------------------------------------- server */
+
+static int server_alpn_select_cb(SSL *ssl, const unsigned char **out,
+                                 unsigned char *outlen, const unsigned char *in,
+                                 unsigned inlen, void *arg)
+{
+    struct api_server *s = arg;
+    unsigned char *o;
+    if (SSL_select_next_proto(&o, outlen, s->alpn_wire, s->alpn_wire_len, in,
+                              inlen) != OPENSSL_NPN_NEGOTIATED) {
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    *out = o;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+struct api_server *api_server_new(uv_loop_t *loop, size_t max_msg)
+{
+    struct api_server *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        return NULL;
+    }
+    s->loop = loop;
+    s->max_msg = max_msg ? max_msg : API_DEFAULT_MAX_MSG;
+    s->tls_port = -1;
+    s->alpn_wire[0] = 2;
+    memcpy(s->alpn_wire + 1, "h2", 2);
+    s->alpn_wire_len = 3;
+    uv_timer_init(loop, &s->grace);
+    s->grace.data = s;
+    s->open = 1;
+    return s;
+}
+
+int api_server_register(struct api_server *s,
+                        const ProtobufCServiceDescriptor *service,
+                        const char *method, unsigned roles, api_handler_cb cb,
+                        void *data)
+{
+    const ProtobufCMethodDescriptor *m = NULL;
+    for (unsigned i = 0; i < service->n_methods; i++) {
+        if (strcmp(service->methods[i].name, method) == 0) {
+            m = &service->methods[i];
+        }
+    }
+    if (m == NULL) {
+        return SWARM_EINVAL;
+    }
+    struct api_route *r = realloc(s->routes, (s->n_routes + 1) * sizeof *r);
+    if (r == NULL) {
+        return SWARM_ENOMEM;
+    }
+    s->routes = r;
+    r = &s->routes[s->n_routes];
+    size_t n = strlen(service->name) + strlen(method) + 3;
+    r->path = malloc(n);
+    if (r->path == NULL) {
+        return SWARM_ENOMEM;
+    }
+    snprintf(r->path, n, "/%s/%s", service->name, method);
+    r->input = m->input;
+    r->roles = roles;
+    r->cb = cb;
+    r->data = data;
+    s->n_routes++;
+    return 0;
+}
+
+int api_server_add_alpn(struct api_server *s, const char *proto,
+                        void (*accept_cb)(struct tls_conn *conn,
+                                          const struct api_peer *peer,
+                                          void *data),
+                        void *data)
+{
+    size_t n = strlen(proto);
+    if (n == 0 || n >= sizeof s->alpns[0].proto || strcmp(proto, "h2") == 0 ||
+        s->alpn_wire_len + 1 + n > sizeof s->alpn_wire) {
+        return SWARM_EINVAL;
+    }
+    if (server_alpn_find(s, proto) != NULL) {
+        return SWARM_EEXIST;
+    }
+    struct api_alpn *a = realloc(s->alpns, (s->n_alpns + 1) * sizeof *a);
+    if (a == NULL) {
+        return SWARM_ENOMEM;
+    }
+    s->alpns = a;
+    a = &s->alpns[s->n_alpns++];
+    memcpy(a->proto, proto, n + 1);
+    a->accept_cb = accept_cb;
+    a->data = data;
+    s->alpn_wire[s->alpn_wire_len++] = (unsigned char)n;
+    memcpy(s->alpn_wire + s->alpn_wire_len, proto, n);
+    s->alpn_wire_len += (unsigned)n;
+    return 0;
+}
+
+static int listener_new(struct api_server *s, bool tls, struct listener **out)
+{
+    struct listener *l = calloc(1, sizeof *l);
+    if (l == NULL) {
+        return SWARM_ENOMEM;
+    }
+    l->s = s;
+    l->tls = tls;
+    if (tls) {
+        uv_tcp_init(s->loop, &l->h.tcp);
+    } else {
+        uv_pipe_init(s->loop, &l->h.pipe, 0);
+    }
+    l->h.handle.data = l;
+    l->next = s->listeners;
+    s->listeners = l;
+    s->open++;
+    *out = l;
+    return 0;
+}
+
+static void listener_close_cb(uv_handle_t *h)
+{
+    struct listener *l = h->data;
+    struct api_server *s = l->s;
+    free(l);
+    s->open--;
+    server_maybe_done(s);
+}
+
+static void listener_drop(struct api_server *s, struct listener *l)
+{
+    s->listeners = l->next;
+    uv_close(&l->h.handle, listener_close_cb);
+}
+
+int api_server_listen_unix(struct api_server *s, const char *path,
+                           char *errmsg, size_t errmsg_size)
+{
+    struct listener *l;
+    struct stat st;
+    int rv;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            errmsg_printf(errmsg, errmsg_size,
+                          "%s exists and is not a socket", path);
+            return SWARM_EEXIST;
+        }
+        unlink(path); /* stale socket of a previous run */
+    }
+    rv = listener_new(s, false, &l);
+    if (rv != 0) {
+        errmsg_printf(errmsg, errmsg_size, "out of memory");
+        return rv;
+    }
+    /* Never let the socket exist with a wider mode, even for a moment. */
+    mode_t old = umask(0177);
+    rv = uv_pipe_bind(&l->h.pipe, path);
+    umask(old);
+    if (rv == 0) {
+        chmod(path, 0600);
+        rv = uv_listen(&l->h.stream, 128, server_connection_cb);
+    }
+    if (rv != 0) {
+        errmsg_printf(errmsg, errmsg_size, "listen on %s: %s", path,
+                      uv_strerror(rv));
+        listener_drop(s, l);
+        return SWARM_EIO;
+    }
+    return 0;
+}
+
+int api_server_listen_tls(struct api_server *s, const char *addr,
+                          SSL_CTX *ctx, char *errmsg, size_t errmsg_size)
+{
+    struct sockaddr_storage sa;
+    struct listener *l;
+    if (tls_addr_parse(addr, &sa) != 0) {
+        errmsg_printf(errmsg, errmsg_size,
+                      "invalid listen address \"%s\" (want IP:PORT)", addr);
+        return SWARM_EINVAL;
+    }
+    int rv = listener_new(s, true, &l);
+    if (rv != 0) {
+        errmsg_printf(errmsg, errmsg_size, "out of memory");
+        return rv;
+    }
+    rv = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&sa, 0);
+    if (rv == 0) {
+        rv = uv_listen(&l->h.stream, 128, server_connection_cb);
+    }
+    if (rv != 0) {
+        errmsg_printf(errmsg, errmsg_size, "listen on %s: %s", addr,
+                      uv_strerror(rv));
+        listener_drop(s, l);
+        return SWARM_EIO;
+    }
+    struct sockaddr_storage bound;
+    int len = sizeof bound;
+    if (uv_tcp_getsockname(&l->h.tcp, (struct sockaddr *)&bound, &len) == 0) {
+        s->tls_port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    }
+    api_server_set_tls_ctx(s, ctx);
+    return 0;
+}
+
+void api_server_set_tls_ctx(struct api_server *s, SSL_CTX *ctx)
+{
+    SSL_CTX_up_ref(ctx);
+    /* The old context keeps its callback: handshakes still running on it
+     * must negotiate h2 too, and the server outlives them. */
+    SSL_CTX_set_alpn_select_cb(ctx, server_alpn_select_cb, s);
+    SSL_CTX_free(s->ctx);
+    s->ctx = ctx;
+}
+
+void api_server_close_tls(struct api_server *s)
+{
+    struct listener **pp = &s->listeners;
+    struct server_conn *sc, *next;
+    while (*pp != NULL) {
+        struct listener *l = *pp;
+        if (l->tls) {
+            *pp = l->next;
+            uv_close(&l->h.handle, listener_close_cb);
+        } else {
+            pp = &l->next;
+        }
+    }
+    /* Connections inside an nghttp2 callback close when it returns; this is
+     * called from handlers on other connections (the control socket). */
+    for (sc = s->conns; sc != NULL; sc = next) {
+        next = sc->next;
+        if (tls_conn_is_tls(sc->io.tls) && !sc->io.in_session) {
+            server_conn_close(sc);
+        }
+    }
+    SSL_CTX_free(s->ctx);
+    s->ctx = NULL;
+    s->tls_port = -1;
+}
+
+int api_server_tls_port(const struct api_server *s)
+{
+    return s->tls_port;
+}
+
+static void server_free(struct api_server *s)
+{
+    void (*done)(void *) = s->done;
+    void *data = s->done_data;
+    for (size_t i = 0; i < s->n_routes; i++) {
+        free(s->routes[i].path);
+    }
+    free(s->routes);
+    free(s->alpns);
+    if (s->ctx != NULL) {
+        SSL_CTX_set_alpn_select_cb(s->ctx, NULL, NULL);
+        SSL_CTX_free(s->ctx);
+    }
+    free(s);
+    if (done != NULL) {
+        done(data);
+    }
+}
+
+static void server_grace_close_cb(uv_handle_t *h)
+{
+    struct api_server *s = h->data;
+    if (--s->open == 0) {
+        server_free(s);
+    }
+}
+
+static void server_maybe_done(struct api_server *s)
+{
+    /* Only the grace timer left: close it, and free from its callback. */
+    if (s->shutting_down && s->open == 1 && !uv_is_closing((uv_handle_t *)&s->grace)) {
+        uv_close((uv_handle_t *)&s->grace, server_grace_close_cb);
+    }
+}
+
+static void server_grace_cb(uv_timer_t *t)
+{
+    struct api_server *s = t->data;
+    while (s->conns != NULL) {
+        server_conn_close(s->conns);
+    }
+    server_maybe_done(s);
+}
+
+void api_server_shutdown(struct api_server *s, uint64_t grace_ms,
+                         void (*done)(void *data), void *data)
+{
+    if (s->shutting_down) {
+        return;
+    }
+    s->shutting_down = true;
+    s->done = done;
+    s->done_data = data;
+    while (s->listeners != NULL) {
+        listener_drop(s, s->listeners);
+    }
+    struct server_conn *next;
+    for (struct server_conn *sc = s->conns; sc != NULL; sc = next) {
+        next = sc->next;
+        if (sc->io.session == NULL) {
+            server_conn_close(sc);
+            continue;
+        }
+        nghttp2_submit_goaway(sc->io.session, NGHTTP2_FLAG_NONE,
+                              nghttp2_session_get_last_proc_stream_id(sc->io.session),
+                              NGHTTP2_NO_ERROR, NULL, 0);
+        if (sc->io.in_session) {
+            h2_flush(&sc->io); /* postponed: checked again after recv */
+        } else if (h2_flush(&sc->io) != 0 || h2_finished(&sc->io)) {
+            server_conn_close(sc);
+        }
+    }
+    uv_timer_start(&s->grace, server_grace_cb, grace_ms, 0);
+    server_maybe_done(s);
+}
