@@ -1,0 +1,416 @@
+/* Descriptor-driven JSON for `inspect`; see json.h for the mapping. Docker
+ * users pipe inspect output into jq and read it in bug reports, so it must be
+ * valid JSON (escaping, UTF-8) and use the names they know. */
+#include "json.h"
+
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "format.h"
+
+/* Go's lint initialisms (the names Docker's API types use) plus the ones
+ * Swarm adds. */
+static const char *const cli_json_initialisms[] = {
+    "acl", "api", "ascii", "ca", "cpu", "css", "dns", "eof", "guid", "html",
+    "http", "https", "id", "ip", "json", "os", "pem", "qps", "ram", "rpc",
+    "sla", "smtp", "sql", "ssh", "tcp", "tls", "ttl", "udp", "ui", "uid",
+    "uuid", "uri", "url", "utf8", "vm", "xml", "xsrf", "xss",
+};
+
+static bool cli_json_is_initialism(const char *w, size_t len)
+{
+    for (size_t i = 0; i < sizeof cli_json_initialisms / sizeof *cli_json_initialisms; i++) {
+        if (strlen(cli_json_initialisms[i]) == len &&
+            strncmp(cli_json_initialisms[i], w, len) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void cli_json_field_name(const char *proto_name, char *buf, size_t size)
+{
+    size_t o = 0;
+    const char *w = proto_name;
+    if (size == 0) {
+        return;
+    }
+    while (*w != '\0' && o + 1 < size) {
+        size_t len = strcspn(w, "_");
+        bool upper = cli_json_is_initialism(w, len);
+        bool plural = !upper && len > 1 && w[len - 1] == 's' &&
+                      cli_json_is_initialism(w, len - 1); /* cpus -> CPUs */
+        for (size_t i = 0; i < len && o + 1 < size; i++) {
+            bool up = i == 0 || upper || (plural && i + 1 < len);
+            buf[o++] = (char)(up ? toupper((unsigned char)w[i]) : w[i]);
+        }
+        w += len;
+        while (*w == '_') {
+            w++;
+        }
+    }
+    buf[o] = '\0';
+}
+
+/* "NodeRole" -> "NODE_ROLE_": the prefix protoc style puts on enum values. */
+static void cli_json_enum_prefix(const char *type, char *buf, size_t size)
+{
+    size_t o = 0;
+    for (size_t i = 0; type[i] != '\0' && o + 3 < size; i++) {
+        unsigned char c = (unsigned char)type[i];
+        if (i > 0 && isupper(c) &&
+            (islower((unsigned char)type[i - 1]) ||
+             (isupper((unsigned char)type[i - 1]) &&
+              islower((unsigned char)type[i + 1])))) {
+            buf[o++] = '_';
+        }
+        buf[o++] = (char)toupper(c);
+    }
+    buf[o++] = '_';
+    buf[o] = '\0';
+}
+
+void cli_json_enum_name(const ProtobufCEnumDescriptor *desc, int value,
+                        char *buf, size_t size)
+{
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(desc, value);
+    char prefix[128];
+    if (v == NULL) {
+        snprintf(buf, size, "%d", value);
+        return;
+    }
+    cli_json_enum_prefix(desc->short_name, prefix, sizeof prefix);
+    const char *name = v->name;
+    if (strncmp(name, prefix, strlen(prefix)) == 0 && name[strlen(prefix)] != '\0') {
+        name += strlen(prefix);
+    }
+    snprintf(buf, size, "%s", name);
+    for (char *p = buf; *p != '\0'; p++) {
+        *p = *p == '_' ? '-' : (char)tolower((unsigned char)*p);
+    }
+}
+
+/* ---------------------------------------------------------------- strings */
+
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 if invalid. */
+static size_t cli_utf8_seq(const unsigned char *s, size_t avail)
+{
+    size_t n;
+    uint32_t cp;
+    if (s[0] < 0x80) {
+        return 1;
+    } else if ((s[0] & 0xE0) == 0xC0) {
+        n = 2, cp = s[0] & 0x1F;
+    } else if ((s[0] & 0xF0) == 0xE0) {
+        n = 3, cp = s[0] & 0x0F;
+    } else if ((s[0] & 0xF8) == 0xF0) {
+        n = 4, cp = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (n > avail) {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) {
+            return 0;
+        }
+        cp = cp << 6 | (s[i] & 0x3F);
+    }
+    static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+        return 0;
+    }
+    return n;
+}
+
+void cli_json_print_string(FILE *out, const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    fputc('"', out);
+    for (size_t i = 0; i < len;) {
+        unsigned char c = s[i];
+        size_t n = cli_utf8_seq(s + i, len - i);
+        if (n == 0) {
+            fputs("\\ufffd", out);
+            i++;
+            continue;
+        }
+        if (n > 1) {
+            fwrite(s + i, 1, n, out);
+        } else if (c == '"' || c == '\\') {
+            fprintf(out, "\\%c", c);
+        } else if (c == '\n') {
+            fputs("\\n", out);
+        } else if (c == '\r') {
+            fputs("\\r", out);
+        } else if (c == '\t') {
+            fputs("\\t", out);
+        } else if (c < 0x20 || c == 0x7F) {
+            fprintf(out, "\\u%04x", c);
+        } else {
+            fputc(c, out);
+        }
+        i += n;
+    }
+    fputc('"', out);
+}
+
+static void cli_json_print_base64(FILE *out, const uint8_t *data, size_t len)
+{
+    static const char tbl[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    fputc('"', out);
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)data[i] << 16;
+        v |= i + 1 < len ? (uint32_t)data[i + 1] << 8 : 0;
+        v |= i + 2 < len ? data[i + 2] : 0;
+        fputc(tbl[v >> 18 & 63], out);
+        fputc(tbl[v >> 12 & 63], out);
+        fputc(i + 1 < len ? tbl[v >> 6 & 63] : '=', out);
+        fputc(i + 2 < len ? tbl[v & 63] : '=', out);
+    }
+    fputc('"', out);
+}
+
+static void cli_json_print_bytes(FILE *out, const ProtobufCBinaryData *b)
+{
+    bool text = true;
+    for (size_t i = 0; i < b->len && text; i++) {
+        uint8_t c = b->data[i];
+        text = (c >= 0x20 && c < 0x7F) || c == '\n' || c == '\r' || c == '\t';
+    }
+    if (text) {
+        cli_json_print_string(out, (const char *)b->data, b->len);
+    } else {
+        cli_json_print_base64(out, b->data, b->len);
+    }
+}
+
+/* --------------------------------------------------------------- messages */
+
+static void cli_json_indent(FILE *out, int level)
+{
+    fprintf(out, "%*s", level * 2, "");
+}
+
+static size_t cli_json_elem_size(ProtobufCType type)
+{
+    switch (type) {
+        case PROTOBUF_C_TYPE_INT64:
+        case PROTOBUF_C_TYPE_SINT64:
+        case PROTOBUF_C_TYPE_SFIXED64:
+        case PROTOBUF_C_TYPE_UINT64:
+        case PROTOBUF_C_TYPE_FIXED64:
+            return 8;
+        case PROTOBUF_C_TYPE_DOUBLE:
+            return sizeof(double);
+        case PROTOBUF_C_TYPE_BOOL:
+            return sizeof(protobuf_c_boolean);
+        case PROTOBUF_C_TYPE_STRING:
+            return sizeof(char *);
+        case PROTOBUF_C_TYPE_BYTES:
+            return sizeof(ProtobufCBinaryData);
+        case PROTOBUF_C_TYPE_MESSAGE:
+            return sizeof(ProtobufCMessage *);
+        default:
+            return 4;
+    }
+}
+
+static bool cli_json_is_time(const ProtobufCFieldDescriptor *f)
+{
+    size_t len = strlen(f->name);
+    return f->type == PROTOBUF_C_TYPE_INT64 &&
+           ((len > 3 && strcmp(f->name + len - 3, "_at") == 0) ||
+            strcmp(f->name, "timestamp") == 0);
+}
+
+static void cli_json_print_float(FILE *out, double v, int max_prec)
+{
+    char buf[64];
+    for (int prec = 1; prec <= max_prec; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v || prec == max_prec) {
+            break;
+        }
+    }
+    fputs(v != v ? "0" : buf, out); /* NaN is not JSON */
+}
+
+static void cli_json_print_scalar(FILE *out, const ProtobufCFieldDescriptor *f,
+                                  const void *p, int indent)
+{
+    char buf[128];
+    switch (f->type) {
+        case PROTOBUF_C_TYPE_INT32:
+        case PROTOBUF_C_TYPE_SINT32:
+        case PROTOBUF_C_TYPE_SFIXED32:
+            fprintf(out, "%d", *(const int32_t *)p);
+            break;
+        case PROTOBUF_C_TYPE_UINT32:
+        case PROTOBUF_C_TYPE_FIXED32:
+            fprintf(out, "%u", *(const uint32_t *)p);
+            break;
+        case PROTOBUF_C_TYPE_INT64:
+        case PROTOBUF_C_TYPE_SINT64:
+        case PROTOBUF_C_TYPE_SFIXED64:
+            if (cli_json_is_time(f)) {
+                cli_format_rfc3339(*(const int64_t *)p, buf, sizeof buf);
+                cli_json_print_string(out, buf, strlen(buf));
+            } else {
+                fprintf(out, "%lld", (long long)*(const int64_t *)p);
+            }
+            break;
+        case PROTOBUF_C_TYPE_UINT64:
+        case PROTOBUF_C_TYPE_FIXED64:
+            fprintf(out, "%llu", (unsigned long long)*(const uint64_t *)p);
+            break;
+        case PROTOBUF_C_TYPE_FLOAT:
+            cli_json_print_float(out, *(const float *)p, 9);
+            break;
+        case PROTOBUF_C_TYPE_DOUBLE:
+            cli_json_print_float(out, *(const double *)p, 17);
+            break;
+        case PROTOBUF_C_TYPE_BOOL:
+            fputs(*(const protobuf_c_boolean *)p ? "true" : "false", out);
+            break;
+        case PROTOBUF_C_TYPE_ENUM:
+            cli_json_enum_name(f->descriptor, *(const int *)p, buf, sizeof buf);
+            cli_json_print_string(out, buf, strlen(buf));
+            break;
+        case PROTOBUF_C_TYPE_STRING: {
+            const char *s = *(char *const *)p;
+            cli_json_print_string(out, s != NULL ? s : "", s != NULL ? strlen(s) : 0);
+            break;
+        }
+        case PROTOBUF_C_TYPE_BYTES:
+            cli_json_print_bytes(out, p);
+            break;
+        case PROTOBUF_C_TYPE_MESSAGE:
+            cli_json_print_message(out, *(ProtobufCMessage *const *)p, indent);
+            break;
+    }
+}
+
+/* A message with exactly the string fields key and value: Label. */
+static bool cli_json_is_map_entry(const ProtobufCFieldDescriptor *f)
+{
+    const ProtobufCMessageDescriptor *d = f->descriptor;
+    return f->type == PROTOBUF_C_TYPE_MESSAGE && d->n_fields == 2 &&
+           strcmp(d->fields[0].name, "key") == 0 &&
+           strcmp(d->fields[1].name, "value") == 0 &&
+           d->fields[0].type == PROTOBUF_C_TYPE_STRING &&
+           d->fields[1].type == PROTOBUF_C_TYPE_STRING;
+}
+
+static void cli_json_print_map(FILE *out, ProtobufCMessage *const *entries,
+                               size_t n, int indent)
+{
+    if (n == 0) {
+        fputs("{}", out);
+        return;
+    }
+    fputs("{\n", out);
+    for (size_t i = 0; i < n; i++) {
+        const ProtobufCMessageDescriptor *d = entries[i]->descriptor;
+        const char *k = *(char *const *)((const char *)entries[i] + d->fields[0].offset);
+        const char *v = *(char *const *)((const char *)entries[i] + d->fields[1].offset);
+        k = k != NULL ? k : "";
+        v = v != NULL ? v : "";
+        cli_json_indent(out, indent + 1);
+        cli_json_print_string(out, k, strlen(k));
+        fputs(": ", out);
+        cli_json_print_string(out, v, strlen(v));
+        fputs(i + 1 < n ? ",\n" : "\n", out);
+    }
+    cli_json_indent(out, indent);
+    fputc('}', out);
+}
+
+static void cli_json_print_repeated(FILE *out, const ProtobufCFieldDescriptor *f,
+                                    const ProtobufCMessage *msg, int indent)
+{
+    size_t n = *(const size_t *)((const char *)msg + f->quantifier_offset);
+    const char *arr = *(char *const *)((const char *)msg + f->offset);
+    if (cli_json_is_map_entry(f)) {
+        cli_json_print_map(out, (ProtobufCMessage *const *)arr, n, indent);
+        return;
+    }
+    if (n == 0) {
+        fputs("[]", out);
+        return;
+    }
+    fputs("[\n", out);
+    for (size_t i = 0; i < n; i++) {
+        cli_json_indent(out, indent + 1);
+        cli_json_print_scalar(out, f, arr + i * cli_json_elem_size(f->type),
+                              indent + 1);
+        fputs(i + 1 < n ? ",\n" : "\n", out);
+    }
+    cli_json_indent(out, indent);
+    fputc(']', out);
+}
+
+/* Absent sub-messages and unset oneof members are left out. */
+static bool cli_json_field_present(const ProtobufCFieldDescriptor *f,
+                                   const ProtobufCMessage *msg)
+{
+    const char *base = (const char *)msg;
+    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+        return *(const uint32_t *)(base + f->quantifier_offset) == f->id;
+    }
+    if (f->label != PROTOBUF_C_LABEL_REPEATED && f->type == PROTOBUF_C_TYPE_MESSAGE) {
+        return *(ProtobufCMessage *const *)(base + f->offset) != NULL;
+    }
+    return true;
+}
+
+void cli_json_print_message(FILE *out, const ProtobufCMessage *msg, int indent)
+{
+    const ProtobufCMessageDescriptor *d = msg->descriptor;
+    bool first = true;
+    char name[128];
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (!cli_json_field_present(f, msg)) {
+            continue;
+        }
+        fputs(first ? "{\n" : ",\n", out);
+        first = false;
+        cli_json_indent(out, indent + 1);
+        cli_json_field_name(f->name, name, sizeof name);
+        fprintf(out, "\"%s\": ", name);
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            cli_json_print_repeated(out, f, msg, indent + 1);
+        } else {
+            cli_json_print_scalar(out, f, (const char *)msg + f->offset, indent + 1);
+        }
+    }
+    if (first) {
+        fputs("{}", out);
+        return;
+    }
+    fputc('\n', out);
+    cli_json_indent(out, indent);
+    fputc('}', out);
+}
+
+void cli_json_print_array(FILE *out, const ProtobufCMessage *const *msgs,
+                          size_t n)
+{
+    if (n == 0) {
+        fputs("[]\n", out);
+        return;
+    }
+    fputs("[\n", out);
+    for (size_t i = 0; i < n; i++) {
+        cli_json_indent(out, 1);
+        cli_json_print_message(out, msgs[i], 1);
+        fputs(i + 1 < n ? ",\n" : "\n", out);
+    }
+    fputs("]\n", out);
+}
