@@ -369,27 +369,69 @@ static bool cli_json_field_present(const ProtobufCFieldDescriptor *f,
     return true;
 }
 
-void cli_json_print_message(FILE *out, const ProtobufCMessage *msg, int indent)
+static void cli_json_key(FILE *out, bool *first, int indent, const char *name)
+{
+    fputs(*first ? "{\n" : ",\n", out);
+    *first = false;
+    cli_json_indent(out, indent + 1);
+    fprintf(out, "\"%s\": ", name);
+}
+
+/* Docker's inspect shape, not the raw protobuf one: Meta's fields sit on the
+ * object itself ("Version": {"Index": N}, "CreatedAt", "UpdatedAt"), and
+ * Annotations' (Name, Labels) on the spec that holds them. */
+static bool cli_json_is_hoisted(const ProtobufCFieldDescriptor *f)
+{
+    return f->type == PROTOBUF_C_TYPE_MESSAGE && f->label != PROTOBUF_C_LABEL_REPEATED &&
+           (strcmp(f->name, "meta") == 0 || strcmp(f->name, "annotations") == 0);
+}
+
+static void cli_json_emit_fields(FILE *out, const ProtobufCMessage *msg, int indent,
+                                 bool *first)
 {
     const ProtobufCMessageDescriptor *d = msg->descriptor;
-    bool first = true;
     char name[128];
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
+        const char *field = (const char *)msg + f->offset;
         if (!cli_json_field_present(f, msg)) {
             continue;
         }
-        fputs(first ? "{\n" : ",\n", out);
-        first = false;
-        cli_json_indent(out, indent + 1);
-        cli_json_field_name(f->name, name, sizeof name);
-        fprintf(out, "\"%s\": ", name);
+        if (cli_json_is_hoisted(f)) {
+            cli_json_emit_fields(out, *(ProtobufCMessage *const *)field, indent, first);
+            continue;
+        }
+        if (strcmp(d->short_name, "Meta") == 0 && strcmp(f->name, "version") == 0) {
+            cli_json_key(out, first, indent, "Version");
+            fprintf(out, "{\n");
+            cli_json_indent(out, indent + 2);
+            fprintf(out, "\"Index\": %llu\n", (unsigned long long)*(const uint64_t *)field);
+            cli_json_indent(out, indent + 1);
+            fputc('}', out);
+            continue;
+        }
+        if (strcmp(d->short_name, "Annotations") == 0 && strcmp(f->name, "name") == 0 &&
+            (*(char *const *)field == NULL || **(char *const *)field == '\0')) {
+            continue;
+        }
+        if (strcmp(f->name, "desired_role") == 0) {
+            snprintf(name, sizeof name, "Role");
+        } else {
+            cli_json_field_name(f->name, name, sizeof name);
+        }
+        cli_json_key(out, first, indent, name);
         if (f->label == PROTOBUF_C_LABEL_REPEATED) {
             cli_json_print_repeated(out, f, msg, indent + 1);
         } else {
-            cli_json_print_scalar(out, f, (const char *)msg + f->offset, indent + 1);
+            cli_json_print_scalar(out, f, field, indent + 1);
         }
     }
+}
+
+void cli_json_print_message(FILE *out, const ProtobufCMessage *msg, int indent)
+{
+    bool first = true;
+    cli_json_emit_fields(out, msg, indent, &first);
     if (first) {
         fputs("{}", out);
         return;
