@@ -487,6 +487,133 @@ int rnode_propose(struct rnode *n, const Swarm__StoreCommand *cmd,
     return 0;
 }
 
+/* ------------------------------------------------------------- membership */
+
+struct rnode_change {
+    struct raft_change req;
+    struct rnode *node;
+    raft_id id;
+    rnode_change_cb cb;
+    void *data;
+};
+
+static int change_error(int rv)
+{
+    switch (rv) {
+        case RAFT_NOTLEADER:
+        case RAFT_LEADERSHIPLOST:
+        case RAFT_SHUTDOWN:
+        case RAFT_CANCELED:
+            return SWARM_ENOTLEADER;
+        case RAFT_CANTCHANGE:
+            return SWARM_ESTATE;
+        case RAFT_DUPLICATEID:
+        case RAFT_DUPLICATEADDRESS:
+            return SWARM_EEXIST;
+        case RAFT_NOTFOUND:
+            return SWARM_ENOTFOUND;
+        default:
+            return SWARM_ERAFT;
+    }
+}
+
+static void change_done(struct rnode_change *c, int status)
+{
+    rnode_change_cb cb = c->cb;
+    void *data = c->data;
+    free(c);
+    cb(status, data);
+}
+
+static void change_cb(struct raft_change *req, int status)
+{
+    struct rnode_change *c = req->data;
+    change_done(c, status == 0 ? 0 : change_error(status));
+}
+
+static void add_cb(struct raft_change *req, int status)
+{
+    struct rnode_change *c = req->data;
+    struct rnode *n = c->node;
+    int rv;
+    if (status != 0 || n->closing) {
+        change_done(c, status != 0 ? change_error(status) : SWARM_ENOTLEADER);
+        return;
+    }
+    rv = raft_assign(&n->raft, &c->req, c->id, RAFT_VOTER, change_cb);
+    if (rv != 0) {
+        change_done(c, change_error(rv));
+    }
+}
+
+static struct rnode_change *change_new(struct rnode *n, raft_id id, rnode_change_cb cb,
+                                       void *data)
+{
+    struct rnode_change *c = malloc(sizeof *c);
+    if (c == NULL) {
+        return NULL;
+    }
+    c->req.data = c;
+    c->node = n;
+    c->id = id;
+    c->cb = cb;
+    c->data = data;
+    return c;
+}
+
+int rnode_add_voter(struct rnode *n, raft_id id, const char *address,
+                    rnode_change_cb cb, void *data)
+{
+    struct rnode_change *c;
+    const struct raft_server *present = NULL;
+    int rv;
+    if (n->closing || !n->leader_ready) {
+        return SWARM_ENOTLEADER;
+    }
+    for (unsigned i = 0; i < n->raft.configuration.n; i++) {
+        if (n->raft.configuration.servers[i].id == id) {
+            present = &n->raft.configuration.servers[i];
+        }
+    }
+    if (present != NULL && (present->role == RAFT_VOTER ||
+                            strcmp(present->address, address) != 0)) {
+        return SWARM_EEXIST;
+    }
+    c = change_new(n, id, cb, data);
+    if (c == NULL) {
+        return SWARM_ENOMEM;
+    }
+    if (present != NULL) {
+        rv = raft_assign(&n->raft, &c->req, id, RAFT_VOTER, change_cb);
+    } else {
+        rv = raft_add(&n->raft, &c->req, id, address, add_cb);
+    }
+    if (rv != 0) {
+        free(c);
+        return change_error(rv);
+    }
+    return 0;
+}
+
+int rnode_remove(struct rnode *n, raft_id id, rnode_change_cb cb, void *data)
+{
+    struct rnode_change *c;
+    int rv;
+    if (n->closing || !n->leader_ready) {
+        return SWARM_ENOTLEADER;
+    }
+    c = change_new(n, id, cb, data);
+    if (c == NULL) {
+        return SWARM_ENOMEM;
+    }
+    rv = raft_remove(&n->raft, &c->req, id, change_cb);
+    if (rv != 0) {
+        free(c);
+        return change_error(rv);
+    }
+    return 0;
+}
+
 /* ---------------------------------------------------------------- queries */
 
 bool rnode_is_leader(const struct rnode *n)

@@ -69,6 +69,23 @@ void rnode_set_leadership_cb(struct rnode *n, rnode_leadership_cb cb, void *data
 int rnode_propose(struct rnode *n, const Swarm__StoreCommand *cmd,
                   rnode_propose_cb cb, void *data);
 
+/* Membership, on the leader only (else SWARM_ENOTLEADER at once), one change
+ * at a time (SWARM_ESTATE while another is in flight, raft's CANTCHANGE).
+ * status: 0 once the change is committed, SWARM_ENOTLEADER if leadership was
+ * lost meanwhile, SWARM_EEXIST / SWARM_ENOTFOUND for an id or address already
+ * present / absent, or SWARM_ERAFT. cb runs exactly once, later, unless the
+ * call returned an error.
+ *
+ * rnode_add_voter: raft_add (the node joins as a spare and starts receiving
+ * the log; it starts without bootstrapping), then raft_assign RAFT_VOTER,
+ * which raft commits once the node caught up. A node already present but not
+ * a voter (an earlier attempt) is only promoted. */
+typedef void (*rnode_change_cb)(int status, void *data);
+int rnode_add_voter(struct rnode *n, raft_id id, const char *address,
+                    rnode_change_cb cb, void *data);
+/* Remove `id` from the configuration (any role). */
+int rnode_remove(struct rnode *n, raft_id id, rnode_change_cb cb, void *data);
+
 /* True after the leader's barrier committed and until leadership is lost. */
 bool rnode_is_leader(const struct rnode *n);
 /* The leader as this node knows it: id 0 and address NULL when unknown. */

@@ -282,7 +282,7 @@ void caserver_register(struct api_server *api, struct manager **current)
                         API_ROLE_ANONYMOUS | API_ROLE_WORKER | API_ROLE_MANAGER | API_ROLE_LOCAL,
                         get_root_ca_cb, current);
     manager_register_routed(api, &swarm__ca__descriptor, "IssueNodeCertificate",
-                            API_ROLE_ANONYMOUS, issue_node_cert_cb, current);
+                            API_ROLE_ANONYMOUS, false, issue_node_cert_cb, current);
 }
 
 void manager_register_api(struct api_server *api, struct manager **current)

@@ -528,8 +528,8 @@ out:
 
 void controlapi_register(struct api_server *api, struct manager **current)
 {
-    /* Reads answer from the local store (they work without a leader);
-     * writes run on the leader. */
+    /* Everything runs on the leader; reads fall back to the local store
+     * when no leader can be reached (forward.c). */
     static const struct {
         const char *method;
         api_handler_cb cb;
@@ -541,12 +541,8 @@ void controlapi_register(struct api_server *api, struct manager **current)
         {"UpdateCluster", update_cluster_cb, true},
     };
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
-        if (methods[i].write) {
-            manager_register_routed(api, &swarm__control__descriptor, methods[i].method,
-                                    API_ROLE_LOCAL | API_ROLE_MANAGER, methods[i].cb, current);
-        } else {
-            api_server_register(api, &swarm__control__descriptor, methods[i].method,
-                                API_ROLE_LOCAL | API_ROLE_MANAGER, methods[i].cb, current);
-        }
+        manager_register_routed(api, &swarm__control__descriptor, methods[i].method,
+                                API_ROLE_LOCAL | API_ROLE_MANAGER, !methods[i].write,
+                                methods[i].cb, current);
     }
 }

@@ -2,6 +2,10 @@
  * leader over mutual TLS with its own manager certificate, and while there
  * is no leader a call waits a bounded time for one.
  *
+ * Reads are routed the same way, so that a follower answers what the leader
+ * knows (a compare-and-set that follows sees the current version), but when
+ * no leader can be reached they answer from the local store at once.
+ *
  *   handler wrapper -> leader?        -> local handler
  *                   -> leader known   -> forward (queued until the connection
  *                                        to the leader is up) -> relay answer
@@ -28,6 +32,7 @@ struct route {
     const char *method;
     api_handler_cb local;
     struct manager **current;
+    bool read; /* served locally when the leader cannot be reached */
 };
 
 struct routed_call {
@@ -60,6 +65,9 @@ static void forward_answer_cb(enum api_status status, const char *message,
     struct routed_call *rc = data;
     if (status == API_OK && resp != NULL) {
         api_call_reply(rc->call, resp);
+    } else if (status == API_UNAVAILABLE && rc->route->read && rc->m == *rc->route->current) {
+        /* The leader is gone: the last known state is better than nothing. */
+        rc->route->local(rc->call, rc->req, rc->route->current);
     } else if (status == API_UNAVAILABLE && resp == NULL && message != NULL &&
                strstr(message, "swarm does not have a leader") == NULL) {
         api_call_error(rc->call, API_UNAVAILABLE, "could not reach the leader: %s", message);
@@ -98,6 +106,9 @@ static void leader_connected_cb(struct api_client *c, int status, const char *er
         struct routed_call *next = q->next;
         if (status == 0) {
             forward_now(m, q);
+        } else if (q->route->read) {
+            q->route->local(q->call, q->req, q->route->current);
+            routed_done(q);
         } else {
             api_call_error(q->call, API_UNAVAILABLE, "could not reach the leader at %s: %s",
                            m->leader_client_addr, errmsg ? errmsg : swarm_strerror(status));
@@ -182,8 +193,14 @@ static void route_call(struct routed_call *rc)
         forward(m, rc, addr);
         return;
     }
-    /* No leader (or we are a leader still committing its barrier): wait a
-     * little, unless the swarm has been leaderless for long already. */
+    /* No leader (or we are a leader still committing its barrier): reads
+     * answer from the local store; writes wait a little, unless the swarm
+     * has been leaderless for long already. */
+    if (rc->route->read) {
+        rc->route->local(rc->call, rc->req, rc->route->current);
+        routed_done(rc);
+        return;
+    }
     uint64_t now = uv_now(m->loop);
     if (now - rc->started >= ROUTE_WAIT_MS || manager_leaderless_ms(m) >= ROUTE_WAIT_MS) {
         api_call_error(rc->call, API_UNAVAILABLE, "%s", MANAGER_NO_LEADER_MSG);
@@ -218,8 +235,8 @@ static void routed_entry_cb(struct api_call *call, const ProtobufCMessage *req, 
 }
 
 void manager_register_routed(struct api_server *api, const ProtobufCServiceDescriptor *svc,
-                             const char *method, unsigned roles, api_handler_cb local,
-                             struct manager **current)
+                             const char *method, unsigned roles, bool read,
+                             api_handler_cb local, struct manager **current)
 {
     /* Registrations live as long as the process. */
     struct route *r = malloc(sizeof *r);
@@ -230,6 +247,7 @@ void manager_register_routed(struct api_server *api, const ProtobufCServiceDescr
     r->method = method;
     r->local = local;
     r->current = current;
+    r->read = read;
     api_server_register(api, svc, method, roles, routed_entry_cb, r);
 }
 

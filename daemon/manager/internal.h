@@ -89,11 +89,12 @@ void manager_decorate_node(struct manager *m, Swarm__Node *node);
 void *manager_message_dup(const ProtobufCMessage *msg);
 
 /* Register `local` so that it runs on the leader: followers forward the
- * call, and without a leader it waits a bounded time (forward.c). `local`
- * receives `current` as its data. */
+ * call; without a leader a write waits a bounded time, a read (`read`)
+ * answers from the local store (forward.c). `local` receives `current` as
+ * its data. */
 void manager_register_routed(struct api_server *api, const ProtobufCServiceDescriptor *svc,
-                             const char *method, unsigned roles, api_handler_cb local,
-                             struct manager **current);
+                             const char *method, unsigned roles, bool read,
+                             api_handler_cb local, struct manager **current);
 void rolemgr_start(struct manager *m);
 void rolemgr_stop(struct manager *m);
 void peers_start(struct manager *m);
