@@ -574,7 +574,10 @@ int tls_conn_read_start(struct tls_conn *c, tls_read_cb cb, void *data)
 void tls_conn_read_stop(struct tls_conn *c)
 {
     c->read_cb = NULL;
-    if (c->ssl == NULL && c->uv_reading) {
+    /* Stop pulling from the socket too, so that a paused reader pushes back
+     * on its peer through TCP instead of piling bytes up in the BIO. The
+     * handshake still needs its reads. */
+    if (c->uv_reading && (c->ssl == NULL || c->handshake_done)) {
         uv_read_stop(&c->h.stream);
         c->uv_reading = false;
     }
