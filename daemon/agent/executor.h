@@ -1,0 +1,77 @@
+/* Executors run a node's tasks. The agent tells an executor which tasks to
+ * run and which to stop; the executor reports each task's observed state as
+ * it changes. Two implementations:
+ *   process: a task is a program (ContainerSpec.image, a path or a name
+ *            looked up in PATH) with args and env, run under uv_spawn in its
+ *            own working dir with stdout/stderr in per-task log files;
+ *   sim:     tasks move through their states without running anything, for
+ *            scale tests.
+ * Everything runs on one uv loop. */
+#ifndef SWARM_AGENT_EXECUTOR_H
+#define SWARM_AGENT_EXECUTOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "objects.pb-c.h"
+
+#define EXECUTOR_DEFAULT_STOP_GRACE_MS 10000
+
+/* What an executor observed. `message` and `err` are static or owned by the
+ * executor and valid during the callback only. */
+struct exec_status {
+    Swarm__TaskState state;
+    const char *message; /* e.g. "starting", "finished" */
+    const char *err;     /* why it failed/was rejected, "" otherwise */
+    int exit_code;
+    int pid;
+};
+
+/* Called on every state change of a task, in state order (preparing,
+ * starting, running, then one of complete/failed/rejected/shutdown). */
+typedef void (*exec_status_cb)(const char *task_id, const struct exec_status *st, void *data);
+
+struct executor;
+
+struct executor_config {
+    uv_loop_t *loop;
+    const char *dir;       /* process: tasks' working dirs and logs go under DIR/tasks/<id>/ */
+    const char *node_id;   /* exported to tasks as SWARM_NODE_ID */
+    exec_status_cb cb;
+    void *data;
+};
+
+int executor_process_new(const struct executor_config *cfg, struct executor **out, char *errmsg);
+int executor_sim_new(const struct executor_config *cfg, struct executor **out, char *errmsg);
+
+/* Start running `task` (copied). Reports PREPARING, STARTING, RUNNING, then
+ * COMPLETE (exit 0), FAILED (exit code or signal, with err), or REJECTED
+ * (program not found / not executable). Starting a task already known is a
+ * no-op. Returns 0 or SWARM_E*. */
+int executor_start(struct executor *e, const Swarm__Task *task);
+
+/* Stop a running task: SIGTERM, then SIGKILL after its stop grace period
+ * (ContainerSpec.stop_grace_period_ms, default 10 s); reports SHUTDOWN when it
+ * is gone. A task that already ended is left as it is. */
+int executor_stop(struct executor *e, const char *task_id);
+
+/* Forget a task that has ended (stopping it first if needed); the process
+ * executor deletes its working dir but keeps its logs until
+ * executor_remove. Idempotent. */
+int executor_remove(struct executor *e, const char *task_id);
+
+/* The task's log file paths (process executor; NULL for sim). */
+const char *executor_log_path(struct executor *e, const char *task_id, bool stderr_log);
+
+/* Processes a previous run of this node left behind (pids recorded in
+ * DIR/tasks/<id>/pid with their start time): kill them, so a restarted worker
+ * starts from a clean slate and runs each task once. Process executor only;
+ * a no-op for sim. */
+void executor_cleanup_leftovers(struct executor *e);
+
+/* Stop everything (SIGTERM, then SIGKILL after at most `grace_ms`), then
+ * free; `done` runs once all processes are gone and handles closed. */
+void executor_close(struct executor *e, uint64_t grace_ms, void (*done)(void *data), void *data);
+
+#endif
