@@ -309,6 +309,45 @@ static int action_remove(struct store *s, const struct store_kind_info *ki, cons
     return write_outcome(s, rc, ki, obj, i, r);
 }
 
+/* See STORE_ACTION_TASK_STATUS in store.proto. A skipped report leaves
+ * rec->kind 0: no event. */
+static int action_task_status(struct store *s, uint64_t index, int64_t ts,
+                              const struct store_kind_info *ki, const Swarm__Task *t,
+                              struct apply_rec *rec, int i, struct store_result *r)
+{
+    ProtobufCMessage *old = NULL;
+    uint64_t version = 0;
+    int64_t created_at = 0;
+    Swarm__Task merged;
+    int rc, rv = row_lookup(s, ki, t->id, &version, &created_at, &old);
+
+    if (rv == SWARM_ENOTFOUND) {
+        rec->kind = 0;
+        return 0;
+    }
+    if (rv != 0) {
+        result_fail(r, rv, i, "read task %s: %s", t->id,
+                    rv == SWARM_ECORRUPT ? "cannot decode stored object" : sqlite3_errmsg(s->db));
+        return rv;
+    }
+    const Swarm__Task *ot = (const Swarm__Task *)old;
+    if (t->status == NULL || (ot->status != NULL && t->status->state < ot->status->state)) {
+        protobuf_c_message_free_unpacked(old, NULL);
+        rec->kind = 0;
+        return 0;
+    }
+    rec->old_obj = old;
+    rec->action = SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE;
+    merged = *ot;
+    merged.status = t->status;
+    swarm__meta__init(&rec->meta);
+    rec->meta.version = index;
+    rec->meta.created_at = created_at;
+    rec->meta.updated_at = ts;
+    rc = row_write(s, s->kstmt[ki->kind][STORE_KS_UPDATE], ki, &merged.base, rec);
+    return write_outcome(s, rc, ki, &merged.base, i, r);
+}
+
 static const ProtobufCMessage *action_target(const Swarm__StoreAction *a, enum store_kind *kind)
 {
     switch (a->target_case) {
@@ -356,6 +395,12 @@ static int action_apply(struct store *s, uint64_t index, int64_t ts, const Swarm
             return action_update(s, index, ts, ki, obj, rec, i, r);
         case SWARM__STORE_ACTION_KIND__STORE_ACTION_REMOVE:
             return action_remove(s, ki, obj, rec, i, r);
+        case SWARM__STORE_ACTION_KIND__STORE_ACTION_TASK_STATUS:
+            if (kind != STORE_KIND_TASK) {
+                result_fail(r, SWARM_EINVAL, i, "action %d: a status report needs a task", i);
+                return 0;
+            }
+            return action_task_status(s, index, ts, ki, (const Swarm__Task *)obj, rec, i, r);
         default:
             result_fail(r, SWARM_EINVAL, i, "action %d: unknown action kind %d", i, (int)a->kind);
             return 0;
@@ -389,6 +434,9 @@ static int index_commit_alone(struct store *s, uint64_t index)
 static void events_fire(struct store *s, uint64_t index, struct apply_rec *recs, size_t n)
 {
     for (size_t i = 0; i < n && s->event_cb != NULL; i++) {
+        if (recs[i].kind == 0) {
+            continue; /* an action that changed nothing */
+        }
         struct store_event ev = {
             .action = recs[i].action,
             .kind = recs[i].kind,
@@ -446,7 +494,14 @@ int store_apply(struct store *s, uint64_t index, const Swarm__StoreCommand *cmd,
     }
     for (size_t i = 0; i < n; i++) {
         struct apply_rec *rec = recs != NULL ? &recs[i] : &scratch;
+        if (recs == NULL) {
+            scratch.old_obj = NULL;
+        }
         rv = action_apply(s, index, cmd->timestamp, cmd->actions[i], rec, (int)i, r);
+        if (recs == NULL && scratch.old_obj != NULL) {
+            protobuf_c_message_free_unpacked(scratch.old_obj, NULL);
+            scratch.old_obj = NULL;
+        }
         if (rv != 0) {
             goto err_after_begin;
         }

@@ -653,6 +653,58 @@ TEST(events_in_order)
 
 /* ---- find --------------------------------------------------------------- */
 
+/* A task as the orchestrator or a worker would send it (the command takes
+ * ownership). */
+static Swarm__Task *status_task(const char *id, Swarm__TaskState desired, Swarm__TaskState state)
+{
+    Swarm__Task *t = task_new(id, "svc", "n1", 1);
+    t->desired_state = desired;
+    t->status->state = state;
+    return t;
+}
+
+/* Task status reports: forward only, never clobbering the rest of the
+ * task, and a report for a missing task is no error. */
+TEST(task_status_reports)
+{
+    struct store *s = mem_store();
+    struct store_result r;
+    struct seen seen = {0};
+    Swarm__Task *got = NULL;
+    const Swarm__TaskState RUN = SWARM__TASK_STATE__TASK_STATE_RUNNING;
+    const Swarm__TaskState SHUT = SWARM__TASK_STATE__TASK_STATE_SHUTDOWN;
+    ASSERT_INT_EQ(apply1(s, 1, CREATE, status_task("t1", RUN, SWARM__TASK_STATE__TASK_STATE_PENDING), &r), 0);
+    /* The orchestrator changes the desired state... */
+    ASSERT_INT_EQ(apply1(s, 2, UPDATE, status_task("t1", SHUT, SWARM__TASK_STATE__TASK_STATE_PENDING), &r), 0);
+    /* ...and a status report built from an older copy keeps it. */
+    store_set_event_cb(s, seen_cb, &seen);
+    ASSERT_INT_EQ(apply1(s, 3, SWARM__STORE_ACTION_KIND__STORE_ACTION_TASK_STATUS,
+                         status_task("t1", RUN, RUN), &r), 0);
+    ASSERT_INT_EQ(r.status, 0);
+    ASSERT_INT_EQ(store_task_get(s, "t1", &got), 0);
+    ASSERT_INT_EQ(got->status->state, RUN);
+    ASSERT_INT_EQ(got->desired_state, SHUT);
+    ASSERT_INT_EQ(got->meta->version, 3);
+    swarm__task__free_unpacked(got, NULL);
+    ASSERT_INT_EQ(seen.n, 1);
+    ASSERT_INT_EQ(seen.ev[0].action, UPDATE);
+    /* Going backwards changes nothing and fires nothing. */
+    ASSERT_INT_EQ(apply1(s, 4, SWARM__STORE_ACTION_KIND__STORE_ACTION_TASK_STATUS,
+                         status_task("t1", RUN, SWARM__TASK_STATE__TASK_STATE_STARTING), &r), 0);
+    ASSERT_INT_EQ(r.status, 0);
+    ASSERT_INT_EQ(store_task_get(s, "t1", &got), 0);
+    ASSERT_INT_EQ(got->status->state, RUN);
+    ASSERT_INT_EQ(got->meta->version, 3);
+    swarm__task__free_unpacked(got, NULL);
+    ASSERT_INT_EQ(seen.n, 1);
+    /* A report for a task that is gone is not an error either. */
+    ASSERT_INT_EQ(apply1(s, 5, SWARM__STORE_ACTION_KIND__STORE_ACTION_TASK_STATUS,
+                         status_task("gone", RUN, RUN), &r), 0);
+    ASSERT_INT_EQ(r.status, 0);
+    ASSERT_INT_EQ(store_last_index(s), 5);
+    store_close(s);
+}
+
 TEST(find_by_id_prefix_name)
 {
     struct store *s = mem_store();

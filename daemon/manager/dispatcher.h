@@ -1,0 +1,24 @@
+/* The dispatcher (leader only): the sessions nodes hold with the leader.
+ * See dispatcher.c. */
+#ifndef SWARM_MANAGER_DISPATCHER_H
+#define SWARM_MANAGER_DISPATCHER_H
+
+#include <stdbool.h>
+
+#include "api.h"
+#include "store.h"
+
+struct manager;
+struct dispatcher;
+
+struct dispatcher *dispatcher_new(struct manager *m);
+/* Leadership changes: sessions exist only on the leader. */
+void dispatcher_set_leader(struct dispatcher *d, bool leader);
+/* A committed store change (called on every manager). */
+void dispatcher_on_event(struct dispatcher *d, const struct store_event *ev);
+/* End every session and free (handles close asynchronously). */
+void dispatcher_close(struct dispatcher *d);
+
+void dispatcher_register(struct api_server *api, struct manager **current);
+
+#endif
