@@ -348,6 +348,50 @@ static int action_task_status(struct store *s, uint64_t index, int64_t ts,
     return write_outcome(s, rc, ki, &merged.base, i, r);
 }
 
+/* See STORE_ACTION_NODE_STATUS in store.proto. */
+static int action_node_status(struct store *s, uint64_t index, int64_t ts,
+                              const struct store_kind_info *ki, const Swarm__Node *n,
+                              struct apply_rec *rec, int i, struct store_result *r)
+{
+    ProtobufCMessage *old = NULL;
+    uint64_t version = 0;
+    int64_t created_at = 0;
+    Swarm__Node merged;
+    int rc, rv = row_lookup(s, ki, n->id, &version, &created_at, &old);
+
+    if (rv == SWARM_ENOTFOUND || (rv == 0 && n->status == NULL)) {
+        if (old != NULL) {
+            protobuf_c_message_free_unpacked(old, NULL);
+        }
+        rec->kind = 0;
+        return 0;
+    }
+    if (rv != 0) {
+        result_fail(r, rv, i, "read node %s: %s", n->id,
+                    rv == SWARM_ECORRUPT ? "cannot decode stored object" : sqlite3_errmsg(s->db));
+        return rv;
+    }
+    rec->old_obj = old;
+    rec->action = SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE;
+    merged = *(const Swarm__Node *)old;
+    /* A status without an address (a node that went down) keeps the last
+     * known address, as Docker shows it. */
+    Swarm__NodeStatus st = *n->status;
+    if ((st.addr == NULL || st.addr[0] == '\0') && merged.status != NULL) {
+        st.addr = merged.status->addr;
+    }
+    merged.status = &st;
+    if (n->description != NULL) {
+        merged.description = n->description;
+    }
+    swarm__meta__init(&rec->meta);
+    rec->meta.version = index;
+    rec->meta.created_at = created_at;
+    rec->meta.updated_at = ts;
+    rc = row_write(s, s->kstmt[ki->kind][STORE_KS_UPDATE], ki, &merged.base, rec);
+    return write_outcome(s, rc, ki, &merged.base, i, r);
+}
+
 static const ProtobufCMessage *action_target(const Swarm__StoreAction *a, enum store_kind *kind)
 {
     switch (a->target_case) {
@@ -401,6 +445,12 @@ static int action_apply(struct store *s, uint64_t index, int64_t ts, const Swarm
                 return 0;
             }
             return action_task_status(s, index, ts, ki, (const Swarm__Task *)obj, rec, i, r);
+        case SWARM__STORE_ACTION_KIND__STORE_ACTION_NODE_STATUS:
+            if (kind != STORE_KIND_NODE) {
+                result_fail(r, SWARM_EINVAL, i, "action %d: a node status needs a node", i);
+                return 0;
+            }
+            return action_node_status(s, index, ts, ki, (const Swarm__Node *)obj, rec, i, r);
         default:
             result_fail(r, SWARM_EINVAL, i, "action %d: unknown action kind %d", i, (int)a->kind);
             return 0;

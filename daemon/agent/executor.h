@@ -29,7 +29,11 @@ struct exec_status {
 };
 
 /* Called on every state change of a task, in state order (preparing,
- * starting, running, then one of complete/failed/rejected/shutdown). */
+ * starting, running, then one of complete/failed/rejected/shutdown); a task
+ * stopped before it runs goes straight to shutdown. Never called from inside
+ * an executor_* call (always from the loop), never for a task after
+ * executor_remove, never after executor_close. The callback may call any
+ * executor_* function, including executor_close. */
 typedef void (*exec_status_cb)(const char *task_id, const struct exec_status *st, void *data);
 
 struct executor;
@@ -40,6 +44,9 @@ struct executor_config {
     const char *node_id;   /* exported to tasks as SWARM_NODE_ID */
     exec_status_cb cb;
     void *data;
+    /* process: the binary spawned in shim mode (see executor_shim_main);
+     * NULL means /proc/self/exe, i.e. swarmd itself. Tests pass their own. */
+    const char *shim_path;
 };
 
 int executor_process_new(const struct executor_config *cfg, struct executor **out, char *errmsg);
@@ -56,12 +63,15 @@ int executor_start(struct executor *e, const Swarm__Task *task);
  * is gone. A task that already ended is left as it is. */
 int executor_stop(struct executor *e, const char *task_id);
 
-/* Forget a task that has ended (stopping it first if needed); the process
- * executor deletes its working dir but keeps its logs until
- * executor_remove. Idempotent. */
+/* Forget a task (stopping it first if needed, without reporting it). Until
+ * then a task that ended keeps its working dir and logs; the process
+ * executor now deletes DIR/tasks/<id>/ (logs included; a ContainerSpec.dir
+ * is left alone) and the task's cgroup, once its process is gone.
+ * Idempotent. */
 int executor_remove(struct executor *e, const char *task_id);
 
-/* The task's log file paths (process executor; NULL for sim). */
+/* The task's log file paths (process executor; NULL for sim and for tasks
+ * not known). Valid until executor_remove. */
 const char *executor_log_path(struct executor *e, const char *task_id, bool stderr_log);
 
 /* Processes a previous run of this node left behind (pids recorded in
@@ -71,7 +81,15 @@ const char *executor_log_path(struct executor *e, const char *task_id, bool stde
 void executor_cleanup_leftovers(struct executor *e);
 
 /* Stop everything (SIGTERM, then SIGKILL after at most `grace_ms`), then
- * free; `done` runs once all processes are gone and handles closed. */
+ * free; `done` runs once all processes are gone and handles closed. No status
+ * callbacks after this call. */
 void executor_close(struct executor *e, uint64_t grace_ms, void (*done)(void *data), void *data);
+
+/* The process executor's shim: swarmd's main() calls this first when
+ * argv[1] is "--task-exec" (argv: swarmd --task-exec PROGRAM ARGV0 [ARG...]).
+ * It arranges to die with the daemon (PR_SET_PDEATHSIG), joins the task's
+ * cgroup if one is given, then execs PROGRAM. Returns only on failure, with
+ * the exit status to use (127 when the exec failed; reason on stderr). */
+int executor_shim_main(int argc, char **argv);
 
 #endif

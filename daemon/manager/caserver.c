@@ -289,4 +289,5 @@ void manager_register_api(struct api_server *api, struct manager **current)
 {
     controlapi_register(api, current);
     caserver_register(api, current);
+    dispatcher_register(api, current);
 }

@@ -7,6 +7,7 @@
 #include <openssl/x509.h>
 
 #include "ca.pb-c.h"
+#include "dispatcher.h"
 #include "manager.h"
 
 #define MANAGER_NO_LEADER_MSG                                                 \
@@ -54,6 +55,7 @@ struct manager {
     Swarm__ManagerPeer **seed_peers;
     size_t n_seed_peers;
     unsigned closing_handles;
+    struct dispatcher *dispatcher;
     /* swarm init only: the first command, proposed once we lead. */
     Swarm__StoreCommand *bootstrap_cmd;
     bool registered_self;   /* this term: own Node refreshed */

@@ -343,6 +343,7 @@ static void leadership_cb(bool leader, void *data)
     if (m->phase == MANAGER_CLOSING || m->phase == MANAGER_FAILED) {
         return;
     }
+    dispatcher_set_leader(m->dispatcher, leader);
     if (!leader) {
         m->registered_self = false;
         return;
@@ -402,6 +403,14 @@ static int mkdir_private(const char *path, char *errmsg)
     return 0;
 }
 
+/* Every committed change, on every manager, fans out to the leader-only
+ * loops (each ignores events while this manager does not lead). */
+static void manager_event_cb(const struct store_event *ev, void *data)
+{
+    struct manager *m = data;
+    dispatcher_on_event(m->dispatcher, ev);
+}
+
 /* The raft id of a manager whose certificate names `node_id`: from the
  * store, else from the peers the leader named when we joined. */
 static raft_id raft_id_of_node(const char *node_id, void *data)
@@ -452,6 +461,11 @@ static int manager_start_common(struct manager *m, bool bootstrap, bool force_ne
     if (rv != 0) {
         return rv;
     }
+    m->dispatcher = dispatcher_new(m);
+    if (m->dispatcher == NULL) {
+        return SWARM_ENOMEM;
+    }
+    store_set_event_cb(m->store, manager_event_cb, m);
     path_join(path, sizeof path, m->state_dir, "raft");
     rv = mkdir_private(path, errmsg);
     if (rv != 0) {
@@ -937,6 +951,11 @@ void manager_close(struct manager *m, void (*done)(void *data), void *data)
 {
     m->phase = MANAGER_CLOSING;
     manager_forward_close(m);
+    if (m->store != NULL) {
+        store_set_event_cb(m->store, NULL, NULL);
+    }
+    dispatcher_close(m->dispatcher);
+    m->dispatcher = NULL;
     m->close_cb = done;
     m->close_data = data;
     m->ready_cb = NULL;

@@ -1,0 +1,227 @@
+/* What the executors share: the public entry points (which check their
+ * arguments and dispatch to the process or sim implementation), status
+ * reporting, and the task table (a chained hash table of task ids, sized
+ * for 10,000+ tasks per loop). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "executor_int.h"
+
+#define EXEC_TABLE_MIN 64
+
+static size_t exec_hash(const char *s)
+{
+    size_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s != '\0'; s++) {
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    }
+    return h;
+}
+
+int exec_table_init(struct exec_table *t)
+{
+    t->buckets = calloc(EXEC_TABLE_MIN, sizeof *t->buckets);
+    if (t->buckets == NULL) {
+        return SWARM_ENOMEM;
+    }
+    t->nbuckets = EXEC_TABLE_MIN;
+    t->count = 0;
+    return 0;
+}
+
+void exec_table_free(struct exec_table *t)
+{
+    free(t->buckets);
+    t->buckets = NULL;
+    t->nbuckets = 0;
+    t->count = 0;
+}
+
+struct exec_entry *exec_table_get(const struct exec_table *t, const char *id)
+{
+    struct exec_entry *en = t->buckets[exec_hash(id) & (t->nbuckets - 1)];
+    while (en != NULL && strcmp(en->id, id) != 0) {
+        en = en->next;
+    }
+    return en;
+}
+
+static int exec_table_grow(struct exec_table *t)
+{
+    size_t n = t->nbuckets * 2;
+    struct exec_entry **b = calloc(n, sizeof *b);
+    if (b == NULL) {
+        return SWARM_ENOMEM;
+    }
+    for (size_t i = 0; i < t->nbuckets; i++) {
+        struct exec_entry *en = t->buckets[i];
+        while (en != NULL) {
+            struct exec_entry *next = en->next;
+            size_t k = exec_hash(en->id) & (n - 1);
+            en->next = b[k];
+            b[k] = en;
+            en = next;
+        }
+    }
+    free(t->buckets);
+    t->buckets = b;
+    t->nbuckets = n;
+    return 0;
+}
+
+int exec_table_put(struct exec_table *t, struct exec_entry *en)
+{
+    if (t->count + 1 > t->nbuckets && exec_table_grow(t) != 0) {
+        return SWARM_ENOMEM;
+    }
+    size_t k = exec_hash(en->id) & (t->nbuckets - 1);
+    en->next = t->buckets[k];
+    t->buckets[k] = en;
+    t->count++;
+    return 0;
+}
+
+void exec_table_del(struct exec_table *t, struct exec_entry *en)
+{
+    struct exec_entry **p = &t->buckets[exec_hash(en->id) & (t->nbuckets - 1)];
+    while (*p != NULL && *p != en) {
+        p = &(*p)->next;
+    }
+    if (*p == en) {
+        *p = en->next;
+        en->next = NULL;
+        t->count--;
+    }
+}
+
+void exec_table_foreach(struct exec_table *t, void (*fn)(struct exec_entry *en, void *arg),
+                        void *arg)
+{
+    for (size_t i = 0; i < t->nbuckets; i++) {
+        struct exec_entry *en = t->buckets[i];
+        while (en != NULL) {
+            struct exec_entry *next = en->next;
+            fn(en, arg);
+            en = next;
+        }
+    }
+}
+
+int exec_base_init(struct executor *e, const struct executor_ops *ops,
+                   const struct executor_config *cfg, char *errmsg)
+{
+    if (cfg == NULL || cfg->loop == NULL || cfg->cb == NULL) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "executor: loop and status callback required");
+        return SWARM_EINVAL;
+    }
+    memset(e, 0, sizeof *e);
+    e->ops = ops;
+    e->loop = cfg->loop;
+    e->cb = cfg->cb;
+    e->data = cfg->data;
+    e->dir = strdup(cfg->dir != NULL ? cfg->dir : ".");
+    e->node_id = strdup(cfg->node_id != NULL ? cfg->node_id : "");
+    e->shim_path = strdup(cfg->shim_path != NULL ? cfg->shim_path : "/proc/self/exe");
+    if (e->dir == NULL || e->node_id == NULL || e->shim_path == NULL ||
+        exec_table_init(&e->tasks) != 0) {
+        free(e->dir);
+        free(e->node_id);
+        free(e->shim_path);
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "executor: out of memory");
+        return SWARM_ENOMEM;
+    }
+    return 0;
+}
+
+void exec_base_finish(struct executor *e)
+{
+    void (*done)(void *) = e->done;
+    void *done_data = e->done_data;
+    exec_table_free(&e->tasks);
+    free(e->dir);
+    free(e->node_id);
+    free(e->shim_path);
+    e->done = NULL;
+    if (done != NULL) {
+        done(done_data);
+    }
+}
+
+void exec_report(struct executor *e, const char *task_id, Swarm__TaskState state,
+                 const char *message, const char *err, int exit_code, int pid)
+{
+    if (e->closing) {
+        return;
+    }
+    struct exec_status st = {
+        .state = state,
+        .message = message != NULL ? message : "",
+        .err = err != NULL ? err : "",
+        .exit_code = exit_code,
+        .pid = pid,
+    };
+    e->cb(task_id, &st, e->data);
+}
+
+int executor_start(struct executor *e, const Swarm__Task *task)
+{
+    if (e->closing) {
+        return SWARM_ESTATE;
+    }
+    if (task == NULL || task->id == NULL || task->id[0] == '\0') {
+        return SWARM_EINVAL;
+    }
+    if (exec_table_get(&e->tasks, task->id) != NULL) {
+        return 0;
+    }
+    return e->ops->start(e, task);
+}
+
+int executor_stop(struct executor *e, const char *task_id)
+{
+    if (e->closing) {
+        return SWARM_ESTATE;
+    }
+    if (task_id == NULL) {
+        return SWARM_EINVAL;
+    }
+    return e->ops->stop(e, task_id);
+}
+
+int executor_remove(struct executor *e, const char *task_id)
+{
+    if (e->closing) {
+        return SWARM_ESTATE;
+    }
+    if (task_id == NULL) {
+        return SWARM_EINVAL;
+    }
+    return e->ops->remove(e, task_id);
+}
+
+const char *executor_log_path(struct executor *e, const char *task_id, bool stderr_log)
+{
+    if (task_id == NULL || e->ops->log_path == NULL) {
+        return NULL;
+    }
+    return e->ops->log_path(e, task_id, stderr_log);
+}
+
+void executor_cleanup_leftovers(struct executor *e)
+{
+    if (!e->closing && e->ops->cleanup_leftovers != NULL) {
+        e->ops->cleanup_leftovers(e);
+    }
+}
+
+void executor_close(struct executor *e, uint64_t grace_ms, void (*done)(void *data), void *data)
+{
+    if (e->closing) {
+        return;
+    }
+    e->closing = true;
+    e->done = done;
+    e->done_data = data;
+    e->ops->close(e, grace_ms);
+}

@@ -1,0 +1,775 @@
+/* The dispatcher: the sessions every node holds with the leader.
+ *
+ * Session (server stream): the node's certificate names it; a node missing
+ *   from the store (removed) is refused. On a follower the answer is one
+ *   message naming the leader (redirect) and the end of the stream. On the
+ *   leader: a session ID, the node object, the managers, the heartbeat
+ *   period; the node is marked Ready. Later messages carry changes of the
+ *   node or of the manager set.
+ * Heartbeat: must name the current session; refreshes it.
+ * Assignments (server stream): the node's tasks, first complete, then
+ *   incremental from store events.
+ * UpdateTaskStatus: statuses are queued and committed in one raft entry per
+ *   flush (STORE_ACTION_TASK_STATUS: forward-only, never clobbering the
+ *   desired state); the call is answered once its statuses are committed.
+ * Failure detection: a session whose last heartbeat is older than
+ *   DISPATCHER_MISSED x period is ended and its node marked Down. After a
+ *   leader change, Ready nodes without a session get the same grace from the
+ *   moment this manager became leader before they are marked Down. On
+ *   leadership loss every session ends (nodes reconnect to the new leader). */
+#include "dispatcher.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatcher.pb-c.h"
+#include "err.h"
+#include "id.h"
+#include "internal.h"
+#include "log.h"
+
+#define DISPATCHER_MISSED 3
+#define DISPATCHER_BUCKETS 1024
+#define DISPATCHER_FLUSH_MS 50
+
+struct dsession {
+    struct dispatcher *d;
+    char node_id[64];
+    char id[ID_LEN + 1];
+    struct api_call *session_call;
+    struct api_call *assign_call;
+    uint64_t last_heartbeat;
+    struct dsession *next; /* bucket chain */
+};
+
+/* A pending UpdateTaskStatus call, answered after its flush commits. */
+struct status_waiter {
+    struct api_call *call;
+    struct status_waiter *next;
+};
+
+struct dispatcher {
+    struct manager *m;
+    bool leader;
+    bool closing;
+    uint64_t leader_since;
+    struct dsession *buckets[DISPATCHER_BUCKETS];
+    size_t n_sessions;
+    uv_timer_t check_timer;
+    uv_timer_t flush_timer;
+    bool flush_running;
+    /* Queued status reports (latest per task wins at flush). */
+    Swarm__StoreAction **pending;
+    size_t n_pending, cap_pending;
+    struct status_waiter *waiters;
+    /* Node status changes to write: node ID -> state, queued. */
+    struct node_change {
+        char node_id[64];
+        Swarm__NodeState state;
+        Swarm__NodeDescription *desc; /* owned, may be NULL */
+        char addr[64];
+    } *node_changes;
+    size_t n_node_changes, cap_node_changes;
+    unsigned open_handles;
+};
+
+static uint64_t period_ms(struct dispatcher *d);
+
+/* ---------------------------------------------------------------- sessions */
+
+static unsigned bucket_of(const char *node_id)
+{
+    unsigned h = 5381;
+    for (const char *c = node_id; *c; c++) {
+        h = h * 33 + (unsigned char)*c;
+    }
+    return h % DISPATCHER_BUCKETS;
+}
+
+static struct dsession *session_find(struct dispatcher *d, const char *node_id)
+{
+    for (struct dsession *s = d->buckets[bucket_of(node_id)]; s != NULL; s = s->next) {
+        if (strcmp(s->node_id, node_id) == 0) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+static void session_unlink(struct dispatcher *d, struct dsession *s)
+{
+    struct dsession **pp = &d->buckets[bucket_of(s->node_id)];
+    while (*pp != NULL && *pp != s) {
+        pp = &(*pp)->next;
+    }
+    if (*pp == s) {
+        *pp = s->next;
+        d->n_sessions--;
+    }
+}
+
+/* End a session: finish its streams (the node reconnects) and forget it. */
+static void session_end(struct dispatcher *d, struct dsession *s, const char *why)
+{
+    struct api_call *sc = s->session_call, *ac = s->assign_call;
+    session_unlink(d, s);
+    s->session_call = NULL;
+    s->assign_call = NULL;
+    free(s);
+    if (sc != NULL) {
+        api_call_error(sc, API_UNAVAILABLE, "session ended: %s", why);
+    }
+    if (ac != NULL) {
+        api_call_error(ac, API_UNAVAILABLE, "session ended: %s", why);
+    }
+}
+
+static void session_cancel_cb(struct api_call *call, void *data)
+{
+    struct dsession *s = data;
+    /* The node went away; its heartbeats stop and expiry marks it Down. */
+    s->session_call = NULL;
+    api_call_error(call, API_CANCELLED, "cancelled");
+    if (s->assign_call != NULL) {
+        struct api_call *ac = s->assign_call;
+        s->assign_call = NULL;
+        api_call_error(ac, API_UNAVAILABLE, "session ended");
+    }
+}
+
+static void assign_cancel_cb(struct api_call *call, void *data)
+{
+    struct dsession *s = data;
+    if (s->assign_call == call) {
+        s->assign_call = NULL;
+    }
+    api_call_error(call, API_CANCELLED, "cancelled");
+}
+
+/* --------------------------------------------------------- node changes */
+
+static void flush_cb(uv_timer_t *t);
+
+static void flush_schedule(struct dispatcher *d)
+{
+    if (!uv_is_active((uv_handle_t *)&d->flush_timer)) {
+        uv_timer_start(&d->flush_timer, flush_cb, 0, 0);
+    }
+}
+
+static void node_change_queue(struct dispatcher *d, const char *node_id, Swarm__NodeState state,
+                              const Swarm__NodeDescription *desc, const char *addr)
+{
+    struct node_change *c = NULL;
+    for (size_t i = 0; i < d->n_node_changes; i++) {
+        if (strcmp(d->node_changes[i].node_id, node_id) == 0) {
+            c = &d->node_changes[i];
+            break;
+        }
+    }
+    if (c == NULL) {
+        if (d->n_node_changes == d->cap_node_changes) {
+            size_t cap = d->cap_node_changes ? 2 * d->cap_node_changes : 16;
+            struct node_change *grown = realloc(d->node_changes, cap * sizeof *grown);
+            if (grown == NULL) {
+                return;
+            }
+            d->node_changes = grown;
+            d->cap_node_changes = cap;
+        }
+        c = &d->node_changes[d->n_node_changes++];
+        memset(c, 0, sizeof *c);
+        snprintf(c->node_id, sizeof c->node_id, "%s", node_id);
+    }
+    c->state = state;
+    if (desc != NULL) {
+        if (c->desc != NULL) {
+            swarm__node_description__free_unpacked(c->desc, NULL);
+        }
+        c->desc = manager_message_dup(&desc->base);
+    }
+    if (addr != NULL) {
+        snprintf(c->addr, sizeof c->addr, "%s", addr);
+    }
+    flush_schedule(d);
+}
+
+/* ------------------------------------------------------------------ flush */
+
+struct flush_ctx {
+    struct dispatcher *d;
+    struct status_waiter *waiters;
+};
+
+static void flush_done_cb(struct manager *m, int status, const struct store_result *res,
+                          void *data)
+{
+    struct flush_ctx *f = data;
+    struct dispatcher *d = f->d;
+    struct status_waiter *w = f->waiters;
+    Swarm__UpdateTaskStatusResponse resp = SWARM__UPDATE_TASK_STATUS_RESPONSE__INIT;
+    while (w != NULL) {
+        struct status_waiter *next = w->next;
+        if (status == 0 && res->status == 0) {
+            api_call_reply(w->call, &resp.base);
+        } else {
+            api_call_error(w->call, API_UNAVAILABLE, "status not recorded: %s",
+                           status != 0 ? swarm_strerror(status) : res->message);
+        }
+        free(w);
+        w = next;
+    }
+    free(f);
+    if (d->closing) {
+        return;
+    }
+    if (status != 0 || res->status != 0) {
+        log_warn("dispatcher", "flush failed: %s",
+                 status != 0 ? swarm_strerror(status) : res->message);
+    }
+    d->flush_running = false;
+    if (d->n_pending > 0 || d->n_node_changes > 0) {
+        flush_schedule(d);
+    }
+}
+
+/* Status (and description) of queued node changes, appended to cmd. */
+static void flush_nodes(struct dispatcher *d, Swarm__StoreCommand *cmd)
+{
+    for (size_t i = 0; i < d->n_node_changes; i++) {
+        struct node_change *c = &d->node_changes[i];
+        Swarm__StoreAction *a = calloc(1, sizeof *a);
+        Swarm__Node *node = calloc(1, sizeof *node);
+        Swarm__NodeStatus *st = calloc(1, sizeof *st);
+        if (a == NULL || node == NULL || st == NULL) {
+            free(a);
+            free(node);
+            free(st);
+            continue;
+        }
+        swarm__store_action__init(a);
+        swarm__node__init(node);
+        swarm__node_status__init(st);
+        node->id = strdup(c->node_id);
+        st->state = c->state;
+        st->addr = strdup(c->addr);
+        node->status = st;
+        node->description = c->desc; /* may be NULL: keep the stored one */
+        c->desc = NULL;
+        a->kind = SWARM__STORE_ACTION_KIND__STORE_ACTION_NODE_STATUS;
+        a->target_case = SWARM__STORE_ACTION__TARGET_NODE;
+        a->node = node;
+        cmd->actions[cmd->n_actions++] = a;
+    }
+    d->n_node_changes = 0;
+}
+
+static void flush_cb(uv_timer_t *t)
+{
+    struct dispatcher *d = t->data;
+    Swarm__StoreCommand *cmd;
+    struct flush_ctx *f;
+    int rv;
+
+    if (d->closing || d->flush_running || !d->leader) {
+        return;
+    }
+    if (d->n_pending == 0 && d->n_node_changes == 0) {
+        return;
+    }
+    cmd = calloc(1, sizeof *cmd);
+    f = calloc(1, sizeof *f);
+    swarm__store_command__init(cmd);
+    cmd->actions = calloc(d->n_pending + d->n_node_changes + 1, sizeof *cmd->actions);
+    for (size_t i = 0; i < d->n_pending; i++) {
+        cmd->actions[cmd->n_actions++] = d->pending[i];
+    }
+    d->n_pending = 0;
+    flush_nodes(d, cmd);
+    f->d = d;
+    f->waiters = d->waiters;
+    d->waiters = NULL;
+    d->flush_running = true;
+    rv = manager_write(d->m, cmd, flush_done_cb, f);
+    if (rv != 0) {
+        struct store_result res = {.status = rv, .action_index = -1};
+        snprintf(res.message, sizeof res.message, "%s", swarm_strerror(rv));
+        flush_done_cb(d->m, 0, &res, f);
+    }
+    swarm__store_command__free_unpacked(cmd, NULL);
+}
+
+/* ------------------------------------------------------------- messages */
+
+static Swarm__ManagerPeer **managers_list(struct manager *m, size_t *n_out)
+{
+    Swarm__Node **nodes = NULL;
+    Swarm__ManagerPeer **peers;
+    size_t n = 0, k = 0;
+    *n_out = 0;
+    if (store_node_list(m->store, &nodes, &n) != 0) {
+        return NULL;
+    }
+    peers = calloc(n ? n : 1, sizeof *peers);
+    for (size_t i = 0; peers != NULL && i < n; i++) {
+        if (nodes[i]->role != SWARM__NODE_ROLE__NODE_ROLE_MANAGER ||
+            nodes[i]->manager_status == NULL || nodes[i]->manager_status->raft_id == 0) {
+            continue;
+        }
+        Swarm__ManagerPeer *p = calloc(1, sizeof *p);
+        swarm__manager_peer__init(p);
+        p->node_id = strdup(nodes[i]->id);
+        p->raft_id = nodes[i]->manager_status->raft_id;
+        p->addr = strdup(nodes[i]->manager_status->addr);
+        peers[k++] = p;
+    }
+    store_node_free_list(nodes, n);
+    *n_out = k;
+    return peers;
+}
+
+static void managers_free(Swarm__ManagerPeer **peers, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        swarm__manager_peer__free_unpacked(peers[i], NULL);
+    }
+    free(peers);
+}
+
+static void session_send(struct dispatcher *d, struct dsession *s, const Swarm__Node *node)
+{
+    Swarm__SessionMessage msg = SWARM__SESSION_MESSAGE__INIT;
+    size_t n = 0;
+    Swarm__ManagerPeer **peers = managers_list(d->m, &n);
+    msg.session_id = s->id;
+    msg.node = (Swarm__Node *)node;
+    msg.managers = peers;
+    msg.n_managers = n;
+    msg.heartbeat_period_ms = (int64_t)period_ms(d);
+    if (s->session_call != NULL) {
+        api_call_send(s->session_call, &msg.base);
+    }
+    managers_free(peers, n);
+}
+
+/* Tasks a node must know about: those it should run, and those it still
+ * runs although they should stop. */
+static bool task_for_node(const Swarm__Task *t)
+{
+    if (t->node_id == NULL || t->node_id[0] == '\0') {
+        return false;
+    }
+    if (t->desired_state <= SWARM__TASK_STATE__TASK_STATE_RUNNING) {
+        return t->desired_state >= SWARM__TASK_STATE__TASK_STATE_ASSIGNED ||
+               (t->status != NULL && t->status->state >= SWARM__TASK_STATE__TASK_STATE_ASSIGNED);
+    }
+    return t->status != NULL && t->status->state < SWARM__TASK_STATE__TASK_STATE_COMPLETE;
+}
+
+/* ------------------------------------------------------------- handlers */
+
+static struct dispatcher *require_leader_dispatcher(struct api_call *call, void *data)
+{
+    struct manager *m = *(struct manager **)data;
+    if (m == NULL || m->phase != MANAGER_RUNNING || m->dispatcher == NULL) {
+        api_call_error(call, API_UNAVAILABLE, "%s", MANAGER_NOT_MANAGER_MSG);
+        return NULL;
+    }
+    return m->dispatcher;
+}
+
+static struct dsession *require_session(struct dispatcher *d, struct api_call *call,
+                                        const char *session_id)
+{
+    const struct api_peer *peer = api_call_peer(call);
+    struct dsession *s = d->leader ? session_find(d, peer->node_id) : NULL;
+    if (s == NULL || strcmp(s->id, session_id) != 0) {
+        api_call_error(call, API_NOT_FOUND, "session invalid");
+        return NULL;
+    }
+    return s;
+}
+
+static void session_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Swarm__SessionRequest *req = (const Swarm__SessionRequest *)msg;
+    const struct api_peer *peer = api_call_peer(call);
+    struct dispatcher *d = require_leader_dispatcher(call, data);
+    struct dsession *s;
+    Swarm__Node *node = NULL;
+    char ip[64];
+
+    if (d == NULL) {
+        return;
+    }
+    if (!d->leader) {
+        raft_id leader = 0;
+        const char *addr = NULL;
+        rnode_leader(d->m->raft, &leader, &addr);
+        if (leader == 0 || addr == NULL || leader == rnode_id(d->m->raft)) {
+            api_call_error(call, API_UNAVAILABLE, "%s", MANAGER_NO_LEADER_MSG);
+            return;
+        }
+        Swarm__SessionMessage redirect = SWARM__SESSION_MESSAGE__INIT;
+        redirect.redirect_addr = (char *)addr;
+        api_call_send(call, &redirect.base);
+        api_call_finish(call);
+        return;
+    }
+    if (store_node_get(d->m->store, peer->node_id, &node) != 0) {
+        api_call_error(call, API_PERMISSION_DENIED,
+                       "node %s is not a member of this swarm (it may have been removed)",
+                       peer->node_id);
+        return;
+    }
+    s = session_find(d, peer->node_id);
+    if (s != NULL) {
+        session_end(d, s, "replaced by a new session");
+    }
+    s = calloc(1, sizeof *s);
+    if (s == NULL || id_generate(s->id) != 0) {
+        free(s);
+        swarm__node__free_unpacked(node, NULL);
+        api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    s->d = d;
+    snprintf(s->node_id, sizeof s->node_id, "%s", peer->node_id);
+    s->session_call = call;
+    s->last_heartbeat = uv_now(d->m->loop);
+    s->next = d->buckets[bucket_of(s->node_id)];
+    d->buckets[bucket_of(s->node_id)] = s;
+    d->n_sessions++;
+    api_call_on_cancel(call, session_cancel_cb, s);
+    snprintf(ip, sizeof ip, "%s", peer->addr);
+    char *colon = strrchr(ip, ':');
+    if (colon != NULL) {
+        *colon = '\0';
+    }
+    node_change_queue(d, peer->node_id, SWARM__NODE_STATE__NODE_STATE_READY, req->description,
+                      ip);
+    session_send(d, s, node);
+    swarm__node__free_unpacked(node, NULL);
+}
+
+static void heartbeat_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Swarm__HeartbeatRequest *req = (const Swarm__HeartbeatRequest *)msg;
+    Swarm__HeartbeatResponse resp = SWARM__HEARTBEAT_RESPONSE__INIT;
+    struct dispatcher *d = require_leader_dispatcher(call, data);
+    struct dsession *s;
+    if (d == NULL || (s = require_session(d, call, req->session_id)) == NULL) {
+        return;
+    }
+    s->last_heartbeat = uv_now(d->m->loop);
+    resp.period_ms = (int64_t)period_ms(d);
+    api_call_reply(call, &resp.base);
+}
+
+static void assignments_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Swarm__AssignmentsRequest *req = (const Swarm__AssignmentsRequest *)msg;
+    Swarm__AssignmentsMessage out = SWARM__ASSIGNMENTS_MESSAGE__INIT;
+    struct dispatcher *d = require_leader_dispatcher(call, data);
+    struct dsession *s;
+    Swarm__Task **tasks = NULL, **sel;
+    size_t n = 0, k = 0;
+
+    if (d == NULL || (s = require_session(d, call, req->session_id)) == NULL) {
+        return;
+    }
+    if (s->assign_call != NULL) {
+        struct api_call *old = s->assign_call;
+        s->assign_call = NULL;
+        api_call_error(old, API_CANCELLED, "replaced by a new assignments stream");
+    }
+    if (store_task_list_by_node(d->m->store, s->node_id, &tasks, &n) != 0) {
+        api_call_error(call, API_INTERNAL, "reading tasks failed");
+        return;
+    }
+    sel = calloc(n ? n : 1, sizeof *sel);
+    for (size_t i = 0; sel != NULL && i < n; i++) {
+        if (task_for_node(tasks[i])) {
+            sel[k++] = tasks[i];
+        }
+    }
+    s->assign_call = call;
+    api_call_on_cancel(call, assign_cancel_cb, s);
+    out.type = SWARM__ASSIGNMENTS_TYPE__ASSIGNMENTS_COMPLETE;
+    out.update = sel;
+    out.n_update = k;
+    api_call_send(call, &out.base);
+    free(sel);
+    store_task_free_list(tasks, n);
+}
+
+static void update_task_status_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Swarm__UpdateTaskStatusRequest *req = (const Swarm__UpdateTaskStatusRequest *)msg;
+    struct dispatcher *d = require_leader_dispatcher(call, data);
+    struct status_waiter *w;
+    struct dsession *s;
+
+    if (d == NULL || (s = require_session(d, call, req->session_id)) == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < req->n_updates; i++) {
+        const Swarm__TaskStatusUpdate *u = req->updates[i];
+        Swarm__StoreAction *a;
+        Swarm__Task *t;
+        if (u->task_id == NULL || u->task_id[0] == '\0' || u->status == NULL) {
+            continue;
+        }
+        if (d->n_pending == d->cap_pending) {
+            size_t cap = d->cap_pending ? 2 * d->cap_pending : 64;
+            Swarm__StoreAction **grown = realloc(d->pending, cap * sizeof *grown);
+            if (grown == NULL) {
+                break;
+            }
+            d->pending = grown;
+            d->cap_pending = cap;
+        }
+        /* Only the task ID and status travel: the store keeps the rest, and
+         * a worker can report only on its own tasks (checked at apply time
+         * would need the node: checked here against the store). */
+        Swarm__Task *cur = NULL;
+        if (store_task_get(d->m->store, u->task_id, &cur) != 0) {
+            continue;
+        }
+        bool mine = strcmp(cur->node_id, s->node_id) == 0;
+        swarm__task__free_unpacked(cur, NULL);
+        if (!mine) {
+            continue;
+        }
+        a = calloc(1, sizeof *a);
+        t = calloc(1, sizeof *t);
+        swarm__store_action__init(a);
+        swarm__task__init(t);
+        t->id = strdup(u->task_id);
+        t->status = manager_message_dup(&u->status->base);
+        a->kind = SWARM__STORE_ACTION_KIND__STORE_ACTION_TASK_STATUS;
+        a->target_case = SWARM__STORE_ACTION__TARGET_TASK;
+        a->task = t;
+        d->pending[d->n_pending++] = a;
+    }
+    w = calloc(1, sizeof *w);
+    w->call = call;
+    w->next = d->waiters;
+    d->waiters = w;
+    flush_schedule(d);
+}
+
+/* ---------------------------------------------------------- store events */
+
+static void notify_task(struct dispatcher *d, const Swarm__Task *old_t, const Swarm__Task *new_t)
+{
+    const Swarm__Task *t = new_t != NULL ? new_t : old_t;
+    struct dsession *s = session_find(d, t->node_id);
+    Swarm__AssignmentsMessage out = SWARM__ASSIGNMENTS_MESSAGE__INIT;
+    bool was = old_t != NULL && task_for_node(old_t);
+    bool is = new_t != NULL && task_for_node(new_t);
+    Swarm__Task *one[1];
+    char *gone[1];
+
+    /* A task moved to another node is a removal for the old one. */
+    if (old_t != NULL && new_t != NULL && strcmp(old_t->node_id, new_t->node_id) != 0) {
+        notify_task(d, old_t, NULL);
+        notify_task(d, NULL, new_t);
+        return;
+    }
+    if (s == NULL || s->assign_call == NULL || (!was && !is)) {
+        return;
+    }
+    out.type = SWARM__ASSIGNMENTS_TYPE__ASSIGNMENTS_INCREMENTAL;
+    if (is) {
+        one[0] = (Swarm__Task *)new_t;
+        out.update = one;
+        out.n_update = 1;
+    } else {
+        gone[0] = t->id;
+        out.remove = gone;
+        out.n_remove = 1;
+    }
+    api_call_send(s->assign_call, &out.base);
+}
+
+void dispatcher_on_event(struct dispatcher *d, const struct store_event *ev)
+{
+    if (d == NULL || !d->leader || d->closing) {
+        return;
+    }
+    if (ev->kind == STORE_KIND_TASK) {
+        notify_task(d, (const Swarm__Task *)ev->old_obj, (const Swarm__Task *)ev->new_obj);
+        return;
+    }
+    if (ev->kind == STORE_KIND_NODE && ev->new_obj != NULL) {
+        const Swarm__Node *n = (const Swarm__Node *)ev->new_obj;
+        const Swarm__Node *o = (const Swarm__Node *)ev->old_obj;
+        struct dsession *s = session_find(d, n->id);
+        /* Tell the node when its role or availability changed. */
+        if (s != NULL && o != NULL && o->spec != NULL && n->spec != NULL &&
+            (o->spec->desired_role != n->spec->desired_role || o->role != n->role ||
+             o->spec->availability != n->spec->availability)) {
+            session_send(d, s, n);
+        }
+    }
+    if (ev->kind == STORE_KIND_NODE && ev->new_obj == NULL && ev->old_obj != NULL) {
+        const Swarm__Node *o = (const Swarm__Node *)ev->old_obj;
+        struct dsession *s = session_find(d, o->id);
+        if (s != NULL) {
+            session_end(d, s, "node removed from the swarm");
+        }
+    }
+}
+
+/* ------------------------------------------------------------- liveness */
+
+static uint64_t period_ms(struct dispatcher *d)
+{
+    Swarm__Cluster *c = NULL;
+    uint64_t p = 1000;
+    if (store_cluster_get_default(d->m->store, &c) == 0) {
+        if (c->spec && c->spec->dispatcher && c->spec->dispatcher->heartbeat_period_ms > 0) {
+            p = (uint64_t)c->spec->dispatcher->heartbeat_period_ms;
+        }
+        swarm__cluster__free_unpacked(c, NULL);
+    }
+    return p;
+}
+
+static void check_cb(uv_timer_t *t)
+{
+    struct dispatcher *d = t->data;
+    uint64_t now = uv_now(d->m->loop);
+    uint64_t limit = DISPATCHER_MISSED * period_ms(d);
+    Swarm__Node **nodes = NULL;
+    size_t n = 0;
+
+    if (d->closing || !d->leader) {
+        return;
+    }
+    for (unsigned b = 0; b < DISPATCHER_BUCKETS; b++) {
+        struct dsession *s = d->buckets[b], *next;
+        for (; s != NULL; s = next) {
+            next = s->next;
+            if (now - s->last_heartbeat > limit) {
+                char node_id[64];
+                snprintf(node_id, sizeof node_id, "%s", s->node_id);
+                log_info("dispatcher", "node %s missed its heartbeats: down", node_id);
+                session_end(d, s, "heartbeat timeout");
+                node_change_queue(d, node_id, SWARM__NODE_STATE__NODE_STATE_DOWN, NULL, NULL);
+            }
+        }
+    }
+    /* Nodes that never reconnected after this manager became leader. */
+    if (now - d->leader_since <= limit || store_node_list(d->m->store, &nodes, &n) != 0) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (nodes[i]->status != NULL &&
+            nodes[i]->status->state == SWARM__NODE_STATE__NODE_STATE_READY &&
+            session_find(d, nodes[i]->id) == NULL) {
+            node_change_queue(d, nodes[i]->id, SWARM__NODE_STATE__NODE_STATE_DOWN, NULL, NULL);
+        }
+    }
+    store_node_free_list(nodes, n);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void end_all_sessions(struct dispatcher *d, const char *why)
+{
+    for (unsigned b = 0; b < DISPATCHER_BUCKETS; b++) {
+        while (d->buckets[b] != NULL) {
+            session_end(d, d->buckets[b], why);
+        }
+    }
+}
+
+static void drop_pending(struct dispatcher *d, const char *why)
+{
+    struct status_waiter *w = d->waiters;
+    d->waiters = NULL;
+    while (w != NULL) {
+        struct status_waiter *next = w->next;
+        api_call_error(w->call, API_UNAVAILABLE, "%s", why);
+        free(w);
+        w = next;
+    }
+    for (size_t i = 0; i < d->n_pending; i++) {
+        swarm__store_action__free_unpacked(d->pending[i], NULL);
+    }
+    d->n_pending = 0;
+    for (size_t i = 0; i < d->n_node_changes; i++) {
+        if (d->node_changes[i].desc != NULL) {
+            swarm__node_description__free_unpacked(d->node_changes[i].desc, NULL);
+        }
+    }
+    d->n_node_changes = 0;
+}
+
+struct dispatcher *dispatcher_new(struct manager *m)
+{
+    struct dispatcher *d = calloc(1, sizeof *d);
+    if (d == NULL) {
+        return NULL;
+    }
+    d->m = m;
+    uv_timer_init(m->loop, &d->check_timer);
+    d->check_timer.data = d;
+    uv_timer_init(m->loop, &d->flush_timer);
+    d->flush_timer.data = d;
+    return d;
+}
+
+void dispatcher_set_leader(struct dispatcher *d, bool leader)
+{
+    if (d == NULL || d->closing || d->leader == leader) {
+        return;
+    }
+    d->leader = leader;
+    if (leader) {
+        uint64_t p = period_ms(d);
+        d->leader_since = uv_now(d->m->loop);
+        uv_timer_start(&d->check_timer, check_cb, p / 2, p / 2);
+        return;
+    }
+    uv_timer_stop(&d->check_timer);
+    end_all_sessions(d, "this manager is no longer the leader");
+    drop_pending(d, "this manager is no longer the leader");
+}
+
+static void dispatcher_handle_closed_cb(uv_handle_t *h)
+{
+    struct dispatcher *d = h->data;
+    if (--d->open_handles == 0) {
+        free(d->pending);
+        free(d->node_changes);
+        free(d);
+    }
+}
+
+void dispatcher_close(struct dispatcher *d)
+{
+    if (d == NULL) {
+        return;
+    }
+    d->closing = true;
+    end_all_sessions(d, "manager shutting down");
+    drop_pending(d, "manager shutting down");
+    d->open_handles = 2;
+    uv_close((uv_handle_t *)&d->check_timer, dispatcher_handle_closed_cb);
+    uv_close((uv_handle_t *)&d->flush_timer, dispatcher_handle_closed_cb);
+}
+
+void dispatcher_register(struct api_server *api, struct manager **current)
+{
+    const unsigned roles = API_ROLE_WORKER | API_ROLE_MANAGER;
+    api_server_register(api, &swarm__dispatcher__descriptor, "Session", roles, session_cb, current);
+    api_server_register(api, &swarm__dispatcher__descriptor, "Heartbeat", roles, heartbeat_cb,
+                        current);
+    api_server_register(api, &swarm__dispatcher__descriptor, "Assignments", roles,
+                        assignments_cb, current);
+    api_server_register(api, &swarm__dispatcher__descriptor, "UpdateTaskStatus", roles,
+                        update_task_status_cb, current);
+}
