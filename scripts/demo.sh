@@ -60,13 +60,26 @@ ctl() {
 }
 
 start_node manager1 127.0.0.11
+start_node manager2 127.0.0.12
+start_node manager3 127.0.0.13
 ctl manager1 swarm init --advertise-addr 127.0.0.11
+token=$("$SWARMCTL" --socket "$DEMO/manager1/state/swarmd.sock" swarm join-token -q manager)
+ctl manager2 swarm join --token "$token" --advertise-addr 127.0.0.12 127.0.0.11:2377
+ctl manager3 swarm join --token "$token" --advertise-addr 127.0.0.13 127.0.0.11:2377
+# Wait (bounded) until every manager is Ready and reachable.
+for _ in $(seq 100); do
+    out=$("$SWARMCTL" --socket "$DEMO/manager1/state/swarmd.sock" node ls 2>/dev/null || true)
+    [ "$(echo "$out" | grep -c 'Ready.*\(Leader\|Reachable\)')" = 3 ] && break
+    sleep 0.1
+done
+echo
 ctl manager1 node ls
 echo
-ctl manager1 info
+ctl manager2 info
 echo
 cat <<MSG
-The swarm is running (state and logs under $DEMO).
-Talk to it:   $SWARMCTL --socket $DEMO/manager1/state/swarmd.sock node ls
-Stop it:      scripts/demo.sh stop
+The swarm is running: 3 managers on 127.0.0.11-13 (state and logs under $DEMO).
+Talk to any of them:  $SWARMCTL --socket $DEMO/manager2/state/swarmd.sock node ls
+Try a failover:       kill -9 \$(cat $DEMO/manager1/swarmd.pid); then node ls on manager2
+Stop it:              scripts/demo.sh stop
 MSG
