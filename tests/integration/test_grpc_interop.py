@@ -1,6 +1,9 @@
 """The control API is real gRPC: a client nobody here wrote (Debian's grpcio,
 with stubs generated from proto/*.proto at test time) drives swarmd over the
 unix control socket and over mutual TLS on the cluster port."""
+import itertools
+import os
+import socket
 import subprocess
 import sys
 import types
@@ -8,9 +11,38 @@ import types
 import grpc
 import pytest
 
-from conftest import ROOT, wait_for
+from conftest import Node, ROOT, wait_for
 
-PROTOS = ["objects", "store", "control", "ca", "swarm", "localstate"]
+
+# Other sessions of the harness (other people's runs on this machine) hand
+# out 127.0.x.y in the same order; the nodes here take addresses from a range
+# of their own, varied by pid, and skip any whose port 2377 is taken.
+_own_ips = itertools.count(2)
+
+
+def own_ip():
+    for _ in range(1000):
+        n = next(_own_ips)
+        ip = f"127.{100 + os.getpid() % 100}.{n // 250}.{n % 250 + 2}"
+        probe = socket.socket()
+        try:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((ip, 2377))
+            return ip
+        except OSError:
+            continue
+        finally:
+            probe.close()
+    raise AssertionError("no free loopback address")
+
+
+def own_node(swarm, name):
+    n = Node(swarm.base, name, own_ip())
+    swarm.nodes.append(n)
+    return n
+
+
+PROTOS = ["objects", "control", "ca", "swarm"]  # the ones these tests use
 
 
 @pytest.fixture(scope="session")
@@ -25,9 +57,12 @@ def pb(tmp_path_factory):
     assert r.returncode == 0, f"protoc failed: {r.stderr}"
     sys.path.insert(0, str(out))
     ns = types.SimpleNamespace()
-    for name in PROTOS:
+    for path in sorted(out.glob("*_pb2.py")):
+        name = path.name[:-len("_pb2.py")]
         setattr(ns, name, __import__(f"{name}_pb2"))
         setattr(ns, name + "_grpc", __import__(f"{name}_pb2_grpc"))
+    for name in PROTOS:
+        assert hasattr(ns, name), f"no stubs for {name}.proto"
     return ns
 
 
@@ -71,7 +106,7 @@ def init_over_grpc(pb, node):
 @pytest.fixture
 def grpc_manager(swarm, pb):
     """A node initialized through the generated client, not swarmctl."""
-    n = swarm.node("m1").start()
+    n = own_node(swarm, "m1").start()
     n.init_resp = init_over_grpc(pb, n)
     wait_for(lambda: (n.state_dir / "certificates" / "swarm-node.crt").exists(),
              timeout=10, what="node certificate")
@@ -79,7 +114,7 @@ def grpc_manager(swarm, pb):
 
 
 def test_info_inactive_over_unix(swarm, pb):
-    n = swarm.node().start()
+    n = own_node(swarm, "n1").start()
     with unix_channel(n) as ch:
         info = pb.swarm_grpc.SwarmStub(ch).Info(pb.swarm.InfoRequest(), timeout=10)
     assert info.state == pb.swarm.LOCAL_NODE_STATE_INACTIVE
