@@ -90,6 +90,7 @@ struct api_client_call {
     char message[512];
     bool submitted;
     bool completed; /* status settled, done cb queued */
+    bool remote_ended; /* the server ended the stream (END_STREAM or reset) */
     bool delivered; /* done cb ran */
     bool stream_done;
     bool freeing;
@@ -144,7 +145,10 @@ static void ccall_complete(struct api_client_call *call, enum api_status st,
     call->status = st;
     snprintf(call->message, sizeof call->message, "%s", msg ? msg : "");
     uv_timer_stop(&call->timer);
-    if (!call->stream_done && call->submitted && c->io.session != NULL) {
+    /* Reset only a stream the server has not ended: a reset after a normal
+     * end is noise, and nghttp2 peers count resets as abuse (a connection
+     * is closed after ~1000 of them). */
+    if (!call->stream_done && !call->remote_ended && call->submitted && c->io.session != NULL) {
         nghttp2_session *s = c->io.session;
         if (nghttp2_session_get_stream_local_close(s, call->stream_id) != 1 ||
             nghttp2_session_get_stream_remote_close(s, call->stream_id) != 1) {
@@ -181,6 +185,7 @@ static enum api_status http_to_grpc(int http)
 static void ccall_server_end(struct api_client_call *call, uint32_t error_code)
 {
     char msg[700];
+    call->remote_ended = true;
     if (call->http_status != 0 && call->http_status != 200) {
         snprintf(msg, sizeof msg, "unexpected HTTP status %d%s%s",
                  call->http_status, call->grpc_message[0] ? ": " : "",

@@ -305,6 +305,10 @@ static struct tls_conn *tls_conn_alloc(uv_loop_t *loop, bool tcp)
     c->loop = loop;
     if (tcp) {
         uv_tcp_init(loop, &c->h.tcp);
+        /* RPCs are small request/answer exchanges: without this, Nagle and
+         * delayed ACKs add ~40 ms to a call. libuv applies it to the socket
+         * once it exists (connect or accept). */
+        uv_tcp_nodelay(&c->h.tcp, 1);
     } else {
         uv_pipe_init(loop, &c->h.pipe, 0);
     }
