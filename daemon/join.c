@@ -258,6 +258,42 @@ int join_start(uv_loop_t *loop, const struct join_params *p, join_done_cb cb, vo
     return 0;
 }
 
+int join_renew(uv_loop_t *loop, const char *manager_addr, SSL_CTX *ctx, X509 *root,
+               join_done_cb cb, void *data, char *errmsg)
+{
+    struct join *j = calloc(1, sizeof *j);
+    if (j == NULL) {
+        return SWARM_ENOMEM;
+    }
+    j->res = calloc(1, sizeof *j->res);
+    if (j->res == NULL) {
+        free(j);
+        return SWARM_ENOMEM;
+    }
+    j->loop = loop;
+    j->cb = cb;
+    j->data = data;
+    snprintf(j->remote, sizeof j->remote, "%s", manager_addr);
+    X509_up_ref(root);
+    j->res->root = root;
+    SSL_CTX_up_ref(ctx);
+    j->ctx = ctx;
+    j->client = api_client_new(loop, API_DEFAULT_MAX_MSG);
+    if (j->client == NULL ||
+        api_client_connect_tls(j->client, j->remote, ctx, NULL, JOIN_TIMEOUT_MS,
+                               trusted_connected_cb, j) != 0) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "could not connect to %s", manager_addr);
+        if (j->client != NULL) {
+            api_client_close(j->client, NULL, NULL);
+        }
+        SSL_CTX_free(j->ctx);
+        join_result_free(j->res);
+        free(j);
+        return SWARM_EUNAVAIL;
+    }
+    return 0;
+}
+
 void join_result_free(struct join_result *res)
 {
     if (res == NULL) {

@@ -34,6 +34,13 @@ struct join_params {
 int join_start(uv_loop_t *loop, const struct join_params *p, join_done_cb cb, void *data,
                char *errmsg);
 
+/* Renewal: over mutual TLS with the node's current certificate (`ctx`,
+ * trusting `root`), a new key and CSR without a token; the manager answers
+ * with a certificate for the role the store now gives the node (this is how
+ * a promotion or demotion reaches it). Same callback contract as join. */
+int join_renew(uv_loop_t *loop, const char *manager_addr, SSL_CTX *ctx, X509 *root,
+               join_done_cb cb, void *data, char *errmsg);
+
 void join_result_free(struct join_result *res);
 
 #endif

@@ -66,4 +66,39 @@ void exec_base_finish(struct executor *e);
 void exec_report(struct executor *e, const char *task_id, Swarm__TaskState state,
                  const char *message, const char *err, int exit_code, int pid);
 
+/* Process executor helpers (exec_shim.c): no libuv in there. */
+
+#define EXEC_CGROUP_PIDS_MAX 4096
+
+/* Find the program for `image` as Docker/runc do: a name with a '/' is a
+ * path (relative to `cwd`), otherwise it is searched in `path_env`. Writes
+ * the absolute path to `out`, or a Docker-like reason to `err` and returns
+ * -1 (`exec: "x": executable file not found in $PATH`). */
+int exec_lookup_program(const char *image, const char *path_env, const char *cwd,
+                        char *out, size_t outsz, char *err, size_t errsz);
+
+/* Field 22 of /proc/PID/stat (start time in clock ticks since boot), or 0. */
+unsigned long long exec_proc_starttime(int pid);
+
+/* mkdir -p (0700 for the dirs it creates); 0 or -errno. */
+int exec_mkdir_p(const char *path);
+/* rm -rf; 0 or -errno. */
+int exec_rm_rf(const char *path);
+
+/* Prepare cgroup v2 limits under ROOT/swarmd-<tag>/ (ROOT: /sys/fs/cgroup,
+ * or $SWARM_CGROUP_ROOT). Returns the malloc'd base dir, or NULL when cgroup
+ * v2 is not available or not writable. */
+char *exec_cgroup_setup(const char *tag);
+/* Create BASE/<task id> with memory.max, pids.max and cpu.max (limits <= 0:
+ * none). Returns the malloc'd cgroup dir, or NULL (the task runs without). */
+char *exec_cgroup_create(const char *base, const char *task_id, int64_t memory_bytes,
+                         int64_t nano_cpus);
+/* Kill what is left in the cgroup (cgroup.kill) if `kill`, then rmdir it. */
+void exec_cgroup_remove(const char *path, bool kill);
+
+/* Kill a previous run's task process recorded as pid + start time: its
+ * process group if the leader still matches, else any process of that group
+ * whose environment says SWARM_TASK_ID=<task_id>. Returns how many. */
+int exec_kill_leftover(const char *task_id, int pid, unsigned long long starttime);
+
 #endif

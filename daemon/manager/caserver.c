@@ -176,6 +176,7 @@ static Swarm__Node *new_node(const char *id, int role, uint64_t raft_id,
     n->spec->desired_role = role;
     n->spec->availability = req->availability;
     n->role = role;
+    n->advertise_addr = strdup(req->advertise_addr);
     if (req->description != NULL) {
         n->description = manager_message_dup(&req->description->base);
     }
@@ -191,6 +192,51 @@ static Swarm__Node *new_node(const char *id, int role, uint64_t raft_id,
         n->manager_status->reachability = SWARM__REACHABILITY__REACHABILITY_UNKNOWN;
     }
     return n;
+}
+
+/* Renewal: a node with a valid certificate asks for a new one. Its identity
+ * comes from the certificate; its role from the store (so a promotion or a
+ * demotion reaches the node this way). A removed node gets nothing. */
+static void renew_node_cert(struct manager *m, struct api_call *call,
+                            const Swarm__IssueNodeCertificateRequest *req)
+{
+    const struct api_peer *peer = api_call_peer(call);
+    Swarm__IssueNodeCertificateResponse resp = SWARM__ISSUE_NODE_CERTIFICATE_RESPONSE__INIT;
+    Swarm__Cluster *c = NULL;
+    Swarm__Node *node = NULL;
+    char *pem = NULL;
+
+    if (store_node_get(m->store, peer->node_id, &node) != 0) {
+        api_call_error(call, API_PERMISSION_DENIED,
+                       "node %s is not a member of this swarm (it may have been removed)",
+                       peer->node_id);
+        return;
+    }
+    if (store_cluster_get_default(m->store, &c) != 0) {
+        api_call_error(call, API_UNAVAILABLE, "the cluster object is not available yet");
+        goto out;
+    }
+    if (issue_cert(m, call, c, &req->csr, node->id, node->role, &pem) != 0) {
+        goto out;
+    }
+    resp.node_id = node->id;
+    resp.certificate.data = (uint8_t *)pem;
+    resp.certificate.len = strlen(pem);
+    resp.role = node->role;
+    resp.cluster_id = c->id;
+    resp.raft_id = node->manager_status != NULL ? node->manager_status->raft_id : 0;
+    fill_managers(m, &resp);
+    api_call_reply(call, &resp.base);
+    for (size_t i = 0; i < resp.n_managers; i++) {
+        swarm__manager_peer__free_unpacked(resp.managers[i], NULL);
+    }
+    free(resp.managers);
+out:
+    free(pem);
+    if (c != NULL) {
+        swarm__cluster__free_unpacked(c, NULL);
+    }
+    swarm__node__free_unpacked(node, NULL);
 }
 
 static void issue_node_cert_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
@@ -276,13 +322,34 @@ out:
     swarm__cluster__free_unpacked(c, NULL);
 }
 
+/* Renewals are served by whichever manager is asked (a read and a
+ * signature: forwarding would lose the caller's identity); joins create a
+ * Node and so run on the leader. */
+static void issue_entry_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Swarm__IssueNodeCertificateRequest *req = (const Swarm__IssueNodeCertificateRequest *)msg;
+    struct route *join_route = data;
+    struct manager *m = *manager_route_current(join_route);
+    if (req->token[0] == '\0' && api_call_peer(call)->role != API_ROLE_ANONYMOUS) {
+        if (m == NULL || m->phase != MANAGER_RUNNING) {
+            api_call_error(call, API_UNAVAILABLE, "%s", MANAGER_NOT_MANAGER_MSG);
+            return;
+        }
+        renew_node_cert(m, call, req);
+        return;
+    }
+    manager_route_call(join_route, call, msg);
+}
+
 void caserver_register(struct api_server *api, struct manager **current)
 {
     api_server_register(api, &swarm__ca__descriptor, "GetRootCACertificate",
                         API_ROLE_ANONYMOUS | API_ROLE_WORKER | API_ROLE_MANAGER | API_ROLE_LOCAL,
                         get_root_ca_cb, current);
-    manager_register_routed(api, &swarm__ca__descriptor, "IssueNodeCertificate",
-                            API_ROLE_ANONYMOUS, false, issue_node_cert_cb, current);
+    api_server_register(api, &swarm__ca__descriptor, "IssueNodeCertificate",
+                        API_ROLE_ANONYMOUS | API_ROLE_WORKER | API_ROLE_MANAGER, issue_entry_cb,
+                        manager_route_new(&swarm__ca__descriptor, "IssueNodeCertificate", false,
+                                          issue_node_cert_cb, current));
 }
 
 void manager_register_api(struct api_server *api, struct manager **current)

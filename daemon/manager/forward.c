@@ -234,11 +234,10 @@ static void routed_entry_cb(struct api_call *call, const ProtobufCMessage *req, 
     route_call(rc);
 }
 
-void manager_register_routed(struct api_server *api, const ProtobufCServiceDescriptor *svc,
-                             const char *method, unsigned roles, bool read,
-                             api_handler_cb local, struct manager **current)
+struct route *manager_route_new(const ProtobufCServiceDescriptor *svc, const char *method,
+                               bool read, api_handler_cb local, struct manager **current)
 {
-    /* Registrations live as long as the process. */
+    /* Routes live as long as the process (they are registered once). */
     struct route *r = malloc(sizeof *r);
     if (r == NULL) {
         abort();
@@ -248,6 +247,24 @@ void manager_register_routed(struct api_server *api, const ProtobufCServiceDescr
     r->local = local;
     r->current = current;
     r->read = read;
+    return r;
+}
+
+struct manager **manager_route_current(struct route *route)
+{
+    return route->current;
+}
+
+void manager_route_call(struct route *route, struct api_call *call, const ProtobufCMessage *req)
+{
+    routed_entry_cb(call, req, route);
+}
+
+void manager_register_routed(struct api_server *api, const ProtobufCServiceDescriptor *svc,
+                             const char *method, unsigned roles, bool read,
+                             api_handler_cb local, struct manager **current)
+{
+    struct route *r = manager_route_new(svc, method, read, local, current);
     api_server_register(api, svc, method, roles, routed_entry_cb, r);
 }
 

@@ -103,6 +103,14 @@ void peers_start(struct manager *m);
 void peers_stop(struct manager *m);
 Swarm__Reachability peers_reachability(struct manager *m, const char *node_id);
 
+/* The same routing for a handler that decides per call (e.g. only some
+ * calls of a method must run on the leader). */
+struct route;
+struct route *manager_route_new(const ProtobufCServiceDescriptor *svc, const char *method,
+                               bool read, api_handler_cb local, struct manager **current);
+void manager_route_call(struct route *route, struct api_call *call, const ProtobufCMessage *req);
+struct manager **manager_route_current(struct route *route);
+
 /* Fail queued forwards and drop the leader connection. */
 void manager_forward_close(struct manager *m);
 /* How long this manager has known no leader (0 if it knows one). */

@@ -621,6 +621,7 @@ static int build_bootstrap_cmd(struct manager *m, const Swarm__InitRequest *req,
     node->manager_status = ms;
     ms = NULL;
     node->role = SWARM__NODE_ROLE__NODE_ROLE_MANAGER;
+    node->advertise_addr = strdup(m->local->advertise_addr);
     actions[1]->target_case = SWARM__STORE_ACTION__TARGET_NODE;
     actions[1]->node = node;
     node = NULL;

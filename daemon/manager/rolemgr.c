@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "id.h"
 #include "internal.h"
 #include "log.h"
 
@@ -97,6 +98,73 @@ static int start_change(struct manager *m, raft_id id, const char *addr, const c
     return 0;
 }
 
+static void role_update_cb(struct manager *m, int status, const struct store_result *res,
+                           void *data)
+{
+    if (m->phase == MANAGER_CLOSING) {
+        return;
+    }
+    m->role_change_pending = false;
+}
+
+/* Record a finished promotion or demotion in the Node: its role, and for a
+ * manager the raft id it will use and the address others reach it at. */
+static int set_node_role(struct manager *m, const Swarm__Node *node, Swarm__NodeRole role)
+{
+    Swarm__StoreCommand cmd = SWARM__STORE_COMMAND__INIT;
+    Swarm__StoreAction action = SWARM__STORE_ACTION__INIT;
+    Swarm__StoreAction *actions[1] = {&action};
+    Swarm__ManagerStatus ms = SWARM__MANAGER_STATUS__INIT;
+    Swarm__Node copy = *node;
+    int rv;
+
+    copy.role = role;
+    if (role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER) {
+        uint64_t raft_id = 0;
+        while (raft_id == 0) {
+            random_bytes(&raft_id, sizeof raft_id);
+        }
+        ms.raft_id = raft_id;
+        ms.addr = node->advertise_addr;
+        ms.reachability = SWARM__REACHABILITY__REACHABILITY_UNKNOWN;
+        copy.manager_status = &ms;
+    } else {
+        copy.manager_status = NULL;
+    }
+    action.kind = SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE;
+    action.target_case = SWARM__STORE_ACTION__TARGET_NODE;
+    action.node = &copy;
+    cmd.n_actions = 1;
+    cmd.actions = actions;
+    rv = manager_write(m, &cmd, role_update_cb, NULL);
+    if (rv == 0) {
+        m->role_change_pending = true;
+        log_info("rolemgr", "node %s is now a %s", node->id,
+                 role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER ? "manager" : "worker");
+    }
+    return rv;
+}
+
+/* Voters that answer our probes, counting ourselves. */
+static unsigned reachable_voters(struct manager *m, const Swarm__Node *const *nodes, size_t n)
+{
+    struct raft *r = rnode_raft(m->raft);
+    unsigned count = 0;
+    for (unsigned j = 0; j < r->configuration.n; j++) {
+        const struct raft_server *srv = &r->configuration.servers[j];
+        if (srv->role != RAFT_VOTER) {
+            continue;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (nodes[i]->manager_status != NULL && nodes[i]->manager_status->raft_id == srv->id &&
+                peers_reachability(m, nodes[i]->id) == SWARM__REACHABILITY__REACHABILITY_REACHABLE) {
+                count++;
+            }
+        }
+    }
+    return count;
+}
+
 static void reconcile(struct manager *m)
 {
     struct raft *r = rnode_raft(m->raft);
@@ -122,14 +190,56 @@ static void reconcile(struct manager *m)
             goto out;
         }
     }
+    /* Promotions: give the node a raft id; the pass above then adds it. */
+    for (size_t i = 0; i < n; i++) {
+        const Swarm__Node *node = nodes[i];
+        if (node->spec != NULL &&
+            node->spec->desired_role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER &&
+            node->role == SWARM__NODE_ROLE__NODE_ROLE_WORKER && node->advertise_addr != NULL &&
+            node->advertise_addr[0] != '\0') {
+            set_node_role(m, node, SWARM__NODE_ROLE__NODE_ROLE_MANAGER);
+            goto out;
+        }
+    }
     for (unsigned j = 0; j < r->configuration.n; j++) {
-        raft_id id = r->configuration.servers[j].id;
+        const struct raft_server *srv = &r->configuration.servers[j];
         bool wanted = false;
         for (size_t i = 0; i < n && !wanted; i++) {
-            wanted = is_manager(nodes[i]) && nodes[i]->manager_status->raft_id == id;
+            wanted = is_manager(nodes[i]) && nodes[i]->manager_status->raft_id == srv->id;
         }
-        if (!wanted && id != rnode_id(m->raft)) {
-            start_change(m, id, NULL, "removal");
+        if (wanted) {
+            continue;
+        }
+        /* Removing a voter must leave a majority of the remaining voters
+         * reachable, or the swarm would lose its quorum. */
+        if (srv->role == RAFT_VOTER) {
+            unsigned voters = 0;
+            for (unsigned k = 0; k < r->configuration.n; k++) {
+                voters += r->configuration.servers[k].role == RAFT_VOTER;
+            }
+            unsigned reachable = reachable_voters(m, (const Swarm__Node *const *)nodes, n);
+            bool removed_reachable = false;
+            for (size_t i = 0; i < n; i++) {
+                if (nodes[i]->manager_status && nodes[i]->manager_status->raft_id == srv->id) {
+                    removed_reachable = peers_reachability(m, nodes[i]->id) ==
+                                        SWARM__REACHABILITY__REACHABILITY_REACHABLE;
+                }
+            }
+            unsigned left = voters - 1, left_reachable = reachable - (removed_reachable ? 1 : 0);
+            if (left == 0 || left_reachable <= left / 2) {
+                continue;
+            }
+        }
+        start_change(m, srv->id, NULL, "removal");
+        goto out;
+    }
+    /* Demotions whose raft removal is done: record the new role. */
+    for (size_t i = 0; i < n; i++) {
+        const Swarm__Node *node = nodes[i];
+        if (node->spec != NULL && node->spec->desired_role == SWARM__NODE_ROLE__NODE_ROLE_WORKER &&
+            node->role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER &&
+            (node->manager_status == NULL || config_find(r, node->manager_status->raft_id) == NULL)) {
+            set_node_role(m, node, SWARM__NODE_ROLE__NODE_ROLE_WORKER);
             goto out;
         }
     }

@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -19,13 +20,30 @@ SWARMD = BUILD / "daemon" / "swarmd"
 SWARMCTL = BUILD / "cli" / "swarmctl"
 
 # Loopback addresses are handed out once per test session, so a test never
-# reuses the address of one that just ended.
+# reuses the address of one that just ended; the second octet comes from the
+# pid so that two test runs on one machine do not meet, and an address whose
+# port 2377 is taken anyway is skipped.
 _ips = itertools.count(10)
+_octet = 10 + os.getpid() % 90
+
+
+def _port_free(ip):
+    s = socket.socket()
+    try:
+        s.bind((ip, 2377))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
 
 
 def next_ip():
-    n = next(_ips)
-    return f"127.0.{n // 250}.{n % 250 + 2}"
+    while True:
+        n = next(_ips)
+        ip = f"127.{_octet}.{n // 250}.{n % 250 + 2}"
+        if _port_free(ip):
+            return ip
 
 
 def wait_for(pred, timeout=10.0, interval=0.05, what="condition"):
@@ -41,8 +59,12 @@ def wait_for(pred, timeout=10.0, interval=0.05, what="condition"):
 
 
 class Node:
-    def __init__(self, base, name, ip):
+    def __init__(self, base, name, ip, netns=None):
         self.name = name
+        # Network namespace to run swarmd in (`ip netns exec NETNS swarmd ...`);
+        # the control socket lives in the shared filesystem, so swarmctl still
+        # runs from the host. None: the host's namespace, as before.
+        self.netns = netns
         self.ip = ip
         self.addr = f"{ip}:2377"
         self.dir = base / name
@@ -55,9 +77,11 @@ class Node:
     # -- process --------------------------------------------------------
     def start(self, *extra, wait=True):
         log = open(self.log_path, "ab")
+        # `ip netns exec` execs swarmd in place, so proc.pid is swarmd's pid.
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
         self.proc = subprocess.Popen(
-            [str(SWARMD), "--state-dir", str(self.state_dir), "--listen-addr", self.addr,
-             "--hostname", self.name, "--log-level", "debug", *extra],
+            [*prefix, str(SWARMD), "--state-dir", str(self.state_dir),
+             "--listen-addr", self.addr, "--hostname", self.name, "--log-level", "debug", *extra],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         log.close()
         if wait:
@@ -135,9 +159,9 @@ class Swarm:
         self.base = base
         self.nodes = []
 
-    def node(self, name=None):
+    def node(self, name=None, ip=None, netns=None):
         name = name or f"node{len(self.nodes) + 1}"
-        n = Node(self.base, name, next_ip())
+        n = Node(self.base, name, ip or next_ip(), netns=netns)
         self.nodes.append(n)
         return n
 

@@ -1,0 +1,730 @@
+/* The agent: lifecycle, the node's task set, and what the executor reports.
+ * The dispatcher session (connection, heartbeats, streams, status batches)
+ * is in session.c; the local task database in taskdb.c.
+ *
+ * A session, happy path (session.c has the details):
+ *   connect (TLS, worker cert) to a manager -> Session stream -> first
+ *   SessionMessage opens the session (id, node, managers, heartbeat period)
+ *   -> Heartbeat every period, Assignments stream (COMPLETE, then
+ *   INCREMENTAL), UpdateTaskStatus batches every 100 ms or at 256 updates.
+ * Failure paths:
+ *   - connect/handshake fails or times out (5 s): next manager after a
+ *     backoff (100 ms doubling to 2 s, with jitter, forever);
+ *   - the first message is a redirect: close, connect to the named address
+ *     at once (after AGENT_REDIRECT_MAX redirects in a row, with backoff);
+ *   - no first message within 5 s, or one without a session ID: as a
+ *     failed connect;
+ *   - a failed heartbeat or status batch, or a stream that ends: close the
+ *     connection and reconnect, the last leader first, then the others in
+ *     turn. Unacknowledged statuses stay queued and are resent on the next
+ *     session; tasks keep running meanwhile;
+ *   - agent_stop: close the connection (its calls end), stop the tasks if
+ *     asked, close the executor and the DB, then `done`.
+ *
+ * Tasks: an assigned task whose desired state is <= RUNNING is started
+ * once; desired > RUNNING stops it; a task no longer assigned is stopped and
+ * removed once ended. A task that reached a terminal state is never started
+ * again (a restart is a new task, made by the orchestrator). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "agent_int.h"
+#include "err.h"
+#include "hostinfo.h"
+#include "log.h"
+
+#define AGENT_TABLE_MIN 64
+
+/* ---------------------------------------------------------- task table */
+
+static size_t agent_hash(const char *s)
+{
+    size_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s != '\0'; s++) {
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    }
+    return h;
+}
+
+int agent_table_init(struct agent_task_table *t)
+{
+    t->buckets = calloc(AGENT_TABLE_MIN, sizeof *t->buckets);
+    t->nbuckets = AGENT_TABLE_MIN;
+    t->count = 0;
+    return t->buckets != NULL ? 0 : SWARM_ENOMEM;
+}
+
+struct agent_task *agent_table_get(const struct agent_task_table *t, const char *id)
+{
+    struct agent_task *at = t->buckets[agent_hash(id) & (t->nbuckets - 1)];
+    while (at != NULL && strcmp(at->id, id) != 0) {
+        at = at->hnext;
+    }
+    return at;
+}
+
+int agent_table_put(struct agent_task_table *t, struct agent_task *at)
+{
+    if (t->count + 1 > t->nbuckets) {
+        size_t n = t->nbuckets * 2;
+        struct agent_task **b = calloc(n, sizeof *b);
+        if (b == NULL) {
+            return SWARM_ENOMEM;
+        }
+        for (size_t i = 0; i < t->nbuckets; i++) {
+            struct agent_task *x = t->buckets[i], *next;
+            for (; x != NULL; x = next) {
+                next = x->hnext;
+                x->hnext = b[agent_hash(x->id) & (n - 1)];
+                b[agent_hash(x->id) & (n - 1)] = x;
+            }
+        }
+        free(t->buckets);
+        t->buckets = b;
+        t->nbuckets = n;
+    }
+    struct agent_task **head = &t->buckets[agent_hash(at->id) & (t->nbuckets - 1)];
+    at->hnext = *head;
+    *head = at;
+    t->count++;
+    return 0;
+}
+
+void agent_table_del(struct agent_task_table *t, struct agent_task *at)
+{
+    struct agent_task **p = &t->buckets[agent_hash(at->id) & (t->nbuckets - 1)];
+    while (*p != NULL && *p != at) {
+        p = &(*p)->hnext;
+    }
+    if (*p == at) {
+        *p = at->hnext;
+        at->hnext = NULL;
+        t->count--;
+    }
+}
+
+void agent_table_foreach(struct agent_task_table *t,
+                         void (*fn)(struct agent_task *at, void *arg), void *arg)
+{
+    for (size_t i = 0; i < t->nbuckets; i++) {
+        struct agent_task *at = t->buckets[i], *next;
+        for (; at != NULL; at = next) {
+            next = at->hnext;
+            fn(at, arg);
+        }
+    }
+}
+
+void agent_table_free(struct agent_task_table *t)
+{
+    free(t->buckets);
+    t->buckets = NULL;
+    t->nbuckets = 0;
+    t->count = 0;
+}
+
+bool agent_state_terminal(Swarm__TaskState st)
+{
+    return st >= SWARM__TASK_STATE__TASK_STATE_COMPLETE;
+}
+
+/* ------------------------------------------------------------- tasks */
+
+static Swarm__Task *agent_task_copy(const Swarm__Task *t)
+{
+    size_t n = swarm__task__get_packed_size(t);
+    uint8_t *buf = malloc(n ? n : 1);
+    Swarm__Task *copy = NULL;
+    if (buf != NULL) {
+        swarm__task__pack(t, buf);
+        copy = swarm__task__unpack(NULL, n, buf);
+        free(buf);
+    }
+    return copy;
+}
+
+static void agent_task_free(struct agent_task *at)
+{
+    if (at->task != NULL) {
+        swarm__task__free_unpacked(at->task, NULL);
+    }
+    free(at->st.message);
+    free(at->st.err);
+    free(at->id);
+    free(at);
+}
+
+/* A new entry for `task` (owned by the entry on success). */
+static struct agent_task *agent_task_new(struct agent *a, Swarm__Task *task)
+{
+    struct agent_task *at = calloc(1, sizeof *at);
+    if (at == NULL || (at->id = strdup(task->id)) == NULL) {
+        free(at);
+        return NULL;
+    }
+    at->task = task;
+    at->st.state = SWARM__TASK_STATE__TASK_STATE_NEW;
+    if (agent_table_put(&a->tasks, at) != 0) {
+        free(at->id);
+        free(at);
+        return NULL;
+    }
+    return at;
+}
+
+static void agent_task_drop(struct agent *a, struct agent_task *at)
+{
+    agent_rep_del(a, at);
+    agent_table_del(&a->tasks, at);
+    agent_task_free(at);
+}
+
+void agent_rep_add(struct agent *a, struct agent_task *at)
+{
+    at->status_seq++;
+    if (at->in_rep) {
+        return;
+    }
+    at->in_rep = true;
+    at->rep_next = NULL;
+    at->rep_prev = a->rep_tail;
+    if (a->rep_tail != NULL) {
+        a->rep_tail->rep_next = at;
+    } else {
+        a->rep_head = at;
+    }
+    a->rep_tail = at;
+    a->n_rep++;
+}
+
+void agent_rep_del(struct agent *a, struct agent_task *at)
+{
+    if (!at->in_rep) {
+        return;
+    }
+    if (at->rep_prev != NULL) {
+        at->rep_prev->rep_next = at->rep_next;
+    } else {
+        a->rep_head = at->rep_next;
+    }
+    if (at->rep_next != NULL) {
+        at->rep_next->rep_prev = at->rep_prev;
+    } else {
+        a->rep_tail = at->rep_prev;
+    }
+    at->in_rep = false;
+    at->rep_prev = at->rep_next = NULL;
+    a->n_rep--;
+}
+
+/* Record a status: remember it, persist it (committed with the next flush)
+ * and queue it for the manager. */
+static void agent_task_set_status(struct agent *a, struct agent_task *at, Swarm__TaskState state,
+                                  const char *message, const char *err, int exit_code, int pid)
+{
+    Swarm__TaskStatus ts = SWARM__TASK_STATUS__INIT;
+    char *m = strdup(message != NULL ? message : "");
+    char *e = strdup(err != NULL ? err : "");
+    if (m == NULL || e == NULL) {
+        free(m);
+        free(e);
+        log_error("agent", "task %s: out of memory recording its status", at->id);
+        return;
+    }
+    free(at->st.message);
+    free(at->st.err);
+    at->st.state = state;
+    at->st.timestamp = (int64_t)agent_wall_ms();
+    at->st.message = m;
+    at->st.err = e;
+    at->st.exit_code = exit_code;
+    at->st.pid = pid;
+    ts.timestamp = at->st.timestamp;
+    ts.state = state;
+    ts.message = m;
+    ts.err = e;
+    ts.exit_code = exit_code;
+    ts.pid = pid;
+    if (a->db_open) {
+        taskdb_put_status(&a->db, at->id, &ts);
+    }
+    agent_rep_add(a, at);
+    agent_reporter_kick(a);
+}
+
+/* Make the executor match the task's desired state. */
+static void agent_task_reconcile(struct agent *a, struct agent_task *at)
+{
+    Swarm__TaskState desired = at->task->desired_state;
+    int rv;
+    if (agent_state_terminal(at->st.state)) {
+        return; /* never again: the orchestrator makes a new task */
+    }
+    if (desired <= SWARM__TASK_STATE__TASK_STATE_RUNNING) {
+        if (at->started) {
+            return;
+        }
+        rv = executor_start(a->exec, at->task);
+        if (rv != 0) {
+            agent_task_set_status(a, at, SWARM__TASK_STATE__TASK_STATE_REJECTED, "rejected",
+                                  rv == SWARM_EINVAL ? "invalid task: no program to run"
+                                                     : swarm_strerror(rv),
+                                  0, 0);
+            return;
+        }
+        at->started = true;
+    } else if (at->started) {
+        executor_stop(a->exec, at->id);
+    } else {
+        /* Never ran here: it is shut down as it stands. */
+        agent_task_set_status(a, at, SWARM__TASK_STATE__TASK_STATE_SHUTDOWN, "shutdown", "", 0,
+                              0);
+    }
+}
+
+/* The task is no longer assigned: stop it, forget it once it ended. */
+static void agent_task_unassign(struct agent *a, struct agent_task *at)
+{
+    if (a->db_open) {
+        taskdb_delete(&a->db, at->id);
+    }
+    agent_rep_del(a, at); /* the manager no longer wants to hear about it */
+    if (at->started && !agent_state_terminal(at->st.state)) {
+        at->removing = true;
+        executor_stop(a->exec, at->id);
+        return;
+    }
+    executor_remove(a->exec, at->id);
+    agent_task_drop(a, at);
+}
+
+static void agent_task_update(struct agent *a, const Swarm__Task *t)
+{
+    struct agent_task *at;
+    Swarm__Task *copy;
+    if (t->id == NULL || t->id[0] == '\0') {
+        return;
+    }
+    if ((copy = agent_task_copy(t)) == NULL) {
+        log_error("agent", "task %s: out of memory", t->id);
+        return;
+    }
+    at = agent_table_get(&a->tasks, t->id);
+    if (at == NULL) {
+        if ((at = agent_task_new(a, copy)) == NULL) {
+            swarm__task__free_unpacked(copy, NULL);
+            log_error("agent", "task %s: out of memory", t->id);
+            return;
+        }
+        /* New to this node but already ended (as far as the manager knows):
+         * nothing to run. */
+        if (t->status != NULL && agent_state_terminal(t->status->state)) {
+            at->st.state = t->status->state;
+        }
+    } else {
+        swarm__task__free_unpacked(at->task, NULL);
+        at->task = copy;
+        at->removing = false;
+    }
+    at->seen_gen = a->complete_gen;
+    if (a->db_open) {
+        taskdb_put_task(&a->db, at->task);
+    }
+    agent_task_reconcile(a, at);
+}
+
+static void agent_unassign_unseen_cb(struct agent_task *at, void *arg)
+{
+    struct agent *a = arg;
+    if (at->seen_gen != a->complete_gen && !at->removing) {
+        agent_task_unassign(a, at);
+    }
+}
+
+void agent_apply_assignments(struct agent *a, const Swarm__AssignmentsMessage *m)
+{
+    bool complete = m->type == SWARM__ASSIGNMENTS_TYPE__ASSIGNMENTS_COMPLETE;
+    if (complete) {
+        a->complete_gen++;
+    }
+    for (size_t i = 0; i < m->n_update; i++) {
+        if (m->update[i] != NULL) {
+            agent_task_update(a, m->update[i]);
+        }
+    }
+    for (size_t i = 0; i < m->n_remove; i++) {
+        struct agent_task *at = agent_table_get(&a->tasks, m->remove[i]);
+        if (at != NULL && !at->removing) {
+            agent_task_unassign(a, at);
+        }
+    }
+    if (complete) {
+        agent_table_foreach(&a->tasks, agent_unassign_unseen_cb, a);
+    }
+    if (a->db_open) {
+        taskdb_commit(&a->db);
+    }
+}
+
+static void agent_exec_status_cb(const char *task_id, const struct exec_status *st, void *data)
+{
+    struct agent *a = data;
+    struct agent_task *at = agent_table_get(&a->tasks, task_id);
+    if (at == NULL || !a->exec_open) {
+        return;
+    }
+    if (at->removing) {
+        at->st.state = st->state;
+        if (agent_state_terminal(st->state)) {
+            executor_remove(a->exec, at->id);
+            agent_task_drop(a, at);
+        }
+    } else {
+        agent_task_set_status(a, at, st->state, st->message, st->err, st->exit_code, st->pid);
+    }
+    if (a->closing && agent_state_terminal(st->state) && a->n_stopping > 0) {
+        if (--a->n_stopping == 0) {
+            uv_timer_stop(&a->stop_timer);
+            agent_maybe_finish(a);
+        }
+    }
+}
+
+/* ----------------------------------------------------- start from the DB */
+
+static void agent_load_row_cb(Swarm__Task *task, Swarm__TaskStatus *st, void *arg)
+{
+    struct agent *a = arg;
+    struct agent_task *at = agent_task_new(a, task);
+    if (at == NULL) {
+        swarm__task__free_unpacked(task, NULL);
+    } else if (st != NULL) {
+        at->st.state = st->state;
+        at->st.timestamp = st->timestamp;
+        at->st.message = strdup(st->message != NULL ? st->message : "");
+        at->st.err = strdup(st->err != NULL ? st->err : "");
+        at->st.exit_code = st->exit_code;
+        at->st.pid = st->pid;
+    }
+    if (st != NULL) {
+        swarm__task_status__free_unpacked(st, NULL);
+    }
+}
+
+/* Resume what the previous run was running; what it was told to stop
+ * ended with it. The last known statuses are reported again to the first
+ * manager we reach (status updates are forward-only there). */
+static void agent_resume_cb(struct agent_task *at, void *arg)
+{
+    struct agent *a = arg;
+    if (at->task->desired_state <= SWARM__TASK_STATE__TASK_STATE_RUNNING &&
+        !agent_state_terminal(at->st.state)) {
+        agent_task_reconcile(a, at);
+    } else if (!agent_state_terminal(at->st.state)) {
+        agent_task_set_status(a, at, SWARM__TASK_STATE__TASK_STATE_SHUTDOWN, "shutdown",
+                              "stopped while the node was down", 0, 0);
+    } else if (at->st.state != SWARM__TASK_STATE__TASK_STATE_NEW) {
+        agent_rep_add(a, at);
+    }
+}
+
+static int agent_open_db(struct agent *a, char *errmsg)
+{
+    char *path = NULL;
+    int rv;
+    if (mkdir(a->state_dir, 0700) != 0 && errno != EEXIST) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "agent: mkdir %s: %s", a->state_dir,
+                      strerror(errno));
+        return SWARM_EIO;
+    }
+    if (mkdir(a->worker_dir, 0700) != 0 && errno != EEXIST) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "agent: mkdir %s: %s", a->worker_dir,
+                      strerror(errno));
+        return SWARM_EIO;
+    }
+    if (asprintf(&path, "%s/tasks.db", a->worker_dir) < 0) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "agent: out of memory");
+        return SWARM_ENOMEM;
+    }
+    rv = taskdb_open(&a->db, path, errmsg);
+    free(path);
+    if (rv == 0) {
+        a->db_open = true;
+    }
+    return rv;
+}
+
+/* ---------------------------------------------------------- lifecycle */
+
+static void agent_free_task_cb(struct agent_task *at, void *arg)
+{
+    struct agent *a = arg;
+    agent_rep_del(a, at);
+    agent_table_del(&a->tasks, at);
+    agent_task_free(at);
+}
+
+static void agent_handle_closed_cb(uv_handle_t *h)
+{
+    struct agent *a = h->data;
+    a->open_handles--;
+    agent_maybe_finish(a);
+}
+
+static void agent_free(struct agent *a)
+{
+    for (size_t i = 0; i < a->n_mgrs; i++) {
+        free(a->mgrs[i]);
+    }
+    free(a->mgrs);
+    if (a->desc != NULL) {
+        swarm__node_description__free_unpacked(a->desc, NULL);
+    }
+    if (a->client_ctx != NULL) {
+        SSL_CTX_free(a->client_ctx);
+    }
+    free(a->state_dir);
+    free(a->worker_dir);
+    free(a->node_id);
+    free(a->hostname);
+    free(a);
+}
+
+static int agent_copy_config(struct agent *a, const struct agent_config *cfg, char *errmsg)
+{
+    a->loop = cfg->loop;
+    a->managers_cb = cfg->managers_cb;
+    a->node_cb = cfg->node_cb;
+    a->data = cfg->data;
+    a->state_dir = strdup(cfg->state_dir);
+    a->node_id = strdup(cfg->node_id != NULL ? cfg->node_id : "");
+    a->hostname = cfg->hostname != NULL ? strdup(cfg->hostname) : NULL;
+    a->mgrs = calloc(cfg->n_managers ? cfg->n_managers : 1, sizeof *a->mgrs);
+    if (a->state_dir == NULL || a->node_id == NULL || a->mgrs == NULL ||
+        (cfg->hostname != NULL && a->hostname == NULL) ||
+        asprintf(&a->worker_dir, "%s/worker", cfg->state_dir) < 0) {
+        a->worker_dir = NULL;
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "agent: out of memory");
+        return SWARM_ENOMEM;
+    }
+    for (size_t i = 0; i < cfg->n_managers; i++) {
+        if (cfg->managers[i] == NULL || strlen(cfg->managers[i]) >= AGENT_ADDR_MAX) {
+            continue;
+        }
+        if ((a->mgrs[a->n_mgrs] = strdup(cfg->managers[i])) == NULL) {
+            errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "agent: out of memory");
+            return SWARM_ENOMEM;
+        }
+        a->n_mgrs++;
+    }
+    a->desc = hostinfo_describe(cfg->hostname);
+    if (a->desc == NULL) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "agent: out of memory");
+        return SWARM_ENOMEM;
+    }
+    SSL_CTX_up_ref(cfg->client_ctx);
+    a->client_ctx = cfg->client_ctx;
+    a->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)a ^ 0x9e3779b97f4a7c15ULL;
+    a->backoff_ms = AGENT_BACKOFF_MIN_MS;
+    a->hb_period_ms = AGENT_HEARTBEAT_DEFAULT_MS;
+    return 0;
+}
+
+static int agent_new_executor(struct agent *a, const char *kind, char *errmsg)
+{
+    struct executor_config ec = {
+        .loop = a->loop,
+        .dir = a->worker_dir,
+        .node_id = a->node_id,
+        .cb = agent_exec_status_cb,
+        .data = a,
+    };
+    int rv;
+    if (kind == NULL || strcmp(kind, "process") == 0) {
+        rv = executor_process_new(&ec, &a->exec, errmsg);
+    } else if (strcmp(kind, "sim") == 0) {
+        rv = executor_sim_new(&ec, &a->exec, errmsg);
+    } else {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                      "agent: unknown executor \"%s\" (process or sim)", kind);
+        return SWARM_EINVAL;
+    }
+    a->exec_open = rv == 0;
+    return rv;
+}
+
+int agent_start(const struct agent_config *cfg, struct agent **out, char *errmsg)
+{
+    struct agent *a;
+    int rv;
+    if (cfg == NULL || cfg->loop == NULL || cfg->state_dir == NULL || cfg->client_ctx == NULL) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "agent: loop, state dir and TLS context required");
+        return SWARM_EINVAL;
+    }
+    if ((a = calloc(1, sizeof *a)) == NULL) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "agent: out of memory");
+        return SWARM_ENOMEM;
+    }
+    if ((rv = agent_copy_config(a, cfg, errmsg)) != 0) {
+        goto err_after_alloc;
+    }
+    if ((rv = agent_table_init(&a->tasks)) != 0) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "agent: out of memory");
+        goto err_after_alloc;
+    }
+    if ((rv = agent_open_db(a, errmsg)) != 0) {
+        goto err_after_table;
+    }
+    if ((rv = taskdb_load(&a->db, agent_load_row_cb, a, errmsg)) != 0) {
+        goto err_after_db;
+    }
+    if ((rv = agent_new_executor(a, cfg->executor, errmsg)) != 0) {
+        goto err_after_db;
+    }
+    uv_timer_t *timers[] = {&a->retry_timer, &a->open_timer, &a->hb_timer, &a->flush_timer,
+                            &a->stop_timer};
+    for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
+        uv_timer_init(a->loop, timers[i]);
+        timers[i]->data = a;
+        a->open_handles++;
+    }
+    executor_cleanup_leftovers(a->exec);
+    agent_table_foreach(&a->tasks, agent_resume_cb, a);
+    taskdb_commit(&a->db);
+    agent_session_connect(a);
+    *out = a;
+    return 0;
+
+err_after_db:
+    taskdb_close(&a->db);
+err_after_table:
+    agent_table_foreach(&a->tasks, agent_free_task_cb, a);
+    agent_table_free(&a->tasks);
+err_after_alloc:
+    agent_free(a);
+    return rv;
+}
+
+void agent_set_client_ctx(struct agent *a, SSL_CTX *ctx)
+{
+    SSL_CTX_up_ref(ctx);
+    SSL_CTX_free(a->client_ctx);
+    a->client_ctx = ctx;
+}
+
+bool agent_connected(const struct agent *a)
+{
+    return a->conn != NULL && a->conn->state == AGENT_CONN_OPEN;
+}
+
+const char *agent_manager_addr(const struct agent *a)
+{
+    return agent_connected(a) ? a->conn->addr : NULL;
+}
+
+static void agent_stop_timeout_cb(uv_timer_t *t)
+{
+    struct agent *a = t->data;
+    if (a->n_stopping > 0) {
+        log_warn("agent", "%u task(s) did not report their end in time", a->n_stopping);
+    }
+    a->n_stopping = 0;
+    agent_maybe_finish(a);
+}
+
+static void agent_exec_closed_cb(void *data)
+{
+    struct agent *a = data;
+    a->exec = NULL;
+    agent_maybe_finish(a);
+}
+
+struct agent_stop_ctx {
+    struct agent *a;
+    uint64_t grace_ms;
+};
+
+static void agent_stop_task_cb(struct agent_task *at, void *arg)
+{
+    struct agent_stop_ctx *sc = arg;
+    if (!at->started || agent_state_terminal(at->st.state)) {
+        return;
+    }
+    const Swarm__ContainerSpec *c = at->task->spec ? at->task->spec->container : NULL;
+    uint64_t g = c != NULL && c->stop_grace_period_ms > 0 ? (uint64_t)c->stop_grace_period_ms
+                                                           : EXECUTOR_DEFAULT_STOP_GRACE_MS;
+    if (g > sc->grace_ms) {
+        sc->grace_ms = g;
+    }
+    if (executor_stop(sc->a->exec, at->id) == 0) {
+        sc->a->n_stopping++;
+    }
+}
+
+/* The steps of agent_stop, each resumed from the callback that ends the
+ * previous one: tasks ended (stop_tasks) -> executor closed -> DB closed,
+ * timers and connections closed -> done. */
+void agent_maybe_finish(struct agent *a)
+{
+    if (!a->closing || a->n_stopping > 0) {
+        return;
+    }
+    if (a->exec_open) {
+        a->exec_open = false;
+        /* Without stop_tasks the DB still says the tasks run, so the next
+         * start resumes them; the process executor cannot leave them
+         * running (they die with the daemon anyway, by PDEATHSIG). */
+        executor_close(a->exec, a->stop_tasks ? 1000 : EXECUTOR_DEFAULT_STOP_GRACE_MS,
+                       agent_exec_closed_cb, a);
+        return;
+    }
+    if (a->exec != NULL) {
+        return;
+    }
+    if (a->db_open) {
+        a->db_open = false;
+        taskdb_close(&a->db);
+        uv_timer_t *timers[] = {&a->retry_timer, &a->open_timer, &a->hb_timer, &a->flush_timer,
+                                &a->stop_timer};
+        for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
+            uv_close((uv_handle_t *)timers[i], agent_handle_closed_cb);
+        }
+        return;
+    }
+    if (a->open_handles > 0 || a->n_conns_closing > 0 || a->conn != NULL) {
+        return;
+    }
+    void (*done)(void *) = a->done;
+    void *done_data = a->done_data;
+    a->done = NULL;
+    agent_table_foreach(&a->tasks, agent_free_task_cb, a);
+    agent_table_free(&a->tasks);
+    agent_free(a);
+    if (done != NULL) {
+        done(done_data);
+    }
+}
+
+void agent_stop(struct agent *a, bool stop_tasks, void (*done)(void *data), void *data)
+{
+    if (a->closing) {
+        return;
+    }
+    a->closing = true;
+    a->stop_tasks = stop_tasks;
+    a->done = done;
+    a->done_data = data;
+    agent_session_close(a);
+    uv_timer_stop(&a->flush_timer);
+    if (stop_tasks) {
+        struct agent_stop_ctx sc = {.a = a, .grace_ms = 0};
+        agent_table_foreach(&a->tasks, agent_stop_task_cb, &sc);
+        if (a->n_stopping > 0) {
+            uv_timer_start(&a->stop_timer, agent_stop_timeout_cb, sc.grace_ms + 1000, 0);
+            return;
+        }
+    }
+    agent_maybe_finish(a);
+}

@@ -1,0 +1,640 @@
+/* The process executor: a task is a program run under uv_spawn, through
+ * swarmd's shim (exec_shim.c) so that it dies with the daemon.
+ *
+ * Happy path, per task (one uv_timer per task: first the start step, then
+ * the SIGKILL deadline):
+ *   executor_start -> PENDING, zero-delay timer
+ *   step: report PREPARING; make DIR/tasks/<id>/ (0700), open stdout.log and
+ *         stderr.log (append), find the program, build env, cgroup (if any);
+ *         report STARTING; uv_spawn(shim, detached: own process group);
+ *         write DIR/tasks/<id>/pid ("PID STARTTIME"); report RUNNING
+ *   exit: kill what is left of the process group, delete the pid file,
+ *         report COMPLETE (exit 0), FAILED (non-zero exit or a signal we did
+ *         not send), or SHUTDOWN (after executor_stop).
+ * Failure paths:
+ *   - program not found / not executable, working dir missing, dir or log
+ *     files cannot be made -> REJECTED with the reason, nothing spawned;
+ *   - uv_spawn fails -> FAILED "starting: <reason>";
+ *   - exec fails inside the shim -> FAILED, exit 127, reason in stderr.log;
+ *   - stop before the process runs -> SHUTDOWN, nothing spawned;
+ *   - stop while running -> SIGTERM to the group, SIGKILL after the grace;
+ *   - remove: stop if needed (no more reports), then delete DIR/tasks/<id>/
+ *     and the cgroup once the process is gone, free on handle close;
+ *   - close: stop all with min(grace, task grace), no reports, free all,
+ *     then `done`. */
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "executor_int.h"
+#include "log.h"
+
+enum proc_phase { PROC_PENDING, PROC_RUNNING, PROC_ENDED };
+
+struct proc_task {
+    struct exec_entry entry; /* first */
+    struct executor_proc *p;
+    struct proc_task *prev, *next; /* every live task, removed ones included */
+    Swarm__Task *task;             /* our copy */
+    uv_timer_t timer;
+    uv_process_t proc;
+    enum proc_phase phase;
+    int handles; /* open handles; freed when it drops to 0 */
+    bool stop, removed, freeing, exited;
+    int pid;
+    uint64_t kill_at; /* loop time of the SIGKILL, 0: none armed */
+    char *dir, *out_path, *err_path, *pid_path, *cgroup;
+};
+
+struct executor_proc {
+    struct executor base; /* first */
+    uv_timer_t guard;     /* closed last; its close callback frees us */
+    struct proc_task *all;
+    char *cg_base;        /* NULL: no cgroup limits */
+};
+
+/* What the start step prepares before spawning. */
+struct proc_launch {
+    int out_fd, err_fd;
+    const char *cwd;
+    char program[PATH_MAX];
+    char **env;
+    size_t nenv;
+};
+
+static const char *const proc_reserved_env[] = {
+    "SWARM_TASK_ID=", "SWARM_TASK_SLOT=", "SWARM_SERVICE_NAME=", "SWARM_NODE_ID=",
+    "SWARM_SHIM_PPID=", "SWARM_SHIM_CGROUP=",
+};
+
+static void proc_guard_closed_cb(uv_handle_t *h);
+
+static uint64_t proc_grace(const struct proc_task *t)
+{
+    const Swarm__ContainerSpec *c = t->task->spec->container;
+    return c->stop_grace_period_ms > 0 ? (uint64_t)c->stop_grace_period_ms
+                                       : EXECUTOR_DEFAULT_STOP_GRACE_MS;
+}
+
+static void proc_close_cb(uv_handle_t *h)
+{
+    struct proc_task *t = h->data;
+    struct executor_proc *p = t->p;
+    if (--t->handles > 0) {
+        return;
+    }
+    if (t->prev != NULL) {
+        t->prev->next = t->next;
+    } else {
+        p->all = t->next;
+    }
+    if (t->next != NULL) {
+        t->next->prev = t->prev;
+    }
+    swarm__task__free_unpacked(t->task, NULL);
+    free(t->entry.id);
+    free(t->dir);
+    free(t->out_path);
+    free(t->err_path);
+    free(t->pid_path);
+    free(t->cgroup);
+    free(t);
+    if (p->base.closing && p->all == NULL) {
+        uv_close((uv_handle_t *)&p->guard, proc_guard_closed_cb);
+    }
+}
+
+/* Free the task once it is removed (or we close) and no process runs. */
+static void proc_maybe_free(struct proc_task *t)
+{
+    if (t->freeing || !(t->removed || t->p->base.closing) ||
+        (t->phase == PROC_RUNNING && !t->exited)) {
+        return;
+    }
+    t->freeing = true;
+    if (t->cgroup != NULL) {
+        exec_cgroup_remove(t->cgroup, false);
+    }
+    if (t->removed && exec_rm_rf(t->dir) != 0) {
+        log_warn("executor", "task %s: removing %s failed", t->entry.id, t->dir);
+    }
+    uv_close((uv_handle_t *)&t->timer, proc_close_cb);
+}
+
+static void proc_end(struct proc_task *t, Swarm__TaskState st, const char *msg,
+                     const char *err, int exit_code)
+{
+    t->phase = PROC_ENDED;
+    exec_report(&t->p->base, t->entry.id, st, msg, err, exit_code, t->pid);
+}
+
+static void proc_launch_free(struct proc_launch *l)
+{
+    if (l->out_fd >= 0) {
+        close(l->out_fd);
+    }
+    if (l->err_fd >= 0) {
+        close(l->err_fd);
+    }
+    for (size_t i = 0; i < l->nenv; i++) {
+        free(l->env[i]);
+    }
+    free(l->env);
+}
+
+/* Add "<prefix><value>" (prefix is "K=" or empty for a whole "K=V"). */
+static int proc_env_add(struct proc_launch *l, const char *prefix, const char *value)
+{
+    char *s = NULL;
+    if (asprintf(&s, "%s%s", prefix, value) < 0) {
+        return -1;
+    }
+    l->env[l->nenv++] = s;
+    l->env[l->nenv] = NULL;
+    return 0;
+}
+
+/* The task's env plus ours; sets *path_env to the PATH the task gets. */
+static int proc_build_env(struct proc_task *t, struct proc_launch *l, const char **path_env)
+{
+    const Swarm__ContainerSpec *c = t->task->spec->container;
+    char num[32], ppid[32];
+    l->env = calloc(c->n_env + 8, sizeof *l->env);
+    if (l->env == NULL) {
+        return -1;
+    }
+    *path_env = NULL;
+    for (size_t i = 0; i < c->n_env; i++) {
+        const char *kv = c->env[i];
+        bool skip = strchr(kv, '=') == NULL;
+        for (size_t j = 0; !skip && j < sizeof proc_reserved_env / sizeof *proc_reserved_env; j++) {
+            skip = strncmp(kv, proc_reserved_env[j], strlen(proc_reserved_env[j])) == 0;
+        }
+        if (skip) {
+            continue;
+        }
+        if (strncmp(kv, "PATH=", 5) == 0) {
+            *path_env = kv + 5;
+        }
+        if (proc_env_add(l, "", kv) != 0) {
+            return -1;
+        }
+    }
+    int rv = 0;
+    if (*path_env == NULL) {
+        *path_env = getenv("PATH") != NULL ? getenv("PATH") : "/usr/local/bin:/usr/bin:/bin";
+        rv |= proc_env_add(l, "PATH=", *path_env);
+    }
+    snprintf(num, sizeof num, "%llu", (unsigned long long)t->task->slot);
+    snprintf(ppid, sizeof ppid, "%d", (int)getpid());
+    rv |= proc_env_add(l, "SWARM_TASK_ID=", t->entry.id);
+    rv |= proc_env_add(l, "SWARM_TASK_SLOT=", num);
+    rv |= proc_env_add(l, "SWARM_SERVICE_NAME=",
+                        t->task->service_name != NULL ? t->task->service_name : "");
+    rv |= proc_env_add(l, "SWARM_NODE_ID=", t->p->base.node_id);
+    rv |= proc_env_add(l, "SWARM_SHIM_PPID=", ppid);
+    rv |= proc_env_add(l, "SWARM_SHIM_CGROUP=", t->cgroup != NULL ? t->cgroup : "");
+    return rv;
+}
+
+static int proc_open_log(const char *path)
+{
+    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+}
+
+/* Everything before the spawn; on failure writes the reason to err. */
+static int proc_prepare(struct proc_task *t, struct proc_launch *l, char *err, size_t errsz)
+{
+    const Swarm__ContainerSpec *c = t->task->spec->container;
+    if (c->image == NULL || c->image[0] == '\0') {
+        snprintf(err, errsz, "no program to run: the task has no image");
+        return -1;
+    }
+    int rv = exec_mkdir_p(t->dir);
+    if (rv != 0) {
+        snprintf(err, errsz, "task dir %s: %s", t->dir, strerror(-rv));
+        return -1;
+    }
+    l->out_fd = proc_open_log(t->out_path);
+    l->err_fd = proc_open_log(t->err_path);
+    if (l->out_fd < 0 || l->err_fd < 0) {
+        snprintf(err, errsz, "log files in %s: %s", t->dir, strerror(errno));
+        return -1;
+    }
+    l->cwd = t->dir;
+    if (c->dir != NULL && c->dir[0] != '\0') {
+        struct stat st;
+        if (c->dir[0] != '/') {
+            snprintf(err, errsz, "working dir \"%s\": must be an absolute path", c->dir);
+            return -1;
+        }
+        if (stat(c->dir, &st) != 0) {
+            snprintf(err, errsz, "working dir \"%s\": %s", c->dir, strerror(errno));
+            return -1;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+            snprintf(err, errsz, "working dir \"%s\": not a directory", c->dir);
+            return -1;
+        }
+        l->cwd = c->dir;
+    }
+    if (t->p->cg_base != NULL && t->cgroup == NULL) {
+        const Swarm__ResourceRequirements *r = t->task->spec->resources;
+        const Swarm__Resources *lim = r != NULL ? r->limits : NULL;
+        t->cgroup = exec_cgroup_create(t->p->cg_base, t->entry.id,
+                                       lim != NULL ? lim->memory_bytes : 0,
+                                       lim != NULL ? lim->nano_cpus : 0);
+    }
+    const char *path_env;
+    if (proc_build_env(t, l, &path_env) != 0) {
+        snprintf(err, errsz, "out of memory");
+        return -1;
+    }
+    return exec_lookup_program(c->image, path_env, l->cwd, l->program, sizeof l->program, err,
+                               errsz);
+}
+
+static void proc_exit_cb(uv_process_t *h, int64_t status, int sig);
+
+static int proc_spawn(struct proc_task *t, struct proc_launch *l, char *err, size_t errsz)
+{
+    const Swarm__ContainerSpec *c = t->task->spec->container;
+    char **args = calloc(c->n_args + 5, sizeof *args);
+    if (args == NULL) {
+        snprintf(err, errsz, "starting: out of memory");
+        return -1;
+    }
+    args[0] = t->p->base.shim_path;
+    args[1] = "--task-exec";
+    args[2] = l->program;
+    args[3] = c->image;
+    for (size_t i = 0; i < c->n_args; i++) {
+        args[4 + i] = c->args[i];
+    }
+    uv_stdio_container_t stdio[3] = {
+        {.flags = UV_IGNORE},
+        {.flags = UV_INHERIT_FD, .data.fd = l->out_fd},
+        {.flags = UV_INHERIT_FD, .data.fd = l->err_fd},
+    };
+    uv_process_options_t opts = {
+        .exit_cb = proc_exit_cb,
+        .file = t->p->base.shim_path,
+        .args = args,
+        .env = l->env,
+        .cwd = l->cwd,
+        .flags = UV_PROCESS_DETACHED, /* setsid: its own process group */
+        .stdio_count = 3,
+        .stdio = stdio,
+    };
+    int rv = uv_spawn(t->p->base.loop, &t->proc, &opts);
+    free(args);
+    t->proc.data = t;
+    t->handles++; /* initialised even when the spawn fails */
+    if (rv != 0) {
+        uv_close((uv_handle_t *)&t->proc, proc_close_cb);
+        snprintf(err, errsz, "starting: %s: %s", t->p->base.shim_path, uv_strerror(rv));
+        return -1;
+    }
+    t->pid = t->proc.pid;
+    t->phase = PROC_RUNNING;
+    FILE *f = fopen(t->pid_path, "we");
+    if (f == NULL ||
+        fprintf(f, "%d %llu\n", t->pid, exec_proc_starttime(t->pid)) < 0) {
+        log_warn("executor", "task %s: cannot record pid in %s", t->entry.id, t->pid_path);
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return 0;
+}
+
+/* After a report during the start step: true if the step must stop here. */
+static bool proc_interrupted(struct proc_task *t)
+{
+    if (t->p->base.closing || t->removed) {
+        return true;
+    }
+    if (t->stop) {
+        proc_end(t, SWARM__TASK_STATE__TASK_STATE_SHUTDOWN, "shutdown", "", 0);
+        return true;
+    }
+    return false;
+}
+
+static void proc_step_cb(uv_timer_t *timer)
+{
+    struct proc_task *t = timer->data;
+    struct executor_proc *p = t->p;
+    struct proc_launch l = {.out_fd = -1, .err_fd = -1};
+    char err[SWARM_ERRMSG_SIZE];
+    if (p->base.closing || t->freeing || proc_interrupted(t)) {
+        return;
+    }
+    exec_report(&p->base, t->entry.id, SWARM__TASK_STATE__TASK_STATE_PREPARING, "preparing",
+                "", 0, 0);
+    if (proc_interrupted(t)) {
+        return;
+    }
+    if (proc_prepare(t, &l, err, sizeof err) != 0) {
+        proc_launch_free(&l);
+        proc_end(t, SWARM__TASK_STATE__TASK_STATE_REJECTED, "rejected", err, 0);
+        return;
+    }
+    exec_report(&p->base, t->entry.id, SWARM__TASK_STATE__TASK_STATE_STARTING, "starting", "",
+                0, 0);
+    if (proc_interrupted(t)) {
+        proc_launch_free(&l);
+        return;
+    }
+    int rv = proc_spawn(t, &l, err, sizeof err);
+    proc_launch_free(&l);
+    if (rv != 0) {
+        proc_end(t, SWARM__TASK_STATE__TASK_STATE_FAILED, "starting", err, 0);
+        return;
+    }
+    exec_report(&p->base, t->entry.id, SWARM__TASK_STATE__TASK_STATE_RUNNING, "started", "", 0,
+                t->pid);
+}
+
+static void proc_exit_cb(uv_process_t *h, int64_t status, int sig)
+{
+    struct proc_task *t = h->data;
+    t->exited = true;
+    t->phase = PROC_ENDED;
+    uv_timer_stop(&t->timer);
+    kill(-t->pid, SIGKILL); /* whatever the task left in its group */
+    unlink(t->pid_path);
+    uv_close((uv_handle_t *)&t->proc, proc_close_cb);
+    if (t->p->base.closing || t->removed) {
+        proc_maybe_free(t);
+        return;
+    }
+    char err[64];
+    int code = sig != 0 ? 128 + sig : (int)status;
+    if (t->stop) {
+        proc_end(t, SWARM__TASK_STATE__TASK_STATE_SHUTDOWN, "shutdown", "", code);
+    } else if (sig != 0) {
+        snprintf(err, sizeof err, "task: killed by signal %d", sig);
+        proc_end(t, SWARM__TASK_STATE__TASK_STATE_FAILED, "failed", err, code);
+    } else if (status != 0) {
+        snprintf(err, sizeof err, "task: non-zero exit (%d)", code);
+        proc_end(t, SWARM__TASK_STATE__TASK_STATE_FAILED, "failed", err, code);
+    } else {
+        proc_end(t, SWARM__TASK_STATE__TASK_STATE_COMPLETE, "finished", "", 0);
+    }
+}
+
+static void proc_kill_cb(uv_timer_t *timer)
+{
+    struct proc_task *t = timer->data;
+    if (t->freeing || t->exited) {
+        return;
+    }
+    kill(-t->pid, SIGKILL);
+    kill(t->pid, SIGKILL);
+}
+
+/* Stop with at most `grace_ms` left before the SIGKILL. */
+static void proc_stop_task(struct proc_task *t, uint64_t grace_ms)
+{
+    uint64_t now = uv_now(t->p->base.loop);
+    if (t->phase == PROC_PENDING) {
+        t->stop = true; /* the start step reports SHUTDOWN */
+        return;
+    }
+    if (t->phase != PROC_RUNNING || t->exited) {
+        return;
+    }
+    if (!t->stop) {
+        t->stop = true;
+        kill(-t->pid, SIGTERM);
+        kill(t->pid, SIGTERM);
+    } else if (t->kill_at != 0 && t->kill_at <= now + grace_ms) {
+        return;
+    }
+    t->kill_at = now + grace_ms;
+    uv_timer_start(&t->timer, proc_kill_cb, grace_ms, 0);
+}
+
+static int proc_start(struct executor *e, const Swarm__Task *task)
+{
+    struct executor_proc *p = (struct executor_proc *)e;
+    struct proc_task *t = calloc(1, sizeof *t);
+    if (t == NULL) {
+        return SWARM_ENOMEM;
+    }
+    size_t n = swarm__task__get_packed_size(task);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (buf != NULL) {
+        swarm__task__pack(task, buf);
+        t->task = swarm__task__unpack(NULL, n, buf);
+        free(buf);
+    }
+    t->entry.id = strdup(task->id);
+    /* No spec or no image: rejected by the start step like a bad program. */
+    if (t->task != NULL && t->task->spec == NULL &&
+        (t->task->spec = malloc(sizeof *t->task->spec)) != NULL) {
+        swarm__task_spec__init(t->task->spec);
+    }
+    if (t->task != NULL && t->task->spec != NULL && t->task->spec->container == NULL &&
+        (t->task->spec->container = malloc(sizeof *t->task->spec->container)) != NULL) {
+        swarm__container_spec__init(t->task->spec->container);
+    }
+    int ok = t->task != NULL && t->task->spec != NULL && t->task->spec->container != NULL &&
+             t->entry.id != NULL &&
+             asprintf(&t->dir, "%s/tasks/%s", e->dir, task->id) >= 0 &&
+             asprintf(&t->out_path, "%s/stdout.log", t->dir) >= 0 &&
+             asprintf(&t->err_path, "%s/stderr.log", t->dir) >= 0 &&
+             asprintf(&t->pid_path, "%s/pid", t->dir) >= 0;
+    if (!ok || exec_table_put(&e->tasks, &t->entry) != 0) {
+        if (t->task != NULL) {
+            swarm__task__free_unpacked(t->task, NULL);
+        }
+        free(t->entry.id);
+        free(t->dir);
+        free(t->out_path);
+        free(t->err_path);
+        free(t->pid_path);
+        free(t);
+        return SWARM_ENOMEM;
+    }
+    t->p = p;
+    t->next = p->all;
+    if (p->all != NULL) {
+        p->all->prev = t;
+    }
+    p->all = t;
+    uv_timer_init(e->loop, &t->timer);
+    t->timer.data = t;
+    t->handles = 1;
+    uv_timer_start(&t->timer, proc_step_cb, 0, 0);
+    return 0;
+}
+
+static int proc_stop(struct executor *e, const char *task_id)
+{
+    struct proc_task *t = (struct proc_task *)exec_table_get(&e->tasks, task_id);
+    if (t == NULL) {
+        return SWARM_ENOTFOUND;
+    }
+    if (!t->stop) {
+        proc_stop_task(t, proc_grace(t));
+    }
+    return 0;
+}
+
+static int proc_remove(struct executor *e, const char *task_id)
+{
+    struct proc_task *t = (struct proc_task *)exec_table_get(&e->tasks, task_id);
+    if (t == NULL) {
+        return 0;
+    }
+    exec_table_del(&e->tasks, &t->entry);
+    t->removed = true;
+    if (!t->stop) {
+        proc_stop_task(t, proc_grace(t));
+    }
+    proc_maybe_free(t);
+    return 0;
+}
+
+static const char *proc_log_path(struct executor *e, const char *task_id, bool stderr_log)
+{
+    struct proc_task *t = (struct proc_task *)exec_table_get(&e->tasks, task_id);
+    if (t == NULL) {
+        return NULL;
+    }
+    return stderr_log ? t->err_path : t->out_path;
+}
+
+static void proc_cleanup_leftovers(struct executor *e)
+{
+    struct executor_proc *p = (struct executor_proc *)e;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/tasks", e->dir);
+    DIR *d = opendir(path);
+    if (d == NULL) {
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.' || exec_table_get(&e->tasks, de->d_name) != NULL) {
+            continue;
+        }
+        snprintf(path, sizeof path, "%s/tasks/%s/pid", e->dir, de->d_name);
+        FILE *f = fopen(path, "re");
+        int pid = 0;
+        unsigned long long start = 0;
+        if (f == NULL) {
+            continue;
+        }
+        if (fscanf(f, "%d %llu", &pid, &start) == 2) {
+            int n = exec_kill_leftover(de->d_name, pid, start);
+            if (n > 0) {
+                log_warn("executor", "task %s: killed %d leftover process(es) of a previous run",
+                         de->d_name, n);
+            }
+        }
+        fclose(f);
+        unlink(path);
+        if (p->cg_base != NULL) {
+            snprintf(path, sizeof path, "%s/%s", p->cg_base, de->d_name);
+            exec_cgroup_remove(path, true);
+        }
+    }
+    closedir(d);
+}
+
+static void proc_close(struct executor *e, uint64_t grace_ms)
+{
+    struct executor_proc *p = (struct executor_proc *)e;
+    struct proc_task *t = p->all;
+    while (t != NULL) {
+        struct proc_task *next = t->next; /* maybe_free only closes handles */
+        if (t->phase == PROC_RUNNING && !t->exited) {
+            uint64_t g = proc_grace(t);
+            proc_stop_task(t, g < grace_ms ? g : grace_ms);
+        } else {
+            proc_maybe_free(t);
+        }
+        t = next;
+    }
+    if (p->all == NULL) {
+        uv_close((uv_handle_t *)&p->guard, proc_guard_closed_cb);
+    }
+}
+
+static void proc_guard_closed_cb(uv_handle_t *h)
+{
+    struct executor_proc *p = h->data;
+    if (p->cg_base != NULL) {
+        (void)rmdir(p->cg_base);
+    }
+    free(p->cg_base);
+    exec_base_finish(&p->base);
+    free(p);
+}
+
+static const struct executor_ops proc_ops = {
+    .start = proc_start,
+    .stop = proc_stop,
+    .remove = proc_remove,
+    .log_path = proc_log_path,
+    .cleanup_leftovers = proc_cleanup_leftovers,
+    .close = proc_close,
+};
+
+int executor_process_new(const struct executor_config *cfg, struct executor **out, char *errmsg)
+{
+    static bool logged_no_cgroup; /* once per process is enough */
+    struct executor_proc *p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "executor: out of memory");
+        return SWARM_ENOMEM;
+    }
+    int rv = exec_base_init(&p->base, &proc_ops, cfg, errmsg);
+    if (rv != 0) {
+        free(p);
+        return rv;
+    }
+    /* Tasks get absolute paths whatever the daemon's cwd. */
+    char abs[PATH_MAX];
+    rv = exec_mkdir_p(p->base.dir);
+    if (rv != 0 || realpath(p->base.dir, abs) == NULL) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "executor: state dir %s: %s", p->base.dir,
+                      strerror(rv != 0 ? -rv : errno));
+        p->base.done = NULL;
+        exec_base_finish(&p->base);
+        free(p);
+        return SWARM_EIO;
+    }
+    free(p->base.dir);
+    p->base.dir = strdup(abs);
+    if (p->base.dir == NULL) {
+        p->base.dir = strdup("/");
+    }
+    char tag[32];
+    if (p->base.node_id[0] != '\0') {
+        snprintf(tag, sizeof tag, "%.12s", p->base.node_id);
+    } else {
+        snprintf(tag, sizeof tag, "pid%d", (int)getpid());
+    }
+    p->cg_base = exec_cgroup_setup(tag);
+    if (p->cg_base == NULL && !logged_no_cgroup) {
+        logged_no_cgroup = true;
+        log_info("executor", "cgroup v2 not available or not writable: tasks run without "
+                             "memory/cpu/pids limits");
+    }
+    uv_timer_init(cfg->loop, &p->guard);
+    p->guard.data = p;
+    *out = &p->base;
+    return 0;
+}
