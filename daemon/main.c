@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "err.h"
+#include "executor.h"
 #include "log.h"
 #include "node.h"
 
@@ -98,6 +99,11 @@ int main(int argc, char **argv)
     enum log_level lvl;
     int rv;
 
+    /* The process executor starts every task through this same binary, so
+     * that the task dies with swarmd (see executor_shim_main). */
+    if (argc > 1 && strcmp(argv[1], "--task-exec") == 0) {
+        return executor_shim_main(argc, argv);
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int bad = 0;

@@ -6,7 +6,7 @@
  *
  * swarm init:  InitSwarm -> validate -> manager_init_cluster -> ... ->
  *              init_ready_cb(0) -> reply (node ID, worker token, address). */
-#include "node.h"
+#include "node_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,50 +30,7 @@
 #include "pki.h"
 #include "swarm.pb-c.h"
 
-#define NODE_API_VERSION "1"
-#define NODE_STATE_FILE "node-state.pb"
-#define NODE_MSG_ALREADY_IN_SWARM                                                 \
-    "This node is already part of a swarm. Use \"swarmctl swarm leave\" to leave " \
-    "this swarm and join another one."
-#define NODE_MSG_NOT_IN_SWARM "This node is not part of a swarm"
-#define NODE_MSG_PENDING                                                         \
-    "This node is processing an existing join request that has not succeeded " \
-    "yet. Use \"swarmctl swarm leave\" to cancel the current request."
-#define NODE_MSG_LAST_MANAGER                                                    \
-    "You are attempting to leave the swarm on a node that is participating as " \
-    "a manager. Removing the last manager erases all current state of the "     \
-    "swarm. Use `--force` to ignore this message."
-
-enum node_state {
-    NODE_INACTIVE,
-    NODE_PENDING,
-    NODE_ACTIVE,
-    NODE_ERROR,
-};
-
-struct swarm_node {
-    uv_loop_t *loop;
-    char state_dir[PATH_MAX];
-    char socket_path[PATH_MAX];
-    char listen_addr[ADDR_STRLEN];
-    char hostname[256];
-    int lock_fd;
-    enum node_state state;
-    char error[SWARM_ERRMSG_SIZE];
-    struct api_server *api;
-    struct manager *manager; /* handlers of Control/CA read it */
-    struct api_call *pending_call;
-    Swarm__LocalState *worker_state; /* set while this node is a worker */
-    uv_timer_t join_timer;           /* a joining manager waits to catch up */
-    uint64_t join_started;
-    Swarm__NodeRole join_role;
-    struct join_ctx *join_ctx;
-    bool stopping;
-    void (*stop_cb)(void *data);
-    void *stop_data;
-};
-
-static struct manager_config manager_cfg(struct swarm_node *n)
+struct manager_config node_manager_cfg(struct swarm_node *n)
 {
     struct manager_config cfg = {
         .state_dir = n->state_dir,
@@ -182,7 +139,7 @@ static void init_swarm_cb(struct api_call *call, const ProtobufCMessage *msg, vo
 {
     const Swarm__InitRequest *req = (const Swarm__InitRequest *)msg;
     struct swarm_node *n = data;
-    struct manager_config cfg = manager_cfg(n);
+    struct manager_config cfg = node_manager_cfg(n);
     char errmsg[SWARM_ERRMSG_SIZE] = "";
     char listen[ADDR_STRLEN], advertise[ADDR_STRLEN];
     struct manager *m = NULL;
@@ -251,7 +208,7 @@ static void forced_closed_cb(void *data)
 {
     struct force_ctx *f = data;
     struct swarm_node *n = f->n;
-    struct manager_config cfg = manager_cfg(n);
+    struct manager_config cfg = node_manager_cfg(n);
     char errmsg[SWARM_ERRMSG_SIZE] = "";
     struct manager *m = NULL;
     int rv = manager_open(n->loop, &cfg, f->state, true, forced_ready_cb, f, &m, errmsg);
@@ -343,28 +300,28 @@ static void join_wait_cb(uv_timer_t *t)
     }
 }
 
-static int write_join_files(struct swarm_node *n, struct join_result *res,
-                            Swarm__LocalState *ls, char *errmsg)
+int node_write_certs(struct swarm_node *n, X509 *root, X509 *cert, EVP_PKEY *key, char *errmsg)
 {
     char path[PATH_MAX];
     char *pem;
     size_t len;
-    uint8_t *buf;
     int rv;
     struct {
         const char *name;
         int (*encode)(void *, char **, size_t *);
         void *obj;
     } files[] = {
-        {"swarm-root-ca.crt", (int (*)(void *, char **, size_t *))pki_cert_to_pem, res->root},
-        {"swarm-node.crt", (int (*)(void *, char **, size_t *))pki_cert_to_pem, res->cert},
-        {"swarm-node.key", (int (*)(void *, char **, size_t *))pki_key_to_pem, res->key},
+        {"swarm-root-ca.crt", (int (*)(void *, char **, size_t *))pki_cert_to_pem, root},
+        {"swarm-node.crt", (int (*)(void *, char **, size_t *))pki_cert_to_pem, cert},
+        {"swarm-node.key", (int (*)(void *, char **, size_t *))pki_key_to_pem, key},
     };
     snprintf(path, sizeof path, "%s/certificates", n->state_dir);
     if (mkdir(path, 0700) != 0 && errno != EEXIST) {
         errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "mkdir %s: %s", path, strerror(errno));
         return SWARM_EIO;
     }
+    /* The key last: a crash in between leaves an old key with a new
+     * certificate at worst, which the next start refuses loudly. */
     for (size_t i = 0; i < 3; i++) {
         snprintf(path, sizeof path, "%s/certificates/%s", n->state_dir, files[i].name);
         if ((rv = files[i].encode(files[i].obj, &pem, &len)) != 0) {
@@ -376,8 +333,15 @@ static int write_join_files(struct swarm_node *n, struct join_result *res,
             return rv;
         }
     }
-    len = swarm__local_state__get_packed_size(ls);
-    buf = malloc(len ? len : 1);
+    return 0;
+}
+
+int node_local_state_save(struct swarm_node *n, const Swarm__LocalState *ls, char *errmsg)
+{
+    char path[PATH_MAX];
+    size_t len = swarm__local_state__get_packed_size(ls);
+    uint8_t *buf = malloc(len ? len : 1);
+    int rv;
     if (buf == NULL) {
         return SWARM_ENOMEM;
     }
@@ -386,6 +350,13 @@ static int write_join_files(struct swarm_node *n, struct join_result *res,
     rv = pki_write_file(path, buf, len, 0600, errmsg);
     free(buf);
     return rv;
+}
+
+static int write_join_files(struct swarm_node *n, struct join_result *res,
+                            Swarm__LocalState *ls, char *errmsg)
+{
+    int rv = node_write_certs(n, res->root, res->cert, res->key, errmsg);
+    return rv != 0 ? rv : node_local_state_save(n, ls, errmsg);
 }
 
 static void joined_manager_ready_cb(struct manager *m, int status, const char *errmsg, void *data)
@@ -441,7 +412,7 @@ static void joined_cb(int status, const char *errmsg, struct join_result *res, v
         n->pending_call = NULL;
         n->state = NODE_INACTIVE;
     } else if (ls.role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER) {
-        struct manager_config cfg = manager_cfg(n);
+        struct manager_config cfg = node_manager_cfg(n);
         struct manager *m = NULL;
         cfg.seed_peers = res->resp->managers;
         cfg.n_seed_peers = res->resp->n_managers;
@@ -653,7 +624,7 @@ static void version_cb(struct api_call *call, const ProtobufCMessage *msg, void 
 
 /* -------------------------------------------------------------- start */
 
-static int load_local_state(struct swarm_node *n, Swarm__LocalState **out, char *errmsg)
+int node_local_state_load(struct swarm_node *n, Swarm__LocalState **out, char *errmsg)
 {
     char path[PATH_MAX];
     char *data = NULL;
@@ -767,7 +738,7 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, struct swarm_node
     if ((rv = lock_state_dir(n, errmsg)) != 0) {
         goto err;
     }
-    if ((rv = load_local_state(n, &ls, errmsg)) != 0) {
+    if ((rv = node_local_state_load(n, &ls, errmsg)) != 0) {
         goto err_after_lock;
     }
     n->api = api_server_new(loop, API_DEFAULT_MAX_MSG);
@@ -781,7 +752,7 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, struct swarm_node
         goto err_after_api;
     }
     if (ls != NULL && ls->role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER) {
-        struct manager_config mc = manager_cfg(n);
+        struct manager_config mc = node_manager_cfg(n);
         n->state = NODE_PENDING;
         rv = manager_open(loop, &mc, ls, false, resume_ready_cb, n, &n->manager, errmsg);
         if (rv != 0) {

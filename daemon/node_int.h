@@ -1,0 +1,80 @@
+/* Internals of the node, shared by node.c (lifecycle, the Swarm service)
+ * and node_agent.c (the agent, role changes). Not for use elsewhere. */
+#ifndef SWARM_DAEMON_NODE_INT_H
+#define SWARM_DAEMON_NODE_INT_H
+
+#include <limits.h>
+#include <stdbool.h>
+
+#include <openssl/x509.h>
+
+#include "addr.h"
+#include "agent/agent.h"
+#include "api.h"
+#include "err.h"
+#include "localstate.pb-c.h"
+#include "manager/manager.h"
+#include "node.h"
+
+#define NODE_API_VERSION "1"
+#define NODE_STATE_FILE "node-state.pb"
+#define NODE_MSG_ALREADY_IN_SWARM                                                 \
+    "This node is already part of a swarm. Use \"swarmctl swarm leave\" to leave " \
+    "this swarm and join another one."
+#define NODE_MSG_NOT_IN_SWARM "This node is not part of a swarm"
+#define NODE_MSG_PENDING                                                         \
+    "This node is processing an existing join request that has not succeeded " \
+    "yet. Use \"swarmctl swarm leave\" to cancel the current request."
+#define NODE_MSG_LAST_MANAGER                                                    \
+    "You are attempting to leave the swarm on a node that is participating as " \
+    "a manager. Removing the last manager erases all current state of the "     \
+    "swarm. Use `--force` to ignore this message."
+
+enum node_state {
+    NODE_INACTIVE,
+    NODE_PENDING,
+    NODE_ACTIVE,
+    NODE_ERROR,
+};
+
+struct swarm_node {
+    uv_loop_t *loop;
+    char state_dir[PATH_MAX];
+    char socket_path[PATH_MAX];
+    char listen_addr[ADDR_STRLEN];
+    char hostname[256];
+    int lock_fd;
+    enum node_state state;
+    char error[SWARM_ERRMSG_SIZE];
+    struct api_server *api;
+    struct manager *manager; /* handlers of Control/CA read it */
+    struct api_call *pending_call;
+    Swarm__LocalState *worker_state; /* set while this node is a worker */
+    uv_timer_t join_timer;           /* a joining manager waits to catch up */
+    uint64_t join_started;
+    Swarm__NodeRole join_role;
+    struct join_ctx *join_ctx;
+    struct agent *agent;             /* the node's dispatcher session */
+    char executor[16];               /* "process" or "sim" */
+    bool role_switching;             /* a promotion/demotion is under way */
+    bool stopping;
+    void (*stop_cb)(void *data);
+    void *stop_data;
+};
+
+struct manager_config node_manager_cfg(struct swarm_node *n);
+
+/* DIR/node-state.pb: 0 with *out (NULL when the node is in no swarm). */
+int node_local_state_load(struct swarm_node *n, Swarm__LocalState **out, char *errmsg);
+int node_local_state_save(struct swarm_node *n, const Swarm__LocalState *ls, char *errmsg);
+/* DIR/certificates: root CA, node certificate and key (0600). */
+int node_write_certs(struct swarm_node *n, X509 *root, X509 *cert, EVP_PKEY *key, char *errmsg);
+
+/* Start the agent for the swarm recorded on disk (every active node runs
+ * one: managers are workers too). */
+int node_agent_start(struct swarm_node *n, char *errmsg);
+/* Stop it (tasks too when `stop_tasks`); `done` runs after, also when no
+ * agent was running. */
+void node_agent_stop(struct swarm_node *n, bool stop_tasks, void (*done)(void *data), void *data);
+
+#endif
