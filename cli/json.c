@@ -410,7 +410,8 @@ static void cli_json_emit_fields(FILE *out, const ProtobufCMessage *msg, int ind
             fputc('}', out);
             continue;
         }
-        if (strcmp(d->short_name, "Annotations") == 0 && strcmp(f->name, "name") == 0 &&
+        /* Empty strings are left out, as Docker's omitempty does. */
+        if (f->type == PROTOBUF_C_TYPE_STRING && f->label != PROTOBUF_C_LABEL_REPEATED &&
             (*(char *const *)field == NULL || **(char *const *)field == '\0')) {
             continue;
         }
