@@ -35,6 +35,7 @@ static void usage(FILE *out)
             "  --listen-addr IP:PORT  default cluster listen address (default " DEFAULT_LISTEN_ADDR
             ")\n"
             "  --hostname NAME        node hostname (default: the system's)\n"
+            "  --executor KIND        how tasks run: process (default) or sim (simulated)\n"
             "  --log-level LEVEL      debug, info, warn or error (default info)\n"
             "  --version              print the version and exit\n"
             "  -h, --help             print this help\n");
@@ -119,6 +120,12 @@ int main(int argc, char **argv)
             bad = take_value(argc, argv, &i, &cfg.listen_addr);
         } else if (flag_is(a, "--hostname")) {
             bad = take_value(argc, argv, &i, &cfg.hostname);
+        } else if (flag_is(a, "--executor")) {
+            bad = take_value(argc, argv, &i, &cfg.executor);
+            if (!bad && strcmp(cfg.executor, "process") != 0 && strcmp(cfg.executor, "sim") != 0) {
+                fprintf(stderr, "swarmd: invalid executor \"%s\" (process or sim)\n", cfg.executor);
+                return 2;
+            }
         } else if (flag_is(a, "--log-level")) {
             bad = take_value(argc, argv, &i, &level);
         } else {

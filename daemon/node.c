@@ -40,6 +40,17 @@ struct manager_config node_manager_cfg(struct swarm_node *n)
     return cfg;
 }
 
+/* The node is (again) in a swarm: run its agent. A failure is logged; the
+ * node still serves, and `swarmctl info` shows the error. */
+static void start_agent(struct swarm_node *n)
+{
+    char errmsg[SWARM_ERRMSG_SIZE] = "";
+    if (node_agent_start(n, errmsg) != 0) {
+        log_error("node", "agent: %s", errmsg);
+        snprintf(n->error, sizeof n->error, "agent: %s", errmsg);
+    }
+}
+
 /* -------------------------------------------------------------- init */
 
 static void init_reply(struct swarm_node *n, struct manager *m)
@@ -69,6 +80,7 @@ static void init_ready_cb(struct manager *m, int status, const char *errmsg, voi
     if (status == 0) {
         n->state = NODE_ACTIVE;
         init_reply(n, m);
+        start_agent(n);
         return;
     }
     log_error("node", "swarm init failed: %s", errmsg ? errmsg : swarm_strerror(status));
@@ -257,7 +269,7 @@ static void join_ctx_free(struct join_ctx *jc)
     free(jc);
 }
 
-static Swarm__LocalState *copy_local_state(const Swarm__LocalState *ls)
+Swarm__LocalState *node_local_state_copy(const Swarm__LocalState *ls)
 {
     size_t len = swarm__local_state__get_packed_size(ls);
     uint8_t *buf = malloc(len ? len : 1);
@@ -281,6 +293,7 @@ static void join_reply(struct swarm_node *n)
     n->state = NODE_ACTIVE;
     resp.role = n->join_role;
     api_call_reply(call, &resp.base);
+    start_agent(n);
 }
 
 static void join_wait_cb(uv_timer_t *t)
@@ -422,7 +435,7 @@ static void joined_cb(int status, const char *errmsg, struct join_result *res, v
             joined_manager_ready_cb(m, rv, emsg, n);
         }
     } else {
-        n->worker_state = copy_local_state(&ls);
+        n->worker_state = node_local_state_copy(&ls);
         join_reply(n);
     }
     free(managers);
@@ -518,6 +531,19 @@ static void left_cb(void *data)
     api_call_reply(call, &resp.base);
 }
 
+static void leave_manager_cb(void *data)
+{
+    struct swarm_node *n = data;
+    struct manager *m = n->manager;
+    n->manager = NULL;
+    api_server_close_tls(n->api);
+    if (m == NULL) {
+        left_cb(n);
+        return;
+    }
+    manager_close(m, left_cb, n);
+}
+
 static void leave_swarm_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
 {
     const Swarm__LeaveRequest *req = (const Swarm__LeaveRequest *)msg;
@@ -532,7 +558,8 @@ static void leave_swarm_cb(struct api_call *call, const ProtobufCMessage *msg, v
         swarm__local_state__free_unpacked(n->worker_state, NULL);
         n->worker_state = NULL;
         n->pending_call = call;
-        left_cb(n);
+        n->state = NODE_PENDING;
+        node_agent_stop(n, true, left_cb, n);
         return;
     }
     if (n->state == NODE_INACTIVE || m == NULL) {
@@ -545,9 +572,7 @@ static void leave_swarm_cb(struct api_call *call, const ProtobufCMessage *msg, v
     }
     n->state = NODE_PENDING;
     n->pending_call = call;
-    n->manager = NULL;
-    api_server_close_tls(n->api);
-    manager_close(m, left_cb, n);
+    node_agent_stop(n, true, leave_manager_cb, n);
 }
 
 /* --------------------------------------------------------- info, version */
@@ -718,6 +743,7 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, struct swarm_node
     n->join_timer.data = n;
     snprintf(n->state_dir, sizeof n->state_dir, "%s", cfg->state_dir);
     snprintf(n->socket_path, sizeof n->socket_path, "%s/swarmd.sock", cfg->state_dir);
+    snprintf(n->executor, sizeof n->executor, "%s", cfg->executor ? cfg->executor : "process");
     if (cfg->hostname != NULL) {
         snprintf(n->hostname, sizeof n->hostname, "%s", cfg->hostname);
     } else {
@@ -759,10 +785,12 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, struct swarm_node
             goto err_after_api;
         }
         log_info("node", "resumed as manager %s of cluster %s", ls->node_id, ls->cluster_id);
+        start_agent(n);
     } else if (ls != NULL) {
-        n->worker_state = copy_local_state(ls);
+        n->worker_state = node_local_state_copy(ls);
         n->state = NODE_ACTIVE;
         log_info("node", "resumed as worker %s of cluster %s", ls->node_id, ls->cluster_id);
+        start_agent(n);
     } else {
         log_info("node", "not in a swarm; waiting for swarm init or join on %s", n->socket_path);
     }
@@ -821,16 +849,24 @@ static void manager_stopped_cb(void *data)
     api_server_shutdown(n->api, 2000, api_stopped_cb, n);
 }
 
-void node_stop(struct swarm_node *n, void (*done)(void *data), void *data)
+static void agent_stopped_cb(void *data)
 {
+    struct swarm_node *n = data;
     struct manager *m = n->manager;
-    n->stopping = true;
-    n->stop_cb = done;
-    n->stop_data = data;
     n->manager = NULL;
     if (m != NULL) {
         manager_close(m, manager_stopped_cb, n);
         return;
     }
     manager_stopped_cb(n);
+}
+
+void node_stop(struct swarm_node *n, void (*done)(void *data), void *data)
+{
+    n->stopping = true;
+    n->stop_cb = done;
+    n->stop_data = data;
+    uv_timer_stop(&n->join_timer);
+    /* Tasks do not outlive a stopped node. */
+    node_agent_stop(n, true, agent_stopped_cb, n);
 }

@@ -13,6 +13,7 @@ struct node_config {
     const char *state_dir;    /* created 0700 if missing */
     const char *listen_addr;  /* default cluster listen address, IP:PORT */
     const char *hostname;     /* NULL: the system's */
+    const char *executor;     /* "process" (default) or "sim" */
 };
 
 /* Lock the state dir, open the control socket, and resume the swarm role

@@ -66,6 +66,7 @@ struct manager_config node_manager_cfg(struct swarm_node *n);
 
 /* DIR/node-state.pb: 0 with *out (NULL when the node is in no swarm). */
 int node_local_state_load(struct swarm_node *n, Swarm__LocalState **out, char *errmsg);
+Swarm__LocalState *node_local_state_copy(const Swarm__LocalState *ls);
 int node_local_state_save(struct swarm_node *n, const Swarm__LocalState *ls, char *errmsg);
 /* DIR/certificates: root CA, node certificate and key (0600). */
 int node_write_certs(struct swarm_node *n, X509 *root, X509 *cert, EVP_PKEY *key, char *errmsg);

@@ -479,6 +479,10 @@ static void agent_free(struct agent *a)
         free(a->mgrs[i]);
     }
     free(a->mgrs);
+    for (size_t i = 0; i < a->n_cfg_mgrs; i++) {
+        free(a->cfg_mgrs[i]);
+    }
+    free(a->cfg_mgrs);
     if (a->desc != NULL) {
         swarm__node_description__free_unpacked(a->desc, NULL);
     }
@@ -502,7 +506,8 @@ static int agent_copy_config(struct agent *a, const struct agent_config *cfg, ch
     a->node_id = strdup(cfg->node_id != NULL ? cfg->node_id : "");
     a->hostname = cfg->hostname != NULL ? strdup(cfg->hostname) : NULL;
     a->mgrs = calloc(cfg->n_managers ? cfg->n_managers : 1, sizeof *a->mgrs);
-    if (a->state_dir == NULL || a->node_id == NULL || a->mgrs == NULL ||
+    a->cfg_mgrs = calloc(cfg->n_managers ? cfg->n_managers : 1, sizeof *a->cfg_mgrs);
+    if (a->state_dir == NULL || a->node_id == NULL || a->mgrs == NULL || a->cfg_mgrs == NULL ||
         (cfg->hostname != NULL && a->hostname == NULL) ||
         asprintf(&a->worker_dir, "%s/worker", cfg->state_dir) < 0) {
         a->worker_dir = NULL;
@@ -513,11 +518,14 @@ static int agent_copy_config(struct agent *a, const struct agent_config *cfg, ch
         if (cfg->managers[i] == NULL || strlen(cfg->managers[i]) >= AGENT_ADDR_MAX) {
             continue;
         }
-        if ((a->mgrs[a->n_mgrs] = strdup(cfg->managers[i])) == NULL) {
+        if ((a->mgrs[a->n_mgrs] = strdup(cfg->managers[i])) == NULL ||
+            (a->cfg_mgrs[a->n_cfg_mgrs] = strdup(cfg->managers[i])) == NULL) {
+            free(a->mgrs[a->n_mgrs]);
             errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "agent: out of memory");
             return SWARM_ENOMEM;
         }
         a->n_mgrs++;
+        a->n_cfg_mgrs++;
     }
     a->desc = hostinfo_describe(cfg->hostname);
     if (a->desc == NULL) {

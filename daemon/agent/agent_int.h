@@ -124,8 +124,11 @@ struct agent {
      * loss; a redirect target before anything else. */
     char **mgrs;
     size_t n_mgrs, rr;
+    char **cfg_mgrs; /* as given to agent_start */
+    size_t n_cfg_mgrs;
     char last_leader[AGENT_ADDR_MAX];
     char redirect[AGENT_ADDR_MAX];
+    char last_tried[AGENT_ADDR_MAX];
     bool leader_first;
     unsigned redirects;
     uint64_t backoff_ms;

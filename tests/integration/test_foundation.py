@@ -105,7 +105,8 @@ def test_bad_input_changes_nothing(manager):
     err = manager.fails("node", "demote", "m1")
     assert "last manager" in err
     after = manager.inspect()
-    assert after["Version"] == before["Version"], (before, after)
+    # Nothing the user controls changed (the node's status may move on its own).
+    assert after["Spec"] == before["Spec"], (before, after)
     # A second init is refused with Docker's message.
     err = manager.fails("swarm", "init", "--advertise-addr", manager.ip)
     assert "already part of a swarm" in err

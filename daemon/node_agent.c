@@ -1,0 +1,354 @@
+/* The node's agent and its role changes.
+ *
+ * Every active node runs an agent (agent/agent.h) with the certificate in
+ * DIR/certificates, trying its own manager first when it is one.
+ *
+ * Promotion or demotion (the leader's role manager changes Node.role; the
+ * agent's session brings the node object here):
+ *   node_cb: role differs from ours -> join_renew (new key, CSR, no token;
+ *   the manager signs for the role the store gives us) -> certificates and
+ *   local state written -> promoted: manager_open (joins raft as the leader
+ *   adds us); demoted: manager closed, its raft log and store erased, the
+ *   TLS listener closed -> the agent continues with the new certificate.
+ * Failures: the renewal failed (manager unreachable...): retried on the next
+ *   node message; the switch never leaves a half-written state on disk
+ *   because files are written only after the certificate arrived. */
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "join.h"
+#include "log.h"
+#include "node_int.h"
+#include "pki.h"
+
+static int load_client_ctx(struct swarm_node *n, SSL_CTX **ctx, X509 **root_out, char *errmsg)
+{
+    static const char *names[] = {"swarm-root-ca.crt", "swarm-node.crt", "swarm-node.key"};
+    char path[PATH_MAX];
+    char *data[3] = {NULL, NULL, NULL};
+    size_t len[3];
+    X509 *root = NULL, *cert = NULL;
+    EVP_PKEY *key = NULL;
+    int rv = 0;
+
+    for (int i = 0; i < 3 && rv == 0; i++) {
+        snprintf(path, sizeof path, "%s/certificates/%s", n->state_dir, names[i]);
+        rv = pki_read_file(path, &data[i], &len[i], errmsg);
+    }
+    if (rv == 0) {
+        rv = pki_cert_from_pem(data[0], len[0], &root, errmsg);
+    }
+    if (rv == 0) {
+        rv = pki_cert_from_pem(data[1], len[1], &cert, errmsg);
+    }
+    if (rv == 0) {
+        rv = pki_key_from_pem(data[2], len[2], &key, errmsg);
+    }
+    if (rv == 0) {
+        rv = pki_client_ctx(root, cert, key, ctx, errmsg);
+    }
+    for (int i = 0; i < 3; i++) {
+        free(data[i]);
+    }
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    if (rv == 0 && root_out != NULL) {
+        *root_out = root;
+    } else {
+        X509_free(root);
+    }
+    return rv;
+}
+
+/* ---------------------------------------------------------- role changes */
+
+struct role_switch {
+    struct swarm_node *n;
+    Swarm__NodeRole role;
+};
+
+static void erase_manager_files(struct swarm_node *n);
+
+static void demoted_closed_cb(void *data)
+{
+    struct swarm_node *n = data;
+    erase_manager_files(n);
+    n->role_switching = false;
+    log_info("node", "demoted: this node is now a worker");
+}
+
+static void promoted_ready_cb(struct manager *m, int status, const char *errmsg, void *data)
+{
+    struct swarm_node *n = data;
+    n->role_switching = false;
+    if (status != 0) {
+        log_error("node", "promoted, but the manager failed to start: %s",
+                  errmsg ? errmsg : swarm_strerror(status));
+        return;
+    }
+    log_info("node", "promoted: this node is now a manager");
+}
+
+static void renewed_cb(int status, const char *errmsg, struct join_result *res, void *data)
+{
+    struct role_switch *rs = data;
+    struct swarm_node *n = rs->n;
+    char emsg[SWARM_ERRMSG_SIZE] = "";
+    Swarm__LocalState *ls = NULL;
+    SSL_CTX *ctx = NULL;
+    int rv;
+
+    free(rs);
+    if (n->stopping) {
+        join_result_free(res);
+        return;
+    }
+    if (status != 0) {
+        log_warn("node", "certificate renewal for a role change failed: %s", errmsg);
+        n->role_switching = false;
+        return;
+    }
+    rv = node_local_state_load(n, &ls, emsg);
+    if (rv == 0 && ls == NULL) {
+        rv = SWARM_ESTATE;
+    }
+    if (rv == 0) {
+        rv = node_write_certs(n, res->root, res->cert, res->key, emsg);
+    }
+    if (rv == 0) {
+        ls->role = res->resp->role;
+        ls->raft_id = res->resp->raft_id;
+        rv = node_local_state_save(n, ls, emsg);
+    }
+    if (rv == 0) {
+        rv = pki_client_ctx(res->root, res->cert, res->key, &ctx, emsg);
+    }
+    if (rv != 0) {
+        log_error("node", "role change: %s", emsg[0] ? emsg : swarm_strerror(rv));
+        n->role_switching = false;
+        goto out;
+    }
+    if (n->agent != NULL) {
+        agent_set_client_ctx(n->agent, ctx);
+    }
+    SSL_CTX_free(ctx);
+    if (res->resp->role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER) {
+        struct manager_config cfg = node_manager_cfg(n);
+        struct manager *m = NULL;
+        if (n->worker_state != NULL) {
+            swarm__local_state__free_unpacked(n->worker_state, NULL);
+            n->worker_state = NULL;
+        }
+        cfg.seed_peers = res->resp->managers;
+        cfg.n_seed_peers = res->resp->n_managers;
+        rv = manager_open(n->loop, &cfg, ls, false, promoted_ready_cb, n, &m, emsg);
+        n->manager = m;
+        if (rv != 0) {
+            promoted_ready_cb(m, rv, emsg, n);
+        }
+    } else {
+        struct manager *m = n->manager;
+        n->manager = NULL;
+        n->worker_state = node_local_state_copy(ls);
+        if (m != NULL) {
+            api_server_close_tls(n->api);
+            manager_close(m, demoted_closed_cb, n);
+        } else {
+            n->role_switching = false;
+        }
+    }
+out:
+    if (ls != NULL) {
+        swarm__local_state__free_unpacked(ls, NULL);
+    }
+    join_result_free(res);
+}
+
+static void agent_node_cb(const Swarm__Node *node, void *data)
+{
+    struct swarm_node *n = data;
+    Swarm__NodeRole ours = n->manager != NULL ? SWARM__NODE_ROLE__NODE_ROLE_MANAGER
+                                              : SWARM__NODE_ROLE__NODE_ROLE_WORKER;
+    char errmsg[SWARM_ERRMSG_SIZE] = "";
+    struct role_switch *rs;
+    SSL_CTX *ctx = NULL;
+    X509 *root = NULL;
+
+    if (n->stopping || n->role_switching || node->role == ours || n->agent == NULL) {
+        return;
+    }
+    /* A manager whose raft membership is being removed still leads its own
+     * removal; the node object says worker only once that is done. */
+    rs = calloc(1, sizeof *rs);
+    if (rs == NULL || load_client_ctx(n, &ctx, &root, errmsg) != 0) {
+        log_warn("node", "role change to %s: %s",
+                 node->role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER ? "manager" : "worker", errmsg);
+        free(rs);
+        return;
+    }
+    rs->n = n;
+    rs->role = node->role;
+    n->role_switching = true;
+    log_info("node", "the swarm made this node a %s: renewing its certificate",
+             node->role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER ? "manager" : "worker");
+    if (join_renew(n->loop, agent_manager_addr(n->agent), ctx, root, renewed_cb, rs, errmsg) != 0) {
+        log_warn("node", "role change: %s", errmsg);
+        n->role_switching = false;
+        free(rs);
+    }
+    SSL_CTX_free(ctx);
+    X509_free(root);
+}
+
+/* Persist the managers the leader announced, for the next start. */
+static void agent_managers_cb(Swarm__ManagerPeer *const *peers, size_t n_peers, void *data)
+{
+    struct swarm_node *n = data;
+    char errmsg[SWARM_ERRMSG_SIZE] = "";
+    Swarm__LocalState *ls = NULL;
+    char **addrs;
+    bool same = true;
+
+    if (n->stopping || node_local_state_load(n, &ls, errmsg) != 0 || ls == NULL) {
+        return;
+    }
+    same = ls->n_managers == n_peers;
+    for (size_t i = 0; same && i < n_peers; i++) {
+        same = strcmp(ls->managers[i], peers[i]->addr) == 0;
+    }
+    if (!same) {
+        addrs = calloc(n_peers + 1, sizeof *addrs);
+        for (size_t i = 0; addrs != NULL && i < n_peers; i++) {
+            addrs[i] = strdup(peers[i]->addr);
+        }
+        if (addrs != NULL) {
+            for (size_t i = 0; i < ls->n_managers; i++) {
+                free(ls->managers[i]);
+            }
+            free(ls->managers);
+            ls->managers = addrs;
+            ls->n_managers = n_peers;
+            if (node_local_state_save(n, ls, errmsg) != 0) {
+                log_warn("node", "saving the manager list: %s", errmsg);
+            }
+        }
+    }
+    swarm__local_state__free_unpacked(ls, NULL);
+}
+
+/* ------------------------------------------------------------ start/stop */
+
+int node_agent_start(struct swarm_node *n, char *errmsg)
+{
+    Swarm__LocalState *ls = NULL;
+    struct agent_config cfg = {0};
+    const char **managers = NULL;
+    size_t nm = 0;
+    SSL_CTX *ctx = NULL;
+    int rv;
+
+    if (n->agent != NULL) {
+        return 0;
+    }
+    rv = node_local_state_load(n, &ls, errmsg);
+    if (rv == 0 && ls == NULL) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "not in a swarm");
+        return SWARM_ESTATE;
+    }
+    if (rv == 0) {
+        rv = load_client_ctx(n, &ctx, NULL, errmsg);
+    }
+    if (rv != 0) {
+        goto out;
+    }
+    managers = calloc(ls->n_managers + 2, sizeof *managers);
+    if (managers == NULL) {
+        rv = SWARM_ENOMEM;
+        goto out;
+    }
+    /* A manager tries itself first: it knows best who leads. */
+    if (ls->role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER) {
+        managers[nm++] = ls->advertise_addr;
+    }
+    for (size_t i = 0; i < ls->n_managers; i++) {
+        if (nm == 0 || strcmp(ls->managers[i], managers[0]) != 0) {
+            managers[nm++] = ls->managers[i];
+        }
+    }
+    cfg.loop = n->loop;
+    cfg.state_dir = n->state_dir;
+    cfg.node_id = ls->node_id;
+    cfg.client_ctx = ctx;
+    cfg.managers = managers;
+    cfg.n_managers = nm;
+    cfg.executor = n->executor[0] ? n->executor : "process";
+    cfg.hostname = n->hostname[0] ? n->hostname : NULL;
+    cfg.managers_cb = agent_managers_cb;
+    cfg.node_cb = agent_node_cb;
+    cfg.data = n;
+    rv = agent_start(&cfg, &n->agent, errmsg);
+out:
+    free(managers);
+    SSL_CTX_free(ctx);
+    if (ls != NULL) {
+        swarm__local_state__free_unpacked(ls, NULL);
+    }
+    return rv;
+}
+
+struct agent_stop_ctx {
+    void (*done)(void *data);
+    void *data;
+};
+
+static void agent_stopped_cb(void *data)
+{
+    struct agent_stop_ctx *c = data;
+    void (*done)(void *) = c->done;
+    void *d = c->data;
+    free(c);
+    if (done != NULL) {
+        done(d);
+    }
+}
+
+void node_agent_stop(struct swarm_node *n, bool stop_tasks, void (*done)(void *data), void *data)
+{
+    struct agent *a = n->agent;
+    struct agent_stop_ctx *c;
+    n->agent = NULL;
+    if (a == NULL || (c = malloc(sizeof *c)) == NULL) {
+        if (a != NULL) {
+            agent_stop(a, stop_tasks, NULL, NULL);
+        }
+        if (done != NULL) {
+            done(data);
+        }
+        return;
+    }
+    c->done = done;
+    c->data = data;
+    agent_stop(a, stop_tasks, agent_stopped_cb, c);
+}
+
+/* ------------------------------------------------------------- helpers */
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    remove(path);
+    return 0;
+}
+
+/* What only a manager keeps: its raft log and its copy of the store. */
+static void erase_manager_files(struct swarm_node *n)
+{
+    static const char *names[] = {"raft", "store.db", "store.db-wal", "store.db-shm"};
+    char path[PATH_MAX];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", n->state_dir, names[i]);
+        nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    }
+}
