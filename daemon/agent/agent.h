@@ -37,18 +37,32 @@ struct agent_config {
     void *data;
 };
 
+/* Open DIR/worker/tasks.db (DIR/worker is made 0700), kill what a previous
+ * run left behind, start again the remembered tasks whose desired state is
+ * <= RUNNING and whose last status is not terminal (without waiting for a
+ * manager), then connect. The config's strings and arrays are copied; the
+ * callbacks run from the loop, never from inside an agent_* call, and may
+ * call agent_stop. Returns 0 or SWARM_E* with errmsg (SWARM_ERRMSG_SIZE)
+ * filled; on error nothing is left running. */
 int agent_start(const struct agent_config *cfg, struct agent **out, char *errmsg);
 
 /* Use a new certificate for the next connections (renewal, role change). */
 void agent_set_client_ctx(struct agent *a, SSL_CTX *ctx);
 
-/* True while a session with the leader is open; the manager's address. */
+/* True while a session with the leader is open; the manager's address
+ * (owned by the agent, valid until the session ends), NULL when none. */
 bool agent_connected(const struct agent *a);
 const char *agent_manager_addr(const struct agent *a);
 
 /* End the session. With `stop_tasks`, stop every task (SIGTERM, then SIGKILL
- * after its grace) before `done`; without, leave them to the next start
- * (which cleans up leftovers). */
+ * after its grace) before `done`, and record them as shut down; without,
+ * leave them to the next start (which cleans up leftovers): the task db
+ * keeps them as running so that the next start resumes them. Note: the
+ * process executor cannot leave processes behind (executor_close stops
+ * them, and they die with the daemon by PDEATHSIG anyway), so without
+ * `stop_tasks` they are stopped too, only not recorded as such. `done` runs
+ * from the loop (never from inside this call) once every handle is closed;
+ * `a` is freed before it runs. Calling it again is a no-op. */
 void agent_stop(struct agent *a, bool stop_tasks, void (*done)(void *data), void *data);
 
 #endif

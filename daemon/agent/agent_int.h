@@ -1,7 +1,7 @@
 /* Internals of the agent, shared by agent.c (lifecycle, task set, executor
  * statuses), session.c (the dispatcher session, heartbeats, assignments
- * stream, status reporter) and taskdb.c (the local task database). Not for
- * use outside daemon/agent/. */
+ * stream, status reporter), taskdb.c (the local task database) and
+ * tasktable.c (tasks by ID). Not for use outside daemon/agent/. */
 #ifndef SWARM_AGENT_AGENT_INT_H
 #define SWARM_AGENT_AGENT_INT_H
 

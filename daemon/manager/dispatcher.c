@@ -441,7 +441,11 @@ static void session_cb(struct api_call *call, const ProtobufCMessage *msg, void 
     d->buckets[bucket_of(s->node_id)] = s;
     d->n_sessions++;
     api_call_on_cancel(call, session_cancel_cb, s);
-    snprintf(ip, sizeof ip, "%s", peer->addr);
+    /* The address the node advertises, else the one its connection came
+     * from (a node behind NAT may advertise nothing useful). */
+    snprintf(ip, sizeof ip, "%s",
+             node->advertise_addr != NULL && node->advertise_addr[0] ? node->advertise_addr
+                                                                      : peer->addr);
     char *colon = strrchr(ip, ':');
     if (colon != NULL) {
         *colon = '\0';
