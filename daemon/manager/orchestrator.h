@@ -1,0 +1,69 @@
+/* The orchestrators' decisions, as pure logic: given one service, its tasks
+ * and the nodes, what tasks to create, which to stop, and which to delete.
+ *
+ * Replicated (slots 1..replicas):
+ *   - each slot has at most one task meant to run (desired state <= running);
+ *   - scale up fills the lowest free slots; scale down stops tasks on the
+ *     nodes holding the most copies of this service first, tasks not yet
+ *     running before running ones;
+ *   - a slot's task that ended (complete, failed, rejected, shutdown while
+ *     desired running) is replaced in the same slot per the restart policy:
+ *     condition any (always), on-failure (failed or rejected), none (never);
+ *     after `delay` since it ended; at most `max_attempts` replacements
+ *     within `window` (0: ever);
+ *   - a task whose node is down, gone, or drained, or whose node no longer
+ *     satisfies the constraints, is stopped and replaced at once (no delay,
+ *     not counted as an attempt);
+ *   - a task running an older spec (its spec_version below the service's)
+ *     is stopped and replaced (the rolling-update policy comes later).
+ * Global: one task per node that is ready, not drained and satisfies the
+ *   constraints (pause: keep, but start nothing new there); tasks on drained
+ *   or no-longer-matching nodes are stopped; a node that is down keeps its
+ *   task until it returns; restart policy as for replicated, per node.
+ * Service removed (service == NULL): every task is stopped; tasks that have
+ *   ended (or never started) are deleted.
+ * History: per slot (per node for global) keep at most task_history_limit
+ *   tasks that have ended and are not meant to run; delete the oldest.
+ *
+ * New tasks: desired state running, status pending (the scheduler assigns
+ * them; global ones name their node already), slot set, name
+ * `service.slot` or `service.nodeid` in annotations, spec copied from the
+ * service with its spec_version. Pure: IDs come from a callback, time from
+ * the input. */
+#ifndef SWARM_MANAGER_ORCHESTRATOR_H
+#define SWARM_MANAGER_ORCHESTRATOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "objects.pb-c.h"
+
+struct orch_input {
+    const Swarm__Service *service; /* NULL: the service was removed */
+    const char *service_id;        /* always set */
+    Swarm__Task *const *tasks;     /* every task of this service */
+    size_t n_tasks;
+    Swarm__Node *const *nodes;     /* every node */
+    size_t n_nodes;
+    int64_t now_ms;
+    int64_t task_history_limit;
+};
+
+struct orch_output {
+    Swarm__Task **create;  /* new tasks (owned; free with orch_output_free) */
+    size_t n_create;
+    Swarm__Task **update;  /* copies of existing tasks with a new desired state */
+    size_t n_update;
+    char **remove;         /* IDs of tasks to delete */
+    size_t n_remove;
+    int64_t wake_at_ms;    /* a delayed restart is due then (0: nothing pending) */
+};
+
+/* Decide. `new_id` fills a fresh 25-character ID (+NUL) into `out` and
+ * returns 0. Returns 0 or SWARM_ENOMEM. */
+int orch_reconcile(const struct orch_input *in, int (*new_id)(char *out, void *data), void *id_data,
+                   struct orch_output *out);
+
+void orch_output_free(struct orch_output *out);
+
+#endif
