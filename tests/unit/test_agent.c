@@ -1,0 +1,903 @@
+/* Loop tests of the agent against fake dispatchers: the real RPC server
+ * (TLS on 127.0.0.41 with real certificates from pki.c) with handlers for
+ * swarm.Dispatcher written here, the simulated executor (and the process
+ * executor running /bin/sleep, through this binary as the shim). Every wait
+ * is bounded (RUN_UNTIL) and every test ends with uv_loop_close() == 0. */
+#include <errno.h>
+#include <ftw.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "api.h"
+#include "dispatcher.pb-c.h"
+#include "err.h"
+#include "executor.h"
+#include "pki.h"
+#include "test.h"
+
+/* The process executor spawns /proc/self/exe --task-exec ...: be the shim
+ * (glibc passes argc/argv to constructors). */
+__attribute__((constructor)) static void shim_ctor(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "--task-exec") == 0) {
+        _exit(executor_shim_main(argc, argv));
+    }
+}
+
+/* ------------------------------------------------------------ fixture */
+
+static uv_loop_t loop;
+static uv_timer_t tick;
+static char tmpdir[64];
+
+static void tick_cb(uv_timer_t *t)
+{
+    (void)t;
+}
+
+#define RUN_UNTIL(cond, ms)                                               \
+    ({                                                                    \
+        uint64_t end_ = uv_now(&loop) + (ms);                             \
+        uv_timer_start(&tick, tick_cb, 5, 5);                             \
+        while (!(cond) && uv_now(&loop) < end_) {                         \
+            uv_run(&loop, UV_RUN_ONCE);                                   \
+        }                                                                 \
+        uv_timer_stop(&tick);                                             \
+        (cond);                                                           \
+    })
+
+/* Run the loop for `ms` whatever happens. */
+#define RUN_FOR(ms) ((void)RUN_UNTIL(false, ms))
+
+static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void loop_setup(void)
+{
+    signal(SIGPIPE, SIG_IGN); /* as swarmd does: a peer may close first */
+    uv_loop_init(&loop);
+    uv_timer_init(&loop, &tick);
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_agent.XXXXXX");
+    if (mkdtemp(tmpdir) == NULL) {
+        abort();
+    }
+}
+
+static int loop_teardown(void)
+{
+    uv_close((uv_handle_t *)&tick, NULL);
+    for (int i = 0; i < 1000 && uv_run(&loop, UV_RUN_NOWAIT) != 0; i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    return uv_loop_close(&loop);
+}
+
+static int64_t wall_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* ---------------------------------------------------------------- PKI */
+
+struct ident {
+    X509 *cert;
+    EVP_PKEY *key;
+};
+
+static struct {
+    bool ready;
+    X509 *root;
+    EVP_PKEY *root_key;
+    struct ident manager, worker;
+} pki;
+
+static int make_ident(const char *node, const char *ou, struct ident *out)
+{
+    char em[SWARM_ERRMSG_SIZE];
+    if (pki_key_generate(&out->key, em) != 0) {
+        return -1;
+    }
+    return pki_cert_issue(pki.root, pki.root_key, out->key, node, ou, "cluster-1",
+                          (int64_t)time(NULL), PKI_NODE_LIFETIME_S, &out->cert, em);
+}
+
+static int pki_setup(void)
+{
+    char em[SWARM_ERRMSG_SIZE];
+    if (pki.ready) {
+        return 0;
+    }
+    if (pki_key_generate(&pki.root_key, em) != 0 ||
+        pki_root_ca_create(pki.root_key, (int64_t)time(NULL), PKI_ROOT_LIFETIME_S, &pki.root,
+                           em) != 0 ||
+        make_ident("node-mgr-1", API_OU_MANAGER, &pki.manager) != 0 ||
+        make_ident("node-wrk-1", API_OU_WORKER, &pki.worker) != 0) {
+        return -1;
+    }
+    pki.ready = true;
+    return 0;
+}
+
+__attribute__((destructor)) static void pki_free(void)
+{
+    X509_free(pki.root);
+    EVP_PKEY_free(pki.root_key);
+    X509_free(pki.manager.cert);
+    EVP_PKEY_free(pki.manager.key);
+    X509_free(pki.worker.cert);
+    EVP_PKEY_free(pki.worker.key);
+}
+
+/* ------------------------------------------------- the fake dispatcher */
+
+#define FAKE_TASKS 1024
+
+struct fake_mgr;
+
+struct fake_call {
+    struct fake_mgr *m;
+    struct api_call *call;
+    bool assignments;
+    struct fake_call *next;
+};
+
+struct fake_mgr {
+    struct api_server *srv;
+    char addr[64];
+    char redirect[64];    /* Session answers with a redirect to this */
+    int64_t hb_period_ms;
+    int sessions;         /* sessions opened (not redirects) */
+    int session_reqs;
+    int heartbeats;
+    int status_calls;
+    int status_updates;
+    size_t max_batch;
+    int early_statuses;   /* updates with a state below RUNNING */
+    int ts_skew;          /* updates with a timestamp far from now */
+    int fail_heartbeats;  /* answer the next N heartbeats NOT_FOUND */
+    int fail_statuses;    /* answer the next N status batches UNAVAILABLE */
+    struct fake_call *calls;
+    struct {
+        char id[64];
+        Swarm__TaskState state;
+        int updates;
+        int pid;
+    } st[FAKE_TASKS];
+    int n_st;
+    bool down;
+};
+
+static void fake_call_del(struct fake_call *fc)
+{
+    struct fake_call **p = &fc->m->calls;
+    while (*p != NULL && *p != fc) {
+        p = &(*p)->next;
+    }
+    if (*p == fc) {
+        *p = fc->next;
+    }
+    free(fc);
+}
+
+static void fake_cancel_cb(struct api_call *call, void *data)
+{
+    struct fake_call *fc = data;
+    fake_call_del(fc);
+    api_call_error(call, API_CANCELLED, "cancelled");
+}
+
+static struct fake_call *fake_call_add(struct fake_mgr *m, struct api_call *call, bool assign)
+{
+    struct fake_call *fc = calloc(1, sizeof *fc);
+    fc->m = m;
+    fc->call = call;
+    fc->assignments = assign;
+    fc->next = m->calls;
+    m->calls = fc;
+    api_call_on_cancel(call, fake_cancel_cb, fc);
+    return fc;
+}
+
+static void fake_session_cb(struct api_call *call, const ProtobufCMessage *req, void *data)
+{
+    struct fake_mgr *m = data;
+    Swarm__SessionMessage msg = SWARM__SESSION_MESSAGE__INIT;
+    Swarm__Node node = SWARM__NODE__INIT;
+    Swarm__ManagerPeer peer = SWARM__MANAGER_PEER__INIT;
+    Swarm__ManagerPeer *peers[1] = {&peer};
+    char sid[32];
+    const Swarm__SessionRequest *r = (const Swarm__SessionRequest *)req;
+    (void)r;
+    m->session_reqs++;
+    if (m->redirect[0] != '\0') {
+        msg.redirect_addr = m->redirect;
+        api_call_send(call, &msg.base);
+        api_call_finish(call);
+        return;
+    }
+    m->sessions++;
+    snprintf(sid, sizeof sid, "sess-%d", m->sessions);
+    node.id = (char *)api_call_peer(call)->node_id;
+    peer.node_id = "node-mgr-1";
+    peer.raft_id = 1;
+    peer.addr = m->addr;
+    msg.session_id = sid;
+    msg.node = &node;
+    msg.managers = peers;
+    msg.n_managers = 1;
+    msg.heartbeat_period_ms = m->hb_period_ms;
+    fake_call_add(m, call, false);
+    api_call_send(call, &msg.base);
+}
+
+static void fake_heartbeat_cb(struct api_call *call, const ProtobufCMessage *req, void *data)
+{
+    struct fake_mgr *m = data;
+    Swarm__HeartbeatResponse resp = SWARM__HEARTBEAT_RESPONSE__INIT;
+    m->heartbeats++;
+    if (m->fail_heartbeats > 0) {
+        m->fail_heartbeats--;
+        api_call_error(call, API_NOT_FOUND, "session invalid");
+        return;
+    }
+    resp.period_ms = m->hb_period_ms;
+    api_call_reply(call, &resp.base);
+}
+
+static void fake_assignments_cb(struct api_call *call, const ProtobufCMessage *req, void *data)
+{
+    fake_call_add(data, call, true);
+}
+
+static int fake_find(struct fake_mgr *m, const char *id)
+{
+    for (int i = 0; i < m->n_st; i++) {
+        if (strcmp(m->st[i].id, id) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static void fake_status_cb(struct api_call *call, const ProtobufCMessage *req, void *data)
+{
+    struct fake_mgr *m = data;
+    const Swarm__UpdateTaskStatusRequest *r = (const Swarm__UpdateTaskStatusRequest *)req;
+    Swarm__UpdateTaskStatusResponse resp = SWARM__UPDATE_TASK_STATUS_RESPONSE__INIT;
+    int64_t now = wall_ms();
+    if (m->fail_statuses > 0) {
+        m->fail_statuses--;
+        api_call_error(call, API_UNAVAILABLE, "no quorum");
+        return;
+    }
+    m->status_calls++;
+    if (r->n_updates > m->max_batch) {
+        m->max_batch = r->n_updates;
+    }
+    for (size_t i = 0; i < r->n_updates; i++) {
+        const Swarm__TaskStatusUpdate *u = r->updates[i];
+        int k = fake_find(m, u->task_id);
+        if (k < 0 && m->n_st < FAKE_TASKS) {
+            k = m->n_st++;
+            snprintf(m->st[k].id, sizeof m->st[k].id, "%s", u->task_id);
+        }
+        m->status_updates++;
+        if (u->status->state < SWARM__TASK_STATE__TASK_STATE_RUNNING) {
+            m->early_statuses++;
+        }
+        if (u->status->timestamp < now - 60000 || u->status->timestamp > now + 1000) {
+            m->ts_skew++;
+        }
+        if (k >= 0) {
+            m->st[k].state = u->status->state;
+            m->st[k].updates++;
+            m->st[k].pid = u->status->pid;
+        }
+    }
+    api_call_reply(call, &resp.base);
+}
+
+static Swarm__TaskState fake_state(struct fake_mgr *m, const char *id)
+{
+    int k = fake_find(m, id);
+    return k < 0 ? SWARM__TASK_STATE__TASK_STATE_NEW : m->st[k].state;
+}
+
+static int fake_updates(struct fake_mgr *m, const char *id)
+{
+    int k = fake_find(m, id);
+    return k < 0 ? 0 : m->st[k].updates;
+}
+
+static int fake_start(struct fake_mgr *m)
+{
+    char em[SWARM_ERRMSG_SIZE];
+    SSL_CTX *ctx = NULL;
+    static const char *const methods[] = {"Session", "Heartbeat", "Assignments",
+                                          "UpdateTaskStatus"};
+    static const api_handler_cb cbs[] = {fake_session_cb, fake_heartbeat_cb,
+                                         fake_assignments_cb, fake_status_cb};
+    memset(m, 0, sizeof *m);
+    m->hb_period_ms = 50;
+    if (pki_server_ctx(pki.root, pki.manager.cert, pki.manager.key, &ctx, em) != 0) {
+        return -1;
+    }
+    m->srv = api_server_new(&loop, 0);
+    for (int i = 0; i < 4; i++) {
+        api_server_register(m->srv, &swarm__dispatcher__descriptor, methods[i],
+                            API_ROLE_WORKER | API_ROLE_MANAGER, cbs[i], m);
+    }
+    int rv = api_server_listen_tls(m->srv, "127.0.0.41:0", ctx, em, sizeof em);
+    SSL_CTX_free(ctx);
+    if (rv != 0) {
+        fprintf(stderr, "listen: %s\n", em);
+        return -1;
+    }
+    snprintf(m->addr, sizeof m->addr, "127.0.0.41:%d", api_server_tls_port(m->srv));
+    return 0;
+}
+
+static void fake_down_cb(void *data)
+{
+    struct fake_mgr *m = data;
+    m->down = true;
+}
+
+static void fake_stop(struct fake_mgr *m)
+{
+    if (m->srv != NULL) {
+        struct api_server *s = m->srv;
+        m->srv = NULL;
+        api_server_shutdown(s, 0, fake_down_cb, m);
+    }
+}
+
+/* Send an assignments message on every open Assignments stream. */
+static int fake_assign(struct fake_mgr *m, Swarm__AssignmentsType type, Swarm__Task **upd,
+                       size_t n, char **rm, size_t nrm)
+{
+    Swarm__AssignmentsMessage msg = SWARM__ASSIGNMENTS_MESSAGE__INIT;
+    int sent = 0;
+    msg.type = type;
+    msg.update = upd;
+    msg.n_update = n;
+    msg.remove = rm;
+    msg.n_remove = nrm;
+    for (struct fake_call *fc = m->calls; fc != NULL; fc = fc->next) {
+        if (fc->assignments && api_call_send(fc->call, &msg.base) == 0) {
+            sent++;
+        }
+    }
+    return sent;
+}
+
+static bool fake_has_assign(struct fake_mgr *m)
+{
+    for (struct fake_call *fc = m->calls; fc != NULL; fc = fc->next) {
+        if (fc->assignments) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* End every open stream (the manager went away from the sessions). */
+static void fake_end_streams(struct fake_mgr *m)
+{
+    while (m->calls != NULL) {
+        struct fake_call *fc = m->calls;
+        struct api_call *call = fc->call;
+        fake_call_del(fc);
+        api_call_on_cancel(call, NULL, NULL);
+        api_call_error(call, API_UNAVAILABLE, "session ended");
+    }
+}
+
+/* ------------------------------------------------------------- tasks */
+
+struct tspec {
+    Swarm__Task t;
+    Swarm__TaskSpec spec;
+    Swarm__ContainerSpec c;
+    char id[32];
+    char *args[2];
+};
+
+static Swarm__Task *tspec_init(struct tspec *ts, const char *id, Swarm__TaskState desired,
+                               const char *image, const char *arg)
+{
+    swarm__task__init(&ts->t);
+    swarm__task_spec__init(&ts->spec);
+    swarm__container_spec__init(&ts->c);
+    snprintf(ts->id, sizeof ts->id, "%s", id);
+    ts->t.id = ts->id;
+    ts->t.node_id = "node-wrk-1";
+    ts->t.desired_state = desired;
+    ts->t.spec = &ts->spec;
+    ts->spec.container = &ts->c;
+    ts->c.image = (char *)(image != NULL ? image : "sim");
+    ts->c.stop_grace_period_ms = 2000;
+    if (arg != NULL) {
+        ts->args[0] = (char *)arg;
+        ts->c.args = ts->args;
+        ts->c.n_args = 1;
+    }
+    return &ts->t;
+}
+
+/* ------------------------------------------------------------- agents */
+
+struct agent_obs {
+    int node_msgs;
+    int manager_msgs;
+    char last_manager[64];
+    bool stopped;
+};
+
+static void obs_managers_cb(Swarm__ManagerPeer *const *peers, size_t n, void *data)
+{
+    struct agent_obs *o = data;
+    o->manager_msgs++;
+    if (n > 0) {
+        snprintf(o->last_manager, sizeof o->last_manager, "%s", peers[0]->addr);
+    }
+}
+
+static void obs_node_cb(const Swarm__Node *node, void *data)
+{
+    struct agent_obs *o = data;
+    (void)node;
+    o->node_msgs++;
+}
+
+static void obs_stopped_cb(void *data)
+{
+    struct agent_obs *o = data;
+    o->stopped = true;
+}
+
+static struct agent *agent_make(const char *dir, const char *const *mgrs, size_t n,
+                                const char *executor, struct agent_obs *obs)
+{
+    char em[SWARM_ERRMSG_SIZE] = "";
+    SSL_CTX *ctx = NULL;
+    struct agent *a = NULL;
+    if (pki_client_ctx(pki.root, pki.worker.cert, pki.worker.key, &ctx, em) != 0) {
+        return NULL;
+    }
+    struct agent_config cfg = {
+        .loop = &loop,
+        .state_dir = dir,
+        .node_id = "node-wrk-1",
+        .client_ctx = ctx,
+        .managers = mgrs,
+        .n_managers = n,
+        .executor = executor,
+        .hostname = "worker-1",
+        .managers_cb = obs_managers_cb,
+        .node_cb = obs_node_cb,
+        .data = obs,
+    };
+    memset(obs, 0, sizeof *obs);
+    if (agent_start(&cfg, &a, em) != 0) {
+        fprintf(stderr, "agent_start: %s\n", em);
+        a = NULL;
+    }
+    SSL_CTX_free(ctx); /* the agent took its own reference */
+    return a;
+}
+
+/* Rows in DIR/worker/tasks.db; state of one task's status (-1: no row). */
+static int db_rows(const char *dir)
+{
+    char path[256];
+    sqlite3 *db;
+    sqlite3_stmt *q;
+    int n = -1;
+    snprintf(path, sizeof path, "%s/worker/tasks.db", dir);
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM tasks", -1, &q, NULL) == SQLITE_OK) {
+        if (sqlite3_step(q) == SQLITE_ROW) {
+            n = sqlite3_column_int(q, 0);
+        }
+        sqlite3_finalize(q);
+    }
+    sqlite3_close(db);
+    return n;
+}
+
+/* The status recorded for `id`: state and timestamp (state -1: none). */
+static int db_status(const char *dir, const char *id, int64_t *ts)
+{
+    char path[256];
+    sqlite3 *db;
+    sqlite3_stmt *q;
+    int state = -1;
+    snprintf(path, sizeof path, "%s/worker/tasks.db", dir);
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "SELECT status FROM tasks WHERE id = ?1", -1, &q, NULL) ==
+            SQLITE_OK) {
+        sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+        if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_blob(q, 0) != NULL) {
+            Swarm__TaskStatus *st = swarm__task_status__unpack(
+                NULL, (size_t)sqlite3_column_bytes(q, 0), sqlite3_column_blob(q, 0));
+            if (st != NULL) {
+                state = st->state;
+                if (ts != NULL) {
+                    *ts = st->timestamp;
+                }
+                swarm__task_status__free_unpacked(st, NULL);
+            }
+        }
+        sqlite3_finalize(q);
+    }
+    sqlite3_close(db);
+    return state;
+}
+
+#define RUNNING SWARM__TASK_STATE__TASK_STATE_RUNNING
+#define SHUTDOWN SWARM__TASK_STATE__TASK_STATE_SHUTDOWN
+#define COMPLETE_MSG SWARM__ASSIGNMENTS_TYPE__ASSIGNMENTS_COMPLETE
+#define INCR_MSG SWARM__ASSIGNMENTS_TYPE__ASSIGNMENTS_INCREMENTAL
+
+/* Stop the agent and the managers, drain the loop. */
+#define FINISH(a, obs, stop_tasks, ...)                                     \
+    do {                                                                    \
+        struct fake_mgr *ms_[] = {__VA_ARGS__};                             \
+        if ((a) != NULL) {                                                  \
+            agent_stop((a), (stop_tasks), obs_stopped_cb, &(obs));          \
+            ASSERT(RUN_UNTIL((obs).stopped, 15000));                        \
+        }                                                                   \
+        for (size_t i_ = 0; i_ < sizeof ms_ / sizeof ms_[0]; i_++) {        \
+            fake_stop(ms_[i_]);                                             \
+        }                                                                   \
+        for (size_t i_ = 0; i_ < sizeof ms_ / sizeof ms_[0]; i_++) {        \
+            ASSERT(RUN_UNTIL(ms_[i_]->down, 5000));                         \
+        }                                                                   \
+    } while (0)
+
+/* -------------------------------------------------------------- tests */
+
+TEST(session_opens_and_heartbeats)
+{
+    struct fake_mgr m;
+    struct agent_obs obs;
+    ASSERT(pki_setup() == 0);
+    loop_setup();
+    ASSERT(fake_start(&m) == 0);
+    const char *mgrs[] = {m.addr};
+    struct agent *a = agent_make(tmpdir, mgrs, 1, "sim", &obs);
+    ASSERT(a != NULL);
+    ASSERT(!agent_connected(a));
+    ASSERT(RUN_UNTIL(agent_connected(a), 5000));
+    ASSERT_STR_EQ(agent_manager_addr(a), m.addr);
+    ASSERT(RUN_UNTIL(m.heartbeats >= 3, 3000));
+    ASSERT(RUN_UNTIL(fake_has_assign(&m), 1000));
+    ASSERT_INT_EQ(m.sessions, 1);
+    ASSERT(obs.node_msgs >= 1);
+    ASSERT(obs.manager_msgs >= 1);
+    ASSERT_STR_EQ(obs.last_manager, m.addr);
+    FINISH(a, obs, true, &m);
+    ASSERT_INT_EQ(loop_teardown(), 0);
+}
+
+TEST(assignments_statuses_shutdown_remove)
+{
+    struct fake_mgr m;
+    struct agent_obs obs;
+    struct tspec ts[3];
+    Swarm__Task *upd[3];
+    ASSERT(pki_setup() == 0);
+    loop_setup();
+    ASSERT(fake_start(&m) == 0);
+    const char *mgrs[] = {m.addr};
+    struct agent *a = agent_make(tmpdir, mgrs, 1, "sim", &obs);
+    ASSERT(a != NULL);
+    ASSERT(RUN_UNTIL(fake_has_assign(&m), 5000));
+    for (int i = 0; i < 3; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "task-%d", i);
+        upd[i] = tspec_init(&ts[i], id, RUNNING, NULL, NULL);
+    }
+    ASSERT_INT_EQ(fake_assign(&m, COMPLETE_MSG, upd, 3, NULL, 0), 1);
+    ASSERT(RUN_UNTIL(fake_state(&m, "task-0") == RUNNING && fake_state(&m, "task-1") == RUNNING &&
+                         fake_state(&m, "task-2") == RUNNING,
+                     3000));
+    /* Batched: 9 transitions (preparing, starting, running x 3) in a few
+     * calls, and only the latest status per task in each. */
+    ASSERT(m.status_calls <= 3);
+    ASSERT(m.status_updates < 9);
+    ASSERT(m.max_batch >= 2);
+    ASSERT_INT_EQ(m.ts_skew, 0);
+    ASSERT(RUN_UNTIL(db_status(tmpdir, "task-2", NULL) == RUNNING, 1000));
+    ASSERT_INT_EQ(db_rows(tmpdir), 3);
+
+    /* Desired state SHUTDOWN: stopped and reported. */
+    ts[0].t.desired_state = SHUTDOWN;
+    ASSERT_INT_EQ(fake_assign(&m, INCR_MSG, upd, 1, NULL, 0), 1);
+    ASSERT(RUN_UNTIL(fake_state(&m, "task-0") == SHUTDOWN, 3000));
+    /* Never started again once ended, even if asked. */
+    int before = fake_updates(&m, "task-0");
+    ts[0].t.desired_state = RUNNING;
+    ASSERT_INT_EQ(fake_assign(&m, INCR_MSG, upd, 1, NULL, 0), 1);
+    RUN_FOR(300);
+    ASSERT_INT_EQ(fake_updates(&m, "task-0"), before);
+    ASSERT_INT_EQ(fake_state(&m, "task-0"), SHUTDOWN);
+
+    /* Removal: forgotten (no row); a COMPLETE without task-0 drops it too. */
+    char *rm[] = {"task-1"};
+    ASSERT_INT_EQ(fake_assign(&m, INCR_MSG, NULL, 0, rm, 1), 1);
+    ASSERT(RUN_UNTIL(db_rows(tmpdir) == 2, 2000));
+    ASSERT_INT_EQ(db_status(tmpdir, "task-1", NULL), -1);
+    ASSERT_INT_EQ(fake_assign(&m, COMPLETE_MSG, &upd[2], 1, NULL, 0), 1);
+    ASSERT(RUN_UNTIL(db_rows(tmpdir) == 1, 2000));
+    ASSERT_INT_EQ(db_status(tmpdir, "task-2", NULL), RUNNING);
+    FINISH(a, obs, true, &m);
+    ASSERT_INT_EQ(loop_teardown(), 0);
+}
+
+TEST(reconnect_and_failover_keep_tasks)
+{
+    struct fake_mgr m1, m2;
+    struct agent_obs obs;
+    struct tspec ts[2];
+    Swarm__Task *upd[2];
+    ASSERT(pki_setup() == 0);
+    loop_setup();
+    ASSERT(fake_start(&m1) == 0);
+    ASSERT(fake_start(&m2) == 0);
+    const char *mgrs[] = {m1.addr, m2.addr};
+    struct agent *a = agent_make(tmpdir, mgrs, 2, "sim", &obs);
+    ASSERT(a != NULL);
+    ASSERT(RUN_UNTIL(fake_has_assign(&m1), 5000));
+    upd[0] = tspec_init(&ts[0], "task-a", RUNNING, NULL, NULL);
+    upd[1] = tspec_init(&ts[1], "task-b", RUNNING, NULL, NULL);
+    ASSERT_INT_EQ(fake_assign(&m1, COMPLETE_MSG, upd, 2, NULL, 0), 1);
+    ASSERT(RUN_UNTIL(fake_state(&m1, "task-a") == RUNNING && fake_state(&m1, "task-b") == RUNNING,
+                     3000));
+
+    /* The manager ends the streams: the agent comes back (same manager). */
+    fake_end_streams(&m1);
+    ASSERT(RUN_UNTIL(m1.sessions == 2 && fake_has_assign(&m1), 5000));
+    ASSERT(agent_connected(a));
+
+    /* The manager goes away: the agent fails over to the second one. */
+    int early = m1.early_statuses;
+    fake_stop(&m1);
+    ASSERT(RUN_UNTIL(m1.down, 5000));
+    ASSERT(RUN_UNTIL(m2.sessions == 1 && fake_has_assign(&m2), 10000));
+    ASSERT_STR_EQ(agent_manager_addr(a), m2.addr);
+    ASSERT_INT_EQ(fake_assign(&m2, COMPLETE_MSG, upd, 2, NULL, 0), 1);
+    RUN_FOR(400);
+    /* Tasks kept running: nothing restarted (no preparing/starting again). */
+    ASSERT_INT_EQ(m2.early_statuses, 0);
+    ASSERT_INT_EQ(m1.early_statuses, early);
+    ASSERT_INT_EQ(db_status(tmpdir, "task-a", NULL), RUNNING);
+    ASSERT(m2.heartbeats >= 1);
+    FINISH(a, obs, true, &m2);
+    ASSERT_INT_EQ(loop_teardown(), 0);
+}
+
+TEST(failed_heartbeat_or_status_reconnects_and_resends)
+{
+    struct fake_mgr m;
+    struct agent_obs obs;
+    struct tspec ts[1];
+    Swarm__Task *upd[1];
+    ASSERT(pki_setup() == 0);
+    loop_setup();
+    ASSERT(fake_start(&m) == 0);
+    const char *mgrs[] = {m.addr};
+    struct agent *a = agent_make(tmpdir, mgrs, 1, "sim", &obs);
+    ASSERT(a != NULL);
+    ASSERT(RUN_UNTIL(agent_connected(a), 5000));
+    m.fail_heartbeats = 1;
+    ASSERT(RUN_UNTIL(m.sessions == 2 && agent_connected(a), 5000));
+    /* A status batch fails: kept, resent on the next session. */
+    m.fail_statuses = 1;
+    ASSERT(RUN_UNTIL(fake_has_assign(&m), 2000));
+    upd[0] = tspec_init(&ts[0], "task-r", RUNNING, NULL, NULL);
+    ASSERT_INT_EQ(fake_assign(&m, COMPLETE_MSG, upd, 1, NULL, 0), 1);
+    ASSERT(RUN_UNTIL(fake_state(&m, "task-r") == RUNNING, 5000));
+    ASSERT_INT_EQ(m.fail_statuses, 0);
+    ASSERT_INT_EQ(m.sessions, 3);
+    FINISH(a, obs, true, &m);
+    ASSERT_INT_EQ(loop_teardown(), 0);
+}
+
+TEST(large_assignment_batches)
+{
+    enum { N = 600 };
+    struct fake_mgr m;
+    struct agent_obs obs;
+    static struct tspec ts[N];
+    static Swarm__Task *upd[N];
+    ASSERT(pki_setup() == 0);
+    loop_setup();
+    ASSERT(fake_start(&m) == 0);
+    const char *mgrs[] = {m.addr};
+    struct agent *a = agent_make(tmpdir, mgrs, 1, "sim", &obs);
+    ASSERT(a != NULL);
+    ASSERT(RUN_UNTIL(fake_has_assign(&m), 5000));
+    for (int i = 0; i < N; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "t%03d", i);
+        upd[i] = tspec_init(&ts[i], id, RUNNING, NULL, NULL);
+    }
+    ASSERT_INT_EQ(fake_assign(&m, COMPLETE_MSG, upd, N, NULL, 0), 1);
+    int running = 0;
+    ASSERT(RUN_UNTIL((running = 0, ({
+                         for (int i = 0; i < m.n_st; i++) {
+                             running += m.st[i].state == RUNNING;
+                         }
+                     }), running == N),
+                     10000));
+    ASSERT(m.max_batch <= 256);
+    ASSERT(m.max_batch >= 200);
+    ASSERT_INT_EQ(db_rows(tmpdir), N);
+    FINISH(a, obs, true, &m);
+    ASSERT_INT_EQ(loop_teardown(), 0);
+}
+
+TEST(redirect_to_leader)
+{
+    struct fake_mgr follower, leader;
+    struct agent_obs obs;
+    ASSERT(pki_setup() == 0);
+    loop_setup();
+    ASSERT(fake_start(&follower) == 0);
+    ASSERT(fake_start(&leader) == 0);
+    snprintf(follower.redirect, sizeof follower.redirect, "%s", leader.addr);
+    const char *mgrs[] = {follower.addr};
+    struct agent *a = agent_make(tmpdir, mgrs, 1, "sim", &obs);
+    ASSERT(a != NULL);
+    ASSERT(RUN_UNTIL(agent_connected(a), 5000));
+    ASSERT_INT_EQ(follower.session_reqs, 1);
+    ASSERT_INT_EQ(follower.sessions, 0);
+    ASSERT_INT_EQ(leader.sessions, 1);
+    ASSERT_STR_EQ(agent_manager_addr(a), leader.addr);
+    FINISH(a, obs, true, &follower, &leader);
+    ASSERT_INT_EQ(loop_teardown(), 0);
+}
+
+TEST(restart_resumes_tasks_without_manager)
+{
+    struct fake_mgr m;
+    struct agent_obs obs;
+    struct tspec ts[3];
+    Swarm__Task *upd[3];
+    int64_t t_before = 0, t_after = 0;
+    ASSERT(pki_setup() == 0);
+    loop_setup();
+    ASSERT(fake_start(&m) == 0);
+    const char *mgrs[] = {m.addr};
+    struct agent *a = agent_make(tmpdir, mgrs, 1, "sim", &obs);
+    ASSERT(a != NULL);
+    ASSERT(RUN_UNTIL(fake_has_assign(&m), 5000));
+    upd[0] = tspec_init(&ts[0], "task-x", RUNNING, NULL, NULL);
+    upd[1] = tspec_init(&ts[1], "task-y", RUNNING, NULL, NULL);
+    upd[2] = tspec_init(&ts[2], "task-z", SHUTDOWN, NULL, NULL);
+    ASSERT_INT_EQ(fake_assign(&m, COMPLETE_MSG, upd, 3, NULL, 0), 1);
+    ASSERT(RUN_UNTIL(fake_state(&m, "task-x") == RUNNING && fake_state(&m, "task-y") == RUNNING &&
+                         fake_state(&m, "task-z") == SHUTDOWN,
+                     3000));
+    ASSERT(RUN_UNTIL(db_status(tmpdir, "task-x", &t_before) == RUNNING, 1000));
+    /* Leave the tasks to the next start; the manager goes away. */
+    FINISH(a, obs, false, &m);
+    ASSERT_INT_EQ(db_status(tmpdir, "task-x", NULL), RUNNING);
+
+    usleep(20 * 1000);
+    int64_t restart = wall_ms();
+    const char *nowhere[] = {"127.0.0.41:1"};
+    a = agent_make(tmpdir, nowhere, 1, "sim", &obs);
+    ASSERT(a != NULL);
+    /* Started again from the DB: fresh RUNNING statuses, no manager. */
+    ASSERT(RUN_UNTIL(db_status(tmpdir, "task-x", &t_after) == RUNNING && t_after >= restart &&
+                         db_status(tmpdir, "task-y", &t_after) == RUNNING && t_after >= restart,
+                     3000));
+    ASSERT(t_before < restart);
+    ASSERT_INT_EQ(db_status(tmpdir, "task-z", NULL), SHUTDOWN);
+    ASSERT(!agent_connected(a));
+    RUN_FOR(300); /* a few failed connection attempts */
+    ASSERT(!agent_connected(a));
+    agent_stop(a, true, obs_stopped_cb, &obs);
+    ASSERT(RUN_UNTIL(obs.stopped, 5000));
+    /* Stopped with stop_tasks: recorded as shut down, not resumed later. */
+    ASSERT_INT_EQ(db_status(tmpdir, "task-x", NULL), SHUTDOWN);
+    ASSERT_INT_EQ(loop_teardown(), 0);
+}
+
+TEST(process_executor_runs_sleep)
+{
+    struct fake_mgr m;
+    struct agent_obs obs;
+    struct tspec ts[1];
+    Swarm__Task *upd[1];
+    ASSERT(pki_setup() == 0);
+    loop_setup();
+    ASSERT(fake_start(&m) == 0);
+    const char *mgrs[] = {m.addr};
+    struct agent *a = agent_make(tmpdir, mgrs, 1, "process", &obs);
+    ASSERT(a != NULL);
+    ASSERT(RUN_UNTIL(fake_has_assign(&m), 5000));
+    upd[0] = tspec_init(&ts[0], "task-sleep", RUNNING, "/bin/sleep", "30");
+    ASSERT_INT_EQ(fake_assign(&m, COMPLETE_MSG, upd, 1, NULL, 0), 1);
+    ASSERT(RUN_UNTIL(fake_state(&m, "task-sleep") == RUNNING, 5000));
+    int pid = m.st[fake_find(&m, "task-sleep")].pid;
+    ASSERT(pid > 0);
+    ASSERT_INT_EQ(kill(pid, 0), 0);
+    ts[0].t.desired_state = SHUTDOWN;
+    ASSERT_INT_EQ(fake_assign(&m, INCR_MSG, upd, 1, NULL, 0), 1);
+    ASSERT(RUN_UNTIL(fake_state(&m, "task-sleep") == SHUTDOWN, 5000));
+    ASSERT(RUN_UNTIL(kill(pid, 0) != 0, 2000));
+    FINISH(a, obs, true, &m);
+    ASSERT_INT_EQ(loop_teardown(), 0);
+}
+
+TEST(many_agents_one_loop)
+{
+    enum { N = 100 };
+    struct fake_mgr m;
+    static struct agent_obs obs[N];
+    struct agent *as[N];
+    char dirs[N][96];
+    struct tspec ts[1];
+    Swarm__Task *upd[1];
+    ASSERT(pki_setup() == 0);
+    loop_setup();
+    ASSERT(fake_start(&m) == 0);
+    const char *mgrs[] = {m.addr};
+    for (int i = 0; i < N; i++) {
+        snprintf(dirs[i], sizeof dirs[i], "%s/n%d", tmpdir, i);
+        as[i] = agent_make(dirs[i], mgrs, 1, "sim", &obs[i]);
+        ASSERT(as[i] != NULL);
+    }
+    int connected = 0;
+    ASSERT(RUN_UNTIL((connected = 0, ({
+                         for (int i = 0; i < N; i++) {
+                             connected += agent_connected(as[i]);
+                         }
+                     }), connected == N),
+                     20000));
+    /* Every agent gets the same task id (the fake does not care): each
+     * runs it and reports it. */
+    int streams = 0;
+    ASSERT(RUN_UNTIL((streams = 0, ({
+                         for (struct fake_call *fc = m.calls; fc != NULL; fc = fc->next) {
+                             streams += fc->assignments;
+                         }
+                     }), streams == N),
+                     10000));
+    upd[0] = tspec_init(&ts[0], "task-many", RUNNING, NULL, NULL);
+    ASSERT_INT_EQ(fake_assign(&m, COMPLETE_MSG, upd, 1, NULL, 0), N);
+    ASSERT(RUN_UNTIL(m.status_updates >= N, 10000));
+    for (int i = 0; i < N; i++) {
+        agent_stop(as[i], true, obs_stopped_cb, &obs[i]);
+    }
+    int stopped = 0;
+    ASSERT(RUN_UNTIL((stopped = 0, ({
+                         for (int i = 0; i < N; i++) {
+                             stopped += obs[i].stopped;
+                         }
+                     }), stopped == N),
+                     10000));
+    fake_stop(&m);
+    ASSERT(RUN_UNTIL(m.down, 5000));
+    ASSERT_INT_EQ(loop_teardown(), 0);
+}
+
+TEST_MAIN()
