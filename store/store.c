@@ -309,16 +309,17 @@ static int action_remove(struct store *s, const struct store_kind_info *ki, cons
     return write_outcome(s, rc, ki, obj, i, r);
 }
 
-/* See STORE_ACTION_TASK_STATUS in store.proto. A skipped report leaves
- * rec->kind 0: no event. */
-static int action_task_status(struct store *s, uint64_t index, int64_t ts,
-                              const struct store_kind_info *ki, const Swarm__Task *t,
-                              struct apply_rec *rec, int i, struct store_result *r)
+/* See STORE_ACTION_TASK_STATUS and STORE_ACTION_TASK_PATCH in store.proto.
+ * A report or patch that changes nothing leaves rec->kind 0: no event. */
+static int action_task_merge(struct store *s, uint64_t index, int64_t ts,
+                             const struct store_kind_info *ki, const Swarm__Task *t, bool patch,
+                             struct apply_rec *rec, int i, struct store_result *r)
 {
     ProtobufCMessage *old = NULL;
     uint64_t version = 0;
     int64_t created_at = 0;
     Swarm__Task merged;
+    bool changed = false;
     int rc, rv = row_lookup(s, ki, t->id, &version, &created_at, &old);
 
     if (rv == SWARM_ENOTFOUND) {
@@ -331,15 +332,27 @@ static int action_task_status(struct store *s, uint64_t index, int64_t ts,
         return rv;
     }
     const Swarm__Task *ot = (const Swarm__Task *)old;
-    if (t->status == NULL || (ot->status != NULL && t->status->state < ot->status->state)) {
+    merged = *ot;
+    if (t->status != NULL && (ot->status == NULL || t->status->state >= ot->status->state)) {
+        merged.status = t->status;
+        changed = true;
+    }
+    if (patch && t->desired_state > ot->desired_state) {
+        merged.desired_state = t->desired_state;
+        changed = true;
+    }
+    if (patch && t->node_id != NULL && t->node_id[0] != '\0' &&
+        (ot->node_id == NULL || ot->node_id[0] == '\0')) {
+        merged.node_id = t->node_id;
+        changed = true;
+    }
+    if (!changed) {
         protobuf_c_message_free_unpacked(old, NULL);
         rec->kind = 0;
         return 0;
     }
     rec->old_obj = old;
     rec->action = SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE;
-    merged = *ot;
-    merged.status = t->status;
     swarm__meta__init(&rec->meta);
     rec->meta.version = index;
     rec->meta.created_at = created_at;
@@ -444,7 +457,13 @@ static int action_apply(struct store *s, uint64_t index, int64_t ts, const Swarm
                 result_fail(r, SWARM_EINVAL, i, "action %d: a status report needs a task", i);
                 return 0;
             }
-            return action_task_status(s, index, ts, ki, (const Swarm__Task *)obj, rec, i, r);
+            return action_task_merge(s, index, ts, ki, (const Swarm__Task *)obj, false, rec, i, r);
+        case SWARM__STORE_ACTION_KIND__STORE_ACTION_TASK_PATCH:
+            if (kind != STORE_KIND_TASK) {
+                result_fail(r, SWARM_EINVAL, i, "action %d: a task patch needs a task", i);
+                return 0;
+            }
+            return action_task_merge(s, index, ts, ki, (const Swarm__Task *)obj, true, rec, i, r);
         case SWARM__STORE_ACTION_KIND__STORE_ACTION_NODE_STATUS:
             if (kind != STORE_KIND_NODE) {
                 result_fail(r, SWARM_EINVAL, i, "action %d: a node status needs a node", i);

@@ -705,6 +705,47 @@ TEST(task_status_reports)
     store_close(s);
 }
 
+/* Orchestrator and scheduler patches merge into the stored task. */
+TEST(task_patch_merges)
+{
+    struct store *s = mem_store();
+    struct store_result r;
+    Swarm__Task *got = NULL, *p;
+    const Swarm__TaskState RUN = SWARM__TASK_STATE__TASK_STATE_RUNNING;
+    const Swarm__TaskState SHUT = SWARM__TASK_STATE__TASK_STATE_SHUTDOWN;
+    const Swarm__StoreActionKind PATCH = SWARM__STORE_ACTION_KIND__STORE_ACTION_TASK_PATCH;
+    Swarm__Task *t = status_task("t1", RUN, SWARM__TASK_STATE__TASK_STATE_PENDING);
+    free(t->node_id);
+    t->node_id = xstrdup("");
+    ASSERT_INT_EQ(apply1(s, 1, CREATE, t, &r), 0);
+    /* The scheduler assigns a node and moves the status to assigned. */
+    p = status_task("t1", 0, SWARM__TASK_STATE__TASK_STATE_ASSIGNED);
+    free(p->node_id);
+    p->node_id = xstrdup("n7");
+    ASSERT_INT_EQ(apply1(s, 2, PATCH, p, &r), 0);
+    /* The worker reports running. */
+    ASSERT_INT_EQ(apply1(s, 3, SWARM__STORE_ACTION_KIND__STORE_ACTION_TASK_STATUS,
+                         status_task("t1", RUN, RUN), &r), 0);
+    /* A late patch with an older status and another node changes neither,
+     * but its higher desired state applies. */
+    p = status_task("t1", SHUT, SWARM__TASK_STATE__TASK_STATE_ASSIGNED);
+    free(p->node_id);
+    p->node_id = xstrdup("n9");
+    ASSERT_INT_EQ(apply1(s, 4, PATCH, p, &r), 0);
+    ASSERT_INT_EQ(r.status, 0);
+    ASSERT_INT_EQ(store_task_get(s, "t1", &got), 0);
+    ASSERT_STR_EQ(got->node_id, "n7");
+    ASSERT_INT_EQ(got->status->state, RUN);
+    ASSERT_INT_EQ(got->desired_state, SHUT);
+    swarm__task__free_unpacked(got, NULL);
+    /* A lower desired state never goes back. */
+    ASSERT_INT_EQ(apply1(s, 5, PATCH, status_task("t1", RUN, RUN), &r), 0);
+    ASSERT_INT_EQ(store_task_get(s, "t1", &got), 0);
+    ASSERT_INT_EQ(got->desired_state, SHUT);
+    swarm__task__free_unpacked(got, NULL);
+    store_close(s);
+}
+
 TEST(find_by_id_prefix_name)
 {
     struct store *s = mem_store();
