@@ -122,6 +122,30 @@ static void leader_connected_cb(struct api_client *c, int status, const char *er
     }
 }
 
+/* Calls forwarded to a leader that is no longer the leader (it may have
+ * vanished without closing its connection: a partition) end at once with
+ * UNAVAILABLE instead of waiting for their deadline. */
+static void forward_watch_cb(uv_timer_t *t)
+{
+    struct manager *m = t->data;
+    raft_id id = 0;
+    const char *addr = NULL;
+    if (m->phase == MANAGER_CLOSING || m->leader_client == NULL) {
+        uv_timer_stop(t);
+        return;
+    }
+    rnode_leader(m->raft, &id, &addr);
+    if (id != 0 && addr != NULL && strcmp(addr, m->leader_client_addr) == 0) {
+        return;
+    }
+    if (m->leader_connecting) {
+        return; /* the connect callback ends the queued calls */
+    }
+    api_client_close(m->leader_client, NULL, NULL);
+    m->leader_client = NULL;
+    uv_timer_stop(t);
+}
+
 static void forward(struct manager *m, struct routed_call *rc, const char *leader_addr)
 {
     char errmsg[SWARM_ERRMSG_SIZE] = "";
@@ -140,6 +164,7 @@ static void forward(struct manager *m, struct routed_call *rc, const char *leade
         }
         m->leader_client = api_client_new(m->loop, API_DEFAULT_MAX_MSG);
         snprintf(m->leader_client_addr, sizeof m->leader_client_addr, "%s", leader_addr);
+        uv_timer_start(&m->forward_timer, forward_watch_cb, 50, 50);
         m->leader_connecting = true;
         if (api_client_connect_tls(m->leader_client, leader_addr, m->client_ctx, NULL, 5000,
                                    leader_connected_cb, m) != 0) {
@@ -270,6 +295,7 @@ void manager_register_routed(struct api_server *api, const ProtobufCServiceDescr
 
 void manager_forward_close(struct manager *m)
 {
+    uv_timer_stop(&m->forward_timer);
     struct routed_call *q = m->forward_queue;
     m->forward_queue = NULL;
     while (q != NULL) {

@@ -44,6 +44,7 @@ struct manager {
     char leader_client_addr[64];
     bool leader_connecting;
     struct routed_call *forward_queue;
+    uv_timer_t forward_timer;     /* watches the leader while forwarding */
     /* Raft membership (rolemgr.c) and peer reachability (peers.c). */
     uv_timer_t rolemgr_timer;
     bool role_change_pending;
@@ -116,6 +117,7 @@ void manager_forward_close(struct manager *m);
 /* How long this manager has known no leader (0 if it knows one). */
 uint64_t manager_leaderless_ms(struct manager *m);
 
+void serviceapi_register(struct api_server *api, struct manager **current);
 void controlapi_register(struct api_server *api, struct manager **current);
 void caserver_register(struct api_server *api, struct manager **current);
 

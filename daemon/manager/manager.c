@@ -381,6 +381,8 @@ static struct manager *manager_alloc(uv_loop_t *loop, const struct manager_confi
     m->rolemgr_timer.data = m;
     uv_timer_init(loop, &m->peers_timer);
     m->peers_timer.data = m;
+    uv_timer_init(loop, &m->forward_timer);
+    m->forward_timer.data = m;
     for (size_t i = 0; i < cfg->n_seed_peers; i++) {
         Swarm__ManagerPeer *p = manager_message_dup(&cfg->seed_peers[i]->base);
         Swarm__ManagerPeer **grown = realloc(m->seed_peers, (m->n_seed_peers + 1) * sizeof *grown);
@@ -961,7 +963,8 @@ void manager_close(struct manager *m, void (*done)(void *data), void *data)
     m->close_data = data;
     m->ready_cb = NULL;
     peers_stop(m);
-    m->closing_handles = 3;
+    m->closing_handles = 4;
+    uv_close((uv_handle_t *)&m->forward_timer, timer_closed_cb);
     uv_close((uv_handle_t *)&m->ready_timer, timer_closed_cb);
     uv_close((uv_handle_t *)&m->rolemgr_timer, timer_closed_cb);
     uv_close((uv_handle_t *)&m->peers_timer, timer_closed_cb);
