@@ -701,6 +701,9 @@ static int pki_ctx_new(const SSL_METHOD *method, X509 *root, X509 *cert,
         !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION)) {
         goto err_after_ctx;
     }
+    /* A manager holds a session with every node, mostly idle between
+     * heartbeats: give the ~34 KB read/write buffers back while idle. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     if (cert != NULL) {
         step = "loading the certificate and key";
         if (SSL_CTX_use_certificate(ctx, cert) != 1 || SSL_CTX_use_PrivateKey(ctx, key) != 1 ||

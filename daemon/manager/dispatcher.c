@@ -71,6 +71,8 @@ struct dispatcher {
     } *node_changes;
     size_t n_node_changes, cap_node_changes;
     unsigned open_handles;
+    uint64_t period;        /* heartbeat period, from the cluster spec (cached) */
+    bool orphans_checked;   /* nodes without a session marked down this term */
 };
 
 static uint64_t period_ms(struct dispatcher *d);
@@ -606,6 +608,10 @@ void dispatcher_on_event(struct dispatcher *d, const struct store_event *ev)
         notify_task(d, (const Swarm__Task *)ev->old_obj, (const Swarm__Task *)ev->new_obj);
         return;
     }
+    if (ev->kind == STORE_KIND_CLUSTER) {
+        d->period = 0; /* re-read on next use */
+        return;
+    }
     if (ev->kind == STORE_KIND_NODE && ev->new_obj != NULL) {
         const Swarm__Node *n = (const Swarm__Node *)ev->new_obj;
         const Swarm__Node *o = (const Swarm__Node *)ev->old_obj;
@@ -628,7 +634,9 @@ void dispatcher_on_event(struct dispatcher *d, const struct store_event *ev)
 
 /* ------------------------------------------------------------- liveness */
 
-static uint64_t period_ms(struct dispatcher *d)
+/* The heartbeat period is read on every heartbeat: cache it, and refresh it
+ * when the cluster object changes. */
+static void period_refresh(struct dispatcher *d)
 {
     Swarm__Cluster *c = NULL;
     uint64_t p = 1000;
@@ -638,7 +646,15 @@ static uint64_t period_ms(struct dispatcher *d)
         }
         swarm__cluster__free_unpacked(c, NULL);
     }
-    return p;
+    d->period = p;
+}
+
+static uint64_t period_ms(struct dispatcher *d)
+{
+    if (d->period == 0) {
+        period_refresh(d);
+    }
+    return d->period;
 }
 
 static void check_cb(uv_timer_t *t)
@@ -665,10 +681,13 @@ static void check_cb(uv_timer_t *t)
             }
         }
     }
-    /* Nodes that never reconnected after this manager became leader. */
-    if (now - d->leader_since <= limit || store_node_list(d->m->store, &nodes, &n) != 0) {
+    /* Nodes that never reconnected after this manager became leader: once
+     * the grace is over (later, nodes become ready only through sessions). */
+    if (d->orphans_checked || now - d->leader_since <= limit ||
+        store_node_list(d->m->store, &nodes, &n) != 0) {
         return;
     }
+    d->orphans_checked = true;
     for (size_t i = 0; i < n; i++) {
         if (nodes[i]->status != NULL &&
             nodes[i]->status->state == SWARM__NODE_STATE__NODE_STATE_READY &&
@@ -733,7 +752,10 @@ void dispatcher_set_leader(struct dispatcher *d, bool leader)
     }
     d->leader = leader;
     if (leader) {
-        uint64_t p = period_ms(d);
+        uint64_t p;
+        period_refresh(d);
+        p = period_ms(d);
+        d->orphans_checked = false;
         d->leader_since = uv_now(d->m->loop);
         uv_timer_start(&d->check_timer, check_cb, p / 2, p / 2);
         return;
