@@ -13,7 +13,8 @@
  *   flush (STORE_ACTION_TASK_STATUS: forward-only, never clobbering the
  *   desired state); the call is answered once its statuses are committed.
  * Failure detection: a session whose last heartbeat is older than
- *   DISPATCHER_MISSED x period is ended and its node marked Down. After a
+ *   DISPATCHER_MISSED x period is ended and its node marked Down; one whose
+ *   connection closed gets a single period to come back. After a
  *   leader change, Ready nodes without a session get the same grace from the
  *   moment this manager became leader before they are marked Down. On
  *   leadership loss every session ends (nodes reconnect to the new leader). */
@@ -129,7 +130,15 @@ static void session_end(struct dispatcher *d, struct dsession *s, const char *wh
 static void session_cancel_cb(struct api_call *call, void *data)
 {
     struct dsession *s = data;
-    /* The node went away; its heartbeats stop and expiry marks it Down. */
+    struct dispatcher *d = s->d;
+    uint64_t now = uv_now(d->m->loop), p = period_ms(d);
+    /* The node's connection is gone (its process died, or the network
+     * dropped the connection): it gets one more period to open a new
+     * session before it is marked Down, instead of the three periods a
+     * silent node gets. */
+    if (now - s->last_heartbeat < (DISPATCHER_MISSED - 1) * p) {
+        s->last_heartbeat = now - (DISPATCHER_MISSED - 1) * p;
+    }
     s->session_call = NULL;
     api_call_error(call, API_CANCELLED, "cancelled");
     if (s->assign_call != NULL) {
@@ -757,7 +766,7 @@ void dispatcher_set_leader(struct dispatcher *d, bool leader)
         p = period_ms(d);
         d->orphans_checked = false;
         d->leader_since = uv_now(d->m->loop);
-        uv_timer_start(&d->check_timer, check_cb, p / 2, p / 2);
+        uv_timer_start(&d->check_timer, check_cb, p / 4, p / 4);
         return;
     }
     uv_timer_stop(&d->check_timer);
