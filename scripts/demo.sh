@@ -62,24 +62,36 @@ ctl() {
 start_node manager1 127.0.0.11
 start_node manager2 127.0.0.12
 start_node manager3 127.0.0.13
+start_node worker1 127.0.0.14
+start_node worker2 127.0.0.15
 ctl manager1 swarm init --advertise-addr 127.0.0.11
-token=$("$SWARMCTL" --socket "$DEMO/manager1/state/swarmd.sock" swarm join-token -q manager)
-ctl manager2 swarm join --token "$token" --advertise-addr 127.0.0.12 127.0.0.11:2377
-ctl manager3 swarm join --token "$token" --advertise-addr 127.0.0.13 127.0.0.11:2377
-# Wait (bounded) until every manager is Ready and reachable.
+mtoken=$("$SWARMCTL" --socket "$DEMO/manager1/state/swarmd.sock" swarm join-token -q manager)
+wtoken=$("$SWARMCTL" --socket "$DEMO/manager1/state/swarmd.sock" swarm join-token -q worker)
+ctl manager2 swarm join --token "$mtoken" --advertise-addr 127.0.0.12 127.0.0.11:2377
+ctl manager3 swarm join --token "$mtoken" --advertise-addr 127.0.0.13 127.0.0.11:2377
+ctl worker1 swarm join --token "$wtoken" --advertise-addr 127.0.0.14 127.0.0.11:2377
+ctl worker2 swarm join --token "$wtoken" --advertise-addr 127.0.0.15 127.0.0.12:2377
+# Wait (bounded) until all five nodes are Ready.
 for _ in $(seq 100); do
     out=$("$SWARMCTL" --socket "$DEMO/manager1/state/swarmd.sock" node ls 2>/dev/null || true)
-    [ "$(echo "$out" | grep -c 'Ready.*\(Leader\|Reachable\)')" = 3 ] && break
+    [ "$(echo "$out" | grep -c ' Ready ')" = 5 ] && break
     sleep 0.1
 done
 echo
 ctl manager1 node ls
 echo
-ctl manager2 info
+# The demo service: a program every task runs, printing the time to its log.
+ctl manager1 service create --name clock --replicas 5 sh -c 'while true; do date; sleep 5; done'
+echo
+ctl manager2 service ls
+echo
+ctl manager3 service ps clock
 echo
 cat <<MSG
-The swarm is running: 3 managers on 127.0.0.11-13 (state and logs under $DEMO).
-Talk to any of them:  $SWARMCTL --socket $DEMO/manager2/state/swarmd.sock node ls
-Try a failover:       kill -9 \$(cat $DEMO/manager1/swarmd.pid); then node ls on manager2
+The swarm is running: managers on 127.0.0.11-13, workers on 127.0.0.14-15,
+and the service "clock" with 5 replicas (state and logs under $DEMO;
+task output in $DEMO/<node>/state/worker/tasks/<task id>/stdout.log).
+Talk to any manager:  $SWARMCTL --socket $DEMO/manager2/state/swarmd.sock service ps clock
+Try a failure:        kill -9 \$(cat $DEMO/worker1/swarmd.pid); then service ps clock
 Stop it:              scripts/demo.sh stop
 MSG

@@ -355,6 +355,7 @@ void caserver_register(struct api_server *api, struct manager **current)
 void manager_register_api(struct api_server *api, struct manager **current)
 {
     controlapi_register(api, current);
+    serviceapi_register(api, current);
     caserver_register(api, current);
     dispatcher_register(api, current);
 }

@@ -1,8 +1,12 @@
 /* Placement constraints, as Docker writes them: `node.id==ID`,
  * `node.hostname!=NAME`, `node.role==manager`, `node.platform.os==linux`,
- * `node.platform.arch==x86_64`, `node.labels.KEY==VALUE` (== and !=; values
- * compared exactly, keys of node.* case-insensitively as Docker does).
- * Pure: no I/O. */
+ * `node.platform.arch==x86_64`, `node.labels.KEY==VALUE` (== and !=,
+ * whitespace around either side ignored). As Docker (swarmkit's
+ * manager/constraint): keys of node.* are case-insensitive, label names are
+ * exact, values compare case-insensitively, and a node without the label
+ * reads as "" (so `node.labels.k!=v` matches it). Unlike Docker, a role
+ * other than manager or worker is an error rather than a constraint that
+ * never matches. Pure: no I/O. */
 #ifndef SWARM_MANAGER_CONSTRAINT_H
 #define SWARM_MANAGER_CONSTRAINT_H
 

@@ -57,6 +57,7 @@ struct manager {
     size_t n_seed_peers;
     unsigned closing_handles;
     struct dispatcher *dispatcher;
+    struct orchloop *orchloop;
     /* swarm init only: the first command, proposed once we lead. */
     Swarm__StoreCommand *bootstrap_cmd;
     bool registered_self;   /* this term: own Node refreshed */
@@ -98,6 +99,13 @@ void *manager_message_dup(const ProtobufCMessage *msg);
 void manager_register_routed(struct api_server *api, const ProtobufCServiceDescriptor *svc,
                              const char *method, unsigned roles, bool read,
                              api_handler_cb local, struct manager **current);
+/* The leader's orchestration and scheduling loop (orchloop.c). */
+struct orchloop;
+struct orchloop *orchloop_new(struct manager *m);
+void orchloop_set_leader(struct orchloop *o, bool leader);
+void orchloop_on_event(struct orchloop *o, const struct store_event *ev);
+void orchloop_close(struct orchloop *o);
+
 void rolemgr_start(struct manager *m);
 void rolemgr_stop(struct manager *m);
 void peers_start(struct manager *m);

@@ -332,6 +332,7 @@ static void bootstrap_done_cb(struct manager *m, int status, const struct store_
     m->committed = true;
     m->phase = MANAGER_RUNNING;
     m->registered_self = true;
+    orchloop_set_leader(m->orchloop, rnode_is_leader(m->raft));
     log_info("manager", "swarm initialized: cluster %s, node %s", m->local->cluster_id,
              m->local->node_id);
     report_ready(m, 0, NULL);
@@ -344,6 +345,7 @@ static void leadership_cb(bool leader, void *data)
         return;
     }
     dispatcher_set_leader(m->dispatcher, leader);
+    orchloop_set_leader(m->orchloop, leader && m->phase == MANAGER_RUNNING);
     if (!leader) {
         m->registered_self = false;
         return;
@@ -411,6 +413,7 @@ static void manager_event_cb(const struct store_event *ev, void *data)
 {
     struct manager *m = data;
     dispatcher_on_event(m->dispatcher, ev);
+    orchloop_on_event(m->orchloop, ev);
 }
 
 /* The raft id of a manager whose certificate names `node_id`: from the
@@ -464,7 +467,8 @@ static int manager_start_common(struct manager *m, bool bootstrap, bool force_ne
         return rv;
     }
     m->dispatcher = dispatcher_new(m);
-    if (m->dispatcher == NULL) {
+    m->orchloop = orchloop_new(m);
+    if (m->dispatcher == NULL || m->orchloop == NULL) {
         return SWARM_ENOMEM;
     }
     store_set_event_cb(m->store, manager_event_cb, m);
@@ -959,6 +963,8 @@ void manager_close(struct manager *m, void (*done)(void *data), void *data)
     }
     dispatcher_close(m->dispatcher);
     m->dispatcher = NULL;
+    orchloop_close(m->orchloop);
+    m->orchloop = NULL;
     m->close_cb = done;
     m->close_data = data;
     m->ready_cb = NULL;

@@ -60,7 +60,36 @@ struct orch_output {
 };
 
 /* Decide. `new_id` fills a fresh 25-character ID (+NUL) into `out` and
- * returns 0. Returns 0 or SWARM_ENOMEM. */
+ * returns 0. Returns 0, SWARM_ENOMEM, SWARM_EINVAL (a service without a
+ * spec) or the callback's error; on error `out` is left empty.
+ *
+ * `out` is always written (no need to zero it first). Every task in it is
+ * allocated as protobuf-c unpacks, so a caller may move one out (setting its
+ * slot to NULL; orch_output_free skips NULLs) and free it later with
+ * swarm__task__free_unpacked. Updates are whole copies of the input task
+ * (meta kept, for compare-and-set) with only desired_state changed.
+ *
+ * Where the comment above is silent:
+ *   - an ended task that is replaced is left as it is (no write: it is
+ *     terminal); tasks stopped for any other reason get desired shutdown, so
+ *     a restart attempt is a task whose predecessor in the slot ended while
+ *     still desired running. Attempts are counted from the store, and the
+ *     tasks that count are kept out of history pruning;
+ *   - after max_attempts within a window, a restart is allowed again once
+ *     the oldest attempt leaves the window (wake_at_ms says when);
+ *   - a task that never reached a node (no node, pending) is deleted rather
+ *     than stopped, since nothing else would ever end it;
+ *   - scale down prefers slots whose task ended, then tasks not yet running
+ *     or on a node they must leave, then the node with the most copies,
+ *     then the highest slot;
+ *   - nodes that are disconnected or unknown are left alone, like down
+ *     nodes for global services (only down moves replicated tasks);
+ *   - a paused node keeps an outdated global task until it is active again;
+ *   - constraints that do not parse stop nothing and start nothing;
+ *   - task_history_limit < 0 keeps all history; with no restart policy in
+ *     the spec, Docker's default applies (any, 5 s, unlimited); with no mode,
+ *     one replica;
+ *   - new tasks get meta.created_at = now_ms (the store may restamp it). */
 int orch_reconcile(const struct orch_input *in, int (*new_id)(char *out, void *data), void *id_data,
                    struct orch_output *out);
 

@@ -14,7 +14,9 @@
  * `no suitable node (insufficient resources on 2 nodes; scheduling
  * constraints not satisfied on 1 node)`; counts are per first failing filter,
  * in filter order, and nodes that are down, drained or paused count as
- * `N node(s) not available for new tasks`.
+ * `N node(s) not available for new tasks`. Wording as swarmkit's
+ * filter.go, including `max replicas per node limit exceed` (without a
+ * count); with no node at all the reason is `no suitable node`.
  *
  * Pure: no libuv, no store; built to place 100,000 tasks on 1,000 nodes in
  * well under 2 s. */
@@ -46,10 +48,21 @@ void sched_free(struct sched *s);
  * adding tasks. */
 int sched_set_nodes(struct sched *s, Swarm__Node *const *nodes, size_t n);
 
-/* A task already on a node and not yet terminal (desired state <= running
- * or still running): it counts for spread, reserves resources and host
- * ports. Tasks without a node are ignored. */
+/* A task already on a node and not yet terminal (observed state <= running,
+ * whatever its desired state: it holds its node until it has stopped): it
+ * counts for spread, reserves resources and host ports. Tasks without a
+ * node, on a node not given to sched_set_nodes, or terminal are ignored.
+ * Nothing of `t` is kept. Returns 0 or SWARM_ENOMEM. */
 int sched_add_task(struct sched *s, const Swarm__Task *t);
+
+/* Host-mode published ports of a service (ports with publish_mode "host"
+ * and a published port; the others are ignored). Its tasks on a node hold
+ * those ports there, and a pending task of it only goes where all of them
+ * are free. Optional: without it, no port filter for that service. May be
+ * called before or after sched_add_task; `endpoint` may be NULL (none) and
+ * is not kept. Returns 0 or SWARM_ENOMEM. */
+int sched_set_service_ports(struct sched *s, const char *service_id,
+                            const Swarm__EndpointSpec *endpoint);
 
 /* A task of `service_id` that failed on `node_id` at `when_ms`. */
 void sched_note_failure(struct sched *s, const char *service_id, const char *node_id,
@@ -58,7 +71,9 @@ void sched_note_failure(struct sched *s, const char *service_id, const char *nod
 /* Place `n` pending tasks (same or different services). A task that already
  * names a node (global services) is checked against that node only. Each
  * placement counts for the next ones. `now_ms` is for the failure window.
- * out[i] describes tasks[i]. Returns 0, or SWARM_ENOMEM. */
+ * out[i] describes tasks[i]. Tasks naming a node are placed first, then
+ * the others grouped by service and placement spec, groups in order of
+ * their first task. Returns 0, or SWARM_ENOMEM. */
 int sched_place(struct sched *s, Swarm__Task *const *tasks, size_t n, int64_t now_ms,
                 struct sched_decision *out);
 

@@ -1,0 +1,521 @@
+/* The leader's reconciliation loop: it runs the orchestrators and the
+ * scheduler (pure decisions, orchestrator.h and scheduler.h) against the
+ * store and proposes what they decide, batched in one raft entry per pass.
+ *
+ *   store event -> mark the service (or everything) dirty -> pass on a short
+ *   timer: for each dirty service orch_reconcile -> creates, stops, deletes;
+ *   then, if anything may need a node, sched_place over pending tasks (new
+ *   ones included, so they are created already assigned) -> one StoreCommand
+ *   (creates, TASK_PATCH merges, removals) -> raft -> next pass after commit.
+ * One pass is in flight at a time, so each pass sees the previous one
+ * applied. A failed proposal (lost leadership...) leaves everything dirty.
+ * Delayed restarts set a wake-up timer. Only the leader runs passes; a new
+ * leader starts with everything dirty, so it finishes any interrupted work
+ * from the store alone. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "id.h"
+#include "internal.h"
+#include "log.h"
+#include "orchestrator.h"
+#include "scheduler.h"
+
+#define ORCHLOOP_DELAY_MS 10
+#define ORCHLOOP_MAX_ACTIONS 20000
+
+struct orchloop {
+    struct manager *m;
+    bool leader;
+    bool closing;
+    bool in_flight;
+    bool all_dirty;
+    bool sched_dirty;
+    char (*dirty)[ID_LEN + 1];
+    size_t n_dirty, cap_dirty;
+    uv_timer_t timer;
+    uv_timer_t wake;
+    unsigned open_handles;
+};
+
+/* ------------------------------------------------------------- dirtiness */
+
+static void schedule_pass(struct orchloop *o);
+
+static void mark_service(struct orchloop *o, const char *service_id)
+{
+    if (service_id == NULL || service_id[0] == '\0' || o->all_dirty) {
+        schedule_pass(o);
+        return;
+    }
+    for (size_t i = 0; i < o->n_dirty; i++) {
+        if (strcmp(o->dirty[i], service_id) == 0) {
+            schedule_pass(o);
+            return;
+        }
+    }
+    if (o->n_dirty == o->cap_dirty) {
+        size_t cap = o->cap_dirty ? 2 * o->cap_dirty : 16;
+        void *grown = realloc(o->dirty, cap * sizeof *o->dirty);
+        if (grown == NULL) {
+            o->all_dirty = true;
+            schedule_pass(o);
+            return;
+        }
+        o->dirty = grown;
+        o->cap_dirty = cap;
+    }
+    snprintf(o->dirty[o->n_dirty++], ID_LEN + 1, "%s", service_id);
+    schedule_pass(o);
+}
+
+static bool needs_node(const Swarm__Task *t)
+{
+    return t->desired_state <= SWARM__TASK_STATE__TASK_STATE_RUNNING && t->status != NULL &&
+           t->status->state <= SWARM__TASK_STATE__TASK_STATE_PENDING;
+}
+
+void orchloop_on_event(struct orchloop *o, const struct store_event *ev)
+{
+    if (o == NULL || !o->leader || o->closing) {
+        return;
+    }
+    switch (ev->kind) {
+        case STORE_KIND_SERVICE: {
+            const Swarm__Service *s =
+                (const Swarm__Service *)(ev->new_obj ? ev->new_obj : ev->old_obj);
+            mark_service(o, s->id);
+            o->sched_dirty = true;
+            break;
+        }
+        case STORE_KIND_TASK: {
+            const Swarm__Task *t = (const Swarm__Task *)(ev->new_obj ? ev->new_obj : ev->old_obj);
+            const Swarm__Task *old = (const Swarm__Task *)ev->old_obj;
+            /* Only changes the orchestrator cares about: a task that ended,
+             * or appeared/disappeared. Status moves up to running are not. */
+            bool ended = t->status != NULL && t->status->state > SWARM__TASK_STATE__TASK_STATE_RUNNING &&
+                         (old == NULL || old->status == NULL ||
+                          old->status->state <= SWARM__TASK_STATE__TASK_STATE_RUNNING);
+            if (ev->new_obj == NULL || old == NULL || ended) {
+                mark_service(o, t->service_id);
+            }
+            if (ev->new_obj != NULL && needs_node(t) && (t->node_id == NULL || t->node_id[0] == '\0')) {
+                o->sched_dirty = true;
+                schedule_pass(o);
+            }
+            break;
+        }
+        case STORE_KIND_NODE:
+            /* Readiness, availability, labels, role: any service may care.
+             * Node changes are rare (sessions, user updates), so a full pass
+             * each time is cheap. */
+            o->all_dirty = true;
+            o->sched_dirty = true;
+            schedule_pass(o);
+            break;
+        case STORE_KIND_CLUSTER:
+            o->all_dirty = true; /* task history limit */
+            schedule_pass(o);
+            break;
+    }
+}
+
+/* ------------------------------------------------------------------ pass */
+
+struct pass {
+    Swarm__StoreCommand cmd;
+    size_t cap;
+    int64_t wake_at;
+    /* New tasks of this pass, still owned by their orch_output. */
+    Swarm__Task **created;
+    size_t n_created, cap_created;
+};
+
+static Swarm__StoreAction *pass_action(struct pass *p, Swarm__StoreActionKind kind)
+{
+    Swarm__StoreAction *a;
+    if (p->cmd.n_actions == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 64;
+        Swarm__StoreAction **grown = realloc(p->cmd.actions, cap * sizeof *grown);
+        if (grown == NULL) {
+            return NULL;
+        }
+        p->cmd.actions = grown;
+        p->cap = cap;
+    }
+    a = calloc(1, sizeof *a);
+    if (a == NULL) {
+        return NULL;
+    }
+    swarm__store_action__init(a);
+    a->kind = kind;
+    p->cmd.actions[p->cmd.n_actions++] = a;
+    return a;
+}
+
+static int new_id_cb(char *out, void *data)
+{
+    return id_generate(out) == 0 ? 0 : SWARM_EIO;
+}
+
+static int64_t history_limit(struct manager *m)
+{
+    Swarm__Cluster *c = NULL;
+    int64_t limit = 5;
+    if (store_cluster_get_default(m->store, &c) == 0) {
+        if (c->spec && c->spec->orchestration) {
+            limit = c->spec->orchestration->task_history_retention_limit;
+        }
+        swarm__cluster__free_unpacked(c, NULL);
+    }
+    return limit;
+}
+
+/* Reconcile one service into the pass. The orch_output's new tasks move
+ * into the command (the command frees them). */
+static void reconcile_service(struct orchloop *o, struct pass *p, const char *service_id,
+                              Swarm__Node **nodes, size_t n_nodes, int64_t now, int64_t limit)
+{
+    struct manager *m = o->m;
+    Swarm__Service *svc = NULL;
+    Swarm__Task **tasks = NULL;
+    size_t n_tasks = 0;
+    struct orch_output out = {0};
+    struct orch_input in = {0};
+
+    if (store_service_get(m->store, service_id, &svc) != 0) {
+        svc = NULL;
+    }
+    if (store_task_list_by_service(m->store, service_id, &tasks, &n_tasks) != 0) {
+        goto done;
+    }
+    in.service = svc;
+    in.service_id = service_id;
+    in.tasks = tasks;
+    in.n_tasks = n_tasks;
+    in.nodes = nodes;
+    in.n_nodes = n_nodes;
+    in.now_ms = now;
+    in.task_history_limit = limit;
+    if (orch_reconcile(&in, new_id_cb, NULL, &out) != 0) {
+        goto done;
+    }
+    for (size_t i = 0; i < out.n_create; i++) {
+        Swarm__StoreAction *a = pass_action(p, SWARM__STORE_ACTION_KIND__STORE_ACTION_CREATE);
+        if (a == NULL) {
+            break;
+        }
+        a->target_case = SWARM__STORE_ACTION__TARGET_TASK;
+        a->task = out.create[i];
+        out.create[i] = NULL;
+        if (p->n_created == p->cap_created) {
+            size_t cap = p->cap_created ? 2 * p->cap_created : 64;
+            Swarm__Task **grown = realloc(p->created, cap * sizeof *grown);
+            if (grown != NULL) {
+                p->created = grown;
+                p->cap_created = cap;
+            }
+        }
+        if (p->n_created < p->cap_created) {
+            p->created[p->n_created++] = a->task;
+        }
+    }
+    for (size_t i = 0; i < out.n_update; i++) {
+        Swarm__StoreAction *a = pass_action(p, SWARM__STORE_ACTION_KIND__STORE_ACTION_TASK_PATCH);
+        Swarm__Task *t;
+        if (a == NULL) {
+            break;
+        }
+        t = calloc(1, sizeof *t);
+        swarm__task__init(t);
+        t->id = strdup(out.update[i]->id);
+        t->desired_state = out.update[i]->desired_state;
+        a->target_case = SWARM__STORE_ACTION__TARGET_TASK;
+        a->task = t;
+    }
+    for (size_t i = 0; i < out.n_remove; i++) {
+        Swarm__StoreAction *a = pass_action(p, SWARM__STORE_ACTION_KIND__STORE_ACTION_REMOVE);
+        Swarm__Task *t;
+        if (a == NULL) {
+            break;
+        }
+        t = calloc(1, sizeof *t);
+        swarm__task__init(t);
+        t->id = strdup(out.remove[i]);
+        a->target_case = SWARM__STORE_ACTION__TARGET_TASK;
+        a->task = t;
+    }
+    if (out.wake_at_ms != 0 && (p->wake_at == 0 || out.wake_at_ms < p->wake_at)) {
+        p->wake_at = out.wake_at_ms;
+    }
+    orch_output_free(&out);
+done:
+    if (svc != NULL) {
+        swarm__service__free_unpacked(svc, NULL);
+    }
+    store_task_free_list(tasks, n_tasks);
+}
+
+static Swarm__TaskStatus *status_new(Swarm__TaskState state, const char *message, const char *err,
+                                     int64_t now)
+{
+    Swarm__TaskStatus *st = calloc(1, sizeof *st);
+    swarm__task_status__init(st);
+    st->state = state;
+    st->timestamp = now;
+    st->message = strdup(message);
+    st->err = strdup(err ? err : "");
+    return st;
+}
+
+/* Place pending tasks: those in the store and those this pass creates. */
+static void schedule(struct orchloop *o, struct pass *p, Swarm__Node **nodes, size_t n_nodes,
+                     int64_t now)
+{
+    struct manager *m = o->m;
+    struct sched *s = sched_new();
+    Swarm__Task **all = NULL, **pending = NULL;
+    struct sched_decision *out = NULL;
+    size_t n_all = 0, n_pending = 0, n_stored;
+
+    if (s == NULL || store_task_list(m->store, &all, &n_all) != 0) {
+        goto done;
+    }
+    sched_set_nodes(s, nodes, n_nodes);
+    pending = calloc(n_all + p->n_created + 1, sizeof *pending);
+    if (pending == NULL) {
+        goto done;
+    }
+    for (size_t i = 0; i < n_all; i++) {
+        Swarm__Task *t = all[i];
+        bool unassigned = t->node_id == NULL || t->node_id[0] == '\0';
+        if (t->status != NULL && t->status->state == SWARM__TASK_STATE__TASK_STATE_FAILED &&
+            !unassigned) {
+            sched_note_failure(s, t->service_id, t->node_id, t->status->timestamp);
+        }
+        if (needs_node(t)) {
+            pending[n_pending++] = t;
+        } else if (!unassigned) {
+            sched_add_task(s, t);
+        }
+    }
+    n_stored = n_pending;
+    for (size_t i = 0; i < p->n_created; i++) {
+        pending[n_pending++] = p->created[i];
+    }
+    out = calloc(n_pending + 1, sizeof *out);
+    if (out == NULL || sched_place(s, pending, n_pending, now, out) != 0) {
+        goto done;
+    }
+    for (size_t i = 0; i < n_pending; i++) {
+        Swarm__Task *t = pending[i];
+        Swarm__TaskStatus *st;
+        if (out[i].node_id == NULL) {
+            /* Say why, once: the same reason again is no news. */
+            if (t->status != NULL && t->status->err != NULL &&
+                strcmp(t->status->err, out[i].reason) == 0) {
+                continue;
+            }
+            st = status_new(SWARM__TASK_STATE__TASK_STATE_PENDING, "pending task scheduling",
+                            out[i].reason, now);
+        } else {
+            st = status_new(SWARM__TASK_STATE__TASK_STATE_ASSIGNED,
+                            "scheduler assigned task to node", NULL, now);
+        }
+        if (i >= n_stored) {
+            /* A task of this pass: assign it in its create. */
+            if (out[i].node_id != NULL && (t->node_id == NULL || t->node_id[0] == '\0')) {
+                if (t->node_id != NULL && t->node_id != protobuf_c_empty_string) {
+                    free(t->node_id);
+                }
+                t->node_id = strdup(out[i].node_id);
+            }
+            swarm__task_status__free_unpacked(t->status, NULL);
+            t->status = st;
+            continue;
+        }
+        Swarm__StoreAction *a = pass_action(p, SWARM__STORE_ACTION_KIND__STORE_ACTION_TASK_PATCH);
+        Swarm__Task *patch = calloc(1, sizeof *patch);
+        if (a == NULL || patch == NULL) {
+            free(patch);
+            swarm__task_status__free_unpacked(st, NULL);
+            break;
+        }
+        swarm__task__init(patch);
+        patch->id = strdup(t->id);
+        if (out[i].node_id != NULL) {
+            patch->node_id = strdup(out[i].node_id);
+        }
+        patch->status = st;
+        a->target_case = SWARM__STORE_ACTION__TARGET_TASK;
+        a->task = patch;
+    }
+done:
+    free(out);
+    free(pending);
+    store_task_free_list(all, n_all);
+    sched_free(s);
+}
+
+static void pass_done_cb(struct manager *m, int status, const struct store_result *res, void *data)
+{
+    struct orchloop *o = data;
+    if (o->closing) {
+        return;
+    }
+    o->in_flight = false;
+    if (status != 0 || res->status != 0) {
+        log_warn("orchestrator", "pass not applied: %s",
+                 status != 0 ? swarm_strerror(status) : res->message);
+        o->all_dirty = true;
+        o->sched_dirty = true;
+    }
+    if (o->all_dirty || o->n_dirty > 0 || o->sched_dirty) {
+        schedule_pass(o);
+    }
+}
+
+static void wake_cb(uv_timer_t *t)
+{
+    struct orchloop *o = t->data;
+    if (o->closing || !o->leader) {
+        return;
+    }
+    o->all_dirty = true;
+    schedule_pass(o);
+}
+
+static void pass_cb(uv_timer_t *t)
+{
+    struct orchloop *o = t->data;
+    struct manager *m = o->m;
+    struct pass p = {.cmd = SWARM__STORE_COMMAND__INIT};
+    Swarm__Node **nodes = NULL;
+    Swarm__Service **svcs = NULL;
+    size_t n_nodes = 0, n_svcs = 0;
+    int64_t now = manager_now_ms(), limit;
+    bool all = o->all_dirty, sched = o->sched_dirty;
+    int rv;
+
+    if (o->closing || !o->leader || o->in_flight || !rnode_is_leader(m->raft)) {
+        return;
+    }
+    if (store_node_list(m->store, &nodes, &n_nodes) != 0) {
+        return;
+    }
+    limit = history_limit(m);
+    o->all_dirty = false;
+    o->sched_dirty = false;
+    if (all) {
+        /* Every service, and tasks whose service is gone. */
+        Swarm__Task **tasks = NULL;
+        size_t nt = 0;
+        o->n_dirty = 0;
+        if (store_service_list(m->store, &svcs, &n_svcs) == 0) {
+            for (size_t i = 0; i < n_svcs; i++) {
+                mark_service(o, svcs[i]->id);
+            }
+        }
+        if (store_task_list(m->store, &tasks, &nt) == 0) {
+            for (size_t i = 0; i < nt; i++) {
+                mark_service(o, tasks[i]->service_id);
+            }
+            store_task_free_list(tasks, nt);
+        }
+    }
+    while (o->n_dirty > 0 && p.cmd.n_actions < ORCHLOOP_MAX_ACTIONS) {
+        char id[ID_LEN + 1];
+        snprintf(id, sizeof id, "%s", o->dirty[--o->n_dirty]);
+        reconcile_service(o, &p, id, nodes, n_nodes, now, limit);
+    }
+    if (sched || p.n_created > 0) {
+        schedule(o, &p, nodes, n_nodes, now);
+    }
+    if (p.wake_at != 0) {
+        uint64_t delay = p.wake_at > now ? (uint64_t)(p.wake_at - now) : 0;
+        uv_timer_start(&o->wake, wake_cb, delay + 1, 0);
+    }
+    if (p.cmd.n_actions > 0) {
+        o->in_flight = true;
+        rv = manager_write(m, &p.cmd, pass_done_cb, o);
+        if (rv != 0) {
+            o->in_flight = false;
+            o->all_dirty = true;
+            o->sched_dirty = true;
+        }
+    }
+    if (o->n_dirty > 0 && !o->in_flight) {
+        schedule_pass(o);
+    }
+    for (size_t i = 0; i < p.cmd.n_actions; i++) {
+        swarm__store_action__free_unpacked(p.cmd.actions[i], NULL);
+    }
+    free(p.cmd.actions);
+    free(p.created);
+    store_service_free_list(svcs, n_svcs);
+    store_node_free_list(nodes, n_nodes);
+}
+
+static void schedule_pass(struct orchloop *o)
+{
+    if (o->closing || !o->leader || o->in_flight) {
+        return;
+    }
+    if (!uv_is_active((uv_handle_t *)&o->timer)) {
+        uv_timer_start(&o->timer, pass_cb, ORCHLOOP_DELAY_MS, 0);
+    }
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+struct orchloop *orchloop_new(struct manager *m)
+{
+    struct orchloop *o = calloc(1, sizeof *o);
+    if (o == NULL) {
+        return NULL;
+    }
+    o->m = m;
+    uv_timer_init(m->loop, &o->timer);
+    o->timer.data = o;
+    uv_timer_init(m->loop, &o->wake);
+    o->wake.data = o;
+    return o;
+}
+
+void orchloop_set_leader(struct orchloop *o, bool leader)
+{
+    if (o == NULL || o->closing || o->leader == leader) {
+        return;
+    }
+    o->leader = leader;
+    if (leader) {
+        o->all_dirty = true;
+        o->sched_dirty = true;
+        schedule_pass(o);
+    } else {
+        uv_timer_stop(&o->timer);
+        uv_timer_stop(&o->wake);
+        o->n_dirty = 0;
+    }
+}
+
+static void closed_cb(uv_handle_t *h)
+{
+    struct orchloop *o = h->data;
+    if (--o->open_handles == 0) {
+        free(o->dirty);
+        free(o);
+    }
+}
+
+void orchloop_close(struct orchloop *o)
+{
+    if (o == NULL) {
+        return;
+    }
+    o->closing = true;
+    o->open_handles = 2;
+    uv_close((uv_handle_t *)&o->timer, closed_cb);
+    uv_close((uv_handle_t *)&o->wake, closed_cb);
+}

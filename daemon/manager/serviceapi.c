@@ -1,0 +1,613 @@
+/* The Control service's services and tasks.
+ *
+ * create/update/remove: validate -> one StoreCommand (compare-and-set on the
+ *   version the caller read) -> raft -> answer with the stored service. The
+ *   orchestrators react to the committed change; the answer does not wait for
+ *   tasks (`swarmctl` follows convergence itself).
+ * Failures: bad specs are refused before anything is proposed
+ *   (INVALID_ARGUMENT with Docker's wording where it has one); a name in use
+ *   is ALREADY_EXISTS; a stale version ABORTED; no leader UNAVAILABLE. */
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "constraint.h"
+#include "control.pb-c.h"
+#include "err.h"
+#include "id.h"
+#include "internal.h"
+
+static struct manager *require_manager(struct api_call *call, void *data)
+{
+    struct manager *m = *(struct manager **)data;
+    if (m == NULL || m->phase != MANAGER_RUNNING) {
+        api_call_error(call, API_FAILED_PRECONDITION, "%s", MANAGER_NOT_MANAGER_MSG);
+        return NULL;
+    }
+    return m;
+}
+
+static void reply_write_error(struct api_call *call, int status, const char *what)
+{
+    switch (status) {
+        case SWARM_ENOTFOUND:
+            api_call_error(call, API_NOT_FOUND, "%s", what);
+            break;
+        case SWARM_EEXIST:
+            api_call_error(call, API_ALREADY_EXISTS, "%s", what);
+            break;
+        case SWARM_ECONFLICT:
+            api_call_error(call, API_ABORTED, "update out of sequence: %s", what);
+            break;
+        case SWARM_ENOLEADER:
+            api_call_error(call, API_UNAVAILABLE, "%s", MANAGER_NO_LEADER_MSG);
+            break;
+        case SWARM_ENOTLEADER:
+            api_call_error(call, API_UNAVAILABLE,
+                           "leadership changed before the change was confirmed; retry");
+            break;
+        default:
+            api_call_error(call, API_INTERNAL, "%s: %s", what, swarm_strerror(status));
+    }
+}
+
+static int find_service(struct manager *m, struct api_call *call, const char *ref,
+                        Swarm__Service **out)
+{
+    size_t matches = 0;
+    int rv;
+    if (ref == NULL || ref[0] == '\0') {
+        api_call_error(call, API_INVALID_ARGUMENT, "service ID or name must be provided");
+        return -1;
+    }
+    rv = store_service_find(m->store, ref, out, &matches);
+    if (rv == SWARM_ENOTFOUND) {
+        api_call_error(call, API_NOT_FOUND, "service %s not found", ref);
+    } else if (rv == SWARM_EAMBIGUOUS) {
+        api_call_error(call, API_FAILED_PRECONDITION,
+                       "service %s is ambiguous (%zu matches found)", ref, matches);
+    } else if (rv != 0) {
+        api_call_error(call, API_INTERNAL, "reading service %s: %s", ref, swarm_strerror(rv));
+    }
+    return rv == 0 ? 0 : -1;
+}
+
+/* ------------------------------------------------------------- validation */
+
+static bool name_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 63 || !isalnum((unsigned char)name[0])) {
+        return false;
+    }
+    for (size_t i = 1; i < n; i++) {
+        char c = name[i];
+        if (!isalnum((unsigned char)c) && c != '_' && c != '.' && c != '-') {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Check a spec from a client; fills defaults the CLI may have left out. */
+static int validate_service_spec(struct api_call *call, Swarm__ServiceSpec *spec)
+{
+    char errmsg[SWARM_ERRMSG_SIZE] = "";
+    struct constraint *cs = NULL;
+    Swarm__TaskSpec *t;
+
+    if (spec == NULL || spec->task == NULL || spec->task->container == NULL) {
+        api_call_error(call, API_INVALID_ARGUMENT, "ContainerSpec: a program to run must be given");
+        return -1;
+    }
+    t = spec->task;
+    if (t->container->image == NULL || t->container->image[0] == '\0') {
+        api_call_error(call, API_INVALID_ARGUMENT,
+                       "ContainerSpec: image reference must be provided");
+        return -1;
+    }
+    if (spec->annotations != NULL && spec->annotations->name != NULL &&
+        spec->annotations->name[0] != '\0' && !name_valid(spec->annotations->name)) {
+        api_call_error(call, API_INVALID_ARGUMENT,
+                       "invalid name %s, only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed (63 at most)",
+                       spec->annotations->name);
+        return -1;
+    }
+    if (t->restart != NULL &&
+        (t->restart->condition > SWARM__RESTART_CONDITION__RESTART_CONDITION_ON_FAILURE ||
+         t->restart->delay_ms < 0 || t->restart->window_ms < 0)) {
+        api_call_error(call, API_INVALID_ARGUMENT, "invalid restart policy");
+        return -1;
+    }
+    if (t->container->stop_grace_period_ms < 0) {
+        api_call_error(call, API_INVALID_ARGUMENT, "stop grace period must not be negative");
+        return -1;
+    }
+    if (t->resources != NULL) {
+        const Swarm__Resources *rs[2] = {t->resources->limits, t->resources->reservations};
+        for (int i = 0; i < 2; i++) {
+            if (rs[i] != NULL && (rs[i]->nano_cpus < 0 || rs[i]->memory_bytes < 0)) {
+                api_call_error(call, API_INVALID_ARGUMENT, "resources must not be negative");
+                return -1;
+            }
+        }
+    }
+    if (t->placement != NULL) {
+        if (constraint_parse_all(t->placement->constraints, t->placement->n_constraints, &cs,
+                                 errmsg) != 0) {
+            api_call_error(call, API_INVALID_ARGUMENT, "%s", errmsg);
+            return -1;
+        }
+        free(cs);
+        for (size_t i = 0; i < t->placement->n_preferences; i++) {
+            const char *d = t->placement->preferences[i]->spread_descriptor;
+            if (d == NULL || strncmp(d, "node.labels.", 12) != 0 || d[12] == '\0') {
+                api_call_error(call, API_INVALID_ARGUMENT,
+                               "invalid placement preference \"%s\": only spread over "
+                               "node.labels.<key> is supported", d ? d : "");
+                return -1;
+            }
+        }
+    }
+    if (spec->mode_case == SWARM__SERVICE_SPEC__MODE__NOT_SET) {
+        spec->replicated = calloc(1, sizeof *spec->replicated);
+        swarm__replicated_service__init(spec->replicated);
+        spec->replicated->replicas = 1;
+        spec->mode_case = SWARM__SERVICE_SPEC__MODE_REPLICATED;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- writes */
+
+struct svc_write {
+    struct api_call *call;
+    char id[ID_LEN + 1];
+    int kind; /* 0 create, 1 update, 2 remove */
+};
+
+static void service_written_cb(struct manager *m, int status, const struct store_result *res,
+                               void *data)
+{
+    struct svc_write *w = data;
+    Swarm__Service *svc = NULL;
+    if (status != 0 || res->status != 0) {
+        reply_write_error(w->call, status != 0 ? status : res->status,
+                          status != 0 ? "writing the service" : res->message);
+    } else if (w->kind == 2) {
+        Swarm__RemoveServiceResponse resp = SWARM__REMOVE_SERVICE_RESPONSE__INIT;
+        api_call_reply(w->call, &resp.base);
+    } else if (store_service_get(m->store, w->id, &svc) == 0) {
+        Swarm__CreateServiceResponse cresp = SWARM__CREATE_SERVICE_RESPONSE__INIT;
+        Swarm__UpdateServiceResponse uresp = SWARM__UPDATE_SERVICE_RESPONSE__INIT;
+        cresp.service = svc;
+        uresp.service = svc;
+        api_call_reply(w->call, w->kind == 0 ? &cresp.base : &uresp.base);
+        swarm__service__free_unpacked(svc, NULL);
+    } else {
+        api_call_error(w->call, API_INTERNAL, "service vanished after the write");
+    }
+    free(w);
+}
+
+static void propose_service(struct manager *m, struct api_call *call, Swarm__StoreActionKind kind,
+                            Swarm__Service *svc, int wkind)
+{
+    Swarm__StoreCommand cmd = SWARM__STORE_COMMAND__INIT;
+    Swarm__StoreAction action = SWARM__STORE_ACTION__INIT;
+    Swarm__StoreAction *actions[1] = {&action};
+    struct svc_write *w = calloc(1, sizeof *w);
+    int rv;
+    if (w == NULL) {
+        api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    w->call = call;
+    w->kind = wkind;
+    snprintf(w->id, sizeof w->id, "%s", svc->id);
+    action.kind = kind;
+    action.target_case = SWARM__STORE_ACTION__TARGET_SERVICE;
+    action.service = svc;
+    cmd.n_actions = 1;
+    cmd.actions = actions;
+    rv = manager_write(m, &cmd, service_written_cb, w);
+    if (rv != 0) {
+        reply_write_error(call, rv, "proposing the change");
+        free(w);
+    }
+}
+
+static void create_service_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Swarm__CreateServiceRequest *req = (const Swarm__CreateServiceRequest *)msg;
+    struct manager *m = require_manager(call, data);
+    Swarm__ServiceSpec *spec;
+    Swarm__Service svc = SWARM__SERVICE__INIT;
+    char id[ID_LEN + 1];
+
+    if (m == NULL || req->spec == NULL) {
+        if (m != NULL) {
+            api_call_error(call, API_INVALID_ARGUMENT, "a service spec must be provided");
+        }
+        return;
+    }
+    spec = manager_message_dup(&req->spec->base);
+    if (spec == NULL || validate_service_spec(call, spec) != 0) {
+        if (spec == NULL) {
+            api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
+        } else {
+            swarm__service_spec__free_unpacked(spec, NULL);
+        }
+        return;
+    }
+    if (id_generate(id) != 0) {
+        api_call_error(call, API_INTERNAL, "no randomness for an ID");
+        swarm__service_spec__free_unpacked(spec, NULL);
+        return;
+    }
+    if (spec->annotations == NULL) {
+        spec->annotations = calloc(1, sizeof *spec->annotations);
+        swarm__annotations__init(spec->annotations);
+    }
+    if (spec->annotations->name == NULL || spec->annotations->name[0] == '\0') {
+        /* Docker invents a name; an ID prefix is as unique and needs no word list. */
+        if (spec->annotations->name != protobuf_c_empty_string) {
+            free(spec->annotations->name);
+        }
+        char name[16];
+        snprintf(name, sizeof name, "svc-%.8s", id);
+        spec->annotations->name = strdup(name);
+    }
+    svc.id = id;
+    svc.spec = spec;
+    svc.spec_version = 1;
+    propose_service(m, call, SWARM__STORE_ACTION_KIND__STORE_ACTION_CREATE, &svc, 0);
+    swarm__service_spec__free_unpacked(spec, NULL);
+}
+
+/* True when the task template differs (a new spec_version: tasks replaced). */
+static bool task_spec_changed(const Swarm__TaskSpec *a, const Swarm__TaskSpec *b)
+{
+    size_t la, lb;
+    uint8_t *ba, *bb;
+    bool changed;
+    if (a == NULL || b == NULL) {
+        return a != b;
+    }
+    la = swarm__task_spec__get_packed_size(a);
+    lb = swarm__task_spec__get_packed_size(b);
+    if (la != lb) {
+        return true;
+    }
+    ba = malloc(la + 1);
+    bb = malloc(lb + 1);
+    swarm__task_spec__pack(a, ba);
+    swarm__task_spec__pack(b, bb);
+    changed = memcmp(ba, bb, la) != 0;
+    free(ba);
+    free(bb);
+    return changed;
+}
+
+static void update_service_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Swarm__UpdateServiceRequest *req = (const Swarm__UpdateServiceRequest *)msg;
+    struct manager *m = require_manager(call, data);
+    Swarm__Service *svc = NULL;
+    Swarm__ServiceSpec *next = NULL;
+
+    if (m == NULL || find_service(m, call, req->service_id, &svc) != 0) {
+        return;
+    }
+    if (req->service_version != svc->meta->version) {
+        api_call_error(call, API_ABORTED,
+                       "update out of sequence: service %s is at version %llu, not %llu",
+                       req->service_id, (unsigned long long)svc->meta->version,
+                       (unsigned long long)req->service_version);
+        goto out;
+    }
+    if (req->rollback) {
+        if (svc->previous_spec == NULL) {
+            api_call_error(call, API_FAILED_PRECONDITION,
+                           "service %s does not have a previous spec", req->service_id);
+            goto out;
+        }
+        next = manager_message_dup(&svc->previous_spec->base);
+    } else {
+        next = req->spec != NULL ? manager_message_dup(&req->spec->base) : NULL;
+        if (next == NULL || validate_service_spec(call, next) != 0) {
+            if (next == NULL) {
+                api_call_error(call, API_INVALID_ARGUMENT, "a service spec must be provided");
+            }
+            goto out;
+        }
+    }
+    if (next->mode_case != svc->spec->mode_case) {
+        api_call_error(call, API_INVALID_ARGUMENT, "service mode change is not allowed");
+        goto out;
+    }
+    if (strcmp(next->annotations && next->annotations->name ? next->annotations->name : "",
+               svc->spec->annotations->name) != 0) {
+        api_call_error(call, API_UNIMPLEMENTED, "renaming services is not supported");
+        goto out;
+    }
+    if (task_spec_changed(svc->spec->task, next->task)) {
+        svc->spec_version++;
+    }
+    if (svc->previous_spec != NULL) {
+        swarm__service_spec__free_unpacked(svc->previous_spec, NULL);
+    }
+    svc->previous_spec = svc->spec;
+    svc->spec = next;
+    next = NULL;
+    propose_service(m, call, SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE, svc, 1);
+out:
+    if (next != NULL) {
+        swarm__service_spec__free_unpacked(next, NULL);
+    }
+    swarm__service__free_unpacked(svc, NULL);
+}
+
+static void remove_service_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Swarm__RemoveServiceRequest *req = (const Swarm__RemoveServiceRequest *)msg;
+    struct manager *m = require_manager(call, data);
+    Swarm__Service *svc = NULL;
+    if (m == NULL || find_service(m, call, req->service_id, &svc) != 0) {
+        return;
+    }
+    propose_service(m, call, SWARM__STORE_ACTION_KIND__STORE_ACTION_REMOVE, svc, 2);
+    swarm__service__free_unpacked(svc, NULL);
+}
+
+/* ----------------------------------------------------------------- reads */
+
+static void get_service_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Swarm__GetServiceRequest *req = (const Swarm__GetServiceRequest *)msg;
+    Swarm__GetServiceResponse resp = SWARM__GET_SERVICE_RESPONSE__INIT;
+    struct manager *m = require_manager(call, data);
+    Swarm__Service *svc = NULL;
+    if (m == NULL || find_service(m, call, req->service_id, &svc) != 0) {
+        return;
+    }
+    resp.service = svc;
+    api_call_reply(call, &resp.base);
+    swarm__service__free_unpacked(svc, NULL);
+}
+
+static bool is_running(const Swarm__Task *t)
+{
+    return t->desired_state == SWARM__TASK_STATE__TASK_STATE_RUNNING && t->status != NULL &&
+           t->status->state == SWARM__TASK_STATE__TASK_STATE_RUNNING;
+}
+
+/* `service ls -f`: id=, name= (prefixes), label=K or K=V, mode=. */
+static int service_filter(const Swarm__Service *s, const char *f)
+{
+    const char *eq = strchr(f, '=');
+    const char *v;
+    if (eq == NULL) {
+        return -1;
+    }
+    v = eq + 1;
+    if (strncmp(f, "id=", 3) == 0) {
+        return strncmp(s->id, v, strlen(v)) == 0;
+    }
+    if (strncmp(f, "name=", 5) == 0) {
+        return strncmp(s->spec->annotations->name, v, strlen(v)) == 0;
+    }
+    if (strncmp(f, "mode=", 5) == 0) {
+        bool global = s->spec->mode_case == SWARM__SERVICE_SPEC__MODE_GLOBAL;
+        if (strcmp(v, "global") != 0 && strcmp(v, "replicated") != 0) {
+            return -1;
+        }
+        return global == (strcmp(v, "global") == 0);
+    }
+    if (strncmp(f, "label=", 6) == 0) {
+        const char *veq = strchr(v, '=');
+        size_t klen = veq ? (size_t)(veq - v) : strlen(v);
+        for (size_t i = 0; i < s->spec->annotations->n_labels; i++) {
+            const Swarm__Label *l = s->spec->annotations->labels[i];
+            if (strlen(l->key) == klen && strncmp(l->key, v, klen) == 0 &&
+                (veq == NULL || strcmp(l->value, veq + 1) == 0)) {
+                return 1;
+            }
+        }
+        return 0;
+    }
+    return -1;
+}
+
+static void list_services_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Swarm__ListServicesRequest *req = (const Swarm__ListServicesRequest *)msg;
+    Swarm__ListServicesResponse resp = SWARM__LIST_SERVICES_RESPONSE__INIT;
+    struct manager *m = require_manager(call, data);
+    Swarm__Service **svcs = NULL;
+    size_t n = 0, k = 0;
+    if (m == NULL) {
+        return;
+    }
+    if (store_service_list(m->store, &svcs, &n) != 0) {
+        api_call_error(call, API_INTERNAL, "listing services failed");
+        return;
+    }
+    resp.services = calloc(n + 1, sizeof *resp.services);
+    resp.running = calloc(n + 1, sizeof *resp.running);
+    resp.desired = calloc(n + 1, sizeof *resp.desired);
+    for (size_t i = 0; i < n; i++) {
+        Swarm__Task **tasks = NULL;
+        size_t nt = 0;
+        int keep = 1;
+        for (size_t f = 0; f < req->n_filters && keep == 1; f++) {
+            keep = service_filter(svcs[i], req->filters[f]);
+        }
+        if (keep < 0) {
+            api_call_error(call, API_INVALID_ARGUMENT, "invalid filter");
+            goto out;
+        }
+        if (!keep) {
+            continue;
+        }
+        uint64_t running = 0, desired = 0;
+        if (store_task_list_by_service(m->store, svcs[i]->id, &tasks, &nt) == 0) {
+            for (size_t j = 0; j < nt; j++) {
+                running += is_running(tasks[j]);
+                desired += tasks[j]->desired_state == SWARM__TASK_STATE__TASK_STATE_RUNNING;
+            }
+            store_task_free_list(tasks, nt);
+        }
+        if (svcs[i]->spec->mode_case == SWARM__SERVICE_SPEC__MODE_REPLICATED) {
+            desired = svcs[i]->spec->replicated->replicas;
+        }
+        resp.services[k] = svcs[i];
+        resp.running[k] = running;
+        resp.desired[k] = desired;
+        k++;
+    }
+    resp.n_services = resp.n_running = resp.n_desired = k;
+    api_call_reply(call, &resp.base);
+out:
+    free(resp.services);
+    free(resp.running);
+    free(resp.desired);
+    store_service_free_list(svcs, n);
+}
+
+static void get_task_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Swarm__GetTaskRequest *req = (const Swarm__GetTaskRequest *)msg;
+    Swarm__GetTaskResponse resp = SWARM__GET_TASK_RESPONSE__INIT;
+    struct manager *m = require_manager(call, data);
+    Swarm__Task *t = NULL;
+    size_t matches = 0;
+    int rv;
+    if (m == NULL) {
+        return;
+    }
+    rv = store_task_find(m->store, req->task_id, &t, &matches);
+    if (rv == SWARM_ENOTFOUND) {
+        api_call_error(call, API_NOT_FOUND, "task %s not found", req->task_id);
+        return;
+    }
+    if (rv == SWARM_EAMBIGUOUS) {
+        api_call_error(call, API_FAILED_PRECONDITION, "task %s is ambiguous (%zu matches found)",
+                       req->task_id, matches);
+        return;
+    }
+    if (rv != 0) {
+        api_call_error(call, API_INTERNAL, "reading task: %s", swarm_strerror(rv));
+        return;
+    }
+    resp.task = t;
+    api_call_reply(call, &resp.base);
+    swarm__task__free_unpacked(t, NULL);
+}
+
+static void list_tasks_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Swarm__ListTasksRequest *req = (const Swarm__ListTasksRequest *)msg;
+    Swarm__ListTasksResponse resp = SWARM__LIST_TASKS_RESPONSE__INIT;
+    struct manager *m = require_manager(call, data);
+    Swarm__Task **tasks = NULL;
+    size_t n = 0, k = 0;
+    const char *service = NULL, *node = NULL, *desired = NULL, *idp = NULL;
+    char service_id[ID_LEN + 1] = "", node_id[ID_LEN + 1] = "";
+    int rv;
+
+    if (m == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < req->n_filters; i++) {
+        const char *f = req->filters[i];
+        if (strncmp(f, "service=", 8) == 0) {
+            service = f + 8;
+        } else if (strncmp(f, "node=", 5) == 0) {
+            node = f + 5;
+        } else if (strncmp(f, "desired-state=", 14) == 0) {
+            desired = f + 14;
+        } else if (strncmp(f, "id=", 3) == 0) {
+            idp = f + 3;
+        } else {
+            api_call_error(call, API_INVALID_ARGUMENT, "invalid filter '%s'", f);
+            return;
+        }
+    }
+    if (desired != NULL && strcmp(desired, "running") != 0 && strcmp(desired, "shutdown") != 0 &&
+        strcmp(desired, "accepted") != 0) {
+        api_call_error(call, API_INVALID_ARGUMENT,
+                       "invalid filter 'desired-state=%s' (running, shutdown or accepted)",
+                       desired);
+        return;
+    }
+    if (service != NULL) {
+        Swarm__Service *svc = NULL;
+        if (find_service(m, call, service, &svc) != 0) {
+            return;
+        }
+        snprintf(service_id, sizeof service_id, "%s", svc->id);
+        swarm__service__free_unpacked(svc, NULL);
+    }
+    if (node != NULL) {
+        Swarm__Node *nd = NULL;
+        size_t matches = 0;
+        rv = store_node_find(m->store, node, &nd, &matches);
+        if (rv != 0) {
+            api_call_error(call, rv == SWARM_ENOTFOUND ? API_NOT_FOUND : API_FAILED_PRECONDITION,
+                           rv == SWARM_ENOTFOUND ? "node %s not found" : "node %s is ambiguous",
+                           node);
+            return;
+        }
+        snprintf(node_id, sizeof node_id, "%s", nd->id);
+        swarm__node__free_unpacked(nd, NULL);
+    }
+    rv = service_id[0] ? store_task_list_by_service(m->store, service_id, &tasks, &n)
+         : node_id[0]  ? store_task_list_by_node(m->store, node_id, &tasks, &n)
+                       : store_task_list(m->store, &tasks, &n);
+    if (rv != 0) {
+        api_call_error(call, API_INTERNAL, "listing tasks failed");
+        return;
+    }
+    resp.tasks = calloc(n + 1, sizeof *resp.tasks);
+    for (size_t i = 0; i < n; i++) {
+        const Swarm__Task *t = tasks[i];
+        if (node_id[0] && strcmp(t->node_id, node_id) != 0) {
+            continue;
+        }
+        if (idp != NULL && strncmp(t->id, idp, strlen(idp)) != 0) {
+            continue;
+        }
+        if (desired != NULL) {
+            bool run = t->desired_state <= SWARM__TASK_STATE__TASK_STATE_RUNNING;
+            if ((strcmp(desired, "shutdown") == 0) == run) {
+                continue;
+            }
+        }
+        resp.tasks[k++] = tasks[i];
+    }
+    resp.n_tasks = k;
+    api_call_reply(call, &resp.base);
+    free(resp.tasks);
+    store_task_free_list(tasks, n);
+}
+
+void serviceapi_register(struct api_server *api, struct manager **current)
+{
+    static const struct {
+        const char *method;
+        api_handler_cb cb;
+        bool write;
+    } methods[] = {
+        {"CreateService", create_service_cb, true}, {"GetService", get_service_cb, false},
+        {"ListServices", list_services_cb, false},  {"UpdateService", update_service_cb, true},
+        {"RemoveService", remove_service_cb, true}, {"GetTask", get_task_cb, false},
+        {"ListTasks", list_tasks_cb, false},
+    };
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+        manager_register_routed(api, &swarm__control__descriptor, methods[i].method,
+                                API_ROLE_LOCAL | API_ROLE_MANAGER, !methods[i].write,
+                                methods[i].cb, current);
+    }
+}

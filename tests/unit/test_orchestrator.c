@@ -1,0 +1,915 @@
+/* Unit tests of the orchestrators' decisions (daemon/manager/orchestrator.h):
+ * plain services, tasks and nodes in, creates/stops/deletes out. A small
+ * "world" applies each output the way the leader's store would, so tests can
+ * walk a service through several passes and check that a pass over applied
+ * output changes nothing. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "orchestrator.h"
+#include "test.h"
+
+#define ST(x) SWARM__TASK_STATE__TASK_STATE_##x
+#define MAX_TASKS 128
+#define MAX_NODES 16
+
+struct world {
+    Swarm__Service *svc;
+    Swarm__Task *tasks[MAX_TASKS];
+    size_t n_tasks;
+    Swarm__Node *nodes[MAX_NODES];
+    size_t n_nodes;
+    int64_t now;
+    int64_t limit;
+    int next_id;
+    uint64_t next_version;
+    struct orch_output out;
+};
+
+/* ------------------------------------------------------------- builders */
+
+static int test_new_id(char *out, void *data)
+{
+    struct world *w = data;
+    snprintf(out, 26, "t%024d", ++w->next_id);
+    return 0;
+}
+
+static Swarm__Service *service_new(const char *name, uint64_t replicas, bool global)
+{
+    Swarm__Service *s = calloc(1, sizeof *s);
+    Swarm__ServiceSpec *spec = calloc(1, sizeof *spec);
+    Swarm__Annotations *ann = calloc(1, sizeof *ann);
+    Swarm__TaskSpec *ts = calloc(1, sizeof *ts);
+    Swarm__ContainerSpec *c = calloc(1, sizeof *c);
+    Swarm__RestartPolicy *rp = calloc(1, sizeof *rp);
+    swarm__service__init(s);
+    swarm__service_spec__init(spec);
+    swarm__annotations__init(ann);
+    swarm__task_spec__init(ts);
+    swarm__container_spec__init(c);
+    swarm__restart_policy__init(rp);
+    s->id = strdup("svc1");
+    s->spec = spec;
+    s->spec_version = 1;
+    spec->annotations = ann;
+    ann->name = strdup(name);
+    spec->task = ts;
+    ts->container = c;
+    c->image = strdup("/bin/sleep");
+    ts->restart = rp;
+    rp->condition = SWARM__RESTART_CONDITION__RESTART_CONDITION_ANY;
+    rp->delay_ms = 5000;
+    if (global) {
+        Swarm__GlobalService *g = calloc(1, sizeof *g);
+        swarm__global_service__init(g);
+        spec->mode_case = SWARM__SERVICE_SPEC__MODE_GLOBAL;
+        spec->global = g;
+    } else {
+        Swarm__ReplicatedService *r = calloc(1, sizeof *r);
+        swarm__replicated_service__init(r);
+        r->replicas = replicas;
+        spec->mode_case = SWARM__SERVICE_SPEC__MODE_REPLICATED;
+        spec->replicated = r;
+    }
+    return s;
+}
+
+static void service_constrain(Swarm__Service *s, const char *expr)
+{
+    Swarm__Placement *p = calloc(1, sizeof *p);
+    swarm__placement__init(p);
+    p->n_constraints = 1;
+    p->constraints = calloc(1, sizeof *p->constraints);
+    p->constraints[0] = strdup(expr);
+    s->spec->task->placement = p;
+}
+
+static Swarm__Node *node_new(const char *id, Swarm__NodeState state,
+                             Swarm__NodeAvailability avail)
+{
+    Swarm__Node *n = calloc(1, sizeof *n);
+    Swarm__NodeSpec *spec = calloc(1, sizeof *spec);
+    Swarm__NodeStatus *st = calloc(1, sizeof *st);
+    Swarm__Annotations *ann = calloc(1, sizeof *ann);
+    swarm__node__init(n);
+    swarm__node_spec__init(spec);
+    swarm__node_status__init(st);
+    swarm__annotations__init(ann);
+    n->id = strdup(id);
+    n->spec = spec;
+    spec->availability = avail;
+    spec->annotations = ann;
+    n->status = st;
+    st->state = state;
+    return n;
+}
+
+static void node_label(Swarm__Node *n, const char *key, const char *value)
+{
+    Swarm__Annotations *a = n->spec->annotations;
+    Swarm__Label *l = calloc(1, sizeof *l);
+    swarm__label__init(l);
+    l->key = strdup(key);
+    l->value = strdup(value);
+    a->labels = realloc(a->labels, (a->n_labels + 1) * sizeof *a->labels);
+    a->labels[a->n_labels++] = l;
+}
+
+static void world_init(struct world *w, Swarm__Service *svc)
+{
+    memset(w, 0, sizeof *w);
+    w->svc = svc;
+    w->now = 100000;
+    w->limit = 5;
+    w->next_version = 1;
+}
+
+static Swarm__Node *world_node(struct world *w, const char *id)
+{
+    Swarm__Node *n = node_new(id, SWARM__NODE_STATE__NODE_STATE_READY,
+                              SWARM__NODE_AVAILABILITY__NODE_AVAILABILITY_ACTIVE);
+    w->nodes[w->n_nodes++] = n;
+    return n;
+}
+
+/* A task as the store would hold it. */
+static Swarm__Task *world_task(struct world *w, uint64_t slot, const char *node_id,
+                               Swarm__TaskState state, Swarm__TaskState desired, int64_t created)
+{
+    Swarm__Task *t = calloc(1, sizeof *t);
+    Swarm__Meta *m = calloc(1, sizeof *m);
+    Swarm__TaskStatus *st = calloc(1, sizeof *st);
+    char id[32];
+    swarm__task__init(t);
+    swarm__meta__init(m);
+    swarm__task_status__init(st);
+    snprintf(id, sizeof id, "old%022d", ++w->next_id);
+    t->id = strdup(id);
+    t->meta = m;
+    m->version = w->next_version++;
+    m->created_at = created;
+    t->service_id = strdup("svc1");
+    t->slot = slot;
+    t->node_id = strdup(node_id);
+    t->desired_state = desired;
+    t->status = st;
+    st->state = state;
+    st->timestamp = created + 10;
+    t->spec_version = w->svc != NULL ? w->svc->spec_version : 1;
+    w->tasks[w->n_tasks++] = t;
+    return t;
+}
+
+static Swarm__Task *world_find(struct world *w, const char *id)
+{
+    for (size_t i = 0; i < w->n_tasks; i++) {
+        if (strcmp(w->tasks[i]->id, id) == 0) {
+            return w->tasks[i];
+        }
+    }
+    return NULL;
+}
+
+static Swarm__Node *world_find_node(struct world *w, const char *id)
+{
+    for (size_t i = 0; i < w->n_nodes; i++) {
+        if (strcmp(w->nodes[i]->id, id) == 0) {
+            return w->nodes[i];
+        }
+    }
+    return NULL;
+}
+
+static int world_reconcile(struct world *w)
+{
+    struct orch_input in = {
+        .service = w->svc,
+        .service_id = "svc1",
+        .tasks = w->tasks,
+        .n_tasks = w->n_tasks,
+        .nodes = w->nodes,
+        .n_nodes = w->n_nodes,
+        .now_ms = w->now,
+        .task_history_limit = w->limit,
+    };
+    orch_output_free(&w->out);
+    return orch_reconcile(&in, test_new_id, w, &w->out);
+}
+
+/* Write the last output into the world, as the leader would. */
+static void world_apply(struct world *w)
+{
+    struct orch_output *out = &w->out;
+    for (size_t i = 0; i < out->n_create; i++) {
+        out->create[i]->meta->version = w->next_version++;
+        w->tasks[w->n_tasks++] = out->create[i];
+        out->create[i] = NULL;
+    }
+    for (size_t i = 0; i < out->n_update; i++) {
+        Swarm__Task *t = world_find(w, out->update[i]->id);
+        t->desired_state = out->update[i]->desired_state;
+        t->meta->version = w->next_version++;
+    }
+    for (size_t i = 0; i < out->n_remove; i++) {
+        for (size_t j = 0; j < w->n_tasks; j++) {
+            if (strcmp(w->tasks[j]->id, out->remove[i]) == 0) {
+                swarm__task__free_unpacked(w->tasks[j], NULL);
+                memmove(&w->tasks[j], &w->tasks[j + 1], (w->n_tasks - j - 1) * sizeof *w->tasks);
+                w->n_tasks--;
+                break;
+            }
+        }
+    }
+    orch_output_free(out);
+}
+
+/* Pretend the scheduler and agents ran every pending task on `node`. */
+static void world_run_pending(struct world *w, const char *node)
+{
+    for (size_t i = 0; i < w->n_tasks; i++) {
+        Swarm__Task *t = w->tasks[i];
+        if (t->status->state == ST(PENDING) && t->desired_state == ST(RUNNING)) {
+            if (t->node_id[0] == '\0') {
+                /* Unpacked empty strings are protobuf-c's shared default. */
+                if (t->node_id != protobuf_c_empty_string) {
+                    free(t->node_id);
+                }
+                t->node_id = strdup(node);
+            }
+            t->status->state = ST(RUNNING);
+            t->status->timestamp = w->now;
+        }
+    }
+}
+
+static void world_free(struct world *w)
+{
+    orch_output_free(&w->out);
+    for (size_t i = 0; i < w->n_tasks; i++) {
+        swarm__task__free_unpacked(w->tasks[i], NULL);
+    }
+    for (size_t i = 0; i < w->n_nodes; i++) {
+        swarm__node__free_unpacked(w->nodes[i], NULL);
+    }
+    if (w->svc != NULL) {
+        swarm__service__free_unpacked(w->svc, NULL);
+    }
+}
+
+static bool out_updates(const struct world *w, const Swarm__Task *t)
+{
+    for (size_t i = 0; i < w->out.n_update; i++) {
+        if (strcmp(w->out.update[i]->id, t->id) == 0) {
+            return w->out.update[i]->desired_state == ST(SHUTDOWN);
+        }
+    }
+    return false;
+}
+
+static bool out_removes(const struct world *w, const Swarm__Task *t)
+{
+    for (size_t i = 0; i < w->out.n_remove; i++) {
+        if (strcmp(w->out.remove[i], t->id) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool out_creates_slot(const struct world *w, uint64_t slot)
+{
+    for (size_t i = 0; i < w->out.n_create; i++) {
+        if (w->out.create[i]->slot == slot) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool out_creates_node(const struct world *w, const char *node)
+{
+    for (size_t i = 0; i < w->out.n_create; i++) {
+        if (strcmp(w->out.create[i]->node_id, node) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool out_empty(const struct world *w)
+{
+    return w->out.n_create == 0 && w->out.n_update == 0 && w->out.n_remove == 0;
+}
+
+/* Tasks meant to run, per slot: never more than one. */
+static bool world_one_per_slot(const struct world *w)
+{
+    for (size_t i = 0; i < w->n_tasks; i++) {
+        for (size_t j = i + 1; j < w->n_tasks; j++) {
+            const Swarm__Task *a = w->tasks[i], *b = w->tasks[j];
+            bool live_a = a->desired_state <= ST(RUNNING) && a->status->state <= ST(RUNNING);
+            bool live_b = b->desired_state <= ST(RUNNING) && b->status->state <= ST(RUNNING);
+            if (live_a && live_b && a->slot == b->slot &&
+                (a->slot != 0 || strcmp(a->node_id, b->node_id) == 0)) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* Five running replicas: n1 holds slots 1-3, n2 slots 4-5. */
+static void world_five_on_two(struct world *w)
+{
+    world_init(w, service_new("web", 5, false));
+    world_node(w, "n1");
+    world_node(w, "n2");
+    for (uint64_t s = 1; s <= 5; s++) {
+        world_task(w, s, s <= 3 ? "n1" : "n2", ST(RUNNING), ST(RUNNING), 1000);
+    }
+}
+
+/* One replica whose task failed at 1010 (created 1000), restart any/5 s. */
+static Swarm__Task *world_one_failed(struct world *w, Swarm__TaskState state)
+{
+    Swarm__Task *t;
+    world_init(w, service_new("web", 1, false));
+    world_node(w, "n1");
+    t = world_task(w, 1, "n1", state, ST(RUNNING), 1000);
+    t->status->exit_code = state == ST(COMPLETE) ? 0 : 1;
+    return t;
+}
+
+/* ------------------------------------------------------------ replicated */
+
+TEST(create_three_replicas)
+{
+    struct world w;
+    world_init(&w, service_new("web", 3, false));
+    world_node(&w, "n1");
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_create, 3);
+    ASSERT_INT_EQ(w.out.n_update, 0);
+    ASSERT_INT_EQ(w.out.n_remove, 0);
+    ASSERT_INT_EQ(w.out.wake_at_ms, 0);
+    for (size_t i = 0; i < 3; i++) {
+        const Swarm__Task *t = w.out.create[i];
+        char name[32];
+        snprintf(name, sizeof name, "web.%zu", i + 1);
+        ASSERT_INT_EQ(t->slot, i + 1);
+        ASSERT_STR_EQ(t->annotations->name, name);
+        ASSERT_INT_EQ(strlen(t->id), 25);
+        ASSERT_STR_EQ(t->service_id, "svc1");
+        ASSERT_STR_EQ(t->service_name, "web");
+        ASSERT_STR_EQ(t->node_id, "");
+        ASSERT_INT_EQ(t->desired_state, ST(RUNNING));
+        ASSERT_INT_EQ(t->status->state, ST(PENDING));
+        ASSERT_INT_EQ(t->status->timestamp, w.now);
+        ASSERT_STR_EQ(t->status->message, "pending task scheduling");
+        ASSERT_INT_EQ(t->spec_version, 1);
+        ASSERT(t->spec != w.svc->spec->task);
+        ASSERT_STR_EQ(t->spec->container->image, "/bin/sleep");
+    }
+    world_free(&w);
+}
+
+TEST(idempotent_after_apply)
+{
+    struct world w;
+    world_init(&w, service_new("web", 3, false));
+    world_node(&w, "n1");
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    world_apply(&w);
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
+    ASSERT_INT_EQ(w.out.wake_at_ms, 0);
+    world_run_pending(&w, "n1");
+    w.now += 60000;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
+    world_free(&w);
+}
+
+TEST(scale_up_fills_next_slots)
+{
+    struct world w;
+    world_init(&w, service_new("web", 3, false));
+    world_node(&w, "n1");
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    world_apply(&w);
+    world_run_pending(&w, "n1");
+    w.svc->spec->replicated->replicas = 5;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_create, 2);
+    ASSERT_INT_EQ(w.out.n_update, 0);
+    ASSERT_INT_EQ(w.out.create[0]->slot, 4);
+    ASSERT_INT_EQ(w.out.create[1]->slot, 5);
+    ASSERT_STR_EQ(w.out.create[1]->annotations->name, "web.5");
+    world_apply(&w);
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
+    world_free(&w);
+}
+
+TEST(scale_down_takes_from_node_with_most_copies)
+{
+    struct world w;
+    world_five_on_two(&w);
+    /* 5 -> 4: n1 holds three, so one of its goes, the highest slot. */
+    w.svc->spec->replicated->replicas = 4;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_create, 0);
+    ASSERT_INT_EQ(w.out.n_remove, 0);
+    ASSERT_INT_EQ(w.out.n_update, 1);
+    ASSERT(out_updates(&w, w.tasks[2])); /* slot 3 on n1 */
+    /* 5 -> 2: balanced down to one per node. */
+    w.svc->spec->replicated->replicas = 2;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_update, 3);
+    ASSERT(out_updates(&w, w.tasks[1]));
+    ASSERT(out_updates(&w, w.tasks[2]));
+    ASSERT(out_updates(&w, w.tasks[4]));
+    world_apply(&w);
+    ASSERT_INT_EQ(w.tasks[0]->desired_state, ST(RUNNING)); /* n1 keeps slot 1 */
+    ASSERT_INT_EQ(w.tasks[3]->desired_state, ST(RUNNING)); /* n2 keeps slot 4 */
+    /* The stopped ones end; nothing more to do, no slot refilled. */
+    for (size_t i = 0; i < w.n_tasks; i++) {
+        if (w.tasks[i]->desired_state == ST(SHUTDOWN)) {
+            w.tasks[i]->status->state = ST(SHUTDOWN);
+        }
+    }
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
+    world_free(&w);
+}
+
+TEST(scale_down_takes_not_running_first)
+{
+    struct world w;
+    Swarm__Task *pending, *assigned;
+    world_five_on_two(&w);
+    /* n2's slot 4 is only assigned, slot 6 was never scheduled. */
+    assigned = w.tasks[3];
+    assigned->status->state = ST(ASSIGNED);
+    pending = world_task(&w, 6, "", ST(PENDING), ST(RUNNING), 2000);
+    w.svc->spec->replicated->replicas = 4;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_create, 0);
+    /* Never scheduled: deleted outright rather than stopped. */
+    ASSERT_INT_EQ(w.out.n_remove, 1);
+    ASSERT(out_removes(&w, pending));
+    ASSERT_INT_EQ(w.out.n_update, 1);
+    ASSERT(out_updates(&w, assigned)); /* before n1's running ones */
+    world_apply(&w);
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
+    world_free(&w);
+}
+
+TEST(restart_any_after_delay)
+{
+    struct world w;
+    Swarm__Task *failed = world_one_failed(&w, ST(FAILED));
+    /* Ended at 1010, delay 5 s: not yet at 3000. */
+    w.now = 3000;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
+    ASSERT_INT_EQ(w.out.wake_at_ms, 6010);
+    w.now = 6010;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_create, 1);
+    ASSERT_INT_EQ(w.out.create[0]->slot, 1);
+    ASSERT_STR_EQ(w.out.create[0]->annotations->name, "web.1");
+    /* The failed one is terminal: left as it is, kept as history. */
+    ASSERT_INT_EQ(w.out.n_update, 0);
+    ASSERT_INT_EQ(w.out.n_remove, 0);
+    ASSERT_INT_EQ(w.out.wake_at_ms, 0);
+    world_apply(&w);
+    ASSERT_INT_EQ(failed->desired_state, ST(RUNNING));
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
+    ASSERT(world_one_per_slot(&w));
+    world_free(&w);
+}
+
+TEST(restart_on_failure_only_after_failure)
+{
+    struct world w;
+    world_one_failed(&w, ST(COMPLETE));
+    w.svc->spec->task->restart->condition = SWARM__RESTART_CONDITION__RESTART_CONDITION_ON_FAILURE;
+    w.now = 60000;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
+    ASSERT_INT_EQ(w.out.wake_at_ms, 0);
+    world_free(&w);
+
+    world_one_failed(&w, ST(FAILED));
+    w.svc->spec->task->restart->condition = SWARM__RESTART_CONDITION__RESTART_CONDITION_ON_FAILURE;
+    w.now = 60000;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_create, 1);
+    ASSERT_INT_EQ(w.out.create[0]->slot, 1);
+    world_free(&w);
+}
+
+TEST(restart_none_never)
+{
+    struct world w;
+    world_one_failed(&w, ST(FAILED));
+    w.svc->spec->task->restart->condition = SWARM__RESTART_CONDITION__RESTART_CONDITION_NONE;
+    w.now = 60000;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
+    ASSERT_INT_EQ(w.out.wake_at_ms, 0);
+    world_free(&w);
+}
+
+/* Fail the slot's live task now. */
+static void world_fail_live(struct world *w)
+{
+    for (size_t i = 0; i < w->n_tasks; i++) {
+        Swarm__Task *t = w->tasks[i];
+        if (t->desired_state == ST(RUNNING) && t->status->state <= ST(RUNNING)) {
+            t->status->state = ST(FAILED);
+            t->status->timestamp = w->now;
+        }
+    }
+}
+
+TEST(restart_max_attempts_within_window)
+{
+    struct world w;
+    world_one_failed(&w, ST(FAILED));
+    w.svc->spec->task->restart->max_attempts = 2;
+    w.svc->spec->task->restart->window_ms = 600000;
+    w.svc->spec->task->restart->delay_ms = 0;
+    w.now = 2000;
+    for (int attempt = 1; attempt <= 2; attempt++) {
+        ASSERT_INT_EQ(world_reconcile(&w), 0);
+        ASSERT_INT_EQ(w.out.n_create, 1);
+        world_apply(&w);
+        w.now += 1000;
+        world_run_pending(&w, "n1");
+        w.now += 1000;
+        world_fail_live(&w);
+    }
+    /* Third failure: two restarts already within the window. */
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
+    /* Once the first attempt (created at 2000) leaves the window, one more. */
+    ASSERT_INT_EQ(w.out.wake_at_ms, 2000 + 600000);
+    w.now = 2000 + 600000;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_create, 1);
+    world_free(&w);
+}
+
+/* History pruning must not erase the attempts the limit counts. */
+TEST(restart_max_attempts_survive_history_limit)
+{
+    struct world w;
+    world_one_failed(&w, ST(FAILED));
+    w.limit = 1;
+    w.svc->spec->task->restart->max_attempts = 2;
+    w.svc->spec->task->restart->delay_ms = 0;
+    w.now = 2000;
+    for (int attempt = 1; attempt <= 2; attempt++) {
+        ASSERT_INT_EQ(world_reconcile(&w), 0);
+        ASSERT_INT_EQ(w.out.n_create, 1);
+        ASSERT_INT_EQ(w.out.n_remove, 0);
+        world_apply(&w);
+        w.now += 1000;
+        world_run_pending(&w, "n1");
+        ASSERT_INT_EQ(world_reconcile(&w), 0);
+        ASSERT(out_empty(&w));
+        w.now += 1000;
+        world_fail_live(&w);
+    }
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
+    ASSERT_INT_EQ(w.out.wake_at_ms, 0); /* no window: never again */
+    world_free(&w);
+}
+
+TEST(node_down_replaces_at_once)
+{
+    struct world w;
+    Swarm__Task *on_n2;
+    world_five_on_two(&w);
+    on_n2 = w.tasks[3];
+    world_find_node(&w, "n2")->status->state = SWARM__NODE_STATE__NODE_STATE_DOWN;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_update, 2);
+    ASSERT(out_updates(&w, on_n2));
+    ASSERT(out_updates(&w, w.tasks[4]));
+    ASSERT_INT_EQ(w.out.n_create, 2);
+    ASSERT(out_creates_slot(&w, 4));
+    ASSERT(out_creates_slot(&w, 5));
+    ASSERT_INT_EQ(w.out.n_remove, 0);
+    ASSERT_INT_EQ(w.out.wake_at_ms, 0);
+    world_apply(&w);
+    ASSERT_INT_EQ(on_n2->desired_state, ST(SHUTDOWN));
+    ASSERT(world_one_per_slot(&w));
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
+    world_free(&w);
+}
+
+TEST(node_drained_or_removed_replaces_at_once)
+{
+    struct world w;
+    world_five_on_two(&w);
+    world_find_node(&w, "n1")->spec->availability =
+        SWARM__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_update, 3);
+    ASSERT_INT_EQ(w.out.n_create, 3);
+    for (uint64_t s = 1; s <= 3; s++) {
+        ASSERT(out_updates(&w, w.tasks[s - 1]));
+        ASSERT(out_creates_slot(&w, s));
+    }
+    world_apply(&w);
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
+    world_free(&w);
+
+    /* A node removed from the cluster. */
+    world_five_on_two(&w);
+    swarm__node__free_unpacked(w.nodes[1], NULL);
+    w.n_nodes = 1;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_update, 2);
+    ASSERT_INT_EQ(w.out.n_create, 2);
+    world_free(&w);
+}
+
+TEST(paused_or_disconnected_node_keeps_tasks)
+{
+    struct world w;
+    world_five_on_two(&w);
+    world_find_node(&w, "n1")->spec->availability =
+        SWARM__NODE_AVAILABILITY__NODE_AVAILABILITY_PAUSE;
+    world_find_node(&w, "n2")->status->state = SWARM__NODE_STATE__NODE_STATE_DISCONNECTED;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
+    world_free(&w);
+}
+
+TEST(constraint_no_longer_met_replaces)
+{
+    struct world w;
+    world_five_on_two(&w);
+    service_constrain(w.svc, "node.labels.zone==a");
+    node_label(w.nodes[0], "zone", "b"); /* n1 was relabelled */
+    node_label(w.nodes[1], "zone", "a");
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_update, 3);
+    ASSERT_INT_EQ(w.out.n_create, 3);
+    for (uint64_t s = 1; s <= 3; s++) {
+        ASSERT(out_updates(&w, w.tasks[s - 1]));
+        ASSERT(out_creates_slot(&w, s));
+    }
+    world_free(&w);
+}
+
+TEST(spec_version_bump_replaces_all)
+{
+    struct world w;
+    world_five_on_two(&w);
+    w.svc->spec_version = 2;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_update, 5);
+    ASSERT_INT_EQ(w.out.n_create, 5);
+    for (size_t i = 0; i < 5; i++) {
+        ASSERT_INT_EQ(w.out.create[i]->spec_version, 2);
+        ASSERT(out_creates_slot(&w, i + 1));
+    }
+    world_apply(&w);
+    ASSERT(world_one_per_slot(&w));
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
+    world_free(&w);
+}
+
+TEST(two_live_tasks_in_one_slot_keeps_one)
+{
+    struct world w;
+    Swarm__Task *dup;
+    world_five_on_two(&w);
+    dup = world_task(&w, 2, "n2", ST(ASSIGNED), ST(RUNNING), 2000);
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_update, 1);
+    ASSERT(out_updates(&w, dup)); /* the running one stays */
+    ASSERT_INT_EQ(w.out.n_create, 0);
+    world_free(&w);
+}
+
+/* ---------------------------------------------------------------- global */
+
+TEST(global_one_task_per_ready_node)
+{
+    struct world w;
+    world_init(&w, service_new("agent", 0, true));
+    world_node(&w, "n1");
+    world_node(&w, "n2");
+    world_node(&w, "n3");
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_create, 3);
+    ASSERT(out_creates_node(&w, "n1"));
+    ASSERT(out_creates_node(&w, "n2"));
+    ASSERT(out_creates_node(&w, "n3"));
+    for (size_t i = 0; i < 3; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "agent.%s", w.out.create[i]->node_id);
+        ASSERT_STR_EQ(w.out.create[i]->annotations->name, name);
+        ASSERT_INT_EQ(w.out.create[i]->slot, 0);
+        ASSERT_INT_EQ(w.out.create[i]->status->state, ST(PENDING));
+    }
+    world_apply(&w);
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
+
+    /* A new node joins. */
+    world_node(&w, "n4");
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_create, 1);
+    ASSERT_STR_EQ(w.out.create[0]->node_id, "n4");
+    world_apply(&w);
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
+    world_free(&w);
+}
+
+static void world_global_running(struct world *w)
+{
+    world_init(w, service_new("agent", 0, true));
+    world_node(w, "n1");
+    world_node(w, "n2");
+    world_node(w, "n3");
+    for (size_t i = 0; i < 3; i++) {
+        world_task(w, 0, w->nodes[i]->id, ST(RUNNING), ST(RUNNING), 1000);
+    }
+}
+
+TEST(global_drained_node_task_stopped)
+{
+    struct world w;
+    world_global_running(&w);
+    world_find_node(&w, "n2")->spec->availability =
+        SWARM__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_update, 1);
+    ASSERT(out_updates(&w, w.tasks[1]));
+    ASSERT_INT_EQ(w.out.n_create, 0);
+    world_apply(&w);
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
+    world_free(&w);
+}
+
+TEST(global_paused_node_keeps_but_starts_nothing)
+{
+    struct world w;
+    world_global_running(&w);
+    world_node(&w, "n4")->spec->availability = SWARM__NODE_AVAILABILITY__NODE_AVAILABILITY_PAUSE;
+    world_find_node(&w, "n1")->spec->availability =
+        SWARM__NODE_AVAILABILITY__NODE_AVAILABILITY_PAUSE;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
+    world_free(&w);
+}
+
+TEST(global_down_node_left_alone)
+{
+    struct world w;
+    world_global_running(&w);
+    world_find_node(&w, "n3")->status->state = SWARM__NODE_STATE__NODE_STATE_DOWN;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
+    world_free(&w);
+}
+
+TEST(global_constraint_and_restart)
+{
+    struct world w;
+    world_global_running(&w);
+    service_constrain(w.svc, "node.id!=n1");
+    w.tasks[1]->status->state = ST(FAILED); /* n2's task failed at 1010 */
+    w.now = 3000;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_update, 1);
+    ASSERT(out_updates(&w, w.tasks[0]));
+    ASSERT_INT_EQ(w.out.n_create, 0);
+    ASSERT_INT_EQ(w.out.wake_at_ms, 6010);
+    world_apply(&w);
+    w.now = 6010;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_create, 1);
+    ASSERT_STR_EQ(w.out.create[0]->node_id, "n2");
+    ASSERT_INT_EQ(w.out.n_update, 0);
+    world_free(&w);
+}
+
+/* ----------------------------------------------------- removal, history */
+
+TEST(service_removed_stops_and_deletes)
+{
+    struct world w;
+    Swarm__Task *running, *ended, *pending, *stopping;
+    world_init(&w, service_new("web", 3, false));
+    running = world_task(&w, 1, "n1", ST(RUNNING), ST(RUNNING), 1000);
+    ended = world_task(&w, 2, "n1", ST(FAILED), ST(RUNNING), 1000);
+    pending = world_task(&w, 3, "", ST(PENDING), ST(RUNNING), 1000);
+    stopping = world_task(&w, 2, "n1", ST(RUNNING), ST(SHUTDOWN), 900);
+    swarm__service__free_unpacked(w.svc, NULL);
+    w.svc = NULL;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_create, 0);
+    ASSERT_INT_EQ(w.out.n_update, 1);
+    ASSERT(out_updates(&w, running));
+    ASSERT_INT_EQ(w.out.n_remove, 2);
+    ASSERT(out_removes(&w, ended));
+    ASSERT(out_removes(&w, pending));
+    ASSERT(!out_removes(&w, stopping));
+    world_apply(&w);
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
+    /* Once they have ended, they go too. */
+    running->status->state = ST(SHUTDOWN);
+    stopping->status->state = ST(SHUTDOWN);
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_remove, 2);
+    world_apply(&w);
+    ASSERT_INT_EQ(w.n_tasks, 0);
+    world_free(&w);
+}
+
+TEST(history_limit_deletes_oldest)
+{
+    struct world w;
+    Swarm__Task *old[8];
+    world_init(&w, service_new("web", 1, false));
+    world_node(&w, "n1");
+    for (int i = 0; i < 8; i++) {
+        old[i] = world_task(&w, 1, "n1", ST(SHUTDOWN), ST(SHUTDOWN), 1000 + 100 * i);
+    }
+    world_task(&w, 1, "n1", ST(RUNNING), ST(RUNNING), 5000);
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_create, 0);
+    ASSERT_INT_EQ(w.out.n_update, 0);
+    ASSERT_INT_EQ(w.out.n_remove, 3);
+    for (int i = 0; i < 3; i++) {
+        ASSERT(out_removes(&w, old[i]));
+    }
+    world_apply(&w);
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
+    world_free(&w);
+}
+
+TEST(history_zero_keeps_task_awaiting_restart)
+{
+    struct world w;
+    Swarm__Task *failed = world_one_failed(&w, ST(FAILED));
+    w.limit = 0;
+    w.now = 2000;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w)); /* it still decides when the slot restarts */
+    w.now = 7000;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_create, 1);
+    world_apply(&w);
+    /* Replaced: now it is plain history, and the limit is zero. */
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_remove, 1);
+    ASSERT(out_removes(&w, failed));
+    world_free(&w);
+}
+
+TEST(scale_down_of_ended_slot_releases_it)
+{
+    struct world w;
+    Swarm__Task *failed;
+    world_five_on_two(&w);
+    failed = w.tasks[4];
+    failed->status->state = ST(FAILED);
+    w.now = 2000; /* restart not due yet */
+    w.svc->spec->replicated->replicas = 4;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_update, 1);
+    ASSERT(out_updates(&w, failed));
+    ASSERT_INT_EQ(w.out.n_create, 0);
+    ASSERT_INT_EQ(w.out.wake_at_ms, 0);
+    world_apply(&w);
+    w.now = 60000;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
+    world_free(&w);
+}
+
+TEST_MAIN()
