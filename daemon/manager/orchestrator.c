@@ -294,10 +294,11 @@ static void orch_group_scan(struct orch *o, struct orch_group *g)
 
 /* --------------------------------------------------------------- history */
 
-/* Per group, the newest task_history_limit ended tasks stay, and older ones
- * go. Protected tasks (the one a slot's restart waits on, those its restart
- * count rests on) always stay and count toward the limit. Negative: keep
- * everything. */
+/* Per group, at most task_history_limit tasks stay in all, as Docker's task
+ * reaper keeps them: the live task (or the one about to replace it) counts,
+ * then the newest ended ones; older ones go. Protected tasks (the one a
+ * slot's restart waits on, those its restart count rests on) always stay and
+ * count toward the limit. Negative: keep everything. */
 static void orch_prune(struct orch *o)
 {
     int64_t limit = o->in->task_history_limit;
@@ -307,6 +308,14 @@ static void orch_prune(struct orch *o)
     for (size_t gi = 0; gi < o->n_groups; gi++) {
         const struct orch_group *g = &o->groups[gi];
         int64_t kept = 0, oldest;
+        for (size_t i = g->first; i < g->first + g->n; i++) {
+            const struct orch_ref *r = &o->refs[i];
+            kept += !orch_task_terminal(r->t) && o->act[r->idx] != ORCH_DELETE;
+        }
+        /* A slot whose task ended gets (or waits for) a replacement. */
+        if (kept == 0 && limit > 0) {
+            kept = 1;
+        }
         if (o->restart.max_attempts > 0) {
             orch_restart_attempts(o, g, &oldest);
         }

@@ -130,7 +130,36 @@ struct pass {
     /* New tasks of this pass, still owned by their orch_output. */
     Swarm__Task **created;
     size_t n_created, cap_created;
+    /* IDs of tasks this pass stops or deletes (sorted before scheduling),
+     * so the scheduler sees the pass's own decisions. */
+    char **leaving;
+    size_t n_leaving, cap_leaving;
 };
+
+static void pass_leaving(struct pass *p, const char *id)
+{
+    if (p->n_leaving == p->cap_leaving) {
+        size_t cap = p->cap_leaving ? 2 * p->cap_leaving : 64;
+        char **grown = realloc(p->leaving, cap * sizeof *grown);
+        if (grown == NULL) {
+            return;
+        }
+        p->leaving = grown;
+        p->cap_leaving = cap;
+    }
+    p->leaving[p->n_leaving++] = strdup(id);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool pass_is_leaving(const struct pass *p, const char *id)
+{
+    return p->n_leaving > 0 &&
+           bsearch(&id, p->leaving, p->n_leaving, sizeof *p->leaving, cmp_str) != NULL;
+}
 
 static Swarm__StoreAction *pass_action(struct pass *p, Swarm__StoreActionKind kind)
 {
@@ -231,6 +260,7 @@ static void reconcile_service(struct orchloop *o, struct pass *p, const char *se
         swarm__task__init(t);
         t->id = strdup(out.update[i]->id);
         t->desired_state = out.update[i]->desired_state;
+        pass_leaving(p, t->id);
         a->target_case = SWARM__STORE_ACTION__TARGET_TASK;
         a->task = t;
     }
@@ -243,6 +273,7 @@ static void reconcile_service(struct orchloop *o, struct pass *p, const char *se
         t = calloc(1, sizeof *t);
         swarm__task__init(t);
         t->id = strdup(out.remove[i]);
+        pass_leaving(p, t->id);
         a->target_case = SWARM__STORE_ACTION__TARGET_TASK;
         a->task = t;
     }
@@ -287,9 +318,20 @@ static void schedule(struct orchloop *o, struct pass *p, Swarm__Node **nodes, si
     if (pending == NULL) {
         goto done;
     }
+    qsort(p->leaving, p->n_leaving, sizeof *p->leaving, cmp_str);
     for (size_t i = 0; i < n_all; i++) {
         Swarm__Task *t = all[i];
         bool unassigned = t->node_id == NULL || t->node_id[0] == '\0';
+        if (pass_is_leaving(p, t->id)) {
+            /* Stopped (or deleted) by this very pass: it holds its node's
+             * resources until it is gone, but nothing else. */
+            if (!unassigned) {
+                Swarm__Task stopping = *t;
+                stopping.desired_state = SWARM__TASK_STATE__TASK_STATE_SHUTDOWN;
+                sched_add_task(s, &stopping);
+            }
+            continue;
+        }
         if (t->status != NULL && t->status->state == SWARM__TASK_STATE__TASK_STATE_FAILED &&
             !unassigned) {
             sched_note_failure(s, t->service_id, t->node_id, t->status->timestamp);
@@ -453,6 +495,10 @@ static void pass_cb(uv_timer_t *t)
     }
     free(p.cmd.actions);
     free(p.created);
+    for (size_t i = 0; i < p.n_leaving; i++) {
+        free(p.leaving[i]);
+    }
+    free(p.leaving);
     store_service_free_list(svcs, n_svcs);
     store_node_free_list(nodes, n_nodes);
 }

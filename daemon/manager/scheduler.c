@@ -320,6 +320,14 @@ int sched_add_task(struct sched *s, const Swarm__Task *t)
     if (idx < 0 || !task_is_live(t)) {
         return 0;  /* no node, a node that is gone, or nothing left to hold */
     }
+    /* A task being stopped still holds its resources and ports until it is
+     * gone, but no longer counts for spread (as swarmkit): its replacement
+     * must be free to go where the service has the fewest live tasks. */
+    if (t->desired_state > SWARM__TASK_STATE__TASK_STATE_RUNNING) {
+        node_reserve(&s->nodes[idx], sched_task_reservations(t));
+        s->nodes[idx].total--;
+        return 0;
+    }
     svc = sched_service_get(s, t->service_id, true);
     if (svc == NULL || service_push_node(svc, (uint32_t)idx) != 0) {
         return SWARM_ENOMEM;
