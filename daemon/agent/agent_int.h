@@ -13,6 +13,7 @@
 #include "executor.h"
 
 #define AGENT_FLUSH_MS 100           /* status batches and DB commits */
+#define AGENT_FLUSH_IDLE_MS 2        /* ... when no batch is in flight */
 #define AGENT_BATCH_MAX 256          /* updates per UpdateTaskStatus */
 #define AGENT_BACKOFF_MIN_MS 100
 #define AGENT_BACKOFF_MAX_MS 2000

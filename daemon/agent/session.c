@@ -568,7 +568,12 @@ void agent_reporter_kick(struct agent *a)
     if (a->n_rep >= AGENT_BATCH_MAX && a->conn != NULL && !a->conn->status_inflight) {
         agent_reporter_send(a);
     }
+    /* Idle reporter: send almost at once (a task's preparing, starting and
+     * running come in one burst, so a couple of ms still batch them); a
+     * batch in flight: the next one gathers for the usual interval. */
     if (!uv_is_active((uv_handle_t *)&a->flush_timer)) {
-        uv_timer_start(&a->flush_timer, agent_flush_cb, AGENT_FLUSH_MS, 0);
+        bool idle = a->conn != NULL && !a->conn->status_inflight;
+        uv_timer_start(&a->flush_timer, agent_flush_cb, idle ? AGENT_FLUSH_IDLE_MS : AGENT_FLUSH_MS,
+                       0);
     }
 }
