@@ -63,6 +63,27 @@ int cli_parse_int(const char *s, int64_t *out, char *errmsg, size_t size)
     return 0;
 }
 
+int cli_parse_uint(const char *s, uint64_t *out, char *errmsg, size_t size)
+{
+    char *end;
+    errno = 0;
+    if (*s < '0' || *s > '9') { /* strtoull would take "-1" and " 1" */
+        snprintf(errmsg, size, "strconv.ParseUint: parsing \"%s\": invalid syntax", s);
+        return -1;
+    }
+    unsigned long long v = strtoull(s, &end, 0);
+    if (*end != '\0') {
+        snprintf(errmsg, size, "strconv.ParseUint: parsing \"%s\": invalid syntax", s);
+        return -1;
+    }
+    if (errno == ERANGE) {
+        snprintf(errmsg, size, "strconv.ParseUint: parsing \"%s\": value out of range", s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 void cli_strlist_free(struct cli_strlist *l)
 {
     free(l->items);
@@ -140,6 +161,12 @@ static enum cli_parse_result cli_flag_set(struct cli_parser *p,
             break;
         case CLI_FLAG_INT:
             rv = cli_parse_int(v, f->value, err, sizeof err);
+            break;
+        case CLI_FLAG_UINT:
+            rv = cli_parse_uint(v, f->value, err, sizeof err);
+            break;
+        case CLI_FLAG_CUSTOM:
+            rv = f->parse(v, f->value, err, sizeof err);
             break;
     }
     if (rv != 0) {
@@ -282,6 +309,7 @@ enum cli_parse_result cli_args_parse(struct cli_spec *spec, int argc,
         char *word = argv[p.i++];
         if (flags_done || word[0] != '-' || word[1] == '\0') {
             (*pos)[(*npos)++] = word;
+            flags_done = flags_done || spec->stop_at_args;
         } else if (strcmp(word, "--") == 0) {
             flags_done = true;
         } else if (word[1] == '-') {
@@ -316,7 +344,8 @@ static const char *cli_flag_varname(const struct cli_flag *f)
     static const char *const names[] = {
         [CLI_FLAG_BOOL] = "", [CLI_FLAG_STRING] = "string",
         [CLI_FLAG_LIST] = "list", [CLI_FLAG_DURATION] = "duration",
-        [CLI_FLAG_INT] = "int",
+        [CLI_FLAG_INT] = "int", [CLI_FLAG_UINT] = "uint",
+        [CLI_FLAG_CUSTOM] = "string",
     };
     return f->varname != NULL ? f->varname : names[f->type];
 }

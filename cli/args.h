@@ -21,7 +21,14 @@ enum cli_flag_type {
     CLI_FLAG_LIST,     /* value: struct cli_strlist * (repeatable) */
     CLI_FLAG_DURATION, /* value: int64_t * nanoseconds, Go syntax */
     CLI_FLAG_INT,      /* value: int64_t * */
+    CLI_FLAG_UINT,     /* value: uint64_t *, Go's ParseUint */
+    CLI_FLAG_CUSTOM,   /* value: anything; `parse` converts and stores */
 };
+
+/* A custom flag's converter: store what `word` means into `value`; return 0,
+ * or -1 with the reason in err (Docker prints it after "invalid argument"). */
+typedef int (*cli_flag_parse_fn)(const char *word, void *value, char *err,
+                                 size_t err_size);
 
 /* Values of a repeatable flag, in command-line order. The array is owned
  * (cli_strlist_free); the strings point into argv. */
@@ -38,6 +45,7 @@ struct cli_flag {
     const char *usage;
     const char *varname; /* help's value name; NULL: from the type */
     bool changed;        /* set by the parser */
+    cli_flag_parse_fn parse; /* CLI_FLAG_CUSTOM only */
 };
 
 enum cli_args_rule {
@@ -58,6 +66,9 @@ struct cli_spec {
     enum cli_args_rule rule;
     int min, max;
     struct cli_flag *flags;
+    bool stop_at_args; /* flags end at the first argument (`service create
+                          IMAGE CMD -x`: -x is the command's), as cobra's
+                          SetInterspersed(false) */
 };
 
 enum cli_parse_result {
@@ -98,5 +109,8 @@ int cli_parse_bool(const char *s, bool *out);
 
 /* Go's strconv.ParseInt(s, 0, 64); on error the Go message in errmsg. */
 int cli_parse_int(const char *s, int64_t *out, char *errmsg, size_t size);
+
+/* Go's strconv.ParseUint(s, 0, 64), likewise ("-1" is invalid syntax). */
+int cli_parse_uint(const char *s, uint64_t *out, char *errmsg, size_t size);
 
 #endif

@@ -34,7 +34,12 @@ struct cli_command {
 
 extern const struct cli_command cli_swarm_commands[];
 extern const struct cli_command cli_node_commands[];
+extern const struct cli_command cli_service_commands[];
 int cmd_info(struct cli_ctx *ctx, int argc, char **argv);
+/* The commands that change a service (cmd_service_update.c). */
+int cmd_service_update(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_service_scale(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_service_rollback(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_version(struct cli_ctx *ctx, int argc, char **argv);
 
 /* ---------------------------------------------------------------- helpers */
@@ -67,5 +72,39 @@ Swarm__InfoResponse *cli_cmd_info(struct cli_ctx *ctx);
 bool cli_cmd_is_conflict(enum api_status status);
 
 void cli_cmd_free(void *msg);
+
+/* --------------------------------------- services (cmd_service_wait.c) */
+
+struct cli_task_view;
+
+/* GetService (ID, unique prefix or name) without printing; NULL with
+ * r->status API_NOT_FOUND when there is no such service. The answer is in
+ * r->resp (the caller frees it). */
+Swarm__Service *cli_service_get(struct cli_ctx *ctx, const char *ref,
+                                struct cli_reply *r);
+
+/* "Error: No such service: REF", or the call's own error. Returns 1. */
+int cli_service_report(struct cli_ctx *ctx, const char *ref,
+                       const struct cli_reply *r);
+
+/* Poll until the service converged, failed to, or CLI_SERVICE_WAIT_MS
+ * passed, showing Docker's progress on ctx->out unless quiet (redrawn on a
+ * terminal, changed lines only otherwise). since_ms: when the command
+ * started (older task failures do not count). Returns 0 when converged,
+ * else 1 after printing why. */
+#define CLI_SERVICE_WAIT_MS 60000
+int cli_service_wait(struct cli_ctx *ctx, const char *service_id,
+                     int64_t since_ms, bool rollback, bool quiet);
+
+/* The task table of `service ps` and `node ps`: one ListTasks per scope
+ * ("service=ID", "node=REF"), each with every filter of the user's -f, the
+ * answers merged into one table; node hostnames from one ListNodes.
+ * Returns 0 or 1 (error printed). */
+int cli_task_ps(struct cli_ctx *ctx, char *const *scopes, size_t n_scopes,
+                char *const *filters, size_t n_filters,
+                const struct cli_task_view *view);
+
+/* Wall clock in unix ms (task timestamps are stamped that way). */
+int64_t cli_now_ms(void);
 
 #endif

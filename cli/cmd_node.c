@@ -9,6 +9,7 @@
 #include "edit.h"
 #include "json.h"
 #include "view.h"
+#include "view_service.h"
 
 /* GetNode without printing; the caller decides what a failure means. */
 static Swarm__Node *node_get(struct cli_ctx *ctx, const char *ref,
@@ -370,6 +371,60 @@ static int cmd_node_rm(struct cli_ctx *ctx, int argc, char **argv)
     return rc;
 }
 
+/* ---------------------------------------------------------------------- ps */
+
+/* `node ps [NODE...]`: the tasks on each node (default: this one), in
+ * service ps's table. */
+static int cmd_node_ps(struct cli_ctx *ctx, int argc, char **argv)
+{
+    struct cli_task_view view = {0};
+    struct cli_strlist filters = {0};
+    struct cli_flag flags[] = {
+        {'f', "filter", CLI_FLAG_LIST, &filters, "Filter output based on conditions provided",
+         "filter", false, NULL},
+        {0, "no-trunc", CLI_FLAG_BOOL, &view.no_trunc, "Do not truncate output", NULL, false,
+         NULL},
+        {'q', "quiet", CLI_FLAG_BOOL, &view.quiet, "Only display task IDs", NULL, false, NULL},
+        {0},
+    };
+    struct cli_spec spec = {"swarmctl node ps", "[OPTIONS] [NODE...]",
+                            "List tasks running on one or more nodes, defaults to current node",
+                            NULL, CLI_ARGS_ANY, 0, 0, flags, false};
+    char **pos;
+    int npos, rc = 1;
+    if (!cli_cmd_parse(ctx, &spec, argc, argv, &pos, &npos, &rc)) {
+        cli_strlist_free(&filters);
+        return rc;
+    }
+    char *self[] = {"self"};
+    char **refs = npos > 0 ? pos : self;
+    size_t nrefs = npos > 0 ? (size_t)npos : 1;
+    char **scopes = calloc(nrefs, sizeof *scopes);
+    Swarm__InfoResponse *info = NULL;
+    rc = scopes != NULL ? 0 : 1;
+    for (size_t i = 0; i < nrefs && rc == 0; i++) {
+        const char *ref = node_ref(ctx, refs[i], &info);
+        if (ref == NULL) {
+            rc = 1;
+            break;
+        }
+        size_t len = strlen(ref) + 8;
+        scopes[i] = malloc(len);
+        snprintf(scopes[i], len, "node=%s", ref);
+    }
+    if (rc == 0) {
+        rc = cli_task_ps(ctx, scopes, nrefs, (char *const *)filters.items, filters.n, &view);
+    }
+    for (size_t i = 0; scopes != NULL && i < nrefs; i++) {
+        free(scopes[i]);
+    }
+    free(scopes);
+    cli_cmd_free(info);
+    cli_strlist_free(&filters);
+    free(pos);
+    return rc;
+}
+
 const struct cli_command cli_node_commands[] = {
     {"demote", NULL, "Demote one or more nodes from manager in the swarm", cmd_node_demote, NULL},
     {"inspect", NULL, "Display detailed information on one or more nodes", cmd_node_inspect,
@@ -377,6 +432,8 @@ const struct cli_command cli_node_commands[] = {
     {"ls", "list", "List nodes in the swarm", cmd_node_ls, NULL},
     {"promote", NULL, "Promote one or more nodes to manager in the swarm", cmd_node_promote,
      NULL},
+    {"ps", NULL, "List tasks running on one or more nodes, defaults to current node",
+     cmd_node_ps, NULL},
     {"rm", "remove", "Remove one or more nodes from the swarm", cmd_node_rm, NULL},
     {"update", NULL, "Update a node", cmd_node_update, NULL},
     {NULL, NULL, NULL, NULL, NULL},

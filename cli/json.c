@@ -415,6 +415,19 @@ static void cli_json_emit_fields(FILE *out, const ProtobufCMessage *msg, int ind
             (*(char *const *)field == NULL || **(char *const *)field == '\0')) {
             continue;
         }
+        /* Docker nests the service mode: "Mode": {"Replicated": {...}}. */
+        if (strcmp(d->short_name, "ServiceSpec") == 0 &&
+            (strcmp(f->name, "replicated") == 0 || strcmp(f->name, "global") == 0)) {
+            cli_json_key(out, first, indent, "Mode");
+            fprintf(out, "{\n");
+            cli_json_indent(out, indent + 2);
+            fprintf(out, "\"%s\": ", f->name[0] == 'r' ? "Replicated" : "Global");
+            cli_json_print_scalar(out, f, field, indent + 2);
+            fputc('\n', out);
+            cli_json_indent(out, indent + 1);
+            fputc('}', out);
+            continue;
+        }
         if (strcmp(f->name, "desired_role") == 0) {
             snprintf(name, sizeof name, "Role");
         } else {

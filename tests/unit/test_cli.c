@@ -5,11 +5,14 @@
 #include <string.h>
 
 #include "args.h"
+#include "cmd_service_opts.h"
 #include "edit.h"
 #include "format.h"
 #include "json.h"
+#include "progress.h"
 #include "test.h"
 #include "view.h"
+#include "view_service.h"
 
 /* Capture what a printer writes. */
 struct capture {
@@ -371,7 +374,8 @@ TEST(json_bytes_repeated_oneof)
     pl.n_constraints = 2;
     capture_start(&c);
     cli_json_print_message(c.f, &spec.base, 0);
-    ASSERT_STR_EQ(capture_end(&c), "{\n  \"Replicated\": {\n    \"Replicas\": 3\n  }\n}");
+    ASSERT_STR_EQ(capture_end(&c),
+                  "{\n  \"Mode\": {\n    \"Replicated\": {\n      \"Replicas\": 3\n    }\n  }\n}");
     free(c.buf);
     capture_start(&c);
     cli_json_print_message(c.f, &pl.base, 0);
@@ -729,6 +733,654 @@ TEST(label_edits)
     ASSERT_INT_EQ(spec->annotations->n_labels, 1);
     ASSERT_STR_EQ(spec->annotations->labels[0]->value, "");
     swarm__node_spec__free_unpacked(spec, NULL);
+}
+
+/* ------------------------------------------------------------- services */
+
+/* Parse a `service create|update` command line into a spec the way the
+ * commands do; NULL with the message in err on any error. */
+static Swarm__ServiceSpec *svc_create(int argc, char **argv, char *err, size_t size)
+{
+    struct cli_svc_opts o = {0};
+    struct cli_flag flags[CLI_SVC_MAX_FLAGS];
+    cli_svc_flags(&o, false, flags);
+    struct cli_spec spec = {"swarmctl service create", "[OPTIONS] IMAGE [COMMAND] [ARG...]",
+                            "Create a new service", NULL, CLI_ARGS_MIN, 1, 0, flags, true};
+    char **pos;
+    int npos;
+    Swarm__ServiceSpec *s = NULL;
+    if (cli_args_parse(&spec, argc, argv, &pos, &npos, err, size) == CLI_PARSE_OK) {
+        s = cli_svc_spec_new(flags, &o, pos[0], pos + 1, (size_t)npos - 1, err, size);
+        free(pos);
+    }
+    cli_svc_opts_free(&o);
+    return s;
+}
+
+static int svc_update(Swarm__ServiceSpec *s, int argc, char **argv, char *err, size_t size)
+{
+    struct cli_svc_opts o = {0};
+    struct cli_flag flags[CLI_SVC_MAX_FLAGS];
+    cli_svc_flags(&o, true, flags);
+    struct cli_spec spec = {"swarmctl service update", "[OPTIONS] SERVICE", "Update a service",
+                            NULL, CLI_ARGS_EXACT, 1, 0, flags, false};
+    char **pos;
+    int npos, rv = -1;
+    if (cli_args_parse(&spec, argc, argv, &pos, &npos, err, size) == CLI_PARSE_OK) {
+        rv = cli_svc_spec_update(s, flags, &o, err, size);
+        free(pos);
+    }
+    cli_svc_opts_free(&o);
+    return rv;
+}
+
+#define ARGV(...) \
+    (int)(sizeof((char *[]){__VA_ARGS__}) / sizeof(char *)), ((char *[]){__VA_ARGS__})
+
+TEST(service_create_defaults)
+{
+    char err[CLI_ERRMSG_SIZE];
+    Swarm__ServiceSpec *s = svc_create(ARGV("--name", "web", "/bin/sleep", "1000"), err,
+                                       sizeof err);
+    if (s == NULL) {
+        FAILF("%s", err);
+    }
+    ASSERT_STR_EQ(s->annotations->name, "web");
+    ASSERT_INT_EQ(s->mode_case, SWARM__SERVICE_SPEC__MODE_REPLICATED);
+    ASSERT_INT_EQ(s->replicated->replicas, 1);
+    Swarm__TaskSpec *t = s->task;
+    ASSERT_STR_EQ(t->container->image, "/bin/sleep");
+    ASSERT_INT_EQ(t->container->n_args, 1);
+    ASSERT_STR_EQ(t->container->args[0], "1000");
+    ASSERT_INT_EQ(t->container->stop_grace_period_ms, 10000);
+    ASSERT_INT_EQ(t->restart->condition, SWARM__RESTART_CONDITION__RESTART_CONDITION_ANY);
+    ASSERT_INT_EQ(t->restart->delay_ms, 5000);
+    ASSERT_INT_EQ(t->restart->max_attempts, 0);
+    ASSERT_INT_EQ(t->restart->window_ms, 0);
+    Swarm__UpdateConfig *cfgs[] = {s->update, s->rollback};
+    for (int i = 0; i < 2; i++) {
+        ASSERT(cfgs[i] != NULL);
+        ASSERT_INT_EQ(cfgs[i]->parallelism, 1);
+        ASSERT_INT_EQ(cfgs[i]->monitor_ms, 5000);
+        ASSERT_INT_EQ(cfgs[i]->failure_action,
+                      SWARM__UPDATE_FAILURE_ACTION__UPDATE_FAILURE_ACTION_PAUSE);
+        ASSERT_INT_EQ(cfgs[i]->order, SWARM__UPDATE_ORDER__UPDATE_ORDER_STOP_FIRST);
+    }
+    /* Packs (every string set), and frees cleanly under ASan. */
+    ASSERT(protobuf_c_message_get_packed_size(&s->base) > 0);
+    protobuf_c_message_free_unpacked(&s->base, NULL);
+}
+
+TEST(service_create_flags)
+{
+    char err[CLI_ERRMSG_SIZE];
+    Swarm__ServiceSpec *s = svc_create(
+        ARGV("--replicas", "3", "-e", "A=1", "--env=B=2", "-l", "tier=web",
+             "--constraint", "node.role==worker", "--constraint", "node.labels.zone != a",
+             "--placement-pref", "spread=node.labels.zone", "--reserve-cpu", "0.5",
+             "--reserve-memory", "512MB", "--limit-cpu", "2", "--limit-memory", "1GiB",
+             "--replicas-max-per-node", "2", "--restart-condition", "on-failure",
+             "--restart-delay", "1s", "--restart-max-attempts", "3", "--restart-window",
+             "2m", "--stop-grace-period", "30s", "--workdir", "/tmp", "-p", "8000:80",
+             "--publish", "mode=host,published=53,target=53,protocol=udp",
+             "--update-parallelism", "2", "--update-order", "start-first",
+             "--rollback-failure-action", "continue", "-d",
+             "sh", "-c", "echo hi; sleep 1000"),
+        err, sizeof err);
+    if (s == NULL) {
+        FAILF("%s", err);
+    }
+    Swarm__TaskSpec *t = s->task;
+    ASSERT_INT_EQ(s->replicated->replicas, 3);
+    ASSERT_STR_EQ(t->container->image, "sh");
+    ASSERT_INT_EQ(t->container->n_args, 2); /* -c belongs to the command */
+    ASSERT_STR_EQ(t->container->args[0], "-c");
+    ASSERT_INT_EQ(t->container->n_env, 2);
+    ASSERT_STR_EQ(t->container->env[1], "B=2");
+    ASSERT_STR_EQ(t->container->dir, "/tmp");
+    ASSERT_INT_EQ(s->annotations->n_labels, 1);
+    ASSERT_STR_EQ(s->annotations->labels[0]->value, "web");
+    ASSERT_INT_EQ(t->placement->n_constraints, 2);
+    ASSERT_STR_EQ(t->placement->constraints[1], "node.labels.zone != a");
+    ASSERT_INT_EQ(t->placement->n_preferences, 1);
+    ASSERT_STR_EQ(t->placement->preferences[0]->spread_descriptor, "node.labels.zone");
+    ASSERT_INT_EQ(t->placement->max_replicas, 2);
+    ASSERT_INT_EQ(t->resources->reservations->nano_cpus, 500000000);
+    ASSERT_INT_EQ(t->resources->reservations->memory_bytes, 512LL << 20);
+    ASSERT_INT_EQ(t->resources->limits->nano_cpus, 2000000000);
+    ASSERT_INT_EQ(t->resources->limits->memory_bytes, 1LL << 30);
+    ASSERT_INT_EQ(t->restart->condition, SWARM__RESTART_CONDITION__RESTART_CONDITION_ON_FAILURE);
+    ASSERT_INT_EQ(t->restart->delay_ms, 1000);
+    ASSERT_INT_EQ(t->restart->max_attempts, 3);
+    ASSERT_INT_EQ(t->restart->window_ms, 120000);
+    ASSERT_INT_EQ(t->container->stop_grace_period_ms, 30000);
+    ASSERT_INT_EQ(s->endpoint->n_ports, 2);
+    Swarm__PortConfig *p0 = s->endpoint->ports[0], *p1 = s->endpoint->ports[1];
+    ASSERT_INT_EQ(p0->published_port, 8000);
+    ASSERT_INT_EQ(p0->target_port, 80);
+    ASSERT_STR_EQ(p0->protocol, "tcp");
+    ASSERT_STR_EQ(p0->publish_mode, "ingress");
+    ASSERT_INT_EQ(p1->published_port, 53);
+    ASSERT_STR_EQ(p1->protocol, "udp");
+    ASSERT_STR_EQ(p1->publish_mode, "host");
+    ASSERT_INT_EQ(s->update->parallelism, 2);
+    ASSERT_INT_EQ(s->update->order, SWARM__UPDATE_ORDER__UPDATE_ORDER_START_FIRST);
+    ASSERT_INT_EQ(s->rollback->failure_action,
+                  SWARM__UPDATE_FAILURE_ACTION__UPDATE_FAILURE_ACTION_CONTINUE);
+    ASSERT_INT_EQ(s->rollback->parallelism, 1);
+    protobuf_c_message_free_unpacked(&s->base, NULL);
+
+    s = svc_create(ARGV("--mode", "global", "/bin/true"), err, sizeof err);
+    ASSERT(s != NULL);
+    ASSERT_INT_EQ(s->mode_case, SWARM__SERVICE_SPEC__MODE_GLOBAL);
+    protobuf_c_message_free_unpacked(&s->base, NULL);
+}
+
+TEST(service_create_errors)
+{
+    static const struct {
+        char *argv[4];
+        const char *want;
+    } cases[] = {
+        {{"--replicas=2", "--mode", "global", "x"}, "replicas can only be used with replicated mode"},
+        {{"--mode", "both", "x"}, "Unknown mode: both, only replicated and global supported"},
+        {{"--replicas", "-1", "x"},
+         "invalid argument \"-1\" for \"--replicas\" flag: strconv.ParseUint: parsing \"-1\": "
+         "invalid syntax\nSee 'swarmctl service create --help'."},
+        {{"--limit-memory", "12X", "x"},
+         "invalid argument \"12X\" for \"--limit-memory\" flag: invalid size: '12X'\n"
+         "See 'swarmctl service create --help'."},
+        {{"--reserve-memory", "-1", "x"},
+         "invalid argument \"-1\" for \"--reserve-memory\" flag: invalid size: '-1'\n"
+         "See 'swarmctl service create --help'."},
+        {{"--limit-cpu", "abc", "x"},
+         "invalid argument \"abc\" for \"--limit-cpu\" flag: failed to parse abc as a rational "
+         "number\nSee 'swarmctl service create --help'."},
+        {{"--limit-cpu", "-0.5", "x"},
+         "invalid argument \"-0.5\" for \"--limit-cpu\" flag: value cannot be negative\n"
+         "See 'swarmctl service create --help'."},
+        {{"--restart-delay", "5x", "x"},
+         "invalid argument \"5x\" for \"--restart-delay\" flag: time: unknown unit \"x\" in "
+         "duration \"5x\"\nSee 'swarmctl service create --help'."},
+        {{"--stop-grace-period", "-1s", "x"},
+         "invalid argument \"-1s\" for \"--stop-grace-period\" flag: duration cannot be "
+         "negative\nSee 'swarmctl service create --help'."},
+        {{"--constraint", "node.role=manager", "x"},
+         "invalid argument \"node.role=manager\" for \"--constraint\" flag: constraint "
+         "expected one operator from ==, !=\nSee 'swarmctl service create --help'."},
+        {{"--constraint", "node role==x", "x"},
+         "invalid argument \"node role==x\" for \"--constraint\" flag: key 'node role' is "
+         "invalid\nSee 'swarmctl service create --help'."},
+        {{"-p", "published=80", "x"},
+         "invalid argument \"published=80\" for \"-p, --publish\" flag: missing mandatory "
+         "field \"target\"\nSee 'swarmctl service create --help'."},
+        {{"--bogus", "x"}, "unknown flag: --bogus\nSee 'swarmctl service create --help'."},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char err[CLI_ERRMSG_SIZE] = "";
+        int argc = 0;
+        while (argc < 4 && cases[i].argv[argc] != NULL) {
+            argc++;
+        }
+        Swarm__ServiceSpec *s = svc_create(argc, (char **)cases[i].argv, err, sizeof err);
+        if (s != NULL) {
+            protobuf_c_message_free_unpacked(&s->base, NULL);
+            FAILF("case %zu accepted", i);
+        }
+        if (strcmp(err, cases[i].want) != 0 &&
+            strncmp(err, cases[i].want, strlen(cases[i].want)) != 0) {
+            FAILF("case %zu: \"%s\" != \"%s\"", i, err, cases[i].want);
+        }
+    }
+}
+
+TEST(service_value_parsers)
+{
+    char err[256];
+    int64_t v;
+    ASSERT_INT_EQ(cli_svc_parse_cpus("0.5", &v, err, sizeof err), 0);
+    ASSERT_INT_EQ(v, 500000000);
+    ASSERT_INT_EQ(cli_svc_parse_cpus(".25", &v, err, sizeof err), 0);
+    ASSERT_INT_EQ(v, 250000000);
+    ASSERT_INT_EQ(cli_svc_parse_cpus("0.0000000001", &v, err, sizeof err), -1);
+    ASSERT_STR_EQ(err, "value is too precise");
+    static const struct {
+        const char *in;
+        int64_t bytes;
+    } mem[] = {{"100m", 100LL << 20}, {"512MB", 512LL << 20}, {"1GiB", 1LL << 30},
+               {"1024", 1024},       {"2k", 2048},          {"1.5g", 3LL << 29},
+               {"10 MB", 10LL << 20}, {"7b", 7}};
+    for (size_t i = 0; i < sizeof mem / sizeof *mem; i++) {
+        if (cli_svc_parse_memory(mem[i].in, &v, err, sizeof err) != 0 || v != mem[i].bytes) {
+            FAILF("%s -> %lld", mem[i].in, (long long)v);
+        }
+    }
+    ASSERT_INT_EQ(cli_svc_parse_memory("1x", &v, err, sizeof err), -1);
+    ASSERT_INT_EQ(cli_svc_parse_memory("", &v, err, sizeof err), -1);
+    Swarm__PortConfig *p;
+    ASSERT_INT_EQ(cli_svc_parse_port("8000:80", &p, err, sizeof err), 0);
+    ASSERT_INT_EQ(p->published_port, 8000);
+    ASSERT_INT_EQ(p->target_port, 80);
+    protobuf_c_message_free_unpacked(&p->base, NULL);
+    ASSERT_INT_EQ(cli_svc_parse_port("53:53/udp", &p, err, sizeof err), 0);
+    ASSERT_STR_EQ(p->protocol, "udp");
+    protobuf_c_message_free_unpacked(&p->base, NULL);
+    ASSERT_INT_EQ(cli_svc_parse_port("published=8080,target=80", &p, err, sizeof err), 0);
+    ASSERT_STR_EQ(p->publish_mode, "ingress");
+    protobuf_c_message_free_unpacked(&p->base, NULL);
+    ASSERT_INT_EQ(cli_svc_parse_port("target=80,mode=bridge", &p, err, sizeof err), -1);
+    ASSERT_STR_EQ(err, "invalid publish mode value bridge");
+    ASSERT_INT_EQ(cli_svc_parse_port("target=80,foo=1", &p, err, sizeof err), -1);
+    ASSERT_STR_EQ(err, "invalid field key foo");
+    ASSERT_INT_EQ(cli_svc_parse_port("x:80", &p, err, sizeof err), -1);
+    ASSERT_STR_EQ(err, "Invalid hostPort: x");
+    ASSERT_INT_EQ(cli_svc_parse_port("8080:70000", &p, err, sizeof err), -1);
+    ASSERT_STR_EQ(err, "Invalid containerPort: 70000");
+    char **w;
+    size_t n;
+    ASSERT_INT_EQ(cli_svc_split_words("sh -c 'echo \"a b\"' x\\ y", &w, &n, err, sizeof err), 0);
+    ASSERT_INT_EQ(n, 4);
+    ASSERT_STR_EQ(w[2], "echo \"a b\"");
+    ASSERT_STR_EQ(w[3], "x y");
+    for (size_t i = 0; i < n; i++) {
+        free(w[i]);
+    }
+    free(w);
+    ASSERT_INT_EQ(cli_svc_split_words("'open", &w, &n, err, sizeof err), -1);
+}
+
+TEST(service_update_edits)
+{
+    char err[CLI_ERRMSG_SIZE];
+    Swarm__ServiceSpec *s = svc_create(
+        ARGV("--name", "web", "-e", "A=1", "-e", "B=2", "--constraint", "node.role==worker",
+             "-l", "a=1", "-p", "8000:80", "prog", "x"),
+        err, sizeof err);
+    ASSERT(s != NULL);
+    /* Round-trip as swarmd would hand it back. */
+    size_t len = protobuf_c_message_get_packed_size(&s->base);
+    uint8_t *buf = malloc(len);
+    protobuf_c_message_pack(&s->base, buf);
+    protobuf_c_message_free_unpacked(&s->base, NULL);
+    s = swarm__service_spec__unpack(NULL, len, buf);
+    free(buf);
+    int rv = svc_update(s, ARGV("--env-add", "A=9", "--env-add", "C=3", "--env-rm", "B",
+                                "--constraint-add", "node.hostname!=m1", "--constraint-rm",
+                                "node.role==worker", "--constraint-add", "node.id==abc",
+                                "--label-add", "b=2", "--label-rm", "a", "--image", "prog2",
+                                "--args", "-n 'two words'", "--replicas", "4",
+                                "--limit-memory", "64m", "--restart-max-attempts", "2",
+                                "--publish-rm", "80", "--publish-add", "9000:90", "--force",
+                                "web"),
+                        err, sizeof err);
+    if (rv != 0) {
+        FAILF("%s", err);
+    }
+    Swarm__ContainerSpec *c = s->task->container;
+    ASSERT_INT_EQ(c->n_env, 2);
+    ASSERT_STR_EQ(c->env[0], "A=9");
+    ASSERT_STR_EQ(c->env[1], "C=3");
+    ASSERT_INT_EQ(s->task->placement->n_constraints, 2);
+    ASSERT_STR_EQ(s->task->placement->constraints[0], "node.hostname!=m1");
+    ASSERT_STR_EQ(s->task->placement->constraints[1], "node.id==abc");
+    ASSERT_INT_EQ(s->annotations->n_labels, 1);
+    ASSERT_STR_EQ(s->annotations->labels[0]->key, "b");
+    ASSERT_STR_EQ(s->annotations->name, "web");
+    ASSERT_STR_EQ(c->image, "prog2");
+    ASSERT_INT_EQ(c->n_args, 2);
+    ASSERT_STR_EQ(c->args[1], "two words");
+    ASSERT_INT_EQ(s->replicated->replicas, 4);
+    ASSERT_INT_EQ(s->task->resources->limits->memory_bytes, 64LL << 20);
+    ASSERT_INT_EQ(s->task->restart->max_attempts, 2);
+    ASSERT_INT_EQ(s->task->restart->delay_ms, 5000); /* untouched */
+    ASSERT_INT_EQ(s->task->force_update, 1);
+    ASSERT_INT_EQ(s->endpoint->n_ports, 1);
+    ASSERT_INT_EQ(s->endpoint->ports[0]->target_port, 90);
+    ASSERT_INT_EQ(cli_svc_spec_scale(s, 7), 0);
+    ASSERT_INT_EQ(s->replicated->replicas, 7);
+    protobuf_c_message_free_unpacked(&s->base, NULL);
+
+    s = svc_create(ARGV("--mode", "global", "prog"), err, sizeof err);
+    ASSERT(s != NULL);
+    ASSERT_INT_EQ(svc_update(s, ARGV("--replicas", "2", "web"), err, sizeof err), -1);
+    ASSERT_STR_EQ(err, "replicas can only be used with replicated mode");
+    ASSERT_INT_EQ(cli_svc_spec_scale(s, 2), -1);
+    protobuf_c_message_free_unpacked(&s->base, NULL);
+}
+
+/* Lines of `text` with trailing blanks dropped: REFERENCE.md's samples were
+ * stored without them, Docker's tabwriter pads the empty last cells. */
+static char *rstrip_lines(const char *text)
+{
+    char *out = malloc(strlen(text) + 1);
+    size_t o = 0;
+    for (const char *p = text; *p; p++) {
+        if (*p == '\n') {
+            while (o > 0 && out[o - 1] == ' ') {
+                o--;
+            }
+        }
+        out[o++] = *p;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static Swarm__Service *make_service(const char *id, const char *name, bool global,
+                                    uint64_t replicas, const char *image)
+{
+    char err[CLI_ERRMSG_SIZE];
+    char *argv[] = {"--mode", global ? "global" : "replicated", (char *)image};
+    Swarm__ServiceSpec *spec = svc_create(3, argv, err, sizeof err);
+    Swarm__Service *s = calloc(1, sizeof *s);
+    swarm__service__init(s);
+    s->id = strdup(id);
+    s->spec = spec;
+    free(spec->annotations->name);
+    spec->annotations->name = strdup(name);
+    if (!global) {
+        spec->replicated->replicas = replicas;
+    }
+    return s;
+}
+
+TEST(service_ls_matches_docker)
+{
+    Swarm__Service *svcs[2] = {
+        make_service("zz9aaaaaaaaaaaaaaaaaaaaaa", "worker", true, 0, "/bin/sleep"),
+        make_service("6danv3yaqapqxyzxyzxyzxyzx", "web", false, 3, "local/busybox:1"),
+    };
+    Swarm__PortConfig *p;
+    char err[128];
+    ASSERT_INT_EQ(cli_svc_parse_port("8000:80", &p, err, sizeof err), 0);
+    svcs[1]->spec->endpoint->ports = malloc(sizeof p);
+    svcs[1]->spec->endpoint->ports[0] = p;
+    svcs[1]->spec->endpoint->n_ports = 1;
+    uint64_t running[] = {1, 3}, desired[] = {2, 3};
+    struct capture c;
+    capture_start(&c);
+    cli_view_service_table(c.f, &svcs[1], 1, &running[1], &desired[1], false);
+    char *got = rstrip_lines(capture_end(&c));
+    ASSERT_STR_EQ(got,
+                  "ID             NAME      MODE         REPLICAS   IMAGE             PORTS\n"
+                  "6danv3yaqapq   web       replicated   3/3        local/busybox:1   *:8000->80/tcp\n");
+    free(got);
+    free(c.buf);
+    capture_start(&c);
+    cli_view_service_table(c.f, svcs, 2, running, desired, false);
+    got = rstrip_lines(capture_end(&c));
+    ASSERT_STR_EQ(got,
+                  "ID             NAME      MODE         REPLICAS   IMAGE             PORTS\n"
+                  "6danv3yaqapq   web       replicated   3/3        local/busybox:1   *:8000->80/tcp\n"
+                  "zz9aaaaaaaaa   worker    global       1/2        /bin/sleep\n");
+    free(got);
+    free(c.buf);
+    capture_start(&c);
+    cli_view_service_table(c.f, svcs, 2, running, desired, true);
+    ASSERT_STR_EQ(capture_end(&c), "6danv3yaqapq\nzz9aaaaaaaaa\n");
+    free(c.buf);
+    for (int i = 0; i < 2; i++) {
+        protobuf_c_message_free_unpacked(&svcs[i]->base, NULL);
+    }
+}
+
+static Swarm__Task *make_task(const char *id, const char *service, uint64_t slot,
+                              const char *node, Swarm__TaskState desired,
+                              Swarm__TaskState state, int64_t ts, int64_t created,
+                              const char *err)
+{
+    Swarm__Task *t = calloc(1, sizeof *t);
+    swarm__task__init(t);
+    t->id = strdup(id);
+    t->service_name = strdup(service);
+    t->service_id = strdup("svc");
+    t->slot = slot;
+    t->node_id = strdup(node);
+    t->desired_state = desired;
+    t->meta = calloc(1, sizeof *t->meta);
+    swarm__meta__init(t->meta);
+    t->meta->created_at = created;
+    t->status = calloc(1, sizeof *t->status);
+    swarm__task_status__init(t->status);
+    t->status->state = state;
+    t->status->timestamp = ts;
+    t->status->err = strdup(err);
+    t->spec = calloc(1, sizeof *t->spec);
+    swarm__task_spec__init(t->spec);
+    t->spec->container = calloc(1, sizeof *t->spec->container);
+    swarm__container_spec__init(t->spec->container);
+    t->spec->container->image = strdup("local/busybox:1");
+    return t;
+}
+
+#define NOW INT64_C(1700000000000)
+#define RUNNING SWARM__TASK_STATE__TASK_STATE_RUNNING
+#define SHUTDOWN SWARM__TASK_STATE__TASK_STATE_SHUTDOWN
+#define PENDING SWARM__TASK_STATE__TASK_STATE_PENDING
+#define FAILED SWARM__TASK_STATE__TASK_STATE_FAILED
+
+TEST(service_ps_matches_docker)
+{
+    Swarm__Node *vm = make_node("vmnodeid00000000000000000", "vm",
+                                SWARM__NODE_STATE__NODE_STATE_READY, 0);
+    Swarm__Task *tasks[2] = {
+        make_task("q2tee8kieg5bxxxxxxxxxxxxx", "web", 1, "vmnodeid00000000000000000", SHUTDOWN,
+                  SHUTDOWN, NOW - 2000, NOW - 60000, ""),
+        make_task("u7tcj4a6g1kpxxxxxxxxxxxxx", "web", 1, "", RUNNING, PENDING, NOW - 11000,
+                  NOW - 11000, "no suitable node (1 node not available for new tasks)"),
+    };
+    struct cli_task_view v = {.now_ms = NOW, .nodes = &vm, .n_nodes = 1};
+    struct capture c;
+    capture_start(&c);
+    cli_view_task_table(c.f, tasks, 2, &v);
+    char *got = rstrip_lines(capture_end(&c));
+    ASSERT_STR_EQ(got,
+        "ID             NAME        IMAGE             NODE      DESIRED STATE   CURRENT STATE            ERROR                              PORTS\n"
+        "u7tcj4a6g1kp   web.1       local/busybox:1             Running         Pending 11 seconds ago   \"no suitable node (1 node not \xe2\x80\xa6\"\n"
+        "q2tee8kieg5b    \\_ web.1   local/busybox:1   vm        Shutdown        Shutdown 2 seconds ago\n");
+    free(got);
+    free(c.buf);
+    v.no_trunc = true;
+    v.quiet = true;
+    capture_start(&c);
+    cli_view_task_table(c.f, tasks, 2, &v);
+    ASSERT_STR_EQ(capture_end(&c), "u7tcj4a6g1kpxxxxxxxxxxxxx\nq2tee8kieg5bxxxxxxxxxxxxx\n");
+    free(c.buf);
+    for (int i = 0; i < 2; i++) {
+        protobuf_c_message_free_unpacked(&tasks[i]->base, NULL);
+    }
+    free_node(vm);
+}
+
+TEST(service_ps_history_order)
+{
+    Swarm__Task *tasks[] = {
+        make_task("a10", "web", 10, "n1", RUNNING, RUNNING, NOW, NOW - 5000, ""),
+        make_task("a2old", "web", 2, "n1", SHUTDOWN, FAILED, NOW, NOW - 9000, "exit 1"),
+        make_task("a2new", "web", 2, "n1", RUNNING, RUNNING, NOW, NOW - 1000, ""),
+        make_task("a2mid", "web", 2, "n1", SHUTDOWN, SHUTDOWN, NOW, NOW - 5000, ""),
+        make_task("a1", "web", 1, "n1", RUNNING, RUNNING, NOW, NOW - 5000, ""),
+        make_task("b1", "api", 1, "n1", RUNNING, RUNNING, NOW, NOW - 5000, ""),
+        make_task("g2", "glob", 0, "n2", RUNNING, RUNNING, NOW, NOW - 5000, ""),
+        make_task("g1", "glob", 0, "n1", RUNNING, RUNNING, NOW, NOW - 5000, ""),
+    };
+    size_t n = sizeof tasks / sizeof *tasks;
+    cli_view_task_sort(tasks, n);
+    static const char *const want[] = {"b1", "g1", "g2", "a1", "a2new", "a2mid", "a2old", "a10"};
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(tasks[i]->id, want[i]) != 0) {
+            FAILF("row %zu: %s, want %s", i, tasks[i]->id, want[i]);
+        }
+    }
+    struct cli_task_view v = {.now_ms = NOW};
+    struct capture c;
+    capture_start(&c);
+    cli_view_task_table(c.f, tasks, n, &v);
+    const char *out = capture_end(&c);
+    ASSERT(strstr(out, "\ng1        glob.n1     ") != NULL);
+    ASSERT(strstr(out, "\na2new     web.2       ") != NULL);
+    ASSERT(strstr(out, "\na2mid      \\_ web.2   ") != NULL);
+    ASSERT(strstr(out, "\na2old      \\_ web.2   ") != NULL);
+    ASSERT(strstr(out, "\na10       web.10      ") != NULL);
+    ASSERT(strstr(out, "\"exit 1\"") != NULL);
+    free(c.buf);
+    for (size_t i = 0; i < n; i++) {
+        protobuf_c_message_free_unpacked(&tasks[i]->base, NULL);
+    }
+}
+
+TEST(task_cells)
+{
+    char buf[256];
+    cli_view_task_error("", false, buf, sizeof buf);
+    ASSERT_STR_EQ(buf, "");
+    cli_view_task_error("exactly thirty characters long", false, buf, sizeof buf);
+    ASSERT_STR_EQ(buf, "\"exactly thirty characters long\"");
+    cli_view_task_error("thirty-one characters, one more", false, buf, sizeof buf);
+    ASSERT_STR_EQ(buf, "\"thirty-one characters, one mo\xe2\x80\xa6\"");
+    cli_view_task_error("thirty-one characters, one more", true, buf, sizeof buf);
+    ASSERT_STR_EQ(buf, "\"thirty-one characters, one more\"");
+    Swarm__Task *t = make_task("x", "web", 1, "", RUNNING, RUNNING, NOW - 300, NOW, "");
+    cli_view_task_current(t, NOW, buf, sizeof buf);
+    ASSERT_STR_EQ(buf, "Running less than a second ago");
+    t->status->timestamp = NOW - 70000;
+    cli_view_task_current(t, NOW, buf, sizeof buf);
+    ASSERT_STR_EQ(buf, "Running about a minute ago");
+    t->status->timestamp = NOW - 3 * 3600 * 1000;
+    t->status->state = SWARM__TASK_STATE__TASK_STATE_COMPLETE;
+    cli_view_task_current(t, NOW, buf, sizeof buf);
+    ASSERT_STR_EQ(buf, "Complete 3 hours ago");
+    cli_view_task_state(SWARM__TASK_STATE__TASK_STATE_ORPHANED, buf, sizeof buf);
+    ASSERT_STR_EQ(buf, "Orphaned");
+    cli_view_task_state(SWARM__TASK_STATE__TASK_STATE_NEW, buf, sizeof buf);
+    ASSERT_STR_EQ(buf, "New");
+    protobuf_c_message_free_unpacked(&t->base, NULL);
+}
+
+TEST(service_progress)
+{
+    Swarm__Service *svc = make_service("svcid", "web", false, 3, "prog");
+    svc->spec_version = 2;
+    Swarm__Task *tasks[] = {
+        make_task("t1", "web", 1, "n1", RUNNING, RUNNING, NOW, NOW, ""),
+        make_task("t2", "web", 2, "n1", RUNNING, SWARM__TASK_STATE__TASK_STATE_STARTING, NOW,
+                  NOW, ""),
+        make_task("t3old", "web", 3, "n1", SHUTDOWN, FAILED, NOW - 60000, NOW - 60000, "boom"),
+    };
+    tasks[0]->spec_version = tasks[1]->spec_version = 2;
+    tasks[2]->spec_version = 2;
+    struct cli_progress p;
+    cli_progress_eval(svc, tasks, 3, NOW - 1000, false, &p);
+    ASSERT_INT_EQ(p.result, CLI_PROGRESS_WAITING); /* the old failure does not count */
+    ASSERT_INT_EQ(p.running, 1);
+    ASSERT_INT_EQ(p.desired, 3);
+    char lines[8][CLI_PROGRESS_LINE];
+    size_t n = cli_progress_render(&p, true, lines, 8);
+    ASSERT_INT_EQ(n, 4);
+    ASSERT_STR_EQ(lines[0], "overall progress: 1 out of 3 tasks");
+    ASSERT_STR_EQ(lines[1],
+                  "1/3: running   [==================================================>]");
+    ASSERT_STR_EQ(lines[2],
+                  "2/3: starting  [============================================>      ]");
+    ASSERT_STR_EQ(lines[3], "3/3: boom");
+    n = cli_progress_render(&p, false, lines, 8);
+    ASSERT_STR_EQ(lines[2], "2/3: starting");
+    cli_progress_free(&p);
+
+    tasks[1]->status->state = RUNNING;
+    tasks[2]->desired_state = RUNNING;
+    tasks[2]->status->state = RUNNING;
+    tasks[2]->status->err[0] = '\0';
+    cli_progress_eval(svc, tasks, 3, NOW - 1000, false, &p);
+    ASSERT_INT_EQ(p.result, CLI_PROGRESS_CONVERGED);
+    n = cli_progress_render(&p, false, lines, 8);
+    ASSERT_STR_EQ(lines[n - 1], "verify: Service converged");
+    cli_progress_free(&p);
+
+    /* An update in flight: tasks of the old spec do not count. */
+    svc->spec_version = 3;
+    cli_progress_eval(svc, tasks, 3, NOW - 1000, false, &p);
+    ASSERT_INT_EQ(p.result, CLI_PROGRESS_WAITING);
+    ASSERT_INT_EQ(p.running, 0);
+    cli_progress_free(&p);
+
+    svc->spec_version = 2;
+    tasks[1]->status->state = SWARM__TASK_STATE__TASK_STATE_REJECTED;
+    free(tasks[1]->status->err);
+    tasks[1]->status->err = strdup("executable file not found");
+    cli_progress_eval(svc, tasks, 3, NOW - 1000, false, &p);
+    ASSERT_INT_EQ(p.result, CLI_PROGRESS_FAILED);
+    ASSERT_STR_EQ(p.reason, "task web.2 rejected: executable file not found");
+    cli_progress_free(&p);
+    for (size_t i = 0; i < 3; i++) {
+        protobuf_c_message_free_unpacked(&tasks[i]->base, NULL);
+    }
+    protobuf_c_message_free_unpacked(&svc->base, NULL);
+}
+
+TEST(service_pretty_and_json)
+{
+    char err[CLI_ERRMSG_SIZE];
+    Swarm__ServiceSpec *spec = svc_create(
+        ARGV("--name", "web", "--replicas", "2", "-l", "tier=front", "--constraint",
+             "node.role==worker", "--reserve-cpu", "0.5", "--limit-memory", "512MB", "-e",
+             "A=1", "-p", "8000:80", "prog", "arg1"),
+        err, sizeof err);
+    ASSERT(spec != NULL);
+    Swarm__Service svc = SWARM__SERVICE__INIT;
+    svc.id = "6danv3yaqapqxyzxyzxyzxyzx";
+    svc.spec = spec;
+    struct capture c;
+    capture_start(&c);
+    cli_view_service_pretty(c.f, &svc);
+    const char *out = capture_end(&c);
+    static const char *const want[] = {
+        "\nID:\t\t6danv3yaqapqxyzxyzxyzxyzx\nName:\t\tweb\nLabels:\n tier=front\n"
+        "Service Mode:\tReplicated\n Replicas:\t2\nPlacement:\n Constraints:\t[node.role==worker]\n",
+        "UpdateConfig:\n Parallelism:\t1\n On failure:\tpause\n Monitoring Period: 5s\n"
+        " Max failure ratio: 0\n Update order:      stop-first\n",
+        "RollbackConfig:\n Parallelism:\t1\n",
+        " Rollback order:    stop-first\n",
+        "ContainerSpec:\n Image:\t\tprog\n Args:\t\targ1 \n Env:\t\tA=1 \n",
+        "Resources:\n Reservations:\n  CPU:\t\t0.5\n Limits:\n  Memory:\t512MiB\n",
+        "Endpoint Mode:\tvip\nPorts:\n PublishedPort = 8000\n  Protocol = tcp\n"
+        "  TargetPort = 80\n  PublishMode = ingress\n",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        if (strstr(out, want[i]) == NULL) {
+            FAILF("missing %s in:\n%s", want[i], out);
+        }
+    }
+    free(c.buf);
+    const ProtobufCMessage *one = &svc.base;
+    capture_start(&c);
+    cli_json_print_array(c.f, &one, 1);
+    out = capture_end(&c);
+    ASSERT(strstr(out, "\"Name\": \"web\"") != NULL);
+    ASSERT(strstr(out, "\"Replicated\": {\n") != NULL);
+    ASSERT(strstr(out, "\"NanoCPUs\": 500000000") != NULL);
+    ASSERT(strstr(out, "\"Condition\": \"any\"") != NULL);
+    free(c.buf);
+    protobuf_c_message_free_unpacked(&spec->base, NULL);
+}
+
+TEST(args_stop_at_args)
+{
+    bool q = false;
+    struct cli_flag flags[] = {{'q', "quiet", CLI_FLAG_BOOL, &q, "", NULL, false, NULL}, {0}};
+    struct cli_spec spec = {"x", "", "", NULL, CLI_ARGS_ANY, 0, 0, flags, true};
+    char *argv[] = {"-q", "prog", "-q", "--x"};
+    char **pos, err[CLI_ERRMSG_SIZE];
+    int npos;
+    ASSERT_INT_EQ(cli_args_parse(&spec, 4, argv, &pos, &npos, err, sizeof err), CLI_PARSE_OK);
+    ASSERT_INT_EQ(npos, 3);
+    ASSERT_STR_EQ(pos[1], "-q");
+    ASSERT(q);
+    free(pos);
+    uint64_t u;
+    ASSERT_INT_EQ(cli_parse_uint("18446744073709551615", &u, err, sizeof err), 0);
+    ASSERT_INT_EQ(cli_parse_uint("18446744073709551616", &u, err, sizeof err), -1);
+    ASSERT_STR_EQ(err, "strconv.ParseUint: parsing \"18446744073709551616\": value out of range");
 }
 
 TEST_MAIN()
