@@ -186,4 +186,7 @@ def manager(swarm):
     """One node, started and initialized as the swarm's only manager."""
     n = swarm.node("m1").start()
     n.ok("swarm", "init", "--advertise-addr", n.ip)
+    # Its own session marks it Ready: let that write land before the test.
+    wait_for(lambda: n.inspect().get("Status", {}).get("State") == "ready", timeout=10,
+             what="manager ready")
     return n

@@ -110,6 +110,10 @@ def grpc_manager(swarm, pb):
     n.init_resp = init_over_grpc(pb, n)
     wait_for(lambda: (n.state_dir / "certificates" / "swarm-node.crt").exists(),
              timeout=10, what="node certificate")
+    # The node's own session marks it Ready (a write of its own): wait for
+    # it, so versions read below stay current.
+    wait_for(lambda: n.inspect().get("Status", {}).get("State") == "ready", timeout=10,
+             what="node ready")
     return n
 
 

@@ -191,6 +191,7 @@ def test_restart_policies(cluster):
 def test_bad_input_changes_nothing(cluster):
     m, w1, w2 = cluster
     m.ok("service", "create", "-d", "--name", "web", SLEEP, "1000")
+    wait_for(converged(m, "web", 1), timeout=20, what="web 1/1")
     before = m.ok("service", "ls")
     for args, needle in [
         (["--bogus", SLEEP], "bogus"),
