@@ -440,6 +440,33 @@ static raft_id raft_id_of_node(const char *node_id, void *data)
     return 0;
 }
 
+/* Raft timing from the cluster spec (election and heartbeat ticks times the
+ * tick length): the one being created at init, else the stored one; a
+ * manager joining for the first time starts with the defaults. Changes take
+ * effect when a manager restarts. */
+static void raft_timing(struct manager *m, struct rnode_config *rc)
+{
+    const Swarm__RaftConfig *raft = NULL;
+    Swarm__Cluster *c = NULL;
+    if (m->bootstrap_cmd != NULL && m->bootstrap_cmd->n_actions > 0 &&
+        m->bootstrap_cmd->actions[0]->cluster != NULL) {
+        raft = m->bootstrap_cmd->actions[0]->cluster->spec->raft;
+    } else if (store_cluster_get_default(m->store, &c) == 0 && c->spec != NULL) {
+        raft = c->spec->raft;
+    }
+    if (raft != NULL && raft->tick_ms > 0 && raft->election_tick > raft->heartbeat_tick &&
+        raft->heartbeat_tick > 0) {
+        rc->election_timeout_ms = raft->election_tick * raft->tick_ms;
+        rc->heartbeat_timeout_ms = raft->heartbeat_tick * raft->tick_ms;
+    }
+    if (raft != NULL && raft->snapshot_interval > 0 && raft->snapshot_interval < UINT32_MAX) {
+        rc->snapshot_threshold = (unsigned)raft->snapshot_interval;
+    }
+    if (c != NULL) {
+        swarm__cluster__free_unpacked(c, NULL);
+    }
+}
+
 /* Store, raft node, TLS listener: shared by init and open. */
 static int manager_start_common(struct manager *m, bool bootstrap, bool force_new_cluster,
                                 char *errmsg)
@@ -494,6 +521,7 @@ static int manager_start_common(struct manager *m, bool bootstrap, bool force_ne
     rc.address = m->local->advertise_addr;
     rc.dir = path;
     rc.transport = &m->transport;
+    raft_timing(m, &rc);
     rv = rnode_new(m->loop, m->store, &rc, &m->raft, errmsg);
     if (rv != 0) {
         return rv;
