@@ -264,6 +264,27 @@ static size_t count_managers(struct manager *m)
     return managers;
 }
 
+/* Would the managers left after demoting `node` still have a reachable
+ * majority? (Counted from this manager's live probes.) */
+static bool demotion_loses_quorum(struct manager *m, const Swarm__Node *node)
+{
+    Swarm__Node **nodes = NULL;
+    size_t n = 0, left = 0, reachable = 0;
+    if (store_node_list(m->store, &nodes, &n) != 0) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(nodes[i]->id, node->id) == 0 || nodes[i]->spec == NULL ||
+            nodes[i]->spec->desired_role != SWARM__NODE_ROLE__NODE_ROLE_MANAGER) {
+            continue;
+        }
+        left++;
+        reachable += peers_reachability(m, nodes[i]->id) == SWARM__REACHABILITY__REACHABILITY_REACHABLE;
+    }
+    store_node_free_list(nodes, n);
+    return reachable <= left / 2;
+}
+
 static int validate_node_spec(struct api_call *call, const Swarm__NodeSpec *spec)
 {
     if (spec == NULL) {
@@ -307,11 +328,19 @@ static void update_node_cb(struct api_call *call, const ProtobufCMessage *msg, v
         goto out;
     }
     if (node->spec->desired_role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER &&
-        req->spec->desired_role == SWARM__NODE_ROLE__NODE_ROLE_WORKER &&
-        count_managers(m) <= 1) {
-        api_call_error(call, API_FAILED_PRECONDITION,
-                       "attempting to demote the last manager of the swarm");
-        goto out;
+        req->spec->desired_role == SWARM__NODE_ROLE__NODE_ROLE_WORKER) {
+        if (count_managers(m) <= 1) {
+            api_call_error(call, API_FAILED_PRECONDITION,
+                           "attempting to demote the last manager of the swarm");
+            goto out;
+        }
+        if (demotion_loses_quorum(m, node)) {
+            api_call_error(call, API_FAILED_PRECONDITION,
+                           "can't remove member from the raft: this would result in a loss of "
+                           "quorum (%s)",
+                           "too few of the remaining managers are reachable");
+            goto out;
+        }
     }
     old_spec = node->spec;
     node->spec = (Swarm__NodeSpec *)req->spec;

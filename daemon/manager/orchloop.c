@@ -310,10 +310,21 @@ static void schedule(struct orchloop *o, struct pass *p, Swarm__Node **nodes, si
     struct sched_decision *out = NULL;
     size_t n_all = 0, n_pending = 0, n_stored;
 
+    Swarm__Service **svcs = NULL;
+    size_t n_svcs = 0;
     if (s == NULL || store_task_list(m->store, &all, &n_all) != 0) {
         goto done;
     }
     sched_set_nodes(s, nodes, n_nodes);
+    /* Host-mode published ports: one task per node and port. */
+    if (store_service_list(m->store, &svcs, &n_svcs) == 0) {
+        for (size_t i = 0; i < n_svcs; i++) {
+            if (svcs[i]->spec != NULL && svcs[i]->spec->endpoint != NULL) {
+                sched_set_service_ports(s, svcs[i]->id, svcs[i]->spec->endpoint);
+            }
+        }
+        store_service_free_list(svcs, n_svcs);
+    }
     pending = calloc(n_all + p->n_created + 1, sizeof *pending);
     if (pending == NULL) {
         goto done;
