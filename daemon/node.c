@@ -567,7 +567,33 @@ static void leave_swarm_cb(struct api_call *call, const ProtobufCMessage *msg, v
         return;
     }
     if (!req->force) {
-        api_call_error(call, API_FAILED_PRECONDITION, "%s", NODE_MSG_LAST_MANAGER);
+        Swarm__InfoResponse info = SWARM__INFO_RESPONSE__INIT;
+        manager_fill_info(m, &info);
+        uint32_t managers = info.managers;
+        free(info.raft_state);
+        free(info.leader_addr);
+        for (size_t i = 0; i < info.n_manager_addrs; i++) {
+            free(info.manager_addrs[i]);
+        }
+        free(info.manager_addrs);
+        if (info.cluster_spec != NULL) {
+            swarm__cluster_spec__free_unpacked(info.cluster_spec, NULL);
+        }
+        if (managers <= 1) {
+            api_call_error(call, API_FAILED_PRECONDITION, "%s", NODE_MSG_LAST_MANAGER);
+        } else {
+            /* Docker's words; the quorum sentence only when it applies. */
+            api_call_error(call, API_FAILED_PRECONDITION,
+                           "You are attempting to leave the swarm on a node that is "
+                           "participating as a manager. Removing this node leaves %u managers "
+                           "out of %u.%s The only way to restore a swarm that has lost consensus "
+                           "is to reinitialize it with `--force-new-cluster`. Use `--force` to "
+                           "suppress this message.",
+                           managers - 1, managers,
+                           managers - 1 <= managers / 2
+                               ? " Without a Raft quorum your swarm will be inaccessible."
+                               : "");
+        }
         return;
     }
     n->state = NODE_PENDING;

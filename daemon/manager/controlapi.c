@@ -264,22 +264,37 @@ static size_t count_managers(struct manager *m)
     return managers;
 }
 
-/* Would the managers left after demoting `node` still have a reachable
- * majority? (Counted from this manager's live probes.) */
+/* Would the raft voters left after demoting `node` still have a reachable
+ * majority? (Counted from the configuration and this manager's live probes;
+ * a manager that is not a voter, e.g. one left out by --force-new-cluster,
+ * changes nothing.) */
 static bool demotion_loses_quorum(struct manager *m, const Swarm__Node *node)
 {
+    const struct raft *r = rnode_raft(m->raft);
     Swarm__Node **nodes = NULL;
     size_t n = 0, left = 0, reachable = 0;
-    if (store_node_list(m->store, &nodes, &n) != 0) {
+    bool voter = false;
+    raft_id id = node->manager_status != NULL ? node->manager_status->raft_id : 0;
+
+    for (unsigned j = 0; j < r->configuration.n; j++) {
+        voter |= id != 0 && r->configuration.servers[j].id == id &&
+                 r->configuration.servers[j].role == RAFT_VOTER;
+    }
+    if (!voter || store_node_list(m->store, &nodes, &n) != 0) {
         return false;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(nodes[i]->id, node->id) == 0 || nodes[i]->spec == NULL ||
-            nodes[i]->spec->desired_role != SWARM__NODE_ROLE__NODE_ROLE_MANAGER) {
+    for (unsigned j = 0; j < r->configuration.n; j++) {
+        const struct raft_server *srv = &r->configuration.servers[j];
+        if (srv->role != RAFT_VOTER || srv->id == id) {
             continue;
         }
         left++;
-        reachable += peers_reachability(m, nodes[i]->id) == SWARM__REACHABILITY__REACHABILITY_REACHABLE;
+        for (size_t i = 0; i < n; i++) {
+            if (nodes[i]->manager_status != NULL && nodes[i]->manager_status->raft_id == srv->id &&
+                peers_reachability(m, nodes[i]->id) == SWARM__REACHABILITY__REACHABILITY_REACHABLE) {
+                reachable++;
+            }
+        }
     }
     store_node_free_list(nodes, n);
     return reachable <= left / 2;

@@ -60,7 +60,8 @@ struct manager {
     struct orchloop *orchloop;
     /* swarm init only: the first command, proposed once we lead. */
     Swarm__StoreCommand *bootstrap_cmd;
-    bool registered_self;   /* this term: own Node refreshed */
+    bool registered_self;   /* force-new-cluster: lost managers detached */
+    bool forced;            /* opened with --force-new-cluster */
     bool is_init;           /* made by swarm init ... */
     bool committed;         /* ... and its local state is on disk */
     uv_timer_t ready_timer;

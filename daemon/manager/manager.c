@@ -255,59 +255,61 @@ static void self_update_cb(struct manager *m, int status, const struct store_res
     if (status != 0 || res->status != 0) {
         /* Lost a race or leadership: the next leadership change retries. */
         m->registered_self = false;
-        log_warn("manager", "refreshing this node's record failed: %s",
+        log_warn("manager", "detaching former managers failed: %s",
                  status != 0 ? swarm_strerror(status) : res->message);
     }
 }
 
-/* On leadership, make this manager's own Node record current: description,
- * addresses and Ready status (workers do this through the dispatcher). */
-static void register_self(struct manager *m)
+/* After --force-new-cluster: the managers left out of the new one-member
+ * raft group keep their Node (Docker shows them Unreachable until they are
+ * demoted and removed), but lose their raft id, so the role manager never
+ * adds them back. A manager that returns must leave and join again. */
+static void detach_lost_managers(struct manager *m)
 {
-    Swarm__Node *node = NULL;
+    struct raft *r = rnode_raft(m->raft);
     Swarm__StoreCommand cmd = SWARM__STORE_COMMAND__INIT;
-    Swarm__StoreAction action = SWARM__STORE_ACTION__INIT;
-    Swarm__StoreAction *actions[1] = {&action};
-    Swarm__NodeDescription *desc;
-    char ip[64];
+    Swarm__Node **nodes = NULL;
+    size_t n = 0;
 
-    if (store_node_get(m->store, m->local->node_id, &node) != 0) {
-        return;
-    }
-    desc = hostinfo_describe(m->hostname[0] ? m->hostname : NULL);
-    if (desc == NULL) {
-        swarm__node__free_unpacked(node, NULL);
-        return;
-    }
-    if (node->description != NULL) {
-        swarm__node_description__free_unpacked(node->description, NULL);
-    }
-    node->description = desc;
-    snprintf(ip, sizeof ip, "%s", m->local->advertise_addr);
-    char *colon = strrchr(ip, ':');
-    if (colon != NULL) {
-        *colon = '\0';
-    }
-    if (node->status == NULL) {
-        node->status = calloc(1, sizeof *node->status);
-        swarm__node_status__init(node->status);
-    }
-    node->status->state = SWARM__NODE_STATE__NODE_STATE_READY;
-    free(node->status->addr == protobuf_c_empty_string ? NULL : node->status->addr);
-    node->status->addr = strdup(ip);
-    if (node->manager_status != NULL) {
-        node->manager_status->reachability = SWARM__REACHABILITY__REACHABILITY_REACHABLE;
-    }
-    action.kind = SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE;
-    action.target_case = SWARM__STORE_ACTION__TARGET_NODE;
-    action.node = node;
-    cmd.n_actions = 1;
-    cmd.actions = actions;
     m->registered_self = true;
-    if (manager_write(m, &cmd, self_update_cb, NULL) != 0) {
-        m->registered_self = false;
+    if (store_node_list(m->store, &nodes, &n) != 0) {
+        return;
     }
-    swarm__node__free_unpacked(node, NULL);
+    cmd.actions = calloc(n + 1, sizeof *cmd.actions);
+    for (size_t i = 0; cmd.actions != NULL && i < n; i++) {
+        Swarm__ManagerStatus *ms = nodes[i]->manager_status;
+        bool configured = false;
+        if (ms == NULL || ms->raft_id == 0 || ms->raft_id == m->local->raft_id) {
+            continue;
+        }
+        for (unsigned j = 0; j < r->configuration.n; j++) {
+            configured |= r->configuration.servers[j].id == ms->raft_id;
+        }
+        if (configured) {
+            continue;
+        }
+        ms->raft_id = 0;
+        ms->reachability = SWARM__REACHABILITY__REACHABILITY_UNREACHABLE;
+        Swarm__StoreAction *a = calloc(1, sizeof *a);
+        swarm__store_action__init(a);
+        a->kind = SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE;
+        a->target_case = SWARM__STORE_ACTION__TARGET_NODE;
+        a->node = nodes[i];
+        nodes[i] = NULL;
+        cmd.actions[cmd.n_actions++] = a;
+    }
+    if (cmd.n_actions > 0) {
+        log_info("manager", "force-new-cluster: %zu former manager(s) left out of the raft group",
+                 cmd.n_actions);
+        if (manager_write(m, &cmd, self_update_cb, NULL) != 0) {
+            m->registered_self = false;
+        }
+    }
+    for (size_t i = 0; i < cmd.n_actions; i++) {
+        swarm__store_action__free_unpacked(cmd.actions[i], NULL);
+    }
+    free(cmd.actions);
+    store_node_free_list(nodes, n);
 }
 
 static void bootstrap_done_cb(struct manager *m, int status, const struct store_result *res,
@@ -360,8 +362,8 @@ static void leadership_cb(bool leader, void *data)
         }
         return;
     }
-    if (m->phase == MANAGER_RUNNING && !m->registered_self) {
-        register_self(m);
+    if (m->phase == MANAGER_RUNNING && m->forced && !m->registered_self) {
+        detach_lost_managers(m);
     }
 }
 
@@ -829,6 +831,7 @@ int manager_open(uv_loop_t *loop, const struct manager_config *cfg,
     if ((rv = load_pki(m, errmsg)) != 0) {
         return rv;
     }
+    m->forced = force_new_cluster;
     if ((rv = manager_start_common(m, false, force_new_cluster, errmsg)) != 0) {
         return rv;
     }

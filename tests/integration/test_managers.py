@@ -140,6 +140,16 @@ def test_force_new_cluster_from_one_survivor(swarm):
     rows = {r["HOSTNAME"]: r for r in survivor.node_rows()}
     assert set(rows) == {"m1", "m2", "m3"}
     assert rows["m1"]["MANAGER STATUS"] == "Leader"
+    wait_for(lambda: all(r["MANAGER STATUS"] == "Unreachable" and r["STATUS"] == "Down"
+                         for r in survivor.node_rows() if r["HOSTNAME"] != "m1"),
+             timeout=10, what="the lost managers shown Unreachable and Down")
+    assert "Managers: 3" in survivor.ok("info")
+    # As in Docker, they are cleaned up with demote, then rm.
+    survivor.ok("node", "demote", "m2")
+    wait_for(lambda: {r["HOSTNAME"]: r for r in survivor.node_rows()}["m2"]["MANAGER STATUS"] == "",
+             timeout=10, what="m2 demoted")
+    survivor.ok("node", "rm", "m2")
+    assert "m2" not in {r["HOSTNAME"] for r in survivor.node_rows()}
     # It survives its own restart as a one-manager swarm.
     survivor.stop()
     survivor.start()
