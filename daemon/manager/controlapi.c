@@ -22,7 +22,7 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static struct manager *require_manager(struct api_call *call, void *data)
+struct manager *manager_require(struct api_call *call, void *data)
 {
     struct manager *m = *(struct manager **)data;
     if (m == NULL || m->phase != MANAGER_RUNNING) {
@@ -32,7 +32,7 @@ static struct manager *require_manager(struct api_call *call, void *data)
     return m;
 }
 
-static void reply_store_error(struct api_call *call, int status, const char *what)
+void manager_reply_error(struct api_call *call, int status, const char *what)
 {
     switch (status) {
         case SWARM_ENOTFOUND:
@@ -126,7 +126,7 @@ static void propose_one(struct manager *m, struct api_call *call, Swarm__StoreAc
     cmd.actions = actions;
     rv = manager_write(m, &cmd, cb, w);
     if (rv != 0) {
-        reply_store_error(call, rv, "proposing the change");
+        manager_reply_error(call, rv, "proposing the change");
         free(w);
     }
 }
@@ -137,7 +137,7 @@ static void get_node_cb(struct api_call *call, const ProtobufCMessage *msg, void
 {
     const Swarm__GetNodeRequest *req = (const Swarm__GetNodeRequest *)msg;
     Swarm__GetNodeResponse resp = SWARM__GET_NODE_RESPONSE__INIT;
-    struct manager *m = require_manager(call, data);
+    struct manager *m = manager_require(call, data);
     Swarm__Node *node;
     if (m == NULL || find_node(m, call, req->node_id, &node) != 0) {
         return;
@@ -194,7 +194,7 @@ static void list_nodes_cb(struct api_call *call, const ProtobufCMessage *msg, vo
 {
     const Swarm__ListNodesRequest *req = (const Swarm__ListNodesRequest *)msg;
     Swarm__ListNodesResponse resp = SWARM__LIST_NODES_RESPONSE__INIT;
-    struct manager *m = require_manager(call, data);
+    struct manager *m = manager_require(call, data);
     Swarm__Node **nodes = NULL, **kept;
     size_t n = 0, nkept = 0;
     int rv;
@@ -236,7 +236,7 @@ static void node_write_cb(struct manager *m, int status, const struct store_resu
     Swarm__UpdateNodeResponse resp = SWARM__UPDATE_NODE_RESPONSE__INIT;
     Swarm__Node *node = NULL;
     if (status != 0 || res->status != 0) {
-        reply_store_error(w->call, status != 0 ? status : res->status,
+        manager_reply_error(w->call, status != 0 ? status : res->status,
                           status != 0 ? "updating node" : res->message);
     } else if (store_node_get(m->store, w->id, &node) == 0) {
         manager_decorate_node(m, node);
@@ -327,7 +327,7 @@ static int validate_node_spec(struct api_call *call, const Swarm__NodeSpec *spec
 static void update_node_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
 {
     const Swarm__UpdateNodeRequest *req = (const Swarm__UpdateNodeRequest *)msg;
-    struct manager *m = require_manager(call, data);
+    struct manager *m = manager_require(call, data);
     Swarm__StoreAction action = SWARM__STORE_ACTION__INIT;
     Swarm__NodeSpec *old_spec;
     Swarm__Node *node;
@@ -374,7 +374,7 @@ static void remove_node_done_cb(struct manager *m, int status, const struct stor
     struct write_ctx *w = data;
     Swarm__RemoveNodeResponse resp = SWARM__REMOVE_NODE_RESPONSE__INIT;
     if (status != 0 || res->status != 0) {
-        reply_store_error(w->call, status != 0 ? status : res->status,
+        manager_reply_error(w->call, status != 0 ? status : res->status,
                           status != 0 ? "removing node" : res->message);
     } else {
         api_call_reply(w->call, &resp.base);
@@ -385,7 +385,7 @@ static void remove_node_done_cb(struct manager *m, int status, const struct stor
 static void remove_node_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
 {
     const Swarm__RemoveNodeRequest *req = (const Swarm__RemoveNodeRequest *)msg;
-    struct manager *m = require_manager(call, data);
+    struct manager *m = manager_require(call, data);
     Swarm__StoreAction action = SWARM__STORE_ACTION__INIT;
     Swarm__Node *node;
     if (m == NULL || find_node(m, call, req->node_id, &node) != 0) {
@@ -435,7 +435,7 @@ static void get_cluster_cb(struct api_call *call, const ProtobufCMessage *msg, v
 {
     const Swarm__GetClusterRequest *req = (const Swarm__GetClusterRequest *)msg;
     Swarm__GetClusterResponse resp = SWARM__GET_CLUSTER_RESPONSE__INIT;
-    struct manager *m = require_manager(call, data);
+    struct manager *m = manager_require(call, data);
     Swarm__Cluster *c;
     if (m == NULL || find_cluster(m, call, req->cluster_id, &c) != 0) {
         return;
@@ -449,7 +449,7 @@ static void get_cluster_cb(struct api_call *call, const ProtobufCMessage *msg, v
 static void list_clusters_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
 {
     Swarm__ListClustersResponse resp = SWARM__LIST_CLUSTERS_RESPONSE__INIT;
-    struct manager *m = require_manager(call, data);
+    struct manager *m = manager_require(call, data);
     Swarm__Cluster **list = NULL;
     size_t n = 0;
     if (m == NULL) {
@@ -503,7 +503,7 @@ static void cluster_write_cb(struct manager *m, int status, const struct store_r
     Swarm__UpdateClusterResponse resp = SWARM__UPDATE_CLUSTER_RESPONSE__INIT;
     Swarm__Cluster *c = NULL;
     if (status != 0 || res->status != 0) {
-        reply_store_error(w->call, status != 0 ? status : res->status,
+        manager_reply_error(w->call, status != 0 ? status : res->status,
                           status != 0 ? "updating the cluster" : res->message);
     } else if (store_cluster_get(m->store, w->id, &c) == 0) {
         cluster_strip_secrets(c);
@@ -534,7 +534,7 @@ static int rotate_token(X509 *root, char **token)
 static void update_cluster_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
 {
     const Swarm__UpdateClusterRequest *req = (const Swarm__UpdateClusterRequest *)msg;
-    struct manager *m = require_manager(call, data);
+    struct manager *m = manager_require(call, data);
     Swarm__StoreAction action = SWARM__STORE_ACTION__INIT;
     Swarm__ClusterSpec *old_spec;
     Swarm__Cluster *c;

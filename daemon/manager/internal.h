@@ -126,6 +126,12 @@ void manager_forward_close(struct manager *m);
 /* How long this manager has known no leader (0 if it knows one). */
 uint64_t manager_leaderless_ms(struct manager *m);
 
+/* The Control handlers' common ground (controlapi.c): the running manager
+ * behind `data` (else FAILED_PRECONDITION, "not a swarm manager"), and a
+ * SWARM_E* outcome of a write turned into the gRPC status Docker users see. */
+struct manager *manager_require(struct api_call *call, void *data);
+void manager_reply_error(struct api_call *call, int status, const char *what);
+
 void serviceapi_register(struct api_server *api, struct manager **current);
 void controlapi_register(struct api_server *api, struct manager **current);
 void caserver_register(struct api_server *api, struct manager **current);

@@ -18,40 +18,6 @@
 #include "id.h"
 #include "internal.h"
 
-static struct manager *require_manager(struct api_call *call, void *data)
-{
-    struct manager *m = *(struct manager **)data;
-    if (m == NULL || m->phase != MANAGER_RUNNING) {
-        api_call_error(call, API_FAILED_PRECONDITION, "%s", MANAGER_NOT_MANAGER_MSG);
-        return NULL;
-    }
-    return m;
-}
-
-static void reply_write_error(struct api_call *call, int status, const char *what)
-{
-    switch (status) {
-        case SWARM_ENOTFOUND:
-            api_call_error(call, API_NOT_FOUND, "%s", what);
-            break;
-        case SWARM_EEXIST:
-            api_call_error(call, API_ALREADY_EXISTS, "%s", what);
-            break;
-        case SWARM_ECONFLICT:
-            api_call_error(call, API_ABORTED, "update out of sequence: %s", what);
-            break;
-        case SWARM_ENOLEADER:
-            api_call_error(call, API_UNAVAILABLE, "%s", MANAGER_NO_LEADER_MSG);
-            break;
-        case SWARM_ENOTLEADER:
-            api_call_error(call, API_UNAVAILABLE,
-                           "leadership changed before the change was confirmed; retry");
-            break;
-        default:
-            api_call_error(call, API_INTERNAL, "%s: %s", what, swarm_strerror(status));
-    }
-}
-
 static int find_service(struct manager *m, struct api_call *call, const char *ref,
                         Swarm__Service **out)
 {
@@ -173,7 +139,7 @@ static void service_written_cb(struct manager *m, int status, const struct store
     struct svc_write *w = data;
     Swarm__Service *svc = NULL;
     if (status != 0 || res->status != 0) {
-        reply_write_error(w->call, status != 0 ? status : res->status,
+        manager_reply_error(w->call, status != 0 ? status : res->status,
                           status != 0 ? "writing the service" : res->message);
     } else if (w->kind == 2) {
         Swarm__RemoveServiceResponse resp = SWARM__REMOVE_SERVICE_RESPONSE__INIT;
@@ -213,7 +179,7 @@ static void propose_service(struct manager *m, struct api_call *call, Swarm__Sto
     cmd.actions = actions;
     rv = manager_write(m, &cmd, service_written_cb, w);
     if (rv != 0) {
-        reply_write_error(call, rv, "proposing the change");
+        manager_reply_error(call, rv, "proposing the change");
         free(w);
     }
 }
@@ -221,7 +187,7 @@ static void propose_service(struct manager *m, struct api_call *call, Swarm__Sto
 static void create_service_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
 {
     const Swarm__CreateServiceRequest *req = (const Swarm__CreateServiceRequest *)msg;
-    struct manager *m = require_manager(call, data);
+    struct manager *m = manager_require(call, data);
     Swarm__ServiceSpec *spec;
     Swarm__Service svc = SWARM__SERVICE__INIT;
     char id[ID_LEN + 1];
@@ -293,7 +259,7 @@ static bool task_spec_changed(const Swarm__TaskSpec *a, const Swarm__TaskSpec *b
 static void update_service_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
 {
     const Swarm__UpdateServiceRequest *req = (const Swarm__UpdateServiceRequest *)msg;
-    struct manager *m = require_manager(call, data);
+    struct manager *m = manager_require(call, data);
     Swarm__Service *svc = NULL;
     Swarm__ServiceSpec *next = NULL;
 
@@ -352,7 +318,7 @@ out:
 static void remove_service_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
 {
     const Swarm__RemoveServiceRequest *req = (const Swarm__RemoveServiceRequest *)msg;
-    struct manager *m = require_manager(call, data);
+    struct manager *m = manager_require(call, data);
     Swarm__Service *svc = NULL;
     if (m == NULL || find_service(m, call, req->service_id, &svc) != 0) {
         return;
@@ -367,7 +333,7 @@ static void get_service_cb(struct api_call *call, const ProtobufCMessage *msg, v
 {
     const Swarm__GetServiceRequest *req = (const Swarm__GetServiceRequest *)msg;
     Swarm__GetServiceResponse resp = SWARM__GET_SERVICE_RESPONSE__INIT;
-    struct manager *m = require_manager(call, data);
+    struct manager *m = manager_require(call, data);
     Swarm__Service *svc = NULL;
     if (m == NULL || find_service(m, call, req->service_id, &svc) != 0) {
         return;
@@ -424,7 +390,7 @@ static void list_services_cb(struct api_call *call, const ProtobufCMessage *msg,
 {
     const Swarm__ListServicesRequest *req = (const Swarm__ListServicesRequest *)msg;
     Swarm__ListServicesResponse resp = SWARM__LIST_SERVICES_RESPONSE__INIT;
-    struct manager *m = require_manager(call, data);
+    struct manager *m = manager_require(call, data);
     Swarm__Service **svcs = NULL;
     size_t n = 0, k = 0;
     if (m == NULL) {
@@ -480,7 +446,7 @@ static void get_task_cb(struct api_call *call, const ProtobufCMessage *msg, void
 {
     const Swarm__GetTaskRequest *req = (const Swarm__GetTaskRequest *)msg;
     Swarm__GetTaskResponse resp = SWARM__GET_TASK_RESPONSE__INIT;
-    struct manager *m = require_manager(call, data);
+    struct manager *m = manager_require(call, data);
     Swarm__Task *t = NULL;
     size_t matches = 0;
     int rv;
@@ -510,7 +476,7 @@ static void list_tasks_cb(struct api_call *call, const ProtobufCMessage *msg, vo
 {
     const Swarm__ListTasksRequest *req = (const Swarm__ListTasksRequest *)msg;
     Swarm__ListTasksResponse resp = SWARM__LIST_TASKS_RESPONSE__INIT;
-    struct manager *m = require_manager(call, data);
+    struct manager *m = manager_require(call, data);
     Swarm__Task **tasks = NULL;
     size_t n = 0, k = 0;
     const char *service = NULL, *node = NULL, *desired = NULL, *idp = NULL;

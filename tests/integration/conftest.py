@@ -140,18 +140,25 @@ class Node:
 
     def node_rows(self):
         """node ls as a list of dicts keyed by column name."""
-        lines = self.ok("node", "ls").splitlines()
-        header = lines[0]
-        cols = ["ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS", "ENGINE VERSION"]
-        starts = [header.index(c) for c in cols]
-        rows = []
-        for line in lines[1:]:
-            row = {}
-            for i, c in enumerate(cols):
-                end = starts[i + 1] if i + 1 < len(cols) else None
-                row[c] = line[starts[i]:end].strip()
-            rows.append(row)
-        return rows
+        return parse_table(self.ok("node", "ls"), NODE_COLUMNS)
+
+
+NODE_COLUMNS = ["ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS", "ENGINE VERSION"]
+
+
+def parse_table(text, cols):
+    """A Docker-style table as a list of dicts, cut at the header's columns."""
+    lines = text.splitlines()
+    header = lines[0]
+    starts = [header.index(c) for c in cols]
+    rows = []
+    for line in lines[1:]:
+        row = {}
+        for i, c in enumerate(cols):
+            end = starts[i + 1] if i + 1 < len(cols) else None
+            row[c] = line[starts[i]:end].strip()
+        rows.append(row)
+    return rows
 
 
 class Swarm:

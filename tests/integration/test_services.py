@@ -6,34 +6,20 @@ import time
 
 import pytest
 
-from conftest import wait_for
+from conftest import parse_table, wait_for
 from test_managers import leader_of, make_managers
 from test_workers import join_worker, status_of
 
 SLEEP = "sleep"  # the program every long-running test task runs
 
 
-def table(text, cols):
-    lines = text.splitlines()
-    header = lines[0]
-    starts = [header.index(c) for c in cols]
-    rows = []
-    for line in lines[1:]:
-        row = {}
-        for i, c in enumerate(cols):
-            end = starts[i + 1] if i + 1 < len(cols) else None
-            row[c] = line[starts[i]:end].strip()
-        rows.append(row)
-    return rows
-
-
 def services(m):
-    return {r["NAME"]: r for r in table(m.ok("service", "ls"),
+    return {r["NAME"]: r for r in parse_table(m.ok("service", "ls"),
                                         ["ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"])}
 
 
 def tasks(m, svc, *extra):
-    return table(m.ok("service", "ps", "--no-trunc", *extra, svc),
+    return parse_table(m.ok("service", "ps", "--no-trunc", *extra, svc),
                  ["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"])
 
 
