@@ -55,7 +55,7 @@ start_node() {
 ctl() {
     local name=$1
     shift
-    echo "\$ swarmctl $*" >&2
+    echo "$ swarmctl $(printf "%q " "$@")" >&2
     "$SWARMCTL" --socket "$DEMO/$name/state/swarmd.sock" "$@"
 }
 
