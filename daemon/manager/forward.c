@@ -15,6 +15,7 @@
  *                                        UNAVAILABLE with Docker's message.
  * A forwarded call that fails in transport is answered UNAVAILABLE; the
  * caller may retry (writes are compare-and-set). */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,7 @@
 #define ROUTE_POLL_MS 50
 #define ROUTE_WAIT_MS 3000
 #define FORWARD_TIMEOUT_MS 15000
+#define ROUTE_POOL_SIZE 32
 
 struct route {
     const ProtobufCServiceDescriptor *svc;
@@ -262,11 +264,13 @@ static void routed_entry_cb(struct api_call *call, const ProtobufCMessage *req, 
 struct route *manager_route_new(const ProtobufCServiceDescriptor *svc, const char *method,
                                bool read, api_handler_cb local, struct manager **current)
 {
-    /* Routes live as long as the process (they are registered once). */
-    struct route *r = malloc(sizeof *r);
-    if (r == NULL) {
-        abort();
-    }
+    /* Routes are registered once per process and live as long as it: a
+     * fixed pool, so nothing is left allocated at exit. */
+    static struct route pool[ROUTE_POOL_SIZE];
+    static size_t used;
+    struct route *r;
+    assert(used < ROUTE_POOL_SIZE); /* more routed methods than the pool holds */
+    r = &pool[used++];
     r->svc = svc;
     r->method = method;
     r->local = local;

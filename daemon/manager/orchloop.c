@@ -329,7 +329,9 @@ static void schedule(struct orchloop *o, struct pass *p, Swarm__Node **nodes, si
     if (pending == NULL) {
         goto done;
     }
-    qsort(p->leaving, p->n_leaving, sizeof *p->leaving, cmp_str);
+    if (p->n_leaving > 1) {
+        qsort(p->leaving, p->n_leaving, sizeof *p->leaving, cmp_str);
+    }
     for (size_t i = 0; i < n_all; i++) {
         Swarm__Task *t = all[i];
         bool unassigned = t->node_id == NULL || t->node_id[0] == '\0';
