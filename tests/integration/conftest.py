@@ -178,6 +178,19 @@ class Swarm:
                 n.proc.kill()
                 n.proc.wait()
 
+    def sanitizer_reports(self):
+        """Lines where a sanitizer build of swarmd reported a bug."""
+        found = []
+        for n in self.nodes:
+            try:
+                text = n.log_path.read_text(errors="replace")
+            except OSError:
+                continue
+            found += [f"{n.name}: {line}" for line in text.splitlines()
+                      if "ERROR: AddressSanitizer" in line or "runtime error:" in line
+                      or "ERROR: LeakSanitizer" in line]
+        return found
+
 
 @pytest.fixture
 def swarm(tmp_path):
@@ -186,6 +199,8 @@ def swarm(tmp_path):
     s = Swarm(tmp_path)
     yield s
     s.cleanup()
+    reports = s.sanitizer_reports()
+    assert not reports, "sanitizer reports:\n" + "\n".join(reports[:20])
 
 
 @pytest.fixture
