@@ -87,7 +87,7 @@ static void init_ready_cb(struct manager *m, int status, const char *errmsg, voi
     api_call_error(n->pending_call, API_INTERNAL, "swarm init failed: %s",
                    errmsg ? errmsg : swarm_strerror(status));
     n->pending_call = NULL;
-    n->manager = NULL;
+    n->mslot.m = NULL;
     api_server_close_tls(n->api);
     manager_close(m, failed_init_closed_cb, n);
 }
@@ -162,7 +162,7 @@ static void init_swarm_cb(struct api_call *call, const ProtobufCMessage *msg, vo
         return;
     }
     if (n->state == NODE_ACTIVE) {
-        if (req->force_new_cluster && n->manager != NULL) {
+        if (req->force_new_cluster && n->mslot.m != NULL) {
             force_new_cluster(n, call);
             return;
         }
@@ -183,7 +183,7 @@ static void init_swarm_cb(struct api_call *call, const ProtobufCMessage *msg, vo
     n->state = NODE_PENDING;
     n->pending_call = call;
     rv = manager_init_cluster(n->loop, &cfg, req, listen, advertise, init_ready_cb, n, &m, errmsg);
-    n->manager = m;
+    n->mslot.m = m;
     if (rv != 0) {
         init_ready_cb(m, rv, errmsg, n);
     }
@@ -224,7 +224,7 @@ static void forced_closed_cb(void *data)
     char errmsg[SWARM_ERRMSG_SIZE] = "";
     struct manager *m = NULL;
     int rv = manager_open(n->loop, &cfg, f->state, true, forced_ready_cb, f, &m, errmsg);
-    n->manager = m;
+    n->mslot.m = m;
     if (rv != 0) {
         forced_ready_cb(m, rv, errmsg, f);
     }
@@ -233,7 +233,7 @@ static void forced_closed_cb(void *data)
 static void force_new_cluster(struct swarm_node *n, struct api_call *call)
 {
     struct force_ctx *f = calloc(1, sizeof *f);
-    struct manager *m = n->manager;
+    struct manager *m = n->mslot.m;
     if (f == NULL) {
         api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
         return;
@@ -242,7 +242,7 @@ static void force_new_cluster(struct swarm_node *n, struct api_call *call)
     f->call = call;
     f->state = manager_local_state_copy(m);
     n->state = NODE_PENDING;
-    n->manager = NULL;
+    n->mslot.m = NULL;
     api_server_close_tls(n->api);
     manager_close(m, forced_closed_cb, f);
 }
@@ -299,13 +299,13 @@ static void join_reply(struct swarm_node *n)
 static void join_wait_cb(uv_timer_t *t)
 {
     struct swarm_node *n = t->data;
-    if (n->manager == NULL) {
+    if (n->mslot.m == NULL) {
         uv_timer_stop(t);
         return;
     }
-    if (manager_caught_up(n->manager) ||
+    if (manager_caught_up(n->mslot.m) ||
         uv_now(n->loop) - n->join_started > JOIN_CATCH_UP_MS) {
-        if (!manager_caught_up(n->manager)) {
+        if (!manager_caught_up(n->mslot.m)) {
             log_warn("node", "joined, but the store has not caught up with the leader yet");
         }
         uv_timer_stop(t);
@@ -430,12 +430,13 @@ static void joined_cb(int status, const char *errmsg, struct join_result *res, v
         cfg.seed_peers = res->resp->managers;
         cfg.n_seed_peers = res->resp->n_managers;
         rv = manager_open(n->loop, &cfg, &ls, false, joined_manager_ready_cb, n, &m, emsg);
-        n->manager = m;
+        n->mslot.m = m;
         if (rv != 0) {
             joined_manager_ready_cb(m, rv, emsg, n);
         }
     } else {
         n->worker_state = node_local_state_copy(&ls);
+        n->mslot.worker = true;
         join_reply(n);
     }
     free(managers);
@@ -534,8 +535,8 @@ static void left_cb(void *data)
 static void leave_manager_cb(void *data)
 {
     struct swarm_node *n = data;
-    struct manager *m = n->manager;
-    n->manager = NULL;
+    struct manager *m = n->mslot.m;
+    n->mslot.m = NULL;
     api_server_close_tls(n->api);
     if (m == NULL) {
         left_cb(n);
@@ -548,7 +549,7 @@ static void leave_swarm_cb(struct api_call *call, const ProtobufCMessage *msg, v
 {
     const Swarm__LeaveRequest *req = (const Swarm__LeaveRequest *)msg;
     struct swarm_node *n = data;
-    struct manager *m = n->manager;
+    struct manager *m = n->mslot.m;
 
     if (n->state == NODE_PENDING) {
         api_call_error(call, API_FAILED_PRECONDITION, "%s", NODE_MSG_PENDING);
@@ -557,6 +558,7 @@ static void leave_swarm_cb(struct api_call *call, const ProtobufCMessage *msg, v
     if (n->state == NODE_ACTIVE && n->worker_state != NULL) {
         swarm__local_state__free_unpacked(n->worker_state, NULL);
         n->worker_state = NULL;
+        n->mslot.worker = false;
         n->pending_call = call;
         n->state = NODE_PENDING;
         node_agent_stop(n, true, left_cb, n);
@@ -627,11 +629,11 @@ static void info_cb(struct api_call *call, const ProtobufCMessage *msg, void *da
             info.state = SWARM__LOCAL_NODE_STATE__LOCAL_NODE_STATE_ACTIVE;
             break;
     }
-    if (n->state == NODE_ACTIVE && n->manager != NULL) {
-        const Swarm__LocalState *ls = manager_local_state(n->manager);
+    if (n->state == NODE_ACTIVE && n->mslot.m != NULL) {
+        const Swarm__LocalState *ls = manager_local_state(n->mslot.m);
         Swarm__InfoResponse *filled = calloc(1, sizeof *filled);
         swarm__info_response__init(filled);
-        manager_fill_info(n->manager, filled);
+        manager_fill_info(n->mslot.m, filled);
         filled->state = info.state;
         filled->hostname = strdup(n->hostname);
         filled->version = strdup(SWARM_VERSION);
@@ -750,7 +752,7 @@ static void register_local_api(struct swarm_node *n)
         api_server_register(n->api, &swarm__swarm__descriptor, methods[i].method, API_ROLE_LOCAL,
                             methods[i].cb, n);
     }
-    manager_register_api(n->api, &n->manager);
+    manager_register_api(n->api, &n->mslot);
 }
 
 int node_start(uv_loop_t *loop, const struct node_config *cfg, struct swarm_node **out,
@@ -806,7 +808,7 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, struct swarm_node
     if (ls != NULL && ls->role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER) {
         struct manager_config mc = node_manager_cfg(n);
         n->state = NODE_PENDING;
-        rv = manager_open(loop, &mc, ls, false, resume_ready_cb, n, &n->manager, errmsg);
+        rv = manager_open(loop, &mc, ls, false, resume_ready_cb, n, &n->mslot.m, errmsg);
         if (rv != 0) {
             goto err_after_api;
         }
@@ -814,6 +816,7 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, struct swarm_node
         start_agent(n);
     } else if (ls != NULL) {
         n->worker_state = node_local_state_copy(ls);
+        n->mslot.worker = true;
         n->state = NODE_ACTIVE;
         log_info("node", "resumed as worker %s of cluster %s", ls->node_id, ls->cluster_id);
         start_agent(n);
@@ -878,8 +881,8 @@ static void manager_stopped_cb(void *data)
 static void agent_stopped_cb(void *data)
 {
     struct swarm_node *n = data;
-    struct manager *m = n->manager;
-    n->manager = NULL;
+    struct manager *m = n->mslot.m;
+    n->mslot.m = NULL;
     if (m != NULL) {
         manager_close(m, manager_stopped_cb, n);
         return;

@@ -142,17 +142,19 @@ static void renewed_cb(int status, const char *errmsg, struct join_result *res, 
             swarm__local_state__free_unpacked(n->worker_state, NULL);
             n->worker_state = NULL;
         }
+        n->mslot.worker = false;
         cfg.seed_peers = res->resp->managers;
         cfg.n_seed_peers = res->resp->n_managers;
         rv = manager_open(n->loop, &cfg, ls, false, promoted_ready_cb, n, &m, emsg);
-        n->manager = m;
+        n->mslot.m = m;
         if (rv != 0) {
             promoted_ready_cb(m, rv, emsg, n);
         }
     } else {
-        struct manager *m = n->manager;
-        n->manager = NULL;
+        struct manager *m = n->mslot.m;
+        n->mslot.m = NULL;
         n->worker_state = node_local_state_copy(ls);
+        n->mslot.worker = true;
         if (m != NULL) {
             api_server_close_tls(n->api);
             manager_close(m, demoted_closed_cb, n);
@@ -170,7 +172,7 @@ out:
 static void agent_node_cb(const Swarm__Node *node, void *data)
 {
     struct swarm_node *n = data;
-    Swarm__NodeRole ours = n->manager != NULL ? SWARM__NODE_ROLE__NODE_ROLE_MANAGER
+    Swarm__NodeRole ours = n->mslot.m != NULL ? SWARM__NODE_ROLE__NODE_ROLE_MANAGER
                                               : SWARM__NODE_ROLE__NODE_ROLE_WORKER;
     char errmsg[SWARM_ERRMSG_SIZE] = "";
     struct role_switch *rs;

@@ -47,7 +47,7 @@ struct swarm_node {
     enum node_state state;
     char error[SWARM_ERRMSG_SIZE];
     struct api_server *api;
-    struct manager *manager; /* handlers of Control/CA read it */
+    struct manager_slot mslot; /* handlers of Control/CA read it */
     struct api_call *pending_call;
     Swarm__LocalState *worker_state; /* set while this node is a worker */
     uv_timer_t join_timer;           /* a joining manager waits to catch up */

@@ -352,8 +352,9 @@ void caserver_register(struct api_server *api, struct manager **current)
                                           issue_node_cert_cb, current));
 }
 
-void manager_register_api(struct api_server *api, struct manager **current)
+void manager_register_api(struct api_server *api, struct manager_slot *slot)
 {
+    struct manager **current = &slot->m;
     controlapi_register(api, current);
     serviceapi_register(api, current);
     caserver_register(api, current);

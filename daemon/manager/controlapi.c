@@ -24,9 +24,12 @@
 
 struct manager *manager_require(struct api_call *call, void *data)
 {
-    struct manager *m = *(struct manager **)data;
+    /* data points at the slot's first member (see struct manager_slot). */
+    const struct manager_slot *slot = data;
+    struct manager *m = slot->m;
     if (m == NULL || m->phase != MANAGER_RUNNING) {
-        api_call_error(call, API_FAILED_PRECONDITION, "%s", MANAGER_NOT_MANAGER_MSG);
+        api_call_error(call, API_FAILED_PRECONDITION, "%s",
+                       slot->worker ? MANAGER_WORKER_MSG : MANAGER_NOT_MANAGER_MSG);
         return NULL;
     }
     return m;

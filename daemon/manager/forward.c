@@ -240,10 +240,9 @@ static void route_call(struct routed_call *rc)
 static void routed_entry_cb(struct api_call *call, const ProtobufCMessage *req, void *data)
 {
     const struct route *route = data;
-    struct manager *m = *route->current;
+    struct manager *m = manager_require(call, route->current);
     struct routed_call *rc;
-    if (m == NULL || m->phase != MANAGER_RUNNING) {
-        api_call_error(call, API_FAILED_PRECONDITION, "%s", MANAGER_NOT_MANAGER_MSG);
+    if (m == NULL) {
         return;
     }
     rc = calloc(1, sizeof *rc);

@@ -13,6 +13,10 @@
 #define MANAGER_NO_LEADER_MSG                                                 \
     "The swarm does not have a leader. It's possible that too few managers " \
     "are online. Make sure more than half of the managers are online."
+#define MANAGER_WORKER_MSG                                                    \
+    "This node is not a swarm manager. Worker nodes can't be used to view or " \
+    "modify cluster state. Please run this command on a manager node or "     \
+    "promote the current node to a manager."
 #define MANAGER_NOT_MANAGER_MSG                                              \
     "This node is not a swarm manager. Use \"swarmctl swarm init\" or "     \
     "\"swarmctl swarm join\" to connect this node to swarm and try again."

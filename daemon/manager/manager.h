@@ -65,8 +65,16 @@ char *manager_worker_token(struct manager *m);
 
 void manager_close(struct manager *m, void (*done)(void *data), void *data);
 
-/* Register the Control and CA methods on the API server. Their handlers
- * answer FAILED_PRECONDITION while `*current` is NULL (not a manager). */
-void manager_register_api(struct api_server *api, struct manager **current);
+/* What the API handlers look at: the running manager, if any, and whether
+ * this node is a worker (for Docker's wording). `m` comes first: handlers
+ * are given a pointer to it as their `struct manager **`. */
+struct manager_slot {
+    struct manager *m;
+    bool worker;
+};
+
+/* Register the Control, CA and dispatcher methods on the API server. Their
+ * handlers answer FAILED_PRECONDITION while slot->m is NULL (not a manager). */
+void manager_register_api(struct api_server *api, struct manager_slot *slot);
 
 #endif

@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT, wait_for
 from test_managers import leader_of, make_managers
 
-NOT_MANAGER = "This node is not a swarm manager"
+NOT_MANAGER = "Worker nodes can't be used to view or modify cluster state"
 
 
 def status_of(manager, hostname):
