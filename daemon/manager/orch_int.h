@@ -24,6 +24,8 @@ struct orch_group {
     uint64_t slot;         /* 0: keyed by node_id */
     const char *node_id;   /* the key when slot == 0 */
     struct orch_ref *live; /* the one task meant to run, or NULL */
+    struct orch_ref *pred; /* start-first: the old task, kept until `live` runs */
+    bool stopping_old;     /* stop-first: the old task is still stopping */
     bool ended;            /* see the top of orchestrator.c */
     /* Scale-down order. */
     int rank;
@@ -50,6 +52,12 @@ struct orch {
     const char *name;
     uint64_t spec_version;
     struct orch_restart restart;
+    struct {
+        int64_t started_at;   /* UpdateStatus.started_at: tasks since are "new" */
+        uint64_t parallelism;
+        bool start_first;
+        size_t budget;        /* outdated slots that may be replaced this pass */
+    } update;
     struct orch_node *nodes; /* sorted by ID */
     size_t n_nodes;
     struct orch_ref *refs;
@@ -112,6 +120,14 @@ static inline Swarm__NodeAvailability orch_node_availability(const Swarm__Node *
     return n->spec != NULL ? n->spec->availability
                            : SWARM__NODE_AVAILABILITY__NODE_AVAILABILITY_ACTIVE;
 }
+
+/* Rolling updates (orch_update.c): plan the pass's budget and status
+ * changes (after the groups are scanned), then take one unit per slot to
+ * replace. */
+void orch_update_plan(struct orch *o);
+bool orch_update_take(struct orch *o);
+/* A deep copy of a service (orchestrator.c). */
+Swarm__Service *orch_service_dup(const Swarm__Service *svc);
 
 /* Decisions shared by the modes (orchestrator.c). */
 void orch_wake(struct orch *o, int64_t at);

@@ -153,9 +153,20 @@ static void orch_replicated_slot(struct orch *o, struct orch_group *g)
 {
     if (g->live != NULL) {
         const Swarm__Task *t = g->live->t;
-        if (orch_node_unusable(o, t->node_id) || t->spec_version < o->spec_version) {
+        if (orch_node_unusable(o, t->node_id)) {
             orch_stop(o, g->live);
             orch_create(o, g->slot, NULL);
+        } else if (g->pred != NULL) {
+            /* start-first: once the successor runs, the old task goes. */
+            if (orch_task_state(t) == ORCH_ST(RUNNING)) {
+                orch_stop(o, g->pred);
+            }
+        } else if (t->spec_version < o->spec_version && orch_update_take(o)) {
+            if (o->update.start_first) {
+                orch_create(o, g->slot, NULL);
+            } else {
+                orch_stop(o, g->live); /* the new task comes once it has ended */
+            }
         }
     } else if (g->ended) {
         orch_restart(o, g, g->slot, NULL);
@@ -176,7 +187,7 @@ int orch_replicated(struct orch *o, uint64_t replicas)
             if (g->live != NULL) {
                 orch_stop(o, g->live); /* left from global mode */
             }
-        } else if (g->live != NULL || g->ended) {
+        } else if (g->live != NULL || g->ended || g->stopping_old) {
             occ[n_occ++] = g;
         }
     }
@@ -194,7 +205,7 @@ int orch_replicated(struct orch *o, uint64_t replicas)
             i++;
         }
         if (i < o->n_groups && o->groups[i].slot == next &&
-            (o->groups[i].live != NULL || o->groups[i].ended)) {
+            (o->groups[i].live != NULL || o->groups[i].ended || o->groups[i].stopping_old)) {
             continue;
         }
         orch_create(o, next, NULL);
@@ -232,10 +243,19 @@ static void orch_global_group(struct orch *o, struct orch_group *g)
         return;
     }
     if (t != NULL) {
-        if (t->spec_version < o->spec_version) {
-            orch_stop(o, g->live);
-            orch_create(o, 0, g->node_id);
+        if (g->pred != NULL) {
+            if (orch_task_state(t) == ORCH_ST(RUNNING)) {
+                orch_stop(o, g->pred);
+            }
+        } else if (t->spec_version < o->spec_version && orch_update_take(o)) {
+            if (o->update.start_first) {
+                orch_create(o, 0, g->node_id);
+            } else {
+                orch_stop(o, g->live);
+            }
         }
+    } else if (g->stopping_old) {
+        return; /* stop-first: the new task comes once the old one ended */
     } else if (g->ended) {
         orch_restart(o, g, 0, g->node_id);
     } else {

@@ -270,6 +270,30 @@ static int orch_groups_init(struct orch *o)
     return 0;
 }
 
+/* Two live tasks in a slot that are an old one still running and its
+ * successor on the current spec not yet running: start-first keeps both. */
+static bool start_first_pair(const struct orch *o, const Swarm__Task *a, const Swarm__Task *b)
+{
+    const Swarm__Task *old = a->spec_version < b->spec_version ? a : b;
+    const Swarm__Task *cur = old == a ? b : a;
+    return o->spec_version > 0 && old->spec_version < cur->spec_version &&
+           cur->spec_version >= o->spec_version && orch_task_state(cur) < ORCH_ST(RUNNING) &&
+           orch_task_state(old) == ORCH_ST(RUNNING);
+}
+
+Swarm__Service *orch_service_dup(const Swarm__Service *svc)
+{
+    size_t len = swarm__service__get_packed_size(svc);
+    uint8_t *buf = malloc(len ? len : 1);
+    Swarm__Service *copy = NULL;
+    if (buf != NULL) {
+        swarm__service__pack(svc, buf);
+        copy = swarm__service__unpack(NULL, len, buf);
+        free(buf);
+    }
+    return copy;
+}
+
 /* Keep one live task per group and stop the others; note whether the group
  * ended on its own. */
 static void orch_group_scan(struct orch *o, struct orch_group *g)
@@ -282,6 +306,12 @@ static void orch_group_scan(struct orch *o, struct orch_group *g)
         }
         if (g->live == NULL) {
             g->live = r;
+        } else if (start_first_pair(o, g->live->t, r->t)) {
+            /* A start-first update in progress: the old task keeps running
+             * until its successor does. */
+            bool r_new = r->t->spec_version > g->live->t->spec_version;
+            g->pred = r_new ? g->live : r;
+            g->live = r_new ? r : g->live;
         } else if (task_better(r->t, g->live->t)) {
             orch_stop(o, g->live);
             g->live = r;
@@ -290,6 +320,11 @@ static void orch_group_scan(struct orch *o, struct orch_group *g)
         }
     }
     g->ended = g->live == NULL && newest->desired_state <= ORCH_ST(RUNNING);
+    /* stop-first: an outdated task we stopped for an update is still
+     * stopping; its slot waits for it before the new task starts. */
+    g->stopping_old = g->live == NULL && newest->desired_state > ORCH_ST(RUNNING) &&
+                      !orch_task_terminal(newest) && newest->spec_version < o->spec_version &&
+                      o->spec_version > 0 && !orch_node_unusable(o, newest->node_id);
 }
 
 /* --------------------------------------------------------------- history */
@@ -421,6 +456,7 @@ static int orch_decide(struct orch *o)
     for (size_t i = 0; i < o->n_groups; i++) {
         orch_group_scan(o, &o->groups[i]);
     }
+    orch_update_plan(o);
     if (spec->mode_case == SWARM__SERVICE_SPEC__MODE_GLOBAL) {
         orch_global(o);
     } else {
@@ -475,6 +511,9 @@ void orch_output_free(struct orch_output *out)
     }
     for (size_t i = 0; i < out->n_remove; i++) {
         free(out->remove[i]);
+    }
+    if (out->service != NULL) {
+        swarm__service__free_unpacked(out->service, NULL);
     }
     free(out->create);
     free(out->update);

@@ -57,6 +57,10 @@ struct orch_output {
     char **remove;         /* IDs of tasks to delete */
     size_t n_remove;
     int64_t wake_at_ms;    /* a delayed restart is due then (0: nothing pending) */
+    /* The service with a new UpdateStatus (or, for an automatic rollback, a
+     * new spec) to write with compare-and-set on its meta.version; NULL when
+     * nothing changes. Owned. */
+    Swarm__Service *service;
 };
 
 /* Decide. `new_id` fills a fresh 25-character ID (+NUL) into `out` and

@@ -277,6 +277,16 @@ static void reconcile_service(struct orchloop *o, struct pass *p, const char *se
         a->target_case = SWARM__STORE_ACTION__TARGET_TASK;
         a->task = t;
     }
+    if (out.service != NULL) {
+        /* An update's progress (or an automatic rollback): compare-and-set on
+         * the version read, so a user's concurrent change wins. */
+        Swarm__StoreAction *a = pass_action(p, SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE);
+        if (a != NULL) {
+            a->target_case = SWARM__STORE_ACTION__TARGET_SERVICE;
+            a->service = out.service;
+            out.service = NULL;
+        }
+    }
     if (out.wake_at_ms != 0 && (p->wake_at == 0 || out.wake_at_ms < p->wake_at)) {
         p->wake_at = out.wake_at_ms;
     }

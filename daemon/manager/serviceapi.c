@@ -299,7 +299,22 @@ static void update_service_cb(struct api_call *call, const ProtobufCMessage *msg
         goto out;
     }
     if (task_spec_changed(svc->spec->task, next->task)) {
+        /* A new spec for the tasks: the orchestrator rolls it out with the
+         * update (or rollback) policy from now on. */
         svc->spec_version++;
+        if (svc->update_status == NULL) {
+            svc->update_status = calloc(1, sizeof *svc->update_status);
+            swarm__update_status__init(svc->update_status);
+        }
+        if (svc->update_status->message != protobuf_c_empty_string) {
+            free(svc->update_status->message);
+        }
+        svc->update_status->state = req->rollback ? SWARM__UPDATE_STATE__UPDATE_STATE_ROLLBACK_STARTED
+                                                  : SWARM__UPDATE_STATE__UPDATE_STATE_UPDATING;
+        svc->update_status->message =
+            strdup(req->rollback ? "manually requested rollback" : "update in progress");
+        svc->update_status->started_at = manager_now_ms();
+        svc->update_status->completed_at = 0;
     }
     if (svc->previous_spec != NULL) {
         swarm__service_spec__free_unpacked(svc->previous_spec, NULL);

@@ -143,7 +143,7 @@ def test_worker_killed_drain_pause_and_force(cluster):
     wait_for(lambda: status_of(m, "w2")["STATUS"] == "Ready", timeout=10, what="w2 back")
     time.sleep(2)
     assert all(r["NODE"] != "w2" for r in running(m, "web"))
-    m.ok("service", "update", "-d", "--force", "web")
+    m.ok("service", "update", "-d", "--force", "--update-parallelism", "0", "web")
     wait_for(lambda: converged(m, "web", 8)() and
              sorted({r["NODE"] for r in running(m, "web")}) == ["m1", "w1", "w2"],
              timeout=30, what="rebalanced after --force")

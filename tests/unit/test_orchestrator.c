@@ -677,22 +677,193 @@ TEST(constraint_no_longer_met_replaces)
     world_free(&w);
 }
 
-TEST(spec_version_bump_replaces_all)
+static Swarm__ServiceSpec *orch_test_spec_dup(const Swarm__ServiceSpec *spec)
+{
+    size_t len = swarm__service_spec__get_packed_size(spec);
+    uint8_t *buf = malloc(len + 1);
+    Swarm__ServiceSpec *copy;
+    swarm__service_spec__pack(spec, buf);
+    copy = swarm__service_spec__unpack(NULL, len, buf);
+    free(buf);
+    return copy;
+}
+
+/* An update policy on the test service: parallelism, monitor, order. */
+static void service_update_policy(Swarm__Service *svc, uint64_t parallelism, int64_t monitor_ms,
+                                  bool start_first, Swarm__UpdateFailureAction action)
+{
+    Swarm__UpdateConfig *u = calloc(1, sizeof *u);
+    swarm__update_config__init(u);
+    u->parallelism = parallelism;
+    u->monitor_ms = monitor_ms;
+    u->order = start_first ? SWARM__UPDATE_ORDER__UPDATE_ORDER_START_FIRST
+                           : SWARM__UPDATE_ORDER__UPDATE_ORDER_STOP_FIRST;
+    u->failure_action = action;
+    svc->spec->update = u;
+}
+
+/* The service's spec moved on: an update is under way since `now`. */
+static void service_start_update(struct world *w)
+{
+    w->svc->spec_version++;
+    w->svc->update_status = calloc(1, sizeof *w->svc->update_status);
+    swarm__update_status__init(w->svc->update_status);
+    w->svc->update_status->state = SWARM__UPDATE_STATE__UPDATE_STATE_UPDATING;
+    w->svc->update_status->started_at = w->now;
+}
+
+/* Every task created by the last pass runs (status timestamp `at`); every
+ * task told to stop has stopped. */
+static void world_settle(struct world *w, int64_t at)
+{
+    for (size_t i = 0; i < w->n_tasks; i++) {
+        Swarm__Task *t = w->tasks[i];
+        if (t->desired_state > ST(RUNNING) && t->status->state <= ST(RUNNING)) {
+            t->status->state = ST(SHUTDOWN);
+            t->status->timestamp = at;
+        } else if (t->desired_state <= ST(RUNNING) && t->status->state < ST(RUNNING)) {
+            t->status->state = ST(RUNNING);
+            t->status->timestamp = at;
+            if (t->node_id[0] == '\0') {
+                if (t->node_id != protobuf_c_empty_string) {
+                    free(t->node_id);
+                }
+                t->node_id = strdup("n1");
+            }
+        }
+    }
+}
+
+TEST(update_parallelism_zero_stop_first_replaces_all_once_stopped)
 {
     struct world w;
     world_five_on_two(&w);
-    w.svc->spec_version = 2;
+    service_update_policy(w.svc, 0, 1000, false, 0);
+    w.now = 10000;
+    service_start_update(&w);
     ASSERT_INT_EQ(world_reconcile(&w), 0);
+    /* stop-first: all five old ones stop, nothing new until they ended. */
     ASSERT_INT_EQ(w.out.n_update, 5);
+    ASSERT_INT_EQ(w.out.n_create, 0);
+    world_apply(&w);
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
+    world_settle(&w, 10100);
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
     ASSERT_INT_EQ(w.out.n_create, 5);
     for (size_t i = 0; i < 5; i++) {
         ASSERT_INT_EQ(w.out.create[i]->spec_version, 2);
-        ASSERT(out_creates_slot(&w, i + 1));
     }
     world_apply(&w);
     ASSERT(world_one_per_slot(&w));
+    world_free(&w);
+}
+
+TEST(update_batches_wait_for_the_monitor)
+{
+    struct world w;
+    world_five_on_two(&w);
+    service_update_policy(w.svc, 2, 1000, false, 0);
+    w.now = 10000;
+    service_start_update(&w);
     ASSERT_INT_EQ(world_reconcile(&w), 0);
-    ASSERT(out_empty(&w));
+    ASSERT_INT_EQ(w.out.n_update, 2); /* the first batch */
+    world_apply(&w);
+    world_settle(&w, 10050);          /* old ones stopped */
+    w.now = 10060;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_create, 2); /* their successors */
+    ASSERT_INT_EQ(w.out.n_update, 0); /* no second batch while the first runs */
+    world_apply(&w);
+    world_settle(&w, 10100);          /* the new ones run */
+    w.now = 10500;                    /* ... but are still monitored */
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_update, 0);
+    ASSERT(w.out.wake_at_ms == 11100);
+    w.now = 11200;                    /* monitored: the next batch */
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_update, 2);
+    world_free(&w);
+}
+
+TEST(update_start_first_keeps_the_old_task_until_the_new_runs)
+{
+    struct world w;
+    world_five_on_two(&w);
+    service_update_policy(w.svc, 1, 1000, true, 0);
+    w.now = 10000;
+    service_start_update(&w);
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_create, 1);
+    ASSERT_INT_EQ(w.out.n_update, 0); /* the old one keeps running */
+    world_apply(&w);
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));            /* both live: no stop yet, no new batch */
+    world_settle(&w, 10100);          /* the new one runs */
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_update, 1); /* now the old one stops */
+    ASSERT_INT_EQ(w.out.n_create, 0);
+    world_free(&w);
+}
+
+TEST(update_failure_pauses_or_rolls_back)
+{
+    for (int rollback = 0; rollback < 2; rollback++) {
+        struct world w;
+        world_five_on_two(&w);
+        w.svc->previous_spec = orch_test_spec_dup(w.svc->spec);
+        service_update_policy(w.svc, 1, 1000, false,
+                              rollback ? SWARM__UPDATE_FAILURE_ACTION__UPDATE_FAILURE_ACTION_ROLLBACK
+                                       : SWARM__UPDATE_FAILURE_ACTION__UPDATE_FAILURE_ACTION_PAUSE);
+        w.now = 10000;
+        service_start_update(&w);
+        ASSERT_INT_EQ(world_reconcile(&w), 0);
+        world_apply(&w);
+        world_settle(&w, 10050);
+        w.now = 10060;
+        ASSERT_INT_EQ(world_reconcile(&w), 0);
+        ASSERT_INT_EQ(w.out.n_create, 1);
+        world_apply(&w);
+        /* The new task fails at once. */
+        for (size_t i = 0; i < w.n_tasks; i++) {
+            if (w.tasks[i]->spec_version == 2) {
+                w.tasks[i]->status->state = ST(FAILED);
+                w.tasks[i]->status->timestamp = 10100;
+            }
+        }
+        w.now = 10200;
+        ASSERT_INT_EQ(world_reconcile(&w), 0);
+        ASSERT(w.out.service != NULL);
+        if (rollback) {
+            ASSERT_INT_EQ(w.out.service->update_status->state,
+                          SWARM__UPDATE_STATE__UPDATE_STATE_ROLLBACK_STARTED);
+            ASSERT_INT_EQ(w.out.service->spec_version, 3);
+        } else {
+            ASSERT_INT_EQ(w.out.service->update_status->state,
+                          SWARM__UPDATE_STATE__UPDATE_STATE_PAUSED);
+        }
+        ASSERT_INT_EQ(w.out.n_update, 0); /* no more replacements this pass */
+        world_free(&w);
+    }
+}
+
+TEST(update_completes)
+{
+    struct world w;
+    world_five_on_two(&w);
+    service_update_policy(w.svc, 0, 100, false, 0);
+    w.now = 10000;
+    service_start_update(&w);
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    world_apply(&w);
+    world_settle(&w, 10010);
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    world_apply(&w);
+    world_settle(&w, 10020);
+    w.now = 10500;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(w.out.service != NULL);
+    ASSERT_INT_EQ(w.out.service->update_status->state, SWARM__UPDATE_STATE__UPDATE_STATE_COMPLETED);
     world_free(&w);
 }
 

@@ -1,0 +1,113 @@
+"""Rolling updates and rollback: batches of --update-parallelism watched for
+--update-monitor, failure actions, start-first, a leader change mid-update."""
+import json
+import time
+
+from conftest import wait_for
+from test_managers import leader_of, make_managers
+from test_services import cluster, converged, running, tasks  # noqa: F401 (fixture)
+
+SLEEP = "sleep"
+
+
+def update_state(m, svc):
+    st = json.loads(m.ok("service", "inspect", svc))[0].get("UpdateStatus", {})
+    return st.get("State", ""), st.get("Message", "")
+
+
+def test_rolling_update_in_batches(cluster):
+    m, w1, w2 = cluster
+    m.ok("service", "create", "-d", "--name", "web", "--replicas", "5", SLEEP, "1000")
+    wait_for(converged(m, "web", 5), timeout=20, what="web 5/5")
+    before = {r["ID"] for r in running(m, "web")}
+    t0 = time.monotonic()
+    m.ok("service", "update", "-d", "--env-add", "V=2", "--update-parallelism", "2",
+         "--update-monitor", "1s", "--update-delay", "300ms", "web")
+    seen = {}   # new task ID -> first time seen running
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        rows = running(m, "web")
+        now = time.monotonic() - t0
+        for r in rows:
+            if r["ID"] not in before and r["ID"] not in seen:
+                seen[r["ID"]] = now
+        if len(seen) == 5 and update_state(m, "web")[0] == "completed":
+            break
+        time.sleep(0.05)
+    assert len(seen) == 5, seen
+    times = sorted(seen.values())
+    # Three batches (2, 2, 1): each waits for the previous one's monitor (1 s)
+    # and the delay (0.3 s).
+    assert times[2] - times[1] >= 1.0, times
+    assert times[4] - times[3] >= 1.0, times
+    assert update_state(m, "web") == ("completed", "update completed")
+    # History rows show the old tasks shut down.
+    shut = [r for r in tasks(m, "web") if r["DESIRED STATE"] == "Shutdown"]
+    assert {r["ID"] for r in shut} >= before
+
+
+def test_failed_update_pauses_then_rollback(cluster):
+    m, w1, w2 = cluster
+    m.ok("service", "create", "-d", "--name", "web", "--replicas", "3", SLEEP, "1000")
+    wait_for(converged(m, "web", 3), timeout=20, what="web 3/3")
+    # Without -d the command follows the update and fails when it pauses.
+    r = m.ctl("service", "update", "--image", "/bin/false", "--update-monitor", "1s",
+              "--restart-condition", "none", "web", timeout=90)
+    assert r.returncode != 0, r.stdout
+    wait_for(lambda: update_state(m, "web")[0] == "paused", timeout=30, what="paused")
+    assert "failure" in update_state(m, "web")[1]
+    # Only the first slot was tried: two old tasks still run.
+    assert len(running(m, "web")) == 2
+    m.ok("service", "rollback", "-d", "web")
+    wait_for(lambda: update_state(m, "web")[0] == "rollback-completed" and
+             converged(m, "web", 3)(), timeout=40, what="rolled back")
+    assert all(r["IMAGE"] == SLEEP for r in running(m, "web"))
+
+
+def test_failure_action_rollback(cluster):
+    m, w1, w2 = cluster
+    m.ok("service", "create", "-d", "--name", "web", "--replicas", "2", SLEEP, "1000")
+    wait_for(converged(m, "web", 2), timeout=20, what="web 2/2")
+    m.ok("service", "update", "-d", "--image", "/bin/false", "--update-monitor", "1s",
+         "--restart-condition", "none", "--update-failure-action", "rollback", "web")
+    wait_for(lambda: update_state(m, "web")[0] == "rollback-completed", timeout=40,
+             what="automatic rollback")
+    wait_for(converged(m, "web", 2), timeout=20, what="back to 2/2")
+    assert all(r["IMAGE"] == SLEEP for r in running(m, "web"))
+    assert "rolled back" in update_state(m, "web")[1] or "rollback" in update_state(m, "web")[1]
+
+
+def test_start_first_never_drops_below_replicas(cluster):
+    m, w1, w2 = cluster
+    m.ok("service", "create", "-d", "--name", "web", "--replicas", "3", SLEEP, "1000")
+    wait_for(converged(m, "web", 3), timeout=20, what="web 3/3")
+    m.ok("service", "update", "-d", "--env-add", "V=2", "--update-order", "start-first",
+         "--update-monitor", "500ms", "web")
+    low = 3
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        n = sum(1 for r in tasks(m, "web") if r["CURRENT STATE"].startswith("Running"))
+        low = min(low, n)
+        if update_state(m, "web")[0] == "completed":
+            break
+        time.sleep(0.02)
+    assert update_state(m, "web")[0] == "completed"
+    assert low >= 3, f"running tasks dropped to {low}"
+
+
+def test_leader_killed_mid_update_completes(swarm):
+    managers = make_managers(swarm, 3)
+    m = managers[0]
+    m.ok("service", "create", "-d", "--name", "web", "--replicas", "4", SLEEP, "1000")
+    wait_for(converged(m, "web", 4), timeout=20, what="web 4/4")
+    m.ok("service", "update", "-d", "--env-add", "V=2", "--update-parallelism", "1",
+         "--update-monitor", "1s", "web")
+    time.sleep(1.5)  # the first batch is under way
+    leader = leader_of(managers)
+    leader.kill()
+    survivors = [n for n in managers if n.alive()]
+    wait_for(lambda: leader_of(survivors), timeout=10, what="new leader")
+    s = survivors[0]
+    wait_for(lambda: update_state(s, "web")[0] == "completed", timeout=60,
+             what="the update completed by the new leader")
+    wait_for(converged(s, "web", 4), timeout=20, what="4/4")
