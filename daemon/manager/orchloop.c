@@ -93,11 +93,17 @@ void orchloop_on_event(struct orchloop *o, const struct store_event *ev)
             const Swarm__Task *t = (const Swarm__Task *)(ev->new_obj ? ev->new_obj : ev->old_obj);
             const Swarm__Task *old = (const Swarm__Task *)ev->old_obj;
             /* Only changes the orchestrator cares about: a task that ended,
-             * or appeared/disappeared. Status moves up to running are not. */
+             * or appeared/disappeared ... */
             bool ended = t->status != NULL && t->status->state > SWARM__TASK_STATE__TASK_STATE_RUNNING &&
                          (old == NULL || old->status == NULL ||
                           old->status->state <= SWARM__TASK_STATE__TASK_STATE_RUNNING);
-            if (ev->new_obj == NULL || old == NULL || ended) {
+            /* ... and one that starts running: a rolling update waits for
+             * its new tasks to run (start-first stops the old one then). */
+            bool started = t->status != NULL &&
+                           t->status->state == SWARM__TASK_STATE__TASK_STATE_RUNNING &&
+                           (old == NULL || old->status == NULL ||
+                            old->status->state < SWARM__TASK_STATE__TASK_STATE_RUNNING);
+            if (ev->new_obj == NULL || old == NULL || ended || started) {
                 mark_service(o, t->service_id);
             }
             if (ev->new_obj != NULL && needs_node(t) && (t->node_id == NULL || t->node_id[0] == '\0')) {
