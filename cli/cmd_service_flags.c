@@ -235,6 +235,20 @@ static size_t cli_svc_common_flags(struct cli_svc_opts *o, struct cli_flag *f)
                "duration");
     f[i++] = F('w', "workdir", STRING, &o->workdir, "Working directory inside the container",
                "string");
+    f[i++] = F(0, "health-cmd", STRING, &o->health_cmd, "Command to run to check health",
+               "string");
+    f[i++] = C("health-interval", &o->health_interval_ns, cli_svc_duration_cb,
+               "Time between running the check (ms|s|m|h)", "duration");
+    f[i++] = F(0, "health-retries", INT, &o->health_retries,
+               "Consecutive failures needed to report unhealthy", "int");
+    f[i++] = C("health-start-period", &o->health_start_period_ns, cli_svc_duration_cb,
+               "Start period for the container to initialize before counting retries towards "
+               "unstable (ms|s|m|h)",
+               "duration");
+    f[i++] = C("health-timeout", &o->health_timeout_ns, cli_svc_duration_cb,
+               "Maximum time to allow one check to run (ms|s|m|h)", "duration");
+    f[i++] = F(0, "no-healthcheck", BOOL, &o->no_healthcheck,
+               "Disable any container-specified HEALTHCHECK", NULL);
     i = cli_svc_update_flags(&o->update, "update", f, i);
     return cli_svc_update_flags(&o->rollback, "rollback", f, i);
 }

@@ -107,6 +107,70 @@ static void cli_svc_apply_update_config(const struct cli_flag *flags, const char
 #undef CHANGED
 }
 
+static const char *const cli_svc_health_flags[] = {
+    "health-cmd", "health-interval", "health-retries", "health-start-period", "health-timeout",
+};
+
+/* --health-* and --no-healthcheck, as docker/cli's updateHealthcheck: on
+ * update only the fields given change; --no-healthcheck leaves ["NONE"]
+ * alone; --health-cmd "" drops the test (inherit: none here). */
+static int cli_svc_apply_health(Swarm__ContainerSpec *c, const struct cli_flag *flags,
+                                const struct cli_svc_opts *o, char *err, size_t size)
+{
+    bool any = false;
+    for (size_t i = 0; i < sizeof cli_svc_health_flags / sizeof *cli_svc_health_flags; i++) {
+        any = any || cli_svc_changed(flags, cli_svc_health_flags[i]);
+    }
+    bool none = cli_svc_changed(flags, "no-healthcheck") && o->no_healthcheck;
+    if (none && any) {
+        snprintf(err, size, "--no-healthcheck conflicts with --health-* options");
+        return -1;
+    }
+    if (cli_svc_changed(flags, "health-retries") && o->health_retries < 0) {
+        snprintf(err, size, "--health-retries cannot be negative");
+        return -1;
+    }
+    if (!none && !any) {
+        return 0;
+    }
+    CLI_SVC_ENSURE(c->healthcheck, swarm__health_config__init);
+    Swarm__HealthConfig *h = c->healthcheck;
+    if (none || (h->n_test > 0 && strcmp(h->test[0], "NONE") == 0)) {
+        while (h->n_test > 0) {
+            cli_svc_strv_del(h->test, &h->n_test, h->n_test - 1);
+        }
+    }
+    if (none) {
+        /* Docker keeps nothing else of a disabled check. */
+        h->interval_ms = h->timeout_ms = h->start_period_ms = 0;
+        h->retries = 0;
+        cli_svc_strv_push(&h->test, &h->n_test, "NONE");
+        return 0;
+    }
+    if (cli_svc_changed(flags, "health-cmd")) {
+        while (h->n_test > 0) {
+            cli_svc_strv_del(h->test, &h->n_test, h->n_test - 1);
+        }
+        if (o->health_cmd != NULL && o->health_cmd[0] != '\0') {
+            cli_svc_strv_push(&h->test, &h->n_test, "CMD-SHELL");
+            cli_svc_strv_push(&h->test, &h->n_test, o->health_cmd);
+        }
+    }
+    if (cli_svc_changed(flags, "health-interval")) {
+        h->interval_ms = o->health_interval_ns / CLI_NS_PER_MS;
+    }
+    if (cli_svc_changed(flags, "health-timeout")) {
+        h->timeout_ms = o->health_timeout_ns / CLI_NS_PER_MS;
+    }
+    if (cli_svc_changed(flags, "health-start-period")) {
+        h->start_period_ms = o->health_start_period_ns / CLI_NS_PER_MS;
+    }
+    if (cli_svc_changed(flags, "health-retries")) {
+        h->retries = (int32_t)o->health_retries;
+    }
+    return 0;
+}
+
 /* The flags create and update share. */
 static int cli_svc_apply_common(Swarm__ServiceSpec *s, const struct cli_flag *flags,
                                 const struct cli_svc_opts *o, char *err, size_t size)
@@ -154,6 +218,9 @@ static int cli_svc_apply_common(Swarm__ServiceSpec *s, const struct cli_flag *fl
     }
     if (cli_svc_changed(flags, "workdir")) {
         cli_svc_set_str(&t->container->dir, o->workdir);
+    }
+    if (cli_svc_apply_health(t->container, flags, o, err, size) != 0) {
+        return -1;
     }
     cli_svc_apply_update_config(flags, "update", &o->update, s->update);
     cli_svc_apply_update_config(flags, "rollback", &o->rollback, s->rollback);

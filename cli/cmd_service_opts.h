@@ -55,6 +55,12 @@ struct cli_svc_opts {
     int64_t restart_delay_ns, restart_window_ns, stop_grace_ns;
     uint64_t restart_max_attempts;
     const char *workdir;
+    /* --health-*: Docker's defaults (30s, 30s, 3, 0s) are the executor's,
+     * applied to zero fields, not set here. */
+    const char *health_cmd;
+    int64_t health_interval_ns, health_timeout_ns, health_start_period_ns;
+    int64_t health_retries;
+    bool no_healthcheck;
     struct cli_svc_update_opts update, rollback;
     bool detach, quiet;
     /* update only */

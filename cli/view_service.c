@@ -444,6 +444,29 @@ static void cli_view_endpoint(FILE *out, const Swarm__EndpointSpec *e)
     }
 }
 
+/* docker/cli's pretty template: zero durations and retries are shown as
+ * they are stored (0: the executor's default applies). */
+static void cli_view_healthcheck(FILE *out, const Swarm__HealthConfig *h)
+{
+    char buf[64];
+    if (h == NULL) {
+        return;
+    }
+    fprintf(out, " Healthcheck:\n");
+    cli_format_go_duration(h->interval_ms * CLI_NS_PER_MS, buf, sizeof buf);
+    fprintf(out, "  Interval = %s\n  Retries = %d\n", buf, (int)h->retries);
+    cli_format_go_duration(h->start_period_ms * CLI_NS_PER_MS, buf, sizeof buf);
+    fprintf(out, "  StartPeriod =\t%s\n", buf);
+    cli_format_go_duration(h->timeout_ms * CLI_NS_PER_MS, buf, sizeof buf);
+    fprintf(out, "  Timeout =\t%s\n", buf);
+    if (h->n_test > 0) {
+        fprintf(out, "  Tests:\n");
+        for (size_t i = 0; i < h->n_test; i++) {
+            fprintf(out, "\t Test = %s\n", h->test[i]);
+        }
+    }
+}
+
 void cli_view_service_pretty(FILE *out, const Swarm__Service *s)
 {
     static const Swarm__ServiceSpec empty = SWARM__SERVICE_SPEC__INIT;
@@ -463,6 +486,7 @@ void cli_view_service_pretty(FILE *out, const Swarm__Service *s)
         if (c->dir != NULL && *c->dir) {
             fprintf(out, " Dir:\t\t%s\n", c->dir);
         }
+        cli_view_healthcheck(out, c->healthcheck);
     }
     cli_view_resources(out, t != NULL ? t->resources : NULL);
     cli_view_endpoint(out, spec->endpoint);

@@ -7,7 +7,9 @@
  *   step: report PREPARING; make DIR/tasks/<id>/ (0700), open stdout.log and
  *         stderr.log (append), find the program, build env, cgroup (if any);
  *         report STARTING; uv_spawn(shim, detached: own process group);
- *         write DIR/tasks/<id>/pid ("PID STARTTIME"); report RUNNING
+ *         write DIR/tasks/<id>/pid ("PID STARTTIME"); report RUNNING, or
+ *         with a health check (exec_health.c) stay STARTING and report
+ *         RUNNING at its first success
  *   exit: kill what is left of the process group, delete the pid file,
  *         report COMPLETE (exit 0), FAILED (non-zero exit or a signal we did
  *         not send), or SHUTDOWN (after executor_stop).
@@ -16,8 +18,13 @@
  *     files cannot be made -> REJECTED with the reason, nothing spawned;
  *   - uv_spawn fails -> FAILED "starting: <reason>";
  *   - exec fails inside the shim -> FAILED, exit 127, reason in stderr.log;
+ *   - a health test that is not CMD/CMD-SHELL/NONE -> REJECTED;
+ *   - unhealthy (health check failed `retries` times) -> stopped as by
+ *     executor_stop, then FAILED "task: unhealthy container" with the
+ *     process's exit code;
  *   - stop before the process runs -> SHUTDOWN, nothing spawned;
  *   - stop while running -> SIGTERM to the group, SIGKILL after the grace;
+ *     health checks are cancelled (a running one SIGKILLed) at once;
  *   - remove: stop if needed (no more reports), then delete DIR/tasks/<id>/
  *     and the cgroup once the process is gone, free on handle close;
  *   - close: stop all with min(grace, task grace), no reports, free all,
@@ -47,11 +54,14 @@ struct proc_task {
     uv_timer_t timer;
     uv_process_t proc;
     enum proc_phase phase;
-    int handles; /* open handles; freed when it drops to 0 */
-    bool stop, removed, freeing, exited;
+    int handles; /* open handles and health; freed when it drops to 0 */
+    bool stop, removed, freeing, exited, unhealthy;
     int pid;
     uint64_t kill_at; /* loop time of the SIGKILL, 0: none armed */
-    char *dir, *out_path, *err_path, *pid_path, *cgroup;
+    char *dir, *out_path, *err_path, *pid_path, *health_path, *cgroup;
+    struct exec_health *health; /* checks armed, NULL: none or closing */
+    char **env;                 /* the task's env, kept for the checks */
+    const char *cwd;            /* points into dir or task */
 };
 
 struct executor_proc {
@@ -84,9 +94,17 @@ static uint64_t proc_grace(const struct proc_task *t)
                                        : EXECUTOR_DEFAULT_STOP_GRACE_MS;
 }
 
-static void proc_close_cb(uv_handle_t *h)
+static void proc_free_env(char **env)
 {
-    struct proc_task *t = h->data;
+    for (size_t i = 0; env != NULL && env[i] != NULL; i++) {
+        free(env[i]);
+    }
+    free(env);
+}
+
+/* One of the task's handles (or its health) is gone; the last frees it. */
+static void proc_handle_gone(struct proc_task *t)
+{
     struct executor_proc *p = t->p;
     if (--t->handles > 0) {
         return;
@@ -105,10 +123,31 @@ static void proc_close_cb(uv_handle_t *h)
     free(t->out_path);
     free(t->err_path);
     free(t->pid_path);
+    free(t->health_path);
     free(t->cgroup);
+    proc_free_env(t->env);
     free(t);
     if (p->base.closing && p->all == NULL) {
         uv_close((uv_handle_t *)&p->guard, proc_guard_closed_cb);
+    }
+}
+
+static void proc_close_cb(uv_handle_t *h)
+{
+    proc_handle_gone(h->data);
+}
+
+static void proc_health_closed_cb(void *data)
+{
+    proc_handle_gone(data);
+}
+
+/* No more checks: cancel the next, kill a running one. */
+static void proc_health_stop(struct proc_task *t)
+{
+    if (t->health != NULL) {
+        exec_health_close(t->health, proc_health_closed_cb, t);
+        t->health = NULL;
     }
 }
 
@@ -144,10 +183,8 @@ static void proc_launch_free(struct proc_launch *l)
     if (l->err_fd >= 0) {
         close(l->err_fd);
     }
-    for (size_t i = 0; i < l->nenv; i++) {
-        free(l->env[i]);
-    }
-    free(l->env);
+    proc_free_env(l->env);
+    l->env = NULL;
 }
 
 /* Add "<prefix><value>" (prefix is "K=" or empty for a whole "K=V"). */
@@ -216,6 +253,9 @@ static int proc_prepare(struct proc_task *t, struct proc_launch *l, char *err, s
     const Swarm__ContainerSpec *c = t->task->spec->container;
     if (c->image == NULL || c->image[0] == '\0') {
         snprintf(err, errsz, "no program to run: the task has no image");
+        return -1;
+    }
+    if (exec_health_validate(c->healthcheck, err, errsz) != 0) {
         return -1;
     }
     int rv = exec_mkdir_p(t->dir);
@@ -329,6 +369,52 @@ static bool proc_interrupted(struct proc_task *t)
     return false;
 }
 
+static void proc_stop_task(struct proc_task *t, uint64_t grace_ms);
+
+static void proc_health_cb(enum exec_health_event ev, void *data)
+{
+    struct proc_task *t = data;
+    if (t->p->base.closing || t->freeing || t->exited) {
+        return;
+    }
+    if (ev == EXEC_HEALTH_HEALTHY) {
+        exec_report(&t->p->base, t->entry.id, SWARM__TASK_STATE__TASK_STATE_RUNNING, "started",
+                    "", 0, t->pid);
+        return;
+    }
+    /* Docker/swarmkit: an unhealthy container is stopped and its task fails
+     * (proc_exit_cb reports it), whatever the process's exit. */
+    t->unhealthy = true;
+    proc_stop_task(t, proc_grace(t));
+}
+
+/* Arm the checks of a spawned task, keeping its env for them. 1 when armed
+ * (RUNNING waits for the first success); otherwise 0, the task runs
+ * unchecked (out of memory is logged, not worth failing a running task). */
+static int proc_health_start(struct proc_task *t, struct proc_launch *l)
+{
+    t->env = l->env;
+    l->env = NULL;
+    t->cwd = l->cwd;
+    struct exec_health_config cfg = {
+        .loop = t->p->base.loop,
+        .hc = t->task->spec->container->healthcheck,
+        .shim_path = t->p->base.shim_path,
+        .cwd = t->cwd,
+        .log_path = t->health_path,
+        .env = t->env,
+        .cb = proc_health_cb,
+        .data = t,
+    };
+    if (exec_health_start(&cfg, &t->health) != 0) {
+        log_warn("executor", "task %s: out of memory: running without health checks",
+                 t->entry.id);
+        return 0;
+    }
+    t->handles++;
+    return 1;
+}
+
 static void proc_step_cb(uv_timer_t *timer)
 {
     struct proc_task *t = timer->data;
@@ -355,13 +441,18 @@ static void proc_step_cb(uv_timer_t *timer)
         return;
     }
     int rv = proc_spawn(t, &l, err, sizeof err);
+    if (rv == 0 && exec_health_enabled(t->task->spec->container->healthcheck)) {
+        rv = proc_health_start(t, &l);
+    }
     proc_launch_free(&l);
-    if (rv != 0) {
+    if (rv < 0) {
         proc_end(t, SWARM__TASK_STATE__TASK_STATE_FAILED, "starting", err, 0);
         return;
     }
-    exec_report(&p->base, t->entry.id, SWARM__TASK_STATE__TASK_STATE_RUNNING, "started", "", 0,
-                t->pid);
+    if (rv == 0) {
+        exec_report(&p->base, t->entry.id, SWARM__TASK_STATE__TASK_STATE_RUNNING, "started", "",
+                    0, t->pid);
+    }
 }
 
 static void proc_exit_cb(uv_process_t *h, int64_t status, int sig)
@@ -369,6 +460,7 @@ static void proc_exit_cb(uv_process_t *h, int64_t status, int sig)
     struct proc_task *t = h->data;
     t->exited = true;
     t->phase = PROC_ENDED;
+    proc_health_stop(t);
     uv_timer_stop(&t->timer);
     kill(-t->pid, SIGKILL); /* whatever the task left in its group */
     unlink(t->pid_path);
@@ -379,7 +471,10 @@ static void proc_exit_cb(uv_process_t *h, int64_t status, int sig)
     }
     char err[64];
     int code = sig != 0 ? 128 + sig : (int)status;
-    if (t->stop) {
+    if (t->unhealthy) {
+        proc_end(t, SWARM__TASK_STATE__TASK_STATE_FAILED, "failed", "task: unhealthy container",
+                 code);
+    } else if (t->stop) {
         proc_end(t, SWARM__TASK_STATE__TASK_STATE_SHUTDOWN, "shutdown", "", code);
     } else if (sig != 0) {
         snprintf(err, sizeof err, "task: killed by signal %d", sig);
@@ -413,6 +508,7 @@ static void proc_stop_task(struct proc_task *t, uint64_t grace_ms)
     if (t->phase != PROC_RUNNING || t->exited) {
         return;
     }
+    proc_health_stop(t);
     if (!t->stop) {
         t->stop = true;
         kill(-t->pid, SIGTERM);
@@ -453,7 +549,8 @@ static int proc_start(struct executor *e, const Swarm__Task *task)
              asprintf(&t->dir, "%s/tasks/%s", e->dir, task->id) >= 0 &&
              asprintf(&t->out_path, "%s/stdout.log", t->dir) >= 0 &&
              asprintf(&t->err_path, "%s/stderr.log", t->dir) >= 0 &&
-             asprintf(&t->pid_path, "%s/pid", t->dir) >= 0;
+             asprintf(&t->pid_path, "%s/pid", t->dir) >= 0 &&
+             asprintf(&t->health_path, "%s/health.log", t->dir) >= 0;
     if (!ok || exec_table_put(&e->tasks, &t->entry) != 0) {
         if (t->task != NULL) {
             swarm__task__free_unpacked(t->task, NULL);
@@ -463,6 +560,7 @@ static int proc_start(struct executor *e, const Swarm__Task *task)
         free(t->out_path);
         free(t->err_path);
         free(t->pid_path);
+        free(t->health_path);
         free(t);
         return SWARM_ENOMEM;
     }

@@ -55,7 +55,14 @@ int executor_sim_new(const struct executor_config *cfg, struct executor **out, c
 /* Start running `task` (copied). Reports PREPARING, STARTING, RUNNING, then
  * COMPLETE (exit 0), FAILED (exit code or signal, with err), or REJECTED
  * (program not found / not executable). Starting a task already known is a
- * no-op. Returns 0 or SWARM_E*. */
+ * no-op. Returns 0 or SWARM_E*.
+ * Process executor, with ContainerSpec.healthcheck (a test other than
+ * ["NONE"]): the task stays STARTING until a check passes (Docker's
+ * semantics and defaults: interval 30 s, timeout 30 s, 3 retries, start
+ * period 0; checks' output in DIR/tasks/<id>/health.log); `retries` failed
+ * checks in a row stop it as executor_stop does and report FAILED with err
+ * "task: unhealthy container" and the process's exit code. The sim executor
+ * ignores health checks. */
 int executor_start(struct executor *e, const Swarm__Task *task);
 
 /* Stop a running task: SIGTERM, then SIGKILL after its stop grace period

@@ -101,4 +101,41 @@ void exec_cgroup_remove(const char *path, bool kill);
  * whose environment says SWARM_TASK_ID=<task_id>. Returns how many. */
 int exec_kill_leftover(const char *task_id, int pid, unsigned long long starttime);
 
+/* Health checks of one task (exec_health.c), Docker's semantics: a check
+ * every `interval` (the first one `interval` after the start), killed after
+ * `timeout`; `retries` failures in a row make the task unhealthy; failures
+ * during `start_period` do not count. Zero fields get Docker's defaults. */
+#define EXEC_HEALTH_DEFAULT_INTERVAL_MS 30000
+#define EXEC_HEALTH_DEFAULT_TIMEOUT_MS 30000
+#define EXEC_HEALTH_DEFAULT_RETRIES 3
+
+enum exec_health_event { EXEC_HEALTH_HEALTHY, EXEC_HEALTH_UNHEALTHY };
+
+struct exec_health;
+
+/* Everything is borrowed and must stay valid until the health is closed. */
+struct exec_health_config {
+    uv_loop_t *loop;
+    const Swarm__HealthConfig *hc;
+    const char *shim_path;
+    const char *cwd;      /* the task's working dir */
+    const char *log_path; /* checks' stdout and stderr are appended here */
+    char *const *env;     /* the task's environment, NULL-terminated */
+    /* HEALTHY on the first success (once), UNHEALTHY once (no more checks
+     * after it). May call exec_health_close. */
+    void (*cb)(enum exec_health_event ev, void *data);
+    void *data;
+};
+
+/* Whether `hc` asks for checks: not NULL, a test, and not ["NONE"]. */
+bool exec_health_enabled(const Swarm__HealthConfig *hc);
+/* 0, or -1 with a reason in err for a test that is not CMD/CMD-SHELL/NONE. */
+int exec_health_validate(const Swarm__HealthConfig *hc, char *err, size_t errsz);
+/* Arm the first check. 0 or SWARM_ENOMEM. */
+int exec_health_start(const struct exec_health_config *cfg, struct exec_health **out);
+/* Cancel the next check and SIGKILL a running one; `closed(data)` runs from
+ * the loop once no check process and no handle is left, then `h` is freed.
+ * No more cb after this call. */
+void exec_health_close(struct exec_health *h, void (*closed)(void *data), void *data);
+
 #endif

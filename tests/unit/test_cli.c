@@ -1084,6 +1084,83 @@ static Swarm__Service *make_service(const char *id, const char *name, bool globa
     return s;
 }
 
+TEST(service_healthcheck_flags)
+{
+    char err[CLI_ERRMSG_SIZE];
+    Swarm__ServiceSpec *s = svc_create(ARGV("/bin/sleep"), err, sizeof err);
+    ASSERT(s != NULL);
+    ASSERT(s->task->container->healthcheck == NULL); /* no flag: none set */
+    protobuf_c_message_free_unpacked(&s->base, NULL);
+    s = svc_create(ARGV("--health-cmd", "curl -f http://localhost/ || exit 1",
+                        "--health-interval", "5s", "--health-timeout", "500ms",
+                        "--health-retries", "2", "--health-start-period", "1m", "/bin/sleep"),
+                   err, sizeof err);
+    if (s == NULL) {
+        FAILF("%s", err);
+    }
+    Swarm__HealthConfig *h = s->task->container->healthcheck;
+    ASSERT(h != NULL);
+    ASSERT_INT_EQ(h->n_test, 2);
+    ASSERT_STR_EQ(h->test[0], "CMD-SHELL");
+    ASSERT_STR_EQ(h->test[1], "curl -f http://localhost/ || exit 1");
+    ASSERT_INT_EQ(h->interval_ms, 5000);
+    ASSERT_INT_EQ(h->timeout_ms, 500);
+    ASSERT_INT_EQ(h->retries, 2);
+    ASSERT_INT_EQ(h->start_period_ms, 60000);
+    Swarm__Service svc = SWARM__SERVICE__INIT;
+    svc.id = "x";
+    svc.spec = s;
+    struct capture c;
+    capture_start(&c);
+    cli_view_service_pretty(c.f, &svc);
+    const char *out = capture_end(&c);
+    const char *want = " Healthcheck:\n  Interval = 5s\n  Retries = 2\n  StartPeriod =\t1m0s\n"
+                       "  Timeout =\t500ms\n  Tests:\n\t Test = CMD-SHELL\n"
+                       "\t Test = curl -f http://localhost/ || exit 1\n";
+    if (strstr(out, want) == NULL) {
+        FAILF("missing healthcheck in:\n%s", out);
+    }
+    free(c.buf);
+    /* update: only what is given changes */
+    ASSERT_INT_EQ(svc_update(s, ARGV("--health-retries", "5", "web"), err, sizeof err), 0);
+    ASSERT_INT_EQ(h->retries, 5);
+    ASSERT_INT_EQ(h->interval_ms, 5000);
+    ASSERT_STR_EQ(h->test[0], "CMD-SHELL");
+    ASSERT_INT_EQ(svc_update(s, ARGV("--no-healthcheck", "web"), err, sizeof err), 0);
+    ASSERT_INT_EQ(h->n_test, 1);
+    ASSERT_STR_EQ(h->test[0], "NONE");
+    ASSERT_INT_EQ(h->retries, 0);
+    ASSERT_INT_EQ(svc_update(s, ARGV("--health-cmd", "true", "web"), err, sizeof err), 0);
+    ASSERT_INT_EQ(h->n_test, 2);
+    ASSERT_STR_EQ(h->test[0], "CMD-SHELL");
+    ASSERT_STR_EQ(h->test[1], "true");
+    ASSERT_INT_EQ(svc_update(s, ARGV("--no-healthcheck", "--health-interval", "1s", "web"), err,
+                             sizeof err),
+                  -1);
+    ASSERT_STR_EQ(err, "--no-healthcheck conflicts with --health-* options");
+    protobuf_c_message_free_unpacked(&s->base, NULL);
+    s = svc_create(ARGV("--no-healthcheck", "/bin/sleep"), err, sizeof err);
+    ASSERT(s != NULL);
+    h = s->task->container->healthcheck;
+    ASSERT(h != NULL && h->n_test == 1);
+    ASSERT_STR_EQ(h->test[0], "NONE");
+    protobuf_c_message_free_unpacked(&s->base, NULL);
+    /* bad values */
+    ASSERT(svc_create(ARGV("--health-interval", "5x", "x"), err, sizeof err) == NULL);
+    ASSERT_STR_EQ(err, "invalid argument \"5x\" for \"--health-interval\" flag: time: unknown "
+                       "unit \"x\" in duration \"5x\"\nSee 'swarmctl service create --help'.");
+    ASSERT(svc_create(ARGV("--health-timeout", "-1s", "x"), err, sizeof err) == NULL);
+    ASSERT_STR_EQ(err, "invalid argument \"-1s\" for \"--health-timeout\" flag: duration "
+                       "cannot be negative\nSee 'swarmctl service create --help'.");
+    ASSERT(svc_create(ARGV("--health-start-period", "soon", "x"), err, sizeof err) == NULL);
+    ASSERT(strstr(err, "--health-start-period") != NULL);
+    ASSERT(svc_create(ARGV("--health-retries", "-1", "x"), err, sizeof err) == NULL);
+    ASSERT_STR_EQ(err, "--health-retries cannot be negative");
+    ASSERT(svc_create(ARGV("--no-healthcheck", "--health-cmd", "true", "x"), err, sizeof err) ==
+           NULL);
+    ASSERT_STR_EQ(err, "--no-healthcheck conflicts with --health-* options");
+}
+
 TEST(service_ls_matches_docker)
 {
     Swarm__Service *svcs[2] = {

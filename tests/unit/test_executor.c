@@ -50,8 +50,10 @@ struct tt {
     Swarm__Task task;
     Swarm__TaskSpec spec;
     Swarm__ContainerSpec c;
+    Swarm__HealthConfig hc;
     char *args[8];
     char *env[8];
+    char *test[4];
 };
 
 __attribute__((constructor)) static void become_subreaper(void)
@@ -669,6 +671,233 @@ TEST(process_cgroup_join)
     ASSERT(fx_close(&f, 1000) == 0);
     snprintf(path, sizeof path, "%s/swarmd-node01234567", root);
     ASSERT(access(path, F_OK) != 0);
+}
+
+/* A health check on `t`: test[0] is the kind, test[1] (optional) the
+ * command; times in ms. */
+static void tt_health(struct tt *t, const char *kind, const char *cmd, int64_t interval,
+                      int64_t timeout, int retries, int64_t start_period)
+{
+    swarm__health_config__init(&t->hc);
+    t->test[0] = (char *)kind;
+    t->test[1] = (char *)cmd;
+    t->hc.test = t->test;
+    t->hc.n_test = cmd != NULL ? 2 : 1;
+    t->hc.interval_ms = interval;
+    t->hc.timeout_ms = timeout;
+    t->hc.retries = retries;
+    t->hc.start_period_ms = start_period;
+    t->c.healthcheck = &t->hc;
+}
+
+/* The pid a check wrote to `path` (it runs `echo $$ > path`), or 0. */
+static int wait_pidfile(struct fx *f, const char *path, int ms)
+{
+    uint64_t end = now_ms() + (uint64_t)ms;
+    while (now_ms() < end) {
+        FILE *fp = fopen(path, "r");
+        int pid = 0;
+        if (fp != NULL) {
+            int n = fscanf(fp, "%d", &pid);
+            fclose(fp);
+            if (n == 1 && pid > 0) {
+                return pid;
+            }
+        }
+        run_until(f, pred_closed, NULL, 20);
+    }
+    return 0;
+}
+
+TEST(health_starting_until_healthy_then_unhealthy)
+{
+    struct fx f;
+    struct tt t;
+    char flag[128], cmd[160];
+    ASSERT(fx_open(&f, false) == 0);
+    snprintf(flag, sizeof flag, "%s/flag", f.dir);
+    snprintf(cmd, sizeof cmd, "test -f %s", flag);
+    tt_init(&t, "h1", "sleep");
+    t.args[0] = "100";
+    t.c.n_args = 1;
+    t.c.stop_grace_period_ms = 2000;
+    /* Failures before the flag exists fall in the start period; once
+     * healthy the start period no longer shields anything. */
+    tt_health(&t, "CMD-SHELL", cmd, 100, 1000, 2, 60000);
+    ASSERT_INT_EQ(executor_start(f.e, &t.task), 0);
+    /* Failing checks for a while: still starting, never running. */
+    ASSERT(!run_until(&f, pred_running, "h1", 600));
+    ASSERT_INT_EQ(last_state(&f, "h1"), SWARM__TASK_STATE__TASK_STATE_STARTING);
+    ASSERT_STR_EQ(last_rec(&f, "h1")->msg, "starting");
+    FILE *fp = fopen(flag, "w");
+    ASSERT(fp != NULL);
+    fclose(fp);
+    ASSERT(run_until(&f, pred_running, "h1", 3000));
+    const struct rec *r = find_rec(&f, "h1", SWARM__TASK_STATE__TASK_STATE_RUNNING);
+    ASSERT(r->pid > 0);
+    int pid = r->pid;
+    /* Healthy stays running (no second RUNNING report). */
+    ASSERT(!run_until(&f, pred_ended, "h1", 400));
+    ASSERT_INT_EQ(last_state(&f, "h1"), SWARM__TASK_STATE__TASK_STATE_RUNNING);
+    unlink(flag);
+    uint64_t t0 = now_ms();
+    ASSERT(run_until(&f, pred_ended, "h1", 5000));
+    ASSERT(now_ms() - t0 >= 80); /* two failures, an interval apart */
+    r = last_rec(&f, "h1");
+    ASSERT_INT_EQ(r->state, SWARM__TASK_STATE__TASK_STATE_FAILED);
+    ASSERT_STR_EQ(r->err, "task: unhealthy container");
+    ASSERT_INT_EQ(r->exit_code, 128 + SIGTERM); /* stopped by us, gracefully */
+    ASSERT(pid_gone(pid, 1000));
+    char log[256];
+    snprintf(log, sizeof log, "%s/tasks/h1/health.log", f.dir);
+    ASSERT(access(log, F_OK) == 0);
+    ASSERT(fx_close(&f, 1000) == 0);
+}
+
+TEST(health_timeout_is_a_failure)
+{
+    struct fx f;
+    struct tt t;
+    char pidfile[128], cmd[200];
+    ASSERT(fx_open(&f, false) == 0);
+    snprintf(pidfile, sizeof pidfile, "%s/check.pid", f.dir);
+    snprintf(cmd, sizeof cmd, "echo $$ > %s; exec sleep 10", pidfile);
+    tt_sh(&t, "hang", "sleep 100");
+    tt_health(&t, "CMD-SHELL", cmd, 100, 100, 2, 0);
+    uint64_t t0 = now_ms();
+    ASSERT_INT_EQ(executor_start(f.e, &t.task), 0);
+    int check = wait_pidfile(&f, pidfile, 3000);
+    ASSERT(check > 0);
+    ASSERT(run_until(&f, pred_ended, "hang", 5000));
+    uint64_t took = now_ms() - t0;
+    ASSERT(took >= 350 && took < 3000); /* 2 x (interval + timeout) */
+    ASSERT_INT_EQ(last_state(&f, "hang"), SWARM__TASK_STATE__TASK_STATE_FAILED);
+    ASSERT_STR_EQ(last_err(&f, "hang"), "task: unhealthy container");
+    ASSERT(find_rec(&f, "hang", SWARM__TASK_STATE__TASK_STATE_RUNNING) == NULL);
+    ASSERT(pid_gone(check, 1000));
+    char log[256];
+    snprintf(log, sizeof log, "%s/tasks/hang/health.log", f.dir);
+    ASSERT(file_has(log, "timed out"));
+    ASSERT(fx_close(&f, 1000) == 0);
+}
+
+TEST(health_start_period)
+{
+    struct fx f;
+    struct tt t, u;
+    ASSERT(fx_open(&f, false) == 0);
+    /* CMD form, failing: no failure counts for 500 ms. */
+    tt_sh(&t, "sp", "sleep 100");
+    tt_health(&t, "CMD", "false", 100, 1000, 1, 500);
+    /* Healthy within its start period: running at once. */
+    tt_sh(&u, "spok", "sleep 100");
+    tt_health(&u, "CMD", "true", 100, 1000, 1, 10000);
+    uint64_t t0 = now_ms();
+    ASSERT_INT_EQ(executor_start(f.e, &t.task), 0);
+    ASSERT_INT_EQ(executor_start(f.e, &u.task), 0);
+    ASSERT(run_until(&f, pred_running, "spok", 3000));
+    ASSERT(!run_until(&f, pred_ended, "sp", 350));
+    ASSERT_INT_EQ(last_state(&f, "sp"), SWARM__TASK_STATE__TASK_STATE_STARTING);
+    ASSERT(run_until(&f, pred_ended, "sp", 5000));
+    ASSERT(now_ms() - t0 >= 500);
+    ASSERT_STR_EQ(last_err(&f, "sp"), "task: unhealthy container");
+    ASSERT_INT_EQ(last_state(&f, "spok"), SWARM__TASK_STATE__TASK_STATE_RUNNING);
+    ASSERT(fx_close(&f, 1000) == 0);
+}
+
+TEST(health_none_and_bad_test)
+{
+    struct fx f;
+    struct tt t, e, b;
+    ASSERT(fx_open(&f, false) == 0);
+    tt_sh(&t, "none", "sleep 100");
+    tt_health(&t, "NONE", NULL, 10000, 0, 0, 0);
+    tt_sh(&e, "empty", "sleep 100");
+    tt_health(&e, "CMD", NULL, 10000, 0, 0, 0);
+    e.hc.n_test = 0; /* no test: no check */
+    tt_sh(&b, "bad", "sleep 100");
+    tt_health(&b, "CMD-BASH", "true", 100, 0, 0, 0);
+    ASSERT_INT_EQ(executor_start(f.e, &t.task), 0);
+    ASSERT_INT_EQ(executor_start(f.e, &e.task), 0);
+    ASSERT_INT_EQ(executor_start(f.e, &b.task), 0);
+    ASSERT(run_until(&f, pred_running, "none", 1000));
+    ASSERT(run_until(&f, pred_running, "empty", 1000));
+    ASSERT(run_until(&f, pred_ended, "bad", 1000));
+    ASSERT_INT_EQ(last_state(&f, "bad"), SWARM__TASK_STATE__TASK_STATE_REJECTED);
+    ASSERT(strstr(last_err(&f, "bad"), "CMD-BASH") != NULL);
+    ASSERT(fx_close(&f, 1000) == 0);
+}
+
+TEST(health_stop_and_remove_kill_running_check)
+{
+    struct fx f;
+    struct tt t, u;
+    char pf1[128], pf2[128], cmd1[200], cmd2[200];
+    ASSERT(fx_open(&f, false) == 0);
+    snprintf(pf1, sizeof pf1, "%s/c1.pid", f.dir);
+    snprintf(pf2, sizeof pf2, "%s/c2.pid", f.dir);
+    snprintf(cmd1, sizeof cmd1, "echo $$ > %s; exec sleep 100", pf1);
+    snprintf(cmd2, sizeof cmd2, "echo $$ > %s; exec sleep 100", pf2);
+    tt_sh(&t, "stopme", "sleep 100");
+    tt_health(&t, "CMD-SHELL", cmd1, 50, 60000, 3, 0);
+    tt_sh(&u, "rmme", "sleep 100");
+    tt_health(&u, "CMD-SHELL", cmd2, 50, 60000, 3, 0);
+    ASSERT_INT_EQ(executor_start(f.e, &t.task), 0);
+    ASSERT_INT_EQ(executor_start(f.e, &u.task), 0);
+    int c1 = wait_pidfile(&f, pf1, 3000), c2 = wait_pidfile(&f, pf2, 3000);
+    ASSERT(c1 > 0 && c2 > 0);
+    ASSERT_INT_EQ(executor_stop(f.e, "stopme"), 0);
+    ASSERT(run_until(&f, pred_ended, "stopme", 3000));
+    ASSERT_INT_EQ(last_state(&f, "stopme"), SWARM__TASK_STATE__TASK_STATE_SHUTDOWN);
+    ASSERT(pid_gone(c1, 1000));
+    int nrec = f.nrec;
+    ASSERT_INT_EQ(executor_remove(f.e, "rmme"), 0);
+    run_until(&f, pred_closed, NULL, 300);
+    ASSERT(pid_gone(c2, 1000));
+    ASSERT_INT_EQ(f.nrec, nrec); /* removed: not reported */
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s/tasks/rmme", f.dir);
+    ASSERT(access(dir, F_OK) != 0);
+    ASSERT(fx_close(&f, 1000) == 0);
+}
+
+TEST(health_close_with_checks_pending)
+{
+    struct fx f;
+    struct tt t, u, v;
+    char pf[128], cmd[200];
+    ASSERT(fx_open(&f, false) == 0);
+    snprintf(pf, sizeof pf, "%s/c.pid", f.dir);
+    snprintf(cmd, sizeof cmd, "echo $$ > %s; exec sleep 100", pf);
+    tt_sh(&t, "running-check", "sleep 100");
+    tt_health(&t, "CMD-SHELL", cmd, 50, 60000, 3, 0);
+    tt_sh(&u, "pending-check", "sleep 100");
+    tt_health(&u, "CMD-SHELL", "true", 60000, 0, 0, 0);
+    tt_sh(&v, "not-started", "sleep 100");
+    tt_health(&v, "CMD-SHELL", "true", 50, 0, 0, 0);
+    ASSERT_INT_EQ(executor_start(f.e, &t.task), 0);
+    ASSERT_INT_EQ(executor_start(f.e, &u.task), 0);
+    int check = wait_pidfile(&f, pf, 3000);
+    ASSERT(check > 0);
+    ASSERT_INT_EQ(last_state(&f, "pending-check"), SWARM__TASK_STATE__TASK_STATE_STARTING);
+    ASSERT_INT_EQ(executor_start(f.e, &v.task), 0);
+    int nrec = f.nrec;
+    ASSERT(fx_close(&f, 1000) == 0); /* uv_loop_close == 0: no timer left */
+    ASSERT_INT_EQ(f.nrec, nrec);
+    ASSERT(pid_gone(check, 1000));
+}
+
+TEST(health_sim_ignores_checks)
+{
+    struct fx f;
+    struct tt t;
+    ASSERT(fx_open(&f, true) == 0);
+    tt_init(&t, "s", "x");
+    tt_health(&t, "CMD-SHELL", "false", 10, 10, 1, 0);
+    ASSERT_INT_EQ(executor_start(f.e, &t.task), 0);
+    ASSERT(run_until(&f, pred_running, "s", 1000));
+    ASSERT(!run_until(&f, pred_ended, "s", 200));
+    ASSERT(fx_close(&f, 0) == 0);
 }
 
 TEST(sim_10000_tasks)
