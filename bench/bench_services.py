@@ -77,6 +77,31 @@ def bench_create(base):
         n.stop()
 
 
+def update_state(m, name):
+    import json
+    return json.loads(m.ok("service", "inspect", name))[0].get("UpdateStatus", {}).get("State")
+
+
+def bench_rolling(base):
+    """50 replicas, parallelism 10, delay 0, monitor 1 s: the total time of a
+    rolling update against the ideal 5 x (stop + start + monitor)."""
+    nodes = swarm_of(base, 3, 2)
+    m = nodes[0]
+    m.ok("service", "create", "-d", "--name", "roll", "--replicas", "50", "sleep", "1000")
+    wait_for(lambda: replicas(m, "roll") == "50/50", timeout=60, what="roll running")
+    t0 = time.monotonic()
+    m.ok("service", "update", "-d", "--env-add", "V=2", "--update-parallelism", "10",
+         "--update-delay", "0s", "--update-monitor", "1s", "roll")
+    wait_for(lambda: update_state(m, "roll") == "completed", timeout=120, interval=0.02,
+             what="update completed")
+    total = time.monotonic() - t0
+    fig("rolling_update_50_par10_monitor1s_total", total,
+        "s (ideal 5 x (stop + start + 1 s monitor), about 5 s plus stop/start)")
+    fig("rolling_update_overhead_over_5_monitors", total - 5.0, "s")
+    for n in nodes:
+        n.stop()
+
+
 def bench_e2e(base):
     wait_binary(SIMNODES)
     nodes = swarm_of(base, 3, 0, "--executor", "sim")
@@ -113,6 +138,7 @@ def main():
     base = tempfile.mkdtemp(prefix="swarm-bench-services-")
     try:
         bench_create(os.path.join(base, "create"))
+        bench_rolling(os.path.join(base, "rolling"))
         bench_e2e(os.path.join(base, "e2e"))
     finally:
         subprocess.run(["rm", "-rf", base])
