@@ -256,6 +256,7 @@ const struct cli_command cli_service_commands[] = {
     {"create", NULL, "Create a new service", cmd_service_create, NULL},
     {"inspect", NULL, "Display detailed information on one or more services",
      cmd_service_inspect, NULL},
+    {"logs", NULL, "Fetch the logs of a service or task", cmd_service_logs, NULL},
     {"ls", "list", "List services", cmd_service_ls, NULL},
     {"ps", NULL, "List the tasks of one or more services", cmd_service_ps, NULL},
     {"rm", "remove", "Remove one or more services", cmd_service_rm, NULL},

@@ -630,6 +630,7 @@ void agent_stop(struct agent *a, bool stop_tasks, void (*done)(void *data), void
     a->done = done;
     a->done_data = data;
     agent_session_close(a);
+    agent_logs_stop(a);
     uv_timer_stop(&a->flush_timer);
     if (stop_tasks) {
         struct agent_stop_ctx sc = {.a = a, .grace_ms = 0};

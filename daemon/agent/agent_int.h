@@ -157,6 +157,7 @@ struct agent {
     struct agent_task *rep_head, *rep_tail; /* statuses to report */
     size_t n_rep;
     unsigned n_stopping; /* agent_stop(stop_tasks): tasks not ended yet */
+    struct agent_logs_sub *log_subs; /* agent_logs.c */
 };
 
 /* session.c */
@@ -164,6 +165,11 @@ void agent_session_connect(struct agent *a);   /* start (or schedule) a connecti
 void agent_session_close(struct agent *a);     /* end the session for good (stop) */
 void agent_reporter_kick(struct agent *a);      /* a status became pending */
 uint64_t agent_wall_ms(void);
+
+/* agent_logs.c: the leader's log subscriptions (see there). */
+struct agent_logs_sub;
+void agent_logs_subscribe(struct agent *a, const Swarm__LogSubscription *ls);
+void agent_logs_stop(struct agent *a); /* drop them all (agent_stop) */
 
 /* agent.c */
 void agent_apply_assignments(struct agent *a, const Swarm__AssignmentsMessage *m);

@@ -362,6 +362,9 @@ static void agent_session_msg_cb(const ProtobufCMessage *msg, void *data)
     if (!conn->closing && m->n_managers > 0 && a->managers_cb != NULL) {
         a->managers_cb(m->managers, m->n_managers, a->data);
     }
+    for (size_t i = 0; !conn->closing && !a->closing && i < m->n_log_subscriptions; i++) {
+        agent_logs_subscribe(a, m->log_subscriptions[i]);
+    }
 }
 
 static void agent_session_done_cb(enum api_status status, const char *message,

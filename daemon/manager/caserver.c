@@ -359,4 +359,5 @@ void manager_register_api(struct api_server *api, struct manager_slot *slot)
     serviceapi_register(api, current);
     caserver_register(api, current);
     dispatcher_register(api, current);
+    logbroker_register(api, current);
 }

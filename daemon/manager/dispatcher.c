@@ -797,6 +797,22 @@ void dispatcher_close(struct dispatcher *d)
     uv_close((uv_handle_t *)&d->flush_timer, dispatcher_handle_closed_cb);
 }
 
+int dispatcher_send_log_subscription(struct dispatcher *d, const char *node_id,
+                                     const Swarm__LogSubscription *sub)
+{
+    Swarm__SessionMessage msg = SWARM__SESSION_MESSAGE__INIT;
+    Swarm__LogSubscription *one[1] = {(Swarm__LogSubscription *)sub};
+    struct dsession *s;
+    if (d == NULL || !d->leader || d->closing || (s = session_find(d, node_id)) == NULL ||
+        s->session_call == NULL) {
+        return SWARM_ENOTFOUND;
+    }
+    msg.session_id = s->id;
+    msg.log_subscriptions = one;
+    msg.n_log_subscriptions = 1;
+    return api_call_send(s->session_call, &msg.base) == 0 ? 0 : SWARM_ENOTFOUND;
+}
+
 void dispatcher_register(struct api_server *api, struct manager **current)
 {
     const unsigned roles = API_ROLE_WORKER | API_ROLE_MANAGER;

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 
 #include "api.h"
+#include "logs.pb-c.h"
 #include "store.h"
 
 struct manager;
@@ -18,6 +19,12 @@ void dispatcher_set_leader(struct dispatcher *d, bool leader);
 void dispatcher_on_event(struct dispatcher *d, const struct store_event *ev);
 /* End every session and free (handles close asynchronously). */
 void dispatcher_close(struct dispatcher *d);
+
+/* Send `sub` to the node's session (a SessionMessage carrying only it).
+ * Returns 0, or SWARM_ENOTFOUND when the node has no session here. `sub` is
+ * only read during the call. */
+int dispatcher_send_log_subscription(struct dispatcher *d, const char *node_id,
+                                     const Swarm__LogSubscription *sub);
 
 void dispatcher_register(struct api_server *api, struct manager **current);
 

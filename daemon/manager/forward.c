@@ -312,3 +312,146 @@ void manager_forward_close(struct manager *m)
         m->leader_client = NULL;
     }
 }
+
+/* ------------------------------------------------------ stream relaying */
+
+/* A server-streaming call relayed from a follower to the leader on a
+ * connection of its own (a stream may last as long as its client wants,
+ * unlike the unary calls sharing m->leader_client):
+ *   connect (TLS, our manager certificate) -> api_client_stream -> each
+ *   message relayed with api_call_send -> the leader's end status relayed.
+ * Failure paths: connect fails -> UNAVAILABLE; our caller goes away ->
+ *   the relayed call is cancelled, then the call finished CANCELLED. The
+ *   relay is freed in its client's close callback. */
+struct stream_relay {
+    struct api_call *call; /* NULL once finished */
+    struct api_client *client;
+    struct api_client_call *handle;
+    const ProtobufCServiceDescriptor *svc;
+    const char *method;
+    ProtobufCMessage *req; /* owned copy until sent */
+    bool cancelled;
+    char addr[64];
+};
+
+static void relay_closed_cb(void *data)
+{
+    struct stream_relay *r = data;
+    if (r->req != NULL) {
+        protobuf_c_message_free_unpacked(r->req, NULL);
+    }
+    free(r);
+}
+
+static void relay_end(struct stream_relay *r, enum api_status status, const char *message)
+{
+    struct api_call *call = r->call;
+    r->call = NULL;
+    if (call != NULL) {
+        if (status == API_OK) {
+            api_call_finish(call);
+        } else {
+            api_call_error(call, status, "%s", message != NULL ? message : "");
+        }
+    }
+    if (r->client != NULL) {
+        struct api_client *c = r->client;
+        r->client = NULL;
+        api_client_close(c, relay_closed_cb, r);
+    }
+}
+
+static void relay_msg_cb(const ProtobufCMessage *msg, void *data)
+{
+    struct stream_relay *r = data;
+    if (r->call != NULL && !r->cancelled) {
+        api_call_send(r->call, msg);
+    }
+}
+
+static void relay_done_cb(enum api_status status, const char *message,
+                          const ProtobufCMessage *resp, void *data)
+{
+    struct stream_relay *r = data;
+    (void)resp;
+    r->handle = NULL;
+    if (status == API_UNAVAILABLE) {
+        char buf[512];
+        snprintf(buf, sizeof buf, "could not reach the leader at %s: %s", r->addr,
+                 message != NULL ? message : "");
+        relay_end(r, status, buf);
+        return;
+    }
+    relay_end(r, status, message);
+}
+
+static void relay_connected_cb(struct api_client *c, int status, const char *errmsg, void *data)
+{
+    struct stream_relay *r = data;
+    int rv;
+    if (r->client == NULL) {
+        return; /* already ended */
+    }
+    if (r->cancelled) {
+        relay_end(r, API_CANCELLED, "cancelled");
+        return;
+    }
+    if (status != 0) {
+        char buf[512];
+        snprintf(buf, sizeof buf, "could not reach the leader at %s: %s", r->addr,
+                 errmsg != NULL ? errmsg : swarm_strerror(status));
+        relay_end(r, API_UNAVAILABLE, buf);
+        return;
+    }
+    rv = api_client_stream(c, r->svc, r->method, r->req, 0, relay_msg_cb, relay_done_cb, r,
+                           &r->handle);
+    protobuf_c_message_free_unpacked(r->req, NULL);
+    r->req = NULL;
+    if (rv != 0) {
+        relay_end(r, API_UNAVAILABLE, "could not reach the leader");
+    }
+}
+
+static void relay_cancel_cb(struct api_call *call, void *data)
+{
+    struct stream_relay *r = data;
+    (void)call;
+    r->cancelled = true;
+    if (r->handle != NULL) {
+        api_client_call_cancel(r->handle); /* relay_done_cb ends the call */
+    }
+}
+
+int manager_forward_stream(struct manager *m, struct api_call *call,
+                           const ProtobufCServiceDescriptor *svc, const char *method,
+                           const ProtobufCMessage *req, const char *leader_addr)
+{
+    char errmsg[SWARM_ERRMSG_SIZE] = "";
+    struct stream_relay *r;
+    if (m->client_ctx == NULL &&
+        pki_client_ctx(m->root_cert, m->node_cert, m->node_key, &m->client_ctx, errmsg) != 0) {
+        api_call_error(call, API_INTERNAL, "TLS setup: %s", errmsg);
+        return SWARM_ETLS;
+    }
+    r = calloc(1, sizeof *r);
+    if (r == NULL || (r->req = manager_message_dup(req)) == NULL ||
+        (r->client = api_client_new(m->loop, API_DEFAULT_MAX_MSG)) == NULL) {
+        if (r != NULL && r->req != NULL) {
+            protobuf_c_message_free_unpacked(r->req, NULL);
+        }
+        free(r);
+        api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
+        return SWARM_ENOMEM;
+    }
+    r->call = call;
+    r->svc = svc;
+    r->method = method;
+    snprintf(r->addr, sizeof r->addr, "%s", leader_addr);
+    api_call_on_cancel(call, relay_cancel_cb, r);
+    if (api_client_connect_tls(r->client, leader_addr, m->client_ctx, NULL, 5000,
+                               relay_connected_cb, r) != 0) {
+        relay_end(r, API_UNAVAILABLE, "could not reach the leader");
+        return SWARM_EUNAVAIL;
+    }
+    return 0;
+}

@@ -136,6 +136,16 @@ uint64_t manager_leaderless_ms(struct manager *m);
 struct manager *manager_require(struct api_call *call, void *data);
 void manager_reply_error(struct api_call *call, int status, const char *what);
 
+/* Relay a server-streaming call to the leader at `leader_addr` on a
+ * connection of its own; the call is finished by the relay (also on error,
+ * when this returns non-zero). `req` is copied. */
+int manager_forward_stream(struct manager *m, struct api_call *call,
+                           const ProtobufCServiceDescriptor *svc, const char *method,
+                           const ProtobufCMessage *req, const char *leader_addr);
+/* Service and task logs (logbroker.c). */
+void logbroker_register(struct api_server *api, struct manager **current);
+void logbroker_on_event(struct manager *m, const struct store_event *ev);
+
 void serviceapi_register(struct api_server *api, struct manager **current);
 void controlapi_register(struct api_server *api, struct manager **current);
 void caserver_register(struct api_server *api, struct manager **current);

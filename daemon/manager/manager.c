@@ -416,6 +416,7 @@ static void manager_event_cb(const struct store_event *ev, void *data)
     struct manager *m = data;
     dispatcher_on_event(m->dispatcher, ev);
     orchloop_on_event(m->orchloop, ev);
+    logbroker_on_event(m, ev);
 }
 
 /* The raft id of a manager whose certificate names `node_id`: from the

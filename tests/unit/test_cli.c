@@ -9,6 +9,7 @@
 #include "edit.h"
 #include "format.h"
 #include "json.h"
+#include "logs_fmt.h"
 #include "progress.h"
 #include "test.h"
 #include "view.h"
@@ -1458,6 +1459,43 @@ TEST(args_stop_at_args)
     ASSERT_INT_EQ(cli_parse_uint("18446744073709551615", &u, err, sizeof err), 0);
     ASSERT_INT_EQ(cli_parse_uint("18446744073709551616", &u, err, sizeof err), -1);
     ASSERT_STR_EQ(err, "strconv.ParseUint: parsing \"18446744073709551616\": value out of range");
+}
+
+TEST(logs_lines_like_docker)
+{
+    struct cli_logs_fmt f = {0};
+    char a[256], b[256], *line;
+    const char *id = "abc123def456ghi789jkl0123";
+    cli_logs_context(&f, "web.1", id, "node1", a, sizeof a);
+    ASSERT_STR_EQ(a, "web.1.abc123def456@node1");
+    cli_logs_context(&f, "web.10", id, "n2", b, sizeof b);
+    cli_logs_fit(&f, strlen(a));
+    cli_logs_fit(&f, strlen(b));
+    /* Padded to the widest context, so that the bars align. */
+    line = cli_logs_line(&f, a, 0, "hello", 5);
+    ASSERT_STR_EQ(line, "web.1.abc123def456@node1    | hello\n");
+    free(line);
+    line = cli_logs_line(&f, b, 0, "x", 1);
+    ASSERT_STR_EQ(line, "web.10.abc123def456@n2      | x\n");
+    free(line);
+    /* -t: RFC 3339 with nanoseconds after the bar. */
+    f.timestamps = true;
+    line = cli_logs_line(&f, a, 1709287200123, "hi", 2);
+    ASSERT_STR_EQ(line, "web.1.abc123def456@node1    | 2024-03-01T10:00:00.123000000Z hi\n");
+    free(line);
+    /* --no-task-ids, --no-trunc, --raw. */
+    f.timestamps = false;
+    f.no_task_ids = true;
+    cli_logs_context(&f, "web.1", id, "node1", a, sizeof a);
+    ASSERT_STR_EQ(a, "web.1@node1");
+    f.no_task_ids = false;
+    f.no_trunc = true;
+    cli_logs_context(&f, "web.1", id, "node1", a, sizeof a);
+    ASSERT_STR_EQ(a, "web.1.abc123def456ghi789jkl0123@node1");
+    f.raw = true;
+    line = cli_logs_line(&f, a, 0, "raw line", 8);
+    ASSERT_STR_EQ(line, "raw line\n");
+    free(line);
 }
 
 TEST_MAIN()
