@@ -19,6 +19,7 @@
 #include "format.h"
 #include "logs.pb-c.h"
 #include "logs_fmt.h"
+#include "pbcopy.h"
 
 struct logs_name {
     char *id;
@@ -189,8 +190,6 @@ static void logs_preload(struct logs_run *r, const char *service_id, const Swarm
 static void logs_msg_cb(const ProtobufCMessage *msg, void *data)
 {
     struct logs_run *r = data;
-    size_t len = protobuf_c_message_get_packed_size(msg);
-    uint8_t *buf;
     Swarm__SubscribeLogsMessage *copy;
     if (r->n_queue == r->cap_queue) {
         size_t cap = r->cap_queue ? 2 * r->cap_queue : 16;
@@ -201,12 +200,7 @@ static void logs_msg_cb(const ProtobufCMessage *msg, void *data)
         r->queue = grown;
         r->cap_queue = cap;
     }
-    if ((buf = malloc(len ? len : 1)) == NULL) {
-        return;
-    }
-    protobuf_c_message_pack(msg, buf);
-    copy = swarm__subscribe_logs_message__unpack(NULL, len, buf);
-    free(buf);
+    copy = pb_copy(msg);
     if (copy != NULL) {
         r->queue[r->n_queue++] = copy;
     }

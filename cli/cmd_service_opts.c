@@ -9,6 +9,7 @@
 #include "cmd_service_opts.h"
 #include "edit.h"
 #include "format.h"
+#include "pbcopy.h"
 
 static void *cli_svc_xalloc(void *p, size_t size)
 {
@@ -238,11 +239,7 @@ static void cli_svc_default_update_config(Swarm__UpdateConfig *c)
 static void cli_svc_push_ports(Swarm__EndpointSpec *e, const struct cli_svc_ports *p)
 {
     for (size_t i = 0; i < p->n; i++) {
-        size_t len = protobuf_c_message_get_packed_size(&p->items[i]->base);
-        uint8_t *buf = cli_svc_xalloc(NULL, len);
-        protobuf_c_message_pack(&p->items[i]->base, buf);
-        Swarm__PortConfig *copy = swarm__port_config__unpack(NULL, len, buf);
-        free(buf);
+        Swarm__PortConfig *copy = pb_copy(&p->items[i]->base);
         if (copy == NULL) {
             continue;
         }

@@ -15,6 +15,7 @@
 
 #include "args.h"
 #include "err.h"
+#include "pbcopy.h"
 
 const char *cli_conn_socket_path(const char *flag)
 {
@@ -86,15 +87,7 @@ static void conn_dial(struct cli_conn *c)
 /* The answer is freed when this returns: keep a copy by re-encoding it. */
 static ProtobufCMessage *conn_copy_message(const ProtobufCMessage *m)
 {
-    size_t len = protobuf_c_message_get_packed_size(m);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (buf == NULL) {
-        return NULL;
-    }
-    protobuf_c_message_pack(m, buf);
-    ProtobufCMessage *copy = protobuf_c_message_unpack(m->descriptor, NULL, len, buf);
-    free(buf);
-    return copy;
+    return pb_copy(m);
 }
 
 static void conn_response_cb(enum api_status status, const char *message,

@@ -18,6 +18,7 @@
 #include "err.h"
 #include "pki.h"
 #include "token.h"
+#include "pbcopy.h"
 
 #define JOIN_TIMEOUT_MS 15000
 
@@ -96,16 +97,8 @@ static void issue_cb(enum api_status status, const char *message, const Protobuf
         fail(j, SWARM_ECRYPTO, "the manager sent an unusable certificate");
         return;
     }
-    {
-        /* Keep a copy: the runtime frees `msg` after this callback. */
-        size_t len = protobuf_c_message_get_packed_size(msg);
-        uint8_t *buf = malloc(len ? len : 1);
-        if (buf != NULL) {
-            protobuf_c_message_pack(msg, buf);
-            j->res->resp = swarm__issue_node_certificate_response__unpack(NULL, len, buf);
-            free(buf);
-        }
-    }
+    /* Keep a copy: the runtime frees `msg` after this callback. */
+    j->res->resp = pb_copy(msg);
     join_finish(j, j->res->resp != NULL ? 0 : SWARM_ENOMEM);
 }
 

@@ -26,6 +26,7 @@
 #include "join.h"
 #include "localstate.pb-c.h"
 #include "log.h"
+#include "pbcopy.h"
 #include "manager/manager.h"
 #include "pki.h"
 #include "swarm.pb-c.h"
@@ -271,15 +272,7 @@ static void join_ctx_free(struct join_ctx *jc)
 
 Swarm__LocalState *node_local_state_copy(const Swarm__LocalState *ls)
 {
-    size_t len = swarm__local_state__get_packed_size(ls);
-    uint8_t *buf = malloc(len ? len : 1);
-    Swarm__LocalState *copy = NULL;
-    if (buf != NULL) {
-        swarm__local_state__pack(ls, buf);
-        copy = swarm__local_state__unpack(NULL, len, buf);
-        free(buf);
-    }
-    return copy;
+    return pb_copy(&ls->base);
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw);

@@ -34,20 +34,13 @@
 #include "err.h"
 #include "hostinfo.h"
 #include "log.h"
+#include "pbcopy.h"
 
 /* ------------------------------------------------------------- tasks */
 
 static Swarm__Task *agent_task_copy(const Swarm__Task *t)
 {
-    size_t n = swarm__task__get_packed_size(t);
-    uint8_t *buf = malloc(n ? n : 1);
-    Swarm__Task *copy = NULL;
-    if (buf != NULL) {
-        swarm__task__pack(t, buf);
-        copy = swarm__task__unpack(NULL, n, buf);
-        free(buf);
-    }
-    return copy;
+    return pb_copy(&t->base);
 }
 
 static void agent_task_free(struct agent_task *at)

@@ -31,6 +31,7 @@
 #include "err.h"
 #include "log.h"
 #include "logs.pb-c.h"
+#include "pbcopy.h"
 
 #define AGENT_LOGS_POLL_MS 250
 #define AGENT_LOGS_CHUNK (256u * 1024)   /* bytes read per file per pump */
@@ -499,13 +500,7 @@ void agent_logs_subscribe(struct agent *a, const Swarm__LogSubscription *ls)
     }
     s->a = a;
     if (ls->selector != NULL) {
-        size_t len = protobuf_c_message_get_packed_size(&ls->selector->base);
-        uint8_t *buf = malloc(len ? len : 1);
-        if (buf != NULL) {
-            protobuf_c_message_pack(&ls->selector->base, buf);
-            s->sel = swarm__log_selector__unpack(NULL, len, buf);
-            free(buf);
-        }
+        s->sel = pb_copy(&ls->selector->base);
     }
     if (s->sel == NULL) {
         free(s->id);

@@ -43,6 +43,7 @@
 #include "err.h"
 #include "executor_int.h"
 #include "log.h"
+#include "pbcopy.h"
 
 enum proc_phase { PROC_PENDING, PROC_RUNNING, PROC_ENDED };
 
@@ -527,13 +528,7 @@ static int proc_start(struct executor *e, const Swarm__Task *task)
     if (t == NULL) {
         return SWARM_ENOMEM;
     }
-    size_t n = swarm__task__get_packed_size(task);
-    uint8_t *buf = malloc(n ? n : 1);
-    if (buf != NULL) {
-        swarm__task__pack(task, buf);
-        t->task = swarm__task__unpack(NULL, n, buf);
-        free(buf);
-    }
+    t->task = pb_copy(&task->base);
     t->entry.id = strdup(task->id);
     /* No spec or no image: rejected by the start step like a bad program. */
     if (t->task != NULL && t->task->spec == NULL &&

@@ -21,6 +21,7 @@
 #include "err.h"
 #include "id.h"
 #include "internal.h"
+#include "pbcopy.h"
 #include "pki.h"
 #include "token.h"
 
@@ -178,7 +179,7 @@ static Swarm__Node *new_node(const char *id, int role, uint64_t raft_id,
     n->role = role;
     n->advertise_addr = strdup(req->advertise_addr);
     if (req->description != NULL) {
-        n->description = manager_message_dup(&req->description->base);
+        n->description = pb_copy(&req->description->base);
     }
     n->status = calloc(1, sizeof *n->status);
     swarm__node_status__init(n->status);

@@ -27,6 +27,7 @@
 #include "err.h"
 #include "id.h"
 #include "internal.h"
+#include "pbcopy.h"
 #include "log.h"
 
 #define DISPATCHER_MISSED 3
@@ -197,7 +198,7 @@ static void node_change_queue(struct dispatcher *d, const char *node_id, Swarm__
         if (c->desc != NULL) {
             swarm__node_description__free_unpacked(c->desc, NULL);
         }
-        c->desc = manager_message_dup(&desc->base);
+        c->desc = pb_copy(&desc->base);
     }
     if (addr != NULL) {
         snprintf(c->addr, sizeof c->addr, "%s", addr);
@@ -561,7 +562,7 @@ static void update_task_status_cb(struct api_call *call, const ProtobufCMessage 
         swarm__store_action__init(a);
         swarm__task__init(t);
         t->id = strdup(u->task_id);
-        t->status = manager_message_dup(&u->status->base);
+        t->status = pb_copy(&u->status->base);
         a->kind = SWARM__STORE_ACTION_KIND__STORE_ACTION_TASK_STATUS;
         a->target_case = SWARM__STORE_ACTION__TARGET_TASK;
         a->task = t;

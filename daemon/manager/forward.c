@@ -21,6 +21,7 @@
 
 #include "err.h"
 #include "internal.h"
+#include "pbcopy.h"
 #include "log.h"
 #include "pki.h"
 
@@ -434,7 +435,7 @@ int manager_forward_stream(struct manager *m, struct api_call *call,
         return SWARM_ETLS;
     }
     r = calloc(1, sizeof *r);
-    if (r == NULL || (r->req = manager_message_dup(req)) == NULL ||
+    if (r == NULL || (r->req = pb_copy(req)) == NULL ||
         (r->client = api_client_new(m->loop, API_DEFAULT_MAX_MSG)) == NULL) {
         if (r != NULL && r->req != NULL) {
             protobuf_c_message_free_unpacked(r->req, NULL);

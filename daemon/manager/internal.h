@@ -94,9 +94,6 @@ EVP_PKEY *manager_root_key(struct manager *m);
 /* Fill live raft facts (leader flag) into nodes read from the store. */
 void manager_decorate_node(struct manager *m, Swarm__Node *node);
 
-/* A deep copy of a protobuf-c message (pack + unpack); NULL on failure. */
-void *manager_message_dup(const ProtobufCMessage *msg);
-
 /* Register `local` so that it runs on the leader: followers forward the
  * call; without a leader a write waits a bounded time, a read (`read`)
  * answers from the local store (forward.c). `local` receives `current` as

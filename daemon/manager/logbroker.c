@@ -27,6 +27,7 @@
 #include "err.h"
 #include "id.h"
 #include "internal.h"
+#include "pbcopy.h"
 #include "log.h"
 #include "logs.pb-c.h"
 
@@ -275,7 +276,7 @@ static void logbroker_subscribe_local(struct manager *m, struct manager **curren
     }
     swarm__log_subscription__init(s->sub);
     s->sub->id = strdup(s->id);
-    s->sub->selector = req->selector != NULL ? manager_message_dup(&req->selector->base) : NULL;
+    s->sub->selector = req->selector != NULL ? pb_copy(&req->selector->base) : NULL;
     if (s->sub->selector == NULL) {
         s->sub->selector = calloc(1, sizeof *s->sub->selector);
         swarm__log_selector__init(s->sub->selector);

@@ -25,6 +25,7 @@
 #include "hostinfo.h"
 #include "id.h"
 #include "log.h"
+#include "pbcopy.h"
 #include "pki.h"
 #include "token.h"
 #include "transport.h"
@@ -47,19 +48,6 @@ int64_t manager_now_ms(void)
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-void *manager_message_dup(const ProtobufCMessage *msg)
-{
-    size_t len = protobuf_c_message_get_packed_size(msg);
-    uint8_t *buf = malloc(len ? len : 1);
-    void *copy;
-    if (buf == NULL) {
-        return NULL;
-    }
-    protobuf_c_message_pack(msg, buf);
-    copy = protobuf_c_message_unpack(msg->descriptor, NULL, len, buf);
-    free(buf);
-    return copy;
-}
 
 static void path_join(char *out, size_t size, const char *dir, const char *name)
 {
@@ -98,7 +86,7 @@ static Swarm__ClusterSpec *spec_build(const Swarm__ClusterSpec *given)
 {
     Swarm__ClusterSpec *spec;
     if (given != NULL) {
-        spec = manager_message_dup(&given->base);
+        spec = pb_copy(&given->base);
     } else {
         spec = calloc(1, sizeof *spec);
         if (spec != NULL) {
@@ -155,7 +143,7 @@ const Swarm__LocalState *manager_local_state(struct manager *m)
 
 Swarm__LocalState *manager_local_state_copy(struct manager *m)
 {
-    return manager_message_dup(&m->local->base);
+    return pb_copy(&m->local->base);
 }
 
 bool manager_caught_up(struct manager *m)
@@ -388,7 +376,7 @@ static struct manager *manager_alloc(uv_loop_t *loop, const struct manager_confi
     uv_timer_init(loop, &m->forward_timer);
     m->forward_timer.data = m;
     for (size_t i = 0; i < cfg->n_seed_peers; i++) {
-        Swarm__ManagerPeer *p = manager_message_dup(&cfg->seed_peers[i]->base);
+        Swarm__ManagerPeer *p = pb_copy(&cfg->seed_peers[i]->base);
         Swarm__ManagerPeer **grown = realloc(m->seed_peers, (m->n_seed_peers + 1) * sizeof *grown);
         if (p == NULL || grown == NULL) {
             free(p);
@@ -825,7 +813,7 @@ int manager_open(uv_loop_t *loop, const struct manager_config *cfg,
     }
     *out = m;
     m->phase = MANAGER_RUNNING;
-    m->local = manager_message_dup(&state->base);
+    m->local = pb_copy(&state->base);
     if (m->local == NULL) {
         return SWARM_ENOMEM;
     }
@@ -903,7 +891,7 @@ void manager_fill_info(struct manager *m, Swarm__InfoResponse *info)
         store_node_free_list(nodes, n);
     }
     if (store_cluster_get_default(m->store, &cluster) == 0) {
-        info->cluster_spec = manager_message_dup(&cluster->spec->base);
+        info->cluster_spec = pb_copy(&cluster->spec->base);
         swarm__cluster__free_unpacked(cluster, NULL);
     }
 }

@@ -126,8 +126,6 @@ static inline Swarm__NodeAvailability orch_node_availability(const Swarm__Node *
  * replace. */
 void orch_update_plan(struct orch *o);
 bool orch_update_take(struct orch *o);
-/* A deep copy of a service (orchestrator.c). */
-Swarm__Service *orch_service_dup(const Swarm__Service *svc);
 
 /* Decisions shared by the modes (orchestrator.c). */
 void orch_wake(struct orch *o, int64_t at);

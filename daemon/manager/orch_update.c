@@ -21,6 +21,7 @@
 
 #include "err.h"
 #include "orch_int.h"
+#include "pbcopy.h"
 
 #define UPDATE_DEFAULT_MONITOR_MS 5000
 
@@ -42,7 +43,7 @@ static bool is_new(const struct orch *o, const Swarm__Task *t)
 static Swarm__Service *status_change(struct orch *o, Swarm__UpdateState state, const char *msg,
                                      const char *task_id)
 {
-    Swarm__Service *svc = orch_service_dup(o->svc);
+    Swarm__Service *svc = pb_copy(&o->svc->base);
     char text[256];
     if (svc == NULL) {
         o->rv = SWARM_ENOMEM;

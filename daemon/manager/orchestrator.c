@@ -25,6 +25,7 @@
 #include "constraint.h"
 #include "err.h"
 #include "orch_int.h"
+#include "pbcopy.h"
 
 #define ORCH_DEFAULT_RESTART_DELAY_MS 5000
 #define ORCH_ID_BUF 64
@@ -90,16 +91,7 @@ void orch_stop(struct orch *o, const struct orch_ref *r)
  * swarm__task__free_unpacked frees it whoever ends up holding it. */
 static Swarm__Task *task_dup(const Swarm__Task *t)
 {
-    size_t len = swarm__task__get_packed_size(t);
-    uint8_t *buf = malloc(len > 0 ? len : 1);
-    Swarm__Task *copy;
-    if (buf == NULL) {
-        return NULL;
-    }
-    swarm__task__pack(t, buf);
-    copy = swarm__task__unpack(NULL, len, buf);
-    free(buf);
-    return copy;
+    return pb_copy(&t->base);
 }
 
 void orch_create(struct orch *o, uint64_t slot, const char *node_id)
@@ -279,19 +271,6 @@ static bool start_first_pair(const struct orch *o, const Swarm__Task *a, const S
     return o->spec_version > 0 && old->spec_version < cur->spec_version &&
            cur->spec_version >= o->spec_version && orch_task_state(cur) < ORCH_ST(RUNNING) &&
            orch_task_state(old) == ORCH_ST(RUNNING);
-}
-
-Swarm__Service *orch_service_dup(const Swarm__Service *svc)
-{
-    size_t len = swarm__service__get_packed_size(svc);
-    uint8_t *buf = malloc(len ? len : 1);
-    Swarm__Service *copy = NULL;
-    if (buf != NULL) {
-        swarm__service__pack(svc, buf);
-        copy = swarm__service__unpack(NULL, len, buf);
-        free(buf);
-    }
-    return copy;
 }
 
 /* Keep one live task per group and stop the others; note whether the group

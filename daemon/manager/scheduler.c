@@ -27,6 +27,7 @@
 #include "constraint.h"
 #include "err.h"
 #include "sched_int.h"
+#include "pbcopy.h"
 
 /* ---- services ------------------------------------------------------------ */
 
@@ -106,16 +107,7 @@ static void nodes_clear(struct sched *s)
 /* A private copy, so the caller may free its nodes after sched_set_nodes. */
 static Swarm__Node *node_copy(const Swarm__Node *n)
 {
-    size_t len = swarm__node__get_packed_size(n);
-    uint8_t *buf = malloc(len > 0 ? len : 1);
-    Swarm__Node *copy;
-    if (buf == NULL) {
-        return NULL;
-    }
-    swarm__node__pack(n, buf);
-    copy = swarm__node__unpack(NULL, len, buf);
-    free(buf);
-    return copy;
+    return pb_copy(&n->base);
 }
 
 static int node_cmp(const void *a, const void *b)

@@ -17,6 +17,7 @@
 #include "err.h"
 #include "id.h"
 #include "internal.h"
+#include "pbcopy.h"
 
 static int find_service(struct manager *m, struct api_call *call, const char *ref,
                         Swarm__Service **out)
@@ -198,7 +199,7 @@ static void create_service_cb(struct api_call *call, const ProtobufCMessage *msg
         }
         return;
     }
-    spec = manager_message_dup(&req->spec->base);
+    spec = pb_copy(&req->spec->base);
     if (spec == NULL || validate_service_spec(call, spec) != 0) {
         if (spec == NULL) {
             api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
@@ -279,9 +280,9 @@ static void update_service_cb(struct api_call *call, const ProtobufCMessage *msg
                            "service %s does not have a previous spec", req->service_id);
             goto out;
         }
-        next = manager_message_dup(&svc->previous_spec->base);
+        next = pb_copy(&svc->previous_spec->base);
     } else {
-        next = req->spec != NULL ? manager_message_dup(&req->spec->base) : NULL;
+        next = req->spec != NULL ? pb_copy(&req->spec->base) : NULL;
         if (next == NULL || validate_service_spec(call, next) != 0) {
             if (next == NULL) {
                 api_call_error(call, API_INVALID_ARGUMENT, "a service spec must be provided");
