@@ -28,8 +28,10 @@
  *     Bytes still queued towards raft are dropped: raft tolerates lost
  *     messages and reconnects. Raft never reads its outbound pipes, so it
  *     learns of the close from its next write (EPIPE).
- *   - garbage from an authenticated peer after the preamble: raft's decoder
- *     fails and raft closes its pipe, which closes the bridge.
+ *   - bytes from an accepted peer that are not well-framed raft messages
+ *     (wire.h: unknown type, a length out of bounds or inconsistent, a
+ *     malformed configuration): closed before raft sees the bad message,
+ *     since libraft's decoder trusts those lengths.
  *
  * Backpressure: raft -> TLS stops reading the pipe while the TLS connection
  * has more than RTRANSPORT_HIGH_WATER ciphertext queued (a short timer polls
@@ -48,6 +50,7 @@
 #include "err.h"
 #include "log.h"
 #include "tls.h"
+#include "wire.h"
 
 #define RTRANSPORT_MAGIC "SWRT"
 #define RTRANSPORT_VERSION 1
@@ -104,6 +107,7 @@ struct rtransport_bridge {
     bool pipe_paused; /* raft -> TLS stopped: TLS queue full */
     bool tls_paused;  /* TLS -> raft stopped: pipe queue full */
     int open;         /* timer, pipe and tls not yet closed */
+    struct rwire *wire; /* accept side: checks every byte bound for raft */
     struct raft_uv_connect *req; /* pending dial */
     raft_uv_connect_cb connect_cb;
     raft_id id;
@@ -156,6 +160,10 @@ static void bridge_free(struct rtransport_bridge *b)
     }
     if (b->next != NULL) {
         b->next->prev = b->prev;
+    }
+    if (b->wire != NULL) {
+        rwire_close(b->wire);
+        free(b->wire);
     }
     free(b);
     if (req != NULL) {
@@ -276,6 +284,20 @@ static void bridge_to_raft(struct rtransport_bridge *b, const uint8_t *buf, size
     }
 }
 
+/* Bytes from the TLS peer: on an accepted connection they must pass the
+ * framing check before raft gets them. */
+static void bridge_from_peer(struct rtransport_bridge *b, const uint8_t *buf, size_t len)
+{
+    char em[SWARM_ERRMSG_SIZE];
+    if (b->wire != NULL && rwire_feed(b->wire, buf, len, em) != 0) {
+        log_warn("raft", "transport: raft peer %llu (%s) sent a malformed stream, closing: %s",
+                 (unsigned long long)b->id, b->address, em);
+        bridge_close(b);
+        return;
+    }
+    bridge_to_raft(b, buf, len);
+}
+
 static void bridge_tls_read_cb(struct tls_conn *conn, int status, const uint8_t *buf,
                                size_t len, const char *errmsg, void *data)
 {
@@ -290,7 +312,7 @@ static void bridge_tls_read_cb(struct tls_conn *conn, int status, const uint8_t 
         bridge_close(b);
         return;
     }
-    bridge_to_raft(b, buf, len);
+    bridge_from_peer(b, buf, len);
 }
 
 static void pipe_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
@@ -390,7 +412,11 @@ static int bridge_up(struct rtransport_bridge *b, const uint8_t *extra, size_t n
     }
     b->state = BRIDGE_UP;
     if (n_extra > 0) {
-        bridge_to_raft(b, extra, n_extra);
+        bridge_from_peer(b, extra, n_extra);
+        if (b->state == BRIDGE_CLOSING) {
+            uv_close((uv_handle_t *)rp, raft_pipe_close_cb);
+            return SWARM_EPROTO;
+        }
     }
     *out = (uv_stream_t *)rp;
     return 0;
@@ -627,6 +653,12 @@ static void rtransport_accept_cb(struct tls_conn *conn, const struct api_peer *p
     b->tls = conn;
     b->open++;
     b->state = BRIDGE_PREAMBLE;
+    b->wire = malloc(sizeof *b->wire);
+    if (b->wire == NULL) {
+        bridge_close(b);
+        return;
+    }
+    rwire_init(b->wire);
     b->id = id;
     snprintf(b->address, sizeof b->address, "%s", peer->addr);
     if (tls_conn_read_start(conn, preamble_read_cb, b) != 0) {

@@ -11,7 +11,10 @@
  *   - three managers with real raft nodes and stores: bootstrap, add two
  *     voters, commands (one of 1.5 MiB) applied on every store, garbage from
  *     an authenticated peer survived, the leader stopped and a new one elected
- *     that accepts a proposal. */
+ *     that accepts a proposal;
+ *   - the framing check (raft/wire.h), pure: well-formed messages of every
+ *     type pass whole and byte by byte, each malformed one is refused before
+ *     its last byte. */
 #include <ftw.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -28,12 +31,47 @@
 #include "test.h"
 #include "tls.h"
 #include "transport.h"
+#include "wire.h"
 
 #define CLUSTER "clusterA"
 #define BIG (8u << 20)
 
 static uv_loop_t loop;
 static uv_timer_t tick; /* bounds each UV_RUN_ONCE */
+
+/* What the stub raft and the dialer expect at each offset of a stream. */
+static const uint8_t *stream_expect;
+
+static uint8_t stream_byte(size_t off)
+{
+    return stream_expect != NULL ? stream_expect[off] : (uint8_t)(off * 7);
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+/* `total` bytes of well-framed raft traffic (the bridge checks the framing of
+ * what goes to raft): one install-snapshot message whose data is the i * 7
+ * pattern. */
+static void frame_snapshot(uint8_t *p, size_t total)
+{
+    static const uint8_t conf[24] = {1, 1, 0, 0, 0, 0, 0, 0, 0, /* format, n = 1 */
+                                     1, 0, 0, 0, 0, 0, 0, 0,    /* id 1 */
+                                     'a', 0, 1};                /* address, voter */
+    memset(p, 0, 16 + 80);
+    put_le64(p, RAFT_IO_INSTALL_SNAPSHOT);
+    put_le64(p + 8, 56 + sizeof conf);
+    put_le64(p + 16 + 32, sizeof conf);
+    memcpy(p + 16 + 40, conf, sizeof conf);
+    put_le64(p + 16 + 64, total - 16 - 80);
+    for (size_t i = 16 + 80; i < total; i++) {
+        p[i] = (uint8_t)(i * 7);
+    }
+}
 
 /* ------------------------------------------------------------- helpers */
 
@@ -185,7 +223,7 @@ static void dialer_read_cb(struct tls_conn *c, int status, const uint8_t *buf, s
         return;
     }
     for (size_t i = 0; i < len; i++) {
-        if (buf[i] != (uint8_t)((d->received + i) * 7)) {
+        if (buf[i] != stream_byte(d->received + i)) {
             d->bad++;
         }
     }
@@ -438,7 +476,7 @@ static void stub_read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         return;
     }
     for (ssize_t i = 0; i < n; i++) {
-        if ((uint8_t)buf->base[i] != (uint8_t)((s->stream_received + (size_t)i) * 7)) {
+        if ((uint8_t)buf->base[i] != stream_byte(s->stream_received + (size_t)i)) {
             s->stream_bad++;
         }
     }
@@ -487,9 +525,8 @@ TEST(bridge_carries_bytes_both_ways_with_backpressure)
 
     /* Preamble then 8 MiB in one go; the stub raft does not read yet. */
     n = preamble(big, "127.0.0.22:4242");
-    for (size_t i = 0; i < BIG; i++) {
-        big[n + i] = (uint8_t)(i * 7);
-    }
+    frame_snapshot(big + n, BIG);
+    stream_expect = big + n;
     d.send_after_up = big;
     d.send_len = n + BIG;
     ASSERT_INT_EQ(dialer_start(&d, s.address, peer.client_ctx), 0);
@@ -529,6 +566,7 @@ TEST(bridge_carries_bytes_both_ways_with_backpressure)
     ASSERT(run_until(stub_eof, &s, 5000));
 
     ident_free(&peer);
+    stream_expect = NULL;
     free(big);
     ASSERT_INT_EQ(stub_teardown(&s), 0);
     ASSERT_INT_EQ(loop_teardown(), 0);
@@ -670,14 +708,21 @@ TEST(dial_to_a_manager_of_our_cluster_gives_raft_a_stream)
     ASSERT_STR_EQ(s.peer_address, s.address);
     {
         struct stub_write w = {0};
+        /* Two request-vote results (16-byte headers), as raft sends them. */
         static uint8_t msg[64];
         for (size_t i = 0; i < sizeof msg; i++) {
             msg[i] = (uint8_t)(i * 7);
         }
+        put_le64(msg, RAFT_IO_REQUEST_VOTE_RESULT);
+        put_le64(msg + 8, 16);
+        put_le64(msg + 32, RAFT_IO_REQUEST_VOTE_RESULT);
+        put_le64(msg + 40, 16);
+        stream_expect = msg;
         uv_buf_t b = uv_buf_init((char *)msg, sizeof msg);
         ASSERT_INT_EQ(uv_read_start((uv_stream_t *)s.stream, stub_alloc_cb, stub_read_cb), 0);
         ASSERT_INT_EQ(uv_write(&w.req, r.stream, &b, 1, stub_write_cb), 0);
         ASSERT(run_until(stub_got_64, &s, 5000));
+        stream_expect = NULL;
         ASSERT_INT_EQ(s.stream_received, sizeof msg);
         ASSERT_INT_EQ(s.stream_bad, 0);
     }
@@ -907,6 +952,305 @@ static unsigned voters(struct rnode *n)
     return v;
 }
 
+
+/* --------------------------------------------------- framing check (pure) */
+
+struct wmsg {
+    uint8_t b[4096];
+    size_t n;
+};
+
+static void w64(struct wmsg *m, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) {
+        m->b[m->n++] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+static void w32(struct wmsg *m, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) {
+        m->b[m->n++] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+static void wbytes(struct wmsg *m, const void *p, size_t n)
+{
+    memcpy(m->b + m->n, p, n);
+    m->n += n;
+}
+
+static void wpad(struct wmsg *m)
+{
+    while (m->n % 8 != 0) {
+        m->b[m->n++] = 0;
+    }
+}
+
+/* A configuration in raft's format 1 (id, address, role per server), padded
+ * as configurationEncode pads it. */
+static void wconf(struct wmsg *m, unsigned n, uint8_t role)
+{
+    size_t start = m->n;
+    m->b[m->n++] = 1;
+    w64(m, n);
+    for (unsigned i = 0; i < n; i++) {
+        char addr[32];
+        w64(m, i + 1);
+        snprintf(addr, sizeof addr, "127.0.0.%u:2377", i + 1);
+        wbytes(m, addr, strlen(addr) + 1);
+        m->b[m->n++] = role;
+    }
+    (void)start;
+    wpad(m);
+}
+
+static void wfixed(struct wmsg *m, uint64_t type, uint64_t hlen)
+{
+    w64(m, type);
+    w64(m, hlen);
+    for (uint64_t i = 0; i < hlen; i++) {
+        m->b[m->n++] = (uint8_t)(i * 7);
+    }
+}
+
+struct wentry {
+    uint8_t type;
+    const struct wmsg *data;
+};
+
+static void wappend(struct wmsg *m, const struct wentry *e, unsigned n)
+{
+    w64(m, RAFT_IO_APPEND_ENTRIES);
+    w64(m, 48 + 16 * (uint64_t)n);
+    w64(m, 7);  /* term */
+    w64(m, 10); /* prev index */
+    w64(m, 6);  /* prev term */
+    w64(m, 9);  /* commit */
+    w64(m, n);
+    for (unsigned i = 0; i < n; i++) {
+        w64(m, 7);
+        m->b[m->n++] = e[i].type;
+        m->n += 3;
+        w32(m, (uint32_t)e[i].data->n);
+    }
+    w64(m, 0);
+    for (unsigned i = 0; i < n; i++) {
+        wbytes(m, e[i].data->b, e[i].data->n);
+    }
+}
+
+static void wsnapshot(struct wmsg *m, const struct wmsg *conf, uint64_t data_len)
+{
+    w64(m, RAFT_IO_INSTALL_SNAPSHOT);
+    w64(m, 56 + conf->n);
+    w64(m, 7);
+    w64(m, 100);
+    w64(m, 6);
+    w64(m, 90);
+    w64(m, conf->n);
+    wbytes(m, conf->b, conf->n);
+    w64(m, data_len);
+    w64(m, 0);
+    for (uint64_t i = 0; i < data_len; i++) {
+        m->b[m->n++] = 0xab;
+    }
+}
+
+/* Whole: 0 or the error. */
+static int wfeed_whole(const struct wmsg *m, uint64_t *messages)
+{
+    struct rwire w;
+    char em[SWARM_ERRMSG_SIZE];
+    rwire_init(&w);
+    int rv = rwire_feed(&w, m->b, m->n, em);
+    *messages = w.messages;
+    rwire_close(&w);
+    return rv;
+}
+
+/* Byte by byte: how many bytes were accepted before the first refusal. */
+static size_t wfeed_bytes(const struct wmsg *m)
+{
+    struct rwire w;
+    char em[SWARM_ERRMSG_SIZE];
+    size_t i;
+    rwire_init(&w);
+    for (i = 0; i < m->n; i++) {
+        if (rwire_feed(&w, m->b + i, 1, em) != 0) {
+            break;
+        }
+    }
+    rwire_close(&w);
+    return i;
+}
+
+TEST(wire_accepts_every_well_formed_message)
+{
+    static struct wmsg m, cmd, conf, last, barrier;
+    uint64_t k;
+    memset(&m, 0, sizeof m);
+    wfixed(&m, RAFT_IO_REQUEST_VOTE, 40);
+    wfixed(&m, RAFT_IO_REQUEST_VOTE, 32); /* the legacy form raft still decodes */
+    wfixed(&m, RAFT_IO_REQUEST_VOTE_RESULT, 24);
+    wfixed(&m, RAFT_IO_REQUEST_VOTE_RESULT, 16);
+    wfixed(&m, RAFT_IO_APPEND_ENTRIES_RESULT, 24);
+    wfixed(&m, RAFT_IO_TIMEOUT_NOW, 24);
+    wappend(&m, NULL, 0); /* heartbeat */
+    cmd.n = 0;
+    wbytes(&cmd, "0123456789abcdef", 16);
+    barrier.n = 8;
+    memset(barrier.b, 0, 8);
+    conf.n = 0;
+    wconf(&conf, 3, RAFT_VOTER);
+    last.n = 0;
+    wbytes(&last, "odd", 3); /* only the last entry may be unaligned */
+    struct wentry e[] = {{RAFT_COMMAND, &cmd}, {RAFT_BARRIER, &barrier},
+                         {RAFT_CHANGE, &conf}, {RAFT_COMMAND, &last}};
+    wappend(&m, e, 4);
+    wsnapshot(&m, &conf, 40);
+    ASSERT_INT_EQ(wfeed_whole(&m, &k), 0);
+    ASSERT_INT_EQ(k, 9);
+    ASSERT_INT_EQ(wfeed_bytes(&m), m.n);
+}
+
+/* Each malformed message, after a good one, is refused: whole, and byte by
+ * byte before its last byte (so raft never holds it complete). */
+static int wire_refused(const struct wmsg *bad)
+{
+    static struct wmsg m;
+    uint64_t k;
+    m.n = 0;
+    wfixed(&m, RAFT_IO_TIMEOUT_NOW, 24);
+    size_t good = m.n;
+    wbytes(&m, bad->b, bad->n);
+    if (wfeed_whole(&m, &k) != SWARM_EPROTO) {
+        return 1;
+    }
+    size_t accepted = wfeed_bytes(&m);
+    if (accepted < good || accepted >= m.n) {
+        return 2;
+    }
+    return 0;
+}
+
+TEST(wire_refuses_malformed_messages)
+{
+    static struct wmsg bad, cmd, conf, odd, badconf;
+    cmd.n = 0;
+    wbytes(&cmd, "0123456789abcdef", 16);
+    odd.n = 0;
+    wbytes(&odd, "odd", 3);
+    conf.n = 0;
+    wconf(&conf, 2, RAFT_VOTER);
+
+    /* Unknown types. */
+    bad.n = 0;
+    wfixed(&bad, 0, 24);
+    ASSERT_INT_EQ(wire_refused(&bad), 0);
+    bad.n = 0;
+    wfixed(&bad, 7, 24);
+    ASSERT_INT_EQ(wire_refused(&bad), 0);
+    bad.n = 0;
+    w64(&bad, UINT64_MAX);
+    w64(&bad, 24);
+    ASSERT_INT_EQ(wire_refused(&bad), 0);
+
+    /* Header lengths raft would read past (it decodes fixed fields). */
+    bad.n = 0;
+    wfixed(&bad, RAFT_IO_REQUEST_VOTE, 8);
+    ASSERT_INT_EQ(wire_refused(&bad), 0);
+    bad.n = 0;
+    wfixed(&bad, RAFT_IO_REQUEST_VOTE_RESULT, 20);
+    ASSERT_INT_EQ(wire_refused(&bad), 0);
+    bad.n = 0;
+    wfixed(&bad, RAFT_IO_TIMEOUT_NOW, 0);
+    ASSERT_INT_EQ(wire_refused(&bad), 0);
+    bad.n = 0;
+    w64(&bad, RAFT_IO_APPEND_ENTRIES);
+    w64(&bad, UINT64_MAX - 7);
+    ASSERT_INT_EQ(wire_refused(&bad), 0);
+
+    /* Append entries: a count that the header cannot hold. */
+    bad.n = 0;
+    w64(&bad, RAFT_IO_APPEND_ENTRIES);
+    w64(&bad, 48);
+    w64(&bad, 1);
+    w64(&bad, 1);
+    w64(&bad, 1);
+    w64(&bad, 1);
+    w64(&bad, 1u << 24);
+    w64(&bad, 0);
+    ASSERT_INT_EQ(wire_refused(&bad), 0);
+    /* Too many entries for the limit, even if consistent. */
+    bad.n = 0;
+    w64(&bad, RAFT_IO_APPEND_ENTRIES);
+    w64(&bad, 48 + 16 * ((uint64_t)RWIRE_ENTRIES_MAX + 1));
+    ASSERT_INT_EQ(wire_refused(&bad), 0);
+
+    /* An entry type raft does not know. */
+    struct wentry e1[] = {{9, &cmd}};
+    bad.n = 0;
+    wappend(&bad, e1, 1);
+    ASSERT_INT_EQ(wire_refused(&bad), 0);
+    /* An unaligned entry that is not the last: raft's padded walk would
+     * point the next entry past the payload. */
+    struct wentry e2[] = {{RAFT_COMMAND, &odd}, {RAFT_COMMAND, &cmd}};
+    bad.n = 0;
+    wappend(&bad, e2, 2);
+    ASSERT_INT_EQ(wire_refused(&bad), 0);
+    /* An entry over the size limit. */
+    bad.n = 0;
+    w64(&bad, RAFT_IO_APPEND_ENTRIES);
+    w64(&bad, 64);
+    for (int i = 0; i < 4; i++) {
+        w64(&bad, 1);
+    }
+    w64(&bad, 1);
+    w64(&bad, 1);
+    bad.b[bad.n++] = RAFT_COMMAND;
+    bad.n += 3;
+    w32(&bad, RWIRE_ENTRY_MAX + 1);
+    w64(&bad, 0);
+    ASSERT_INT_EQ(wire_refused(&bad), 0);
+
+    /* Configuration changes that configurationDecode would overrun or
+     * assert on: server id 0, a role out of range, an address without NUL, a
+     * server count beyond the bytes. */
+    const struct {
+        size_t at;
+        uint8_t v;
+    } breaks[] = {{9, 0}, {9 + 8 + 15, 7}, {9 + 8 + 14, 'x'}, {1, 0xff}};
+    for (size_t i = 0; i < sizeof breaks / sizeof breaks[0]; i++) {
+        badconf = conf;
+        if (breaks[i].at == 9) {
+            memset(badconf.b + 9, 0, 8); /* id 0 */
+        } else {
+            badconf.b[breaks[i].at] = breaks[i].v;
+        }
+        if (i == 2) {
+            /* no NUL anywhere after the first address */
+            memset(badconf.b + 9 + 8, 'x', badconf.n - 9 - 8);
+        }
+        struct wentry e3[] = {{RAFT_COMMAND, &cmd}, {RAFT_CHANGE, &badconf}};
+        bad.n = 0;
+        wappend(&bad, e3, 2);
+        ASSERT_INT_EQ(wire_refused(&bad), 0);
+        bad.n = 0;
+        wsnapshot(&bad, &badconf, 16);
+        ASSERT_INT_EQ(wire_refused(&bad), 0);
+    }
+
+    /* Install snapshot: configuration length off the header, no data. */
+    bad.n = 0;
+    wsnapshot(&bad, &conf, 16);
+    bad.b[16 + 32] ^= 8;
+    ASSERT_INT_EQ(wire_refused(&bad), 0);
+    bad.n = 0;
+    wsnapshot(&bad, &conf, 0);
+    ASSERT_INT_EQ(wire_refused(&bad), 0);
+}
+
 TEST(three_managers_replicate_over_mtls_and_survive_losing_the_leader)
 {
     struct cluster c;
@@ -967,6 +1311,29 @@ TEST(three_managers_replicate_over_mtls_and_survive_losing_the_leader)
         ASSERT_INT_EQ(run_proposal(&c, c.m[0].node, "ccccccccccccccccccccccccc", "after",
                                    0), 0);
         struct has_service h = {&c, "ccccccccccccccccccccccccc", 0, 2};
+        ASSERT(run_until(all_have_service, &h, 10000));
+    }
+
+    /* The same with bytes libraft's decoder trusts: an append-entries header
+     * of 48 bytes announcing 16 million entries. Without the framing check
+     * raft reads the entry records far past its 48-byte buffer and the
+     * process dies of SIGSEGV; with it the connection is closed. */
+    {
+        uint8_t buf[400];
+        struct dialer d = {0};
+        size_t n = preamble(buf, c.m[0].address);
+        uint8_t ae[16 + 48] = {RAFT_IO_APPEND_ENTRIES, 0, 0, 0, 0, 0, 0, 0, 48};
+        ae[16 + 32 + 3] = 1; /* n = 1 << 24 */
+        memcpy(buf + n, ae, sizeof ae);
+        d.send_after_up = buf;
+        d.send_len = n + sizeof ae;
+        ASSERT_INT_EQ(dialer_start(&d, c.m[1].address, c.m[0].id.client_ctx), 0);
+        ASSERT(run_until(dialer_ended, &d, 5000));
+        ASSERT(d.up);
+        ASSERT(dialer_stop(&d));
+        ASSERT_INT_EQ(run_proposal(&c, c.m[0].node, "eeeeeeeeeeeeeeeeeeeeeeeee", "after2",
+                                   0), 0);
+        struct has_service h = {&c, "eeeeeeeeeeeeeeeeeeeeeeeee", 0, 2};
         ASSERT(run_until(all_have_service, &h, 10000));
     }
 
