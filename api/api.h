@@ -59,6 +59,32 @@ enum api_role {
 /* Default maximum message size, both directions. */
 #define API_DEFAULT_MAX_MSG (4u * 1024 * 1024)
 
+/* Limits on what one peer can make the server hold or do (the README's
+ * "Limits" section gives the reason for each number).
+ *
+ * Peers without a certificate (they may call only the CA methods: a CSR is
+ * under 1 KiB): */
+#define API_ANON_MAX_MSG (64u << 10)     /* request message size */
+#define API_ANON_MAX_STREAMS 4           /* concurrent streams a connection */
+#define API_ANON_WINDOW (64u << 10)      /* HTTP/2 window, stream and connection */
+#define API_ANON_CALL_MS 10000           /* first request byte to END_STREAM */
+#define API_ANON_PER_SOURCE 32           /* connections from one IP address */
+#define API_ANON_TOTAL 512               /* connections in all */
+#define API_ANON_IDLE_MS 30000           /* no call and nothing received */
+/* Certificate holders (workers, managers) and the control socket: */
+#define API_PEER_MAX_STREAMS 100
+#define API_PEER_WINDOW (1u << 20)       /* a stream's window */
+#define API_PEER_CONN_WINDOW (4u << 20)  /* the connection's window */
+#define API_PEER_BUDGET (32u << 20)      /* request bytes buffered a connection */
+#define API_PEER_IDLE_MS (5u * 60 * 1000) /* no call and nothing received */
+/* Every TLS connection: */
+#define API_HANDSHAKES_PER_SOURCE 256    /* TLS handshakes under way from one IP */
+#define API_TLS_CONNS_MAX 4096           /* TLS connections in all... */
+#define API_FD_RESERVE 256               /* ...and at most RLIMIT_NOFILE - this */
+/* Decoding: */
+#define API_DECODE_TURN_BYTES (1u << 20) /* request bytes decoded a loop turn */
+#define API_UNKNOWN_FIELDS_MAX 1024      /* unknown protobuf fields a request */
+
 struct api_peer {
     enum api_role role;
     char node_id[64];    /* certificate CN; empty for LOCAL and ANONYMOUS */
@@ -82,6 +108,23 @@ typedef void (*api_handler_cb)(struct api_call *call,
  * certificate means API_ROLE_ANONYMOUS. */
 struct api_server *api_server_new(uv_loop_t *loop, size_t max_msg);
 
+/* The limits applied to a class of peers: API_ROLE_ANONYMOUS, or any other
+ * role for certificate holders and the control socket (which has no idle
+ * timeout and no per-call deadline). Defaults are the API_ANON_* and
+ * API_PEER_* values; a caller may change them before listening (tests use
+ * short timeouts). */
+struct api_limits {
+    size_t max_msg;       /* request message size */
+    uint32_t max_streams; /* SETTINGS_MAX_CONCURRENT_STREAMS */
+    uint32_t window;      /* a stream's flow-control window */
+    uint32_t conn_window; /* the connection's flow-control window */
+    size_t budget;        /* request bytes buffered on a connection before
+                           * windows stop refilling */
+    uint64_t call_ms;     /* first request byte to END_STREAM; 0: none */
+    uint64_t idle_ms;     /* no call and nothing received; 0: none */
+};
+struct api_limits *api_server_limits(struct api_server *s, enum api_role role);
+
 /* Route "/<package>.<Service>/<Method>" to `cb`; the path and request type
  * come from the descriptor. `roles` is a mask of enum api_role; callers of
  * other roles get PERMISSION_DENIED (ANONYMOUS: UNAUTHENTICATED). Returns 0 or
@@ -100,7 +143,11 @@ int api_server_listen_unix(struct api_server *s,
                            char *errmsg,
                            size_t errmsg_size);
 
-/* Listen on TCP "IP:PORT" with TLS. The server keeps a reference to ctx
+/* Listen on TCP "IP:PORT" with TLS. TLS connections are capped at
+ * API_TLS_CONNS_MAX and at RLIMIT_NOFILE minus API_FD_RESERVE, so that the
+ * control socket, raft and the store always find a file descriptor (the
+ * soft RLIMIT_NOFILE is raised to the hard one first); a connection over a
+ * cap is accepted and closed at once. The server keeps a reference to ctx
  * (SSL_CTX_up_ref); api_server_set_tls_ctx swaps it for new connections (e.g.
  * after a certificate renewal). */
 int api_server_listen_tls(struct api_server *s,

@@ -23,11 +23,50 @@ static void call_free_cb(uv_handle_t *h)
     free(call);
 }
 
+/* The request bytes are no longer needed: out of the connection's budget. */
+static void call_in_release(struct api_call *call)
+{
+    if (call->conn != NULL) {
+        call->conn->buffered -= call->in.len;
+    }
+    grpc_buf_free(&call->in);
+}
+
+static void call_dequeue(struct api_call *call)
+{
+    struct api_server *s = call->conn->s;
+    if (!call->decode_queued) {
+        return;
+    }
+    if (call->dq_prev != NULL) {
+        call->dq_prev->dq_next = call->dq_next;
+    } else {
+        s->dq_head = call->dq_next;
+    }
+    if (call->dq_next != NULL) {
+        call->dq_next->dq_prev = call->dq_prev;
+    } else {
+        s->dq_tail = call->dq_prev;
+    }
+    call->dq_prev = call->dq_next = NULL;
+    call->decode_queued = false;
+}
+
 static void call_unlink(struct api_call *call)
 {
     struct server_conn *sc = call->conn;
     if (sc == NULL) {
         return;
+    }
+    call_dequeue(call);
+    call_in_release(call);
+    if (call->unacked > 0) {
+        /* Connection-level window held for this stream comes back. */
+        if (!sc->closing && sc->io.session != NULL) {
+            nghttp2_session_consume(sc->io.session, call->stream_id, call->unacked);
+        }
+        sc->unacked -= call->unacked;
+        call->unacked = 0;
     }
     sc->queued -= call->out.len - call->out.off;
     if (call->prev != NULL) {
@@ -124,6 +163,10 @@ static void call_respond(struct api_call *call, int http_status, int status,
     }
     call->responded = true;
     uv_timer_stop(&call->timer);
+    if (!call->dispatched) {
+        call_in_release(call);
+        call_conn_refill(sc);
+    }
     snprintf(call->trailer_msg, sizeof call->trailer_msg, "%s", msg ? msg : "");
     call->trailer_status = status;
     if (call->headers_sent || call->out.len > call->out.off) {
@@ -160,6 +203,24 @@ static void call_failf(struct api_call *call, int http_status, int status,
     call_respond(call, http_status, status, msg);
 }
 
+static void call_deadline_cb(uv_timer_t *t);
+
+/* The call's timer fires at the client's deadline or, for a request still
+ * arriving, at the end of the time allowed to send it, whichever is first. */
+static void call_timer_arm(struct api_call *call)
+{
+    uint64_t due = call->deadline;
+    if (call->req_until != 0 && (due == 0 || call->req_until < due)) {
+        due = call->req_until;
+    }
+    if (due == 0) {
+        uv_timer_stop(&call->timer);
+        return;
+    }
+    uint64_t now = uv_now(call->loop);
+    uv_timer_start(&call->timer, call_deadline_cb, due > now ? due - now : 0, 0);
+}
+
 static void call_deadline_cb(uv_timer_t *t)
 {
     struct api_call *call = t->data;
@@ -167,7 +228,14 @@ static void call_deadline_cb(uv_timer_t *t)
     if (call->freeing || call->responded || sc == NULL) {
         return;
     }
-    call_respond(call, 200, API_DEADLINE_EXCEEDED, "deadline exceeded");
+    if (!call->remote_ended && call->req_until != 0 &&
+        (call->deadline == 0 || call->req_until <= call->deadline)) {
+        call_failf(call, 200, API_DEADLINE_EXCEEDED,
+                   "request not received in full within %llu ms",
+                   (unsigned long long)sc->lim->call_ms);
+    } else {
+        call_respond(call, 200, API_DEADLINE_EXCEEDED, "deadline exceeded");
+    }
     call_cancel(call);
     if (!sc->closing && h2_flush(&sc->io) != 0) {
         server_conn_close(sc);
@@ -225,7 +293,7 @@ static void call_headers_done(struct api_call *call)
             return;
         }
         call->deadline = uv_now(call->loop) + ms;
-        uv_timer_start(&call->timer, call_deadline_cb, ms, 0);
+        call_timer_arm(call);
     }
     call->route = server_route(s, call->path);
     if (call->route == NULL) {
@@ -245,17 +313,20 @@ static void call_headers_done(struct api_call *call)
     }
 }
 
-static void call_data(struct api_call *call, const uint8_t *data, size_t len)
+/* Returns whether the bytes are now held in the call's buffer (and count
+ * against the connection's budget). */
+static bool call_data(struct api_call *call, const uint8_t *data, size_t len)
 {
     if (call->responded || call->route == NULL) {
-        return;
+        return false;
     }
     if (grpc_buf_append(&call->in, data, len) != 0) {
         call_failf(call, 200, API_RESOURCE_EXHAUSTED, "out of memory");
-        return;
+        return false;
     }
+    call->conn->buffered += len;
     if (call->in.len < GRPC_PREFIX_LEN) {
-        return;
+        return true;
     }
     const uint8_t *p = call->in.data;
     uint32_t n = ((uint32_t)p[1] << 24) | ((uint32_t)p[2] << 16) |
@@ -271,13 +342,53 @@ static void call_data(struct api_call *call, const uint8_t *data, size_t len)
         call_failf(call, 200, API_INTERNAL,
                    "more than one request message in a unary request");
     }
+    return !call->responded;
 }
 
-/* END_STREAM from the client: decode and hand to the handler. */
+/* Decode the complete request and hand it to the handler. */
+static void call_decode(struct api_call *call)
+{
+    const struct api_route *r = call->route;
+    struct api_server *s = call->conn->s;
+    const uint8_t *p = call->in.data + GRPC_PREFIX_LEN;
+    size_t len = call->in.len - GRPC_PREFIX_LEN;
+    size_t unknown = 0;
+    if (call->responded) {
+        return;
+    }
+    s->turn_bytes += len;
+    /* protobuf-c keeps every unknown field, one allocation each: a few MiB
+     * of them cost a quarter of a second. Count them first, cheaply. */
+    if (grpc_unknown_fields(r->input, p, len, API_UNKNOWN_FIELDS_MAX, &unknown) == 0 &&
+        unknown > API_UNKNOWN_FIELDS_MAX) {
+        call_failf(call, 200, API_INVALID_ARGUMENT,
+                   "could not decode request as %s: more than %u unknown fields",
+                   r->input->name, API_UNKNOWN_FIELDS_MAX);
+        return;
+    }
+    call->req = protobuf_c_message_unpack(r->input, NULL, len, p);
+    if (call->req == NULL) {
+        call_failf(call, 200, API_INVALID_ARGUMENT,
+                   "could not decode request as %s", r->input->name);
+        return;
+    }
+    call_in_release(call);
+    call_conn_refill(call->conn);
+    call->dispatched = true;
+    r->cb(call, call->req, r->data);
+}
+
+static void call_decode_idle_cb(uv_idle_t *h);
+
+/* END_STREAM from the client: decode now, or in a later loop turn when this
+ * one has decoded enough already (or others are waiting their turn). */
 static void call_request_end(struct api_call *call)
 {
     const struct api_route *r = call->route;
+    struct api_server *s = call->conn->s;
     call->remote_ended = true;
+    call->req_until = 0;
+    call_timer_arm(call);
     if (call->responded || r == NULL) {
         return;
     }
@@ -297,16 +408,77 @@ static void call_request_end(struct api_call *call)
                    "(%zu of %u bytes)", n - GRPC_PREFIX_LEN, len);
         return;
     }
-    call->req = protobuf_c_message_unpack(r->input, NULL, len,
-                                          p + GRPC_PREFIX_LEN);
-    if (call->req == NULL) {
-        call_failf(call, 200, API_INVALID_ARGUMENT,
-                   "could not decode request as %s", r->input->name);
+    if (s->dq_head == NULL && s->turn_bytes < API_DECODE_TURN_BYTES) {
+        call_decode(call);
         return;
     }
-    grpc_buf_free(&call->in);
-    call->dispatched = true;
-    r->cb(call, call->req, r->data);
+    call->decode_queued = true;
+    call->dq_prev = s->dq_tail;
+    if (s->dq_tail != NULL) {
+        s->dq_tail->dq_next = call;
+    } else {
+        s->dq_head = call;
+    }
+    s->dq_tail = call;
+    uv_idle_start(&s->decode_idle, call_decode_idle_cb);
+}
+
+static void call_decode_idle_cb(uv_idle_t *h)
+{
+    struct api_server *s = h->data;
+    s->turn_bytes = 0;
+    while (s->dq_head != NULL && s->turn_bytes < API_DECODE_TURN_BYTES) {
+        struct api_call *call = s->dq_head;
+        struct server_conn *sc = call->conn;
+        call_dequeue(call);
+        call_decode(call);
+        if (!sc->closing && h2_flush(&sc->io) != 0) {
+            server_conn_close(sc);
+        }
+    }
+    if (s->dq_head == NULL) {
+        uv_idle_stop(&s->decode_idle);
+    }
+}
+
+/* The oldest call still receiving its request: it always gets window, so
+ * that calls complete one after another even when partial requests fill the
+ * budget (memory stays within budget + one message + the window). */
+static struct api_call *conn_progress_call(struct server_conn *sc)
+{
+    struct api_call *best = NULL;
+    for (struct api_call *c = sc->calls; c != NULL; c = c->next) {
+        if (!c->remote_ended && !c->responded && c->route != NULL &&
+            (best == NULL || c->stream_id < best->stream_id)) {
+            best = c;
+        }
+    }
+    return best;
+}
+
+static void call_give_window(struct api_call *c)
+{
+    struct server_conn *sc = c->conn;
+    nghttp2_session_consume(sc->io.session, c->stream_id, c->unacked);
+    sc->unacked -= c->unacked;
+    c->unacked = 0;
+}
+
+void call_conn_refill(struct server_conn *sc)
+{
+    if (sc->unacked == 0 || sc->closing || sc->io.session == NULL) {
+        return;
+    }
+    struct api_call *first = conn_progress_call(sc);
+    if (first != NULL && first->unacked > 0) {
+        call_give_window(first);
+    }
+    for (struct api_call *c = sc->calls; c != NULL && sc->buffered <= sc->lim->budget;
+         c = c->next) {
+        if (c->unacked > 0) {
+            call_give_window(c);
+        }
+    }
 }
 
 /* ---------------------------------------------------- nghttp2 callbacks */
@@ -332,9 +504,13 @@ static int on_begin_headers_cb(nghttp2_session *session,
     call->loop = sc->s->loop;
     call->stream_id = frame->hd.stream_id;
     call->peer = sc->peer;
-    call->max_msg = sc->s->max_msg;
+    call->max_msg = sc->lim->max_msg;
     uv_timer_init(call->loop, &call->timer);
     call->timer.data = call;
+    if (sc->lim->call_ms > 0) {
+        call->req_until = uv_now(call->loop) + sc->lim->call_ms;
+        call_timer_arm(call);
+    }
     call->next = sc->calls;
     if (sc->calls != NULL) {
         sc->calls->prev = call;
@@ -405,9 +581,17 @@ static int on_data_chunk_recv_cb(nghttp2_session *session, uint8_t flags,
                                  size_t len, void *user_data)
 {
     struct api_call *call = stream_call(session, stream_id);
-    if (call != NULL) {
-        call_data(call, data, len);
+    struct server_conn *sc = user_data;
+    /* Windows refill as bytes are consumed: at once for bytes dropped or
+     * held within the connection's budget, later for the rest (the peer
+     * then waits until calls decoded or ended free their buffers). */
+    if (call != NULL && call_data(call, data, len) &&
+        sc->buffered > sc->lim->budget && call != conn_progress_call(sc)) {
+        call->unacked += len;
+        sc->unacked += len;
+        return 0;
     }
+    nghttp2_session_consume(session, stream_id, len);
     return 0;
 }
 

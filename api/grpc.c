@@ -214,3 +214,80 @@ const char *api_status_name(enum api_status status)
 {
     return grpc_status_name_int((int)status);
 }
+
+/* ------------------------------------------------------- unknown fields */
+
+#define GRPC_NESTING_MAX 64
+
+static int pb_varint(const uint8_t *p, size_t len, size_t *pos, uint64_t *v)
+{
+    *v = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        if (*pos >= len) {
+            return SWARM_EINVAL;
+        }
+        uint8_t b = p[(*pos)++];
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if ((b & 0x80) == 0) {
+            return 0;
+        }
+    }
+    return SWARM_EINVAL;
+}
+
+static int unknown_walk(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
+                        size_t len, size_t limit, size_t *count, int depth)
+{
+    size_t pos = 0;
+    uint64_t tag, v;
+    if (depth > GRPC_NESTING_MAX) {
+        return SWARM_EINVAL;
+    }
+    while (pos < len && *count <= limit) {
+        if (pb_varint(p, len, &pos, &tag) != 0 || tag >> 3 == 0 || tag >> 3 > UINT32_MAX) {
+            return SWARM_EINVAL;
+        }
+        const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field(desc, (unsigned)(tag >> 3));
+        if (f == NULL) {
+            (*count)++;
+        }
+        switch (tag & 7) {
+        case 0:
+            if (pb_varint(p, len, &pos, &v) != 0) {
+                return SWARM_EINVAL;
+            }
+            break;
+        case 1:
+        case 5: {
+            size_t n = (tag & 7) == 1 ? 8 : 4;
+            if (len - pos < n) {
+                return SWARM_EINVAL;
+            }
+            pos += n;
+            break;
+        }
+        case 2:
+            if (pb_varint(p, len, &pos, &v) != 0 || v > len - pos) {
+                return SWARM_EINVAL;
+            }
+            if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+                unknown_walk(f->descriptor, p + pos, (size_t)v, limit, count,
+                             depth + 1) != 0) {
+                return SWARM_EINVAL;
+            }
+            pos += (size_t)v;
+            break;
+        default: /* groups: protobuf-c refuses them anyway */
+            return SWARM_EINVAL;
+        }
+    }
+    return 0;
+}
+
+int grpc_unknown_fields(const ProtobufCMessageDescriptor *desc, const uint8_t *data,
+                        size_t len, size_t limit, size_t *count)
+{
+    *count = 0;
+    return unknown_walk(desc, data, len, limit, count, 0);
+}

@@ -41,6 +41,15 @@ enum grpc_frame_result {
 enum grpc_frame_result grpc_frame_next(struct grpc_buf *b, size_t max_msg,
                                        const uint8_t **msg, size_t *len);
 
+/* Count the fields of `data`, a serialized message of type `desc`, whose
+ * numbers the descriptor does not know, in it and in its known sub-messages
+ * (protobuf-c keeps each one, an allocation apiece). Stops counting past
+ * `limit`. Returns 0 with *count, or SWARM_EINVAL for bytes that are not a
+ * well-formed message (protobuf-c will say so in detail). Costs a fraction
+ * of an unpack: no allocation. */
+int grpc_unknown_fields(const ProtobufCMessageDescriptor *desc, const uint8_t *data,
+                        size_t len, size_t limit, size_t *count);
+
 /* Parse a grpc-timeout value ("100m", "5S", ...) into milliseconds (rounded
  * up, at least 1). Returns 0 or SWARM_EINVAL. */
 int grpc_timeout_parse(const char *value, uint64_t *ms);

@@ -21,6 +21,21 @@
  * Protocol errors at the HTTP/2 level (bad preface, bad frames) are handled
  * by nghttp2 (GOAWAY) and end the connection only.
  *
+ * Limits (api.h, API_ANON_* / API_PEER_*): a TLS connection over the total
+ * cap, or over the cap of handshakes from its source, is closed as soon as
+ * accepted; an anonymous one over its source's cap is closed after the
+ * handshake, and at the anonymous total the one idle longest makes room (or
+ * the newcomer is closed). The session advertises the peer class's stream
+ * limit and windows; windows refill only while the connection's buffered
+ * request bytes are within its budget (call.c). A sweep closes connections
+ * with no call that received nothing for the idle time. Requests beyond
+ * API_DECODE_TURN_BYTES decoded in one loop turn wait for the next (call.c).
+ *
+ * libuv keeps a spare file descriptor and, when accept() fails with EMFILE,
+ * uses it to accept and close the connection, so a full table never makes the
+ * listener spin; the caps keep TLS below the table's size so that it does
+ * not fill in the first place.
+ *
  * A call is freed when both its stream is gone (stream_done) and no handler
  * owns it (not dispatched, or handler_done). Calls never point at the
  * server, only at their connection, which clears call->conn when it goes:
@@ -31,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -44,6 +60,8 @@
 #include "server_int.h"
 
 static void server_maybe_done(struct api_server *s);
+static void server_sweep_cb(uv_timer_t *t);
+static void server_turn_end_cb(uv_check_t *h);
 
 /* ---------------------------------------------------------- connections */
 
@@ -54,6 +72,44 @@ static void conn_closed_cb(struct tls_conn *tls, void *data)
     free(sc);
     s->open--;
     server_maybe_done(s);
+}
+
+static void conn_uncount(struct server_conn *sc)
+{
+    struct api_server *s = sc->s;
+    if (sc->tls) {
+        s->n_tls--;
+        sc->tls = false;
+    }
+    if (sc->anon) {
+        s->n_anon--;
+        sc->anon = false;
+    }
+    sc->handshaking = false;
+}
+
+/* Connections from `src` that are anonymous (anon) or in their handshake. */
+static size_t server_count_src(struct api_server *s, const char *src, bool anon)
+{
+    size_t n = 0;
+    for (struct server_conn *c = s->conns; c != NULL; c = c->next) {
+        if (!c->closing && (anon ? c->anon : c->handshaking) && strcmp(c->src, src) == 0) {
+            n++;
+        }
+    }
+    return n;
+}
+
+/* Refusals are logged at most every 10 s: a flood must not flood the log. */
+static void server_log_refusal(struct api_server *s, const char *addr, const char *why)
+{
+    uint64_t now = uv_now(s->loop);
+    s->refused++;
+    if (s->refused_logged_at == 0 || now - s->refused_logged_at >= 10000) {
+        log_warn("api", "refusing connection from %s: %s (%llu refused so far)", addr, why,
+                 (unsigned long long)s->refused);
+        s->refused_logged_at = now;
+    }
 }
 
 static void conn_unlink(struct server_conn *sc)
@@ -77,6 +133,7 @@ void server_conn_close(struct server_conn *sc)
     assert(!sc->io.in_session);
     sc->closing = true;
     conn_unlink(sc);
+    conn_uncount(sc);
     struct api_call *next;
     for (struct api_call *call = sc->calls; call != NULL; call = next) {
         next = call->next;
@@ -102,6 +159,7 @@ static void conn_read_cb(struct tls_conn *tls, int status, const uint8_t *buf,
         server_conn_close(sc);
         return;
     }
+    sc->last_read = uv_now(sc->s->loop);
     if (h2_recv(&sc->io, buf, len, em) != 0) {
         log_debug("api", "connection from %s: %s", sc->peer.addr, em);
         server_conn_close(sc);
@@ -124,6 +182,8 @@ static int conn_start_h2(struct server_conn *sc)
         nghttp2_session_callbacks_del(cbs);
         return SWARM_ENOMEM;
     }
+    /* call.c gives window back as the bytes are consumed. */
+    nghttp2_option_set_no_auto_window_update(opt, 1);
     int rv = nghttp2_session_server_new2(&sc->io.session, cbs, sc, opt);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cbs);
@@ -132,12 +192,13 @@ static int conn_start_h2(struct server_conn *sc)
         return SWARM_ENOMEM;
     }
     nghttp2_settings_entry iv[] = {
-        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, SERVER_MAX_STREAMS},
-        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, SERVER_WINDOW},
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, sc->lim->max_streams},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, sc->lim->window},
     };
     nghttp2_submit_settings(sc->io.session, NGHTTP2_FLAG_NONE, iv, 2);
     nghttp2_session_set_local_window_size(sc->io.session, NGHTTP2_FLAG_NONE, 0,
-                                          4 * SERVER_WINDOW);
+                                          (int32_t)sc->lim->conn_window);
+    sc->last_read = uv_now(sc->s->loop);
     if (h2_flush(&sc->io) != 0 ||
         tls_conn_read_start(sc->io.tls, conn_read_cb, sc) != 0) {
         return SWARM_EIO;
@@ -156,6 +217,36 @@ static const struct api_alpn *server_alpn_find(struct api_server *s,
     return NULL;
 }
 
+/* An anonymous peer within its source's cap takes a place among the
+ * anonymous connections, if need be the place of the one idle longest. */
+static bool conn_admit_anon(struct server_conn *sc)
+{
+    struct api_server *s = sc->s;
+    if (server_count_src(s, sc->src, true) >= API_ANON_PER_SOURCE) {
+        server_log_refusal(s, sc->peer.addr, "too many connections without certificate from "
+                                             "this address");
+        return false;
+    }
+    if (s->n_anon >= API_ANON_TOTAL) {
+        struct server_conn *victim = NULL;
+        for (struct server_conn *c = s->conns; c != NULL; c = c->next) {
+            if (c->anon && !c->closing && c->calls == NULL && !c->io.in_session &&
+                (victim == NULL || c->last_read < victim->last_read)) {
+                victim = c;
+            }
+        }
+        if (victim == NULL) {
+            server_log_refusal(s, sc->peer.addr, "too many connections without certificate");
+            return false;
+        }
+        log_debug("api", "closing idle connection from %s to make room", victim->peer.addr);
+        server_conn_close(victim);
+    }
+    sc->anon = true;
+    s->n_anon++;
+    return true;
+}
+
 static void conn_handshake_cb(struct tls_conn *tls, int status,
                               const char *errmsg, void *data)
 {
@@ -164,6 +255,7 @@ static void conn_handshake_cb(struct tls_conn *tls, int status,
     if (sc->closing) {
         return;
     }
+    sc->handshaking = false;
     if (status != 0) {
         log_debug("api", "TLS from %s: %s", sc->peer.addr, errmsg);
         server_conn_close(sc);
@@ -174,6 +266,7 @@ static void conn_handshake_cb(struct tls_conn *tls, int status,
         server_conn_close(sc);
         return;
     }
+    sc->lim = api_server_limits(sc->s, sc->peer.role);
     const char *alpn = tls_conn_alpn(tls);
     const struct api_alpn *raw = NULL;
     if (alpn[0] != '\0' && strcmp(alpn, "h2") != 0) {
@@ -184,9 +277,14 @@ static void conn_handshake_cb(struct tls_conn *tls, int status,
         struct api_server *s = sc->s;
         struct api_peer peer = sc->peer;
         conn_unlink(sc);
+        conn_uncount(sc);
         free(sc);
         s->open--;
         raw->accept_cb(tls, &peer, raw->data);
+        return;
+    }
+    if (sc->peer.role == API_ROLE_ANONYMOUS && !conn_admit_anon(sc)) {
+        server_conn_close(sc);
         return;
     }
     if (conn_start_h2(sc) != 0) {
@@ -228,6 +326,7 @@ static void server_connection_cb(uv_stream_t *stream, int status)
     }
     if (!l->tls) {
         tls_conn_peer(sc->io.tls, &sc->peer, em);
+        sc->lim = &s->peer_limits;
         if (conn_start_h2(sc) != 0) {
             server_conn_close(sc);
         }
@@ -235,6 +334,25 @@ static void server_connection_cb(uv_stream_t *stream, int status)
     }
     snprintf(sc->peer.addr, sizeof sc->peer.addr, "%s",
              tls_conn_addr(sc->io.tls));
+    snprintf(sc->src, sizeof sc->src, "%s", sc->peer.addr);
+    char *colon = strrchr(sc->src, ':');
+    if (colon != NULL) {
+        *colon = '\0';
+    }
+    sc->last_read = uv_now(s->loop);
+    sc->tls = true;
+    s->n_tls++;
+    if (s->n_tls > s->max_tls) {
+        server_log_refusal(s, sc->peer.addr, "too many connections");
+        server_conn_close(sc);
+        return;
+    }
+    if (server_count_src(s, sc->src, false) >= API_HANDSHAKES_PER_SOURCE) {
+        server_log_refusal(s, sc->peer.addr, "too many TLS handshakes from this address");
+        server_conn_close(sc);
+        return;
+    }
+    sc->handshaking = true;
 }
 
 /* --------------------------------------------------------------- server */
@@ -253,6 +371,36 @@ static int server_alpn_select_cb(SSL *ssl, const unsigned char **out,
     return SSL_TLSEXT_ERR_OK;
 }
 
+/* Close connections with no call that received nothing for their class's
+ * idle time (TLS only: the control socket is this host's root). */
+static void server_sweep_cb(uv_timer_t *t)
+{
+    struct api_server *s = t->data;
+    uint64_t now = uv_now(s->loop);
+    struct server_conn *next;
+    for (struct server_conn *sc = s->conns; sc != NULL; sc = next) {
+        next = sc->next;
+        if (sc->closing || !sc->tls || sc->lim == NULL || sc->io.session == NULL ||
+            sc->io.in_session || sc->calls != NULL || sc->lim->idle_ms == 0 ||
+            now - sc->last_read < sc->lim->idle_ms) {
+            continue;
+        }
+        log_debug("api", "closing idle connection from %s", sc->peer.addr);
+        nghttp2_submit_goaway(sc->io.session, NGHTTP2_FLAG_NONE,
+                              nghttp2_session_get_last_proc_stream_id(sc->io.session),
+                              NGHTTP2_NO_ERROR, (const uint8_t *)"idle", 4);
+        h2_flush(&sc->io);
+        server_conn_close(sc);
+    }
+}
+
+/* The I/O of a loop turn is done: the next turn may decode afresh. */
+static void server_turn_end_cb(uv_check_t *h)
+{
+    struct api_server *s = h->data;
+    s->turn_bytes = 0;
+}
+
 struct api_server *api_server_new(uv_loop_t *loop, size_t max_msg)
 {
     struct api_server *s = calloc(1, sizeof *s);
@@ -265,10 +413,44 @@ struct api_server *api_server_new(uv_loop_t *loop, size_t max_msg)
     s->alpn_wire[0] = 2;
     memcpy(s->alpn_wire + 1, "h2", 2);
     s->alpn_wire_len = 3;
+    s->anon_limits = (struct api_limits){
+        .max_msg = API_ANON_MAX_MSG,
+        .max_streams = API_ANON_MAX_STREAMS,
+        .window = API_ANON_WINDOW,
+        .conn_window = API_ANON_MAX_STREAMS * API_ANON_WINDOW,
+        .budget = API_ANON_MAX_STREAMS * (API_ANON_MAX_MSG + GRPC_PREFIX_LEN),
+        .call_ms = API_ANON_CALL_MS,
+        .idle_ms = API_ANON_IDLE_MS,
+    };
+    s->peer_limits = (struct api_limits){
+        .max_msg = s->max_msg,
+        .max_streams = API_PEER_MAX_STREAMS,
+        .window = API_PEER_WINDOW,
+        .conn_window = API_PEER_CONN_WINDOW,
+        .budget = API_PEER_BUDGET,
+        .call_ms = 0,
+        .idle_ms = API_PEER_IDLE_MS,
+    };
+    s->max_tls = API_TLS_CONNS_MAX;
     uv_timer_init(loop, &s->grace);
     s->grace.data = s;
-    s->open = 1;
+    uv_timer_init(loop, &s->sweep);
+    s->sweep.data = s;
+    uv_idle_init(loop, &s->decode_idle);
+    s->decode_idle.data = s;
+    uv_check_init(loop, &s->turn_end);
+    s->turn_end.data = s;
+    s->open = SERVER_HANDLES;
+    uv_timer_start(&s->sweep, server_sweep_cb, SERVER_SWEEP_MS, SERVER_SWEEP_MS);
+    uv_unref((uv_handle_t *)&s->sweep);
+    uv_check_start(&s->turn_end, server_turn_end_cb);
+    uv_unref((uv_handle_t *)&s->turn_end);
     return s;
+}
+
+struct api_limits *api_server_limits(struct api_server *s, enum api_role role)
+{
+    return role == API_ROLE_ANONYMOUS ? &s->anon_limits : &s->peer_limits;
 }
 
 int api_server_register(struct api_server *s,
@@ -406,6 +588,30 @@ int api_server_listen_unix(struct api_server *s, const char *path,
     return 0;
 }
 
+/* Raise the soft descriptor limit to the hard one and keep TLS connections
+ * API_FD_RESERVE below it. */
+static void server_fd_cap(struct api_server *s)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t cur = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            rl.rlim_cur = cur;
+        }
+    }
+    s->max_tls = API_TLS_CONNS_MAX;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < API_TLS_CONNS_MAX + API_FD_RESERVE) {
+        s->max_tls = rl.rlim_cur > 2 * API_FD_RESERVE ? rl.rlim_cur - API_FD_RESERVE
+                                                      : rl.rlim_cur / 2;
+    }
+    log_debug("api", "at most %zu TLS connections (descriptor limit %llu)", s->max_tls,
+              (unsigned long long)rl.rlim_cur);
+}
+
 int api_server_listen_tls(struct api_server *s, const char *addr,
                           SSL_CTX *ctx, char *errmsg, size_t errmsg_size)
 {
@@ -437,6 +643,7 @@ int api_server_listen_tls(struct api_server *s, const char *addr,
         s->tls_port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
     }
     api_server_set_tls_ctx(s, ctx);
+    server_fd_cap(s);
     return 0;
 }
 
@@ -500,7 +707,7 @@ static void server_free(struct api_server *s)
     }
 }
 
-static void server_grace_close_cb(uv_handle_t *h)
+static void server_handle_close_cb(uv_handle_t *h)
 {
     struct api_server *s = h->data;
     if (--s->open == 0) {
@@ -510,9 +717,14 @@ static void server_grace_close_cb(uv_handle_t *h)
 
 static void server_maybe_done(struct api_server *s)
 {
-    /* Only the grace timer left: close it, and free from its callback. */
-    if (s->shutting_down && s->open == 1 && !uv_is_closing((uv_handle_t *)&s->grace)) {
-        uv_close((uv_handle_t *)&s->grace, server_grace_close_cb);
+    /* Only the server's own handles left: close them, and free from the
+     * last close callback. */
+    if (s->shutting_down && s->open == SERVER_HANDLES &&
+        !uv_is_closing((uv_handle_t *)&s->grace)) {
+        uv_close((uv_handle_t *)&s->grace, server_handle_close_cb);
+        uv_close((uv_handle_t *)&s->sweep, server_handle_close_cb);
+        uv_close((uv_handle_t *)&s->decode_idle, server_handle_close_cb);
+        uv_close((uv_handle_t *)&s->turn_end, server_handle_close_cb);
     }
 }
 

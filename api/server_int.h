@@ -10,8 +10,10 @@
 #include "h2.h"
 #include "tls.h"
 
-#define SERVER_MAX_STREAMS 1024
-#define SERVER_WINDOW (1 << 20)
+/* How often idle connections are looked for. */
+#define SERVER_SWEEP_MS 1000
+/* The server's own handles: grace, sweep, decode_idle, turn_end. */
+#define SERVER_HANDLES 4
 
 struct api_route {
     char *path;
@@ -43,8 +45,16 @@ struct server_conn {
     struct api_server *s;
     struct h2_io io; /* io.session is NULL until the handshake is done */
     struct api_peer peer;
+    const struct api_limits *lim; /* set with the peer, after the handshake */
     struct api_call *calls;
-    size_t queued; /* response bytes in call buffers, not yet in nghttp2 */
+    size_t queued;   /* response bytes in call buffers, not yet in nghttp2 */
+    size_t buffered; /* request bytes in call buffers (the memory budget) */
+    size_t unacked;  /* received bytes not yet given back as window */
+    uint64_t last_read; /* uv_now() of the last bytes received */
+    char src[48];    /* the peer's IP address, "" on the unix socket */
+    bool tls;        /* counted in n_tls */
+    bool handshaking; /* counted in the handshakes of its source */
+    bool anon;       /* counted in n_anon */
     bool closing;
     struct server_conn *prev, *next;
 };
@@ -61,10 +71,22 @@ struct api_server {
     SSL_CTX *ctx;
     struct listener *listeners;
     struct server_conn *conns;
+    struct api_limits anon_limits;
+    struct api_limits peer_limits;
+    size_t n_tls;      /* TLS connections (handshaking or serving) */
+    size_t n_anon;     /* of which anonymous, handshake done */
+    size_t max_tls;    /* from API_TLS_CONNS_MAX and RLIMIT_NOFILE */
+    uint64_t refused;  /* connections refused for a cap */
+    uint64_t refused_logged_at;
+    uv_timer_t sweep;  /* idle connections */
+    uv_idle_t decode_idle;  /* decodes requests left over from a turn */
+    uv_check_t turn_end;    /* a loop turn ended: a fresh decode budget */
+    size_t turn_bytes;      /* request bytes decoded this turn */
+    struct api_call *dq_head, *dq_tail; /* requests waiting to be decoded */
     int tls_port;
     bool shutting_down;
     uv_timer_t grace;
-    int open; /* listeners + connections + grace timer not yet closed */
+    int open; /* listeners + connections + server handles not yet closed */
     void (*done)(void *data);
     void *done_data;
 };
@@ -84,6 +106,7 @@ struct api_call {
     char timeout[16];
     char encoding[32];
     uint64_t deadline;
+    uint64_t req_until; /* uv_now() by which END_STREAM must arrive; 0: none */
     struct grpc_buf in;
     ProtobufCMessage *req;
     struct grpc_buf out;
@@ -99,6 +122,9 @@ struct api_call {
     bool cancelled;
     bool freeing;
     bool rst_after_send;
+    bool decode_queued; /* in the server's decode queue */
+    struct api_call *dq_prev, *dq_next;
+    size_t unacked;     /* bytes of this stream not yet given back as window */
     void (*on_cancel)(struct api_call *, void *);
     void *on_cancel_data;
 };
@@ -111,5 +137,8 @@ void server_conn_close(struct server_conn *sc);
 void call_callbacks_set(nghttp2_session_callbacks *cbs);
 /* The connection of `call` is gone: detach, cancel, maybe free. */
 void call_conn_lost(struct api_call *call);
+/* Give back flow-control window held for the memory budget, as far as the
+ * budget allows now. Does not flush. */
+void call_conn_refill(struct server_conn *sc);
 
 #endif

@@ -92,3 +92,306 @@ def test_raft_garbage_after_handshake_closes_connection(target, garbage):
         s.close()
     assert_serving(target, target.pid0)
     assert "malformed stream" in target.log_path.read_text(errors="replace")
+
+
+# --------------------------------------------------- a client that obeys
+# HTTP/2 flow control (so that what the server lets in is what it granted)
+
+SETTINGS_MAX_CONCURRENT_STREAMS, SETTINGS_INITIAL_WINDOW_SIZE = 3, 4
+RST, GOAWAY_T, PING_T, SETTINGS_T, WINDOW_UPDATE_T = 3, 7, 6, 4, 8
+ACK = 0x1
+
+
+class FlowConn(H2Conn):
+    """Sends DATA only within the windows the server granted; records what
+    became of each stream (grpc-status, RST_STREAM)."""
+
+    def __init__(self, sock):
+        super().__init__(sock)
+        self.conn_window = 65535
+        self.initial = 65535
+        self.windows = {}
+        self.status = {}   # sid -> grpc-status
+        self.message = {}  # sid -> grpc-message
+        self.reset = {}    # sid -> RST_STREAM code
+        self.sent = 0
+
+    def open_stream(self, path, extra=()):
+        sid = self.next_stream
+        self.next_stream += 2
+        block = hpack_encode(grpc_headers(path, extra=extra))
+        self.windows[sid] = self.initial
+        self.send(frame(HEADERS, END_HEADERS, sid, block))
+        return sid
+
+    def ended(self, sid):
+        return sid in self.status or sid in self.reset
+
+    def poll(self, timeout=0.0):
+        """Handle every frame that arrives within `timeout`."""
+        import select
+        deadline = time.monotonic() + timeout
+        while not self.eof:
+            if len(self.buf) < 9 or len(self.buf) < 9 + int.from_bytes(self.buf[:3], "big"):
+                wait = max(0.0, deadline - time.monotonic())
+                if not self.sock.pending() and not select.select([self.sock], [], [], wait)[0]:
+                    return
+                self._fill(time.monotonic() + IO_TIMEOUT)
+                continue
+            f = self.read_frame(time.monotonic() + IO_TIMEOUT)
+            if f is None:
+                return
+            self.handle(*f)
+
+    def handle(self, ftype, flags, sid, payload):
+        if ftype == SETTINGS_T and not flags & ACK:
+            for i in range(0, len(payload), 6):
+                ident, value = struct.unpack(">HI", payload[i:i + 6])
+                if ident == SETTINGS_INITIAL_WINDOW_SIZE:
+                    for s in self.windows:
+                        self.windows[s] += value - self.initial
+                    self.initial = value
+            self.send(frame(SETTINGS_T, ACK, 0))
+        elif ftype == WINDOW_UPDATE_T:
+            inc = int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
+            if sid == 0:
+                self.conn_window += inc
+            elif sid in self.windows:
+                self.windows[sid] += inc
+        elif ftype == PING_T and not flags & ACK:
+            self.send(frame(PING_T, ACK, 0, payload))
+        elif ftype == GOAWAY_T:
+            self.goaway = int.from_bytes(payload[4:8], "big")
+        elif ftype == RST:
+            self.reset[sid] = int.from_bytes(payload[:4], "big")
+        elif ftype == HEADERS:
+            for n, v in self.decoder.decode(payload):
+                if n == "grpc-status":
+                    self.status[sid] = int(v)
+                elif n == "grpc-message":
+                    self.message[sid] = v
+        elif ftype == DATA and payload:
+            inc = struct.pack(">I", len(payload))
+            self.send(frame(WINDOW_UPDATE_T, 0, 0, inc) + frame(WINDOW_UPDATE_T, 0, sid, inc))
+
+    def push(self, sid, data, end_stream):
+        """Send as much of `data` as the windows allow; returns the rest."""
+        data = memoryview(data)
+        while data and not self.eof and not self.ended(sid):
+            n = min(len(data), 16384, self.conn_window, self.windows.get(sid, 0))
+            if n <= 0:
+                break
+            last = n == len(data)
+            self.send(frame(DATA, END_STREAM if last and end_stream else 0, sid, data[:n]))
+            self.conn_window -= n
+            self.windows[sid] -= n
+            self.sent += n
+            data = data[n:]
+        return data
+
+
+def anon_flow(node, source_ip=None):
+    ctx = tls_context(node, client_cert=False)
+    raw = socket.socket()
+    if source_ip:
+        raw.bind((source_ip, 0))
+    raw.settimeout(IO_TIMEOUT)
+    raw.connect((node.ip, 2377))
+    c = FlowConn(ctx.wrap_socket(raw, server_hostname="swarm-manager"))
+    assert c.start()
+    return c
+
+
+def mtls_flow(node):
+    c = FlowConn(tls_context(node).wrap_socket(tcp_connect(node), server_hostname="swarm-manager"))
+    assert c.start()
+    return c
+
+
+def anon_root_ca(node):
+    """One anonymous CA call on a fresh connection: the CA still answers."""
+    c = anon_flow(node)
+    try:
+        sid = c.open_stream(CA_ROOT)
+        c.push(sid, grpc_msg(), True)
+        deadline = time.monotonic() + IO_TIMEOUT
+        while not c.ended(sid) and not c.eof and time.monotonic() < deadline:
+            c.poll(0.2)
+        return c.status.get(sid)
+    finally:
+        c.close()
+
+
+def source_ips(n):
+    """Loopback addresses of this test's own to connect from (the per-address
+    caps must not hit the harness's other clients, which come from 127.0.0.1)."""
+    base = 200 + os.getpid() % 50
+    return [f"127.{base}.{i // 250}.{i % 250 + 1}" for i in range(n)]
+
+
+# ------------------------------------------------------------- API limits
+
+
+def test_large_anonymous_message_refused(target):
+    c = anon_flow(target)
+    try:
+        sid = c.open_stream("/swarm.CA/IssueNodeCertificate")
+        rest = c.push(sid, grpc_msg(b"\x0a" + b"\x00" * (100 << 10)), True)
+        deadline = time.monotonic() + IO_TIMEOUT
+        while not c.ended(sid) and time.monotonic() < deadline:
+            c.poll(0.2)
+            rest = c.push(sid, rest, True)
+        assert c.status.get(sid) == 8, (c.status, c.message, c.reset)  # RESOURCE_EXHAUSTED
+        assert "exceeds the limit" in c.message.get(sid, "").replace("%20", " ")
+    finally:
+        c.close()
+    assert_serving(target, target.pid0)
+
+
+def test_slow_loris_anonymous_request(target):
+    """First byte, then nothing: the stream ends with DEADLINE_EXCEEDED."""
+    c = anon_flow(target)
+    try:
+        sid = c.open_stream(CA_ROOT)
+        c.push(sid, b"\x00\x00\x00\x00\x10", False)  # a prefix announcing 16 bytes
+        deadline = time.monotonic() + 30
+        while not c.ended(sid) and not c.eof and time.monotonic() < deadline:
+            c.poll(0.5)
+        assert c.status.get(sid) == 4, (c.status, c.message, c.reset, c.eof)
+        assert "not received in full" in c.message.get(sid, "").replace("%20", " ")
+    finally:
+        c.close()
+    assert_serving(target, target.pid0)
+
+
+def test_never_ending_anonymous_streams_keep_rss_bounded(target):
+    """256 streams on one connection without certificate, each pushing a
+    message announced at 4 MiB (the limit for certificate holders) and never
+    ending it. Before the limits, the server buffered all of it."""
+    pid = target.proc.pid
+    before = rss_kib(pid)
+    c = anon_flow(target)
+    try:
+        sids = [c.open_stream(CA_ROOT) for _ in range(256)]
+        rest = {sid: struct.pack(">BI", 0, 4 << 20) + bytes((4 << 20) - 1) for sid in sids}
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not c.eof and c.sent < (512 << 20):
+            c.poll(0.01)
+            for sid in sids:
+                rest[sid] = c.push(sid, rest[sid], False)
+        # Meanwhile the others are served.
+        assert anon_root_ca(target) == 0
+        assert_serving(target, target.pid0)
+        grown = rss_kib(pid) - before
+        assert grown < 64 << 10, f"RSS grew by {grown} KiB"
+        # Streams over the limit were refused, the others told why.
+        c.poll(1)
+        assert len(c.reset) + len(c.status) >= 256 - 4, (len(c.reset), len(c.status))
+        assert 8 in c.status.values(), c.status  # RESOURCE_EXHAUSTED
+    finally:
+        c.close()
+
+
+def test_idle_anonymous_connections_capped_and_closed(target, swarm):
+    """A thousand TLS connections without certificate from one address:
+    beyond the per-address cap they are closed at once; the descriptors stay
+    free for swarmctl and for a join; the rest go after the idle timeout."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    pid = target.proc.pid
+    fds_before = open_fds(pid)
+    src = source_ips(1)[0]
+    ctx = tls_context(target, client_cert=False)
+    conns = []
+    try:
+        for _ in range(1000):
+            raw = socket.socket()
+            raw.bind((src, 0))
+            raw.settimeout(IO_TIMEOUT)
+            raw.connect((target.ip, 2377))
+            try:
+                conns.append(ctx.wrap_socket(raw, server_hostname="swarm-manager"))
+            except (ssl.SSLError, OSError):
+                raw.close()
+        # The server keeps at most the per-address cap of them.
+        wait_for(lambda: open_fds(pid) < fds_before + 100, timeout=20,
+                 what="connections over the cap closed")
+        alive = [s for s in conns if not closed_within(s, 0.01)]
+        assert 0 < len(alive) <= 32, len(alive)
+        # The control socket and a join still work.
+        assert_serving(target, target.pid0)
+        w = own_node(swarm, "w1").start()
+        token = target.ok("swarm", "join-token", "-q", "worker").strip()
+        out = w.ok("swarm", "join", "--token", token, "--advertise-addr", w.ip, target.addr)
+        assert "joined a swarm as a worker" in out, out
+        # The idle ones are closed after the idle timeout (30 s).
+        wait_for(lambda: all(closed_within(s, 0.01) for s in alive), timeout=60, interval=1,
+                 what="idle anonymous connections closed")
+    finally:
+        for s in conns:
+            s.close()
+    assert target.alive() and target.proc.pid == target.pid0
+    assert len(target.node_rows()) == 2
+
+
+def test_unknown_field_flood_leader_keeps_leadership(swarm):
+    """40 requests of 4 MiB, each 1.4 million unknown protobuf fields, sent to
+    the leader as fast as it takes them: each is refused with
+    INVALID_ARGUMENT before protobuf-c builds its fields, the leader stays
+    leader, and other calls are answered meanwhile."""
+    import threading
+    m1 = own_node(swarm, "m1").start()
+    m1.ok("swarm", "init", "--advertise-addr", m1.ip)
+    token = m1.ok("swarm", "join-token", "-q", "manager").strip()
+    others = []
+    for name in ("m2", "m3"):
+        m = own_node(swarm, name).start()
+        m.ok("swarm", "join", "--token", token, "--advertise-addr", m.ip, m1.addr)
+        others.append(m)
+
+    def leader_is_m1():
+        rows = m1.node_rows()
+        return (len(rows) == 3 and all(r["MANAGER STATUS"] in ("Leader", "Reachable")
+                                       for r in rows)
+                and [r["HOSTNAME"] for r in rows if r["MANAGER STATUS"] == "Leader"] == ["m1"])
+    wait_for(leader_is_m1, timeout=30, what="three managers, m1 leading")
+    wait_for(lambda: all(p.exists() for p in certs(m1)), timeout=10, what="certificates")
+
+    body = grpc_msg(b"\xa0\x06\x01" * 1_390_000)  # field 100 = 1, 1.39 M times
+    assert len(body) <= (4 << 20) + 5
+    c = mtls_flow(m1)
+    sids = [c.open_stream(LIST_NODES) for _ in range(40)]
+    rest = {sid: body for sid in sids}
+    failure = []
+
+    def flood():
+        try:
+            deadline = time.monotonic() + 120
+            while (not all(c.ended(s) for s in sids) and not c.eof
+                   and time.monotonic() < deadline):
+                for sid in sids:
+                    if rest[sid]:
+                        rest[sid] = c.push(sid, rest[sid], True)
+                c.poll(0.01)
+        except Exception as e:  # reported by the main thread
+            failure.append(e)
+
+    t = threading.Thread(target=flood)
+    t.start()
+    try:
+        # Other calls are answered while the flood goes on.
+        answered = 0
+        while t.is_alive() and answered < 5:
+            for m in (m1, *others):
+                assert m.ctl("node", "ls", timeout=30).returncode == 0
+            answered += 1
+        assert answered > 0
+    finally:
+        t.join(timeout=150)
+        c.close()
+    assert not t.is_alive() and not failure, failure
+    assert [c.status.get(s) for s in sids] == [3] * 40, (c.status, c.reset, c.eof)
+    assert "unknown fields" in c.message[sids[0]].replace("%20", " ")
+    assert m1.alive()
+    assert leader_is_m1(), m1.node_rows()

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <nghttp2/nghttp2.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -47,6 +48,7 @@ static void tick_cb(uv_timer_t *t)
 
 static void loop_setup(void)
 {
+    signal(SIGPIPE, SIG_IGN); /* as swarmd: a peer gone is an EPIPE */
     uv_loop_init(&loop);
     uv_timer_init(&loop, &tick);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/test_api.XXXXXX");
@@ -142,6 +144,16 @@ static bool server_done;
 static int handler_calls;
 static int cancels_seen;
 static struct api_call *held_call; /* a call the test answers itself */
+static int in_handler, max_in_handler; /* delayed calls being handled */
+static unsigned turn;                  /* loop turns, counted by turn_check */
+static unsigned last_turn, calls_in_turn, max_calls_in_turn;
+static uv_check_t turn_check;
+
+static void turn_check_cb(uv_check_t *h)
+{
+    (void)h;
+    turn++;
+}
 
 struct delayed {
     uv_timer_t timer;
@@ -178,6 +190,7 @@ static void say_later_cb(uv_timer_t *t)
 {
     struct delayed *d = t->data;
     ProtobufCBinaryData none = {0, NULL};
+    in_handler--;
     echo_reply(d->call, d->text, none);
     uv_close((uv_handle_t *)t, delayed_close_cb);
 }
@@ -187,6 +200,13 @@ static void say_cb(struct api_call *call, const ProtobufCMessage *msg,
 {
     const Swarmtest__EchoRequest *req = (const Swarmtest__EchoRequest *)msg;
     handler_calls++;
+    if (turn != last_turn) {
+        last_turn = turn;
+        calls_in_turn = 0;
+    }
+    if (++calls_in_turn > max_calls_in_turn) {
+        max_calls_in_turn = calls_in_turn;
+    }
     api_call_on_cancel(call, on_cancel_cb, NULL);
     if (strcmp(req->text, "hold") == 0) {
         held_call = call;
@@ -201,6 +221,9 @@ static void say_cb(struct api_call *call, const ProtobufCMessage *msg,
         return;
     }
     struct delayed *d = calloc(1, sizeof *d);
+    if (++in_handler > max_in_handler) {
+        max_in_handler = in_handler;
+    }
     d->call = call;
     snprintf(d->text, sizeof d->text, "%s", req->text);
     uv_timer_init(&loop, &d->timer);
@@ -260,6 +283,8 @@ static int server_start(size_t max_msg, unsigned say_roles, bool count_too,
     handler_calls = 0;
     cancels_seen = 0;
     held_call = NULL;
+    in_handler = max_in_handler = 0;
+    calls_in_turn = max_calls_in_turn = 0;
     if (api_server_register(server, &swarmtest__echo__descriptor, "Say",
                             say_roles, say_cb, NULL) != 0) {
         return -1;
@@ -1222,6 +1247,348 @@ TEST(hostile_bytes)
     ASSERT_INT_EQ(handler_calls, served);
     ASSERT(server_still_serves());
     served++;
+    ASSERT(server_stop());
+    ASSERT_INT_EQ(loop_teardown(), 0);
+}
+
+/* ------------------------------------------------------------- limits */
+
+TEST(unknown_fields_counted)
+{
+    /* text "hi" (known), then fields 100 (varint), 101 (bytes), 102
+     * (fixed32) and 103 (fixed64) that EchoRequest does not have. */
+    static const uint8_t msg[] = {0x0a, 2, 'h', 'i',
+                                  0xa0, 0x06, 0x01,
+                                  0xaa, 0x06, 2, 'x', 'y',
+                                  0xb5, 0x06, 1, 2, 3, 4,
+                                  0xb9, 0x06, 1, 2, 3, 4, 5, 6, 7, 8};
+    size_t n;
+    ASSERT_INT_EQ(grpc_unknown_fields(&swarmtest__echo_request__descriptor, msg,
+                                      sizeof msg, 100, &n), 0);
+    ASSERT_INT_EQ(n, 4);
+    ASSERT_INT_EQ(grpc_unknown_fields(&swarmtest__echo_request__descriptor, msg, 4,
+                                      100, &n), 0);
+    ASSERT_INT_EQ(n, 0);
+    /* Counting stops past the limit. */
+    ASSERT_INT_EQ(grpc_unknown_fields(&swarmtest__echo_request__descriptor, msg,
+                                      sizeof msg, 1, &n), 0);
+    ASSERT_INT_EQ(n, 2);
+    /* Truncated bytes, a length past the end, a group, field number 0. */
+    ASSERT_INT_EQ(grpc_unknown_fields(&swarmtest__echo_request__descriptor, msg,
+                                      sizeof msg - 1, 100, &n), SWARM_EINVAL);
+    static const uint8_t past[] = {0x0a, 9, 'h'};
+    ASSERT_INT_EQ(grpc_unknown_fields(&swarmtest__echo_request__descriptor, past,
+                                      sizeof past, 100, &n), SWARM_EINVAL);
+    static const uint8_t group[] = {0xa3, 0x06};
+    ASSERT_INT_EQ(grpc_unknown_fields(&swarmtest__echo_request__descriptor, group,
+                                      sizeof group, 100, &n), SWARM_EINVAL);
+    static const uint8_t zero[] = {0x00, 0x01};
+    ASSERT_INT_EQ(grpc_unknown_fields(&swarmtest__echo_request__descriptor, zero,
+                                      sizeof zero, 100, &n), SWARM_EINVAL);
+}
+
+/* A request of a few KiB carrying thousands of unknown fields is refused
+ * before protobuf-c spends an allocation on each; the handler never runs. */
+TEST(unknown_field_flood_refused)
+{
+    struct raw r;
+    enum { FIELDS = API_UNKNOWN_FIELDS_MAX + 1 };
+    static uint8_t body[5 + 3 * FIELDS];
+    loop_setup();
+    ASSERT_INT_EQ(server_start(0, API_ROLE_LOCAL, true, NULL), 0);
+    body[4] = (uint8_t)(3 * FIELDS);
+    body[3] = (uint8_t)((3 * FIELDS) >> 8);
+    for (int i = 0; i < FIELDS; i++) {
+        body[5 + 3 * i] = 0xa0;
+        body[6 + 3 * i] = 0x06;
+        body[7 + 3 * i] = 0x01;
+    }
+    ASSERT_INT_EQ(raw_connect(&r), 0);
+    ASSERT_INT_EQ(raw_request(&r, "application/grpc", body, sizeof body), 0);
+    ASSERT(RUN_UNTIL(raw_poll(&r), 3000));
+    ASSERT_INT_EQ(r.grpc_status, API_INVALID_ARGUMENT);
+    ASSERT(strstr(r.grpc_message, "unknown%20fields") != NULL ||
+           strstr(r.grpc_message, "unknown fields") != NULL);
+    raw_close(&r);
+    ASSERT_INT_EQ(handler_calls, 0);
+    /* A thousand is fine (a newer client's fields are not an attack). */
+    body[3] = 0;
+    body[4] = 3 * 10;
+    ASSERT_INT_EQ(raw_connect(&r), 0);
+    ASSERT_INT_EQ(raw_request(&r, "application/grpc", body, 5 + 3 * 10), 0);
+    ASSERT(RUN_UNTIL(raw_poll(&r), 3000));
+    ASSERT_INT_EQ(r.grpc_status, API_OK);
+    raw_close(&r);
+    ASSERT_INT_EQ(handler_calls, 1);
+    ASSERT(server_stop());
+    ASSERT_INT_EQ(loop_teardown(), 0);
+}
+
+/* Without a certificate: a small message limit, few streams at once, and an
+ * idle connection is closed. */
+TEST(anonymous_limits)
+{
+    enum { N = 8 };
+    static struct result r[N];
+    static uint8_t big[API_ANON_MAX_MSG + 1];
+    if (pki_setup() != 0) {
+        FAILF("pki");
+    }
+    loop_setup();
+    SSL_CTX *sctx = server_ctx(&pki.manager);
+    ASSERT_INT_EQ(server_start(0, API_ROLE_ANONYMOUS | API_ROLE_WORKER, true, sctx), 0);
+    SSL_CTX_free(sctx);
+    api_server_limits(server, API_ROLE_ANONYMOUS)->idle_ms = 300;
+    SSL_CTX *anon = client_ctx(NULL);
+    SSL_CTX *worker = client_ctx(&pki.worker);
+
+    struct api_client *c = client_tls(anon, NULL);
+    ASSERT(RUN_UNTIL(connected_flag, 5000));
+    ASSERT_INT_EQ(connect_status, 0);
+    /* 1. A message over the anonymous limit. */
+    Swarmtest__EchoRequest req = SWARMTEST__ECHO_REQUEST__INIT;
+    req.text = "big";
+    req.payload.data = big;
+    req.payload.len = sizeof big;
+    memset(&r[0], 0, sizeof r[0]);
+    ASSERT_INT_EQ(api_client_unary(c, &swarmtest__echo__descriptor, "Say", &req.base,
+                                   5000, response_cb, &r[0]), 0);
+    ASSERT(RUN_UNTIL(r[0].done, 5000));
+    ASSERT_INT_EQ(r[0].status, API_RESOURCE_EXHAUSTED);
+    ASSERT_INT_EQ(handler_calls, 0);
+    /* 2. Eight slow calls at once: at most four streams are open. */
+    for (int i = 0; i < N; i++) {
+        ASSERT_INT_EQ(say(c, "slow", 200, 10000, &r[i]), 0);
+    }
+    int done = 0;
+    ASSERT(RUN_UNTIL((done = 0, ({
+                          for (int i = 0; i < N; i++) done += r[i].done;
+                      }),
+                      done == N),
+                     10000));
+    for (int i = 0; i < N; i++) {
+        ASSERT_INT_EQ(r[i].status, API_OK);
+    }
+    ASSERT_INT_EQ(max_in_handler, API_ANON_MAX_STREAMS);
+    /* 3. Nothing more to say: the server closes the connection. */
+    ASSERT(RUN_UNTIL(!api_client_connected(c), 5000));
+    ASSERT(client_stop(c));
+
+    /* A certificate holder gets the big message and its eight streams. */
+    max_in_handler = 0;
+    c = client_tls(worker, NULL);
+    ASSERT(RUN_UNTIL(connected_flag, 5000));
+    memset(&r[0], 0, sizeof r[0]);
+    ASSERT_INT_EQ(api_client_unary(c, &swarmtest__echo__descriptor, "Say", &req.base,
+                                   5000, response_cb, &r[0]), 0);
+    ASSERT(RUN_UNTIL(r[0].done, 5000));
+    ASSERT_INT_EQ(r[0].status, API_OK);
+    for (int i = 0; i < N; i++) {
+        ASSERT_INT_EQ(say(c, "slow", 200, 10000, &r[i]), 0);
+    }
+    ASSERT(RUN_UNTIL((done = 0, ({
+                          for (int i = 0; i < N; i++) done += r[i].done;
+                      }),
+                      done == N),
+                     10000));
+    ASSERT_INT_EQ(max_in_handler, N);
+    ASSERT(api_client_connected(c));
+    ASSERT(client_stop(c));
+
+    SSL_CTX_free(anon);
+    SSL_CTX_free(worker);
+    ASSERT(server_stop());
+    ASSERT_INT_EQ(loop_teardown(), 0);
+}
+
+/* A body that starts a message announcing 1 MiB, sends `*left` bytes of
+ * it and then nothing more (no END_STREAM). */
+struct trickle {
+    size_t left;
+    bool started;
+};
+
+static ssize_t raw_trickle_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
+                              uint32_t *flags, nghttp2_data_source *src, void *user_data)
+{
+    struct trickle *t = src->ptr;
+    size_t n = t->left < len ? t->left : len;
+    (void)s;
+    (void)id;
+    (void)flags;
+    if (n == 0) {
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    memset(buf, 0, n);
+    if (!t->started && n >= 5) {
+        buf[2] = 0x10; /* prefix: uncompressed, 0x00100000 bytes */
+        t->started = true;
+    }
+    t->left -= n;
+    ((struct raw *)user_data)->body_len += n; /* total sent */
+    return (ssize_t)n;
+}
+
+static void raw_session(struct raw *r)
+{
+    nghttp2_session_callbacks *cbs;
+    nghttp2_session_callbacks_new(&cbs);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, raw_header_cb);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, raw_stream_close_cb);
+    nghttp2_session_client_new(&r->session, cbs, r);
+    nghttp2_session_callbacks_del(cbs);
+    nghttp2_submit_settings(r->session, NGHTTP2_FLAG_NONE, NULL, 0);
+}
+
+static int raw_trickle(struct raw *r, struct trickle *t)
+{
+    nghttp2_nv nva[] = {
+        H2_NV(":method", "POST"), H2_NV(":scheme", "http"),
+        H2_NV(":path", "/swarmtest.Echo/Say"), H2_NV(":authority", "x"),
+        H2_NV("content-type", "application/grpc"), H2_NV("te", "trailers"),
+    };
+    nghttp2_data_provider prd = {.source.ptr = t, .read_callback = raw_trickle_cb};
+    return nghttp2_submit_request(r->session, NULL, nva, 6, &prd, NULL);
+}
+
+/* A request whose END_STREAM does not come in time (a slow loris) gets
+ * DEADLINE_EXCEEDED and its stream reset. */
+TEST(request_deadline_from_first_byte)
+{
+    struct raw r;
+    struct trickle t = {1000, false};
+    loop_setup();
+    ASSERT_INT_EQ(server_start(0, API_ROLE_LOCAL, true, NULL), 0);
+    api_server_limits(server, API_ROLE_LOCAL)->call_ms = 300;
+    ASSERT_INT_EQ(raw_connect(&r), 0);
+    raw_session(&r);
+    ASSERT(raw_trickle(&r, &t) > 0);
+    ASSERT(RUN_UNTIL(raw_poll(&r), 5000));
+    ASSERT(r.stream_closed);
+    ASSERT_INT_EQ(r.grpc_status, API_DEADLINE_EXCEEDED);
+    ASSERT(strstr(r.grpc_message, "not%20received%20in%20full") != NULL ||
+           strstr(r.grpc_message, "not received in full") != NULL);
+    raw_close(&r);
+    ASSERT_INT_EQ(handler_calls, 0);
+    ASSERT(server_still_serves());
+    ASSERT(server_stop());
+    ASSERT_INT_EQ(loop_teardown(), 0);
+}
+
+/* Like raw_poll, but a socket buffer that is full only means "later". */
+static void raw_pump(struct raw *r)
+{
+    static uint8_t pending[1 << 16];
+    static size_t npending;
+    uint8_t buf[16384];
+    ssize_t n;
+    while ((n = recv(r->fd, buf, sizeof buf, 0)) > 0) {
+        nghttp2_session_mem_recv(r->session, buf, (size_t)n);
+    }
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+        r->eof = true;
+        return;
+    }
+    for (;;) {
+        if (npending == 0) {
+            const uint8_t *out;
+            n = nghttp2_session_mem_send(r->session, &out);
+            if (n <= 0) {
+                return;
+            }
+            size_t k = (size_t)n < sizeof pending ? (size_t)n : sizeof pending;
+            memcpy(pending, out, k); /* frames are at most 16 KiB + 9 */
+            npending = k;
+        }
+        n = send(r->fd, pending, npending, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                r->eof = true;
+            }
+            return;
+        }
+        memmove(pending, pending + n, npending - (size_t)n);
+        npending -= (size_t)n;
+        if (npending > 0) {
+            return;
+        }
+    }
+}
+
+/* Many streams each sending part of a large message and never ending: the
+ * windows stop refilling once the connection's budget is held, so the peer
+ * cannot make the server buffer more than budget + windows + one message. */
+TEST(windows_refill_within_budget)
+{
+    enum { STREAMS = 16, PER_STREAM = 200 << 10 };
+    static struct trickle t[STREAMS];
+    struct raw r;
+    loop_setup();
+    ASSERT_INT_EQ(server_start(0, API_ROLE_LOCAL, true, NULL), 0);
+    struct api_limits *lim = api_server_limits(server, API_ROLE_LOCAL);
+    lim->budget = 256 << 10;
+    lim->window = 64 << 10;
+    lim->conn_window = 256 << 10;
+    ASSERT_INT_EQ(raw_connect(&r), 0);
+    raw_session(&r);
+    for (int i = 0; i < STREAMS; i++) {
+        t[i] = (struct trickle){PER_STREAM, false};
+        ASSERT(raw_trickle(&r, &t[i]) > 0);
+    }
+    /* Push for a while, resuming every stream whenever window comes back. */
+    uint64_t until = uv_now(&loop) + 1500;
+    uv_timer_start(&tick, tick_cb, 5, 5);
+    while (uv_now(&loop) < until && !r.eof) {
+        for (int i = 1; i < 2 * STREAMS; i += 2) {
+            nghttp2_session_resume_data(r.session, i);
+        }
+        raw_pump(&r);
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    uv_timer_stop(&tick);
+    ASSERT(!r.eof);
+    ASSERT(r.body_len > lim->budget);
+    ASSERT(r.body_len <= lim->budget + lim->conn_window + PER_STREAM);
+    ASSERT(server_still_serves());
+    raw_close(&r);
+    ASSERT(server_stop());
+    ASSERT_INT_EQ(loop_teardown(), 0);
+}
+
+/* Requests that arrive together are decoded at most about a MiB a loop turn,
+ * the rest in the turns after, so timers and other connections get their
+ * turn in between. */
+TEST(decode_spread_over_turns)
+{
+    enum { N = 8, SIZE = 512 << 10 };
+    static struct result r[N];
+    static uint8_t payload[SIZE];
+    loop_setup();
+    ASSERT_INT_EQ(server_start(0, API_ROLE_LOCAL, true, NULL), 0);
+    uv_check_init(&loop, &turn_check);
+    uv_check_start(&turn_check, turn_check_cb);
+    struct api_client *c = client_unix();
+    ASSERT(RUN_UNTIL(connected_flag, 3000));
+    Swarmtest__EchoRequest req = SWARMTEST__ECHO_REQUEST__INIT;
+    req.text = "bulk";
+    req.payload.data = payload;
+    req.payload.len = sizeof payload;
+    for (int i = 0; i < N; i++) {
+        ASSERT_INT_EQ(api_client_unary(c, &swarmtest__echo__descriptor, "Say", &req.base,
+                                       10000, response_cb, &r[i]), 0);
+    }
+    int done = 0;
+    ASSERT(RUN_UNTIL((done = 0, ({
+                          for (int i = 0; i < N; i++) done += r[i].done;
+                      }),
+                      done == N),
+                     10000));
+    for (int i = 0; i < N; i++) {
+        ASSERT_INT_EQ(r[i].status, API_OK);
+    }
+    ASSERT(max_calls_in_turn <= (API_DECODE_TURN_BYTES + SIZE - 1) / SIZE);
+    uv_close((uv_handle_t *)&turn_check, NULL);
+    ASSERT(client_stop(c));
     ASSERT(server_stop());
     ASSERT_INT_EQ(loop_teardown(), 0);
 }
