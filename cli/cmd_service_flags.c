@@ -53,6 +53,15 @@ static int cli_svc_port_cb(const char *w, void *v, char *err, size_t size)
     return 0;
 }
 
+static int cli_svc_user_cb(const char *w, void *v, char *err, size_t size)
+{
+    if (cli_svc_check_user(w, err, size) != 0) {
+        return -1;
+    }
+    *(const char **)v = w;
+    return 0;
+}
+
 static int cli_svc_strlist_add(struct cli_strlist *l, const char *w)
 {
     l->items = cli_svc_xalloc(l->items, (l->n + 1) * sizeof *l->items);
@@ -235,6 +244,9 @@ static size_t cli_svc_common_flags(struct cli_svc_opts *o, struct cli_flag *f)
                "duration");
     f[i++] = F('w', "workdir", STRING, &o->workdir, "Working directory inside the container",
                "string");
+    f[i++] = C("user", &o->user, cli_svc_user_cb,
+               "Username or UID (format: <name|uid>[:<group|gid>])", "string");
+    f[i - 1].shorthand = 'u';
     f[i++] = F(0, "health-cmd", STRING, &o->health_cmd, "Command to run to check health",
                "string");
     f[i++] = C("health-interval", &o->health_interval_ns, cli_svc_duration_cb,

@@ -220,6 +220,9 @@ static int cli_svc_apply_common(Swarm__ServiceSpec *s, const struct cli_flag *fl
     if (cli_svc_changed(flags, "workdir")) {
         cli_svc_set_str(&t->container->dir, o->workdir);
     }
+    if (cli_svc_changed(flags, "user")) {
+        cli_svc_set_str(&t->container->user, o->user);
+    }
     if (cli_svc_apply_health(t->container, flags, o, err, size) != 0) {
         return -1;
     }

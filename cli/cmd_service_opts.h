@@ -55,6 +55,7 @@ struct cli_svc_opts {
     int64_t restart_delay_ns, restart_window_ns, stop_grace_ns;
     uint64_t restart_max_attempts;
     const char *workdir;
+    const char *user; /* -u, --user: user[:group] */
     /* --health-*: Docker's defaults (30s, 30s, 3, 0s) are the executor's,
      * applied to zero fields, not set here. */
     const char *health_cmd;
@@ -111,6 +112,11 @@ int cli_svc_parse_memory(const char *s, int64_t *bytes, char *err, size_t size);
  * protobuf_c_message_free_unpacked). */
 int cli_svc_parse_port(const char *s, Swarm__PortConfig **port, char *err,
                        size_t size);
+
+/* A --user value: <name|uid>[:<group|gid>], resolved later on the node
+ * that runs the task; here only its shape is checked (one or two non-empty
+ * parts, no spaces or control characters, at most 256 bytes). */
+int cli_svc_check_user(const char *s, char *err, size_t size);
 
 /* swarmkit's constraint syntax: "KEY==VALUE" or "KEY!=VALUE". */
 int cli_svc_check_constraint(const char *s, char *err, size_t size);

@@ -290,6 +290,22 @@ static void cli_svc_trim(const char **s, size_t *len)
     }
 }
 
+int cli_svc_check_user(const char *s, char *err, size_t size)
+{
+    const char *colon = strchr(s, ':');
+    size_t n = strlen(s);
+    bool ok = n > 0 && n <= 256 && s[0] != ':' && s[n - 1] != ':' &&
+              (colon == NULL || strchr(colon + 1, ':') == NULL);
+    for (size_t i = 0; ok && i < n; i++) {
+        ok = (unsigned char)s[i] > ' ' && s[i] != 0x7f;
+    }
+    if (!ok) {
+        snprintf(err, size, "invalid user \"%s\": want <name|uid>[:<group|gid>]", s);
+        return -1;
+    }
+    return 0;
+}
+
 int cli_svc_check_constraint(const char *s, char *err, size_t size)
 {
     static const char *const ops[] = {"==", "!="};

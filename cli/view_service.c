@@ -486,6 +486,9 @@ void cli_view_service_pretty(FILE *out, const Swarm__Service *s)
         if (c->dir != NULL && *c->dir) {
             fprintf(out, " Dir:\t\t%s\n", c->dir);
         }
+        if (c->user != NULL && *c->user) {
+            fprintf(out, " User:\t\t%s\n", c->user);
+        }
         cli_view_healthcheck(out, c->healthcheck);
     }
     cli_view_resources(out, t != NULL ? t->resources : NULL);

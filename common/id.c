@@ -77,3 +77,20 @@ int id_is_valid(const char *s)
     }
     return n == ID_LEN;
 }
+
+int id_is_path_safe(const char *s)
+{
+    size_t n = 0;
+    if (s == NULL) {
+        return 0;
+    }
+    for (; s[n] != '\0'; n++) {
+        char c = s[n];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              c == '_' || c == '-' || c == '.') ||
+            n >= ID_PATH_MAX) {
+            return 0;
+        }
+    }
+    return n > 0 && strcmp(s, ".") != 0 && strstr(s, "..") == NULL;
+}

@@ -21,4 +21,11 @@ int id_generate(char out[ID_LEN + 1]);
 /* True when `s` has the shape of an ID: ID_LEN characters of [0-9a-z]. */
 int id_is_valid(const char *s);
 
+/* True when `s` (an ID that came from another node) is safe to use as one
+ * path component: 1 to ID_PATH_MAX characters of [A-Za-z0-9_.-], not "."
+ * and without "..". A worker checks the IDs a manager sends before it makes
+ * directories (or cgroups) named after them. */
+#define ID_PATH_MAX 128
+int id_is_path_safe(const char *s);
+
 #endif

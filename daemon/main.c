@@ -1,10 +1,13 @@
 /* swarmd: the swarm daemon. Starts inactive (no swarm) unless its state dir
  * says otherwise; `swarmctl swarm init|join` make it a manager or worker. */
+#include <dirent.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "err.h"
@@ -32,6 +35,8 @@ static void usage(FILE *out)
             "Options:\n"
             "  --state-dir DIR        where the node keeps its state (default " DEFAULT_STATE_DIR
             ")\n"
+            "  --task-dir DIR         where tasks' working dirs and logs go, outside the state\n"
+            "                         dir (default: the state dir's path + \"-tasks\")\n"
             "  --listen-addr IP:PORT  default cluster listen address (default " DEFAULT_LISTEN_ADDR
             ")\n"
             "  --hostname NAME        node hostname (default: the system's)\n"
@@ -63,6 +68,29 @@ static void signal_cb(uv_signal_t *s, int signum)
     d->stopping = true;
     log_info("swarmd", "received %s, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
     node_stop(d->node, node_stopped_cb, d);
+}
+
+/* Close every descriptor above stderr that our parent left open: a
+ * listening socket or a file of the caller's must not live on in the
+ * daemon (nor reach its tasks). Before anything of ours is opened. */
+static void close_inherited_fds(void)
+{
+    if (close_range(3, ~0U, 0) == 0) {
+        return;
+    }
+    DIR *d = opendir("/proc/self/fd"); /* kernels before 5.9 */
+    if (d == NULL) {
+        return;
+    }
+    int self = dirfd(d);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        int fd = atoi(de->d_name);
+        if (fd > 2 && fd != self) {
+            close(fd);
+        }
+    }
+    closedir(d);
 }
 
 static int take_value(int argc, char **argv, int *i, const char **out)
@@ -100,6 +128,7 @@ int main(int argc, char **argv)
     enum log_level lvl;
     int rv;
 
+    close_inherited_fds();
     /* The process executor starts every task through this same binary, so
      * that the task dies with swarmd (see executor_shim_main). */
     if (argc > 1 && strcmp(argv[1], "--task-exec") == 0) {
@@ -116,6 +145,8 @@ int main(int argc, char **argv)
             return 0;
         } else if (flag_is(a, "--state-dir")) {
             bad = take_value(argc, argv, &i, &cfg.state_dir);
+        } else if (flag_is(a, "--task-dir")) {
+            bad = take_value(argc, argv, &i, &cfg.task_dir);
         } else if (flag_is(a, "--listen-addr")) {
             bad = take_value(argc, argv, &i, &cfg.listen_addr);
         } else if (flag_is(a, "--hostname")) {

@@ -22,6 +22,7 @@
 #include "addr.h"
 #include "api.h"
 #include "err.h"
+#include "executor.h"
 #include "hostinfo.h"
 #include "join.h"
 #include "localstate.pb-c.h"
@@ -710,6 +711,21 @@ static void resume_ready_cb(struct manager *m, int status, const char *errmsg, v
     n->state = NODE_ACTIVE;
 }
 
+/* Where tasks' dirs go: out of the state dir, which tasks must not see. */
+static int node_task_dir(struct swarm_node *n, const char *task_dir, char *errmsg)
+{
+    if (task_dir != NULL) {
+        snprintf(n->task_dir, sizeof n->task_dir, "%s", task_dir);
+    } else {
+        size_t len = strlen(n->state_dir);
+        while (len > 1 && n->state_dir[len - 1] == '/') {
+            len--;
+        }
+        snprintf(n->task_dir, sizeof n->task_dir, "%.*s-tasks", (int)len, n->state_dir);
+    }
+    return executor_dirs_check(n->task_dir, n->state_dir, errmsg);
+}
+
 static int lock_state_dir(struct swarm_node *n, char *errmsg)
 {
     char path[PATH_MAX];
@@ -784,6 +800,9 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, struct swarm_node
     }
     if ((rv = lock_state_dir(n, errmsg)) != 0) {
         goto err;
+    }
+    if ((rv = node_task_dir(n, cfg->task_dir, errmsg)) != 0) {
+        goto err_after_lock;
     }
     if ((rv = node_local_state_load(n, &ls, errmsg)) != 0) {
         goto err_after_lock;

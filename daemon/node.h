@@ -14,6 +14,7 @@ struct node_config {
     const char *listen_addr;  /* default cluster listen address, IP:PORT */
     const char *hostname;     /* NULL: the system's */
     const char *executor;     /* "process" (default) or "sim" */
+    const char *task_dir;     /* tasks' dirs; NULL: STATE_DIR-tasks, next to it */
 };
 
 /* Lock the state dir, open the control socket, and resume the swarm role

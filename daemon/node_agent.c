@@ -282,6 +282,7 @@ int node_agent_start(struct swarm_node *n, char *errmsg)
     }
     cfg.loop = n->loop;
     cfg.state_dir = n->state_dir;
+    cfg.task_dir = n->task_dir;
     cfg.node_id = ls->node_id;
     cfg.client_ctx = ctx;
     cfg.managers = managers;

@@ -40,6 +40,7 @@ enum node_state {
 struct swarm_node {
     uv_loop_t *loop;
     char state_dir[PATH_MAX];
+    char task_dir[PATH_MAX];
     char socket_path[PATH_MAX];
     char listen_addr[ADDR_STRLEN];
     char hostname[256];

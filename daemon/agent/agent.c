@@ -26,6 +26,7 @@
  * removed once ended. A task that reached a terminal state is never started
  * again (a restart is a new task, made by the orchestrator). */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -33,6 +34,7 @@
 #include "agent_int.h"
 #include "err.h"
 #include "hostinfo.h"
+#include "id.h"
 #include "log.h"
 #include "pbcopy.h"
 
@@ -202,7 +204,11 @@ static void agent_task_update(struct agent *a, const Swarm__Task *t)
 {
     struct agent_task *at;
     Swarm__Task *copy;
-    if (t->id == NULL || t->id[0] == '\0') {
+    if (!id_is_path_safe(t->id)) {
+        /* It would name a directory on this node: never trust a manager with
+         * a path. Nothing is stored or run, nothing reported. */
+        log_warn("agent", "refusing an assigned task with an invalid ID (%zu bytes)",
+                 t->id != NULL ? strlen(t->id) : (size_t)0);
         return;
     }
     if ((copy = agent_task_copy(t)) == NULL) {
@@ -295,7 +301,12 @@ static void agent_exec_status_cb(const char *task_id, const struct exec_status *
 static void agent_load_row_cb(Swarm__Task *task, Swarm__TaskStatus *st, void *arg)
 {
     struct agent *a = arg;
-    struct agent_task *at = agent_task_new(a, task);
+    struct agent_task *at = NULL;
+    if (!id_is_path_safe(task->id)) {
+        log_warn("agent", "task db: skipping a task with an invalid ID");
+    } else {
+        at = agent_task_new(a, task);
+    }
     if (at == NULL) {
         swarm__task__free_unpacked(task, NULL);
     } else if (st != NULL) {
@@ -389,6 +400,7 @@ static void agent_free(struct agent *a)
     }
     free(a->state_dir);
     free(a->worker_dir);
+    free(a->task_dir);
     free(a->node_id);
     free(a->hostname);
     free(a);
@@ -409,6 +421,17 @@ static int agent_copy_config(struct agent *a, const struct agent_config *cfg, ch
         (cfg->hostname != NULL && a->hostname == NULL) ||
         asprintf(&a->worker_dir, "%s/worker", cfg->state_dir) < 0) {
         a->worker_dir = NULL;
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "agent: out of memory");
+        return SWARM_ENOMEM;
+    }
+    size_t len = strlen(cfg->state_dir);
+    while (len > 1 && cfg->state_dir[len - 1] == '/') {
+        len--;
+    }
+    if ((cfg->task_dir != NULL && (a->task_dir = strdup(cfg->task_dir)) == NULL) ||
+        (cfg->task_dir == NULL &&
+         asprintf(&a->task_dir, "%.*s-tasks", (int)len, cfg->state_dir) < 0)) {
+        a->task_dir = NULL;
         errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "agent: out of memory");
         return SWARM_ENOMEM;
     }
@@ -440,9 +463,13 @@ static int agent_copy_config(struct agent *a, const struct agent_config *cfg, ch
 
 static int agent_new_executor(struct agent *a, const char *kind, char *errmsg)
 {
+    char old_dir[PATH_MAX];
+    snprintf(old_dir, sizeof old_dir, "%s/tasks", a->worker_dir);
     struct executor_config ec = {
         .loop = a->loop,
-        .dir = a->worker_dir,
+        .dir = a->task_dir,
+        .hide_dir = a->state_dir,
+        .old_dir = old_dir,
         .node_id = a->node_id,
         .cb = agent_exec_status_cb,
         .data = a,

@@ -23,7 +23,8 @@ struct agent;
 
 struct agent_config {
     uv_loop_t *loop;
-    const char *state_dir;      /* DIR: the task db, task dirs and logs live under DIR/worker */
+    const char *state_dir;      /* DIR: the task db lives in DIR/worker; tasks never see DIR */
+    const char *task_dir;       /* tasks' dirs and logs; NULL: DIR-tasks, next to DIR */
     const char *node_id;
     SSL_CTX *client_ctx;        /* this node's certificate; trusts the root CA (ref taken) */
     const char *const *managers; /* manager addresses IP:PORT to try, in order */

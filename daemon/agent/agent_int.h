@@ -113,7 +113,7 @@ struct agent {
     uv_loop_t *loop;
     bool closing;           /* agent_stop was called */
     bool stop_tasks;
-    char *state_dir, *worker_dir, *node_id, *hostname;
+    char *state_dir, *worker_dir, *task_dir, *node_id, *hostname;
     SSL_CTX *client_ctx;
     void (*managers_cb)(Swarm__ManagerPeer *const *peers, size_t n, void *data);
     void (*node_cb)(const Swarm__Node *node, void *data);

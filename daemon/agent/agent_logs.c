@@ -1,7 +1,7 @@
 /* The node's side of `service logs`: the leader sends LogSubscriptions in
  * the session stream; for each, the agent reads the log files of the
  * selected tasks it runs (or ran: an ended task keeps its logs until it is
- * removed), DIR/worker/tasks/<id>/{stdout,stderr}.log, and publishes the
+ * removed), TASK_DIR/<id>/{stdout,stderr}.log, and publishes the
  * lines with Logs/PublishLogs over the session's connection.
  *
  * Happy path (one subscription):
@@ -186,7 +186,7 @@ static void agent_logs_add_file(struct agent_logs_sub *s, const struct agent_tas
     f->stream = stream;
     f->task_id = strdup(at->id);
     f->service_id = strdup(at->task->service_id != NULL ? at->task->service_id : "");
-    if (asprintf(&f->path, "%s/tasks/%s/%s", s->a->worker_dir, at->id,
+    if (asprintf(&f->path, "%s/%s/%s", s->a->task_dir, at->id,
                  stream == AGENT_LOGS_STDOUT ? "stdout.log" : "stderr.log") < 0) {
         f->path = NULL;
     }

@@ -1,8 +1,10 @@
 /* Docker-style health checks of a process task. A check is a process run
- * through the shim (so it dies with swarmd) in its own process group, with
- * the task's environment and working dir, outside the task's cgroup (a probe
- * should not be starved by, or count against, the task's limits); its
- * stdout/stderr are appended to the task's health.log.
+ * through the shim (so its whole tree dies with swarmd), isolated as the
+ * task is (mount namespace, capabilities, user: the shim reads the same
+ * SWARM_SHIM_* variables), with the task's environment and working dir,
+ * outside the task's cgroup (a probe should not be starved by, or count
+ * against, the task's limits); its stdout/stderr are appended to the
+ * task's health.log.
  *
  * One uv_timer per health: the wait before the next check, then the check's
  * timeout. One uv_process per check, closed once it exited.
@@ -11,12 +13,13 @@
  *   timer: spawn the check -> timer(timeout)
  *   check exits 0 -> failures = 0; first time: cb(HEALTHY); timer(interval)
  * Failure paths:
- *   - check exits non-zero, is killed, times out (we SIGKILL its group), the
+ *   - check exits non-zero, is killed, times out (its shim takes its tree
+ *     down), the
  *     program is missing or uv_spawn fails -> a failure; counted unless the
  *     task never was healthy and the check started within start_period;
  *     `retries` counted in a row -> cb(UNHEALTHY), no more checks;
- *   - exec_health_close: the timer is closed, a running check is SIGKILLed
- *     and its handle closed after its exit (so it is reaped); the last
+ *   - exec_health_close: the timer is closed, a running check's tree is
+ *     killed and its handle closed after its exit (so it is reaped); the last
  *     close callback frees the health and calls `closed`. */
 #include <fcntl.h>
 #include <limits.h>
@@ -146,7 +149,9 @@ static void health_check_exit_cb(uv_process_t *proc, int64_t status, int sig)
 {
     struct health_check *c = proc->data;
     struct exec_health *h = c->h;
-    kill(-c->pid, SIGKILL); /* whatever the check left in its group */
+    if (sig != 0) {
+        exec_kill_session(c->pid); /* its shim could not clean up after it */
+    }
     h->check = NULL;
     bool ok = !c->timed_out && sig == 0 && status == 0;
     if (c->timed_out) {
@@ -239,7 +244,7 @@ static int health_spawn(struct exec_health *h)
         .args = (char **)args,
         .env = env,
         .cwd = h->cfg.cwd,
-        .flags = UV_PROCESS_DETACHED, /* its own group, killed as a whole */
+        .flags = UV_PROCESS_DETACHED, /* its own session, as a task's */
         .stdio_count = 3,
         .stdio = stdio,
     };
@@ -271,6 +276,13 @@ out:
     return rv;
 }
 
+/* Its shim takes the check's whole tree down and exits. */
+static void health_check_kill(struct health_check *c)
+{
+    kill(c->pid, EXEC_SHIM_KILL_SIGNAL);
+    kill(c->pid, SIGCONT);
+}
+
 static void health_timer_cb(uv_timer_t *timer)
 {
     struct exec_health *h = timer->data;
@@ -279,8 +291,7 @@ static void health_timer_cb(uv_timer_t *timer)
     }
     if (h->check != NULL) { /* the timeout of the running check */
         h->check->timed_out = true;
-        kill(-h->check->pid, SIGKILL);
-        kill(h->check->pid, SIGKILL);
+        health_check_kill(h->check);
         return; /* counted as a failure in its exit callback */
     }
     uint64_t now = uv_now(h->cfg.loop);
@@ -321,8 +332,7 @@ void exec_health_close(struct exec_health *h, void (*closed)(void *data), void *
     h->closed_data = data;
     if (h->check != NULL) {
         /* Its handle is closed in its exit callback, once it is reaped. */
-        kill(-h->check->pid, SIGKILL);
-        kill(h->check->pid, SIGKILL);
+        health_check_kill(h->check);
     }
     uv_close((uv_handle_t *)&h->timer, health_timer_closed_cb);
 }

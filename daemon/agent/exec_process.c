@@ -1,31 +1,41 @@
 /* The process executor: a task is a program run under uv_spawn, through
- * swarmd's shim (exec_shim.c) so that it dies with the daemon.
+ * swarmd's shim (exec_shim.c), which isolates it (exec_isolate.c) and takes
+ * its whole process tree down when it ends, when told to, or when swarmd
+ * dies.
  *
  * Happy path, per task (one uv_timer per task: first the start step, then
  * the SIGKILL deadline):
  *   executor_start -> PENDING, zero-delay timer
- *   step: report PREPARING; make DIR/tasks/<id>/ (0700), open stdout.log and
- *         stderr.log (append), find the program, build env, cgroup (if any);
- *         report STARTING; uv_spawn(shim, detached: own process group);
- *         write DIR/tasks/<id>/pid ("PID STARTTIME"); report RUNNING, or
+ *   step: report PREPARING; make DIR/<id>/ (0700), open stdout.log and
+ *         stderr.log (append), find the program, resolve the user (owner of
+ *         DIR/<id>/), build env (with what the shim needs to isolate the
+ *         task), cgroup (if any); report STARTING; uv_spawn(shim, detached:
+ *         the shim's pid is the task's session id); write DIR/<id>/pid
+ *         ("SHIMPID STARTTIME"); report RUNNING, or
  *         with a health check (exec_health.c) stay STARTING and report
  *         RUNNING at its first success
- *   exit: kill what is left of the process group, delete the pid file,
+ *   exit: (the shim took the task's tree down; if the shim itself was
+ *         killed, what is left of its session goes), delete the pid file,
  *         report COMPLETE (exit 0), FAILED (non-zero exit or a signal we did
  *         not send), or SHUTDOWN (after executor_stop).
  * Failure paths:
- *   - program not found / not executable, working dir missing, dir or log
- *     files cannot be made -> REJECTED with the reason, nothing spawned;
+ *   - program not found / not executable, working dir missing or inside the
+ *     state dir, user or group not found on this node, dir or log files
+ *     cannot be made -> REJECTED with the reason, nothing spawned;
  *   - uv_spawn fails -> FAILED "starting: <reason>";
- *   - exec fails inside the shim -> FAILED, exit 127, reason in stderr.log;
+ *   - isolation fails inside the shim -> FAILED, exit 126, reason in
+ *     stderr.log; exec fails -> FAILED, exit 127, reason in stderr.log;
  *   - a health test that is not CMD/CMD-SHELL/NONE -> REJECTED;
  *   - unhealthy (health check failed `retries` times) -> stopped as by
  *     executor_stop, then FAILED "task: unhealthy container" with the
  *     process's exit code;
  *   - stop before the process runs -> SHUTDOWN, nothing spawned;
- *   - stop while running -> SIGTERM to the group, SIGKILL after the grace;
- *     health checks are cancelled (a running one SIGKILLed) at once;
- *   - remove: stop if needed (no more reports), then delete DIR/tasks/<id>/
+ *   - stop while running -> SIGTERM to the shim, which passes it to the
+ *     task's process group; after the grace EXEC_SHIM_KILL_SIGNAL: the shim
+ *     SIGKILLs the whole tree; if the shim is still there 2 s later, it is
+ *     SIGKILLed with its session;
+ *     health checks are cancelled (a running one killed) at once;
+ *   - remove: stop if needed (no more reports), then delete DIR/<id>/
  *     and the cgroup once the process is gone, free on handle close;
  *   - close: stop all with min(grace, task grace), no reports, free all,
  *     then `done`. */
@@ -42,6 +52,7 @@
 
 #include "err.h"
 #include "executor_int.h"
+#include "id.h"
 #include "log.h"
 #include "pbcopy.h"
 
@@ -57,6 +68,7 @@ struct proc_task {
     enum proc_phase phase;
     int handles; /* open handles and health; freed when it drops to 0 */
     bool stop, removed, freeing, exited, unhealthy;
+    bool kill_sent; /* EXEC_SHIM_KILL_SIGNAL sent; the timer is the fallback */
     int pid;
     uint64_t kill_at; /* loop time of the SIGKILL, 0: none armed */
     char *dir, *out_path, *err_path, *pid_path, *health_path, *cgroup;
@@ -76,15 +88,22 @@ struct executor_proc {
 struct proc_launch {
     int out_fd, err_fd;
     const char *cwd;
+    char user[1024]; /* SWARM_SHIM_USER, "" for the default (root) */
     char program[PATH_MAX];
     char **env;
     size_t nenv;
 };
 
+/* Prefixes of the variables swarmd sets (a task's own are dropped): all of
+ * SWARM_SHIM_* tell the shim how to isolate the task. */
 static const char *const proc_reserved_env[] = {
     "SWARM_TASK_ID=", "SWARM_TASK_SLOT=", "SWARM_SERVICE_NAME=", "SWARM_NODE_ID=",
-    "SWARM_SHIM_PPID=", "SWARM_SHIM_CGROUP=",
+    "SWARM_SHIM_",
 };
+
+/* After a kill request, how long the shim has to take the tree down before
+ * it is SIGKILLed itself (with its session). */
+#define PROC_SHIM_KILL_FALLBACK_MS 2000
 
 static void proc_guard_closed_cb(uv_handle_t *h);
 
@@ -205,7 +224,7 @@ static int proc_build_env(struct proc_task *t, struct proc_launch *l, const char
 {
     const Swarm__ContainerSpec *c = t->task->spec->container;
     char num[32], ppid[32];
-    l->env = calloc(c->n_env + 8, sizeof *l->env);
+    l->env = calloc(c->n_env + 16, sizeof *l->env);
     if (l->env == NULL) {
         return -1;
     }
@@ -240,12 +259,48 @@ static int proc_build_env(struct proc_task *t, struct proc_launch *l, const char
     rv |= proc_env_add(l, "SWARM_NODE_ID=", t->p->base.node_id);
     rv |= proc_env_add(l, "SWARM_SHIM_PPID=", ppid);
     rv |= proc_env_add(l, "SWARM_SHIM_CGROUP=", t->cgroup != NULL ? t->cgroup : "");
+    if (l->user[0] != '\0') {
+        rv |= proc_env_add(l, "SWARM_SHIM_USER=", l->user);
+    }
+    if (geteuid() == 0) {
+        /* Only root can isolate (and only root needs to be kept in). */
+        const struct executor *e = &t->p->base;
+        rv |= proc_env_add(l, "SWARM_SHIM_ISOLATE=", "1");
+        rv |= proc_env_add(l, "SWARM_SHIM_TASK_ROOT=", e->dir);
+        rv |= proc_env_add(l, "SWARM_SHIM_TASK_DIR=", t->dir);
+        if (e->hide_dir != NULL) {
+            rv |= proc_env_add(l, "SWARM_SHIM_HIDE=", e->hide_dir);
+        }
+    }
     return rv;
 }
 
 static int proc_open_log(const char *path)
 {
     return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+}
+
+/* Resolve ContainerSpec.user on this node and give the task its dir. */
+static int proc_prepare_user(struct proc_task *t, struct proc_launch *l, char *err, size_t errsz)
+{
+    const char *spec = t->task->spec->container->user;
+    struct exec_user u;
+    if (spec == NULL || spec[0] == '\0') {
+        return 0;
+    }
+    if (geteuid() != 0) {
+        snprintf(err, errsz, "user \"%s\": swarmd must run as root to run tasks as another "
+                             "user", spec);
+        return -1;
+    }
+    if (exec_user_resolve(spec, &u, err, errsz) != 0) {
+        return -1;
+    }
+    if (exec_user_format(&u, l->user, sizeof l->user) != 0 || chown(t->dir, u.uid, u.gid) != 0) {
+        snprintf(err, errsz, "user \"%s\": task dir %s: %s", spec, t->dir, strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 /* Everything before the spawn; on failure writes the reason to err. */
@@ -285,7 +340,17 @@ static int proc_prepare(struct proc_task *t, struct proc_launch *l, char *err, s
             snprintf(err, errsz, "working dir \"%s\": not a directory", c->dir);
             return -1;
         }
+        char real[PATH_MAX];
+        const char *hide = t->p->base.hide_dir;
+        if (hide != NULL && realpath(c->dir, real) != NULL && exec_path_within(real, hide)) {
+            snprintf(err, errsz, "working dir \"%s\": inside swarmd's state dir, which tasks "
+                                 "cannot see", c->dir);
+            return -1;
+        }
         l->cwd = c->dir;
+    }
+    if (proc_prepare_user(t, l, err, errsz) != 0) {
+        return -1;
     }
     if (t->p->cg_base != NULL && t->cgroup == NULL) {
         const Swarm__ResourceRequirements *r = t->task->spec->resources;
@@ -331,7 +396,7 @@ static int proc_spawn(struct proc_task *t, struct proc_launch *l, char *err, siz
         .args = args,
         .env = l->env,
         .cwd = l->cwd,
-        .flags = UV_PROCESS_DETACHED, /* setsid: its own process group */
+        .flags = UV_PROCESS_DETACHED, /* setsid: the shim's pid names the task's session */
         .stdio_count = 3,
         .stdio = stdio,
     };
@@ -463,7 +528,11 @@ static void proc_exit_cb(uv_process_t *h, int64_t status, int sig)
     t->phase = PROC_ENDED;
     proc_health_stop(t);
     uv_timer_stop(&t->timer);
-    kill(-t->pid, SIGKILL); /* whatever the task left in its group */
+    if (sig != 0) {
+        /* The shim may have been killed before it could take the tree
+         * down: what is left of its session goes now. */
+        exec_kill_session(t->pid);
+    }
     unlink(t->pid_path);
     uv_close((uv_handle_t *)&t->proc, proc_close_cb);
     if (t->p->base.closing || t->removed) {
@@ -488,14 +557,23 @@ static void proc_exit_cb(uv_process_t *h, int64_t status, int sig)
     }
 }
 
+/* The grace period is over: the shim takes the whole tree down. If it
+ * cannot (stopped, stuck), it goes itself after a while, with its session. */
 static void proc_kill_cb(uv_timer_t *timer)
 {
     struct proc_task *t = timer->data;
     if (t->freeing || t->exited) {
         return;
     }
-    kill(-t->pid, SIGKILL);
+    if (!t->kill_sent) {
+        t->kill_sent = true;
+        kill(t->pid, EXEC_SHIM_KILL_SIGNAL);
+        kill(t->pid, SIGCONT);
+        uv_timer_start(&t->timer, proc_kill_cb, PROC_SHIM_KILL_FALLBACK_MS, 0);
+        return;
+    }
     kill(t->pid, SIGKILL);
+    exec_kill_session(t->pid);
 }
 
 /* Stop with at most `grace_ms` left before the SIGKILL. */
@@ -512,9 +590,8 @@ static void proc_stop_task(struct proc_task *t, uint64_t grace_ms)
     proc_health_stop(t);
     if (!t->stop) {
         t->stop = true;
-        kill(-t->pid, SIGTERM);
-        kill(t->pid, SIGTERM);
-    } else if (t->kill_at != 0 && t->kill_at <= now + grace_ms) {
+        kill(t->pid, SIGTERM); /* the shim passes it on to the task's group */
+    } else if (t->kill_sent || (t->kill_at != 0 && t->kill_at <= now + grace_ms)) {
         return;
     }
     t->kill_at = now + grace_ms;
@@ -541,7 +618,7 @@ static int proc_start(struct executor *e, const Swarm__Task *task)
     }
     int ok = t->task != NULL && t->task->spec != NULL && t->task->spec->container != NULL &&
              t->entry.id != NULL &&
-             asprintf(&t->dir, "%s/tasks/%s", e->dir, task->id) >= 0 &&
+             asprintf(&t->dir, "%s/%s", e->dir, task->id) >= 0 &&
              asprintf(&t->out_path, "%s/stdout.log", t->dir) >= 0 &&
              asprintf(&t->err_path, "%s/stderr.log", t->dir) >= 0 &&
              asprintf(&t->pid_path, "%s/pid", t->dir) >= 0 &&
@@ -608,40 +685,81 @@ static const char *proc_log_path(struct executor *e, const char *task_id, bool s
     return stderr_log ? t->err_path : t->out_path;
 }
 
-static void proc_cleanup_leftovers(struct executor *e)
+/* Kill what a previous run left of the task whose dir is ROOT/<id>. */
+static void proc_kill_recorded(struct executor_proc *p, const char *root, const char *id)
 {
-    struct executor_proc *p = (struct executor_proc *)e;
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/tasks", e->dir);
-    DIR *d = opendir(path);
+    int pid = 0;
+    unsigned long long start = 0;
+    snprintf(path, sizeof path, "%s/%s/pid", root, id);
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        return;
+    }
+    if (fscanf(f, "%d %llu", &pid, &start) == 2) {
+        int n = exec_kill_leftover(id, pid, start);
+        if (n > 0) {
+            log_warn("executor", "task %s: killed %d leftover process(es) of a previous run", id,
+                     n);
+        }
+    }
+    fclose(f);
+    unlink(path);
+    if (p->cg_base != NULL) {
+        snprintf(path, sizeof path, "%s/%s", p->cg_base, id);
+        exec_cgroup_remove(path, true);
+    }
+}
+
+/* Task dirs of a swarmd that kept them in its state dir: their processes
+ * go, the dirs (logs) move to where tasks live now. */
+static void proc_move_old_dirs(struct executor_proc *p)
+{
+    const char *old = p->base.old_dir;
+    char from[PATH_MAX], to[PATH_MAX];
+    DIR *d = old != NULL ? opendir(old) : NULL;
     if (d == NULL) {
         return;
     }
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.' || exec_table_get(&e->tasks, de->d_name) != NULL) {
+        if (!id_is_path_safe(de->d_name)) {
             continue;
         }
-        snprintf(path, sizeof path, "%s/tasks/%s/pid", e->dir, de->d_name);
-        FILE *f = fopen(path, "re");
-        int pid = 0;
-        unsigned long long start = 0;
-        if (f == NULL) {
+        proc_kill_recorded(p, old, de->d_name);
+        snprintf(from, sizeof from, "%s/%s", old, de->d_name);
+        snprintf(to, sizeof to, "%s/%s", p->base.dir, de->d_name);
+        int rv = access(to, F_OK) == 0 ? 0 : rename(from, to) == 0 ? 0 : -errno;
+        if (rv == -EXDEV) {
+            rv = exec_copy_files(from, to);
+        }
+        if (rv != 0) {
+            log_warn("executor", "task %s: moving %s to %s: %s; its logs stay there", de->d_name,
+                     from, to, strerror(-rv));
             continue;
         }
-        if (fscanf(f, "%d %llu", &pid, &start) == 2) {
-            int n = exec_kill_leftover(de->d_name, pid, start);
-            if (n > 0) {
-                log_warn("executor", "task %s: killed %d leftover process(es) of a previous run",
-                         de->d_name, n);
-            }
+        (void)exec_rm_rf(from);
+    }
+    closedir(d);
+    if (rmdir(old) == 0) {
+        log_info("executor", "task dirs moved out of the state dir to %s", p->base.dir);
+    }
+}
+
+static void proc_cleanup_leftovers(struct executor *e)
+{
+    struct executor_proc *p = (struct executor_proc *)e;
+    proc_move_old_dirs(p);
+    DIR *d = opendir(e->dir);
+    if (d == NULL) {
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!id_is_path_safe(de->d_name) || exec_table_get(&e->tasks, de->d_name) != NULL) {
+            continue;
         }
-        fclose(f);
-        unlink(path);
-        if (p->cg_base != NULL) {
-            snprintf(path, sizeof path, "%s/%s", p->cg_base, de->d_name);
-            exec_cgroup_remove(path, true);
-        }
+        proc_kill_recorded(p, e->dir, de->d_name);
     }
     closedir(d);
 }
@@ -685,6 +803,62 @@ static const struct executor_ops proc_ops = {
     .close = proc_close,
 };
 
+/* Replace `*path` by its real path (it must exist). */
+static int proc_realpath(char **path, char *errmsg)
+{
+    char abs[PATH_MAX], *copy;
+    if (realpath(*path, abs) == NULL) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "executor: %s: %s", *path, strerror(errno));
+        return SWARM_EIO;
+    }
+    if ((copy = strdup(abs)) == NULL) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "executor: out of memory");
+        return SWARM_ENOMEM;
+    }
+    free(*path);
+    *path = copy;
+    return 0;
+}
+
+/* Tasks get absolute paths whatever the daemon's cwd; the dir they live in
+ * and the one they must not see are apart (each would hide the other). */
+static int proc_paths(struct executor *e, char *errmsg)
+{
+    int rv = exec_mkdir_p(e->dir);
+    if (rv != 0) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "task dir %s: %s", e->dir, strerror(-rv));
+        return SWARM_EIO;
+    }
+    if ((rv = proc_realpath(&e->dir, errmsg)) != 0 ||
+        (e->hide_dir != NULL && (rv = proc_realpath(&e->hide_dir, errmsg)) != 0)) {
+        return rv;
+    }
+    if (e->hide_dir != NULL &&
+        (exec_path_within(e->dir, e->hide_dir) || exec_path_within(e->hide_dir, e->dir))) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                      "task dir %s and state dir %s must not contain one another", e->dir,
+                      e->hide_dir);
+        return SWARM_EINVAL;
+    }
+    return 0;
+}
+
+int executor_dirs_check(const char *task_dir, const char *state_dir, char *errmsg)
+{
+    struct executor e = {0};
+    int rv = SWARM_ENOMEM;
+    e.dir = strdup(task_dir);
+    e.hide_dir = strdup(state_dir);
+    if (e.dir == NULL || e.hide_dir == NULL) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "out of memory");
+    } else {
+        rv = proc_paths(&e, errmsg);
+    }
+    free(e.dir);
+    free(e.hide_dir);
+    return rv;
+}
+
 int executor_process_new(const struct executor_config *cfg, struct executor **out, char *errmsg)
 {
     static bool logged_no_cgroup; /* once per process is enough */
@@ -698,24 +872,14 @@ int executor_process_new(const struct executor_config *cfg, struct executor **ou
         free(p);
         return rv;
     }
-    /* Tasks get absolute paths whatever the daemon's cwd. */
-    char abs[PATH_MAX];
-    rv = exec_mkdir_p(p->base.dir);
-    if (rv != 0 || realpath(p->base.dir, abs) == NULL) {
-        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "executor: state dir %s: %s", p->base.dir,
-                      strerror(rv != 0 ? -rv : errno));
+    if ((rv = proc_paths(&p->base, errmsg)) != 0) {
         p->base.done = NULL;
         exec_base_finish(&p->base);
         free(p);
-        return SWARM_EIO;
-    }
-    free(p->base.dir);
-    p->base.dir = strdup(abs);
-    if (p->base.dir == NULL) {
-        p->base.dir = strdup("/");
+        return rv;
     }
     char tag[32];
-    if (p->base.node_id[0] != '\0') {
+    if (id_is_path_safe(p->base.node_id)) {
         snprintf(tag, sizeof tag, "%.12s", p->base.node_id);
     } else {
         snprintf(tag, sizeof tag, "pid%d", (int)getpid());

@@ -2,14 +2,29 @@
  * that runs between swarmd and a task's program, program lookup, /proc
  * reading, cgroup v2 limits, and killing a previous run's leftovers.
  *
- * Shim happy path: swarmd spawns itself as `swarmd --task-exec PROGRAM ARGV0
- * ARG...` in a new session; the shim asks for SIGKILL when its parent dies
- * (PR_SET_PDEATHSIG survives exec), checks the parent is still the one that
- * spawned it (SWARM_SHIM_PPID), joins the task's cgroup (SWARM_SHIM_CGROUP),
- * removes those two variables and execs PROGRAM in place, keeping its pid.
- * Failure paths: parent already gone -> exit 137 without running anything;
+ * The shim: swarmd spawns itself as `swarmd --task-exec PROGRAM ARGV0
+ * ARG...` in a new session (its pid S is the session and group id), with
+ * SWARM_SHIM_* variables that say what to do. The shim stays for the whole
+ * life of the task, as the parent and child subreaper of its process tree,
+ * so that the tree can be taken down as a whole however its processes fork,
+ * double-fork or change group.
+ * Happy path: block all signals (they are waited for); ask for
+ * EXEC_SHIM_KILL_SIGNAL when swarmd dies (PR_SET_PDEATHSIG), check swarmd
+ * is still the parent (SWARM_SHIM_PPID); join the task's cgroup
+ * (SWARM_SHIM_CGROUP); with SWARM_SHIM_ISOLATE, make the task's mount
+ * namespace (exec_isolate_mounts); become a subreaper; fork the task, which
+ * takes a process group of its own (C), dies if the shim dies, drops its
+ * credentials (exec_isolate_creds: Docker's capabilities, SWARM_SHIM_USER,
+ * no_new_privs) and execs PROGRAM. The shim then waits:
+ *   - a signal (SIGTERM from a stop, SIGINT, SIGHUP...) goes on to group C;
+ *   - the task's main process exits, or EXEC_SHIM_KILL_SIGNAL comes (grace
+ *     period over, or swarmd died): SIGKILL group C and every process left
+ *     in the tree (orphans come back to the subreaper) until none is left,
+ *     then exit with the main process's status (its signal re-raised).
+ * Failure paths: swarmd already gone -> exit 137 without running anything;
  * cgroup join fails -> a warning on the task's stderr, runs without limits;
- * exec fails -> the reason on stderr, exit 127. */
+ * isolation, credentials or fork fail -> the reason on stderr, exit 126,
+ * nothing run; exec fails -> the reason on stderr, exit 127. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,44 +36,190 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "executor_int.h"
 #include "log.h"
 
 #define CGROUP_ROOT_DEFAULT "/sys/fs/cgroup"
+#define SHIM_KILL_ROUNDS 100000 /* reaps, at most, while taking a tree down */
+
+static const char *shim_env(const char *name)
+{
+    const char *v = getenv(name);
+    return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+static void shim_join_cgroup(const char *cg)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/cgroup.procs", cg);
+    FILE *f = fopen(path, "we");
+    if (f == NULL || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0) {
+        fprintf(stderr, "swarmd: joining cgroup %s failed, running without limits\n", cg);
+        if (f != NULL) {
+            fclose(f);
+        }
+    }
+}
+
+/* SIGKILL each direct child of ours (orphans of the tree come back here). */
+static void shim_kill_children(void)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+    FILE *f = fopen(path, "re");
+    int pid;
+    if (f == NULL) {
+        return;
+    }
+    while (fscanf(f, "%d", &pid) == 1) {
+        if (pid > 1) {
+            kill(pid, SIGKILL);
+        }
+    }
+    fclose(f);
+}
+
+/* Take the whole tree down; returns the main process's wait status. */
+static int shim_kill_tree(pid_t task, int status, bool task_done)
+{
+    for (int round = 0; round < SHIM_KILL_ROUNDS; round++) {
+        kill(-task, SIGKILL);
+        shim_kill_children();
+        int st;
+        pid_t w = waitpid(-1, &st, 0);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w < 0) {
+            break; /* ECHILD: nothing left below us */
+        }
+        if (w == task && !task_done) {
+            status = st;
+            task_done = true;
+        }
+    }
+    return status;
+}
+
+/* Leave with the task's status: its exit code, or its signal. */
+static int shim_exit_as(int status)
+{
+    if (WIFEXITED(status)) {
+        return WEXITSTATUS(status);
+    }
+    int sig = WIFSIGNALED(status) ? WTERMSIG(status) : SIGKILL;
+    struct rlimit none = {0, 0};
+    sigset_t one;
+    setrlimit(RLIMIT_CORE, &none); /* the task's core, if any, was its own */
+    signal(sig, SIG_DFL);
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    sigprocmask(SIG_UNBLOCK, &one, NULL);
+    raise(sig);
+    return 128 + sig;
+}
+
+static int shim_supervise(pid_t task)
+{
+    sigset_t all;
+    sigfillset(&all);
+    for (;;) {
+        siginfo_t si;
+        int sig = sigwaitinfo(&all, &si);
+        if (sig == SIGCHLD) {
+            int st;
+            pid_t w;
+            while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
+                if (w == task) {
+                    return shim_exit_as(shim_kill_tree(task, st, true));
+                }
+            }
+        } else if (sig == EXEC_SHIM_KILL_SIGNAL) {
+            return shim_exit_as(shim_kill_tree(task, 0, false));
+        } else if (sig > 0) {
+            kill(-task, sig); /* a stop's SIGTERM and the like: to the task */
+        }
+    }
+}
+
+/* In the forked task process: never returns. */
+static void shim_task(char **argv, const sigset_t *mask, pid_t shim, bool isolate,
+                      const struct exec_user *u)
+{
+    char err[512];
+    setpgid(0, 0);
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != shim) {
+        _exit(137);
+    }
+    if (exec_isolate_creds(u, isolate, err, sizeof err) != 0) {
+        fprintf(stderr, "swarmd: %s\n", err);
+        _exit(126);
+    }
+    sigprocmask(SIG_SETMASK, mask, NULL);
+    execv(argv[2], argv + 3);
+    fprintf(stderr, "swarmd: exec %s: %s\n", argv[2], strerror(errno));
+    _exit(127);
+}
 
 int executor_shim_main(int argc, char **argv)
 {
+    static const char *const vars[] = {
+        "SWARM_SHIM_PPID", "SWARM_SHIM_CGROUP", "SWARM_SHIM_ISOLATE", "SWARM_SHIM_HIDE",
+        "SWARM_SHIM_TASK_ROOT", "SWARM_SHIM_TASK_DIR", "SWARM_SHIM_USER",
+    };
+    sigset_t all, mask;
+    char err[512];
+    struct exec_user user;
     if (argc < 4 || strcmp(argv[1], "--task-exec") != 0) {
         fprintf(stderr, "usage: %s --task-exec PROGRAM ARGV0 [ARG...]\n", argv[0]);
         return 2;
     }
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
+    (void)close_range(3, ~0U, 0); /* nothing of swarmd's reaches the task */
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &mask);
+    if (prctl(PR_SET_PDEATHSIG, EXEC_SHIM_KILL_SIGNAL) != 0) {
         fprintf(stderr, "swarmd: prctl(PR_SET_PDEATHSIG): %s\n", strerror(errno));
     }
     const char *ppid = getenv("SWARM_SHIM_PPID");
     if (ppid != NULL && atoi(ppid) != (int)getppid()) {
-        return 137; /* swarmd died before we could ask to die with it */
+        return 137; /* swarmd died before we could ask to hear of it */
     }
-    const char *cg = getenv("SWARM_SHIM_CGROUP");
-    if (cg != NULL && cg[0] != '\0') {
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/cgroup.procs", cg);
-        FILE *f = fopen(path, "w");
-        if (f == NULL || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0) {
-            fprintf(stderr, "swarmd: joining cgroup %s failed, running without limits\n", cg);
-            if (f != NULL) {
-                fclose(f);
-            }
-        }
+    const char *cg = shim_env("SWARM_SHIM_CGROUP");
+    bool isolate = shim_env("SWARM_SHIM_ISOLATE") != NULL;
+    const char *uspec = shim_env("SWARM_SHIM_USER");
+    if (cg != NULL) {
+        shim_join_cgroup(cg);
     }
-    unsetenv("SWARM_SHIM_PPID");
-    unsetenv("SWARM_SHIM_CGROUP");
-    execv(argv[2], argv + 3);
-    fprintf(stderr, "swarmd: exec %s: %s\n", argv[2], strerror(errno));
-    return 127;
+    if (uspec != NULL && exec_user_parse(uspec, &user) != 0) {
+        fprintf(stderr, "swarmd: bad SWARM_SHIM_USER \"%s\"\n", uspec);
+        return 126;
+    }
+    if (isolate && exec_isolate_mounts(shim_env("SWARM_SHIM_HIDE"),
+                                       shim_env("SWARM_SHIM_TASK_ROOT"),
+                                       shim_env("SWARM_SHIM_TASK_DIR"), err, sizeof err) != 0) {
+        fprintf(stderr, "swarmd: isolating the task: %s\n", err);
+        return 126;
+    }
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+        unsetenv(vars[i]);
+    }
+    (void)prctl(PR_SET_CHILD_SUBREAPER, 1);
+    pid_t shim = getpid();
+    pid_t task = fork();
+    if (task < 0) {
+        fprintf(stderr, "swarmd: fork: %s\n", strerror(errno));
+        return 126;
+    }
+    if (task == 0) {
+        shim_task(argv, &mask, shim, isolate, uspec != NULL ? &user : NULL);
+    }
+    setpgid(task, task); /* also here: no signal may find it in our group */
+    return shim_supervise(task);
 }
 
 static void join_path(char *out, size_t outsz, const char *dir, const char *name)
@@ -184,6 +345,45 @@ int exec_rm_rf(const char *path)
     return rv < 0 ? -errno : rv;
 }
 
+int exec_copy_files(const char *from, const char *to)
+{
+    int rv = exec_mkdir_p(to);
+    DIR *d = rv == 0 ? opendir(from) : NULL;
+    if (d == NULL) {
+        return rv != 0 ? rv : -errno;
+    }
+    struct dirent *de;
+    char src[PATH_MAX], dst[PATH_MAX], buf[65536];
+    while (rv == 0 && (de = readdir(d)) != NULL) {
+        snprintf(src, sizeof src, "%s/%s", from, de->d_name);
+        snprintf(dst, sizeof dst, "%s/%s", to, de->d_name);
+        struct stat st;
+        if (lstat(src, &st) != 0 || !S_ISREG(st.st_mode)) {
+            continue;
+        }
+        int in = open(src, O_RDONLY | O_CLOEXEC);
+        int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, st.st_mode & 0777);
+        ssize_t n = 0;
+        while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof buf)) > 0) {
+            if (write(out, buf, (size_t)n) != n) {
+                n = -1;
+                break;
+            }
+        }
+        if (in < 0 || out < 0 || n < 0) {
+            rv = -(errno != 0 ? errno : EIO);
+        }
+        if (in >= 0) {
+            close(in);
+        }
+        if (out >= 0 && close(out) != 0 && rv == 0) {
+            rv = -errno;
+        }
+    }
+    closedir(d);
+    return rv;
+}
+
 static int write_file(const char *dir, const char *name, const char *value)
 {
     char path[PATH_MAX];
@@ -284,20 +484,9 @@ static bool proc_env_has(int pid, const char *want)
     return found;
 }
 
-int exec_kill_leftover(const char *task_id, int pid, unsigned long long starttime)
+/* SIGKILL the processes of session or group `sid` that pass `keep`. */
+static int kill_session_if(int sid, const char *want_env)
 {
-    if (pid <= 1) {
-        return 0;
-    }
-    if (starttime != 0 && exec_proc_starttime(pid) == starttime) {
-        kill(-pid, SIGKILL);
-        kill(pid, SIGKILL);
-        return 1;
-    }
-    /* The leader is gone; its group may live on (a pgid is not reused while
-     * the group exists), but only trust members that carry the task's id. */
-    char want[256];
-    snprintf(want, sizeof want, "SWARM_TASK_ID=%s", task_id);
     int killed = 0;
     DIR *d = opendir("/proc");
     if (d == NULL) {
@@ -306,11 +495,34 @@ int exec_kill_leftover(const char *task_id, int pid, unsigned long long starttim
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         int p = atoi(de->d_name);
-        if (p > 1 && getpgid(p) == pid && proc_env_has(p, want)) {
-            kill(p, SIGKILL);
+        if (p > 1 && p != (int)getpid() && (getsid(p) == sid || getpgid(p) == sid) &&
+            (want_env == NULL || proc_env_has(p, want_env)) && kill(p, SIGKILL) == 0) {
             killed++;
         }
     }
     closedir(d);
     return killed;
+}
+
+int exec_kill_session(int sid)
+{
+    return sid > 1 ? kill_session_if(sid, NULL) : 0;
+}
+
+int exec_kill_leftover(const char *task_id, int pid, unsigned long long starttime)
+{
+    if (pid <= 1) {
+        return 0;
+    }
+    if (starttime != 0 && exec_proc_starttime(pid) == starttime) {
+        /* The shim lives: its session is the task's (a session id is not
+         * reused while a process of the session is alive). */
+        kill(pid, SIGKILL);
+        return 1 + kill_session_if(pid, NULL);
+    }
+    /* The shim is gone: its session or group may live on, but after this
+     * long only trust members that carry the task's id. */
+    char want[256];
+    snprintf(want, sizeof want, "SWARM_TASK_ID=%s", task_id);
+    return kill_session_if(pid, want);
 }

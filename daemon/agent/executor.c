@@ -7,6 +7,7 @@
 
 #include "err.h"
 #include "executor_int.h"
+#include "id.h"
 
 #define EXEC_TABLE_MIN 64
 
@@ -123,9 +124,14 @@ int exec_base_init(struct executor *e, const struct executor_ops *ops,
     e->dir = strdup(cfg->dir != NULL ? cfg->dir : ".");
     e->node_id = strdup(cfg->node_id != NULL ? cfg->node_id : "");
     e->shim_path = strdup(cfg->shim_path != NULL ? cfg->shim_path : "/proc/self/exe");
+    e->hide_dir = cfg->hide_dir != NULL ? strdup(cfg->hide_dir) : NULL;
+    e->old_dir = cfg->old_dir != NULL ? strdup(cfg->old_dir) : NULL;
     if (e->dir == NULL || e->node_id == NULL || e->shim_path == NULL ||
-        exec_table_init(&e->tasks) != 0) {
+        (cfg->hide_dir != NULL && e->hide_dir == NULL) ||
+        (cfg->old_dir != NULL && e->old_dir == NULL) || exec_table_init(&e->tasks) != 0) {
         free(e->dir);
+        free(e->hide_dir);
+        free(e->old_dir);
         free(e->node_id);
         free(e->shim_path);
         errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "executor: out of memory");
@@ -140,6 +146,8 @@ void exec_base_finish(struct executor *e)
     void *done_data = e->done_data;
     exec_table_free(&e->tasks);
     free(e->dir);
+    free(e->hide_dir);
+    free(e->old_dir);
     free(e->node_id);
     free(e->shim_path);
     e->done = NULL;
@@ -169,8 +177,8 @@ int executor_start(struct executor *e, const Swarm__Task *task)
     if (e->closing) {
         return SWARM_ESTATE;
     }
-    if (task == NULL || task->id == NULL || task->id[0] == '\0') {
-        return SWARM_EINVAL;
+    if (task == NULL || !id_is_path_safe(task->id)) {
+        return SWARM_EINVAL; /* it names the task's dir */
     }
     if (exec_table_get(&e->tasks, task->id) != NULL) {
         return 0;

@@ -40,7 +40,12 @@ struct executor;
 
 struct executor_config {
     uv_loop_t *loop;
-    const char *dir;       /* process: tasks' working dirs and logs go under DIR/tasks/<id>/ */
+    const char *dir;       /* process: tasks' working dirs and logs go under DIR/<id>/ */
+    /* process: a dir tasks must not see (swarmd's state dir), NULL: none. */
+    const char *hide_dir;
+    /* process: where an older swarmd kept task dirs (STATE/worker/tasks);
+     * executor_cleanup_leftovers moves what is there into DIR. NULL: none. */
+    const char *old_dir;
     const char *node_id;   /* exported to tasks as SWARM_NODE_ID */
     exec_status_cb cb;
     void *data;
@@ -50,16 +55,23 @@ struct executor_config {
 };
 
 int executor_process_new(const struct executor_config *cfg, struct executor **out, char *errmsg);
+
+/* Make the task dir root `task_dir` (0700, parents too) and check that it
+ * and `state_dir` (which must exist) do not contain one another: tasks are
+ * kept from seeing the state dir, and the task dir root is partly hidden
+ * from each task. 0, or SWARM_E* with errmsg filled. */
+int executor_dirs_check(const char *task_dir, const char *state_dir, char *errmsg);
 int executor_sim_new(const struct executor_config *cfg, struct executor **out, char *errmsg);
 
-/* Start running `task` (copied). Reports PREPARING, STARTING, RUNNING, then
+/* Start running `task` (copied); its ID must be safe as a path component
+ * (id_is_path_safe), else SWARM_EINVAL. Reports PREPARING, STARTING, RUNNING, then
  * COMPLETE (exit 0), FAILED (exit code or signal, with err), or REJECTED
  * (program not found / not executable). Starting a task already known is a
  * no-op. Returns 0 or SWARM_E*.
  * Process executor, with ContainerSpec.healthcheck (a test other than
  * ["NONE"]): the task stays STARTING until a check passes (Docker's
  * semantics and defaults: interval 30 s, timeout 30 s, 3 retries, start
- * period 0; checks' output in DIR/tasks/<id>/health.log); `retries` failed
+ * period 0; checks' output in DIR/<id>/health.log); `retries` failed
  * checks in a row stop it as executor_stop does and report FAILED with err
  * "task: unhealthy container" and the process's exit code. The sim executor
  * ignores health checks. */
@@ -72,7 +84,7 @@ int executor_stop(struct executor *e, const char *task_id);
 
 /* Forget a task (stopping it first if needed, without reporting it). Until
  * then a task that ended keeps its working dir and logs; the process
- * executor now deletes DIR/tasks/<id>/ (logs included; a ContainerSpec.dir
+ * executor now deletes DIR/<id>/ (logs included; a ContainerSpec.dir
  * is left alone) and the task's cgroup, once its process is gone.
  * Idempotent. */
 int executor_remove(struct executor *e, const char *task_id);
@@ -81,10 +93,12 @@ int executor_remove(struct executor *e, const char *task_id);
  * not known). Valid until executor_remove. */
 const char *executor_log_path(struct executor *e, const char *task_id, bool stderr_log);
 
-/* Processes a previous run of this node left behind (pids recorded in
- * DIR/tasks/<id>/pid with their start time): kill them, so a restarted worker
- * starts from a clean slate and runs each task once. Process executor only;
- * a no-op for sim. */
+/* Processes a previous run of this node left behind (shim pids recorded in
+ * DIR/<id>/pid with their start time): kill them and what is left of their
+ * sessions, so a restarted worker starts from a clean slate and runs each
+ * task once. Task dirs found in the config's old_dir are handled the same
+ * way and then moved into DIR (logs kept). Process executor only; a no-op
+ * for sim. */
 void executor_cleanup_leftovers(struct executor *e);
 
 /* Stop everything (SIGTERM, then SIGKILL after at most `grace_ms`), then
@@ -94,9 +108,13 @@ void executor_close(struct executor *e, uint64_t grace_ms, void (*done)(void *da
 
 /* The process executor's shim: swarmd's main() calls this first when
  * argv[1] is "--task-exec" (argv: swarmd --task-exec PROGRAM ARGV0 [ARG...]).
- * It arranges to die with the daemon (PR_SET_PDEATHSIG), joins the task's
- * cgroup if one is given, then execs PROGRAM. Returns only on failure, with
- * the exit status to use (127 when the exec failed; reason on stderr). */
+ * It isolates the task (own mount namespace without swarmd's state dir,
+ * Docker's default capabilities, the task's user, no_new_privs), runs
+ * PROGRAM as its child and stays as the supervisor of the task's process
+ * tree, which it takes down whole when the task's main process ends, when
+ * told to (EXEC_SHIM_KILL_SIGNAL) or when swarmd dies. Returns the exit
+ * status to use: the task's (its signal is re-raised), 126 when isolation
+ * failed, 127 when the exec failed (reason on stderr). See exec_shim.c. */
 int executor_shim_main(int argc, char **argv);
 
 #endif

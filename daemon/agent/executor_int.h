@@ -6,6 +6,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "executor.h"
 
@@ -46,6 +49,7 @@ struct executor {
     const struct executor_ops *ops;
     uv_loop_t *loop;
     char *dir;     /* owned copies of the config strings */
+    char *hide_dir, *old_dir; /* NULL when not given */
     char *node_id;
     char *shim_path;
     exec_status_cb cb;
@@ -84,6 +88,9 @@ unsigned long long exec_proc_starttime(int pid);
 int exec_mkdir_p(const char *path);
 /* rm -rf; 0 or -errno. */
 int exec_rm_rf(const char *path);
+/* Copy the regular files of dir `from` into dir `to` (made if missing);
+ * 0 or -errno. */
+int exec_copy_files(const char *from, const char *to);
 
 /* Prepare cgroup v2 limits under ROOT/swarmd-<tag>/ (ROOT: /sys/fs/cgroup,
  * or $SWARM_CGROUP_ROOT). Returns the malloc'd base dir, or NULL when cgroup
@@ -96,10 +103,60 @@ char *exec_cgroup_create(const char *base, const char *task_id, int64_t memory_b
 /* Kill what is left in the cgroup (cgroup.kill) if `kill`, then rmdir it. */
 void exec_cgroup_remove(const char *path, bool kill);
 
-/* Kill a previous run's task process recorded as pid + start time: its
- * process group if the leader still matches, else any process of that group
- * whose environment says SWARM_TASK_ID=<task_id>. Returns how many. */
+/* Kill a previous run's task recorded as its shim's pid + start time: the
+ * shim and its session (or process group) if the shim still matches, else
+ * any process of that session or group whose environment says
+ * SWARM_TASK_ID=<task_id>. Returns how many. */
 int exec_kill_leftover(const char *task_id, int pid, unsigned long long starttime);
+
+/* SIGKILL every process whose session or process group is `sid` (a shim
+ * that is gone: what it could not take down with it). Returns how many. */
+int exec_kill_session(int sid);
+
+/* The signal that tells a shim to kill its task's whole process tree and
+ * exit with the task's status: swarmd sends it when a stop's grace period
+ * is over, and the kernel sends it when swarmd dies (PR_SET_PDEATHSIG). */
+#define EXEC_SHIM_KILL_SIGNAL SIGUSR1
+
+/* Task isolation (exec_isolate.c). */
+
+/* Docker's default capability set: CHOWN, DAC_OVERRIDE, FOWNER, FSETID,
+ * KILL, SETGID, SETUID, SETPCAP, NET_BIND_SERVICE, NET_RAW, SYS_CHROOT,
+ * MKNOD, AUDIT_WRITE, SETFCAP (CapEff 00000000a80425fb). */
+#define EXEC_DOCKER_CAPS UINT64_C(0x00000000a80425fb)
+#define EXEC_USER_GROUPS_MAX 64
+
+/* A task's user, resolved on the worker. */
+struct exec_user {
+    uid_t uid;
+    gid_t gid;
+    gid_t groups[EXEC_USER_GROUPS_MAX]; /* supplementary, the primary included */
+    size_t ngroups;
+};
+
+/* Resolve "user[:group]" (names or numbers) with getpwnam/getgrnam as runc
+ * does: a name must exist ("unable to find user X: no matching entries in
+ * passwd file"); a number need not (gid 0 then); the groups are the user's
+ * groups from the group file. 0, or -1 with the reason in err. */
+int exec_user_resolve(const char *spec, struct exec_user *u, char *err, size_t errsz);
+/* "UID:GID:G1,G2,..." for SWARM_SHIM_USER, and back. 0 or -1. */
+int exec_user_format(const struct exec_user *u, char *out, size_t size);
+int exec_user_parse(const char *s, struct exec_user *u);
+
+/* True if `path` is `dir` or under it (both absolute and normalised). */
+bool exec_path_within(const char *path, const char *dir);
+
+/* Shim side, as root: a mount namespace of the task's own in which `hide`
+ * (NULL: none) is an empty read-only tmpfs and `task_root` (NULL: left
+ * alone) shows only `task_dir`; then walk to the cwd again through the new
+ * mounts. 0, or -1 with the reason in err. */
+int exec_isolate_mounts(const char *hide, const char *task_root, const char *task_dir, char *err,
+                        size_t errsz);
+/* Shim side, in the task's process just before exec: with `drop_caps`,
+ * keep only Docker's default capabilities (bounding set; effective and
+ * permitted for root) and the task's groups; become `u` (NULL: stay);
+ * always set no_new_privs. 0, or -1 with the reason in err. */
+int exec_isolate_creds(const struct exec_user *u, bool drop_caps, char *err, size_t errsz);
 
 /* Health checks of one task (exec_health.c), Docker's semantics: a check
  * every `interval` (the first one `interval` after the start), killed after

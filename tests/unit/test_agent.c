@@ -80,7 +80,10 @@ static int loop_teardown(void)
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
+    char tasks[96];
+    snprintf(tasks, sizeof tasks, "%s-tasks", tmpdir); /* the default task dir */
     nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    nftw(tasks, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
     return uv_loop_close(&loop);
 }
 
@@ -844,6 +847,43 @@ TEST(process_executor_runs_sleep)
     ASSERT_INT_EQ(fake_assign(&m, INCR_MSG, upd, 1, NULL, 0), 1);
     ASSERT(RUN_UNTIL(fake_state(&m, "task-sleep") == SHUTDOWN, 5000));
     ASSERT(RUN_UNTIL(kill(pid, 0) != 0, 2000));
+    FINISH(a, obs, true, &m);
+    ASSERT_INT_EQ(loop_teardown(), 0);
+}
+
+/* A task ID names a directory on the worker: one with a '/' or ".." from a
+ * manager is refused (never stored, run or reported), the others run. */
+TEST(refuses_task_ids_that_are_paths)
+{
+    struct fake_mgr m;
+    struct agent_obs obs;
+    struct tspec ts[4];
+    Swarm__Task *upd[4];
+    char esc[32], path[PATH_MAX];
+    ASSERT(pki_setup() == 0);
+    loop_setup();
+    ASSERT(fake_start(&m) == 0);
+    const char *mgrs[] = {m.addr};
+    struct agent *a = agent_make(tmpdir, mgrs, 1, "process", &obs);
+    ASSERT(a != NULL);
+    ASSERT(RUN_UNTIL(fake_has_assign(&m), 5000));
+    snprintf(esc, sizeof esc, "../../esc%d", (int)getpid());
+    upd[0] = tspec_init(&ts[0], esc, RUNNING, "/bin/sleep", "30");
+    upd[1] = tspec_init(&ts[1], "a/b", RUNNING, "/bin/sleep", "30");
+    upd[2] = tspec_init(&ts[2], "..", RUNNING, "/bin/sleep", "30");
+    upd[3] = tspec_init(&ts[3], "task-ok", RUNNING, "/bin/sleep", "30");
+    char *rm[] = {esc};
+    ASSERT_INT_EQ(fake_assign(&m, COMPLETE_MSG, upd, 4, rm, 1), 1);
+    ASSERT(RUN_UNTIL(fake_state(&m, "task-ok") == RUNNING, 5000));
+    RUN_FOR(200);
+    ASSERT_INT_EQ(m.n_st, 1);
+    ASSERT_INT_EQ(fake_find(&m, esc), -1);
+    ASSERT_INT_EQ(db_rows(tmpdir), 1);
+    ASSERT_INT_EQ(db_status(tmpdir, "a/b", NULL), -1);
+    for (int up = 0; up < 3; up++) { /* no dir made along the way up */
+        snprintf(path, sizeof path, "%s/%.*sesc%d", tmpdir, up * 3, "../../../", (int)getpid());
+        ASSERT(access(path, F_OK) != 0);
+    }
     FINISH(a, obs, true, &m);
     ASSERT_INT_EQ(loop_teardown(), 0);
 }

@@ -822,7 +822,8 @@ TEST(service_create_flags)
              "--reserve-memory", "512MB", "--limit-cpu", "2", "--limit-memory", "1GiB",
              "--replicas-max-per-node", "2", "--restart-condition", "on-failure",
              "--restart-delay", "1s", "--restart-max-attempts", "3", "--restart-window",
-             "2m", "--stop-grace-period", "30s", "--workdir", "/tmp", "-p", "8000:80",
+             "2m", "--stop-grace-period", "30s", "--workdir", "/tmp", "-u", "nobody:65534",
+             "-p", "8000:80",
              "--publish", "mode=host,published=53,target=53,protocol=udp",
              "--update-parallelism", "2", "--update-order", "start-first",
              "--rollback-failure-action", "continue", "-d",
@@ -839,6 +840,7 @@ TEST(service_create_flags)
     ASSERT_INT_EQ(t->container->n_env, 2);
     ASSERT_STR_EQ(t->container->env[1], "B=2");
     ASSERT_STR_EQ(t->container->dir, "/tmp");
+    ASSERT_STR_EQ(t->container->user, "nobody:65534");
     ASSERT_INT_EQ(s->annotations->n_labels, 1);
     ASSERT_STR_EQ(s->annotations->labels[0]->value, "web");
     ASSERT_INT_EQ(t->placement->n_constraints, 2);
@@ -916,6 +918,12 @@ TEST(service_create_errors)
          "invalid argument \"published=80\" for \"-p, --publish\" flag: missing mandatory "
          "field \"target\"\nSee 'swarmctl service create --help'."},
         {{"--bogus", "x"}, "unknown flag: --bogus\nSee 'swarmctl service create --help'."},
+        {{"--user", "a::b", "x"},
+         "invalid argument \"a::b\" for \"-u, --user\" flag: invalid user \"a::b\": want "
+         "<name|uid>[:<group|gid>]\nSee 'swarmctl service create --help'."},
+        {{"-u", "", "x"}, "invalid argument \"\" for \"-u, --user\" flag: invalid user"},
+        {{"-u", "nobody:", "x"}, "invalid argument \"nobody:\" for \"-u, --user\" flag"},
+        {{"-u", "no body", "x"}, "invalid argument \"no body\" for \"-u, --user\" flag"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         char err[CLI_ERRMSG_SIZE] = "";
@@ -1012,7 +1020,7 @@ TEST(service_update_edits)
                                 "--args", "-n 'two words'", "--replicas", "4",
                                 "--limit-memory", "64m", "--restart-max-attempts", "2",
                                 "--publish-rm", "80", "--publish-add", "9000:90", "--force",
-                                "web"),
+                                "--user", "1000", "web"),
                         err, sizeof err);
     if (rv != 0) {
         FAILF("%s", err);
@@ -1035,6 +1043,7 @@ TEST(service_update_edits)
     ASSERT_INT_EQ(s->task->restart->max_attempts, 2);
     ASSERT_INT_EQ(s->task->restart->delay_ms, 5000); /* untouched */
     ASSERT_INT_EQ(s->task->force_update, 1);
+    ASSERT_STR_EQ(c->user, "1000");
     ASSERT_INT_EQ(s->endpoint->n_ports, 1);
     ASSERT_INT_EQ(s->endpoint->ports[0]->target_port, 90);
     ASSERT_INT_EQ(cli_svc_spec_scale(s, 7), 0);

@@ -81,6 +81,28 @@ TEST(id_is_valid_rejects_bad_ids)
     ASSERT(!id_is_valid("0123456789abcdefghijklm o"));
 }
 
+TEST(id_is_path_safe_refuses_paths)
+{
+    ASSERT(id_is_path_safe("0123456789abcdefghijklmno"));
+    ASSERT(id_is_path_safe("task-1_x.Y"));
+    ASSERT(!id_is_path_safe(NULL));
+    ASSERT(!id_is_path_safe(""));
+    ASSERT(!id_is_path_safe("."));
+    ASSERT(!id_is_path_safe(".."));
+    ASSERT(!id_is_path_safe("../x"));
+    ASSERT(!id_is_path_safe("x..y"));
+    ASSERT(!id_is_path_safe("a/b"));
+    ASSERT(!id_is_path_safe("/etc"));
+    ASSERT(!id_is_path_safe("a b"));
+    ASSERT(!id_is_path_safe("a\nb"));
+    char longid[ID_PATH_MAX + 2];
+    memset(longid, 'a', sizeof longid - 1);
+    longid[sizeof longid - 1] = '\0';
+    ASSERT(!id_is_path_safe(longid));
+    longid[ID_PATH_MAX] = '\0';
+    ASSERT(id_is_path_safe(longid));
+}
+
 TEST(strerror_texts)
 {
     ASSERT_STR_EQ(swarm_strerror(0), "success");

@@ -38,6 +38,8 @@ struct fx {
     uv_loop_t loop;
     struct executor *e;
     char dir[64];
+    char state[64]; /* what tasks must not see: a stand-in for the state dir */
+    char old[96];   /* STATE/worker/tasks: task dirs of an older swarmd */
     char shim[PATH_MAX];
     struct rec recs[REC_MAX];
     int nrec;
@@ -182,13 +184,17 @@ static int fx_open(struct fx *f, bool sim)
 {
     memset(f, 0, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "/tmp/test-exec-XXXXXX");
-    if (mkdtemp(f->dir) == NULL || uv_loop_init(&f->loop) != 0) {
+    snprintf(f->state, sizeof f->state, "/tmp/test-exec-state-XXXXXX");
+    if (mkdtemp(f->dir) == NULL || mkdtemp(f->state) == NULL || uv_loop_init(&f->loop) != 0) {
         return -1;
     }
+    snprintf(f->old, sizeof f->old, "%s/worker/tasks", f->state);
     fx_shim_path(f->shim, sizeof f->shim);
     struct executor_config cfg = {
         .loop = &f->loop,
         .dir = f->dir,
+        .hide_dir = f->state,
+        .old_dir = f->old,
         .node_id = "node0123456789abcdefghijk",
         .cb = status_cb,
         .data = f,
@@ -206,6 +212,7 @@ static int fx_close(struct fx *f, uint64_t grace_ms)
     uv_run(&f->loop, UV_RUN_NOWAIT);
     int rv = uv_loop_close(&f->loop);
     exec_rm_rf(f->dir);
+    exec_rm_rf(f->state);
     return ok && rv == 0 ? 0 : -1;
 }
 
@@ -286,9 +293,9 @@ TEST(process_true_completes)
     ASSERT_STR_EQ(f.recs[3].err, "");
     ASSERT_INT_EQ(f.recs[3].exit_code, 0);
     char path[256];
-    snprintf(path, sizeof path, "%s/tasks/t1/pid", f.dir);
+    snprintf(path, sizeof path, "%s/t1/pid", f.dir);
     ASSERT(access(path, F_OK) != 0); /* removed at exit */
-    snprintf(path, sizeof path, "%s/tasks/t1", f.dir);
+    snprintf(path, sizeof path, "%s/t1", f.dir);
     ASSERT(access(path, F_OK) == 0); /* kept until remove */
     ASSERT_INT_EQ(executor_remove(f.e, "t1"), 0);
     ASSERT(access(path, F_OK) != 0);
@@ -432,8 +439,8 @@ TEST(process_logs)
     ASSERT(run_until(&f, pred_ended, "logs", 5000));
     ASSERT_INT_EQ(last_state(&f, "logs"), SWARM__TASK_STATE__TASK_STATE_COMPLETE);
     char out[256], err[256];
-    snprintf(out, sizeof out, "%s/tasks/logs/stdout.log", f.dir);
-    snprintf(err, sizeof err, "%s/tasks/logs/stderr.log", f.dir);
+    snprintf(out, sizeof out, "%s/logs/stdout.log", f.dir);
+    snprintf(err, sizeof err, "%s/logs/stderr.log", f.dir);
     ASSERT_STR_EQ(executor_log_path(f.e, "logs", false), out);
     ASSERT_STR_EQ(executor_log_path(f.e, "logs", true), err);
     ASSERT(executor_log_path(f.e, "nope", true) == NULL);
@@ -441,7 +448,7 @@ TEST(process_logs)
     ASSERT(file_has(err, "err\n") && !file_has(err, "out"));
     struct stat st;
     ASSERT(stat(out, &st) == 0 && (st.st_mode & 077) == 0);
-    snprintf(out, sizeof out, "%s/tasks/logs", f.dir);
+    snprintf(out, sizeof out, "%s/logs", f.dir);
     ASSERT(stat(out, &st) == 0 && (st.st_mode & 0777) == 0700);
     ASSERT(fx_close(&f, 1000) == 0);
 }
@@ -470,7 +477,7 @@ TEST(process_env_and_dir)
     const char *log = executor_log_path(f.e, "envtask", false);
     ASSERT(file_has(log, "[envtask][7][web][node0123456789abcdefghijk][bar baz][][]\n"));
     char want[256];
-    snprintf(want, sizeof want, "\n%s/tasks/envtask\n", f.dir);
+    snprintf(want, sizeof want, "\n%s/envtask\n", f.dir);
     ASSERT(file_has(log, want));
     snprintf(want, sizeof want, "path=%s\n", getenv("PATH") ? getenv("PATH") : "");
     ASSERT(file_has(log, want));
@@ -505,9 +512,9 @@ static int spawn_sleeper(bool with_task_env)
 static void write_pidfile(const char *dir, const char *id, int pid, unsigned long long start)
 {
     char path[256];
-    snprintf(path, sizeof path, "%s/tasks/%s", dir, id);
+    snprintf(path, sizeof path, "%s/%s", dir, id);
     exec_mkdir_p(path);
-    snprintf(path, sizeof path, "%s/tasks/%s/pid", dir, id);
+    snprintf(path, sizeof path, "%s/%s/pid", dir, id);
     FILE *fp = fopen(path, "w");
     fprintf(fp, "%d %llu\n", pid, start);
     fclose(fp);
@@ -534,17 +541,46 @@ TEST(process_cleanup_leftovers)
     usleep(50000);
     ASSERT_INT_EQ(waitpid(other, &status, WNOHANG), 0); /* still running */
     char path[256];
-    snprintf(path, sizeof path, "%s/tasks/lost/pid", f.dir);
+    snprintf(path, sizeof path, "%s/lost/pid", f.dir);
     ASSERT(access(path, F_OK) != 0);
     kill(other, SIGKILL);
     waitpid(other, NULL, 0);
     ASSERT(fx_close(&f, 1000) == 0);
 }
 
-/* A worker killed with -9 takes its tasks with it (PR_SET_PDEATHSIG). */
+/* The pids a task wrote to `name` files in `dir`, once there. */
+static int read_pidfile(const char *dir, const char *name, int ms)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    for (int i = 0; i < ms / 10; i++) {
+        FILE *fp = fopen(path, "r");
+        int pid = 0;
+        if (fp != NULL) {
+            int n = fscanf(fp, "%d", &pid);
+            fclose(fp);
+            if (n == 1 && pid > 0) {
+                return pid;
+            }
+        }
+        usleep(10000);
+    }
+    return 0;
+}
+
+/* A grandchild in the task's group and one that left group and session. */
+#define TREE_SCRIPT                                                                           \
+    "sleep 100 & echo $! > $PIDS/bg.pid; setsid sleep 100 & echo $! > $PIDS/esc.pid; wait"
+
+/* A worker killed with -9 takes its tasks with it, their whole trees
+ * (the shim hears of it by PR_SET_PDEATHSIG), before any restart. */
 TEST(process_tasks_die_with_daemon)
 {
     int fds[2];
+    char pids[64], env[96];
+    snprintf(pids, sizeof pids, "/tmp/test-exec-pids-XXXXXX");
+    ASSERT(mkdtemp(pids) != NULL);
+    snprintf(env, sizeof env, "PIDS=%s", pids);
     ASSERT(pipe(fds) == 0);
     int daemon = fork();
     ASSERT(daemon >= 0);
@@ -555,18 +591,20 @@ TEST(process_tasks_die_with_daemon)
         if (fx_open(&f, false) != 0) {
             _exit(1);
         }
-        tt_init(&t, "orphan", "/bin/sleep");
-        t.args[0] = "100";
-        t.c.n_args = 1;
+        tt_sh(&t, "orphan", TREE_SCRIPT);
+        t.env[0] = env;
+        t.c.n_env = 1;
         executor_start(f.e, &t.task);
         if (!run_until(&f, pred_running, "orphan", 5000)) {
             _exit(1);
         }
         int pid = find_rec(&f, "orphan", SWARM__TASK_STATE__TASK_STATE_RUNNING)->pid;
-        if (write(fds[1], &pid, sizeof pid) != sizeof pid) {
+        if (read_pidfile(pids, "esc.pid", 3000) == 0 ||
+            write(fds[1], &pid, sizeof pid) != sizeof pid) {
             _exit(1);
         }
         exec_rm_rf(f.dir);
+        exec_rm_rf(f.state);
         raise(SIGKILL);
     }
     close(fds[1]);
@@ -574,13 +612,179 @@ TEST(process_tasks_die_with_daemon)
     ssize_t n = read(fds[0], &pid, sizeof pid);
     close(fds[0]);
     waitpid(daemon, NULL, 0);
+    int bg = read_pidfile(pids, "bg.pid", 100), esc = read_pidfile(pids, "esc.pid", 100);
+    exec_rm_rf(pids);
     ASSERT_INT_EQ(n, sizeof pid);
-    ASSERT(pid > 0);
+    ASSERT(pid > 0 && bg > 0 && esc > 0);
     int status = 0;
     for (int i = 0; i < 300 && waitpid(pid, &status, WNOHANG) == 0; i++) {
         usleep(10000);
     }
     ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    ASSERT(pid_gone(bg, 2000));
+    ASSERT(pid_gone(esc, 2000));
+}
+
+/* Stopped, with a grace period the tree ignores: all of it goes. */
+TEST(process_stop_kills_whole_tree)
+{
+    struct fx f;
+    struct tt t;
+    char env[128];
+    ASSERT(fx_open(&f, false) == 0);
+    tt_sh(&t, "tree", "trap '' TERM; " TREE_SCRIPT);
+    snprintf(env, sizeof env, "PIDS=%s/tree", f.dir); /* its own dir: it sees it */
+    t.env[0] = env;
+    t.c.n_env = 1;
+    t.c.stop_grace_period_ms = 200;
+    ASSERT_INT_EQ(executor_start(f.e, &t.task), 0);
+    ASSERT(run_until(&f, pred_running, "tree", 5000));
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/tree", f.dir);
+    int bg = read_pidfile(dir, "bg.pid", 3000), esc = read_pidfile(dir, "esc.pid", 3000);
+    ASSERT(bg > 0 && esc > 0);
+    ASSERT_INT_EQ(kill(esc, 0), 0);
+    ASSERT_INT_EQ(executor_stop(f.e, "tree"), 0);
+    ASSERT(run_until(&f, pred_ended, "tree", 5000));
+    ASSERT_INT_EQ(last_state(&f, "tree"), SWARM__TASK_STATE__TASK_STATE_SHUTDOWN);
+    ASSERT_INT_EQ(last_rec(&f, "tree")->exit_code, 128 + SIGKILL);
+    ASSERT(pid_gone(bg, 2000));
+    ASSERT(pid_gone(esc, 2000));
+    ASSERT(fx_close(&f, 1000) == 0);
+}
+
+/* What a task sees: not the state dir (by absolute or relative path), not
+ * the other tasks' dirs; Docker's capabilities; no_new_privs. */
+TEST(process_task_isolated)
+{
+    if (geteuid() != 0) {
+        return; /* only root isolates */
+    }
+    struct fx f;
+    struct tt t, other;
+    char key[128], script[1024];
+    ASSERT(fx_open(&f, false) == 0);
+    snprintf(key, sizeof key, "%s/key", f.state);
+    FILE *fp = fopen(key, "w");
+    ASSERT(fp != NULL);
+    fputs("SECRET\n", fp);
+    fclose(fp);
+    tt_sh(&other, "other", "echo other-log; sleep 100");
+    ASSERT_INT_EQ(executor_start(f.e, &other.task), 0);
+    ASSERT(run_until(&f, pred_running, "other", 5000));
+    snprintf(script, sizeof script,
+             "cat %s; cat ../../%s/key; ls -A %s | wc -l; ls -A ..; cat ../other/stdout.log;"
+             "grep -E '^(CapEff|CapBnd|NoNewPrivs):' /proc/self/status; pwd",
+             key, strrchr(f.state, '/') + 1, f.state);
+    tt_sh(&t, "iso", script);
+    ASSERT_INT_EQ(executor_start(f.e, &t.task), 0);
+    ASSERT(run_until(&f, pred_ended, "iso", 5000));
+    const char *out = executor_log_path(f.e, "iso", false);
+    ASSERT(!file_has(out, "SECRET"));
+    ASSERT(!file_has(out, "other-log"));
+    char want[256];
+    snprintf(want, sizeof want, "0\niso\nCapEff:\t00000000a80425fb\nCapBnd:\t00000000a80425fb\n"
+                                "NoNewPrivs:\t1\n%s/iso\n", f.dir);
+    ASSERT(file_has(out, want));
+    ASSERT(file_has(executor_log_path(f.e, "other", false), "other-log")); /* it is there */
+    ASSERT(fx_close(&f, 1000) == 0);
+}
+
+TEST(process_user)
+{
+    if (geteuid() != 0) {
+        return;
+    }
+    struct fx f;
+    struct tt a, b, c;
+    ASSERT(fx_open(&f, false) == 0);
+    tt_sh(&a, "nobody", "id -u; id -g; grep '^CapEff:' /proc/self/status; touch mine && echo ok");
+    a.c.user = "nobody";
+    tt_sh(&b, "nums", "id -u; id -g");
+    b.c.user = "4321:4322";
+    tt_init(&c, "ghost", "/bin/true");
+    c.c.user = "nosuchuser-x";
+    ASSERT_INT_EQ(executor_start(f.e, &a.task), 0);
+    ASSERT_INT_EQ(executor_start(f.e, &b.task), 0);
+    ASSERT_INT_EQ(executor_start(f.e, &c.task), 0);
+    ASSERT(run_until(&f, pred_ended, "nobody", 5000));
+    ASSERT(run_until(&f, pred_ended, "nums", 5000));
+    ASSERT(run_until(&f, pred_ended, "ghost", 5000));
+    ASSERT_INT_EQ(last_state(&f, "nobody"), SWARM__TASK_STATE__TASK_STATE_COMPLETE);
+    ASSERT(file_has(executor_log_path(f.e, "nobody", false),
+                    "65534\n65534\nCapEff:\t0000000000000000\nok\n"));
+    ASSERT(file_has(executor_log_path(f.e, "nums", false), "4321\n4322\n"));
+    ASSERT_INT_EQ(last_state(&f, "ghost"), SWARM__TASK_STATE__TASK_STATE_REJECTED);
+    ASSERT_STR_EQ(last_err(&f, "ghost"),
+                  "unable to find user nosuchuser-x: no matching entries in passwd file");
+    ASSERT(fx_close(&f, 1000) == 0);
+}
+
+TEST(user_resolve_format_parse)
+{
+    struct exec_user u, back;
+    char err[256], s[1024];
+    ASSERT_INT_EQ(exec_user_resolve("root", &u, err, sizeof err), 0);
+    ASSERT(u.uid == 0 && u.gid == 0 && u.ngroups >= 1 && u.groups[0] == 0);
+    ASSERT_INT_EQ(exec_user_resolve("65534:0", &u, err, sizeof err), 0);
+    ASSERT(u.uid == 65534 && u.gid == 0);
+    ASSERT_INT_EQ(exec_user_resolve("777", &u, err, sizeof err), 0); /* no passwd entry */
+    ASSERT(u.uid == 777 && u.gid == 0 && u.ngroups == 1);
+    ASSERT_INT_EQ(exec_user_resolve("nobody:root", &u, err, sizeof err), 0);
+    ASSERT(u.uid == 65534 && u.gid == 0);
+    ASSERT_INT_EQ(exec_user_format(&u, s, sizeof s), 0);
+    ASSERT_INT_EQ(exec_user_parse(s, &back), 0);
+    ASSERT(back.uid == u.uid && back.gid == u.gid && back.ngroups == u.ngroups);
+    ASSERT_INT_EQ(exec_user_resolve("root:nosuchgroup-x", &u, err, sizeof err), -1);
+    ASSERT_STR_EQ(err, "unable to find group nosuchgroup-x: no matching entries in group file");
+    ASSERT_INT_EQ(exec_user_resolve("a::b", &u, err, sizeof err), -1);
+    ASSERT_INT_EQ(exec_user_resolve(":0", &u, err, sizeof err), -1);
+    ASSERT_INT_EQ(exec_user_resolve("99999999999", &u, err, sizeof err), -1);
+    ASSERT_INT_EQ(exec_user_parse("1:2:3,x", &back), -1);
+    ASSERT(exec_path_within("/a/b", "/a") && exec_path_within("/a", "/a/"));
+    ASSERT(!exec_path_within("/ab", "/a") && exec_path_within("/x", "/"));
+}
+
+/* Task dirs an older swarmd kept in STATE/worker/tasks: their processes
+ * are killed and the dirs, logs included, move to the task dir root. */
+TEST(process_old_task_dirs_moved)
+{
+    struct fx f;
+    ASSERT(fx_open(&f, false) == 0);
+    int lost = spawn_sleeper(true);
+    ASSERT(lost > 0);
+    unsigned long long st = 0;
+    for (int i = 0; i < 200 && (st = exec_proc_starttime(lost)) == 0; i++) {
+        usleep(5000);
+    }
+    write_pidfile(f.old, "lost", lost, st);
+    char path[256];
+    snprintf(path, sizeof path, "%s/lost/stdout.log", f.old);
+    FILE *fp = fopen(path, "w");
+    ASSERT(fp != NULL);
+    fputs("kept\n", fp);
+    fclose(fp);
+    executor_cleanup_leftovers(f.e);
+    int status = 0;
+    ASSERT_INT_EQ(waitpid(lost, &status, 0), lost);
+    ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    snprintf(path, sizeof path, "%s/lost/stdout.log", f.dir);
+    ASSERT(file_has(path, "kept\n"));
+    snprintf(path, sizeof path, "%s/lost/pid", f.dir);
+    ASSERT(access(path, F_OK) != 0);
+    ASSERT(access(f.old, F_OK) != 0);
+    ASSERT(fx_close(&f, 1000) == 0);
+}
+
+/* A task dir root and a state dir that contain one another are refused. */
+TEST(process_dirs_must_be_apart)
+{
+    char em[512];
+    ASSERT_INT_EQ(executor_dirs_check("/tmp/test-exec-apart/tasks", "/tmp", em),
+                  SWARM_EINVAL);
+    ASSERT(strstr(em, "must not contain one another") != NULL);
+    ASSERT_INT_EQ(executor_dirs_check("/tmp", "/tmp/test-exec-apart", em) != 0, 1);
+    exec_rm_rf("/tmp/test-exec-apart");
 }
 
 TEST(process_group_leftovers_killed_at_exit)
@@ -593,7 +797,7 @@ TEST(process_group_leftovers_killed_at_exit)
     ASSERT(run_until(&f, pred_ended, "bg", 5000));
     ASSERT_INT_EQ(last_state(&f, "bg"), SWARM__TASK_STATE__TASK_STATE_COMPLETE);
     char path[256];
-    snprintf(path, sizeof path, "%s/tasks/bg/bg.pid", f.dir);
+    snprintf(path, sizeof path, "%s/bg/bg.pid", f.dir);
     FILE *fp = fopen(path, "r");
     int bg = 0;
     ASSERT(fp != NULL);
@@ -715,7 +919,7 @@ TEST(health_starting_until_healthy_then_unhealthy)
     struct tt t;
     char flag[128], cmd[160];
     ASSERT(fx_open(&f, false) == 0);
-    snprintf(flag, sizeof flag, "%s/flag", f.dir);
+    snprintf(flag, sizeof flag, "%s/h1/flag", f.dir); /* tasks see their own dir */
     snprintf(cmd, sizeof cmd, "test -f %s", flag);
     tt_init(&t, "h1", "sleep");
     t.args[0] = "100";
@@ -749,7 +953,7 @@ TEST(health_starting_until_healthy_then_unhealthy)
     ASSERT_INT_EQ(r->exit_code, 128 + SIGTERM); /* stopped by us, gracefully */
     ASSERT(pid_gone(pid, 1000));
     char log[256];
-    snprintf(log, sizeof log, "%s/tasks/h1/health.log", f.dir);
+    snprintf(log, sizeof log, "%s/h1/health.log", f.dir);
     ASSERT(access(log, F_OK) == 0);
     ASSERT(fx_close(&f, 1000) == 0);
 }
@@ -760,7 +964,7 @@ TEST(health_timeout_is_a_failure)
     struct tt t;
     char pidfile[128], cmd[200];
     ASSERT(fx_open(&f, false) == 0);
-    snprintf(pidfile, sizeof pidfile, "%s/check.pid", f.dir);
+    snprintf(pidfile, sizeof pidfile, "%s/hang/check.pid", f.dir);
     snprintf(cmd, sizeof cmd, "echo $$ > %s; exec sleep 10", pidfile);
     tt_sh(&t, "hang", "sleep 100");
     tt_health(&t, "CMD-SHELL", cmd, 100, 100, 2, 0);
@@ -776,7 +980,7 @@ TEST(health_timeout_is_a_failure)
     ASSERT(find_rec(&f, "hang", SWARM__TASK_STATE__TASK_STATE_RUNNING) == NULL);
     ASSERT(pid_gone(check, 1000));
     char log[256];
-    snprintf(log, sizeof log, "%s/tasks/hang/health.log", f.dir);
+    snprintf(log, sizeof log, "%s/hang/health.log", f.dir);
     ASSERT(file_has(log, "timed out"));
     ASSERT(fx_close(&f, 1000) == 0);
 }
@@ -834,8 +1038,8 @@ TEST(health_stop_and_remove_kill_running_check)
     struct tt t, u;
     char pf1[128], pf2[128], cmd1[200], cmd2[200];
     ASSERT(fx_open(&f, false) == 0);
-    snprintf(pf1, sizeof pf1, "%s/c1.pid", f.dir);
-    snprintf(pf2, sizeof pf2, "%s/c2.pid", f.dir);
+    snprintf(pf1, sizeof pf1, "%s/stopme/c1.pid", f.dir);
+    snprintf(pf2, sizeof pf2, "%s/rmme/c2.pid", f.dir);
     snprintf(cmd1, sizeof cmd1, "echo $$ > %s; exec sleep 100", pf1);
     snprintf(cmd2, sizeof cmd2, "echo $$ > %s; exec sleep 100", pf2);
     tt_sh(&t, "stopme", "sleep 100");
@@ -856,7 +1060,7 @@ TEST(health_stop_and_remove_kill_running_check)
     ASSERT(pid_gone(c2, 1000));
     ASSERT_INT_EQ(f.nrec, nrec); /* removed: not reported */
     char dir[256];
-    snprintf(dir, sizeof dir, "%s/tasks/rmme", f.dir);
+    snprintf(dir, sizeof dir, "%s/rmme", f.dir);
     ASSERT(access(dir, F_OK) != 0);
     ASSERT(fx_close(&f, 1000) == 0);
 }
@@ -867,7 +1071,7 @@ TEST(health_close_with_checks_pending)
     struct tt t, u, v;
     char pf[128], cmd[200];
     ASSERT(fx_open(&f, false) == 0);
-    snprintf(pf, sizeof pf, "%s/c.pid", f.dir);
+    snprintf(pf, sizeof pf, "%s/running-check/c.pid", f.dir);
     snprintf(cmd, sizeof cmd, "echo $$ > %s; exec sleep 100", pf);
     tt_sh(&t, "running-check", "sleep 100");
     tt_health(&t, "CMD-SHELL", cmd, 50, 60000, 3, 0);
