@@ -9,6 +9,7 @@
  * the loop runs dry without an answer (a bug below us) -> UNAVAILABLE rather
  * than a hang. */
 #include "conn.h"
+#include "pages.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -110,9 +111,9 @@ static void conn_response_cb(enum api_status status, const char *message,
     }
 }
 
-int cli_conn_call(struct cli_conn *c, const ProtobufCServiceDescriptor *svc,
-                  const char *method, const ProtobufCMessage *req,
-                  struct cli_reply *r)
+static int conn_call_one(struct cli_conn *c, const ProtobufCServiceDescriptor *svc,
+                         const char *method, const ProtobufCMessage *req,
+                         struct cli_reply *r)
 {
     struct conn_wait w = {.reply = r, .conn = c};
     memset(r, 0, sizeof *r);
@@ -172,4 +173,53 @@ void cli_conn_close(struct cli_conn *c)
     conn_run_until(c, &closed);
     uv_run(&c->loop, UV_RUN_DEFAULT); /* let the last handles close */
     uv_loop_close(&c->loop);
+}
+
+/* A paged list reply (pages.h) is followed by its next pages, merged into
+ * r->resp: the caller sees the whole list. A page that fails fails the
+ * call (a partial list is never shown as the whole). */
+int cli_conn_call(struct cli_conn *c, const ProtobufCServiceDescriptor *svc,
+                  const char *method, const ProtobufCMessage *req,
+                  struct cli_reply *r)
+{
+    char *prev = NULL;
+    if (conn_call_one(c, svc, method, req, r) != 0) {
+        return -1;
+    }
+    for (size_t pages = 1; cli_pages_token(r->resp) != NULL; pages++) {
+        const char *tok = cli_pages_token(r->resp);
+        struct cli_reply next;
+        ProtobufCMessage *nreq;
+        if (pages >= CLI_PAGES_MAX || (prev != NULL && strcmp(prev, tok) == 0)) {
+            snprintf(r->message, sizeof r->message, "%s: the list does not end", method);
+            break;
+        }
+        free(prev);
+        if ((prev = strdup(tok)) == NULL || (nreq = cli_pages_request(req, prev)) == NULL) {
+            snprintf(r->message, sizeof r->message, "%s: out of memory", method);
+            break;
+        }
+        int rv = conn_call_one(c, svc, method, nreq, &next);
+        free(nreq);
+        if (rv != 0) {
+            protobuf_c_message_free_unpacked(r->resp, NULL);
+            *r = next;
+            free(prev);
+            return -1;
+        }
+        rv = cli_pages_merge(r->resp, next.resp);
+        protobuf_c_message_free_unpacked(next.resp, NULL);
+        if (rv != 0) {
+            snprintf(r->message, sizeof r->message, "%s: out of memory", method);
+            break;
+        }
+    }
+    free(prev);
+    if (cli_pages_token(r->resp) != NULL) {
+        protobuf_c_message_free_unpacked(r->resp, NULL);
+        r->resp = NULL;
+        r->status = API_INTERNAL;
+        return -1;
+    }
+    return 0;
 }

@@ -526,6 +526,28 @@ static void left_cb(void *data)
     api_call_reply(call, &resp.base);
 }
 
+static void removed_left_cb(void *data)
+{
+    struct swarm_node *n = data;
+    erase_swarm_state(n);
+    n->state = NODE_INACTIVE;
+    log_info("node", "removed from the swarm: its tasks are stopped and it left the swarm");
+}
+
+void node_leave_removed(struct swarm_node *n)
+{
+    /* Only a worker: a manager cannot be removed before its demotion. */
+    if (n->stopping || n->state != NODE_ACTIVE || n->worker_state == NULL ||
+        n->mslot.m != NULL || n->role_switching) {
+        return;
+    }
+    swarm__local_state__free_unpacked(n->worker_state, NULL);
+    n->worker_state = NULL;
+    n->mslot.worker = false;
+    n->state = NODE_PENDING;
+    node_agent_stop(n, true, removed_left_cb, n);
+}
+
 static void leave_manager_cb(void *data)
 {
     struct swarm_node *n = data;

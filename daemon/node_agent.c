@@ -241,6 +241,11 @@ static void agent_managers_cb(Swarm__ManagerPeer *const *peers, size_t n_peers, 
     swarm__local_state__free_unpacked(ls, NULL);
 }
 
+static void agent_removed_cb(void *data)
+{
+    node_leave_removed(data);
+}
+
 /* ------------------------------------------------------------ start/stop */
 
 int node_agent_start(struct swarm_node *n, char *errmsg)
@@ -291,6 +296,7 @@ int node_agent_start(struct swarm_node *n, char *errmsg)
     cfg.hostname = n->hostname[0] ? n->hostname : NULL;
     cfg.managers_cb = agent_managers_cb;
     cfg.node_cb = agent_node_cb;
+    cfg.removed_cb = agent_removed_cb;
     cfg.data = n;
     rv = agent_start(&cfg, &n->agent, errmsg);
 out:

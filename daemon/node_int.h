@@ -78,5 +78,9 @@ int node_agent_start(struct swarm_node *n, char *errmsg);
 /* Stop it (tasks too when `stop_tasks`); `done` runs after, also when no
  * agent was running. */
 void node_agent_stop(struct swarm_node *n, bool stop_tasks, void (*done)(void *data), void *data);
+/* The swarm removed this worker (its agent learnt it from the dispatcher):
+ * stop its tasks and leave the swarm locally, as `swarm leave` (the node
+ * becomes inactive). */
+void node_leave_removed(struct swarm_node *n);
 
 #endif

@@ -119,14 +119,28 @@ void agent_rep_del(struct agent *a, struct agent_task *at)
     a->n_rep--;
 }
 
+/* A copy of a status string, cut to what the dispatcher accepts (at a
+ * UTF-8 character boundary). */
+static char *agent_status_str(const char *s)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+    if (n > AGENT_STATUS_STR_MAX) {
+        n = AGENT_STATUS_STR_MAX;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) {
+            n--;
+        }
+    }
+    return strndup(s != NULL ? s : "", n);
+}
+
 /* Record a status: remember it, persist it (committed with the next flush)
  * and queue it for the manager. */
 static void agent_task_set_status(struct agent *a, struct agent_task *at, Swarm__TaskState state,
                                   const char *message, const char *err, int exit_code, int pid)
 {
     Swarm__TaskStatus ts = SWARM__TASK_STATUS__INIT;
-    char *m = strdup(message != NULL ? message : "");
-    char *e = strdup(err != NULL ? err : "");
+    char *m = agent_status_str(message);
+    char *e = agent_status_str(err);
     if (m == NULL || e == NULL) {
         free(m);
         free(e);
@@ -247,15 +261,68 @@ static void agent_unassign_unseen_cb(struct agent_task *at, void *arg)
     }
 }
 
-void agent_apply_assignments(struct agent *a, const Swarm__AssignmentsMessage *m)
+void agent_staged_clear(struct agent *a)
+{
+    for (size_t i = 0; i < a->n_staged; i++) {
+        swarm__task__free_unpacked(a->staged[i], NULL);
+    }
+    free(a->staged);
+    a->staged = NULL;
+    a->n_staged = a->cap_staged = 0;
+}
+
+/* Hold the tasks of a COMPLETE message that is not the last of its set. */
+static int agent_stage(struct agent *a, const Swarm__AssignmentsMessage *m)
+{
+    if (a->n_staged + m->n_update > a->cap_staged) {
+        size_t cap = a->cap_staged ? a->cap_staged : 64;
+        while (cap < a->n_staged + m->n_update) {
+            cap *= 2;
+        }
+        Swarm__Task **grown = realloc(a->staged, cap * sizeof *grown);
+        if (grown == NULL) {
+            return SWARM_ENOMEM;
+        }
+        a->staged = grown;
+        a->cap_staged = cap;
+    }
+    for (size_t i = 0; i < m->n_update; i++) {
+        if (m->update[i] == NULL) {
+            continue;
+        }
+        if ((a->staged[a->n_staged] = agent_task_copy(m->update[i])) == NULL) {
+            return SWARM_ENOMEM;
+        }
+        a->n_staged++;
+    }
+    return 0;
+}
+
+/* Returns 0, or SWARM_ENOMEM when a COMPLETE set could not be held (the
+ * caller ends the session: the next one sends the set again). */
+int agent_apply_assignments(struct agent *a, const Swarm__AssignmentsMessage *m)
 {
     bool complete = m->type == SWARM__ASSIGNMENTS_TYPE__ASSIGNMENTS_COMPLETE;
     if (complete) {
+        /* Nothing of a set applies before its last message: a stream cut
+         * in the middle leaves the previous set in force. */
+        if (agent_stage(a, m) != 0) {
+            agent_staged_clear(a);
+            return SWARM_ENOMEM;
+        }
+        if (m->more) {
+            return 0;
+        }
         a->complete_gen++;
-    }
-    for (size_t i = 0; i < m->n_update; i++) {
-        if (m->update[i] != NULL) {
-            agent_task_update(a, m->update[i]);
+        for (size_t i = 0; i < a->n_staged; i++) {
+            agent_task_update(a, a->staged[i]);
+        }
+        agent_staged_clear(a);
+    } else {
+        for (size_t i = 0; i < m->n_update; i++) {
+            if (m->update[i] != NULL) {
+                agent_task_update(a, m->update[i]);
+            }
         }
     }
     for (size_t i = 0; i < m->n_remove; i++) {
@@ -270,6 +337,7 @@ void agent_apply_assignments(struct agent *a, const Swarm__AssignmentsMessage *m
     if (a->db_open) {
         taskdb_commit(&a->db);
     }
+    return 0;
 }
 
 static void agent_exec_status_cb(const char *task_id, const struct exec_status *st, void *data)
@@ -312,8 +380,8 @@ static void agent_load_row_cb(Swarm__Task *task, Swarm__TaskStatus *st, void *ar
     } else if (st != NULL) {
         at->st.state = st->state;
         at->st.timestamp = st->timestamp;
-        at->st.message = strdup(st->message != NULL ? st->message : "");
-        at->st.err = strdup(st->err != NULL ? st->err : "");
+        at->st.message = agent_status_str(st->message);
+        at->st.err = agent_status_str(st->err);
         at->st.exit_code = st->exit_code;
         at->st.pid = st->pid;
     }
@@ -384,6 +452,7 @@ static void agent_handle_closed_cb(uv_handle_t *h)
 
 static void agent_free(struct agent *a)
 {
+    agent_staged_clear(a);
     for (size_t i = 0; i < a->n_mgrs; i++) {
         free(a->mgrs[i]);
     }
@@ -411,6 +480,7 @@ static int agent_copy_config(struct agent *a, const struct agent_config *cfg, ch
     a->loop = cfg->loop;
     a->managers_cb = cfg->managers_cb;
     a->node_cb = cfg->node_cb;
+    a->removed_cb = cfg->removed_cb;
     a->data = cfg->data;
     a->state_dir = strdup(cfg->state_dir);
     a->node_id = strdup(cfg->node_id != NULL ? cfg->node_id : "");

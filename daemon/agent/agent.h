@@ -35,6 +35,10 @@ struct agent_config {
     void (*managers_cb)(Swarm__ManagerPeer *const *peers, size_t n, void *data);
     /* The node's own object as the leader sent it (role, availability). */
     void (*node_cb)(const Swarm__Node *node, void *data);
+    /* The swarm removed this node (the dispatcher refused it as removed).
+     * The agent has stopped connecting; the owner should stop it with
+     * stop_tasks and leave the swarm locally. */
+    void (*removed_cb)(void *data);
     void *data;
 };
 

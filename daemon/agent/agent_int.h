@@ -22,6 +22,9 @@
 #define AGENT_STATUS_TIMEOUT_MS 10000
 #define AGENT_REDIRECT_MAX 3          /* redirects in a row before backing off */
 #define AGENT_ADDR_MAX 128
+/* A status message or error longer than this is cut here before it is
+ * reported: the dispatcher refuses longer ones (dispatcher.proto). */
+#define AGENT_STATUS_STR_MAX 1024
 
 /* ------------------------------------------------------------- tasks */
 
@@ -117,6 +120,7 @@ struct agent {
     SSL_CTX *client_ctx;
     void (*managers_cb)(Swarm__ManagerPeer *const *peers, size_t n, void *data);
     void (*node_cb)(const Swarm__Node *node, void *data);
+    void (*removed_cb)(void *data);
     void *data;
     void (*done)(void *data);
     void *done_data;
@@ -154,6 +158,11 @@ struct agent {
     bool db_open;
     struct agent_task_table tasks;
     uint64_t complete_gen;
+    /* A COMPLETE set arriving in several messages: held here (owned
+     * copies) until its last message, then applied at once. */
+    Swarm__Task **staged;
+    size_t n_staged, cap_staged;
+    bool removed;        /* the swarm removed this node: no more sessions */
     struct agent_task *rep_head, *rep_tail; /* statuses to report */
     size_t n_rep;
     unsigned n_stopping; /* agent_stop(stop_tasks): tasks not ended yet */
@@ -172,9 +181,12 @@ void agent_logs_subscribe(struct agent *a, const Swarm__LogSubscription *ls);
 void agent_logs_stop(struct agent *a); /* drop them all (agent_stop) */
 
 /* agent.c */
-void agent_apply_assignments(struct agent *a, const Swarm__AssignmentsMessage *m);
+int agent_apply_assignments(struct agent *a, const Swarm__AssignmentsMessage *m);
 void agent_rep_add(struct agent *a, struct agent_task *at);
 void agent_rep_del(struct agent *a, struct agent_task *at);
 void agent_maybe_finish(struct agent *a);
+void agent_staged_clear(struct agent *a);
+/* The dispatcher said this node is removed from the swarm (session.c). */
+void agent_removed(struct agent *a, const char *why);
 
 #endif

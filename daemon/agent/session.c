@@ -24,6 +24,14 @@
  *   - no first message in time, or one without a session ID -> retry;
  *   - Session or Assignments stream ends, a heartbeat or a status batch
  *     fails -> retry, the last leader first; queued statuses are kept;
+ *   - a status batch refused for its content (the dispatcher names the
+ *     task: unknown, another node's, older than recorded, malformed): that
+ *     task's status is dropped, the others are sent again; the session
+ *     goes on;
+ *   - the Session (or Assignments) call is refused or ended with
+ *     PERMISSION_DENIED saying the node was removed from the swarm:
+ *     agent_removed: close, no retry, removed_cb (the node stops its tasks
+ *     and leaves the swarm);
  *   - agent_session_close (agent_stop): close, no retry.
  * A closed connection's calls still complete (UNAVAILABLE): every callback
  * checks conn->closing first. The conn is freed in the client's close
@@ -124,8 +132,34 @@ static void agent_conn_end(struct agent *a, const char *fmt, ...)
         log_info("agent", "manager %s: %s", conn->addr, why);
     }
     a->session_id[0] = '\0';
+    agent_staged_clear(a);
     agent_conn_close(a, conn);
-    agent_schedule_retry(a);
+    if (!a->removed) {
+        agent_schedule_retry(a);
+    }
+}
+
+/* Did the dispatcher refuse us because the swarm removed this node? It
+ * answers PERMISSION_DENIED "node ... is removed from the swarm", both when
+ * it ends an open session and when it refuses a new one. */
+static bool agent_refused_as_removed(enum api_status status, const char *message)
+{
+    return status == API_PERMISSION_DENIED && message != NULL &&
+           strstr(message, "removed from the swarm") != NULL;
+}
+
+void agent_removed(struct agent *a, const char *why)
+{
+    if (a->removed || a->closing) {
+        return;
+    }
+    a->removed = true;
+    log_warn("agent", "this node was removed from the swarm (%s): stopping its tasks", why);
+    uv_timer_stop(&a->retry_timer);
+    agent_conn_end(a, "%s", why);
+    if (a->removed_cb != NULL) {
+        a->removed_cb(a->data);
+    }
 }
 
 /* The next address to try, in `out` (which holds the previous attempt's);
@@ -161,7 +195,7 @@ void agent_session_connect(struct agent *a)
 {
     struct agent_conn *conn;
     int rv;
-    if (a->closing || a->conn != NULL) {
+    if (a->closing || a->removed || a->conn != NULL) {
         return;
     }
     if ((conn = calloc(1, sizeof *conn)) == NULL) {
@@ -374,7 +408,9 @@ static void agent_session_done_cb(enum api_status status, const char *message,
     if (conn->closing) {
         return;
     }
-    if (status == API_OK) {
+    if (agent_refused_as_removed(status, message)) {
+        agent_removed(conn->a, message);
+    } else if (status == API_OK) {
         agent_conn_end(conn->a, "the manager ended the session");
     } else {
         agent_conn_end(conn->a, "session stream: %s: %s", api_status_name(status),
@@ -433,7 +469,9 @@ static void agent_assign_msg_cb(const ProtobufCMessage *msg, void *data)
     if (conn->closing || conn->a->closing) {
         return;
     }
-    agent_apply_assignments(conn->a, (const Swarm__AssignmentsMessage *)msg);
+    if (agent_apply_assignments(conn->a, (const Swarm__AssignmentsMessage *)msg) != 0) {
+        agent_conn_end(conn->a, "out of memory holding the assignments");
+    }
 }
 
 static void agent_assign_done_cb(enum api_status status, const char *message,
@@ -441,6 +479,10 @@ static void agent_assign_done_cb(enum api_status status, const char *message,
 {
     struct agent_conn *conn = data;
     if (conn->closing) {
+        return;
+    }
+    if (agent_refused_as_removed(status, message)) {
+        agent_removed(conn->a, message);
         return;
     }
     agent_conn_end(conn->a, "assignments stream: %s: %s", api_status_name(status),
@@ -467,6 +509,43 @@ static void agent_batch_free(struct agent_batch *b)
     free(b);
 }
 
+/* The dispatcher refused a batch for its content (it records nothing of a
+ * refused batch, and names the task at fault): drop that task's status
+ * (keeping the others queued) and return true; false for other failures
+ * (transport, session), which end the connection. */
+static bool agent_status_refused(struct agent *a, const struct agent_batch *b,
+                                 enum api_status status, const char *message)
+{
+    if (status != API_NOT_FOUND && status != API_PERMISSION_DENIED &&
+        status != API_FAILED_PRECONDITION && status != API_INVALID_ARGUMENT) {
+        return false;
+    }
+    for (size_t i = 0; message != NULL && i < b->n; i++) {
+        if (strstr(message, b->ids[i]) == NULL) {
+            continue;
+        }
+        struct agent_task *at = agent_table_get(&a->tasks, b->ids[i]);
+        log_warn("agent", "the manager refused a status: %s", message);
+        if (at != NULL && at->status_seq == b->seqs[i]) {
+            agent_rep_del(a, at);
+        }
+        return true;
+    }
+    if (status != API_INVALID_ARGUMENT) {
+        return false; /* e.g. NOT_FOUND "session invalid" */
+    }
+    /* Malformed as a whole (cannot happen with this agent): drop it, so
+     * the same batch does not come back forever. */
+    log_warn("agent", "the manager refused a status batch: %s", message ? message : "");
+    for (size_t i = 0; i < b->n; i++) {
+        struct agent_task *at = agent_table_get(&a->tasks, b->ids[i]);
+        if (at != NULL && at->status_seq == b->seqs[i]) {
+            agent_rep_del(a, at);
+        }
+    }
+    return true;
+}
+
 static void agent_status_done_cb(enum api_status status, const char *message,
                                  const ProtobufCMessage *resp, void *data)
 {
@@ -476,6 +555,13 @@ static void agent_status_done_cb(enum api_status status, const char *message,
     conn->status_inflight = false;
     if (conn->closing) {
         agent_batch_free(b); /* resent on the next session */
+        return;
+    }
+    if (status != API_OK && agent_status_refused(a, b, status, message)) {
+        agent_batch_free(b);
+        if (a->n_rep > 0) {
+            agent_reporter_kick(a);
+        }
         return;
     }
     if (status != API_OK) {

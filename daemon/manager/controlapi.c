@@ -193,12 +193,19 @@ static int node_filter_match(const Swarm__Node *n, const char *filter)
     return -1;
 }
 
+static int node_id_cmp(const void *a, const void *b)
+{
+    return strcmp((*(Swarm__Node *const *)a)->id, (*(Swarm__Node *const *)b)->id);
+}
+
 static void list_nodes_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
 {
     const Swarm__ListNodesRequest *req = (const Swarm__ListNodesRequest *)msg;
     Swarm__ListNodesResponse resp = SWARM__LIST_NODES_RESPONSE__INIT;
     struct manager *m = manager_require(call, data);
     Swarm__Node **nodes = NULL, **kept;
+    const char **ids = NULL;
+    struct msgchunk_page pg;
     size_t n = 0, nkept = 0;
     int rv;
     if (m == NULL) {
@@ -210,7 +217,12 @@ static void list_nodes_cb(struct api_call *call, const ProtobufCMessage *msg, vo
         return;
     }
     kept = calloc(n ? n : 1, sizeof *kept);
-    for (size_t i = 0; kept != NULL && i < n; i++) {
+    ids = calloc(n ? n : 1, sizeof *ids);
+    if (kept == NULL || ids == NULL) {
+        api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
         int keep = 1;
         for (size_t f = 0; f < req->n_filters && keep == 1; f++) {
             keep = node_filter_match(nodes[i], req->filters[f]);
@@ -225,10 +237,20 @@ static void list_nodes_cb(struct api_call *call, const ProtobufCMessage *msg, vo
             kept[nkept++] = nodes[i];
         }
     }
-    resp.nodes = kept;
-    resp.n_nodes = nkept;
+    qsort(kept, nkept, sizeof *kept, node_id_cmp);
+    for (size_t i = 0; i < nkept; i++) {
+        ids[i] = kept[i]->id;
+    }
+    if (manager_list_page(call, (ProtobufCMessage *const *)kept, ids, nkept, 0, req->page_size,
+                          req->page_token, &pg) != 0) {
+        goto out;
+    }
+    resp.nodes = kept + pg.start;
+    resp.n_nodes = pg.count;
+    resp.next_page_token = pg.more ? kept[pg.start + pg.count - 1]->id : "";
     api_call_reply(call, &resp.base);
 out:
+    free(ids);
     free(kept);
     store_node_free_list(nodes, n);
 }

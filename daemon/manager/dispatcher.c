@@ -7,11 +7,23 @@
  *   period; the node is marked Ready. Later messages carry changes of the
  *   node or of the manager set.
  * Heartbeat: must name the current session; refreshes it.
- * Assignments (server stream): the node's tasks, first complete, then
- *   incremental from store events.
- * UpdateTaskStatus: statuses are queued and committed in one raft entry per
- *   flush (STORE_ACTION_TASK_STATUS: forward-only, never clobbering the
- *   desired state); the call is answered once its statuses are committed.
+ * Assignments (server stream): the node's tasks, first the complete set,
+ *   then incremental changes from store events (queued per session and sent
+ *   once per loop turn). Both go out in messages of at most MSGCHUNK_BOUND
+ *   bytes (more = true on all but the last of a set). A send that fails ends
+ *   the stream: the node opens a new session and gets the complete set.
+ * UpdateTaskStatus: the request is checked whole first (report_check: count,
+ *   IDs, states, timestamps, string sizes; then each task by ID in the
+ *   store: it must exist, be this node's, and not go back in state); a bad
+ *   one is refused and records nothing. Accepted statuses are queued and
+ *   committed in one raft entry per flush (STORE_ACTION_TASK_STATUS:
+ *   forward-only, never clobbering the desired state); the call is answered
+ *   once its statuses are committed.
+ * Managers: the list of managers goes to every session when it opens and
+ *   again whenever a manager joins, leaves or changes its address.
+ * Removal: a removed node's session ends, and its new sessions are refused,
+ *   with PERMISSION_DENIED "node ... is removed from the swarm" (the agent
+ *   then stops its tasks and leaves).
  * Failure detection: a session whose last heartbeat is older than
  *   DISPATCHER_MISSED x period is ended and its node marked Down; one whose
  *   connection closed gets a single period to come back. After a
@@ -29,10 +41,19 @@
 #include "internal.h"
 #include "pbcopy.h"
 #include "log.h"
+#include "msgchunk.h"
+#include "taskreport.h"
 
 #define DISPATCHER_MISSED 3
 #define DISPATCHER_BUCKETS 1024
 #define DISPATCHER_FLUSH_MS 50
+#define DISPATCHER_REMOVED_FMT "node %s is removed from the swarm"
+
+/* One queued assignment change: a task (new or changed) or a removed ID. */
+struct passign {
+    Swarm__Task *task; /* owned, or NULL */
+    char *remove;      /* owned, or NULL */
+};
 
 struct dsession {
     struct dispatcher *d;
@@ -41,6 +62,8 @@ struct dsession {
     struct api_call *session_call;
     struct api_call *assign_call;
     uint64_t last_heartbeat;
+    struct passign *pend; /* changes not sent yet (assign_call only) */
+    size_t n_pend, cap_pend;
     struct dsession *next; /* bucket chain */
 };
 
@@ -59,6 +82,7 @@ struct dispatcher {
     size_t n_sessions;
     uv_timer_t check_timer;
     uv_timer_t flush_timer;
+    uv_timer_t assign_timer; /* sends queued assignment changes */
     bool flush_running;
     /* Queued status reports (latest per task wins at flush). */
     Swarm__StoreAction **pending;
@@ -78,6 +102,7 @@ struct dispatcher {
 };
 
 static uint64_t period_ms(struct dispatcher *d);
+static void assign_flush_cb(uv_timer_t *t);
 
 /* ---------------------------------------------------------------- sessions */
 
@@ -112,19 +137,58 @@ static void session_unlink(struct dispatcher *d, struct dsession *s)
     }
 }
 
-/* End a session: finish its streams (the node reconnects) and forget it. */
-static void session_end(struct dispatcher *d, struct dsession *s, const char *why)
+static void pend_free(struct passign *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i].task != NULL) {
+            swarm__task__free_unpacked(p[i].task, NULL);
+        }
+        free(p[i].remove);
+    }
+    free(p);
+}
+
+static void pend_clear(struct dsession *s)
+{
+    pend_free(s->pend, s->n_pend);
+    s->pend = NULL;
+    s->n_pend = s->cap_pend = 0;
+}
+
+/* End a session with `status` (UNAVAILABLE: the node reconnects) and forget
+ * it. */
+static void session_end_status(struct dispatcher *d, struct dsession *s, enum api_status status,
+                               const char *why)
 {
     struct api_call *sc = s->session_call, *ac = s->assign_call;
     session_unlink(d, s);
     s->session_call = NULL;
     s->assign_call = NULL;
+    pend_clear(s);
     free(s);
     if (sc != NULL) {
-        api_call_error(sc, API_UNAVAILABLE, "session ended: %s", why);
+        api_call_error(sc, status, "session ended: %s", why);
     }
     if (ac != NULL) {
-        api_call_error(ac, API_UNAVAILABLE, "session ended: %s", why);
+        api_call_error(ac, status, "session ended: %s", why);
+    }
+}
+
+static void session_end(struct dispatcher *d, struct dsession *s, const char *why)
+{
+    session_end_status(d, s, API_UNAVAILABLE, why);
+}
+
+/* End the assignments stream (the node then opens a new session and gets
+ * the complete set again); the session itself stays until then. */
+static void assign_fail(struct dsession *s, const char *why)
+{
+    struct api_call *ac = s->assign_call;
+    s->assign_call = NULL;
+    pend_clear(s);
+    if (ac != NULL) {
+        log_warn("dispatcher", "node %s: assignments stream ended: %s", s->node_id, why);
+        api_call_error(ac, API_UNAVAILABLE, "assignments stream ended: %s", why);
     }
 }
 
@@ -142,11 +206,7 @@ static void session_cancel_cb(struct api_call *call, void *data)
     }
     s->session_call = NULL;
     api_call_error(call, API_CANCELLED, "cancelled");
-    if (s->assign_call != NULL) {
-        struct api_call *ac = s->assign_call;
-        s->assign_call = NULL;
-        api_call_error(ac, API_UNAVAILABLE, "session ended");
-    }
+    assign_fail(s, "session ended");
 }
 
 static void assign_cancel_cb(struct api_call *call, void *data)
@@ -154,6 +214,7 @@ static void assign_cancel_cb(struct api_call *call, void *data)
     struct dsession *s = data;
     if (s->assign_call == call) {
         s->assign_call = NULL;
+        pend_clear(s);
     }
     api_call_error(call, API_CANCELLED, "cancelled");
 }
@@ -364,6 +425,157 @@ static void session_send(struct dispatcher *d, struct dsession *s, const Swarm__
     managers_free(peers, n);
 }
 
+/* A manager counts for the list when it is a raft member with an address. */
+static bool node_is_listed_manager(const Swarm__Node *n)
+{
+    return n != NULL && n->role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER &&
+           n->manager_status != NULL && n->manager_status->raft_id != 0;
+}
+
+static bool managers_changed(const Swarm__Node *o, const Swarm__Node *n)
+{
+    bool was = node_is_listed_manager(o), is = node_is_listed_manager(n);
+    if (was != is) {
+        return true;
+    }
+    return was && (o->manager_status->raft_id != n->manager_status->raft_id ||
+                   strcmp(o->manager_status->addr, n->manager_status->addr) != 0);
+}
+
+/* The manager list to every session (a message without the node). */
+static void managers_broadcast(struct dispatcher *d)
+{
+    Swarm__SessionMessage msg = SWARM__SESSION_MESSAGE__INIT;
+    size_t n = 0;
+    Swarm__ManagerPeer **peers = managers_list(d->m, &n);
+    if (peers == NULL || n == 0) {
+        managers_free(peers, n);
+        return;
+    }
+    msg.managers = peers;
+    msg.n_managers = n;
+    msg.heartbeat_period_ms = (int64_t)period_ms(d);
+    for (unsigned b = 0; b < DISPATCHER_BUCKETS; b++) {
+        for (struct dsession *s = d->buckets[b]; s != NULL; s = s->next) {
+            if (s->session_call != NULL) {
+                msg.session_id = s->id;
+                api_call_send(s->session_call, &msg.base);
+            }
+        }
+    }
+    managers_free(peers, n);
+}
+
+/* ---------------------------------------------------------- assignments */
+
+/* Send items[0..n) (updates and removals, in order) as one set of `type`,
+ * in messages of at most MSGCHUNK_BOUND bytes. Returns 0, or -1 when a send
+ * failed and the stream was ended (assign_fail). */
+static int assign_send(struct dsession *s, Swarm__AssignmentsType type,
+                       const struct passign *items, size_t n)
+{
+    struct msgchunk_item *sizes = calloc(n ? n : 1, sizeof *sizes);
+    size_t *ends = calloc(n ? n : 1, sizeof *ends);
+    Swarm__Task **upd = calloc(n ? n : 1, sizeof *upd);
+    char **rem = calloc(n ? n : 1, sizeof *rem);
+    size_t chunks, start = 0;
+    int rv = 0;
+
+    if (sizes == NULL || ends == NULL || upd == NULL || rem == NULL) {
+        assign_fail(s, "out of memory");
+        rv = -1;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        sizes[i].second = items[i].task == NULL;
+        sizes[i].size = items[i].task != NULL
+                            ? protobuf_c_message_get_packed_size(&items[i].task->base)
+                            : strlen(items[i].remove);
+    }
+    chunks = msgchunk_plan(sizes, n, MSGCHUNK_BOUND, ends);
+    if (chunks == 0) { /* an empty complete set is one empty message */
+        ends[0] = 0;
+        chunks = 1;
+    }
+    for (size_t c = 0; c < chunks && rv == 0; c++) {
+        Swarm__AssignmentsMessage out = SWARM__ASSIGNMENTS_MESSAGE__INIT;
+        out.type = type;
+        out.update = upd;
+        out.remove = rem;
+        for (size_t i = start; i < ends[c]; i++) {
+            if (items[i].task != NULL) {
+                upd[out.n_update++] = items[i].task;
+            } else {
+                rem[out.n_remove++] = items[i].remove;
+            }
+        }
+        out.more = c + 1 < chunks;
+        start = ends[c];
+        int e = s->assign_call != NULL ? api_call_send(s->assign_call, &out.base) : SWARM_ECANCELED;
+        if (e != 0) {
+            assign_fail(s, e == SWARM_EINVAL ? "an assignment exceeds the message size limit"
+                                             : "the stream was cancelled");
+            rv = -1;
+        }
+    }
+out:
+    free(sizes);
+    free(ends);
+    free(upd);
+    free(rem);
+    return rv;
+}
+
+/* Queue one change for the session's next incremental batch. */
+static void assign_queue(struct dispatcher *d, struct dsession *s, const Swarm__Task *task,
+                         const char *remove)
+{
+    struct passign p = {NULL, NULL};
+    if (s->n_pend == s->cap_pend) {
+        size_t cap = s->cap_pend ? 2 * s->cap_pend : 16;
+        struct passign *grown = realloc(s->pend, cap * sizeof *grown);
+        if (grown == NULL) {
+            assign_fail(s, "out of memory");
+            return;
+        }
+        s->pend = grown;
+        s->cap_pend = cap;
+    }
+    p.task = task != NULL ? pb_copy(&task->base) : NULL;
+    p.remove = remove != NULL ? strdup(remove) : NULL;
+    if (p.task == NULL && p.remove == NULL) {
+        assign_fail(s, "out of memory");
+        return;
+    }
+    s->pend[s->n_pend++] = p;
+    if (!uv_is_active((uv_handle_t *)&d->assign_timer)) {
+        uv_timer_start(&d->assign_timer, assign_flush_cb, 0, 0);
+    }
+}
+
+static void assign_flush_cb(uv_timer_t *t)
+{
+    struct dispatcher *d = t->data;
+    if (d->closing || !d->leader) {
+        return;
+    }
+    for (unsigned b = 0; b < DISPATCHER_BUCKETS; b++) {
+        for (struct dsession *s = d->buckets[b]; s != NULL; s = s->next) {
+            struct passign *p = s->pend;
+            size_t n = s->n_pend;
+            if (n == 0) {
+                continue;
+            }
+            s->pend = NULL;
+            s->n_pend = s->cap_pend = 0;
+            if (s->assign_call != NULL) {
+                assign_send(s, SWARM__ASSIGNMENTS_TYPE__ASSIGNMENTS_INCREMENTAL, p, n);
+            }
+            pend_free(p, n);
+        }
+    }
+}
+
 /* Tasks a node must know about: those it should run, and those it still
  * runs although they should stop. */
 static bool task_for_node(const Swarm__Task *t)
@@ -429,9 +641,7 @@ static void session_cb(struct api_call *call, const ProtobufCMessage *msg, void 
         return;
     }
     if (store_node_get(d->m->store, peer->node_id, &node) != 0) {
-        api_call_error(call, API_PERMISSION_DENIED,
-                       "node %s is not a member of this swarm (it may have been removed)",
-                       peer->node_id);
+        api_call_error(call, API_PERMISSION_DENIED, DISPATCHER_REMOVED_FMT, peer->node_id);
         return;
     }
     s = session_find(d, peer->node_id);
@@ -485,10 +695,10 @@ static void heartbeat_cb(struct api_call *call, const ProtobufCMessage *msg, voi
 static void assignments_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
 {
     const Swarm__AssignmentsRequest *req = (const Swarm__AssignmentsRequest *)msg;
-    Swarm__AssignmentsMessage out = SWARM__ASSIGNMENTS_MESSAGE__INIT;
     struct dispatcher *d = require_leader_dispatcher(call, data);
     struct dsession *s;
-    Swarm__Task **tasks = NULL, **sel;
+    Swarm__Task **tasks = NULL;
+    struct passign *sel;
     size_t n = 0, k = 0;
 
     if (d == NULL || (s = require_session(d, call, req->session_id)) == NULL) {
@@ -499,66 +709,129 @@ static void assignments_cb(struct api_call *call, const ProtobufCMessage *msg, v
         s->assign_call = NULL;
         api_call_error(old, API_CANCELLED, "replaced by a new assignments stream");
     }
+    pend_clear(s); /* the complete set below supersedes them */
     if (store_task_list_by_node(d->m->store, s->node_id, &tasks, &n) != 0) {
         api_call_error(call, API_INTERNAL, "reading tasks failed");
         return;
     }
     sel = calloc(n ? n : 1, sizeof *sel);
-    for (size_t i = 0; sel != NULL && i < n; i++) {
+    if (sel == NULL) {
+        store_task_free_list(tasks, n);
+        api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
         if (task_for_node(tasks[i])) {
-            sel[k++] = tasks[i];
+            sel[k++].task = tasks[i];
         }
     }
     s->assign_call = call;
     api_call_on_cancel(call, assign_cancel_cb, s);
-    out.type = SWARM__ASSIGNMENTS_TYPE__ASSIGNMENTS_COMPLETE;
-    out.update = sel;
-    out.n_update = k;
-    api_call_send(call, &out.base);
+    assign_send(s, SWARM__ASSIGNMENTS_TYPE__ASSIGNMENTS_COMPLETE, sel, k);
     free(sel);
     store_task_free_list(tasks, n);
+}
+
+static enum api_status report_status(enum taskreport_result r)
+{
+    switch (r) {
+    case TASKREPORT_OK:
+        return API_OK;
+    case TASKREPORT_NOT_FOUND:
+        return API_NOT_FOUND;
+    case TASKREPORT_FOREIGN:
+        return API_PERMISSION_DENIED;
+    case TASKREPORT_REGRESSION:
+        return API_FAILED_PRECONDITION;
+    case TASKREPORT_INVALID:
+    default:
+        return API_INVALID_ARGUMENT;
+    }
+}
+
+/* Check every update against the store (one lookup by ID each: the count
+ * is bounded by taskreport_check). */
+static enum taskreport_result report_check_store(struct dispatcher *d, const char *node_id,
+                                                 const Swarm__UpdateTaskStatusRequest *req,
+                                                 char *errmsg, size_t size)
+{
+    for (size_t i = 0; i < req->n_updates; i++) {
+        const Swarm__TaskStatusUpdate *u = req->updates[i];
+        Swarm__Task *cur = NULL;
+        int rv = store_task_get(d->m->store, u->task_id, &cur);
+        enum taskreport_result r;
+        if (rv != 0 && rv != SWARM_ENOTFOUND) {
+            snprintf(errmsg, size, "task %s: reading it failed: %s", u->task_id,
+                     swarm_strerror(rv));
+            return TASKREPORT_NOT_FOUND;
+        }
+        r = taskreport_check_task(rv == 0 ? cur : NULL, node_id, u, errmsg, size);
+        if (cur != NULL) {
+            swarm__task__free_unpacked(cur, NULL);
+        }
+        if (r != TASKREPORT_OK) {
+            return r;
+        }
+    }
+    return TASKREPORT_OK;
+}
+
+static int pending_reserve(struct dispatcher *d, size_t more)
+{
+    if (d->n_pending + more <= d->cap_pending) {
+        return 0;
+    }
+    size_t cap = d->cap_pending ? d->cap_pending : 64;
+    while (cap < d->n_pending + more) {
+        cap *= 2;
+    }
+    Swarm__StoreAction **grown = realloc(d->pending, cap * sizeof *grown);
+    if (grown == NULL) {
+        return SWARM_ENOMEM;
+    }
+    d->pending = grown;
+    d->cap_pending = cap;
+    return 0;
 }
 
 static void update_task_status_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
 {
     const Swarm__UpdateTaskStatusRequest *req = (const Swarm__UpdateTaskStatusRequest *)msg;
     struct dispatcher *d = require_leader_dispatcher(call, data);
+    char errmsg[256];
+    enum taskreport_result r;
     struct status_waiter *w;
     struct dsession *s;
 
     if (d == NULL || (s = require_session(d, call, req->session_id)) == NULL) {
         return;
     }
+    /* Nothing is recorded unless every update passes. */
+    r = taskreport_check(req, manager_now_ms(), errmsg, sizeof errmsg);
+    if (r == TASKREPORT_OK) {
+        r = report_check_store(d, s->node_id, req, errmsg, sizeof errmsg);
+    }
+    if (r != TASKREPORT_OK) {
+        log_warn("dispatcher", "node %s: status report refused: %s", s->node_id, errmsg);
+        api_call_error(call, report_status(r), "%s", errmsg);
+        return;
+    }
+    w = calloc(1, sizeof *w);
+    if (w == NULL || pending_reserve(d, req->n_updates) != 0) {
+        free(w);
+        api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
     for (size_t i = 0; i < req->n_updates; i++) {
         const Swarm__TaskStatusUpdate *u = req->updates[i];
-        Swarm__StoreAction *a;
-        Swarm__Task *t;
-        if (u->task_id == NULL || u->task_id[0] == '\0' || u->status == NULL) {
+        Swarm__StoreAction *a = calloc(1, sizeof *a);
+        Swarm__Task *t = calloc(1, sizeof *t);
+        if (a == NULL || t == NULL) {
+            free(a);
+            free(t);
             continue;
         }
-        if (d->n_pending == d->cap_pending) {
-            size_t cap = d->cap_pending ? 2 * d->cap_pending : 64;
-            Swarm__StoreAction **grown = realloc(d->pending, cap * sizeof *grown);
-            if (grown == NULL) {
-                break;
-            }
-            d->pending = grown;
-            d->cap_pending = cap;
-        }
-        /* Only the task ID and status travel: the store keeps the rest, and
-         * a worker can report only on its own tasks (checked at apply time
-         * would need the node: checked here against the store). */
-        Swarm__Task *cur = NULL;
-        if (store_task_get(d->m->store, u->task_id, &cur) != 0) {
-            continue;
-        }
-        bool mine = strcmp(cur->node_id, s->node_id) == 0;
-        swarm__task__free_unpacked(cur, NULL);
-        if (!mine) {
-            continue;
-        }
-        a = calloc(1, sizeof *a);
-        t = calloc(1, sizeof *t);
+        /* Only the task ID and status travel: the store keeps the rest. */
         swarm__store_action__init(a);
         swarm__task__init(t);
         t->id = strdup(u->task_id);
@@ -568,7 +841,6 @@ static void update_task_status_cb(struct api_call *call, const ProtobufCMessage 
         a->task = t;
         d->pending[d->n_pending++] = a;
     }
-    w = calloc(1, sizeof *w);
     w->call = call;
     w->next = d->waiters;
     d->waiters = w;
@@ -581,11 +853,8 @@ static void notify_task(struct dispatcher *d, const Swarm__Task *old_t, const Sw
 {
     const Swarm__Task *t = new_t != NULL ? new_t : old_t;
     struct dsession *s = session_find(d, t->node_id);
-    Swarm__AssignmentsMessage out = SWARM__ASSIGNMENTS_MESSAGE__INIT;
     bool was = old_t != NULL && task_for_node(old_t);
     bool is = new_t != NULL && task_for_node(new_t);
-    Swarm__Task *one[1];
-    char *gone[1];
 
     /* A task moved to another node is a removal for the old one. */
     if (old_t != NULL && new_t != NULL && strcmp(old_t->node_id, new_t->node_id) != 0) {
@@ -596,17 +865,7 @@ static void notify_task(struct dispatcher *d, const Swarm__Task *old_t, const Sw
     if (s == NULL || s->assign_call == NULL || (!was && !is)) {
         return;
     }
-    out.type = SWARM__ASSIGNMENTS_TYPE__ASSIGNMENTS_INCREMENTAL;
-    if (is) {
-        one[0] = (Swarm__Task *)new_t;
-        out.update = one;
-        out.n_update = 1;
-    } else {
-        gone[0] = t->id;
-        out.remove = gone;
-        out.n_remove = 1;
-    }
-    api_call_send(s->assign_call, &out.base);
+    assign_queue(d, s, is ? new_t : NULL, is ? NULL : t->id);
 }
 
 void dispatcher_on_event(struct dispatcher *d, const struct store_event *ev)
@@ -621,6 +880,10 @@ void dispatcher_on_event(struct dispatcher *d, const struct store_event *ev)
     if (ev->kind == STORE_KIND_CLUSTER) {
         d->period = 0; /* re-read on next use */
         return;
+    }
+    if (ev->kind == STORE_KIND_NODE &&
+        managers_changed((const Swarm__Node *)ev->old_obj, (const Swarm__Node *)ev->new_obj)) {
+        managers_broadcast(d);
     }
     if (ev->kind == STORE_KIND_NODE && ev->new_obj != NULL) {
         const Swarm__Node *n = (const Swarm__Node *)ev->new_obj;
@@ -637,7 +900,9 @@ void dispatcher_on_event(struct dispatcher *d, const struct store_event *ev)
         const Swarm__Node *o = (const Swarm__Node *)ev->old_obj;
         struct dsession *s = session_find(d, o->id);
         if (s != NULL) {
-            session_end(d, s, "node removed from the swarm");
+            char why[128];
+            snprintf(why, sizeof why, DISPATCHER_REMOVED_FMT, o->id);
+            session_end_status(d, s, API_PERMISSION_DENIED, why);
         }
     }
 }
@@ -752,6 +1017,8 @@ struct dispatcher *dispatcher_new(struct manager *m)
     d->check_timer.data = d;
     uv_timer_init(m->loop, &d->flush_timer);
     d->flush_timer.data = d;
+    uv_timer_init(m->loop, &d->assign_timer);
+    d->assign_timer.data = d;
     return d;
 }
 
@@ -793,9 +1060,10 @@ void dispatcher_close(struct dispatcher *d)
     d->closing = true;
     end_all_sessions(d, "manager shutting down");
     drop_pending(d, "manager shutting down");
-    d->open_handles = 2;
+    d->open_handles = 3;
     uv_close((uv_handle_t *)&d->check_timer, dispatcher_handle_closed_cb);
     uv_close((uv_handle_t *)&d->flush_timer, dispatcher_handle_closed_cb);
+    uv_close((uv_handle_t *)&d->assign_timer, dispatcher_handle_closed_cb);
 }
 
 int dispatcher_send_log_subscription(struct dispatcher *d, const char *node_id,

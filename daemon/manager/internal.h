@@ -9,6 +9,7 @@
 #include "ca.pb-c.h"
 #include "dispatcher.h"
 #include "manager.h"
+#include "msgchunk.h"
 
 #define MANAGER_NO_LEADER_MSG                                                 \
     "The swarm does not have a leader. It's possible that too few managers " \
@@ -84,6 +85,13 @@ typedef void (*manager_write_cb)(struct manager *m, int status, const struct sto
  * SWARM_ENOLEADER when no leader is known or SWARM_ENOTLEADER when another
  * manager leads. `cmd` is only read during the call. */
 int manager_write(struct manager *m, Swarm__StoreCommand *cmd, manager_write_cb cb, void *data);
+
+/* Cut one page of a list reply (control.proto, paging): `items` sorted by
+ * their `ids`, each taking `extra` more bytes in the reply (parallel
+ * fields). Returns 0 with *pg, or -1 after answering the call (bad token). */
+int manager_list_page(struct api_call *call, ProtobufCMessage *const *items, const char *const *ids,
+                      size_t n, size_t extra, uint32_t page_size, const char *token,
+                      struct msgchunk_page *pg);
 
 /* Wall clock in unix ms (stamped into commands by the leader only). */
 int64_t manager_now_ms(void);

@@ -402,12 +402,24 @@ static int service_filter(const Swarm__Service *s, const char *f)
     return -1;
 }
 
+static int service_id_cmp(const void *a, const void *b)
+{
+    return strcmp((*(Swarm__Service *const *)a)->id, (*(Swarm__Service *const *)b)->id);
+}
+
+static int task_id_cmp(const void *a, const void *b)
+{
+    return strcmp((*(Swarm__Task *const *)a)->id, (*(Swarm__Task *const *)b)->id);
+}
+
 static void list_services_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
 {
     const Swarm__ListServicesRequest *req = (const Swarm__ListServicesRequest *)msg;
     Swarm__ListServicesResponse resp = SWARM__LIST_SERVICES_RESPONSE__INIT;
     struct manager *m = manager_require(call, data);
-    Swarm__Service **svcs = NULL;
+    Swarm__Service **svcs = NULL, **kept = NULL;
+    const char **ids = NULL;
+    struct msgchunk_page pg;
     size_t n = 0, k = 0;
     if (m == NULL) {
         return;
@@ -416,12 +428,15 @@ static void list_services_cb(struct api_call *call, const ProtobufCMessage *msg,
         api_call_error(call, API_INTERNAL, "listing services failed");
         return;
     }
-    resp.services = calloc(n + 1, sizeof *resp.services);
+    kept = calloc(n + 1, sizeof *kept);
+    ids = calloc(n + 1, sizeof *ids);
     resp.running = calloc(n + 1, sizeof *resp.running);
     resp.desired = calloc(n + 1, sizeof *resp.desired);
+    if (kept == NULL || ids == NULL || resp.running == NULL || resp.desired == NULL) {
+        api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
+        goto out;
+    }
     for (size_t i = 0; i < n; i++) {
-        Swarm__Task **tasks = NULL;
-        size_t nt = 0;
         int keep = 1;
         for (size_t f = 0; f < req->n_filters && keep == 1; f++) {
             keep = service_filter(svcs[i], req->filters[f]);
@@ -430,29 +445,44 @@ static void list_services_cb(struct api_call *call, const ProtobufCMessage *msg,
             api_call_error(call, API_INVALID_ARGUMENT, "invalid filter");
             goto out;
         }
-        if (!keep) {
-            continue;
+        if (keep) {
+            kept[k++] = svcs[i];
         }
+    }
+    qsort(kept, k, sizeof *kept, service_id_cmp);
+    for (size_t i = 0; i < k; i++) {
+        ids[i] = kept[i]->id;
+    }
+    /* running and desired: two varints more per service. */
+    if (manager_list_page(call, (ProtobufCMessage *const *)kept, ids, k, 20, req->page_size,
+                          req->page_token, &pg) != 0) {
+        goto out;
+    }
+    for (size_t i = 0; i < pg.count; i++) {
+        const Swarm__Service *svc = kept[pg.start + i];
+        Swarm__Task **tasks = NULL;
+        size_t nt = 0;
         uint64_t running = 0, desired = 0;
-        if (store_task_list_by_service(m->store, svcs[i]->id, &tasks, &nt) == 0) {
+        if (store_task_list_by_service(m->store, svc->id, &tasks, &nt) == 0) {
             for (size_t j = 0; j < nt; j++) {
                 running += is_running(tasks[j]);
                 desired += tasks[j]->desired_state == SWARM__TASK_STATE__TASK_STATE_RUNNING;
             }
             store_task_free_list(tasks, nt);
         }
-        if (svcs[i]->spec->mode_case == SWARM__SERVICE_SPEC__MODE_REPLICATED) {
-            desired = svcs[i]->spec->replicated->replicas;
+        if (svc->spec->mode_case == SWARM__SERVICE_SPEC__MODE_REPLICATED) {
+            desired = svc->spec->replicated->replicas;
         }
-        resp.services[k] = svcs[i];
-        resp.running[k] = running;
-        resp.desired[k] = desired;
-        k++;
+        resp.running[i] = running;
+        resp.desired[i] = desired;
     }
-    resp.n_services = resp.n_running = resp.n_desired = k;
+    resp.services = kept + pg.start;
+    resp.n_services = resp.n_running = resp.n_desired = pg.count;
+    resp.next_page_token = pg.more ? kept[pg.start + pg.count - 1]->id : "";
     api_call_reply(call, &resp.base);
 out:
-    free(resp.services);
+    free(kept);
+    free(ids);
     free(resp.running);
     free(resp.desired);
     store_service_free_list(svcs, n);
@@ -493,7 +523,9 @@ static void list_tasks_cb(struct api_call *call, const ProtobufCMessage *msg, vo
     const Swarm__ListTasksRequest *req = (const Swarm__ListTasksRequest *)msg;
     Swarm__ListTasksResponse resp = SWARM__LIST_TASKS_RESPONSE__INIT;
     struct manager *m = manager_require(call, data);
-    Swarm__Task **tasks = NULL;
+    Swarm__Task **tasks = NULL, **kept = NULL;
+    const char **ids = NULL;
+    struct msgchunk_page pg;
     size_t n = 0, k = 0;
     const char *service = NULL, *node = NULL, *desired = NULL, *idp = NULL;
     char service_id[ID_LEN + 1] = "", node_id[ID_LEN + 1] = "";
@@ -552,7 +584,12 @@ static void list_tasks_cb(struct api_call *call, const ProtobufCMessage *msg, vo
         api_call_error(call, API_INTERNAL, "listing tasks failed");
         return;
     }
-    resp.tasks = calloc(n + 1, sizeof *resp.tasks);
+    kept = calloc(n + 1, sizeof *kept);
+    ids = calloc(n + 1, sizeof *ids);
+    if (kept == NULL || ids == NULL) {
+        api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
+        goto out;
+    }
     for (size_t i = 0; i < n; i++) {
         const Swarm__Task *t = tasks[i];
         if (node_id[0] && strcmp(t->node_id, node_id) != 0) {
@@ -567,11 +604,23 @@ static void list_tasks_cb(struct api_call *call, const ProtobufCMessage *msg, vo
                 continue;
             }
         }
-        resp.tasks[k++] = tasks[i];
+        kept[k++] = tasks[i];
     }
-    resp.n_tasks = k;
+    qsort(kept, k, sizeof *kept, task_id_cmp);
+    for (size_t i = 0; i < k; i++) {
+        ids[i] = kept[i]->id;
+    }
+    if (manager_list_page(call, (ProtobufCMessage *const *)kept, ids, k, 0, req->page_size,
+                          req->page_token, &pg) != 0) {
+        goto out;
+    }
+    resp.tasks = kept + pg.start;
+    resp.n_tasks = pg.count;
+    resp.next_page_token = pg.more ? kept[pg.start + pg.count - 1]->id : "";
     api_call_reply(call, &resp.base);
-    free(resp.tasks);
+out:
+    free(kept);
+    free(ids);
     store_task_free_list(tasks, n);
 }
 

@@ -10,6 +10,7 @@
 #include "format.h"
 #include "json.h"
 #include "logs_fmt.h"
+#include "pages.h"
 #include "progress.h"
 #include "test.h"
 #include "view.h"
@@ -1505,6 +1506,55 @@ TEST(logs_lines_like_docker)
     line = cli_logs_line(&f, a, 0, "raw line", 8);
     ASSERT_STR_EQ(line, "raw line\n");
     free(line);
+}
+
+/* A list that came in pages is shown whole: pages merge in order. */
+static Swarm__ListServicesResponse *pages_page(const char *const *ids, size_t n, const char *token)
+{
+    Swarm__ListServicesResponse *r = calloc(1, sizeof *r);
+    swarm__list_services_response__init(r);
+    r->services = calloc(n + 1, sizeof *r->services);
+    r->running = calloc(n + 1, sizeof *r->running);
+    r->desired = calloc(n + 1, sizeof *r->desired);
+    for (size_t i = 0; i < n; i++) {
+        r->services[i] = calloc(1, sizeof **r->services);
+        swarm__service__init(r->services[i]);
+        r->services[i]->id = strdup(ids[i]);
+        r->running[i] = i + 1;
+        r->desired[i] = 10 + i;
+    }
+    r->n_services = r->n_running = r->n_desired = n;
+    r->next_page_token = strdup(token);
+    return r;
+}
+
+TEST(pages_merge_in_order)
+{
+    static const char *first[] = {"a", "b"}, *second[] = {"c"};
+    Swarm__ListServicesResponse *acc = pages_page(first, 2, "b");
+    Swarm__ListServicesResponse *page = pages_page(second, 1, "");
+    Swarm__ListServicesRequest req = SWARM__LIST_SERVICES_REQUEST__INIT;
+    ASSERT_STR_EQ(cli_pages_token(&acc->base), "b");
+    ASSERT(cli_pages_token(&page->base) == NULL);
+    Swarm__ListServicesRequest *next =
+        (Swarm__ListServicesRequest *)cli_pages_request(&req.base, "b");
+    ASSERT(next != NULL);
+    ASSERT_STR_EQ(next->page_token, "b");
+    free(next);
+    ASSERT_INT_EQ(cli_pages_merge(&acc->base, &page->base), 0);
+    ASSERT_INT_EQ(acc->n_services, 3);
+    ASSERT_INT_EQ(acc->n_running, 3);
+    ASSERT_INT_EQ(acc->n_desired, 3);
+    ASSERT_STR_EQ(acc->services[2]->id, "c");
+    ASSERT_INT_EQ(acc->running[2], 1);
+    ASSERT_INT_EQ(acc->desired[1], 11);
+    ASSERT_INT_EQ(page->n_services, 0);
+    ASSERT(cli_pages_token(&acc->base) == NULL); /* the last page's: none */
+    swarm__list_services_response__free_unpacked(page, NULL);
+    swarm__list_services_response__free_unpacked(acc, NULL);
+    /* Not a paged method: no token. */
+    Swarm__InfoRequest info = SWARM__INFO_REQUEST__INIT;
+    ASSERT(cli_pages_request(&info.base, "x") == NULL);
 }
 
 TEST_MAIN()
