@@ -173,6 +173,9 @@ struct fake_mgr {
     int ts_skew;          /* updates with a timestamp far from now */
     int fail_heartbeats;  /* answer the next N heartbeats NOT_FOUND */
     int fail_statuses;    /* answer the next N status batches UNAVAILABLE */
+    char refuse_id[64];   /* refuse batches naming this task (NOT_FOUND) */
+    int refused;          /* batches refused so */
+    bool removed;         /* refuse sessions: the node is removed */
     struct fake_call *calls;
     struct {
         char id[64];
@@ -226,6 +229,11 @@ static void fake_session_cb(struct api_call *call, const ProtobufCMessage *req, 
     const Swarm__SessionRequest *r = (const Swarm__SessionRequest *)req;
     (void)r;
     m->session_reqs++;
+    if (m->removed) {
+        api_call_error(call, API_PERMISSION_DENIED, "node %s is removed from the swarm",
+                       api_call_peer(call)->node_id);
+        return;
+    }
     if (m->redirect[0] != '\0') {
         msg.redirect_addr = m->redirect;
         api_call_send(call, &msg.base);
@@ -286,6 +294,13 @@ static void fake_status_cb(struct api_call *call, const ProtobufCMessage *req, v
         m->fail_statuses--;
         api_call_error(call, API_UNAVAILABLE, "no quorum");
         return;
+    }
+    for (size_t i = 0; m->refuse_id[0] != '\0' && i < r->n_updates; i++) {
+        if (strcmp(r->updates[i]->task_id, m->refuse_id) == 0) {
+            m->refused++;
+            api_call_error(call, API_NOT_FOUND, "task %s: not found", m->refuse_id);
+            return;
+        }
     }
     m->status_calls++;
     if (r->n_updates > m->max_batch) {
@@ -369,12 +384,14 @@ static void fake_stop(struct fake_mgr *m)
     }
 }
 
-/* Send an assignments message on every open Assignments stream. */
-static int fake_assign(struct fake_mgr *m, Swarm__AssignmentsType type, Swarm__Task **upd,
-                       size_t n, char **rm, size_t nrm)
+/* Send an assignments message on every open Assignments stream (`more`:
+ * further messages of the set follow). */
+static int fake_assign_more(struct fake_mgr *m, Swarm__AssignmentsType type, Swarm__Task **upd,
+                            size_t n, char **rm, size_t nrm, bool more)
 {
     Swarm__AssignmentsMessage msg = SWARM__ASSIGNMENTS_MESSAGE__INIT;
     int sent = 0;
+    msg.more = more;
     msg.type = type;
     msg.update = upd;
     msg.n_update = n;
@@ -388,6 +405,12 @@ static int fake_assign(struct fake_mgr *m, Swarm__AssignmentsType type, Swarm__T
     return sent;
 }
 
+static int fake_assign(struct fake_mgr *m, Swarm__AssignmentsType type, Swarm__Task **upd,
+                       size_t n, char **rm, size_t nrm)
+{
+    return fake_assign_more(m, type, upd, n, rm, nrm, false);
+}
+
 static bool fake_has_assign(struct fake_mgr *m)
 {
     for (struct fake_call *fc = m->calls; fc != NULL; fc = fc->next) {
@@ -398,16 +421,22 @@ static bool fake_has_assign(struct fake_mgr *m)
     return false;
 }
 
-/* End every open stream (the manager went away from the sessions). */
-static void fake_end_streams(struct fake_mgr *m)
+/* End every open stream with `status` and `why`. */
+static void fake_end_streams_with(struct fake_mgr *m, enum api_status status, const char *why)
 {
     while (m->calls != NULL) {
         struct fake_call *fc = m->calls;
         struct api_call *call = fc->call;
         fake_call_del(fc);
         api_call_on_cancel(call, NULL, NULL);
-        api_call_error(call, API_UNAVAILABLE, "session ended");
+        api_call_error(call, status, "%s", why);
     }
+}
+
+/* End every open stream (the manager went away from the sessions). */
+static void fake_end_streams(struct fake_mgr *m)
+{
+    fake_end_streams_with(m, API_UNAVAILABLE, "session ended");
 }
 
 /* ------------------------------------------------------------- tasks */
@@ -445,6 +474,7 @@ static Swarm__Task *tspec_init(struct tspec *ts, const char *id, Swarm__TaskStat
 /* ------------------------------------------------------------- agents */
 
 struct agent_obs {
+    int removed;
     int node_msgs;
     int manager_msgs;
     char last_manager[64];
@@ -465,6 +495,12 @@ static void obs_node_cb(const Swarm__Node *node, void *data)
     struct agent_obs *o = data;
     (void)node;
     o->node_msgs++;
+}
+
+static void obs_removed_cb(void *data)
+{
+    struct agent_obs *o = data;
+    o->removed++;
 }
 
 static void obs_stopped_cb(void *data)
@@ -493,6 +529,7 @@ static struct agent *agent_make(const char *dir, const char *const *mgrs, size_t
         .hostname = "worker-1",
         .managers_cb = obs_managers_cb,
         .node_cb = obs_node_cb,
+        .removed_cb = obs_removed_cb,
         .data = obs,
     };
     memset(obs, 0, sizeof *obs);
@@ -752,6 +789,121 @@ TEST(large_assignment_batches)
     ASSERT(m.max_batch <= 256);
     ASSERT(m.max_batch >= 200);
     ASSERT_INT_EQ(db_rows(tmpdir), N);
+    FINISH(a, obs, true, &m);
+    ASSERT_INT_EQ(loop_teardown(), 0);
+}
+
+/* A COMPLETE set in several messages applies only with its last one; a
+ * stream cut before leaves the previous set in force. */
+TEST(complete_set_in_chunks_applies_at_its_end)
+{
+    struct fake_mgr m;
+    struct agent_obs obs;
+    struct tspec ts[3];
+    Swarm__Task *x, *y, *z;
+    ASSERT(pki_setup() == 0);
+    loop_setup();
+    ASSERT(fake_start(&m) == 0);
+    const char *mgrs[] = {m.addr};
+    struct agent *a = agent_make(tmpdir, mgrs, 1, "sim", &obs);
+    ASSERT(a != NULL);
+    ASSERT(RUN_UNTIL(fake_has_assign(&m), 5000));
+    x = tspec_init(&ts[0], "task-x", RUNNING, NULL, NULL);
+    y = tspec_init(&ts[1], "task-y", RUNNING, NULL, NULL);
+    z = tspec_init(&ts[2], "task-z", RUNNING, NULL, NULL);
+    ASSERT_INT_EQ(fake_assign(&m, COMPLETE_MSG, &x, 1, NULL, 0), 1);
+    ASSERT(RUN_UNTIL(fake_state(&m, "task-x") == RUNNING, 3000));
+
+    /* First part of a new set: nothing changes yet. */
+    ASSERT_INT_EQ(fake_assign_more(&m, COMPLETE_MSG, &y, 1, NULL, 0, true), 1);
+    RUN_FOR(300);
+    ASSERT_INT_EQ(fake_state(&m, "task-y"), SWARM__TASK_STATE__TASK_STATE_NEW);
+    ASSERT_INT_EQ(db_rows(tmpdir), 1);
+    /* The stream ends there: the part is dropped, task-x still runs. */
+    fake_end_streams(&m);
+    ASSERT(RUN_UNTIL(m.sessions == 2 && fake_has_assign(&m), 5000));
+    RUN_FOR(200);
+    ASSERT_INT_EQ(fake_state(&m, "task-y"), SWARM__TASK_STATE__TASK_STATE_NEW);
+    ASSERT_INT_EQ(db_status(tmpdir, "task-x", NULL), RUNNING);
+
+    /* A whole set in two parts: y, then z; x is no longer in it. */
+    ASSERT_INT_EQ(fake_assign_more(&m, COMPLETE_MSG, &y, 1, NULL, 0, true), 1);
+    RUN_FOR(200);
+    ASSERT_INT_EQ(db_rows(tmpdir), 1);
+    ASSERT_INT_EQ(fake_assign_more(&m, COMPLETE_MSG, &z, 1, NULL, 0, false), 1);
+    ASSERT(RUN_UNTIL(fake_state(&m, "task-y") == RUNNING && fake_state(&m, "task-z") == RUNNING,
+                     3000));
+    ASSERT(RUN_UNTIL(db_rows(tmpdir) == 2, 2000));
+    ASSERT_INT_EQ(db_status(tmpdir, "task-x", NULL), -1);
+    FINISH(a, obs, true, &m);
+    ASSERT_INT_EQ(loop_teardown(), 0);
+}
+
+/* A batch refused for one task's sake: that status is dropped, the others
+ * are sent again, the session goes on. */
+TEST(refused_status_is_dropped_session_kept)
+{
+    struct fake_mgr m;
+    struct agent_obs obs;
+    struct tspec ts[2];
+    Swarm__Task *upd[2];
+    ASSERT(pki_setup() == 0);
+    loop_setup();
+    ASSERT(fake_start(&m) == 0);
+    snprintf(m.refuse_id, sizeof m.refuse_id, "task-gone");
+    const char *mgrs[] = {m.addr};
+    struct agent *a = agent_make(tmpdir, mgrs, 1, "sim", &obs);
+    ASSERT(a != NULL);
+    ASSERT(RUN_UNTIL(fake_has_assign(&m), 5000));
+    upd[0] = tspec_init(&ts[0], "task-gone", RUNNING, NULL, NULL);
+    upd[1] = tspec_init(&ts[1], "task-ok", RUNNING, NULL, NULL);
+    ASSERT_INT_EQ(fake_assign(&m, COMPLETE_MSG, upd, 2, NULL, 0), 1);
+    ASSERT(RUN_UNTIL(fake_state(&m, "task-ok") == RUNNING, 5000));
+    ASSERT(m.refused >= 1);
+    ASSERT_INT_EQ(fake_updates(&m, "task-gone"), 0);
+    RUN_FOR(300);
+    ASSERT_INT_EQ(m.sessions, 1);
+    ASSERT(agent_connected(a));
+    FINISH(a, obs, true, &m);
+    ASSERT_INT_EQ(loop_teardown(), 0);
+}
+
+/* Removed from the swarm: told once (refused session, or an open session
+ * ended so), the agent stops connecting and says so. */
+TEST(removed_node_stops_connecting)
+{
+    struct fake_mgr m;
+    struct agent_obs obs;
+    ASSERT(pki_setup() == 0);
+    loop_setup();
+    ASSERT(fake_start(&m) == 0);
+    const char *mgrs[] = {m.addr};
+    struct agent *a = agent_make(tmpdir, mgrs, 1, "sim", &obs);
+    ASSERT(a != NULL);
+    ASSERT(RUN_UNTIL(agent_connected(a), 5000));
+    /* Other refusals are retried. */
+    fake_end_streams_with(&m, API_PERMISSION_DENIED, "certificate not trusted");
+    ASSERT(RUN_UNTIL(m.sessions == 2 && agent_connected(a), 5000));
+    ASSERT_INT_EQ(obs.removed, 0);
+    /* The open session ends: removed. */
+    fake_end_streams_with(&m, API_PERMISSION_DENIED,
+                          "session ended: node node-wrk-1 is removed from the swarm");
+    ASSERT(RUN_UNTIL(obs.removed == 1, 3000));
+    int reqs = m.session_reqs;
+    RUN_FOR(500);
+    ASSERT_INT_EQ(m.session_reqs, reqs);
+    ASSERT(!agent_connected(a));
+    FINISH(a, obs, true, &m);
+
+    /* A new agent refused at once. */
+    ASSERT(fake_start(&m) == 0);
+    m.removed = true;
+    const char *mgrs2[] = {m.addr};
+    a = agent_make(tmpdir, mgrs2, 1, "sim", &obs);
+    ASSERT(a != NULL);
+    ASSERT(RUN_UNTIL(obs.removed == 1, 5000));
+    RUN_FOR(500);
+    ASSERT_INT_EQ(m.session_reqs, 1);
     FINISH(a, obs, true, &m);
     ASSERT_INT_EQ(loop_teardown(), 0);
 }
