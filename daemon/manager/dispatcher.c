@@ -409,6 +409,27 @@ static void managers_free(Swarm__ManagerPeer **peers, size_t n)
     free(peers);
 }
 
+/* A message on the session stream. A send that fails ends the session (the
+ * node reconnects and starts over): nothing it was meant to learn is lost
+ * silently. Returns 0, or -1 when the session was ended (`s` is freed). */
+static int session_msg_send(struct dispatcher *d, struct dsession *s,
+                            const Swarm__SessionMessage *msg)
+{
+    int rv;
+    if (s->session_call == NULL) {
+        return 0; /* its stream is gone: the session ends with its heartbeats */
+    }
+    rv = api_call_send(s->session_call, &msg->base);
+    if (rv != 0) {
+        log_warn("dispatcher", "node %s: session message not sent: %s", s->node_id,
+                 swarm_strerror(rv));
+        session_end(d, s, rv == SWARM_EINVAL ? "a session message exceeds the size limit"
+                                             : "the stream was cancelled");
+        return -1;
+    }
+    return 0;
+}
+
 static void session_send(struct dispatcher *d, struct dsession *s, const Swarm__Node *node)
 {
     Swarm__SessionMessage msg = SWARM__SESSION_MESSAGE__INIT;
@@ -419,9 +440,7 @@ static void session_send(struct dispatcher *d, struct dsession *s, const Swarm__
     msg.managers = peers;
     msg.n_managers = n;
     msg.heartbeat_period_ms = (int64_t)period_ms(d);
-    if (s->session_call != NULL) {
-        api_call_send(s->session_call, &msg.base);
-    }
+    session_msg_send(d, s, &msg);
     managers_free(peers, n);
 }
 
@@ -456,11 +475,11 @@ static void managers_broadcast(struct dispatcher *d)
     msg.n_managers = n;
     msg.heartbeat_period_ms = (int64_t)period_ms(d);
     for (unsigned b = 0; b < DISPATCHER_BUCKETS; b++) {
-        for (struct dsession *s = d->buckets[b]; s != NULL; s = s->next) {
-            if (s->session_call != NULL) {
-                msg.session_id = s->id;
-                api_call_send(s->session_call, &msg.base);
-            }
+        struct dsession *next;
+        for (struct dsession *s = d->buckets[b]; s != NULL; s = next) {
+            next = s->next;
+            msg.session_id = s->id;
+            session_msg_send(d, s, &msg);
         }
     }
     managers_free(peers, n);
@@ -1079,7 +1098,7 @@ int dispatcher_send_log_subscription(struct dispatcher *d, const char *node_id,
     msg.session_id = s->id;
     msg.log_subscriptions = one;
     msg.n_log_subscriptions = 1;
-    return api_call_send(s->session_call, &msg.base) == 0 ? 0 : SWARM_ENOTFOUND;
+    return session_msg_send(d, s, &msg) == 0 ? 0 : SWARM_ENOTFOUND;
 }
 
 void dispatcher_register(struct api_server *api, struct manager **current)
