@@ -25,6 +25,8 @@
 /* A status message or error longer than this is cut here before it is
  * reported: the dispatcher refuses longer ones (dispatcher.proto). */
 #define AGENT_STATUS_STR_MAX 1024
+/* Refusals naming a removal, in a row, for this long: the node is removed. */
+#define AGENT_REMOVED_CONFIRM_MS 3000
 
 /* ------------------------------------------------------------- tasks */
 
@@ -163,6 +165,7 @@ struct agent {
     Swarm__Task **staged;
     size_t n_staged, cap_staged;
     bool removed;        /* the swarm removed this node: no more sessions */
+    uint64_t removed_since; /* first of the removal refusals in a row (uv_now), 0: none */
     struct agent_task *rep_head, *rep_tail; /* statuses to report */
     size_t n_rep;
     unsigned n_stopping; /* agent_stop(stop_tasks): tasks not ended yet */

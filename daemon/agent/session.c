@@ -28,10 +28,13 @@
  *     task: unknown, another node's, older than recorded, malformed): that
  *     task's status is dropped, the others are sent again; the session
  *     goes on;
- *   - the Session (or Assignments) call is refused or ended with
- *     PERMISSION_DENIED saying the node was removed from the swarm:
- *     agent_removed: close, no retry, removed_cb (the node stops its tasks
- *     and leaves the swarm);
+ *   - the open session is ended by the leader with PERMISSION_DENIED "node
+ *     ... is removed from the swarm" (it saw the node deleted), or new
+ *     sessions are refused with PERMISSION_DENIED naming a removal, in a
+ *     row, for AGENT_REMOVED_CONFIRM_MS (a manager whose store lags may
+ *     not know a node that just joined; the connection may also just be
+ *     closed first): agent_removed: close, no retry, removed_cb (the node
+ *     stops its tasks and leaves the swarm);
  *   - agent_session_close (agent_stop): close, no retry.
  * A closed connection's calls still complete (UNAVAILABLE): every callback
  * checks conn->closing first. The conn is freed in the client's close
@@ -139,13 +142,33 @@ static void agent_conn_end(struct agent *a, const char *fmt, ...)
     }
 }
 
-/* Did the dispatcher refuse us because the swarm removed this node? It
- * answers PERMISSION_DENIED "node ... is removed from the swarm", both when
- * it ends an open session and when it refuses a new one. */
+/* Did a manager refuse us because the swarm removed this node? The
+ * dispatcher answers PERMISSION_DENIED "node ... is removed from the
+ * swarm"; a manager checking certificates against its store may say the
+ * node "was removed" or "may have been removed". */
 static bool agent_refused_as_removed(enum api_status status, const char *message)
 {
     return status == API_PERMISSION_DENIED && message != NULL &&
-           strstr(message, "removed from the swarm") != NULL;
+           strstr(message, "removed") != NULL;
+}
+
+/* A Session or Assignments call ended with `message` (a removal refusal):
+ * act on it when it is certain, else retry and see. */
+static void agent_on_removed_refusal(struct agent_conn *conn, const char *message)
+{
+    struct agent *a = conn->a;
+    uint64_t now = uv_now(a->loop);
+    if (conn->state == AGENT_CONN_OPEN && strstr(message, "removed from the swarm") != NULL) {
+        agent_removed(a, message); /* the leader saw the node deleted */
+        return;
+    }
+    if (a->removed_since == 0) {
+        a->removed_since = now;
+    } else if (now - a->removed_since >= AGENT_REMOVED_CONFIRM_MS) {
+        agent_removed(a, message);
+        return;
+    }
+    agent_conn_end(a, "refused: %s", message);
 }
 
 void agent_removed(struct agent *a, const char *why)
@@ -335,6 +358,7 @@ static void agent_session_open(struct agent_conn *conn, const Swarm__SessionMess
     int rv;
     snprintf(a->session_id, sizeof a->session_id, "%s", m->session_id);
     conn->state = AGENT_CONN_OPEN;
+    a->removed_since = 0;
     uv_timer_stop(&a->open_timer);
     a->redirects = 0;
     a->backoff_ms = AGENT_BACKOFF_MIN_MS;
@@ -409,7 +433,7 @@ static void agent_session_done_cb(enum api_status status, const char *message,
         return;
     }
     if (agent_refused_as_removed(status, message)) {
-        agent_removed(conn->a, message);
+        agent_on_removed_refusal(conn, message);
     } else if (status == API_OK) {
         agent_conn_end(conn->a, "the manager ended the session");
     } else {
@@ -482,7 +506,7 @@ static void agent_assign_done_cb(enum api_status status, const char *message,
         return;
     }
     if (agent_refused_as_removed(status, message)) {
-        agent_removed(conn->a, message);
+        agent_on_removed_refusal(conn, message);
         return;
     }
     agent_conn_end(conn->a, "assignments stream: %s: %s", api_status_name(status),
