@@ -101,8 +101,14 @@ def test_hundred_replicas_of_60k_env_all_shown(swarm):
     assert {r["NODE"] for r in rows} == {"w1"}
     assert len(parse_table(m.ok("node", "ps", "w1"), PS_COLS)) == 100
     assert len(m.ok("service", "ps", "-q", "big").split()) == 100
-    out = m.ok("service", "inspect", "big")
-    assert json.loads(out)[0]["Spec"]["Name"] == "big" and f'"BIG={big}"' in out
+    # Inspect of many services of 60 KB each: one reply per service.
+    for name in ("big2", "big3"):
+        m.ok("service", "create", "-d", "--name", name, "--replicas", "0", "--env",
+             f"BIG={big}", SLEEP, "1000", timeout=60)
+    out = m.ok("service", "inspect", "big", "big2", "big3")
+    assert [s["Spec"]["Name"] for s in json.loads(out)] == ["big", "big2", "big3"]
+    assert out.count(f'"BIG={big}"') == 3
+    assert len(parse_table(m.ok("service", "ls"), ["ID", "NAME"])) == 3
 
     # A restarted worker gets its 6 MB complete set in chunks and applies it:
     # what changed while it was away (scaled down to 60) reaches it only
