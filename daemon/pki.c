@@ -23,10 +23,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Certificates may be valid from a little before their issue time, so that a
- * node whose clock lags the CA's still accepts a fresh certificate. */
-#define PKI_CLOCK_SKEW_S 3600
-
 /* Longest subject field we issue or read back (pki_cert_identity buffers are
  * 64 bytes, NUL included). */
 #define PKI_NAME_MAX 63

@@ -16,6 +16,9 @@
 #define PKI_ROOT_CN "swarm-ca"
 #define PKI_ROOT_LIFETIME_S (20LL * 365 * 24 * 3600)
 #define PKI_NODE_LIFETIME_S (90LL * 24 * 3600)
+/* Certificates are valid from a little before their issue time, so that a
+ * node whose clock lags the CA's still accepts a fresh certificate. */
+#define PKI_CLOCK_SKEW_S 3600
 
 /* A fresh ECDSA P-256 key. */
 int pki_key_generate(EVP_PKEY **out, char *errmsg);

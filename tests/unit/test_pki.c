@@ -2,6 +2,7 @@
  * files, in-memory TLS handshakes, join tokens. */
 #include "err.h"
 #include "pki.h"
+#include "pkichain.h"
 #include "test.h"
 #include "token.h"
 
@@ -662,6 +663,257 @@ TEST(file_round_trip)
     ASSERT(pki_write_file("/nonexistent-dir/x", "x", 1, 0600, errmsg) == SWARM_EIO);
     ASSERT(strstr(errmsg, "/nonexistent-dir/x") != NULL);
     free(pem);
+    ca_free(&ca);
+}
+
+/* ------------------------------------------------ renewal and rotation */
+
+TEST(renew_at_between_50_and_80_percent)
+{
+    const int64_t issued = 1700000000, life = 90LL * 24 * 3600;
+    const int64_t nb = issued - PKI_CLOCK_SKEW_S, na = issued + life;
+    ASSERT(pki_renew_at(nb, na, PKI_CLOCK_SKEW_S, 0.0) == issued + life / 2);
+    int64_t hi = pki_renew_at(nb, na, PKI_CLOCK_SKEW_S, 0.9999999);
+    ASSERT(hi <= issued + life * 8 / 10 && hi >= issued + life * 8 / 10 - 2);
+    for (int i = 0; i < 100; i++) {
+        int64_t at = pki_renew_at(nb, na, PKI_CLOCK_SKEW_S, i / 100.0);
+        ASSERT(at >= issued + life / 2 && at <= issued + life * 8 / 10);
+    }
+    /* Out-of-range draws are clamped, never outside the window. */
+    ASSERT(pki_renew_at(nb, na, PKI_CLOCK_SKEW_S, -3) == issued + life / 2);
+    ASSERT(pki_renew_at(nb, na, PKI_CLOCK_SKEW_S, 7) <= issued + life * 8 / 10);
+    /* One hour of life: 30 to 48 minutes after issue. */
+    ASSERT(pki_renew_at(issued - 3600, issued + 3600, 3600, 0) == issued + 1800);
+    ASSERT(pki_renew_at(issued - 3600, issued + 3600, 3600, 0.99999) <= issued + 2880);
+    /* A lifetime shorter than the backdate: the window starts at notBefore. */
+    ASSERT(pki_renew_at(issued, issued + 1000, 3600, 0) == issued + 500);
+    /* Already expired or empty: at once (notBefore). */
+    ASSERT(pki_renew_at(issued, issued, 3600, 0.5) == issued);
+}
+
+TEST(renew_backoff_doubles_to_five_minutes)
+{
+    ASSERT(pki_renew_backoff_ms(0, 0) == 500);
+    ASSERT(pki_renew_backoff_ms(0, 0.99999) <= 1000 && pki_renew_backoff_ms(0, 0.99999) >= 999);
+    ASSERT(pki_renew_backoff_ms(1, 0) == 1000);
+    ASSERT(pki_renew_backoff_ms(3, 0) == 4000);
+    ASSERT(pki_renew_backoff_ms(20, 0) == 150000);
+    ASSERT(pki_renew_backoff_ms(1000, 0.99999) <= 300000);
+}
+
+TEST(cert_expiry_bounds)
+{
+    char errmsg[SWARM_ERRMSG_SIZE];
+    ASSERT_INT_EQ(pki_check_cert_expiry(3599, errmsg), SWARM_EINVAL);
+    ASSERT_STR_EQ(errmsg, "invalid certificate expiry: minimum certificate expiry time is 1h0m0s");
+    ASSERT_INT_EQ(pki_check_cert_expiry(0, errmsg), SWARM_EINVAL);
+    ASSERT_INT_EQ(pki_check_cert_expiry(3600, errmsg), 0);
+    ASSERT_INT_EQ(pki_check_cert_expiry(PKI_NODE_LIFETIME_MAX_S, errmsg), 0);
+    ASSERT_INT_EQ(pki_check_cert_expiry(PKI_NODE_LIFETIME_MAX_S + 1, errmsg), SWARM_EINVAL);
+    ASSERT(strstr(errmsg, "maximum certificate expiry time is 87600h0m0s") != NULL);
+}
+
+/* Old and new root, the cross-signed new root, and a leaf of each. */
+struct rotation {
+    struct ca old_ca, new_ca;
+    X509 *cross;
+    STACK_OF(X509) *chain; /* {cross} */
+    struct node old_leaf, new_leaf;
+};
+
+static int rotation_make(struct rotation *r, int64_t now)
+{
+    char errmsg[SWARM_ERRMSG_SIZE];
+    memset(r, 0, sizeof *r);
+    if (ca_make(&r->old_ca, now) != 0 || ca_make(&r->new_ca, now) != 0 ||
+        pki_cross_sign(r->old_ca.cert, r->old_ca.key, r->new_ca.cert, &r->cross, errmsg) != 0 ||
+        node_make(&r->old_leaf, &r->old_ca, "swarm-manager", now) != 0 ||
+        node_make(&r->new_leaf, &r->new_ca, "swarm-worker", now) != 0) {
+        return -1;
+    }
+    r->chain = sk_X509_new_null();
+    X509_up_ref(r->cross);
+    sk_X509_push(r->chain, r->cross);
+    return 0;
+}
+
+static void rotation_free(struct rotation *r)
+{
+    pki_chain_free(r->chain);
+    X509_free(r->cross);
+    node_free(&r->old_leaf);
+    node_free(&r->new_leaf);
+    ca_free(&r->old_ca);
+    ca_free(&r->new_ca);
+}
+
+TEST(cross_signed_chain_verifies_against_both_roots)
+{
+    char errmsg[SWARM_ERRMSG_SIZE];
+    int64_t now = time(NULL);
+    struct rotation r;
+    ASSERT_INT_EQ(rotation_make(&r, now), 0);
+    /* Same subject and key as the new root, issued by the old one. */
+    ASSERT(X509_NAME_cmp(X509_get_subject_name(r.cross), X509_get_subject_name(r.new_ca.cert)) == 0);
+    ASSERT(EVP_PKEY_eq(X509_get0_pubkey(r.cross), X509_get0_pubkey(r.new_ca.cert)) == 1);
+    ASSERT(pki_cert_signed_by(r.cross, r.old_ca.cert));
+    ASSERT(!pki_cert_signed_by(r.cross, r.new_ca.cert));
+    ASSERT_INT_EQ(pki_cert_verify_chain(r.old_ca.cert, r.cross, NULL, now, errmsg), 0);
+    /* New leaf: through the cross-signed cert to the old root, or directly. */
+    ASSERT_INT_EQ(pki_cert_verify_chain(r.old_ca.cert, r.new_leaf.cert, r.chain, now, errmsg), 0);
+    ASSERT_INT_EQ(pki_cert_verify_chain(r.new_ca.cert, r.new_leaf.cert, r.chain, now, errmsg), 0);
+    ASSERT_INT_EQ(pki_cert_verify_chain(r.new_ca.cert, r.new_leaf.cert, NULL, now, errmsg), 0);
+    /* Without the intermediate the old root alone cannot vouch for it. */
+    ASSERT_INT_EQ(pki_cert_verify_chain(r.old_ca.cert, r.new_leaf.cert, NULL, now, errmsg),
+                  SWARM_ECRYPTO);
+    /* Once the old root is dropped, its leaves are refused. */
+    ASSERT_INT_EQ(pki_cert_verify_chain(r.new_ca.cert, r.old_leaf.cert, r.chain, now, errmsg),
+                  SWARM_ECRYPTO);
+    rotation_free(&r);
+}
+
+TEST(chain_pem_round_trip)
+{
+    char errmsg[SWARM_ERRMSG_SIZE];
+    struct rotation r;
+    X509 *leaf = NULL;
+    STACK_OF(X509) *chain = NULL;
+    char *pem = NULL;
+    size_t len = 0;
+    ASSERT_INT_EQ(rotation_make(&r, time(NULL)), 0);
+    ASSERT_INT_EQ(pki_chain_to_pem(r.new_leaf.cert, r.chain, &pem, &len), 0);
+    ASSERT(strlen(pem) == len);
+    ASSERT_INT_EQ(pki_chain_from_pem(pem, len, &leaf, &chain, errmsg), 0);
+    ASSERT(X509_cmp(leaf, r.new_leaf.cert) == 0);
+    ASSERT_INT_EQ(sk_X509_num(chain), 1);
+    ASSERT(X509_cmp(sk_X509_value(chain, 0), r.cross) == 0);
+    X509_free(leaf);
+    pki_chain_free(chain);
+    free(pem);
+    /* A lone certificate: an empty chain. */
+    ASSERT_INT_EQ(pki_chain_to_pem(r.old_leaf.cert, NULL, &pem, &len), 0);
+    ASSERT_INT_EQ(pki_chain_from_pem(pem, len, &leaf, &chain, errmsg), 0);
+    ASSERT_INT_EQ(sk_X509_num(chain), 0);
+    X509_free(leaf);
+    pki_chain_free(chain);
+    free(pem);
+    ASSERT_INT_EQ(pki_chain_from_pem("garbage", 7, &leaf, &chain, errmsg), SWARM_EINVAL);
+    rotation_free(&r);
+}
+
+TEST(issuer_info_names_the_signing_key)
+{
+    struct rotation r;
+    unsigned char *subj = NULL, *pub = NULL, *want = NULL;
+    size_t subj_len, pub_len, want_len;
+    ASSERT_INT_EQ(rotation_make(&r, time(NULL)), 0);
+    ASSERT_INT_EQ(pki_cert_issuer_info(r.new_leaf.cert, r.chain, r.old_ca.cert, &subj, &subj_len,
+                                       &pub, &pub_len), 0);
+    ASSERT_INT_EQ(pki_cert_pubkey_der(r.new_ca.cert, &want, &want_len), 0);
+    ASSERT(pub_len == want_len && memcmp(pub, want, want_len) == 0);
+    ASSERT(subj_len > 0);
+    free(subj);
+    free(pub);
+    free(want);
+    ASSERT_INT_EQ(pki_cert_issuer_info(r.old_leaf.cert, NULL, r.old_ca.cert, &subj, &subj_len,
+                                       &pub, &pub_len), 0);
+    ASSERT_INT_EQ(pki_cert_pubkey_der(r.old_ca.cert, &want, &want_len), 0);
+    ASSERT(pub_len == want_len && memcmp(pub, want, want_len) == 0);
+    free(subj);
+    free(pub);
+    free(want);
+    /* Signed by neither the chain nor the root given. */
+    ASSERT_INT_EQ(pki_cert_issuer_info(r.old_leaf.cert, NULL, r.new_ca.cert, &subj, &subj_len,
+                                       &pub, &pub_len), SWARM_ENOTFOUND);
+    rotation_free(&r);
+}
+
+TEST(tls_during_and_after_rotation)
+{
+    char errmsg[SWARM_ERRMSG_SIZE];
+    struct rotation r;
+    SSL_CTX *sctx = NULL, *cctx = NULL;
+    struct tls_pair p;
+    ASSERT_INT_EQ(rotation_make(&r, time(NULL)), 0);
+    /* During: the server trusts only the old root and presents a new leaf
+     * with its chain; a client with an old leaf, trusting the old root. */
+    ASSERT_INT_EQ(pki_server_ctx(r.old_ca.cert, r.new_leaf.cert, r.new_leaf.key, &sctx, errmsg), 0);
+    ASSERT_INT_EQ(pki_ctx_set_identity(sctx, r.old_ca.cert, r.new_leaf.cert, r.chain,
+                                       r.new_leaf.key, errmsg), 0);
+    ASSERT_INT_EQ(pki_client_ctx(r.old_ca.cert, r.old_leaf.cert, r.old_leaf.key, &cctx, errmsg), 0);
+    ASSERT_INT_EQ(tls_pair_run(&p, sctx, cctx), 0);
+    tls_pair_free(&p);
+    /* A client that already trusts the new root, with a new leaf. */
+    ASSERT_INT_EQ(pki_ctx_set_identity(cctx, r.new_ca.cert, r.new_leaf.cert, r.chain,
+                                       r.new_leaf.key, errmsg), 0);
+    ASSERT_INT_EQ(tls_pair_run(&p, sctx, cctx), 0);
+    tls_pair_free(&p);
+    /* After: the server drops the old root; an old leaf is refused... */
+    SSL *before = SSL_new(sctx);
+    ASSERT_INT_EQ(pki_ctx_set_identity(sctx, r.new_ca.cert, r.new_leaf.cert, NULL,
+                                       r.new_leaf.key, errmsg), 0);
+    SSL_CTX_free(cctx);
+    ASSERT_INT_EQ(pki_client_ctx(r.new_ca.cert, r.old_leaf.cert, r.old_leaf.key, &cctx, errmsg), 0);
+    ASSERT_INT_EQ(tls_pair_run(&p, sctx, cctx), -1);
+    ASSERT(!p.server_ok);
+    tls_pair_free(&p);
+    /* ... a new one is accepted. */
+    ASSERT_INT_EQ(pki_ctx_set_identity(cctx, r.new_ca.cert, r.new_leaf.cert, NULL,
+                                       r.new_leaf.key, errmsg), 0);
+    ASSERT_INT_EQ(tls_pair_run(&p, sctx, cctx), 0);
+    tls_pair_free(&p);
+    /* A connection made before the reload keeps its certificate. */
+    ASSERT(X509_cmp(SSL_get_certificate(before), r.new_leaf.cert) == 0);
+    SSL_free(before);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(sctx);
+    rotation_free(&r);
+}
+
+TEST(ctx_reload_changes_only_new_connections)
+{
+    char errmsg[SWARM_ERRMSG_SIZE];
+    int64_t now = time(NULL);
+    struct ca ca;
+    struct node a, b;
+    SSL_CTX *ctx = NULL;
+    ASSERT_INT_EQ(ca_make(&ca, now), 0);
+    ASSERT_INT_EQ(node_make(&a, &ca, "swarm-manager", now), 0);
+    ASSERT_INT_EQ(node_make(&b, &ca, "swarm-manager", now), 0);
+    ASSERT_INT_EQ(pki_server_ctx(ca.cert, a.cert, a.key, &ctx, errmsg), 0);
+    SSL *old = SSL_new(ctx);
+    ASSERT_INT_EQ(pki_ctx_set_identity(ctx, ca.cert, b.cert, NULL, b.key, errmsg), 0);
+    SSL *fresh = SSL_new(ctx);
+    ASSERT(X509_cmp(SSL_get_certificate(old), a.cert) == 0);
+    ASSERT(X509_cmp(SSL_get_certificate(fresh), b.cert) == 0);
+    /* A key that does not match the certificate is refused. */
+    ASSERT_INT_EQ(pki_ctx_set_identity(ctx, ca.cert, b.cert, NULL, a.key, errmsg), SWARM_ETLS);
+    SSL_free(old);
+    SSL_free(fresh);
+    SSL_CTX_free(ctx);
+    node_free(&a);
+    node_free(&b);
+    ca_free(&ca);
+}
+
+TEST(root_ca_check)
+{
+    char errmsg[SWARM_ERRMSG_SIZE];
+    int64_t now = time(NULL);
+    struct ca ca, other;
+    struct node leaf;
+    ASSERT_INT_EQ(ca_make(&ca, now), 0);
+    ASSERT_INT_EQ(ca_make(&other, now), 0);
+    ASSERT_INT_EQ(node_make(&leaf, &ca, "swarm-manager", now), 0);
+    ASSERT_INT_EQ(pki_root_ca_check(ca.cert, ca.key, now, errmsg), 0);
+    ASSERT_INT_EQ(pki_root_ca_check(ca.cert, other.key, now, errmsg), SWARM_EINVAL);
+    ASSERT_STR_EQ(errmsg, "the CA key does not match the CA certificate");
+    ASSERT_INT_EQ(pki_root_ca_check(leaf.cert, leaf.key, now, errmsg), SWARM_EINVAL);
+    ASSERT_STR_EQ(errmsg, "the CA certificate is not a CA certificate");
+    ASSERT_INT_EQ(pki_root_ca_check(ca.cert, ca.key, now + PKI_ROOT_LIFETIME_S, errmsg),
+                  SWARM_EINVAL);
+    node_free(&leaf);
+    ca_free(&other);
     ca_free(&ca);
 }
 
