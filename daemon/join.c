@@ -17,6 +17,7 @@
 #include "api.h"
 #include "err.h"
 #include "pki.h"
+#include "pkichain.h"
 #include "token.h"
 #include "pbcopy.h"
 
@@ -36,6 +37,7 @@ struct join {
     join_done_cb cb;
     void *data;
     int status;
+    bool fetch_only; /* join_fetch_root: stop once the root is read */
     char errmsg[SWARM_ERRMSG_SIZE];
 };
 
@@ -89,9 +91,12 @@ static void issue_cb(enum api_status status, const char *message, const Protobuf
         fail(j, status == API_INVALID_ARGUMENT ? SWARM_ETOKEN : SWARM_EUNAVAIL, "%s", message ? message : "");
         return;
     }
-    if (pki_cert_from_pem(resp->certificate.data, resp->certificate.len, &j->res->cert,
-                          errmsg) != 0 ||
-        pki_cert_verify(j->res->root, j->res->cert, (int64_t)time(NULL), errmsg) != 0 ||
+    /* The leaf, then (during a root rotation) the cross-signed new root
+     * that links it to the root we trust. */
+    if (pki_chain_from_pem(resp->certificate.data, resp->certificate.len, &j->res->cert,
+                           &j->res->chain, errmsg) != 0 ||
+        pki_cert_verify_chain(j->res->root, j->res->cert, j->res->chain, (int64_t)time(NULL),
+                              errmsg) != 0 ||
         X509_check_private_key(j->res->cert, j->res->key) != 1 ||
         pki_cert_identity(j->res->cert, cn, NULL, NULL) != 0 || strcmp(cn, resp->node_id) != 0) {
         fail(j, SWARM_ECRYPTO, "the manager sent an unusable certificate");
@@ -168,6 +173,10 @@ static void root_ca_cb(enum api_status status, const char *message, const Protob
     if (pki_cert_from_pem(resp->certificate.data, resp->certificate.len, &j->res->root,
                           errmsg) != 0) {
         fail(j, SWARM_ECRYPTO, "the manager sent an invalid root CA: %s", errmsg);
+        return;
+    }
+    if (j->fetch_only) {
+        join_finish(j, 0);
         return;
     }
     pki_cert_digest_raw(j->res->root, digest);
@@ -287,6 +296,39 @@ int join_renew(uv_loop_t *loop, const char *manager_addr, SSL_CTX *ctx, X509 *ro
     return 0;
 }
 
+int join_fetch_root(uv_loop_t *loop, const char *manager_addr, join_done_cb cb, void *data,
+                    char *errmsg)
+{
+    SSL_CTX *insecure = NULL;
+    struct join *j = calloc(1, sizeof *j);
+    int rv;
+    if (j == NULL || (j->res = calloc(1, sizeof *j->res)) == NULL) {
+        free(j);
+        return SWARM_ENOMEM;
+    }
+    j->loop = loop;
+    j->cb = cb;
+    j->data = data;
+    j->fetch_only = true;
+    snprintf(j->remote, sizeof j->remote, "%s", manager_addr);
+    rv = pki_client_ctx(NULL, NULL, NULL, &insecure, errmsg);
+    j->client = rv == 0 ? api_client_new(loop, API_DEFAULT_MAX_MSG) : NULL;
+    if (j->client == NULL ||
+        api_client_connect_tls(j->client, j->remote, insecure, NULL, JOIN_TIMEOUT_MS,
+                               untrusted_connected_cb, j) != 0) {
+        if (j->client != NULL) {
+            api_client_close(j->client, NULL, NULL);
+        }
+        SSL_CTX_free(insecure);
+        free(j->res);
+        free(j);
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "could not connect to %s", manager_addr);
+        return SWARM_EUNAVAIL;
+    }
+    SSL_CTX_free(insecure);
+    return 0;
+}
+
 void join_result_free(struct join_result *res)
 {
     if (res == NULL) {
@@ -294,6 +336,7 @@ void join_result_free(struct join_result *res)
     }
     X509_free(res->root);
     X509_free(res->cert);
+    pki_chain_free(res->chain);
     EVP_PKEY_free(res->key);
     if (res->resp != NULL) {
         swarm__issue_node_certificate_response__free_unpacked(res->resp, NULL);

@@ -15,6 +15,7 @@
 struct join_result {
     X509 *root;                               /* owned by the result */
     X509 *cert;
+    STACK_OF(X509) *chain;                    /* intermediates sent with cert (may be empty) */
     EVP_PKEY *key;
     Swarm__IssueNodeCertificateResponse *resp; /* node ID, role, raft id, managers */
 };
@@ -40,6 +41,12 @@ int join_start(uv_loop_t *loop, const struct join_params *p, join_done_cb cb, vo
  * a promotion or demotion reaches it). Same callback contract as join. */
 int join_renew(uv_loop_t *loop, const char *manager_addr, SSL_CTX *ctx, X509 *root,
                join_done_cb cb, void *data, char *errmsg);
+
+/* Fetch the root CA a manager presents, trusting nothing (only to tell a
+ * node whose root the swarm no longer trusts what happened): status 0 with
+ * res->root. */
+int join_fetch_root(uv_loop_t *loop, const char *manager_addr, join_done_cb cb, void *data,
+                    char *errmsg);
 
 void join_result_free(struct join_result *res);
 

@@ -30,6 +30,7 @@
 #include "pbcopy.h"
 #include "manager/manager.h"
 #include "pki.h"
+#include "pkichain.h"
 #include "swarm.pb-c.h"
 
 struct manager_config node_manager_cfg(struct swarm_node *n)
@@ -109,8 +110,7 @@ static int spec_check(const Swarm__ClusterSpec *spec, char *errmsg)
         return SWARM_EINVAL;
     }
     if (spec->ca_config && spec->ca_config->node_cert_expiry_s != 0 &&
-        spec->ca_config->node_cert_expiry_s < 3600) {
-        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "minimum certificate expiry time is 1h0m0s");
+        pki_check_cert_expiry(spec->ca_config->node_cert_expiry_s, errmsg) != 0) {
         return SWARM_EINVAL;
     }
     return 0;
@@ -307,8 +307,16 @@ static void join_wait_cb(uv_timer_t *t)
     }
 }
 
-int node_write_certs(struct swarm_node *n, X509 *root, X509 *cert, EVP_PKEY *key, char *errmsg)
+static int encode_chain(void *obj, char **pem, size_t *len)
 {
+    void **pair = obj;
+    return pki_chain_to_pem(pair[0], pair[1], pem, len);
+}
+
+int node_write_certs(struct swarm_node *n, X509 *root, X509 *cert, STACK_OF(X509) *chain,
+                     EVP_PKEY *key, char *errmsg)
+{
+    void *leaf_chain[2] = {cert, chain};
     char path[PATH_MAX];
     char *pem;
     size_t len;
@@ -319,7 +327,7 @@ int node_write_certs(struct swarm_node *n, X509 *root, X509 *cert, EVP_PKEY *key
         void *obj;
     } files[] = {
         {"swarm-root-ca.crt", (int (*)(void *, char **, size_t *))pki_cert_to_pem, root},
-        {"swarm-node.crt", (int (*)(void *, char **, size_t *))pki_cert_to_pem, cert},
+        {"swarm-node.crt", encode_chain, leaf_chain},
         {"swarm-node.key", (int (*)(void *, char **, size_t *))pki_key_to_pem, key},
     };
     snprintf(path, sizeof path, "%s/certificates", n->state_dir);
@@ -362,7 +370,7 @@ int node_local_state_save(struct swarm_node *n, const Swarm__LocalState *ls, cha
 static int write_join_files(struct swarm_node *n, struct join_result *res,
                             Swarm__LocalState *ls, char *errmsg)
 {
-    int rv = node_write_certs(n, res->root, res->cert, res->key, errmsg);
+    int rv = node_write_certs(n, res->root, res->cert, res->chain, res->key, errmsg);
     return rv != 0 ? rv : node_local_state_save(n, ls, errmsg);
 }
 
@@ -657,6 +665,12 @@ static void info_cb(struct api_call *call, const ProtobufCMessage *msg, void *da
         filled->cluster_id = strdup(ls->cluster_id);
         addr_split(ls->advertise_addr, ip, &port);
         filled->node_addr = strdup(ip);
+        filled->cert_not_after = n->cert_not_after;
+        filled->cert_renew_at = n->cert_renew_at;
+        if (n->cert_error[0] != '\0') {
+            free(filled->error);
+            filled->error = strdup(n->cert_error);
+        }
         api_call_reply(call, &filled->base);
         swarm__info_response__free_unpacked(filled, NULL);
         return;
@@ -669,6 +683,11 @@ static void info_cb(struct api_call *call, const ProtobufCMessage *msg, void *da
         info.node_addr = ip;
         info.manager_addrs = ls->managers;
         info.n_manager_addrs = ls->n_managers;
+        info.cert_not_after = n->cert_not_after;
+        info.cert_renew_at = n->cert_renew_at;
+        if (n->cert_error[0] != '\0') {
+            info.error = n->cert_error;
+        }
     }
     api_call_reply(call, &info.base);
 }
@@ -799,6 +818,8 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, struct swarm_node
     n->loop = loop;
     n->lock_fd = -1;
     uv_timer_init(loop, &n->join_timer);
+    uv_timer_init(loop, &n->renew_timer);
+    n->renew_timer.data = n;
     n->join_timer.data = n;
     snprintf(n->state_dir, sizeof n->state_dir, "%s", cfg->state_dir);
     snprintf(n->socket_path, sizeof n->socket_path, "%s/swarmd.sock", cfg->state_dir);
@@ -873,8 +894,9 @@ err_after_state:
 err_after_lock:
     close(n->lock_fd);
 err:
-    /* The caller exits; the timer handle dies with the loop. */
+    /* The caller exits; the timer handles die with the loop. */
     uv_close((uv_handle_t *)&n->join_timer, NULL);
+    uv_close((uv_handle_t *)&n->renew_timer, NULL);
     uv_run(loop, UV_RUN_NOWAIT);
     free(n);
     return rv;
@@ -885,6 +907,9 @@ err:
 static void node_free_cb(uv_handle_t *h)
 {
     struct swarm_node *n = h->data;
+    if (--n->timers_open > 0) {
+        return;
+    }
     void (*done)(void *) = n->stop_cb;
     void *done_data = n->stop_data;
     if (n->lock_fd >= 0) {
@@ -903,7 +928,9 @@ static void node_free_cb(uv_handle_t *h)
 static void api_stopped_cb(void *data)
 {
     struct swarm_node *n = data;
+    n->timers_open = 2;
     uv_close((uv_handle_t *)&n->join_timer, node_free_cb);
+    uv_close((uv_handle_t *)&n->renew_timer, node_free_cb);
 }
 
 static void manager_stopped_cb(void *data)
@@ -930,6 +957,7 @@ void node_stop(struct swarm_node *n, void (*done)(void *data), void *data)
     n->stop_cb = done;
     n->stop_data = data;
     uv_timer_stop(&n->join_timer);
+    uv_timer_stop(&n->renew_timer);
     /* Tasks do not outlive a stopped node. */
     node_agent_stop(n, true, agent_stopped_cb, n);
 }

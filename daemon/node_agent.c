@@ -26,40 +26,16 @@
 
 static int load_client_ctx(struct swarm_node *n, SSL_CTX **ctx, X509 **root_out, char *errmsg)
 {
-    static const char *names[] = {"swarm-root-ca.crt", "swarm-node.crt", "swarm-node.key"};
-    char path[PATH_MAX];
-    char *data[3] = {NULL, NULL, NULL};
-    size_t len[3];
-    X509 *root = NULL, *cert = NULL;
-    EVP_PKEY *key = NULL;
-    int rv = 0;
-
-    for (int i = 0; i < 3 && rv == 0; i++) {
-        snprintf(path, sizeof path, "%s/certificates/%s", n->state_dir, names[i]);
-        rv = pki_read_file(path, &data[i], &len[i], errmsg);
-    }
+    struct node_identity id;
+    int rv = node_identity_load(n, &id, errmsg);
     if (rv == 0) {
-        rv = pki_cert_from_pem(data[0], len[0], &root, errmsg);
+        rv = node_identity_client_ctx(&id, ctx, errmsg);
     }
-    if (rv == 0) {
-        rv = pki_cert_from_pem(data[1], len[1], &cert, errmsg);
-    }
-    if (rv == 0) {
-        rv = pki_key_from_pem(data[2], len[2], &key, errmsg);
-    }
-    if (rv == 0) {
-        rv = pki_client_ctx(root, cert, key, ctx, errmsg);
-    }
-    for (int i = 0; i < 3; i++) {
-        free(data[i]);
-    }
-    X509_free(cert);
-    EVP_PKEY_free(key);
     if (rv == 0 && root_out != NULL) {
-        *root_out = root;
-    } else {
-        X509_free(root);
+        *root_out = id.root;
+        id.root = NULL;
     }
+    node_identity_free(&id);
     return rv;
 }
 
@@ -98,7 +74,6 @@ static void renewed_cb(int status, const char *errmsg, struct join_result *res, 
     struct swarm_node *n = rs->n;
     char emsg[SWARM_ERRMSG_SIZE] = "";
     Swarm__LocalState *ls = NULL;
-    SSL_CTX *ctx = NULL;
     int rv;
 
     free(rs);
@@ -115,26 +90,21 @@ static void renewed_cb(int status, const char *errmsg, struct join_result *res, 
     if (rv == 0 && ls == NULL) {
         rv = SWARM_ESTATE;
     }
+    /* Files, the agent's context and its TLS info; the manager, if any, is
+     * about to be opened or closed for the new role. */
     if (rv == 0) {
-        rv = node_write_certs(n, res->root, res->cert, res->key, emsg);
+        rv = node_certs_install(n, res, false, emsg);
     }
     if (rv == 0) {
         ls->role = res->resp->role;
         ls->raft_id = res->resp->raft_id;
         rv = node_local_state_save(n, ls, emsg);
     }
-    if (rv == 0) {
-        rv = pki_client_ctx(res->root, res->cert, res->key, &ctx, emsg);
-    }
     if (rv != 0) {
         log_error("node", "role change: %s", emsg[0] ? emsg : swarm_strerror(rv));
         n->role_switching = false;
         goto out;
     }
-    if (n->agent != NULL) {
-        agent_set_client_ctx(n->agent, ctx);
-    }
-    SSL_CTX_free(ctx);
     if (res->resp->role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER) {
         struct manager_config cfg = node_manager_cfg(n);
         struct manager *m = NULL;
@@ -297,8 +267,14 @@ int node_agent_start(struct swarm_node *n, char *errmsg)
     cfg.managers_cb = agent_managers_cb;
     cfg.node_cb = agent_node_cb;
     cfg.removed_cb = agent_removed_cb;
+    cfg.root_ca_cb = node_certs_root_ca_cb;
+    cfg.renew_cb = node_certs_renew_cb;
+    cfg.conn_error_cb = node_certs_conn_error_cb;
     cfg.data = n;
     rv = agent_start(&cfg, &n->agent, errmsg);
+    if (rv == 0) {
+        node_certs_start(n);
+    }
 out:
     free(managers);
     SSL_CTX_free(ctx);
@@ -329,6 +305,7 @@ void node_agent_stop(struct swarm_node *n, bool stop_tasks, void (*done)(void *d
     struct agent *a = n->agent;
     struct agent_stop_ctx *c;
     n->agent = NULL;
+    node_certs_stop(n);
     if (a == NULL || (c = malloc(sizeof *c)) == NULL) {
         if (a != NULL) {
             agent_stop(a, stop_tasks, NULL, NULL);

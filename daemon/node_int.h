@@ -12,6 +12,7 @@
 #include "agent/agent.h"
 #include "api.h"
 #include "err.h"
+#include "join.h"
 #include "localstate.pb-c.h"
 #include "manager/manager.h"
 #include "node.h"
@@ -58,6 +59,15 @@ struct swarm_node {
     struct agent *agent;             /* the node's dispatcher session */
     char executor[16];               /* "process" or "sim" */
     bool role_switching;             /* a promotion/demotion is under way */
+    /* The node's certificate (node_certs.c). */
+    uv_timer_t renew_timer;
+    bool renew_running;
+    unsigned renew_attempts;
+    int64_t cert_not_before, cert_not_after, cert_renew_at; /* unix s; 0: unknown */
+    bool stale_checking;
+    uint64_t stale_checked_at;       /* uv_now of the last check */
+    char cert_error[SWARM_ERRMSG_SIZE]; /* shown by info while set */
+    unsigned timers_open;            /* closing: handles left */
     bool stopping;
     void (*stop_cb)(void *data);
     void *stop_data;
@@ -69,8 +79,43 @@ struct manager_config node_manager_cfg(struct swarm_node *n);
 int node_local_state_load(struct swarm_node *n, Swarm__LocalState **out, char *errmsg);
 Swarm__LocalState *node_local_state_copy(const Swarm__LocalState *ls);
 int node_local_state_save(struct swarm_node *n, const Swarm__LocalState *ls, char *errmsg);
-/* DIR/certificates: root CA, node certificate and key (0600). */
-int node_write_certs(struct swarm_node *n, X509 *root, X509 *cert, EVP_PKEY *key, char *errmsg);
+/* DIR/certificates: root CA, node certificate (then its chain, may be
+ * NULL) and key (0600). */
+int node_write_certs(struct swarm_node *n, X509 *root, X509 *cert, STACK_OF(X509) *chain,
+                     EVP_PKEY *key, char *errmsg);
+
+/* What DIR/certificates holds, loaded (node_certs.c). */
+struct node_identity {
+    X509 *root;
+    X509 *cert;
+    STACK_OF(X509) *chain;
+    EVP_PKEY *key;
+};
+int node_identity_load(struct swarm_node *n, struct node_identity *id, char *errmsg);
+void node_identity_free(struct node_identity *id);
+/* A client context presenting the identity (with its chain). */
+int node_identity_client_ctx(const struct node_identity *id, SSL_CTX **out, char *errmsg);
+
+/* The node's certificate after the agent started: reports its TLS info and
+ * renews it at 50-80 % of its life, retrying with backoff while no manager
+ * answers; the leader may ask for a renewal (root rotation) and sends the
+ * swarm's root, which the node then trusts. */
+void node_certs_start(struct swarm_node *n);
+void node_certs_stop(struct swarm_node *n);
+/* A new certificate (renewal or role change): written, and used for new
+ * connections by the agent and (with reload_manager) the manager. */
+int node_certs_install(struct swarm_node *n, const struct join_result *res, bool reload_manager,
+                       char *errmsg);
+/* Agent callbacks (see agent.h). */
+void node_certs_root_ca_cb(const uint8_t *pem, size_t len, void *data);
+void node_certs_renew_cb(const uint8_t *issuer_key, size_t len, void *data);
+void node_certs_conn_error_cb(const char *addr, unsigned failures, const char *why, void *data);
+
+#define NODE_MSG_ROOT_ROTATED                                                             \
+    "this node's certificate is no longer trusted by the swarm: its root CA was rotated " \
+    "while this node was away. Leave the swarm (swarmctl swarm leave --force) and join "  \
+    "it again with a current join token"
+
 
 /* Start the agent for the swarm recorded on disk (every active node runs
  * one: managers are workers too). */

@@ -481,6 +481,9 @@ static int agent_copy_config(struct agent *a, const struct agent_config *cfg, ch
     a->managers_cb = cfg->managers_cb;
     a->node_cb = cfg->node_cb;
     a->removed_cb = cfg->removed_cb;
+    a->root_ca_cb = cfg->root_ca_cb;
+    a->renew_cb = cfg->renew_cb;
+    a->conn_error_cb = cfg->conn_error_cb;
     a->data = cfg->data;
     a->state_dir = strdup(cfg->state_dir);
     a->node_id = strdup(cfg->node_id != NULL ? cfg->node_id : "");
@@ -615,6 +618,36 @@ void agent_set_client_ctx(struct agent *a, SSL_CTX *ctx)
     SSL_CTX_up_ref(ctx);
     SSL_CTX_free(a->client_ctx);
     a->client_ctx = ctx;
+}
+
+void agent_set_tls_info(struct agent *a, const Swarm__NodeTLSInfo *info)
+{
+    Swarm__NodeTLSInfo *copy = info != NULL ? pb_copy(&info->base) : NULL;
+    if (a->closing || a->desc == NULL || (info != NULL && copy == NULL)) {
+        if (copy != NULL) {
+            swarm__node_tlsinfo__free_unpacked(copy, NULL);
+        }
+        return;
+    }
+    if (a->desc->tls_info != NULL) {
+        swarm__node_tlsinfo__free_unpacked(a->desc->tls_info, NULL);
+    }
+    a->desc->tls_info = copy;
+    /* A connection still connecting sends the new description anyway. */
+    if (a->conn != NULL && a->conn->state != AGENT_CONN_CONNECTING) {
+        agent_session_restart(a, "this node's certificate changed");
+    }
+}
+
+const char *agent_any_manager_addr(const struct agent *a)
+{
+    if (agent_connected(a)) {
+        return a->conn->addr;
+    }
+    if (a->last_leader[0] != '\0') {
+        return a->last_leader;
+    }
+    return a->n_mgrs > 0 ? a->mgrs[0] : NULL;
 }
 
 bool agent_connected(const struct agent *a)

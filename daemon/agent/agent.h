@@ -39,6 +39,15 @@ struct agent_config {
      * The agent has stopped connecting; the owner should stop it with
      * stop_tasks and leave the swarm locally. */
     void (*removed_cb)(void *data);
+    /* The swarm's root CA (PEM) as the leader sent it (at each session
+     * start, and when a root rotation ends). May be NULL. */
+    void (*root_ca_cb)(const uint8_t *pem, size_t len, void *data);
+    /* The leader asks for a certificate renewal unless this node's issuer
+     * key is `issuer_key` (DER SubjectPublicKeyInfo). May be NULL. */
+    void (*renew_cb)(const uint8_t *issuer_key, size_t len, void *data);
+    /* A connection attempt failed before a session opened; `failures`
+     * counts them since the last open session. May be NULL. */
+    void (*conn_error_cb)(const char *addr, unsigned failures, const char *why, void *data);
     void *data;
 };
 
@@ -53,6 +62,14 @@ int agent_start(const struct agent_config *cfg, struct agent **out, char *errmsg
 
 /* Use a new certificate for the next connections (renewal, role change). */
 void agent_set_client_ctx(struct agent *a, SSL_CTX *ctx);
+
+/* What the node reports about its certificate (copied). A session already
+ * open is ended and opened again at once, so that the leader sees it. */
+void agent_set_tls_info(struct agent *a, const Swarm__NodeTLSInfo *info);
+
+/* A manager to ask for a certificate: the one of the open session, else
+ * the last leader, else the first known; NULL when none is known. */
+const char *agent_any_manager_addr(const struct agent *a);
 
 /* True while a session with the leader is open; the manager's address
  * (owned by the agent, valid until the session ends), NULL when none. */

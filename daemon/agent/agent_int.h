@@ -123,6 +123,10 @@ struct agent {
     void (*managers_cb)(Swarm__ManagerPeer *const *peers, size_t n, void *data);
     void (*node_cb)(const Swarm__Node *node, void *data);
     void (*removed_cb)(void *data);
+    void (*root_ca_cb)(const uint8_t *pem, size_t len, void *data);
+    void (*renew_cb)(const uint8_t *issuer_key, size_t len, void *data);
+    void (*conn_error_cb)(const char *addr, unsigned failures, const char *why, void *data);
+    unsigned conn_failures; /* connection attempts failed since the last session */
     void *data;
     void (*done)(void *data);
     void *done_data;
@@ -176,6 +180,7 @@ struct agent {
 void agent_session_connect(struct agent *a);   /* start (or schedule) a connection */
 void agent_session_close(struct agent *a);     /* end the session for good (stop) */
 void agent_reporter_kick(struct agent *a);      /* a status became pending */
+void agent_session_restart(struct agent *a, const char *why); /* reconnect now */
 uint64_t agent_wall_ms(void);
 
 /* agent_logs.c: the leader's log subscriptions (see there). */

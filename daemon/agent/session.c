@@ -133,6 +133,10 @@ static void agent_conn_end(struct agent *a, const char *fmt, ...)
         a->backoff_ms = AGENT_BACKOFF_MIN_MS;
     } else if (a->redirect[0] == '\0') {
         log_info("agent", "manager %s: %s", conn->addr, why);
+        a->conn_failures++;
+        if (a->conn_error_cb != NULL) {
+            a->conn_error_cb(conn->addr, a->conn_failures, why, a->data);
+        }
     }
     a->session_id[0] = '\0';
     agent_staged_clear(a);
@@ -245,6 +249,19 @@ void agent_session_connect(struct agent *a)
     if (rv != 0) {
         agent_conn_end(a, "cannot connect: %s", swarm_strerror(rv));
     }
+}
+
+void agent_session_restart(struct agent *a, const char *why)
+{
+    if (a->conn == NULL || a->closing) {
+        return;
+    }
+    if (a->conn->state == AGENT_CONN_OPEN) {
+        /* Back to the same manager at once: the session is not lost. */
+        memcpy(a->redirect, a->conn->addr, AGENT_ADDR_MAX);
+        a->redirects = 0;
+    }
+    agent_conn_end(a, "%s", why);
 }
 
 void agent_session_close(struct agent *a)
@@ -408,8 +425,23 @@ static void agent_session_msg_cb(const ProtobufCMessage *msg, void *data)
         agent_set_managers(a, m->managers, m->n_managers);
     }
     if (conn->state == AGENT_CONN_OPENING) {
+        a->conn_failures = 0;
         agent_session_open(conn, m);
         if (conn->closing) {
+            return;
+        }
+    }
+    /* Certificates first: a root change or a renewal request may restart
+     * the session, after which this message's other parts are stale. */
+    if (m->root_ca.len > 0 && a->root_ca_cb != NULL) {
+        a->root_ca_cb(m->root_ca.data, m->root_ca.len, a->data);
+        if (conn->closing || a->closing) {
+            return;
+        }
+    }
+    if (m->renew_issuer_key.len > 0 && a->renew_cb != NULL) {
+        a->renew_cb(m->renew_issuer_key.data, m->renew_issuer_key.len, a->data);
+        if (conn->closing || a->closing) {
             return;
         }
     }

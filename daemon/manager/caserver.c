@@ -23,6 +23,7 @@
 #include "internal.h"
 #include "pbcopy.h"
 #include "pki.h"
+#include "pkichain.h"
 #include "token.h"
 
 #define CA_MSG_BAD_TOKEN "A valid join token is necessary to join this cluster"
@@ -126,7 +127,8 @@ static int issue_cert(struct manager *m, struct api_call *call, const Swarm__Clu
     char errmsg[SWARM_ERRMSG_SIZE] = "";
     X509_REQ *csr = NULL;
     EVP_PKEY *pub = NULL, *root_key = NULL;
-    X509 *cert = NULL;
+    X509 *cert = NULL, *signer = NULL;
+    STACK_OF(X509) *chain = NULL;
     size_t len;
     int rv;
 
@@ -138,18 +140,19 @@ static int issue_cert(struct manager *m, struct api_call *call, const Swarm__Clu
         api_call_error(call, API_INVALID_ARGUMENT, "invalid certificate request: %s", errmsg);
         goto out;
     }
-    root_key = manager_root_key(m);
-    if (root_key == NULL) {
-        api_call_error(call, API_INTERNAL, "this manager has no root CA key");
-        rv = SWARM_ECRYPTO;
+    /* During a root rotation the new root signs, and the certificate
+     * carries the cross-signed new root for peers that trust the old one. */
+    rv = carotate_signer(c, &signer, &root_key, &chain, errmsg);
+    if (rv != 0) {
+        api_call_error(call, API_INTERNAL, "this manager has no root CA key: %s", errmsg);
         goto out;
     }
-    rv = pki_cert_issue(m->root_cert, root_key, pub, node_id,
+    rv = pki_cert_issue(signer, root_key, pub, node_id,
                         role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER ? API_OU_MANAGER : API_OU_WORKER,
                         c->id, manager_now_ms() / 1000, c->spec->ca_config->node_cert_expiry_s,
                         &cert, errmsg);
     if (rv == 0) {
-        rv = pki_cert_to_pem(cert, pem_out, &len);
+        rv = pki_chain_to_pem(cert, chain, pem_out, &len);
     }
     if (rv != 0) {
         api_call_error(call, API_INTERNAL, "issuing the certificate: %s", errmsg);
@@ -159,6 +162,8 @@ out:
     EVP_PKEY_free(pub);
     EVP_PKEY_free(root_key);
     X509_free(cert);
+    X509_free(signer);
+    pki_chain_free(chain);
     return rv;
 }
 

@@ -17,7 +17,9 @@
 #include "err.h"
 #include "id.h"
 #include "internal.h"
+#include "pbcopy.h"
 #include "pki.h"
+#include "pkichain.h"
 #include "token.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -94,6 +96,11 @@ static void cluster_strip_secrets(Swarm__Cluster *c)
         free(c->root_ca->ca_key_pem.data);
         c->root_ca->ca_key_pem.data = NULL;
         c->root_ca->ca_key_pem.len = 0;
+    }
+    if (c->root_ca != NULL && c->root_ca->root_rotation != NULL) {
+        free(c->root_ca->root_rotation->ca_key_pem.data);
+        c->root_ca->root_rotation->ca_key_pem.data = NULL;
+        c->root_ca->root_rotation->ca_key_pem.len = 0;
     }
 }
 
@@ -509,8 +516,9 @@ static int validate_cluster_spec(struct api_call *call, const Swarm__ClusterSpec
                        "dispatcher heartbeat period must be at least 100ms");
         return -1;
     }
-    if (spec->ca_config->node_cert_expiry_s < 3600) {
-        api_call_error(call, API_INVALID_ARGUMENT, "minimum certificate expiry time is 1h0m0s");
+    char errmsg[SWARM_ERRMSG_SIZE];
+    if (pki_check_cert_expiry(spec->ca_config->node_cert_expiry_s, errmsg) != 0) {
+        api_call_error(call, API_INVALID_ARGUMENT, "%s", errmsg);
         return -1;
     }
     if (spec->raft->election_tick <= spec->raft->heartbeat_tick || spec->raft->heartbeat_tick == 0) {
@@ -561,8 +569,9 @@ static void update_cluster_cb(struct api_call *call, const ProtobufCMessage *msg
     const Swarm__UpdateClusterRequest *req = (const Swarm__UpdateClusterRequest *)msg;
     struct manager *m = manager_require(call, data);
     Swarm__StoreAction action = SWARM__STORE_ACTION__INIT;
-    Swarm__ClusterSpec *old_spec;
+    Swarm__ClusterSpec *old_spec, *spec = NULL;
     Swarm__Cluster *c;
+    char errmsg[SWARM_ERRMSG_SIZE] = "";
     if (m == NULL || validate_cluster_spec(call, req->spec) != 0 ||
         find_cluster(m, call, req->cluster_id, &c) != 0) {
         return;
@@ -582,13 +591,34 @@ static void update_cluster_cb(struct api_call *call, const ProtobufCMessage *msg
         api_call_error(call, API_INTERNAL, "could not generate a new join token");
         goto out;
     }
+    /* swarm ca --rotate: the new root goes into root_ca.root_rotation; the
+     * signing cert and key given are consumed, never kept in the spec. */
+    int rv = carotate_start(m, c, req->spec, errmsg);
+    if (rv != 0) {
+        api_call_error(call, rv == SWARM_EINVAL ? API_INVALID_ARGUMENT : API_INTERNAL, "%s",
+                       errmsg);
+        goto out;
+    }
+    spec = pb_copy(&req->spec->base);
+    if (spec == NULL) {
+        api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
+        goto out;
+    }
+    free(spec->ca_config->signing_ca_cert.data);
+    free(spec->ca_config->signing_ca_key.data);
+    spec->ca_config->signing_ca_cert.data = spec->ca_config->signing_ca_key.data = NULL;
+    spec->ca_config->signing_ca_cert.len = spec->ca_config->signing_ca_key.len = 0;
+    if (spec->ca_config->force_rotate < c->spec->ca_config->force_rotate) {
+        spec->ca_config->force_rotate = c->spec->ca_config->force_rotate;
+    }
     old_spec = c->spec;
-    c->spec = (Swarm__ClusterSpec *)req->spec;
+    c->spec = spec;
     action.kind = SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE;
     action.target_case = SWARM__STORE_ACTION__TARGET_CLUSTER;
     action.cluster = c;
     propose_one(m, call, &action, cluster_write_cb, write_ctx_new(call, c->id, c->id));
     c->spec = old_spec;
+    swarm__cluster_spec__free_unpacked(spec, NULL);
 out:
     swarm__cluster__free_unpacked(c, NULL);
 }

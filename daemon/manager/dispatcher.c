@@ -31,7 +31,9 @@
  *   moment this manager became leader before they are marked Down. On
  *   leadership loss every session ends (nodes reconnect to the new leader). */
 #include "dispatcher.h"
+#include "pki.h"
 
+#include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,6 +66,7 @@ struct dsession {
     uint64_t last_heartbeat;
     struct passign *pend; /* changes not sent yet (assign_call only) */
     size_t n_pend, cap_pend;
+    unsigned char renew_sent[32]; /* SHA-256 of the issuer key last asked for */
     struct dsession *next; /* bucket chain */
 };
 
@@ -440,7 +443,14 @@ static void session_send(struct dispatcher *d, struct dsession *s, const Swarm__
     msg.managers = peers;
     msg.n_managers = n;
     msg.heartbeat_period_ms = (int64_t)period_ms(d);
+    char *root_pem = NULL;
+    size_t root_len = 0;
+    if (d->m->root_cert != NULL && pki_cert_to_pem(d->m->root_cert, &root_pem, &root_len) == 0) {
+        msg.root_ca.data = (uint8_t *)root_pem;
+        msg.root_ca.len = root_len;
+    }
     session_msg_send(d, s, &msg);
+    free(root_pem);
     managers_free(peers, n);
 }
 
@@ -593,6 +603,42 @@ static void assign_flush_cb(uv_timer_t *t)
             pend_free(p, n);
         }
     }
+}
+
+/* After a root rotation: every node trusts the new root from now on. */
+static void broadcast_root(struct dispatcher *d, const ProtobufCBinaryData *pem)
+{
+    Swarm__SessionMessage msg = SWARM__SESSION_MESSAGE__INIT;
+    msg.root_ca = *pem;
+    for (unsigned b = 0; b < DISPATCHER_BUCKETS; b++) {
+        struct dsession *next;
+        for (struct dsession *s = d->buckets[b]; s != NULL; s = next) {
+            next = s->next;
+            msg.session_id = s->id;
+            session_msg_send(d, s, &msg);
+        }
+    }
+}
+
+int dispatcher_request_renewal(struct dispatcher *d, const char *node_id,
+                               const uint8_t *issuer_key, size_t len)
+{
+    Swarm__SessionMessage msg = SWARM__SESSION_MESSAGE__INIT;
+    unsigned char digest[32];
+    struct dsession *s;
+    if (d == NULL || !d->leader || d->closing || (s = session_find(d, node_id)) == NULL ||
+        s->session_call == NULL) {
+        return SWARM_ENOTFOUND;
+    }
+    SHA256(issuer_key, len, digest);
+    if (memcmp(digest, s->renew_sent, sizeof digest) == 0) {
+        return 0; /* asked on this session already */
+    }
+    memcpy(s->renew_sent, digest, sizeof digest);
+    msg.session_id = s->id;
+    msg.renew_issuer_key.data = (uint8_t *)issuer_key;
+    msg.renew_issuer_key.len = len;
+    return session_msg_send(d, s, &msg) == 0 ? 0 : SWARM_ENOTFOUND;
 }
 
 /* Tasks a node must know about: those it should run, and those it still
@@ -897,7 +943,15 @@ void dispatcher_on_event(struct dispatcher *d, const struct store_event *ev)
         return;
     }
     if (ev->kind == STORE_KIND_CLUSTER) {
+        const Swarm__Cluster *o = (const Swarm__Cluster *)ev->old_obj;
+        const Swarm__Cluster *n = (const Swarm__Cluster *)ev->new_obj;
         d->period = 0; /* re-read on next use */
+        if (o != NULL && n != NULL && o->root_ca != NULL && n->root_ca != NULL &&
+            (o->root_ca->ca_cert_pem.len != n->root_ca->ca_cert_pem.len ||
+             memcmp(o->root_ca->ca_cert_pem.data, n->root_ca->ca_cert_pem.data,
+                    n->root_ca->ca_cert_pem.len) != 0)) {
+            broadcast_root(d, &n->root_ca->ca_cert_pem);
+        }
         return;
     }
     if (ev->kind == STORE_KIND_NODE &&

@@ -26,6 +26,13 @@ void dispatcher_close(struct dispatcher *d);
 int dispatcher_send_log_subscription(struct dispatcher *d, const char *node_id,
                                      const Swarm__LogSubscription *sub);
 
+/* Root rotation: ask the node to renew its certificate now unless it is
+ * already issued by the key `issuer_key` (DER SubjectPublicKeyInfo, copied);
+ * asked once per session and key. SWARM_ENOTFOUND when the node has no
+ * session here. */
+int dispatcher_request_renewal(struct dispatcher *d, const char *node_id,
+                               const uint8_t *issuer_key, size_t len);
+
 void dispatcher_register(struct api_server *api, struct manager **current);
 
 #endif

@@ -41,6 +41,7 @@ struct manager {
     struct rnode *raft;
     X509 *root_cert;
     X509 *node_cert;
+    STACK_OF(X509) *node_chain;   /* intermediates sent with node_cert */
     EVP_PKEY *node_key;
     SSL_CTX *server_ctx;
     SSL_CTX *client_ctx;          /* to other managers, with our certificate */
@@ -54,6 +55,10 @@ struct manager {
     uv_timer_t rolemgr_timer;
     bool role_change_pending;
     uv_timer_t peers_timer;
+    /* Root CA rotation (carotate.c): the leader's reconciler. */
+    uv_timer_t carotate_timer;
+    bool carotate_running;
+    bool carotate_again;
     struct peer *peers;
     struct raft_uv_transport transport;
     bool transport_ready;
@@ -115,6 +120,21 @@ struct orchloop *orchloop_new(struct manager *m);
 void orchloop_set_leader(struct orchloop *o, bool leader);
 void orchloop_on_event(struct orchloop *o, const struct store_event *ev);
 void orchloop_close(struct orchloop *o);
+
+/* Root CA rotation (carotate.c). sync_root: trust the store's root (at
+ * start and whenever the cluster object changes). start: the leader's
+ * part of UpdateCluster when the spec asks for a rotation; edits `c` (the
+ * stored cluster about to be written) or fails with a message. on_event:
+ * the leader reconciles nodes with the rotation. */
+void carotate_sync_root(struct manager *m);
+int carotate_start(struct manager *m, Swarm__Cluster *c, const Swarm__ClusterSpec *req_spec,
+                   char *errmsg);
+void carotate_on_event(struct manager *m, const struct store_event *ev);
+void carotate_set_leader(struct manager *m, bool leader);
+/* The signer for new node certificates: the rotation's new root when one
+ * runs (with the cross-signed certificate as chain), else the root. */
+int carotate_signer(const Swarm__Cluster *c, X509 **ca, EVP_PKEY **key, STACK_OF(X509) **chain,
+                    char *errmsg);
 
 void rolemgr_start(struct manager *m);
 void rolemgr_stop(struct manager *m);

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "pbcopy.h"
 #include "pki.h"
+#include "pkichain.h"
 #include "token.h"
 #include "transport.h"
 
@@ -336,6 +337,7 @@ static void leadership_cb(bool leader, void *data)
     }
     dispatcher_set_leader(m->dispatcher, leader);
     orchloop_set_leader(m->orchloop, leader && m->phase == MANAGER_RUNNING);
+    carotate_set_leader(m, leader);
     if (!leader) {
         m->registered_self = false;
         return;
@@ -375,6 +377,8 @@ static struct manager *manager_alloc(uv_loop_t *loop, const struct manager_confi
     m->peers_timer.data = m;
     uv_timer_init(loop, &m->forward_timer);
     m->forward_timer.data = m;
+    uv_timer_init(loop, &m->carotate_timer);
+    m->carotate_timer.data = m;
     for (size_t i = 0; i < cfg->n_seed_peers; i++) {
         Swarm__ManagerPeer *p = pb_copy(&cfg->seed_peers[i]->base);
         Swarm__ManagerPeer **grown = realloc(m->seed_peers, (m->n_seed_peers + 1) * sizeof *grown);
@@ -402,6 +406,10 @@ static int mkdir_private(const char *path, char *errmsg)
 static void manager_event_cb(const struct store_event *ev, void *data)
 {
     struct manager *m = data;
+    if (ev->kind == STORE_KIND_CLUSTER) {
+        carotate_sync_root(m);
+    }
+    carotate_on_event(m, ev);
     dispatcher_on_event(m->dispatcher, ev);
     orchloop_on_event(m->orchloop, ev);
     logbroker_on_event(m, ev);
@@ -470,6 +478,10 @@ static int manager_start_common(struct manager *m, bool bootstrap, bool force_ne
     if (rv == 0) {
         rv = pki_client_ctx(m->root_cert, m->node_cert, m->node_key, &m->client_ctx, errmsg);
     }
+    /* A certificate issued during a root rotation carries its intermediate. */
+    if (rv == 0 && m->node_chain != NULL && sk_X509_num(m->node_chain) > 0) {
+        rv = manager_reload_identity(m, NULL, NULL, NULL, NULL, errmsg);
+    }
     if (rv != 0) {
         return rv;
     }
@@ -484,6 +496,9 @@ static int manager_start_common(struct manager *m, bool bootstrap, bool force_ne
     if (rv != 0) {
         return rv;
     }
+    /* The store knows best which root the swarm trusts (a rotation may have
+     * finished while this manager was down). */
+    carotate_sync_root(m);
     m->dispatcher = dispatcher_new(m);
     m->orchloop = orchloop_new(m);
     if (m->dispatcher == NULL || m->orchloop == NULL) {
@@ -684,7 +699,8 @@ static int write_pem_file(const char *dir, const char *name, char *pem, size_t l
 }
 
 /* Keys and certificates for a new cluster, written under DIR/certificates. */
-static int create_pki(struct manager *m, EVP_PKEY **root_key_out, char *errmsg)
+static int create_pki(struct manager *m, int64_t node_lifetime_s, EVP_PKEY **root_key_out,
+                      char *errmsg)
 {
     char certdir[PATH_MAX];
     EVP_PKEY *root_key = NULL;
@@ -701,7 +717,7 @@ static int create_pki(struct manager *m, EVP_PKEY **root_key_out, char *errmsg)
         (rv = pki_root_ca_create(root_key, now, PKI_ROOT_LIFETIME_S, &m->root_cert, errmsg)) != 0 ||
         (rv = pki_key_generate(&m->node_key, errmsg)) != 0 ||
         (rv = pki_cert_issue(m->root_cert, root_key, m->node_key, m->local->node_id,
-                             API_OU_MANAGER, m->local->cluster_id, now, PKI_NODE_LIFETIME_S,
+                             API_OU_MANAGER, m->local->cluster_id, now, node_lifetime_s,
                              &m->node_cert, errmsg)) != 0) {
         goto err;
     }
@@ -736,7 +752,7 @@ static int load_pki(struct manager *m, char *errmsg)
         rv = pki_cert_from_pem(data[0], len[0], &m->root_cert, errmsg);
     }
     if (rv == 0) {
-        rv = pki_cert_from_pem(data[1], len[1], &m->node_cert, errmsg);
+        rv = pki_chain_from_pem(data[1], len[1], &m->node_cert, &m->node_chain, errmsg);
     }
     if (rv == 0) {
         rv = pki_key_from_pem(data[2], len[2], &m->node_key, errmsg);
@@ -785,7 +801,13 @@ int manager_init_cluster(uv_loop_t *loop, const struct manager_config *cfg,
     m->local->listen_addr = strdup(listen_addr);
     m->local->advertise_addr = strdup(advertise_addr);
 
-    if ((rv = create_pki(m, &root_key, errmsg)) != 0) {
+    /* The first manager's certificate follows --cert-expiry like every
+     * other (node.c checked its bounds). */
+    int64_t lifetime = req->spec != NULL && req->spec->ca_config != NULL &&
+                               req->spec->ca_config->node_cert_expiry_s > 0
+                           ? req->spec->ca_config->node_cert_expiry_s
+                           : DEFAULT_CERT_EXPIRY_S;
+    if ((rv = create_pki(m, lifetime, &root_key, errmsg)) != 0) {
         return rv;
     }
     rv = build_bootstrap_cmd(m, req, root_key);
@@ -832,6 +854,40 @@ int manager_open(uv_loop_t *loop, const struct manager_config *cfg,
 }
 
 /* ------------------------------------------------------------------- info */
+
+int manager_reload_identity(struct manager *m, X509 *root, X509 *cert, STACK_OF(X509) *chain,
+                            EVP_PKEY *key, char *errmsg)
+{
+    int rv;
+    if (root != NULL) {
+        X509_up_ref(root);
+        X509_free(m->root_cert);
+        m->root_cert = root;
+    }
+    if (cert != NULL) {
+        STACK_OF(X509) *copy = chain != NULL ? X509_chain_up_ref(chain) : sk_X509_new_null();
+        if (copy == NULL) {
+            return SWARM_ENOMEM;
+        }
+        X509_up_ref(cert);
+        EVP_PKEY_up_ref(key);
+        X509_free(m->node_cert);
+        pki_chain_free(m->node_chain);
+        EVP_PKEY_free(m->node_key);
+        m->node_cert = cert;
+        m->node_chain = copy;
+        m->node_key = key;
+    }
+    /* In place: the listener, the raft transport and the forwarders hold
+     * these contexts; connections made from now on use the new material. */
+    rv = pki_ctx_set_identity(m->server_ctx, m->root_cert, m->node_cert, m->node_chain,
+                              m->node_key, errmsg);
+    if (rv == 0) {
+        rv = pki_ctx_set_identity(m->client_ctx, m->root_cert, m->node_cert, m->node_chain,
+                                  m->node_key, errmsg);
+    }
+    return rv;
+}
 
 EVP_PKEY *manager_root_key(struct manager *m)
 {
@@ -943,6 +999,7 @@ static void manager_free(struct manager *m)
     free(m->seed_peers);
     X509_free(m->root_cert);
     X509_free(m->node_cert);
+    pki_chain_free(m->node_chain);
     EVP_PKEY_free(m->node_key);
     SSL_CTX_free(m->server_ctx);
     SSL_CTX_free(m->client_ctx);
@@ -989,7 +1046,8 @@ void manager_close(struct manager *m, void (*done)(void *data), void *data)
     m->close_data = data;
     m->ready_cb = NULL;
     peers_stop(m);
-    m->closing_handles = 4;
+    m->closing_handles = 5;
+    uv_close((uv_handle_t *)&m->carotate_timer, timer_closed_cb);
     uv_close((uv_handle_t *)&m->forward_timer, timer_closed_cb);
     uv_close((uv_handle_t *)&m->ready_timer, timer_closed_cb);
     uv_close((uv_handle_t *)&m->rolemgr_timer, timer_closed_cb);

@@ -63,6 +63,12 @@ bool manager_caught_up(struct manager *m);
 /* The current worker join token (malloc'd), or NULL. */
 char *manager_worker_token(struct manager *m);
 
+/* Use a new trust root and/or certificate (chain may be NULL; NULL root or
+ * cert: keep the current one) for the connections made from now on, on
+ * both the server and the client side (Raft and forwarding included). */
+int manager_reload_identity(struct manager *m, X509 *root, X509 *cert, STACK_OF(X509) *chain,
+                            EVP_PKEY *key, char *errmsg);
+
 void manager_close(struct manager *m, void (*done)(void *data), void *data);
 
 /* What the API handlers look at: the running manager, if any, and whether
