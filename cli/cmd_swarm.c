@@ -1,8 +1,12 @@
 /* `swarmctl swarm init|join|join-token|leave|update`, with Docker's flags
  * and messages (docker/cli cli/command/swarm). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "ca_progress.h"
 #include "cmd.h"
 #include "format.h"
 #include "view.h"
@@ -406,7 +410,235 @@ static int cmd_swarm_join_token(struct cli_ctx *ctx, int argc, char **argv)
     return rc;
 }
 
+/* -------------------------------------------------------------------- ca */
+
+struct swarm_ca_args {
+    const struct cli_spec *spec;
+    const struct swarm_spec_opts *opts;
+    char *cert, *key;  /* file contents, or NULL */
+    size_t cert_len, key_len;
+};
+
+/* docker/cli's updateSwarmSpec: the given root (and key), else a forced
+ * rotation to a new root; --cert-expiry applies to what is issued next. */
+static int swarm_ca_edit(struct cli_ctx *ctx, Swarm__Cluster *cl,
+                         Swarm__UpdateClusterRequest *req, void *data)
+{
+    struct swarm_ca_args *a = data;
+    if (swarm_spec_apply(ctx, a->spec, a->opts, cl->spec) != 0) {
+        return 1;
+    }
+    /* Copies: the cluster read (and these with it) is freed after the call. */
+    Swarm__CAConfig *ca = cl->spec->ca_config;
+    if (a->cert != NULL && (ca->signing_ca_cert.data = malloc(a->cert_len)) != NULL) {
+        memcpy(ca->signing_ca_cert.data, a->cert, a->cert_len);
+        ca->signing_ca_cert.len = a->cert_len;
+    }
+    if (a->key != NULL && (ca->signing_ca_key.data = malloc(a->key_len)) != NULL) {
+        memcpy(ca->signing_ca_key.data, a->key, a->key_len);
+        ca->signing_ca_key.len = a->key_len;
+    }
+    if (a->cert == NULL && a->key == NULL) {
+        ca->force_rotate++;
+    }
+    return 0;
+}
+
+/* The PEM file a flag names, read whole. Returns 0, or 1 after an error. */
+static int swarm_ca_read_pem(struct cli_ctx *ctx, const char *flag, const char *path,
+                             char **out, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    if (f == NULL) {
+        return cli_cmd_errorf(ctx, "invalid argument \"%s\" for \"--%s\" flag: open %s: %s",
+                              path, flag, path, strerror(errno));
+    }
+    for (;;) {
+        if (n == cap) {
+            char *grown = cap < (1u << 20) ? realloc(buf, cap ? cap * 2 : 4096) : NULL;
+            if (grown == NULL) {
+                free(buf);
+                fclose(f);
+                return cli_cmd_errorf(ctx, "invalid argument \"%s\" for \"--%s\" flag: "
+                                           "file too large", path, flag);
+            }
+            buf = grown;
+            cap = cap ? cap * 2 : 4096;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) {
+            break;
+        }
+    }
+    fclose(f);
+    if (n == 0 || strstr(buf, "-----BEGIN ") == NULL) {
+        free(buf);
+        return cli_cmd_errorf(ctx, "invalid argument \"%s\" for \"--%s\" flag: file "
+                                   "contents must be in PEM format", path, flag);
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+/* docker/cli's displayTrustRoot: the root PEM, trimmed, and a newline. */
+static void swarm_ca_print_root(struct cli_ctx *ctx, const ProtobufCBinaryData *pem)
+{
+    size_t n = pem != NULL ? pem->len : 0;
+    while (n > 0 && (pem->data[n - 1] == '\n' || pem->data[n - 1] == ' ')) {
+        n--;
+    }
+    if (n > 0) {
+        fwrite(pem->data, 1, n, ctx->out);
+    }
+    fputc('\n', ctx->out);
+}
+
+/* Redraw the three progress lines (in place on a terminal; only changed
+ * lines elsewhere). */
+static void swarm_ca_draw(struct cli_ctx *ctx, bool tty, char (*shown)[CLI_PROGRESS_LINE],
+                          bool *drawn, char (*lines)[CLI_PROGRESS_LINE])
+{
+    if (tty && *drawn) {
+        fputs("\033[3A", ctx->out);
+    }
+    for (int i = 0; i < 3; i++) {
+        if (tty) {
+            fprintf(ctx->out, "\033[2K%s\n", lines[i]);
+        } else if (!*drawn || strcmp(shown[i], lines[i]) != 0) {
+            fprintf(ctx->out, "%s\n", lines[i]);
+        }
+    }
+    memcpy(shown, lines, 3 * sizeof *lines);
+    *drawn = true;
+    fflush(ctx->out);
+}
+
+/* Poll the cluster and the nodes until the rotation is over everywhere
+ * (docker/cli's RootRotationProgress, 200 ms apart). Returns 0, or 1 after
+ * an error. */
+static int swarm_ca_wait(struct cli_ctx *ctx, bool quiet)
+{
+    bool tty = isatty(fileno(ctx->out)) == 1, drawn = false;
+    char shown[3][CLI_PROGRESS_LINE], lines[3][CLI_PROGRESS_LINE];
+    struct timespec pause = {0, 200 * 1000000L};
+    for (;;) {
+        Swarm__ListNodesRequest nreq = SWARM__LIST_NODES_REQUEST__INIT;
+        struct cli_ca_progress p;
+        Swarm__ListClustersResponse *list = swarm_get_cluster(ctx);
+        if (list == NULL) {
+            return 1;
+        }
+        Swarm__ListNodesResponse *nodes =
+            (Swarm__ListNodesResponse *)cli_cmd_control(ctx, "ListNodes", &nreq.base);
+        if (nodes == NULL) {
+            cli_cmd_free(list);
+            return 1;
+        }
+        int rv = cli_ca_progress_eval(list->clusters[0], nodes->nodes, nodes->n_nodes, &p);
+        if (rv == 0 && !quiet) {
+            cli_ca_progress_render(&p, lines);
+            swarm_ca_draw(ctx, tty, shown, &drawn, lines);
+        }
+        if (rv == 0 && p.done && !quiet) {
+            swarm_ca_print_root(ctx, cli_ca_desired_root(list->clusters[0]));
+        }
+        cli_cmd_free(nodes);
+        cli_cmd_free(list);
+        if (rv != 0) {
+            return cli_cmd_errorf(ctx, "the cluster has no readable root CA");
+        }
+        if (p.done) {
+            return 0;
+        }
+        nanosleep(&pause, NULL);
+    }
+}
+
+static int cmd_swarm_ca(struct cli_ctx *ctx, int argc, char **argv)
+{
+    struct swarm_spec_opts so = {0};
+    const char *cert_file = NULL, *key_file = NULL;
+    bool rotate = false, quiet = false, detach = false;
+    struct cli_flag flags[] = {
+        {0, "ca-cert", CLI_FLAG_STRING, &cert_file,
+         "Path to the PEM-formatted root CA certificate to use for the new cluster", NULL, false},
+        {0, "ca-key", CLI_FLAG_STRING, &key_file,
+         "Path to the PEM-formatted root CA key to use for the new cluster", NULL, false},
+        {0, "cert-expiry", CLI_FLAG_DURATION, &so.cert_expiry_ns,
+         "Validity period for node certificates (ns|us|ms|s|m|h) (default 2160h0m0s)", NULL,
+         false},
+        {'d', "detach", CLI_FLAG_BOOL, &detach,
+         "Exit immediately instead of waiting for the root rotation to converge", NULL, false},
+        {'q', "quiet", CLI_FLAG_BOOL, &quiet, "Suppress progress output", NULL, false},
+        {0, "rotate", CLI_FLAG_BOOL, &rotate,
+         "Rotate the swarm CA - if no certificate or key are provided, new ones will be "
+         "generated", NULL, false},
+        {0},
+    };
+    struct cli_spec spec = {"swarmctl swarm ca", "[OPTIONS]",
+                            "Display and rotate the root CA", NULL, CLI_ARGS_NONE, 0, 0, flags};
+    struct swarm_ca_args args = {&spec, &so, NULL, NULL, 0, 0};
+    char **pos;
+    int npos, rc;
+    if (!cli_cmd_parse(ctx, &spec, argc, argv, &pos, &npos, &rc)) {
+        return rc;
+    }
+    free(pos);
+    if (!rotate) {
+        static const char *const need_rotate[] = {"ca-cert", "ca-key", "cert-expiry"};
+        for (size_t i = 0; i < 3; i++) {
+            if (cli_flag_changed(&spec, need_rotate[i])) {
+                return cli_cmd_errorf(ctx, "`--%s` flag requires the `--rotate` flag to update "
+                                           "the CA", need_rotate[i]);
+            }
+        }
+        Swarm__ListClustersResponse *list = swarm_get_cluster(ctx);
+        if (list == NULL) {
+            return 1;
+        }
+        const Swarm__RootCA *ca = list->clusters[0]->root_ca;
+        swarm_ca_print_root(ctx, ca != NULL ? &ca->ca_cert_pem : NULL);
+        cli_cmd_free(list);
+        return 0;
+    }
+    if (cert_file != NULL && key_file == NULL) {
+        return cli_cmd_errorf(ctx, "the --ca-cert flag requires that a --ca-key flag and/or "
+                                   "--external-ca flag be provided as well");
+    }
+    if ((cert_file != NULL &&
+         swarm_ca_read_pem(ctx, "ca-cert", cert_file, &args.cert, &args.cert_len) != 0) ||
+        (key_file != NULL &&
+         swarm_ca_read_pem(ctx, "ca-key", key_file, &args.key, &args.key_len) != 0)) {
+        free(args.cert);
+        return 1;
+    }
+    Swarm__UpdateClusterResponse *resp = swarm_update_cluster(ctx, swarm_ca_edit, &args);
+    if (args.key != NULL) {
+        memset(args.key, 0, args.key_len);
+    }
+    free(args.cert);
+    free(args.key);
+    if (resp == NULL) {
+        return 1;
+    }
+    if (detach) {
+        const Swarm__RootCA *ca = resp->cluster != NULL ? resp->cluster->root_ca : NULL;
+        if (!quiet) {
+            swarm_ca_print_root(ctx, ca != NULL ? &ca->ca_cert_pem : NULL);
+        }
+        cli_cmd_free(resp);
+        return 0;
+    }
+    cli_cmd_free(resp);
+    return swarm_ca_wait(ctx, quiet);
+}
+
 const struct cli_command cli_swarm_commands[] = {
+    {"ca", NULL, "Display and rotate the root CA", cmd_swarm_ca, NULL},
     {"init", NULL, "Initialize a swarm", cmd_swarm_init, NULL},
     {"join", NULL, "Join a swarm as a node and/or manager", cmd_swarm_join, NULL},
     {"join-token", NULL, "Manage join tokens", cmd_swarm_join_token, NULL},

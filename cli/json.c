@@ -159,11 +159,10 @@ void cli_json_print_string(FILE *out, const char *str, size_t len)
     fputc('"', out);
 }
 
-static void cli_json_print_base64(FILE *out, const uint8_t *data, size_t len)
+void cli_print_base64(FILE *out, const uint8_t *data, size_t len)
 {
     static const char tbl[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    fputc('"', out);
     for (size_t i = 0; i < len; i += 3) {
         uint32_t v = (uint32_t)data[i] << 16;
         v |= i + 1 < len ? (uint32_t)data[i + 1] << 8 : 0;
@@ -173,6 +172,12 @@ static void cli_json_print_base64(FILE *out, const uint8_t *data, size_t len)
         fputc(i + 1 < len ? tbl[v >> 6 & 63] : '=', out);
         fputc(i + 2 < len ? tbl[v & 63] : '=', out);
     }
+}
+
+static void cli_json_print_base64(FILE *out, const uint8_t *data, size_t len)
+{
+    fputc('"', out);
+    cli_print_base64(out, data, len);
     fputc('"', out);
 }
 

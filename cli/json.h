@@ -32,6 +32,8 @@ void cli_json_print_array(FILE *out, const ProtobufCMessage *const *msgs,
 
 /* A JSON string literal (quotes included); invalid UTF-8 becomes U+FFFD. */
 void cli_json_print_string(FILE *out, const char *s, size_t len);
+/* Standard base64 (with padding), unquoted. */
+void cli_print_base64(FILE *out, const uint8_t *data, size_t len);
 
 /* The JSON name of a proto field: "node_id" -> "NodeID". */
 void cli_json_field_name(const char *proto_name, char *buf, size_t size);

@@ -215,6 +215,18 @@ void cli_view_node_pretty(FILE *out, const Swarm__Node *n)
     fprintf(out, "Resources:\n CPUs:\t\t\t%lld\n Memory:\t\t%s\n",
             (long long)(r != NULL ? r->nano_cpus / 1000000000 : 0), mem);
     fprintf(out, "Engine Version:\t\t%s\n", d != NULL ? d->engine_version : "");
+    /* docker/cli's template: the PEM (which ends in a newline), then the
+     * issuer's DER subject and public key in base64. */
+    const Swarm__NodeTLSInfo *t = d != NULL ? d->tls_info : NULL;
+    if (t != NULL && t->trust_root.len > 0) {
+        fputs("TLS Info:\n TrustRoot:\n", out);
+        fwrite(t->trust_root.data, 1, t->trust_root.len, out);
+        fputs("\n Issuer Subject:\t", out);
+        cli_print_base64(out, t->cert_issuer_subject.data, t->cert_issuer_subject.len);
+        fputs("\n Issuer Public Key:\t", out);
+        cli_print_base64(out, t->cert_issuer_public_key.data, t->cert_issuer_public_key.len);
+        fputc('\n', out);
+    }
 }
 
 /* ------------------------------------------------------------------ info */
@@ -297,6 +309,16 @@ void cli_view_info(FILE *out, const Swarm__InfoResponse *info)
     fprintf(out, " Role: %s\n", info->is_manager ? "manager" : "worker");
     if (info->leader_addr != NULL && *info->leader_addr) {
         fprintf(out, " Leader: %s\n", info->leader_addr);
+    }
+    if (info->cert_not_after > 0) {
+        char when[64];
+        fputs(" Node Certificate:\n", out);
+        cli_format_rfc3339(info->cert_not_after * 1000, when, sizeof when);
+        fprintf(out, "  Expires: %s\n", when);
+        if (info->cert_renew_at > 0) {
+            cli_format_rfc3339(info->cert_renew_at * 1000, when, sizeof when);
+            fprintf(out, "  Renewal: %s\n", when);
+        }
     }
 }
 
