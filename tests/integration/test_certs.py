@@ -4,6 +4,7 @@ the original expiry, `swarm ca` and `swarm ca --rotate` (root CA rotation on
 3 managers and 2 workers while a service runs), a node that was down during
 a rotation, and TLS Info in `node inspect --pretty`."""
 import base64
+import hashlib
 import json
 import re
 import subprocess
@@ -153,3 +154,186 @@ def test_node_inspect_pretty_shows_tls_info(manager, swarm):
         der = base64.b64decode(tls["CertIssuerPublicKey"])
         assert base64.b64encode(der).decode() == pubkey_of(root_of(manager))
         assert node["ID"]
+
+
+# ------------------------------------------------------------ root rotation
+
+def test_rotation_three_managers_two_workers(swarm, tmp_path):
+    managers = make_managers(swarm, 3)
+    m1 = managers[0]
+    workers = [join_worker(swarm, m1, f"w{i}") for i in (1, 2)]
+    nodes = managers + workers
+    old_root = m1.ok("swarm", "ca").strip()
+    old_worker = m1.ok("swarm", "join-token", "-q", "worker").strip()
+    old_manager = m1.ok("swarm", "join-token", "-q", "manager").strip()
+    m1.ok("service", "create", "-d", "--name", "web", "--replicas", "5", "sleep", "1000")
+    wait_for(lambda: m1.ok("service", "ls").split("\n")[1].split()[3] == "5/5", timeout=20,
+             what="web 5/5")
+    before = set(m1.ok("service", "ps", "-q", "-f", "desired-state=running", "web").split())
+    assert len(before) == 5
+
+    # The service keeps running throughout: poll while the rotation runs.
+    seen, stop = [], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            r = m1.ctl("service", "ls", timeout=10)
+            if r.returncode == 0 and len(r.stdout.splitlines()) > 1:
+                seen.append(r.stdout.splitlines()[1].split()[3])
+            time.sleep(0.1)
+
+    t = threading.Thread(target=watch)
+    t.start()
+    try:
+        out = m1.ok("swarm", "ca", "--rotate", timeout=120)
+    finally:
+        stop.set()
+        t.join()
+    assert seen and all(s == "5/5" for s in seen), seen
+    lines = out.splitlines()
+    assert re.fullmatch(r"desired root digest: sha256:[0-9a-f]{64}", lines[0]), out
+    assert "  rotated TLS certificates:  [" in out and "  rotated CA certificates:   [" in out
+    begin = lines.index("-----BEGIN CERTIFICATE-----")
+    assert lines[begin - 2].startswith("  rotated TLS certificates:  [=") and \
+        lines[begin - 2].endswith("] 5/5 nodes"), out
+    assert lines[begin - 1].startswith("  rotated CA certificates:   [=") and \
+        lines[begin - 1].endswith("] 5/5 nodes"), out
+    new_root = PEM_RE.search(out).group(0)
+    assert new_root != old_root and out.rstrip().endswith(new_root)
+    # Docker's digest: of the desired root's PEM text.
+    assert lines[0].split("sha256:")[1] == hashlib.sha256(
+        m1.ok("swarm", "ca").encode()).hexdigest()
+
+    # Every node: a certificate from the new root (which alone verifies it,
+    # the old root alone does not), and the new root as its trust root.
+    for n in nodes:
+        wait_for(lambda n=n: root_of(n).strip() == new_root, timeout=20, what=f"{n.name} root")
+        assert verifies(n, new_root, tmp_path), n.name
+        assert not verifies(n, old_root, tmp_path), n.name
+        tls = m1.inspect(n.name)["Description"]["TLSInfo"]
+        assert tls["TrustRoot"].strip() == new_root
+        assert tls["CertIssuerPublicKey"] == pubkey_of(new_root)
+    # Same tasks, still running: nothing was restarted.
+    after = set(m1.ok("service", "ps", "-q", "-f", "desired-state=running", "web").split())
+    assert after == before
+    assert all(r["STATUS"] == "Ready" for r in m1.node_rows())
+
+    # New tokens with the new root's digest; the old ones are refused.
+    new_worker = m1.ok("swarm", "join-token", "-q", "worker").strip()
+    new_manager = m1.ok("swarm", "join-token", "-q", "manager").strip()
+    assert new_worker != old_worker and new_manager != old_manager
+    assert new_worker.split("-")[2] != old_worker.split("-")[2]
+    late = swarm.node("late").start()
+    err = late.fails("swarm", "join", "--token", old_worker, "--advertise-addr", late.ip, m1.addr)
+    assert "remote CA does not match fingerprint" in err, err
+    assert "Swarm: inactive" in late.ok("info")
+    late.ok("swarm", "join", "--token", new_worker, "--advertise-addr", late.ip, m1.addr)
+    wait_for(lambda: (status_of(m1, "late") or {}).get("STATUS") == "Ready", timeout=10,
+             what="late Ready")
+    assert verifies(late, new_root, tmp_path)
+
+
+def test_node_down_during_rotation_is_told_to_rejoin(manager, swarm, tmp_path):
+    w1 = join_worker(swarm, manager, "w1")
+    w2 = join_worker(swarm, manager, "w2")
+    w2.stop()
+    wait_for(lambda: status_of(manager, "w2")["STATUS"] == "Down", timeout=15, what="w2 Down")
+    out = manager.ok("swarm", "ca", "--rotate", timeout=90)
+    assert "2/2 nodes" in out, out   # the down node does not hold the rotation up
+    new_root = PEM_RE.search(out).group(0)
+    assert verifies(w1, new_root, tmp_path) and not verifies(w2, new_root, tmp_path)
+    # w2 comes back with a certificate from the dropped root: refused, and
+    # told what to do.
+    w2.start()
+    info = wait_for(lambda: "no longer trusted" in w2.ok("info") and w2.ok("info"), timeout=30,
+                    what="w2 told to rejoin")
+    assert "its root CA was rotated while this node was away" in info, info
+    assert "swarmctl swarm leave --force" in info and "join it again" in info
+    assert status_of(manager, "w2")["STATUS"] == "Down"
+    # Doing what it says works.
+    w2.ok("swarm", "leave", "--force")
+    token = manager.ok("swarm", "join-token", "-q", "worker").strip()
+    w2.ok("swarm", "join", "--token", token, "--advertise-addr", w2.ip, manager.addr)
+    wait_for(lambda: any(r["HOSTNAME"] == "w2" and r["STATUS"] == "Ready"
+                         for r in manager.node_rows()), timeout=15, what="w2 rejoined")
+    assert "no longer trusted" not in w2.ok("info")
+
+
+# -------------------------------------------------- renewal, clock moved forward
+
+def test_renewal_with_the_clock_moved_forward(swarm, tmp_path, monkeypatch):
+    """Every node renews between 50 % and 80 % of its certificate's life,
+    and the swarm keeps working past the original expiry (OpenSSL checks
+    validity with the shifted clock too)."""
+    assert SHIM.exists(), f"{SHIM} not built"
+    offset = tmp_path / "clock-offset"
+    offset.write_text("0")
+    monkeypatch.setenv("LD_PRELOAD", str(SHIM))
+    monkeypatch.setenv("SWARM_CLOCK_OFFSET_FILE", str(offset))
+    m = swarm.node("m1").start()
+    m.ok("swarm", "init", "--advertise-addr", m.ip, "--cert-expiry", "1h")
+    w = join_worker(swarm, m, "w1")
+    nodes = (m, w)
+    first = {}
+    for n in nodes:
+        expires, renewal = wait_for(lambda n=n: cert_times(n), timeout=10, what="cert times")
+        issued = expires - 3600
+        assert abs(issued - time.time()) < 30, (n.name, issued)
+        assert issued + 1800 <= renewal <= issued + 2880, (n.name, renewal - issued)
+        first[n.name] = (expires, renewal)
+    original = PEM_RE.search((w.state_dir / "certificates" / "swarm-node.crt").read_text()).group(0)
+    m.ok("service", "create", "-d", "--name", "web", "--mode", "global", "sleep", "1000")
+    wait_for(lambda: m.ok("service", "ls").split("\n")[1].split()[3] == "2/2", timeout=20,
+             what="web on both nodes")
+
+    # 25 minutes on: before 50 %, nothing is renewed.
+    offset.write_text(str(25 * 60))
+    time.sleep(1.5)  # the shim rereads the offset every 100 ms; nodes check at least every 10 s
+    for n in nodes:
+        assert cert_times(n) == first[n.name]
+
+    # Past the latest renewal point (80 % = 48 minutes): every node renewed.
+    offset.write_text(str(50 * 60))
+    for n in nodes:
+        wait_for(lambda n=n: cert_times(n)[0] > first[n.name][0] + 25 * 60, timeout=30,
+                 what=f"{n.name} renewed")
+        expires, renewal = cert_times(n)
+        issued = expires - 3600
+        assert issued + 1800 <= renewal <= issued + 2880
+        assert first[n.name][1] <= time.time() + 50 * 60
+
+    # Past the original expiry: old certificates would be refused now, the
+    # renewed ones are not. A worker restarted now must connect afresh.
+    offset.write_text(str(70 * 60))
+    time.sleep(0.3)
+    w.stop()
+    w.start()
+    wait_for(lambda: status_of(m, "w1")["STATUS"] == "Ready", timeout=20, what="w1 Ready again")
+    m.ok("service", "create", "-d", "--name", "after", "--mode", "global", "sleep", "999")
+    wait_for(lambda: "after global 2/2" in " ".join(m.ok("service", "ls").split()),
+             timeout=30, what="a new service on both nodes")
+    assert all(r["STATUS"] == "Ready" for r in m.node_rows())
+    # OpenSSL (here the CLI, under the same shim) sees the moved clock: the
+    # worker's original certificate has expired, its renewed one has not.
+    assert openssl("x509", "-noout", "-checkend", "0", data=original).returncode == 1
+    current = PEM_RE.search((w.state_dir / "certificates" / "swarm-node.crt").read_text()).group(0)
+    assert openssl("x509", "-noout", "-checkend", "0", data=current).returncode == 0
+
+
+def test_rotate_quiet_and_detached(manager):
+    first = manager.ok("swarm", "ca").strip()
+    # -q: nothing printed, the rotation is over when it returns.
+    assert manager.ok("swarm", "ca", "--rotate", "-q", timeout=60) == ""
+    second = manager.ok("swarm", "ca").strip()
+    assert second != first
+    # -d: returns at once with the root still in force, the rotation goes on.
+    out = manager.ok("swarm", "ca", "--rotate", "-d")
+    assert PEM_RE.fullmatch(out.strip()), out
+    third = wait_for(lambda: manager.ok("swarm", "ca").strip() not in (first, second) and
+                     manager.ok("swarm", "ca").strip(), timeout=30, what="detached rotation")
+    assert root_of(manager).strip() == third
+    # --cert-expiry with --rotate applies to the certificates issued from now on.
+    manager.ok("swarm", "ca", "--rotate", "--cert-expiry", "5h", "-q", timeout=60)
+    assert "Expiry Duration: 5 hours" in manager.ok("info")
+    wait_for(lambda: abs(cert_times(manager)[0] - time.time() - 5 * 3600) < 60, timeout=20,
+             what="a 5 h certificate")

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "ca_progress.h"
 #include "cmd_service_opts.h"
 #include "edit.h"
 #include "format.h"
@@ -1555,6 +1556,130 @@ TEST(pages_merge_in_order)
     /* Not a paged method: no token. */
     Swarm__InfoRequest info = SWARM__INFO_REQUEST__INIT;
     ASSERT(cli_pages_request(&info.base, "x") == NULL);
+}
+
+/* ---------------------------------------------------- swarm ca progress */
+
+static const char ca_old_pem[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBfDCCASGgAwIBAgIUdhcxRvrrEB0U5vMeoDvB5ffcxI4wCgYIKoZIzj0EAwIw\n"
+    "EzERMA8GA1UEAwwIc3dhcm0tY2EwHhcNMjYxMTI4MTgwNjI1WhcNNDYxMTIzMTgw\n"
+    "NjI1WjATMREwDwYDVQQDDAhzd2FybS1jYTBZMBMGByqGSM49AgEGCCqGSM49AwEH\n"
+    "A0IABGYWBgn6D1XyBZVeUvF+td2klZdvEOT8alOhtbbdDiCklGaQuUf+DKIc5RhC\n"
+    "bVtMvBY9kk9QHIzo+K7cYAOpNtCjUzBRMB0GA1UdDgQWBBRJQY0RgOzfQCKzLui0\n"
+    "1Z3I5bLd+DAfBgNVHSMEGDAWgBRJQY0RgOzfQCKzLui01Z3I5bLd+DAPBgNVHRMB\n"
+    "Af8EBTADAQH/MAoGCCqGSM49BAMCA0kAMEYCIQDM5VuRQhOSv4eRFU96/OtLbZpH\n"
+    "F2eF2oFtoF5Mwpr5tgIhAN6BiYQrzlBBicGiHLeeaU8NKWWokjDSKX1Uoglh3ivm\n"
+    "-----END CERTIFICATE-----\n";
+static const char ca_new_pem[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBfDCCASGgAwIBAgIUYyeKE4MKseXcKrMUXEl2Q/1sCPowCgYIKoZIzj0EAwIw\n"
+    "EzERMA8GA1UEAwwIc3dhcm0tY2EwHhcNMjYxMTI4MTgwNjI1WhcNNDYxMTIzMTgw\n"
+    "NjI1WjATMREwDwYDVQQDDAhzd2FybS1jYTBZMBMGByqGSM49AgEGCCqGSM49AwEH\n"
+    "A0IABEXszE/N0EafIU8/dqhx6dEscCqbxAr8AVcxW16Z1vjZgI/jb7TVpOO5oUdP\n"
+    "GEAFnQVypFyr840kErrOUKu5jzOjUzBRMB0GA1UdDgQWBBR6ZD882FIkZUNoBzGB\n"
+    "H2WRc0BKWjAfBgNVHSMEGDAWgBR6ZD882FIkZUNoBzGBH2WRc0BKWjAPBgNVHRMB\n"
+    "Af8EBTADAQH/MAoGCCqGSM49BAMCA0kAMEYCIQC8PNKj8h9Ny+dzTIlG2b8Gkq7L\n"
+    "olTQXQdd7iZ7R6MvrQIhAL2NbzKVKFHHbBd3gvfDg4z52rXkPdGAFiUYkbMkLWU9\n"
+    "-----END CERTIFICATE-----\n";
+static const uint8_t ca_new_pub[] = {0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04, 0x45, 0xec, 0xcc, 0x4f, 0xcd, 0xd0, 0x46, 0x9f, 0x21, 0x4f, 0x3f, 0x76, 0xa8, 0x71, 0xe9, 0xd1, 0x2c, 0x70, 0x2a, 0x9b, 0xc4, 0x0a, 0xfc, 0x01, 0x57, 0x31, 0x5b, 0x5e, 0x99, 0xd6, 0xf8, 0xd9, 0x80, 0x8f, 0xe3, 0x6f, 0xb4, 0xd5, 0xa4, 0xe3, 0xb9, 0xa1, 0x47, 0x4f, 0x18, 0x40, 0x05, 0x9d, 0x05, 0x72, 0xa4, 0x5c, 0xab, 0xf3, 0x8d, 0x24, 0x12, 0xba, 0xce, 0x50, 0xab, 0xb9, 0x8f, 0x33};
+static const uint8_t ca_old_pub[] = {0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04, 0x66, 0x16, 0x06, 0x09, 0xfa, 0x0f, 0x55, 0xf2, 0x05, 0x95, 0x5e, 0x52, 0xf1, 0x7e, 0xb5, 0xdd, 0xa4, 0x95, 0x97, 0x6f, 0x10, 0xe4, 0xfc, 0x6a, 0x53, 0xa1, 0xb5, 0xb6, 0xdd, 0x0e, 0x20, 0xa4, 0x94, 0x66, 0x90, 0xb9, 0x47, 0xfe, 0x0c, 0xa2, 0x1c, 0xe5, 0x18, 0x42, 0x6d, 0x5b, 0x4c, 0xbc, 0x16, 0x3d, 0x92, 0x4f, 0x50, 0x1c, 0x8c, 0xe8, 0xf8, 0xae, 0xdc, 0x60, 0x03, 0xa9, 0x36, 0xd0};
+static const uint8_t ca_subject[] = {0x30, 0x13, 0x31, 0x11, 0x30, 0x0f, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x08, 0x73, 0x77, 0x61, 0x72, 0x6d, 0x2d, 0x63, 0x61};
+
+static Swarm__Node *ca_node(Swarm__NodeState state, const char *trust, const uint8_t *pub,
+                            size_t pub_len)
+{
+    Swarm__Node *n = calloc(1, sizeof *n);
+    Swarm__NodeStatus *st = calloc(1, sizeof *st);
+    Swarm__NodeDescription *d = calloc(1, sizeof *d);
+    Swarm__NodeTLSInfo *t = calloc(1, sizeof *t);
+    swarm__node__init(n);
+    swarm__node_status__init(st);
+    swarm__node_description__init(d);
+    swarm__node_tlsinfo__init(t);
+    st->state = state;
+    n->status = st;
+    n->description = d;
+    d->tls_info = t;
+    t->trust_root.data = (uint8_t *)trust;
+    t->trust_root.len = strlen(trust);
+    t->cert_issuer_public_key.data = (uint8_t *)pub;
+    t->cert_issuer_public_key.len = pub_len;
+    t->cert_issuer_subject.data = (uint8_t *)ca_subject;
+    t->cert_issuer_subject.len = sizeof ca_subject;
+    return n;
+}
+
+static void ca_node_free(Swarm__Node *n)
+{
+    free(n->description->tls_info);
+    free(n->description);
+    free(n->status);
+    free(n);
+}
+
+TEST(ca_progress_counts_and_renders_like_docker)
+{
+    Swarm__Cluster c = SWARM__CLUSTER__INIT;
+    Swarm__RootCA ca = SWARM__ROOT_CA__INIT;
+    Swarm__RootRotation rot = SWARM__ROOT_ROTATION__INIT;
+    struct cli_ca_progress p;
+    char lines[3][CLI_PROGRESS_LINE];
+    const Swarm__NodeState READY = SWARM__NODE_STATE__NODE_STATE_READY;
+    Swarm__Node *nodes[4] = {
+        ca_node(READY, ca_old_pem, ca_new_pub, sizeof ca_new_pub),
+        ca_node(READY, ca_old_pem, ca_old_pub, sizeof ca_old_pub),
+        ca_node(READY, ca_old_pem, ca_old_pub, sizeof ca_old_pub),
+        ca_node(SWARM__NODE_STATE__NODE_STATE_DOWN, ca_old_pem, ca_old_pub, sizeof ca_old_pub),
+    };
+    c.root_ca = &ca;
+    ca.ca_cert_pem.data = (uint8_t *)ca_old_pem;
+    ca.ca_cert_pem.len = strlen(ca_old_pem);
+    ca.root_rotation = &rot;
+    rot.ca_cert_pem.data = (uint8_t *)ca_new_pem;
+    rot.ca_cert_pem.len = strlen(ca_new_pem);
+
+    /* During the rotation: the new root is desired; 1 of the 3 nodes that
+     * are up has its certificate; trust roots show 0 until it is over. */
+    ASSERT_INT_EQ(cli_ca_progress_eval(&c, nodes, 4, &p), 0);
+    ASSERT(p.rotating && !p.done);
+    ASSERT_INT_EQ((int)p.total, 3);
+    ASSERT_INT_EQ((int)p.certs_ok, 1);
+    ASSERT_INT_EQ((int)p.roots_ok, 0);
+    ASSERT_INT_EQ((int)cli_ca_progress_render(&p, lines), 3);
+    ASSERT(strncmp(lines[0], "desired root digest: sha256:", 28) == 0 && strlen(lines[0]) == 28 + 64);
+    ASSERT_STR_EQ(lines[1], "  rotated TLS certificates:  [================>"
+                            "                                  ] 1/3 nodes");
+    ASSERT_STR_EQ(lines[2], "  rotated CA certificates:   [>"
+                            "                                                  ] 0/3 nodes");
+    /* Over: every node up has the new certificate and trusts the new root. */
+    for (int i = 0; i < 3; i++) {
+        nodes[i]->description->tls_info->cert_issuer_public_key.data = (uint8_t *)ca_new_pub;
+        nodes[i]->description->tls_info->cert_issuer_public_key.len = sizeof ca_new_pub;
+    }
+    ASSERT_INT_EQ(cli_ca_progress_eval(&c, nodes, 4, &p), 0);
+    ASSERT_INT_EQ((int)p.certs_ok, 3);
+    ASSERT(!p.done); /* still rotating in the store */
+    ca.root_rotation = NULL;
+    ca.ca_cert_pem.data = (uint8_t *)ca_new_pem;
+    ca.ca_cert_pem.len = strlen(ca_new_pem);
+    ASSERT_INT_EQ(cli_ca_progress_eval(&c, nodes, 4, &p), 0);
+    ASSERT(!p.done && p.roots_ok == 0);
+    for (int i = 0; i < 3; i++) {
+        nodes[i]->description->tls_info->trust_root.data = (uint8_t *)ca_new_pem;
+        nodes[i]->description->tls_info->trust_root.len = strlen(ca_new_pem);
+    }
+    ASSERT_INT_EQ(cli_ca_progress_eval(&c, nodes, 4, &p), 0);
+    ASSERT(p.done && p.roots_ok == 3);
+    cli_ca_progress_render(&p, lines);
+    ASSERT(strstr(lines[2], "[==================================================>] 3/3 nodes"));
+    /* No readable root: an error, not a crash. */
+    ca.ca_cert_pem.data = (uint8_t *)"junk";
+    ca.ca_cert_pem.len = 4;
+    ASSERT_INT_EQ(cli_ca_progress_eval(&c, nodes, 4, &p), -1);
+    for (int i = 0; i < 4; i++) {
+        ca_node_free(nodes[i]);
+    }
 }
 
 TEST_MAIN()
