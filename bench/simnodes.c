@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <uv.h>
 
 #include "agent.h"
@@ -20,6 +21,7 @@
 #include "hostinfo.h"
 #include "join.h"
 #include "pki.h"
+#include "pkichain.h"
 
 struct simnode {
     struct sim *sim;
@@ -29,6 +31,13 @@ struct simnode {
     char node_id[32];
     struct agent *agent;
     Swarm__NodeDescription *desc;
+    /* Its certificate, kept in memory: renewed when the leader asks during
+     * a root rotation, trusting the root the leader sends (as a real node
+     * does in node_certs.c, without the files). */
+    X509 *root, *cert;
+    STACK_OF(X509) *chain;
+    EVP_PKEY *key;
+    bool renewing;
 };
 
 struct sim {
@@ -46,6 +55,104 @@ struct sim {
 
 static void start_next(struct sim *s);
 
+/* Use (root, cert, chain, key) for new connections and report it. */
+static int sim_apply(struct simnode *n, char *emsg)
+{
+    SSL_CTX *ctx = NULL;
+    int rv = pki_client_ctx(n->root, n->cert, n->key, &ctx, emsg);
+    if (rv == 0) {
+        rv = pki_ctx_set_identity(ctx, n->root, n->cert, n->chain, n->key, emsg);
+    }
+    if (rv == 0 && n->agent != NULL) {
+        Swarm__NodeTLSInfo *info = join_tls_info(n->root, n->cert, n->chain);
+        agent_set_client_ctx(n->agent, ctx);
+        if (info != NULL) {
+            agent_set_tls_info(n->agent, info);
+            swarm__node_tlsinfo__free_unpacked(info, NULL);
+        }
+    }
+    SSL_CTX_free(ctx);
+    return rv;
+}
+
+static void sim_take(struct simnode *n, struct join_result *res)
+{
+    X509_free(n->cert);
+    pki_chain_free(n->chain);
+    EVP_PKEY_free(n->key);
+    n->cert = res->cert;
+    n->chain = res->chain;
+    n->key = res->key;
+    res->cert = NULL;
+    res->chain = NULL;
+    res->key = NULL;
+    if (n->root == NULL) {
+        n->root = res->root;
+        res->root = NULL;
+    }
+}
+
+static void renewed_cb(int status, const char *errmsg, struct join_result *res, void *data)
+{
+    struct simnode *n = data;
+    char emsg[SWARM_ERRMSG_SIZE] = "";
+    n->renewing = false;
+    if (status != 0 || n->sim->stopping) {
+        if (status != 0) {
+            fprintf(stderr, "simnodes: %s: renewal failed: %s\n", n->hostname, errmsg);
+        }
+        join_result_free(res);
+        return;
+    }
+    sim_take(n, res);
+    join_result_free(res);
+    if (sim_apply(n, emsg) != 0) {
+        fprintf(stderr, "simnodes: %s: %s\n", n->hostname, emsg);
+    }
+}
+
+static void sim_renew_cb(const uint8_t *issuer_key, size_t len, void *data)
+{
+    struct simnode *n = data;
+    char emsg[SWARM_ERRMSG_SIZE] = "";
+    SSL_CTX *ctx = NULL;
+    unsigned char *subj = NULL, *pub = NULL;
+    size_t subj_len = 0, pub_len = 0;
+    bool done = false;
+    const char *addr = n->agent != NULL ? agent_any_manager_addr(n->agent) : NULL;
+    if (pki_cert_issuer_info(n->cert, n->chain, n->root, &subj, &subj_len, &pub, &pub_len) == 0) {
+        done = pub_len == len && memcmp(pub, issuer_key, len) == 0;
+    }
+    free(subj);
+    free(pub);
+    if (done || n->renewing || addr == NULL) {
+        return;
+    }
+    if (pki_client_ctx(n->root, n->cert, n->key, &ctx, emsg) == 0 &&
+        pki_ctx_set_identity(ctx, n->root, n->cert, n->chain, n->key, emsg) == 0 &&
+        join_renew(n->sim->loop, addr, ctx, n->root, renewed_cb, n, emsg) == 0) {
+        n->renewing = true;
+    } else {
+        fprintf(stderr, "simnodes: %s: renewal: %s\n", n->hostname, emsg);
+    }
+    SSL_CTX_free(ctx);
+}
+
+static void sim_root_ca_cb(const uint8_t *pem, size_t len, void *data)
+{
+    struct simnode *n = data;
+    char emsg[SWARM_ERRMSG_SIZE] = "";
+    X509 *root = NULL;
+    if (pki_cert_from_pem(pem, len, &root, emsg) != 0 || X509_cmp(root, n->root) == 0 ||
+        pki_cert_verify_chain(root, n->cert, n->chain, (int64_t)time(NULL), emsg) != 0) {
+        X509_free(root);
+        return;
+    }
+    X509_free(n->root);
+    n->root = root;
+    sim_apply(n, emsg);
+}
+
 static void joined_cb(int status, const char *errmsg, struct join_result *res, void *data)
 {
     struct simnode *n = data;
@@ -61,7 +168,9 @@ static void joined_cb(int status, const char *errmsg, struct join_result *res, v
         goto next;
     }
     snprintf(n->node_id, sizeof n->node_id, "%s", res->resp->node_id);
-    if (pki_client_ctx(res->root, res->cert, res->key, &ctx, emsg) != 0) {
+    sim_take(n, res);
+    if (pki_client_ctx(n->root, n->cert, n->key, &ctx, emsg) != 0 ||
+        pki_ctx_set_identity(ctx, n->root, n->cert, n->chain, n->key, emsg) != 0) {
         fprintf(stderr, "simnodes: %s: %s\n", n->hostname, emsg);
         s->failed++;
         goto out;
@@ -74,12 +183,22 @@ static void joined_cb(int status, const char *errmsg, struct join_result *res, v
     cfg.n_managers = 1;
     cfg.executor = "sim";
     cfg.hostname = n->hostname;
+    cfg.renew_cb = sim_renew_cb;
+    cfg.root_ca_cb = sim_root_ca_cb;
+    cfg.data = n;
     if (agent_start(&cfg, &n->agent, emsg) != 0) {
         fprintf(stderr, "simnodes: %s: agent: %s\n", n->hostname, emsg);
         s->failed++;
         goto out;
     }
     s->joined++;
+    {
+        Swarm__NodeTLSInfo *info = join_tls_info(n->root, n->cert, n->chain);
+        if (info != NULL) {
+            agent_set_tls_info(n->agent, info);
+            swarm__node_tlsinfo__free_unpacked(info, NULL);
+        }
+    }
 out:
     SSL_CTX_free(ctx);
     join_result_free(res);

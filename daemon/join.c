@@ -296,6 +296,25 @@ int join_renew(uv_loop_t *loop, const char *manager_addr, SSL_CTX *ctx, X509 *ro
     return 0;
 }
 
+Swarm__NodeTLSInfo *join_tls_info(X509 *root, X509 *cert, STACK_OF(X509) *chain)
+{
+    Swarm__NodeTLSInfo *t = calloc(1, sizeof *t);
+    char *pem = NULL;
+    size_t len = 0;
+    if (t == NULL) {
+        return NULL;
+    }
+    swarm__node_tlsinfo__init(t);
+    if (pki_cert_to_pem(root, &pem, &len) == 0) {
+        t->trust_root.data = (uint8_t *)pem;
+        t->trust_root.len = len;
+    }
+    pki_cert_issuer_info(cert, chain, root, &t->cert_issuer_subject.data,
+                         &t->cert_issuer_subject.len, &t->cert_issuer_public_key.data,
+                         &t->cert_issuer_public_key.len);
+    return t;
+}
+
 int join_fetch_root(uv_loop_t *loop, const char *manager_addr, join_done_cb cb, void *data,
                     char *errmsg)
 {

@@ -48,6 +48,11 @@ int join_renew(uv_loop_t *loop, const char *manager_addr, SSL_CTX *ctx, X509 *ro
 int join_fetch_root(uv_loop_t *loop, const char *manager_addr, join_done_cb cb, void *data,
                     char *errmsg);
 
+/* What a node reports about its certificate (swarmkit's TLSInfo): the root
+ * it trusts (PEM), its certificate's issuer (DER subject and public key).
+ * Free with swarm__node_tlsinfo__free_unpacked; NULL when out of memory. */
+Swarm__NodeTLSInfo *join_tls_info(X509 *root, X509 *cert, STACK_OF(X509) *chain);
+
 void join_result_free(struct join_result *res);
 
 #endif

@@ -95,24 +95,9 @@ int node_identity_client_ctx(const struct node_identity *id, SSL_CTX **out, char
     return rv;
 }
 
-/* What the node reports about its certificate (swarmkit's TLSInfo). */
 static Swarm__NodeTLSInfo *tls_info_new(const struct node_identity *id)
 {
-    Swarm__NodeTLSInfo *t = calloc(1, sizeof *t);
-    char *pem = NULL;
-    size_t len = 0;
-    if (t == NULL) {
-        return NULL;
-    }
-    swarm__node_tlsinfo__init(t);
-    if (pki_cert_to_pem(id->root, &pem, &len) == 0) {
-        t->trust_root.data = (uint8_t *)pem;
-        t->trust_root.len = len;
-    }
-    pki_cert_issuer_info(id->cert, id->chain, id->root, &t->cert_issuer_subject.data,
-                         &t->cert_issuer_subject.len, &t->cert_issuer_public_key.data,
-                         &t->cert_issuer_public_key.len);
-    return t;
+    return join_tls_info(id->root, id->cert, id->chain);
 }
 
 /* Hand the identity on disk to the agent (new connections) and report it. */

@@ -217,6 +217,18 @@ def test_rotation_three_managers_two_workers(swarm, tmp_path):
     after = set(m1.ok("service", "ps", "-q", "-f", "desired-state=running", "web").split())
     assert after == before
     assert all(r["STATUS"] == "Ready" for r in m1.node_rows())
+    # New connections, Raft included, use the new certificates: a manager
+    # restarted now rejoins the others (which never restarted), and writes
+    # through it are forwarded to the leader.
+    m3 = managers[2]
+    m3.stop()
+    m3.start()
+    def managers_ok():
+        return all(sorted(r["MANAGER STATUS"] for r in m.node_rows() if r["MANAGER STATUS"])
+                   == ["Leader", "Reachable", "Reachable"] for m in managers)
+    wait_for(managers_ok, timeout=20, what="m3 back in raft")
+    m3.ok("node", "update", "--label-add", "after-rotation=1", "w1")
+    assert m1.inspect("w1")["Spec"]["Labels"] == {"after-rotation": "1"}
 
     # New tokens with the new root's digest; the old ones are refused.
     new_worker = m1.ok("swarm", "join-token", "-q", "worker").strip()
@@ -337,3 +349,26 @@ def test_rotate_quiet_and_detached(manager):
     assert "Expiry Duration: 5 hours" in manager.ok("info")
     wait_for(lambda: abs(cert_times(manager)[0] - time.time() - 5 * 3600) < 60, timeout=20,
              what="a 5 h certificate")
+
+
+def test_renewal_retries_while_no_manager_answers(swarm, tmp_path, monkeypatch):
+    assert SHIM.exists(), f"{SHIM} not built"
+    offset = tmp_path / "clock-offset"
+    offset.write_text("0")
+    monkeypatch.setenv("LD_PRELOAD", str(SHIM))
+    monkeypatch.setenv("SWARM_CLOCK_OFFSET_FILE", str(offset))
+    m = swarm.node("m1").start()
+    m.ok("swarm", "init", "--advertise-addr", m.ip, "--cert-expiry", "1h")
+    w = join_worker(swarm, m, "w1")
+    expires, _ = cert_times(w)
+    m.stop()
+    offset.write_text(str(50 * 60))  # past 80 %: due, but nobody answers
+    wait_for(lambda: "certificate renewal failed (retrying)" in w.log_path.read_text(),
+             timeout=30, what="a failed renewal attempt")
+    wait_for(lambda: w.log_path.read_text().count("certificate renewal failed (retrying)") >= 2,
+             timeout=30, what="a second attempt")
+    assert cert_times(w)[0] == expires
+    m.start()
+    wait_for(lambda: cert_times(w)[0] > expires + 25 * 60, timeout=90, what="w1 renewed")
+    wait_for(lambda: cert_times(m)[0] > expires + 25 * 60, timeout=30, what="m1 renewed")
+    wait_for(lambda: status_of(m, "w1")["STATUS"] == "Ready", timeout=20, what="w1 Ready")
