@@ -335,6 +335,39 @@ def test_idle_anonymous_connections_capped_and_closed(target, swarm):
     assert len(target.node_rows()) == 2
 
 
+def test_anonymous_total_cap_makes_room_for_newcomers(target, swarm):
+    """Idle connections without certificate from many addresses, each under
+    its address's cap, beyond the total of 512: the ones idle longest are
+    closed to make room, so a join still gets in."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    pid = target.proc.pid
+    fds_before = open_fds(pid)
+    ctx = tls_context(target, client_cert=False)
+    conns = []
+    try:
+        for i, src in enumerate(source_ips(20) * 28):  # 560 connections, 28 an address
+            raw = socket.socket()
+            raw.bind((src, 0))
+            raw.settimeout(IO_TIMEOUT)
+            raw.connect((target.ip, 2377))
+            conns.append(ctx.wrap_socket(raw, server_hostname="swarm-manager"))
+        wait_for(lambda: open_fds(pid) <= fds_before + 512 + 20, timeout=20,
+                 what="at most 512 anonymous connections kept")
+        # The first ones (idle longest) went; the last ones are still there.
+        assert closed_within(conns[0], 1), "the oldest idle connection was kept"
+        assert not closed_within(conns[-1], 0.2), "the newest connection was closed"
+        w = own_node(swarm, "w1").start()
+        token = target.ok("swarm", "join-token", "-q", "worker").strip()
+        out = w.ok("swarm", "join", "--token", token, "--advertise-addr", w.ip, target.addr)
+        assert "joined a swarm as a worker" in out, out
+    finally:
+        for s in conns:
+            s.close()
+    assert target.alive() and target.proc.pid == target.pid0
+
+
 def test_unknown_field_flood_leader_keeps_leadership(swarm):
     """40 requests of 4 MiB, each 1.4 million unknown protobuf fields, sent to
     the leader as fast as it takes them: each is refused with
