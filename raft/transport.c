@@ -18,9 +18,10 @@
  *   - the transport closes while a dial is pending: connect cb with
  *     RAFT_CANCELED, once the TLS connection is closed, before the
  *     transport's close cb.
- *   - accepted peer not a manager, of another cluster, unknown node, or a
- *     transport that is closing / not listening: the TLS connection is
- *     closed, raft never hears of it.
+ *   - accepted peer not a manager, of another cluster, unknown node, a
+ *     transport that is closing / not listening, or RTRANSPORT_ACCEPT_MAX
+ *     inbound connections already: the TLS connection is closed, raft never
+ *     hears of it.
  *   - preamble malformed or not complete within RTRANSPORT_DIAL_TIMEOUT_MS:
  *     closed, raft never hears of it.
  *   - EOF or error on either side of a live bridge (raft closed its pipe, a
@@ -88,6 +89,7 @@ struct rtransport {
     uv_timer_t closer; /* makes the close callback asynchronous */
     raft_uv_transport_close_cb close_cb;
     struct rtransport_bridge *bridges;
+    size_t n_accepted; /* bridges from accept, not yet freed */
 };
 
 enum bridge_state {
@@ -164,6 +166,7 @@ static void bridge_free(struct rtransport_bridge *b)
     if (b->wire != NULL) {
         rwire_close(b->wire);
         free(b->wire);
+        tr->n_accepted--;
     }
     free(b);
     if (req != NULL) {
@@ -636,6 +639,8 @@ static void rtransport_accept_cb(struct tls_conn *conn, const struct api_peer *p
         why = "certificate of another cluster";
     } else if ((id = tr->raft_id_of_node(peer->node_id, tr->data)) == 0) {
         why = "not a raft member";
+    } else if (tr->n_accepted >= RTRANSPORT_ACCEPT_MAX) {
+        why = "too many raft connections";
     }
     if (why != NULL) {
         /* Peers retry every second while raft is down here: not news. */
@@ -659,6 +664,7 @@ static void rtransport_accept_cb(struct tls_conn *conn, const struct api_peer *p
         return;
     }
     rwire_init(b->wire);
+    tr->n_accepted++;
     b->id = id;
     snprintf(b->address, sizeof b->address, "%s", peer->addr);
     if (tls_conn_read_start(conn, preamble_read_cb, b) != 0) {

@@ -39,6 +39,10 @@
  * bytes queued, resume below LOW. */
 #define RTRANSPORT_HIGH_WATER (1u << 20)
 #define RTRANSPORT_LOW_WATER (256u << 10)
+/* Inbound raft connections at once. A manager holds one from each peer (a
+ * few more while they reconnect); these leave the api_server's connection
+ * count, so they are bounded here. */
+#define RTRANSPORT_ACCEPT_MAX 64
 
 struct rtransport_config {
     uv_loop_t *loop;

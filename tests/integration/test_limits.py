@@ -428,3 +428,26 @@ def test_unknown_field_flood_leader_keeps_leadership(swarm):
     assert "unknown fields" in c.message[sids[0]].replace("%20", " ")
     assert m1.alive()
     assert leader_is_m1(), m1.node_rows()
+
+
+def test_raft_connections_bounded(target):
+    """Raft connections leave the RPC server's count; the transport bounds
+    them itself (64 inbound at once) and raft goes on."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    conns = []
+    try:
+        for _ in range(80):
+            conns.append(raft_conn(target))
+        closed = set()
+
+        def enough_closed():
+            closed.update(i for i, s in enumerate(conns) if i not in closed and closed_within(s, 0.01))
+            return len(closed) >= 80 - 64
+        wait_for(enough_closed, timeout=10, interval=0.2, what="raft connections over 64 closed")
+        assert "too many raft connections" in target.log_path.read_text(errors="replace")
+    finally:
+        for s in conns:
+            s.close()
+    assert_serving(target, target.pid0)
