@@ -285,7 +285,8 @@ def test_renewal_with_the_clock_moved_forward(swarm, tmp_path, monkeypatch):
     m = swarm.node("m1").start()
     m.ok("swarm", "init", "--advertise-addr", m.ip, "--cert-expiry", "1h")
     w = join_worker(swarm, m, "w1")
-    nodes = (m, w)
+    w2 = join_worker(swarm, m, "w2")
+    nodes = (m, w, w2)
     first = {}
     for n in nodes:
         expires, renewal = wait_for(lambda n=n: cert_times(n), timeout=10, what="cert times")
@@ -295,8 +296,8 @@ def test_renewal_with_the_clock_moved_forward(swarm, tmp_path, monkeypatch):
         first[n.name] = (expires, renewal)
     original = PEM_RE.search((w.state_dir / "certificates" / "swarm-node.crt").read_text()).group(0)
     m.ok("service", "create", "-d", "--name", "web", "--mode", "global", "sleep", "1000")
-    wait_for(lambda: m.ok("service", "ls").split("\n")[1].split()[3] == "2/2", timeout=20,
-             what="web on both nodes")
+    wait_for(lambda: m.ok("service", "ls").split("\n")[1].split()[3] == "3/3", timeout=20,
+             what="web on every node")
 
     # 25 minutes on: before 50 %, nothing is renewed.
     offset.write_text(str(25 * 60))
@@ -315,15 +316,30 @@ def test_renewal_with_the_clock_moved_forward(swarm, tmp_path, monkeypatch):
         assert first[n.name][1] <= time.time() + 50 * 60
 
     # Past the original expiry: old certificates would be refused now, the
-    # renewed ones are not. A worker restarted now must connect afresh.
+    # renewed ones are not. A worker restarted now must connect afresh to a
+    # manager serving the certificate it renewed without a restart ...
     offset.write_text(str(70 * 60))
     time.sleep(0.3)
-    w.stop()
-    w.start()
-    wait_for(lambda: status_of(m, "w1")["STATUS"] == "Ready", timeout=20, what="w1 Ready again")
+
+    def sessions(node):
+        return len(re.findall(r"agent: session \S+ with \S+ open", node.log_path.read_text()))
+    # w2 restarted: a fresh client, to m1 serving the certificate it renewed
+    # without a restart (server side).
+    w2.stop()
+    opened = sessions(w2)
+    w2.start()
+    wait_for(lambda: sessions(w2) > opened, timeout=30, what="w2's new session with m1")
+    # m1 restarted: w1, never restarted, connects afresh with the
+    # certificate it renewed live (client side).
+    opened = sessions(w)
+    m.stop()
+    m.start()
+    wait_for(lambda: sessions(w) > opened, timeout=30, what="w1's new session with m1")
+    wait_for(lambda: all(r["STATUS"] == "Ready" for r in m.node_rows()), timeout=30,
+             what="every node Ready")
     m.ok("service", "create", "-d", "--name", "after", "--mode", "global", "sleep", "999")
-    wait_for(lambda: "after global 2/2" in " ".join(m.ok("service", "ls").split()),
-             timeout=30, what="a new service on both nodes")
+    wait_for(lambda: "after global 3/3" in " ".join(m.ok("service", "ls").split()),
+             timeout=30, what="a new service on every node")
     assert all(r["STATUS"] == "Ready" for r in m.node_rows())
     # OpenSSL (here the CLI, under the same shim) sees the moved clock: the
     # worker's original certificate has expired, its renewed one has not.
