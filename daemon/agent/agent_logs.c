@@ -400,7 +400,9 @@ static void agent_logs_publish_done_cb(enum api_status status, const char *messa
     for (size_t i = 0; i < n; i++) {
         agent_logs_msg_free(s->queue[i]);
     }
-    memmove(s->queue, s->queue + n, (s->n_queue - n) * sizeof *s->queue);
+    if (n > 0) { /* the first, empty, batch: the queue may not exist yet */
+        memmove(s->queue, s->queue + n, (s->n_queue - n) * sizeof *s->queue);
+    }
     s->n_queue -= n;
     if (s->close_sent) {
         agent_logs_drop(s);

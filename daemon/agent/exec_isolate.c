@@ -5,9 +5,9 @@
  *           files, and exec_user_format/parse carry them to the shim in
  *           SWARM_SHIM_USER;
  *   shim:   exec_isolate_mounts gives the task its own mount namespace in
- *           which swarmd's state dir (keys, store.db, control socket) is an
- *           empty read-only tmpfs and the task dir root shows only the
- *           task's own dir; exec_isolate_creds drops to Docker's default
+ *           which swarmd's state dir (keys, store.db, control socket) and
+ *           the cgroup file systems are empty read-only tmpfs and the task
+ *           dir root shows only the task's own dir; exec_isolate_creds drops to Docker's default
  *           capability set, the task's user and groups, and no_new_privs.
  * Both shim steps run as root; a failure stops the task before it runs
  * (nothing half-isolated is ever started). */
@@ -175,6 +175,13 @@ int exec_isolate_mounts(const char *hide, const char *task_root, const char *tas
         goto out;
     }
     if (hide != NULL && isolate_tmpfs(hide, false, err, errsz) != 0) {
+        goto out;
+    }
+    /* Without the cgroup file systems a task cannot move out of its cgroup
+     * (swarmd kills it whole through it) nor into another. */
+    struct stat st;
+    if (stat(EXEC_CGROUP_FS, &st) == 0 && S_ISDIR(st.st_mode) &&
+        isolate_tmpfs(EXEC_CGROUP_FS, false, err, errsz) != 0) {
         goto out;
     }
     if (own >= 0) {

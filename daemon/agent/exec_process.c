@@ -81,7 +81,7 @@ struct executor_proc {
     struct executor base; /* first */
     uv_timer_t guard;     /* closed last; its close callback frees us */
     struct proc_task *all;
-    char *cg_base;        /* NULL: no cgroup limits */
+    char *cg_base;        /* the cgroup v2 hierarchy; NULL: none */
 };
 
 /* What the start step prepares before spawning. */
@@ -528,10 +528,16 @@ static void proc_exit_cb(uv_process_t *h, int64_t status, int sig)
     t->phase = PROC_ENDED;
     proc_health_stop(t);
     uv_timer_stop(&t->timer);
+    if (t->cgroup != NULL) {
+        /* The shim may have been killed (by the task itself, as root) before
+         * it could take the tree down: its cgroup holds all of it. An ended
+         * task never runs again: its cgroup goes now. */
+        exec_cgroup_remove(t->cgroup, true);
+        free(t->cgroup);
+        t->cgroup = NULL;
+    }
     if (sig != 0) {
-        /* The shim may have been killed before it could take the tree
-         * down: what is left of its session goes now. */
-        exec_kill_session(t->pid);
+        exec_kill_session(t->pid); /* and without a cgroup, its session */
     }
     unlink(t->pid_path);
     uv_close((uv_handle_t *)&t->proc, proc_close_cb);
@@ -706,7 +712,7 @@ static void proc_kill_recorded(struct executor_proc *p, const char *root, const 
     fclose(f);
     unlink(path);
     if (p->cg_base != NULL) {
-        snprintf(path, sizeof path, "%s/%s", p->cg_base, id);
+        snprintf(path, sizeof path, "%s/" EXEC_CGROUP_PREFIX "%s", p->cg_base, id);
         exec_cgroup_remove(path, true);
     }
 }
@@ -751,17 +757,16 @@ static void proc_cleanup_leftovers(struct executor *e)
     struct executor_proc *p = (struct executor_proc *)e;
     proc_move_old_dirs(p);
     DIR *d = opendir(e->dir);
-    if (d == NULL) {
-        return;
-    }
     struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
+    while (d != NULL && (de = readdir(d)) != NULL) {
         if (!id_is_path_safe(de->d_name) || exec_table_get(&e->tasks, de->d_name) != NULL) {
             continue;
         }
         proc_kill_recorded(p, e->dir, de->d_name);
     }
-    closedir(d);
+    if (d != NULL) {
+        closedir(d);
+    }
 }
 
 static void proc_close(struct executor *e, uint64_t grace_ms)
@@ -786,9 +791,6 @@ static void proc_close(struct executor *e, uint64_t grace_ms)
 static void proc_guard_closed_cb(uv_handle_t *h)
 {
     struct executor_proc *p = h->data;
-    if (p->cg_base != NULL) {
-        (void)rmdir(p->cg_base);
-    }
     free(p->cg_base);
     exec_base_finish(&p->base);
     free(p);
@@ -878,17 +880,16 @@ int executor_process_new(const struct executor_config *cfg, struct executor **ou
         free(p);
         return rv;
     }
-    char tag[32];
-    if (id_is_path_safe(p->base.node_id)) {
-        snprintf(tag, sizeof tag, "%.12s", p->base.node_id);
-    } else {
-        snprintf(tag, sizeof tag, "pid%d", (int)getpid());
-    }
-    p->cg_base = exec_cgroup_setup(tag);
+    p->cg_base = exec_cgroup_setup();
     if (p->cg_base == NULL && !logged_no_cgroup) {
         logged_no_cgroup = true;
         log_info("executor", "cgroup v2 not available or not writable: tasks run without "
-                             "memory/cpu/pids limits");
+                             "memory/cpu/pids limits, tracked by session only");
+    } else if (p->cg_base != NULL && !exec_cgroup_has(p->cg_base, "memory") &&
+               !logged_no_cgroup) {
+        logged_no_cgroup = true;
+        log_info("executor", "no memory controller in cgroup v2 at %s: tasks are tracked "
+                             "there but run without memory/cpu limits", p->cg_base);
     }
     uv_timer_init(cfg->loop, &p->guard);
     p->guard.data = p;

@@ -9,7 +9,7 @@
  * so that the tree can be taken down as a whole however its processes fork,
  * double-fork or change group.
  * Happy path: block all signals (they are waited for); ask for
- * EXEC_SHIM_KILL_SIGNAL when swarmd dies (PR_SET_PDEATHSIG), check swarmd
+ * EXEC_SHIM_DEATH_SIGNAL when swarmd dies (PR_SET_PDEATHSIG), check swarmd
  * is still the parent (SWARM_SHIM_PPID); join the task's cgroup
  * (SWARM_SHIM_CGROUP); with SWARM_SHIM_ISOLATE, make the task's mount
  * namespace (exec_isolate_mounts); become a subreaper; fork the task, which
@@ -17,10 +17,12 @@
  * credentials (exec_isolate_creds: Docker's capabilities, SWARM_SHIM_USER,
  * no_new_privs) and execs PROGRAM. The shim then waits:
  *   - a signal (SIGTERM from a stop, SIGINT, SIGHUP...) goes on to group C;
- *   - the task's main process exits, or EXEC_SHIM_KILL_SIGNAL comes (grace
- *     period over, or swarmd died): SIGKILL group C and every process left
- *     in the tree (orphans come back to the subreaper) until none is left,
- *     then exit with the main process's status (its signal re-raised).
+ *   - the task's main process exits, or EXEC_SHIM_KILL_SIGNAL (grace period
+ *     over) or EXEC_SHIM_DEATH_SIGNAL (swarmd died) comes: SIGKILL group C
+ *     and every process left in the tree (orphans come back to the
+ *     subreaper) until none is left; if swarmd died, remove the task's
+ *     cgroup (swarmd would have); exit with the main process's status (its
+ *     signal re-raised).
  * Failure paths: swarmd already gone -> exit 137 without running anything;
  * cgroup join fails -> a warning on the task's stderr, runs without limits;
  * isolation, credentials or fork fail -> the reason on stderr, exit 126,
@@ -44,13 +46,53 @@
 #include "executor_int.h"
 #include "log.h"
 
-#define CGROUP_ROOT_DEFAULT "/sys/fs/cgroup"
+#define CGROUP_ROOT_DEFAULT EXEC_CGROUP_FS
 #define SHIM_KILL_ROUNDS 100000 /* reaps, at most, while taking a tree down */
 
 static const char *shim_env(const char *name)
 {
     const char *v = getenv(name);
     return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+/* The task's cgroup ROOT/NAME, held by a descriptor of ROOT taken before
+ * the cgroup file systems are hidden, so that a shim whose swarmd died can
+ * still remove it as swarmd would have. */
+struct shim_cgroup {
+    int root_fd;
+    char name[NAME_MAX + 1];
+};
+
+static void shim_cgroup_open(const char *cg, struct shim_cgroup *c)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s", cg);
+    char *slash = strrchr(path, '/');
+    c->root_fd = -1;
+    if (slash == NULL || slash == path) {
+        return;
+    }
+    snprintf(c->name, sizeof c->name, "%s", slash + 1);
+    *slash = '\0';
+    c->root_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* swarmd is gone and the tree with it: move to the hierarchy's root and
+ * remove the task's cgroup. */
+static void shim_cgroup_leave(const struct shim_cgroup *c)
+{
+    if (c->root_fd < 0) {
+        return;
+    }
+    int fd = openat(c->root_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        dprintf(fd, "%d\n", (int)getpid());
+        close(fd);
+    }
+    for (int i = 0; i < 50 && unlinkat(c->root_fd, c->name, AT_REMOVEDIR) != 0 && errno == EBUSY;
+         i++) {
+        usleep(2000); /* the last members are still on their way out */
+    }
 }
 
 static void shim_join_cgroup(const char *cg)
@@ -124,7 +166,7 @@ static int shim_exit_as(int status)
     return 128 + sig;
 }
 
-static int shim_supervise(pid_t task)
+static int shim_supervise(pid_t task, pid_t swarmd, const struct shim_cgroup *cg)
 {
     sigset_t all;
     sigfillset(&all);
@@ -136,11 +178,21 @@ static int shim_supervise(pid_t task)
             pid_t w;
             while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
                 if (w == task) {
-                    return shim_exit_as(shim_kill_tree(task, st, true));
+                    st = shim_kill_tree(task, st, true);
+                    if (getppid() != swarmd) {
+                        shim_cgroup_leave(cg);
+                    }
+                    return shim_exit_as(st);
                 }
             }
-        } else if (sig == EXEC_SHIM_KILL_SIGNAL) {
-            return shim_exit_as(shim_kill_tree(task, 0, false));
+        } else if (sig == EXEC_SHIM_KILL_SIGNAL || sig == EXEC_SHIM_DEATH_SIGNAL) {
+            int st = shim_kill_tree(task, 0, false);
+            /* Our parent may still look alive: the kernel moves us to
+             * another of its threads first. */
+            if (sig == EXEC_SHIM_DEATH_SIGNAL || getppid() != swarmd) {
+                shim_cgroup_leave(cg);
+            }
+            return shim_exit_as(st);
         } else if (sig > 0) {
             kill(-task, sig); /* a stop's SIGTERM and the like: to the task */
         }
@@ -182,18 +234,21 @@ int executor_shim_main(int argc, char **argv)
     (void)close_range(3, ~0U, 0); /* nothing of swarmd's reaches the task */
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, &mask);
-    if (prctl(PR_SET_PDEATHSIG, EXEC_SHIM_KILL_SIGNAL) != 0) {
+    if (prctl(PR_SET_PDEATHSIG, EXEC_SHIM_DEATH_SIGNAL) != 0) {
         fprintf(stderr, "swarmd: prctl(PR_SET_PDEATHSIG): %s\n", strerror(errno));
     }
     const char *ppid = getenv("SWARM_SHIM_PPID");
-    if (ppid != NULL && atoi(ppid) != (int)getppid()) {
+    pid_t swarmd = getppid();
+    if (ppid != NULL && atoi(ppid) != (int)swarmd) {
         return 137; /* swarmd died before we could ask to hear of it */
     }
     const char *cg = shim_env("SWARM_SHIM_CGROUP");
     bool isolate = shim_env("SWARM_SHIM_ISOLATE") != NULL;
     const char *uspec = shim_env("SWARM_SHIM_USER");
+    struct shim_cgroup cgroup = {.root_fd = -1};
     if (cg != NULL) {
         shim_join_cgroup(cg);
+        shim_cgroup_open(cg, &cgroup);
     }
     if (uspec != NULL && exec_user_parse(uspec, &user) != 0) {
         fprintf(stderr, "swarmd: bad SWARM_SHIM_USER \"%s\"\n", uspec);
@@ -219,7 +274,7 @@ int executor_shim_main(int argc, char **argv)
         shim_task(argv, &mask, shim, isolate, uspec != NULL ? &user : NULL);
     }
     setpgid(task, task); /* also here: no signal may find it in our group */
-    return shim_supervise(task);
+    return shim_supervise(task, swarmd, &cgroup);
 }
 
 static void join_path(char *out, size_t outsz, const char *dir, const char *name)
@@ -398,35 +453,69 @@ static int write_file(const char *dir, const char *name, const char *value)
     return rv;
 }
 
-char *exec_cgroup_setup(const char *tag)
+/* A cgroup v2 hierarchy we may write to: $SWARM_CGROUP_ROOT, or
+ * /sys/fs/cgroup (unified), or /sys/fs/cgroup/unified (hybrid: no
+ * controllers there, but membership and cgroup.kill). */
+static const char *cgroup_root(void)
 {
-    const char *root = getenv("SWARM_CGROUP_ROOT");
-    char path[PATH_MAX], base[PATH_MAX];
-    if (root == NULL || root[0] == '\0') {
-        root = CGROUP_ROOT_DEFAULT;
+    static const char *const roots[] = {CGROUP_ROOT_DEFAULT, CGROUP_ROOT_DEFAULT "/unified"};
+    const char *env = getenv("SWARM_CGROUP_ROOT");
+    char path[PATH_MAX];
+    for (size_t i = 0; i < sizeof roots / sizeof *roots; i++) {
+        const char *root = env != NULL && env[0] != '\0' ? env : roots[i];
+        snprintf(path, sizeof path, "%s/cgroup.controllers", root);
+        if (access(path, R_OK) == 0 && access(root, W_OK) == 0) {
+            return root;
+        }
+        if (env != NULL && env[0] != '\0') {
+            break;
+        }
     }
-    snprintf(path, sizeof path, "%s/cgroup.controllers", root);
-    if (access(path, R_OK) != 0 || access(root, W_OK) != 0) {
+    return NULL;
+}
+
+char *exec_cgroup_setup(void)
+{
+    const char *root = cgroup_root();
+    if (root == NULL) {
         return NULL;
     }
-    snprintf(base, sizeof base, "%s/swarmd-%s", root, tag);
-    if (mkdir(base, 0755) != 0 && errno != EEXIST) {
-        return NULL;
-    }
-    /* Controllers must be enabled on the way down; each may be missing. */
+    /* Each controller may be missing. */
     static const char *const ctl[] = {"+memory", "+pids", "+cpu"};
     for (size_t i = 0; i < sizeof ctl / sizeof ctl[0]; i++) {
         (void)write_file(root, "cgroup.subtree_control", ctl[i]);
-        (void)write_file(base, "cgroup.subtree_control", ctl[i]);
     }
-    return strdup(base);
+    return strdup(root);
+}
+
+bool exec_cgroup_has(const char *base, const char *controller)
+{
+    char path[PATH_MAX], buf[512];
+    snprintf(path, sizeof path, "%s/cgroup.subtree_control", base);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (n <= 0) {
+        return false;
+    }
+    buf[n] = '\0';
+    size_t len = strlen(controller);
+    char *save = NULL;
+    for (char *w = strtok_r(buf, " \n", &save); w != NULL; w = strtok_r(NULL, " \n", &save)) {
+        if (strlen(w) == len && strcmp(w, controller) == 0) {
+            return true;
+        }
+    }
+    return false;
 }
 
 char *exec_cgroup_create(const char *base, const char *task_id, int64_t memory_bytes,
                          int64_t nano_cpus)
 {
     char path[PATH_MAX], val[64];
-    snprintf(path, sizeof path, "%s/%s", base, task_id);
+    snprintf(path, sizeof path, "%s/" EXEC_CGROUP_PREFIX "%s", base, task_id);
     if (mkdir(path, 0755) != 0 && errno != EEXIST) {
         log_warn("executor", "task %s: cgroup %s: %s; running without limits", task_id,
                  path, strerror(errno));
@@ -437,8 +526,10 @@ char *exec_cgroup_create(const char *base, const char *task_id, int64_t memory_b
         snprintf(val, sizeof val, "%" PRId64, memory_bytes);
         rv |= write_file(path, "memory.max", val);
     }
-    snprintf(val, sizeof val, "%d", EXEC_CGROUP_PIDS_MAX);
-    rv |= write_file(path, "pids.max", val);
+    if (exec_cgroup_has(base, "pids")) {
+        snprintf(val, sizeof val, "%d", EXEC_CGROUP_PIDS_MAX);
+        rv |= write_file(path, "pids.max", val);
+    }
     if (nano_cpus > 0) {
         int64_t quota = nano_cpus / 10000; /* per 100 ms period */
         snprintf(val, sizeof val, "%" PRId64 " 100000", quota < 1000 ? 1000 : quota);
@@ -451,10 +542,40 @@ char *exec_cgroup_create(const char *base, const char *task_id, int64_t memory_b
     return strdup(path);
 }
 
+int exec_cgroup_kill(const char *path)
+{
+    if (write_file(path, "cgroup.kill", "1") == 0) {
+        return 0;
+    }
+    /* Before Linux 5.14: kill the members one by one until none is left
+     * (what forks meanwhile is found on the next round). */
+    char procs[PATH_MAX];
+    snprintf(procs, sizeof procs, "%s/cgroup.procs", path);
+    for (int round = 0; round < 100; round++) {
+        FILE *f = fopen(procs, "re");
+        int pid, n = 0;
+        if (f == NULL) {
+            return -errno;
+        }
+        while (fscanf(f, "%d", &pid) == 1) {
+            if (pid > 1 && pid != (int)getpid()) {
+                kill(pid, SIGKILL);
+                n++;
+            }
+        }
+        fclose(f);
+        if (n == 0) {
+            return 0;
+        }
+        usleep(1000);
+    }
+    return -EBUSY;
+}
+
 void exec_cgroup_remove(const char *path, bool kill_all)
 {
     if (kill_all) {
-        (void)write_file(path, "cgroup.kill", "1");
+        (void)exec_cgroup_kill(path);
         /* The kill is asynchronous: give the kernel a moment to empty it. */
         for (int i = 0; i < 50 && rmdir(path) != 0 && errno == EBUSY; i++) {
             usleep(2000);

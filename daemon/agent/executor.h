@@ -77,7 +77,8 @@ int executor_sim_new(const struct executor_config *cfg, struct executor **out, c
  * ignores health checks. */
 int executor_start(struct executor *e, const Swarm__Task *task);
 
-/* Stop a running task: SIGTERM, then SIGKILL after its stop grace period
+/* Stop a running task: SIGTERM to its process group, then SIGKILL to its
+ * whole process tree after its stop grace period
  * (ContainerSpec.stop_grace_period_ms, default 10 s); reports SHUTDOWN when it
  * is gone. A task that already ended is left as it is. */
 int executor_stop(struct executor *e, const char *task_id);
@@ -112,9 +113,10 @@ void executor_close(struct executor *e, uint64_t grace_ms, void (*done)(void *da
  * Docker's default capabilities, the task's user, no_new_privs), runs
  * PROGRAM as its child and stays as the supervisor of the task's process
  * tree, which it takes down whole when the task's main process ends, when
- * told to (EXEC_SHIM_KILL_SIGNAL) or when swarmd dies. Returns the exit
- * status to use: the task's (its signal is re-raised), 126 when isolation
- * failed, 127 when the exec failed (reason on stderr). See exec_shim.c. */
+ * told to (EXEC_SHIM_KILL_SIGNAL) or when swarmd dies
+ * (EXEC_SHIM_DEATH_SIGNAL). Returns the exit status to use: the task's (its
+ * signal is re-raised), 126 when isolation failed, 127 when the exec failed
+ * (reason on stderr). See exec_shim.c. */
 int executor_shim_main(int argc, char **argv);
 
 #endif

@@ -73,6 +73,7 @@ void exec_report(struct executor *e, const char *task_id, Swarm__TaskState state
 /* Process executor helpers (exec_shim.c): no libuv in there. */
 
 #define EXEC_CGROUP_PIDS_MAX 4096
+#define EXEC_CGROUP_FS "/sys/fs/cgroup" /* hidden from tasks */
 
 /* Find the program for `image` as Docker/runc do: a name with a '/' is a
  * path (relative to `cwd`), otherwise it is searched in `path_env`. Writes
@@ -92,15 +93,29 @@ int exec_rm_rf(const char *path);
  * 0 or -errno. */
 int exec_copy_files(const char *from, const char *to);
 
-/* Prepare cgroup v2 limits under ROOT/swarmd-<tag>/ (ROOT: /sys/fs/cgroup,
- * or $SWARM_CGROUP_ROOT). Returns the malloc'd base dir, or NULL when cgroup
- * v2 is not available or not writable. */
-char *exec_cgroup_setup(const char *tag);
-/* Create BASE/<task id> with memory.max, pids.max and cpu.max (limits <= 0:
- * none). Returns the malloc'd cgroup dir, or NULL (the task runs without). */
+/* Find a writable cgroup v2 hierarchy (ROOT: /sys/fs/cgroup, or
+ * /sys/fs/cgroup/unified on a hybrid v1/v2 host, or $SWARM_CGROUP_ROOT)
+ * and enable its controllers for the tasks' cgroups, ROOT/swarmd-<task id>
+ * (task IDs are unique, so swarmds on one host do not meet; a flat layout
+ * leaves nothing behind once each task's cgroup is gone). Returns the
+ * malloc'd ROOT, or NULL when cgroup v2 is not available or not writable.
+ * Without controllers (hybrid hosts), tasks are still tracked and killed as
+ * a whole through their cgroup, only not limited. */
+#define EXEC_CGROUP_PREFIX "swarmd-"
+char *exec_cgroup_setup(void);
+/* Create BASE/swarmd-<task id> with memory.max, pids.max and cpu.max
+ * (limits <= 0: none). Returns the malloc'd cgroup dir, or NULL (the task
+ * runs without). */
 char *exec_cgroup_create(const char *base, const char *task_id, int64_t memory_bytes,
                          int64_t nano_cpus);
-/* Kill what is left in the cgroup (cgroup.kill) if `kill`, then rmdir it. */
+/* Whether `controller` ("pids", "memory", "cpu") is enabled for the
+ * cgroups made under `base`. */
+bool exec_cgroup_has(const char *base, const char *controller);
+/* SIGKILL every process in the cgroup (cgroup.kill, or one by one on older
+ * kernels). 0 or -errno. A task cannot leave its cgroup: the shim hides the
+ * cgroup file systems from it. */
+int exec_cgroup_kill(const char *path);
+/* Kill what is left in the cgroup if `kill`, then rmdir it. */
 void exec_cgroup_remove(const char *path, bool kill);
 
 /* Kill a previous run's task recorded as its shim's pid + start time: the
@@ -113,10 +128,13 @@ int exec_kill_leftover(const char *task_id, int pid, unsigned long long starttim
  * that is gone: what it could not take down with it). Returns how many. */
 int exec_kill_session(int sid);
 
-/* The signal that tells a shim to kill its task's whole process tree and
- * exit with the task's status: swarmd sends it when a stop's grace period
- * is over, and the kernel sends it when swarmd dies (PR_SET_PDEATHSIG). */
+/* The signals that tell a shim to kill its task's whole process tree and
+ * exit with the task's status: swarmd sends the first when a stop's grace
+ * period is over; the kernel sends the second when swarmd dies
+ * (PR_SET_PDEATHSIG; the shim then also removes the task's cgroup, as
+ * swarmd cannot). */
 #define EXEC_SHIM_KILL_SIGNAL SIGUSR1
+#define EXEC_SHIM_DEATH_SIGNAL SIGUSR2
 
 /* Task isolation (exec_isolate.c). */
 

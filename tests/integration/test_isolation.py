@@ -177,6 +177,29 @@ def test_process_tree_dies_with_task_and_with_swarmd(manager, tmp_path):
              what="grandchildren gone after service rm")
 
 
+def cgroup2_writable():
+    return any(os.access(f"{r}/cgroup.controllers", os.R_OK) and os.access(r, os.W_OK)
+               for r in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"))
+
+
+@pytest.mark.skipif(not cgroup2_writable(), reason="no writable cgroup v2 hierarchy")
+def test_task_that_kills_its_shim_still_dies_whole(manager, tmp_path):
+    """A root task may kill its own shim (CAP_KILL): its tree, a process
+    that left its session included, still goes, through its cgroup."""
+    m = manager
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    script = ("setsid sleep 3602 & echo $! > $PIDS/esc.pid; "
+              "ls /sys/fs/cgroup | wc -l > $PIDS/cgroupfs; kill -9 $PPID; sleep 3600")
+    m.ok("service", "create", "-d", "--name", "rogue", "--restart-condition", "none",
+         "-e", f"PIDS={pids}", "sh", "-c", script)
+    esc = wait_for(lambda: read_pid(pids / "esc.pid"), timeout=20, what="escapee's pid")
+    row = one_task(m, "rogue")
+    assert row["CURRENT STATE"].startswith("Failed"), row
+    wait_for(lambda: not alive(esc), timeout=10, what="escapee gone")
+    assert (pids / "cgroupfs").read_text().strip() == "0"  # no way out of its cgroup
+
+
 def test_old_task_dirs_move_out_of_state_dir(manager):
     """A swarmd before this change kept task dirs in STATE/worker/tasks:
     the next start moves them out, logs included, and resumes the task."""

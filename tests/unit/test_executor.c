@@ -623,6 +623,13 @@ TEST(process_tasks_die_with_daemon)
     ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     ASSERT(pid_gone(bg, 2000));
     ASSERT(pid_gone(esc, 2000));
+    /* Its shim removed the task's cgroup, as swarmd would have. */
+    const char *roots[] = {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"};
+    for (size_t i = 0; i < 2; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/swarmd-orphan", roots[i]);
+        ASSERT(access(path, F_OK) != 0);
+    }
 }
 
 /* Stopped, with a grace period the tree ignores: all of it goes. */
@@ -661,7 +668,7 @@ TEST(process_task_isolated)
         return; /* only root isolates */
     }
     struct fx f;
-    struct tt t, other;
+    struct tt t, other, inside;
     char key[128], script[1024];
     ASSERT(fx_open(&f, false) == 0);
     snprintf(key, sizeof key, "%s/key", f.state);
@@ -677,8 +684,17 @@ TEST(process_task_isolated)
              "grep -E '^(CapEff|CapBnd|NoNewPrivs):' /proc/self/status; pwd",
              key, strrchr(f.state, '/') + 1, f.state);
     tt_sh(&t, "iso", script);
+    t.env[0] = "SWARM_SHIM_HIDE=/nonexistent"; /* a task's own word does not count */
+    t.env[1] = "SWARM_SHIM_ISOLATE=";
+    t.c.n_env = 2;
+    tt_init(&inside, "inside", "/bin/true");
+    inside.c.dir = f.state;
     ASSERT_INT_EQ(executor_start(f.e, &t.task), 0);
+    ASSERT_INT_EQ(executor_start(f.e, &inside.task), 0);
     ASSERT(run_until(&f, pred_ended, "iso", 5000));
+    ASSERT(run_until(&f, pred_ended, "inside", 5000));
+    ASSERT_INT_EQ(last_state(&f, "inside"), SWARM__TASK_STATE__TASK_STATE_REJECTED);
+    ASSERT(strstr(last_err(&f, "inside"), "inside swarmd's state dir") != NULL);
     const char *out = executor_log_path(f.e, "iso", false);
     ASSERT(!file_has(out, "SECRET"));
     ASSERT(!file_has(out, "other-log"));
@@ -690,6 +706,9 @@ TEST(process_task_isolated)
     ASSERT(fx_close(&f, 1000) == 0);
 }
 
+static void tt_health(struct tt *t, const char *kind, const char *cmd, int64_t interval,
+                      int64_t timeout, int retries, int64_t start_period);
+
 TEST(process_user)
 {
     if (geteuid() != 0) {
@@ -700,15 +719,17 @@ TEST(process_user)
     ASSERT(fx_open(&f, false) == 0);
     tt_sh(&a, "nobody", "id -u; id -g; grep '^CapEff:' /proc/self/status; touch mine && echo ok");
     a.c.user = "nobody";
-    tt_sh(&b, "nums", "id -u; id -g");
+    tt_sh(&b, "nums", "id -u; id -g; sleep 100");
     b.c.user = "4321:4322";
     tt_init(&c, "ghost", "/bin/true");
     c.c.user = "nosuchuser-x";
+    /* The health check runs as the task does. */
+    tt_health(&b, "CMD-SHELL", "test \"$(id -u)\" = 4321", 50, 1000, 1, 0);
     ASSERT_INT_EQ(executor_start(f.e, &a.task), 0);
     ASSERT_INT_EQ(executor_start(f.e, &b.task), 0);
     ASSERT_INT_EQ(executor_start(f.e, &c.task), 0);
     ASSERT(run_until(&f, pred_ended, "nobody", 5000));
-    ASSERT(run_until(&f, pred_ended, "nums", 5000));
+    ASSERT(run_until(&f, pred_running, "nums", 5000)); /* healthy: checked as 4321 */
     ASSERT(run_until(&f, pred_ended, "ghost", 5000));
     ASSERT_INT_EQ(last_state(&f, "nobody"), SWARM__TASK_STATE__TASK_STATE_COMPLETE);
     ASSERT(file_has(executor_log_path(f.e, "nobody", false),
@@ -867,14 +888,11 @@ TEST(process_cgroup_join)
     ASSERT_INT_EQ(executor_start(f.e, &t.task), 0);
     ASSERT(run_until(&f, pred_ended, "cg", 5000));
     ASSERT_INT_EQ(last_state(&f, "cg"), SWARM__TASK_STATE__TASK_STATE_COMPLETE);
-    ASSERT(file_has(executor_log_path(f.e, "cg", false), "0::/swarmd-node01234567/cg\n"));
-    snprintf(path, sizeof path, "%s/swarmd-node01234567/cg", root);
-    ASSERT(access(path, F_OK) == 0);
+    ASSERT(file_has(executor_log_path(f.e, "cg", false), "0::/swarmd-cg\n"));
+    snprintf(path, sizeof path, "%s/swarmd-cg", root);
+    ASSERT(access(path, F_OK) != 0); /* ended: its cgroup went with it */
     ASSERT_INT_EQ(executor_remove(f.e, "cg"), 0);
-    ASSERT(access(path, F_OK) != 0);
     ASSERT(fx_close(&f, 1000) == 0);
-    snprintf(path, sizeof path, "%s/swarmd-node01234567", root);
-    ASSERT(access(path, F_OK) != 0);
 }
 
 /* A health check on `t`: test[0] is the kind, test[1] (optional) the
