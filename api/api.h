@@ -124,6 +124,9 @@ struct api_limits {
     uint64_t idle_ms;     /* no call and nothing received; 0: none */
 };
 struct api_limits *api_server_limits(struct api_server *s, enum api_role role);
+/* Request bytes decoded per loop turn before the rest wait for the next
+ * turns (default API_DECODE_TURN_BYTES). */
+void api_server_set_decode_budget(struct api_server *s, size_t bytes);
 
 /* Route "/<package>.<Service>/<Method>" to `cb`; the path and request type
  * come from the descriptor. `roles` is a mask of enum api_role; callers of

@@ -32,24 +32,61 @@ static void call_in_release(struct api_call *call)
     grpc_buf_free(&call->in);
 }
 
+static void conn_rr_remove(struct server_conn *sc)
+{
+    struct api_server *s = sc->s;
+    if (!sc->in_rr) {
+        return;
+    }
+    if (sc->rr_prev != NULL) {
+        sc->rr_prev->rr_next = sc->rr_next;
+    } else {
+        s->rr_head = sc->rr_next;
+    }
+    if (sc->rr_next != NULL) {
+        sc->rr_next->rr_prev = sc->rr_prev;
+    } else {
+        s->rr_tail = sc->rr_prev;
+    }
+    sc->rr_prev = sc->rr_next = NULL;
+    sc->in_rr = false;
+}
+
+static void conn_rr_append(struct server_conn *sc)
+{
+    struct api_server *s = sc->s;
+    sc->rr_prev = s->rr_tail;
+    sc->rr_next = NULL;
+    if (s->rr_tail != NULL) {
+        s->rr_tail->rr_next = sc;
+    } else {
+        s->rr_head = sc;
+    }
+    s->rr_tail = sc;
+    sc->in_rr = true;
+}
+
 static void call_dequeue(struct api_call *call)
 {
-    struct api_server *s = call->conn->s;
+    struct server_conn *sc = call->conn;
     if (!call->decode_queued) {
         return;
     }
     if (call->dq_prev != NULL) {
         call->dq_prev->dq_next = call->dq_next;
     } else {
-        s->dq_head = call->dq_next;
+        sc->dq_head = call->dq_next;
     }
     if (call->dq_next != NULL) {
         call->dq_next->dq_prev = call->dq_prev;
     } else {
-        s->dq_tail = call->dq_prev;
+        sc->dq_tail = call->dq_prev;
     }
     call->dq_prev = call->dq_next = NULL;
     call->decode_queued = false;
+    if (sc->dq_head == NULL) {
+        conn_rr_remove(sc);
+    }
 }
 
 static void call_unlink(struct api_call *call)
@@ -408,18 +445,24 @@ static void call_request_end(struct api_call *call)
                    "(%zu of %u bytes)", n - GRPC_PREFIX_LEN, len);
         return;
     }
-    if (s->dq_head == NULL && s->turn_bytes < API_DECODE_TURN_BYTES) {
+    /* A connection's requests are decoded in order; connections with
+     * requests waiting take turns (call_decode_idle_cb), one request each. */
+    struct server_conn *sc = call->conn;
+    if (sc->dq_head == NULL && s->turn_bytes < s->turn_budget) {
         call_decode(call);
         return;
     }
     call->decode_queued = true;
-    call->dq_prev = s->dq_tail;
-    if (s->dq_tail != NULL) {
-        s->dq_tail->dq_next = call;
+    call->dq_prev = sc->dq_tail;
+    if (sc->dq_tail != NULL) {
+        sc->dq_tail->dq_next = call;
     } else {
-        s->dq_head = call;
+        sc->dq_head = call;
     }
-    s->dq_tail = call;
+    sc->dq_tail = call;
+    if (!sc->in_rr) {
+        conn_rr_append(sc);
+    }
     uv_idle_start(&s->decode_idle, call_decode_idle_cb);
 }
 
@@ -427,16 +470,20 @@ static void call_decode_idle_cb(uv_idle_t *h)
 {
     struct api_server *s = h->data;
     s->turn_bytes = 0;
-    while (s->dq_head != NULL && s->turn_bytes < API_DECODE_TURN_BYTES) {
-        struct api_call *call = s->dq_head;
-        struct server_conn *sc = call->conn;
+    while (s->rr_head != NULL && s->turn_bytes < s->turn_budget) {
+        struct server_conn *sc = s->rr_head;
+        struct api_call *call = sc->dq_head;
         call_dequeue(call);
+        if (sc->in_rr && sc != s->rr_tail) {
+            conn_rr_remove(sc); /* to the back of the round */
+            conn_rr_append(sc);
+        }
         call_decode(call);
         if (!sc->closing && h2_flush(&sc->io) != 0) {
             server_conn_close(sc);
         }
     }
-    if (s->dq_head == NULL) {
+    if (s->rr_head == NULL) {
         uv_idle_stop(&s->decode_idle);
     }
 }

@@ -29,7 +29,8 @@
  * limit and windows; windows refill only while the connection's buffered
  * request bytes are within its budget (call.c). A sweep closes connections
  * with no call that received nothing for the idle time. Requests beyond
- * API_DECODE_TURN_BYTES decoded in one loop turn wait for the next (call.c).
+ * API_DECODE_TURN_BYTES decoded in one loop turn wait for the next, the
+ * connections with requests waiting taking turns (call.c).
  *
  * libuv keeps a spare file descriptor and, when accept() fails with EMFILE,
  * uses it to accept and close the connection, so a full table never makes the
@@ -432,6 +433,7 @@ struct api_server *api_server_new(uv_loop_t *loop, size_t max_msg)
         .idle_ms = API_PEER_IDLE_MS,
     };
     s->max_tls = API_TLS_CONNS_MAX;
+    s->turn_budget = API_DECODE_TURN_BYTES;
     uv_timer_init(loop, &s->grace);
     s->grace.data = s;
     uv_timer_init(loop, &s->sweep);
@@ -446,6 +448,11 @@ struct api_server *api_server_new(uv_loop_t *loop, size_t max_msg)
     uv_check_start(&s->turn_end, server_turn_end_cb);
     uv_unref((uv_handle_t *)&s->turn_end);
     return s;
+}
+
+void api_server_set_decode_budget(struct api_server *s, size_t bytes)
+{
+    s->turn_budget = bytes;
 }
 
 struct api_limits *api_server_limits(struct api_server *s, enum api_role role)

@@ -56,6 +56,9 @@ struct server_conn {
     bool handshaking; /* counted in the handshakes of its source */
     bool anon;       /* counted in n_anon */
     bool closing;
+    struct api_call *dq_head, *dq_tail; /* requests waiting to be decoded */
+    struct server_conn *rr_prev, *rr_next; /* in the server's round */
+    bool in_rr;
     struct server_conn *prev, *next;
 };
 
@@ -82,7 +85,9 @@ struct api_server {
     uv_idle_t decode_idle;  /* decodes requests left over from a turn */
     uv_check_t turn_end;    /* a loop turn ended: a fresh decode budget */
     size_t turn_bytes;      /* request bytes decoded this turn */
-    struct api_call *dq_head, *dq_tail; /* requests waiting to be decoded */
+    size_t turn_budget;     /* API_DECODE_TURN_BYTES unless a test says */
+    /* Connections with requests waiting to be decoded, served in turn. */
+    struct server_conn *rr_head, *rr_tail;
     int tls_port;
     bool shutting_down;
     uv_timer_t grace;
@@ -122,7 +127,7 @@ struct api_call {
     bool cancelled;
     bool freeing;
     bool rst_after_send;
-    bool decode_queued; /* in the server's decode queue */
+    bool decode_queued; /* in its connection's decode queue */
     struct api_call *dq_prev, *dq_next;
     size_t unacked;     /* bytes of this stream not yet given back as window */
     void (*on_cancel)(struct api_call *, void *);

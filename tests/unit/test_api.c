@@ -148,6 +148,7 @@ static int in_handler, max_in_handler; /* delayed calls being handled */
 static unsigned turn;                  /* loop turns, counted by turn_check */
 static unsigned last_turn, calls_in_turn, max_calls_in_turn;
 static uv_check_t turn_check;
+static int small_at; /* handler_calls when "small" arrived */
 
 static void turn_check_cb(uv_check_t *h)
 {
@@ -206,6 +207,9 @@ static void say_cb(struct api_call *call, const ProtobufCMessage *msg,
     }
     if (++calls_in_turn > max_calls_in_turn) {
         max_calls_in_turn = calls_in_turn;
+    }
+    if (strcmp(req->text, "small") == 0) {
+        small_at = handler_calls;
     }
     api_call_on_cancel(call, on_cancel_cb, NULL);
     if (strcmp(req->text, "hold") == 0) {
@@ -1560,11 +1564,12 @@ TEST(windows_refill_within_budget)
  * turn in between. */
 TEST(decode_spread_over_turns)
 {
-    enum { N = 8, SIZE = 512 << 10 };
+    enum { N = 32, SIZE = 16 << 10, BUDGET = 64 << 10 };
     static struct result r[N];
     static uint8_t payload[SIZE];
     loop_setup();
     ASSERT_INT_EQ(server_start(0, API_ROLE_LOCAL, true, NULL), 0);
+    api_server_set_decode_budget(server, BUDGET);
     uv_check_init(&loop, &turn_check);
     uv_check_start(&turn_check, turn_check_cb);
     struct api_client *c = client_unix();
@@ -1586,7 +1591,33 @@ TEST(decode_spread_over_turns)
     for (int i = 0; i < N; i++) {
         ASSERT_INT_EQ(r[i].status, API_OK);
     }
-    ASSERT(max_calls_in_turn <= (API_DECODE_TURN_BYTES + SIZE - 1) / SIZE);
+    ASSERT(max_calls_in_turn <= (BUDGET + SIZE - 1) / SIZE);
+
+    /* Another connection's small request, sent while the first one's bulk
+     * requests wait: it takes its turn, it does not queue behind them all. */
+    struct api_client *c2 = client_unix();
+    ASSERT(RUN_UNTIL(connected_flag, 3000));
+    struct result small;
+    ASSERT_INT_EQ(say(c2, "warm", 0, 10000, &small), 0);
+    ASSERT(RUN_UNTIL(small.done, 10000));
+    memset(r, 0, sizeof r);
+    handler_calls = 0;
+    small_at = 0;
+    for (int i = 0; i < N; i++) {
+        ASSERT_INT_EQ(api_client_unary(c, &swarmtest__echo__descriptor, "Say", &req.base,
+                                       10000, response_cb, &r[i]), 0);
+    }
+    ASSERT(RUN_UNTIL(handler_calls > 0, 10000));
+    ASSERT_INT_EQ(say(c2, "small", 0, 10000, &small), 0);
+    ASSERT(RUN_UNTIL(small.done, 10000));
+    ASSERT_INT_EQ(small.status, API_OK);
+    ASSERT(RUN_UNTIL((done = 0, ({
+                          for (int i = 0; i < N; i++) done += r[i].done;
+                      }),
+                      done == N),
+                     10000));
+    ASSERT(small_at > 0 && small_at <= N / 2);
+    ASSERT(client_stop(c2));
     uv_close((uv_handle_t *)&turn_check, NULL);
     ASSERT(client_stop(c));
     ASSERT(server_stop());
