@@ -474,7 +474,7 @@ static int swarm_ca_read_pem(struct cli_ctx *ctx, const char *flag, const char *
         }
     }
     fclose(f);
-    if (n == 0 || strstr(buf, "-----BEGIN ") == NULL) {
+    if (n == 0 || memmem(buf, n, "-----BEGIN ", 11) == NULL) {
         free(buf);
         return cli_cmd_errorf(ctx, "invalid argument \"%s\" for \"--%s\" flag: file "
                                    "contents must be in PEM format", path, flag);
