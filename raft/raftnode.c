@@ -27,6 +27,7 @@ struct rnode {
     char dir[4096];
     bool io_ready;
     bool raft_ready;
+    bool store_checked; /* against the log, once per start */
     bool closing;
     /* The result of the entry being applied: raft hands it only to the
      * leader's apply callback, right after fsm_apply, so one slot is enough
@@ -103,6 +104,38 @@ int rnode_decode_entry(const struct raft_buffer *buf, uint32_t *type,
 
 /* -------------------------------------------------------------------- FSM */
 
+/* Once per start, before the first entry is applied: raft has loaded its
+ * log (and restored its snapshot into the store, if it has one). raft_start
+ * itself applies entries when this node is the only voter, so this runs from
+ * the first FSM call, or right after raft_start if there was none. */
+static int check_store_against_log(struct rnode *n, char *errmsg)
+{
+    uint64_t stored = store_last_index(n->store);
+    raft_index last = raft_last_index(&n->raft);
+    int rv;
+    if (n->store_checked) {
+        return 0;
+    }
+    n->store_checked = true;
+    if (stored <= last) {
+        if (stored < last) {
+            log_info("raft", "store at index %llu, raft log up to %llu: replaying the log "
+                     "from index %llu as it is known committed",
+                     (unsigned long long)stored, (unsigned long long)last,
+                     (unsigned long long)stored + 1);
+        }
+        return 0;
+    }
+    log_error("raft", "store is at index %llu but the raft log ends at %llu: the store does "
+              "not belong to this raft state; emptying it and rebuilding it from the log",
+              (unsigned long long)stored, (unsigned long long)last);
+    rv = store_reset(n->store, errmsg, SWARM_ERRMSG_SIZE);
+    if (rv != 0) {
+        errmsg_wrapf(errmsg, SWARM_ERRMSG_SIZE, "store ahead of the raft log");
+    }
+    return rv;
+}
+
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
     struct rnode *n = fsm->data;
@@ -116,6 +149,13 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
     memset(&n->last_result, 0, sizeof n->last_result);
     n->last_result.action_index = -1;
     *result = &n->last_result;
+    if (!n->store_checked) {
+        char errmsg[SWARM_ERRMSG_SIZE] = "";
+        if (check_store_against_log(n, errmsg) != 0) {
+            log_error("raft", "%s", errmsg);
+            return RAFT_IOERR;
+        }
+    }
 
     rv = rnode_decode_entry(buf, &type, &payload, &len);
     if (rv != 0 || type != RNODE_ENTRY_STORE_COMMAND) {
@@ -190,6 +230,7 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
         return RAFT_CORRUPT;
     }
     raft_free(buf->base);
+    n->store_checked = true; /* the snapshot replaced whatever was there */
     log_info("raft", "store restored from snapshot (index %llu)",
              (unsigned long long)store_last_index(n->store));
     return 0;
@@ -442,9 +483,37 @@ int rnode_start(struct rnode *n, char *errmsg)
         errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "raft start: %s", raft_errmsg(&n->raft));
         return SWARM_ERAFT;
     }
+    rv = check_store_against_log(n, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
     n->leader_seen_at = uv_now(n->loop);
     uv_timer_start(&n->watch, watch_cb, 0, RNODE_WATCH_MS);
     return 0;
+}
+
+void rnode_scan_unapplied(struct rnode *n, rnode_unapplied_cb cb, void *data)
+{
+    const struct raft_log *log = &n->raft.log;
+    size_t count = log->back >= log->front ? log->back - log->front
+                                           : log->size - log->front + log->back;
+    for (size_t k = 0; k < count; k++) {
+        const struct raft_entry *e = &log->entries[(log->front + k) % log->size];
+        uint64_t index = log->offset + k + 1;
+        const uint8_t *payload;
+        size_t len;
+        uint32_t type;
+        if (index <= store_last_index(n->store) || e->type != RAFT_COMMAND ||
+            rnode_decode_entry(&e->buf, &type, &payload, &len) != 0 ||
+            type != RNODE_ENTRY_STORE_COMMAND) {
+            continue;
+        }
+        Swarm__StoreCommand *cmd = swarm__store_command__unpack(NULL, len, payload);
+        if (cmd != NULL) {
+            cb(index, cmd, data);
+            swarm__store_command__free_unpacked(cmd, NULL);
+        }
+    }
 }
 
 void rnode_set_leadership_cb(struct rnode *n, rnode_leadership_cb cb, void *data)

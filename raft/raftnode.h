@@ -60,7 +60,20 @@ int rnode_bootstrap(struct rnode *n, char *errmsg);
  * log and the store (--force-new-cluster). */
 int rnode_force_new_cluster(struct rnode *n, char *errmsg);
 
+/* Start raft: it loads its state, restores its last snapshot into the store
+ * and will replay the log after it as entries are known committed. The store
+ * must match the raft state: a store whose last index is beyond the last
+ * entry of the log (copied from elsewhere, or a raft dir that was replaced)
+ * is emptied here, loudly, and rebuilt by the replay; an older or empty
+ * store is simply caught up by it. */
 int rnode_start(struct rnode *n, char *errmsg);
+
+/* The store commands of the entries this node holds in its log but has not
+ * applied yet, in log order (committed or not: for hints only, never to
+ * apply). Valid between rnode_start and the loop's next turn, before raft
+ * applies anything. Entries that are not store commands are skipped. */
+typedef void (*rnode_unapplied_cb)(uint64_t index, const Swarm__StoreCommand *cmd, void *data);
+void rnode_scan_unapplied(struct rnode *n, rnode_unapplied_cb cb, void *data);
 
 void rnode_set_leadership_cb(struct rnode *n, rnode_leadership_cb cb, void *data);
 

@@ -2,12 +2,19 @@
  * snapshot and restore. Tables and statements are in schema.c, reads in
  * read.c.
  *
- * Durability: the database runs in WAL mode with synchronous=OFF. The raft
- * log is the durable record of every change; at start raft restores its last
- * snapshot into the store and replays the log after it, so a store file that
- * lost its last transactions to a power cut is rebuilt, never trusted alone.
- * Skipping the fsyncs is what lets one command cost one transaction without
- * a disk flush.
+ * Durability: the database runs in WAL mode with synchronous=NORMAL. The
+ * raft log is the durable record of every change (raft fsyncs it before an
+ * entry counts); the store is a cache of it. In WAL mode NORMAL syncs the WAL
+ * before every checkpoint, so a power cut can lose the last few transactions
+ * but never tears the database (synchronous=OFF could: a checkpoint could
+ * overwrite pages with WAL frames that never reached the disk). The lost
+ * transactions carry their raft index with them, so meta.last_index rolls
+ * back with them, and at start raft restores its last snapshot and replays
+ * the log after it: store_apply re-applies exactly the entries the store no
+ * longer has. FULL would cost one more fsync per entry for nothing raft does
+ * not already guarantee. A store that does not match the raft state (empty,
+ * unreadable, of another cluster, ahead of the log) is handled by the
+ * manager at start (daemon/manager/storefile.c).
  *
  * store_apply, happy path: BEGIN IMMEDIATE, each action (look the stored row
  * up by its primary key, check the version, write the row with meta stamped
@@ -76,7 +83,7 @@ int store_open(const char *path, struct store **out, char *errmsg, size_t errmsg
         goto err_after_open;
     }
     sqlite3_extended_result_codes(s->db, 1);
-    rc = sqlite3_exec(s->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;", NULL, NULL, NULL);
+    rc = sqlite3_exec(s->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;", NULL, NULL, NULL);
     if (rc == SQLITE_OK) {
         rc = sqlite3_prepare_v2(s->db, "SELECT count(*) FROM sqlite_schema", -1, &st, NULL);
     }
@@ -751,4 +758,21 @@ int store_restore(struct store *s, const void *buf, size_t len, char *errmsg, si
 err_after_open:
     sqlite3_close(src);
     return rv;
+}
+
+int store_reset(struct store *s, char *errmsg, size_t errmsg_size)
+{
+    static const char sql[] = "BEGIN IMMEDIATE; DELETE FROM nodes; DELETE FROM services; "
+                              "DELETE FROM tasks; DELETE FROM clusters; "
+                              "UPDATE meta SET value = 0 WHERE key = 'last_index'; COMMIT;";
+    char *err = NULL;
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, &err);
+    if (rc != SQLITE_OK) {
+        errmsg_printf(errmsg, errmsg_size, "reset store: %s", err != NULL ? err : sqlite3_errstr(rc));
+        sqlite3_free(err);
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return store_sqlite_err(rc);
+    }
+    s->last_index = 0;
+    return 0;
 }

@@ -95,6 +95,11 @@ uint64_t store_last_index(struct store *s);
 int store_snapshot(struct store *s, void **buf, size_t *len, char *errmsg, size_t errmsg_size);
 int store_restore(struct store *s, const void *buf, size_t len, char *errmsg, size_t errmsg_size);
 
+/* Empty every table and set the last index to 0, as a new store, in one
+ * transaction; fires no events. For a store found not to match the raft
+ * state at start, before anything is applied: the log then rebuilds it. */
+int store_reset(struct store *s, char *errmsg, size_t errmsg_size);
+
 /* ---- typed reads. Return 0 (and *out), SWARM_ENOTFOUND, or an error. ---- */
 
 int store_node_get(struct store *s, const char *id, Swarm__Node **out);

@@ -62,7 +62,8 @@ struct manager {
     struct peer *peers;
     struct raft_uv_transport transport;
     bool transport_ready;
-    /* Managers named by the leader at join, until our store knows them. */
+    /* Managers named by the leader at join, or by the raft log while the
+     * store is rebuilt from it, until our store knows them. */
     Swarm__ManagerPeer **seed_peers;
     size_t n_seed_peers;
     unsigned closing_handles;

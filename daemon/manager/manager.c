@@ -28,6 +28,7 @@
 #include "pbcopy.h"
 #include "pki.h"
 #include "pkichain.h"
+#include "storefile.h"
 #include "token.h"
 #include "transport.h"
 
@@ -439,6 +440,29 @@ static raft_id raft_id_of_node(const char *node_id, void *data)
     return 0;
 }
 
+/* A store being rebuilt from the log does not know the managers yet: the
+ * ones the log names serve raft_id_of_node until it does (the store is asked
+ * first, always). */
+static void add_log_peers(struct manager *m)
+{
+    Swarm__ManagerPeer **peers = NULL;
+    size_t n = 0;
+    if (storefile_log_peers(m->raft, &peers, &n) != 0) {
+        log_warn("manager", "out of memory reading the managers from the raft log");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        Swarm__ManagerPeer **grown = realloc(m->seed_peers, (m->n_seed_peers + 1) * sizeof *grown);
+        if (grown == NULL) {
+            swarm__manager_peer__free_unpacked(peers[i], NULL);
+            continue;
+        }
+        m->seed_peers = grown;
+        m->seed_peers[m->n_seed_peers++] = peers[i];
+    }
+    free(peers);
+}
+
 /* Raft timing from the cluster spec (election and heartbeat ticks times the
  * tick length): the one being created at init, else the stored one; a
  * manager joining for the first time starts with the defaults. Changes take
@@ -491,8 +515,7 @@ static int manager_start_common(struct manager *m, bool bootstrap, bool force_ne
         errmsg_wrapf(errmsg, SWARM_ERRMSG_SIZE, "failed to listen on %s", m->local->listen_addr);
         return rv;
     }
-    path_join(path, sizeof path, m->state_dir, "store.db");
-    rv = store_open(path, &m->store, errmsg, SWARM_ERRMSG_SIZE);
+    rv = storefile_open(m->state_dir, m->local->cluster_id, &m->store, errmsg);
     if (rv != 0) {
         return rv;
     }
@@ -545,6 +568,7 @@ static int manager_start_common(struct manager *m, bool bootstrap, bool force_ne
     if (rv != 0) {
         return rv;
     }
+    add_log_peers(m);
     rolemgr_start(m);
     peers_start(m);
     return 0;

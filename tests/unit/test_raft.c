@@ -228,4 +228,71 @@ TEST(restart_replays_log_and_snapshots)
     ASSERT_INT_EQ(fixture_teardown(&f), 0);
 }
 
+/* A store file that is ahead of the raft log (copied from elsewhere, or the
+ * raft dir replaced) is not trusted: emptied at start and rebuilt from the
+ * log, not left to make raft skip the entries it "already has". A store
+ * that was deleted is rebuilt the same way. */
+TEST(store_ahead_of_log_is_rebuilt)
+{
+    struct fixture f;
+    Swarm__Service **list = NULL;
+    Swarm__Service *svc = NULL;
+    char id[32], name[32], path[320], errmsg[SWARM_ERRMSG_SIZE];
+    size_t n = 0;
+    fixture_setup(&f);
+    ASSERT_INT_EQ(open_node(&f, true, 0), 0);
+    ASSERT(run_until(&f, &f.leader, NULL, 0, 5000));
+    for (int i = 0; i < 5; i++) {
+        snprintf(id, sizeof id, "%025d", i + 1);
+        snprintf(name, sizeof name, "svc%02d", i);
+        ASSERT_INT_EQ(propose_service(&f, id, name), 0);
+    }
+    ASSERT(run_until(&f, NULL, &f.done, 5, 10000));
+    close_node(&f);
+
+    /* Someone else's store, far ahead: one foreign service at index 1000. */
+    snprintf(path, sizeof path, "%s/store.db", f.dir);
+    ASSERT_INT_EQ(store_open(path, &f.store, errmsg, sizeof errmsg), 0);
+    ASSERT_INT_EQ(store_reset(f.store, errmsg, sizeof errmsg), 0);
+    {
+        Swarm__StoreCommand cmd = SWARM__STORE_COMMAND__INIT;
+        Swarm__StoreAction action = SWARM__STORE_ACTION__INIT;
+        Swarm__StoreAction *actions[1] = {&action};
+        Swarm__Service alien = SWARM__SERVICE__INIT;
+        Swarm__ServiceSpec spec = SWARM__SERVICE_SPEC__INIT;
+        Swarm__Annotations ann = SWARM__ANNOTATIONS__INIT;
+        ann.name = "alien";
+        spec.annotations = &ann;
+        alien.id = "zzzzzzzzzzzzzzzzzzzzzzzzz";
+        alien.spec = &spec;
+        action.kind = SWARM__STORE_ACTION_KIND__STORE_ACTION_CREATE;
+        action.target_case = SWARM__STORE_ACTION__TARGET_SERVICE;
+        action.service = &alien;
+        cmd.n_actions = 1;
+        cmd.actions = actions;
+        ASSERT_INT_EQ(store_apply(f.store, 1000, &cmd, NULL), 0);
+    }
+    store_close(f.store);
+
+    f.done = 0;
+    ASSERT_INT_EQ(open_node(&f, false, 0), 0);
+    ASSERT(store_last_index(f.store) < 1000);
+    ASSERT(run_until(&f, &f.leader, NULL, 0, 5000));
+    ASSERT_INT_EQ(store_service_list(f.store, &list, &n), 0);
+    store_service_free_list(list, n);
+    ASSERT_INT_EQ(n, 5);
+    ASSERT_INT_EQ(store_service_get(f.store, "zzzzzzzzzzzzzzzzzzzzzzzzz", &svc), SWARM_ENOTFOUND);
+    close_node(&f);
+
+    /* Deleted: the log alone gives the same five back. */
+    unlink(path);
+    ASSERT_INT_EQ(open_node(&f, false, 0), 0);
+    ASSERT(run_until(&f, &f.leader, NULL, 0, 5000));
+    ASSERT_INT_EQ(store_service_list(f.store, &list, &n), 0);
+    store_service_free_list(list, n);
+    ASSERT_INT_EQ(n, 5);
+    close_node(&f);
+    ASSERT_INT_EQ(fixture_teardown(&f), 0);
+}
+
 TEST_MAIN()
