@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -132,6 +133,8 @@ int main(int argc, char **argv)
     /* The process executor starts every task through this same binary, so
      * that the task dies with swarmd (see executor_shim_main). */
     if (argc > 1 && strcmp(argv[1], "--task-exec") == 0) {
+        /* Tasks get the usual umask, not the daemon's own (below). */
+        umask(022);
         return executor_shim_main(argc, argv);
     }
     for (int i = 1; i < argc; i++) {
@@ -172,6 +175,10 @@ int main(int argc, char **argv)
         return 2;
     }
     log_set_level(lvl);
+    /* Everything swarmd creates in its state dir (keys, store.db and its
+     * WAL, raft's own segments and metadata, node-state.pb, tasks.db, logs)
+     * is for its eyes only: 0600 files, 0700 dirs, whoever creates them. */
+    umask(077);
     /* A peer closing its end must not kill the daemon (RAFT-NOTES.md). */
     signal(SIGPIPE, SIG_IGN);
 

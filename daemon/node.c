@@ -31,6 +31,7 @@
 #include "manager/manager.h"
 #include "pki.h"
 #include "pkichain.h"
+#include "statedir.h"
 #include "swarm.pb-c.h"
 
 struct manager_config node_manager_cfg(struct swarm_node *n)
@@ -835,10 +836,7 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, struct swarm_node
     if (rv != 0) {
         goto err;
     }
-    if (mkdir(n->state_dir, 0700) != 0 && errno != EEXIST) {
-        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "state dir %s: %s", n->state_dir,
-                      strerror(errno));
-        rv = SWARM_EIO;
+    if ((rv = statedir_prepare(n->state_dir, errmsg, SWARM_ERRMSG_SIZE)) != 0) {
         goto err;
     }
     if ((rv = lock_state_dir(n, errmsg)) != 0) {

@@ -74,3 +74,93 @@ def test_follower_store_damaged_is_rebuilt(swarm, how):
     if how in ("garbage", "foreign"):
         kept = [p.name for p in follower.state_dir.iterdir() if p.name.startswith(f"store.db.{'corrupt' if how == 'garbage' else 'foreign'}-")]
         assert kept, "the unusable store was not kept aside"
+
+
+# ---- file modes and the state dir ------------------------------------------
+
+def loose_modes(state_dir):
+    """Every path under the state dir that group or others may touch."""
+    loose = []
+    for root, dirs, files in os.walk(state_dir):
+        for name in [*dirs, *files]:
+            p = os.path.join(root, name)
+            st = os.lstat(p)
+            if stat.S_ISLNK(st.st_mode):
+                continue
+            if st.st_mode & 0o077:
+                loose.append(f"{os.path.relpath(p, state_dir)} {stat.S_IMODE(st.st_mode):04o}")
+    st = os.stat(state_dir)
+    if st.st_mode & 0o077:
+        loose.append(f". {stat.S_IMODE(st.st_mode):04o}")
+    return loose
+
+
+def test_file_modes_after_init_join_restart(swarm):
+    m1 = swarm.node("m1")
+    # A state dir made beforehand with mkdir's usual 0755: accepted, tightened.
+    m1.state_dir.mkdir(mode=0o755)
+    os.chmod(m1.state_dir, 0o755)
+    m1.start()
+    m1.ok("swarm", "init", "--advertise-addr", m1.ip)
+    m2 = swarm.node("m2").start()
+    w1 = swarm.node("w1").start()
+    m2.ok("swarm", "join", "--token", m1.ok("swarm", "join-token", "-q", "manager").strip(),
+          "--advertise-addr", m2.ip, m1.addr)
+    w1.ok("swarm", "join", "--token", m1.ok("swarm", "join-token", "-q", "worker").strip(),
+          "--advertise-addr", w1.ip, w1.addr.replace(w1.ip, m1.ip))
+    m1.ok("service", "create", "--name", "talk", "--mode", "global", "sh", "-c",
+          "echo hello; sleep 600")
+    wait_for(lambda: sum(" Running " in l for l in m1.ok("service", "ps", "talk").splitlines()) == 3,
+             timeout=30, what="talk running on every node")
+    nodes = [m1, m2, w1]
+    for n in nodes:
+        for f in ("node-state.pb", "certificates/swarm-node.key", "swarmd.sock"):
+            assert (n.state_dir / f).exists(), f"{n.name}: {f} missing"
+    for n in (m1, m2):
+        assert (n.state_dir / "store.db").exists() and any((n.state_dir / "raft").iterdir())
+    assert (w1.state_dir / "worker" / "tasks.db").exists()
+    for n in nodes:
+        assert loose_modes(n.state_dir) == [], f"{n.name}: {loose_modes(n.state_dir)}"
+    for n in nodes:
+        n.stop()
+        n.start()
+    wait_for(lambda: sum(" Running " in l for l in m1.ok("service", "ps", "talk").splitlines()) == 3,
+             timeout=30, what="talk running again after restarts")
+    for n in nodes:
+        assert loose_modes(n.state_dir) == [], f"{n.name} after restart: {loose_modes(n.state_dir)}"
+
+
+def refused_start(node, expect):
+    node.start(wait=False)
+    rc = node.proc.wait(timeout=10)
+    assert rc != 0
+    text = node.log_path.read_text(errors="replace")
+    assert expect in text, text
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o775, 0o1777])
+def test_state_dir_writable_by_others_refused(swarm, mode):
+    n = swarm.node("m1")
+    n.state_dir.mkdir()
+    os.chmod(n.state_dir, mode)
+    refused_start(n, f"swarmd: state dir {n.state_dir} is writable by group or others "
+                     f"(mode {mode:04o}); run chmod 700 {n.state_dir}")
+    assert stat.S_IMODE(os.stat(n.state_dir).st_mode) == mode
+    assert list(n.state_dir.iterdir()) == []
+    os.chmod(n.state_dir, 0o700)
+    n.start()
+    n.ok("swarm", "init", "--advertise-addr", n.ip)
+
+
+def test_state_dir_of_another_user_refused(swarm):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to chown the state dir to nobody")
+    n = swarm.node("m1").start()
+    n.ok("swarm", "init", "--advertise-addr", n.ip)
+    n.stop()
+    os.chown(n.state_dir, 65534, 65534)
+    refused_start(n, f"swarmd: state dir {n.state_dir} is owned by uid 65534, not by uid 0 "
+                     f"that runs swarmd")
+    os.chown(n.state_dir, 0, 0)
+    n.start()
+    wait_for(lambda: "Swarm: active" in n.ok("info"), timeout=10, what="back in its swarm")

@@ -1,0 +1,102 @@
+/* See statedir.h. */
+#include "statedir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "log.h"
+
+enum statedir_verdict statedir_judge(const char *path, mode_t mode, uid_t owner, uid_t euid,
+                                     char *errmsg, size_t errmsg_size)
+{
+    if (!S_ISDIR(mode)) {
+        errmsg_printf(errmsg, errmsg_size, "state dir %s is not a directory", path);
+        return STATEDIR_REFUSE;
+    }
+    if (owner != euid) {
+        errmsg_printf(errmsg, errmsg_size,
+                      "state dir %s is owned by uid %u, not by uid %u that runs swarmd; "
+                      "run chown %u %s, or use another --state-dir",
+                      path, (unsigned)owner, (unsigned)euid, (unsigned)euid, path);
+        return STATEDIR_REFUSE;
+    }
+    if ((mode & (S_IWGRP | S_IWOTH)) != 0) {
+        errmsg_printf(errmsg, errmsg_size,
+                      "state dir %s is writable by group or others (mode %04o); run chmod 700 %s",
+                      path, (unsigned)(mode & 07777), path);
+        return STATEDIR_REFUSE;
+    }
+    return (mode & 07077) != 0 ? STATEDIR_TIGHTEN : STATEDIR_OK;
+}
+
+/* What older versions left readable by others: files to 0600, dirs to 0700,
+ * in the dir itself and in its certificates/ and raft/ (not the task dirs
+ * under worker/: they belong to the tasks). */
+static void tighten_entries(const char *dir, int depth)
+{
+    char path[PATH_MAX];
+    struct dirent *e;
+    struct stat st;
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
+            continue;
+        }
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (lstat(path, &st) != 0 || st.st_uid != geteuid() ||
+            !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) || S_ISSOCK(st.st_mode))) {
+            continue;
+        }
+        if ((st.st_mode & 077) != 0) {
+            mode_t want = st.st_mode & (S_ISDIR(st.st_mode) ? 0700 : 0600);
+            if (chmod(path, want) == 0) {
+                log_info("swarmd", "tightened %s from %04o to %04o", path,
+                         (unsigned)(st.st_mode & 07777), (unsigned)want);
+            }
+        }
+        if (S_ISDIR(st.st_mode) && depth == 0 &&
+            (strcmp(e->d_name, "certificates") == 0 || strcmp(e->d_name, "raft") == 0)) {
+            tighten_entries(path, depth + 1);
+        }
+    }
+    closedir(d);
+}
+
+int statedir_prepare(const char *path, char *errmsg, size_t errmsg_size)
+{
+    struct stat st;
+    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+        errmsg_printf(errmsg, errmsg_size, "state dir %s: %s", path, strerror(errno));
+        return SWARM_EIO;
+    }
+    if (stat(path, &st) != 0) {
+        errmsg_printf(errmsg, errmsg_size, "state dir %s: %s", path, strerror(errno));
+        return SWARM_EIO;
+    }
+    switch (statedir_judge(path, st.st_mode, st.st_uid, geteuid(), errmsg, errmsg_size)) {
+        case STATEDIR_REFUSE:
+            return SWARM_EPERM;
+        case STATEDIR_TIGHTEN:
+            if (chmod(path, 0700) != 0) {
+                errmsg_printf(errmsg, errmsg_size, "state dir %s: chmod 700: %s", path,
+                              strerror(errno));
+                return SWARM_EIO;
+            }
+            log_info("swarmd", "state dir %s was mode %04o; set to 0700", path,
+                     (unsigned)(st.st_mode & 07777));
+            break;
+        case STATEDIR_OK:
+            break;
+    }
+    tighten_entries(path, 0);
+    return 0;
+}
