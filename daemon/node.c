@@ -848,6 +848,9 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, struct swarm_node
     if ((rv = node_local_state_load(n, &ls, errmsg)) != 0) {
         goto err_after_lock;
     }
+    if (ls == NULL && (rv = node_local_state_recover(n, &ls, errmsg)) != 0) {
+        goto err_after_lock;
+    }
     n->api = api_server_new(loop, API_DEFAULT_MAX_MSG);
     if (n->api == NULL) {
         rv = SWARM_ENOMEM;

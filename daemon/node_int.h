@@ -78,6 +78,10 @@ struct manager_config node_manager_cfg(struct swarm_node *n);
 /* DIR/node-state.pb: 0 with *out (NULL when the node is in no swarm). */
 int node_local_state_load(struct swarm_node *n, Swarm__LocalState **out, char *errmsg);
 Swarm__LocalState *node_local_state_copy(const Swarm__LocalState *ls);
+/* No node-state.pb: 0 with *out NULL for a fresh node; a manager's state
+ * rebuilt from its certificate and store (and saved); else SWARM_ESTATE with
+ * a message saying what is there and what to do (node_recover.c). */
+int node_local_state_recover(struct swarm_node *n, Swarm__LocalState **out, char *errmsg);
 int node_local_state_save(struct swarm_node *n, const Swarm__LocalState *ls, char *errmsg);
 /* DIR/certificates: root CA, node certificate (then its chain, may be
  * NULL) and key (0600). */

@@ -164,3 +164,58 @@ def test_state_dir_of_another_user_refused(swarm):
     os.chown(n.state_dir, 0, 0)
     n.start()
     wait_for(lambda: "Swarm: active" in n.ok("info"), timeout=10, what="back in its swarm")
+
+
+# ---- node-state.pb missing ---------------------------------------------------
+
+def test_missing_node_state_manager_rebuilt(swarm):
+    nodes = make_managers(swarm, 3)
+    leader = wait_for(lambda: leader_of(nodes), timeout=10, what="a leader")
+    follower = next(n for n in nodes if n is not leader)
+    before = follower.inspect("self")["ID"]
+    follower.stop()
+    (follower.state_dir / "node-state.pb").unlink()
+    follower.start()
+    # Still the same manager of the same swarm, not a node that left it.
+    info = follower.ok("info")
+    assert "Swarm: active" in info or "Swarm: pending" in info, info
+    wait_for(lambda: all_reachable(nodes), timeout=20, what="all managers reachable")
+    assert follower.inspect("self")["ID"] == before
+    assert (follower.state_dir / "node-state.pb").exists()
+    follower.ok("node", "update", "--label-add", "back=1", follower.name)
+    for n in nodes:
+        wait_for(lambda: n.inspect(follower.name)["Spec"].get("Labels") == {"back": "1"},
+                 timeout=10, what=f"label seen on {n.name}")
+    # And it survives another restart with the rebuilt file.
+    follower.stop()
+    follower.start()
+    wait_for(lambda: all_reachable(nodes), timeout=20, what="all managers reachable again")
+
+
+def test_missing_node_state_worker_refused(swarm):
+    m = swarm.node("m1").start()
+    m.ok("swarm", "init", "--advertise-addr", m.ip)
+    w = swarm.node("w1").start()
+    w.ok("swarm", "join", "--token", m.ok("swarm", "join-token", "-q", "worker").strip(),
+         "--advertise-addr", w.ip, m.addr)
+    node_id = w.ok("info").split("NodeID: ")[1].split()[0]
+    w.stop()
+    (w.state_dir / "node-state.pb").unlink()
+    refused_start(w, f"swarmd: {w.state_dir}/node-state.pb is missing, but the certificates say "
+                     f"this is node {node_id} (swarm-worker)")
+    text = w.log_path.read_text(errors="replace")
+    assert "refusing to start as if the node had left its swarm" in text
+    assert f"swarmctl node rm --force {node_id}" in text
+    # Nothing was erased: the certificates are still there for a restore.
+    assert (w.state_dir / "certificates" / "swarm-node.key").exists()
+
+
+def test_missing_node_state_and_store_manager_refused(swarm):
+    nodes = make_managers(swarm, 3)
+    leader = wait_for(lambda: leader_of(nodes), timeout=10, what="a leader")
+    follower = next(n for n in nodes if n is not leader)
+    follower.stop()
+    (follower.state_dir / "node-state.pb").unlink()
+    (follower.state_dir / "store.db").unlink()
+    refused_start(follower, "its store.db is gone too, so its raft id is unknown")
+    assert "swarmctl node demote" in follower.log_path.read_text(errors="replace")
