@@ -9,8 +9,13 @@
  * so a burst of changes costs one commit. WAL with synchronous=NORMAL: a
  * crash may lose the last batch, never corrupt the file; the executor's
  * leftover cleanup and the next assignments repair what is lost. */
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "agent_int.h"
 #include "err.h"
@@ -35,20 +40,53 @@ static int taskdb_prepare(struct taskdb *db, const char *sql, sqlite3_stmt **out
     return 0;
 }
 
-int taskdb_open(struct taskdb *db, const char *path, char *errmsg)
+/* SQLite's word that the file is not a sound task db (as opposed to one it
+ * cannot reach: permissions, I/O, full disk). SQLITE_ERROR covers a db with
+ * a `tasks` table of another shape, which makes the statements fail. */
+static bool taskdb_damaged(int rc)
+{
+    rc &= 0xff;
+    return rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT || rc == SQLITE_ERROR;
+}
+
+/* 0, SWARM_ECORRUPT when the file is damaged or foreign, else SWARM_ESQL. */
+static int taskdb_try_open(struct taskdb *db, const char *path, char *errmsg)
 {
     char *em = NULL;
+    sqlite3_stmt *check = NULL;
+    int rc;
     memset(db, 0, sizeof *db);
-    if (sqlite3_open_v2(path, &db->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK) {
+    rc = sqlite3_open_v2(path, &db->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK) {
         errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "task db %s: %s", path,
                       db->db != NULL ? sqlite3_errmsg(db->db) : "out of memory");
         goto err_after_open;
     }
     sqlite3_busy_timeout(db->db, 1000);
-    if (sqlite3_exec(db->db, schema, NULL, NULL, &em) != SQLITE_OK) {
+    rc = sqlite3_exec(db->db, schema, NULL, NULL, &em);
+    if (rc != SQLITE_OK) {
         errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "task db %s: %s", path, em ? em : "?");
         sqlite3_free(em);
+        goto err_after_open;
+    }
+    /* The file is small: a full read of its pages at start is cheap, and a
+     * damaged page found now costs nothing, found later costs the agent. */
+    rc = sqlite3_prepare_v2(db->db, "PRAGMA quick_check", -1, &check, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(check);
+    }
+    if (rc == SQLITE_ROW) {
+        const char *verdict = (const char *)sqlite3_column_text(check, 0);
+        rc = verdict != NULL && strcmp(verdict, "ok") == 0 ? SQLITE_OK : SQLITE_CORRUPT;
+        if (rc != SQLITE_OK) {
+            errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "task db %s: %s", path,
+                          verdict != NULL ? verdict : "?");
+        }
+    } else {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "task db %s: %s", path, sqlite3_errmsg(db->db));
+    }
+    sqlite3_finalize(check);
+    if (rc != SQLITE_OK) {
         goto err_after_open;
     }
     if (taskdb_prepare(db, "INSERT INTO tasks (id, task) VALUES (?1, ?2) "
@@ -59,13 +97,53 @@ int taskdb_open(struct taskdb *db, const char *path, char *errmsg)
         taskdb_prepare(db, "DELETE FROM tasks WHERE id = ?1", &db->del, errmsg) != 0 ||
         taskdb_prepare(db, "BEGIN", &db->begin, errmsg) != 0 ||
         taskdb_prepare(db, "COMMIT", &db->commit, errmsg) != 0) {
+        rc = sqlite3_errcode(db->db);
         goto err_after_open;
     }
     return 0;
 
 err_after_open:
     taskdb_close(db);
-    return SWARM_ESQL;
+    return taskdb_damaged(rc) ? SWARM_ECORRUPT : SWARM_ESQL;
+}
+
+/* Move path and its WAL companions to path.corrupt-<unix time>. */
+static int taskdb_move_aside(const char *path, char *errmsg)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    char from[PATH_MAX], to[PATH_MAX];
+    long long now = (long long)time(NULL);
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        snprintf(from, sizeof from, "%s%s", path, suffixes[i]);
+        snprintf(to, sizeof to, "%s.corrupt-%lld%s", path, now, suffixes[i]);
+        if (rename(from, to) != 0 && errno != ENOENT) {
+            errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "task db: move %s aside: %s", from,
+                          strerror(errno));
+            return SWARM_EIO;
+        }
+    }
+    log_error("agent", "task db %s is damaged; moved it aside to %s.corrupt-%lld and started "
+              "with an empty one: the tasks of this node come back from the manager's "
+              "assignments", path, path, now);
+    return 0;
+}
+
+/* A damaged file is moved aside and replaced by an empty db: what it held
+ * (the tasks assigned here and their last status) comes back with the
+ * manager's next assignments, so the agent must not stay down for it. */
+int taskdb_open(struct taskdb *db, const char *path, char *errmsg)
+{
+    int rv = taskdb_try_open(db, path, errmsg);
+    if (rv != SWARM_ECORRUPT) {
+        return rv;
+    }
+    log_error("agent", "%s", errmsg);
+    if ((rv = taskdb_move_aside(path, errmsg)) != 0) {
+        return rv;
+    }
+    errmsg[0] = '\0';
+    rv = taskdb_try_open(db, path, errmsg);
+    return rv == SWARM_ECORRUPT ? SWARM_ESQL : rv;
 }
 
 void taskdb_close(struct taskdb *db)

@@ -219,3 +219,67 @@ def test_missing_node_state_and_store_manager_refused(swarm):
     (follower.state_dir / "store.db").unlink()
     refused_start(follower, "its store.db is gone too, so its raft id is unknown")
     assert "swarmctl node demote" in follower.log_path.read_text(errors="replace")
+
+
+# ---- a garbage worker/tasks.db ----------------------------------------------
+
+def running_on(manager, service, hostname):
+    rows = manager.ok("service", "ps", service).splitlines()[1:]
+    return sum(1 for l in rows if f" {hostname} " in l and " Running " in l)
+
+
+def task_processes(node, argv):
+    """Live processes running argv that descend from the node's swarmd."""
+    parents = {}
+    cmds = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                parents[int(pid)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmds[int(pid)] = f.read().split(b"\0")[:-1]
+        except OSError:
+            continue
+    want = [a.encode() for a in argv]
+    found = 0
+    for pid, cmd in cmds.items():
+        if cmd != want:
+            continue
+        p, hops = pid, 0
+        while p > 1 and hops < 10 and p != node.proc.pid:
+            p, hops = parents.get(p, 0), hops + 1
+        found += p == node.proc.pid
+    return found
+
+
+def test_garbage_tasks_db_worker_recovers(swarm):
+    m = swarm.node("m1").start()
+    m.ok("swarm", "init", "--advertise-addr", m.ip)
+    w = swarm.node("w1").start()
+    w.ok("swarm", "join", "--token", m.ok("swarm", "join-token", "-q", "worker").strip(),
+         "--advertise-addr", w.ip, m.addr)
+    m.ok("service", "create", "--name", "sleepy", "--replicas", "2", "--constraint",
+         "node.role==worker", "sleep", "600")
+    wait_for(lambda: running_on(m, "sleepy", "w1") == 2, timeout=30, what="2 tasks on w1")
+    wait_for(lambda: task_processes(w, ["sleep", "600"]) == 2, timeout=10,
+             what="2 task processes under w1")
+    w.stop()
+    db = w.state_dir / "worker" / "tasks.db"
+    for suffix in ("-wal", "-shm"):
+        if os.path.exists(f"{db}{suffix}"):
+            os.unlink(f"{db}{suffix}")
+    db.write_bytes(b"this is not a database" + os.urandom(8192))
+    w.start()
+    wait_for(lambda: next((r["STATUS"] for r in m.node_rows() if r["HOSTNAME"] == "w1"), None)
+             == "Ready", timeout=20, what="w1 Ready again")
+    # Its agent runs again: the tasks are processes of the new swarmd.
+    wait_for(lambda: task_processes(w, ["sleep", "600"]) == 2, timeout=30,
+             what="2 task processes under the restarted w1")
+    wait_for(lambda: running_on(m, "sleepy", "w1") == 2, timeout=30,
+             what="2 tasks running on w1 again")
+    assert "Error" not in w.ok("info").split("Swarm:")[1].splitlines()[0]
+    aside = [p.name for p in db.parent.iterdir() if p.name.startswith("tasks.db.corrupt-")]
+    assert aside, list(db.parent.iterdir())
+    assert "task db" in w.log_path.read_text(errors="replace")
