@@ -4,6 +4,7 @@ worker/tasks.db; file modes in the state dir and the state dir's own mode and
 owner."""
 import os
 import shutil
+import sqlite3
 import stat
 import time
 
@@ -15,6 +16,15 @@ from test_managers import all_reachable, leader_of, make_managers
 
 def service_rows(node):
     return sorted(l.split()[1:3] for l in node.ok("service", "ls").splitlines()[1:])
+
+
+def stored_service_names(node):
+    """Service names in the node's own store.db, read directly."""
+    db = sqlite3.connect(f"file:{node.state_dir / 'store.db'}?mode=ro", uri=True, timeout=5)
+    try:
+        return sorted(r[0] for r in db.execute("SELECT name FROM services"))
+    finally:
+        db.close()
 
 
 def node_view(node):
@@ -71,6 +81,16 @@ def test_follower_store_damaged_is_rebuilt(swarm, how):
     for n in nodes:
         wait_for(lambda: service_rows(n) == want, timeout=10, what=f"services on {n.name}")
     wait_for(lambda: all_reachable(nodes), timeout=15, what="all managers reachable")
+    # Its own store holds it all: with the other managers gone (no leader to
+    # forward reads to), it answers from its local store.
+    want = service_rows(leader)
+    wait_for(lambda: stored_service_names(follower) == sorted(r[0] for r in want), timeout=10,
+             what="the follower's own store.db caught up")
+    for n in nodes:
+        if n is not follower:
+            n.kill()
+    wait_for(lambda: service_rows(follower) == want, timeout=20,
+             what="local reads on the rebuilt follower")
     if how in ("garbage", "foreign"):
         kept = [p.name for p in follower.state_dir.iterdir() if p.name.startswith(f"store.db.{'corrupt' if how == 'garbage' else 'foreign'}-")]
         assert kept, "the unusable store was not kept aside"
