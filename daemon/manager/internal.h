@@ -62,10 +62,15 @@ struct manager {
     struct peer *peers;
     struct raft_uv_transport transport;
     bool transport_ready;
-    /* Managers named by the leader at join, or by the raft log while the
-     * store is rebuilt from it, until our store knows them. */
+    /* Managers named by the leader at join, until our store knows them. */
     Swarm__ManagerPeer **seed_peers;
     size_t n_seed_peers;
+    /* Managers named by the raft log this node held at start but had not
+     * applied (a store rebuilt from the log), consulted only while the store
+     * is behind log_peers_until, the log's last index at start. */
+    Swarm__ManagerPeer **log_peers;
+    size_t n_log_peers;
+    uint64_t log_peers_until;
     unsigned closing_handles;
     struct dispatcher *dispatcher;
     struct orchloop *orchloop;

@@ -417,7 +417,8 @@ static void manager_event_cb(const struct store_event *ev, void *data)
 }
 
 /* The raft id of a manager whose certificate names `node_id`: from the
- * store, else from the peers the leader named when we joined. */
+ * store, else from the peers the leader named when we joined, else, while
+ * the store is being rebuilt from the raft log, from that log. */
 static raft_id raft_id_of_node(const char *node_id, void *data)
 {
     struct manager *m = data;
@@ -437,30 +438,25 @@ static raft_id raft_id_of_node(const char *node_id, void *data)
             return m->seed_peers[i]->raft_id;
         }
     }
+    for (size_t i = 0; m->store != NULL && store_last_index(m->store) < m->log_peers_until &&
+                       i < m->n_log_peers; i++) {
+        if (strcmp(m->log_peers[i]->node_id, node_id) == 0) {
+            return m->log_peers[i]->raft_id;
+        }
+    }
     return 0;
 }
 
 /* A store being rebuilt from the log does not know the managers yet: the
- * ones the log names serve raft_id_of_node until it does (the store is asked
- * first, always). */
+ * ones the log names serve raft_id_of_node until it has replayed what the
+ * log held at start (the store is asked first, always). */
 static void add_log_peers(struct manager *m)
 {
-    Swarm__ManagerPeer **peers = NULL;
-    size_t n = 0;
-    if (storefile_log_peers(m->raft, &peers, &n) != 0) {
+    if (storefile_log_peers(m->raft, &m->log_peers, &m->n_log_peers) != 0) {
         log_warn("manager", "out of memory reading the managers from the raft log");
         return;
     }
-    for (size_t i = 0; i < n; i++) {
-        Swarm__ManagerPeer **grown = realloc(m->seed_peers, (m->n_seed_peers + 1) * sizeof *grown);
-        if (grown == NULL) {
-            swarm__manager_peer__free_unpacked(peers[i], NULL);
-            continue;
-        }
-        m->seed_peers = grown;
-        m->seed_peers[m->n_seed_peers++] = peers[i];
-    }
-    free(peers);
+    m->log_peers_until = raft_last_index(rnode_raft(m->raft));
 }
 
 /* Raft timing from the cluster spec (election and heartbeat ticks times the
@@ -1021,6 +1017,10 @@ static void manager_free(struct manager *m)
         swarm__manager_peer__free_unpacked(m->seed_peers[i], NULL);
     }
     free(m->seed_peers);
+    for (size_t i = 0; i < m->n_log_peers; i++) {
+        swarm__manager_peer__free_unpacked(m->log_peers[i], NULL);
+    }
+    free(m->log_peers);
     X509_free(m->root_cert);
     X509_free(m->node_cert);
     pki_chain_free(m->node_chain);
