@@ -64,8 +64,9 @@ int rnode_force_new_cluster(struct rnode *n, char *errmsg);
  * and will replay the log after it as entries are known committed. The store
  * must match the raft state: a store whose last index is beyond the last
  * entry of the log (copied from elsewhere, or a raft dir that was replaced)
- * is emptied here, loudly, and rebuilt by the replay; an older or empty
- * store is simply caught up by it. */
+ * is emptied, loudly, before raft applies anything (raft_start itself applies
+ * on a single voter), and rebuilt by the replay; an older or empty store is
+ * simply caught up by it. */
 int rnode_start(struct rnode *n, char *errmsg);
 
 /* The store commands of the entries this node holds in its log but has not
