@@ -180,7 +180,7 @@ static void proc_maybe_free(struct proc_task *t)
     }
     t->freeing = true;
     if (t->cgroup != NULL) {
-        exec_cgroup_remove(t->cgroup, false);
+        exec_cgroup_remove(t->cgroup, true); /* nothing of the task runs any more */
     }
     if (t->removed && exec_rm_rf(t->dir) != 0) {
         log_warn("executor", "task %s: removing %s failed", t->entry.id, t->dir);
@@ -533,8 +533,10 @@ static void proc_exit_cb(uv_process_t *h, int64_t status, int sig)
          * it could take the tree down: its cgroup holds all of it. An ended
          * task never runs again: its cgroup goes now. */
         exec_cgroup_remove(t->cgroup, true);
-        free(t->cgroup);
-        t->cgroup = NULL;
+        if (access(t->cgroup, F_OK) != 0) {
+            free(t->cgroup);
+            t->cgroup = NULL; /* else tried again when the task is freed */
+        }
     }
     if (sig != 0) {
         exec_kill_session(t->pid); /* and without a cgroup, its session */
@@ -697,6 +699,10 @@ static void proc_kill_recorded(struct executor_proc *p, const char *root, const 
     char path[PATH_MAX];
     int pid = 0;
     unsigned long long start = 0;
+    if (p->cg_base != NULL) { /* whatever is in its cgroup is a previous run's */
+        snprintf(path, sizeof path, "%s/" EXEC_CGROUP_PREFIX "%s", p->cg_base, id);
+        exec_cgroup_remove(path, true);
+    }
     snprintf(path, sizeof path, "%s/%s/pid", root, id);
     FILE *f = fopen(path, "re");
     if (f == NULL) {
@@ -711,10 +717,6 @@ static void proc_kill_recorded(struct executor_proc *p, const char *root, const 
     }
     fclose(f);
     unlink(path);
-    if (p->cg_base != NULL) {
-        snprintf(path, sizeof path, "%s/" EXEC_CGROUP_PREFIX "%s", p->cg_base, id);
-        exec_cgroup_remove(path, true);
-    }
 }
 
 /* Task dirs of a swarmd that kept them in its state dir: their processes
