@@ -90,7 +90,16 @@ struct api_peer {
     char node_id[64];    /* certificate CN; empty for LOCAL and ANONYMOUS */
     char cluster_id[64]; /* certificate O */
     char addr[64];       /* "IP:PORT" of the TCP peer, "unix" on the socket */
+    char via[64];        /* a forwarded call: the node ID of the manager that
+                          * forwarded it (the fields above are the caller's);
+                          * empty for a direct call */
 };
+
+/* Request header naming the original caller of a call one manager forwards
+ * to another: "ROLE;NODE_ID;CLUSTER_ID;ADDR" with ROLE one of local,
+ * anonymous, worker, manager. Believed only from a peer the authorizer
+ * grants API_ROLE_MANAGER; anyone else sending it is refused. */
+#define API_FORWARDED_HEADER "swarm-forwarded-for"
 
 /* ------------------------------------------------------------------ server */
 
@@ -138,6 +147,25 @@ int api_server_register(struct api_server *s,
                         unsigned roles,
                         api_handler_cb cb,
                         void *data);
+
+/* Authorization beyond the certificate (e.g. from the cluster store): called
+ * for every call of a certificate holder (WORKER or MANAGER) before its
+ * method's role mask is checked, and again for the original caller of a
+ * forwarded call. It may lower peer->role (a demoted manager whose
+ * certificate still says manager is a worker) and returns API_OK, or a status
+ * (PERMISSION_DENIED, UNAVAILABLE) with a message in `msg` that refuses the
+ * call. It must not raise the role. */
+typedef enum api_status (*api_authorize_cb)(struct api_peer *peer, char *msg, size_t msg_size,
+                                           void *data);
+void api_server_set_authorize(struct api_server *s, api_authorize_cb cb, void *data);
+
+/* Run the authorizer again for every open TLS connection of node `node_id`
+ * (NULL: of every node) whose peer was granted a role by an earlier call,
+ * and close those it now refuses or
+ * grants less (a node removed, demoted or revoked since): their calls in
+ * flight are cancelled, long-lived streams included. Connections busy in an
+ * HTTP/2 callback are left alone (their next call is checked anyway). */
+void api_server_recheck(struct api_server *s, const char *node_id);
 
 /* Listen on a unix socket (mode 0600; a stale socket file is replaced). Every
  * peer there is API_ROLE_LOCAL. */
@@ -271,6 +299,27 @@ int api_client_stream(struct api_client *c,
                       void *data,
                       struct api_client_call **handle);
 
+/* The same, on behalf of `origin` (sent as API_FORWARDED_HEADER; NULL:
+ * none): a manager relaying a call it received. */
+int api_client_unary_as(struct api_client *c,
+                        const ProtobufCServiceDescriptor *service,
+                        const char *method,
+                        const ProtobufCMessage *req,
+                        uint64_t timeout_ms,
+                        const struct api_peer *origin,
+                        api_response_cb cb,
+                        void *data);
+int api_client_stream_as(struct api_client *c,
+                         const ProtobufCServiceDescriptor *service,
+                         const char *method,
+                         const ProtobufCMessage *req,
+                         uint64_t timeout_ms,
+                         const struct api_peer *origin,
+                         api_stream_cb on_msg,
+                         api_response_cb done,
+                         void *data,
+                         struct api_client_call **handle);
+
 /* Cancel (RST_STREAM); `done` then runs with API_CANCELLED. */
 void api_client_call_cancel(struct api_client_call *call);
 
@@ -286,5 +335,10 @@ void api_client_close(struct api_client *c, void (*done)(void *data),
 
 /* gRPC code name, e.g. "NOT_FOUND". */
 const char *api_status_name(enum api_status status);
+
+/* API_FORWARDED_HEADER's value for `origin`, and back. Parsing fails
+ * (SWARM_EINVAL) on anything but the four fields with a known role. */
+void api_peer_format_forwarded(const struct api_peer *origin, char *out, size_t size);
+int api_peer_parse_forwarded(const char *value, struct api_peer *out);
 
 #endif

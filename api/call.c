@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "log.h"
 #include "server_int.h"
 
 /* ---------------------------------------------------------------- calls */
@@ -301,6 +302,72 @@ static const char *role_name(enum api_role role)
     return "?";
 }
 
+static bool role_has_cert(enum api_role role)
+{
+    return role == API_ROLE_WORKER || role == API_ROLE_MANAGER;
+}
+
+/* Ask the server's authorizer about `peer`; on refusal the call is failed. */
+static bool call_authorize_peer(struct api_call *call, struct api_peer *peer)
+{
+    struct api_server *s = call->conn->s;
+    char msg[256] = "";
+    if (s->authorize == NULL || !role_has_cert(peer->role)) {
+        return true;
+    }
+    enum api_status st = s->authorize(peer, msg, sizeof msg, s->authorize_data);
+    if (st != API_OK) {
+        call_failf(call, 200, st, "%s", msg[0] ? msg : "permission denied");
+        return false;
+    }
+    return true;
+}
+
+/* Who the call is from, as far as the store says: the direct peer, and for a
+ * call a manager forwarded, the original caller it names. A forwarded call
+ * from the control socket of a manager acts as that manager: a certificate
+ * never grants more than the manager role. */
+static bool call_authorize(struct api_call *call)
+{
+    static struct log_limit forged_limit;
+    struct api_peer origin;
+    if (!call_authorize_peer(call, &call->peer)) {
+        return false;
+    }
+    if (call->conn->s->authorize != NULL && role_has_cert(call->peer.role) &&
+        call->peer.role > call->conn->granted) {
+        call->conn->granted = call->peer.role;
+    }
+    if (call->forwarded[0] == '\0') {
+        return true;
+    }
+    if (call->peer.role != API_ROLE_MANAGER) {
+        log_warn_limited(&forged_limit, "api",
+                         "refusing call %s from %s (node \"%s\"): forwarded calls are "
+                         "accepted from managers only", call->path, call->peer.addr,
+                         call->peer.node_id);
+        call_failf(call, 200, API_PERMISSION_DENIED,
+                   "only managers may forward calls on behalf of others");
+        return false;
+    }
+    if (api_peer_parse_forwarded(call->forwarded, &origin) != 0) {
+        call_failf(call, 200, API_INVALID_ARGUMENT, "malformed %s header",
+                   API_FORWARDED_HEADER);
+        return false;
+    }
+    if (origin.role == API_ROLE_LOCAL) {
+        snprintf(origin.node_id, sizeof origin.node_id, "%s", call->peer.node_id);
+        snprintf(origin.cluster_id, sizeof origin.cluster_id, "%s", call->peer.cluster_id);
+        origin.role = API_ROLE_MANAGER;
+    }
+    snprintf(origin.via, sizeof origin.via, "%s", call->peer.node_id);
+    if (!call_authorize_peer(call, &origin)) {
+        return false;
+    }
+    call->peer = origin;
+    return true;
+}
+
 /* The request HEADERS are complete: check them before any data matters. */
 static void call_headers_done(struct api_call *call)
 {
@@ -336,6 +403,9 @@ static void call_headers_done(struct api_call *call)
     if (call->route == NULL) {
         call_failf(call, 200, API_UNIMPLEMENTED, "unknown method %s",
                    call->path);
+        return;
+    }
+    if (!call_authorize(call)) {
         return;
     }
     if ((call->route->roles & call->peer.role) == 0) {
@@ -600,6 +670,13 @@ static int on_header_cb(nghttp2_session *session, const nghttp2_frame *frame,
         copy_value(call->timeout, sizeof call->timeout, value, valuelen);
     } else if (HDR_IS("grpc-encoding")) {
         copy_value(call->encoding, sizeof call->encoding, value, valuelen);
+    } else if (HDR_IS(API_FORWARDED_HEADER)) {
+        /* Too long to hold means malformed: keep a marker that fails to parse. */
+        if (valuelen == 0 || valuelen >= sizeof call->forwarded) {
+            snprintf(call->forwarded, sizeof call->forwarded, "?");
+        } else {
+            copy_value(call->forwarded, sizeof call->forwarded, value, valuelen);
+        }
     }
 #undef HDR_IS
     return 0;

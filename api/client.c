@@ -79,6 +79,7 @@ struct api_client_call {
     api_response_cb done;
     void *data;
     char path[256];
+    char forwarded[256]; /* API_FORWARDED_HEADER value, or "" */
     uint64_t timeout_ms;
     struct grpc_buf req;
     struct grpc_buf in;
@@ -246,7 +247,7 @@ static void ccall_submit(struct api_client_call *call)
 {
     struct api_client *c = call->c;
     char timeout[16];
-    nghttp2_nv nva[8] = {
+    nghttp2_nv nva[9] = {
         H2_NV(":method", "POST"),
         H2_NV(":scheme", c->tls ? "https" : "http"),
         H2_NV(":path", call->path),
@@ -260,6 +261,10 @@ static void ccall_submit(struct api_client_call *call)
         grpc_timeout_format(call->timeout_ms, timeout);
         nghttp2_nv t = H2_NV("grpc-timeout", timeout);
         nva[n++] = t;
+    }
+    if (call->forwarded[0] != '\0') {
+        nghttp2_nv f = H2_NV(API_FORWARDED_HEADER, call->forwarded);
+        nva[n++] = f;
     }
     nghttp2_data_provider prd = {.source.ptr = call, .read_callback = ccall_read_cb};
     int32_t id = nghttp2_submit_request(c->io.session, NULL, nva, n, &prd, call);
@@ -694,9 +699,10 @@ bool api_client_connected(const struct api_client *c)
 static int client_start_call(struct api_client *c,
                              const ProtobufCServiceDescriptor *service,
                              const char *method, const ProtobufCMessage *req,
-                             uint64_t timeout_ms, bool streaming,
-                             api_stream_cb on_msg, api_response_cb done,
-                             void *data, struct api_client_call **handle)
+                             uint64_t timeout_ms, const struct api_peer *origin,
+                             bool streaming, api_stream_cb on_msg,
+                             api_response_cb done, void *data,
+                             struct api_client_call **handle)
 {
     const ProtobufCMethodDescriptor *m = NULL;
     if (c->closing) {
@@ -724,6 +730,9 @@ static int client_start_call(struct api_client *c,
     call->grpc_status = -1;
     call->stream_done = true; /* until submitted */
     snprintf(call->path, sizeof call->path, "/%s/%s", service->name, method);
+    if (origin != NULL) {
+        api_peer_format_forwarded(origin, call->forwarded, sizeof call->forwarded);
+    }
     uv_timer_init(c->loop, &call->timer);
     call->timer.data = call;
     call->next = c->calls;
@@ -762,8 +771,29 @@ int api_client_unary(struct api_client *c,
                      const char *method, const ProtobufCMessage *req,
                      uint64_t timeout_ms, api_response_cb cb, void *data)
 {
-    return client_start_call(c, service, method, req, timeout_ms, false, NULL,
-                             cb, data, NULL);
+    return client_start_call(c, service, method, req, timeout_ms, NULL, false,
+                             NULL, cb, data, NULL);
+}
+
+int api_client_unary_as(struct api_client *c,
+                        const ProtobufCServiceDescriptor *service,
+                        const char *method, const ProtobufCMessage *req,
+                        uint64_t timeout_ms, const struct api_peer *origin,
+                        api_response_cb cb, void *data)
+{
+    return client_start_call(c, service, method, req, timeout_ms, origin, false,
+                             NULL, cb, data, NULL);
+}
+
+int api_client_stream_as(struct api_client *c,
+                         const ProtobufCServiceDescriptor *service,
+                         const char *method, const ProtobufCMessage *req,
+                         uint64_t timeout_ms, const struct api_peer *origin,
+                         api_stream_cb on_msg, api_response_cb done, void *data,
+                         struct api_client_call **handle)
+{
+    return client_start_call(c, service, method, req, timeout_ms, origin, true,
+                             on_msg, done, data, handle);
 }
 
 int api_client_stream(struct api_client *c,
@@ -773,8 +803,8 @@ int api_client_stream(struct api_client *c,
                       api_response_cb done, void *data,
                       struct api_client_call **handle)
 {
-    return client_start_call(c, service, method, req, timeout_ms, true, on_msg,
-                             done, data, handle);
+    return client_start_call(c, service, method, req, timeout_ms, NULL, true,
+                             on_msg, done, data, handle);
 }
 
 void api_client_call_cancel(struct api_client_call *call)

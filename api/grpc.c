@@ -291,3 +291,57 @@ int grpc_unknown_fields(const ProtobufCMessageDescriptor *desc, const uint8_t *d
     *count = 0;
     return unknown_walk(desc, data, len, limit, count, 0);
 }
+static const char *const forwarded_roles[] = {"anonymous", "worker", "manager", "local"};
+
+void api_peer_format_forwarded(const struct api_peer *origin, char *out, size_t size)
+{
+    const char *role = "anonymous";
+    for (unsigned i = 0; i < 4; i++) {
+        if (origin->role == (enum api_role)(1u << i)) {
+            role = forwarded_roles[i];
+        }
+    }
+    snprintf(out, size, "%s;%s;%s;%s", role, origin->node_id, origin->cluster_id, origin->addr);
+}
+
+/* Copy the field up to `sep` (or the end) into out; false if too long. */
+static bool forwarded_field(const char **p, char sep, char *out, size_t size)
+{
+    const char *end = sep != '\0' ? strchr(*p, sep) : *p + strlen(*p);
+    if (end == NULL || (size_t)(end - *p) >= size) {
+        return false;
+    }
+    for (const char *c = *p; c < end; c++) {
+        if (*c <= 0x20 || *c >= 0x7f) {
+            return false;
+        }
+    }
+    memcpy(out, *p, (size_t)(end - *p));
+    out[end - *p] = '\0';
+    *p = sep != '\0' ? end + 1 : end;
+    return true;
+}
+
+int api_peer_parse_forwarded(const char *value, struct api_peer *out)
+{
+    char role[16];
+    const char *p = value;
+    memset(out, 0, sizeof *out);
+    if (!forwarded_field(&p, ';', role, sizeof role) ||
+        !forwarded_field(&p, ';', out->node_id, sizeof out->node_id) ||
+        !forwarded_field(&p, ';', out->cluster_id, sizeof out->cluster_id) ||
+        !forwarded_field(&p, '\0', out->addr, sizeof out->addr)) {
+        return SWARM_EINVAL;
+    }
+    for (unsigned i = 0; i < 4; i++) {
+        if (strcmp(role, forwarded_roles[i]) == 0) {
+            out->role = (enum api_role)(1u << i);
+        }
+    }
+    if (out->role == 0 ||
+        ((out->role == API_ROLE_WORKER || out->role == API_ROLE_MANAGER) &&
+         (out->node_id[0] == '\0' || out->cluster_id[0] == '\0'))) {
+        return SWARM_EINVAL;
+    }
+    return 0;
+}

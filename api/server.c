@@ -247,6 +247,7 @@ static bool conn_admit_anon(struct server_conn *sc)
     s->n_anon++;
     return true;
 }
+static struct log_limit cert_refused_limit;
 
 static void conn_handshake_cb(struct tls_conn *tls, int status,
                               const char *errmsg, void *data)
@@ -258,12 +259,20 @@ static void conn_handshake_cb(struct tls_conn *tls, int status,
     }
     sc->handshaking = false;
     if (status != 0) {
-        log_debug("api", "TLS from %s: %s", sc->peer.addr, errmsg);
+        /* A client certificate that fails verification (expired, another
+         * CA) is an audit event; other handshake failures (port scans,
+         * clients giving up) are noise. */
+        if (errmsg != NULL && strstr(errmsg, "certificate") != NULL) {
+            log_warn_limited(&cert_refused_limit, "api",
+                             "refusing TLS connection from %s: %s", sc->peer.addr, errmsg);
+        } else {
+            log_debug("api", "TLS from %s: %s", sc->peer.addr, errmsg);
+        }
         server_conn_close(sc);
         return;
     }
     if (tls_conn_peer(tls, &sc->peer, em) != 0) {
-        log_warn("api", "refusing %s: %s", sc->peer.addr, em);
+        log_warn_limited(&cert_refused_limit, "api", "refusing %s: %s", sc->peer.addr, em);
         server_conn_close(sc);
         return;
     }
@@ -688,6 +697,38 @@ void api_server_close_tls(struct api_server *s)
     SSL_CTX_free(s->ctx);
     s->ctx = NULL;
     s->tls_port = -1;
+}
+
+void api_server_set_authorize(struct api_server *s, api_authorize_cb cb, void *data)
+{
+    s->authorize = cb;
+    s->authorize_data = data;
+}
+
+void api_server_recheck(struct api_server *s, const char *node_id)
+{
+    struct server_conn *sc, *next;
+    char msg[256];
+    if (s->authorize == NULL) {
+        return;
+    }
+    for (sc = s->conns; sc != NULL; sc = next) {
+        next = sc->next;
+        if (sc->closing || sc->granted == 0 || sc->io.in_session ||
+            (node_id != NULL && strcmp(sc->peer.node_id, node_id) != 0)) {
+            continue;
+        }
+        struct api_peer peer = sc->peer;
+        msg[0] = '\0';
+        enum api_status st = s->authorize(&peer, msg, sizeof msg, s->authorize_data);
+        if (st == API_OK && (unsigned)peer.role >= sc->granted) {
+            sc->granted = peer.role;
+            continue;
+        }
+        log_warn("api", "closing the connection of %s (node \"%s\"): %s", sc->peer.addr,
+                 sc->peer.node_id, st != API_OK ? msg : "its node lost the manager role");
+        server_conn_close(sc);
+    }
 }
 
 int api_server_tls_port(const struct api_server *s)

@@ -47,6 +47,7 @@ struct server_conn {
     struct api_peer peer;
     const struct api_limits *lim; /* set with the peer, after the handshake */
     struct api_call *calls;
+    unsigned granted; /* role the authorizer last granted; 0: none yet */
     size_t queued;   /* response bytes in call buffers, not yet in nghttp2 */
     size_t buffered; /* request bytes in call buffers (the memory budget) */
     size_t unacked;  /* received bytes not yet given back as window */
@@ -72,6 +73,8 @@ struct api_server {
     unsigned char alpn_wire[512];
     unsigned alpn_wire_len;
     SSL_CTX *ctx;
+    api_authorize_cb authorize;
+    void *authorize_data;
     struct listener *listeners;
     struct server_conn *conns;
     struct api_limits anon_limits;
@@ -110,6 +113,7 @@ struct api_call {
     char content_type[64];
     char timeout[16];
     char encoding[32];
+    char forwarded[256];
     uint64_t deadline;
     uint64_t req_until; /* uv_now() by which END_STREAM must arrive; 0: none */
     struct grpc_buf in;

@@ -119,12 +119,18 @@ static void ident_free(struct ident *id)
 }
 
 /* node1..node4 are raft ids 1..4. */
-static raft_id map_node(const char *node_id, void *data)
+/* The managers' raft addresses, as a store would give them. */
+static char map_addr[5][64];
+
+static raft_id map_node(const char *node_id, char *addr, size_t addr_size, char *why,
+                        size_t why_size, void *data)
 {
     if (strncmp(node_id, "node", 4) == 0 && node_id[4] >= '1' && node_id[4] <= '4' &&
         node_id[5] == '\0') {
+        snprintf(addr, addr_size, "%s", map_addr[node_id[4] - '0']);
         return (raft_id)(node_id[4] - '0');
     }
+    snprintf(why, why_size, "unknown node");
     return 0;
 }
 
@@ -167,6 +173,7 @@ static int mgr_setup(struct cluster *c, int i)
     }
     snprintf(m->address, sizeof m->address, "127.0.0.%d:%d", 31 + i,
              api_server_tls_port(m->server));
+    snprintf(map_addr[i + 1], sizeof map_addr[i + 1], "%s", m->address);
     struct rtransport_config tcfg = {
         .loop = &loop,
         .server = m->server,

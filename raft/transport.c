@@ -79,7 +79,8 @@ struct rtransport {
     struct rtransport_reg *reg;
     SSL_CTX *client_ctx;
     char cluster_id[64];
-    raft_id (*raft_id_of_node)(const char *node_id, void *data);
+    raft_id (*raft_id_of_node)(const char *node_id, char *addr, size_t addr_size, char *why,
+                               size_t why_size, void *data);
     void *data;
     raft_id id;
     char address[RTRANSPORT_ADDR_MAX + 1];
@@ -113,7 +114,9 @@ struct rtransport_bridge {
     struct raft_uv_connect *req; /* pending dial */
     raft_uv_connect_cb connect_cb;
     raft_id id;
-    char address[RTRANSPORT_ADDR_MAX + 1]; /* dialed, or the dialer's */
+    bool accepted;
+    char node_id[64]; /* accepted: the peer certificate's CN */
+    char address[RTRANSPORT_ADDR_MAX + 1]; /* dialed, or the peer's from the store */
     uint8_t pre[RTRANSPORT_PREAMBLE_HDR + RTRANSPORT_ADDR_MAX];
     size_t pre_len;
     struct rtransport_bridge *prev, *next;
@@ -450,7 +453,9 @@ static int dial_check_server(struct rtransport_bridge *b, char *why, size_t size
         snprintf(why, size, "server belongs to cluster \"%s\"", peer.cluster_id);
         return SWARM_EPERM;
     }
-    raft_id id = tr->raft_id_of_node(peer.node_id, tr->data);
+    char addr[RTRANSPORT_ADDR_MAX + 1], unused[256];
+    raft_id id = tr->raft_id_of_node(peer.node_id, addr, sizeof addr, unused, sizeof unused,
+                                     tr->data);
     if (id != 0 && id != b->id) {
         snprintf(why, size, "server is node %s, raft id %llu", peer.node_id,
                  (unsigned long long)id);
@@ -582,8 +587,8 @@ static int preamble_feed(struct rtransport_bridge *b, const uint8_t *buf, size_t
             return SWARM_EPROTO;
         }
     }
-    memcpy(b->address, b->pre + RTRANSPORT_PREAMBLE_HDR, alen);
-    b->address[alen] = '\0';
+    /* The address the peer claims is not used: b->address came from the
+     * store when the connection was accepted. */
     return 0;
 }
 
@@ -624,29 +629,40 @@ static void preamble_read_cb(struct tls_conn *conn, int status, const uint8_t *b
 
 /* Called by the api_server once a client offering "swarm-raft" completed its
  * handshake with a certificate of our root CA (or none). */
+static struct log_limit refused_peer_limit;
+
 static void rtransport_accept_cb(struct tls_conn *conn, const struct api_peer *peer,
                                  void *data)
 {
     struct rtransport_reg *reg = data;
     struct rtransport *tr = reg->tr;
+    char addr[RTRANSPORT_ADDR_MAX + 1] = "";
+    char reason[256] = "";
     const char *why = NULL;
     raft_id id = 0;
     if (tr == NULL || tr->closing || tr->accept_cb == NULL) {
-        why = "raft is not running here";
-    } else if (peer->role != API_ROLE_MANAGER) {
+        /* Peers retry every second while raft is down here: not news. */
+        log_debug("raft", "transport: refusing raft connection from %s (node \"%s\"): "
+                  "raft is not running here", peer->addr, peer->node_id);
+        tls_conn_close(conn, NULL, NULL);
+        return;
+    }
+    if (peer->role != API_ROLE_MANAGER) {
         why = "not a manager certificate";
     } else if (strcmp(peer->cluster_id, tr->cluster_id) != 0) {
         why = "certificate of another cluster";
-    } else if ((id = tr->raft_id_of_node(peer->node_id, tr->data)) == 0) {
-        why = "not a raft member";
+    } else if ((id = tr->raft_id_of_node(peer->node_id, addr, sizeof addr, reason,
+                                         sizeof reason, tr->data)) == 0) {
+        why = reason[0] ? reason : "not a raft member";
+    } else if (addr[0] == '\0') {
+        why = "no raft address known for it";
     } else if (tr->n_accepted >= RTRANSPORT_ACCEPT_MAX) {
         why = "too many raft connections";
     }
     if (why != NULL) {
-        /* Peers retry every second while raft is down here: not news. */
-        log_write(tr == NULL || tr->closing || tr->accept_cb == NULL ? LOG_DEBUG : LOG_WARN,
-                  "raft", "transport: refusing raft connection from %s (node \"%s\"): %s",
-                  peer->addr, peer->node_id, why);
+        log_warn_limited(&refused_peer_limit, "raft",
+                         "transport: refusing raft peer from %s (node \"%s\"): %s", peer->addr,
+                         peer->node_id, why);
         tls_conn_close(conn, NULL, NULL);
         return;
     }
@@ -666,7 +682,9 @@ static void rtransport_accept_cb(struct tls_conn *conn, const struct api_peer *p
     rwire_init(b->wire);
     tr->n_accepted++;
     b->id = id;
-    snprintf(b->address, sizeof b->address, "%s", peer->addr);
+    b->accepted = true;
+    snprintf(b->node_id, sizeof b->node_id, "%s", peer->node_id);
+    snprintf(b->address, sizeof b->address, "%s", addr);
     if (tls_conn_read_start(conn, preamble_read_cb, b) != 0) {
         bridge_close(b);
         return;
@@ -816,6 +834,32 @@ void rtransport_set_client_ctx(struct raft_uv_transport *t, SSL_CTX *ctx)
     SSL_CTX_up_ref(ctx);
     SSL_CTX_free(tr->client_ctx);
     tr->client_ctx = ctx;
+}
+
+void rtransport_recheck(struct raft_uv_transport *t, const char *node_id)
+{
+    struct rtransport *tr = t->impl;
+    char addr[RTRANSPORT_ADDR_MAX + 1], why[256];
+    if (tr == NULL || tr->closing) {
+        return;
+    }
+    /* bridge_close frees nothing now (only in close callbacks): the list
+     * stays walkable. */
+    for (struct rtransport_bridge *b = tr->bridges; b != NULL; b = b->next) {
+        if (!b->accepted || b->state == BRIDGE_CLOSING ||
+            (node_id != NULL && strcmp(b->node_id, node_id) != 0)) {
+            continue;
+        }
+        why[0] = '\0';
+        raft_id id = tr->raft_id_of_node(b->node_id, addr, sizeof addr, why, sizeof why,
+                                         tr->data);
+        if (id == b->id) {
+            continue;
+        }
+        log_warn("raft", "transport: closing the raft connection of node \"%s\" (raft id %llu): %s",
+                 b->node_id, (unsigned long long)b->id, why[0] ? why : "no longer a raft member");
+        bridge_close(b);
+    }
 }
 
 void rtransport_free(struct raft_uv_transport *t)

@@ -11,12 +11,13 @@
  * Identity: both sides present certificates of the swarm's root CA. The
  * dialer checks that the server is a manager (OU swarm-manager) of our
  * cluster (O); the acceptor checks the same of the client and takes the
- * peer's raft id from its certificate (CN -> raft_id_of_node), never from
- * bytes the peer sends. The only thing the dialer says is its advertised raft
- * address, in an 8-byte-headed preamble before raft's own bytes: raft sends
- * its replies and reports the leader by that address, and a fresh manager has
- * no other way to learn it (its configuration and store are empty until the
- * leader talks to it). Raft itself needs no handshake bytes.
+ * peer's raft id and address from its certificate (CN -> raft_id_of_node,
+ * which looks them up in the store), never from bytes the peer sends. The
+ * dialer still sends its advertised raft address in an 8-byte-headed
+ * preamble before raft's own bytes (the wire format), but the acceptor only
+ * checks its form: a peer naming another address would otherwise become
+ * the leader address followers forward to. Raft itself needs no handshake
+ * bytes.
  *
  * Everything runs on one loop. SIGPIPE must be ignored by the process: raft
  * learns that an outbound connection died when its next write fails.
@@ -55,12 +56,15 @@ struct rtransport_config {
     SSL_CTX *client_ctx;
     /* Peers must present O=<cluster_id> and OU=swarm-manager. */
     const char *cluster_id;
-    /* Map the node ID of a verified peer certificate (CN) to its raft id; 0
-     * if unknown (the connection is refused). Called for every accepted
-     * connection, and on dial to check that the manager reached is the one
-     * raft asked for (a known node with another raft id is refused; an
-     * unknown one is accepted, the mapping may lag behind raft). */
-    raft_id (*raft_id_of_node)(const char *node_id, void *data);
+    /* Map the node ID of a verified peer certificate (CN) to its raft id and
+     * raft address (into `addr`); 0 if it is not a current raft member (the
+     * connection is refused and `why` says why). Called for every accepted
+     * connection, by rtransport_recheck, and on dial to check that the
+     * manager reached is the one raft asked for (a known node with another
+     * raft id is refused; an unknown one is accepted, the mapping may lag
+     * behind raft). */
+    raft_id (*raft_id_of_node)(const char *node_id, char *addr, size_t addr_size, char *why,
+                               size_t why_size, void *data);
     void *data;
 };
 
@@ -74,6 +78,11 @@ int rtransport_init(struct raft_uv_transport *t, const struct rtransport_config 
 /* Use `ctx` for the next dials (after a certificate renewal); connections
  * already up keep theirs. Takes a reference. */
 void rtransport_set_client_ctx(struct raft_uv_transport *t, SSL_CTX *ctx);
+
+/* Ask raft_id_of_node again about the accepted connections of `node_id`
+ * (NULL: all) and close those it no longer maps to the same raft id: a
+ * member removed from the store loses its open raft connections at once. */
+void rtransport_recheck(struct raft_uv_transport *t, const char *node_id);
 
 /* Free what rtransport_init allocated: after raft called the transport's
  * close callback (raft_close / rnode_close done), or if raft never started.

@@ -5,7 +5,7 @@
  * anything secret.
  *
  * IssueNodeCertificate, with a join token (anyone) or without (renewal by a
- * node over mTLS):
+ * node over mTLS), always decided by the leader:
  *   token -> role (constant-time compare with both tokens) -> CSR verified ->
  *   node ID (and raft id for managers) -> certificate signed by the root CA ->
  *   Node object committed through raft -> answer.
@@ -21,6 +21,7 @@
 #include "err.h"
 #include "id.h"
 #include "internal.h"
+#include "log.h"
 #include "pbcopy.h"
 #include "pki.h"
 #include "pkichain.h"
@@ -263,12 +264,20 @@ static void issue_node_cert_cb(struct api_call *call, const ProtobufCMessage *ms
         api_call_error(call, API_UNAVAILABLE, "%s", MANAGER_NOT_MANAGER_MSG);
         return;
     }
+    if (req->token[0] == '\0' && api_call_peer(call)->role != API_ROLE_ANONYMOUS) {
+        renew_node_cert(m, call, req);
+        return;
+    }
     if (store_cluster_get_default(m->store, &c) != 0) {
         api_call_error(call, API_UNAVAILABLE, "the cluster object is not available yet");
         return;
     }
     role = token_role(c, req->token);
     if (role < 0) {
+        static struct log_limit bad_token_limit;
+        const struct api_peer *peer = api_call_peer(call);
+        log_warn_limited(&bad_token_limit, "ca", "refusing join from %s%s%s: invalid join token",
+                         peer->addr, peer->via[0] ? " via manager " : "", peer->via);
         api_call_error(call, API_INVALID_ARGUMENT, CA_MSG_BAD_TOKEN);
         goto out;
     }
@@ -328,23 +337,13 @@ out:
     swarm__cluster__free_unpacked(c, NULL);
 }
 
-/* Renewals are served by whichever manager is asked (a read and a
- * signature: forwarding would lose the caller's identity); joins create a
- * Node and so run on the leader. */
+/* Joins (they create a Node) and renewals (the node's role must be the
+ * leader's idea of it, not a follower's possibly stale store) both run on
+ * the leader; a forwarded renewal names its caller (forward.c), so the
+ * leader renews the caller's certificate, not the forwarding manager's. */
 static void issue_entry_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
 {
-    const Swarm__IssueNodeCertificateRequest *req = (const Swarm__IssueNodeCertificateRequest *)msg;
-    struct route *join_route = data;
-    struct manager *m = *manager_route_current(join_route);
-    if (req->token[0] == '\0' && api_call_peer(call)->role != API_ROLE_ANONYMOUS) {
-        if (m == NULL || m->phase != MANAGER_RUNNING) {
-            api_call_error(call, API_UNAVAILABLE, "%s", MANAGER_NOT_MANAGER_MSG);
-            return;
-        }
-        renew_node_cert(m, call, req);
-        return;
-    }
-    manager_route_call(join_route, call, msg);
+    manager_route_call(data, call, msg);
 }
 
 void caserver_register(struct api_server *api, struct manager **current)
@@ -361,6 +360,7 @@ void caserver_register(struct api_server *api, struct manager **current)
 void manager_register_api(struct api_server *api, struct manager_slot *slot)
 {
     struct manager **current = &slot->m;
+    access_register(api, slot);
     controlapi_register(api, current);
     serviceapi_register(api, current);
     caserver_register(api, current);

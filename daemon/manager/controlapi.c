@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authz.h"
 #include "control.pb-c.h"
 #include "err.h"
 #include "id.h"
@@ -414,6 +415,51 @@ static void remove_node_done_cb(struct manager *m, int status, const struct stor
     free(w);
 }
 
+/* The node goes and, in the same command, its certificates join the
+ * cluster's revoked list (swarmkit's BlacklistedCertificates) until any
+ * certificate it may hold has expired: every manager then refuses them, even
+ * one whose store would still know the node. Compare-and-set on both. */
+static void propose_removal(struct manager *m, struct api_call *call, Swarm__StoreAction *remove,
+                            const char *ref)
+{
+    Swarm__StoreCommand cmd = SWARM__STORE_COMMAND__INIT;
+    Swarm__StoreAction update = SWARM__STORE_ACTION__INIT;
+    Swarm__StoreAction *actions[2] = {remove, &update};
+    struct write_ctx *w = write_ctx_new(call, remove->node->id, ref);
+    Swarm__Cluster *c = NULL;
+    int64_t now_s = manager_now_ms() / 1000;
+    int64_t lifetime = PKI_NODE_LIFETIME_S;
+    int rv;
+    if (w == NULL || store_cluster_get_default(m->store, &c) != 0) {
+        api_call_error(call, API_UNAVAILABLE, "the cluster object is not available");
+        goto out;
+    }
+    if (c->spec != NULL && c->spec->ca_config != NULL &&
+        c->spec->ca_config->node_cert_expiry_s > lifetime) {
+        lifetime = c->spec->ca_config->node_cert_expiry_s;
+    }
+    if (authz_revoke(c, remove->node->id, now_s + lifetime, now_s) != 0) {
+        api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
+        goto out;
+    }
+    update.kind = SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE;
+    update.target_case = SWARM__STORE_ACTION__TARGET_CLUSTER;
+    update.cluster = c;
+    cmd.n_actions = 2;
+    cmd.actions = actions;
+    rv = manager_write(m, &cmd, remove_node_done_cb, w);
+    if (rv != 0) {
+        manager_reply_error(call, rv, "proposing the change");
+        goto out;
+    }
+    w = NULL;
+out:
+    free(w);
+    if (c != NULL) {
+        swarm__cluster__free_unpacked(c, NULL);
+    }
+}
+
 static void remove_node_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
 {
     const Swarm__RemoveNodeRequest *req = (const Swarm__RemoveNodeRequest *)msg;
@@ -440,7 +486,7 @@ static void remove_node_cb(struct api_call *call, const ProtobufCMessage *msg, v
     action.kind = SWARM__STORE_ACTION_KIND__STORE_ACTION_REMOVE;
     action.target_case = SWARM__STORE_ACTION__TARGET_NODE;
     action.node = node;
-    propose_one(m, call, &action, remove_node_done_cb, write_ctx_new(call, node->id, req->node_id));
+    propose_removal(m, call, &action, req->node_id);
 out:
     swarm__node__free_unpacked(node, NULL);
 }

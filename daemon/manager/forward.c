@@ -2,6 +2,10 @@
  * leader over mutual TLS with its own manager certificate, and while there
  * is no leader a call waits a bounded time for one.
  *
+ * A forwarded call names its original caller (API_FORWARDED_HEADER): the
+ * leader checks that we are a manager and then the caller, both against its
+ * own store, and its handlers see the caller, not us.
+ *
  * Reads are routed the same way, so that a follower answers what the leader
  * knows (a compare-and-set that follows sees the current version), but when
  * no leader can be reached they answer from the local store at once.
@@ -88,8 +92,10 @@ static void forward_now(struct manager *m, struct routed_call *rc)
         uint64_t now = uv_now(m->loop);
         timeout = deadline > now ? deadline - now : 1;
     }
-    if (api_client_unary(m->leader_client, rc->route->svc, rc->route->method, rc->req, timeout,
-                         forward_answer_cb, rc) != 0) {
+    /* The leader authorizes us (a current manager) and then the caller we
+     * name, against its own store. */
+    if (api_client_unary_as(m->leader_client, rc->route->svc, rc->route->method, rc->req,
+                            timeout, api_call_peer(rc->call), forward_answer_cb, rc) != 0) {
         api_call_error(rc->call, API_UNAVAILABLE, "could not reach the leader");
         routed_done(rc);
     }
@@ -333,6 +339,7 @@ struct stream_relay {
     ProtobufCMessage *req; /* owned copy until sent */
     bool cancelled;
     char addr[64];
+    struct api_peer origin; /* the caller, named to the leader */
 };
 
 static void relay_closed_cb(void *data)
@@ -404,8 +411,8 @@ static void relay_connected_cb(struct api_client *c, int status, const char *err
         relay_end(r, API_UNAVAILABLE, buf);
         return;
     }
-    rv = api_client_stream(c, r->svc, r->method, r->req, 0, relay_msg_cb, relay_done_cb, r,
-                           &r->handle);
+    rv = api_client_stream_as(c, r->svc, r->method, r->req, 0, &r->origin, relay_msg_cb,
+                              relay_done_cb, r, &r->handle);
     protobuf_c_message_free_unpacked(r->req, NULL);
     r->req = NULL;
     if (rv != 0) {
@@ -445,6 +452,7 @@ int manager_forward_stream(struct manager *m, struct api_call *call,
         return SWARM_ENOMEM;
     }
     r->call = call;
+    r->origin = *api_call_peer(call);
     r->svc = svc;
     r->method = method;
     snprintf(r->addr, sizeof r->addr, "%s", leader_addr);

@@ -177,6 +177,15 @@ int manager_forward_stream(struct manager *m, struct api_call *call,
 void logbroker_register(struct api_server *api, struct manager **current);
 void logbroker_on_event(struct manager *m, const struct store_event *ev);
 
+/* Authorization against the store (access.c, decisions in authz.h): the
+ * api_server's authorizer, raft peers (an rtransport raft_id_of_node), and
+ * closing the connections of nodes removed, demoted or revoked (from the
+ * store's event callback). */
+void access_register(struct api_server *api, struct manager_slot *slot);
+raft_id access_raft_peer(const char *node_id, char *addr, size_t addr_size, char *why,
+                         size_t why_size, void *data);
+void access_on_event(struct manager *m, const struct store_event *ev);
+
 void serviceapi_register(struct api_server *api, struct manager **current);
 void controlapi_register(struct api_server *api, struct manager **current);
 void caserver_register(struct api_server *api, struct manager **current);

@@ -411,40 +411,10 @@ static void manager_event_cb(const struct store_event *ev, void *data)
         carotate_sync_root(m);
     }
     carotate_on_event(m, ev);
+    access_on_event(m, ev);
     dispatcher_on_event(m->dispatcher, ev);
     orchloop_on_event(m->orchloop, ev);
     logbroker_on_event(m, ev);
-}
-
-/* The raft id of a manager whose certificate names `node_id`: from the
- * store, else from the peers the leader named when we joined, else, while
- * the store is being rebuilt from the raft log, from that log. */
-static raft_id raft_id_of_node(const char *node_id, void *data)
-{
-    struct manager *m = data;
-    Swarm__Node *node = NULL;
-    raft_id id = 0;
-    if (m->store != NULL && store_node_get(m->store, node_id, &node) == 0) {
-        if (node->role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER && node->manager_status != NULL) {
-            id = node->manager_status->raft_id;
-        }
-        swarm__node__free_unpacked(node, NULL);
-        if (id != 0) {
-            return id;
-        }
-    }
-    for (size_t i = 0; i < m->n_seed_peers; i++) {
-        if (strcmp(m->seed_peers[i]->node_id, node_id) == 0) {
-            return m->seed_peers[i]->raft_id;
-        }
-    }
-    for (size_t i = 0; m->store != NULL && store_last_index(m->store) < m->log_peers_until &&
-                       i < m->n_log_peers; i++) {
-        if (strcmp(m->log_peers[i]->node_id, node_id) == 0) {
-            return m->log_peers[i]->raft_id;
-        }
-    }
-    return 0;
 }
 
 /* A store being rebuilt from the log does not know the managers yet: the
@@ -534,7 +504,7 @@ static int manager_start_common(struct manager *m, bool bootstrap, bool force_ne
         .server = m->api,
         .client_ctx = m->client_ctx,
         .cluster_id = m->local->cluster_id,
-        .raft_id_of_node = raft_id_of_node,
+        .raft_id_of_node = access_raft_peer,
         .data = m,
     };
     rv = rtransport_init(&m->transport, &tc, errmsg);

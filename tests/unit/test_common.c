@@ -3,6 +3,7 @@
 
 #include "err.h"
 #include "id.h"
+#include "log.h"
 #include "test.h"
 
 TEST(base36_zero_pads_with_zeros)
@@ -131,6 +132,29 @@ TEST(errmsg_printf_and_wrapf)
     /* NULL buffers are ignored. */
     errmsg_printf(NULL, 0, "x");
     errmsg_wrapf(NULL, 0, "x");
+}
+
+/* A burst passes, then one line per period; the dropped lines are counted
+ * and reported once with the next line that passes. */
+TEST(log_limit_burst_refill_and_suppressed_count)
+{
+    struct log_limit lim = {0};
+    unsigned sup = 99;
+    for (int i = 0; i < LOG_LIMIT_BURST; i++) {
+        ASSERT_INT_EQ(log_limit_take(&lim, 1000, &sup), 1);
+        ASSERT_INT_EQ(sup, 0);
+    }
+    ASSERT_INT_EQ(log_limit_take(&lim, 1000, &sup), 0);
+    ASSERT_INT_EQ(log_limit_take(&lim, 1000 + LOG_LIMIT_PERIOD_MS - 1, &sup), 0);
+    ASSERT_INT_EQ(log_limit_take(&lim, 1000 + LOG_LIMIT_PERIOD_MS, &sup), 1);
+    ASSERT_INT_EQ(sup, 2);
+    ASSERT_INT_EQ(log_limit_take(&lim, 1000 + LOG_LIMIT_PERIOD_MS, &sup), 0);
+    /* A long quiet spell refills the bucket, never beyond the burst. */
+    for (int i = 0; i < LOG_LIMIT_BURST; i++) {
+        ASSERT_INT_EQ(log_limit_take(&lim, 1000000, &sup), 1);
+    }
+    ASSERT_INT_EQ(sup, 0);
+    ASSERT_INT_EQ(log_limit_take(&lim, 1000000, NULL), 0);
 }
 
 TEST_MAIN()

@@ -177,13 +177,29 @@ static void ident_free(struct ident *id)
     EVP_PKEY_free(id->key);
 }
 
-/* node1..node3 are raft ids 1..3; anything else is unknown. */
-static raft_id map_node(const char *node_id, void *data)
+/* node1..node3 are raft ids 1..3 with the addresses in map_addr (the
+ * "store"), unless map_gone says the store no longer lists them; anything
+ * else is unknown. */
+static char map_addr[4][64];
+static bool map_gone[4];
+
+static void map_reset(void)
+{
+    for (int i = 1; i <= 3; i++) {
+        snprintf(map_addr[i], sizeof map_addr[i], "127.0.0.2%d:4242", i);
+        map_gone[i] = false;
+    }
+}
+
+static raft_id map_node(const char *node_id, char *addr, size_t addr_size, char *why,
+                        size_t why_size, void *data)
 {
     if (strncmp(node_id, "node", 4) == 0 && node_id[4] >= '1' && node_id[4] <= '3' &&
-        node_id[5] == '\0') {
+        node_id[5] == '\0' && !map_gone[node_id[4] - '0']) {
+        snprintf(addr, addr_size, "%s", map_addr[node_id[4] - '0']);
         return (raft_id)(node_id[4] - '0');
     }
+    snprintf(why, why_size, "%s is not a raft member", node_id);
     return 0;
 }
 
@@ -327,6 +343,7 @@ static int stub_setup(struct stub *s)
     char em[SWARM_ERRMSG_SIZE];
     memset(s, 0, sizeof *s);
     the_stub = s;
+    map_reset();
     if (ca_make(&s->ca) != 0 || ident_make(&s->ca, "node1", API_OU_MANAGER, CLUSTER, &s->mgr) != 0) {
         return -1;
     }
@@ -336,6 +353,7 @@ static int stub_setup(struct stub *s)
         return -1;
     }
     snprintf(s->address, sizeof s->address, "127.0.0.24:%d", api_server_tls_port(s->server));
+    snprintf(map_addr[1], sizeof map_addr[1], "%s", s->address);
     struct rtransport_config cfg = {
         .loop = &loop,
         .server = s->server,
@@ -523,8 +541,9 @@ TEST(bridge_carries_bytes_both_ways_with_backpressure)
     ASSERT_INT_EQ(stub_setup(&s), 0);
     ASSERT_INT_EQ(ident_make(&s.ca, "node2", API_OU_MANAGER, CLUSTER, &peer), 0);
 
-    /* Preamble then 8 MiB in one go; the stub raft does not read yet. */
-    n = preamble(big, "127.0.0.22:4242");
+    /* Preamble then 8 MiB in one go; the stub raft does not read yet. The
+     * preamble names an address the store does not give node2. */
+    n = preamble(big, "127.0.0.99:4242");
     frame_snapshot(big + n, BIG);
     stream_expect = big + n;
     d.send_after_up = big;
@@ -533,7 +552,7 @@ TEST(bridge_carries_bytes_both_ways_with_backpressure)
     ASSERT(run_until(stub_accepted, &s, 5000));
     ASSERT_INT_EQ(s.accepted, 1);
     ASSERT_INT_EQ(s.peer_id, 2); /* from the certificate's CN */
-    ASSERT_STR_EQ(s.peer_address, "127.0.0.22:4242"); /* from the preamble */
+    ASSERT_STR_EQ(s.peer_address, "127.0.0.22:4242"); /* from the store, not the preamble */
     /* Let the bridge fill the socketpair and stop reading TLS. */
     for (int i = 0; i < 20; i++) {
         uv_run(&loop, UV_RUN_NOWAIT);
@@ -591,6 +610,54 @@ TEST(bridge_closes_tls_when_raft_closes_its_end)
     ASSERT(run_until(dialer_ended, &d, 5000));
     ASSERT(dialer_stop(&d));
     ident_free(&peer);
+    ASSERT_INT_EQ(stub_teardown(&s), 0);
+    ASSERT_INT_EQ(loop_teardown(), 0);
+}
+
+/* A raft peer that the store stops listing (removed, demoted) loses its open
+ * connection on the next recheck; other peers keep theirs. */
+TEST(recheck_closes_connections_of_peers_no_longer_members)
+{
+    struct stub s;
+    struct ident peer2;
+    struct dialer d2 = {0};
+    uint8_t pre2[300];
+    loop_setup();
+    ASSERT_INT_EQ(stub_setup(&s), 0);
+    ASSERT_INT_EQ(ident_make(&s.ca, "node2", API_OU_MANAGER, CLUSTER, &peer2), 0);
+    d2.send_after_up = pre2;
+    d2.send_len = preamble(pre2, "127.0.0.22:1");
+    ASSERT_INT_EQ(dialer_start(&d2, s.address, peer2.client_ctx), 0);
+    ASSERT(run_until(stub_accepted, &s, 5000));
+    ASSERT_INT_EQ(s.peer_id, 2);
+
+    /* Nothing changed, or another node changed: the connection stays. */
+    rtransport_recheck(&s.t, NULL);
+    map_gone[3] = true;
+    rtransport_recheck(&s.t, "node3");
+    for (int i = 0; i < 20; i++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+    }
+    ASSERT(!d2.ended);
+
+    /* node2 leaves the store: its open connection closes... */
+    map_gone[2] = true;
+    rtransport_recheck(&s.t, "node2");
+    ASSERT(run_until(dialer_ended, &d2, 5000));
+    /* ...and a new connection with its certificate never reaches raft. */
+    {
+        struct dialer d = {0};
+        uint8_t pre[300];
+        s.accepted = 0;
+        d.send_after_up = pre;
+        d.send_len = preamble(pre, "127.0.0.22:1");
+        ASSERT_INT_EQ(dialer_start(&d, s.address, peer2.client_ctx), 0);
+        ASSERT(run_until(dialer_ended, &d, 5000));
+        ASSERT_INT_EQ(s.accepted, 0);
+        ASSERT(dialer_stop(&d));
+    }
+    ASSERT(dialer_stop(&d2));
+    ident_free(&peer2);
     ASSERT_INT_EQ(stub_teardown(&s), 0);
     ASSERT_INT_EQ(loop_teardown(), 0);
 }
@@ -773,6 +840,7 @@ static int mgr_setup(struct cluster *c, int i)
     }
     snprintf(m->address, sizeof m->address, "127.0.0.%d:%d", 21 + i,
              api_server_tls_port(m->server));
+    snprintf(map_addr[i + 1], sizeof map_addr[i + 1], "%s", m->address);
     struct rtransport_config tcfg = {
         .loop = &loop,
         .server = m->server,
@@ -1259,6 +1327,7 @@ TEST(three_managers_replicate_over_mtls_and_survive_losing_the_leader)
     loop_setup();
     snprintf(c.tmp, sizeof c.tmp, "/tmp/swarm-test-rt-XXXXXX");
     ASSERT(mkdtemp(c.tmp) != NULL);
+    map_reset();
     ASSERT_INT_EQ(ca_make(&c.ca), 0);
     for (int i = 0; i < 3; i++) {
         ASSERT_INT_EQ(mgr_setup(&c, i), 0);
