@@ -191,6 +191,9 @@ int manager_write(struct manager *m, Swarm__StoreCommand *cmd, manager_write_cb 
 {
     struct write_req *w;
     int rv;
+    if (m->phase == MANAGER_CLOSING) {
+        return SWARM_ENOTLEADER; /* see manager_close */
+    }
     if (m->raft == NULL || !rnode_is_leader(m->raft)) {
         raft_id id = 0;
         const char *addr = NULL;
@@ -1003,9 +1006,17 @@ static void manager_free(struct manager *m)
     }
 }
 
+/* Raft is closed: every proposal a module made has had its callback (raft
+ * fails the pending ones inside raft_close), so nothing can reach a module
+ * any more and they may go. */
 static void raft_closed_cb(void *data)
 {
     struct manager *m = data;
+    m->raft = NULL;
+    dispatcher_close(m->dispatcher);
+    m->dispatcher = NULL;
+    orchloop_close(m->orchloop);
+    m->orchloop = NULL;
     if (m->transport_ready) {
         rtransport_free(&m->transport);
     }
@@ -1025,6 +1036,13 @@ static void timer_closed_cb(uv_handle_t *h)
     raft_closed_cb(m);
 }
 
+/* Close after drain, the one path for shutdown, leave and demotion (and a
+ * failed init): the modules stop starting work (phase CLOSING makes
+ * manager_write refuse), raft closes and calls back every pending proposal
+ * with a failure while the modules that made them are still allocated, and
+ * only then are the modules closed and the manager freed (raft_closed_cb),
+ * as dqlite's leader__close and raft's uvMaybeFireCloseCb wait for their
+ * requests. */
 void manager_close(struct manager *m, void (*done)(void *data), void *data)
 {
     m->phase = MANAGER_CLOSING;
@@ -1032,10 +1050,7 @@ void manager_close(struct manager *m, void (*done)(void *data), void *data)
     if (m->store != NULL) {
         store_set_event_cb(m->store, NULL, NULL);
     }
-    dispatcher_close(m->dispatcher);
-    m->dispatcher = NULL;
-    orchloop_close(m->orchloop);
-    m->orchloop = NULL;
+    orchloop_set_leader(m->orchloop, false);
     m->close_cb = done;
     m->close_data = data;
     m->ready_cb = NULL;

@@ -1,0 +1,91 @@
+"""A manager's lifecycle with work in flight: shutdown, leave and demotion
+while proposals are pending (close after drain), reads without a leader.
+
+The close tests are meant for the sanitizer build (BUILD_DIR=build-asan
+SANITIZE=1 tests/run.sh): the `swarm` fixture fails a test whose swarmd logs
+hold an AddressSanitizer report, which is how a module freed under a pending
+proposal shows. They also assert what a user sees: the process ends cleanly
+(exit 0) and the surviving managers carry on."""
+import signal
+
+from conftest import wait_for
+from test_managers import leader_of, make_managers
+
+SLEEP = "sleep"
+
+
+def freeze_followers(nodes, leader):
+    """SIGSTOP every manager but the leader: its proposals stay uncommitted."""
+    frozen = [n for n in nodes if n is not leader]
+    for n in frozen:
+        n.proc.send_signal(signal.SIGSTOP)
+    return frozen
+
+
+def thaw(nodes):
+    for n in nodes:
+        if n.alive():
+            n.proc.send_signal(signal.SIGCONT)
+
+
+def scale_with_proposals_in_flight(nodes):
+    """A service scaled up right before the followers freeze: the leader's
+    orchestrator and scheduler propose tasks that cannot commit."""
+    leader = wait_for(lambda: leader_of(nodes), timeout=15, what="a leader")
+    leader.ok("service", "create", "-d", "--name", "web", "--replicas", "1", SLEEP, "1000")
+    leader.ok("service", "scale", "-d", "web=30")
+    return leader, freeze_followers(nodes, leader)
+
+
+def carry_on(frozen):
+    """The managers that were frozen elect a leader and serve."""
+    thaw(frozen)
+    survivor = wait_for(lambda: leader_of(frozen), timeout=30, what="a new leader")
+    survivor.ok("service", "ls")
+    return survivor
+
+
+def test_shutdown_with_proposals_in_flight(swarm):
+    nodes = make_managers(swarm, 3)
+    leader, frozen = scale_with_proposals_in_flight(nodes)
+    try:
+        assert leader.stop(signal.SIGTERM, timeout=20) == 0, leader.log_tail()
+    finally:
+        thaw(frozen)
+    carry_on(frozen)
+
+
+def test_leave_with_proposals_in_flight(swarm):
+    nodes = make_managers(swarm, 3)
+    leader, frozen = scale_with_proposals_in_flight(nodes)
+    try:
+        out = leader.ok("swarm", "leave", "--force", timeout=20)
+    finally:
+        thaw(frozen)
+    assert out.strip() == "Node left the swarm.", out
+    assert leader.alive(), leader.log_tail()
+    assert "Swarm: inactive" in leader.ok("info")
+    # The process is whole: it can be ended cleanly.
+    assert leader.stop(signal.SIGTERM, timeout=20) == 0, leader.log_tail()
+    carry_on(frozen)
+
+
+def test_demote_leader_with_work_in_flight(swarm):
+    """Demotion closes the manager through the same path as shutdown and
+    leave. A demoted leader has stepped down before it closes (its removal
+    had to commit), so raft has already failed its proposals; what is tested
+    is that closing under a stream of writes leaves a whole worker."""
+    nodes = make_managers(swarm, 3)
+    leader = wait_for(lambda: leader_of(nodes), timeout=15, what="a leader")
+    leader.ok("service", "create", "-d", "--name", "web", "--replicas", "1", SLEEP, "1000")
+    leader.ok("service", "scale", "-d", "web=30")
+    leader.ok("node", "demote", leader.name)
+    others = [n for n in nodes if n is not leader]
+    wait_for(lambda: "Is Manager: false" in leader.ok("info"), timeout=30,
+             what=f"{leader.name} a worker")
+    new_leader = wait_for(lambda: leader_of(others), timeout=30, what="a new leader")
+    wait_for(lambda: next(r for r in new_leader.node_rows()
+                          if r["HOSTNAME"] == leader.name)["MANAGER STATUS"] == "",
+             timeout=30, what="demotion recorded")
+    assert leader.alive(), leader.log_tail()
+    assert leader.stop(signal.SIGTERM, timeout=20) == 0, leader.log_tail()
