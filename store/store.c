@@ -344,8 +344,21 @@ static int action_task_merge(struct store *s, uint64_t index, int64_t ts,
         merged.status = t->status;
         changed = true;
     }
+    if (merged.status == t->status && t->status->state >= SWARM__TASK_STATE__TASK_STATE_RUNNING &&
+        ot->started_at == 0) {
+        /* The first report of running, or an end that follows one. */
+        if (t->status->state == SWARM__TASK_STATE__TASK_STATE_RUNNING) {
+            merged.started_at = t->status->timestamp;
+        } else if (ot->status != NULL && ot->status->state == SWARM__TASK_STATE__TASK_STATE_RUNNING) {
+            merged.started_at = ot->status->timestamp;
+        }
+    }
     if (patch && t->desired_state > ot->desired_state) {
         merged.desired_state = t->desired_state;
+        changed = true;
+    }
+    if (patch && t->ended_on_its_own && !ot->ended_on_its_own) {
+        merged.ended_on_its_own = true;
         changed = true;
     }
     if (patch && t->node_id != NULL && t->node_id[0] != '\0' &&

@@ -12,7 +12,11 @@
 
 #define ORCH_ST(x) SWARM__TASK_STATE__TASK_STATE_##x
 
-enum orch_act { ORCH_KEEP, ORCH_STOP, ORCH_DELETE };
+/* What a pass does to an existing task: keep it; stop it (desired
+ * shutdown); retire it (it ended on its own: desired shutdown and marked
+ * so, the restart policy decides on a successor); give its slot up (an
+ * ended task whose slot a scale-down removed: desired remove); delete it. */
+enum orch_act { ORCH_KEEP, ORCH_STOP, ORCH_RETIRE, ORCH_GIVE_UP, ORCH_DELETE };
 
 struct orch_ref {
     Swarm__Task *t;
@@ -92,6 +96,16 @@ static inline bool orch_task_terminal(const Swarm__Task *t)
 static inline bool orch_task_live(const Swarm__Task *t)
 {
     return t->desired_state <= ORCH_ST(RUNNING) && !orch_task_terminal(t);
+}
+
+/* It ended while meant to run: either still desired running (this pass
+ * retires it) or already retired. A task whose slot was given up (desired
+ * remove) no longer counts. */
+static inline bool orch_task_ended_alone(const Swarm__Task *t)
+{
+    return orch_task_terminal(t) &&
+           (t->desired_state <= ORCH_ST(RUNNING) ||
+            (t->ended_on_its_own && t->desired_state == ORCH_ST(SHUTDOWN)));
 }
 
 /* Nobody but us will ever move it to a terminal state. */

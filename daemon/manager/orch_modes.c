@@ -31,8 +31,7 @@ uint64_t orch_restart_attempts(struct orch *o, const struct orch_group *g, int64
     uint64_t attempts = 0;
     for (size_t i = g->first + 1; i < g->first + g->n; i++) {
         const Swarm__Task *prev = o->refs[i - 1].t, *t = o->refs[i].t;
-        bool prev_ended_alone = orch_task_terminal(prev) && prev->desired_state <= ORCH_ST(RUNNING);
-        if (!prev_ended_alone) {
+        if (!orch_task_ended_alone(prev)) {
             continue;
         }
         if (o->restart.window_ms > 0 && orch_task_created(t) <= o->in->now_ms - o->restart.window_ms) {
@@ -141,8 +140,8 @@ static void orch_scale_down(struct orch *o, struct orch_group **occ, size_t n_oc
         if (g->live != NULL) {
             orch_stop(o, g->live);
         } else {
-            /* Desired shutdown marks the ended task as not ours to restart. */
-            o->act[o->refs[g->first + g->n - 1].idx] = ORCH_STOP;
+            /* Desired remove: the ended task's slot is not ours to restart. */
+            o->act[o->refs[g->first + g->n - 1].idx] = ORCH_GIVE_UP;
         }
         g->live = NULL;
         g->ended = false;
@@ -236,7 +235,15 @@ static void orch_global_group(struct orch *o, struct orch_group *g)
         }
         return;
     }
-    /* Down or not yet known: its task waits for it. Pause: keep, start nothing. */
+    /* Down: its task is shut down, as swarmkit's global orchestrator does
+     * (a new one starts when the node is ready again). Not yet known: its
+     * task waits for it. Pause: keep, start nothing. */
+    if (orch_node_state(n->node) == SWARM__NODE_STATE__NODE_STATE_DOWN) {
+        if (g->live != NULL) {
+            orch_stop(o, g->live);
+        }
+        return;
+    }
     if (orch_node_state(n->node) != SWARM__NODE_STATE__NODE_STATE_READY ||
         orch_node_availability(n->node) == SWARM__NODE_AVAILABILITY__NODE_AVAILABILITY_PAUSE ||
         !n->can_start) {

@@ -3,18 +3,23 @@
  * an update on from the store alone).
  *
  * An update is under way while live tasks run an older spec_version. Tasks
- * are replaced in batches of `parallelism` (0: all at once): a batch starts
- * when the previous one is done, i.e. each of its new tasks has run for the
- * `monitor` period, and `delay` after that. stop-first stops the old task and
- * starts the new one once the old has ended; start-first starts the new one
- * and stops the old once the new runs.
+ * are replaced in batches of `parallelism` (0: all at once), with Docker's
+ * timing: a batch starts once every new task of the previous one is running,
+ * plus `delay`. stop-first stops the old task and starts the new one once
+ * the old has ended; start-first starts the new one and stops the old once
+ * the new runs.
  *
- * New tasks (current spec, created since the update started) that fail count
+ * `monitor` is not a wait between batches: it is the window, from the time
+ * a new task started running (Task.started_at, kept by the store), in which
+ * its failure counts. New tasks (current spec, created since the update
+ * started) that fail before they ever ran or within their window count
  * against `max_failure_ratio`; past it, the failure action applies: pause
  * (UpdateStatus paused, nothing more is replaced until the next update),
- * rollback (the previous spec comes back as a new spec_version, replaced with
- * the rollback policy), or continue. A failing rollback pauses. When no old
- * task is left and the last batch is monitored, the status says completed. */
+ * rollback (the previous spec comes back as a new spec_version, replaced
+ * with the rollback policy), or continue. A failing rollback pauses. When no
+ * old task is left and the last batch's window passed without a failure
+ * (Docker waits for it too), the status says completed.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,12 +129,34 @@ static size_t awaiting_successors(const struct orch *o)
     return awaiting;
 }
 
+/* When a task started running (0: never). The store keeps started_at once
+ * later statuses replace the running one. */
+static int64_t task_started(const Swarm__Task *t)
+{
+    if (t->started_at != 0) {
+        return t->started_at;
+    }
+    return orch_task_state(t) == ORCH_ST(RUNNING) && t->status != NULL ? t->status->timestamp : 0;
+}
+
+/* A new task that failed on its own before it ran, or within `monitor` of
+ * starting. */
+static bool failed_in_window(const struct orch *o, const Swarm__Task *t, int64_t monitor)
+{
+    int64_t started = task_started(t);
+    if (!is_new(o, t) || !orch_task_ended_alone(t) ||
+        (orch_task_state(t) != ORCH_ST(FAILED) && orch_task_state(t) != ORCH_ST(REJECTED))) {
+        return false;
+    }
+    return started == 0 || orch_task_ended_at(t) <= started + monitor;
+}
+
 void orch_update_plan(struct orch *o)
 {
     const Swarm__Service *svc = o->svc;
     const Swarm__UpdateConfig *cfg = in_rollback(svc) ? svc->spec->rollback : svc->spec->update;
     Swarm__UpdateState st = svc->update_status ? svc->update_status->state : 0;
-    int64_t now = o->in->now_ms, last_done = 0;
+    int64_t now = o->in->now_ms, last_started = 0;
     size_t outdated = 0, in_flight = 0, updated = 0, failures = 0;
     const char *failed_id = NULL;
 
@@ -148,14 +175,11 @@ void orch_update_plan(struct orch *o)
         if (t != NULL && t->spec_version < o->spec_version) {
             outdated++;
         } else if (t != NULL && is_new(o, t)) {
-            int64_t since = t->status ? t->status->timestamp : 0;
-            if (orch_task_state(t) < ORCH_ST(RUNNING) || now < since + monitor) {
+            /* Its batch is done once it runs. */
+            if (orch_task_state(t) < ORCH_ST(RUNNING)) {
                 in_flight++;
-                if (orch_task_state(t) == ORCH_ST(RUNNING)) {
-                    orch_wake(o, since + monitor);
-                }
-            } else if (since + monitor > last_done) {
-                last_done = since + monitor;
+            } else if (task_started(t) > last_started) {
+                last_started = task_started(t);
             }
         }
     }
@@ -166,8 +190,7 @@ void orch_update_plan(struct orch *o)
             continue;
         }
         updated++;
-        if (t->desired_state <= ORCH_ST(RUNNING) &&
-            (orch_task_state(t) == ORCH_ST(FAILED) || orch_task_state(t) == ORCH_ST(REJECTED))) {
+        if (failed_in_window(o, t, monitor)) {
             failures++;
             failed_id = t->id;
         }
@@ -201,6 +224,12 @@ void orch_update_plan(struct orch *o)
         }
     }
     if (outdated == 0) {
+        /* Done once the last batch's window passed without a failure. */
+        if (in_flight == 0 && last_started > 0 && now < last_started + monitor &&
+            updating) {
+            orch_wake(o, last_started + monitor);
+            return;
+        }
         if (in_flight == 0 && st == SWARM__UPDATE_STATE__UPDATE_STATE_UPDATING) {
             o->out->service = status_change(o, SWARM__UPDATE_STATE__UPDATE_STATE_COMPLETED,
                                             "update completed", NULL);
@@ -210,12 +239,12 @@ void orch_update_plan(struct orch *o)
         }
         return;
     }
-    /* A batch starts when the previous one is done, `delay` after. */
+    /* A batch starts once the previous one runs, `delay` after. */
     if (in_flight > 0) {
         return;
     }
-    if (last_done > 0 && delay > 0 && now < last_done + delay) {
-        orch_wake(o, last_done + delay);
+    if (last_started > 0 && delay > 0 && now < last_started + delay) {
+        orch_wake(o, last_started + delay);
         return;
     }
     o->update.budget = o->update.parallelism == 0 ? outdated : o->update.parallelism;

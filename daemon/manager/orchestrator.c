@@ -12,12 +12,14 @@
  *   live    desired state <= running and not yet ended: the slot's task.
  *   ended   the slot has no live task and its newest task ended while still
  *           desired running: it ended on its own, so the restart policy
- *           decides. A replaced task is left untouched (it is terminal; a
- *           write would change nothing on any node), so "ended on its own"
- *           stays readable from the store: the predecessor of a restart
- *           attempt is a terminal task still desired running, while tasks we
- *           stopped (node down, drain, update, scale down) carry desired
- *           shutdown. That is how attempts are counted without memory. */
+ *           decides. The pass that first sees such a task retires it: desired
+ *           shutdown, as swarmkit's restart supervisor sets it, and the mark
+ *           ended_on_its_own, so "ended on its own" stays readable from the
+ *           store: the predecessor of a restart attempt is a retired task,
+ *           while tasks we stopped (node down, drain, update, scale down)
+ *           carry desired shutdown without the mark. That is how attempts are
+ *           counted without memory. A scale-down that takes an ended slot
+ *           gives it up (desired remove), so nothing restarts there. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,7 +300,14 @@ static void orch_group_scan(struct orch *o, struct orch_group *g)
             orch_stop(o, r);
         }
     }
-    g->ended = g->live == NULL && newest->desired_state <= ORCH_ST(RUNNING);
+    /* Retire what ended on its own (see the top of the file). */
+    for (size_t i = g->first; i < g->first + g->n; i++) {
+        const struct orch_ref *r = &o->refs[i];
+        if (orch_task_terminal(r->t) && r->t->desired_state <= ORCH_ST(RUNNING)) {
+            o->act[r->idx] = ORCH_RETIRE;
+        }
+    }
+    g->ended = g->live == NULL && orch_task_ended_alone(newest);
     /* stop-first: an outdated task we stopped for an update is still
      * stopping; its slot waits for it before the new task starts. */
     g->stopping_old = g->live == NULL && newest->desired_state > ORCH_ST(RUNNING) &&
@@ -368,7 +377,7 @@ static int orch_emit(struct orch *o)
     struct orch_output *out = o->out;
     size_t n_update = 0, n_remove = 0;
     for (size_t i = 0; i < o->in->n_tasks; i++) {
-        n_update += o->act[i] == ORCH_STOP;
+        n_update += o->act[i] != ORCH_KEEP && o->act[i] != ORCH_DELETE;
         n_remove += o->act[i] == ORCH_DELETE;
     }
     out->update = calloc(n_update > 0 ? n_update : 1, sizeof *out->update);
@@ -378,12 +387,16 @@ static int orch_emit(struct orch *o)
     }
     for (size_t i = 0; i < o->in->n_tasks; i++) {
         const Swarm__Task *t = o->in->tasks[i];
-        if (o->act[i] == ORCH_STOP) {
+        if (o->act[i] == ORCH_STOP || o->act[i] == ORCH_RETIRE || o->act[i] == ORCH_GIVE_UP) {
             Swarm__Task *copy = task_dup(t);
             if (copy == NULL) {
                 return SWARM_ENOMEM;
             }
-            copy->desired_state = ORCH_ST(SHUTDOWN);
+            copy->desired_state =
+                o->act[i] == ORCH_GIVE_UP ? ORCH_ST(REMOVE) : ORCH_ST(SHUTDOWN);
+            if (o->act[i] != ORCH_STOP && orch_task_ended_alone(t)) {
+                copy->ended_on_its_own = true;
+            }
             out->update[out->n_update++] = copy;
         } else if (o->act[i] == ORCH_DELETE) {
             char *id = strdup(orch_str(t->id));

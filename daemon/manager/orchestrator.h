@@ -10,7 +10,9 @@
  *     desired running) is replaced in the same slot per the restart policy:
  *     condition any (always), on-failure (failed or rejected), none (never);
  *     after `delay` since it ended; at most `max_attempts` replacements
- *     within `window` (0: ever);
+ *     within `window` (0: ever). The ended task gets desired shutdown at
+ *     once (whether or not a successor comes), as swarmkit's restart
+ *     supervisor does, marked ended_on_its_own;
  *   - a task whose node is down, gone, or drained, or whose node no longer
  *     satisfies the constraints, is stopped and replaced at once (no delay,
  *     not counted as an attempt);
@@ -18,8 +20,9 @@
  *     is stopped and replaced (the rolling-update policy comes later).
  * Global: one task per node that is ready, not drained and satisfies the
  *   constraints (pause: keep, but start nothing new there); tasks on drained
- *   or no-longer-matching nodes are stopped; a node that is down keeps its
- *   task until it returns; restart policy as for replicated, per node.
+ *   or no-longer-matching nodes are stopped, and so are tasks on a node that
+ *   is down (a new one starts there when it is ready again); restart policy
+ *   as for replicated, per node.
  * Service removed (service == NULL): every task is stopped; tasks that have
  *   ended (or never started) are deleted.
  * History: per slot (per node for global) keep at most task_history_limit
@@ -71,14 +74,16 @@ struct orch_output {
  * allocated as protobuf-c unpacks, so a caller may move one out (setting its
  * slot to NULL; orch_output_free skips NULLs) and free it later with
  * swarm__task__free_unpacked. Updates are whole copies of the input task
- * (meta kept, for compare-and-set) with only desired_state changed.
+ * (meta kept, for compare-and-set) with only desired_state (and
+ * ended_on_its_own) changed.
  *
  * Where the comment above is silent:
- *   - an ended task that is replaced is left as it is (no write: it is
- *     terminal); tasks stopped for any other reason get desired shutdown, so
- *     a restart attempt is a task whose predecessor in the slot ended while
- *     still desired running. Attempts are counted from the store, and the
- *     tasks that count are kept out of history pruning;
+ *   - tasks stopped for any other reason get desired shutdown without the
+ *     ended_on_its_own mark, so a restart attempt is a task whose
+ *     predecessor in the slot is marked. Attempts are counted from the
+ *     store, and the tasks that count are kept out of history pruning;
+ *   - a scale-down that takes a slot whose task ended gives the slot up:
+ *     that task gets desired remove, and nothing restarts there;
  *   - after max_attempts within a window, a restart is allowed again once
  *     the oldest attempt leaves the window (wake_at_ms says when);
  *   - a task that never reached a node (no node, pending) is deleted rather
@@ -86,8 +91,8 @@ struct orch_output {
  *   - scale down prefers slots whose task ended, then tasks not yet running
  *     or on a node they must leave, then the node with the most copies,
  *     then the highest slot;
- *   - nodes that are disconnected or unknown are left alone, like down
- *     nodes for global services (only down moves replicated tasks);
+ *   - nodes that are disconnected or unknown are left alone (only down
+ *     moves replicated tasks and stops global ones);
  *   - a paused node keeps an outdated global task until it is active again;
  *   - constraints that do not parse stop nothing and start nothing;
  *   - task_history_limit < 0 keeps all history; with no restart policy in

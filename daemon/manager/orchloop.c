@@ -266,6 +266,7 @@ static void reconcile_service(struct orchloop *o, struct pass *p, const char *se
         swarm__task__init(t);
         t->id = strdup(out.update[i]->id);
         t->desired_state = out.update[i]->desired_state;
+        t->ended_on_its_own = out.update[i]->ended_on_its_own;
         pass_leaving(p, t->id);
         a->target_case = SWARM__STORE_ACTION__TARGET_TASK;
         a->task = t;

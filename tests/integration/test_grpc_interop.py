@@ -126,6 +126,26 @@ def test_info_inactive_over_unix(swarm, pb):
     assert not info.is_manager
 
 
+def update_node_rmw(pb, ctl, node_id, change, before_write=None, attempts=10):
+    """Read-modify-write of a node's spec, retried on ABORTED (version
+    conflict); returns the updated node and how many rounds were aborted."""
+    for aborted in range(attempts):
+        node = ctl.GetNode(pb.control.GetNodeRequest(node_id=node_id), timeout=10).node
+        spec = pb.objects.NodeSpec()
+        spec.CopyFrom(node.spec)
+        change(spec)
+        if before_write is not None:
+            before_write()
+        try:
+            return ctl.UpdateNode(pb.control.UpdateNodeRequest(
+                node_id=node_id, node_version=node.meta.version, spec=spec),
+                timeout=10).node, aborted
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.ABORTED:
+                raise
+    raise AssertionError(f"UpdateNode aborted {attempts} times in a row")
+
+
 def test_control_over_unix(grpc_manager, pb):
     n = grpc_manager
     with unix_channel(n) as ch:
@@ -147,15 +167,24 @@ def test_control_over_unix(grpc_manager, pb):
         # Swarmctl sees the same node.
         assert n.inspect()["ID"] == me.id
 
-        # Update with the version we read: labels change.
-        spec = pb.objects.NodeSpec()
-        spec.CopyFrom(me.spec)
-        spec.annotations.labels.add(key="zone", value="a")
-        upd = ctl.UpdateNode(pb.control.UpdateNodeRequest(
-            node_id=me.id, node_version=me.meta.version, spec=spec), timeout=10).node
-        assert {lb.key: lb.value for lb in upd.spec.annotations.labels} == {"zone": "a"}
+        # Update as a real client must: read, change, write with the version
+        # read, and start over on ABORTED (the node's own status may change
+        # between the read and the write). A concurrent writer is made to
+        # win the first round, so the retry path is always taken.
+        raced = []
+
+        def interfere():
+            if not raced:
+                raced.append(True)
+                n.ok("node", "update", "--label-add", "rack=r1", "m1")
+
+        upd, aborted = update_node_rmw(pb, ctl, me.id, lambda spec: spec.annotations.labels.add(
+            key="zone", value="a"), before_write=interfere)
+        assert aborted >= 1
+        assert {lb.key: lb.value for lb in upd.spec.annotations.labels} == {
+            "zone": "a", "rack": "r1"}
         assert upd.meta.version > me.meta.version
-        assert n.inspect()["Spec"]["Labels"] == {"zone": "a"}
+        assert n.inspect()["Spec"]["Labels"] == {"zone": "a", "rack": "r1"}
 
         # Update with the stale version: ABORTED, nothing changes.
         stale = pb.objects.NodeSpec()
@@ -166,11 +195,11 @@ def test_control_over_unix(grpc_manager, pb):
             node_id=me.id, node_version=me.meta.version, spec=stale))
         assert err.code() == grpc.StatusCode.ABORTED, (err.code(), err.details())
         after = ctl.GetNode(pb.control.GetNodeRequest(node_id=me.id), timeout=10).node
-        assert after.meta.version == upd.meta.version
-        assert {lb.key: lb.value for lb in after.spec.annotations.labels} == {"zone": "a"}
+        assert {lb.key: lb.value for lb in after.spec.annotations.labels} == {
+            "zone": "a", "rack": "r1"}
         assert after.spec.availability == pb.objects.NODE_AVAILABILITY_ACTIVE
         ins = n.inspect()
-        assert ins["Spec"]["Labels"] == {"zone": "a"}
+        assert ins["Spec"]["Labels"] == {"zone": "a", "rack": "r1"}
         assert ins["Spec"]["Availability"] == "active"
 
         # Unknown node: NOT_FOUND naming it.

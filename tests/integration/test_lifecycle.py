@@ -89,3 +89,54 @@ def test_demote_leader_with_work_in_flight(swarm):
              timeout=30, what="demotion recorded")
     assert leader.alive(), leader.log_tail()
     assert leader.stop(signal.SIGTERM, timeout=20) == 0, leader.log_tail()
+
+
+# ------------------------------------------------ desired state of replaced tasks
+
+from conftest import parse_table  # noqa: E402
+from test_services import cluster, services, tasks  # noqa: E402,F401 (fixture)
+
+PS_COLUMNS = ["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"]
+
+
+def node_ps(m, node):
+    return parse_table(m.ok("node", "ps", "--no-trunc", node), PS_COLUMNS)
+
+
+def test_failed_tasks_get_desired_shutdown(cluster):
+    """A task that fails again and again: each replaced one is desired
+    Shutdown, so the running filter and node ps show one task meant to run."""
+    m, w1, w2 = cluster
+    m.ok("service", "create", "-d", "--name", "flaky", "--restart-delay", "100ms",
+         "--constraint", "node.hostname==w1", "sh", "-c", "exit 1")
+    wait_for(lambda: sum(r["CURRENT STATE"].startswith("Failed")
+                         for r in tasks(m, "flaky")) >= 3, timeout=30, what="three failures")
+    rows = tasks(m, "flaky")
+    failed = [r for r in rows if r["CURRENT STATE"].startswith("Failed")]
+    assert all(r["DESIRED STATE"] == "Shutdown" for r in failed), rows
+    wanted = tasks(m, "flaky", "-f", "desired-state=running")
+    assert len(wanted) <= 1, wanted
+    assert not any(r["CURRENT STATE"].startswith("Failed") for r in wanted), wanted
+    shut = tasks(m, "flaky", "-f", "desired-state=shutdown")
+    assert {r["ID"] for r in failed} <= {r["ID"] for r in shut}
+    on_w1 = [r for r in node_ps(m, "w1") if r["NAME"].startswith("flaky")]
+    assert sum(r["DESIRED STATE"] == "Running" for r in on_w1) <= 1, on_w1
+
+
+def test_global_task_of_dead_node_desired_shutdown(cluster):
+    """kill -9 a worker running a global service's task: once it is Down its
+    task is desired Shutdown, and REPLICAS counts the live nodes only (2/2,
+    never 2/3)."""
+    m, w1, w2 = cluster
+    m.ok("service", "create", "-d", "--name", "agent", "--mode", "global", SLEEP, "1000")
+    wait_for(lambda: services(m).get("agent", {}).get("REPLICAS") == "3/3", timeout=20,
+             what="agent 3/3")
+    w2.kill()
+    wait_for(lambda: next(r for r in m.node_rows() if r["HOSTNAME"] == "w2")["STATUS"] == "Down",
+             timeout=20, what="w2 Down")
+    wait_for(lambda: services(m)["agent"]["REPLICAS"] == "2/2", timeout=10,
+             what="agent 2/2")
+    on_w2 = node_ps(m, "w2")
+    assert on_w2 and all(r["DESIRED STATE"] == "Shutdown" for r in on_w2), on_w2
+    wanted = tasks(m, "agent", "-f", "desired-state=running")
+    assert sorted(r["NODE"] for r in wanted) == ["m1", "w1"], wanted

@@ -213,6 +213,7 @@ static void world_apply(struct world *w)
     for (size_t i = 0; i < out->n_update; i++) {
         Swarm__Task *t = world_find(w, out->update[i]->id);
         t->desired_state = out->update[i]->desired_state;
+        t->ended_on_its_own = out->update[i]->ended_on_its_own;
         t->meta->version = w->next_version++;
     }
     for (size_t i = 0; i < out->n_remove; i++) {
@@ -266,6 +267,18 @@ static bool out_updates(const struct world *w, const Swarm__Task *t)
     for (size_t i = 0; i < w->out.n_update; i++) {
         if (strcmp(w->out.update[i]->id, t->id) == 0) {
             return w->out.update[i]->desired_state == ST(SHUTDOWN);
+        }
+    }
+    return false;
+}
+
+/* `t` ended on its own and this pass retires it: desired shutdown, marked. */
+static bool out_retires(const struct world *w, const Swarm__Task *t)
+{
+    for (size_t i = 0; i < w->out.n_update; i++) {
+        if (strcmp(w->out.update[i]->id, t->id) == 0) {
+            return w->out.update[i]->desired_state == ST(SHUTDOWN) &&
+                   w->out.update[i]->ended_on_its_own;
         }
     }
     return false;
@@ -478,6 +491,15 @@ TEST(restart_any_after_delay)
     /* Ended at 1010, delay 5 s: not yet at 3000. */
     w.now = 3000;
     ASSERT_INT_EQ(world_reconcile(&w), 0);
+    /* Retired at once (desired shutdown, as swarmkit's restart supervisor
+     * sets it), its successor comes after the delay. */
+    ASSERT_INT_EQ(w.out.n_update, 1);
+    ASSERT(out_retires(&w, failed));
+    ASSERT_INT_EQ(w.out.n_create, 0);
+    ASSERT_INT_EQ(w.out.wake_at_ms, 6010);
+    world_apply(&w);
+    ASSERT_INT_EQ(failed->desired_state, ST(SHUTDOWN));
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
     ASSERT(out_empty(&w));
     ASSERT_INT_EQ(w.out.wake_at_ms, 6010);
     w.now = 6010;
@@ -485,12 +507,12 @@ TEST(restart_any_after_delay)
     ASSERT_INT_EQ(w.out.n_create, 1);
     ASSERT_INT_EQ(w.out.create[0]->slot, 1);
     ASSERT_STR_EQ(w.out.create[0]->annotations->name, "web.1");
-    /* The failed one is terminal: left as it is, kept as history. */
+    /* The failed one stays as history. */
     ASSERT_INT_EQ(w.out.n_update, 0);
     ASSERT_INT_EQ(w.out.n_remove, 0);
     ASSERT_INT_EQ(w.out.wake_at_ms, 0);
     world_apply(&w);
-    ASSERT_INT_EQ(failed->desired_state, ST(RUNNING));
+    ASSERT_INT_EQ(failed->desired_state, ST(SHUTDOWN));
     ASSERT_INT_EQ(world_reconcile(&w), 0);
     ASSERT(out_empty(&w));
     ASSERT(world_one_per_slot(&w));
@@ -500,12 +522,17 @@ TEST(restart_any_after_delay)
 TEST(restart_on_failure_only_after_failure)
 {
     struct world w;
-    world_one_failed(&w, ST(COMPLETE));
+    Swarm__Task *done = world_one_failed(&w, ST(COMPLETE));
     w.svc->spec->task->restart->condition = SWARM__RESTART_CONDITION__RESTART_CONDITION_ON_FAILURE;
     w.now = 60000;
     ASSERT_INT_EQ(world_reconcile(&w), 0);
-    ASSERT(out_empty(&w));
+    ASSERT_INT_EQ(w.out.n_create, 0);
+    ASSERT_INT_EQ(w.out.n_update, 1);
+    ASSERT(out_retires(&w, done));
     ASSERT_INT_EQ(w.out.wake_at_ms, 0);
+    world_apply(&w);
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
     world_free(&w);
 
     world_one_failed(&w, ST(FAILED));
@@ -520,12 +547,18 @@ TEST(restart_on_failure_only_after_failure)
 TEST(restart_none_never)
 {
     struct world w;
-    world_one_failed(&w, ST(FAILED));
+    Swarm__Task *failed = world_one_failed(&w, ST(FAILED));
     w.svc->spec->task->restart->condition = SWARM__RESTART_CONDITION__RESTART_CONDITION_NONE;
     w.now = 60000;
     ASSERT_INT_EQ(world_reconcile(&w), 0);
-    ASSERT(out_empty(&w));
+    ASSERT_INT_EQ(w.out.n_create, 0);
+    ASSERT(out_retires(&w, failed));
     ASSERT_INT_EQ(w.out.wake_at_ms, 0);
+    world_apply(&w);
+    /* The slot stays taken by its ended task: not refilled, ever. */
+    w.now = 600000;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
     world_free(&w);
 }
 
@@ -558,7 +591,12 @@ TEST(restart_max_attempts_within_window)
         w.now += 1000;
         world_fail_live(&w);
     }
-    /* Third failure: two restarts already within the window. */
+    /* Third failure: two restarts already within the window. The task is
+     * retired all the same. */
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_create, 0);
+    ASSERT_INT_EQ(w.out.n_update, 1);
+    world_apply(&w);
     ASSERT_INT_EQ(world_reconcile(&w), 0);
     ASSERT(out_empty(&w));
     /* Once the first attempt (created at 2000) leaves the window, one more. */
@@ -590,6 +628,10 @@ TEST(restart_max_attempts_survive_history_limit)
         w.now += 1000;
         world_fail_live(&w);
     }
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_create, 0);
+    ASSERT_INT_EQ(w.out.n_remove, 0);
+    world_apply(&w);
     ASSERT_INT_EQ(world_reconcile(&w), 0);
     ASSERT(out_empty(&w));
     ASSERT_INT_EQ(w.out.wake_at_ms, 0); /* no window: never again */
@@ -724,6 +766,7 @@ static void world_settle(struct world *w, int64_t at)
         } else if (t->desired_state <= ST(RUNNING) && t->status->state < ST(RUNNING)) {
             t->status->state = ST(RUNNING);
             t->status->timestamp = at;
+            t->started_at = at; /* as the store keeps it */
             if (t->node_id[0] == '\0') {
                 if (t->node_id != protobuf_c_empty_string) {
                     free(t->node_id);
@@ -759,11 +802,13 @@ TEST(update_parallelism_zero_stop_first_replaces_all_once_stopped)
     world_free(&w);
 }
 
-TEST(update_batches_wait_for_the_monitor)
+/* Docker's timing: a batch starts once the previous batch's new tasks run
+ * (plus the delay); the monitor period is no wait between batches. */
+TEST(update_batches_wait_for_running_not_for_the_monitor)
 {
     struct world w;
     world_five_on_two(&w);
-    service_update_policy(w.svc, 2, 1000, false, 0);
+    service_update_policy(w.svc, 2, 30000, false, 0);
     w.now = 10000;
     service_start_update(&w);
     ASSERT_INT_EQ(world_reconcile(&w), 0);
@@ -773,16 +818,111 @@ TEST(update_batches_wait_for_the_monitor)
     w.now = 10060;
     ASSERT_INT_EQ(world_reconcile(&w), 0);
     ASSERT_INT_EQ(w.out.n_create, 2); /* their successors */
-    ASSERT_INT_EQ(w.out.n_update, 0); /* no second batch while the first runs */
+    ASSERT_INT_EQ(w.out.n_update, 0); /* no second batch before they run */
     world_apply(&w);
-    world_settle(&w, 10100);          /* the new ones run */
-    w.now = 10500;                    /* ... but are still monitored */
     ASSERT_INT_EQ(world_reconcile(&w), 0);
-    ASSERT_INT_EQ(w.out.n_update, 0);
-    ASSERT(w.out.wake_at_ms == 11100);
-    w.now = 11200;                    /* monitored: the next batch */
+    ASSERT(out_empty(&w));
+    world_settle(&w, 10100);          /* the new ones run */
+    w.now = 10110;                    /* well inside the 30 s monitor */
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_update, 2); /* the next batch already */
+    world_free(&w);
+}
+
+TEST(update_delay_counts_from_the_batch_running)
+{
+    struct world w;
+    world_five_on_two(&w);
+    service_update_policy(w.svc, 2, 30000, false, 0);
+    w.svc->spec->update->delay_ms = 500;
+    w.now = 10000;
+    service_start_update(&w);
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    world_apply(&w);
+    world_settle(&w, 10050);
+    w.now = 10060;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    world_apply(&w);
+    world_settle(&w, 10100);
+    w.now = 10200;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
+    ASSERT_INT_EQ(w.out.wake_at_ms, 10600);
+    w.now = 10600;
     ASSERT_INT_EQ(world_reconcile(&w), 0);
     ASSERT_INT_EQ(w.out.n_update, 2);
+    world_free(&w);
+}
+
+/* Fail every live task of spec_version 2 at `at`. */
+static void world_fail_new(struct world *w, int64_t at)
+{
+    for (size_t i = 0; i < w->n_tasks; i++) {
+        Swarm__Task *t = w->tasks[i];
+        if (t->spec_version == 2 && t->desired_state <= ST(RUNNING) &&
+            t->status->state <= ST(RUNNING)) {
+            t->status->state = ST(FAILED);
+            t->status->timestamp = at;
+        }
+    }
+}
+
+/* A failure counts within the monitor window after the task started, even
+ * while later batches roll; after the window it does not. */
+TEST(update_failure_counts_only_within_the_monitor_window)
+{
+    for (int late = 0; late < 2; late++) {
+        struct world w;
+        world_five_on_two(&w);
+        service_update_policy(w.svc, 5, 1000, false,
+                              SWARM__UPDATE_FAILURE_ACTION__UPDATE_FAILURE_ACTION_PAUSE);
+        w.svc->spec->task->restart->delay_ms = 60000;
+        w.now = 10000;
+        service_start_update(&w);
+        ASSERT_INT_EQ(world_reconcile(&w), 0);
+        world_apply(&w);
+        world_settle(&w, 10050);
+        w.now = 10060;
+        ASSERT_INT_EQ(world_reconcile(&w), 0);
+        ASSERT_INT_EQ(w.out.n_create, 5);
+        world_apply(&w);
+        world_settle(&w, 10100);      /* started at 10100: window to 11100 */
+        w.now = 10200;
+        ASSERT_INT_EQ(world_reconcile(&w), 0);
+        ASSERT(out_empty(&w));
+        ASSERT_INT_EQ(w.out.wake_at_ms, 11100); /* completion waits for it */
+        world_fail_new(&w, late ? 11200 : 10900);
+        w.now = 11300;
+        ASSERT_INT_EQ(world_reconcile(&w), 0);
+        ASSERT(w.out.service != NULL);
+        ASSERT_INT_EQ(w.out.service->update_status->state,
+                      late ? SWARM__UPDATE_STATE__UPDATE_STATE_COMPLETED
+                           : SWARM__UPDATE_STATE__UPDATE_STATE_PAUSED);
+        world_free(&w);
+    }
+}
+
+/* A new task that never ran and failed counts, however long it took. */
+TEST(update_failure_before_running_counts)
+{
+    struct world w;
+    world_five_on_two(&w);
+    service_update_policy(w.svc, 1, 1000, false,
+                          SWARM__UPDATE_FAILURE_ACTION__UPDATE_FAILURE_ACTION_PAUSE);
+    w.now = 10000;
+    service_start_update(&w);
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    world_apply(&w);
+    world_settle(&w, 10050);
+    w.now = 10060;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_create, 1);
+    world_apply(&w);
+    world_fail_new(&w, 50000); /* rejected after 40 s preparing */
+    w.now = 50100;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(w.out.service != NULL);
+    ASSERT_INT_EQ(w.out.service->update_status->state, SWARM__UPDATE_STATE__UPDATE_STATE_PAUSED);
     world_free(&w);
 }
 
@@ -802,7 +942,7 @@ TEST(update_start_first_keeps_the_old_task_until_the_new_runs)
     world_settle(&w, 10100);          /* the new one runs */
     ASSERT_INT_EQ(world_reconcile(&w), 0);
     ASSERT_INT_EQ(w.out.n_update, 1); /* now the old one stops */
-    ASSERT_INT_EQ(w.out.n_create, 0);
+    ASSERT_INT_EQ(w.out.n_create, 1); /* and the next batch starts */
     world_free(&w);
 }
 
@@ -842,7 +982,10 @@ TEST(update_failure_pauses_or_rolls_back)
             ASSERT_INT_EQ(w.out.service->update_status->state,
                           SWARM__UPDATE_STATE__UPDATE_STATE_PAUSED);
         }
-        ASSERT_INT_EQ(w.out.n_update, 0); /* no more replacements this pass */
+        /* No more replacements this pass; the failed task is retired. */
+        ASSERT_INT_EQ(w.out.n_create, 0);
+        ASSERT_INT_EQ(w.out.n_update, 1);
+        ASSERT(w.out.update[0]->ended_on_its_own);
         world_free(&w);
     }
 }
@@ -955,11 +1098,36 @@ TEST(global_paused_node_keeps_but_starts_nothing)
     world_free(&w);
 }
 
-TEST(global_down_node_left_alone)
+/* As swarmkit's global orchestrator: a down node's task is shut down (so
+ * it no longer counts as desired), and a new one starts when it is back. */
+TEST(global_down_node_task_shut_down)
+{
+    struct world w;
+    Swarm__Task *on_n3;
+    world_global_running(&w);
+    on_n3 = w.tasks[2];
+    ASSERT_STR_EQ(on_n3->node_id, "n3");
+    world_find_node(&w, "n3")->status->state = SWARM__NODE_STATE__NODE_STATE_DOWN;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_update, 1);
+    ASSERT(out_updates(&w, on_n3));
+    ASSERT_INT_EQ(w.out.n_create, 0);
+    world_apply(&w);
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
+    world_find_node(&w, "n3")->status->state = SWARM__NODE_STATE__NODE_STATE_READY;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_create, 1);
+    ASSERT(out_creates_node(&w, "n3"));
+    world_free(&w);
+}
+
+/* Unknown (not heard from since this leader started): left alone. */
+TEST(global_unknown_node_left_alone)
 {
     struct world w;
     world_global_running(&w);
-    world_find_node(&w, "n3")->status->state = SWARM__NODE_STATE__NODE_STATE_DOWN;
+    world_find_node(&w, "n3")->status->state = SWARM__NODE_STATE__NODE_STATE_UNKNOWN;
     ASSERT_INT_EQ(world_reconcile(&w), 0);
     ASSERT(out_empty(&w));
     world_free(&w);
@@ -973,8 +1141,9 @@ TEST(global_constraint_and_restart)
     w.tasks[1]->status->state = ST(FAILED); /* n2's task failed at 1010 */
     w.now = 3000;
     ASSERT_INT_EQ(world_reconcile(&w), 0);
-    ASSERT_INT_EQ(w.out.n_update, 1);
+    ASSERT_INT_EQ(w.out.n_update, 2);
     ASSERT(out_updates(&w, w.tasks[0]));
+    ASSERT(out_retires(&w, w.tasks[1]));
     ASSERT_INT_EQ(w.out.n_create, 0);
     ASSERT_INT_EQ(w.out.wake_at_ms, 6010);
     world_apply(&w);
@@ -1051,7 +1220,11 @@ TEST(history_zero_keeps_task_awaiting_restart)
     w.limit = 0;
     w.now = 2000;
     ASSERT_INT_EQ(world_reconcile(&w), 0);
-    ASSERT(out_empty(&w)); /* it still decides when the slot restarts */
+    ASSERT(out_retires(&w, failed));
+    ASSERT_INT_EQ(w.out.n_remove, 0); /* it still decides when the slot restarts */
+    world_apply(&w);
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
     w.now = 7000;
     ASSERT_INT_EQ(world_reconcile(&w), 0);
     ASSERT_INT_EQ(w.out.n_create, 1);
@@ -1074,7 +1247,9 @@ TEST(scale_down_of_ended_slot_releases_it)
     w.svc->spec->replicated->replicas = 4;
     ASSERT_INT_EQ(world_reconcile(&w), 0);
     ASSERT_INT_EQ(w.out.n_update, 1);
-    ASSERT(out_updates(&w, failed));
+    /* Its slot is given up: desired remove, never restarted. */
+    ASSERT_INT_EQ(w.out.update[0]->desired_state, ST(REMOVE));
+    ASSERT_STR_EQ(w.out.update[0]->id, failed->id);
     ASSERT_INT_EQ(w.out.n_create, 0);
     ASSERT_INT_EQ(w.out.wake_at_ms, 0);
     world_apply(&w);

@@ -746,6 +746,49 @@ TEST(task_patch_merges)
     store_close(s);
 }
 
+/* The store keeps when a task started running once its status moves on,
+ * and the orchestrator's ended_on_its_own mark merges in and stays. */
+TEST(task_started_at_and_ended_mark)
+{
+    struct store *s = mem_store();
+    struct store_result r;
+    Swarm__Task *got = NULL, *rep;
+    const Swarm__TaskState RUN = SWARM__TASK_STATE__TASK_STATE_RUNNING;
+    const Swarm__TaskState SHUT = SWARM__TASK_STATE__TASK_STATE_SHUTDOWN;
+    const Swarm__TaskState FAILED = SWARM__TASK_STATE__TASK_STATE_FAILED;
+    const Swarm__StoreActionKind STATUS = SWARM__STORE_ACTION_KIND__STORE_ACTION_TASK_STATUS;
+    const Swarm__StoreActionKind PATCH = SWARM__STORE_ACTION_KIND__STORE_ACTION_TASK_PATCH;
+    ASSERT_INT_EQ(apply1(s, 1, CREATE, status_task("t1", RUN, SWARM__TASK_STATE__TASK_STATE_PENDING), &r), 0);
+    rep = status_task("t1", RUN, RUN);
+    rep->status->timestamp = 500;
+    ASSERT_INT_EQ(apply1(s, 2, STATUS, rep, &r), 0);
+    rep = status_task("t1", RUN, FAILED);
+    rep->status->timestamp = 900;
+    ASSERT_INT_EQ(apply1(s, 3, STATUS, rep, &r), 0);
+    ASSERT_INT_EQ(store_task_get(s, "t1", &got), 0);
+    ASSERT_INT_EQ(got->status->state, FAILED);
+    ASSERT_INT_EQ(got->started_at, 500);
+    ASSERT(!got->ended_on_its_own);
+    swarm__task__free_unpacked(got, NULL);
+    rep = status_task("t1", SHUT, FAILED);
+    rep->ended_on_its_own = true;
+    ASSERT_INT_EQ(apply1(s, 4, PATCH, rep, &r), 0);
+    /* A later patch without the mark does not clear it. */
+    ASSERT_INT_EQ(apply1(s, 5, PATCH, status_task("t1", SWARM__TASK_STATE__TASK_STATE_REMOVE, FAILED), &r), 0);
+    ASSERT_INT_EQ(store_task_get(s, "t1", &got), 0);
+    ASSERT(got->ended_on_its_own);
+    ASSERT_INT_EQ(got->desired_state, SWARM__TASK_STATE__TASK_STATE_REMOVE);
+    ASSERT_INT_EQ(got->started_at, 500);
+    swarm__task__free_unpacked(got, NULL);
+    /* A task that never ran has no start. */
+    ASSERT_INT_EQ(apply1(s, 6, CREATE, status_task("t2", RUN, SWARM__TASK_STATE__TASK_STATE_PENDING), &r), 0);
+    ASSERT_INT_EQ(apply1(s, 7, STATUS, status_task("t2", RUN, SWARM__TASK_STATE__TASK_STATE_REJECTED), &r), 0);
+    ASSERT_INT_EQ(store_task_get(s, "t2", &got), 0);
+    ASSERT_INT_EQ(got->started_at, 0);
+    swarm__task__free_unpacked(got, NULL);
+    store_close(s);
+}
+
 TEST(find_by_id_prefix_name)
 {
     struct store *s = mem_store();
