@@ -11,6 +11,17 @@
 #include "view.h"
 #include "view_service.h"
 
+/* A manager without a leader answers from its last known state: say so on
+ * stderr, once per command, so that output is never taken as current. */
+static void node_warn_stale(struct cli_ctx *ctx, bool stale, bool *warned)
+{
+    if (stale && !*warned) {
+        fprintf(ctx->err, "WARNING: no leader is known; this is this manager's last known "
+                          "state and may be stale (nodes it cannot hear from show Unknown)\n");
+        *warned = true;
+    }
+}
+
 /* GetNode without printing; the caller decides what a failure means. */
 static Swarm__Node *node_get(struct cli_ctx *ctx, const char *ref,
                              struct cli_reply *r)
@@ -72,6 +83,8 @@ static int cmd_node_ls(struct cli_ctx *ctx, int argc, char **argv)
     struct cli_reply r;
     cli_conn_call(ctx->conn, &swarm__swarm__descriptor, "Info", &ireq.base, &r);
     Swarm__InfoResponse *info = (Swarm__InfoResponse *)r.resp;
+    bool warned = false;
+    node_warn_stale(ctx, list->stale, &warned);
     cli_view_node_table(ctx->out, list->nodes, list->n_nodes,
                         info != NULL ? info->node_id : NULL, quiet);
     cli_cmd_free(info);
@@ -123,6 +136,7 @@ static int cmd_node_inspect(struct cli_ctx *ctx, int argc, char **argv)
     struct cli_reply *replies = calloc((size_t)npos, sizeof *replies);
     const ProtobufCMessage **found = calloc((size_t)npos, sizeof *found);
     size_t nfound = 0;
+    bool warned = false;
     for (int i = 0; i < npos; i++) {
         const char *ref = node_ref(ctx, pos[i], &info);
         if (ref == NULL) {
@@ -131,6 +145,7 @@ static int cmd_node_inspect(struct cli_ctx *ctx, int argc, char **argv)
         }
         Swarm__Node *n = node_get(ctx, ref, &replies[i]);
         if (n != NULL) {
+            node_warn_stale(ctx, ((Swarm__GetNodeResponse *)replies[i].resp)->stale, &warned);
             found[nfound++] = &n->base;
         } else if (replies[i].unreachable) {
             rc = 1; /* say "cannot connect" once, not once per node */

@@ -155,6 +155,7 @@ static void get_node_cb(struct api_call *call, const ProtobufCMessage *msg, void
     }
     manager_decorate_node(m, node);
     resp.node = node;
+    resp.stale = manager_reads_stale(m);
     api_call_reply(call, &resp.base);
     swarm__node__free_unpacked(node, NULL);
 }
@@ -256,6 +257,7 @@ static void list_nodes_cb(struct api_call *call, const ProtobufCMessage *msg, vo
     resp.nodes = kept + pg.start;
     resp.n_nodes = pg.count;
     resp.next_page_token = pg.more ? kept[pg.start + pg.count - 1]->id : "";
+    resp.stale = manager_reads_stale(m);
     api_call_reply(call, &resp.base);
 out:
     free(ids);

@@ -110,7 +110,15 @@ int64_t manager_now_ms(void);
 /* The root CA key from the cluster object (NULL if absent). Caller frees. */
 EVP_PKEY *manager_root_key(struct manager *m);
 
-/* Fill live raft facts (leader flag) into nodes read from the store. */
+/* True when this manager answers reads without a leader (forward.c sends
+ * reads to the leader when one is known): its store is its last known
+ * state, not necessarily the cluster's. */
+bool manager_reads_stale(struct manager *m);
+
+/* Fill live raft facts (leader flag, reachability) into nodes read from the
+ * store. When reads are stale, every node but this one gets status unknown:
+ * a leaderless manager hears from nobody, and a dead node must never show
+ * Ready. */
 void manager_decorate_node(struct manager *m, Swarm__Node *node);
 
 /* Register `local` so that it runs on the leader: followers forward the

@@ -896,10 +896,19 @@ EVP_PKEY *manager_root_key(struct manager *m)
     return key;
 }
 
+bool manager_reads_stale(struct manager *m)
+{
+    return m->raft == NULL || !rnode_is_leader(m->raft);
+}
+
 void manager_decorate_node(struct manager *m, Swarm__Node *node)
 {
     raft_id leader = 0;
     const char *addr = NULL;
+    if (manager_reads_stale(m) && node->status != NULL &&
+        strcmp(node->id, m->local->node_id) != 0) {
+        node->status->state = SWARM__NODE_STATE__NODE_STATE_UNKNOWN;
+    }
     if (node->manager_status == NULL || m->raft == NULL) {
         return;
     }

@@ -140,3 +140,46 @@ def test_global_task_of_dead_node_desired_shutdown(cluster):
     assert on_w2 and all(r["DESIRED STATE"] == "Shutdown" for r in on_w2), on_w2
     wanted = tasks(m, "agent", "-f", "desired-state=running")
     assert sorted(r["NODE"] for r in wanted) == ["m1", "w1"], wanted
+
+
+# ------------------------------------------------------- reads without a leader
+
+STALE_WARNING = "WARNING: no leader is known"
+
+
+def assert_stale_view(survivor, dead_names):
+    r = survivor.ctl("node", "ls")
+    assert r.returncode == 0, r.stderr
+    assert STALE_WARNING in r.stderr, r.stderr
+    rows = {row["HOSTNAME"]: row for row in parse_table(r.stdout, NODE_COLUMNS)}
+    assert rows[survivor.name]["STATUS"] == "Ready", rows
+    for name in dead_names:
+        assert rows[name]["STATUS"] == "Unknown", rows
+        assert rows[name]["MANAGER STATUS"] == "Unreachable", rows
+    assert not any(row["MANAGER STATUS"] == "Leader" for row in rows.values()), rows
+    r = survivor.ctl("node", "inspect", dead_names[0])
+    assert r.returncode == 0 and STALE_WARNING in r.stderr, r.stderr
+    assert '"State": "unknown"' in r.stdout, r.stdout
+
+
+def test_reads_without_a_leader_are_marked_stale(swarm):
+    """Quorum lost (2 of 3 managers killed): node ls on the survivor still
+    answers, from its last known state, but says so on stderr, shows the
+    nodes it cannot hear from as Unknown / Unreachable (never Ready), and no
+    Leader. The same after the survivor restarts without a leader."""
+    nodes = make_managers(swarm, 3)
+    survivor, dead = nodes[0], nodes[1:]
+    # With a leader: no warning.
+    r = survivor.ctl("node", "ls")
+    assert r.returncode == 0 and STALE_WARNING not in r.stderr, r.stderr
+    for n in dead:
+        n.kill()
+    wait_for(lambda: STALE_WARNING in survivor.ctl("node", "ls").stderr, timeout=20,
+             what="the survivor without a leader")
+    assert_stale_view(survivor, [n.name for n in dead])
+    survivor.stop()
+    survivor.start()
+    assert_stale_view(survivor, [n.name for n in dead])
+
+
+from conftest import NODE_COLUMNS  # noqa: E402
