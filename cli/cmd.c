@@ -69,6 +69,15 @@ bool cli_cmd_is_conflict(enum api_status status)
     return status == API_ABORTED || status == API_FAILED_PRECONDITION;
 }
 
+void cli_cmd_warn_stale(struct cli_ctx *ctx, bool stale, bool *warned)
+{
+    if (stale && !*warned) {
+        fprintf(ctx->err, "WARNING: no leader is known; this is this manager's last known "
+                          "state and may be stale (nodes it cannot hear from show Unknown)\n");
+        *warned = true;
+    }
+}
+
 void cli_cmd_free(void *msg)
 {
     if (msg != NULL) {

@@ -75,6 +75,11 @@ bool cli_cmd_is_conflict(enum api_status status);
 
 void cli_cmd_free(void *msg);
 
+/* A reply answered without a leader (its `stale` field): print the warning
+ * on stderr once per command (*warned), so the output is never taken as
+ * the cluster's current state. */
+void cli_cmd_warn_stale(struct cli_ctx *ctx, bool stale, bool *warned);
+
 /* --------------------------------------- services (cmd_service_wait.c) */
 
 struct cli_task_view;

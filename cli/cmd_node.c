@@ -11,17 +11,6 @@
 #include "view.h"
 #include "view_service.h"
 
-/* A manager without a leader answers from its last known state: say so on
- * stderr, once per command, so that output is never taken as current. */
-static void node_warn_stale(struct cli_ctx *ctx, bool stale, bool *warned)
-{
-    if (stale && !*warned) {
-        fprintf(ctx->err, "WARNING: no leader is known; this is this manager's last known "
-                          "state and may be stale (nodes it cannot hear from show Unknown)\n");
-        *warned = true;
-    }
-}
-
 /* GetNode without printing; the caller decides what a failure means. */
 static Swarm__Node *node_get(struct cli_ctx *ctx, const char *ref,
                              struct cli_reply *r)
@@ -84,7 +73,7 @@ static int cmd_node_ls(struct cli_ctx *ctx, int argc, char **argv)
     cli_conn_call(ctx->conn, &swarm__swarm__descriptor, "Info", &ireq.base, &r);
     Swarm__InfoResponse *info = (Swarm__InfoResponse *)r.resp;
     bool warned = false;
-    node_warn_stale(ctx, list->stale, &warned);
+    cli_cmd_warn_stale(ctx, list->stale, &warned);
     cli_view_node_table(ctx->out, list->nodes, list->n_nodes,
                         info != NULL ? info->node_id : NULL, quiet);
     cli_cmd_free(info);
@@ -145,7 +134,7 @@ static int cmd_node_inspect(struct cli_ctx *ctx, int argc, char **argv)
         }
         Swarm__Node *n = node_get(ctx, ref, &replies[i]);
         if (n != NULL) {
-            node_warn_stale(ctx, ((Swarm__GetNodeResponse *)replies[i].resp)->stale, &warned);
+            cli_cmd_warn_stale(ctx, ((Swarm__GetNodeResponse *)replies[i].resp)->stale, &warned);
             found[nfound++] = &n->base;
         } else if (replies[i].unreachable) {
             rc = 1; /* say "cannot connect" once, not once per node */

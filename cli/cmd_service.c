@@ -95,6 +95,8 @@ static int cmd_service_ls(struct cli_ctx *ctx, int argc, char **argv)
     if (list == NULL) {
         return 1;
     }
+    bool warned = false;
+    cli_cmd_warn_stale(ctx, list->stale, &warned);
     bool counts = list->n_running == list->n_services && list->n_desired == list->n_services;
     cli_view_service_table(ctx->out, list->services, list->n_services,
                            counts ? list->running : NULL, counts ? list->desired : NULL, quiet);

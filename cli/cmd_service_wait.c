@@ -93,6 +93,7 @@ int cli_task_ps(struct cli_ctx *ctx, char *const *scopes, size_t n_scopes,
     Swarm__Task **all = NULL;
     size_t n = 0;
     int rc = answers != NULL && req != NULL ? 0 : 1;
+    bool warned = false;
     for (size_t s = 0; s < n_scopes && rc == 0; s++) {
         req[0] = scopes[s];
         if (n_filters > 0) {
@@ -102,6 +103,7 @@ int cli_task_ps(struct cli_ctx *ctx, char *const *scopes, size_t n_scopes,
         if (answers[s] == NULL) {
             rc = 1;
         } else {
+            cli_cmd_warn_stale(ctx, answers[s]->stale, &warned);
             cli_task_merge(&all, &n, answers[s]);
         }
     }

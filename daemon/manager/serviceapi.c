@@ -479,6 +479,7 @@ static void list_services_cb(struct api_call *call, const ProtobufCMessage *msg,
     resp.services = kept + pg.start;
     resp.n_services = resp.n_running = resp.n_desired = pg.count;
     resp.next_page_token = pg.more ? kept[pg.start + pg.count - 1]->id : "";
+    resp.stale = manager_reads_stale(m);
     api_call_reply(call, &resp.base);
 out:
     free(kept);
@@ -617,6 +618,7 @@ static void list_tasks_cb(struct api_call *call, const ProtobufCMessage *msg, vo
     resp.tasks = kept + pg.start;
     resp.n_tasks = pg.count;
     resp.next_page_token = pg.more ? kept[pg.start + pg.count - 1]->id : "";
+    resp.stale = manager_reads_stale(m);
     api_call_reply(call, &resp.base);
 out:
     free(kept);

@@ -9,7 +9,7 @@ proposal shows. They also assert what a user sees: the process ends cleanly
 import signal
 
 from conftest import wait_for
-from test_managers import leader_of, make_managers
+from test_managers import NO_LEADER, leader_of, make_managers
 
 SLEEP = "sleep"
 
@@ -104,23 +104,26 @@ def node_ps(m, node):
 
 
 def test_failed_tasks_get_desired_shutdown(cluster):
-    """A task that fails again and again: each replaced one is desired
-    Shutdown, so the running filter and node ps show one task meant to run."""
+    """A task that fails again and again: each one that failed is desired
+    Shutdown (also the last, once the restart policy gives up), so the
+    running filter and node ps show nothing meant to run but what runs."""
     m, w1, w2 = cluster
     m.ok("service", "create", "-d", "--name", "flaky", "--restart-delay", "100ms",
-         "--constraint", "node.hostname==w1", "sh", "-c", "exit 1")
-    wait_for(lambda: sum(r["CURRENT STATE"].startswith("Failed")
-                         for r in tasks(m, "flaky")) >= 3, timeout=30, what="three failures")
-    rows = tasks(m, "flaky")
-    failed = [r for r in rows if r["CURRENT STATE"].startswith("Failed")]
-    assert all(r["DESIRED STATE"] == "Shutdown" for r in failed), rows
-    wanted = tasks(m, "flaky", "-f", "desired-state=running")
-    assert len(wanted) <= 1, wanted
-    assert not any(r["CURRENT STATE"].startswith("Failed") for r in wanted), wanted
+         "--restart-max-attempts", "2", "--constraint", "node.hostname==w1",
+         "sh", "-c", "exit 1")
+
+    def settled():
+        rows = tasks(m, "flaky")
+        return (len(rows) == 3 and all(r["CURRENT STATE"].startswith("Failed") and
+                                       r["DESIRED STATE"] == "Shutdown" for r in rows))
+    wait_for(settled, timeout=30, what="1 try + 2 restarts, all failed and desired Shutdown")
+    failed = tasks(m, "flaky")
+    assert tasks(m, "flaky", "-f", "desired-state=running") == [], tasks(m, "flaky")
     shut = tasks(m, "flaky", "-f", "desired-state=shutdown")
-    assert {r["ID"] for r in failed} <= {r["ID"] for r in shut}
-    on_w1 = [r for r in node_ps(m, "w1") if r["NAME"].startswith("flaky")]
-    assert sum(r["DESIRED STATE"] == "Running" for r in on_w1) <= 1, on_w1
+    assert {r["ID"] for r in shut} == {r["ID"] for r in failed}
+    on_w1 = [r for r in node_ps(m, "w1") if "flaky." in r["NAME"]]
+    assert len(on_w1) == 3 and all(r["DESIRED STATE"] == "Shutdown" for r in on_w1), on_w1
+    assert services(m)["flaky"]["REPLICAS"] == "0/1"
 
 
 def test_global_task_of_dead_node_desired_shutdown(cluster):
@@ -148,15 +151,20 @@ STALE_WARNING = "WARNING: no leader is known"
 
 
 def assert_stale_view(survivor, dead_names):
-    r = survivor.ctl("node", "ls")
-    assert r.returncode == 0, r.stderr
-    assert STALE_WARNING in r.stderr, r.stderr
-    rows = {row["HOSTNAME"]: row for row in parse_table(r.stdout, NODE_COLUMNS)}
-    assert rows[survivor.name]["STATUS"] == "Ready", rows
-    for name in dead_names:
-        assert rows[name]["STATUS"] == "Unknown", rows
-        assert rows[name]["MANAGER STATUS"] == "Unreachable", rows
-    assert not any(row["MANAGER STATUS"] == "Leader" for row in rows.values()), rows
+    """Every answer is marked stale, shows the dead as Unknown (never Ready)
+    and no Leader; their MANAGER STATUS turns Unreachable once the peer
+    probes (every 0.5 s) miss them."""
+    def sample():
+        r = survivor.ctl("node", "ls")
+        assert r.returncode == 0, r.stderr
+        assert STALE_WARNING in r.stderr, r.stderr
+        rows = {row["HOSTNAME"]: row for row in parse_table(r.stdout, NODE_COLUMNS)}
+        assert rows[survivor.name]["STATUS"] == "Ready", rows
+        for name in dead_names:
+            assert rows[name]["STATUS"] == "Unknown", rows
+        assert not any(row["MANAGER STATUS"] == "Leader" for row in rows.values()), rows
+        return all(rows[name]["MANAGER STATUS"] == "Unreachable" for name in dead_names)
+    wait_for(sample, timeout=10, interval=0.2, what="dead managers Unreachable")
     r = survivor.ctl("node", "inspect", dead_names[0])
     assert r.returncode == 0 and STALE_WARNING in r.stderr, r.stderr
     assert '"State": "unknown"' in r.stdout, r.stdout
@@ -169,14 +177,24 @@ def test_reads_without_a_leader_are_marked_stale(swarm):
     Leader. The same after the survivor restarts without a leader."""
     nodes = make_managers(swarm, 3)
     survivor, dead = nodes[0], nodes[1:]
+    survivor.ok("service", "create", "-d", "--name", "web", "--replicas", "3", SLEEP, "1000")
+    wait_for(lambda: services(survivor).get("web", {}).get("REPLICAS") == "3/3", timeout=20,
+             what="web 3/3")
     # With a leader: no warning.
-    r = survivor.ctl("node", "ls")
-    assert r.returncode == 0 and STALE_WARNING not in r.stderr, r.stderr
+    for args in (("node", "ls"), ("service", "ls"), ("service", "ps", "web")):
+        r = survivor.ctl(*args)
+        assert r.returncode == 0 and STALE_WARNING not in r.stderr, (args, r.stderr)
     for n in dead:
         n.kill()
     wait_for(lambda: STALE_WARNING in survivor.ctl("node", "ls").stderr, timeout=20,
              what="the survivor without a leader")
     assert_stale_view(survivor, [n.name for n in dead])
+    for args in (("service", "ls"), ("service", "ps", "web"), ("node", "ps", "m2")):
+        r = survivor.ctl(*args)
+        assert r.returncode == 0, (args, r.stderr)
+        assert r.stderr.count(STALE_WARNING) == 1, (args, r.stderr)
+    # Writes still fail fast with Docker's message.
+    assert NO_LEADER in survivor.fails("service", "scale", "web=4")
     survivor.stop()
     survivor.start()
     assert_stale_view(survivor, [n.name for n in dead])
