@@ -13,7 +13,8 @@
  * a new task started running (Task.started_at, kept by the store), in which
  * its failure counts. New tasks (current spec, created since the update
  * started) that fail before they ever ran or within their window count
- * against `max_failure_ratio`; past it, the failure action applies: pause
+ * against `max_failure_ratio` (of the slots the update covers, as Docker
+ * divides by the slots to update); past it, the failure action applies: pause
  * (UpdateStatus paused, nothing more is replaced until the next update),
  * rollback (the previous spec comes back as a new spec_version, replaced
  * with the rollback policy), or continue. A failing rollback pauses. When no
@@ -157,7 +158,7 @@ void orch_update_plan(struct orch *o)
     const Swarm__UpdateConfig *cfg = in_rollback(svc) ? svc->spec->rollback : svc->spec->update;
     Swarm__UpdateState st = svc->update_status ? svc->update_status->state : 0;
     int64_t now = o->in->now_ms, last_started = 0;
-    size_t outdated = 0, in_flight = 0, updated = 0, failures = 0;
+    size_t outdated = 0, in_flight = 0, updated_slots = 0, failures = 0;
     const char *failed_id = NULL;
 
     o->update.started_at = svc->update_status ? svc->update_status->started_at : 0;
@@ -169,6 +170,7 @@ void orch_update_plan(struct orch *o)
     for (size_t i = 0; i < o->n_groups; i++) {
         const struct orch_group *g = &o->groups[i];
         const Swarm__Task *t = g->live ? g->live->t : NULL;
+        updated_slots += is_new(o, o->refs[g->first + g->n - 1].t);
         if (g->pred != NULL || g->stopping_old) {
             in_flight++;
         }
@@ -186,10 +188,6 @@ void orch_update_plan(struct orch *o)
     in_flight += awaiting_successors(o);
     for (size_t i = 0; i < o->in->n_tasks; i++) {
         const Swarm__Task *t = o->in->tasks[i];
-        if (!is_new(o, t)) {
-            continue;
-        }
-        updated++;
         if (failed_in_window(o, t, monitor)) {
             failures++;
             failed_id = t->id;
@@ -203,7 +201,10 @@ void orch_update_plan(struct orch *o)
     bool updating = st == SWARM__UPDATE_STATE__UPDATE_STATE_UPDATING ||
                     st == SWARM__UPDATE_STATE__UPDATE_STATE_ROLLBACK_STARTED;
     float ratio = cfg ? cfg->max_failure_ratio : 0;
-    if (updating && failures > 0 && (float)failures > ratio * (float)(updated ? updated : 1)) {
+    /* As Docker: failures over the slots the update covers (those already
+     * updated and those still outdated), not over the tasks made so far. */
+    size_t slots = updated_slots + outdated;
+    if (updating && failures > 0 && (float)failures > ratio * (float)(slots ? slots : 1)) {
         Swarm__UpdateFailureAction action =
             cfg ? cfg->failure_action : SWARM__UPDATE_FAILURE_ACTION__UPDATE_FAILURE_ACTION_PAUSE;
         if (in_rollback(svc)) {

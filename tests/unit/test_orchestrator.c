@@ -990,6 +990,45 @@ TEST(update_failure_pauses_or_rolls_back)
     }
 }
 
+/* As Docker, the ratio is over the slots the update covers: with 5 slots
+ * and a ratio of 0.5, a first failure (1/5) is tolerated, a third (3/5) is
+ * not. */
+TEST(update_failure_ratio_over_all_slots)
+{
+    struct world w;
+    world_five_on_two(&w);
+    service_update_policy(w.svc, 1, 1000, false,
+                          SWARM__UPDATE_FAILURE_ACTION__UPDATE_FAILURE_ACTION_PAUSE);
+    w.svc->spec->update->max_failure_ratio = 0.5f;
+    w.svc->spec->task->restart->delay_ms = 600000;
+    w.now = 10000;
+    service_start_update(&w);
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_update, 1); /* the first batch's old task stops */
+    world_apply(&w);
+    for (int batch = 1; batch <= 3; batch++) {
+        world_settle(&w, w.now + 10);
+        w.now += 20;
+        ASSERT_INT_EQ(world_reconcile(&w), 0);
+        ASSERT_INT_EQ(w.out.n_create, 1);
+        world_apply(&w);
+        world_fail_new(&w, w.now + 5); /* fails before it ever ran */
+        w.now += 10;
+        ASSERT_INT_EQ(world_reconcile(&w), 0);
+        if (batch < 3) {
+            ASSERT(w.out.service == NULL); /* 1/5, 2/5: tolerated */
+            /* The failed task is retired and the next batch starts. */
+            ASSERT_INT_EQ(w.out.n_update, 2);
+            world_apply(&w);
+        } else {
+            ASSERT(w.out.service != NULL); /* 3/5 > 0.5 */
+            ASSERT_INT_EQ(w.out.service->update_status->state,
+                          SWARM__UPDATE_STATE__UPDATE_STATE_PAUSED);
+        }
+    }
+    world_free(&w);
+}
+
 TEST(update_completes)
 {
     struct world w;
