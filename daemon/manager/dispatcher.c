@@ -641,8 +641,11 @@ int dispatcher_request_renewal(struct dispatcher *d, const char *node_id,
     return session_msg_send(d, s, &msg) == 0 ? 0 : SWARM_ENOTFOUND;
 }
 
-/* Tasks a node must know about: those it should run, and those it still
- * runs although they should stop. */
+/* Tasks a node must know about: those it should run, those it still runs
+ * although they should stop, and those that ended on their own (retired by
+ * the orchestrator with desired shutdown): the node keeps their directory
+ * and logs until the task leaves the store's history, as Docker keeps an
+ * exited container until its task is reaped. */
 static bool task_for_node(const Swarm__Task *t)
 {
     if (t->node_id == NULL || t->node_id[0] == '\0') {
@@ -652,7 +655,8 @@ static bool task_for_node(const Swarm__Task *t)
         return t->desired_state >= SWARM__TASK_STATE__TASK_STATE_ASSIGNED ||
                (t->status != NULL && t->status->state >= SWARM__TASK_STATE__TASK_STATE_ASSIGNED);
     }
-    return t->status != NULL && t->status->state < SWARM__TASK_STATE__TASK_STATE_COMPLETE;
+    return t->ended_on_its_own ||
+           (t->status != NULL && t->status->state < SWARM__TASK_STATE__TASK_STATE_COMPLETE);
 }
 
 /* ------------------------------------------------------------- handlers */

@@ -110,7 +110,7 @@ def test_failed_tasks_get_desired_shutdown(cluster):
     m, w1, w2 = cluster
     m.ok("service", "create", "-d", "--name", "flaky", "--restart-delay", "100ms",
          "--restart-max-attempts", "2", "--constraint", "node.hostname==w1",
-         "sh", "-c", "exit 1")
+         "sh", "-c", "echo failing; exit 1")
 
     def settled():
         rows = tasks(m, "flaky")
@@ -124,6 +124,9 @@ def test_failed_tasks_get_desired_shutdown(cluster):
     on_w1 = [r for r in node_ps(m, "w1") if "flaky." in r["NAME"]]
     assert len(on_w1) == 3 and all(r["DESIRED STATE"] == "Shutdown" for r in on_w1), on_w1
     assert services(m)["flaky"]["REPLICAS"] == "0/1"
+    # Retired tasks stay on their node as history: their logs are still there.
+    wait_for(lambda: m.ok("service", "logs", "--raw", "flaky").splitlines().count("failing") == 3,
+             timeout=10, what="the three attempts' logs")
 
 
 def test_global_task_of_dead_node_desired_shutdown(cluster):
