@@ -312,7 +312,7 @@ static bool forwarded_field(const char **p, char sep, char *out, size_t size)
         return false;
     }
     for (const char *c = *p; c < end; c++) {
-        if (*c <= 0x20 || *c >= 0x7f) {
+        if (*c <= 0x20 || *c >= 0x7f || *c == ';') {
             return false;
         }
     }

@@ -1624,4 +1624,178 @@ TEST(decode_spread_over_turns)
     ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
+/* The forwarded-caller header: what a manager writes, the server reads
+ * back; anything else is malformed. */
+TEST(forwarded_header_round_trip_and_malformed)
+{
+    struct api_peer in = {0}, out;
+    char buf[256];
+    in.role = API_ROLE_WORKER;
+    snprintf(in.node_id, sizeof in.node_id, "node-wrk-1");
+    snprintf(in.cluster_id, sizeof in.cluster_id, "cluster-1");
+    snprintf(in.addr, sizeof in.addr, "127.0.0.9:4000");
+    api_peer_format_forwarded(&in, buf, sizeof buf);
+    ASSERT_STR_EQ(buf, "worker;node-wrk-1;cluster-1;127.0.0.9:4000");
+    ASSERT_INT_EQ(api_peer_parse_forwarded(buf, &out), 0);
+    ASSERT_INT_EQ(out.role, API_ROLE_WORKER);
+    ASSERT_STR_EQ(out.node_id, "node-wrk-1");
+    ASSERT_STR_EQ(out.cluster_id, "cluster-1");
+    ASSERT_STR_EQ(out.addr, "127.0.0.9:4000");
+    ASSERT_INT_EQ(api_peer_parse_forwarded("local;;;unix", &out), 0);
+    ASSERT_INT_EQ(out.role, API_ROLE_LOCAL);
+    ASSERT_INT_EQ(api_peer_parse_forwarded("anonymous;;;127.0.0.1:5", &out), 0);
+    ASSERT_INT_EQ(out.role, API_ROLE_ANONYMOUS);
+    static const char *const bad[] = {
+        "", "garbage", "root;a;b;c", "manager;;cluster-1;1.2.3.4:5", "worker;n;;x",
+        "worker;n;c", "worker;n;c;a;b", "worker;n o;c;a", "worker;n;c;a\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (api_peer_parse_forwarded(bad[i], &out) == 0) {
+            FAILF("accepted \"%s\"", bad[i]);
+        }
+    }
+}
+
+/* A test policy in place of the store: node-mgr-1 may be demoted (worker)
+ * or removed (refused). */
+static int authz_state; /* 0 member, 1 demoted, 2 removed */
+static int authz_calls;
+
+static enum api_status test_authorize_cb(struct api_peer *peer, char *msg, size_t size,
+                                         void *data)
+{
+    authz_calls++;
+    if (strcmp(peer->node_id, "node-mgr-1") != 0) {
+        return API_OK;
+    }
+    if (authz_state == 2) {
+        snprintf(msg, size, "node %s was removed", peer->node_id);
+        return API_PERMISSION_DENIED;
+    }
+    if (authz_state == 1) {
+        peer->role = API_ROLE_WORKER;
+    }
+    return API_OK;
+}
+
+static int say_as(struct api_client *c, const struct api_peer *origin, struct result *r)
+{
+    Swarmtest__EchoRequest req = SWARMTEST__ECHO_REQUEST__INIT;
+    memset(r, 0, sizeof *r);
+    req.text = "who";
+    return api_client_unary_as(c, &swarmtest__echo__descriptor, "Say", &req.base, 3000,
+                               origin, response_cb, r);
+}
+
+static int count_on(struct api_client *c, struct result *r)
+{
+    Swarmtest__CountRequest req = SWARMTEST__COUNT_REQUEST__INIT;
+    memset(r, 0, sizeof *r);
+    req.count = 1;
+    return api_client_stream(c, &swarmtest__echo__descriptor, "Count", &req.base, 3000, NULL,
+                             response_cb, r, NULL);
+}
+
+/* Per call, the authorizer has the last word over the certificate; a
+ * forwarded caller is believed only from a manager and checked too; a
+ * recheck closes the connections of a node that lost its role. */
+TEST(authorizer_forwarded_caller_and_recheck)
+{
+    struct result r;
+    struct api_peer origin = {0};
+    if (pki_setup() != 0) {
+        FAILF("pki");
+    }
+    loop_setup();
+    authz_state = 0;
+    authz_calls = 0;
+    SSL_CTX *sctx = server_ctx(&pki.manager);
+    ASSERT_INT_EQ(server_start(0, API_ROLE_MANAGER | API_ROLE_WORKER | API_ROLE_ANONYMOUS,
+                               true, sctx), 0);
+    SSL_CTX_free(sctx);
+    api_server_set_authorize(server, test_authorize_cb, NULL);
+    SSL_CTX *mctx = client_ctx(&pki.manager);
+    SSL_CTX *wctx = client_ctx(&pki.worker);
+    struct api_client *mgr = client_tls(mctx, NULL);
+    ASSERT(RUN_UNTIL(connected_flag, 5000));
+
+    /* A manager, for itself and on behalf of a worker and of its socket. */
+    ASSERT_INT_EQ(say_as(mgr, NULL, &r), 0);
+    ASSERT(RUN_UNTIL(r.done, 3000));
+    ASSERT_INT_EQ(r.status, API_OK);
+    ASSERT_INT_EQ(r.role, API_ROLE_MANAGER);
+    origin.role = API_ROLE_WORKER;
+    snprintf(origin.node_id, sizeof origin.node_id, "node-wrk-1");
+    snprintf(origin.cluster_id, sizeof origin.cluster_id, "cluster-1");
+    snprintf(origin.addr, sizeof origin.addr, "127.0.0.9:1");
+    ASSERT_INT_EQ(say_as(mgr, &origin, &r), 0);
+    ASSERT(RUN_UNTIL(r.done, 3000));
+    ASSERT_INT_EQ(r.status, API_OK);
+    ASSERT_INT_EQ(r.role, API_ROLE_WORKER);
+    ASSERT_STR_EQ(r.node_id, "node-wrk-1");
+    memset(&origin, 0, sizeof origin);
+    origin.role = API_ROLE_LOCAL;
+    snprintf(origin.addr, sizeof origin.addr, "unix");
+    ASSERT_INT_EQ(say_as(mgr, &origin, &r), 0);
+    ASSERT(RUN_UNTIL(r.done, 3000));
+    ASSERT_INT_EQ(r.role, API_ROLE_MANAGER); /* never LOCAL over TLS */
+    ASSERT_STR_EQ(r.node_id, "node-mgr-1");
+
+    /* A worker may not name anyone. */
+    {
+        struct api_client *w = client_tls(wctx, NULL);
+        ASSERT(RUN_UNTIL(connected_flag, 5000));
+        ASSERT_INT_EQ(say_as(w, &origin, &r), 0);
+        ASSERT(RUN_UNTIL(r.done, 3000));
+        ASSERT_INT_EQ(r.status, API_PERMISSION_DENIED);
+        ASSERT(client_stop(w));
+    }
+
+    /* Demoted: a recheck closes the manager's connection; a new one is a
+     * worker, and a worker may not name anyone either. */
+    authz_state = 1;
+    api_server_recheck(server, "node-wrk-1"); /* another node: nothing */
+    for (int i = 0; i < 20; i++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+    }
+    ASSERT(api_client_connected(mgr));
+    api_server_recheck(server, "node-mgr-1");
+    ASSERT(RUN_UNTIL(!api_client_connected(mgr), 5000));
+    ASSERT(client_stop(mgr));
+    mgr = client_tls(mctx, NULL);
+    ASSERT(RUN_UNTIL(connected_flag, 5000));
+    ASSERT_INT_EQ(count_on(mgr, &r), 0);
+    ASSERT(RUN_UNTIL(r.done, 3000));
+    ASSERT_INT_EQ(r.status, API_PERMISSION_DENIED);
+    ASSERT_INT_EQ(say_as(mgr, NULL, &r), 0);
+    ASSERT(RUN_UNTIL(r.done, 3000));
+    ASSERT_INT_EQ(r.status, API_OK);
+    ASSERT_INT_EQ(r.role, API_ROLE_WORKER);
+    ASSERT_INT_EQ(say_as(mgr, &origin, &r), 0);
+    ASSERT(RUN_UNTIL(r.done, 3000));
+    ASSERT_INT_EQ(r.status, API_PERMISSION_DENIED);
+    /* Still a worker at the next recheck: the connection stays. */
+    api_server_recheck(server, NULL);
+    for (int i = 0; i < 20; i++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+    }
+    ASSERT(api_client_connected(mgr));
+
+    /* Removed: refused with the authorizer's message, and closed. */
+    authz_state = 2;
+    ASSERT_INT_EQ(say_as(mgr, NULL, &r), 0);
+    ASSERT(RUN_UNTIL(r.done, 3000));
+    ASSERT_INT_EQ(r.status, API_PERMISSION_DENIED);
+    ASSERT(strstr(r.message, "was removed") != NULL);
+    api_server_recheck(server, NULL);
+    ASSERT(RUN_UNTIL(!api_client_connected(mgr), 5000));
+    ASSERT(client_stop(mgr));
+    ASSERT(authz_calls > 0);
+
+    SSL_CTX_free(mctx);
+    SSL_CTX_free(wctx);
+    ASSERT(server_stop());
+    ASSERT_INT_EQ(loop_teardown(), 0);
+}
+
 TEST_MAIN()
