@@ -393,3 +393,70 @@ def test_refused_joins_and_certificates_are_audited(swarm, pb, tmp_path):
         assert code == grpc.StatusCode.UNAVAILABLE, code
     wait_for(lambda: log_has(leader, "WARN  api: refusing TLS connection from 127."),
              timeout=5, what="audit line for a foreign certificate")
+
+
+def root_ca_of(node, pb):
+    """The root CA certificate and key, read from the manager's store (the
+    test stands in for someone who got hold of them)."""
+    import sqlite3
+    db = sqlite3.connect(f"file:{node.state_dir / 'store.db'}?mode=ro", uri=True)
+    try:
+        (blob,) = db.execute("SELECT data FROM clusters").fetchone()
+    finally:
+        db.close()
+    c = pb.objects.Cluster()
+    c.ParseFromString(blob)
+    return (x509.load_pem_x509_certificate(c.root_ca.ca_cert_pem),
+            serialization.load_pem_private_key(c.root_ca.ca_key_pem, None))
+
+
+def issue(root_cert, root_key, cn, ou, org, not_before, not_after):
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
+                      x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou),
+                      x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(root_cert.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(not_before).not_valid_after(not_after)
+            .sign(root_key, hashes.SHA256()))
+    return (cert.public_bytes(serialization.Encoding.PEM),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()))
+
+
+def test_expired_and_other_cluster_certificates_refused(manager, pb):
+    """Certificates signed by the swarm's own root: one expired, one naming
+    another cluster (O). Both are refused and audited; the node's own is
+    served."""
+    import datetime
+    root_cert, root_key = root_ca_of(manager, pb)
+    me = Identity(manager)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    day = datetime.timedelta(days=1)
+    root = (manager.state_dir / "certificates" / "swarm-root-ca.crt").read_bytes()
+
+    def call(cert, key):
+        creds = grpc.ssl_channel_credentials(root_certificates=root, private_key=key,
+                                             certificate_chain=cert)
+        with grpc.secure_channel(manager.addr, creds, options=[
+                ("grpc.ssl_target_name_override", "swarm-manager")]) as ch:
+            return code_of(pb.control_grpc.ControlStub(ch).ListNodes,
+                           pb.control.ListNodesRequest())
+
+    expired = issue(root_cert, root_key, me.node_id, "swarm-manager", me.cluster_id,
+                    now - 3 * day, now - day)
+    assert call(*expired) == grpc.StatusCode.UNAVAILABLE
+    wait_for(lambda: log_has(manager, "WARN  api: refusing TLS connection from 127.")
+             and log_has(manager, "certificate has expired"),
+             timeout=5, what="audit line for an expired certificate")
+
+    other = issue(root_cert, root_key, me.node_id, "swarm-manager", "othercluster",
+                  now - day, now + day)
+    assert call(*other) == grpc.StatusCode.PERMISSION_DENIED
+    wait_for(lambda: log_has(manager, 'certificate of another cluster ("othercluster")'),
+             timeout=5, what="audit line for another cluster's certificate")
+
+    # The same root, our cluster, a current node: fine.
+    good = issue(root_cert, root_key, me.node_id, "swarm-manager", me.cluster_id,
+                 now - day, now + day)
+    assert call(*good) == grpc.StatusCode.OK
