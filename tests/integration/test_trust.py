@@ -201,8 +201,9 @@ def test_copied_manager_cert_refused_after_demote_and_remove(cluster, pb, closin
 
     # Demote: manager powers go at once, even though the copy never renews.
     leader.ok("node", "demote", vname)
-    code = code_of(pb.control_grpc.ControlStub(chans[leader.name]).GetCluster,
-                   pb.control.GetClusterRequest())
+    # (A new connection: the leader is closing the copy's old ones.)
+    code = code_of(pb.control_grpc.ControlStub(
+        closing.enter_context(copy.channel(leader))).GetCluster, pb.control.GetClusterRequest())
     assert code == grpc.StatusCode.PERMISSION_DENIED, code
     for m in managers:
         fresh = closing.enter_context(copy.channel(m))
