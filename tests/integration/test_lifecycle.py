@@ -8,8 +8,9 @@ proposal shows. They also assert what a user sees: the process ends cleanly
 (exit 0) and the surviving managers carry on."""
 import signal
 
-from conftest import wait_for
+from conftest import NODE_COLUMNS, parse_table, wait_for
 from test_managers import NO_LEADER, leader_of, make_managers
+from test_services import cluster, services, tasks  # noqa: F401 (fixture)
 
 SLEEP = "sleep"
 
@@ -93,8 +94,6 @@ def test_demote_leader_with_work_in_flight(swarm):
 
 # ------------------------------------------------ desired state of replaced tasks
 
-from conftest import parse_table  # noqa: E402
-from test_services import cluster, services, tasks  # noqa: E402,F401 (fixture)
 
 PS_COLUMNS = ["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"]
 
@@ -201,6 +200,3 @@ def test_reads_without_a_leader_are_marked_stale(swarm):
     survivor.stop()
     survivor.start()
     assert_stale_view(survivor, [n.name for n in dead])
-
-
-from conftest import NODE_COLUMNS  # noqa: E402
