@@ -56,7 +56,7 @@ struct sim {
 static void start_next(struct sim *s);
 
 /* Use (root, cert, chain, key) for new connections and report it. */
-static int sim_apply(struct simnode *n, char *emsg)
+static int sim_apply(struct simnode *n, uint64_t spread_ms, char *emsg)
 {
     SSL_CTX *ctx = NULL;
     int rv = pki_client_ctx(n->root, n->cert, n->key, &ctx, emsg);
@@ -67,7 +67,7 @@ static int sim_apply(struct simnode *n, char *emsg)
         Swarm__NodeTLSInfo *info = join_tls_info(n->root, n->cert, n->chain);
         agent_set_client_ctx(n->agent, ctx);
         if (info != NULL) {
-            agent_set_tls_info(n->agent, info);
+            agent_set_tls_info(n->agent, info, spread_ms);
             swarm__node_tlsinfo__free_unpacked(info, NULL);
         }
     }
@@ -98,15 +98,22 @@ static void renewed_cb(int status, const char *errmsg, struct join_result *res, 
     char emsg[SWARM_ERRMSG_SIZE] = "";
     n->renewing = false;
     if (status != 0 || n->sim->stopping) {
-        if (status != 0) {
-            fprintf(stderr, "simnodes: %s: renewal failed: %s\n", n->hostname, errmsg);
+        if (status != 0 && n->agent != NULL) {
+            /* Retry as the leader asks again on the next session: reopen it
+             * (within 2 s, so that failures do not come back in a wave). */
+            Swarm__NodeTLSInfo *info = join_tls_info(n->root, n->cert, n->chain);
+            fprintf(stderr, "simnodes: %s: renewal failed (retrying): %s\n", n->hostname, errmsg);
+            if (info != NULL) {
+                agent_set_tls_info(n->agent, info, 2000);
+                swarm__node_tlsinfo__free_unpacked(info, NULL);
+            }
         }
         join_result_free(res);
         return;
     }
     sim_take(n, res);
     join_result_free(res);
-    if (sim_apply(n, emsg) != 0) {
+    if (sim_apply(n, 0, emsg) != 0) {
         fprintf(stderr, "simnodes: %s: %s\n", n->hostname, emsg);
     }
 }
@@ -150,7 +157,7 @@ static void sim_root_ca_cb(const uint8_t *pem, size_t len, void *data)
     }
     X509_free(n->root);
     n->root = root;
-    sim_apply(n, emsg);
+    sim_apply(n, 2000, emsg);
 }
 
 static void joined_cb(int status, const char *errmsg, struct join_result *res, void *data)
@@ -195,7 +202,7 @@ static void joined_cb(int status, const char *errmsg, struct join_result *res, v
     {
         Swarm__NodeTLSInfo *info = join_tls_info(n->root, n->cert, n->chain);
         if (info != NULL) {
-            agent_set_tls_info(n->agent, info);
+            agent_set_tls_info(n->agent, info, 0);
             swarm__node_tlsinfo__free_unpacked(info, NULL);
         }
     }

@@ -41,6 +41,8 @@
 #define NODE_CERTS_RECHECK_MS 10000
 #define NODE_CERTS_STALE_MIN_FAILURES 3
 #define NODE_CERTS_STALE_INTERVAL_MS 10000
+/* Every node learns a new root at once: report it within this window. */
+#define NODE_CERTS_ROOT_SPREAD_MS 2000
 
 /* ------------------------------------------------------------ identity */
 
@@ -101,7 +103,8 @@ static Swarm__NodeTLSInfo *tls_info_new(const struct node_identity *id)
 }
 
 /* Hand the identity on disk to the agent (new connections) and report it. */
-static int apply_to_agent(struct swarm_node *n, const struct node_identity *id, char *errmsg)
+static int apply_to_agent(struct swarm_node *n, const struct node_identity *id,
+                          uint64_t spread_ms, char *errmsg)
 {
     SSL_CTX *ctx = NULL;
     Swarm__NodeTLSInfo *info;
@@ -116,7 +119,7 @@ static int apply_to_agent(struct swarm_node *n, const struct node_identity *id, 
     SSL_CTX_free(ctx);
     info = tls_info_new(id);
     if (info != NULL) {
-        agent_set_tls_info(n->agent, info);
+        agent_set_tls_info(n->agent, info, spread_ms);
         swarm__node_tlsinfo__free_unpacked(info, NULL);
     }
     return 0;
@@ -282,7 +285,7 @@ int node_certs_install(struct swarm_node *n, const struct join_result *res, bool
         return rv;
     }
     n->cert_renew_at = 0; /* drawn again for the new certificate */
-    return apply_to_agent(n, &id, errmsg);
+    return apply_to_agent(n, &id, 0, errmsg);
 }
 
 void node_certs_start(struct swarm_node *n)
@@ -295,7 +298,7 @@ void node_certs_start(struct swarm_node *n)
     if (n->agent != NULL && node_identity_load(n, &id, errmsg) == 0) {
         info = tls_info_new(&id);
         if (info != NULL) {
-            agent_set_tls_info(n->agent, info);
+            agent_set_tls_info(n->agent, info, 0);
             swarm__node_tlsinfo__free_unpacked(info, NULL);
         }
         node_identity_free(&id);
@@ -350,7 +353,7 @@ void node_certs_root_ca_cb(const uint8_t *pem, size_t len, void *data)
         manager_reload_identity(n->mslot.m, id.root, NULL, NULL, NULL, errmsg);
     }
     log_info("node", "this node now trusts the swarm's new root CA");
-    if (apply_to_agent(n, &id, errmsg) != 0) {
+    if (apply_to_agent(n, &id, NODE_CERTS_ROOT_SPREAD_MS, errmsg) != 0) {
         log_error("node", "using the swarm's new root CA: %s", errmsg);
     }
 out:

@@ -590,7 +590,7 @@ int agent_start(const struct agent_config *cfg, struct agent **out, char *errmsg
         goto err_after_db;
     }
     uv_timer_t *timers[] = {&a->retry_timer, &a->open_timer, &a->hb_timer, &a->flush_timer,
-                            &a->stop_timer};
+                            &a->stop_timer, &a->report_timer};
     for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
         uv_timer_init(a->loop, timers[i]);
         timers[i]->data = a;
@@ -620,7 +620,15 @@ void agent_set_client_ctx(struct agent *a, SSL_CTX *ctx)
     a->client_ctx = ctx;
 }
 
-void agent_set_tls_info(struct agent *a, const Swarm__NodeTLSInfo *info)
+static void agent_report_cb(uv_timer_t *t)
+{
+    struct agent *a = t->data;
+    if (!a->closing && a->conn != NULL && a->conn->state != AGENT_CONN_CONNECTING) {
+        agent_session_restart(a, "this node's certificate changed");
+    }
+}
+
+void agent_set_tls_info(struct agent *a, const Swarm__NodeTLSInfo *info, uint64_t spread_ms)
 {
     Swarm__NodeTLSInfo *copy = info != NULL ? pb_copy(&info->base) : NULL;
     if (a->closing || a->desc == NULL || (info != NULL && copy == NULL)) {
@@ -633,9 +641,18 @@ void agent_set_tls_info(struct agent *a, const Swarm__NodeTLSInfo *info)
         swarm__node_tlsinfo__free_unpacked(a->desc->tls_info, NULL);
     }
     a->desc->tls_info = copy;
-    /* A connection still connecting sends the new description anyway. */
-    if (a->conn != NULL && a->conn->state != AGENT_CONN_CONNECTING) {
-        agent_session_restart(a, "this node's certificate changed");
+    /* A connection still connecting sends the new description anyway. A
+     * change every node makes at once (a new trust root) is spread out, so
+     * that the leader does not take every reconnection in the same moment. */
+    uint64_t delay = 0;
+    if (spread_ms > 0) {
+        a->rng ^= a->rng << 13;
+        a->rng ^= a->rng >> 7;
+        a->rng ^= a->rng << 17;
+        delay = a->rng % spread_ms;
+    }
+    if (a->db_open) {
+        uv_timer_start(&a->report_timer, agent_report_cb, delay, 0);
     }
 }
 
@@ -723,7 +740,7 @@ void agent_maybe_finish(struct agent *a)
         a->db_open = false;
         taskdb_close(&a->db);
         uv_timer_t *timers[] = {&a->retry_timer, &a->open_timer, &a->hb_timer, &a->flush_timer,
-                                &a->stop_timer};
+                                &a->stop_timer, &a->report_timer};
         for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
             uv_close((uv_handle_t *)timers[i], agent_handle_closed_cb);
         }

@@ -64,8 +64,10 @@ int agent_start(const struct agent_config *cfg, struct agent **out, char *errmsg
 void agent_set_client_ctx(struct agent *a, SSL_CTX *ctx);
 
 /* What the node reports about its certificate (copied). A session already
- * open is ended and opened again at once, so that the leader sees it. */
-void agent_set_tls_info(struct agent *a, const Swarm__NodeTLSInfo *info);
+ * open is ended and opened again, so that the leader sees it: at once, or
+ * after a random delay below `spread_ms` (for changes every node makes at
+ * the same moment). */
+void agent_set_tls_info(struct agent *a, const Swarm__NodeTLSInfo *info, uint64_t spread_ms);
 
 /* A manager to ask for a certificate: the one of the open session, else
  * the last leader, else the first known; NULL when none is known. */

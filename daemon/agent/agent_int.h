@@ -156,6 +156,7 @@ struct agent {
     uv_timer_t hb_timer;
     uv_timer_t flush_timer;  /* status batches, DB commits */
     uv_timer_t stop_timer;   /* agent_stop(stop_tasks): grace deadline */
+    uv_timer_t report_timer; /* reopen the session to report a new description */
     unsigned open_handles;
 
     struct executor *exec;

@@ -22,9 +22,13 @@
  * Failures:
  *   - bad signing cert/key, or a key without a cert: INVALID_ARGUMENT and
  *     nothing changes;
- *   - a node that stays unreachable: it is down, so it does not hold the
- *     rotation up; when it comes back its old certificate is refused and it
- *     tells its user to rejoin (node_certs.c);
+ *   - a node that is not ready: it holds the rotation up for
+ *     CAROTATE_DOWN_GRACE_MS after this leader first saw it so (a hiccup
+ *     does not strand it), then no longer; when it comes back after the
+ *     end, its old certificate is refused and it tells its user to rejoin
+ *     (node_certs.c);
+ *   - many nodes: at most CAROTATE_BATCH are asked to renew per pass
+ *     (every CAROTATE_PASS_MS), so they do not all reconnect at once;
  *   - leader change: the new leader's reconciler takes over from the store
  *     (the rotation lives in the cluster object);
  *   - the finishing write loses a race (CAS): the next pass retries. */
@@ -40,6 +44,24 @@
 #include "token.h"
 
 #define CAROTATE_DELAY_MS 200
+/* Renewals asked for per pass, and passes while a rotation runs: a
+ * thousand nodes are not asked to reconnect in the same moment. */
+#define CAROTATE_BATCH 64
+#define CAROTATE_PASS_MS 250
+/* A node that is not ready (down, or between sessions) holds the rotation
+ * up only this long after this leader first saw it so: a hiccup does not
+ * strand it, a node that is down for good does not block the swarm. */
+#define CAROTATE_DOWN_GRACE_MS 10000
+
+struct carotate_down {
+    char id[64];
+    uint64_t since; /* uv_now when first seen not ready and unconverged */
+};
+
+static int down_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct carotate_down *)a)->id, ((const struct carotate_down *)b)->id);
+}
 
 static int bin_set(ProtobufCBinaryData *dst, const void *data, size_t len)
 {
@@ -348,11 +370,22 @@ static void reconcile(struct manager *m)
     if (store_cluster_get_default(m->store, &c) != 0) {
         return;
     }
+    if (c->root_ca == NULL || c->root_ca->root_rotation == NULL) {
+        free(m->carotate_down); /* the next rotation starts afresh */
+        m->carotate_down = NULL;
+        m->n_carotate_down = 0;
+    }
     if (c->root_ca == NULL || c->root_ca->root_rotation == NULL ||
         pki_cert_from_pem(c->root_ca->root_rotation->ca_cert_pem.data,
                           c->root_ca->root_rotation->ca_cert_pem.len, &cert, errmsg) != 0 ||
         pki_cert_pubkey_der(cert, &key, &key_len) != 0 ||
         store_node_list(m->store, &nodes, &n) != 0) {
+        goto out;
+    }
+    uint64_t now = uv_now(m->loop);
+    struct carotate_down *down = calloc(n ? n : 1, sizeof *down);
+    size_t n_down = 0, asked = 0;
+    if (down == NULL) {
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
@@ -361,17 +394,31 @@ static void reconcile(struct manager *m)
             done++;
             continue;
         }
-        /* Down (or never seen) nodes do not hold the rotation up. */
         if (node->status == NULL || node->status->state != SWARM__NODE_STATE__NODE_STATE_READY) {
+            struct carotate_down want, *seen;
+            snprintf(want.id, sizeof want.id, "%s", node->id);
+            seen = bsearch(&want, m->carotate_down, m->n_carotate_down, sizeof want, down_cmp);
+            want.since = seen != NULL ? seen->since : now;
+            down[n_down++] = want;
+            waiting += now - want.since < CAROTATE_DOWN_GRACE_MS;
             continue;
         }
         waiting++;
-        dispatcher_request_renewal(m->dispatcher, node->id, key, key_len);
+        if (asked < CAROTATE_BATCH &&
+            dispatcher_request_renewal(m->dispatcher, node->id, key, key_len) == 1) {
+            asked++;
+        }
     }
+    qsort(down, n_down, sizeof *down, down_cmp);
+    free(m->carotate_down);
+    m->carotate_down = down;
+    m->n_carotate_down = n_down;
     if (waiting == 0) {
         log_info("carotate", "every node that is up (%zu) has a certificate from the new root",
                  done);
         finish(m, c);
+    } else {
+        schedule(m, CAROTATE_PASS_MS);
     }
 out:
     store_node_free_list(nodes, n);

@@ -638,7 +638,7 @@ int dispatcher_request_renewal(struct dispatcher *d, const char *node_id,
     msg.session_id = s->id;
     msg.renew_issuer_key.data = (uint8_t *)issuer_key;
     msg.renew_issuer_key.len = len;
-    return session_msg_send(d, s, &msg) == 0 ? 0 : SWARM_ENOTFOUND;
+    return session_msg_send(d, s, &msg) == 0 ? 1 : SWARM_ENOTFOUND;
 }
 
 /* Tasks a node must know about: those it should run, those it still runs

@@ -28,8 +28,8 @@ int dispatcher_send_log_subscription(struct dispatcher *d, const char *node_id,
 
 /* Root rotation: ask the node to renew its certificate now unless it is
  * already issued by the key `issuer_key` (DER SubjectPublicKeyInfo, copied);
- * asked once per session and key. SWARM_ENOTFOUND when the node has no
- * session here. */
+ * asked once per session and key. 1 when asked now, 0 when asked on this
+ * session already, SWARM_ENOTFOUND when the node has no session here. */
 int dispatcher_request_renewal(struct dispatcher *d, const char *node_id,
                                const uint8_t *issuer_key, size_t len);
 

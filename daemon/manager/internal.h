@@ -59,6 +59,8 @@ struct manager {
     uv_timer_t carotate_timer;
     bool carotate_running;
     bool carotate_again;
+    struct carotate_down *carotate_down; /* unconverged nodes seen not ready, by ID */
+    size_t n_carotate_down;
     struct peer *peers;
     struct raft_uv_transport transport;
     bool transport_ready;

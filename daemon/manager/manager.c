@@ -1006,6 +1006,7 @@ static void manager_free(struct manager *m)
     X509_free(m->root_cert);
     X509_free(m->node_cert);
     pki_chain_free(m->node_chain);
+    free(m->carotate_down);
     EVP_PKEY_free(m->node_key);
     SSL_CTX_free(m->server_ctx);
     SSL_CTX_free(m->client_ctx);

@@ -205,11 +205,13 @@ def test_rotation_three_managers_two_workers(swarm, tmp_path):
     lines = out.splitlines()
     assert re.fullmatch(r"desired root digest: sha256:[0-9a-f]{64}", lines[0]), out
     assert "  rotated TLS certificates:  [" in out and "  rotated CA certificates:   [" in out
+    # Without a terminal a line is printed when it changes: the last of each
+    # kind says 5/5, and the new root follows.
     begin = lines.index("-----BEGIN CERTIFICATE-----")
-    assert lines[begin - 2].startswith("  rotated TLS certificates:  [=") and \
-        lines[begin - 2].endswith("] 5/5 nodes"), out
-    assert lines[begin - 1].startswith("  rotated CA certificates:   [=") and \
-        lines[begin - 1].endswith("] 5/5 nodes"), out
+    tls = [l for l in lines[:begin] if l.startswith("  rotated TLS certificates:  [")]
+    cas = [l for l in lines[:begin] if l.startswith("  rotated CA certificates:   [")]
+    assert tls[-1].endswith("=>] 5/5 nodes") and cas[-1].endswith("=>] 5/5 nodes"), out
+    assert lines[begin - 1] == cas[-1], out
     new_root = PEM_RE.search(out).group(0)
     assert new_root != old_root and out.rstrip().endswith(new_root)
     # Docker's digest: of the desired root's PEM text.
@@ -400,3 +402,25 @@ def test_renewal_retries_while_no_manager_answers(swarm, tmp_path, monkeypatch):
     wait_for(lambda: cert_times(w)[0] > expires + 25 * 60, timeout=90, what="w1 renewed")
     wait_for(lambda: cert_times(m)[0] > expires + 25 * 60, timeout=30, what="m1 renewed")
     wait_for(lambda: status_of(m, "w1")["STATUS"] == "Ready", timeout=20, what="w1 Ready")
+
+
+def test_node_with_a_hiccup_during_rotation_is_not_stranded(manager, swarm, tmp_path):
+    import signal as sig
+    w1 = join_worker(swarm, manager, "w1")
+    old_root = manager.ok("swarm", "ca").strip()
+    w1.proc.send_signal(sig.SIGSTOP)
+    try:
+        wait_for(lambda: status_of(manager, "w1")["STATUS"] == "Down", timeout=15,
+                 what="w1 Down")
+        manager.ok("swarm", "ca", "--rotate", "-d")
+        time.sleep(1)
+    finally:
+        w1.proc.send_signal(sig.SIGCONT)
+    # Back within the grace: it gets a certificate from the new root before
+    # the old root is dropped, and stays in the swarm.
+    wait_for(lambda: status_of(manager, "w1")["STATUS"] == "Ready", timeout=20, what="w1 Ready")
+    new_root = wait_for(lambda: manager.ok("swarm", "ca").strip() != old_root and
+                        manager.ok("swarm", "ca").strip(), timeout=30, what="rotation over")
+    wait_for(lambda: root_of(w1).strip() == new_root, timeout=20, what="w1 trusts the new root")
+    assert verifies(w1, new_root, tmp_path)
+    assert "no longer trusted" not in w1.ok("info")
