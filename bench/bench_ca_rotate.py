@@ -43,7 +43,7 @@ def main():
             times.append(time.monotonic() - t0)
             if r.returncode != 0 or r.stdout != "" or m.ok("swarm", "ca").strip() == before:
                 raise SystemExit(f"swarm ca --rotate failed: {r.stderr}\n{m.log_tail()}")
-            wait_for(lambda: m.ok("node", "ls").count(" Ready ") == SIM_NODES + 1, timeout=60,
+            wait_for(lambda: m.ok("node", "ls").count(" Ready ") == SIM_NODES + 1, timeout=300,
                      interval=0.5, what="all Ready after the rotation")
         fig(f"ca_rotate_{SIM_NODES}_sim_workers_median", median(times), "s")
         fig(f"ca_rotate_{SIM_NODES}_sim_workers_max", max(times), "s")

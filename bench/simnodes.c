@@ -157,7 +157,7 @@ static void sim_root_ca_cb(const uint8_t *pem, size_t len, void *data)
     }
     X509_free(n->root);
     n->root = root;
-    sim_apply(n, 2000, emsg);
+    sim_apply(n, 5000, emsg);
 }
 
 static void joined_cb(int status, const char *errmsg, struct join_result *res, void *data)

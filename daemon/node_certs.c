@@ -42,7 +42,7 @@
 #define NODE_CERTS_STALE_MIN_FAILURES 3
 #define NODE_CERTS_STALE_INTERVAL_MS 10000
 /* Every node learns a new root at once: report it within this window. */
-#define NODE_CERTS_ROOT_SPREAD_MS 2000
+#define NODE_CERTS_ROOT_SPREAD_MS 5000
 
 /* ------------------------------------------------------------ identity */
 

@@ -46,7 +46,7 @@
 #define CAROTATE_DELAY_MS 200
 /* Renewals asked for per pass, and passes while a rotation runs: a
  * thousand nodes are not asked to reconnect in the same moment. */
-#define CAROTATE_BATCH 64
+#define CAROTATE_BATCH 32
 #define CAROTATE_PASS_MS 250
 /* A node that is not ready (down, or between sessions) holds the rotation
  * up only this long after this leader first saw it so: a hiccup does not
