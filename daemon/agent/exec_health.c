@@ -7,26 +7,35 @@
  * task's health.log.
  *
  * One uv_timer per health: the wait before the next check, then the check's
- * timeout. One uv_process per check, closed once it exited.
+ * timeout, then (once its shim was told to go) the check's kill fallback.
+ * One uv_process per check, closed once it exited.
  * Happy path:
  *   exec_health_start -> timer(interval)
  *   timer: spawn the check -> timer(timeout)
  *   check exits 0 -> failures = 0; first time: cb(HEALTHY); timer(interval)
  * Failure paths:
  *   - check exits non-zero, is killed, times out (its shim takes its tree
- *     down), the
- *     program is missing or uv_spawn fails -> a failure; counted unless the
- *     task never was healthy and the check started within start_period;
- *     `retries` counted in a row -> cb(UNHEALTHY), no more checks;
- *   - exec_health_close: the timer is closed, a running check's tree is
- *     killed and its handle closed after its exit (so it is reaped); the last
- *     close callback frees the health and calls `closed`. */
+ *     down), the program is missing or uv_spawn fails -> a failure; counted
+ *     unless the task never was healthy and the check started within
+ *     start_period; `retries` counted in a row -> cb(UNHEALTHY), no more
+ *     checks;
+ *   - the timeout fires after the check exited but before the loop saw it
+ *     (the loop was late: timers run before exits are read) -> judged by
+ *     its exit, not as timed out;
+ *   - a shim told to go (timeout, close) still there after
+ *     EXEC_SHIM_KILL_FALLBACK_MS (stopped, traced, stuck) -> SIGKILLed with
+ *     its session, so that neither the checks nor a close wait forever;
+ *   - exec_health_close: a running check's tree is killed and its handle
+ *     closed after its exit (so it is reaped), the timer (its fallback until
+ *     then) with it; without one the timer is closed at once; the last close
+ *     callback frees the health and calls `closed`. */
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -39,6 +48,7 @@ struct health_check {
     int pid;
     uint64_t started; /* loop time of the spawn */
     bool timed_out;
+    bool kill_sent; /* its shim was told to go; the timer is the fallback */
 };
 
 struct exec_health {
@@ -159,6 +169,8 @@ static void health_check_exit_cb(uv_process_t *proc, int64_t status, int sig)
     }
     uv_close((uv_handle_t *)proc, health_check_closed_cb);
     if (h->closing) {
+        /* The timer was its kill fallback: no longer needed. */
+        uv_close((uv_handle_t *)&h->timer, health_timer_closed_cb);
         return;
     }
     uv_timer_stop(&h->timer);
@@ -276,23 +288,44 @@ out:
     return rv;
 }
 
-/* Its shim takes the check's whole tree down and exits. */
-static void health_check_kill(struct health_check *c)
+/* Its shim takes the check's whole tree down and exits; the timer is the
+ * fallback if it does not. */
+static void health_check_kill(struct exec_health *h, struct health_check *c)
 {
+    c->kill_sent = true;
     kill(c->pid, EXEC_SHIM_KILL_SIGNAL);
     kill(c->pid, SIGCONT);
+    uv_timer_start(&h->timer, health_timer_cb, EXEC_SHIM_KILL_FALLBACK_MS, 0);
+}
+
+/* The check's shim has exited, though the loop may not have seen it yet
+ * (looked at without reaping it: libuv does that). */
+static bool health_check_exited(const struct health_check *c)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    return waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+           si.si_pid == c->pid;
 }
 
 static void health_timer_cb(uv_timer_t *timer)
 {
     struct exec_health *h = timer->data;
+    struct health_check *c = h->check;
+    if (c != NULL && c->kill_sent) { /* its shim did not go: it goes, with its session */
+        kill(c->pid, SIGKILL);
+        exec_kill_session(c->pid);
+        return; /* its exit callback follows */
+    }
+    if (c != NULL) { /* the timeout of the running check */
+        if (!health_check_exited(c)) {
+            c->timed_out = true;
+            health_check_kill(h, c);
+        }
+        return; /* judged in its exit callback */
+    }
     if (h->closing) {
         return;
-    }
-    if (h->check != NULL) { /* the timeout of the running check */
-        h->check->timed_out = true;
-        health_check_kill(h->check);
-        return; /* counted as a failure in its exit callback */
     }
     uint64_t now = uv_now(h->cfg.loop);
     if (health_spawn(h) != 0) {
@@ -331,8 +364,12 @@ void exec_health_close(struct exec_health *h, void (*closed)(void *data), void *
     h->closed = closed;
     h->closed_data = data;
     if (h->check != NULL) {
-        /* Its handle is closed in its exit callback, once it is reaped. */
-        health_check_kill(h->check);
+        /* Its handle and the timer are closed in its exit callback, once it
+         * is reaped; until then the timer is its kill fallback. */
+        if (!h->check->kill_sent) {
+            health_check_kill(h, h->check);
+        }
+        return;
     }
     uv_close((uv_handle_t *)&h->timer, health_timer_closed_cb);
 }

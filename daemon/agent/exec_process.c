@@ -101,10 +101,6 @@ static const char *const proc_reserved_env[] = {
     "SWARM_SHIM_",
 };
 
-/* After a kill request, how long the shim has to take the tree down before
- * it is SIGKILLed itself (with its session). */
-#define PROC_SHIM_KILL_FALLBACK_MS 2000
-
 static void proc_guard_closed_cb(uv_handle_t *h);
 
 static uint64_t proc_grace(const struct proc_task *t)
@@ -577,7 +573,7 @@ static void proc_kill_cb(uv_timer_t *timer)
         t->kill_sent = true;
         kill(t->pid, EXEC_SHIM_KILL_SIGNAL);
         kill(t->pid, SIGCONT);
-        uv_timer_start(&t->timer, proc_kill_cb, PROC_SHIM_KILL_FALLBACK_MS, 0);
+        uv_timer_start(&t->timer, proc_kill_cb, EXEC_SHIM_KILL_FALLBACK_MS, 0);
         return;
     }
     kill(t->pid, SIGKILL);

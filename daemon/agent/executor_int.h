@@ -136,6 +136,12 @@ int exec_kill_session(int sid);
 #define EXEC_SHIM_KILL_SIGNAL SIGUSR1
 #define EXEC_SHIM_DEATH_SIGNAL SIGUSR2
 
+/* After EXEC_SHIM_KILL_SIGNAL, how long a shim (a task's or a health
+ * check's) has to take its tree down before it is SIGKILLed itself, with its
+ * session: a shim that is stopped, traced or stuck never holds up a stop,
+ * a health check or a close. */
+#define EXEC_SHIM_KILL_FALLBACK_MS 2000
+
 /* Task isolation (exec_isolate.c). */
 
 /* Docker's default capability set: CHOWN, DAC_OVERRIDE, FOWNER, FSETID,
