@@ -9,6 +9,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "pbwire.h"
 #include "server_int.h"
 
 /* ---------------------------------------------------------------- calls */
@@ -471,6 +472,13 @@ static void call_decode(struct api_call *call)
         call_failf(call, 200, API_INVALID_ARGUMENT,
                    "could not decode request as %s: more than %u unknown fields",
                    r->input->name, API_UNKNOWN_FIELDS_MAX);
+        return;
+    }
+    char field[128];
+    if (pb_check_strings(r->input, p, len, field, sizeof field) != 0) {
+        /* Decoding would cut the string at the NUL: refuse, never guess. */
+        call_failf(call, 200, API_INVALID_ARGUMENT, "invalid %s: field %s holds a NUL byte",
+                   r->input->short_name, field);
         return;
     }
     call->req = protobuf_c_message_unpack(r->input, NULL, len, p);

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "err.h"
+#include "specvalid.h"
 #include "edit.h"
 #include "json.h"
 #include "view.h"
@@ -182,7 +184,11 @@ static int node_update(struct cli_ctx *ctx, const char *ref, node_edit_fn edit,
             node_report(ctx, ref, &got);
             return 1;
         }
+        char errmsg[SWARM_ERRMSG_SIZE];
         int rv = n->spec != NULL ? edit(ctx, n, data) : cli_cmd_errorf(ctx, "node %s has no spec", ref);
+        if (rv == 0 && spec_validate_node(n->spec, errmsg) != 0) {
+            rv = cli_cmd_errorf(ctx, "%s", errmsg); /* swarmd's rules, before sending */
+        }
         if (rv != 0) {
             cli_cmd_free(got.resp);
             return rv;

@@ -9,6 +9,7 @@
 #include "cmd.h"
 #include "cmd_service_opts.h"
 #include "json.h"
+#include "specvalid.h"
 #include "view_service.h"
 
 /* ------------------------------------------------------------------ create */
@@ -29,6 +30,10 @@ static int cmd_service_create(struct cli_ctx *ctx, int argc, char **argv)
     Swarm__ServiceSpec *s =
         cli_svc_spec_new(flags, &o, pos[0], pos + 1, (size_t)npos - 1, err, sizeof err);
     free(pos);
+    if (s != NULL && spec_validate_service(s, err) != 0) {
+        protobuf_c_message_free_unpacked(&s->base, NULL);
+        s = NULL;
+    }
     if (s == NULL) {
         cli_svc_opts_free(&o);
         return cli_cmd_errorf(ctx, "%s", err);

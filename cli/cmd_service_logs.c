@@ -237,7 +237,7 @@ static void logs_print(struct logs_run *r, const Swarm__SubscribeLogsMessage *m)
 {
     char context[1024];
     if (m->error != NULL && m->error[0] != '\0') {
-        fprintf(r->ctx->err, "%s\n", m->error);
+        fprintf(r->ctx->err, "%s\n", cli_esc(m->error));
         fflush(r->ctx->err);
     }
     for (size_t i = 0; i < m->n_messages; i++) {
@@ -296,7 +296,7 @@ static int logs_stream(struct logs_run *r, Swarm__SubscribeLogsRequest *req)
         return 0;
     }
     if (r->status == API_NOT_FOUND) {
-        fprintf(r->ctx->err, "Error: %s\n", r->message);
+        fprintf(r->ctx->err, "Error: %s\n", cli_esc(r->message));
         return 1;
     }
     struct cli_reply rep = {.status = r->status};

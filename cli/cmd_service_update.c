@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "err.h"
+#include "specvalid.h"
 #include "cmd_service_opts.h"
 
 /* Edits a spec in place; returns 0, or 1 after printing an error. */
@@ -23,9 +25,14 @@ static int service_write(struct cli_ctx *ctx, const char *ref, service_edit_fn e
         if (svc == NULL) {
             return cli_service_report(ctx, ref, &got);
         }
+        char errmsg[SWARM_ERRMSG_SIZE];
         int rv = svc->spec == NULL ? cli_cmd_errorf(ctx, "service %s has no spec", ref)
                  : edit != NULL    ? edit(ctx, svc->spec, data)
                                    : 0;
+        /* The rules swarmd applies (specvalid.h), before anything is sent. */
+        if (rv == 0 && edit != NULL && spec_validate_service(svc->spec, errmsg) != 0) {
+            rv = cli_cmd_errorf(ctx, "%s", errmsg);
+        }
         if (rv != 0) {
             cli_cmd_free(got.resp);
             return rv;

@@ -8,6 +8,8 @@
 
 #include "ca_progress.h"
 #include "cmd.h"
+#include "err.h"
+#include "specvalid.h"
 #include "format.h"
 #include "view.h"
 
@@ -75,6 +77,16 @@ static int swarm_spec_apply(struct cli_ctx *ctx, const struct cli_spec *spec,
     return 0;
 }
 
+/* The bounds swarmd applies (specvalid.h), before anything is sent. */
+static int swarm_spec_check(struct cli_ctx *ctx, const Swarm__ClusterSpec *s)
+{
+    char errmsg[SWARM_ERRMSG_SIZE];
+    if (spec_validate_cluster(s, errmsg) != 0) {
+        return cli_cmd_errorf(ctx, "%s", errmsg);
+    }
+    return 0;
+}
+
 static int swarm_availability(struct cli_ctx *ctx, const char *s,
                               Swarm__NodeAvailability *out)
 {
@@ -123,6 +135,7 @@ static int cmd_swarm_init(struct cli_ctx *ctx, int argc, char **argv)
     free(pos);
     swarm_spec_borrow(&cs, &parts);
     if (swarm_spec_apply(ctx, &spec, &so, &cs) != 0 ||
+        swarm_spec_check(ctx, &cs) != 0 ||
         swarm_availability(ctx, availability, &req.availability) != 0) {
         return 1;
     }
@@ -285,7 +298,10 @@ static int swarm_update_edit(struct cli_ctx *ctx, Swarm__Cluster *cl,
                              Swarm__UpdateClusterRequest *req, void *data)
 {
     struct swarm_update_args *a = data;
-    return swarm_spec_apply(ctx, a->spec, a->opts, cl->spec);
+    if (swarm_spec_apply(ctx, a->spec, a->opts, cl->spec) != 0) {
+        return 1;
+    }
+    return swarm_spec_check(ctx, cl->spec);
 }
 
 static int cmd_swarm_update(struct cli_ctx *ctx, int argc, char **argv)

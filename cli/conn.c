@@ -16,6 +16,7 @@
 
 #include "args.h"
 #include "err.h"
+#include "format.h"
 #include "pbcopy.h"
 
 const char *cli_conn_socket_path(const char *flag)
@@ -149,10 +150,11 @@ int cli_conn_report(const struct cli_conn *c, const struct cli_reply *r,
                 c->path);
     } else if (r->status == API_DEADLINE_EXCEEDED) {
         fprintf(err, "Error response from daemon: %s\n",
-                *r->message ? r->message : "context deadline exceeded");
+                *r->message ? cli_esc(r->message) : "context deadline exceeded");
     } else {
+        /* The daemon may quote what a user or a node sent: escaped. */
         fprintf(err, "Error response from daemon: %s\n",
-                *r->message ? r->message : api_status_name(r->status));
+                *r->message ? cli_esc(r->message) : api_status_name(r->status));
     }
     return 1;
 }

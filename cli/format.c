@@ -3,6 +3,7 @@
  * time.ParseDuration and Duration.String. Docker users read these outputs
  * with their eyes and with scripts, so the exact shapes matter. */
 #include "format.h"
+#include "escape.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -54,11 +55,23 @@ void cli_table_add(struct cli_table *t, const char *cell)
 {
     struct cli_table_row *r = &t->rows[t->nrows];
     r->cells = cli_xrealloc(r->cells, (r->n + 1) * sizeof *r->cells);
-    r->cells[r->n] = strdup(cell != NULL ? cell : "");
-    if (r->cells[r->n] == NULL) {
-        cli_oom();
-    }
+    /* Cells show what users and nodes chose (names, hostnames, errors):
+     * escaped, so none of it reaches the terminal as a control sequence. */
+    size_t len = esc_len(cell);
+    r->cells[r->n] = cli_xrealloc(NULL, len);
+    esc_str(cell, r->cells[r->n], len);
     r->n++;
+}
+
+const char *cli_esc(const char *s)
+{
+    static char *ring[CLI_ESC_RING];
+    static size_t next;
+    size_t len = esc_len(s);
+    char *buf = cli_xrealloc(ring[next], len);
+    ring[next] = buf;
+    next = (next + 1) % CLI_ESC_RING;
+    return esc_str(s, buf, len);
 }
 
 void cli_table_addf(struct cli_table *t, const char *fmt, ...)

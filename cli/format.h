@@ -80,4 +80,11 @@ void cli_format_capitalized(const char *s, char *buf, size_t size);
 /* Number of UTF-8 characters in s. */
 size_t cli_utf8_len(const char *s);
 
+/* s escaped for a terminal (escape.h: control characters as \x1b, \n...),
+ * for printing a string a user or a node chose. The result lives until
+ * CLI_ESC_RING more calls, enough for one printf's arguments. NULL -> "".
+ * Table cells are escaped by cli_table_add already. */
+#define CLI_ESC_RING 16
+const char *cli_esc(const char *s);
+
 #endif

@@ -1,6 +1,8 @@
 /* See logs_fmt.h. */
 #include "logs_fmt.h"
 
+#include "format.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,13 +15,15 @@ void cli_logs_context(const struct cli_logs_fmt *f, const char *task_name,
                       const char *task_id, const char *node, char *out,
                       size_t size)
 {
+    /* The names come from the store and the node from its own description:
+     * escaped, as every string swarmctl did not write itself. */
     if (f->no_task_ids) {
-        snprintf(out, size, "%s@%s", task_name, node);
+        snprintf(out, size, "%s@%s", cli_esc(task_name), cli_esc(node));
         return;
     }
-    snprintf(out, size, "%s.%.*s@%s", task_name,
-             f->no_trunc ? (int)strlen(task_id) : CLI_LOGS_TRUNC_ID, task_id,
-             node);
+    snprintf(out, size, "%s.%.*s@%s", cli_esc(task_name),
+             f->no_trunc ? (int)strlen(task_id) : CLI_LOGS_TRUNC_ID, cli_esc(task_id),
+             cli_esc(node));
 }
 
 void cli_logs_fit(struct cli_logs_fmt *f, size_t context_len)

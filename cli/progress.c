@@ -53,7 +53,7 @@ static void cli_progress_fill_slot(struct cli_progress_slot *s, const Swarm__Tas
     s->state = t != NULL ? cli_progress_state(t) : SWARM__TASK_STATE__TASK_STATE_NEW;
     s->err[0] = '\0';
     if (t != NULL && t->status != NULL && t->status->err != NULL) {
-        snprintf(s->err, sizeof s->err, "%s", t->status->err);
+        snprintf(s->err, sizeof s->err, "%s", cli_esc(t->status->err)); /* a node's words */
     }
 }
 
@@ -136,14 +136,14 @@ static bool cli_progress_update_failed(const Swarm__Service *svc, bool rollback,
     }
     switch (u->state) {
         case SWARM__UPDATE_STATE__UPDATE_STATE_PAUSED:
-            snprintf(p->reason, sizeof p->reason, "update paused: %s", msg);
+            snprintf(p->reason, sizeof p->reason, "update paused: %s", cli_esc(msg));
             return true;
         case SWARM__UPDATE_STATE__UPDATE_STATE_ROLLBACK_PAUSED:
-            snprintf(p->reason, sizeof p->reason, "rollback paused: %s", msg);
+            snprintf(p->reason, sizeof p->reason, "rollback paused: %s", cli_esc(msg));
             return true;
         case SWARM__UPDATE_STATE__UPDATE_STATE_ROLLBACK_COMPLETED:
             if (!rollback) {
-                snprintf(p->reason, sizeof p->reason, "update rolled back: %s", msg);
+                snprintf(p->reason, sizeof p->reason, "update rolled back: %s", cli_esc(msg));
                 return true;
             }
             return false;
@@ -187,9 +187,10 @@ void cli_progress_eval(const Swarm__Service *svc, Swarm__Task *const *tasks,
         if (cli_progress_current(svc, tasks[i]) && cli_progress_is_failure(tasks[i], since_ms)) {
             cli_view_task_name(tasks[i], name, sizeof name);
             p->result = CLI_PROGRESS_FAILED;
-            snprintf(p->reason, sizeof p->reason, "task %s %s: %s", name,
+            snprintf(p->reason, sizeof p->reason, "task %s %s: %s", cli_esc(name),
                      cli_view_task_state_word(cli_progress_state(tasks[i])),
-                     *tasks[i]->status->err ? tasks[i]->status->err : "(no error message)");
+                     *tasks[i]->status->err ? cli_esc(tasks[i]->status->err)
+                                            : "(no error message)");
             return;
         }
     }

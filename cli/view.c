@@ -158,8 +158,8 @@ static void cli_view_labels(FILE *out, const Swarm__Annotations *a)
     fputs("Labels:\n", out);
     for (size_t i = 0; i < a->n_labels; i++) {
         const char *v = a->labels[i]->value;
-        fprintf(out, " - %s%s%s\n", a->labels[i]->key, v != NULL && *v ? "=" : "",
-                v != NULL ? v : "");
+        fprintf(out, " - %s%s%s\n", cli_esc(a->labels[i]->key), v != NULL && *v ? "=" : "",
+                cli_esc(v));
     }
 }
 
@@ -171,17 +171,17 @@ static void cli_view_node_status(FILE *out, const Swarm__Node *n)
             cli_view_node_state(st != NULL ? st->state : 0));
     if (st != NULL && st->message != NULL && *st->message) {
         cli_format_capitalized(st->message, buf, sizeof buf);
-        fprintf(out, " Message:              \t%s\n", buf);
+        fprintf(out, " Message:              \t%s\n", cli_esc(buf));
     }
     fprintf(out, " Availability:         \t%s\n",
             cli_view_availability(n->spec != NULL ? n->spec->availability : 0));
     if (st != NULL && st->addr != NULL && *st->addr) {
-        fprintf(out, " Address:\t\t%s\n", st->addr);
+        fprintf(out, " Address:\t\t%s\n", cli_esc(st->addr));
     }
     if (n->manager_status != NULL) {
         fprintf(out, "Manager Status:\n Address:\t\t%s\n Raft Status:\t\t%s\n"
                      " Leader:\t\t%s\n",
-                n->manager_status->addr,
+                cli_esc(n->manager_status->addr),
                 n->manager_status->reachability == SWARM__REACHABILITY__REACHABILITY_REACHABLE
                     ? "Reachable"
                     : n->manager_status->reachability == SWARM__REACHABILITY__REACHABILITY_UNREACHABLE
@@ -198,23 +198,23 @@ void cli_view_node_pretty(FILE *out, const Swarm__Node *n)
     char when[64], mem[32] = "";
     fprintf(out, "ID:\t\t\t%s\n", n->id);
     if (a != NULL && a->name != NULL && *a->name) {
-        fprintf(out, "Name:\t\t\t%s\n", a->name);
+        fprintf(out, "Name:\t\t\t%s\n", cli_esc(a->name));
     }
     cli_view_labels(out, a);
     cli_format_go_time(n->meta != NULL ? n->meta->created_at : 0, when, sizeof when);
     fprintf(out, "Hostname:              \t%s\nJoined at:             \t%s\n",
-            cli_node_hostname(n), when);
+            cli_esc(cli_node_hostname(n)), when);
     cli_view_node_status(out, n);
     const Swarm__Platform *p = d != NULL ? d->platform : NULL;
     const Swarm__Resources *r = d != NULL ? d->resources : NULL;
     fprintf(out, "Platform:\n Operating System:\t%s\n Architecture:\t\t%s\n",
-            p != NULL ? p->os : "", p != NULL ? p->architecture : "");
+            cli_esc(p != NULL ? p->os : ""), cli_esc(p != NULL ? p->architecture : ""));
     if (r != NULL && r->memory_bytes != 0) {
         cli_format_bytes((double)r->memory_bytes, mem, sizeof mem);
     }
     fprintf(out, "Resources:\n CPUs:\t\t\t%lld\n Memory:\t\t%s\n",
             (long long)(r != NULL ? r->nano_cpus / 1000000000 : 0), mem);
-    fprintf(out, "Engine Version:\t\t%s\n", d != NULL ? d->engine_version : "");
+    fprintf(out, "Engine Version:\t\t%s\n", cli_esc(d != NULL ? d->engine_version : ""));
     /* docker/cli's template: the PEM (which ends in a newline), then the
      * issuer's DER subject and public key in base64. */
     const Swarm__NodeTLSInfo *t = d != NULL ? d->tls_info : NULL;
@@ -277,7 +277,7 @@ static void cli_view_manager_addrs(FILE *out, const Swarm__InfoResponse *info)
     qsort(addrs, info->n_manager_addrs, sizeof *addrs, cli_strcmp_cb);
     fputs(" Manager Addresses:\n", out);
     for (size_t i = 0; i < info->n_manager_addrs; i++) {
-        fprintf(out, "  %s\n", addrs[i]);
+        fprintf(out, "  %s\n", cli_esc(addrs[i]));
     }
     free(addrs);
 }
@@ -297,7 +297,7 @@ void cli_view_info(FILE *out, const Swarm__InfoResponse *info)
     fprintf(out, " NodeID: %s\n", info->node_id);
     bool has_error = info->error != NULL && *info->error;
     if (has_error) {
-        fprintf(out, " Error: %s\n", info->error);
+        fprintf(out, " Error: %s\n", cli_esc(info->error));
     }
     fprintf(out, " Is Manager: %s\n", info->is_manager ? "true" : "false");
     if (info->is_manager && info->cluster_spec != NULL && !has_error &&
@@ -308,7 +308,7 @@ void cli_view_info(FILE *out, const Swarm__InfoResponse *info)
     cli_view_manager_addrs(out, info);
     fprintf(out, " Role: %s\n", info->is_manager ? "manager" : "worker");
     if (info->leader_addr != NULL && *info->leader_addr) {
-        fprintf(out, " Leader: %s\n", info->leader_addr);
+        fprintf(out, " Leader: %s\n", cli_esc(info->leader_addr));
     }
     if (info->cert_not_after > 0) {
         char when[64];

@@ -361,7 +361,7 @@ static void cli_view_strings(FILE *out, const char *label, char *const *v, size_
     }
     fprintf(out, " %s\t\t", label);
     for (size_t i = 0; i < n; i++) {
-        fprintf(out, "%s ", v[i]);
+        fprintf(out, "%s ", cli_esc(v[i]));
     }
     fputc('\n', out);
 }
@@ -375,14 +375,15 @@ static void cli_view_placement(FILE *out, const Swarm__Placement *p)
     if (p->n_constraints > 0) { /* Go prints a []string as [a b] */
         fputs(" Constraints:\t[", out);
         for (size_t i = 0; i < p->n_constraints; i++) {
-            fprintf(out, "%s%s", i > 0 ? " " : "", p->constraints[i]);
+            fprintf(out, "%s%s", i > 0 ? " " : "", cli_esc(p->constraints[i]));
         }
         fputs("]\n", out);
     }
     if (p->n_preferences > 0) {
         fputs(" Preferences:   [", out);
         for (size_t i = 0; i < p->n_preferences; i++) {
-            fprintf(out, "%sSpread=%s", i > 0 ? " " : "", p->preferences[i]->spread_descriptor);
+            fprintf(out, "%sSpread=%s", i > 0 ? " " : "",
+                    cli_esc(p->preferences[i]->spread_descriptor));
         }
         fputs("]\n", out);
     }
@@ -395,13 +396,13 @@ static void cli_view_service_head(FILE *out, const Swarm__Service *s)
 {
     const Swarm__ServiceSpec *spec = s->spec;
     const Swarm__Annotations *a = spec->annotations;
-    fprintf(out, "\nID:\t\t%s\nName:\t\t%s\n", s->id, cli_svc_name(s));
+    fprintf(out, "\nID:\t\t%s\nName:\t\t%s\n", cli_esc(s->id), cli_esc(cli_svc_name(s)));
     if (a != NULL && a->n_labels > 0) {
         fputs("Labels:\n", out);
         for (size_t i = 0; i < a->n_labels; i++) {
             const char *v = a->labels[i]->value;
-            fprintf(out, " %s%s%s\n", a->labels[i]->key, v != NULL && *v ? "=" : "",
-                    v != NULL ? v : "");
+            fprintf(out, " %s%s%s\n", cli_esc(a->labels[i]->key), v != NULL && *v ? "=" : "",
+                    cli_esc(v));
         }
     }
     if (spec->mode_case == SWARM__SERVICE_SPEC__MODE_GLOBAL) {
@@ -425,7 +426,7 @@ static void cli_view_service_head(FILE *out, const Swarm__Service *s)
             cli_format_go_time(s->update_status->completed_at, when, sizeof when);
             fprintf(out, " Completed:\t%s\n", when);
         }
-        fprintf(out, " Message:\t%s\n", s->update_status->message);
+        fprintf(out, " Message:\t%s\n", cli_esc(s->update_status->message));
     }
 }
 
@@ -440,7 +441,8 @@ static void cli_view_endpoint(FILE *out, const Swarm__EndpointSpec *e)
         const Swarm__PortConfig *p = e->ports[i];
         fprintf(out, " PublishedPort = %u\n  Protocol = %s\n  TargetPort = %u\n"
                      "  PublishMode = %s\n",
-                p->published_port, p->protocol, p->target_port, p->publish_mode);
+                p->published_port, cli_esc(p->protocol), p->target_port,
+                cli_esc(p->publish_mode));
     }
 }
 
@@ -462,7 +464,7 @@ static void cli_view_healthcheck(FILE *out, const Swarm__HealthConfig *h)
     if (h->n_test > 0) {
         fprintf(out, "  Tests:\n");
         for (size_t i = 0; i < h->n_test; i++) {
-            fprintf(out, "\t Test = %s\n", h->test[i]);
+            fprintf(out, "\t Test = %s\n", cli_esc(h->test[i]));
         }
     }
 }
@@ -479,12 +481,12 @@ void cli_view_service_pretty(FILE *out, const Swarm__Service *s)
     cli_view_placement(out, t != NULL ? t->placement : NULL);
     cli_view_update_config(out, "UpdateConfig", "Update order:      ", spec->update);
     cli_view_update_config(out, "RollbackConfig", "Rollback order:    ", spec->rollback);
-    fprintf(out, "ContainerSpec:\n Image:\t\t%s\n", cli_svc_image(spec));
+    fprintf(out, "ContainerSpec:\n Image:\t\t%s\n", cli_esc(cli_svc_image(spec)));
     if (c != NULL) {
         cli_view_strings(out, "Args:", c->args, c->n_args);
         cli_view_strings(out, "Env:", c->env, c->n_env);
         if (c->dir != NULL && *c->dir) {
-            fprintf(out, " Dir:\t\t%s\n", c->dir);
+            fprintf(out, " Dir:\t\t%s\n", cli_esc(c->dir));
         }
         if (c->user != NULL && *c->user) {
             fprintf(out, " User:\t\t%s\n", c->user);

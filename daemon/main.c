@@ -15,6 +15,7 @@
 #include "executor.h"
 #include "log.h"
 #include "node.h"
+#include "specvalid.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/swarmd"
 #define DEFAULT_LISTEN_ADDR "0.0.0.0:2377"
@@ -154,6 +155,10 @@ int main(int argc, char **argv)
             bad = take_value(argc, argv, &i, &cfg.listen_addr);
         } else if (flag_is(a, "--hostname")) {
             bad = take_value(argc, argv, &i, &cfg.hostname);
+            if (!bad && spec_validate_hostname(cfg.hostname, errmsg) != 0) {
+                fprintf(stderr, "swarmd: --hostname: %s\n", errmsg);
+                return 2;
+            }
         } else if (flag_is(a, "--executor")) {
             bad = take_value(argc, argv, &i, &cfg.executor);
             if (!bad && strcmp(cfg.executor, "process") != 0 && strcmp(cfg.executor, "sim") != 0) {

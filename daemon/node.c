@@ -32,6 +32,7 @@
 #include "pki.h"
 #include "pkichain.h"
 #include "statedir.h"
+#include "specvalid.h"
 #include "swarm.pb-c.h"
 
 struct manager_config node_manager_cfg(struct swarm_node *n)
@@ -100,6 +101,9 @@ static int spec_check(const Swarm__ClusterSpec *spec, char *errmsg)
 {
     if (spec == NULL) {
         return 0;
+    }
+    if (spec_validate_cluster(spec, errmsg) != 0) {
+        return SWARM_EINVAL;
     }
     if (spec->orchestration && spec->orchestration->task_history_retention_limit < 0) {
         errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "task history limit must be >= 0");

@@ -25,6 +25,7 @@
 #include "pbcopy.h"
 #include "pki.h"
 #include "pkichain.h"
+#include "specvalid.h"
 #include "token.h"
 
 #define CA_MSG_BAD_TOKEN "A valid join token is necessary to join this cluster"
@@ -246,6 +247,27 @@ out:
     swarm__node__free_unpacked(node, NULL);
 }
 
+/* What a joining node says about itself (specvalid.h): refused before
+ * anything is written, so no hostname with escapes or newlines reaches the
+ * store or anyone's `node ls`. */
+static int join_check_request(struct api_call *call, const Swarm__IssueNodeCertificateRequest *req,
+                              char *canon)
+{
+    char errmsg[SWARM_ERRMSG_SIZE] = "";
+    if (spec_validate_availability((int)req->availability, errmsg) != 0 ||
+        (req->description != NULL &&
+         spec_validate_node_description(req->description, errmsg) != 0)) {
+        api_call_error(call, API_INVALID_ARGUMENT, "%s", errmsg);
+        return -1;
+    }
+    if (req->advertise_addr != NULL && req->advertise_addr[0] != '\0' &&
+        addr_parse(req->advertise_addr, ADDR_DEFAULT_PORT, "advertise address", canon, errmsg) != 0) {
+        api_call_error(call, API_INVALID_ARGUMENT, "%s", errmsg);
+        return -1;
+    }
+    return 0;
+}
+
 static void issue_node_cert_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
 {
     const Swarm__IssueNodeCertificateRequest *req = (const Swarm__IssueNodeCertificateRequest *)msg;
@@ -285,6 +307,9 @@ static void issue_node_cert_cb(struct api_call *call, const ProtobufCMessage *ms
     if (role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER &&
         addr_parse(req->advertise_addr, ADDR_DEFAULT_PORT, "advertise address", canon, NULL) != 0) {
         api_call_error(call, API_INVALID_ARGUMENT, "a joining manager must give its advertise address as IP:PORT");
+        goto out;
+    }
+    if (join_check_request(call, req, canon) != 0) {
         goto out;
     }
     x = calloc(1, sizeof *x);

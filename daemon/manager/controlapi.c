@@ -21,6 +21,7 @@
 #include "pbcopy.h"
 #include "pki.h"
 #include "pkichain.h"
+#include "specvalid.h"
 #include "token.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -337,6 +338,11 @@ static bool demotion_loses_quorum(struct manager *m, const Swarm__Node *node)
 
 static int validate_node_spec(struct api_call *call, const Swarm__NodeSpec *spec)
 {
+    char errmsg[SWARM_ERRMSG_SIZE] = "";
+    if (spec != NULL && spec_validate_node(spec, errmsg) != 0) {
+        api_call_error(call, API_INVALID_ARGUMENT, "%s", errmsg);
+        return -1;
+    }
     if (spec == NULL) {
         api_call_error(call, API_INVALID_ARGUMENT, "node spec must be provided");
         return -1;
@@ -550,6 +556,11 @@ static void list_clusters_cb(struct api_call *call, const ProtobufCMessage *msg,
 
 static int validate_cluster_spec(struct api_call *call, const Swarm__ClusterSpec *spec)
 {
+    char errmsg[SWARM_ERRMSG_SIZE] = "";
+    if (spec_validate_cluster(spec, errmsg) != 0) {
+        api_call_error(call, API_INVALID_ARGUMENT, "%s", errmsg);
+        return -1;
+    }
     if (spec == NULL || spec->orchestration == NULL || spec->raft == NULL ||
         spec->dispatcher == NULL || spec->ca_config == NULL) {
         api_call_error(call, API_INVALID_ARGUMENT, "a complete cluster spec must be provided");

@@ -45,6 +45,7 @@
 #include "log.h"
 #include "msgchunk.h"
 #include "taskreport.h"
+#include "specvalid.h"
 
 #define DISPATCHER_MISSED 3
 #define DISPATCHER_BUCKETS 1024
@@ -690,9 +691,13 @@ static void session_cb(struct api_call *call, const ProtobufCMessage *msg, void 
     struct dispatcher *d = require_leader_dispatcher(call, data);
     struct dsession *s;
     Swarm__Node *node = NULL;
-    char ip[64];
+    char ip[64], errmsg[SWARM_ERRMSG_SIZE];
 
     if (d == NULL) {
+        return;
+    }
+    if (req->description != NULL && spec_validate_node_description(req->description, errmsg) != 0) {
+        api_call_error(call, API_INVALID_ARGUMENT, "%s", errmsg);
         return;
     }
     if (!d->leader) {

@@ -73,8 +73,12 @@ struct orch {
     void *id_data;
     struct orch_output *out;
     size_t cap_create;
+    size_t max_create; /* this pass's bound on new tasks */
     int rv; /* first error; later steps become no-ops */
 };
+
+/* The replica count to reconcile to, bounded by SPEC_MAX_REPLICAS. */
+uint64_t orch_replicas(const Swarm__ServiceSpec *spec);
 
 /* ---------------------------------------------------------------- tasks */
 

@@ -199,7 +199,8 @@ int orch_replicated(struct orch *o, uint64_t replicas)
         }
     }
     /* Scale up into the lowest free slots; groups are sorted by slot. */
-    for (size_t i = 0, missing = n_occ < replicas ? replicas - n_occ : 0; missing > 0; next++) {
+    for (size_t i = 0, missing = n_occ < replicas ? replicas - n_occ : 0;
+         missing > 0 && !o->out->more && o->rv == 0; next++) {
         while (i < o->n_groups && o->groups[i].slot < next) {
             i++;
         }

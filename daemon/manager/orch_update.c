@@ -123,7 +123,7 @@ static size_t awaiting_successors(const struct orch *o)
         }
     }
     if (!global) {
-        uint64_t replicas = spec->replicated != NULL ? spec->replicated->replicas : 1;
+        uint64_t replicas = orch_replicas(spec);
         size_t missing = replicas > occupied ? (size_t)(replicas - occupied) : 0;
         awaiting = awaiting < missing ? awaiting : missing;
     }

@@ -28,6 +28,7 @@
 #include "err.h"
 #include "orch_int.h"
 #include "pbcopy.h"
+#include "specvalid.h"
 
 #define ORCH_DEFAULT_RESTART_DELAY_MS 5000
 #define ORCH_ID_BUF 64
@@ -108,6 +109,10 @@ void orch_create(struct orch *o, uint64_t slot, const char *node_id)
     int rv;
 
     if (o->rv != 0) {
+        return;
+    }
+    if (o->out->n_create >= o->max_create) {
+        o->out->more = true; /* a later pass creates it */
         return;
     }
     if ((rv = o->new_id(id, o->id_data)) != 0) {
@@ -453,11 +458,7 @@ static int orch_decide(struct orch *o)
         orch_global(o);
     } else {
         /* No mode at all counts as Docker's default, one replica. */
-        uint64_t replicas = 1;
-        if (spec->mode_case == SWARM__SERVICE_SPEC__MODE_REPLICATED) {
-            replicas = spec->replicated != NULL ? spec->replicated->replicas : 0;
-        }
-        if ((rv = orch_replicated(o, replicas)) != 0) {
+        if ((rv = orch_replicated(o, orch_replicas(spec))) != 0) {
             return rv;
         }
     }
@@ -466,6 +467,15 @@ static int orch_decide(struct orch *o)
     }
     orch_prune(o);
     return orch_emit(o);
+}
+
+uint64_t orch_replicas(const Swarm__ServiceSpec *spec)
+{
+    uint64_t replicas = 1; /* no mode at all: Docker's default */
+    if (spec->mode_case == SWARM__SERVICE_SPEC__MODE_REPLICATED) {
+        replicas = spec->replicated != NULL ? spec->replicated->replicas : 0;
+    }
+    return replicas < SPEC_MAX_REPLICAS ? replicas : SPEC_MAX_REPLICAS;
 }
 
 int orch_reconcile(const struct orch_input *in, int (*new_id)(char *out, void *data), void *id_data,
@@ -478,6 +488,13 @@ int orch_reconcile(const struct orch_input *in, int (*new_id)(char *out, void *d
     memset(out, 0, sizeof *out);
     if (in->service != NULL && in->service->spec == NULL) {
         return SWARM_EINVAL;
+    }
+    o.max_create = in->max_create > 0 && in->max_create < ORCH_MAX_CREATE ? in->max_create
+                                                                          : ORCH_MAX_CREATE;
+    if (in->service != NULL && in->service->spec->task != NULL) {
+        size_t per = swarm__task_spec__get_packed_size(in->service->spec->task) + 256;
+        size_t by_bytes = ORCH_MAX_CREATE_BYTES / per;
+        o.max_create = by_bytes < 1 ? 1 : by_bytes < o.max_create ? by_bytes : o.max_create;
     }
     rv = orch_decide(&o);
     free(o.nodes);

@@ -36,6 +36,7 @@
 #ifndef SWARM_MANAGER_ORCHESTRATOR_H
 #define SWARM_MANAGER_ORCHESTRATOR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,7 +51,19 @@ struct orch_input {
     size_t n_nodes;
     int64_t now_ms;
     int64_t task_history_limit;
+    /* At most this many new tasks (0: ORCH_MAX_CREATE; fewer when the task
+     * spec is large, see ORCH_MAX_CREATE_BYTES). What is held back
+     * is created by a later pass (out->more), so a large scale-up is a
+     * series of bounded raft entries, with the loop free in between. */
+    size_t max_create;
 };
+
+/* New tasks per pass at most: ORCH_MAX_CREATE, and no more than
+ * ORCH_MAX_CREATE_BYTES of task specs (a service with a 64 KiB spec gets 64
+ * per pass), so one raft entry stays a few MB, applied on every manager in
+ * well under a heartbeat period. */
+#define ORCH_MAX_CREATE 1000
+#define ORCH_MAX_CREATE_BYTES (4u << 20)
 
 struct orch_output {
     Swarm__Task **create;  /* new tasks (owned; free with orch_output_free) */
@@ -60,6 +73,7 @@ struct orch_output {
     char **remove;         /* IDs of tasks to delete */
     size_t n_remove;
     int64_t wake_at_ms;    /* a delayed restart is due then (0: nothing pending) */
+    bool more;             /* creates were held back by max_create: reconcile again */
     /* The service with a new UpdateStatus (or, for an automatic rollback, a
      * new spec) to write with compare-and-set on its meta.version; NULL when
      * nothing changes. Owned. */
@@ -98,7 +112,10 @@ struct orch_output {
  *   - task_history_limit < 0 keeps all history; with no restart policy in
  *     the spec, Docker's default applies (any, 5 s, unlimited); with no mode,
  *     one replica;
- *   - new tasks get meta.created_at = now_ms (the store may restamp it). */
+ *   - new tasks get meta.created_at = now_ms (the store may restamp it);
+ *   - a replica count above SPEC_MAX_REPLICAS (a spec from before the bound,
+ *     still in the raft log) counts as SPEC_MAX_REPLICAS: the API refuses
+ *     such specs, and the orchestrator never tries to allocate for them. */
 int orch_reconcile(const struct orch_input *in, int (*new_id)(char *out, void *data), void *id_data,
                    struct orch_output *out);
 

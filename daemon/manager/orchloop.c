@@ -21,6 +21,7 @@
 #include "log.h"
 #include "orchestrator.h"
 #include "scheduler.h"
+#include "specvalid.h"
 
 #define ORCHLOOP_DELAY_MS 10
 #define ORCHLOOP_MAX_ACTIONS 20000
@@ -140,6 +141,8 @@ struct pass {
      * so the scheduler sees the pass's own decisions. */
     char **leaving;
     size_t n_leaving, cap_leaving;
+    bool more; /* a service has creates left for the next pass */
+    size_t create_bytes; /* task specs of this pass's new tasks */
 };
 
 static void pass_leaving(struct pass *p, const char *id)
@@ -233,8 +236,24 @@ static void reconcile_service(struct orchloop *o, struct pass *p, const char *se
     in.n_nodes = n_nodes;
     in.now_ms = now;
     in.task_history_limit = limit;
+    in.max_create = ORCH_MAX_CREATE - p->n_created; /* the pass's budget */
+    if (svc != NULL && svc->spec != NULL &&
+        svc->spec->mode_case == SWARM__SERVICE_SPEC__MODE_REPLICATED &&
+        svc->spec->replicated != NULL && svc->spec->replicated->replicas > SPEC_MAX_REPLICAS) {
+        log_warn("orchestrator", "service %s asks for %llu replicas, over the maximum of %d: "
+                 "reconciling to %d", service_id,
+                 (unsigned long long)svc->spec->replicated->replicas, SPEC_MAX_REPLICAS,
+                 SPEC_MAX_REPLICAS);
+    }
     if (orch_reconcile(&in, new_id_cb, NULL, &out) != 0) {
         goto done;
+    }
+    if (svc != NULL && svc->spec != NULL && svc->spec->task != NULL) {
+        p->create_bytes += out.n_create * swarm__task_spec__get_packed_size(svc->spec->task);
+    }
+    if (out.more) {
+        p->more = true;
+        mark_service(o, service_id); /* the rest in the next pass */
     }
     for (size_t i = 0; i < out.n_create; i++) {
         Swarm__StoreAction *a = pass_action(p, SWARM__STORE_ACTION_KIND__STORE_ACTION_CREATE);
@@ -496,7 +515,12 @@ static void pass_cb(uv_timer_t *t)
             store_task_free_list(tasks, nt);
         }
     }
-    while (o->n_dirty > 0 && p.cmd.n_actions < ORCHLOOP_MAX_ACTIONS) {
+    /* Bounded work per pass: at most ORCH_MAX_CREATE new tasks (and about
+     * ORCH_MAX_CREATE_BYTES of task specs) and ORCHLOOP_MAX_ACTIONS actions;
+     * the rest stays dirty for the next pass, which starts once this one is
+     * committed, so heartbeats and API calls are served in between. */
+    while (o->n_dirty > 0 && p.cmd.n_actions < ORCHLOOP_MAX_ACTIONS && !p.more &&
+           p.n_created < ORCH_MAX_CREATE && p.create_bytes < ORCH_MAX_CREATE_BYTES) {
         char id[ID_LEN + 1];
         snprintf(id, sizeof id, "%s", o->dirty[--o->n_dirty]);
         reconcile_service(o, &p, id, nodes, n_nodes, now, limit);

@@ -7,17 +7,16 @@
  * Failures: bad specs are refused before anything is proposed
  *   (INVALID_ARGUMENT with Docker's wording where it has one); a name in use
  *   is ALREADY_EXISTS; a stale version ABORTED; no leader UNAVAILABLE. */
-#include <ctype.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "constraint.h"
 #include "control.pb-c.h"
 #include "err.h"
 #include "id.h"
 #include "internal.h"
 #include "pbcopy.h"
+#include "specvalid.h"
 
 static int find_service(struct manager *m, struct api_call *call, const char *ref,
                         Swarm__Service **out)
@@ -42,80 +41,15 @@ static int find_service(struct manager *m, struct api_call *call, const char *re
 
 /* ------------------------------------------------------------- validation */
 
-static bool name_valid(const char *name)
-{
-    size_t n = strlen(name);
-    if (n == 0 || n > 63 || !isalnum((unsigned char)name[0])) {
-        return false;
-    }
-    for (size_t i = 1; i < n; i++) {
-        char c = name[i];
-        if (!isalnum((unsigned char)c) && c != '_' && c != '.' && c != '-') {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* Check a spec from a client; fills defaults the CLI may have left out. */
+/* Check a spec from a client (specvalid.h: the same rules swarmctl applies
+ * before sending); fills in a mode the CLI may have left out. */
 static int validate_service_spec(struct api_call *call, Swarm__ServiceSpec *spec)
 {
     char errmsg[SWARM_ERRMSG_SIZE] = "";
-    struct constraint *cs = NULL;
-    Swarm__TaskSpec *t;
 
-    if (spec == NULL || spec->task == NULL || spec->task->container == NULL) {
-        api_call_error(call, API_INVALID_ARGUMENT, "ContainerSpec: a program to run must be given");
+    if (spec_validate_service(spec, errmsg) != 0) {
+        api_call_error(call, API_INVALID_ARGUMENT, "%s", errmsg);
         return -1;
-    }
-    t = spec->task;
-    if (t->container->image == NULL || t->container->image[0] == '\0') {
-        api_call_error(call, API_INVALID_ARGUMENT,
-                       "ContainerSpec: image reference must be provided");
-        return -1;
-    }
-    if (spec->annotations != NULL && spec->annotations->name != NULL &&
-        spec->annotations->name[0] != '\0' && !name_valid(spec->annotations->name)) {
-        api_call_error(call, API_INVALID_ARGUMENT,
-                       "invalid name %s, only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed (63 at most)",
-                       spec->annotations->name);
-        return -1;
-    }
-    if (t->restart != NULL &&
-        (t->restart->condition > SWARM__RESTART_CONDITION__RESTART_CONDITION_ON_FAILURE ||
-         t->restart->delay_ms < 0 || t->restart->window_ms < 0)) {
-        api_call_error(call, API_INVALID_ARGUMENT, "invalid restart policy");
-        return -1;
-    }
-    if (t->container->stop_grace_period_ms < 0) {
-        api_call_error(call, API_INVALID_ARGUMENT, "stop grace period must not be negative");
-        return -1;
-    }
-    if (t->resources != NULL) {
-        const Swarm__Resources *rs[2] = {t->resources->limits, t->resources->reservations};
-        for (int i = 0; i < 2; i++) {
-            if (rs[i] != NULL && (rs[i]->nano_cpus < 0 || rs[i]->memory_bytes < 0)) {
-                api_call_error(call, API_INVALID_ARGUMENT, "resources must not be negative");
-                return -1;
-            }
-        }
-    }
-    if (t->placement != NULL) {
-        if (constraint_parse_all(t->placement->constraints, t->placement->n_constraints, &cs,
-                                 errmsg) != 0) {
-            api_call_error(call, API_INVALID_ARGUMENT, "%s", errmsg);
-            return -1;
-        }
-        free(cs);
-        for (size_t i = 0; i < t->placement->n_preferences; i++) {
-            const char *d = t->placement->preferences[i]->spread_descriptor;
-            if (d == NULL || strncmp(d, "node.labels.", 12) != 0 || d[12] == '\0') {
-                api_call_error(call, API_INVALID_ARGUMENT,
-                               "invalid placement preference \"%s\": only spread over "
-                               "node.labels.<key> is supported", d ? d : "");
-                return -1;
-            }
-        }
     }
     if (spec->mode_case == SWARM__SERVICE_SPEC__MODE__NOT_SET) {
         spec->replicated = calloc(1, sizeof *spec->replicated);

@@ -1682,4 +1682,52 @@ TEST(ca_progress_counts_and_renders_like_docker)
     }
 }
 
+/* Strings users and nodes chose reach the terminal escaped: a label or env
+ * value with an escape sequence, a hostname with a newline. JSON escapes
+ * them its own way. */
+TEST(untrusted_strings_are_escaped)
+{
+    char err[CLI_ERRMSG_SIZE];
+    Swarm__ServiceSpec *spec = svc_create(
+        ARGV("--name", "web", "-l", "color=red\x1b[31m", "-e", "A=\x1b]0;pwned\x07", "prog"),
+        err, sizeof err);
+    ASSERT(spec != NULL);
+    Swarm__Service svc = SWARM__SERVICE__INIT;
+    svc.id = "6danv3yaqapqxyzxyzxyzxyzx";
+    svc.spec = spec;
+    struct capture c;
+    capture_start(&c);
+    cli_view_service_pretty(c.f, &svc);
+    const char *out = capture_end(&c);
+    ASSERT(strchr(out, '\x1b') == NULL);
+    ASSERT(strchr(out, '\x07') == NULL);
+    ASSERT(strstr(out, " color=red\\x1b[31m\n") != NULL);
+    ASSERT(strstr(out, " Env:\t\tA=\\x1b]0;pwned\\x07 \n") != NULL);
+    free(c.buf);
+    const ProtobufCMessage *one = &svc.base;
+    capture_start(&c);
+    cli_json_print_array(c.f, &one, 1);
+    out = capture_end(&c);
+    ASSERT(strchr(out, '\x1b') == NULL);
+    ASSERT(strstr(out, "\"color\": \"red\\u001b[31m\"") != NULL);
+    free(c.buf);
+    protobuf_c_message_free_unpacked(&spec->base, NULL);
+
+    Swarm__Node *nodes[1] = {make_node("3ak9sj3zzhxqgaf6xlri3abaf", "evil\x1b[2J\nm1",
+                                       SWARM__NODE_STATE__NODE_STATE_READY, 0)};
+    capture_start(&c);
+    cli_view_node_table(c.f, nodes, 1, NULL, false);
+    out = capture_end(&c);
+    ASSERT(strchr(out, '\x1b') == NULL);
+    ASSERT(strstr(out, "evil\\x1b[2J\\nm1") != NULL);
+    ASSERT_INT_EQ(strchr(strchr(out, '\n') + 1, '\n')[1], '\0'); /* header + one row */
+    free(c.buf);
+    capture_start(&c);
+    cli_view_node_pretty(c.f, nodes[0]);
+    out = capture_end(&c);
+    ASSERT(strstr(out, "Hostname:              \tevil\\x1b[2J\\nm1\n") != NULL);
+    free(c.buf);
+    free_node(nodes[0]);
+}
+
 TEST_MAIN()

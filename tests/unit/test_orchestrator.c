@@ -10,11 +10,13 @@
 #include <string.h>
 
 #include "err.h"
+#include "orch_int.h"
 #include "orchestrator.h"
+#include "specvalid.h"
 #include "test.h"
 
 #define ST(x) SWARM__TASK_STATE__TASK_STATE_##x
-#define MAX_TASKS 128
+#define MAX_TASKS (2 * ORCH_MAX_CREATE + 600)
 #define MAX_NODES 16
 
 struct world {
@@ -1295,6 +1297,94 @@ TEST(scale_down_of_ended_slot_releases_it)
     w.now = 60000;
     ASSERT_INT_EQ(world_reconcile(&w), 0);
     ASSERT(out_empty(&w));
+    world_free(&w);
+}
+
+/* ------------------------------------------------------ bounded batches */
+
+/* A large scale-up is created ORCH_MAX_CREATE tasks per pass, lowest slots
+ * first, each pass continuing where the last one stopped. */
+TEST(scale_up_in_bounded_batches)
+{
+    struct world w;
+    const size_t total = 2 * ORCH_MAX_CREATE + 500;
+    world_init(&w, service_new("web", total, false));
+    world_node(&w, "n1");
+    size_t created = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        ASSERT_INT_EQ(world_reconcile(&w), 0);
+        size_t want = pass < 2 ? ORCH_MAX_CREATE : 500;
+        ASSERT_INT_EQ(w.out.n_create, want);
+        ASSERT_INT_EQ(w.out.more, pass < 2);
+        ASSERT_INT_EQ(w.out.create[0]->slot, created + 1);
+        ASSERT_INT_EQ(w.out.create[w.out.n_create - 1]->slot, created + want);
+        created += want;
+        world_apply(&w);
+    }
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
+    ASSERT(!w.out.more);
+    ASSERT(world_one_per_slot(&w));
+    world_free(&w);
+}
+
+/* The caller may ask for smaller batches (the leader's loop shares one
+ * budget among the services of a pass). */
+TEST(max_create_is_the_callers_budget)
+{
+    struct world w;
+    world_init(&w, service_new("web", 30, false));
+    world_node(&w, "n1");
+    struct orch_input in = {.service = w.svc, .service_id = "svc1", .nodes = w.nodes,
+                            .n_nodes = w.n_nodes, .now_ms = w.now, .task_history_limit = 5,
+                            .max_create = 7};
+    ASSERT_INT_EQ(orch_reconcile(&in, test_new_id, &w, &w.out), 0);
+    ASSERT_INT_EQ(w.out.n_create, 7);
+    ASSERT(w.out.more);
+    world_free(&w);
+}
+
+/* Big task specs make smaller batches: a raft entry stays a few MB. */
+TEST(large_specs_make_smaller_batches)
+{
+    struct world w;
+    world_init(&w, service_new("web", 1000, false));
+    world_node(&w, "n1");
+    Swarm__ContainerSpec *c = w.svc->spec->task->container;
+    c->env = calloc(1, sizeof *c->env);
+    c->env[0] = malloc(40001);
+    memset(c->env[0], 'x', 40000);
+    memcpy(c->env[0], "K=", 2);
+    c->env[0][40000] = '\0';
+    c->n_env = 1;
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    size_t per = swarm__task_spec__get_packed_size(w.svc->spec->task);
+    ASSERT(w.out.n_create > 0);
+    ASSERT(w.out.n_create < 1000);
+    ASSERT(w.out.n_create * per <= ORCH_MAX_CREATE_BYTES);
+    ASSERT((w.out.n_create + 1) * (per + 256) > ORCH_MAX_CREATE_BYTES);
+    ASSERT(w.out.more);
+    world_free(&w);
+}
+
+/* A spec from before the bound (still in the raft log) must not make a new
+ * leader allocate for 2^64-1 tasks: the orchestrator reconciles to
+ * SPEC_MAX_REPLICAS, one bounded batch at a time. */
+TEST(replicas_over_the_maximum_are_clamped)
+{
+    struct world w;
+    world_init(&w, service_new("web", UINT64_MAX, false));
+    world_node(&w, "n1");
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_create, ORCH_MAX_CREATE);
+    ASSERT(w.out.more);
+    world_free(&w);
+
+    /* Just above the maximum: scale-down of a full service stops nothing. */
+    world_init(&w, service_new("web", (uint64_t)SPEC_MAX_REPLICAS + 1, false));
+    ASSERT_INT_EQ(orch_replicas(w.svc->spec), SPEC_MAX_REPLICAS);
+    w.svc->spec->replicated->replicas = 12;
+    ASSERT_INT_EQ(orch_replicas(w.svc->spec), 12);
     world_free(&w);
 }
 
