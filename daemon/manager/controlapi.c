@@ -575,7 +575,6 @@ static int validate_cluster_spec(struct api_call *call, const Swarm__ClusterSpec
                        "dispatcher heartbeat period must be at least 100ms");
         return -1;
     }
-    char errmsg[SWARM_ERRMSG_SIZE];
     if (pki_check_cert_expiry(spec->ca_config->node_cert_expiry_s, errmsg) != 0) {
         api_call_error(call, API_INVALID_ARGUMENT, "%s", errmsg);
         return -1;

@@ -2,10 +2,9 @@
 and a raw gRPC client nobody here wrote are refused the same things with the
 same message, nothing is written, and the manager keeps answering; a node
 cannot join with a hostname that would drive a terminal; swarmctl escapes
-what users and nodes chose; a scale-up to the maximum proceeds in bounded
-batches while the swarm keeps answering."""
+what users and nodes chose; a large scale-up proceeds in bounded batches
+while the swarm keeps answering."""
 import json
-import os
 import subprocess
 
 import grpc
