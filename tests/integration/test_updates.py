@@ -97,9 +97,15 @@ def test_failed_update_pauses_then_rollback(cluster):
     # Paused: nothing of the new spec runs; what runs is old. (As in Docker,
     # a later batch may have started in the moment /bin/false counted as
     # running, before its failure was reported, so how many old tasks are
-    # left depends on timing.)
-    assert len(running(m, "web")) <= 2
-    assert all(r["IMAGE"] == SLEEP for r in running(m, "web"))
+    # left depends on timing, and such a task may still show Running for a
+    # moment after the pause.)
+    def only_old():
+        rows = running(m, "web")
+        return len(rows) <= 2 and all(r["IMAGE"] == SLEEP for r in rows)
+    wait_for(only_old, timeout=15, what="only old tasks running while paused")
+    # Paused means no new task of the failed spec is started afterwards.
+    time.sleep(1.5)
+    assert only_old(), running(m, "web")
     m.ok("service", "rollback", "-d", "web")
     wait_for(lambda: update_state(m, "web")[0] == "rollback-completed" and
              converged(m, "web", 3)(), timeout=40, what="rolled back")
