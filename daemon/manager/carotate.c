@@ -397,7 +397,9 @@ static void reconcile(struct manager *m)
         if (node->status == NULL || node->status->state != SWARM__NODE_STATE__NODE_STATE_READY) {
             struct carotate_down want, *seen;
             snprintf(want.id, sizeof want.id, "%s", node->id);
-            seen = bsearch(&want, m->carotate_down, m->n_carotate_down, sizeof want, down_cmp);
+            seen = m->n_carotate_down == 0 ? NULL
+                                           : bsearch(&want, m->carotate_down, m->n_carotate_down,
+                                                     sizeof want, down_cmp);
             want.since = seen != NULL ? seen->since : now;
             down[n_down++] = want;
             waiting += now - want.since < CAROTATE_DOWN_GRACE_MS;
