@@ -606,7 +606,7 @@ static int db_status(const char *dir, const char *id, int64_t *ts)
             fake_stop(ms_[i_]);                                             \
         }                                                                   \
         for (size_t i_ = 0; i_ < sizeof ms_ / sizeof ms_[0]; i_++) {        \
-            ASSERT(RUN_UNTIL(ms_[i_]->down, 5000));                         \
+            ASSERT(RUN_UNTIL(ms_[i_]->down, 10000));                         \
         }                                                                   \
     } while (0)
 
@@ -623,10 +623,10 @@ TEST(session_opens_and_heartbeats)
     struct agent *a = agent_make(tmpdir, mgrs, 1, "sim", &obs);
     ASSERT(a != NULL);
     ASSERT(!agent_connected(a));
-    ASSERT(RUN_UNTIL(agent_connected(a), 5000));
+    ASSERT(RUN_UNTIL(agent_connected(a), 10000));
     ASSERT_STR_EQ(agent_manager_addr(a), m.addr);
-    ASSERT(RUN_UNTIL(m.heartbeats >= 3, 3000));
-    ASSERT(RUN_UNTIL(fake_has_assign(&m), 1000));
+    ASSERT(RUN_UNTIL(m.heartbeats >= 3, 10000));
+    ASSERT(RUN_UNTIL(fake_has_assign(&m), 10000));
     ASSERT_INT_EQ(m.sessions, 1);
     ASSERT(obs.node_msgs >= 1);
     ASSERT(obs.manager_msgs >= 1);
@@ -647,7 +647,7 @@ TEST(assignments_statuses_shutdown_remove)
     const char *mgrs[] = {m.addr};
     struct agent *a = agent_make(tmpdir, mgrs, 1, "sim", &obs);
     ASSERT(a != NULL);
-    ASSERT(RUN_UNTIL(fake_has_assign(&m), 5000));
+    ASSERT(RUN_UNTIL(fake_has_assign(&m), 10000));
     for (int i = 0; i < 3; i++) {
         char id[16];
         snprintf(id, sizeof id, "task-%d", i);
@@ -656,20 +656,20 @@ TEST(assignments_statuses_shutdown_remove)
     ASSERT_INT_EQ(fake_assign(&m, COMPLETE_MSG, upd, 3, NULL, 0), 1);
     ASSERT(RUN_UNTIL(fake_state(&m, "task-0") == RUNNING && fake_state(&m, "task-1") == RUNNING &&
                          fake_state(&m, "task-2") == RUNNING,
-                     3000));
+                     10000));
     /* Batched: 9 transitions (preparing, starting, running x 3) in a few
      * calls, and only the latest status per task in each. */
     ASSERT(m.status_calls <= 3);
     ASSERT(m.status_updates < 9);
     ASSERT(m.max_batch >= 2);
     ASSERT_INT_EQ(m.ts_skew, 0);
-    ASSERT(RUN_UNTIL(db_status(tmpdir, "task-2", NULL) == RUNNING, 1000));
+    ASSERT(RUN_UNTIL(db_status(tmpdir, "task-2", NULL) == RUNNING, 10000));
     ASSERT_INT_EQ(db_rows(tmpdir), 3);
 
     /* Desired state SHUTDOWN: stopped and reported. */
     ts[0].t.desired_state = SHUTDOWN;
     ASSERT_INT_EQ(fake_assign(&m, INCR_MSG, upd, 1, NULL, 0), 1);
-    ASSERT(RUN_UNTIL(fake_state(&m, "task-0") == SHUTDOWN, 3000));
+    ASSERT(RUN_UNTIL(fake_state(&m, "task-0") == SHUTDOWN, 10000));
     /* Never started again once ended, even if asked. */
     int before = fake_updates(&m, "task-0");
     ts[0].t.desired_state = RUNNING;
@@ -681,10 +681,10 @@ TEST(assignments_statuses_shutdown_remove)
     /* Removal: forgotten (no row); a COMPLETE without task-0 drops it too. */
     char *rm[] = {"task-1"};
     ASSERT_INT_EQ(fake_assign(&m, INCR_MSG, NULL, 0, rm, 1), 1);
-    ASSERT(RUN_UNTIL(db_rows(tmpdir) == 2, 2000));
+    ASSERT(RUN_UNTIL(db_rows(tmpdir) == 2, 10000));
     ASSERT_INT_EQ(db_status(tmpdir, "task-1", NULL), -1);
     ASSERT_INT_EQ(fake_assign(&m, COMPLETE_MSG, &upd[2], 1, NULL, 0), 1);
-    ASSERT(RUN_UNTIL(db_rows(tmpdir) == 1, 2000));
+    ASSERT(RUN_UNTIL(db_rows(tmpdir) == 1, 10000));
     ASSERT_INT_EQ(db_status(tmpdir, "task-2", NULL), RUNNING);
     FINISH(a, obs, true, &m);
     ASSERT_INT_EQ(loop_teardown(), 0);
@@ -703,22 +703,22 @@ TEST(reconnect_and_failover_keep_tasks)
     const char *mgrs[] = {m1.addr, m2.addr};
     struct agent *a = agent_make(tmpdir, mgrs, 2, "sim", &obs);
     ASSERT(a != NULL);
-    ASSERT(RUN_UNTIL(fake_has_assign(&m1), 5000));
+    ASSERT(RUN_UNTIL(fake_has_assign(&m1), 10000));
     upd[0] = tspec_init(&ts[0], "task-a", RUNNING, NULL, NULL);
     upd[1] = tspec_init(&ts[1], "task-b", RUNNING, NULL, NULL);
     ASSERT_INT_EQ(fake_assign(&m1, COMPLETE_MSG, upd, 2, NULL, 0), 1);
     ASSERT(RUN_UNTIL(fake_state(&m1, "task-a") == RUNNING && fake_state(&m1, "task-b") == RUNNING,
-                     3000));
+                     10000));
 
     /* The manager ends the streams: the agent comes back (same manager). */
     fake_end_streams(&m1);
-    ASSERT(RUN_UNTIL(m1.sessions == 2 && fake_has_assign(&m1), 5000));
+    ASSERT(RUN_UNTIL(m1.sessions == 2 && fake_has_assign(&m1), 10000));
     ASSERT(agent_connected(a));
 
     /* The manager goes away: the agent fails over to the second one. */
     int early = m1.early_statuses;
     fake_stop(&m1);
-    ASSERT(RUN_UNTIL(m1.down, 5000));
+    ASSERT(RUN_UNTIL(m1.down, 10000));
     ASSERT(RUN_UNTIL(m2.sessions == 1 && fake_has_assign(&m2), 10000));
     ASSERT_STR_EQ(agent_manager_addr(a), m2.addr);
     ASSERT_INT_EQ(fake_assign(&m2, COMPLETE_MSG, upd, 2, NULL, 0), 1);
@@ -744,15 +744,15 @@ TEST(failed_heartbeat_or_status_reconnects_and_resends)
     const char *mgrs[] = {m.addr};
     struct agent *a = agent_make(tmpdir, mgrs, 1, "sim", &obs);
     ASSERT(a != NULL);
-    ASSERT(RUN_UNTIL(agent_connected(a), 5000));
+    ASSERT(RUN_UNTIL(agent_connected(a), 10000));
     m.fail_heartbeats = 1;
-    ASSERT(RUN_UNTIL(m.sessions == 2 && agent_connected(a), 5000));
+    ASSERT(RUN_UNTIL(m.sessions == 2 && agent_connected(a), 10000));
     /* A status batch fails: kept, resent on the next session. */
     m.fail_statuses = 1;
-    ASSERT(RUN_UNTIL(fake_has_assign(&m), 2000));
+    ASSERT(RUN_UNTIL(fake_has_assign(&m), 10000));
     upd[0] = tspec_init(&ts[0], "task-r", RUNNING, NULL, NULL);
     ASSERT_INT_EQ(fake_assign(&m, COMPLETE_MSG, upd, 1, NULL, 0), 1);
-    ASSERT(RUN_UNTIL(fake_state(&m, "task-r") == RUNNING, 5000));
+    ASSERT(RUN_UNTIL(fake_state(&m, "task-r") == RUNNING, 10000));
     ASSERT_INT_EQ(m.fail_statuses, 0);
     ASSERT_INT_EQ(m.sessions, 3);
     FINISH(a, obs, true, &m);
@@ -772,7 +772,7 @@ TEST(large_assignment_batches)
     const char *mgrs[] = {m.addr};
     struct agent *a = agent_make(tmpdir, mgrs, 1, "sim", &obs);
     ASSERT(a != NULL);
-    ASSERT(RUN_UNTIL(fake_has_assign(&m), 5000));
+    ASSERT(RUN_UNTIL(fake_has_assign(&m), 10000));
     for (int i = 0; i < N; i++) {
         char id[16];
         snprintf(id, sizeof id, "t%03d", i);
@@ -807,12 +807,12 @@ TEST(complete_set_in_chunks_applies_at_its_end)
     const char *mgrs[] = {m.addr};
     struct agent *a = agent_make(tmpdir, mgrs, 1, "sim", &obs);
     ASSERT(a != NULL);
-    ASSERT(RUN_UNTIL(fake_has_assign(&m), 5000));
+    ASSERT(RUN_UNTIL(fake_has_assign(&m), 10000));
     x = tspec_init(&ts[0], "task-x", RUNNING, NULL, NULL);
     y = tspec_init(&ts[1], "task-y", RUNNING, NULL, NULL);
     z = tspec_init(&ts[2], "task-z", RUNNING, NULL, NULL);
     ASSERT_INT_EQ(fake_assign(&m, COMPLETE_MSG, &x, 1, NULL, 0), 1);
-    ASSERT(RUN_UNTIL(fake_state(&m, "task-x") == RUNNING, 3000));
+    ASSERT(RUN_UNTIL(fake_state(&m, "task-x") == RUNNING, 10000));
 
     /* First part of a new set: nothing changes yet. */
     ASSERT_INT_EQ(fake_assign_more(&m, COMPLETE_MSG, &y, 1, NULL, 0, true), 1);
@@ -821,7 +821,7 @@ TEST(complete_set_in_chunks_applies_at_its_end)
     ASSERT_INT_EQ(db_rows(tmpdir), 1);
     /* The stream ends there: the part is dropped, task-x still runs. */
     fake_end_streams(&m);
-    ASSERT(RUN_UNTIL(m.sessions == 2 && fake_has_assign(&m), 5000));
+    ASSERT(RUN_UNTIL(m.sessions == 2 && fake_has_assign(&m), 10000));
     RUN_FOR(200);
     ASSERT_INT_EQ(fake_state(&m, "task-y"), SWARM__TASK_STATE__TASK_STATE_NEW);
     ASSERT_INT_EQ(db_status(tmpdir, "task-x", NULL), RUNNING);
@@ -832,8 +832,8 @@ TEST(complete_set_in_chunks_applies_at_its_end)
     ASSERT_INT_EQ(db_rows(tmpdir), 1);
     ASSERT_INT_EQ(fake_assign_more(&m, COMPLETE_MSG, &z, 1, NULL, 0, false), 1);
     ASSERT(RUN_UNTIL(fake_state(&m, "task-y") == RUNNING && fake_state(&m, "task-z") == RUNNING,
-                     3000));
-    ASSERT(RUN_UNTIL(db_rows(tmpdir) == 2, 2000));
+                     10000));
+    ASSERT(RUN_UNTIL(db_rows(tmpdir) == 2, 10000));
     ASSERT_INT_EQ(db_status(tmpdir, "task-x", NULL), -1);
     FINISH(a, obs, true, &m);
     ASSERT_INT_EQ(loop_teardown(), 0);
@@ -854,11 +854,11 @@ TEST(refused_status_is_dropped_session_kept)
     const char *mgrs[] = {m.addr};
     struct agent *a = agent_make(tmpdir, mgrs, 1, "sim", &obs);
     ASSERT(a != NULL);
-    ASSERT(RUN_UNTIL(fake_has_assign(&m), 5000));
+    ASSERT(RUN_UNTIL(fake_has_assign(&m), 10000));
     upd[0] = tspec_init(&ts[0], "task-gone", RUNNING, NULL, NULL);
     upd[1] = tspec_init(&ts[1], "task-ok", RUNNING, NULL, NULL);
     ASSERT_INT_EQ(fake_assign(&m, COMPLETE_MSG, upd, 2, NULL, 0), 1);
-    ASSERT(RUN_UNTIL(fake_state(&m, "task-ok") == RUNNING, 5000));
+    ASSERT(RUN_UNTIL(fake_state(&m, "task-ok") == RUNNING, 10000));
     ASSERT(m.refused >= 1);
     ASSERT_INT_EQ(fake_updates(&m, "task-gone"), 0);
     RUN_FOR(300);
@@ -880,21 +880,21 @@ TEST(removed_node_stops_connecting)
     const char *mgrs[] = {m.addr};
     struct agent *a = agent_make(tmpdir, mgrs, 1, "sim", &obs);
     ASSERT(a != NULL);
-    ASSERT(RUN_UNTIL(agent_connected(a), 5000));
+    ASSERT(RUN_UNTIL(agent_connected(a), 10000));
     /* Other refusals are retried; so is one removal refusal followed by
      * a session. */
     fake_end_streams_with(&m, API_PERMISSION_DENIED, "certificate not trusted");
-    ASSERT(RUN_UNTIL(m.sessions == 2 && agent_connected(a), 5000));
+    ASSERT(RUN_UNTIL(m.sessions == 2 && agent_connected(a), 10000));
     m.removed = true;
     fake_end_streams(&m);
-    ASSERT(RUN_UNTIL(m.session_reqs >= 4, 5000));
+    ASSERT(RUN_UNTIL(m.session_reqs >= 4, 10000));
     m.removed = false;
-    ASSERT(RUN_UNTIL(m.sessions == 3 && agent_connected(a), 5000));
+    ASSERT(RUN_UNTIL(m.sessions == 3 && agent_connected(a), 10000));
     ASSERT_INT_EQ(obs.removed, 0);
     /* The open session ends: removed. */
     fake_end_streams_with(&m, API_PERMISSION_DENIED,
                           "session ended: node node-wrk-1 is removed from the swarm");
-    ASSERT(RUN_UNTIL(obs.removed == 1, 3000));
+    ASSERT(RUN_UNTIL(obs.removed == 1, 10000));
     int reqs = m.session_reqs;
     RUN_FOR(500);
     ASSERT_INT_EQ(m.session_reqs, reqs);
@@ -908,7 +908,7 @@ TEST(removed_node_stops_connecting)
     const char *mgrs2[] = {m.addr};
     a = agent_make(tmpdir, mgrs2, 1, "sim", &obs);
     ASSERT(a != NULL);
-    ASSERT(RUN_UNTIL(m.session_reqs >= 2, 5000));
+    ASSERT(RUN_UNTIL(m.session_reqs >= 2, 10000));
     ASSERT_INT_EQ(obs.removed, 0);
     ASSERT(RUN_UNTIL(obs.removed == 1, 10000));
     reqs = m.session_reqs;
@@ -930,7 +930,7 @@ TEST(redirect_to_leader)
     const char *mgrs[] = {follower.addr};
     struct agent *a = agent_make(tmpdir, mgrs, 1, "sim", &obs);
     ASSERT(a != NULL);
-    ASSERT(RUN_UNTIL(agent_connected(a), 5000));
+    ASSERT(RUN_UNTIL(agent_connected(a), 10000));
     ASSERT_INT_EQ(follower.session_reqs, 1);
     ASSERT_INT_EQ(follower.sessions, 0);
     ASSERT_INT_EQ(leader.sessions, 1);
@@ -952,15 +952,15 @@ TEST(restart_resumes_tasks_without_manager)
     const char *mgrs[] = {m.addr};
     struct agent *a = agent_make(tmpdir, mgrs, 1, "sim", &obs);
     ASSERT(a != NULL);
-    ASSERT(RUN_UNTIL(fake_has_assign(&m), 5000));
+    ASSERT(RUN_UNTIL(fake_has_assign(&m), 10000));
     upd[0] = tspec_init(&ts[0], "task-x", RUNNING, NULL, NULL);
     upd[1] = tspec_init(&ts[1], "task-y", RUNNING, NULL, NULL);
     upd[2] = tspec_init(&ts[2], "task-z", SHUTDOWN, NULL, NULL);
     ASSERT_INT_EQ(fake_assign(&m, COMPLETE_MSG, upd, 3, NULL, 0), 1);
     ASSERT(RUN_UNTIL(fake_state(&m, "task-x") == RUNNING && fake_state(&m, "task-y") == RUNNING &&
                          fake_state(&m, "task-z") == SHUTDOWN,
-                     3000));
-    ASSERT(RUN_UNTIL(db_status(tmpdir, "task-x", &t_before) == RUNNING, 1000));
+                     10000));
+    ASSERT(RUN_UNTIL(db_status(tmpdir, "task-x", &t_before) == RUNNING, 10000));
     /* Leave the tasks to the next start; the manager goes away. */
     FINISH(a, obs, false, &m);
     ASSERT_INT_EQ(db_status(tmpdir, "task-x", NULL), RUNNING);
@@ -973,14 +973,14 @@ TEST(restart_resumes_tasks_without_manager)
     /* Started again from the DB: fresh RUNNING statuses, no manager. */
     ASSERT(RUN_UNTIL(db_status(tmpdir, "task-x", &t_after) == RUNNING && t_after >= restart &&
                          db_status(tmpdir, "task-y", &t_after) == RUNNING && t_after >= restart,
-                     3000));
+                     10000));
     ASSERT(t_before < restart);
     ASSERT_INT_EQ(db_status(tmpdir, "task-z", NULL), SHUTDOWN);
     ASSERT(!agent_connected(a));
     RUN_FOR(300); /* a few failed connection attempts */
     ASSERT(!agent_connected(a));
     agent_stop(a, true, obs_stopped_cb, &obs);
-    ASSERT(RUN_UNTIL(obs.stopped, 5000));
+    ASSERT(RUN_UNTIL(obs.stopped, 10000));
     /* Stopped with stop_tasks: recorded as shut down, not resumed later. */
     ASSERT_INT_EQ(db_status(tmpdir, "task-x", NULL), SHUTDOWN);
     ASSERT_INT_EQ(loop_teardown(), 0);
@@ -998,17 +998,17 @@ TEST(process_executor_runs_sleep)
     const char *mgrs[] = {m.addr};
     struct agent *a = agent_make(tmpdir, mgrs, 1, "process", &obs);
     ASSERT(a != NULL);
-    ASSERT(RUN_UNTIL(fake_has_assign(&m), 5000));
+    ASSERT(RUN_UNTIL(fake_has_assign(&m), 10000));
     upd[0] = tspec_init(&ts[0], "task-sleep", RUNNING, "/bin/sleep", "30");
     ASSERT_INT_EQ(fake_assign(&m, COMPLETE_MSG, upd, 1, NULL, 0), 1);
-    ASSERT(RUN_UNTIL(fake_state(&m, "task-sleep") == RUNNING, 5000));
+    ASSERT(RUN_UNTIL(fake_state(&m, "task-sleep") == RUNNING, 10000));
     int pid = m.st[fake_find(&m, "task-sleep")].pid;
     ASSERT(pid > 0);
     ASSERT_INT_EQ(kill(pid, 0), 0);
     ts[0].t.desired_state = SHUTDOWN;
     ASSERT_INT_EQ(fake_assign(&m, INCR_MSG, upd, 1, NULL, 0), 1);
-    ASSERT(RUN_UNTIL(fake_state(&m, "task-sleep") == SHUTDOWN, 5000));
-    ASSERT(RUN_UNTIL(kill(pid, 0) != 0, 2000));
+    ASSERT(RUN_UNTIL(fake_state(&m, "task-sleep") == SHUTDOWN, 10000));
+    ASSERT(RUN_UNTIL(kill(pid, 0) != 0, 10000));
     FINISH(a, obs, true, &m);
     ASSERT_INT_EQ(loop_teardown(), 0);
 }
@@ -1028,7 +1028,7 @@ TEST(refuses_task_ids_that_are_paths)
     const char *mgrs[] = {m.addr};
     struct agent *a = agent_make(tmpdir, mgrs, 1, "process", &obs);
     ASSERT(a != NULL);
-    ASSERT(RUN_UNTIL(fake_has_assign(&m), 5000));
+    ASSERT(RUN_UNTIL(fake_has_assign(&m), 10000));
     snprintf(esc, sizeof esc, "../../esc%d", (int)getpid());
     upd[0] = tspec_init(&ts[0], esc, RUNNING, "/bin/sleep", "30");
     upd[1] = tspec_init(&ts[1], "a/b", RUNNING, "/bin/sleep", "30");
@@ -1036,7 +1036,7 @@ TEST(refuses_task_ids_that_are_paths)
     upd[3] = tspec_init(&ts[3], "task-ok", RUNNING, "/bin/sleep", "30");
     char *rm[] = {esc};
     ASSERT_INT_EQ(fake_assign(&m, COMPLETE_MSG, upd, 4, rm, 1), 1);
-    ASSERT(RUN_UNTIL(fake_state(&m, "task-ok") == RUNNING, 5000));
+    ASSERT(RUN_UNTIL(fake_state(&m, "task-ok") == RUNNING, 10000));
     RUN_FOR(200);
     ASSERT_INT_EQ(m.n_st, 1);
     ASSERT_INT_EQ(fake_find(&m, esc), -1);
@@ -1098,7 +1098,7 @@ TEST(many_agents_one_loop)
                      }), stopped == N),
                      10000));
     fake_stop(&m);
-    ASSERT(RUN_UNTIL(m.down, 5000));
+    ASSERT(RUN_UNTIL(m.down, 10000));
     ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
