@@ -1347,9 +1347,11 @@ TEST(health_check_seen_late_judged_by_exit)
     tt_init(&t, "late", "sleep");
     t.args[0] = "100";
     t.c.n_args = 1;
-    tt_health(&t, "CMD-SHELL", cmd, 50, 500, 1, 0); /* one failure: unhealthy */
+    /* One failure: unhealthy. The timeout leaves room for the loop's turn
+     * that spawns the check (libuv runs due timers again at its end). */
+    tt_health(&t, "CMD-SHELL", cmd, 50, 2000, 1, 0);
     ASSERT_INT_EQ(executor_start(f.e, &t.task), 0);
-    /* Spawned: its timeout can be due only in a later turn of the loop. */
+    /* Spawned: the loop stops here, long before its timeout is due. */
     struct child_arg check = {.needle = "/bin/sh -c while"};
     ASSERT(run_until(&f, pred_child, &check, WAIT_MS));
     uint64_t spawned = loop_now(&f);
@@ -1362,7 +1364,7 @@ TEST(health_check_seen_late_judged_by_exit)
     }
     ASSERT(child_exited(check.pid));
     /* ...and its timeout falls due. */
-    while (loop_now(&f) < spawned + 500) {
+    while (loop_now(&f) < spawned + 2000) {
         usleep(10000);
     }
     ASSERT(run_until(&f, pred_running_or_ended, "late", WAIT_MS));
@@ -1421,7 +1423,7 @@ TEST(health_check_shim_that_will_not_go_is_killed)
     char log[160];
     ASSERT(fx_open(&f, false) == 0);
     tt_sh(&t, "held", "sleep 100");
-    tt_health(&t, "CMD-SHELL", "exec sleep 1000 # held", 50, 200, 1, 0);
+    tt_health(&t, "CMD-SHELL", "exec sleep 1000 # held", 50, 1000, 1, 0);
     tt_sh(&u, "held-at-close", "sleep 100");
     tt_health(&u, "CMD-SHELL", "exec sleep 1000 # at close", 50, 3600000, 1, 0);
     ASSERT_INT_EQ(executor_start(f.e, &t.task), 0);
