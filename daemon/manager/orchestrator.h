@@ -62,7 +62,7 @@ struct orch_input {
  * ORCH_MAX_CREATE_BYTES of task specs (a service with a 64 KiB spec gets 64
  * per pass), so one raft entry stays a few MB, applied on every manager in
  * well under a heartbeat period. */
-#define ORCH_MAX_CREATE 1000
+#define ORCH_MAX_CREATE 5000
 #define ORCH_MAX_CREATE_BYTES (4u << 20)
 
 struct orch_output {

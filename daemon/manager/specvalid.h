@@ -9,7 +9,7 @@
  *   - replicas: 100,000 per service. Every task is a row (its spec copied)
  *     on every manager and is read by every scheduler pass: 100,000 small
  *     tasks took about 300 MB of RSS on a one-node manager (3 KB a task),
- *     the most we want one service to cost. They are created 1,000 per raft
+ *     the most we want one service to cost. They are created 5,000 per raft
  *     entry (ORCH_MAX_CREATE), so a scale-up to the maximum leaves
  *     heartbeats and the API answering. 2^64-1 replicas used to exhaust a
  *     manager's memory in seconds, and every new leader's after it.

@@ -184,7 +184,7 @@ def test_cli_escapes_what_users_chose(manager):
     assert json.loads(raw)[0]["Spec"]["Labels"]["color"] == "red\x1b[31m"
 
 
-# A scale-up big enough to take many passes (ORCH_MAX_CREATE = 1,000 tasks
+# A scale-up big enough to take several passes (ORCH_MAX_CREATE = 5,000 tasks
 # per raft entry). The maximum itself (100,000 on one simulated node) also
 # converges in bounded passes, but on a shared 2-core machine it takes minutes
 # and, under load, the single node's heartbeats can lapse while the
@@ -193,7 +193,7 @@ SCALE = 20000
 
 
 def test_large_scale_up_keeps_the_swarm_answering(swarm):
-    """20,000 replicas on a simulated node: created 1,000 per raft entry,
+    """20,000 replicas on a simulated node: created 5,000 per raft entry,
     while `node ls` keeps answering and the node never goes Down."""
     m = swarm.node("m1").start("--executor", "sim")
     m.ok("swarm", "init", "--advertise-addr", m.ip)
