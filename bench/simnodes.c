@@ -137,7 +137,7 @@ static void sim_renew_cb(const uint8_t *issuer_key, size_t len, void *data)
     }
     if (pki_client_ctx(n->root, n->cert, n->key, &ctx, emsg) == 0 &&
         pki_ctx_set_identity(ctx, n->root, n->cert, n->chain, n->key, emsg) == 0 &&
-        join_renew(n->sim->loop, addr, ctx, n->root, renewed_cb, n, emsg) == 0) {
+        join_renew(n->sim->loop, addr, ctx, n->root, renewed_cb, n, NULL, emsg) == 0) {
         n->renewing = true;
     } else {
         fprintf(stderr, "simnodes: %s: renewal: %s\n", n->hostname, emsg);
@@ -232,7 +232,7 @@ static void start_next(struct sim *s)
         p.token = s->token;
         p.advertise_addr = "";
         p.description = n->desc;
-        if (join_start(s->loop, &p, joined_cb, n, emsg) != 0) {
+        if (join_start(s->loop, &p, joined_cb, n, NULL, emsg) != 0) {
             fprintf(stderr, "simnodes: %s: %s\n", n->hostname, emsg);
             s->failed++;
         }

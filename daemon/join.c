@@ -38,6 +38,7 @@ struct join {
     void *data;
     int status;
     bool fetch_only; /* join_fetch_root: stop once the root is read */
+    bool cancelled;  /* join_cancel: the client's callbacks end nothing more */
     char errmsg[SWARM_ERRMSG_SIZE];
 };
 
@@ -87,6 +88,9 @@ static void issue_cb(enum api_status status, const char *message, const Protobuf
         (const Swarm__IssueNodeCertificateResponse *)msg;
     char errmsg[SWARM_ERRMSG_SIZE] = "";
     char cn[64] = "";
+    if (j->cancelled) {
+        return;
+    }
     if (status != API_OK) {
         fail(j, status == API_INVALID_ARGUMENT ? SWARM_ETOKEN : SWARM_EUNAVAIL, "%s", message ? message : "");
         return;
@@ -115,6 +119,9 @@ static void trusted_connected_cb(struct api_client *c, int status, const char *e
     X509_REQ *csr = NULL;
     char *pem = NULL;
     size_t len;
+    if (j->cancelled) {
+        return;
+    }
     if (status != 0) {
         fail(j, SWARM_EUNAVAIL, "could not connect to the manager: %s", errmsg);
         return;
@@ -145,6 +152,10 @@ static void untrusted_closed_cb(void *data)
 {
     struct join *j = data;
     char errmsg[SWARM_ERRMSG_SIZE] = "";
+    if (j->cancelled) {
+        fail(j, SWARM_ECANCELED, "cancelled");
+        return;
+    }
     if (pki_client_ctx(j->res->root, NULL, NULL, &j->ctx, errmsg) != 0) {
         fail(j, SWARM_ECRYPTO, "%s", errmsg);
         return;
@@ -166,6 +177,9 @@ static void root_ca_cb(enum api_status status, const char *message, const Protob
     char errmsg[SWARM_ERRMSG_SIZE] = "";
     unsigned char digest[32];
     struct api_client *c;
+    if (j->cancelled) {
+        return;
+    }
     if (status != API_OK) {
         fail(j, SWARM_EUNAVAIL, "could not fetch the root CA: %s", message);
         return;
@@ -200,6 +214,9 @@ static void untrusted_connected_cb(struct api_client *c, int status, const char 
 {
     struct join *j = data;
     Swarm__GetRootCACertificateRequest req = SWARM__GET_ROOT_CACERTIFICATE_REQUEST__INIT;
+    if (j->cancelled) {
+        return;
+    }
     if (status != 0) {
         fail(j, SWARM_EUNAVAIL, "could not connect to the manager: %s", errmsg);
         return;
@@ -211,7 +228,7 @@ static void untrusted_connected_cb(struct api_client *c, int status, const char 
 }
 
 int join_start(uv_loop_t *loop, const struct join_params *p, join_done_cb cb, void *data,
-               char *errmsg)
+               struct join **handle, char *errmsg)
 {
     struct join *j;
     int rv;
@@ -257,11 +274,14 @@ int join_start(uv_loop_t *loop, const struct join_params *p, join_done_cb cb, vo
         free(j);
         return SWARM_EUNAVAIL;
     }
+    if (handle != NULL) {
+        *handle = j;
+    }
     return 0;
 }
 
 int join_renew(uv_loop_t *loop, const char *manager_addr, SSL_CTX *ctx, X509 *root,
-               join_done_cb cb, void *data, char *errmsg)
+               join_done_cb cb, void *data, struct join **handle, char *errmsg)
 {
     struct join *j = calloc(1, sizeof *j);
     if (j == NULL) {
@@ -293,6 +313,9 @@ int join_renew(uv_loop_t *loop, const char *manager_addr, SSL_CTX *ctx, X509 *ro
         free(j);
         return SWARM_EUNAVAIL;
     }
+    if (handle != NULL) {
+        *handle = j;
+    }
     return 0;
 }
 
@@ -316,7 +339,7 @@ Swarm__NodeTLSInfo *join_tls_info(X509 *root, X509 *cert, STACK_OF(X509) *chain)
 }
 
 int join_fetch_root(uv_loop_t *loop, const char *manager_addr, join_done_cb cb, void *data,
-                    char *errmsg)
+                    struct join **handle, char *errmsg)
 {
     SSL_CTX *insecure = NULL;
     struct join *j = calloc(1, sizeof *j);
@@ -345,7 +368,30 @@ int join_fetch_root(uv_loop_t *loop, const char *manager_addr, join_done_cb cb, 
         return SWARM_EUNAVAIL;
     }
     SSL_CTX_free(insecure);
+    if (handle != NULL) {
+        *handle = j;
+    }
     return 0;
+}
+
+void join_cancel(struct join *j)
+{
+    struct api_client *c = j->client;
+    if (j->cancelled) {
+        return;
+    }
+    j->cancelled = true;
+    if (c == NULL) {
+        /* Between two connections (untrusted_closed_cb ends it) or already
+         * finishing (join_closed_cb reports). */
+        return;
+    }
+    /* The client calls back what was pending (ignored: cancelled), then
+     * join_closed_cb reports. */
+    j->client = NULL;
+    j->status = SWARM_ECANCELED;
+    snprintf(j->errmsg, sizeof j->errmsg, "cancelled");
+    api_client_close(c, join_closed_cb, j);
 }
 
 void join_result_free(struct join_result *res)

@@ -32,21 +32,30 @@ struct join_params {
     Swarm__NodeDescription *description;
 };
 
+/* A join, renewal or root fetch under way (`handle`, may be NULL: set on
+ * success, valid until the callback has run). */
+struct join;
+
 int join_start(uv_loop_t *loop, const struct join_params *p, join_done_cb cb, void *data,
-               char *errmsg);
+               struct join **handle, char *errmsg);
 
 /* Renewal: over mutual TLS with the node's current certificate (`ctx`,
  * trusting `root`), a new key and CSR without a token; the manager answers
  * with a certificate for the role the store now gives the node (this is how
  * a promotion or demotion reaches it). Same callback contract as join. */
 int join_renew(uv_loop_t *loop, const char *manager_addr, SSL_CTX *ctx, X509 *root,
-               join_done_cb cb, void *data, char *errmsg);
+               join_done_cb cb, void *data, struct join **handle, char *errmsg);
 
 /* Fetch the root CA a manager presents, trusting nothing (only to tell a
  * node whose root the swarm no longer trusts what happened): status 0 with
  * res->root. */
 int join_fetch_root(uv_loop_t *loop, const char *manager_addr, join_done_cb cb, void *data,
-                    char *errmsg);
+                    struct join **handle, char *errmsg);
+
+/* Stop it (the node closes): the connection is closed and the callback
+ * runs later, never inside this call, with SWARM_ECANCELED (or with what
+ * it had already got). Call it only before the callback has run. */
+void join_cancel(struct join *j);
 
 /* What a node reports about its certificate (swarmkit's TLSInfo): the root
  * it trusts (PEM), its certificate's issuer (DER subject and public key).

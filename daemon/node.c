@@ -403,7 +403,19 @@ static void joined_cb(int status, const char *errmsg, struct join_result *res, v
     char **managers = NULL;
     int rv;
 
+    n->join_req = NULL;
     n->join_ctx = NULL;
+    if (n->stopping) {
+        /* The server still waits for this call (its grace period). */
+        struct api_call *call = n->pending_call;
+        n->pending_call = NULL;
+        api_call_error(call, API_UNAVAILABLE, "the node is shutting down");
+    }
+    if (node_call_end(n)) {
+        join_result_free(res);
+        join_ctx_free(jc);
+        return;
+    }
     if (status != 0) {
         api_call_error(n->pending_call,
                        status == SWARM_ETOKEN ? API_INVALID_ARGUMENT : API_UNAVAILABLE, "%s",
@@ -496,8 +508,10 @@ static void join_swarm_cb(struct api_call *call, const ProtobufCMessage *msg, vo
     n->state = NODE_PENDING;
     n->pending_call = call;
     n->join_ctx = jc;
-    rv = join_start(n->loop, &p, joined_cb, n, errmsg);
-    if (rv != 0) {
+    rv = join_start(n->loop, &p, joined_cb, n, &n->join_req, errmsg);
+    if (rv == 0) {
+        n->calls_pending++;
+    } else {
         n->join_ctx = NULL;
         n->pending_call = NULL;
         n->state = NODE_INACTIVE;
@@ -909,10 +923,11 @@ err:
 
 /* -------------------------------------------------------------- stop */
 
-static void node_free_cb(uv_handle_t *h)
+/* Free the node once its handles are closed and every request it started
+ * has called back. */
+static void node_maybe_free(struct swarm_node *n)
 {
-    struct swarm_node *n = h->data;
-    if (--n->timers_open > 0) {
+    if (!n->handles_closed || n->calls_pending > 0) {
         return;
     }
     void (*done)(void *) = n->stop_cb;
@@ -928,6 +943,26 @@ static void node_free_cb(uv_handle_t *h)
     if (done != NULL) {
         done(done_data);
     }
+}
+
+bool node_call_end(struct swarm_node *n)
+{
+    n->calls_pending--;
+    if (!n->stopping) {
+        return false;
+    }
+    node_maybe_free(n);
+    return true;
+}
+
+static void node_free_cb(uv_handle_t *h)
+{
+    struct swarm_node *n = h->data;
+    if (--n->timers_open > 0) {
+        return;
+    }
+    n->handles_closed = true;
+    node_maybe_free(n);
 }
 
 static void api_stopped_cb(void *data)
@@ -958,11 +993,19 @@ static void agent_stopped_cb(void *data)
 
 void node_stop(struct swarm_node *n, void (*done)(void *data), void *data)
 {
+    struct join *reqs[] = {n->join_req, n->renew_req, n->stale_req, n->role_req};
     n->stopping = true;
     n->stop_cb = done;
     n->stop_data = data;
     uv_timer_stop(&n->join_timer);
     uv_timer_stop(&n->renew_timer);
+    /* Their callbacks run later (they see `stopping`); the node is freed
+     * after the last one. */
+    for (size_t i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
+        if (reqs[i] != NULL) {
+            join_cancel(reqs[i]);
+        }
+    }
     /* Tasks do not outlive a stopped node. */
     node_agent_stop(n, true, agent_stopped_cb, n);
 }

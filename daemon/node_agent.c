@@ -10,6 +10,8 @@
  *   local state written -> promoted: manager_open (joins raft as the leader
  *   adds us); demoted: manager closed, its raft log and store erased, the
  *   TLS listener closed -> the agent continues with the new certificate.
+ * The node stopping meanwhile: the renewal is cancelled, a demoted manager
+ *   finishes closing, and the node is freed only after their callbacks.
  * Failures: the renewal failed (manager unreachable...): retried on the next
  *   node message; the switch never leaves a half-written state on disk
  *   because files are written only after the certificate arrived. */
@@ -51,6 +53,11 @@ static void erase_manager_files(struct swarm_node *n);
 static void demoted_closed_cb(void *data)
 {
     struct swarm_node *n = data;
+    /* Stopping: the node waited for this; its manager files stay (the next
+     * start finds a worker's state and no store to open). */
+    if (node_call_end(n)) {
+        return;
+    }
     erase_manager_files(n);
     n->role_switching = false;
     log_info("node", "demoted: this node is now a worker");
@@ -77,7 +84,8 @@ static void renewed_cb(int status, const char *errmsg, struct join_result *res, 
     int rv;
 
     free(rs);
-    if (n->stopping) {
+    n->role_req = NULL;
+    if (node_call_end(n)) {
         join_result_free(res);
         return;
     }
@@ -127,6 +135,7 @@ static void renewed_cb(int status, const char *errmsg, struct join_result *res, 
         n->mslot.worker = true;
         if (m != NULL) {
             api_server_close_tls(n->api);
+            n->calls_pending++;
             manager_close(m, demoted_closed_cb, n);
         } else {
             n->role_switching = false;
@@ -166,10 +175,13 @@ static void agent_node_cb(const Swarm__Node *node, void *data)
     n->role_switching = true;
     log_info("node", "the swarm made this node a %s: renewing its certificate",
              node->role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER ? "manager" : "worker");
-    if (join_renew(n->loop, agent_manager_addr(n->agent), ctx, root, renewed_cb, rs, errmsg) != 0) {
+    if (join_renew(n->loop, agent_manager_addr(n->agent), ctx, root, renewed_cb, rs,
+                   &n->role_req, errmsg) != 0) {
         log_warn("node", "role change: %s", errmsg);
         n->role_switching = false;
         free(rs);
+    } else {
+        n->calls_pending++;
     }
     SSL_CTX_free(ctx);
     X509_free(root);

@@ -17,7 +17,9 @@
  *     5 min, pki_renew_backoff_ms) until one answers;
  *   - the answer names another role (a promotion or demotion raced the
  *     renewal): dropped; the role switch (node_agent.c) renews itself;
- *   - the node stops or leaves meanwhile: the answer is dropped.
+ *   - the node leaves meanwhile: the answer is dropped; it stops: the call
+ *     is cancelled and the node freed only after its callback (the same for
+ *     the root check below and a role change's renewal, node_agent.c).
  * Root rotation:
  *   - the leader asks (renew_cb) unless our issuer is the new root's key:
  *     renew at once;
@@ -210,8 +212,13 @@ static void renew_done_cb(int status, const char *errmsg, struct join_result *re
 {
     struct swarm_node *n = data;
     char emsg[SWARM_ERRMSG_SIZE] = "";
+    n->renew_req = NULL;
+    if (node_call_end(n)) {
+        join_result_free(res);
+        return;
+    }
     n->renew_running = false;
-    if (n->stopping || n->agent == NULL) {
+    if (n->agent == NULL) {
         join_result_free(res);
         return;
     }
@@ -260,8 +267,9 @@ static void renew_start(struct swarm_node *n, const char *why)
         return;
     }
     if (node_identity_client_ctx(&id, &ctx, errmsg) == 0 &&
-        join_renew(n->loop, addr, ctx, id.root, renew_done_cb, n, errmsg) == 0) {
+        join_renew(n->loop, addr, ctx, id.root, renew_done_cb, n, &n->renew_req, errmsg) == 0) {
         n->renew_running = true;
+        n->calls_pending++;
         log_info("node", "renewing the node certificate (%s) with %s", why, addr);
     } else {
         log_warn("node", "certificate renewal (%s): %s", why, errmsg);
@@ -389,9 +397,14 @@ static void stale_root_cb(int status, const char *errmsg, struct join_result *re
     struct swarm_node *n = data;
     char emsg[SWARM_ERRMSG_SIZE] = "";
     struct node_identity id;
+    n->stale_req = NULL;
+    if (node_call_end(n)) {
+        join_result_free(res);
+        return;
+    }
     n->stale_checking = false;
     n->stale_checked_at = uv_now(n->loop);
-    if (status != 0 || n->stopping || n->agent == NULL || node_identity_load(n, &id, emsg) != 0) {
+    if (status != 0 || n->agent == NULL || node_identity_load(n, &id, emsg) != 0) {
         join_result_free(res);
         return;
     }
@@ -416,7 +429,8 @@ void node_certs_conn_error_cb(const char *addr, unsigned failures, const char *w
          uv_now(n->loop) - n->stale_checked_at < NODE_CERTS_STALE_INTERVAL_MS)) {
         return;
     }
-    if (join_fetch_root(n->loop, addr, stale_root_cb, n, errmsg) == 0) {
+    if (join_fetch_root(n->loop, addr, stale_root_cb, n, &n->stale_req, errmsg) == 0) {
         n->stale_checking = true;
+        n->calls_pending++;
     }
 }

@@ -68,12 +68,26 @@ struct swarm_node {
     uint64_t stale_checked_at;       /* uv_now of the last check */
     char cert_error[SWARM_ERRMSG_SIZE]; /* shown by info while set */
     unsigned timers_open;            /* closing: handles left */
+    /* Requests in flight whose callbacks use the node: node_stop cancels
+     * the joins, and the node is freed only once every one has called
+     * back (each callback calls node_call_end first thing). */
+    struct join *join_req;           /* swarm join */
+    struct join *renew_req;          /* certificate renewal */
+    struct join *stale_req;          /* the "root rotated while away" check */
+    struct join *role_req;           /* a role change's renewal */
+    unsigned calls_pending;          /* those, and a demoted manager closing */
+    bool handles_closed;
     bool stopping;
     void (*stop_cb)(void *data);
     void *stop_data;
 };
 
 struct manager_config node_manager_cfg(struct swarm_node *n);
+
+/* A request counted in calls_pending called back: true when the node is
+ * stopping, and then the caller returns at once, touching nothing of the
+ * node (it may be freed). */
+bool node_call_end(struct swarm_node *n);
 
 /* DIR/node-state.pb: 0 with *out (NULL when the node is in no swarm). */
 int node_local_state_load(struct swarm_node *n, Swarm__LocalState **out, char *errmsg);
