@@ -4,6 +4,7 @@
  * newest error on the thread's queue into errmsg and clears the queue, so a
  * later, unrelated failure never reports a stale reason. */
 #include "pki.h"
+#include "pkichain.h"
 
 #include "err.h"
 #include "id.h"
@@ -259,28 +260,7 @@ err_after_new:
 
 int pki_cert_verify(X509 *ca, X509 *cert, int64_t now, char *errmsg)
 {
-    int rv = 0;
-    ERR_clear_error();
-    /* Both free functions accept NULL, so one exit path serves all. */
-    X509_STORE *store = X509_STORE_new();
-    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-    if (store == NULL || ctx == NULL || !X509_STORE_add_cert(store, ca) ||
-        !X509_STORE_CTX_init(ctx, store, cert, NULL)) {
-        rv = pki_fail(errmsg, SWARM_ENOMEM, "setting up certificate verification");
-        goto out;
-    }
-    /* The caller's clock, not the system's: expiry is testable. */
-    X509_STORE_CTX_set_time(ctx, 0, (time_t)now);
-    if (X509_verify_cert(ctx) != 1) {
-        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "certificate verification failed: %s",
-                      X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
-        ERR_clear_error();
-        rv = SWARM_ECRYPTO;
-    }
-out:
-    X509_STORE_CTX_free(ctx);
-    X509_STORE_free(store);
-    return rv;
+    return pki_cert_verify_chain(ca, cert, NULL, now, errmsg);
 }
 
 /* One subject field as UTF-8 into a 64-byte buffer; "" when absent. */
