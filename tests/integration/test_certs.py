@@ -22,13 +22,19 @@ from test_workers import join_worker, status_of
 SHIM = BUILD / "tests" / "libclockshim.so"
 
 
-def preload_clock_shim(monkeypatch):
-    """Run the swarmd processes started next with the clock shim. Under a
-    sanitizer build the shim comes before the sanitizer's runtime in the
-    library list, which the runtime allows once told not to check it."""
+def preload_clock_shim(monkeypatch, tmp_path):
+    """Run the swarmd processes started next with the clock shim, their clock
+    moved forward by the seconds written in the returned file (0 at first).
+    Under a sanitizer build the shim comes before the sanitizer's runtime in
+    the library list, which the runtime allows once told not to check it."""
+    assert SHIM.exists(), f"{SHIM} not built"
+    offset = tmp_path / "clock-offset"
+    offset.write_text("0")
     monkeypatch.setenv("LD_PRELOAD", str(SHIM))
+    monkeypatch.setenv("SWARM_CLOCK_OFFSET_FILE", str(offset))
     opts = os.environ.get("ASAN_OPTIONS", "")
     monkeypatch.setenv("ASAN_OPTIONS", ":".join(filter(None, [opts, "verify_asan_link_order=0"])))
+    return offset
 
 
 MIN_EXPIRY = ("Error response from daemon: invalid certificate expiry: "
@@ -292,11 +298,7 @@ def test_renewal_with_the_clock_moved_forward(swarm, tmp_path, monkeypatch):
     """Every node renews between 50 % and 80 % of its certificate's life,
     and the swarm keeps working past the original expiry (OpenSSL checks
     validity with the shifted clock too)."""
-    assert SHIM.exists(), f"{SHIM} not built"
-    offset = tmp_path / "clock-offset"
-    offset.write_text("0")
-    preload_clock_shim(monkeypatch)
-    monkeypatch.setenv("SWARM_CLOCK_OFFSET_FILE", str(offset))
+    offset = preload_clock_shim(monkeypatch, tmp_path)
     m = swarm.node("m1").start()
     m.ok("swarm", "init", "--advertise-addr", m.ip, "--cert-expiry", "1h")
     w = join_worker(swarm, m, "w1")
@@ -383,11 +385,7 @@ def test_rotate_quiet_and_detached(manager):
 
 
 def test_renewal_retries_while_no_manager_answers(swarm, tmp_path, monkeypatch):
-    assert SHIM.exists(), f"{SHIM} not built"
-    offset = tmp_path / "clock-offset"
-    offset.write_text("0")
-    preload_clock_shim(monkeypatch)
-    monkeypatch.setenv("SWARM_CLOCK_OFFSET_FILE", str(offset))
+    offset = preload_clock_shim(monkeypatch, tmp_path)
     m = swarm.node("m1").start()
     m.ok("swarm", "init", "--advertise-addr", m.ip, "--cert-expiry", "1h")
     w = join_worker(swarm, m, "w1")

@@ -6,16 +6,12 @@ ASan before, which the harness reports from the log)."""
 import signal
 
 from conftest import wait_for
-from test_certs import SHIM, cert_times, preload_clock_shim
+from test_certs import cert_times, preload_clock_shim
 from test_workers import join_worker
 
 
 def test_worker_stopped_while_its_renewal_is_in_flight(swarm, tmp_path, monkeypatch):
-    assert SHIM.exists(), f"{SHIM} not built"
-    offset = tmp_path / "clock-offset"
-    offset.write_text("0")
-    preload_clock_shim(monkeypatch)
-    monkeypatch.setenv("SWARM_CLOCK_OFFSET_FILE", str(offset))
+    offset = preload_clock_shim(monkeypatch, tmp_path)
     m = swarm.node("m1").start()
     m.ok("swarm", "init", "--advertise-addr", m.ip, "--cert-expiry", "1h")
     w = join_worker(swarm, m, "w1")
