@@ -28,9 +28,7 @@
  * 64 bytes, NUL included). */
 #define PKI_NAME_MAX 63
 
-/* Fill errmsg with "<what>: <newest OpenSSL error>" and empty the queue.
- * Returns `code` so callers can write `return pki_fail(...)`. */
-static int pki_fail(char *errmsg, int code, const char *what)
+int pki_fail(char *errmsg, int code, const char *what)
 {
     unsigned long e = ERR_peek_last_error();
     if (e != 0) {

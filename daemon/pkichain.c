@@ -13,20 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int chain_fail(char *errmsg, int code, const char *what)
-{
-    unsigned long e = ERR_peek_last_error();
-    if (e != 0) {
-        char reason[256];
-        ERR_error_string_n(e, reason, sizeof reason);
-        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "%s: %s", what, reason);
-    } else {
-        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "%s", what);
-    }
-    ERR_clear_error();
-    return code;
-}
-
 int pki_check_cert_expiry(int64_t seconds, char *errmsg)
 {
     if (seconds < PKI_NODE_LIFETIME_MIN_S) {
@@ -63,7 +49,7 @@ int pki_chain_from_pem(const void *pem, size_t len, X509 **leaf, STACK_OF(X509) 
     bio = BIO_new_mem_buf(pem, (int)len);
     rest = sk_X509_new_null();
     if (bio == NULL || rest == NULL) {
-        rv = chain_fail(errmsg, SWARM_ENOMEM, "reading a certificate chain");
+        rv = pki_fail(errmsg, SWARM_ENOMEM, "reading a certificate chain");
         goto err;
     }
     /* Skip the leaf, already read, then take every further certificate. */
@@ -72,7 +58,7 @@ int pki_chain_from_pem(const void *pem, size_t len, X509 **leaf, STACK_OF(X509) 
     while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
         if (!sk_X509_push(rest, x)) {
             X509_free(x);
-            rv = chain_fail(errmsg, SWARM_ENOMEM, "reading a certificate chain");
+            rv = pki_fail(errmsg, SWARM_ENOMEM, "reading a certificate chain");
             goto err;
         }
     }
@@ -128,7 +114,7 @@ int pki_cert_verify_chain(X509 *root, X509 *cert, STACK_OF(X509) *chain, int64_t
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
     if (store == NULL || ctx == NULL || !X509_STORE_add_cert(store, root) ||
         !X509_STORE_CTX_init(ctx, store, cert, chain)) {
-        rv = chain_fail(errmsg, SWARM_ENOMEM, "setting up certificate verification");
+        rv = pki_fail(errmsg, SWARM_ENOMEM, "setting up certificate verification");
         goto out;
     }
     X509_STORE_CTX_set_time(ctx, 0, (time_t)now);
@@ -167,11 +153,11 @@ int pki_cross_sign(X509 *old_root, EVP_PKEY *old_key, X509 *new_root, X509 **out
     int idx;
     ERR_clear_error();
     if (X509_check_private_key(old_root, old_key) != 1) {
-        return chain_fail(errmsg, SWARM_EINVAL, "the old root key does not match its certificate");
+        return pki_fail(errmsg, SWARM_EINVAL, "the old root key does not match its certificate");
     }
     X509 *cert = X509_dup(new_root);
     if (cert == NULL) {
-        return chain_fail(errmsg, SWARM_ENOMEM, "copying the new root");
+        return pki_fail(errmsg, SWARM_ENOMEM, "copying the new root");
     }
     /* The authority key identifier names the old root: roots often share
      * their subject ("swarm-ca"), and it is what tells OpenSSL which of
@@ -187,7 +173,7 @@ int pki_cross_sign(X509 *old_root, EVP_PKEY *old_key, X509 *new_root, X509 **out
         X509_sign(cert, old_key, EVP_sha256()) <= 0) {
         X509_EXTENSION_free(akid);
         X509_free(cert);
-        return chain_fail(errmsg, SWARM_ECRYPTO, "cross-signing the new root");
+        return pki_fail(errmsg, SWARM_ECRYPTO, "cross-signing the new root");
     }
     X509_EXTENSION_free(akid);
     *out = cert;
@@ -307,7 +293,7 @@ int pki_ctx_set_identity(SSL_CTX *ctx, X509 *root, X509 *cert, STACK_OF(X509) *c
         X509_STORE *store = X509_STORE_new();
         if (store == NULL || !X509_STORE_add_cert(store, root)) {
             X509_STORE_free(store);
-            return chain_fail(errmsg, SWARM_ETLS, "building the trust store");
+            return pki_fail(errmsg, SWARM_ETLS, "building the trust store");
         }
         SSL_CTX_set_cert_store(ctx, store); /* frees the previous one */
     }
@@ -316,11 +302,11 @@ int pki_ctx_set_identity(SSL_CTX *ctx, X509 *root, X509 *cert, STACK_OF(X509) *c
     }
     if (SSL_CTX_use_certificate(ctx, cert) != 1 || SSL_CTX_use_PrivateKey(ctx, key) != 1 ||
         SSL_CTX_check_private_key(ctx) != 1 || SSL_CTX_clear_chain_certs(ctx) != 1) {
-        return chain_fail(errmsg, SWARM_ETLS, "loading the certificate and key");
+        return pki_fail(errmsg, SWARM_ETLS, "loading the certificate and key");
     }
     for (int i = 0; chain != NULL && i < sk_X509_num(chain); i++) {
         if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain, i)) != 1) {
-            return chain_fail(errmsg, SWARM_ETLS, "loading the certificate chain");
+            return pki_fail(errmsg, SWARM_ETLS, "loading the certificate chain");
         }
     }
     return 0;

@@ -34,6 +34,11 @@ int pki_chain_from_pem(const void *pem, size_t len, X509 **leaf, STACK_OF(X509) 
 int pki_chain_to_pem(X509 *leaf, STACK_OF(X509) *chain, char **pem, size_t *len);
 void pki_chain_free(STACK_OF(X509) *chain);
 
+/* Fill errmsg with "<what>: <newest OpenSSL error>" and empty OpenSSL's
+ * error queue (pki.c and pkichain.c translate OpenSSL errors only through
+ * it). Returns `code` so callers can write `return pki_fail(...)`. */
+int pki_fail(char *errmsg, int code, const char *what);
+
 /* Like pki_cert_verify, with `chain` as untrusted intermediates (may be
  * NULL): `cert` must lead, through them, to `root` at `now`. */
 int pki_cert_verify_chain(X509 *root, X509 *cert, STACK_OF(X509) *chain, int64_t now,

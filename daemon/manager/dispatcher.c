@@ -472,6 +472,19 @@ static bool managers_changed(const Swarm__Node *o, const Swarm__Node *n)
                    strcmp(o->manager_status->addr, n->manager_status->addr) != 0);
 }
 
+/* The same message on every open session, each with its own session id. */
+static void sessions_send_all(struct dispatcher *d, Swarm__SessionMessage *msg)
+{
+    for (unsigned b = 0; b < DISPATCHER_BUCKETS; b++) {
+        struct dsession *next;
+        for (struct dsession *s = d->buckets[b]; s != NULL; s = next) {
+            next = s->next;
+            msg->session_id = s->id;
+            session_msg_send(d, s, msg);
+        }
+    }
+}
+
 /* The manager list to every session (a message without the node). */
 static void managers_broadcast(struct dispatcher *d)
 {
@@ -485,14 +498,7 @@ static void managers_broadcast(struct dispatcher *d)
     msg.managers = peers;
     msg.n_managers = n;
     msg.heartbeat_period_ms = (int64_t)period_ms(d);
-    for (unsigned b = 0; b < DISPATCHER_BUCKETS; b++) {
-        struct dsession *next;
-        for (struct dsession *s = d->buckets[b]; s != NULL; s = next) {
-            next = s->next;
-            msg.session_id = s->id;
-            session_msg_send(d, s, &msg);
-        }
-    }
+    sessions_send_all(d, &msg);
     managers_free(peers, n);
 }
 
@@ -611,14 +617,7 @@ static void broadcast_root(struct dispatcher *d, const ProtobufCBinaryData *pem)
 {
     Swarm__SessionMessage msg = SWARM__SESSION_MESSAGE__INIT;
     msg.root_ca = *pem;
-    for (unsigned b = 0; b < DISPATCHER_BUCKETS; b++) {
-        struct dsession *next;
-        for (struct dsession *s = d->buckets[b]; s != NULL; s = next) {
-            next = s->next;
-            msg.session_id = s->id;
-            session_msg_send(d, s, &msg);
-        }
-    }
+    sessions_send_all(d, &msg);
 }
 
 int dispatcher_request_renewal(struct dispatcher *d, const char *node_id,
