@@ -9,6 +9,7 @@
 #include "ca.pb-c.h"
 #include "dispatcher.h"
 #include "manager.h"
+#include "menv.h"
 #include "msgchunk.h"
 
 #define MANAGER_NO_LEADER_MSG                                                 \
@@ -39,6 +40,9 @@ struct manager {
     Swarm__LocalState *local;
     struct store *store;
     struct rnode *raft;
+    /* What the modules see of this manager (menv.h); env.store is set
+     * when the store opens. */
+    struct menv env;
     X509 *root_cert;
     X509 *node_cert;
     STACK_OF(X509) *node_chain;   /* intermediates sent with node_cert */

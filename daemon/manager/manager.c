@@ -217,6 +217,59 @@ int manager_write(struct manager *m, Swarm__StoreCommand *cmd, manager_write_cb 
     return rv;
 }
 
+/* ------------------------------------------------------- the modules' env */
+
+struct env_write {
+    menv_propose_cb cb;
+    void *data;
+};
+
+static void env_write_done_cb(struct manager *m, int status, const struct store_result *res,
+                              void *data)
+{
+    struct env_write *w = data;
+    (void)m;
+    w->cb(status, res, w->data);
+    free(w);
+}
+
+static int env_propose(void *impl, Swarm__StoreCommand *cmd, menv_propose_cb cb, void *data)
+{
+    struct env_write *w = malloc(sizeof *w);
+    if (w == NULL) {
+        return SWARM_ENOMEM;
+    }
+    w->cb = cb;
+    w->data = data;
+    int rv = manager_write(impl, cmd, env_write_done_cb, w);
+    if (rv != 0) {
+        free(w);
+    }
+    return rv;
+}
+
+static bool env_is_leader(void *impl)
+{
+    struct manager *m = impl;
+    return m->phase != MANAGER_CLOSING && m->raft != NULL && rnode_is_leader(m->raft);
+}
+
+static void env_leader(void *impl, raft_id *id, const char **address)
+{
+    struct manager *m = impl;
+    *id = 0;
+    *address = NULL;
+    if (m->raft != NULL) {
+        rnode_leader(m->raft, id, address);
+    }
+}
+
+static int64_t env_now(void *impl)
+{
+    (void)impl;
+    return manager_now_ms();
+}
+
 /* ------------------------------------------------------------ ready / fail */
 
 static void report_ready(struct manager *m, int status, const char *errmsg)
@@ -371,6 +424,14 @@ static struct manager *manager_alloc(uv_loop_t *loop, const struct manager_confi
     }
     m->loop = loop;
     m->api = cfg->api;
+    m->env = (struct menv){
+        .loop = loop,
+        .propose = env_propose,
+        .is_leader = env_is_leader,
+        .leader = env_leader,
+        .now = env_now,
+        .impl = m,
+    };
     snprintf(m->state_dir, sizeof m->state_dir, "%s", cfg->state_dir);
     snprintf(m->hostname, sizeof m->hostname, "%s", cfg->hostname ? cfg->hostname : "");
     uv_timer_init(loop, &m->ready_timer);
@@ -488,6 +549,7 @@ static int manager_start_common(struct manager *m, bool bootstrap, bool force_ne
     if (rv != 0) {
         return rv;
     }
+    m->env.store = m->store;
     /* The store knows best which root the swarm trusts (a rotation may have
      * finished while this manager was down). */
     carotate_sync_root(m);
