@@ -136,44 +136,33 @@ static int check_store_against_log(struct rnode *n, char *errmsg)
     return rv;
 }
 
-static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+int rnode_apply_entry(struct store *store, uint64_t index, const struct raft_buffer *buf,
+                      struct store_result *result)
 {
-    struct rnode *n = fsm->data;
-    /* raft does not pass the index; it bumps last_applied right after. */
-    raft_index index = n->raft.last_applied + 1;
     const uint8_t *payload;
     size_t len;
     uint32_t type;
     int rv;
 
-    memset(&n->last_result, 0, sizeof n->last_result);
-    n->last_result.action_index = -1;
-    *result = &n->last_result;
-    if (!n->store_checked) {
-        char errmsg[SWARM_ERRMSG_SIZE] = "";
-        if (check_store_against_log(n, errmsg) != 0) {
-            log_error("raft", "%s", errmsg);
-            return RAFT_IOERR;
-        }
-    }
-
+    memset(result, 0, sizeof *result);
+    result->action_index = -1;
     rv = rnode_decode_entry(buf, &type, &payload, &len);
     if (rv != 0 || type != RNODE_ENTRY_STORE_COMMAND) {
         /* Unknown entries come from a newer version or corruption. Applying
          * nothing keeps every replica equal; say it loudly. */
         log_error("raft", "entry %llu: undecodable (type %u), skipped",
                   (unsigned long long)index, rv == 0 ? type : 0);
-        n->last_result.status = SWARM_ECORRUPT;
+        result->status = SWARM_ECORRUPT;
         return 0;
     }
     Swarm__StoreCommand *cmd = swarm__store_command__unpack(NULL, len, payload);
     if (cmd == NULL) {
         log_error("raft", "entry %llu: bad store command, skipped",
                   (unsigned long long)index);
-        n->last_result.status = SWARM_ECORRUPT;
+        result->status = SWARM_ECORRUPT;
         return 0;
     }
-    rv = store_apply(n->store, index, cmd, &n->last_result);
+    rv = store_apply(store, index, cmd, result);
     swarm__store_command__free_unpacked(cmd, NULL);
     if (rv != 0) {
         /* The store itself failed (disk, corruption): not a business error.
@@ -185,13 +174,31 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
     return 0;
 }
 
-static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
     struct rnode *n = fsm->data;
+    /* raft does not pass the index; it bumps last_applied right after. */
+    raft_index index = n->raft.last_applied + 1;
+
+    memset(&n->last_result, 0, sizeof n->last_result);
+    n->last_result.action_index = -1;
+    *result = &n->last_result;
+    if (!n->store_checked) {
+        char errmsg[SWARM_ERRMSG_SIZE] = "";
+        if (check_store_against_log(n, errmsg) != 0) {
+            log_error("raft", "%s", errmsg);
+            return RAFT_IOERR;
+        }
+    }
+    return rnode_apply_entry(n->store, index, buf, &n->last_result);
+}
+
+int rnode_snapshot_store(struct store *store, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
     char errmsg[SWARM_ERRMSG_SIZE] = "";
     void *image;
     size_t len;
-    int rv = store_snapshot(n->store, &image, &len, errmsg, sizeof errmsg);
+    int rv = store_snapshot(store, &image, &len, errmsg, sizeof errmsg);
     if (rv != 0) {
         log_error("raft", "snapshot: %s", errmsg);
         return RAFT_IOERR;
@@ -207,7 +214,7 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
     return 0;
 }
 
-static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+int rnode_snapshot_finalize(struct raft_buffer *bufs[], unsigned *n_bufs)
 {
     if (*bufs != NULL) {
         for (unsigned i = 0; i < *n_bufs; i++) {
@@ -220,20 +227,39 @@ static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[
     return 0;
 }
 
-static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+int rnode_restore_store(struct store *store, struct raft_buffer *buf)
 {
-    struct rnode *n = fsm->data;
     char errmsg[SWARM_ERRMSG_SIZE] = "";
-    int rv = store_restore(n->store, buf->base, buf->len, errmsg, sizeof errmsg);
+    int rv = store_restore(store, buf->base, buf->len, errmsg, sizeof errmsg);
     if (rv != 0) {
         log_error("raft", "restore: %s", errmsg);
         return RAFT_CORRUPT;
     }
     raft_free(buf->base);
-    n->store_checked = true; /* the snapshot replaced whatever was there */
     log_info("raft", "store restored from snapshot (index %llu)",
-             (unsigned long long)store_last_index(n->store));
+             (unsigned long long)store_last_index(store));
     return 0;
+}
+
+static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    struct rnode *n = fsm->data;
+    return rnode_snapshot_store(n->store, bufs, n_bufs);
+}
+
+static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    return rnode_snapshot_finalize(bufs, n_bufs);
+}
+
+static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+    struct rnode *n = fsm->data;
+    int rv = rnode_restore_store(n->store, buf);
+    if (rv == 0) {
+        n->store_checked = true; /* the snapshot replaced whatever was there */
+    }
+    return rv;
 }
 
 /* ------------------------------------------------------------- leadership */

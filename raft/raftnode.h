@@ -120,4 +120,18 @@ int rnode_encode_command(const Swarm__StoreCommand *cmd, struct raft_buffer *buf
 int rnode_decode_entry(const struct raft_buffer *buf, uint32_t *type,
                        const uint8_t **payload, size_t *len);
 
+/* The FSM's work, without the node around it, so that a test's raft fixture
+ * applies entries exactly as every manager does (tests/unit/mgrfix.c).
+ * rnode_apply_entry: decode the entry at `index` and store_apply it; 0 with
+ * the outcome in *result (an undecodable entry is skipped, status
+ * SWARM_ECORRUPT), or RAFT_IOERR when the store itself failed.
+ * rnode_snapshot_store / rnode_snapshot_finalize / rnode_restore_store: the
+ * FSM's snapshot (one malloc'd buffer, freed by finalize) and restore (frees
+ * buf->base with raft_free on success, else RAFT_CORRUPT). */
+int rnode_apply_entry(struct store *store, uint64_t index, const struct raft_buffer *buf,
+                      struct store_result *result);
+int rnode_snapshot_store(struct store *store, struct raft_buffer *bufs[], unsigned *n_bufs);
+int rnode_snapshot_finalize(struct raft_buffer *bufs[], unsigned *n_bufs);
+int rnode_restore_store(struct store *store, struct raft_buffer *buf);
+
 #endif
