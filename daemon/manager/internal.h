@@ -78,6 +78,7 @@ struct manager {
     size_t n_log_peers;
     uint64_t log_peers_until;
     unsigned closing_handles;
+    unsigned closing_modules; /* modules closed but not yet drained */
     struct dispatcher *dispatcher;
     struct orchloop *orchloop;
     /* swarm init only: the first command, proposed once we lead. */
@@ -134,13 +135,6 @@ void manager_decorate_node(struct manager *m, Swarm__Node *node);
 void manager_register_routed(struct api_server *api, const ProtobufCServiceDescriptor *svc,
                              const char *method, unsigned roles, bool read,
                              api_handler_cb local, struct manager **current);
-/* The leader's orchestration and scheduling loop (orchloop.c). */
-struct orchloop;
-struct orchloop *orchloop_new(struct manager *m);
-void orchloop_set_leader(struct orchloop *o, bool leader);
-void orchloop_on_event(struct orchloop *o, const struct store_event *ev);
-void orchloop_close(struct orchloop *o);
-
 /* Root CA rotation (carotate.c). sync_root: trust the store's root (at
  * start and whenever the cluster object changes). start: the leader's
  * part of UpdateCluster when the spec asks for a rotation; edits `c` (the

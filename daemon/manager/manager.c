@@ -25,6 +25,7 @@
 #include "hostinfo.h"
 #include "id.h"
 #include "log.h"
+#include "orchloop.h"
 #include "pbcopy.h"
 #include "pki.h"
 #include "pkichain.h"
@@ -554,7 +555,7 @@ static int manager_start_common(struct manager *m, bool bootstrap, bool force_ne
      * finished while this manager was down). */
     carotate_sync_root(m);
     m->dispatcher = dispatcher_new(m);
-    m->orchloop = orchloop_new(m);
+    m->orchloop = orchloop_new(&m->env);
     if (m->dispatcher == NULL || m->orchloop == NULL) {
         return SWARM_ENOMEM;
     }
@@ -1078,21 +1079,33 @@ static void manager_free(struct manager *m)
     }
 }
 
+/* One module drained (or this function's own hold released): the manager
+ * goes once every module has reported. */
+static void module_closed_cb(void *data)
+{
+    struct manager *m = data;
+    if (--m->closing_modules == 0) {
+        manager_free(m);
+    }
+}
+
 /* Raft is closed: every proposal a module made has had its callback (raft
- * fails the pending ones inside raft_close), so nothing can reach a module
- * any more and they may go. */
+ * fails the pending ones inside raft_close), so nothing new reaches a
+ * module; each is closed and reports once what it started has come back
+ * (close after drain), and the manager is freed after the last. */
 static void raft_closed_cb(void *data)
 {
     struct manager *m = data;
     m->raft = NULL;
+    m->closing_modules = 2; /* the orchestration loop, and this hold */
     dispatcher_close(m->dispatcher);
     m->dispatcher = NULL;
-    orchloop_close(m->orchloop);
+    orchloop_close(m->orchloop, module_closed_cb, m);
     m->orchloop = NULL;
     if (m->transport_ready) {
         rtransport_free(&m->transport);
     }
-    manager_free(m);
+    module_closed_cb(m);
 }
 
 static void timer_closed_cb(uv_handle_t *h)

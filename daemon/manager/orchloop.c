@@ -11,13 +11,14 @@
  * applied. A failed proposal (lost leadership...) leaves everything dirty.
  * Delayed restarts set a wake-up timer. Only the leader runs passes; a new
  * leader starts with everything dirty, so it finishes any interrupted work
- * from the store alone. */
+ * from the store alone. Lifecycle and ownership: orchloop.h. */
+#include "orchloop.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 #include "err.h"
 #include "id.h"
-#include "internal.h"
 #include "log.h"
 #include "orchestrator.h"
 #include "scheduler.h"
@@ -27,7 +28,7 @@
 #define ORCHLOOP_MAX_ACTIONS 20000
 
 struct orchloop {
-    struct manager *m;
+    const struct menv *env;
     bool leader;
     bool closing;
     bool in_flight;
@@ -37,7 +38,11 @@ struct orchloop {
     size_t n_dirty, cap_dirty;
     uv_timer_t timer;
     uv_timer_t wake;
+    /* Close after drain: what is still to come back before the free. */
     unsigned open_handles;
+    unsigned n_proposals; /* proposed passes whose callback has not run */
+    void (*close_cb)(void *data);
+    void *close_data;
 };
 
 /* ------------------------------------------------------------- dirtiness */
@@ -197,11 +202,11 @@ static int new_id_cb(char *out, void *data)
     return id_generate(out) == 0 ? 0 : SWARM_EIO;
 }
 
-static int64_t history_limit(struct manager *m)
+static int64_t history_limit(struct store *store)
 {
     Swarm__Cluster *c = NULL;
     int64_t limit = 5;
-    if (store_cluster_get_default(m->store, &c) == 0) {
+    if (store_cluster_get_default(store, &c) == 0) {
         if (c->spec && c->spec->orchestration) {
             limit = c->spec->orchestration->task_history_retention_limit;
         }
@@ -215,17 +220,17 @@ static int64_t history_limit(struct manager *m)
 static void reconcile_service(struct orchloop *o, struct pass *p, const char *service_id,
                               Swarm__Node **nodes, size_t n_nodes, int64_t now, int64_t limit)
 {
-    struct manager *m = o->m;
+    struct store *store = o->env->store;
     Swarm__Service *svc = NULL;
     Swarm__Task **tasks = NULL;
     size_t n_tasks = 0;
     struct orch_output out = {0};
     struct orch_input in = {0};
 
-    if (store_service_get(m->store, service_id, &svc) != 0) {
+    if (store_service_get(store, service_id, &svc) != 0) {
         svc = NULL;
     }
-    if (store_task_list_by_service(m->store, service_id, &tasks, &n_tasks) != 0) {
+    if (store_task_list_by_service(store, service_id, &tasks, &n_tasks) != 0) {
         goto done;
     }
     in.service = svc;
@@ -340,7 +345,7 @@ static Swarm__TaskStatus *status_new(Swarm__TaskState state, const char *message
 static void schedule(struct orchloop *o, struct pass *p, Swarm__Node **nodes, size_t n_nodes,
                      int64_t now)
 {
-    struct manager *m = o->m;
+    struct store *store = o->env->store;
     struct sched *s = sched_new();
     Swarm__Task **all = NULL, **pending = NULL;
     struct sched_decision *out = NULL;
@@ -348,12 +353,12 @@ static void schedule(struct orchloop *o, struct pass *p, Swarm__Node **nodes, si
 
     Swarm__Service **svcs = NULL;
     size_t n_svcs = 0;
-    if (s == NULL || store_task_list(m->store, &all, &n_all) != 0) {
+    if (s == NULL || store_task_list(store, &all, &n_all) != 0) {
         goto done;
     }
     sched_set_nodes(s, nodes, n_nodes);
     /* Host-mode published ports: one task per node and port. */
-    if (store_service_list(m->store, &svcs, &n_svcs) == 0) {
+    if (store_service_list(store, &svcs, &n_svcs) == 0) {
         for (size_t i = 0; i < n_svcs; i++) {
             if (svcs[i]->spec != NULL && svcs[i]->spec->endpoint != NULL) {
                 sched_set_service_ports(s, svcs[i]->id, svcs[i]->spec->endpoint);
@@ -449,13 +454,17 @@ done:
     sched_free(s);
 }
 
-static void pass_done_cb(struct manager *m, int status, const struct store_result *res, void *data)
+static void orchloop_maybe_free(struct orchloop *o);
+
+static void pass_done_cb(int status, const struct store_result *res, void *data)
 {
     struct orchloop *o = data;
+    o->n_proposals--;
+    o->in_flight = false;
     if (o->closing) {
+        orchloop_maybe_free(o);
         return;
     }
-    o->in_flight = false;
     if (status != 0 || res->status != 0) {
         log_warn("orchestrator", "pass not applied: %s",
                  status != 0 ? swarm_strerror(status) : res->message);
@@ -480,22 +489,22 @@ static void wake_cb(uv_timer_t *t)
 static void pass_cb(uv_timer_t *t)
 {
     struct orchloop *o = t->data;
-    struct manager *m = o->m;
+    struct store *store = o->env->store;
     struct pass p = {.cmd = SWARM__STORE_COMMAND__INIT};
     Swarm__Node **nodes = NULL;
     Swarm__Service **svcs = NULL;
     size_t n_nodes = 0, n_svcs = 0;
-    int64_t now = manager_now_ms(), limit;
+    int64_t now = menv_now(o->env), limit;
     bool all = o->all_dirty, sched = o->sched_dirty;
     int rv;
 
-    if (o->closing || !o->leader || o->in_flight || !rnode_is_leader(m->raft)) {
+    if (o->closing || !o->leader || o->in_flight || !menv_is_leader(o->env)) {
         return;
     }
-    if (store_node_list(m->store, &nodes, &n_nodes) != 0) {
+    if (store_node_list(store, &nodes, &n_nodes) != 0) {
         return;
     }
-    limit = history_limit(m);
+    limit = history_limit(store);
     o->all_dirty = false;
     o->sched_dirty = false;
     if (all) {
@@ -503,12 +512,12 @@ static void pass_cb(uv_timer_t *t)
         Swarm__Task **tasks = NULL;
         size_t nt = 0;
         o->n_dirty = 0;
-        if (store_service_list(m->store, &svcs, &n_svcs) == 0) {
+        if (store_service_list(store, &svcs, &n_svcs) == 0) {
             for (size_t i = 0; i < n_svcs; i++) {
                 mark_service(o, svcs[i]->id);
             }
         }
-        if (store_task_list(m->store, &tasks, &nt) == 0) {
+        if (store_task_list(store, &tasks, &nt) == 0) {
             for (size_t i = 0; i < nt; i++) {
                 mark_service(o, tasks[i]->service_id);
             }
@@ -534,8 +543,10 @@ static void pass_cb(uv_timer_t *t)
     }
     if (p.cmd.n_actions > 0) {
         o->in_flight = true;
-        rv = manager_write(m, &p.cmd, pass_done_cb, o);
+        o->n_proposals++;
+        rv = menv_propose(o->env, &p.cmd, pass_done_cb, o);
         if (rv != 0) {
+            o->n_proposals--;
             o->in_flight = false;
             o->all_dirty = true;
             o->sched_dirty = true;
@@ -569,16 +580,16 @@ static void schedule_pass(struct orchloop *o)
 
 /* ------------------------------------------------------------ lifecycle */
 
-struct orchloop *orchloop_new(struct manager *m)
+struct orchloop *orchloop_new(const struct menv *env)
 {
     struct orchloop *o = calloc(1, sizeof *o);
     if (o == NULL) {
         return NULL;
     }
-    o->m = m;
-    uv_timer_init(m->loop, &o->timer);
+    o->env = env;
+    uv_timer_init(env->loop, &o->timer);
     o->timer.data = o;
-    uv_timer_init(m->loop, &o->wake);
+    uv_timer_init(env->loop, &o->wake);
     o->wake.data = o;
     return o;
 }
@@ -600,22 +611,41 @@ void orchloop_set_leader(struct orchloop *o, bool leader)
     }
 }
 
-static void closed_cb(uv_handle_t *h)
+/* Free once nothing this loop started can come back to it. */
+static void orchloop_maybe_free(struct orchloop *o)
 {
-    struct orchloop *o = h->data;
-    if (--o->open_handles == 0) {
-        free(o->dirty);
-        free(o);
+    void (*cb)(void *) = o->close_cb;
+    void *data = o->close_data;
+    if (o->open_handles > 0 || o->n_proposals > 0) {
+        return;
+    }
+    free(o->dirty);
+    free(o);
+    if (cb != NULL) {
+        cb(data);
     }
 }
 
-void orchloop_close(struct orchloop *o)
+static void orchloop_closed_cb(uv_handle_t *h)
+{
+    struct orchloop *o = h->data;
+    o->open_handles--;
+    orchloop_maybe_free(o);
+}
+
+void orchloop_close(struct orchloop *o, void (*cb)(void *data), void *data)
 {
     if (o == NULL) {
+        if (cb != NULL) {
+            cb(data);
+        }
         return;
     }
     o->closing = true;
+    o->leader = false;
+    o->close_cb = cb;
+    o->close_data = data;
     o->open_handles = 2;
-    uv_close((uv_handle_t *)&o->timer, closed_cb);
-    uv_close((uv_handle_t *)&o->wake, closed_cb);
+    uv_close((uv_handle_t *)&o->timer, orchloop_closed_cb);
+    uv_close((uv_handle_t *)&o->wake, orchloop_closed_cb);
 }
