@@ -44,10 +44,83 @@ int h2_flush(struct h2_io *io)
     return rv;
 }
 
+#define H2_FRAME_HEADERS 0x1
+#define H2_FRAME_RST_STREAM 0x3
+
+void h2_scan_server(struct h2_io *io)
+{
+    io->scan = (struct h2_scan){.on = true, .preface_left = NGHTTP2_CLIENT_MAGIC_LEN};
+}
+
+static ssize_t h2_feed(struct h2_io *io, const uint8_t *buf, size_t len)
+{
+    if (len == 0) {
+        return 0;
+    }
+    return nghttp2_session_mem_recv(io->session, buf, len);
+}
+
+/* Pass `buf` to nghttp2 but for RST_STREAM frames on idle client streams
+ * (see h2.h). Returns what nghttp2_session_mem_recv returned last (< 0 on a
+ * fatal error). */
+static ssize_t h2_scan_recv(struct h2_io *io, const uint8_t *buf, size_t len)
+{
+    struct h2_scan *sc = &io->scan;
+    size_t i = 0;
+    while (i < len) {
+        size_t n;
+        ssize_t rv;
+        if (sc->preface_left > 0 || sc->payload_left > 0) {
+            /* A run of bytes that passes (or is skipped) as it is. */
+            size_t left = sc->preface_left > 0 ? sc->preface_left : sc->payload_left;
+            n = len - i < left ? len - i : left;
+            if (sc->preface_left > 0) {
+                sc->preface_left -= (uint8_t)n;
+            } else {
+                sc->payload_left -= (uint32_t)n;
+            }
+            if (!sc->dropping && (rv = h2_feed(io, buf + i, n)) < 0) {
+                return rv;
+            }
+            i += n;
+            continue;
+        }
+        n = sizeof sc->hdr - sc->hdr_len;
+        if (len - i < n) {
+            n = len - i;
+        }
+        memcpy(sc->hdr + sc->hdr_len, buf + i, n);
+        sc->hdr_len += (uint8_t)n;
+        i += n;
+        if (sc->hdr_len < sizeof sc->hdr) {
+            break;
+        }
+        sc->hdr_len = 0;
+        uint32_t length = (uint32_t)sc->hdr[0] << 16 | (uint32_t)sc->hdr[1] << 8 | sc->hdr[2];
+        uint8_t type = sc->hdr[3];
+        uint32_t id = ((uint32_t)sc->hdr[5] << 24 | (uint32_t)sc->hdr[6] << 16 |
+                       (uint32_t)sc->hdr[7] << 8 | sc->hdr[8]) & 0x7fffffffu;
+        sc->payload_left = length;
+        sc->dropping = type == H2_FRAME_RST_STREAM && id % 2 == 1 && id > sc->max_stream;
+        if (sc->dropping) {
+            sc->dropped++;
+            continue;
+        }
+        if (type == H2_FRAME_HEADERS && id % 2 == 1 && id > sc->max_stream) {
+            sc->max_stream = id;
+        }
+        if ((rv = h2_feed(io, sc->hdr, sizeof sc->hdr)) < 0) {
+            return rv;
+        }
+    }
+    return (ssize_t)len;
+}
+
 int h2_recv(struct h2_io *io, const uint8_t *buf, size_t len, char *errmsg)
 {
     io->in_session = true;
-    ssize_t n = nghttp2_session_mem_recv(io->session, buf, len);
+    ssize_t n = io->scan.on ? h2_scan_recv(io, buf, len)
+                            : nghttp2_session_mem_recv(io->session, buf, len);
     io->in_session = false;
     /* Even after an error nghttp2 may have queued a GOAWAY worth sending. */
     int rv = h2_flush(io);

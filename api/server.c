@@ -185,6 +185,7 @@ static int conn_start_h2(struct server_conn *sc)
     }
     /* call.c gives window back as the bytes are consumed. */
     nghttp2_option_set_no_auto_window_update(opt, 1);
+    h2_scan_server(&sc->io);
     int rv = nghttp2_session_server_new2(&sc->io.session, cbs, sc, opt);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cbs);

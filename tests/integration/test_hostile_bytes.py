@@ -623,6 +623,25 @@ def test_oversized_message(target, transport, end_stream):
     assert_serving(target, target.pid0)
 
 
+def test_rst_stream_on_unopened_stream(target, transport):
+    """grpc-core clients reset a stream whose HEADERS they never sent when a
+    call's deadline passes first (grpc-python 1.51, 1 us timeout). That must
+    not end the connection and fail the client's other calls."""
+    c = open_h2(target, transport)
+    try:
+        res = c.outcome(c.request(LIST_NODES, grpc_msg()))
+        assert res.grpc_status == 0, res
+        skipped = c.next_stream
+        c.next_stream += 2
+        c.send(frame(RST_STREAM, 0, skipped, struct.pack(">I", 8)))  # CANCEL
+        res = c.outcome(c.request(LIST_NODES, grpc_msg()))
+        assert res.http_status == 200 and res.grpc_status == 0 and res.data, res
+        assert c.goaway is None and not c.eof, res
+    finally:
+        c.close()
+    assert_serving(target, target.pid0)
+
+
 def test_many_streams_then_vanish(target, transport):
     """Half-sent calls on many streams, then the client disappears."""
     c = open_h2(target, transport)
