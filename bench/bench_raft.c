@@ -572,7 +572,7 @@ static void bench_join(void)
         store_task_free_list(tasks, ntasks);
     }
     uint64_t target = store_last_index(c.m[0].store);
-    struct raft *lr = rnode_raft(c.m[0].node);
+    struct raft *lr = rnode_raft_testonly(c.m[0].node);
     unsigned long long leader_snap = (unsigned long long)lr->log.snapshot.last_index;
 
     if (mgr_setup(&c, 3) != 0 || rnode_start(c.m[3].node, em) != 0) {
@@ -597,7 +597,7 @@ static void bench_join(void)
         die("task list on the 4th manager");
     }
     store_task_free_list(tasks, n4);
-    struct raft *r4 = rnode_raft(c.m[3].node);
+    struct raft *r4 = rnode_raft_testonly(c.m[3].node);
     unsigned long long snap4 = (unsigned long long)r4->log.snapshot.last_index;
     printf("raft_join_%zu_tasks_store_complete: %.3f s\n", ntasks, t_store);
     if (voted && c.status == 0) {

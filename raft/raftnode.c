@@ -768,7 +768,17 @@ raft_id rnode_id(const struct rnode *n)
     return n->id;
 }
 
-struct raft *rnode_raft(struct rnode *n)
+const struct raft_configuration *rnode_configuration(const struct rnode *n)
+{
+    return &n->raft.configuration;
+}
+
+uint64_t rnode_last_index(const struct rnode *n)
+{
+    return raft_last_index((struct raft *)&n->raft);
+}
+
+struct raft *rnode_raft_testonly(struct rnode *n)
 {
     return &n->raft;
 }

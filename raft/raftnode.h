@@ -109,7 +109,15 @@ const char *rnode_state_name(struct rnode *n);
 /* How long no leader has been known (0 while one is). */
 uint64_t rnode_leaderless_ms(const struct rnode *n);
 raft_id rnode_id(const struct rnode *n);
-struct raft *rnode_raft(struct rnode *n);
+/* The membership as this node knows it (the last configuration appended to
+ * its log): read-only, valid until the loop runs again. */
+const struct raft_configuration *rnode_configuration(const struct rnode *n);
+/* The index of the last entry in this node's log (0 when empty). */
+uint64_t rnode_last_index(const struct rnode *n);
+/* The raft instance itself, for unit tests and benchmarks that inspect
+ * what the wrapper does not expose (snapshot and apply indexes). Production
+ * code goes through the functions above. */
+struct raft *rnode_raft_testonly(struct rnode *n);
 
 /* Stop raft and free everything; `done` runs when all handles are closed. */
 void rnode_close(struct rnode *n, void (*done)(void *data), void *data);

@@ -306,21 +306,20 @@ static size_t count_managers(struct manager *m)
  * changes nothing.) */
 static bool demotion_loses_quorum(struct manager *m, const Swarm__Node *node)
 {
-    const struct raft *r = rnode_raft(m->raft);
+    const struct raft_configuration *conf = rnode_configuration(m->raft);
     Swarm__Node **nodes = NULL;
     size_t n = 0, left = 0, reachable = 0;
     bool voter = false;
     raft_id id = node->manager_status != NULL ? node->manager_status->raft_id : 0;
 
-    for (unsigned j = 0; j < r->configuration.n; j++) {
-        voter |= id != 0 && r->configuration.servers[j].id == id &&
-                 r->configuration.servers[j].role == RAFT_VOTER;
+    for (unsigned j = 0; j < conf->n; j++) {
+        voter |= id != 0 && conf->servers[j].id == id && conf->servers[j].role == RAFT_VOTER;
     }
     if (!voter || store_node_list(m->store, &nodes, &n) != 0) {
         return false;
     }
-    for (unsigned j = 0; j < r->configuration.n; j++) {
-        const struct raft_server *srv = &r->configuration.servers[j];
+    for (unsigned j = 0; j < conf->n; j++) {
+        const struct raft_server *srv = &conf->servers[j];
         if (srv->role != RAFT_VOTER || srv->id == id) {
             continue;
         }

@@ -313,7 +313,7 @@ static void self_update_cb(struct manager *m, int status, const struct store_res
  * adds them back. A manager that returns must leave and join again. */
 static void detach_lost_managers(struct manager *m)
 {
-    struct raft *r = rnode_raft(m->raft);
+    const struct raft_configuration *conf = rnode_configuration(m->raft);
     Swarm__StoreCommand cmd = SWARM__STORE_COMMAND__INIT;
     Swarm__Node **nodes = NULL;
     size_t n = 0;
@@ -329,8 +329,8 @@ static void detach_lost_managers(struct manager *m)
         if (ms == NULL || ms->raft_id == 0 || ms->raft_id == m->local->raft_id) {
             continue;
         }
-        for (unsigned j = 0; j < r->configuration.n; j++) {
-            configured |= r->configuration.servers[j].id == ms->raft_id;
+        for (unsigned j = 0; j < conf->n; j++) {
+            configured |= conf->servers[j].id == ms->raft_id;
         }
         if (configured) {
             continue;
@@ -491,7 +491,7 @@ static void add_log_peers(struct manager *m)
         log_warn("manager", "out of memory reading the managers from the raft log");
         return;
     }
-    m->log_peers_until = raft_last_index(rnode_raft(m->raft));
+    m->log_peers_until = rnode_last_index(m->raft);
 }
 
 /* Raft timing from the cluster spec (election and heartbeat ticks times the

@@ -2,9 +2,10 @@
  * managers in the store, one membership change at a time.
  *
  *   a Node with role manager and a raft id missing from the configuration
- *       -> raft_add (as spare) -> raft_assign voter (raft catches it up first)
+ *       -> rnode_add_voter (added as a spare, then made a voter once raft
+ *          caught it up)
  *   a configured server whose Node is gone or no longer a manager
- *       -> raft_remove, unless that would leave fewer voters than a majority
+ *       -> rnode_remove, unless that would leave fewer voters than a majority
  *          of the reachable ones can carry (then it waits)
  * It runs on a short timer while this manager leads; a change that fails is
  * simply retried on the next pass. */
@@ -19,19 +20,18 @@
 #define ROLEMGR_PERIOD_MS 200
 
 struct role_change {
-    struct raft_change req;
     struct manager *m;
     raft_id id;
     const char *what;
 };
 
-static void change_cb(struct raft_change *req, int status)
+static void change_cb(int status, void *data)
 {
-    struct role_change *c = req->data;
+    struct role_change *c = data;
     struct manager *m = c->m;
     if (status != 0) {
         log_warn("rolemgr", "%s of raft member %llx failed: %s", c->what,
-                 (unsigned long long)c->id, raft_strerror(status));
+                 (unsigned long long)c->id, swarm_strerror(status));
     } else {
         log_info("rolemgr", "%s of raft member %llx done", c->what, (unsigned long long)c->id);
     }
@@ -42,23 +42,11 @@ static void change_cb(struct raft_change *req, int status)
     m->role_change_pending = false;
 }
 
-static struct role_change *change_new(struct manager *m, raft_id id, const char *what)
+static const struct raft_server *config_find(const struct raft_configuration *conf, raft_id id)
 {
-    struct role_change *c = calloc(1, sizeof *c);
-    if (c != NULL) {
-        c->m = m;
-        c->id = id;
-        c->what = what;
-        c->req.data = c;
-    }
-    return c;
-}
-
-static const struct raft_server *config_find(const struct raft *r, raft_id id)
-{
-    for (unsigned i = 0; i < r->configuration.n; i++) {
-        if (r->configuration.servers[i].id == id) {
-            return &r->configuration.servers[i];
+    for (unsigned i = 0; i < conf->n; i++) {
+        if (conf->servers[i].id == id) {
+            return &conf->servers[i];
         }
     }
     return NULL;
@@ -71,28 +59,31 @@ static bool is_manager(const Swarm__Node *n)
            (n->spec == NULL || n->spec->desired_role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER);
 }
 
+/* "add" and "promotion" both go through rnode_add_voter: a server absent
+ * from the configuration is added as a spare and then made a voter; one
+ * already present (an earlier attempt) is only promoted. */
 static int start_change(struct manager *m, raft_id id, const char *addr, const char *what)
 {
-    struct raft *r = rnode_raft(m->raft);
-    struct role_change *c = change_new(m, id, what);
+    struct role_change *c = calloc(1, sizeof *c);
     int rv;
     if (c == NULL) {
         return SWARM_ENOMEM;
     }
-    if (strcmp(what, "add") == 0) {
-        rv = raft_add(r, &c->req, id, addr, change_cb);
-    } else if (strcmp(what, "promotion") == 0) {
-        rv = raft_assign(r, &c->req, id, RAFT_VOTER, change_cb);
+    c->m = m;
+    c->id = id;
+    c->what = what;
+    if (strcmp(what, "removal") == 0) {
+        rv = rnode_remove(m->raft, id, change_cb, c);
     } else {
-        rv = raft_remove(r, &c->req, id, change_cb);
+        rv = rnode_add_voter(m->raft, id, addr, change_cb, c);
     }
     if (rv != 0) {
-        if (rv != RAFT_CANTCHANGE) {
+        if (rv != SWARM_ESTATE) {
             log_warn("rolemgr", "%s of raft member %llx: %s", what, (unsigned long long)id,
-                     raft_strerror(rv));
+                     swarm_strerror(rv));
         }
         free(c);
-        return SWARM_ERAFT;
+        return rv;
     }
     m->role_change_pending = true;
     return 0;
@@ -148,10 +139,10 @@ static int set_node_role(struct manager *m, const Swarm__Node *node, Swarm__Node
 /* Voters that answer our probes, counting ourselves. */
 static unsigned reachable_voters(struct manager *m, const Swarm__Node *const *nodes, size_t n)
 {
-    struct raft *r = rnode_raft(m->raft);
+    const struct raft_configuration *conf = rnode_configuration(m->raft);
     unsigned count = 0;
-    for (unsigned j = 0; j < r->configuration.n; j++) {
-        const struct raft_server *srv = &r->configuration.servers[j];
+    for (unsigned j = 0; j < conf->n; j++) {
+        const struct raft_server *srv = &conf->servers[j];
         if (srv->role != RAFT_VOTER) {
             continue;
         }
@@ -167,7 +158,7 @@ static unsigned reachable_voters(struct manager *m, const Swarm__Node *const *no
 
 static void reconcile(struct manager *m)
 {
-    struct raft *r = rnode_raft(m->raft);
+    const struct raft_configuration *conf = rnode_configuration(m->raft);
     Swarm__Node **nodes = NULL;
     size_t n = 0;
 
@@ -179,14 +170,14 @@ static void reconcile(struct manager *m)
         if (!is_manager(nodes[i])) {
             continue;
         }
-        s = config_find(r, nodes[i]->manager_status->raft_id);
+        s = config_find(conf, nodes[i]->manager_status->raft_id);
         if (s == NULL) {
             start_change(m, nodes[i]->manager_status->raft_id, nodes[i]->manager_status->addr,
                          "add");
             goto out;
         }
         if (s->role != RAFT_VOTER) {
-            start_change(m, s->id, NULL, "promotion");
+            start_change(m, s->id, s->address, "promotion");
             goto out;
         }
     }
@@ -201,8 +192,8 @@ static void reconcile(struct manager *m)
             goto out;
         }
     }
-    for (unsigned j = 0; j < r->configuration.n; j++) {
-        const struct raft_server *srv = &r->configuration.servers[j];
+    for (unsigned j = 0; j < conf->n; j++) {
+        const struct raft_server *srv = &conf->servers[j];
         bool wanted = false;
         for (size_t i = 0; i < n && !wanted; i++) {
             wanted = is_manager(nodes[i]) && nodes[i]->manager_status->raft_id == srv->id;
@@ -214,8 +205,8 @@ static void reconcile(struct manager *m)
          * reachable, or the swarm would lose its quorum. */
         if (srv->role == RAFT_VOTER) {
             unsigned voters = 0;
-            for (unsigned k = 0; k < r->configuration.n; k++) {
-                voters += r->configuration.servers[k].role == RAFT_VOTER;
+            for (unsigned k = 0; k < conf->n; k++) {
+                voters += conf->servers[k].role == RAFT_VOTER;
             }
             unsigned reachable = reachable_voters(m, (const Swarm__Node *const *)nodes, n);
             bool removed_reachable = false;
@@ -238,7 +229,7 @@ static void reconcile(struct manager *m)
         const Swarm__Node *node = nodes[i];
         if (node->spec != NULL && node->spec->desired_role == SWARM__NODE_ROLE__NODE_ROLE_WORKER &&
             node->role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER &&
-            (node->manager_status == NULL || config_find(r, node->manager_status->raft_id) == NULL)) {
+            (node->manager_status == NULL || config_find(conf, node->manager_status->raft_id) == NULL)) {
             set_node_role(m, node, SWARM__NODE_ROLE__NODE_ROLE_WORKER);
             goto out;
         }

@@ -178,7 +178,7 @@ TEST(single_voter_applies_at_raft_index)
     /* The object's version is the raft index of the entry that made it. */
     ASSERT_INT_EQ(store_service_get(f.store, "aaaaaaaaaaaaaaaaaaaaaaaaa", &svc), 0);
     ASSERT_INT_EQ(svc->meta->version, first_index);
-    ASSERT_INT_EQ(svc->meta->version, rnode_raft(f.node)->last_applied);
+    ASSERT_INT_EQ(svc->meta->version, rnode_raft_testonly(f.node)->last_applied);
     swarm__service__free_unpacked(svc, NULL);
 
     /* A business error comes back in the result; raft keeps going. */

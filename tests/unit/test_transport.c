@@ -1012,10 +1012,10 @@ static int add_voter(struct cluster *c, raft_id id)
 
 static unsigned voters(struct rnode *n)
 {
-    struct raft *r = rnode_raft(n);
+    const struct raft_configuration *conf = rnode_configuration(n);
     unsigned v = 0;
-    for (unsigned i = 0; i < r->configuration.n; i++) {
-        v += r->configuration.servers[i].role == RAFT_VOTER;
+    for (unsigned i = 0; i < conf->n; i++) {
+        v += conf->servers[i].role == RAFT_VOTER;
     }
     return v;
 }
