@@ -263,6 +263,10 @@ static void env_leader(void *impl, raft_id *id, const char **address)
     if (m->raft != NULL) {
         rnode_leader(m->raft, id, address);
     }
+    if (*id == 0 || *address == NULL || *id == rnode_id(m->raft)) {
+        *id = 0;
+        *address = NULL;
+    }
 }
 
 static int64_t env_now(void *impl)

@@ -37,7 +37,10 @@ struct menv {
     /* The operations; each takes `impl` as its first argument. */
     int (*propose)(void *impl, Swarm__StoreCommand *cmd, menv_propose_cb cb, void *data);
     bool (*is_leader)(void *impl);
-    /* The leader's raft ID and address (0 and NULL when none is known). */
+    /* The leader to reach: its raft ID and address, when raft names another
+     * manager. 0 and NULL when none is known, and when raft names this
+     * manager itself (it leads, see is_leader, or is about to): every user
+     * would otherwise forward or redirect to itself. */
     void (*leader)(void *impl, raft_id *id, const char **address);
     /* Wall clock in unix ms (stamped into commands by the leader only). */
     int64_t (*now)(void *impl);
