@@ -5,20 +5,12 @@
 #include <string.h>
 
 #include "err.h"
+#include "vec.h"
 
 int grpc_buf_append(struct grpc_buf *b, const void *data, size_t len)
 {
-    if (b->len + len > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + len) {
-            cap *= 2;
-        }
-        uint8_t *p = realloc(b->data, cap);
-        if (p == NULL) {
-            return SWARM_ENOMEM;
-        }
-        b->data = p;
-        b->cap = cap;
+    if (len > SIZE_MAX - b->len || vec_grow(b->data, b->cap, b->len + len) != 0) {
+        return SWARM_ENOMEM;
     }
     if (len > 0) {
         memcpy(b->data + b->len, data, len);
@@ -55,17 +47,8 @@ int grpc_frame_pack(struct grpc_buf *b, const ProtobufCMessage *msg,
                                        (uint8_t)n};
     /* Reserve prefix + body in one append, then pack in place. */
     size_t start = b->len;
-    if (b->len + GRPC_PREFIX_LEN + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + GRPC_PREFIX_LEN + n) {
-            cap *= 2;
-        }
-        uint8_t *p = realloc(b->data, cap);
-        if (p == NULL) {
-            return SWARM_ENOMEM;
-        }
-        b->data = p;
-        b->cap = cap;
+    if (vec_grow(b->data, b->cap, b->len + GRPC_PREFIX_LEN + n) != 0) {
+        return SWARM_ENOMEM;
     }
     memcpy(b->data + start, prefix, GRPC_PREFIX_LEN);
     b->len = start + GRPC_PREFIX_LEN;

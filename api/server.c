@@ -57,6 +57,7 @@
 #include "h2.h"
 #include "log.h"
 #include "tls.h"
+#include "vec.h"
 
 #include "server_int.h"
 
@@ -484,12 +485,10 @@ int api_server_register(struct api_server *s,
     if (m == NULL) {
         return SWARM_EINVAL;
     }
-    struct api_route *r = realloc(s->routes, (s->n_routes + 1) * sizeof *r);
-    if (r == NULL) {
+    if (vec_grow(s->routes, s->cap_routes, s->n_routes + 1) != 0) {
         return SWARM_ENOMEM;
     }
-    s->routes = r;
-    r = &s->routes[s->n_routes];
+    struct api_route *r = &s->routes[s->n_routes];
     size_t n = strlen(service->name) + strlen(method) + 3;
     r->path = malloc(n);
     if (r->path == NULL) {
@@ -518,12 +517,10 @@ int api_server_add_alpn(struct api_server *s, const char *proto,
     if (server_alpn_find(s, proto) != NULL) {
         return SWARM_EEXIST;
     }
-    struct api_alpn *a = realloc(s->alpns, (s->n_alpns + 1) * sizeof *a);
-    if (a == NULL) {
+    if (vec_grow(s->alpns, s->cap_alpns, s->n_alpns + 1) != 0) {
         return SWARM_ENOMEM;
     }
-    s->alpns = a;
-    a = &s->alpns[s->n_alpns++];
+    struct api_alpn *a = &s->alpns[s->n_alpns++];
     memcpy(a->proto, proto, n + 1);
     a->accept_cb = accept_cb;
     a->data = data;

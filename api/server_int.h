@@ -67,9 +67,9 @@ struct api_server {
     uv_loop_t *loop;
     size_t max_msg;
     struct api_route *routes;
-    size_t n_routes;
+    size_t n_routes, cap_routes;
     struct api_alpn *alpns;
-    size_t n_alpns;
+    size_t n_alpns, cap_alpns;
     unsigned char alpn_wire[512];
     unsigned alpn_wire_len;
     SSL_CTX *ctx;

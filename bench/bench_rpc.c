@@ -23,6 +23,7 @@
 #include "api.h"
 #include "control.pb-c.h"
 #include "swarm.pb-c.h"
+#include "vec.h"
 
 struct bench {
     uv_loop_t *loop;
@@ -60,12 +61,8 @@ static void on_resp(enum api_status status, const char *message,
     uint64_t now = uv_hrtime();
     b->running--;
     if (status == API_OK) {
-        if (b->n_lat == b->cap_lat) {
-            b->cap_lat = b->cap_lat ? b->cap_lat * 2 : 65536;
-            b->lat = realloc(b->lat, b->cap_lat * sizeof *b->lat);
-            if (b->lat == NULL) {
-                abort();
-            }
+        if (vec_grow(b->lat, b->cap_lat, b->n_lat + 1) != 0) {
+            abort(); /* a benchmark with lost samples would report wrong figures */
         }
         b->lat[b->n_lat++] = now - s->t0;
     } else if (!(status == API_UNAVAILABLE && !api_client_connected(b->client))) {

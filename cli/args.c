@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "format.h"
+#include "vec.h"
 
 struct cli_parser {
     struct cli_spec *spec;
@@ -89,6 +90,7 @@ void cli_strlist_free(struct cli_strlist *l)
     free(l->items);
     l->items = NULL;
     l->n = 0;
+    l->cap = 0;
 }
 
 const char *cli_resolve_socket(const char *flag, const char *env,
@@ -115,12 +117,10 @@ int cli_host_to_socket(const char *host, const char **path)
 
 static int cli_strlist_append(struct cli_strlist *l, const char *s)
 {
-    const char **items = realloc(l->items, (l->n + 1) * sizeof *items);
-    if (items == NULL) {
+    if (vec_grow(l->items, l->cap, l->n + 1) != 0) {
         return -1;
     }
-    items[l->n++] = s;
-    l->items = items;
+    l->items[l->n++] = s;
     return 0;
 }
 

@@ -34,7 +34,7 @@ typedef int (*cli_flag_parse_fn)(const char *word, void *value, char *err,
  * (cli_strlist_free); the strings point into argv. */
 struct cli_strlist {
     const char **items;
-    size_t n;
+    size_t n, cap;
 };
 
 struct cli_flag {

@@ -7,16 +7,6 @@
 #include "cmd_service_opts.h"
 #include "format.h"
 
-static void *cli_svc_xalloc(void *p, size_t size)
-{
-    p = realloc(p, size ? size : 1);
-    if (p == NULL) {
-        fputs("swarmctl: out of memory\n", stderr);
-        exit(1);
-    }
-    return p;
-}
-
 /* ------------------------------------------------------ custom flag types */
 
 static int cli_svc_cpus_cb(const char *w, void *v, char *err, size_t size)
@@ -48,7 +38,7 @@ static int cli_svc_port_cb(const char *w, void *v, char *err, size_t size)
     if (cli_svc_parse_port(w, &pc, err, size) != 0) {
         return -1;
     }
-    ports->items = cli_svc_xalloc(ports->items, (ports->n + 1) * sizeof *ports->items);
+    ports->items = cli_xrealloc(ports->items, (ports->n + 1) * sizeof *ports->items);
     ports->items[ports->n++] = pc;
     return 0;
 }
@@ -64,7 +54,7 @@ static int cli_svc_user_cb(const char *w, void *v, char *err, size_t size)
 
 static int cli_svc_strlist_add(struct cli_strlist *l, const char *w)
 {
-    l->items = cli_svc_xalloc(l->items, (l->n + 1) * sizeof *l->items);
+    l->items = cli_xrealloc(l->items, (l->n + 1) * sizeof *l->items);
     l->items[l->n++] = w;
     return 0;
 }

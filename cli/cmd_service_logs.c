@@ -20,6 +20,7 @@
 #include "logs.pb-c.h"
 #include "logs_fmt.h"
 #include "pbcopy.h"
+#include "vec.h"
 
 struct logs_name {
     char *id;
@@ -191,14 +192,8 @@ static void logs_msg_cb(const ProtobufCMessage *msg, void *data)
 {
     struct logs_run *r = data;
     Swarm__SubscribeLogsMessage *copy;
-    if (r->n_queue == r->cap_queue) {
-        size_t cap = r->cap_queue ? 2 * r->cap_queue : 16;
-        Swarm__SubscribeLogsMessage **grown = realloc(r->queue, cap * sizeof *grown);
-        if (grown == NULL) {
-            return;
-        }
-        r->queue = grown;
-        r->cap_queue = cap;
+    if (vec_grow(r->queue, r->cap_queue, r->n_queue + 1) != 0) {
+        return;
     }
     copy = pb_copy(msg);
     if (copy != NULL) {

@@ -11,28 +11,18 @@
 #include "format.h"
 #include "pbcopy.h"
 
-static void *cli_svc_xalloc(void *p, size_t size)
-{
-    p = realloc(p, size ? size : 1);
-    if (p == NULL) {
-        fputs("swarmctl: out of memory\n", stderr);
-        exit(1);
-    }
-    return p;
-}
-
 static void cli_svc_set_str(char **field, const char *v)
 {
     if (*field != NULL && *field != (char *)protobuf_c_empty_string) {
         free(*field);
     }
-    *field = cli_svc_xalloc(NULL, strlen(v) + 1);
+    *field = cli_xrealloc(NULL, strlen(v) + 1);
     memcpy(*field, v, strlen(v) + 1);
 }
 
 static void cli_svc_strv_push(char ***arr, size_t *n, const char *v)
 {
-    *arr = cli_svc_xalloc(*arr, (*n + 1) * sizeof **arr);
+    *arr = cli_xrealloc(*arr, (*n + 1) * sizeof **arr);
     (*arr)[*n] = NULL;
     cli_svc_set_str(&(*arr)[*n], v);
     (*n)++;
@@ -50,7 +40,7 @@ static void cli_svc_strv_del(char **arr, size_t *n, size_t i)
 #define CLI_SVC_ENSURE(ptr, init)                          \
     do {                                                   \
         if ((ptr) == NULL) {                               \
-            (ptr) = cli_svc_xalloc(NULL, sizeof *(ptr));   \
+            (ptr) = cli_xrealloc(NULL, sizeof *(ptr));   \
             init(ptr);                                     \
         }                                                  \
     } while (0)
@@ -246,7 +236,7 @@ static void cli_svc_push_ports(Swarm__EndpointSpec *e, const struct cli_svc_port
         if (copy == NULL) {
             continue;
         }
-        e->ports = cli_svc_xalloc(e->ports, (e->n_ports + 1) * sizeof *e->ports);
+        e->ports = cli_xrealloc(e->ports, (e->n_ports + 1) * sizeof *e->ports);
         e->ports[e->n_ports++] = copy;
     }
 }
@@ -259,7 +249,7 @@ static void cli_svc_push_env(char ***env, size_t *n, const char *word)
         cli_svc_strv_push(env, n, word);
         return;
     }
-    char *kv = cli_svc_xalloc(NULL, strlen(word) + strlen(v) + 2);
+    char *kv = cli_xrealloc(NULL, strlen(word) + strlen(v) + 2);
     sprintf(kv, "%s=%s", word, v);
     cli_svc_strv_push(env, n, kv);
     free(kv);
@@ -287,10 +277,10 @@ static int cli_svc_new_fill(Swarm__ServiceSpec *s, const struct cli_flag *flags,
                           o->constraint.items[i]);
     }
     for (size_t i = 0; i < o->placement_pref.n; i++) {
-        Swarm__PlacementPreference *p = cli_svc_xalloc(NULL, sizeof *p);
+        Swarm__PlacementPreference *p = cli_xrealloc(NULL, sizeof *p);
         swarm__placement_preference__init(p);
         cli_svc_set_str(&p->spread_descriptor, strchr(o->placement_pref.items[i], '=') + 1);
-        t->placement->preferences = cli_svc_xalloc(
+        t->placement->preferences = cli_xrealloc(
             t->placement->preferences, (t->placement->n_preferences + 1) * sizeof p);
         t->placement->preferences[t->placement->n_preferences++] = p;
     }
@@ -308,7 +298,7 @@ Swarm__ServiceSpec *cli_svc_spec_new(const struct cli_flag *flags,
         snprintf(err, err_size, "Unknown mode: %s, only replicated and global supported", mode);
         return NULL;
     }
-    Swarm__ServiceSpec *s = cli_svc_xalloc(NULL, sizeof *s);
+    Swarm__ServiceSpec *s = cli_xrealloc(NULL, sizeof *s);
     swarm__service_spec__init(s);
     CLI_SVC_ENSURE(s->annotations, swarm__annotations__init);
     Swarm__TaskSpec *t = cli_svc_task(s);

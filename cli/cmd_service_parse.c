@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "cmd_service_opts.h"
+#include "vec.h"
 
 int cli_svc_parse_cpus(const char *s, int64_t *nano, char *err, size_t size)
 {
@@ -334,15 +335,9 @@ int cli_svc_check_constraint(const char *s, char *err, size_t size)
 
 /* ------------------------------------------------------------ shell words */
 
-static int cli_svc_word_push(char ***words, size_t *n, const char *w, size_t len)
+static int cli_svc_word_push(char ***words, size_t *n, size_t *cap, const char *w, size_t len)
 {
-    char **arr = realloc(*words, (*n + 1) * sizeof *arr);
-    if (arr == NULL) {
-        return -1;
-    }
-    *words = arr;
-    arr[*n] = strndup(w, len);
-    if (arr[*n] == NULL) {
+    if (vec_grow(*words, *cap, *n + 1) != 0 || ((*words)[*n] = strndup(w, len)) == NULL) {
         return -1;
     }
     (*n)++;
@@ -352,7 +347,7 @@ static int cli_svc_word_push(char ***words, size_t *n, const char *w, size_t len
 int cli_svc_split_words(const char *s, char ***words, size_t *n, char *err,
                         size_t size)
 {
-    size_t cap = strlen(s) + 1, len = 0;
+    size_t cap = strlen(s) + 1, len = 0, words_cap = 0;
     char *w = malloc(cap);
     bool in_word = false;
     char quote = 0;
@@ -369,7 +364,8 @@ int cli_svc_split_words(const char *s, char ***words, size_t *n, char *err,
                 snprintf(err, size, "invalid command line string");
                 goto fail;
             }
-            if (in_word && cli_svc_word_push(words, n, w, len) != 0) {
+            if (in_word && cli_svc_word_push(words, n, &words_cap, w, len) != 0) {
+                snprintf(err, size, "out of memory");
                 goto fail;
             }
             in_word = false;

@@ -13,8 +13,10 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "format.h"
 #include "progress.h"
 #include "view_service.h"
+#include "vec.h"
 
 #define CLI_SERVICE_POLL_MS 200
 #define CLI_PROGRESS_MAX_LINES (CLI_PROGRESS_MAX_BARS + 2)
@@ -66,13 +68,13 @@ static Swarm__ListTasksResponse *cli_list_tasks(struct cli_ctx *ctx, char **filt
 /* --------------------------------------------------------------- task ps */
 
 /* Append the tasks of `resp` not yet in `all` (two scopes may overlap). */
-static void cli_task_merge(Swarm__Task ***all, size_t *n, const Swarm__ListTasksResponse *resp)
+static void cli_task_merge(Swarm__Task ***all, size_t *n, size_t *cap,
+                           const Swarm__ListTasksResponse *resp)
 {
-    Swarm__Task **grown = realloc(*all, (*n + resp->n_tasks + 1) * sizeof *grown);
-    if (grown == NULL) {
-        return;
+    if (vec_grow(*all, *cap, *n + resp->n_tasks + 1) != 0) {
+        cli_oom();
     }
-    *all = grown;
+    Swarm__Task **grown = *all;
     for (size_t i = 0; i < resp->n_tasks; i++) {
         bool dup = false;
         for (size_t j = 0; j < *n && !dup; j++) {
@@ -91,7 +93,7 @@ int cli_task_ps(struct cli_ctx *ctx, char *const *scopes, size_t n_scopes,
     Swarm__ListTasksResponse **answers = calloc(n_scopes + 1, sizeof *answers);
     char **req = calloc(n_filters + 2, sizeof *req);
     Swarm__Task **all = NULL;
-    size_t n = 0;
+    size_t n = 0, cap = 0;
     int rc = answers != NULL && req != NULL ? 0 : 1;
     bool warned = false;
     for (size_t s = 0; s < n_scopes && rc == 0; s++) {
@@ -104,7 +106,7 @@ int cli_task_ps(struct cli_ctx *ctx, char *const *scopes, size_t n_scopes,
             rc = 1;
         } else {
             cli_cmd_warn_stale(ctx, answers[s]->stale, &warned);
-            cli_task_merge(&all, &n, answers[s]);
+            cli_task_merge(&all, &n, &cap, answers[s]);
         }
     }
     if (rc == 0) {

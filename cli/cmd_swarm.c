@@ -12,6 +12,7 @@
 #include "specvalid.h"
 #include "format.h"
 #include "view.h"
+#include "vec.h"
 
 /* The cluster settings `init` and `update` share. Zero fields in the spec
  * sent to InitSwarm mean "swarmd's default". */
@@ -473,15 +474,12 @@ static int swarm_ca_read_pem(struct cli_ctx *ctx, const char *flag, const char *
     }
     for (;;) {
         if (n == cap) {
-            char *grown = cap < (1u << 20) ? realloc(buf, cap ? cap * 2 : 4096) : NULL;
-            if (grown == NULL) {
+            if (cap >= (1u << 20) || vec_grow(buf, cap, n < 4096 ? 4096 : n + 1) != 0) {
                 free(buf);
                 fclose(f);
                 return cli_cmd_errorf(ctx, "invalid argument \"%s\" for \"--%s\" flag: "
                                            "file too large", path, flag);
             }
-            buf = grown;
-            cap = cap ? cap * 2 : 4096;
         }
         size_t got = fread(buf + n, 1, cap - n, f);
         n += got;

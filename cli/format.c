@@ -4,6 +4,7 @@
  * with their eyes and with scripts, so the exact shapes matter. */
 #include "format.h"
 #include "escape.h"
+#include "vec.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -15,7 +16,7 @@
 
 struct cli_table_row {
     char **cells;
-    size_t n;
+    size_t n, cap;
 };
 
 struct cli_table {
@@ -26,15 +27,15 @@ struct cli_table {
     size_t cap;
 };
 
-static void cli_oom(void)
+void cli_oom(void)
 {
     fputs("swarmctl: out of memory\n", stderr);
     exit(1);
 }
 
-static void *cli_xrealloc(void *p, size_t size)
+void *cli_xrealloc(void *p, size_t size)
 {
-    p = realloc(p, size);
+    p = realloc(p, size != 0 ? size : 1);
     if (p == NULL) {
         cli_oom();
     }
@@ -45,8 +46,9 @@ struct cli_table *cli_table_new(size_t minwidth, size_t padding)
 {
     struct cli_table *t = cli_xrealloc(NULL, sizeof *t);
     *t = (struct cli_table){.minwidth = minwidth, .padding = padding};
-    t->cap = 8;
-    t->rows = cli_xrealloc(NULL, t->cap * sizeof *t->rows);
+    if (vec_grow(t->rows, t->cap, 1) != 0) {
+        cli_oom();
+    }
     t->rows[0] = (struct cli_table_row){0};
     return t;
 }
@@ -54,7 +56,9 @@ struct cli_table *cli_table_new(size_t minwidth, size_t padding)
 void cli_table_add(struct cli_table *t, const char *cell)
 {
     struct cli_table_row *r = &t->rows[t->nrows];
-    r->cells = cli_xrealloc(r->cells, (r->n + 1) * sizeof *r->cells);
+    if (vec_grow(r->cells, r->cap, r->n + 1) != 0) {
+        cli_oom();
+    }
     /* Cells show what users and nodes chose (names, hostnames, errors):
      * escaped, so none of it reaches the terminal as a control sequence. */
     size_t len = esc_len(cell);
@@ -86,11 +90,10 @@ void cli_table_addf(struct cli_table *t, const char *fmt, ...)
 
 void cli_table_end_row(struct cli_table *t)
 {
-    t->nrows++;
-    if (t->nrows == t->cap) {
-        t->cap *= 2;
-        t->rows = cli_xrealloc(t->rows, t->cap * sizeof *t->rows);
+    if (vec_grow(t->rows, t->cap, t->nrows + 2) != 0) {
+        cli_oom();
     }
+    t->nrows++;
     t->rows[t->nrows] = (struct cli_table_row){0};
 }
 

@@ -15,6 +15,16 @@
 /* Short IDs in tables, as Docker's stringid.TruncateID. */
 #define CLI_SHORT_ID_LEN 12
 
+/* ------------------------------------------------------------- allocation */
+
+/* swarmctl's allocation policy: it is a one-shot command with nothing to
+ * save, so running out of memory prints "swarmctl: out of memory" and exits
+ * 1 (valkey's zmalloc_oom_handler) instead of threading SWARM_ENOMEM through
+ * every formatter. The daemon's policy is the opposite (README, Conventions). */
+void cli_oom(void) __attribute__((noreturn));
+/* realloc that never returns NULL (size 0 allocates 1 byte). */
+void *cli_xrealloc(void *p, size_t size);
+
 /* ------------------------------------------------------------------ tables */
 
 /* A table laid out like Go's text/tabwriter as Docker configures it: every

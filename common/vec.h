@@ -20,8 +20,10 @@
  *
  * vec_grow(ptr, cap, need) makes room for `need` elements; `cap` is a size_t
  * lvalue holding the current capacity in elements (0 with a NULL ptr). For a
- * protobuf-c repeated field, whose free uses only n_X, pass a local or a
- * struct field as cap: the extra capacity is simply never seen by protobuf-c.
+ * protobuf-c repeated field, whose free uses only n_X, keep cap beside it (a
+ * local while filling it): protobuf-c never sees the extra capacity. A
+ * repeated field edited in place one element at a time, with nowhere to keep
+ * a capacity (cli/edit.c), keeps an exact realloc: its count is its size.
  *
  * Ownership: the array owns `items`; the elements are the caller's (vec_free
  * does not free what pointers in the array point to).

@@ -8,6 +8,7 @@
 
 #include "err.h"
 #include "id.h"
+#include "vec.h"
 
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -615,19 +616,11 @@ int pki_read_file(const char *path, char **data, size_t *len, char *errmsg)
     }
     /* Read until EOF rather than trusting st_size: the file may be a pipe,
      * or grow while we read. */
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    if (buf == NULL) {
-        goto err_nomem;
-    }
+    size_t cap = 0, n = 0;
+    char *buf = NULL;
     for (;;) {
-        if (cap - n < 2) {
-            char *bigger = realloc(buf, cap * 2);
-            if (bigger == NULL) {
-                goto err_nomem;
-            }
-            buf = bigger;
-            cap *= 2;
+        if (cap - n < 2 && vec_grow(buf, cap, n < 4096 ? 4096 : n + 2) != 0) {
+            goto err_nomem;
         }
         ssize_t r = read(fd, buf + n, cap - n - 1);
         if (r < 0) {

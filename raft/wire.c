@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "vec.h"
 
 enum { W_PREAMBLE, W_HEADER, W_PAYLOAD, W_FAILED };
 
@@ -168,14 +169,8 @@ static int preamble_done(struct rwire *w, char *errmsg)
 
 static int change_add(struct rwire *w, uint64_t off, uint32_t len)
 {
-    if (w->n_changes == w->cap_changes) {
-        size_t cap = w->cap_changes ? 2 * w->cap_changes : 4;
-        struct rwire_change *c = realloc(w->changes, cap * sizeof *c);
-        if (c == NULL) {
-            return SWARM_ENOMEM;
-        }
-        w->changes = c;
-        w->cap_changes = cap;
+    if (vec_grow(w->changes, w->cap_changes, w->n_changes + 1) != 0) {
+        return SWARM_ENOMEM;
     }
     w->changes[w->n_changes].off = off;
     w->changes[w->n_changes].len = len;

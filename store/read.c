@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "store_int.h"
+#include "vec.h"
 
 static int row_decode(sqlite3_stmt *st, const struct store_kind_info *ki, ProtobufCMessage **out)
 {
@@ -71,15 +72,8 @@ static int stmt_list(sqlite3_stmt *st, const char *text, const struct store_kind
     }
     while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         rc = SQLITE_OK;
-        if (count == cap) {
-            size_t ncap = cap != 0 ? 2 * cap : 16;
-            ProtobufCMessage **nlist = realloc(list, ncap * sizeof *nlist);
-            if (nlist == NULL) {
-                rv = SWARM_ENOMEM;
-                break;
-            }
-            list = nlist;
-            cap = ncap;
+        if ((rv = vec_grow(list, cap, count + 1)) != 0) {
+            break;
         }
         rv = row_decode(st, ki, &list[count]);
         if (rv != 0) {

@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "store_int.h"
+#include "vec.h"
 
 /* A new object as written: a shallow copy of the command's object (sharing
  * its fields, valid while the command is) with its own stamped Meta. */
@@ -207,14 +208,8 @@ static int row_write(struct store *s, sqlite3_stmt *st, const struct store_kind_
     rec->new_obj = &rec->copy.base;
 
     len = protobuf_c_message_get_packed_size(&rec->copy.base);
-    if (len > s->packcap) {
-        size_t cap = len > 2 * s->packcap ? len : 2 * s->packcap;
-        uint8_t *buf = realloc(s->packbuf, cap);
-        if (buf == NULL) {
-            return SQLITE_NOMEM;
-        }
-        s->packbuf = buf;
-        s->packcap = cap;
+    if (vec_grow(s->packbuf, s->packcap, len) != 0) {
+        return SQLITE_NOMEM;
     }
     protobuf_c_message_pack(&rec->copy.base, s->packbuf);
 

@@ -37,6 +37,7 @@
 #include "id.h"
 #include "log.h"
 #include "pbcopy.h"
+#include "vec.h"
 
 /* ------------------------------------------------------------- tasks */
 
@@ -274,17 +275,8 @@ void agent_staged_clear(struct agent *a)
 /* Hold the tasks of a COMPLETE message that is not the last of its set. */
 static int agent_stage(struct agent *a, const Swarm__AssignmentsMessage *m)
 {
-    if (a->n_staged + m->n_update > a->cap_staged) {
-        size_t cap = a->cap_staged ? a->cap_staged : 64;
-        while (cap < a->n_staged + m->n_update) {
-            cap *= 2;
-        }
-        Swarm__Task **grown = realloc(a->staged, cap * sizeof *grown);
-        if (grown == NULL) {
-            return SWARM_ENOMEM;
-        }
-        a->staged = grown;
-        a->cap_staged = cap;
+    if (vec_grow(a->staged, a->cap_staged, a->n_staged + m->n_update) != 0) {
+        return SWARM_ENOMEM;
     }
     for (size_t i = 0; i < m->n_update; i++) {
         if (m->update[i] == NULL) {

@@ -32,6 +32,7 @@
 #include "log.h"
 #include "logs.pb-c.h"
 #include "pbcopy.h"
+#include "vec.h"
 
 #define AGENT_LOGS_POLL_MS 250
 #define AGENT_LOGS_CHUNK (256u * 1024)   /* bytes read per file per pump */
@@ -172,14 +173,8 @@ static void agent_logs_add_file(struct agent_logs_sub *s, const struct agent_tas
                                 unsigned stream)
 {
     struct agent_logs_file *f;
-    if (s->n_files == s->cap_files) {
-        size_t cap = s->cap_files ? 2 * s->cap_files : 8;
-        struct agent_logs_file *grown = realloc(s->files, cap * sizeof *grown);
-        if (grown == NULL) {
-            return;
-        }
-        s->files = grown;
-        s->cap_files = cap;
+    if (vec_grow(s->files, s->cap_files, s->n_files + 1) != 0) {
+        return;
     }
     f = &s->files[s->n_files];
     memset(f, 0, sizeof *f);
@@ -265,14 +260,8 @@ static void agent_logs_queue_line(struct agent_logs_sub *s, const struct agent_l
     do {
         size_t n = len > AGENT_LOGS_LINE_MAX ? AGENT_LOGS_LINE_MAX : len;
         Swarm__LogMessage *m;
-        if (s->n_queue == s->cap_queue) {
-            size_t cap = s->cap_queue ? 2 * s->cap_queue : 64;
-            Swarm__LogMessage **grown = realloc(s->queue, cap * sizeof *grown);
-            if (grown == NULL) {
-                return;
-            }
-            s->queue = grown;
-            s->cap_queue = cap;
+        if (vec_grow(s->queue, s->cap_queue, s->n_queue + 1) != 0) {
+            return;
         }
         if ((m = calloc(1, sizeof *m)) == NULL) {
             return;
