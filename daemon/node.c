@@ -41,6 +41,7 @@ struct manager_config node_manager_cfg(struct swarm_node *n)
         .state_dir = n->state_dir,
         .hostname = n->hostname[0] ? n->hostname : NULL,
         .api = n->api,
+        .slot = &n->mslot,
     };
     return cfg;
 }

@@ -389,6 +389,6 @@ void manager_register_api(struct api_server *api, struct manager_slot *slot)
     controlapi_register(api, current);
     serviceapi_register(api, current);
     caserver_register(api, current);
-    dispatcher_register(api, current);
+    dispatcher_register(api, &slot->dispatcher);
     logbroker_register(api, current);
 }

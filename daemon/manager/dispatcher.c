@@ -29,7 +29,8 @@
  *   connection closed gets a single period to come back. After a
  *   leader change, Ready nodes without a session get the same grace from the
  *   moment this manager became leader before they are marked Down. On
- *   leadership loss every session ends (nodes reconnect to the new leader). */
+ *   leadership loss every session ends (nodes reconnect to the new leader).
+ * Lifecycle and ownership: dispatcher.h. */
 #include "dispatcher.h"
 #include "pki.h"
 
@@ -40,7 +41,7 @@
 #include "dispatcher.pb-c.h"
 #include "err.h"
 #include "id.h"
-#include "internal.h"
+#include "mslot.h"
 #include "pbcopy.h"
 #include "log.h"
 #include "msgchunk.h"
@@ -78,7 +79,8 @@ struct status_waiter {
 };
 
 struct dispatcher {
-    struct manager *m;
+    const struct menv *env;
+    struct dispatcher_config cfg;
     bool leader;
     bool closing;
     uint64_t leader_since;
@@ -100,7 +102,11 @@ struct dispatcher {
         char addr[64];
     } *node_changes;
     size_t n_node_changes, cap_node_changes;
+    /* Close after drain: what is still to come back before the free. */
     unsigned open_handles;
+    unsigned n_proposals; /* flushes proposed whose callback has not run */
+    void (*close_cb)(void *data);
+    void *close_data;
     uint64_t period;        /* heartbeat period, from the cluster spec (cached) */
     bool orphans_checked;   /* nodes without a session marked down this term */
 };
@@ -200,7 +206,7 @@ static void session_cancel_cb(struct api_call *call, void *data)
 {
     struct dsession *s = data;
     struct dispatcher *d = s->d;
-    uint64_t now = uv_now(d->m->loop), p = period_ms(d);
+    uint64_t now = uv_now(d->env->loop), p = period_ms(d);
     /* The node's connection is gone (its process died, or the network
      * dropped the connection): it gets one more period to open a new
      * session before it is marked Down, instead of the three periods a
@@ -278,8 +284,9 @@ struct flush_ctx {
     struct status_waiter *waiters;
 };
 
-static void flush_done_cb(struct manager *m, int status, const struct store_result *res,
-                          void *data)
+static void dispatcher_maybe_free(struct dispatcher *d);
+
+static void flush_done_cb(int status, const struct store_result *res, void *data)
 {
     struct flush_ctx *f = data;
     struct dispatcher *d = f->d;
@@ -297,7 +304,9 @@ static void flush_done_cb(struct manager *m, int status, const struct store_resu
         w = next;
     }
     free(f);
+    d->n_proposals--;
     if (d->closing) {
+        dispatcher_maybe_free(d);
         return;
     }
     if (status != 0 || res->status != 0) {
@@ -367,24 +376,25 @@ static void flush_cb(uv_timer_t *t)
     f->waiters = d->waiters;
     d->waiters = NULL;
     d->flush_running = true;
-    rv = manager_write(d->m, cmd, flush_done_cb, f);
+    d->n_proposals++;
+    rv = menv_propose(d->env, cmd, flush_done_cb, f);
     if (rv != 0) {
         struct store_result res = {.status = rv, .action_index = -1};
         snprintf(res.message, sizeof res.message, "%s", swarm_strerror(rv));
-        flush_done_cb(d->m, 0, &res, f);
+        flush_done_cb(0, &res, f);
     }
     swarm__store_command__free_unpacked(cmd, NULL);
 }
 
 /* ------------------------------------------------------------- messages */
 
-static Swarm__ManagerPeer **managers_list(struct manager *m, size_t *n_out)
+static Swarm__ManagerPeer **managers_list(struct store *store, size_t *n_out)
 {
     Swarm__Node **nodes = NULL;
     Swarm__ManagerPeer **peers;
     size_t n = 0, k = 0;
     *n_out = 0;
-    if (store_node_list(m->store, &nodes, &n) != 0) {
+    if (store_node_list(store, &nodes, &n) != 0) {
         return NULL;
     }
     peers = calloc(n ? n : 1, sizeof *peers);
@@ -438,7 +448,7 @@ static void session_send(struct dispatcher *d, struct dsession *s, const Swarm__
 {
     Swarm__SessionMessage msg = SWARM__SESSION_MESSAGE__INIT;
     size_t n = 0;
-    Swarm__ManagerPeer **peers = managers_list(d->m, &n);
+    Swarm__ManagerPeer **peers = managers_list(d->env->store, &n);
     msg.session_id = s->id;
     msg.node = (Swarm__Node *)node;
     msg.managers = peers;
@@ -446,7 +456,8 @@ static void session_send(struct dispatcher *d, struct dsession *s, const Swarm__
     msg.heartbeat_period_ms = (int64_t)period_ms(d);
     char *root_pem = NULL;
     size_t root_len = 0;
-    if (d->m->root_cert != NULL && pki_cert_to_pem(d->m->root_cert, &root_pem, &root_len) == 0) {
+    X509 *root = d->cfg.root_cert != NULL ? d->cfg.root_cert(d->cfg.data) : NULL;
+    if (root != NULL && pki_cert_to_pem(root, &root_pem, &root_len) == 0) {
         msg.root_ca.data = (uint8_t *)root_pem;
         msg.root_ca.len = root_len;
     }
@@ -490,7 +501,7 @@ static void managers_broadcast(struct dispatcher *d)
 {
     Swarm__SessionMessage msg = SWARM__SESSION_MESSAGE__INIT;
     size_t n = 0;
-    Swarm__ManagerPeer **peers = managers_list(d->m, &n);
+    Swarm__ManagerPeer **peers = managers_list(d->env->store, &n);
     if (peers == NULL || n == 0) {
         managers_free(peers, n);
         return;
@@ -663,12 +674,12 @@ static bool task_for_node(const Swarm__Task *t)
 
 static struct dispatcher *require_leader_dispatcher(struct api_call *call, void *data)
 {
-    struct manager *m = *(struct manager **)data;
-    if (m == NULL || m->phase != MANAGER_RUNNING || m->dispatcher == NULL) {
+    struct dispatcher *d = *(struct dispatcher *const *)data;
+    if (d == NULL || d->closing) {
         api_call_error(call, API_UNAVAILABLE, "%s", MANAGER_NOT_MANAGER_MSG);
         return NULL;
     }
-    return m->dispatcher;
+    return d;
 }
 
 static struct dsession *require_session(struct dispatcher *d, struct api_call *call,
@@ -702,8 +713,8 @@ static void session_cb(struct api_call *call, const ProtobufCMessage *msg, void 
     if (!d->leader) {
         raft_id leader = 0;
         const char *addr = NULL;
-        rnode_leader(d->m->raft, &leader, &addr);
-        if (leader == 0 || addr == NULL || leader == rnode_id(d->m->raft)) {
+        menv_leader(d->env, &leader, &addr);
+        if (leader == 0 || addr == NULL) {
             api_call_error(call, API_UNAVAILABLE, "%s", MANAGER_NO_LEADER_MSG);
             return;
         }
@@ -713,7 +724,7 @@ static void session_cb(struct api_call *call, const ProtobufCMessage *msg, void 
         api_call_finish(call);
         return;
     }
-    if (store_node_get(d->m->store, peer->node_id, &node) != 0) {
+    if (store_node_get(d->env->store, peer->node_id, &node) != 0) {
         api_call_error(call, API_PERMISSION_DENIED, DISPATCHER_REMOVED_FMT, peer->node_id);
         return;
     }
@@ -731,7 +742,7 @@ static void session_cb(struct api_call *call, const ProtobufCMessage *msg, void 
     s->d = d;
     snprintf(s->node_id, sizeof s->node_id, "%s", peer->node_id);
     s->session_call = call;
-    s->last_heartbeat = uv_now(d->m->loop);
+    s->last_heartbeat = uv_now(d->env->loop);
     s->next = d->buckets[bucket_of(s->node_id)];
     d->buckets[bucket_of(s->node_id)] = s;
     d->n_sessions++;
@@ -760,7 +771,7 @@ static void heartbeat_cb(struct api_call *call, const ProtobufCMessage *msg, voi
     if (d == NULL || (s = require_session(d, call, req->session_id)) == NULL) {
         return;
     }
-    s->last_heartbeat = uv_now(d->m->loop);
+    s->last_heartbeat = uv_now(d->env->loop);
     resp.period_ms = (int64_t)period_ms(d);
     api_call_reply(call, &resp.base);
 }
@@ -783,7 +794,7 @@ static void assignments_cb(struct api_call *call, const ProtobufCMessage *msg, v
         api_call_error(old, API_CANCELLED, "replaced by a new assignments stream");
     }
     pend_clear(s); /* the complete set below supersedes them */
-    if (store_task_list_by_node(d->m->store, s->node_id, &tasks, &n) != 0) {
+    if (store_task_list_by_node(d->env->store, s->node_id, &tasks, &n) != 0) {
         api_call_error(call, API_INTERNAL, "reading tasks failed");
         return;
     }
@@ -831,7 +842,7 @@ static enum taskreport_result report_check_store(struct dispatcher *d, const cha
     for (size_t i = 0; i < req->n_updates; i++) {
         const Swarm__TaskStatusUpdate *u = req->updates[i];
         Swarm__Task *cur = NULL;
-        int rv = store_task_get(d->m->store, u->task_id, &cur);
+        int rv = store_task_get(d->env->store, u->task_id, &cur);
         enum taskreport_result r;
         if (rv != 0 && rv != SWARM_ENOTFOUND) {
             snprintf(errmsg, size, "task %s: reading it failed: %s", u->task_id,
@@ -880,7 +891,7 @@ static void update_task_status_cb(struct api_call *call, const ProtobufCMessage 
         return;
     }
     /* Nothing is recorded unless every update passes. */
-    r = taskreport_check(req, manager_now_ms(), errmsg, sizeof errmsg);
+    r = taskreport_check(req, menv_now(d->env), errmsg, sizeof errmsg);
     if (r == TASKREPORT_OK) {
         r = report_check_store(d, s->node_id, req, errmsg, sizeof errmsg);
     }
@@ -996,7 +1007,7 @@ static void period_refresh(struct dispatcher *d)
 {
     Swarm__Cluster *c = NULL;
     uint64_t p = 1000;
-    if (store_cluster_get_default(d->m->store, &c) == 0) {
+    if (store_cluster_get_default(d->env->store, &c) == 0) {
         if (c->spec && c->spec->dispatcher && c->spec->dispatcher->heartbeat_period_ms > 0) {
             p = (uint64_t)c->spec->dispatcher->heartbeat_period_ms;
         }
@@ -1016,7 +1027,7 @@ static uint64_t period_ms(struct dispatcher *d)
 static void check_cb(uv_timer_t *t)
 {
     struct dispatcher *d = t->data;
-    uint64_t now = uv_now(d->m->loop);
+    uint64_t now = uv_now(d->env->loop);
     uint64_t limit = DISPATCHER_MISSED * period_ms(d);
     Swarm__Node **nodes = NULL;
     size_t n = 0;
@@ -1040,7 +1051,7 @@ static void check_cb(uv_timer_t *t)
     /* Nodes that never reconnected after this manager became leader: once
      * the grace is over (later, nodes become ready only through sessions). */
     if (d->orphans_checked || now - d->leader_since <= limit ||
-        store_node_list(d->m->store, &nodes, &n) != 0) {
+        store_node_list(d->env->store, &nodes, &n) != 0) {
         return;
     }
     d->orphans_checked = true;
@@ -1087,18 +1098,19 @@ static void drop_pending(struct dispatcher *d, const char *why)
     d->n_node_changes = 0;
 }
 
-struct dispatcher *dispatcher_new(struct manager *m)
+struct dispatcher *dispatcher_new(const struct menv *env, const struct dispatcher_config *cfg)
 {
     struct dispatcher *d = calloc(1, sizeof *d);
     if (d == NULL) {
         return NULL;
     }
-    d->m = m;
-    uv_timer_init(m->loop, &d->check_timer);
+    d->env = env;
+    d->cfg = *cfg;
+    uv_timer_init(env->loop, &d->check_timer);
     d->check_timer.data = d;
-    uv_timer_init(m->loop, &d->flush_timer);
+    uv_timer_init(env->loop, &d->flush_timer);
     d->flush_timer.data = d;
-    uv_timer_init(m->loop, &d->assign_timer);
+    uv_timer_init(env->loop, &d->assign_timer);
     d->assign_timer.data = d;
     return d;
 }
@@ -1114,7 +1126,7 @@ void dispatcher_set_leader(struct dispatcher *d, bool leader)
         period_refresh(d);
         p = period_ms(d);
         d->orphans_checked = false;
-        d->leader_since = uv_now(d->m->loop);
+        d->leader_since = uv_now(d->env->loop);
         uv_timer_start(&d->check_timer, check_cb, p / 4, p / 4);
         return;
     }
@@ -1123,22 +1135,40 @@ void dispatcher_set_leader(struct dispatcher *d, bool leader)
     drop_pending(d, "this manager is no longer the leader");
 }
 
-static void dispatcher_handle_closed_cb(uv_handle_t *h)
+/* Free once nothing the dispatcher started can come back to it. */
+static void dispatcher_maybe_free(struct dispatcher *d)
 {
-    struct dispatcher *d = h->data;
-    if (--d->open_handles == 0) {
-        free(d->pending);
-        free(d->node_changes);
-        free(d);
+    void (*cb)(void *) = d->close_cb;
+    void *data = d->close_data;
+    if (d->open_handles > 0 || d->n_proposals > 0) {
+        return;
+    }
+    free(d->pending);
+    free(d->node_changes);
+    free(d);
+    if (cb != NULL) {
+        cb(data);
     }
 }
 
-void dispatcher_close(struct dispatcher *d)
+static void dispatcher_handle_closed_cb(uv_handle_t *h)
+{
+    struct dispatcher *d = h->data;
+    d->open_handles--;
+    dispatcher_maybe_free(d);
+}
+
+void dispatcher_close(struct dispatcher *d, void (*cb)(void *data), void *data)
 {
     if (d == NULL) {
+        if (cb != NULL) {
+            cb(data);
+        }
         return;
     }
     d->closing = true;
+    d->close_cb = cb;
+    d->close_data = data;
     end_all_sessions(d, "manager shutting down");
     drop_pending(d, "manager shutting down");
     d->open_handles = 3;
@@ -1163,14 +1193,15 @@ int dispatcher_send_log_subscription(struct dispatcher *d, const char *node_id,
     return session_msg_send(d, s, &msg) == 0 ? 0 : SWARM_ENOTFOUND;
 }
 
-void dispatcher_register(struct api_server *api, struct manager **current)
+void dispatcher_register(struct api_server *api, struct dispatcher *const *current)
 {
     const unsigned roles = API_ROLE_WORKER | API_ROLE_MANAGER;
-    api_server_register(api, &swarm__dispatcher__descriptor, "Session", roles, session_cb, current);
+    void *data = (void *)current;
+    api_server_register(api, &swarm__dispatcher__descriptor, "Session", roles, session_cb, data);
     api_server_register(api, &swarm__dispatcher__descriptor, "Heartbeat", roles, heartbeat_cb,
-                        current);
+                        data);
     api_server_register(api, &swarm__dispatcher__descriptor, "Assignments", roles,
-                        assignments_cb, current);
+                        assignments_cb, data);
     api_server_register(api, &swarm__dispatcher__descriptor, "UpdateTaskStatus", roles,
-                        update_task_status_cb, current);
+                        update_task_status_cb, data);
 }

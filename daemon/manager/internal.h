@@ -12,17 +12,6 @@
 #include "menv.h"
 #include "msgchunk.h"
 
-#define MANAGER_NO_LEADER_MSG                                                 \
-    "The swarm does not have a leader. It's possible that too few managers " \
-    "are online. Make sure more than half of the managers are online."
-#define MANAGER_WORKER_MSG                                                    \
-    "This node is not a swarm manager. Worker nodes can't be used to view or " \
-    "modify cluster state. Please run this command on a manager node or "     \
-    "promote the current node to a manager."
-#define MANAGER_NOT_MANAGER_MSG                                              \
-    "This node is not a swarm manager. Use \"swarmctl swarm init\" or "     \
-    "\"swarmctl swarm join\" to connect this node to swarm and try again."
-
 enum manager_phase {
     MANAGER_STARTING,    /* raft started, waiting for a leader */
     MANAGER_BOOTSTRAP,   /* swarm init: first entry proposed */
@@ -37,6 +26,7 @@ struct manager {
     char state_dir[PATH_MAX];
     char hostname[256];
     struct api_server *api;
+    struct manager_slot *slot; /* where this manager publishes its modules, or NULL */
     Swarm__LocalState *local;
     struct store *store;
     struct rnode *raft;

@@ -275,6 +275,26 @@ static int64_t env_now(void *impl)
     return manager_now_ms();
 }
 
+/* The modules' handlers serve from the slot while this manager runs
+ * (mslot.h): published once it runs, withdrawn when it starts closing. */
+static void manager_publish(struct manager *m, bool serving)
+{
+    if (m->slot == NULL) {
+        return;
+    }
+    if (serving) {
+        m->slot->dispatcher = m->dispatcher;
+    } else if (m->slot->dispatcher == m->dispatcher) {
+        m->slot->dispatcher = NULL;
+    }
+}
+
+static X509 *manager_root_cert_cb(void *data)
+{
+    struct manager *m = data;
+    return m->root_cert;
+}
+
 /* ------------------------------------------------------------ ready / fail */
 
 static void report_ready(struct manager *m, int status, const char *errmsg)
@@ -384,6 +404,7 @@ static void bootstrap_done_cb(struct manager *m, int status, const struct store_
     }
     m->committed = true;
     m->phase = MANAGER_RUNNING;
+    manager_publish(m, true);
     m->registered_self = true;
     orchloop_set_leader(m->orchloop, rnode_is_leader(m->raft));
     log_info("manager", "swarm initialized: cluster %s, node %s", m->local->cluster_id,
@@ -429,6 +450,7 @@ static struct manager *manager_alloc(uv_loop_t *loop, const struct manager_confi
     }
     m->loop = loop;
     m->api = cfg->api;
+    m->slot = cfg->slot;
     m->env = (struct menv){
         .loop = loop,
         .propose = env_propose,
@@ -558,7 +580,8 @@ static int manager_start_common(struct manager *m, bool bootstrap, bool force_ne
     /* The store knows best which root the swarm trusts (a rotation may have
      * finished while this manager was down). */
     carotate_sync_root(m);
-    m->dispatcher = dispatcher_new(m);
+    struct dispatcher_config dc = {.root_cert = manager_root_cert_cb, .data = m};
+    m->dispatcher = dispatcher_new(&m->env, &dc);
     m->orchloop = orchloop_new(&m->env);
     if (m->dispatcher == NULL || m->orchloop == NULL) {
         return SWARM_ENOMEM;
@@ -909,6 +932,7 @@ int manager_open(uv_loop_t *loop, const struct manager_config *cfg,
     m->ready_cb = cb;
     m->ready_data = data;
     /* Serving starts now; leadership comes on its own. */
+    manager_publish(m, true);
     report_ready(m, 0, NULL);
     return 0;
 }
@@ -1101,8 +1125,8 @@ static void raft_closed_cb(void *data)
 {
     struct manager *m = data;
     m->raft = NULL;
-    m->closing_modules = 2; /* the orchestration loop, and this hold */
-    dispatcher_close(m->dispatcher);
+    m->closing_modules = 3; /* dispatcher, orchestration loop, this hold */
+    dispatcher_close(m->dispatcher, module_closed_cb, m);
     m->dispatcher = NULL;
     orchloop_close(m->orchloop, module_closed_cb, m);
     m->orchloop = NULL;
@@ -1135,6 +1159,7 @@ static void timer_closed_cb(uv_handle_t *h)
 void manager_close(struct manager *m, void (*done)(void *data), void *data)
 {
     m->phase = MANAGER_CLOSING;
+    manager_publish(m, false);
     manager_forward_close(m);
     if (m->store != NULL) {
         store_set_event_cb(m->store, NULL, NULL);

@@ -19,6 +19,7 @@
 #include "api.h"
 #include "ca.pb-c.h"
 #include "localstate.pb-c.h"
+#include "mslot.h"
 #include "raftnode.h"
 #include "store.h"
 #include "swarm.pb-c.h"
@@ -29,6 +30,9 @@ struct manager_config {
     const char *state_dir;
     const char *hostname;       /* NULL: the system's */
     struct api_server *api;     /* shared with the control socket */
+    /* The API handlers' view (mslot.h): this manager publishes its modules
+     * there while it serves. NULL: nothing is published. */
+    struct manager_slot *slot;
     /* A manager that just joined: the managers the leader named, so their
      * raft connections are accepted before our store knows them. */
     Swarm__ManagerPeer **seed_peers;
@@ -70,14 +74,6 @@ int manager_reload_identity(struct manager *m, X509 *root, X509 *cert, STACK_OF(
                             EVP_PKEY *key, char *errmsg);
 
 void manager_close(struct manager *m, void (*done)(void *data), void *data);
-
-/* What the API handlers look at: the running manager, if any, and whether
- * this node is a worker (for Docker's wording). `m` comes first: handlers
- * are given a pointer to it as their `struct manager **`. */
-struct manager_slot {
-    struct manager *m;
-    bool worker;
-};
 
 /* Register the Control, CA and dispatcher methods on the API server. Their
  * handlers answer FAILED_PRECONDITION while slot->m is NULL (not a manager). */
