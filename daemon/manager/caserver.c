@@ -21,6 +21,7 @@
 #include "err.h"
 #include "id.h"
 #include "internal.h"
+#include "logbroker.h"
 #include "log.h"
 #include "pbcopy.h"
 #include "pki.h"
@@ -390,5 +391,5 @@ void manager_register_api(struct api_server *api, struct manager_slot *slot)
     serviceapi_register(api, current);
     caserver_register(api, current);
     dispatcher_register(api, &slot->dispatcher);
-    logbroker_register(api, current);
+    logbroker_register(api, slot);
 }

@@ -71,6 +71,7 @@ struct manager {
     unsigned closing_modules; /* modules closed but not yet drained */
     struct dispatcher *dispatcher;
     struct orchloop *orchloop;
+    struct logbroker *logbroker;
     /* swarm init only: the first command, proposed once we lead. */
     Swarm__StoreCommand *bootstrap_cmd;
     bool registered_self;   /* force-new-cluster: lost managers detached */
@@ -171,9 +172,6 @@ void manager_reply_error(struct api_call *call, int status, const char *what);
 int manager_forward_stream(struct manager *m, struct api_call *call,
                            const ProtobufCServiceDescriptor *svc, const char *method,
                            const ProtobufCMessage *req, const char *leader_addr);
-/* Service and task logs (logbroker.c). */
-void logbroker_register(struct api_server *api, struct manager **current);
-void logbroker_on_event(struct manager *m, const struct store_event *ev);
 
 /* Authorization against the store (access.c, decisions in authz.h): the
  * api_server's authorizer, raft peers (an rtransport raft_id_of_node), and

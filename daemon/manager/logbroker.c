@@ -1,7 +1,7 @@
 /* The log broker (leader): `swarmctl service logs`.
  *
  * SubscribeLogs (server stream, LOCAL|MANAGER): on a follower the call is
- *   relayed to the leader (manager_forward_stream). On the leader: resolve
+ *   relayed to the leader (logbroker_config.forward_stream). On the leader: resolve
  *   the selector (a service: its tasks that have a node; a task: its node),
  *   make a subscription with an ID, and send a LogSubscription to the
  *   session of every node involved. With follow, tasks of a selected service
@@ -19,14 +19,15 @@
  *   - the subscriber went away -> the nodes are told (close=true);
  *   - this manager lost the leadership or stopped -> UNAVAILABLE (the nodes
  *     find out from their next publish: NOT_FOUND).
- * The subscriptions live in one list per process (one manager per process;
- * each remembers which manager it belongs to). */
+ * The subscriptions live in their broker; closing it ends them all
+ * (lifecycle and ownership: logbroker.h). */
+#include "logbroker.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 #include "err.h"
 #include "id.h"
-#include "internal.h"
 #include "pbcopy.h"
 #include "log.h"
 #include "logs.pb-c.h"
@@ -35,6 +36,7 @@
 #define LOGBROKER_CHECK_MS 250
 /* A subscriber that reads slower than nodes publish: publishers wait. */
 #define LOGBROKER_MAX_PENDING (8u * 1024 * 1024)
+#define LOGBROKER_LEADER_CHANGED "the leader changed while streaming logs"
 
 struct logbroker_node {
     char node_id[64];
@@ -44,8 +46,7 @@ struct logbroker_node {
 };
 
 struct logbroker_sub {
-    struct manager *m;
-    struct manager **current;
+    struct logbroker *lb;
     struct api_call *call; /* NULL once finished */
     char id[ID_LEN + 1];
     Swarm__LogSubscription *sub; /* what the nodes get (owned) */
@@ -57,21 +58,35 @@ struct logbroker_sub {
     struct logbroker_sub *next;
 };
 
-static struct logbroker_sub *logbroker_subs;
+struct logbroker {
+    const struct menv *env;
+    struct logbroker_config cfg;
+    struct logbroker_sub *subs;
+    /* Close after drain: subscriptions not yet freed (their timer closing). */
+    unsigned n_subs;
+    bool closing;
+    void (*close_cb)(void *data);
+    void *close_data;
+};
+
+static void logbroker_maybe_free(struct logbroker *lb);
 
 /* ------------------------------------------------------------ lifecycle */
 
 static void logbroker_sub_closed_cb(uv_handle_t *h)
 {
     struct logbroker_sub *s = h->data;
+    struct logbroker *lb = s->lb;
     swarm__log_subscription__free_unpacked(s->sub, NULL);
     free(s->nodes);
     free(s);
+    lb->n_subs--;
+    logbroker_maybe_free(lb);
 }
 
 static void logbroker_unlink(struct logbroker_sub *s)
 {
-    struct logbroker_sub **pp = &logbroker_subs;
+    struct logbroker_sub **pp = &s->lb->subs;
     while (*pp != NULL && *pp != s) {
         pp = &(*pp)->next;
     }
@@ -81,7 +96,8 @@ static void logbroker_unlink(struct logbroker_sub *s)
 }
 
 /* Finish the subscriber's call (status OK when message is NULL), tell the
- * nodes still publishing to stop, and free. */
+ * nodes still publishing to stop (not when the broker closes: the nodes
+ * find out from their next publish), and free. */
 static void logbroker_sub_end(struct logbroker_sub *s, enum api_status status, const char *message)
 {
     struct api_call *call = s->call;
@@ -91,11 +107,12 @@ static void logbroker_sub_end(struct logbroker_sub *s, enum api_status status, c
     s->closing = true;
     s->call = NULL;
     logbroker_unlink(s);
-    if (*s->current == s->m && s->m->dispatcher != NULL) {
+    if (!s->lb->closing) {
         s->sub->close = true;
         for (size_t i = 0; i < s->n_nodes; i++) {
             if (!s->nodes[i].closed) {
-                dispatcher_send_log_subscription(s->m->dispatcher, s->nodes[i].node_id, s->sub);
+                dispatcher_send_log_subscription(s->lb->cfg.dispatcher, s->nodes[i].node_id,
+                                                 s->sub);
             }
         }
     }
@@ -134,7 +151,7 @@ static void logbroker_send_error(struct logbroker_sub *s, const char *node_id, c
     Swarm__Node *node = NULL;
     char buf[512];
     const char *name = node_id;
-    if (store_node_get(s->m->store, node_id, &node) == 0 && node->description != NULL &&
+    if (store_node_get(s->lb->env->store, node_id, &node) == 0 && node->description != NULL &&
         node->description->hostname != NULL && node->description->hostname[0] != '\0') {
         name = node->description->hostname;
     }
@@ -177,8 +194,8 @@ static void logbroker_node_add(struct logbroker_sub *s, const char *node_id)
     n = &s->nodes[s->n_nodes++];
     memset(n, 0, sizeof *n);
     snprintf(n->node_id, sizeof n->node_id, "%s", node_id);
-    n->last_seen = uv_now(s->m->loop);
-    if (dispatcher_send_log_subscription(s->m->dispatcher, node_id, s->sub) != 0) {
+    n->last_seen = uv_now(s->lb->env->loop);
+    if (dispatcher_send_log_subscription(s->lb->cfg.dispatcher, node_id, s->sub) != 0) {
         n->closed = true;
         logbroker_send_error(s, node_id, "node is not connected (it may be down)");
     }
@@ -191,11 +208,11 @@ static void logbroker_check_cb(uv_timer_t *t)
     if (s->closing) {
         return;
     }
-    if (*s->current != s->m || s->m->phase != MANAGER_RUNNING || !rnode_is_leader(s->m->raft)) {
-        logbroker_sub_end(s, API_UNAVAILABLE, "the leader changed while streaming logs");
+    if (!menv_is_leader(s->lb->env)) {
+        logbroker_sub_end(s, API_UNAVAILABLE, LOGBROKER_LEADER_CHANGED);
         return;
     }
-    now = uv_now(s->m->loop);
+    now = uv_now(s->lb->env->loop);
     for (size_t i = 0; i < s->n_nodes; i++) {
         struct logbroker_node *n = &s->nodes[i];
         /* With follow, an acknowledged node may stay silent for ever. */
@@ -232,11 +249,11 @@ static bool logbroker_resolve(struct logbroker_sub *s, char *missing, size_t siz
         Swarm__Service *svc = NULL;
         Swarm__Task **tasks = NULL;
         size_t n = 0;
-        if (store_service_get(s->m->store, sel->service_ids[i], &svc) != 0) {
+        if (store_service_get(s->lb->env->store, sel->service_ids[i], &svc) != 0) {
             snprintf(missing, size, "%s", sel->service_ids[i]);
             return false;
         }
-        if (store_task_list_by_service(s->m->store, svc->id, &tasks, &n) == 0) {
+        if (store_task_list_by_service(s->lb->env->store, svc->id, &tasks, &n) == 0) {
             for (size_t k = 0; k < n; k++) {
                 logbroker_node_add(s, tasks[k]->node_id);
             }
@@ -246,7 +263,7 @@ static bool logbroker_resolve(struct logbroker_sub *s, char *missing, size_t siz
     }
     for (size_t i = 0; i < sel->n_task_ids; i++) {
         Swarm__Task *task = NULL;
-        if (store_task_get(s->m->store, sel->task_ids[i], &task) != 0) {
+        if (store_task_get(s->lb->env->store, sel->task_ids[i], &task) != 0) {
             snprintf(missing, size, "%s", sel->task_ids[i]);
             return false;
         }
@@ -263,8 +280,8 @@ static void logbroker_cancel_cb(struct api_call *call, void *data)
     logbroker_sub_end(s, API_CANCELLED, "cancelled");
 }
 
-static void logbroker_subscribe_local(struct manager *m, struct manager **current,
-                                      struct api_call *call, const Swarm__SubscribeLogsRequest *req)
+static void logbroker_subscribe_local(struct logbroker *lb, struct api_call *call,
+                                      const Swarm__SubscribeLogsRequest *req)
 {
     struct logbroker_sub *s = calloc(1, sizeof *s);
     char missing[256] = "";
@@ -290,14 +307,14 @@ static void logbroker_subscribe_local(struct manager *m, struct manager **curren
     } else {
         s->sub->options->tail = -1;
     }
-    s->m = m;
-    s->current = current;
+    s->lb = lb;
     s->call = call;
     s->follow = s->sub->options->follow;
-    uv_timer_init(m->loop, &s->timer);
+    uv_timer_init(lb->env->loop, &s->timer);
     s->timer.data = s;
-    s->next = logbroker_subs;
-    logbroker_subs = s;
+    s->next = lb->subs;
+    lb->subs = s;
+    lb->n_subs++;
     if (s->sub->selector->n_service_ids + s->sub->selector->n_task_ids == 0) {
         logbroker_sub_end(s, API_INVALID_ARGUMENT, "no service or task selected");
         return;
@@ -315,28 +332,30 @@ static void logbroker_subscribe_local(struct manager *m, struct manager **curren
 
 static void logbroker_subscribe_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
 {
-    struct manager **current = data;
-    struct manager *m = manager_require(call, data);
+    const struct manager_slot *slot = data;
+    struct logbroker *lb = slot->logbroker;
     raft_id leader = 0;
     const char *addr = NULL;
-    if (m == NULL) {
+    if (lb == NULL || lb->closing) {
+        api_call_error(call, API_FAILED_PRECONDITION, "%s",
+                       slot->worker ? MANAGER_WORKER_MSG : MANAGER_NOT_MANAGER_MSG);
         return;
     }
-    if (rnode_is_leader(m->raft) && m->dispatcher != NULL) {
-        logbroker_subscribe_local(m, current, call, (const Swarm__SubscribeLogsRequest *)msg);
+    if (menv_is_leader(lb->env)) {
+        logbroker_subscribe_local(lb, call, (const Swarm__SubscribeLogsRequest *)msg);
         return;
     }
-    rnode_leader(m->raft, &leader, &addr);
-    if (leader == 0 || addr == NULL || leader == rnode_id(m->raft)) {
+    menv_leader(lb->env, &leader, &addr);
+    if (leader == 0 || addr == NULL) {
         api_call_error(call, API_UNAVAILABLE, "%s", MANAGER_NO_LEADER_MSG);
         return;
     }
-    manager_forward_stream(m, call, &swarm__logs__descriptor, "SubscribeLogs", msg, addr);
+    lb->cfg.forward_stream(lb->cfg.data, call, msg, addr);
 }
 
-static struct logbroker_sub *logbroker_find(const char *id)
+static struct logbroker_sub *logbroker_find(struct logbroker *lb, const char *id)
 {
-    for (struct logbroker_sub *s = logbroker_subs; s != NULL; s = s->next) {
+    for (struct logbroker_sub *s = lb != NULL ? lb->subs : NULL; s != NULL; s = s->next) {
         if (id != NULL && strcmp(s->id, id) == 0) {
             return s;
         }
@@ -350,9 +369,9 @@ static void logbroker_publish_cb(struct api_call *call, const ProtobufCMessage *
     const struct api_peer *peer = api_call_peer(call);
     Swarm__PublishLogsResponse resp = SWARM__PUBLISH_LOGS_RESPONSE__INIT;
     Swarm__SubscribeLogsMessage out = SWARM__SUBSCRIBE_LOGS_MESSAGE__INIT;
-    struct logbroker_sub *s = logbroker_find(req->subscription_id);
+    const struct manager_slot *slot = data;
+    struct logbroker_sub *s = logbroker_find(slot->logbroker, req->subscription_id);
     struct logbroker_node *n;
-    (void)data;
     if (s == NULL || s->closing || s->call == NULL) {
         api_call_error(call, API_NOT_FOUND, "no such log subscription");
         return;
@@ -366,7 +385,7 @@ static void logbroker_publish_cb(struct api_call *call, const ProtobufCMessage *
         return;
     }
     n->acked = true;
-    n->last_seen = uv_now(s->m->loop);
+    n->last_seen = uv_now(s->lb->env->loop);
     if (req->n_messages > 0 && !n->closed) {
         /* The node is the one the certificate names, whatever it claims:
          * shallow copies (the request stays the runtime's). */
@@ -401,19 +420,19 @@ static void logbroker_publish_cb(struct api_call *call, const ProtobufCMessage *
 
 /* -------------------------------------------------------------- events */
 
-void logbroker_on_event(struct manager *m, const struct store_event *ev)
+void logbroker_on_event(struct logbroker *lb, const struct store_event *ev)
 {
     const Swarm__Task *t;
-    if (ev->kind != STORE_KIND_TASK || ev->new_obj == NULL) {
+    if (lb == NULL || lb->closing || ev->kind != STORE_KIND_TASK || ev->new_obj == NULL) {
         return;
     }
     t = (const Swarm__Task *)ev->new_obj;
     if (t->node_id == NULL || t->node_id[0] == '\0') {
         return;
     }
-    for (struct logbroker_sub *s = logbroker_subs; s != NULL; s = s->next) {
+    for (struct logbroker_sub *s = lb->subs; s != NULL; s = s->next) {
         const Swarm__LogSelector *sel = s->sub->selector;
-        if (s->m != m || s->closing || !s->follow ||
+        if (s->closing || !s->follow ||
             (!logbroker_strv_has(sel->service_ids, sel->n_service_ids, t->service_id) &&
              !logbroker_strv_has(sel->task_ids, sel->n_task_ids, t->id))) {
             continue;
@@ -422,10 +441,55 @@ void logbroker_on_event(struct manager *m, const struct store_event *ev)
     }
 }
 
-void logbroker_register(struct api_server *api, struct manager **current)
+/* ------------------------------------------------------------ lifecycle */
+
+struct logbroker *logbroker_new(const struct menv *env, const struct logbroker_config *cfg)
 {
+    struct logbroker *lb = calloc(1, sizeof *lb);
+    if (lb == NULL) {
+        return NULL;
+    }
+    lb->env = env;
+    lb->cfg = *cfg;
+    return lb;
+}
+
+/* Free once every subscription's timer is closed. */
+static void logbroker_maybe_free(struct logbroker *lb)
+{
+    void (*cb)(void *) = lb->close_cb;
+    void *data = lb->close_data;
+    if (!lb->closing || lb->n_subs > 0) {
+        return;
+    }
+    free(lb);
+    if (cb != NULL) {
+        cb(data);
+    }
+}
+
+void logbroker_close(struct logbroker *lb, void (*cb)(void *data), void *data)
+{
+    if (lb == NULL) {
+        if (cb != NULL) {
+            cb(data);
+        }
+        return;
+    }
+    lb->closing = true;
+    lb->close_cb = cb;
+    lb->close_data = data;
+    while (lb->subs != NULL) {
+        logbroker_sub_end(lb->subs, API_UNAVAILABLE, LOGBROKER_LEADER_CHANGED);
+    }
+    logbroker_maybe_free(lb);
+}
+
+void logbroker_register(struct api_server *api, const struct manager_slot *slot)
+{
+    void *data = (void *)slot;
     api_server_register(api, &swarm__logs__descriptor, "SubscribeLogs",
-                        API_ROLE_LOCAL | API_ROLE_MANAGER, logbroker_subscribe_cb, current);
+                        API_ROLE_LOCAL | API_ROLE_MANAGER, logbroker_subscribe_cb, data);
     api_server_register(api, &swarm__logs__descriptor, "PublishLogs",
-                        API_ROLE_WORKER | API_ROLE_MANAGER, logbroker_publish_cb, current);
+                        API_ROLE_WORKER | API_ROLE_MANAGER, logbroker_publish_cb, data);
 }

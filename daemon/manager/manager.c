@@ -25,6 +25,7 @@
 #include "hostinfo.h"
 #include "id.h"
 #include "log.h"
+#include "logbroker.h"
 #include "orchloop.h"
 #include "pbcopy.h"
 #include "pki.h"
@@ -284,8 +285,14 @@ static void manager_publish(struct manager *m, bool serving)
     }
     if (serving) {
         m->slot->dispatcher = m->dispatcher;
-    } else if (m->slot->dispatcher == m->dispatcher) {
+        m->slot->logbroker = m->logbroker;
+        return;
+    }
+    if (m->slot->dispatcher == m->dispatcher) {
         m->slot->dispatcher = NULL;
+    }
+    if (m->slot->logbroker == m->logbroker) {
+        m->slot->logbroker = NULL;
     }
 }
 
@@ -293,6 +300,13 @@ static X509 *manager_root_cert_cb(void *data)
 {
     struct manager *m = data;
     return m->root_cert;
+}
+
+static int manager_forward_logs_cb(void *data, struct api_call *call, const ProtobufCMessage *req,
+                                   const char *leader_addr)
+{
+    return manager_forward_stream(data, call, &swarm__logs__descriptor, "SubscribeLogs", req,
+                                  leader_addr);
 }
 
 /* ------------------------------------------------------------ ready / fail */
@@ -505,7 +519,7 @@ static void manager_event_cb(const struct store_event *ev, void *data)
     access_on_event(m, ev);
     dispatcher_on_event(m->dispatcher, ev);
     orchloop_on_event(m->orchloop, ev);
-    logbroker_on_event(m, ev);
+    logbroker_on_event(m->logbroker, ev);
 }
 
 /* A store being rebuilt from the log does not know the managers yet: the
@@ -584,6 +598,15 @@ static int manager_start_common(struct manager *m, bool bootstrap, bool force_ne
     m->dispatcher = dispatcher_new(&m->env, &dc);
     m->orchloop = orchloop_new(&m->env);
     if (m->dispatcher == NULL || m->orchloop == NULL) {
+        return SWARM_ENOMEM;
+    }
+    struct logbroker_config lc = {
+        .dispatcher = m->dispatcher,
+        .forward_stream = manager_forward_logs_cb,
+        .data = m,
+    };
+    m->logbroker = logbroker_new(&m->env, &lc);
+    if (m->logbroker == NULL) {
         return SWARM_ENOMEM;
     }
     store_set_event_cb(m->store, manager_event_cb, m);
@@ -1125,7 +1148,10 @@ static void raft_closed_cb(void *data)
 {
     struct manager *m = data;
     m->raft = NULL;
-    m->closing_modules = 3; /* dispatcher, orchestration loop, this hold */
+    m->closing_modules = 4; /* log broker, dispatcher, orchestration loop, this hold */
+    /* The broker first: it sends through the dispatcher until closed. */
+    logbroker_close(m->logbroker, module_closed_cb, m);
+    m->logbroker = NULL;
     dispatcher_close(m->dispatcher, module_closed_cb, m);
     m->dispatcher = NULL;
     orchloop_close(m->orchloop, module_closed_cb, m);

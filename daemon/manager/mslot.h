@@ -31,6 +31,7 @@
 
 struct manager;
 struct dispatcher;
+struct logbroker;
 
 struct manager_slot {
     /* `m` comes first: handlers not yet narrowed are given a pointer to it
@@ -39,6 +40,7 @@ struct manager_slot {
     bool worker;
     /* Published by the serving manager (see above). */
     struct dispatcher *dispatcher;
+    struct logbroker *logbroker;
 };
 
 #endif

@@ -105,6 +105,32 @@ def test_logs_follow_scale_and_sigint(cluster):
             p.wait()
 
 
+def test_logs_follow_ends_when_manager_leaves(cluster):
+    """A manager that stops serving ends the streams it relays at once, with
+    UNAVAILABLE, instead of leaving them to a check of a manager since freed
+    (the log broker is closed with its manager)."""
+    m, w1, w2 = cluster
+    web(m)
+    p = subprocess.Popen([str(SWARMCTL), "--socket", str(m.socket), "service", "logs", "-f",
+                          "web"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        reader = threading.Thread(target=lambda: [lines.append(l) for l in p.stdout], daemon=True)
+        reader.start()
+        wait_for(lambda: len(hello_lines("".join(lines))) >= 3, timeout=30, what="first lines")
+        assert p.poll() is None  # still following
+        m.ok("swarm", "leave", "--force")
+        assert p.wait(timeout=30) != 0
+        reader.join(timeout=30)
+        assert "the leader changed while streaming logs" in p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    r = m.ctl("service", "logs", "web")
+    assert r.returncode != 0 and "not a swarm manager" in r.stderr, r.stderr
+
+
 def test_logs_dead_worker_reported(cluster):
     m, w1, w2 = cluster
     web(m)
