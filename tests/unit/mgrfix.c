@@ -115,6 +115,11 @@ static void env_leader(void *impl, raft_id *id, const char **address)
     *id = 0;
     *address = NULL;
     raft_leader(server_raft(s), id, address);
+    /* As manager.c: only another manager is named. */
+    if (*id == 0 || *address == NULL || *id == s->id) {
+        *id = 0;
+        *address = NULL;
+    }
 }
 
 static bool env_is_leader(void *impl)
@@ -133,7 +138,7 @@ static int env_propose(void *impl, Swarm__StoreCommand *cmd, menv_propose_cb cb,
         raft_id id = 0;
         const char *addr = NULL;
         env_leader(s, &id, &addr);
-        return (id == 0 || id == s->id) ? SWARM_ENOLEADER : SWARM_ENOTLEADER;
+        return id == 0 ? SWARM_ENOLEADER : SWARM_ENOTLEADER;
     }
     p = malloc(sizeof *p);
     if (p == NULL) {

@@ -14,7 +14,8 @@
  *              applied, as rnode_is_leader (the harness watches raft_state
  *              after every step as rnode's 10 ms watch does, and calls the
  *              server's `on_leader` hook on each change);
- *   leader     raft_leader on that server;
+ *   leader     raft_leader on that server, naming only another server
+ *              (as manager.c);
  *   now        a fake wall clock: MFX_WALL_BASE_MS + the fixture's time.
  *
  * Time: nothing runs on the real clock. Every libuv timer of the modules runs
