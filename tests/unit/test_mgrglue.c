@@ -4,37 +4,85 @@
  * or sleeps: every wait is a number of simulated milliseconds. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "api.h"
+#include "dispatcher.h"
+#include "dispatcher.pb-c.h"
 #include "err.h"
 #include "mgrfix.h"
 #include "orchestrator.h"
 #include "orchloop.h"
+#include "pki.h"
 #include "test.h"
+
+/* ------------------------------------------------------------- wiring */
 
 /* The modules of each server, wired as manager.c wires them: every
  * committed change of its store goes to each module, and leadership (after
- * the barrier) to the leader-only loops. */
+ * the barrier) to the leader-only loops. A server may also serve the
+ * Dispatcher service over mutual TLS (serve_dispatcher), for nodes that
+ * hold real sessions (struct wnode below). */
 struct mods {
     struct mfx_server *s;
     struct orchloop *orch;
+    struct dispatcher *disp;
+    struct dispatcher *slot; /* what the API handlers serve from */
+    struct api_server *api;
+    char api_addr[64];
     unsigned closed; /* close callbacks that ran */
     unsigned opened; /* modules made */
+    bool orch_closed; /* the orchestration loop's close callback ran */
+};
+
+#define WNODES 3
+
+/* A worker node's side of the dispatcher protocol, as the agent speaks it:
+ * a TLS connection with its own certificate, a Session stream, and a
+ * Heartbeat on every half period of the loop's (fake) clock until it is
+ * told to go silent. */
+struct wnode {
+    struct glue *g;
+    const char *node_id;
+    struct api_client *c;
+    uv_timer_t hb;
+    bool made;
+    bool silent;
+    char session_id[64];
+    unsigned sessions_ended;
+    unsigned hb_ok;
+    bool closed;
 };
 
 struct glue {
     struct mfx *fx;
     struct mods m[MFX_N];
+    struct wnode w[WNODES];
+    /* Test PKI: a root, the managers' server identity, the nodes'. */
+    X509 *root;
+    EVP_PKEY *root_key;
+    X509 *mgr_cert;
+    EVP_PKEY *mgr_key;
+    unsigned net_opened, net_closed; /* API servers and node connections */
 };
+
+static X509 *root_cert_cb(void *data)
+{
+    struct glue *g = data;
+    return g->root;
+}
 
 static void mods_event_cb(const struct store_event *ev, void *data)
 {
     struct mods *m = data;
+    dispatcher_on_event(m->disp, ev);
     orchloop_on_event(m->orch, ev);
 }
 
 static void mods_leader_cb(struct mfx_server *s, bool leader, void *data)
 {
     struct mods *m = data;
+    dispatcher_set_leader(m->disp, leader);
     orchloop_set_leader(m->orch, leader);
 }
 
@@ -44,22 +92,35 @@ static void mods_closed_cb(void *data)
     m->closed++;
 }
 
+static void orch_closed_cb(void *data)
+{
+    struct mods *m = data;
+    m->orch_closed = true;
+    m->closed++;
+}
+
 /* Make server i's modules and tell them whether it leads now. */
 static void mods_open(struct glue *g, unsigned i)
 {
     struct mods *m = &g->m[i];
+    struct dispatcher_config dc = {.root_cert = root_cert_cb, .data = g};
+    bool leader;
     m->s = &g->fx->s[i];
     m->orch = orchloop_new(&m->s->env);
-    m->opened++;
+    m->disp = dispatcher_new(&m->s->env, &dc);
+    m->opened += 2;
+    m->slot = m->disp;
     store_set_event_cb(m->s->store, mods_event_cb, m);
     m->s->on_leader = mods_leader_cb;
     m->s->on_leader_data = m;
-    orchloop_set_leader(m->orch, menv_is_leader(&m->s->env));
+    leader = menv_is_leader(&m->s->env);
+    dispatcher_set_leader(m->disp, leader);
+    orchloop_set_leader(m->orch, leader);
 }
 
 /* Close server i's modules, as manager_close does: no more events or
- * leadership reports, then each module's close (which waits for what it
- * has in flight). */
+ * leadership reports, the handlers' slot cleared, then each module's close
+ * (which waits for what it has in flight). */
 static void mods_close(struct glue *g, unsigned i)
 {
     struct mods *m = &g->m[i];
@@ -68,14 +129,65 @@ static void mods_close(struct glue *g, unsigned i)
     }
     store_set_event_cb(m->s->store, NULL, NULL);
     m->s->on_leader = NULL;
-    orchloop_close(m->orch, mods_closed_cb, m);
+    m->slot = NULL;
+    dispatcher_close(m->disp, mods_closed_cb, m);
+    m->disp = NULL;
+    orchloop_close(m->orch, orch_closed_cb, m);
     m->orch = NULL;
+}
+
+static void net_closed_cb(void *data)
+{
+    struct glue *g = data;
+    g->net_closed++;
+}
+
+static void wnode_hb_closed_cb(uv_handle_t *h)
+{
+    struct wnode *w = h->data;
+    w->g->net_closed++;
+}
+
+/* Close the node connections and the API servers. */
+static void net_close(struct glue *g)
+{
+    for (unsigned k = 0; k < WNODES; k++) {
+        struct wnode *w = &g->w[k];
+        if (!w->made || w->closed) {
+            continue;
+        }
+        w->closed = true;
+        uv_close((uv_handle_t *)&w->hb, wnode_hb_closed_cb);
+        api_client_close(w->c, net_closed_cb, g);
+    }
+    for (unsigned i = 0; i < MFX_N; i++) {
+        if (g->m[i].api != NULL) {
+            g->m[i].slot = NULL;
+            api_server_shutdown(g->m[i].api, 0, net_closed_cb, g);
+            g->m[i].api = NULL;
+        }
+    }
+}
+
+static bool net_done(struct mfx *fx, void *arg)
+{
+    struct glue *g = arg;
+    return g->net_closed == g->net_opened;
+}
+
+static void pki_drop(struct glue *g)
+{
+    X509_free(g->root);
+    EVP_PKEY_free(g->root_key);
+    X509_free(g->mgr_cert);
+    EVP_PKEY_free(g->mgr_key);
 }
 
 /* Each test body runs between mfx_init and mfx_close with every server's
  * modules open: an assertion that fails returns from the body, and the
- * modules and the cluster are still torn down, after which every module
- * must have called back its close (drained). */
+ * network, the modules and the cluster are still torn down, after which
+ * every module must have called back its close (drained) and every
+ * proposal its callback, once. */
 #define MFX_TEST(tname)                                                     \
     static void body_##tname(struct mfx *fx, struct glue *g);               \
     TEST(tname)                                                             \
@@ -92,10 +204,15 @@ static void mods_close(struct glue *g, unsigned i)
             mods_open(&g, i_);                                              \
         }                                                                   \
         body_##tname(&fx, &g);                                              \
+        net_close(&g);                                                      \
+        if (!mfx_run_until(&fx, net_done, &g, 5000)) {                      \
+            FAILF("connections or API servers never finished closing");    \
+        }                                                                   \
         for (unsigned i_ = 0; i_ < fx.n; i_++) {                            \
             mods_close(&g, i_);                                             \
         }                                                                   \
         mfx_close(&fx);                                                     \
+        pki_drop(&g);                                                       \
         for (unsigned i_ = 0; i_ < fx.n; i_++) {                            \
             if (g.m[i_].closed != g.m[i_].opened) {                         \
                 FAILF("server %u: %u module(s) never finished closing", i_, \
@@ -338,18 +455,24 @@ MFX_TEST(harness_loop_timers_follow_fixture_time)
 
 /* ------------------------------------------------------- scenarios */
 
+/* A heartbeat period long enough that the dispatcher never marks the seeded
+ * nodes Down (they hold no session) within a test that is not about it. */
+#define QUIET_PERIOD_MS 600000
+
+static const char *const node_ids[WNODES] = {"nodeaaaaaaaaaaaaaaaaaaaaa",
+                                             "nodebbbbbbbbbbbbbbbbbbbbb",
+                                             "nodeccccccccccccccccccccc"};
+
 /* The cluster (heartbeat period `period_ms`) and three Ready workers. */
 static int seed(struct mfx *fx, unsigned l, int64_t period_ms)
 {
     Swarm__StoreCommand cmd = SWARM__STORE_COMMAND__INIT;
-    static const char *const ids[] = {"nodeaaaaaaaaaaaaaaaaaaaaa", "nodebbbbbbbbbbbbbbbbbbbbb",
-                                      "nodeccccccccccccccccccccc"};
     int rv;
     cmd_add(&cmd, cluster_create(period_ms));
-    for (unsigned i = 0; i < 3; i++) {
+    for (unsigned i = 0; i < WNODES; i++) {
         char host[16];
         snprintf(host, sizeof host, "worker%u", i);
-        cmd_add(&cmd, node_create(ids[i], host, SWARM__NODE_ROLE__NODE_ROLE_WORKER, 0,
+        cmd_add(&cmd, node_create(node_ids[i], host, SWARM__NODE_ROLE__NODE_ROLE_WORKER, 0,
                                   SWARM__NODE_STATE__NODE_STATE_READY));
     }
     rv = mfx_propose_wait(fx, l, &cmd, 5000);
@@ -472,7 +595,7 @@ MFX_TEST(scale_up_survives_leader_change)
 
     ASSERT(mfx_run_until_leader(fx, fx->n, 5000));
     l = mfx_leader(fx);
-    ASSERT_INT_EQ(seed(fx, l, 1000), 0);
+    ASSERT_INT_EQ(seed(fx, l, QUIET_PERIOD_MS), 0);
     ASSERT_INT_EQ(write1(fx, l, service_create(SVC_ID, "web", replicas, pad)), 0);
 
     /* First pass committed (1 task), second in flight: cut the leader off. */
@@ -540,7 +663,7 @@ static bool pass_in_flight(struct mfx *fx, void *arg)
  * applied): that pass stays in flight. */
 static void start_stuck_pass(struct mfx *fx, unsigned l)
 {
-    ASSERT_INT_EQ(seed(fx, l, 1000), 0);
+    ASSERT_INT_EQ(seed(fx, l, QUIET_PERIOD_MS), 0);
     ASSERT_INT_EQ(write1(fx, l, service_create(SVC_ID, "web", 3, 0)), 0);
     mute_followers(fx, l);
     ASSERT(mfx_run_until(fx, pass_in_flight, &l, 1000));
@@ -568,7 +691,7 @@ MFX_TEST(shutdown_drains_pending_pass)
     }
     mods_close(g, l);
     mfx_run(fx, 50);
-    ASSERT_INT_EQ(g->m[l].closed, 0); /* still waiting for its pass */
+    ASSERT(!g->m[l].orch_closed); /* still waiting for its pass */
     ASSERT(pass_in_flight(fx, &l));
     /* The teardown shuts every server down: raft fails the pass. */
 }
@@ -590,11 +713,295 @@ MFX_TEST(close_then_leadership_loss_drains)
     mods_close(g, l);
     proposed = fx->s[l].n_proposed;
     ASSERT(mfx_run_until_leader(fx, l, 10000));
-    ASSERT_INT_EQ(g->m[l].closed, 1);
+    ASSERT(g->m[l].orch_closed);
     ASSERT_INT_EQ(fx->s[l].n_done, proposed);
     mfx_heal(fx, l);
     ASSERT(mfx_run_until(fx, all_settled, &settled, 10000));
     ASSERT_INT_EQ(fx->s[l].n_proposed, proposed);
+}
+
+/* ------------------------------------------------- nodes with sessions */
+
+#define CLUSTER_ID "cluster000000000000000000"
+
+static int pki_make(struct glue *g)
+{
+    char em[SWARM_ERRMSG_SIZE];
+    int64_t now = (int64_t)time(NULL); /* certificates: the real wall clock */
+    if (g->root != NULL) {
+        return 0;
+    }
+    if (pki_key_generate(&g->root_key, em) != 0 ||
+        pki_root_ca_create(g->root_key, now, PKI_ROOT_LIFETIME_S, &g->root, em) != 0 ||
+        pki_key_generate(&g->mgr_key, em) != 0 ||
+        pki_cert_issue(g->root, g->root_key, g->mgr_key, "managerxxxxxxxxxxxxxxxxxx",
+                       "swarm-manager", CLUSTER_ID, now, PKI_NODE_LIFETIME_S, &g->mgr_cert,
+                       em) != 0) {
+        fprintf(stderr, "pki: %s\n", em);
+        return -1;
+    }
+    return 0;
+}
+
+/* Server i serves the Dispatcher service on 127.0.0.1 (any port), from its
+ * dispatcher (the slot, as mslot.h). */
+static int serve_dispatcher(struct glue *g, unsigned i)
+{
+    char em[SWARM_ERRMSG_SIZE];
+    struct mods *m = &g->m[i];
+    SSL_CTX *ctx = NULL;
+    int rv;
+    if (pki_make(g) != 0 || pki_server_ctx(g->root, g->mgr_cert, g->mgr_key, &ctx, em) != 0) {
+        return -1;
+    }
+    m->api = api_server_new(&g->fx->loop, 0);
+    g->net_opened++;
+    dispatcher_register(m->api, &m->slot);
+    rv = api_server_listen_tls(m->api, "127.0.0.1:0", ctx, em, sizeof em);
+    SSL_CTX_free(ctx);
+    if (rv != 0) {
+        fprintf(stderr, "listen: %s\n", em);
+        return -1;
+    }
+    snprintf(m->api_addr, sizeof m->api_addr, "127.0.0.1:%d", api_server_tls_port(m->api));
+    return 0;
+}
+
+static void wnode_hb_done_cb(enum api_status status, const char *message,
+                             const ProtobufCMessage *resp, void *data)
+{
+    struct wnode *w = data;
+    if (status == API_OK) {
+        w->hb_ok++;
+    }
+}
+
+static void wnode_hb_cb(uv_timer_t *t)
+{
+    struct wnode *w = t->data;
+    Swarm__HeartbeatRequest req = SWARM__HEARTBEAT_REQUEST__INIT;
+    if (w->silent || w->session_id[0] == '\0' || w->closed) {
+        return;
+    }
+    req.session_id = w->session_id;
+    api_client_unary(w->c, &swarm__dispatcher__descriptor, "Heartbeat", &req.base, 0,
+                     wnode_hb_done_cb, w);
+}
+
+static void wnode_session_msg_cb(const ProtobufCMessage *msg, void *data)
+{
+    struct wnode *w = data;
+    const Swarm__SessionMessage *m = (const Swarm__SessionMessage *)msg;
+    if (m->session_id != NULL && m->session_id[0] != '\0') {
+        snprintf(w->session_id, sizeof w->session_id, "%s", m->session_id);
+    }
+}
+
+static void wnode_session_done_cb(enum api_status status, const char *message,
+                                  const ProtobufCMessage *resp, void *data)
+{
+    struct wnode *w = data;
+    w->session_id[0] = '\0';
+    w->sessions_ended++;
+}
+
+static void wnode_connect_cb(struct api_client *c, int status, const char *errmsg, void *data)
+{
+    struct wnode *w = data;
+    Swarm__SessionRequest req = SWARM__SESSION_REQUEST__INIT;
+    if (status != 0 || w->closed) {
+        fprintf(stderr, "node %s: connect: %s\n", w->node_id, errmsg ? errmsg : "");
+        return;
+    }
+    api_client_stream(c, &swarm__dispatcher__descriptor, "Session", &req.base, 0,
+                      wnode_session_msg_cb, wnode_session_done_cb, w, NULL);
+}
+
+/* Node k connects to `addr` with its own worker certificate, opens its
+ * session and heartbeats every half period (`period_ms`). */
+static int wnode_start(struct glue *g, unsigned k, const char *addr, uint64_t period_ms)
+{
+    char em[SWARM_ERRMSG_SIZE];
+    struct wnode *w = &g->w[k];
+    EVP_PKEY *key = NULL;
+    X509 *cert = NULL;
+    SSL_CTX *ctx = NULL;
+    int rv = -1;
+    w->g = g;
+    w->node_id = node_ids[k];
+    if (pki_make(g) != 0 || pki_key_generate(&key, em) != 0 ||
+        pki_cert_issue(g->root, g->root_key, key, w->node_id, "swarm-worker", CLUSTER_ID,
+                       (int64_t)time(NULL), PKI_NODE_LIFETIME_S, &cert, em) != 0 ||
+        pki_client_ctx(g->root, cert, key, &ctx, em) != 0) {
+        goto out;
+    }
+    w->c = api_client_new(&g->fx->loop, 0);
+    uv_timer_init(&g->fx->loop, &w->hb);
+    w->hb.data = w;
+    w->made = true;
+    g->net_opened += 2;
+    uv_timer_start(&w->hb, wnode_hb_cb, period_ms / 2, period_ms / 2);
+    rv = api_client_connect_tls(w->c, addr, ctx, NULL, 0, wnode_connect_cb, w);
+out:
+    SSL_CTX_free(ctx);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    return rv;
+}
+
+static bool sessions_open(struct mfx *fx, void *arg)
+{
+    struct glue *g = arg;
+    for (unsigned k = 0; k < WNODES; k++) {
+        if (g->w[k].session_id[0] == '\0' || g->w[k].hb_ok == 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static Swarm__NodeState node_state(struct store *st, const char *id)
+{
+    Swarm__Node *n = NULL;
+    Swarm__NodeState state;
+    if (store_node_get(st, id, &n) != 0) {
+        return (Swarm__NodeState)-1;
+    }
+    state = n->status != NULL ? n->status->state : SWARM__NODE_STATE__NODE_STATE_UNKNOWN;
+    swarm__node__free_unpacked(n, NULL);
+    return state;
+}
+
+struct down_arg {
+    unsigned server;
+    const char *node_id;
+};
+
+static bool node_down(struct mfx *fx, void *arg)
+{
+    struct down_arg *a = arg;
+    return node_state(fx->s[a->server].store, a->node_id) == SWARM__NODE_STATE__NODE_STATE_DOWN;
+}
+
+/* Tasks of the service desired running on `node_id` in a store. */
+static size_t tasks_on(struct store *st, const char *node_id)
+{
+    Swarm__Task **tasks = NULL;
+    size_t n = 0, k = 0;
+    if (store_task_list_by_node(st, node_id, &tasks, &n) != 0) {
+        return (size_t)-1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        k += tasks[i]->desired_state <= SWARM__TASK_STATE__TASK_STATE_RUNNING;
+    }
+    store_task_free_list(tasks, n);
+    return k;
+}
+
+#define PERIOD_MS 1000
+
+struct hb_arg {
+    struct wnode *w;
+    unsigned before;
+};
+
+static bool hb_answered(struct mfx *fx, void *arg)
+{
+    struct hb_arg *a = arg;
+    return a->w->hb_ok > a->before;
+}
+
+struct moved_arg {
+    struct settled_arg *settled;
+    const char *from;
+};
+
+/* Every store: the service settled again and nothing desired running on
+ * the node `from`. */
+static bool task_moved(struct mfx *fx, void *arg)
+{
+    struct moved_arg *a = arg;
+    if (!all_settled(fx, a->settled)) {
+        return false;
+    }
+    for (unsigned i = 0; i < fx->n; i++) {
+        if (tasks_on(fx->s[i].store, a->from) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* (d) A node missing its heartbeats: three workers hold real sessions with
+ * the leader's dispatcher (mutual TLS, their own certificates) and
+ * heartbeat on the fake clock; one tasks of a 3-replica service runs on
+ * each. One node goes silent (its connection stays up): it is still Ready
+ * until DISPATCHER_MISSED (3) periods have passed since its last heartbeat,
+ * then the dispatcher marks it Down, on every server, the others stay
+ * Ready, and the orchestrator moves its task to a live node: again 3 tasks
+ * desired running, one per slot, none on the silent node. */
+MFX_TEST(missed_heartbeats_mark_node_down_and_move_its_tasks)
+{
+    struct settled_arg settled = {SVC_ID, 3, MFX_N, {0}, {0}};
+    struct down_arg down;
+    uint64_t silent_at, last_hb;
+    unsigned l, hb_before;
+
+    ASSERT(mfx_run_until_leader(fx, fx->n, 5000));
+    l = mfx_leader(fx);
+    ASSERT_INT_EQ(seed(fx, l, PERIOD_MS), 0);
+    ASSERT_INT_EQ(serve_dispatcher(g, l), 0);
+    for (unsigned k = 0; k < WNODES; k++) {
+        ASSERT_INT_EQ(wnode_start(g, k, g->m[l].api_addr, PERIOD_MS), 0);
+    }
+    ASSERT(mfx_run_until(fx, sessions_open, g, 2000));
+    ASSERT_INT_EQ(write1(fx, l, service_create(SVC_ID, "web", 3, 0)), 0);
+    ASSERT(mfx_run_until(fx, all_settled, &settled, 5000));
+    for (unsigned k = 0; k < WNODES; k++) {
+        ASSERT_INT_EQ(tasks_on(fx->s[l].store, node_ids[k]), 1);
+    }
+    /* Well past the grace for nodes without a session: every node is
+     * Ready, since each keeps heartbeating. */
+    mfx_run(fx, 4 * PERIOD_MS);
+    for (unsigned k = 0; k < WNODES; k++) {
+        ASSERT_INT_EQ(node_state(fx->s[l].store, node_ids[k]),
+                      SWARM__NODE_STATE__NODE_STATE_READY);
+        ASSERT_INT_EQ(g->w[k].sessions_ended, 0);
+    }
+
+    /* Node a goes silent right after a heartbeat was answered. */
+    hb_before = g->w[0].hb_ok;
+    ASSERT(mfx_run_until(fx, hb_answered, &(struct hb_arg){&g->w[0], hb_before}, 2000));
+    g->w[0].silent = true;
+    silent_at = mfx_time(fx);
+    last_hb = silent_at;
+    /* Still Ready just short of three periods. */
+    mfx_run(fx, 3 * PERIOD_MS - PERIOD_MS / 2);
+    ASSERT_INT_EQ(node_state(fx->s[l].store, node_ids[0]), SWARM__NODE_STATE__NODE_STATE_READY);
+    down.server = l;
+    down.node_id = node_ids[0];
+    ASSERT(mfx_run_until(fx, node_down, &down, 2 * PERIOD_MS));
+    ASSERT(mfx_time(fx) - last_hb >= 3 * PERIOD_MS);
+    ASSERT_INT_EQ(g->w[0].sessions_ended, 1); /* its session was ended */
+    /* The orchestrator moves its task; the others stay up. */
+    settled.skip = MFX_N;
+    memset(settled.seen, 0, sizeof settled.seen);
+    ASSERT(mfx_run_until(fx, task_moved, &(struct moved_arg){&settled, node_ids[0]}, 5000));
+    ASSERT(mfx_run_until_converged(fx, 2000));
+    for (unsigned i = 0; i < fx->n; i++) {
+        struct census c = census_of(fx->s[i].store, SVC_ID, 3);
+        ASSERT_INT_EQ(node_state(fx->s[i].store, node_ids[0]), SWARM__NODE_STATE__NODE_STATE_DOWN);
+        ASSERT_INT_EQ(node_state(fx->s[i].store, node_ids[1]), SWARM__NODE_STATE__NODE_STATE_READY);
+        ASSERT_INT_EQ(node_state(fx->s[i].store, node_ids[2]), SWARM__NODE_STATE__NODE_STATE_READY);
+        ASSERT_INT_EQ(tasks_on(fx->s[i].store, node_ids[0]), 0);
+        ASSERT_INT_EQ(tasks_on(fx->s[i].store, node_ids[1]) + tasks_on(fx->s[i].store, node_ids[2]),
+                      3);
+        ASSERT_INT_EQ(c.running, 3);
+        ASSERT_INT_EQ(c.dup_slots, 0);
+        ASSERT_INT_EQ(c.bad_slots, 0);
+    }
+    ASSERT_INT_EQ(g->w[1].sessions_ended, 0);
+    ASSERT_INT_EQ(g->w[2].sessions_ended, 0);
 }
 
 TEST_MAIN()
