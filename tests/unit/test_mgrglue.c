@@ -33,6 +33,7 @@ struct mods {
     unsigned closed; /* close callbacks that ran */
     unsigned opened; /* modules made */
     bool orch_closed; /* the orchestration loop's close callback ran */
+    bool disp_closed; /* the dispatcher's */
 };
 
 #define WNODES 3
@@ -86,9 +87,10 @@ static void mods_leader_cb(struct mfx_server *s, bool leader, void *data)
     orchloop_set_leader(m->orch, leader);
 }
 
-static void mods_closed_cb(void *data)
+static void disp_closed_cb(void *data)
 {
     struct mods *m = data;
+    m->disp_closed = true;
     m->closed++;
 }
 
@@ -130,7 +132,7 @@ static void mods_close(struct glue *g, unsigned i)
     store_set_event_cb(m->s->store, NULL, NULL);
     m->s->on_leader = NULL;
     m->slot = NULL;
-    dispatcher_close(m->disp, mods_closed_cb, m);
+    dispatcher_close(m->disp, disp_closed_cb, m);
     m->disp = NULL;
     orchloop_close(m->orch, orch_closed_cb, m);
     m->orch = NULL;
@@ -1002,6 +1004,34 @@ MFX_TEST(missed_heartbeats_mark_node_down_and_move_its_tasks)
     }
     ASSERT_INT_EQ(g->w[1].sessions_ended, 0);
     ASSERT_INT_EQ(g->w[2].sessions_ended, 0);
+}
+
+/* (c) again, for the dispatcher: a node opens its session while the
+ * leader's followers do not answer, so the flush that marks it Ready stays
+ * in flight; closing the dispatcher then waits for it (raft fails it when
+ * the leader loses its leadership or shuts down), and the flush's callback
+ * runs on live memory. */
+MFX_TEST(close_drains_pending_flush)
+{
+    unsigned l, proposed;
+    ASSERT(mfx_run_until_leader(fx, fx->n, 5000));
+    l = mfx_leader(fx);
+    ASSERT_INT_EQ(seed(fx, l, QUIET_PERIOD_MS), 0);
+    mfx_run(fx, 100); /* the orchestration loop's pass over the seed */
+    ASSERT(!pass_in_flight(fx, &l));
+    ASSERT_INT_EQ(serve_dispatcher(g, l), 0);
+    mute_followers(fx, l);
+    proposed = fx->s[l].n_proposed;
+    ASSERT_INT_EQ(wnode_start(g, 0, g->m[l].api_addr, QUIET_PERIOD_MS), 0);
+    ASSERT(mfx_run_until(fx, pass_in_flight, &l, 1000));
+    ASSERT_INT_EQ(fx->s[l].n_proposed, proposed + 1);
+    ASSERT(g->w[0].session_id[0] != '\0');
+    mods_close(g, l);
+    mfx_run(fx, 50);
+    ASSERT(!g->m[l].disp_closed); /* still waiting for its flush */
+    ASSERT(mfx_run_until_leader(fx, l, 10000));
+    ASSERT(g->m[l].disp_closed);
+    ASSERT_INT_EQ(fx->s[l].n_done, fx->s[l].n_proposed);
 }
 
 TEST_MAIN()
