@@ -31,12 +31,15 @@
  *     (every CAROTATE_PASS_MS), so they do not all reconnect at once;
  *   - leader change: the new leader's reconciler takes over from the store
  *     (the rotation lives in the cluster object);
- *   - the finishing write loses a race (CAS): the next pass retries. */
+ *   - the finishing write loses a race (CAS): the next pass retries.
+ * Lifecycle and ownership: carotate.h. */
+#include "carotate.h"
+
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "err.h"
-#include "internal.h"
 #include "log.h"
 #include "pbcopy.h"
 #include "pki.h"
@@ -56,6 +59,22 @@
 struct carotate_down {
     char id[64];
     uint64_t since; /* uv_now when first seen not ready and unconverged */
+};
+
+struct carotate {
+    const struct menv *env;
+    struct carotate_config cfg;
+    uv_timer_t timer;
+    bool running; /* the finishing write is in flight */
+    bool again;   /* a pass was due while it was */
+    struct carotate_down *down; /* unconverged nodes seen not ready, by ID */
+    size_t n_down;
+    bool closing;
+    /* Close after drain. */
+    bool timer_open;
+    unsigned n_proposals;
+    void (*close_cb)(void *data);
+    void *close_data;
 };
 
 static int down_cmp(const void *a, const void *b)
@@ -126,7 +145,7 @@ int carotate_signer(const Swarm__Cluster *c, X509 **ca, EVP_PKEY **key, STACK_OF
 /* The root to rotate to: the one given (checked), else a new one. */
 static int new_root(const Swarm__CAConfig *want, X509 **cert, EVP_PKEY **key, char *errmsg)
 {
-    int64_t now = manager_now_ms() / 1000;
+    int64_t now = (int64_t)time(NULL);
     int rv;
     if (want->signing_ca_cert.len == 0) {
         if (want->signing_ca_key.len > 0) {
@@ -190,15 +209,13 @@ static int set_rotation(Swarm__RootCA *ca, X509 *cert, EVP_PKEY *key, X509 *cros
     return rv;
 }
 
-int carotate_start(struct manager *m, Swarm__Cluster *c, const Swarm__ClusterSpec *req_spec,
-                   char *errmsg)
+int carotate_start(Swarm__Cluster *c, const Swarm__ClusterSpec *req_spec, char *errmsg)
 {
     const Swarm__CAConfig *want = req_spec->ca_config;
     const Swarm__CAConfig *have = c->spec != NULL ? c->spec->ca_config : NULL;
     X509 *old_cert = NULL, *cert = NULL, *cross = NULL;
     EVP_PKEY *old_key = NULL, *key = NULL;
     int rv;
-    (void)m;
 
     bool forced = want->force_rotate > (have != NULL ? have->force_rotate : 0);
     if (!forced && want->signing_ca_cert.len == 0 && want->signing_ca_key.len == 0) {
@@ -246,25 +263,23 @@ out:
 
 /* ---------------------------------------------------------- trust root */
 
-void carotate_sync_root(struct manager *m)
+void carotate_sync_root(struct carotate *ca)
 {
     char errmsg[SWARM_ERRMSG_SIZE] = "";
     Swarm__Cluster *c = NULL;
-    X509 *root = NULL;
-    if (m->store == NULL || store_cluster_get_default(m->store, &c) != 0) {
+    X509 *root = NULL, *current;
+    if (ca == NULL || store_cluster_get_default(ca->env->store, &c) != 0) {
         return;
     }
+    current = ca->cfg.root_cert(ca->cfg.data);
     if (c->root_ca != NULL && c->root_ca->ca_cert_pem.len > 0 &&
         pki_cert_from_pem(c->root_ca->ca_cert_pem.data, c->root_ca->ca_cert_pem.len, &root,
                           errmsg) == 0 &&
-        (m->root_cert == NULL || X509_cmp(root, m->root_cert) != 0)) {
-        if (m->server_ctx == NULL) {
-            X509_free(m->root_cert); /* before the contexts exist */
-            X509_up_ref(root);
-            m->root_cert = root;
-        } else if (manager_reload_identity(m, root, NULL, NULL, NULL, errmsg) != 0) {
+        (current == NULL || X509_cmp(root, current) != 0)) {
+        int rv = ca->cfg.trust_root(ca->cfg.data, root, errmsg);
+        if (rv < 0) {
             log_error("carotate", "trusting the new root CA: %s", errmsg);
-        } else {
+        } else if (rv == 0) {
             log_info("carotate", "this manager now trusts the swarm's new root CA");
         }
     }
@@ -275,11 +290,12 @@ void carotate_sync_root(struct manager *m)
 /* ---------------------------------------------------------- reconciler */
 
 static void carotate_timer_cb(uv_timer_t *t);
+static void carotate_maybe_free(struct carotate *ca);
 
-static void schedule(struct manager *m, uint64_t delay)
+static void schedule(struct carotate *ca, uint64_t delay)
 {
-    if (m->phase != MANAGER_CLOSING && !uv_is_active((uv_handle_t *)&m->carotate_timer)) {
-        uv_timer_start(&m->carotate_timer, carotate_timer_cb, delay, 0);
+    if (!ca->closing && !uv_is_active((uv_handle_t *)&ca->timer)) {
+        uv_timer_start(&ca->timer, carotate_timer_cb, delay, 0);
     }
 }
 
@@ -290,27 +306,31 @@ static bool node_converged(const Swarm__Node *n, const unsigned char *key, size_
            memcmp(t->cert_issuer_public_key.data, key, len) == 0;
 }
 
-static void finish_done_cb(struct manager *m, int status, const struct store_result *res,
-                           void *data)
+static void finish_done_cb(int status, const struct store_result *res, void *data)
 {
-    (void)data;
-    m->carotate_running = false;
+    struct carotate *ca = data;
+    ca->n_proposals--;
+    ca->running = false;
     if (status != 0 || res->status != 0) {
         log_warn("carotate", "finishing the root rotation failed (will retry): %s",
                  status != 0 ? swarm_strerror(status) : res->message);
-        m->carotate_again = true;
+        ca->again = true;
     } else {
         log_info("carotate", "root CA rotation complete: the old root is no longer trusted");
     }
-    if (m->carotate_again && m->phase == MANAGER_RUNNING) {
-        m->carotate_again = false;
-        schedule(m, CAROTATE_DELAY_MS);
+    if (ca->closing) {
+        carotate_maybe_free(ca);
+        return;
+    }
+    if (ca->again) {
+        ca->again = false;
+        schedule(ca, CAROTATE_DELAY_MS);
     }
 }
 
 /* Every node that is up has a certificate from the new root: it becomes the
  * root, with new join tokens for its digest. */
-static void finish(struct manager *m, Swarm__Cluster *c)
+static void finish(struct carotate *ca, Swarm__Cluster *c)
 {
     Swarm__StoreCommand cmd = SWARM__STORE_COMMAND__INIT;
     Swarm__StoreAction action = SWARM__STORE_ACTION__INIT;
@@ -351,14 +371,17 @@ static void finish(struct manager *m, Swarm__Cluster *c)
     action.cluster = c;
     cmd.n_actions = 1;
     cmd.actions = actions;
-    m->carotate_running = true;
-    if (manager_write(m, &cmd, finish_done_cb, NULL) != 0) {
-        m->carotate_running = false;
+    ca->running = true;
+    ca->n_proposals++;
+    if (menv_propose(ca->env, &cmd, finish_done_cb, ca) != 0) {
+        ca->n_proposals--;
+        ca->running = false;
     }
 }
 
-static void reconcile(struct manager *m)
+static void reconcile(struct carotate *ca)
 {
+    struct store *store = ca->env->store;
     Swarm__Cluster *c = NULL;
     Swarm__Node **nodes = NULL;
     size_t n = 0, waiting = 0, done = 0;
@@ -367,22 +390,22 @@ static void reconcile(struct manager *m)
     size_t key_len = 0;
     char errmsg[SWARM_ERRMSG_SIZE];
 
-    if (store_cluster_get_default(m->store, &c) != 0) {
+    if (store_cluster_get_default(store, &c) != 0) {
         return;
     }
     if (c->root_ca == NULL || c->root_ca->root_rotation == NULL) {
-        free(m->carotate_down); /* the next rotation starts afresh */
-        m->carotate_down = NULL;
-        m->n_carotate_down = 0;
+        free(ca->down); /* the next rotation starts afresh */
+        ca->down = NULL;
+        ca->n_down = 0;
     }
     if (c->root_ca == NULL || c->root_ca->root_rotation == NULL ||
         pki_cert_from_pem(c->root_ca->root_rotation->ca_cert_pem.data,
                           c->root_ca->root_rotation->ca_cert_pem.len, &cert, errmsg) != 0 ||
         pki_cert_pubkey_der(cert, &key, &key_len) != 0 ||
-        store_node_list(m->store, &nodes, &n) != 0) {
+        store_node_list(store, &nodes, &n) != 0) {
         goto out;
     }
-    uint64_t now = uv_now(m->loop);
+    uint64_t now = uv_now(ca->env->loop);
     struct carotate_down *down = calloc(n ? n : 1, sizeof *down);
     size_t n_down = 0, asked = 0;
     if (down == NULL) {
@@ -397,9 +420,8 @@ static void reconcile(struct manager *m)
         if (node->status == NULL || node->status->state != SWARM__NODE_STATE__NODE_STATE_READY) {
             struct carotate_down want, *seen;
             snprintf(want.id, sizeof want.id, "%s", node->id);
-            seen = m->n_carotate_down == 0 ? NULL
-                                           : bsearch(&want, m->carotate_down, m->n_carotate_down,
-                                                     sizeof want, down_cmp);
+            seen = ca->n_down == 0 ? NULL
+                                   : bsearch(&want, ca->down, ca->n_down, sizeof want, down_cmp);
             want.since = seen != NULL ? seen->since : now;
             down[n_down++] = want;
             waiting += now - want.since < CAROTATE_DOWN_GRACE_MS;
@@ -407,20 +429,20 @@ static void reconcile(struct manager *m)
         }
         waiting++;
         if (asked < CAROTATE_BATCH &&
-            dispatcher_request_renewal(m->dispatcher, node->id, key, key_len) == 1) {
+            dispatcher_request_renewal(ca->cfg.dispatcher, node->id, key, key_len) == 1) {
             asked++;
         }
     }
     qsort(down, n_down, sizeof *down, down_cmp);
-    free(m->carotate_down);
-    m->carotate_down = down;
-    m->n_carotate_down = n_down;
+    free(ca->down);
+    ca->down = down;
+    ca->n_down = n_down;
     if (waiting == 0) {
         log_info("carotate", "every node that is up (%zu) has a certificate from the new root",
                  done);
-        finish(m, c);
+        finish(ca, c);
     } else {
-        schedule(m, CAROTATE_PASS_MS);
+        schedule(ca, CAROTATE_PASS_MS);
     }
 out:
     store_node_free_list(nodes, n);
@@ -433,32 +455,88 @@ out:
 
 static void carotate_timer_cb(uv_timer_t *t)
 {
-    struct manager *m = t->data;
-    if (m->phase != MANAGER_RUNNING || m->store == NULL) {
+    struct carotate *ca = t->data;
+    if (ca->closing) {
         return;
     }
-    carotate_sync_root(m);
-    if (m->raft == NULL || !rnode_is_leader(m->raft)) {
+    carotate_sync_root(ca);
+    if (!menv_is_leader(ca->env)) {
         return;
     }
-    if (m->carotate_running) {
-        m->carotate_again = true;
+    if (ca->running) {
+        ca->again = true;
         return;
     }
-    reconcile(m);
+    reconcile(ca);
 }
 
-void carotate_on_event(struct manager *m, const struct store_event *ev)
+void carotate_on_event(struct carotate *ca, const struct store_event *ev)
 {
-    if (ev->kind != STORE_KIND_CLUSTER && ev->kind != STORE_KIND_NODE) {
+    if (ca == NULL || ca->closing ||
+        (ev->kind != STORE_KIND_CLUSTER && ev->kind != STORE_KIND_NODE)) {
         return;
     }
-    schedule(m, ev->kind == STORE_KIND_CLUSTER ? 0 : CAROTATE_DELAY_MS);
+    if (ev->kind == STORE_KIND_CLUSTER) {
+        carotate_sync_root(ca);
+    }
+    schedule(ca, ev->kind == STORE_KIND_CLUSTER ? 0 : CAROTATE_DELAY_MS);
 }
 
-void carotate_set_leader(struct manager *m, bool leader)
+void carotate_set_leader(struct carotate *ca, bool leader)
 {
-    if (leader) {
-        schedule(m, CAROTATE_DELAY_MS);
+    if (ca != NULL && leader) {
+        schedule(ca, CAROTATE_DELAY_MS);
     }
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+struct carotate *carotate_new(const struct menv *env, const struct carotate_config *cfg)
+{
+    struct carotate *ca = calloc(1, sizeof *ca);
+    if (ca == NULL) {
+        return NULL;
+    }
+    ca->env = env;
+    ca->cfg = *cfg;
+    uv_timer_init(env->loop, &ca->timer);
+    ca->timer.data = ca;
+    ca->timer_open = true;
+    return ca;
+}
+
+/* Free once the timer is closed and the finishing write came back. */
+static void carotate_maybe_free(struct carotate *ca)
+{
+    void (*cb)(void *) = ca->close_cb;
+    void *data = ca->close_data;
+    if (ca->timer_open || ca->n_proposals > 0) {
+        return;
+    }
+    free(ca->down);
+    free(ca);
+    if (cb != NULL) {
+        cb(data);
+    }
+}
+
+static void carotate_closed_cb(uv_handle_t *h)
+{
+    struct carotate *ca = h->data;
+    ca->timer_open = false;
+    carotate_maybe_free(ca);
+}
+
+void carotate_close(struct carotate *ca, void (*cb)(void *data), void *data)
+{
+    if (ca == NULL) {
+        if (cb != NULL) {
+            cb(data);
+        }
+        return;
+    }
+    ca->closing = true;
+    ca->close_cb = cb;
+    ca->close_data = data;
+    uv_close((uv_handle_t *)&ca->timer, carotate_closed_cb);
 }

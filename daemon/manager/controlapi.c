@@ -650,7 +650,7 @@ static void update_cluster_cb(struct api_call *call, const ProtobufCMessage *msg
     }
     /* swarm ca --rotate: the new root goes into root_ca.root_rotation; the
      * signing cert and key given are consumed, never kept in the spec. */
-    int rv = carotate_start(m, c, req->spec, errmsg);
+    int rv = carotate_start(c, req->spec, errmsg);
     if (rv != 0) {
         api_call_error(call, rv == SWARM_EINVAL ? API_INVALID_ARGUMENT : API_INTERNAL, "%s",
                        errmsg);

@@ -7,6 +7,7 @@
 #include <openssl/x509.h>
 
 #include "ca.pb-c.h"
+#include "carotate.h"
 #include "dispatcher.h"
 #include "manager.h"
 #include "menv.h"
@@ -49,12 +50,7 @@ struct manager {
     uv_timer_t rolemgr_timer;
     bool role_change_pending;
     uv_timer_t peers_timer;
-    /* Root CA rotation (carotate.c): the leader's reconciler. */
-    uv_timer_t carotate_timer;
-    bool carotate_running;
-    bool carotate_again;
-    struct carotate_down *carotate_down; /* unconverged nodes seen not ready, by ID */
-    size_t n_carotate_down;
+    struct carotate *carotate; /* root CA rotation (carotate.h) */
     struct peer *peers;
     struct raft_uv_transport transport;
     bool transport_ready;
@@ -126,20 +122,6 @@ void manager_decorate_node(struct manager *m, Swarm__Node *node);
 void manager_register_routed(struct api_server *api, const ProtobufCServiceDescriptor *svc,
                              const char *method, unsigned roles, bool read,
                              api_handler_cb local, struct manager **current);
-/* Root CA rotation (carotate.c). sync_root: trust the store's root (at
- * start and whenever the cluster object changes). start: the leader's
- * part of UpdateCluster when the spec asks for a rotation; edits `c` (the
- * stored cluster about to be written) or fails with a message. on_event:
- * the leader reconciles nodes with the rotation. */
-void carotate_sync_root(struct manager *m);
-int carotate_start(struct manager *m, Swarm__Cluster *c, const Swarm__ClusterSpec *req_spec,
-                   char *errmsg);
-void carotate_on_event(struct manager *m, const struct store_event *ev);
-void carotate_set_leader(struct manager *m, bool leader);
-/* The signer for new node certificates: the rotation's new root when one
- * runs (with the cross-signed certificate as chain), else the root. */
-int carotate_signer(const Swarm__Cluster *c, X509 **ca, EVP_PKEY **key, STACK_OF(X509) **chain,
-                    char *errmsg);
 
 void rolemgr_start(struct manager *m);
 void rolemgr_stop(struct manager *m);

@@ -24,6 +24,7 @@
 #include "err.h"
 #include "hostinfo.h"
 #include "id.h"
+#include "carotate.h"
 #include "log.h"
 #include "logbroker.h"
 #include "orchloop.h"
@@ -302,6 +303,20 @@ static X509 *manager_root_cert_cb(void *data)
     return m->root_cert;
 }
 
+/* Trust a new root (carotate_sync_root): before the TLS contexts exist it
+ * is simply the root they will be made with. */
+static int manager_trust_root_cb(void *data, X509 *root, char *errmsg)
+{
+    struct manager *m = data;
+    if (m->server_ctx == NULL) {
+        X509_free(m->root_cert);
+        X509_up_ref(root);
+        m->root_cert = root;
+        return 1;
+    }
+    return manager_reload_identity(m, root, NULL, NULL, NULL, errmsg);
+}
+
 static int manager_forward_logs_cb(void *data, struct api_call *call, const ProtobufCMessage *req,
                                    const char *leader_addr)
 {
@@ -434,7 +449,7 @@ static void leadership_cb(bool leader, void *data)
     }
     dispatcher_set_leader(m->dispatcher, leader);
     orchloop_set_leader(m->orchloop, leader && m->phase == MANAGER_RUNNING);
-    carotate_set_leader(m, leader);
+    carotate_set_leader(m->carotate, leader);
     if (!leader) {
         m->registered_self = false;
         return;
@@ -483,8 +498,6 @@ static struct manager *manager_alloc(uv_loop_t *loop, const struct manager_confi
     m->peers_timer.data = m;
     uv_timer_init(loop, &m->forward_timer);
     m->forward_timer.data = m;
-    uv_timer_init(loop, &m->carotate_timer);
-    m->carotate_timer.data = m;
     for (size_t i = 0; i < cfg->n_seed_peers; i++) {
         Swarm__ManagerPeer *p = pb_copy(&cfg->seed_peers[i]->base);
         Swarm__ManagerPeer **grown = realloc(m->seed_peers, (m->n_seed_peers + 1) * sizeof *grown);
@@ -512,10 +525,7 @@ static int mkdir_private(const char *path, char *errmsg)
 static void manager_event_cb(const struct store_event *ev, void *data)
 {
     struct manager *m = data;
-    if (ev->kind == STORE_KIND_CLUSTER) {
-        carotate_sync_root(m);
-    }
-    carotate_on_event(m, ev);
+    carotate_on_event(m->carotate, ev);
     access_on_event(m, ev);
     dispatcher_on_event(m->dispatcher, ev);
     orchloop_on_event(m->orchloop, ev);
@@ -591,15 +601,25 @@ static int manager_start_common(struct manager *m, bool bootstrap, bool force_ne
         return rv;
     }
     m->env.store = m->store;
-    /* The store knows best which root the swarm trusts (a rotation may have
-     * finished while this manager was down). */
-    carotate_sync_root(m);
     struct dispatcher_config dc = {.root_cert = manager_root_cert_cb, .data = m};
     m->dispatcher = dispatcher_new(&m->env, &dc);
     m->orchloop = orchloop_new(&m->env);
     if (m->dispatcher == NULL || m->orchloop == NULL) {
         return SWARM_ENOMEM;
     }
+    struct carotate_config cc = {
+        .dispatcher = m->dispatcher,
+        .root_cert = manager_root_cert_cb,
+        .trust_root = manager_trust_root_cb,
+        .data = m,
+    };
+    m->carotate = carotate_new(&m->env, &cc);
+    if (m->carotate == NULL) {
+        return SWARM_ENOMEM;
+    }
+    /* The store knows best which root the swarm trusts (a rotation may have
+     * finished while this manager was down). */
+    carotate_sync_root(m->carotate);
     struct logbroker_config lc = {
         .dispatcher = m->dispatcher,
         .forward_stream = manager_forward_logs_cb,
@@ -1120,7 +1140,6 @@ static void manager_free(struct manager *m)
     X509_free(m->root_cert);
     X509_free(m->node_cert);
     pki_chain_free(m->node_chain);
-    free(m->carotate_down);
     EVP_PKEY_free(m->node_key);
     SSL_CTX_free(m->server_ctx);
     SSL_CTX_free(m->client_ctx);
@@ -1148,7 +1167,7 @@ static void raft_closed_cb(void *data)
 {
     struct manager *m = data;
     m->raft = NULL;
-    m->closing_modules = 4; /* log broker, dispatcher, orchestration loop, this hold */
+    m->closing_modules += 3; /* log broker, dispatcher, orchestration loop */
     /* The broker first: it sends through the dispatcher until closed. */
     logbroker_close(m->logbroker, module_closed_cb, m);
     m->logbroker = NULL;
@@ -1159,7 +1178,7 @@ static void raft_closed_cb(void *data)
     if (m->transport_ready) {
         rtransport_free(&m->transport);
     }
-    module_closed_cb(m);
+    module_closed_cb(m); /* manager_close's hold */
 }
 
 static void timer_closed_cb(uv_handle_t *h)
@@ -1195,8 +1214,12 @@ void manager_close(struct manager *m, void (*done)(void *data), void *data)
     m->close_data = data;
     m->ready_cb = NULL;
     peers_stop(m);
-    m->closing_handles = 5;
-    uv_close((uv_handle_t *)&m->carotate_timer, timer_closed_cb);
+    /* Held until raft is closed (raft_closed_cb); the rotation reconciler
+     * stops now and drains its proposal when raft fails it. */
+    m->closing_modules = 2;
+    carotate_close(m->carotate, module_closed_cb, m);
+    m->carotate = NULL;
+    m->closing_handles = 4;
     uv_close((uv_handle_t *)&m->forward_timer, timer_closed_cb);
     uv_close((uv_handle_t *)&m->ready_timer, timer_closed_cb);
     uv_close((uv_handle_t *)&m->rolemgr_timer, timer_closed_cb);
