@@ -9,37 +9,57 @@
  *     then dropped;
  *   - when a node is removed, demoted, or revoked, its open connections (RPC
  *     and raft) are closed;
- *   - refusals are logged at WARN, rate-limited, with the peer's address. */
+ *   - refusals are logged at WARN, rate-limited, with the peer's address.
+ * Lifecycle and ownership: access.h. */
+#include "access.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "authz.h"
 #include "err.h"
-#include "internal.h"
 #include "log.h"
-#include "transport.h"
+#include "pbcopy.h"
+
+struct access {
+    const struct menv *env;
+    char *node_id;
+    char *cluster_id;
+    void (*recheck)(void *data, const char *node_id);
+    void *data;
+    /* Managers named by the leader at join, until our store knows them. */
+    Swarm__ManagerPeer **seed_peers;
+    size_t n_seed_peers;
+    /* Managers named by the raft log this node held at start but had not
+     * applied (a store rebuilt from the log), consulted only while the
+     * store is behind log_peers_until, the log's last index at start. */
+    Swarm__ManagerPeer **log_peers;
+    size_t n_log_peers;
+    uint64_t log_peers_until;
+};
 
 static struct log_limit refused_cert_limit;
 
 /* Cluster and node from the store; either may come back NULL. */
-static void access_lookup(struct manager *m, const char *node_id, Swarm__Cluster **c,
+static void access_lookup(struct access *a, const char *node_id, Swarm__Cluster **c,
                           Swarm__Node **node)
 {
+    struct store *store = a->env->store;
     *c = NULL;
     *node = NULL;
-    if (m->store == NULL) {
+    if (store == NULL) {
         return;
     }
-    if (store_cluster_get_default(m->store, c) != 0) {
+    if (store_cluster_get_default(store, c) != 0) {
         *c = NULL;
     }
-    if (store_node_get(m->store, node_id, node) != 0) {
+    if (store_node_get(store, node_id, node) != 0) {
         *node = NULL;
     }
 }
 
-static void access_free(Swarm__Cluster *c, Swarm__Node *node)
+static void access_lookup_free(Swarm__Cluster *c, Swarm__Node *node)
 {
     if (c != NULL) {
         swarm__cluster__free_unpacked(c, NULL);
@@ -52,20 +72,19 @@ static void access_free(Swarm__Cluster *c, Swarm__Node *node)
 static enum api_status access_authorize_cb(struct api_peer *peer, char *msg, size_t msg_size,
                                            void *data)
 {
-    const struct manager_slot *slot = data;
-    struct manager *m = slot->m;
+    struct access *a = *(struct access *const *)data;
     Swarm__Cluster *c;
     Swarm__Node *node;
     enum api_role role = API_ROLE_WORKER;
     char why[256];
     int rv;
-    if (m == NULL || m->phase != MANAGER_RUNNING) {
+    if (a == NULL) {
         return API_OK; /* not a manager (yet): the handlers say so */
     }
-    access_lookup(m, peer->node_id, &c, &node);
+    access_lookup(a, peer->node_id, &c, &node);
     rv = authz_peer_role(c, node, peer->node_id, peer->cluster_id, peer->role, &role, why,
                          sizeof why);
-    access_free(c, node);
+    access_lookup_free(c, node);
     if (rv == SWARM_EUNAVAIL) {
         snprintf(msg, msg_size, "%s", why);
         return API_UNAVAILABLE;
@@ -81,103 +100,104 @@ static enum api_status access_authorize_cb(struct api_peer *peer, char *msg, siz
     return API_OK;
 }
 
-void access_register(struct api_server *api, struct manager_slot *slot)
+void access_register(struct api_server *api, struct access *const *current)
 {
-    api_server_set_authorize(api, access_authorize_cb, slot);
+    api_server_set_authorize(api, access_authorize_cb, (void *)current);
 }
 
 /* ------------------------------------------------------------ raft peers */
 
-static void seeds_drop(struct manager *m)
+static void peers_free(Swarm__ManagerPeer **peers, size_t n)
 {
-    for (size_t i = 0; i < m->n_seed_peers; i++) {
-        swarm__manager_peer__free_unpacked(m->seed_peers[i], NULL);
+    for (size_t i = 0; i < n; i++) {
+        swarm__manager_peer__free_unpacked(peers[i], NULL);
     }
-    free(m->seed_peers);
-    m->seed_peers = NULL;
-    m->n_seed_peers = 0;
+    free(peers);
+}
+
+/* This manager's store holds its own node: it has caught up with the
+ * leader, and knows the managers itself. */
+static bool access_caught_up(struct access *a)
+{
+    Swarm__Node *node = NULL;
+    if (a->env->store == NULL || store_node_get(a->env->store, a->node_id, &node) != 0) {
+        return false;
+    }
+    swarm__node__free_unpacked(node, NULL);
+    return true;
 }
 
 raft_id access_raft_peer(const char *node_id, char *addr, size_t addr_size, char *why,
                          size_t why_size, void *data)
 {
-    struct manager *m = data;
+    struct access *a = data;
+    struct store *store = a->env->store;
     Swarm__Cluster *c;
     Swarm__Node *node;
     uint64_t id = 0;
-    const char *a = NULL;
+    const char *found = NULL;
     int rv;
-    if (m->n_seed_peers > 0 && manager_caught_up(m)) {
+    if (a->n_seed_peers > 0 && access_caught_up(a)) {
         log_info("manager", "store caught up: raft peers are now taken from it only");
-        seeds_drop(m);
+        peers_free(a->seed_peers, a->n_seed_peers);
+        a->seed_peers = NULL;
+        a->n_seed_peers = 0;
     }
-    access_lookup(m, node_id, &c, &node);
-    if (c == NULL && m->n_seed_peers > 0) {
+    access_lookup(a, node_id, &c, &node);
+    if (c == NULL && a->n_seed_peers > 0) {
         /* A manager that just joined: its store is still empty. */
-        access_free(c, node);
-        for (size_t i = 0; i < m->n_seed_peers; i++) {
-            if (strcmp(m->seed_peers[i]->node_id, node_id) == 0) {
-                snprintf(addr, addr_size, "%s", m->seed_peers[i]->addr);
-                return m->seed_peers[i]->raft_id;
+        access_lookup_free(c, node);
+        for (size_t i = 0; i < a->n_seed_peers; i++) {
+            if (strcmp(a->seed_peers[i]->node_id, node_id) == 0) {
+                snprintf(addr, addr_size, "%s", a->seed_peers[i]->addr);
+                return a->seed_peers[i]->raft_id;
             }
         }
         snprintf(why, why_size, "node %s is not among the managers named at join", node_id);
         return 0;
     }
-    rv = authz_raft_peer(c, node, node_id, m->local->cluster_id, &id, &a, why, why_size);
+    rv = authz_raft_peer(c, node, node_id, a->cluster_id, &id, &found, why, why_size);
     if (rv == 0) {
-        snprintf(addr, addr_size, "%s", a);
+        snprintf(addr, addr_size, "%s", found);
     }
-    access_free(c, node);
+    access_lookup_free(c, node);
     if (rv == 0) {
         return id;
     }
     /* A store being rebuilt from this node's own raft log does not know the
      * managers yet: until it has replayed what the log held at start, the
      * managers that log names (storefile_log_peers) stand in for it. */
-    for (size_t i = 0; m->store != NULL && store_last_index(m->store) < m->log_peers_until &&
-                       i < m->n_log_peers; i++) {
-        if (strcmp(m->log_peers[i]->node_id, node_id) == 0 && m->log_peers[i]->addr != NULL &&
-            m->log_peers[i]->addr[0] != '\0') {
-            snprintf(addr, addr_size, "%s", m->log_peers[i]->addr);
-            return m->log_peers[i]->raft_id;
+    for (size_t i = 0; store != NULL && store_last_index(store) < a->log_peers_until &&
+                       i < a->n_log_peers; i++) {
+        if (strcmp(a->log_peers[i]->node_id, node_id) == 0 && a->log_peers[i]->addr != NULL &&
+            a->log_peers[i]->addr[0] != '\0') {
+            snprintf(addr, addr_size, "%s", a->log_peers[i]->addr);
+            return a->log_peers[i]->raft_id;
         }
     }
     return 0;
 }
 
+void access_set_log_peers(struct access *a, Swarm__ManagerPeer **peers, size_t n, uint64_t until)
+{
+    peers_free(a->log_peers, a->n_log_peers);
+    a->log_peers = peers;
+    a->n_log_peers = n;
+    a->log_peers_until = until;
+}
+
 /* ------------------------------------------------- closing what is gone */
 
-/* A demotion shows twice: the desired role goes to worker (manager powers
- * end: RPC connections granted the manager role close), then the role
- * itself once raft removed the member (its raft connections close). */
-static bool node_lost_manager(const Swarm__Node *old, const Swarm__Node *new)
+void access_on_event(struct access *a, const struct store_event *ev)
 {
-    uint64_t old_raft = old->manager_status != NULL ? old->manager_status->raft_id : 0;
-    uint64_t new_raft = new->manager_status != NULL ? new->manager_status->raft_id : 0;
-    bool desired_lost = old->spec != NULL && new->spec != NULL &&
-                        old->spec->desired_role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER &&
-                        new->spec->desired_role != SWARM__NODE_ROLE__NODE_ROLE_MANAGER;
-    bool role_lost = old->role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER &&
-                     new->role != SWARM__NODE_ROLE__NODE_ROLE_MANAGER;
-    return desired_lost || role_lost || (old_raft != 0 && new_raft != old_raft);
-}
-
-static void access_recheck(struct manager *m, const char *node_id)
-{
-    api_server_recheck(m->api, node_id);
-    if (m->transport_ready) {
-        rtransport_recheck(&m->transport, node_id);
+    if (a == NULL) {
+        return;
     }
-}
-
-void access_on_event(struct manager *m, const struct store_event *ev)
-{
     if (ev->kind == STORE_KIND_NODE && ev->old_obj != NULL) {
         const Swarm__Node *old = (const Swarm__Node *)ev->old_obj;
         const Swarm__Node *new = (const Swarm__Node *)ev->new_obj;
-        if (new == NULL || node_lost_manager(old, new)) {
-            access_recheck(m, old->id);
+        if (new == NULL || authz_node_lost_manager(old, new)) {
+            a->recheck(a->data, old->id);
         }
         return;
     }
@@ -186,8 +206,54 @@ void access_on_event(struct manager *m, const struct store_event *ev)
         const Swarm__Cluster *new = (const Swarm__Cluster *)ev->new_obj;
         for (size_t i = 0; i < new->n_revoked_certificates; i++) {
             if (!authz_is_revoked(old, new->revoked_certificates[i]->node_id)) {
-                access_recheck(m, new->revoked_certificates[i]->node_id);
+                a->recheck(a->data, new->revoked_certificates[i]->node_id);
             }
         }
+    }
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+int access_new(const struct menv *env, const struct access_config *cfg, struct access **out)
+{
+    struct access *a = calloc(1, sizeof *a);
+    *out = NULL;
+    if (a == NULL) {
+        return SWARM_ENOMEM;
+    }
+    a->env = env;
+    a->recheck = cfg->recheck;
+    a->data = cfg->data;
+    a->node_id = strdup(cfg->node_id);
+    a->cluster_id = strdup(cfg->cluster_id);
+    a->seed_peers = calloc(cfg->n_seed_peers ? cfg->n_seed_peers : 1, sizeof *a->seed_peers);
+    if (a->node_id == NULL || a->cluster_id == NULL || a->seed_peers == NULL) {
+        goto err;
+    }
+    for (size_t i = 0; i < cfg->n_seed_peers; i++) {
+        a->seed_peers[i] = pb_copy(&cfg->seed_peers[i]->base);
+        if (a->seed_peers[i] == NULL) {
+            goto err;
+        }
+        a->n_seed_peers++;
+    }
+    *out = a;
+    return 0;
+err:
+    access_close(a, NULL, NULL);
+    return SWARM_ENOMEM;
+}
+
+void access_close(struct access *a, void (*cb)(void *data), void *data)
+{
+    if (a != NULL) {
+        peers_free(a->seed_peers, a->n_seed_peers);
+        peers_free(a->log_peers, a->n_log_peers);
+        free(a->node_id);
+        free(a->cluster_id);
+        free(a);
+    }
+    if (cb != NULL) {
+        cb(data);
     }
 }

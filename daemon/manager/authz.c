@@ -1,6 +1,7 @@
 /* See authz.h. */
 #include "authz.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,4 +117,16 @@ int authz_revoke(Swarm__Cluster *c, const char *node_id, int64_t expiry_s, int64
     c->revoked_certificates = list;
     c->n_revoked_certificates = kept;
     return 0;
+}
+
+int authz_node_lost_manager(const Swarm__Node *old, const Swarm__Node *new)
+{
+    uint64_t old_raft = old->manager_status != NULL ? old->manager_status->raft_id : 0;
+    uint64_t new_raft = new->manager_status != NULL ? new->manager_status->raft_id : 0;
+    bool desired_lost = old->spec != NULL && new->spec != NULL &&
+                        old->spec->desired_role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER &&
+                        new->spec->desired_role != SWARM__NODE_ROLE__NODE_ROLE_MANAGER;
+    bool role_lost = old->role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER &&
+                     new->role != SWARM__NODE_ROLE__NODE_ROLE_MANAGER;
+    return desired_lost || role_lost || (old_raft != 0 && new_raft != old_raft);
 }

@@ -39,6 +39,13 @@ int authz_raft_peer(const Swarm__Cluster *c, const Swarm__Node *node, const char
 /* True if `node_id` is on the cluster's revoked list. */
 int authz_is_revoked(const Swarm__Cluster *c, const char *node_id);
 
+/* A node change (`old` -> `new`, both stored versions) takes its manager
+ * powers away: its open connections must be checked again. A demotion
+ * shows twice: the desired role goes to worker (RPC connections granted
+ * the manager role close), then the role itself once raft removed the
+ * member (its raft connections close); a changed raft id counts too. */
+int authz_node_lost_manager(const Swarm__Node *old, const Swarm__Node *new);
+
 /* Add `node_id` to the revoked list until `expiry_s`, dropping entries that
  * expired before `now_s`. Returns 0 or SWARM_ENOMEM (`c` unchanged). */
 int authz_revoke(Swarm__Cluster *c, const char *node_id, int64_t expiry_s, int64_t now_s);

@@ -21,6 +21,7 @@
 #include "err.h"
 #include "id.h"
 #include "internal.h"
+#include "access.h"
 #include "logbroker.h"
 #include "log.h"
 #include "pbcopy.h"
@@ -386,7 +387,7 @@ void caserver_register(struct api_server *api, struct manager **current)
 void manager_register_api(struct api_server *api, struct manager_slot *slot)
 {
     struct manager **current = &slot->m;
-    access_register(api, slot);
+    access_register(api, &slot->access);
     controlapi_register(api, current);
     serviceapi_register(api, current);
     caserver_register(api, current);

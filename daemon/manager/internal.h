@@ -54,15 +54,7 @@ struct manager {
     struct peer *peers;
     struct raft_uv_transport transport;
     bool transport_ready;
-    /* Managers named by the leader at join, until our store knows them. */
-    Swarm__ManagerPeer **seed_peers;
-    size_t n_seed_peers;
-    /* Managers named by the raft log this node held at start but had not
-     * applied (a store rebuilt from the log), consulted only while the store
-     * is behind log_peers_until, the log's last index at start. */
-    Swarm__ManagerPeer **log_peers;
-    size_t n_log_peers;
-    uint64_t log_peers_until;
+    struct access *access; /* authorization, raft peers (access.h) */
     unsigned closing_handles;
     unsigned closing_modules; /* modules closed but not yet drained */
     struct dispatcher *dispatcher;
@@ -155,14 +147,6 @@ int manager_forward_stream(struct manager *m, struct api_call *call,
                            const ProtobufCServiceDescriptor *svc, const char *method,
                            const ProtobufCMessage *req, const char *leader_addr);
 
-/* Authorization against the store (access.c, decisions in authz.h): the
- * api_server's authorizer, raft peers (an rtransport raft_id_of_node), and
- * closing the connections of nodes removed, demoted or revoked (from the
- * store's event callback). */
-void access_register(struct api_server *api, struct manager_slot *slot);
-raft_id access_raft_peer(const char *node_id, char *addr, size_t addr_size, char *why,
-                         size_t why_size, void *data);
-void access_on_event(struct manager *m, const struct store_event *ev);
 
 void serviceapi_register(struct api_server *api, struct manager **current);
 void controlapi_register(struct api_server *api, struct manager **current);

@@ -24,6 +24,7 @@
 #include "err.h"
 #include "hostinfo.h"
 #include "id.h"
+#include "access.h"
 #include "carotate.h"
 #include "log.h"
 #include "logbroker.h"
@@ -287,13 +288,27 @@ static void manager_publish(struct manager *m, bool serving)
     if (serving) {
         m->slot->dispatcher = m->dispatcher;
         m->slot->logbroker = m->logbroker;
+        m->slot->access = m->access;
         return;
+    }
+    if (m->slot->access == m->access) {
+        m->slot->access = NULL;
     }
     if (m->slot->dispatcher == m->dispatcher) {
         m->slot->dispatcher = NULL;
     }
     if (m->slot->logbroker == m->logbroker) {
         m->slot->logbroker = NULL;
+    }
+}
+
+/* Close what `node_id` may no longer hold (access.c decides when). */
+static void manager_recheck_cb(void *data, const char *node_id)
+{
+    struct manager *m = data;
+    api_server_recheck(m->api, node_id);
+    if (m->transport_ready) {
+        rtransport_recheck(&m->transport, node_id);
     }
 }
 
@@ -498,16 +513,6 @@ static struct manager *manager_alloc(uv_loop_t *loop, const struct manager_confi
     m->peers_timer.data = m;
     uv_timer_init(loop, &m->forward_timer);
     m->forward_timer.data = m;
-    for (size_t i = 0; i < cfg->n_seed_peers; i++) {
-        Swarm__ManagerPeer *p = pb_copy(&cfg->seed_peers[i]->base);
-        Swarm__ManagerPeer **grown = realloc(m->seed_peers, (m->n_seed_peers + 1) * sizeof *grown);
-        if (p == NULL || grown == NULL) {
-            free(p);
-            break;
-        }
-        m->seed_peers = grown;
-        m->seed_peers[m->n_seed_peers++] = p;
-    }
     return m;
 }
 
@@ -526,7 +531,7 @@ static void manager_event_cb(const struct store_event *ev, void *data)
 {
     struct manager *m = data;
     carotate_on_event(m->carotate, ev);
-    access_on_event(m, ev);
+    access_on_event(m->access, ev);
     dispatcher_on_event(m->dispatcher, ev);
     orchloop_on_event(m->orchloop, ev);
     logbroker_on_event(m->logbroker, ev);
@@ -537,11 +542,13 @@ static void manager_event_cb(const struct store_event *ev, void *data)
  * log held at start (the store is asked first, always). */
 static void add_log_peers(struct manager *m)
 {
-    if (storefile_log_peers(m->raft, &m->log_peers, &m->n_log_peers) != 0) {
+    Swarm__ManagerPeer **peers = NULL;
+    size_t n = 0;
+    if (storefile_log_peers(m->raft, &peers, &n) != 0) {
         log_warn("manager", "out of memory reading the managers from the raft log");
         return;
     }
-    m->log_peers_until = rnode_last_index(m->raft);
+    access_set_log_peers(m->access, peers, n, rnode_last_index(m->raft));
 }
 
 /* Raft timing from the cluster spec (election and heartbeat ticks times the
@@ -572,8 +579,8 @@ static void raft_timing(struct manager *m, struct rnode_config *rc)
 }
 
 /* Store, raft node, TLS listener: shared by init and open. */
-static int manager_start_common(struct manager *m, bool bootstrap, bool force_new_cluster,
-                                char *errmsg)
+static int manager_start_common(struct manager *m, const struct manager_config *cfg,
+                                bool bootstrap, bool force_new_cluster, char *errmsg)
 {
     char path[PATH_MAX];
     struct rnode_config rc = {0};
@@ -629,6 +636,17 @@ static int manager_start_common(struct manager *m, bool bootstrap, bool force_ne
     if (m->logbroker == NULL) {
         return SWARM_ENOMEM;
     }
+    struct access_config ac = {
+        .node_id = m->local->node_id,
+        .cluster_id = m->local->cluster_id,
+        .seed_peers = cfg->seed_peers,
+        .n_seed_peers = cfg->n_seed_peers,
+        .recheck = manager_recheck_cb,
+        .data = m,
+    };
+    if ((rv = access_new(&m->env, &ac, &m->access)) != 0) {
+        return rv;
+    }
     store_set_event_cb(m->store, manager_event_cb, m);
     path_join(path, sizeof path, m->state_dir, "raft");
     rv = mkdir_private(path, errmsg);
@@ -641,7 +659,7 @@ static int manager_start_common(struct manager *m, bool bootstrap, bool force_ne
         .client_ctx = m->client_ctx,
         .cluster_id = m->local->cluster_id,
         .raft_id_of_node = access_raft_peer,
-        .data = m,
+        .data = m->access,
     };
     rv = rtransport_init(&m->transport, &tc, errmsg);
     if (rv != 0) {
@@ -943,7 +961,7 @@ int manager_init_cluster(uv_loop_t *loop, const struct manager_config *cfg,
                       swarm_strerror(rv));
         return rv;
     }
-    if ((rv = manager_start_common(m, true, false, errmsg)) != 0) {
+    if ((rv = manager_start_common(m, cfg, true, false, errmsg)) != 0) {
         return rv;
     }
     uv_timer_start(&m->ready_timer, ready_timeout_cb, MANAGER_READY_TIMEOUT_MS, 0);
@@ -969,7 +987,7 @@ int manager_open(uv_loop_t *loop, const struct manager_config *cfg,
         return rv;
     }
     m->forced = force_new_cluster;
-    if ((rv = manager_start_common(m, false, force_new_cluster, errmsg)) != 0) {
+    if ((rv = manager_start_common(m, cfg, false, force_new_cluster, errmsg)) != 0) {
         return rv;
     }
     m->ready_cb = cb;
@@ -1129,14 +1147,6 @@ static void manager_free(struct manager *m)
     if (m->local != NULL) {
         swarm__local_state__free_unpacked(m->local, NULL);
     }
-    for (size_t i = 0; i < m->n_seed_peers; i++) {
-        swarm__manager_peer__free_unpacked(m->seed_peers[i], NULL);
-    }
-    free(m->seed_peers);
-    for (size_t i = 0; i < m->n_log_peers; i++) {
-        swarm__manager_peer__free_unpacked(m->log_peers[i], NULL);
-    }
-    free(m->log_peers);
     X509_free(m->root_cert);
     X509_free(m->node_cert);
     pki_chain_free(m->node_chain);
@@ -1167,7 +1177,7 @@ static void raft_closed_cb(void *data)
 {
     struct manager *m = data;
     m->raft = NULL;
-    m->closing_modules += 3; /* log broker, dispatcher, orchestration loop */
+    m->closing_modules += 4; /* log broker, dispatcher, orchestration loop, access */
     /* The broker first: it sends through the dispatcher until closed. */
     logbroker_close(m->logbroker, module_closed_cb, m);
     m->logbroker = NULL;
@@ -1178,6 +1188,9 @@ static void raft_closed_cb(void *data)
     if (m->transport_ready) {
         rtransport_free(&m->transport);
     }
+    /* After the transport, which asks it about raft peers. */
+    access_close(m->access, module_closed_cb, m);
+    m->access = NULL;
     module_closed_cb(m); /* manager_close's hold */
 }
 

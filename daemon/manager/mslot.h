@@ -32,6 +32,7 @@
 struct manager;
 struct dispatcher;
 struct logbroker;
+struct access;
 
 struct manager_slot {
     /* `m` comes first: handlers not yet narrowed are given a pointer to it
@@ -41,6 +42,7 @@ struct manager_slot {
     /* Published by the serving manager (see above). */
     struct dispatcher *dispatcher;
     struct logbroker *logbroker;
+    struct access *access;
 };
 
 #endif

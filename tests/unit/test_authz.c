@@ -137,4 +137,31 @@ TEST(raft_peer_only_a_current_member_with_its_store_address)
                   SWARM_EUNAVAIL);
 }
 
+TEST(node_lost_manager_on_demotion_removal_from_raft_and_new_raft_id)
+{
+    struct fixture old, new;
+    fixture_init(&old, MGR, MGR);
+    fixture_init(&new, MGR, MGR);
+    /* Nothing that matters changed (a status update, say). */
+    ASSERT(!authz_node_lost_manager(&old.node, &new.node));
+    /* Demotion, first step: the desired role goes to worker. */
+    new.spec.desired_role = WRK;
+    ASSERT(authz_node_lost_manager(&old.node, &new.node));
+    /* Second step: raft removed the member, the role follows. */
+    fixture_init(&old, MGR, WRK);
+    fixture_init(&new, WRK, WRK);
+    ASSERT(authz_node_lost_manager(&old.node, &new.node));
+    /* A manager that rejoined raft under another id. */
+    fixture_init(&old, MGR, MGR);
+    fixture_init(&new, MGR, MGR);
+    new.ms.raft_id = 8;
+    ASSERT(authz_node_lost_manager(&old.node, &new.node));
+    /* Promotion is no loss; nor is a worker staying a worker. */
+    fixture_init(&old, WRK, WRK);
+    fixture_init(&new, WRK, MGR);
+    ASSERT(!authz_node_lost_manager(&old.node, &new.node));
+    fixture_init(&new, WRK, WRK);
+    ASSERT(!authz_node_lost_manager(&old.node, &new.node));
+}
+
 TEST_MAIN()
