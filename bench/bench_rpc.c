@@ -240,6 +240,10 @@ int main(int argc, char **argv)
         b.ctx = client_ctx(ca, cert, key);
     }
     slots = calloc((size_t)b.inflight, sizeof *slots);
+    if (slots == NULL) {
+        fprintf(stderr, "bench_rpc: out of memory\n");
+        return 1;
+    }
     int rv = start_connect(&b);
     if (rv != 0) {
         fprintf(stderr, "bench_rpc: connect: %d\n", rv);

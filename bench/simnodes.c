@@ -284,6 +284,10 @@ int main(int argc, char **argv)
     mkdir(s.dir, 0700);
     s.loop = uv_default_loop();
     s.nodes = calloc((size_t)s.count, sizeof *s.nodes);
+    if (s.nodes == NULL) {
+        fprintf(stderr, "simnodes: out of memory\n");
+        return 1;
+    }
     for (int i = 0; i < s.count; i++) {
         s.nodes[i].sim = &s;
         s.nodes[i].index = i;

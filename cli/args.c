@@ -304,7 +304,7 @@ enum cli_parse_result cli_args_parse(struct cli_spec *spec, int argc,
     enum cli_parse_result rv = CLI_PARSE_OK;
     bool flags_done = false;
     *npos = 0;
-    *pos = argc > 0 ? calloc((size_t)argc, sizeof **pos) : NULL;
+    *pos = argc > 0 ? cli_xcalloc((size_t)argc, sizeof **pos) : NULL;
     while (rv == CLI_PARSE_OK && p.i < argc) {
         char *word = argv[p.i++];
         if (flags_done || word[0] != '-' || word[1] == '\0') {

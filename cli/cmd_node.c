@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "format.h"
 #include "err.h"
 #include "specvalid.h"
 #include "edit.h"
@@ -124,8 +125,8 @@ static int cmd_node_inspect(struct cli_ctx *ctx, int argc, char **argv)
         return rc;
     }
     Swarm__InfoResponse *info = NULL;
-    struct cli_reply *replies = calloc((size_t)npos, sizeof *replies);
-    const ProtobufCMessage **found = calloc((size_t)npos, sizeof *found);
+    struct cli_reply *replies = cli_xcalloc((size_t)npos, sizeof *replies);
+    const ProtobufCMessage **found = cli_xcalloc((size_t)npos, sizeof *found);
     size_t nfound = 0;
     bool warned = false;
     for (int i = 0; i < npos; i++) {
@@ -356,7 +357,7 @@ static int cmd_node_rm(struct cli_ctx *ctx, int argc, char **argv)
     if (!cli_cmd_parse(ctx, &spec, argc, argv, &pos, &npos, &rc)) {
         return rc;
     }
-    struct cli_reply *replies = calloc((size_t)npos, sizeof *replies);
+    struct cli_reply *replies = cli_xcalloc((size_t)npos, sizeof *replies);
     for (int i = 0; i < npos; i++) {
         Swarm__RemoveNodeRequest req = SWARM__REMOVE_NODE_REQUEST__INIT;
         req.node_id = pos[i];
@@ -409,7 +410,7 @@ static int cmd_node_ps(struct cli_ctx *ctx, int argc, char **argv)
     char *self[] = {"self"};
     char **refs = npos > 0 ? pos : self;
     size_t nrefs = npos > 0 ? (size_t)npos : 1;
-    char **scopes = calloc(nrefs, sizeof *scopes);
+    char **scopes = cli_xcalloc(nrefs, sizeof *scopes);
     Swarm__InfoResponse *info = NULL;
     rc = scopes != NULL ? 0 : 1;
     for (size_t i = 0; i < nrefs && rc == 0; i++) {
@@ -419,7 +420,7 @@ static int cmd_node_ps(struct cli_ctx *ctx, int argc, char **argv)
             break;
         }
         size_t len = strlen(ref) + 8;
-        scopes[i] = malloc(len);
+        scopes[i] = cli_xrealloc(NULL, len);
         snprintf(scopes[i], len, "node=%s", ref);
     }
     if (rc == 0) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "format.h"
 #include "cmd_service_opts.h"
 #include "json.h"
 #include "specvalid.h"
@@ -132,7 +133,7 @@ static int cmd_service_ps(struct cli_ctx *ctx, int argc, char **argv)
         cli_strlist_free(&filters);
         return rc;
     }
-    char **scopes = calloc((size_t)npos, sizeof *scopes);
+    char **scopes = cli_xcalloc((size_t)npos, sizeof *scopes);
     size_t nscopes = 0;
     bool unreachable = false;
     rc = service_filters_ok(ctx, &filters) && scopes != NULL ? 0 : 1;
@@ -143,7 +144,7 @@ static int cmd_service_ps(struct cli_ctx *ctx, int argc, char **argv)
         Swarm__Service *s = cli_service_get(ctx, pos[i], &r);
         if (s != NULL) {
             size_t len = strlen(s->id) + 16;
-            scopes[nscopes] = malloc(len);
+            scopes[nscopes] = cli_xrealloc(NULL, len);
             snprintf(scopes[nscopes++], len, "service=%s", s->id);
         } else if (r.status != API_NOT_FOUND) {
             unreachable = true;
@@ -192,8 +193,8 @@ static int cmd_service_inspect(struct cli_ctx *ctx, int argc, char **argv)
     if (!cli_cmd_parse(ctx, &spec, argc, argv, &pos, &npos, &rc)) {
         return rc;
     }
-    struct cli_reply *replies = calloc((size_t)npos, sizeof *replies);
-    const ProtobufCMessage **found = calloc((size_t)npos, sizeof *found);
+    struct cli_reply *replies = cli_xcalloc((size_t)npos, sizeof *replies);
+    const ProtobufCMessage **found = cli_xcalloc((size_t)npos, sizeof *found);
     size_t nfound = 0;
     for (int i = 0; i < npos; i++) {
         Swarm__Service *s = cli_service_get(ctx, pos[i], &replies[i]);
@@ -235,7 +236,7 @@ static int cmd_service_rm(struct cli_ctx *ctx, int argc, char **argv)
     if (!cli_cmd_parse(ctx, &spec, argc, argv, &pos, &npos, &rc)) {
         return rc;
     }
-    struct cli_reply *replies = calloc((size_t)npos, sizeof *replies);
+    struct cli_reply *replies = cli_xcalloc((size_t)npos, sizeof *replies);
     for (int i = 0; i < npos; i++) {
         Swarm__RemoveServiceRequest req = SWARM__REMOVE_SERVICE_REQUEST__INIT;
         req.service_id = pos[i];

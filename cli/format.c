@@ -42,6 +42,15 @@ void *cli_xrealloc(void *p, size_t size)
     return p;
 }
 
+void *cli_xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n != 0 ? n : 1, size != 0 ? size : 1);
+    if (p == NULL) {
+        cli_oom();
+    }
+    return p;
+}
+
 struct cli_table *cli_table_new(size_t minwidth, size_t padding)
 {
     struct cli_table *t = cli_xrealloc(NULL, sizeof *t);

@@ -24,6 +24,8 @@
 void cli_oom(void) __attribute__((noreturn));
 /* realloc that never returns NULL (size 0 allocates 1 byte). */
 void *cli_xrealloc(void *p, size_t size);
+/* calloc that never returns NULL (n 0 allocates 1 byte). */
+void *cli_xcalloc(size_t n, size_t size);
 
 /* ------------------------------------------------------------------ tables */
 

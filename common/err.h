@@ -3,7 +3,17 @@
  * Functions return 0 or one of the negative SWARM_E* codes below; the detail
  * for a human goes into an error message buffer the caller owns (see
  * errmsg_printf). Library errors (libuv, OpenSSL, SQLite, nghttp2) are
- * translated into these codes once, at the boundary where they are met. */
+ * translated into these codes once, at the boundary where they are met.
+ *
+ * Allocation policy of the daemon (swarmd and every library it links):
+ * every allocation is checked, and a failed one fails the operation that
+ * needed it with SWARM_ENOMEM (an RPC answers RESOURCE_EXHAUSTED "out of
+ * memory"), undoing what that operation did so far; nothing aborts. A
+ * manager holds the cluster's state and other nodes' sessions: one request
+ * too big for the memory left must not take those down. Where there is no
+ * caller to fail (a callback, a timer), the work is dropped with a log line
+ * and retried by its owner's next tick. swarmctl, a one-shot command, exits
+ * instead (cli_oom in cli/format.h). Growable arrays use common/vec.h. */
 #ifndef SWARM_COMMON_ERR_H
 #define SWARM_COMMON_ERR_H
 

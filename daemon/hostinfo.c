@@ -50,5 +50,10 @@ Swarm__NodeDescription *hostinfo_describe(const char *hostname)
     d->platform = p;
     d->resources = r;
     d->engine_version = dup_or_empty(SWARM_VERSION);
+    if (d->hostname == NULL || p->os == NULL || p->architecture == NULL ||
+        d->engine_version == NULL) {
+        swarm__node_description__free_unpacked(d, NULL);
+        return NULL;
+    }
     return d;
 }

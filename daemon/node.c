@@ -427,7 +427,15 @@ static void joined_cb(int status, const char *errmsg, struct join_result *res, v
         return;
     }
     managers = calloc(res->resp->n_managers + 1, sizeof *managers);
-    for (size_t i = 0; managers != NULL && i < res->resp->n_managers; i++) {
+    if (managers == NULL) {
+        api_call_error(n->pending_call, API_RESOURCE_EXHAUSTED, "out of memory");
+        n->pending_call = NULL;
+        n->state = NODE_INACTIVE;
+        join_result_free(res);
+        join_ctx_free(jc);
+        return;
+    }
+    for (size_t i = 0; i < res->resp->n_managers; i++) {
         managers[ls.n_managers++] = res->resp->managers[i]->addr;
     }
     ls.node_id = res->resp->node_id;
@@ -439,6 +447,11 @@ static void joined_cb(int status, const char *errmsg, struct join_result *res, v
     ls.managers = managers;
     n->join_role = res->resp->role;
     rv = write_join_files(n, res, &ls, emsg);
+    if (rv == 0 && ls.role != SWARM__NODE_ROLE__NODE_ROLE_MANAGER &&
+        (n->worker_state = node_local_state_copy(&ls)) == NULL) {
+        errmsg_printf(emsg, SWARM_ERRMSG_SIZE, "out of memory");
+        rv = SWARM_ENOMEM;
+    }
     if (rv != 0) {
         erase_swarm_state(n);
         api_call_error(n->pending_call, API_INTERNAL, "could not save the node's state: %s", emsg);
@@ -455,8 +468,7 @@ static void joined_cb(int status, const char *errmsg, struct join_result *res, v
             joined_manager_ready_cb(m, rv, emsg, n);
         }
     } else {
-        n->worker_state = node_local_state_copy(&ls);
-        n->mslot.worker = true;
+        n->mslot.worker = true; /* worker_state was copied above */
         join_reply(n);
     }
     free(managers);
@@ -501,6 +513,11 @@ static void join_swarm_cb(struct api_call *call, const ProtobufCMessage *msg, vo
         return;
     }
     jc->description = hostinfo_describe(n->hostname[0] ? n->hostname : NULL);
+    if (jc->description == NULL) {
+        api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
+        free(jc);
+        return;
+    }
     p.remote_addr = jc->remote;
     p.token = req->join_token;
     p.advertise_addr = jc->advertise;
@@ -649,6 +666,20 @@ static void leave_swarm_cb(struct api_call *call, const ProtobufCMessage *msg, v
 
 /* --------------------------------------------------------- info, version */
 
+/* Replace a string field of a message that is freed with free_unpacked. */
+static int node_info_set_str(char **field, const char *v)
+{
+    char *copy = strdup(v);
+    if (copy == NULL) {
+        return SWARM_ENOMEM;
+    }
+    if (*field != (char *)protobuf_c_empty_string) {
+        free(*field);
+    }
+    *field = copy;
+    return 0;
+}
+
 static void info_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
 {
     struct swarm_node *n = data;
@@ -676,22 +707,26 @@ static void info_cb(struct api_call *call, const ProtobufCMessage *msg, void *da
     if (n->state == NODE_ACTIVE && n->mslot.m != NULL) {
         const Swarm__LocalState *ls = manager_local_state(n->mslot.m);
         Swarm__InfoResponse *filled = calloc(1, sizeof *filled);
+        if (filled == NULL) {
+            api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
+            return;
+        }
         swarm__info_response__init(filled);
         manager_fill_info(n->mslot.m, filled);
         filled->state = info.state;
-        filled->hostname = strdup(n->hostname);
-        filled->version = strdup(SWARM_VERSION);
-        filled->node_id = strdup(ls->node_id);
-        filled->cluster_id = strdup(ls->cluster_id);
         addr_split(ls->advertise_addr, ip, &port);
-        filled->node_addr = strdup(ip);
-        filled->cert_not_after = n->cert_not_after;
-        filled->cert_renew_at = n->cert_renew_at;
-        if (n->cert_error[0] != '\0') {
-            free(filled->error);
-            filled->error = strdup(n->cert_error);
+        if (node_info_set_str(&filled->hostname, n->hostname) != 0 ||
+            node_info_set_str(&filled->version, SWARM_VERSION) != 0 ||
+            node_info_set_str(&filled->node_id, ls->node_id) != 0 ||
+            node_info_set_str(&filled->cluster_id, ls->cluster_id) != 0 ||
+            node_info_set_str(&filled->node_addr, ip) != 0 ||
+            (n->cert_error[0] != '\0' && node_info_set_str(&filled->error, n->cert_error) != 0)) {
+            api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
+        } else {
+            filled->cert_not_after = n->cert_not_after;
+            filled->cert_renew_at = n->cert_renew_at;
+            api_call_reply(call, &filled->base);
         }
-        api_call_reply(call, &filled->base);
         swarm__info_response__free_unpacked(filled, NULL);
         return;
     }
@@ -890,10 +925,11 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, struct swarm_node
         log_info("node", "resumed as manager %s of cluster %s", ls->node_id, ls->cluster_id);
         start_agent(n);
     } else if (ls != NULL) {
-        n->worker_state = node_local_state_copy(ls);
+        log_info("node", "resumed as worker %s of cluster %s", ls->node_id, ls->cluster_id);
+        n->worker_state = ls; /* ownership moves: nothing to allocate */
+        ls = NULL;
         n->mslot.worker = true;
         n->state = NODE_ACTIVE;
-        log_info("node", "resumed as worker %s of cluster %s", ls->node_id, ls->cluster_id);
         start_agent(n);
     } else {
         log_info("node", "not in a swarm; waiting for swarm init or join on %s", n->socket_path);

@@ -131,7 +131,11 @@ static void renewed_cb(int status, const char *errmsg, struct join_result *res, 
     } else {
         struct manager *m = n->mslot.m;
         n->mslot.m = NULL;
-        n->worker_state = node_local_state_copy(ls);
+        if (n->worker_state != NULL) {
+            swarm__local_state__free_unpacked(n->worker_state, NULL);
+        }
+        n->worker_state = ls; /* ownership moves: nothing to allocate */
+        ls = NULL;
         n->mslot.worker = true;
         if (m != NULL) {
             api_server_close_tls(n->api);
@@ -204,11 +208,18 @@ static void agent_managers_cb(Swarm__ManagerPeer *const *peers, size_t n_peers, 
         same = strcmp(ls->managers[i], peers[i]->addr) == 0;
     }
     if (!same) {
+        size_t got = 0;
         addrs = calloc(n_peers + 1, sizeof *addrs);
-        for (size_t i = 0; addrs != NULL && i < n_peers; i++) {
-            addrs[i] = strdup(peers[i]->addr);
+        while (addrs != NULL && got < n_peers && (addrs[got] = strdup(peers[got]->addr)) != NULL) {
+            got++;
         }
-        if (addrs != NULL) {
+        if (addrs == NULL || got < n_peers) {
+            for (size_t i = 0; i < got; i++) {
+                free(addrs[i]);
+            }
+            free(addrs);
+            log_warn("node", "saving the manager list: out of memory");
+        } else {
             for (size_t i = 0; i < ls->n_managers; i++) {
                 free(ls->managers[i]);
             }

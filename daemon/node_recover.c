@@ -116,7 +116,12 @@ static int from_store(struct swarm_node *n, const struct cert_identity *id,
     }
     if (store_node_list(s, &nodes, &count) == 0) {
         managers = calloc(count + 1, sizeof *managers);
-        for (size_t i = 0; managers != NULL && i < count; i++) {
+        if (managers == NULL) {
+            snprintf(why, why_size, "out of memory");
+            rv = SWARM_ENOMEM;
+            goto out;
+        }
+        for (size_t i = 0; i < count; i++) {
             if (nodes[i]->role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER &&
                 nodes[i]->manager_status != NULL && nodes[i]->manager_status->addr != NULL) {
                 managers[ls.n_managers++] = nodes[i]->manager_status->addr;

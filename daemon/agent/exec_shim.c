@@ -539,7 +539,13 @@ char *exec_cgroup_create(const char *base, const char *task_id, int64_t memory_b
         log_warn("executor", "task %s: some cgroup limits could not be set in %s", task_id,
                  path);
     }
-    return strdup(path);
+    char *copy = strdup(path);
+    if (copy == NULL) {
+        rmdir(path);
+        log_warn("executor", "task %s: cgroup %s: out of memory; running without limits",
+                 task_id, path);
+    }
+    return copy;
 }
 
 int exec_cgroup_kill(const char *path)
