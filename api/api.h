@@ -171,8 +171,7 @@ void api_server_recheck(struct api_server *s, const char *node_id);
  * peer there is API_ROLE_LOCAL. */
 int api_server_listen_unix(struct api_server *s,
                            const char *path,
-                           char *errmsg,
-                           size_t errmsg_size);
+                           char *errmsg);
 
 /* Listen on TCP "IP:PORT" with TLS. TLS connections are capped at
  * API_TLS_CONNS_MAX and at RLIMIT_NOFILE minus API_FD_RESERVE, so that the
@@ -184,8 +183,7 @@ int api_server_listen_unix(struct api_server *s,
 int api_server_listen_tls(struct api_server *s,
                           const char *addr,
                           SSL_CTX *ctx,
-                          char *errmsg,
-                          size_t errmsg_size);
+                          char *errmsg);
 void api_server_set_tls_ctx(struct api_server *s, SSL_CTX *ctx);
 /* The port the TLS listener is bound to (useful after listening on port 0),
  * or -1 if there is none. */

@@ -567,14 +567,14 @@ static void listener_drop(struct api_server *s, struct listener *l)
 }
 
 int api_server_listen_unix(struct api_server *s, const char *path,
-                           char *errmsg, size_t errmsg_size)
+                           char *errmsg)
 {
     struct listener *l;
     struct stat st;
     int rv;
     if (lstat(path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
-            errmsg_printf(errmsg, errmsg_size,
+            errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
                           "%s exists and is not a socket", path);
             return SWARM_EEXIST;
         }
@@ -582,7 +582,7 @@ int api_server_listen_unix(struct api_server *s, const char *path,
     }
     rv = listener_new(s, false, &l);
     if (rv != 0) {
-        errmsg_printf(errmsg, errmsg_size, "out of memory");
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "out of memory");
         return rv;
     }
     /* Never let the socket exist with a wider mode, even for a moment. */
@@ -594,7 +594,7 @@ int api_server_listen_unix(struct api_server *s, const char *path,
         rv = uv_listen(&l->h.stream, 128, server_connection_cb);
     }
     if (rv != 0) {
-        errmsg_printf(errmsg, errmsg_size, "listen on %s: %s", path,
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "listen on %s: %s", path,
                       uv_strerror(rv));
         listener_drop(s, l);
         return SWARM_EIO;
@@ -627,18 +627,18 @@ static void server_fd_cap(struct api_server *s)
 }
 
 int api_server_listen_tls(struct api_server *s, const char *addr,
-                          SSL_CTX *ctx, char *errmsg, size_t errmsg_size)
+                          SSL_CTX *ctx, char *errmsg)
 {
     struct sockaddr_storage sa;
     struct listener *l;
     if (tls_addr_parse(addr, &sa) != 0) {
-        errmsg_printf(errmsg, errmsg_size,
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
                       "invalid listen address \"%s\" (want IP:PORT)", addr);
         return SWARM_EINVAL;
     }
     int rv = listener_new(s, true, &l);
     if (rv != 0) {
-        errmsg_printf(errmsg, errmsg_size, "out of memory");
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "out of memory");
         return rv;
     }
     rv = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&sa, 0);
@@ -646,7 +646,7 @@ int api_server_listen_tls(struct api_server *s, const char *addr,
         rv = uv_listen(&l->h.stream, 128, server_connection_cb);
     }
     if (rv != 0) {
-        errmsg_printf(errmsg, errmsg_size, "listen on %s: %s", addr,
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "listen on %s: %s", addr,
                       uv_strerror(rv));
         listener_drop(s, l);
         return SWARM_EIO;

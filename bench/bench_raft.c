@@ -167,7 +167,7 @@ static int mgr_setup(struct cluster *c, int i)
     }
     m->server = api_server_new(&loop, 0);
     snprintf(listen, sizeof listen, "127.0.0.%d:0", 31 + i);
-    if (api_server_listen_tls(m->server, listen, m->id.server_ctx, em, sizeof em) != 0) {
+    if (api_server_listen_tls(m->server, listen, m->id.server_ctx, em) != 0) {
         fprintf(stderr, "listen %s: %s\n", listen, em);
         return -1;
     }
@@ -186,7 +186,7 @@ static int mgr_setup(struct cluster *c, int i)
         return -1;
     }
     snprintf(path, sizeof path, "%s/store%d.db", c->tmp, i + 1);
-    if (store_open(path, &m->store, em, sizeof em) != 0) {
+    if (store_open(path, &m->store, em) != 0) {
         fprintf(stderr, "store_open: %s\n", em);
         return -1;
     }

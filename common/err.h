@@ -5,6 +5,12 @@
  * errmsg_printf). Library errors (libuv, OpenSSL, SQLite, nghttp2) are
  * translated into these codes once, at the boundary where they are met.
  *
+ * Error messages, one convention (raft's): a function that can explain a
+ * failure takes `char *errmsg` last, a buffer of SWARM_ERRMSG_SIZE bytes the
+ * caller owns (no size argument), and fills it with errmsg_printf(errmsg,
+ * SWARM_ERRMSG_SIZE, ...) or adds context with errmsg_wrapf on the way up.
+ * The text is for a human and never parsed; the code is what callers test.
+ *
  * Allocation policy of the daemon (swarmd and every library it links):
  * every allocation is checked, and a failed one fails the operation that
  * needed it with SWARM_ENOMEM (an RPC answers RESOURCE_EXHAUSTED "out of

@@ -890,7 +890,7 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, struct swarm_node
     if (rv != 0) {
         goto err;
     }
-    if ((rv = statedir_prepare(n->state_dir, errmsg, SWARM_ERRMSG_SIZE)) != 0) {
+    if ((rv = statedir_prepare(n->state_dir, errmsg)) != 0) {
         goto err;
     }
     if ((rv = lock_state_dir(n, errmsg)) != 0) {
@@ -911,7 +911,7 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, struct swarm_node
         goto err_after_state;
     }
     register_local_api(n);
-    rv = api_server_listen_unix(n->api, n->socket_path, errmsg, SWARM_ERRMSG_SIZE);
+    rv = api_server_listen_unix(n->api, n->socket_path, errmsg);
     if (rv != 0) {
         goto err_after_api;
     }

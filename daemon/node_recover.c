@@ -87,7 +87,7 @@ static void refuse(const struct swarm_node *n, const struct cert_identity *id, c
 
 /* The local state of manager `id` as its own store records it. */
 static int from_store(struct swarm_node *n, const struct cert_identity *id,
-                      Swarm__LocalState **out, char *why, size_t why_size)
+                      Swarm__LocalState **out, char *why)
 {
     char path[PATH_MAX], em[SWARM_ERRMSG_SIZE] = "";
     Swarm__LocalState ls = SWARM__LOCAL_STATE__INIT;
@@ -98,26 +98,26 @@ static int from_store(struct swarm_node *n, const struct cert_identity *id,
     int rv;
 
     if (!exists(n, "store.db")) {
-        snprintf(why, why_size, "its store.db is gone too, so its raft id is unknown");
+        errmsg_printf(why, SWARM_ERRMSG_SIZE, "its store.db is gone too, so its raft id is unknown");
         return SWARM_ESTATE;
     }
     snprintf(path, sizeof path, "%s/store.db", n->state_dir);
-    if ((rv = store_open(path, &s, em, sizeof em)) != 0) {
-        snprintf(why, why_size, "its store cannot be read (%s)", em);
+    if ((rv = store_open(path, &s, em)) != 0) {
+        errmsg_printf(why, SWARM_ERRMSG_SIZE, "its store cannot be read (%s)", em);
         return SWARM_ESTATE;
     }
     rv = store_node_get(s, id->node_id, &self);
     if (rv != 0 || self->role != SWARM__NODE_ROLE__NODE_ROLE_MANAGER ||
         self->manager_status == NULL || self->manager_status->raft_id == 0 ||
         self->manager_status->addr == NULL || self->manager_status->addr[0] == '\0') {
-        snprintf(why, why_size, "its store does not know it as a manager");
+        errmsg_printf(why, SWARM_ERRMSG_SIZE, "its store does not know it as a manager");
         rv = SWARM_ESTATE;
         goto out;
     }
     if (store_node_list(s, &nodes, &count) == 0) {
         managers = calloc(count + 1, sizeof *managers);
         if (managers == NULL) {
-            snprintf(why, why_size, "out of memory");
+            errmsg_printf(why, SWARM_ERRMSG_SIZE, "out of memory");
             rv = SWARM_ENOMEM;
             goto out;
         }
@@ -179,7 +179,7 @@ int node_local_state_recover(struct swarm_node *n, Swarm__LocalState **out, char
         refuse(n, &id, "the addresses of its managers were only in that file", errmsg);
         return SWARM_ESTATE;
     }
-    if ((rv = from_store(n, &id, out, why, sizeof why)) != 0) {
+    if ((rv = from_store(n, &id, out, why)) != 0) {
         if (rv == SWARM_ESTATE) {
             refuse(n, &id, why, errmsg);
         }

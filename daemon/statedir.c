@@ -13,21 +13,21 @@
 #include "log.h"
 
 enum statedir_verdict statedir_judge(const char *path, mode_t mode, uid_t owner, uid_t euid,
-                                     char *errmsg, size_t errmsg_size)
+                                     char *errmsg)
 {
     if (!S_ISDIR(mode)) {
-        errmsg_printf(errmsg, errmsg_size, "state dir %s is not a directory", path);
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "state dir %s is not a directory", path);
         return STATEDIR_REFUSE;
     }
     if (owner != euid) {
-        errmsg_printf(errmsg, errmsg_size,
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
                       "state dir %s is owned by uid %u, not by uid %u that runs swarmd; "
                       "run chown %u %s, or use another --state-dir",
                       path, (unsigned)owner, (unsigned)euid, (unsigned)euid, path);
         return STATEDIR_REFUSE;
     }
     if ((mode & (S_IWGRP | S_IWOTH)) != 0) {
-        errmsg_printf(errmsg, errmsg_size,
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
                       "state dir %s is writable by group or others (mode %04o); run chmod 700 %s",
                       path, (unsigned)(mode & 07777), path);
         return STATEDIR_REFUSE;
@@ -71,23 +71,23 @@ static void tighten_entries(const char *dir, int depth)
     closedir(d);
 }
 
-int statedir_prepare(const char *path, char *errmsg, size_t errmsg_size)
+int statedir_prepare(const char *path, char *errmsg)
 {
     struct stat st;
     if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-        errmsg_printf(errmsg, errmsg_size, "state dir %s: %s", path, strerror(errno));
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "state dir %s: %s", path, strerror(errno));
         return SWARM_EIO;
     }
     if (stat(path, &st) != 0) {
-        errmsg_printf(errmsg, errmsg_size, "state dir %s: %s", path, strerror(errno));
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "state dir %s: %s", path, strerror(errno));
         return SWARM_EIO;
     }
-    switch (statedir_judge(path, st.st_mode, st.st_uid, geteuid(), errmsg, errmsg_size)) {
+    switch (statedir_judge(path, st.st_mode, st.st_uid, geteuid(), errmsg)) {
         case STATEDIR_REFUSE:
             return SWARM_EPERM;
         case STATEDIR_TIGHTEN:
             if (chmod(path, 0700) != 0) {
-                errmsg_printf(errmsg, errmsg_size, "state dir %s: chmod 700: %s", path,
+                errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "state dir %s: chmod 700: %s", path,
                               strerror(errno));
                 return SWARM_EIO;
             }

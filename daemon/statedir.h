@@ -26,12 +26,12 @@ enum statedir_verdict {
 /* Pure: what to do with a state dir of this mode and owner for a process of
  * effective uid `euid`. On STATEDIR_REFUSE, errmsg says why and what to run. */
 enum statedir_verdict statedir_judge(const char *path, mode_t mode, uid_t owner, uid_t euid,
-                                     char *errmsg, size_t errmsg_size);
+                                     char *errmsg);
 
 /* Create the dir (0700) if missing, then judge it and act: chmod on
  * STATEDIR_TIGHTEN, SWARM_EPERM on STATEDIR_REFUSE. Existing files swarmd
  * made before it ran with umask 077 (a store.db of 0644, say) are tightened
  * to 0600/0700 too. */
-int statedir_prepare(const char *path, char *errmsg, size_t errmsg_size);
+int statedir_prepare(const char *path, char *errmsg);
 
 #endif

@@ -129,7 +129,7 @@ static int check_store_against_log(struct rnode *n, char *errmsg)
     log_error("raft", "store is at index %llu but the raft log ends at %llu: the store does "
               "not belong to this raft state; emptying it and rebuilding it from the log",
               (unsigned long long)stored, (unsigned long long)last);
-    rv = store_reset(n->store, errmsg, SWARM_ERRMSG_SIZE);
+    rv = store_reset(n->store, errmsg);
     if (rv != 0) {
         errmsg_wrapf(errmsg, SWARM_ERRMSG_SIZE, "store ahead of the raft log");
     }
@@ -198,7 +198,7 @@ int rnode_snapshot_store(struct store *store, struct raft_buffer *bufs[], unsign
     char errmsg[SWARM_ERRMSG_SIZE] = "";
     void *image;
     size_t len;
-    int rv = store_snapshot(store, &image, &len, errmsg, sizeof errmsg);
+    int rv = store_snapshot(store, &image, &len, errmsg);
     if (rv != 0) {
         log_error("raft", "snapshot: %s", errmsg);
         return RAFT_IOERR;
@@ -230,7 +230,7 @@ int rnode_snapshot_finalize(struct raft_buffer *bufs[], unsigned *n_bufs)
 int rnode_restore_store(struct store *store, struct raft_buffer *buf)
 {
     char errmsg[SWARM_ERRMSG_SIZE] = "";
-    int rv = store_restore(store, buf->base, buf->len, errmsg, sizeof errmsg);
+    int rv = store_restore(store, buf->base, buf->len, errmsg);
     if (rv != 0) {
         log_error("raft", "restore: %s", errmsg);
         return RAFT_CORRUPT;

@@ -146,7 +146,7 @@ static int query_int(sqlite3 *db, const char *sql, int64_t *out)
     return rc;
 }
 
-int store_schema_init(sqlite3 *db, uint64_t *last_index, char *errmsg, size_t errmsg_size)
+int store_schema_init(sqlite3 *db, uint64_t *last_index, char *errmsg)
 {
     char meta_sql[160];
     char *err = NULL;
@@ -175,12 +175,12 @@ int store_schema_init(sqlite3 *db, uint64_t *last_index, char *errmsg, size_t er
 err_after_begin:
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 err:
-    errmsg_printf(errmsg, errmsg_size, "create schema: %s", err != NULL ? err : sqlite3_errstr(rc));
+    errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "create schema: %s", err != NULL ? err : sqlite3_errstr(rc));
     sqlite3_free(err);
     return store_sqlite_err(rc);
 }
 
-int store_schema_check(sqlite3 *db, uint64_t *last_index, char *errmsg, size_t errmsg_size)
+int store_schema_check(sqlite3 *db, uint64_t *last_index, char *errmsg)
 {
     int64_t n, version, index;
     int rc = query_int(db,
@@ -188,55 +188,55 @@ int store_schema_check(sqlite3 *db, uint64_t *last_index, char *errmsg, size_t e
                        "('meta', 'nodes', 'services', 'tasks', 'clusters')",
                        &n);
     if (rc != SQLITE_OK) {
-        errmsg_printf(errmsg, errmsg_size, "read schema: %s", sqlite3_errmsg(db));
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "read schema: %s", sqlite3_errmsg(db));
         return rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT ? SWARM_ECORRUPT : store_sqlite_err(rc);
     }
     if (n != 5) {
-        errmsg_printf(errmsg, errmsg_size, "not a swarm store: missing tables");
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "not a swarm store: missing tables");
         return SWARM_ECORRUPT;
     }
     if (query_int(db, "SELECT value FROM meta WHERE key = 'schema_version'", &version) != SQLITE_OK ||
         query_int(db, "SELECT value FROM meta WHERE key = 'last_index'", &index) != SQLITE_OK) {
-        errmsg_printf(errmsg, errmsg_size, "not a swarm store: no schema version or last index");
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "not a swarm store: no schema version or last index");
         return SWARM_ECORRUPT;
     }
     if (version != STORE_SCHEMA_VERSION) {
-        errmsg_printf(errmsg, errmsg_size, "store schema version %lld, this swarmd uses %d",
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "store schema version %lld, this swarmd uses %d",
                       (long long)version, STORE_SCHEMA_VERSION);
         return SWARM_ECORRUPT;
     }
     if (index < 0) {
-        errmsg_printf(errmsg, errmsg_size, "store has a negative last index %lld", (long long)index);
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "store has a negative last index %lld", (long long)index);
         return SWARM_ECORRUPT;
     }
     *last_index = (uint64_t)index;
     return 0;
 }
 
-static int stmt_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out, char *errmsg, size_t errmsg_size)
+static int stmt_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out, char *errmsg)
 {
     /* PERSISTENT: these live as long as the store. */
     int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
     if (rc != SQLITE_OK) {
-        errmsg_printf(errmsg, errmsg_size, "prepare \"%s\": %s", sql, sqlite3_errmsg(db));
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "prepare \"%s\": %s", sql, sqlite3_errmsg(db));
         return store_sqlite_err(rc);
     }
     return 0;
 }
 
-int store_stmts_prepare(struct store *s, char *errmsg, size_t errmsg_size)
+int store_stmts_prepare(struct store *s, char *errmsg)
 {
     int rv;
     for (int k = STORE_KIND_NODE; k <= STORE_KIND_MAX; k++) {
         for (int i = 0; i < STORE_KS__COUNT; i++) {
-            rv = stmt_prepare(s->db, kind_sql[k][i], &s->kstmt[k][i], errmsg, errmsg_size);
+            rv = stmt_prepare(s->db, kind_sql[k][i], &s->kstmt[k][i], errmsg);
             if (rv != 0) {
                 goto err;
             }
         }
     }
     for (int i = 0; i < STORE_ST__COUNT; i++) {
-        rv = stmt_prepare(s->db, store_sql[i], &s->stmt[i], errmsg, errmsg_size);
+        rv = stmt_prepare(s->db, store_sql[i], &s->stmt[i], errmsg);
         if (rv != 0) {
             goto err;
         }

@@ -62,7 +62,7 @@ static int stmt_run(sqlite3_stmt *st)
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
-int store_open(const char *path, struct store **out, char *errmsg, size_t errmsg_size)
+int store_open(const char *path, struct store **out, char *errmsg)
 {
     struct store *s;
     int64_t ntables = 0;
@@ -71,14 +71,14 @@ int store_open(const char *path, struct store **out, char *errmsg, size_t errmsg
 
     s = calloc(1, sizeof *s);
     if (s == NULL) {
-        errmsg_printf(errmsg, errmsg_size, "out of memory");
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "out of memory");
         return SWARM_ENOMEM;
     }
     /* NOMUTEX: a store belongs to one thread (the daemon's loop). */
     rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                          NULL);
     if (rc != SQLITE_OK) {
-        errmsg_printf(errmsg, errmsg_size, "open %s: %s", path,
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "open %s: %s", path,
                       s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
         rv = store_sqlite_err(rc);
         goto err_after_open;
@@ -94,17 +94,17 @@ int store_open(const char *path, struct store **out, char *errmsg, size_t errmsg
         sqlite3_finalize(st);
     }
     if (rc != SQLITE_OK) {
-        errmsg_printf(errmsg, errmsg_size, "open %s: %s", path, sqlite3_errmsg(s->db));
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "open %s: %s", path, sqlite3_errmsg(s->db));
         rv = (rc & 0xff) == SQLITE_NOTADB ? SWARM_ECORRUPT : store_sqlite_err(rc);
         goto err_after_open;
     }
-    rv = ntables == 0 ? store_schema_init(s->db, &s->last_index, errmsg, errmsg_size)
-                      : store_schema_check(s->db, &s->last_index, errmsg, errmsg_size);
+    rv = ntables == 0 ? store_schema_init(s->db, &s->last_index, errmsg)
+                      : store_schema_check(s->db, &s->last_index, errmsg);
     if (rv != 0) {
-        errmsg_wrapf(errmsg, errmsg_size, "open %s", path);
+        errmsg_wrapf(errmsg, SWARM_ERRMSG_SIZE, "open %s", path);
         goto err_after_open;
     }
-    rv = store_stmts_prepare(s, errmsg, errmsg_size);
+    rv = store_stmts_prepare(s, errmsg);
     if (rv != 0) {
         goto err_after_open;
     }
@@ -642,20 +642,20 @@ static void image_clear_wal(uint8_t *img, size_t len)
     }
 }
 
-int store_snapshot(struct store *s, void **buf, size_t *len, char *errmsg, size_t errmsg_size)
+int store_snapshot(struct store *s, void **buf, size_t *len, char *errmsg)
 {
     sqlite3_int64 size = 0;
     unsigned char *img = sqlite3_serialize(s->db, "main", &size, 0);
     void *copy;
 
     if (img == NULL) {
-        errmsg_printf(errmsg, errmsg_size, "serialize store: %s", sqlite3_errmsg(s->db));
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "serialize store: %s", sqlite3_errmsg(s->db));
         return SWARM_ESQL;
     }
     copy = malloc((size_t)size);
     if (copy == NULL) {
         sqlite3_free(img);
-        errmsg_printf(errmsg, errmsg_size, "out of memory for a %lld-byte snapshot", (long long)size);
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "out of memory for a %lld-byte snapshot", (long long)size);
         return SWARM_ENOMEM;
     }
     memcpy(copy, img, (size_t)size);
@@ -668,8 +668,7 @@ int store_snapshot(struct store *s, void **buf, size_t *len, char *errmsg, size_
 
 /* Open `buf` as a private in-memory database and check that it is a sound
  * store image. On success *out is the open database and *index its index. */
-static int image_open(const void *buf, size_t len, sqlite3 **out, uint64_t *index, char *errmsg,
-                      size_t errmsg_size)
+static int image_open(const void *buf, size_t len, sqlite3 **out, uint64_t *index, char *errmsg)
 {
     static const char magic[16] = "SQLite format 3";
     sqlite3 *db = NULL;
@@ -678,18 +677,18 @@ static int image_open(const void *buf, size_t len, sqlite3 **out, uint64_t *inde
     int rc, rv;
 
     if (buf == NULL || len < 512 || memcmp(buf, magic, sizeof magic) != 0) {
-        errmsg_printf(errmsg, errmsg_size, "not a store snapshot (%zu bytes)", len);
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "not a store snapshot (%zu bytes)", len);
         return SWARM_ECORRUPT;
     }
     rc = sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
-        errmsg_printf(errmsg, errmsg_size, "open scratch database: %s", sqlite3_errstr(rc));
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "open scratch database: %s", sqlite3_errstr(rc));
         rv = store_sqlite_err(rc);
         goto err_after_open;
     }
     img = sqlite3_malloc64(len);
     if (img == NULL) {
-        errmsg_printf(errmsg, errmsg_size, "out of memory for a %zu-byte snapshot", len);
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "out of memory for a %zu-byte snapshot", len);
         rv = SWARM_ENOMEM;
         goto err_after_open;
     }
@@ -699,7 +698,7 @@ static int image_open(const void *buf, size_t len, sqlite3 **out, uint64_t *inde
     rc = sqlite3_deserialize(db, "main", img, (sqlite3_int64)len, (sqlite3_int64)len,
                              SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_RESIZEABLE);
     if (rc != SQLITE_OK) {
-        errmsg_printf(errmsg, errmsg_size, "load snapshot: %s", sqlite3_errmsg(db));
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "load snapshot: %s", sqlite3_errmsg(db));
         rv = store_sqlite_err(rc);
         goto err_after_open;
     }
@@ -707,7 +706,7 @@ static int image_open(const void *buf, size_t len, sqlite3 **out, uint64_t *inde
     if (rc == SQLITE_OK) {
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0) {
-            errmsg_printf(errmsg, errmsg_size, "snapshot fails its integrity check: %s",
+            errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "snapshot fails its integrity check: %s",
                           (const char *)sqlite3_column_text(st, 0));
             sqlite3_finalize(st);
             rv = SWARM_ECORRUPT;
@@ -716,13 +715,13 @@ static int image_open(const void *buf, size_t len, sqlite3 **out, uint64_t *inde
         sqlite3_finalize(st);
     }
     if (rc != SQLITE_ROW) {
-        errmsg_printf(errmsg, errmsg_size, "snapshot is not a sound database: %s", sqlite3_errmsg(db));
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "snapshot is not a sound database: %s", sqlite3_errmsg(db));
         rv = SWARM_ECORRUPT;
         goto err_after_open;
     }
-    rv = store_schema_check(db, index, errmsg, errmsg_size);
+    rv = store_schema_check(db, index, errmsg);
     if (rv != 0) {
-        errmsg_wrapf(errmsg, errmsg_size, "snapshot");
+        errmsg_wrapf(errmsg, SWARM_ERRMSG_SIZE, "snapshot");
         goto err_after_open;
     }
     *out = db;
@@ -733,12 +732,12 @@ err_after_open:
     return rv;
 }
 
-int store_restore(struct store *s, const void *buf, size_t len, char *errmsg, size_t errmsg_size)
+int store_restore(struct store *s, const void *buf, size_t len, char *errmsg)
 {
     sqlite3 *src;
     sqlite3_backup *b;
     uint64_t index = 0;
-    int rc, rv = image_open(buf, len, &src, &index, errmsg, errmsg_size);
+    int rc, rv = image_open(buf, len, &src, &index, errmsg);
 
     if (rv != 0) {
         return rv;
@@ -748,14 +747,14 @@ int store_restore(struct store *s, const void *buf, size_t len, char *errmsg, si
      * WAL mode), and a failure part-way leaves the old content. */
     b = sqlite3_backup_init(s->db, "main", src, "main");
     if (b == NULL) {
-        errmsg_printf(errmsg, errmsg_size, "restore: %s", sqlite3_errmsg(s->db));
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "restore: %s", sqlite3_errmsg(s->db));
         rv = SWARM_ESQL;
         goto err_after_open;
     }
     rc = sqlite3_backup_step(b, -1);
     sqlite3_backup_finish(b);
     if (rc != SQLITE_DONE) {
-        errmsg_printf(errmsg, errmsg_size, "restore: %s", sqlite3_errstr(rc));
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "restore: %s", sqlite3_errstr(rc));
         rv = store_sqlite_err(rc);
         goto err_after_open;
     }
@@ -768,7 +767,7 @@ err_after_open:
     return rv;
 }
 
-int store_reset(struct store *s, char *errmsg, size_t errmsg_size)
+int store_reset(struct store *s, char *errmsg)
 {
     static const char sql[] = "BEGIN IMMEDIATE; DELETE FROM nodes; DELETE FROM services; "
                               "DELETE FROM tasks; DELETE FROM clusters; "
@@ -776,7 +775,7 @@ int store_reset(struct store *s, char *errmsg, size_t errmsg_size)
     char *err = NULL;
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, &err);
     if (rc != SQLITE_OK) {
-        errmsg_printf(errmsg, errmsg_size, "reset store: %s", err != NULL ? err : sqlite3_errstr(rc));
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "reset store: %s", err != NULL ? err : sqlite3_errstr(rc));
         sqlite3_free(err);
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         return store_sqlite_err(rc);

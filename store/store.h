@@ -59,7 +59,7 @@ struct store_result {
 
 /* Open (creating if needed) the store at `path`; ":memory:" for a private
  * in-memory store. */
-int store_open(const char *path, struct store **out, char *errmsg, size_t errmsg_size);
+int store_open(const char *path, struct store **out, char *errmsg);
 void store_close(struct store *s);
 
 /* Register the (single) change listener; NULL to clear. The callback runs
@@ -92,13 +92,13 @@ uint64_t store_last_index(struct store *s);
  * caller frees *buf with free(). Restore replaces the whole content with an
  * image made by store_snapshot (validated first: a bad image changes
  * nothing) and fires no events. */
-int store_snapshot(struct store *s, void **buf, size_t *len, char *errmsg, size_t errmsg_size);
-int store_restore(struct store *s, const void *buf, size_t len, char *errmsg, size_t errmsg_size);
+int store_snapshot(struct store *s, void **buf, size_t *len, char *errmsg);
+int store_restore(struct store *s, const void *buf, size_t len, char *errmsg);
 
 /* Empty every table and set the last index to 0, as a new store, in one
  * transaction; fires no events. For a store found not to match the raft
  * state at start, before anything is applied: the log then rebuilds it. */
-int store_reset(struct store *s, char *errmsg, size_t errmsg_size);
+int store_reset(struct store *s, char *errmsg);
 
 /* ---- typed reads. Return 0 (and *out), SWARM_ENOTFOUND, or an error. ---- */
 

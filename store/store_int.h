@@ -81,11 +81,11 @@ static inline Swarm__Meta *store_obj_meta(const struct store_kind_info *ki, cons
 
 /* schema.c: create the schema in a new database, or check an existing one
  * (schema version, meta rows). Both leave *last_index set. */
-int store_schema_init(sqlite3 *db, uint64_t *last_index, char *errmsg, size_t errmsg_size);
-int store_schema_check(sqlite3 *db, uint64_t *last_index, char *errmsg, size_t errmsg_size);
+int store_schema_init(sqlite3 *db, uint64_t *last_index, char *errmsg);
+int store_schema_check(sqlite3 *db, uint64_t *last_index, char *errmsg);
 
 /* schema.c: prepare / finalize every cached statement of s. */
-int store_stmts_prepare(struct store *s, char *errmsg, size_t errmsg_size);
+int store_stmts_prepare(struct store *s, char *errmsg);
 void store_stmts_finalize(struct store *s);
 
 /* schema.c: bind the parameters of STORE_KS_INSERT / STORE_KS_UPDATE for obj

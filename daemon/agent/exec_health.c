@@ -71,19 +71,19 @@ bool exec_health_enabled(const Swarm__HealthConfig *hc)
     return hc != NULL && hc->n_test > 0 && strcmp(hc->test[0], "NONE") != 0;
 }
 
-int exec_health_validate(const Swarm__HealthConfig *hc, char *err, size_t errsz)
+int exec_health_validate(const Swarm__HealthConfig *hc, char *err)
 {
     if (!exec_health_enabled(hc)) {
         return 0;
     }
     const char *kind = hc->test[0];
     if (strcmp(kind, "CMD") != 0 && strcmp(kind, "CMD-SHELL") != 0) {
-        snprintf(err, errsz, "healthcheck: unknown test type \"%s\" (want CMD, CMD-SHELL or NONE)",
+        errmsg_printf(err, SWARM_ERRMSG_SIZE, "healthcheck: unknown test type \"%s\" (want CMD, CMD-SHELL or NONE)",
                  kind);
         return -1;
     }
     if (hc->n_test < 2 || hc->test[1][0] == '\0') {
-        snprintf(err, errsz, "healthcheck: %s without a command", kind);
+        errmsg_printf(err, SWARM_ERRMSG_SIZE, "healthcheck: %s without a command", kind);
         return -1;
     }
     return 0;
@@ -180,7 +180,7 @@ static void health_check_exit_cb(uv_process_t *proc, int64_t status, int sig)
 /* The check's argv after the shim's "--task-exec PROGRAM": CMD runs the
  * program itself (looked up in the task's PATH), CMD-SHELL runs /bin/sh -c. */
 static int health_argv(struct exec_health *h, char *program, size_t size, const char **argv,
-                       char *err, size_t errsz)
+                       char *err)
 {
     const Swarm__HealthConfig *hc = h->cfg.hc;
     if (strcmp(hc->test[0], "CMD-SHELL") == 0) {
@@ -197,7 +197,7 @@ static int health_argv(struct exec_health *h, char *program, size_t size, const 
             path_env = *e + 5;
         }
     }
-    if (exec_lookup_program(hc->test[1], path_env, h->cfg.cwd, program, size, err, errsz) != 0) {
+    if (exec_lookup_program(hc->test[1], path_env, h->cfg.cwd, program, size, err) != 0) {
         return -1;
     }
     for (size_t i = 1; i < hc->n_test; i++) {
@@ -242,7 +242,7 @@ static int health_spawn(struct exec_health *h)
     args[0] = h->cfg.shim_path;
     args[1] = "--task-exec";
     args[2] = program;
-    if (health_argv(h, program, sizeof program, args + 3, err, sizeof err) != 0) {
+    if (health_argv(h, program, sizeof program, args + 3, err) != 0) {
         goto out;
     }
     uv_stdio_container_t stdio[3] = {

@@ -46,7 +46,7 @@ static int64_t isolate_number(const char *s, size_t len)
     return v <= UINT32_MAX - 1 ? v : -1; /* (uid_t)-1 means "unchanged" */
 }
 
-int exec_user_resolve(const char *spec, struct exec_user *u, char *err, size_t errsz)
+int exec_user_resolve(const char *spec, struct exec_user *u, char *err)
 {
     char name[256];
     const char *colon = strchr(spec, ':');
@@ -54,7 +54,7 @@ int exec_user_resolve(const char *spec, struct exec_user *u, char *err, size_t e
     memset(u, 0, sizeof *u);
     if (ulen == 0 || ulen >= sizeof name || (colon != NULL && colon[1] == '\0') ||
         (colon != NULL && strchr(colon + 1, ':') != NULL)) {
-        snprintf(err, errsz, "invalid user \"%s\": want user[:group] (name or number)", spec);
+        errmsg_printf(err, SWARM_ERRMSG_SIZE, "invalid user \"%s\": want user[:group] (name or number)", spec);
         return -1;
     }
     memcpy(name, spec, ulen);
@@ -62,7 +62,7 @@ int exec_user_resolve(const char *spec, struct exec_user *u, char *err, size_t e
     int64_t num = isolate_number(name, ulen);
     struct passwd *pw = num >= 0 ? getpwuid((uid_t)num) : getpwnam(name);
     if (pw == NULL && num < 0) {
-        snprintf(err, errsz, "unable to find user %s: no matching entries in passwd file", name);
+        errmsg_printf(err, SWARM_ERRMSG_SIZE, "unable to find user %s: no matching entries in passwd file", name);
         return -1;
     }
     /* runc: a number without a passwd entry runs with gid 0. */
@@ -73,7 +73,7 @@ int exec_user_resolve(const char *spec, struct exec_user *u, char *err, size_t e
         int64_t gnum = isolate_number(g, strlen(g));
         struct group *gr = gnum >= 0 ? NULL : getgrnam(g);
         if (gnum < 0 && gr == NULL) {
-            snprintf(err, errsz, "unable to find group %s: no matching entries in group file", g);
+            errmsg_printf(err, SWARM_ERRMSG_SIZE, "unable to find group %s: no matching entries in group file", g);
             return -1;
         }
         u->gid = gnum >= 0 ? (gid_t)gnum : gr->gr_gid;
@@ -139,49 +139,48 @@ bool exec_path_within(const char *path, const char *dir)
 }
 
 /* An empty tmpfs over `dir`; read-only unless `rw`. */
-static int isolate_tmpfs(const char *dir, bool rw, char *err, size_t errsz)
+static int isolate_tmpfs(const char *dir, bool rw, char *err)
 {
     unsigned long fl = MS_NOSUID | MS_NODEV | MS_NOEXEC | (rw ? 0 : MS_RDONLY);
     if (mount("tmpfs", dir, "tmpfs", fl, "mode=0755,size=64k") != 0) {
-        snprintf(err, errsz, "hiding %s: mount: %s", dir, strerror(errno));
+        errmsg_printf(err, SWARM_ERRMSG_SIZE, "hiding %s: mount: %s", dir, strerror(errno));
         return -1;
     }
     return 0;
 }
 
-int exec_isolate_mounts(const char *hide, const char *task_root, const char *task_dir, char *err,
-                        size_t errsz)
+int exec_isolate_mounts(const char *hide, const char *task_root, const char *task_dir, char *err)
 {
     char cwd[PATH_MAX], own_path[64], own_mnt[PATH_MAX];
     int own = -1, rv = -1;
     if (getcwd(cwd, sizeof cwd) == NULL) {
-        snprintf(err, errsz, "working dir: %s", strerror(errno));
+        errmsg_printf(err, SWARM_ERRMSG_SIZE, "working dir: %s", strerror(errno));
         return -1;
     }
     if (unshare(CLONE_NEWNS) != 0) {
-        snprintf(err, errsz, "mount namespace: %s", strerror(errno));
+        errmsg_printf(err, SWARM_ERRMSG_SIZE, "mount namespace: %s", strerror(errno));
         goto out;
     }
     /* Our mounts must not reach the host; the host's still reach us. */
     if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) != 0) {
-        snprintf(err, errsz, "mount namespace: making / a slave: %s", strerror(errno));
+        errmsg_printf(err, SWARM_ERRMSG_SIZE, "mount namespace: making / a slave: %s", strerror(errno));
         goto out;
     }
     /* Taken in the new namespace (a bind source must be in ours), before
      * the tmpfs covers it. */
     if (task_root != NULL && task_dir != NULL &&
         (own = open(task_dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
-        snprintf(err, errsz, "task dir %s: %s", task_dir, strerror(errno));
+        errmsg_printf(err, SWARM_ERRMSG_SIZE, "task dir %s: %s", task_dir, strerror(errno));
         goto out;
     }
-    if (hide != NULL && isolate_tmpfs(hide, false, err, errsz) != 0) {
+    if (hide != NULL && isolate_tmpfs(hide, false, err) != 0) {
         goto out;
     }
     /* Without the cgroup file systems a task cannot move out of its cgroup
      * (swarmd kills it whole through it) nor into another. */
     struct stat st;
     if (stat(EXEC_CGROUP_FS, &st) == 0 && S_ISDIR(st.st_mode) &&
-        isolate_tmpfs(EXEC_CGROUP_FS, false, err, errsz) != 0) {
+        isolate_tmpfs(EXEC_CGROUP_FS, false, err) != 0) {
         goto out;
     }
     if (own >= 0) {
@@ -189,20 +188,20 @@ int exec_isolate_mounts(const char *hide, const char *task_root, const char *tas
         const char *base = strrchr(task_dir, '/');
         snprintf(own_path, sizeof own_path, "/proc/self/fd/%d", own);
         snprintf(own_mnt, sizeof own_mnt, "%s/%s", task_root, base != NULL ? base + 1 : task_dir);
-        if (isolate_tmpfs(task_root, true, err, errsz) != 0) {
+        if (isolate_tmpfs(task_root, true, err) != 0) {
             goto out;
         }
         if (mkdir(own_mnt, 0700) != 0 || mount(own_path, own_mnt, NULL, MS_BIND, NULL) != 0 ||
             mount(NULL, task_root, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
                   NULL) != 0) {
-            snprintf(err, errsz, "task dir %s: %s", own_mnt, strerror(errno));
+            errmsg_printf(err, SWARM_ERRMSG_SIZE, "task dir %s: %s", own_mnt, strerror(errno));
             goto out;
         }
     }
     /* Our cwd still points at the dir as it was before the mounts: walk to
      * it again, through them, so that ".." leads where the task sees. */
     if (chdir(cwd) != 0) {
-        snprintf(err, errsz, "working dir %s is not visible to the task: %s", cwd,
+        errmsg_printf(err, SWARM_ERRMSG_SIZE, "working dir %s is not visible to the task: %s", cwd,
                  strerror(errno));
         goto out;
     }
@@ -214,7 +213,7 @@ out:
     return rv;
 }
 
-int exec_isolate_creds(const struct exec_user *u, bool drop_caps, char *err, size_t errsz)
+int exec_isolate_creds(const struct exec_user *u, bool drop_caps, char *err)
 {
     if (drop_caps) {
         int last = CAP_LAST_CAP;
@@ -228,7 +227,7 @@ int exec_isolate_creds(const struct exec_user *u, bool drop_caps, char *err, siz
         for (int cap = 0; cap <= last; cap++) {
             if ((EXEC_DOCKER_CAPS & (UINT64_C(1) << cap)) == 0 &&
                 prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) {
-                snprintf(err, errsz, "dropping capability %d: %s", cap, strerror(errno));
+                errmsg_printf(err, SWARM_ERRMSG_SIZE, "dropping capability %d: %s", cap, strerror(errno));
                 return -1;
             }
         }
@@ -236,12 +235,12 @@ int exec_isolate_creds(const struct exec_user *u, bool drop_caps, char *err, siz
         /* Only the task's groups, not swarmd's. */
         const gid_t *groups = u != NULL ? u->groups : NULL;
         if (setgroups(u != NULL ? u->ngroups : 0, groups) != 0) {
-            snprintf(err, errsz, "setgroups: %s", strerror(errno));
+            errmsg_printf(err, SWARM_ERRMSG_SIZE, "setgroups: %s", strerror(errno));
             return -1;
         }
     }
     if (u != NULL && (setgid(u->gid) != 0 || setuid(u->uid) != 0)) {
-        snprintf(err, errsz, "running as %u:%u: %s", (unsigned)u->uid, (unsigned)u->gid,
+        errmsg_printf(err, SWARM_ERRMSG_SIZE, "running as %u:%u: %s", (unsigned)u->uid, (unsigned)u->gid,
                  strerror(errno));
         return -1;
     }
@@ -254,12 +253,12 @@ int exec_isolate_creds(const struct exec_user *u, bool drop_caps, char *err, siz
         data[0].effective = data[0].permitted = (uint32_t)EXEC_DOCKER_CAPS;
         data[1].effective = data[1].permitted = (uint32_t)(EXEC_DOCKER_CAPS >> 32);
         if (syscall(SYS_capset, &hdr, data) != 0) {
-            snprintf(err, errsz, "capset: %s", strerror(errno));
+            errmsg_printf(err, SWARM_ERRMSG_SIZE, "capset: %s", strerror(errno));
             return -1;
         }
     }
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
-        snprintf(err, errsz, "no_new_privs: %s", strerror(errno));
+        errmsg_printf(err, SWARM_ERRMSG_SIZE, "no_new_privs: %s", strerror(errno));
         return -1;
     }
     return 0;

@@ -277,7 +277,7 @@ static int proc_open_log(const char *path)
 }
 
 /* Resolve ContainerSpec.user on this node and give the task its dir. */
-static int proc_prepare_user(struct proc_task *t, struct proc_launch *l, char *err, size_t errsz)
+static int proc_prepare_user(struct proc_task *t, struct proc_launch *l, char *err)
 {
     const char *spec = t->task->spec->container->user;
     struct exec_user u;
@@ -285,67 +285,67 @@ static int proc_prepare_user(struct proc_task *t, struct proc_launch *l, char *e
         return 0;
     }
     if (geteuid() != 0) {
-        snprintf(err, errsz, "user \"%s\": swarmd must run as root to run tasks as another "
+        errmsg_printf(err, SWARM_ERRMSG_SIZE, "user \"%s\": swarmd must run as root to run tasks as another "
                              "user", spec);
         return -1;
     }
-    if (exec_user_resolve(spec, &u, err, errsz) != 0) {
+    if (exec_user_resolve(spec, &u, err) != 0) {
         return -1;
     }
     if (exec_user_format(&u, l->user, sizeof l->user) != 0 || chown(t->dir, u.uid, u.gid) != 0) {
-        snprintf(err, errsz, "user \"%s\": task dir %s: %s", spec, t->dir, strerror(errno));
+        errmsg_printf(err, SWARM_ERRMSG_SIZE, "user \"%s\": task dir %s: %s", spec, t->dir, strerror(errno));
         return -1;
     }
     return 0;
 }
 
 /* Everything before the spawn; on failure writes the reason to err. */
-static int proc_prepare(struct proc_task *t, struct proc_launch *l, char *err, size_t errsz)
+static int proc_prepare(struct proc_task *t, struct proc_launch *l, char *err)
 {
     const Swarm__ContainerSpec *c = t->task->spec->container;
     if (c->image == NULL || c->image[0] == '\0') {
-        snprintf(err, errsz, "no program to run: the task has no image");
+        errmsg_printf(err, SWARM_ERRMSG_SIZE, "no program to run: the task has no image");
         return -1;
     }
-    if (exec_health_validate(c->healthcheck, err, errsz) != 0) {
+    if (exec_health_validate(c->healthcheck, err) != 0) {
         return -1;
     }
     int rv = exec_mkdir_p(t->dir);
     if (rv != 0) {
-        snprintf(err, errsz, "task dir %s: %s", t->dir, strerror(-rv));
+        errmsg_printf(err, SWARM_ERRMSG_SIZE, "task dir %s: %s", t->dir, strerror(-rv));
         return -1;
     }
     l->out_fd = proc_open_log(t->out_path);
     l->err_fd = proc_open_log(t->err_path);
     if (l->out_fd < 0 || l->err_fd < 0) {
-        snprintf(err, errsz, "log files in %s: %s", t->dir, strerror(errno));
+        errmsg_printf(err, SWARM_ERRMSG_SIZE, "log files in %s: %s", t->dir, strerror(errno));
         return -1;
     }
     l->cwd = t->dir;
     if (c->dir != NULL && c->dir[0] != '\0') {
         struct stat st;
         if (c->dir[0] != '/') {
-            snprintf(err, errsz, "working dir \"%s\": must be an absolute path", c->dir);
+            errmsg_printf(err, SWARM_ERRMSG_SIZE, "working dir \"%s\": must be an absolute path", c->dir);
             return -1;
         }
         if (stat(c->dir, &st) != 0) {
-            snprintf(err, errsz, "working dir \"%s\": %s", c->dir, strerror(errno));
+            errmsg_printf(err, SWARM_ERRMSG_SIZE, "working dir \"%s\": %s", c->dir, strerror(errno));
             return -1;
         }
         if (!S_ISDIR(st.st_mode)) {
-            snprintf(err, errsz, "working dir \"%s\": not a directory", c->dir);
+            errmsg_printf(err, SWARM_ERRMSG_SIZE, "working dir \"%s\": not a directory", c->dir);
             return -1;
         }
         char real[PATH_MAX];
         const char *hide = t->p->base.hide_dir;
         if (hide != NULL && realpath(c->dir, real) != NULL && exec_path_within(real, hide)) {
-            snprintf(err, errsz, "working dir \"%s\": inside swarmd's state dir, which tasks "
+            errmsg_printf(err, SWARM_ERRMSG_SIZE, "working dir \"%s\": inside swarmd's state dir, which tasks "
                                  "cannot see", c->dir);
             return -1;
         }
         l->cwd = c->dir;
     }
-    if (proc_prepare_user(t, l, err, errsz) != 0) {
+    if (proc_prepare_user(t, l, err) != 0) {
         return -1;
     }
     if (t->p->cg_base != NULL && t->cgroup == NULL) {
@@ -357,21 +357,20 @@ static int proc_prepare(struct proc_task *t, struct proc_launch *l, char *err, s
     }
     const char *path_env;
     if (proc_build_env(t, l, &path_env) != 0) {
-        snprintf(err, errsz, "out of memory");
+        errmsg_printf(err, SWARM_ERRMSG_SIZE, "out of memory");
         return -1;
     }
-    return exec_lookup_program(c->image, path_env, l->cwd, l->program, sizeof l->program, err,
-                               errsz);
+    return exec_lookup_program(c->image, path_env, l->cwd, l->program, sizeof l->program, err);
 }
 
 static void proc_exit_cb(uv_process_t *h, int64_t status, int sig);
 
-static int proc_spawn(struct proc_task *t, struct proc_launch *l, char *err, size_t errsz)
+static int proc_spawn(struct proc_task *t, struct proc_launch *l, char *err)
 {
     const Swarm__ContainerSpec *c = t->task->spec->container;
     char **args = calloc(c->n_args + 5, sizeof *args);
     if (args == NULL) {
-        snprintf(err, errsz, "starting: out of memory");
+        errmsg_printf(err, SWARM_ERRMSG_SIZE, "starting: out of memory");
         return -1;
     }
     args[0] = t->p->base.shim_path;
@@ -402,7 +401,7 @@ static int proc_spawn(struct proc_task *t, struct proc_launch *l, char *err, siz
     t->handles++; /* initialised even when the spawn fails */
     if (rv != 0) {
         uv_close((uv_handle_t *)&t->proc, proc_close_cb);
-        snprintf(err, errsz, "starting: %s: %s", t->p->base.shim_path, uv_strerror(rv));
+        errmsg_printf(err, SWARM_ERRMSG_SIZE, "starting: %s: %s", t->p->base.shim_path, uv_strerror(rv));
         return -1;
     }
     t->pid = t->proc.pid;
@@ -491,7 +490,7 @@ static void proc_step_cb(uv_timer_t *timer)
     if (proc_interrupted(t)) {
         return;
     }
-    if (proc_prepare(t, &l, err, sizeof err) != 0) {
+    if (proc_prepare(t, &l, err) != 0) {
         proc_launch_free(&l);
         proc_end(t, SWARM__TASK_STATE__TASK_STATE_REJECTED, "rejected", err, 0);
         return;
@@ -502,7 +501,7 @@ static void proc_step_cb(uv_timer_t *timer)
         proc_launch_free(&l);
         return;
     }
-    int rv = proc_spawn(t, &l, err, sizeof err);
+    int rv = proc_spawn(t, &l, err);
     if (rv == 0 && exec_health_enabled(t->task->spec->container->healthcheck)) {
         rv = proc_health_start(t, &l);
     }

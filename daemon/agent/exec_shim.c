@@ -203,12 +203,12 @@ static int shim_supervise(pid_t task, pid_t swarmd, const struct shim_cgroup *cg
 static void shim_task(char **argv, const sigset_t *mask, pid_t shim, bool isolate,
                       const struct exec_user *u)
 {
-    char err[512];
+    char err[SWARM_ERRMSG_SIZE];
     setpgid(0, 0);
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != shim) {
         _exit(137);
     }
-    if (exec_isolate_creds(u, isolate, err, sizeof err) != 0) {
+    if (exec_isolate_creds(u, isolate, err) != 0) {
         fprintf(stderr, "swarmd: %s\n", err);
         _exit(126);
     }
@@ -225,7 +225,7 @@ int executor_shim_main(int argc, char **argv)
         "SWARM_SHIM_TASK_ROOT", "SWARM_SHIM_TASK_DIR", "SWARM_SHIM_USER",
     };
     sigset_t all, mask;
-    char err[512];
+    char err[SWARM_ERRMSG_SIZE];
     struct exec_user user;
     if (argc < 4 || strcmp(argv[1], "--task-exec") != 0) {
         fprintf(stderr, "usage: %s --task-exec PROGRAM ARGV0 [ARG...]\n", argv[0]);
@@ -256,7 +256,7 @@ int executor_shim_main(int argc, char **argv)
     }
     if (isolate && exec_isolate_mounts(shim_env("SWARM_SHIM_HIDE"),
                                        shim_env("SWARM_SHIM_TASK_ROOT"),
-                                       shim_env("SWARM_SHIM_TASK_DIR"), err, sizeof err) != 0) {
+                                       shim_env("SWARM_SHIM_TASK_DIR"), err) != 0) {
         fprintf(stderr, "swarmd: isolating the task: %s\n", err);
         return 126;
     }
@@ -287,21 +287,21 @@ static void join_path(char *out, size_t outsz, const char *dir, const char *name
 }
 
 int exec_lookup_program(const char *image, const char *path_env, const char *cwd,
-                        char *out, size_t outsz, char *err, size_t errsz)
+                        char *out, size_t outsz, char *err)
 {
     struct stat st;
     if (strchr(image, '/') != NULL) {
         join_path(out, outsz, cwd, image);
         if (stat(out, &st) != 0) {
-            snprintf(err, errsz, "exec: \"%s\": stat %s: %s", image, image, strerror(errno));
+            errmsg_printf(err, SWARM_ERRMSG_SIZE, "exec: \"%s\": stat %s: %s", image, image, strerror(errno));
             return -1;
         }
         if (S_ISDIR(st.st_mode)) {
-            snprintf(err, errsz, "exec: \"%s\": is a directory", image);
+            errmsg_printf(err, SWARM_ERRMSG_SIZE, "exec: \"%s\": is a directory", image);
             return -1;
         }
         if (!S_ISREG(st.st_mode) || access(out, X_OK) != 0) {
-            snprintf(err, errsz, "exec: \"%s\": permission denied", image);
+            errmsg_printf(err, SWARM_ERRMSG_SIZE, "exec: \"%s\": permission denied", image);
             return -1;
         }
         return 0;
@@ -328,7 +328,7 @@ int exec_lookup_program(const char *image, const char *path_env, const char *cwd
         }
         p = end + 1;
     }
-    snprintf(err, errsz, "exec: \"%s\": executable file not found in $PATH", image);
+    errmsg_printf(err, SWARM_ERRMSG_SIZE, "exec: \"%s\": executable file not found in $PATH", image);
     return -1;
 }
 

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "err.h"
 #include "executor.h"
 
 /* Embedded first in each executor's task struct. `id` is owned by the entry's
@@ -80,7 +81,7 @@ void exec_report(struct executor *e, const char *task_id, Swarm__TaskState state
  * the absolute path to `out`, or a Docker-like reason to `err` and returns
  * -1 (`exec: "x": executable file not found in $PATH`). */
 int exec_lookup_program(const char *image, const char *path_env, const char *cwd,
-                        char *out, size_t outsz, char *err, size_t errsz);
+                        char *out, size_t outsz, char *err);
 
 /* Field 22 of /proc/PID/stat (start time in clock ticks since boot), or 0. */
 unsigned long long exec_proc_starttime(int pid);
@@ -162,7 +163,7 @@ struct exec_user {
  * does: a name must exist ("unable to find user X: no matching entries in
  * passwd file"); a number need not (gid 0 then); the groups are the user's
  * groups from the group file. 0, or -1 with the reason in err. */
-int exec_user_resolve(const char *spec, struct exec_user *u, char *err, size_t errsz);
+int exec_user_resolve(const char *spec, struct exec_user *u, char *err);
 /* "UID:GID:G1,G2,..." for SWARM_SHIM_USER, and back. 0 or -1. */
 int exec_user_format(const struct exec_user *u, char *out, size_t size);
 int exec_user_parse(const char *s, struct exec_user *u);
@@ -174,13 +175,12 @@ bool exec_path_within(const char *path, const char *dir);
  * (NULL: none) is an empty read-only tmpfs and `task_root` (NULL: left
  * alone) shows only `task_dir`; then walk to the cwd again through the new
  * mounts. 0, or -1 with the reason in err. */
-int exec_isolate_mounts(const char *hide, const char *task_root, const char *task_dir, char *err,
-                        size_t errsz);
+int exec_isolate_mounts(const char *hide, const char *task_root, const char *task_dir, char *err);
 /* Shim side, in the task's process just before exec: with `drop_caps`,
  * keep only Docker's default capabilities (bounding set; effective and
  * permitted for root) and the task's groups; become `u` (NULL: stay);
  * always set no_new_privs. 0, or -1 with the reason in err. */
-int exec_isolate_creds(const struct exec_user *u, bool drop_caps, char *err, size_t errsz);
+int exec_isolate_creds(const struct exec_user *u, bool drop_caps, char *err);
 
 /* Health checks of one task (exec_health.c), Docker's semantics: a check
  * every `interval` (the first one `interval` after the start), killed after
@@ -211,7 +211,7 @@ struct exec_health_config {
 /* Whether `hc` asks for checks: not NULL, a test, and not ["NONE"]. */
 bool exec_health_enabled(const Swarm__HealthConfig *hc);
 /* 0, or -1 with a reason in err for a test that is not CMD/CMD-SHELL/NONE. */
-int exec_health_validate(const Swarm__HealthConfig *hc, char *err, size_t errsz);
+int exec_health_validate(const Swarm__HealthConfig *hc, char *err);
 /* Arm the first check. 0 or SWARM_ENOMEM. */
 int exec_health_start(const struct exec_health_config *cfg, struct exec_health **out);
 /* Cancel the next check and SIGKILL a running one; `closed(data)` runs from

@@ -597,8 +597,7 @@ static int manager_start_common(struct manager *m, const struct manager_config *
     if (rv != 0) {
         return rv;
     }
-    rv = api_server_listen_tls(m->api, m->local->listen_addr, m->server_ctx, errmsg,
-                               SWARM_ERRMSG_SIZE);
+    rv = api_server_listen_tls(m->api, m->local->listen_addr, m->server_ctx, errmsg);
     if (rv != 0) {
         errmsg_wrapf(errmsg, SWARM_ERRMSG_SIZE, "failed to listen on %s", m->local->listen_addr);
         return rv;

@@ -91,7 +91,7 @@ int storefile_open(const char *state_dir, const char *cluster_id, struct store *
 
     snprintf(db, sizeof db, "%s/store.db", state_dir);
     remove_stale_wal(db);
-    rv = store_open(db, out, why, sizeof why);
+    rv = store_open(db, out, why);
     if (rv == 0) {
         rv = check_cluster(*out, cluster_id, why);
         if (rv == 0) {
@@ -109,7 +109,7 @@ int storefile_open(const char *state_dir, const char *cluster_id, struct store *
     if ((rv = move_aside(db, aside, errmsg)) != 0) {
         return rv;
     }
-    return store_open(db, out, errmsg, SWARM_ERRMSG_SIZE);
+    return store_open(db, out, errmsg);
 }
 
 /* ---- peers from the log ------------------------------------------------- */

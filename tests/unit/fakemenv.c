@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
 #include "pbcopy.h"
 #include "store.h"
 
@@ -50,13 +51,13 @@ static int64_t fake_now(void *impl)
 
 int fakemenv_init(struct fakemenv *f)
 {
-    char err[256];
+    char err[SWARM_ERRMSG_SIZE];
     struct store *s = NULL;
     memset(f, 0, sizeof *f);
     if (uv_loop_init(&f->loop) != 0) {
         return -1;
     }
-    if (store_open(":memory:", &s, err, sizeof err) != 0) {
+    if (store_open(":memory:", &s, err) != 0) {
         uv_loop_close(&f->loop);
         return -1;
     }

@@ -378,8 +378,10 @@ int mfx_init(struct mfx *fx, char *errmsg, size_t size)
         s->fx = fx;
         s->index = i;
         s->id = i + 1;
-        rv = store_open(":memory:", &s->store, errmsg, size);
+        char em[SWARM_ERRMSG_SIZE] = "";
+        rv = store_open(":memory:", &s->store, em);
         if (rv != 0) {
+            snprintf(errmsg, size, "%s", em);
             goto fail;
         }
         s->fsm.version = 2;

@@ -359,7 +359,7 @@ static int fake_start(struct fake_mgr *m)
         api_server_register(m->srv, &swarm__dispatcher__descriptor, methods[i],
                             API_ROLE_WORKER | API_ROLE_MANAGER, cbs[i], m);
     }
-    int rv = api_server_listen_tls(m->srv, "127.0.0.41:0", ctx, em, sizeof em);
+    int rv = api_server_listen_tls(m->srv, "127.0.0.41:0", ctx, em);
     SSL_CTX_free(ctx);
     if (rv != 0) {
         fprintf(stderr, "listen: %s\n", em);

@@ -303,12 +303,12 @@ static int server_start(size_t max_msg, unsigned say_roles, bool count_too,
                             say_cb, NULL) != SWARM_EINVAL) {
         return -1;
     }
-    if (api_server_listen_unix(server, sock_path, em, sizeof em) != 0) {
+    if (api_server_listen_unix(server, sock_path, em) != 0) {
         fprintf(stderr, "listen: %s\n", em);
         return -1;
     }
     if (ctx != NULL &&
-        api_server_listen_tls(server, "127.0.0.1:0", ctx, em, sizeof em) != 0) {
+        api_server_listen_tls(server, "127.0.0.1:0", ctx, em) != 0) {
         fprintf(stderr, "listen: %s\n", em);
         return -1;
     }
@@ -527,7 +527,7 @@ TEST(unary_unix)
     snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock_path);
     ASSERT_INT_EQ(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
     close(fd);
-    ASSERT_INT_EQ(api_server_listen_unix(server, sock_path, em, sizeof em), 0);
+    ASSERT_INT_EQ(api_server_listen_unix(server, sock_path, em), 0);
     ASSERT(server_stop());
     ASSERT_INT_EQ(loop_teardown(), 0);
 }

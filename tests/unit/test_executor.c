@@ -889,23 +889,23 @@ TEST(process_user)
 TEST(user_resolve_format_parse)
 {
     struct exec_user u, back;
-    char err[256], s[1024];
-    ASSERT_INT_EQ(exec_user_resolve("root", &u, err, sizeof err), 0);
+    char err[SWARM_ERRMSG_SIZE], s[1024];
+    ASSERT_INT_EQ(exec_user_resolve("root", &u, err), 0);
     ASSERT(u.uid == 0 && u.gid == 0 && u.ngroups >= 1 && u.groups[0] == 0);
-    ASSERT_INT_EQ(exec_user_resolve("65534:0", &u, err, sizeof err), 0);
+    ASSERT_INT_EQ(exec_user_resolve("65534:0", &u, err), 0);
     ASSERT(u.uid == 65534 && u.gid == 0);
-    ASSERT_INT_EQ(exec_user_resolve("777", &u, err, sizeof err), 0); /* no passwd entry */
+    ASSERT_INT_EQ(exec_user_resolve("777", &u, err), 0); /* no passwd entry */
     ASSERT(u.uid == 777 && u.gid == 0 && u.ngroups == 1);
-    ASSERT_INT_EQ(exec_user_resolve("nobody:root", &u, err, sizeof err), 0);
+    ASSERT_INT_EQ(exec_user_resolve("nobody:root", &u, err), 0);
     ASSERT(u.uid == 65534 && u.gid == 0);
     ASSERT_INT_EQ(exec_user_format(&u, s, sizeof s), 0);
     ASSERT_INT_EQ(exec_user_parse(s, &back), 0);
     ASSERT(back.uid == u.uid && back.gid == u.gid && back.ngroups == u.ngroups);
-    ASSERT_INT_EQ(exec_user_resolve("root:nosuchgroup-x", &u, err, sizeof err), -1);
+    ASSERT_INT_EQ(exec_user_resolve("root:nosuchgroup-x", &u, err), -1);
     ASSERT_STR_EQ(err, "unable to find group nosuchgroup-x: no matching entries in group file");
-    ASSERT_INT_EQ(exec_user_resolve("a::b", &u, err, sizeof err), -1);
-    ASSERT_INT_EQ(exec_user_resolve(":0", &u, err, sizeof err), -1);
-    ASSERT_INT_EQ(exec_user_resolve("99999999999", &u, err, sizeof err), -1);
+    ASSERT_INT_EQ(exec_user_resolve("a::b", &u, err), -1);
+    ASSERT_INT_EQ(exec_user_resolve(":0", &u, err), -1);
+    ASSERT_INT_EQ(exec_user_resolve("99999999999", &u, err), -1);
     ASSERT_INT_EQ(exec_user_parse("1:2:3,x", &back), -1);
     ASSERT(exec_path_within("/a/b", "/a") && exec_path_within("/a", "/a/"));
     ASSERT(!exec_path_within("/ab", "/a") && exec_path_within("/x", "/"));

@@ -759,7 +759,7 @@ static int serve_dispatcher(struct glue *g, unsigned i)
     m->api = api_server_new(&g->fx->loop, 0);
     g->net_opened++;
     dispatcher_register(m->api, &m->slot);
-    rv = api_server_listen_tls(m->api, "127.0.0.1:0", ctx, em, sizeof em);
+    rv = api_server_listen_tls(m->api, "127.0.0.1:0", ctx, em);
     SSL_CTX_free(ctx);
     if (rv != 0) {
         fprintf(stderr, "listen: %s\n", em);

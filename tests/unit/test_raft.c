@@ -66,7 +66,7 @@ static int open_node(struct fixture *f, bool bootstrap, unsigned snapshot_thresh
         .snapshot_trailing = 4,
     };
     snprintf(path, sizeof path, "%s/store.db", f->dir);
-    if (store_open(path, &f->store, errmsg, sizeof errmsg) != 0) {
+    if (store_open(path, &f->store, errmsg) != 0) {
         return -1;
     }
     if (rnode_new(&f->loop, f->store, &cfg, &f->node, errmsg) != 0) {
@@ -252,8 +252,8 @@ TEST(store_ahead_of_log_is_rebuilt)
 
     /* Someone else's store, far ahead: one foreign service at index 1000. */
     snprintf(path, sizeof path, "%s/store.db", f.dir);
-    ASSERT_INT_EQ(store_open(path, &f.store, errmsg, sizeof errmsg), 0);
-    ASSERT_INT_EQ(store_reset(f.store, errmsg, sizeof errmsg), 0);
+    ASSERT_INT_EQ(store_open(path, &f.store, errmsg), 0);
+    ASSERT_INT_EQ(store_reset(f.store, errmsg), 0);
     {
         Swarm__StoreCommand cmd = SWARM__STORE_COMMAND__INIT;
         Swarm__StoreAction action = SWARM__STORE_ACTION__INIT;

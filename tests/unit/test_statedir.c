@@ -13,19 +13,19 @@
 
 TEST(judge_modes_and_owner)
 {
-    char err[256] = "";
-    ASSERT_INT_EQ(statedir_judge("/s", DIRMODE(0700), 0, 0, err, sizeof err), STATEDIR_OK);
-    ASSERT_INT_EQ(statedir_judge("/s", DIRMODE(0500), 0, 0, err, sizeof err), STATEDIR_OK);
-    ASSERT_INT_EQ(statedir_judge("/s", DIRMODE(0755), 0, 0, err, sizeof err), STATEDIR_TIGHTEN);
-    ASSERT_INT_EQ(statedir_judge("/s", DIRMODE(0750), 0, 0, err, sizeof err), STATEDIR_TIGHTEN);
-    ASSERT_INT_EQ(statedir_judge("/s", DIRMODE(02700), 0, 0, err, sizeof err), STATEDIR_TIGHTEN);
-    ASSERT_INT_EQ(statedir_judge("/s", DIRMODE(0775), 0, 0, err, sizeof err), STATEDIR_REFUSE);
+    char err[SWARM_ERRMSG_SIZE] = "";
+    ASSERT_INT_EQ(statedir_judge("/s", DIRMODE(0700), 0, 0, err), STATEDIR_OK);
+    ASSERT_INT_EQ(statedir_judge("/s", DIRMODE(0500), 0, 0, err), STATEDIR_OK);
+    ASSERT_INT_EQ(statedir_judge("/s", DIRMODE(0755), 0, 0, err), STATEDIR_TIGHTEN);
+    ASSERT_INT_EQ(statedir_judge("/s", DIRMODE(0750), 0, 0, err), STATEDIR_TIGHTEN);
+    ASSERT_INT_EQ(statedir_judge("/s", DIRMODE(02700), 0, 0, err), STATEDIR_TIGHTEN);
+    ASSERT_INT_EQ(statedir_judge("/s", DIRMODE(0775), 0, 0, err), STATEDIR_REFUSE);
     ASSERT_STR_EQ(err, "state dir /s is writable by group or others (mode 0775); run chmod 700 /s");
-    ASSERT_INT_EQ(statedir_judge("/s", DIRMODE(0702), 0, 0, err, sizeof err), STATEDIR_REFUSE);
-    ASSERT_INT_EQ(statedir_judge("/s", DIRMODE(01777), 0, 0, err, sizeof err), STATEDIR_REFUSE);
-    ASSERT_INT_EQ(statedir_judge("/s", DIRMODE(0700), 65534, 0, err, sizeof err), STATEDIR_REFUSE);
+    ASSERT_INT_EQ(statedir_judge("/s", DIRMODE(0702), 0, 0, err), STATEDIR_REFUSE);
+    ASSERT_INT_EQ(statedir_judge("/s", DIRMODE(01777), 0, 0, err), STATEDIR_REFUSE);
+    ASSERT_INT_EQ(statedir_judge("/s", DIRMODE(0700), 65534, 0, err), STATEDIR_REFUSE);
     ASSERT(strstr(err, "owned by uid 65534, not by uid 0") != NULL);
-    ASSERT_INT_EQ(statedir_judge("/s", S_IFREG | 0600, 0, 0, err, sizeof err), STATEDIR_REFUSE);
+    ASSERT_INT_EQ(statedir_judge("/s", S_IFREG | 0600, 0, 0, err), STATEDIR_REFUSE);
     ASSERT(strstr(err, "not a directory") != NULL);
 }
 
@@ -37,7 +37,7 @@ TEST(prepare_creates_tightens_refuses)
     ASSERT(mkdtemp(base) != NULL);
     snprintf(dir, sizeof dir, "%s/state", base);
     /* Missing: made 0700. */
-    ASSERT_INT_EQ(statedir_prepare(dir, err, sizeof err), 0);
+    ASSERT_INT_EQ(statedir_prepare(dir, err), 0);
     ASSERT_INT_EQ(stat(dir, &st), 0);
     ASSERT_INT_EQ(st.st_mode & 07777, 0700);
     /* 0755 with a 0644 store.db from an older swarmd: both tightened. */
@@ -47,14 +47,14 @@ TEST(prepare_creates_tightens_refuses)
     ASSERT(f != NULL);
     fclose(f);
     ASSERT_INT_EQ(chmod(file, 0644), 0);
-    ASSERT_INT_EQ(statedir_prepare(dir, err, sizeof err), 0);
+    ASSERT_INT_EQ(statedir_prepare(dir, err), 0);
     ASSERT_INT_EQ(stat(dir, &st), 0);
     ASSERT_INT_EQ(st.st_mode & 07777, 0700);
     ASSERT_INT_EQ(stat(file, &st), 0);
     ASSERT_INT_EQ(st.st_mode & 07777, 0600);
     /* 0777: refused, and left as it is. */
     ASSERT_INT_EQ(chmod(dir, 0777), 0);
-    ASSERT_INT_EQ(statedir_prepare(dir, err, sizeof err), SWARM_EPERM);
+    ASSERT_INT_EQ(statedir_prepare(dir, err), SWARM_EPERM);
     ASSERT(strstr(err, "writable by group or others (mode 0777)") != NULL);
     ASSERT_INT_EQ(stat(dir, &st), 0);
     ASSERT_INT_EQ(st.st_mode & 07777, 0777);

@@ -171,7 +171,7 @@ static struct store *mem_store(void)
 {
     struct store *s = NULL;
     char err[SWARM_ERRMSG_SIZE];
-    if (store_open(":memory:", &s, err, sizeof err) != 0) {
+    if (store_open(":memory:", &s, err) != 0) {
         fprintf(stderr, "store_open: %s\n", err);
         abort();
     }
@@ -981,12 +981,12 @@ TEST(reopen_file_store)
 
     ASSERT_INT_EQ(tmpdir_make(&d), 0);
     tmpdir_file(&d, "a.db", path, sizeof path);
-    ASSERT_INT_EQ(store_open(path, &s, err, sizeof err), 0);
+    ASSERT_INT_EQ(store_open(path, &s, err), 0);
     populate(s);
     before = store_dump(s);
     store_close(s);
 
-    ASSERT_INT_EQ(store_open(path, &s, err, sizeof err), 0);
+    ASSERT_INT_EQ(store_open(path, &s, err), 0);
     ASSERT_INT_EQ(store_last_index(s), 4);
     ASSERT(dump_eq(before, store_dump(s)));
     ASSERT_INT_EQ(store_service_find(s, "web", &svc, NULL), 0);
@@ -1008,7 +1008,7 @@ TEST(open_rejects_foreign_file)
     ASSERT(f != NULL);
     fputs("this is not a database, not even close; it is just some text\n", f);
     fclose(f);
-    ASSERT(store_open(path, &s, err, sizeof err) < 0);
+    ASSERT(store_open(path, &s, err) < 0);
     ASSERT(s == NULL);
     ASSERT(err[0] != '\0');
     tmpdir_remove(&d);
@@ -1028,10 +1028,10 @@ TEST(reset_then_replay_rebuilds)
 
     ASSERT_INT_EQ(tmpdir_make(&d), 0);
     tmpdir_file(&d, "a.db", path, sizeof path);
-    ASSERT_INT_EQ(store_open(path, &s, err, sizeof err), 0);
+    ASSERT_INT_EQ(store_open(path, &s, err), 0);
     populate(s);
     before = store_dump(s);
-    ASSERT_INT_EQ(store_reset(s, err, sizeof err), 0);
+    ASSERT_INT_EQ(store_reset(s, err), 0);
     ASSERT_INT_EQ(store_last_index(s), 0);
     fresh = mem_store();
     ASSERT(dump_eq(store_dump(fresh), store_dump(s)));
@@ -1041,7 +1041,7 @@ TEST(reset_then_replay_rebuilds)
     ASSERT(dump_eq(before, store_dump(s)));
     store_close(s);
     /* Reopened: the reset and the replay were both committed. */
-    ASSERT_INT_EQ(store_open(path, &s, err, sizeof err), 0);
+    ASSERT_INT_EQ(store_open(path, &s, err), 0);
     ASSERT_INT_EQ(store_last_index(s), 4);
     fresh = mem_store();
     populate(fresh);
@@ -1072,19 +1072,19 @@ TEST(snapshot_restore_file_backed)
     ASSERT_INT_EQ(tmpdir_make(&d), 0);
     tmpdir_file(&d, "a.db", a, sizeof a);
     tmpdir_file(&d, "b.db", b, sizeof b);
-    ASSERT_INT_EQ(store_open(a, &src, err, sizeof err), 0);
+    ASSERT_INT_EQ(store_open(a, &src, err), 0);
     populate(src);
     ASSERT_INT_EQ(apply1(src, 9, CREATE, node_new("n2", "host2", "named"), &r), 0);
-    ASSERT_INT_EQ(store_snapshot(src, &img, &len, err, sizeof err), 0);
+    ASSERT_INT_EQ(store_snapshot(src, &img, &len, err), 0);
     ASSERT(len > 0);
     before = store_dump(src);
     store_close(src);
 
     /* The target has content of its own, all replaced. */
-    ASSERT_INT_EQ(store_open(b, &dst, err, sizeof err), 0);
+    ASSERT_INT_EQ(store_open(b, &dst, err), 0);
     ASSERT_INT_EQ(apply1(dst, 50, CREATE, service_new("other", "other", 1), &r), 0);
     store_set_event_cb(dst, seen_cb, &seen);
-    ASSERT_INT_EQ(store_restore(dst, img, len, err, sizeof err), 0);
+    ASSERT_INT_EQ(store_restore(dst, img, len, err), 0);
     ASSERT_INT_EQ(seen.n, 0);
     ASSERT_INT_EQ(store_last_index(dst), 9);
     {
@@ -1097,7 +1097,7 @@ TEST(snapshot_restore_file_backed)
     ASSERT_INT_EQ(r.status, 0);
     ASSERT_INT_EQ(seen.n, 1);
     store_close(dst);
-    ASSERT_INT_EQ(store_open(b, &dst, err, sizeof err), 0);
+    ASSERT_INT_EQ(store_open(b, &dst, err), 0);
     ASSERT_INT_EQ(store_last_index(dst), 10);
     ASSERT_INT_EQ(apply1(dst, 11, REMOVE, service_new("s2", NULL, 0), &r), 0);
     ASSERT_INT_EQ(r.status, 0);
@@ -1106,7 +1106,7 @@ TEST(snapshot_restore_file_backed)
 
     /* And into an in-memory store. */
     dst = mem_store();
-    ASSERT_INT_EQ(store_restore(dst, img, len, err, sizeof err), 0);
+    ASSERT_INT_EQ(store_restore(dst, img, len, err), 0);
     ASSERT_INT_EQ(store_last_index(dst), 9);
     store_close(dst);
     free(img);
@@ -1129,20 +1129,20 @@ TEST(restore_garbage_changes_nothing)
         junk[i] = (uint8_t)(i * 131 + 7);
     }
     err[0] = '\0';
-    ASSERT(store_restore(s, junk, sizeof junk, err, sizeof err) < 0);
+    ASSERT(store_restore(s, junk, sizeof junk, err) < 0);
     ASSERT(err[0] != '\0');
-    ASSERT(store_restore(s, junk, 0, err, sizeof err) < 0);
+    ASSERT(store_restore(s, junk, 0, err) < 0);
 
     /* A real image with its pages trampled past the header. */
-    ASSERT_INT_EQ(store_snapshot(other, &img, &len, err, sizeof err), 0);
+    ASSERT_INT_EQ(store_snapshot(other, &img, &len, err), 0);
     ASSERT(len > 4096);
     memset((uint8_t *)img + 100, 0xa5, len - 100);
-    ASSERT(store_restore(s, img, len, err, sizeof err) < 0);
+    ASSERT(store_restore(s, img, len, err) < 0);
     free(img);
 
     /* A real image cut short. */
-    ASSERT_INT_EQ(store_snapshot(other, &img, &len, err, sizeof err), 0);
-    ASSERT(store_restore(s, img, 4096, err, sizeof err) < 0);
+    ASSERT_INT_EQ(store_snapshot(other, &img, &len, err), 0);
+    ASSERT(store_restore(s, img, 4096, err) < 0);
     free(img);
 
     /* A sound SQLite database that is not a store. */
@@ -1157,7 +1157,7 @@ TEST(restore_garbage_changes_nothing)
         sqlite3_close(db);
         ASSERT(raw != NULL);
         err[0] = '\0';
-        ASSERT_INT_EQ(store_restore(s, raw, (size_t)size, err, sizeof err), SWARM_ECORRUPT);
+        ASSERT_INT_EQ(store_restore(s, raw, (size_t)size, err), SWARM_ECORRUPT);
         ASSERT(strstr(err, "not a swarm store") != NULL);
         sqlite3_free(raw);
     }
@@ -1218,7 +1218,7 @@ TEST(commands_of_one_action_file_backed)
 
     ASSERT_INT_EQ(tmpdir_make(&d), 0);
     tmpdir_file(&d, "a.db", path, sizeof path);
-    ASSERT_INT_EQ(store_open(path, &s, err, sizeof err), 0);
+    ASSERT_INT_EQ(store_open(path, &s, err), 0);
     store_set_event_cb(s, count_cb, &events);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < 10000; i++) {

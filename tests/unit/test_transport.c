@@ -348,7 +348,7 @@ static int stub_setup(struct stub *s)
         return -1;
     }
     s->server = api_server_new(&loop, 0);
-    if (api_server_listen_tls(s->server, "127.0.0.24:0", s->mgr.server_ctx, em, sizeof em) != 0) {
+    if (api_server_listen_tls(s->server, "127.0.0.24:0", s->mgr.server_ctx, em) != 0) {
         fprintf(stderr, "listen: %s\n", em);
         return -1;
     }
@@ -701,8 +701,7 @@ TEST(dial_fails_cleanly_and_close_cancels_pending_dials)
     /* A manager of another cluster (same CA) answers: refused by the dialer. */
     ASSERT_INT_EQ(ident_make(&s.ca, "node2", API_OU_MANAGER, "clusterB", &other), 0);
     other_server = api_server_new(&loop, 0);
-    ASSERT_INT_EQ(api_server_listen_tls(other_server, "127.0.0.25:0", other.server_ctx, em,
-                                        sizeof em), 0);
+    ASSERT_INT_EQ(api_server_listen_tls(other_server, "127.0.0.25:0", other.server_ctx, em), 0);
     snprintf(other_addr, sizeof other_addr, "127.0.0.25:%d", api_server_tls_port(other_server));
     r2.req.data = &r2;
     ASSERT_INT_EQ(s.t.connect(&s.t, &r2.req, 2, other_addr, connect_cb), 0);
@@ -717,8 +716,7 @@ TEST(dial_fails_cleanly_and_close_cancels_pending_dials)
         struct connect_result r = {0};
         char addr[64];
         ASSERT_INT_EQ(ident_make(&ca2, "node2", API_OU_MANAGER, CLUSTER, &foreign), 0);
-        ASSERT_INT_EQ(api_server_listen_tls(fs, "127.0.0.26:0", foreign.server_ctx, em,
-                                            sizeof em), 0);
+        ASSERT_INT_EQ(api_server_listen_tls(fs, "127.0.0.26:0", foreign.server_ctx, em), 0);
         snprintf(addr, sizeof addr, "127.0.0.26:%d", api_server_tls_port(fs));
         r.req.data = &r;
         ASSERT_INT_EQ(s.t.connect(&s.t, &r.req, 2, addr, connect_cb), 0);
@@ -834,7 +832,7 @@ static int mgr_setup(struct cluster *c, int i)
     }
     m->server = api_server_new(&loop, 0);
     snprintf(listen, sizeof listen, "127.0.0.%d:0", 21 + i);
-    if (api_server_listen_tls(m->server, listen, m->id.server_ctx, em, sizeof em) != 0) {
+    if (api_server_listen_tls(m->server, listen, m->id.server_ctx, em) != 0) {
         fprintf(stderr, "listen %s: %s\n", listen, em);
         return -1;
     }
@@ -852,7 +850,7 @@ static int mgr_setup(struct cluster *c, int i)
         fprintf(stderr, "rtransport_init: %s\n", em);
         return -1;
     }
-    if (store_open(":memory:", &m->store, em, sizeof em) != 0) {
+    if (store_open(":memory:", &m->store, em) != 0) {
         return -1;
     }
     snprintf(m->dir, sizeof m->dir, "%s/raft%d", c->tmp, i + 1);
