@@ -15,7 +15,6 @@
  * Usage: bench_raft [seconds per throughput run, default 3]
  * Not a test: it never fails for being slow; it exits non-zero only when
  * the cluster itself does not work. */
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "statedir.h"
 #include "api.h"
 #include "err.h"
 #include "log.h"
@@ -266,11 +266,6 @@ static bool m0_leader(void *arg)
     return rnode_is_leader(((struct cluster *)arg)->m[0].node);
 }
 
-static int rm_cb(const char *p, const struct stat *s, int t, struct FTW *w)
-{
-    return remove(p);
-}
-
 static void cluster_up(struct cluster *c, unsigned threshold, unsigned trailing)
 {
     char em[SWARM_ERRMSG_SIZE] = "";
@@ -314,7 +309,7 @@ static void cluster_down(struct cluster *c)
     }
     X509_free(c->ca.cert);
     EVP_PKEY_free(c->ca.key);
-    nftw(c->tmp, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    statedir_remove_tree(c->tmp);
 }
 
 /* ------------------------------------------------------------------ load */

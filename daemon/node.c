@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -282,7 +281,6 @@ Swarm__LocalState *node_local_state_copy(const Swarm__LocalState *ls)
     return pb_copy(&ls->base);
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw);
 static void erase_swarm_state(struct swarm_node *n);
 
 static void join_reply(struct swarm_node *n)
@@ -332,11 +330,11 @@ int node_write_certs(struct swarm_node *n, X509 *root, X509 *cert, STACK_OF(X509
         int (*encode)(void *, char **, size_t *);
         void *obj;
     } files[] = {
-        {"swarm-root-ca.crt", (int (*)(void *, char **, size_t *))pki_cert_to_pem, root},
-        {"swarm-node.crt", encode_chain, leaf_chain},
-        {"swarm-node.key", (int (*)(void *, char **, size_t *))pki_key_to_pem, key},
+        {STATEDIR_ROOT_CA_CERT, (int (*)(void *, char **, size_t *))pki_cert_to_pem, root},
+        {STATEDIR_NODE_CERT, encode_chain, leaf_chain},
+        {STATEDIR_NODE_KEY, (int (*)(void *, char **, size_t *))pki_key_to_pem, key},
     };
-    snprintf(path, sizeof path, "%s/certificates", n->state_dir);
+    snprintf(path, sizeof path, "%s/" STATEDIR_CERTS, n->state_dir);
     if (mkdir(path, 0700) != 0 && errno != EEXIST) {
         errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "mkdir %s: %s", path, strerror(errno));
         return SWARM_EIO;
@@ -344,7 +342,7 @@ int node_write_certs(struct swarm_node *n, X509 *root, X509 *cert, STACK_OF(X509
     /* The key last: a crash in between leaves an old key with a new
      * certificate at worst, which the next start refuses loudly. */
     for (size_t i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%s/certificates/%s", n->state_dir, files[i].name);
+        snprintf(path, sizeof path, "%s/%s", n->state_dir, files[i].name);
         if ((rv = files[i].encode(files[i].obj, &pem, &len)) != 0) {
             return rv;
         }
@@ -541,22 +539,10 @@ static void join_swarm_cb(struct api_call *call, const ProtobufCMessage *msg, vo
 
 /* -------------------------------------------------------------- leave */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    remove(path);
-    return 0;
-}
-
 /* Erase everything a swarm left in the state dir; keep the dir and socket. */
 static void erase_swarm_state(struct swarm_node *n)
 {
-    static const char *names[] = {NODE_STATE_FILE, "certificates", "raft",
-                                  "store.db", "store.db-wal", "store.db-shm"};
-    char path[PATH_MAX];
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", n->state_dir, names[i]);
-        nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    }
+    (void)statedir_erase(n->state_dir, STATEDIR_PART_SWARM);
 }
 
 static void left_cb(void *data)

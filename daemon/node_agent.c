@@ -16,7 +16,6 @@
  *   node message; the switch never leaves a half-written state on disk
  *   because files are written only after the certificate arrived. */
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -345,19 +344,8 @@ void node_agent_stop(struct swarm_node *n, bool stop_tasks, void (*done)(void *d
 
 /* ------------------------------------------------------------- helpers */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    remove(path);
-    return 0;
-}
-
 /* What only a manager keeps: its raft log and its copy of the store. */
 static void erase_manager_files(struct swarm_node *n)
 {
-    static const char *names[] = {"raft", "store.db", "store.db-wal", "store.db-shm"};
-    char path[PATH_MAX];
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", n->state_dir, names[i]);
-        nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    }
+    (void)statedir_erase(n->state_dir, STATEDIR_PART_MANAGER);
 }

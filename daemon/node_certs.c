@@ -50,7 +50,7 @@
 
 int node_identity_load(struct swarm_node *n, struct node_identity *id, char *errmsg)
 {
-    static const char *names[] = {"swarm-root-ca.crt", "swarm-node.crt", "swarm-node.key"};
+    static const char *names[] = {STATEDIR_ROOT_CA_CERT, STATEDIR_NODE_CERT, STATEDIR_NODE_KEY};
     char path[PATH_MAX];
     char *data[3] = {NULL, NULL, NULL};
     size_t len[3];
@@ -58,7 +58,7 @@ int node_identity_load(struct swarm_node *n, struct node_identity *id, char *err
 
     memset(id, 0, sizeof *id);
     for (int i = 0; i < 3 && rv == 0; i++) {
-        snprintf(path, sizeof path, "%s/certificates/%s", n->state_dir, names[i]);
+        snprintf(path, sizeof path, "%s/%s", n->state_dir, names[i]);
         rv = pki_read_file(path, &data[i], &len[i], errmsg);
     }
     if (rv == 0) {
@@ -348,7 +348,7 @@ void node_certs_root_ca_cb(const uint8_t *pem, size_t len, void *data)
         renew_start(n, "the swarm's root CA changed");
         goto out;
     }
-    snprintf(path, sizeof path, "%s/certificates/swarm-root-ca.crt", n->state_dir);
+    snprintf(path, sizeof path, "%s/" STATEDIR_ROOT_CA_CERT, n->state_dir);
     if (pki_cert_to_pem(root, &out, &out_len) != 0 ||
         pki_write_file(path, out, out_len, 0600, errmsg) != 0) {
         log_error("node", "saving the swarm's new root CA: %s", errmsg);

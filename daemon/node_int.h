@@ -16,9 +16,10 @@
 #include "localstate.pb-c.h"
 #include "manager/manager.h"
 #include "node.h"
+#include "statedir.h"
 
 #define NODE_API_VERSION "1"
-#define NODE_STATE_FILE "node-state.pb"
+#define NODE_STATE_FILE STATEDIR_NODE_STATE
 #define NODE_MSG_ALREADY_IN_SWARM                                                 \
     "This node is already part of a swarm. Use \"swarmctl swarm leave\" to leave " \
     "this swarm and join another one."

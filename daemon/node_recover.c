@@ -51,7 +51,7 @@ static int read_identity(const struct swarm_node *n, struct cert_identity *id, c
     size_t len = 0;
     X509 *cert = NULL;
     int rv;
-    snprintf(path, sizeof path, "%s/certificates/swarm-node.crt", n->state_dir);
+    snprintf(path, sizeof path, "%s/" STATEDIR_NODE_CERT, n->state_dir);
     if ((rv = pki_read_file(path, &pem, &len, errmsg)) != 0) {
         return rv;
     }
@@ -75,7 +75,7 @@ static void refuse(const struct swarm_node *n, const struct cert_identity *id, c
     bool manager = strcmp(id->role, API_OU_MANAGER) == 0;
     log_error("node", "to recover, restore %s/%s from a backup; or remove this node from the "
               "swarm (on a%s manager: %s%s%s`swarmctl node rm --force %s`), then delete "
-              "certificates/, raft/ and store.db* in %s and join again",
+              STATEDIR_CERTS "/, " STATEDIR_RAFT "/ and " STATEDIR_STORE "* in %s and join again",
               n->state_dir, NODE_STATE_FILE, manager ? "nother" : "",
               manager ? "`swarmctl node demote " : "", manager ? id->node_id : "",
               manager ? "` and " : "", id->node_id, n->state_dir);
@@ -97,11 +97,11 @@ static int from_store(struct swarm_node *n, const struct cert_identity *id,
     char **managers = NULL;
     int rv;
 
-    if (!exists(n, "store.db")) {
-        errmsg_printf(why, SWARM_ERRMSG_SIZE, "its store.db is gone too, so its raft id is unknown");
+    if (!exists(n, STATEDIR_STORE)) {
+        errmsg_printf(why, SWARM_ERRMSG_SIZE, "its " STATEDIR_STORE " is gone too, so its raft id is unknown");
         return SWARM_ESTATE;
     }
-    snprintf(path, sizeof path, "%s/store.db", n->state_dir);
+    snprintf(path, sizeof path, "%s/" STATEDIR_STORE, n->state_dir);
     if ((rv = store_open(path, &s, em)) != 0) {
         errmsg_printf(why, SWARM_ERRMSG_SIZE, "its store cannot be read (%s)", em);
         return SWARM_ESTATE;
@@ -156,13 +156,13 @@ int node_local_state_recover(struct swarm_node *n, Swarm__LocalState **out, char
     int rv;
 
     *out = NULL;
-    if (!exists(n, "certificates/swarm-node.crt")) {
-        if (exists(n, "raft") || exists(n, "store.db")) {
+    if (!exists(n, STATEDIR_NODE_CERT)) {
+        if (exists(n, STATEDIR_RAFT) || exists(n, STATEDIR_STORE)) {
             errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
                           "%s holds a raft log or a store but neither %s nor a node "
                           "certificate: it is not in a state swarmd can start from. Restore "
-                          "the missing files from a backup, or delete %s/raft and "
-                          "%s/store.db* to start as a new node",
+                          "the missing files from a backup, or delete %s/" STATEDIR_RAFT " and "
+                          "%s/" STATEDIR_STORE "* to start as a new node",
                           n->state_dir, NODE_STATE_FILE, n->state_dir, n->state_dir);
             return SWARM_ESTATE;
         }
@@ -171,7 +171,7 @@ int node_local_state_recover(struct swarm_node *n, Swarm__LocalState **out, char
     if ((rv = read_identity(n, &id, why)) != 0) {
         errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
                       "%s/%s is missing and the node certificate cannot be read (%s); restore "
-                      "both from a backup, or delete %s/certificates to start as a new node",
+                      "both from a backup, or delete %s/" STATEDIR_CERTS " to start as a new node",
                       n->state_dir, NODE_STATE_FILE, why, n->state_dir);
         return SWARM_ESTATE;
     }

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -64,7 +65,7 @@ static void tighten_entries(const char *dir, int depth)
             }
         }
         if (S_ISDIR(st.st_mode) && depth == 0 &&
-            (strcmp(e->d_name, "certificates") == 0 || strcmp(e->d_name, "raft") == 0)) {
+            (strcmp(e->d_name, STATEDIR_CERTS) == 0 || strcmp(e->d_name, STATEDIR_RAFT) == 0)) {
             tighten_entries(path, depth + 1);
         }
     }
@@ -99,4 +100,61 @@ int statedir_prepare(const char *path, char *errmsg)
     }
     tighten_entries(path, 0);
     return 0;
+}
+
+/* nftw gives no context pointer: the first failure is kept here (nftw runs
+ * on the loop thread only). */
+static int remove_first_errno;
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    if ((flag == FTW_DP ? rmdir(path) : unlink(path)) != 0 && errno != ENOENT &&
+        remove_first_errno == 0) {
+        remove_first_errno = errno;
+    }
+    return 0; /* keep going: remove what can be removed */
+}
+
+int statedir_remove_tree(const char *path)
+{
+    remove_first_errno = 0;
+    if (nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT &&
+        remove_first_errno == 0) {
+        remove_first_errno = errno;
+    }
+    if (remove_first_errno != 0) {
+        errno = remove_first_errno;
+        return SWARM_EIO;
+    }
+    return 0;
+}
+
+int statedir_erase(const char *dir, unsigned parts)
+{
+    static const struct {
+        unsigned part;
+        const char *name;
+    } entries[] = {
+        {STATEDIR_PART_NODE_STATE, STATEDIR_NODE_STATE},
+        {STATEDIR_PART_CERTS, STATEDIR_CERTS},
+        {STATEDIR_PART_RAFT, STATEDIR_RAFT},
+        {STATEDIR_PART_STORE, STATEDIR_STORE},
+        {STATEDIR_PART_STORE, STATEDIR_STORE "-wal"},
+        {STATEDIR_PART_STORE, STATEDIR_STORE "-shm"},
+    };
+    char path[PATH_MAX];
+    int rv = 0;
+    for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++) {
+        if ((parts & entries[i].part) == 0) {
+            continue;
+        }
+        snprintf(path, sizeof path, "%s/%s", dir, entries[i].name);
+        if (statedir_remove_tree(path) != 0) {
+            log_warn("swarmd", "removing %s: %s", path, strerror(errno));
+            rv = SWARM_EIO;
+        }
+    }
+    return rv;
 }

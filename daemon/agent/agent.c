@@ -37,6 +37,7 @@
 #include "id.h"
 #include "log.h"
 #include "pbcopy.h"
+#include "statedir.h"
 #include "vec.h"
 
 /* ------------------------------------------------------------- tasks */
@@ -413,7 +414,7 @@ static int agent_open_db(struct agent *a, char *errmsg)
                       strerror(errno));
         return SWARM_EIO;
     }
-    if (asprintf(&path, "%s/tasks.db", a->worker_dir) < 0) {
+    if (asprintf(&path, "%s/" STATEDIR_TASKS_DB_NAME, a->worker_dir) < 0) {
         errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "agent: out of memory");
         return SWARM_ENOMEM;
     }
@@ -484,7 +485,7 @@ static int agent_copy_config(struct agent *a, const struct agent_config *cfg, ch
     a->cfg_mgrs = calloc(cfg->n_managers ? cfg->n_managers : 1, sizeof *a->cfg_mgrs);
     if (a->state_dir == NULL || a->node_id == NULL || a->mgrs == NULL || a->cfg_mgrs == NULL ||
         (cfg->hostname != NULL && a->hostname == NULL) ||
-        asprintf(&a->worker_dir, "%s/worker", cfg->state_dir) < 0) {
+        asprintf(&a->worker_dir, "%s/" STATEDIR_WORKER, cfg->state_dir) < 0) {
         a->worker_dir = NULL;
         errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "agent: out of memory");
         return SWARM_ENOMEM;

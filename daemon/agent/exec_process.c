@@ -55,6 +55,7 @@
 #include "id.h"
 #include "log.h"
 #include "pbcopy.h"
+#include "statedir.h"
 
 enum proc_phase { PROC_PENDING, PROC_RUNNING, PROC_ENDED };
 
@@ -178,7 +179,7 @@ static void proc_maybe_free(struct proc_task *t)
     if (t->cgroup != NULL) {
         exec_cgroup_remove(t->cgroup, true); /* nothing of the task runs any more */
     }
-    if (t->removed && exec_rm_rf(t->dir) != 0) {
+    if (t->removed && statedir_remove_tree(t->dir) != 0) {
         log_warn("executor", "task %s: removing %s failed", t->entry.id, t->dir);
     }
     uv_close((uv_handle_t *)&t->timer, proc_close_cb);
@@ -741,7 +742,7 @@ static void proc_move_old_dirs(struct executor_proc *p)
                      from, to, strerror(-rv));
             continue;
         }
-        (void)exec_rm_rf(from);
+        (void)statedir_remove_tree(from);
     }
     closedir(d);
     if (rmdir(old) == 0) {

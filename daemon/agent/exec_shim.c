@@ -30,7 +30,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -379,25 +378,6 @@ int exec_mkdir_p(const char *path)
         return -errno;
     }
     return 0;
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    if ((flag == FTW_DP ? rmdir(path) : unlink(path)) != 0 && errno != ENOENT) {
-        return -errno;
-    }
-    return 0;
-}
-
-int exec_rm_rf(const char *path)
-{
-    int rv = nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    if (rv < 0 && errno == ENOENT) {
-        return 0;
-    }
-    return rv < 0 ? -errno : rv;
 }
 
 int exec_copy_files(const char *from, const char *to)

@@ -88,8 +88,6 @@ unsigned long long exec_proc_starttime(int pid);
 
 /* mkdir -p (0700 for the dirs it creates); 0 or -errno. */
 int exec_mkdir_p(const char *path);
-/* rm -rf; 0 or -errno. */
-int exec_rm_rf(const char *path);
 /* Copy the regular files of dir `from` into dir `to` (made if missing);
  * 0 or -errno. */
 int exec_copy_files(const char *from, const char *to);

@@ -14,7 +14,6 @@
 #include "internal.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +31,7 @@
 #include "pbcopy.h"
 #include "pki.h"
 #include "pkichain.h"
+#include "statedir.h"
 #include "storefile.h"
 #include "token.h"
 #include "transport.h"
@@ -136,7 +136,7 @@ static int local_state_save(struct manager *m, char *errmsg)
         return SWARM_ENOMEM;
     }
     swarm__local_state__pack(m->local, buf);
-    path_join(path, sizeof path, m->state_dir, "node-state.pb");
+    path_join(path, sizeof path, m->state_dir, STATEDIR_NODE_STATE);
     rv = pki_write_file(path, buf, len, 0600, errmsg);
     free(buf);
     return rv;
@@ -647,7 +647,7 @@ static int manager_start_common(struct manager *m, const struct manager_config *
         return rv;
     }
     store_set_event_cb(m->store, manager_event_cb, m);
-    path_join(path, sizeof path, m->state_dir, "raft");
+    path_join(path, sizeof path, m->state_dir, STATEDIR_RAFT);
     rv = mkdir_private(path, errmsg);
     if (rv != 0) {
         return rv;
@@ -852,7 +852,7 @@ static int create_pki(struct manager *m, int64_t node_lifetime_s, EVP_PKEY **roo
     size_t len;
     int rv;
 
-    path_join(certdir, sizeof certdir, m->state_dir, "certificates");
+    path_join(certdir, sizeof certdir, m->state_dir, STATEDIR_CERTS);
     if ((rv = mkdir_private(certdir, errmsg)) != 0) {
         return rv;
     }
@@ -865,11 +865,11 @@ static int create_pki(struct manager *m, int64_t node_lifetime_s, EVP_PKEY **roo
         goto err;
     }
     if ((rv = pki_cert_to_pem(m->root_cert, &pem, &len)) != 0 ||
-        (rv = write_pem_file(certdir, "swarm-root-ca.crt", pem, len, errmsg)) != 0 ||
+        (rv = write_pem_file(certdir, STATEDIR_ROOT_CA_CERT_NAME, pem, len, errmsg)) != 0 ||
         (rv = pki_cert_to_pem(m->node_cert, &pem, &len)) != 0 ||
-        (rv = write_pem_file(certdir, "swarm-node.crt", pem, len, errmsg)) != 0 ||
+        (rv = write_pem_file(certdir, STATEDIR_NODE_CERT_NAME, pem, len, errmsg)) != 0 ||
         (rv = pki_key_to_pem(m->node_key, &pem, &len)) != 0 ||
-        (rv = write_pem_file(certdir, "swarm-node.key", pem, len, errmsg)) != 0) {
+        (rv = write_pem_file(certdir, STATEDIR_NODE_KEY_NAME, pem, len, errmsg)) != 0) {
         goto err;
     }
     *root_key_out = root_key;
@@ -881,14 +881,14 @@ err:
 
 static int load_pki(struct manager *m, char *errmsg)
 {
-    static const char *names[] = {"swarm-root-ca.crt", "swarm-node.crt", "swarm-node.key"};
+    static const char *names[] = {STATEDIR_ROOT_CA_CERT, STATEDIR_NODE_CERT, STATEDIR_NODE_KEY};
     char path[PATH_MAX];
     char *data[3] = {NULL, NULL, NULL};
     size_t len[3];
     int rv = 0;
 
     for (int i = 0; i < 3 && rv == 0; i++) {
-        snprintf(path, sizeof path, "%s/certificates/%s", m->state_dir, names[i]);
+        snprintf(path, sizeof path, "%s/%s", m->state_dir, names[i]);
         rv = pki_read_file(path, &data[i], &len[i], errmsg);
     }
     if (rv == 0) {
@@ -1112,22 +1112,10 @@ uint64_t manager_leaderless_ms(struct manager *m)
 
 /* ------------------------------------------------------------------ close */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    remove(path);
-    return 0;
-}
-
 /* Undo what a failed init wrote, so the node stays cleanly inactive. */
 static void discard_files(struct manager *m)
 {
-    static const char *names[] = {"certificates", "raft", "store.db", "store.db-wal",
-                                  "store.db-shm"};
-    char path[PATH_MAX];
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        path_join(path, sizeof path, m->state_dir, names[i]);
-        nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    }
+    (void)statedir_erase(m->state_dir, STATEDIR_PART_CERTS | STATEDIR_PART_MANAGER);
 }
 
 static void manager_free(struct manager *m)

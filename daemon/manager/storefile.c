@@ -24,6 +24,7 @@
 #include "err.h"
 #include "log.h"
 #include "pbcopy.h"
+#include "statedir.h"
 
 static const char *const store_suffixes[] = {"", "-wal", "-shm", "-journal"};
 
@@ -89,7 +90,7 @@ int storefile_open(const char *state_dir, const char *cluster_id, struct store *
     const char *aside;
     int rv;
 
-    snprintf(db, sizeof db, "%s/store.db", state_dir);
+    snprintf(db, sizeof db, "%s/" STATEDIR_STORE, state_dir);
     remove_stale_wal(db);
     rv = store_open(db, out, why);
     if (rv == 0) {

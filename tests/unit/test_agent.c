@@ -4,7 +4,6 @@
  * executor running /bin/sleep, through this binary as the shim). Every wait
  * is bounded (RUN_UNTIL) and every test ends with uv_loop_close() == 0. */
 #include <errno.h>
-#include <ftw.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdint.h>
@@ -12,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "statedir.h"
 #include "agent.h"
 #include "api.h"
 #include "dispatcher.pb-c.h"
@@ -54,14 +54,6 @@ static void tick_cb(uv_timer_t *t)
 /* Run the loop for `ms` whatever happens. */
 #define RUN_FOR(ms) ((void)RUN_UNTIL(false, ms))
 
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void loop_setup(void)
 {
     signal(SIGPIPE, SIG_IGN); /* as swarmd does: a peer may close first */
@@ -82,8 +74,8 @@ static int loop_teardown(void)
     }
     char tasks[96];
     snprintf(tasks, sizeof tasks, "%s-tasks", tmpdir); /* the default task dir */
-    nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    nftw(tasks, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    statedir_remove_tree(tmpdir);
+    statedir_remove_tree(tasks);
     return uv_loop_close(&loop);
 }
 

@@ -31,6 +31,7 @@
 #include "executor.h"
 #include "err.h"
 #include "executor_int.h"
+#include "statedir.h"
 #include "test.h"
 
 #define REC_MAX 64
@@ -265,8 +266,8 @@ static int fx_close(struct fx *f, uint64_t grace_ms)
     bool ok = run_until(f, pred_closed, NULL, WAIT_MS);
     uv_run(&f->loop, UV_RUN_NOWAIT);
     int rv = uv_loop_close(&f->loop);
-    exec_rm_rf(f->dir);
-    exec_rm_rf(f->state);
+    statedir_remove_tree(f->dir);
+    statedir_remove_tree(f->state);
     return !ok ? -1 : rv != 0 ? -2 : 0;
 }
 
@@ -747,8 +748,8 @@ TEST(process_tasks_die_with_daemon)
             write(fds[1], &pid, sizeof pid) != sizeof pid) {
             _exit(1);
         }
-        exec_rm_rf(f.dir);
-        exec_rm_rf(f.state);
+        statedir_remove_tree(f.dir);
+        statedir_remove_tree(f.state);
         raise(SIGKILL);
     }
     close(fds[1]);
@@ -757,7 +758,7 @@ TEST(process_tasks_die_with_daemon)
     close(fds[0]);
     waitpid(daemon, NULL, 0);
     int bg = read_pidfile(pids, "bg.pid", 100), esc = read_pidfile(pids, "esc.pid", 100);
-    exec_rm_rf(pids);
+    statedir_remove_tree(pids);
     ASSERT_INT_EQ(n, sizeof pid);
     ASSERT(pid > 0 && bg > 0 && esc > 0);
     int status = 0;
@@ -950,7 +951,7 @@ TEST(process_dirs_must_be_apart)
                   SWARM_EINVAL);
     ASSERT(strstr(em, "must not contain one another") != NULL);
     ASSERT_INT_EQ(executor_dirs_check("/tmp", "/tmp/test-exec-apart", em) != 0, 1);
-    exec_rm_rf("/tmp/test-exec-apart");
+    statedir_remove_tree("/tmp/test-exec-apart");
 }
 
 TEST(process_group_leftovers_killed_at_exit)

@@ -1,11 +1,11 @@
 /* The raft node on a real loop and a real disk (tmp dir): one voter, proposals
  * applied to the store at the right index, business errors reported without
  * stopping raft, snapshots, and a restart that replays the log. */
-#include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "statedir.h"
 #include "err.h"
 #include "raftnode.h"
 #include "store.h"
@@ -95,11 +95,6 @@ static void close_node(struct fixture *f)
     store_close(f->store);
 }
 
-static int rm_cb(const char *p, const struct stat *s, int t, struct FTW *w)
-{
-    return remove(p);
-}
-
 static void fixture_setup(struct fixture *f)
 {
     memset(f, 0, sizeof *f);
@@ -114,7 +109,7 @@ static void fixture_setup(struct fixture *f)
 
 static int fixture_teardown(struct fixture *f)
 {
-    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    statedir_remove_tree(f->dir);
     return uv_loop_close(&f->loop);
 }
 

@@ -15,7 +15,6 @@
  *   - the framing check (raft/wire.h), pure: well-formed messages of every
  *     type pass whole and byte by byte, each malformed one is refused before
  *     its last byte. */
-#include <ftw.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "statedir.h"
 #include "api.h"
 #include "err.h"
 #include "pki.h"
@@ -888,11 +888,6 @@ static bool mgr_stop_raft(struct mgr *m)
     return true;
 }
 
-static int rm_cb(const char *p, const struct stat *s, int t, struct FTW *w)
-{
-    return remove(p);
-}
-
 static void change_cb(int status, void *data)
 {
     struct cluster *c = data;
@@ -1439,7 +1434,7 @@ TEST(three_managers_replicate_over_mtls_and_survive_losing_the_leader)
         ident_free(&c.m[i].id);
     }
     ca_free(&c.ca);
-    nftw(c.tmp, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    statedir_remove_tree(c.tmp);
     ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
