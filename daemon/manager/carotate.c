@@ -338,6 +338,7 @@ static void finish(struct carotate *ca, Swarm__Cluster *c)
     Swarm__RootRotation *r = c->root_ca->root_rotation;
     unsigned char raw[32];
     char digest[65], worker[TOKEN_LEN + 1], manager[TOKEN_LEN + 1];
+    char *new_digest = NULL, *new_worker = NULL, *new_manager = NULL;
     X509 *cert = NULL;
     char errmsg[SWARM_ERRMSG_SIZE];
 
@@ -351,6 +352,17 @@ static void finish(struct carotate *ca, Swarm__Cluster *c)
     if (token_generate(raw, worker) != 0 || token_generate(raw, manager) != 0) {
         return;
     }
+    new_digest = strdup(digest);
+    new_worker = strdup(worker);
+    new_manager = strdup(manager);
+    if (new_digest == NULL || new_worker == NULL || new_manager == NULL) {
+        log_warn("carotate", "finishing the root rotation: out of memory (will retry)");
+        free(new_digest);
+        free(new_worker);
+        free(new_manager);
+        schedule(ca, CAROTATE_PASS_MS);
+        return;
+    }
     /* Move the rotation's material into the root. */
     free(c->root_ca->ca_cert_pem.data);
     free(c->root_ca->ca_key_pem.data);
@@ -359,11 +371,11 @@ static void finish(struct carotate *ca, Swarm__Cluster *c)
     r->ca_cert_pem.data = r->ca_key_pem.data = NULL;
     r->ca_cert_pem.len = r->ca_key_pem.len = 0;
     free(c->root_ca->ca_cert_digest);
-    c->root_ca->ca_cert_digest = strdup(digest);
+    c->root_ca->ca_cert_digest = new_digest;
     free(c->root_ca->join_tokens->worker);
     free(c->root_ca->join_tokens->manager);
-    c->root_ca->join_tokens->worker = strdup(worker);
-    c->root_ca->join_tokens->manager = strdup(manager);
+    c->root_ca->join_tokens->worker = new_worker;
+    c->root_ca->join_tokens->manager = new_manager;
     swarm__root_rotation__free_unpacked(r, NULL);
     c->root_ca->root_rotation = NULL;
     action.kind = SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE;

@@ -28,9 +28,10 @@
 
 #include "err.h"
 #include "id.h"
-#include "pbcopy.h"
 #include "log.h"
 #include "logs.pb-c.h"
+#include "pbcopy.h"
+#include "vec.h"
 
 #define LOGBROKER_NODE_TIMEOUT_MS 5000
 #define LOGBROKER_CHECK_MS 250
@@ -182,14 +183,9 @@ static void logbroker_node_add(struct logbroker_sub *s, const char *node_id)
     if (node_id == NULL || node_id[0] == '\0' || logbroker_node_find(s, node_id) != NULL) {
         return;
     }
-    if (s->n_nodes == s->cap_nodes) {
-        size_t cap = s->cap_nodes ? 2 * s->cap_nodes : 8;
-        struct logbroker_node *grown = realloc(s->nodes, cap * sizeof *grown);
-        if (grown == NULL) {
-            return;
-        }
-        s->nodes = grown;
-        s->cap_nodes = cap;
+    if (vec_grow(s->nodes, s->cap_nodes, s->n_nodes + 1) != 0) {
+        logbroker_send_error(s, node_id, "out of memory subscribing the node");
+        return;
     }
     n = &s->nodes[s->n_nodes++];
     memset(n, 0, sizeof *n);
@@ -280,26 +276,42 @@ static void logbroker_cancel_cb(struct api_call *call, void *data)
     logbroker_sub_end(s, API_CANCELLED, "cancelled");
 }
 
+/* What the nodes get: the subscription's ID, selector and options. NULL
+ * when out of memory. */
+static Swarm__LogSubscription *logbroker_sub_msg(const char *id,
+                                                 const Swarm__SubscribeLogsRequest *req)
+{
+    Swarm__LogSubscription *sub = calloc(1, sizeof *sub);
+    if (sub == NULL) {
+        return NULL;
+    }
+    swarm__log_subscription__init(sub);
+    sub->id = strdup(id);
+    if (req->selector != NULL) {
+        sub->selector = pb_copy(&req->selector->base);
+    } else if ((sub->selector = calloc(1, sizeof *sub->selector)) != NULL) {
+        swarm__log_selector__init(sub->selector);
+    }
+    if ((sub->options = calloc(1, sizeof *sub->options)) != NULL) {
+        swarm__log_options__init(sub->options);
+    }
+    if (sub->id == NULL || sub->selector == NULL || sub->options == NULL) {
+        swarm__log_subscription__free_unpacked(sub, NULL);
+        return NULL;
+    }
+    return sub;
+}
+
 static void logbroker_subscribe_local(struct logbroker *lb, struct api_call *call,
                                       const Swarm__SubscribeLogsRequest *req)
 {
     struct logbroker_sub *s = calloc(1, sizeof *s);
     char missing[256] = "";
-    if (s == NULL || id_generate(s->id) != 0 ||
-        (s->sub = calloc(1, sizeof *s->sub)) == NULL) {
+    if (s == NULL || id_generate(s->id) != 0 || (s->sub = logbroker_sub_msg(s->id, req)) == NULL) {
         free(s);
         api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
-    swarm__log_subscription__init(s->sub);
-    s->sub->id = strdup(s->id);
-    s->sub->selector = req->selector != NULL ? pb_copy(&req->selector->base) : NULL;
-    if (s->sub->selector == NULL) {
-        s->sub->selector = calloc(1, sizeof *s->sub->selector);
-        swarm__log_selector__init(s->sub->selector);
-    }
-    s->sub->options = calloc(1, sizeof *s->sub->options);
-    swarm__log_options__init(s->sub->options);
     if (req->options != NULL) {
         s->sub->options->follow = req->options->follow;
         s->sub->options->tail = req->options->tail;
