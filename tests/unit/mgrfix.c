@@ -164,6 +164,135 @@ static int env_propose(void *impl, Swarm__StoreCommand *cmd, menv_propose_cb cb,
     return 0;
 }
 
+/* ----------------------------------------------------------- membership */
+
+struct change {
+    struct raft_change req;
+    struct mfx_server *s;
+    raft_id id;
+    rnode_change_cb cb;
+    void *data;
+};
+
+/* rnode's mapping (raftnode.c change_error). */
+static int change_error(int rv)
+{
+    switch (rv) {
+        case RAFT_NOTLEADER:
+        case RAFT_LEADERSHIPLOST:
+        case RAFT_SHUTDOWN:
+        case RAFT_CANCELED:
+            return SWARM_ENOTLEADER;
+        case RAFT_CANTCHANGE:
+            return SWARM_ESTATE;
+        case RAFT_DUPLICATEID:
+        case RAFT_DUPLICATEADDRESS:
+            return SWARM_EEXIST;
+        case RAFT_NOTFOUND:
+            return SWARM_ENOTFOUND;
+        default:
+            return SWARM_ERAFT;
+    }
+}
+
+static void change_done(struct change *c, int status)
+{
+    struct mfx_server *s = c->s;
+    rnode_change_cb cb = c->cb;
+    void *data = c->data;
+    free(c);
+    s->n_changes_done++;
+    cb(status, data);
+}
+
+static void change_cb(struct raft_change *req, int status)
+{
+    change_done(req->data, status == 0 ? 0 : change_error(status));
+}
+
+static void add_cb(struct raft_change *req, int status)
+{
+    struct change *c = req->data;
+    int rv;
+    if (status != 0 || c->s->fx->closing) {
+        change_done(c, status != 0 ? change_error(status) : SWARM_ENOTLEADER);
+        return;
+    }
+    rv = raft_assign(server_raft(c->s), &c->req, c->id, RAFT_VOTER, change_cb);
+    if (rv != 0) {
+        change_done(c, change_error(rv));
+    }
+}
+
+const struct raft_configuration *mfx_members(struct mfx_server *s)
+{
+    return &server_raft(s)->configuration;
+}
+
+static struct change *change_new(struct mfx_server *s, raft_id id, rnode_change_cb cb, void *data)
+{
+    struct change *c = malloc(sizeof *c);
+    if (c != NULL) {
+        c->req.data = c;
+        c->s = s;
+        c->id = id;
+        c->cb = cb;
+        c->data = data;
+    }
+    return c;
+}
+
+int mfx_add_voter(struct mfx_server *s, raft_id id, const char *address, rnode_change_cb cb,
+                  void *data)
+{
+    const struct raft_configuration *conf = mfx_members(s);
+    const struct raft_server *present = NULL;
+    struct change *c;
+    int rv;
+    if (!env_is_leader(s)) {
+        return SWARM_ENOTLEADER;
+    }
+    for (unsigned i = 0; i < conf->n; i++) {
+        if (conf->servers[i].id == id) {
+            present = &conf->servers[i];
+        }
+    }
+    if (present != NULL &&
+        (present->role == RAFT_VOTER || strcmp(present->address, address) != 0)) {
+        return SWARM_EEXIST;
+    }
+    if ((c = change_new(s, id, cb, data)) == NULL) {
+        return SWARM_ENOMEM;
+    }
+    rv = present != NULL ? raft_assign(server_raft(s), &c->req, id, RAFT_VOTER, change_cb)
+                         : raft_add(server_raft(s), &c->req, id, address, add_cb);
+    if (rv != 0) {
+        free(c);
+        return change_error(rv);
+    }
+    s->n_changes++;
+    return 0;
+}
+
+int mfx_remove(struct mfx_server *s, raft_id id, rnode_change_cb cb, void *data)
+{
+    struct change *c;
+    int rv;
+    if (!env_is_leader(s)) {
+        return SWARM_ENOTLEADER;
+    }
+    if ((c = change_new(s, id, cb, data)) == NULL) {
+        return SWARM_ENOMEM;
+    }
+    rv = raft_remove(server_raft(s), &c->req, id, change_cb);
+    if (rv != 0) {
+        free(c);
+        return change_error(rv);
+    }
+    s->n_changes++;
+    return 0;
+}
+
 /* ----------------------------------------------------------- leadership */
 
 static void barrier_cb(struct raft_barrier *req, int status)
@@ -354,7 +483,7 @@ bool mfx_run_until_converged(struct mfx *fx, unsigned max_ms)
 
 /* ------------------------------------------------------------ lifecycle */
 
-int mfx_init(struct mfx *fx, char *errmsg, size_t size)
+int mfx_init(struct mfx *fx, char *errmsg)
 {
     struct raft_configuration conf;
     int rv;
@@ -363,14 +492,15 @@ int mfx_init(struct mfx *fx, char *errmsg, size_t size)
     fx->n = MFX_N;
     rv = raft_fixture_initialize(&fx->f);
     if (rv != 0) {
-        snprintf(errmsg, size, "raft_fixture_initialize: %s", raft_strerror(rv));
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "raft_fixture_initialize: %s",
+                      raft_strerror(rv));
         return SWARM_ERAFT;
     }
     clock_owner = fx;
     if (uv_loop_init(&fx->loop) != 0) {
         clock_owner = NULL;
         raft_fixture_close(&fx->f);
-        snprintf(errmsg, size, "uv_loop_init failed");
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "uv_loop_init failed");
         return SWARM_EIO;
     }
     for (unsigned i = 0; i < fx->n; i++) {
@@ -378,10 +508,8 @@ int mfx_init(struct mfx *fx, char *errmsg, size_t size)
         s->fx = fx;
         s->index = i;
         s->id = i + 1;
-        char em[SWARM_ERRMSG_SIZE] = "";
-        rv = store_open(":memory:", &s->store, em);
+        rv = store_open(":memory:", &s->store, errmsg);
         if (rv != 0) {
-            snprintf(errmsg, size, "%s", em);
             goto fail;
         }
         s->fsm.version = 2;
@@ -392,7 +520,8 @@ int mfx_init(struct mfx *fx, char *errmsg, size_t size)
         s->fsm.restore = fsm_restore;
         rv = raft_fixture_grow(&fx->f, &s->fsm);
         if (rv != 0) {
-            snprintf(errmsg, size, "raft_fixture_grow: %s", raft_strerror(rv));
+            errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "raft_fixture_grow: %s",
+                          raft_strerror(rv));
             rv = SWARM_ERAFT;
             goto fail;
         }
@@ -417,7 +546,8 @@ int mfx_init(struct mfx *fx, char *errmsg, size_t size)
         rv = raft_fixture_start(&fx->f);
     }
     if (rv != 0) {
-        snprintf(errmsg, size, "raft fixture bootstrap/start: %s", raft_strerror(rv));
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "raft fixture bootstrap/start: %s",
+                      raft_strerror(rv));
         rv = SWARM_ERAFT;
         goto fail;
     }

@@ -42,6 +42,7 @@
 #include <uv.h>
 
 #include "menv.h"
+#include "raftnode.h"
 #include "store.h"
 
 #define MFX_N 3
@@ -64,6 +65,9 @@ struct mfx_server {
     unsigned n_proposed;
     unsigned n_done;
     unsigned n_failed; /* done with a non-zero status */
+    /* Membership changes through mfx_add_voter / mfx_remove, and their cbs. */
+    unsigned n_changes;
+    unsigned n_changes_done;
     /* Leadership changes (after the barrier, as rnode reports them). */
     void (*on_leader)(struct mfx_server *s, bool leader, void *data);
     void *on_leader_data;
@@ -78,8 +82,9 @@ struct mfx {
 };
 
 /* Bootstrap and start MFX_N voters (ids 1..MFX_N), each with an empty store.
- * No leader yet: mfx_run_until_leader. Returns 0 or a SWARM_E* with errmsg. */
-int mfx_init(struct mfx *fx, char *errmsg, size_t size);
+ * No leader yet: mfx_run_until_leader. Returns 0, or a SWARM_E* with a
+ * message in errmsg (SWARM_ERRMSG_SIZE bytes). */
+int mfx_init(struct mfx *fx, char *errmsg);
 /* Close the fixture (pending proposals fail), the loop, the stores. */
 void mfx_close(struct mfx *fx);
 
@@ -99,6 +104,17 @@ bool mfx_run_until_leader(struct mfx *fx, unsigned not, unsigned max_ms);
 /* Cut server i off from every other (both ways), and back. */
 void mfx_partition(struct mfx *fx, unsigned i);
 void mfx_heal(struct mfx *fx, unsigned i);
+
+/* Raft membership on server i, as rnode does it on a manager (for the role
+ * manager): the configuration it knows; add_voter = raft_add then
+ * raft_assign voter once added (only the assign when already present and
+ * not a voter), remove = raft_remove; on the ready leader only, else
+ * SWARM_ENOTLEADER at once; raft's errors mapped as rnode maps them. `cb`
+ * runs once, later, unless the call returned an error. */
+const struct raft_configuration *mfx_members(struct mfx_server *s);
+int mfx_add_voter(struct mfx_server *s, raft_id id, const char *address, rnode_change_cb cb,
+                  void *data);
+int mfx_remove(struct mfx_server *s, raft_id id, rnode_change_cb cb, void *data);
 
 /* Fixture time in ms. */
 uint64_t mfx_time(struct mfx *fx);

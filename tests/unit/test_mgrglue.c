@@ -197,7 +197,7 @@ static void pki_drop(struct glue *g)
         struct mfx fx;                                                      \
         struct glue g;                                                      \
         char errmsg_[SWARM_ERRMSG_SIZE] = "";                               \
-        if (mfx_init(&fx, errmsg_, sizeof errmsg_) != 0) {                  \
+        if (mfx_init(&fx, errmsg_) != 0) {                                  \
             FAILF("mfx_init: %s", errmsg_);                                 \
         }                                                                   \
         memset(&g, 0, sizeof g);                                            \
