@@ -82,6 +82,16 @@ static int down_cmp(const void *a, const void *b)
     return strcmp(((const struct carotate_down *)a)->id, ((const struct carotate_down *)b)->id);
 }
 
+/* Replace a string field of an unpacked message (whose unset strings point
+ * at protobuf-c's static empty string, never to be freed). */
+static void str_set(char **field, char *value)
+{
+    if (*field != protobuf_c_empty_string) {
+        free(*field);
+    }
+    *field = value;
+}
+
 static int bin_set(ProtobufCBinaryData *dst, const void *data, size_t len)
 {
     uint8_t *copy = malloc(len ? len : 1);
@@ -370,12 +380,9 @@ static void finish(struct carotate *ca, Swarm__Cluster *c)
     c->root_ca->ca_key_pem = r->ca_key_pem;
     r->ca_cert_pem.data = r->ca_key_pem.data = NULL;
     r->ca_cert_pem.len = r->ca_key_pem.len = 0;
-    free(c->root_ca->ca_cert_digest);
-    c->root_ca->ca_cert_digest = new_digest;
-    free(c->root_ca->join_tokens->worker);
-    free(c->root_ca->join_tokens->manager);
-    c->root_ca->join_tokens->worker = new_worker;
-    c->root_ca->join_tokens->manager = new_manager;
+    str_set(&c->root_ca->ca_cert_digest, new_digest);
+    str_set(&c->root_ca->join_tokens->worker, new_worker);
+    str_set(&c->root_ca->join_tokens->manager, new_manager);
     swarm__root_rotation__free_unpacked(r, NULL);
     c->root_ca->root_rotation = NULL;
     action.kind = SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE;
