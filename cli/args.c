@@ -367,8 +367,17 @@ static void cli_print_flags(FILE *out, const struct cli_flag *flags)
             if (pass == 0) {
                 maxlen = (size_t)n > maxlen ? (size_t)n : maxlen;
             } else {
-                fprintf(out, "%s%*s   %s\n", line, (int)(maxlen - (size_t)n), "",
-                        f->usage);
+                /* A usage of several lines continues under its first line,
+                 * as pflag lays it out. */
+                const char *u = f->usage;
+                size_t len = strcspn(u, "\n");
+                fprintf(out, "%s%*s   %.*s\n", line, (int)(maxlen - (size_t)n), "", (int)len,
+                        u);
+                while (u[len] == '\n') {
+                    u += len + 1;
+                    len = strcspn(u, "\n");
+                    fprintf(out, "%*s%.*s\n", (int)maxlen + 3, "", (int)len, u);
+                }
             }
         }
     }

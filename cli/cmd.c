@@ -4,6 +4,9 @@
 
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "tmpl.h"
 
 bool cli_cmd_parse(struct cli_ctx *ctx, struct cli_spec *spec, int argc,
                    char **argv, char ***pos, int *npos, int *rc)
@@ -83,4 +86,38 @@ void cli_cmd_free(void *msg)
     if (msg != NULL) {
         protobuf_c_message_free_unpacked(msg, NULL);
     }
+}
+
+int cli_cmd_format_result(struct cli_ctx *ctx, int rv, const char *errmsg)
+{
+    if (rv == 0) {
+        return 0;
+    }
+    fprintf(ctx->err, "%s\n", errmsg);
+    return 1;
+}
+
+bool cli_cmd_inspect_format(struct cli_ctx *ctx, const char **format, bool *pretty)
+{
+    if (*format != NULL && *pretty) {
+        cli_cmd_errorf(ctx, "--format is incompatible with human friendly format");
+        return false;
+    }
+    if (*format != NULL && strcmp(*format, "pretty") == 0) {
+        *pretty = true;
+        *format = NULL;
+    } else if (*format != NULL && (**format == '\0' || strcmp(*format, "json") == 0)) {
+        *format = NULL; /* Docker: the indented JSON array */
+    }
+    if (*format != NULL) {
+        /* Docker parses the template before looking anything up. */
+        char err[TMPL_ERRMSG_SIZE];
+        struct tmpl *t = tmpl_parse(*format, err, sizeof err);
+        if (t == NULL) {
+            fprintf(ctx->err, "template parsing error: %s\n", err);
+            return false;
+        }
+        tmpl_free(t);
+    }
+    return true;
 }

@@ -111,6 +111,15 @@ int cli_task_ps(struct cli_ctx *ctx, char *const *scopes, size_t n_scopes,
                 char *const *filters, size_t n_filters,
                 const struct cli_task_view *view);
 
+/* --format results: rv != 0 prints errmsg (Docker's "template parsing
+ * error: ...", no "Error:" prefix, as docker prints it) and returns 1. */
+int cli_cmd_format_result(struct cli_ctx *ctx, int rv, const char *errmsg);
+
+/* inspect's -f/--format with --pretty: "pretty" means --pretty, "json" the
+ * default JSON (*format set to NULL); both at once is Docker's error.
+ * Returns false after printing it. */
+bool cli_cmd_inspect_format(struct cli_ctx *ctx, const char **format, bool *pretty);
+
 /* Wall clock in unix ms (task timestamps are stamped that way). */
 int64_t cli_now_ms(void);
 

@@ -12,6 +12,7 @@
 #include "edit.h"
 #include "json.h"
 #include "view.h"
+#include "view_format.h"
 #include "view_service.h"
 
 /* GetNode without printing; the caller decides what a failure means. */
@@ -39,10 +40,17 @@ static Swarm__Node *node_get(struct cli_ctx *ctx, const char *ref,
 static int cmd_node_ls(struct cli_ctx *ctx, int argc, char **argv)
 {
     bool quiet = false;
+    const char *format = NULL;
     struct cli_strlist filters = {0};
     struct cli_flag flags[] = {
         {'f', "filter", CLI_FLAG_LIST, &filters,
          "Filter output based on conditions provided", "filter", false},
+        {0, "format", CLI_FLAG_STRING, &format,
+         "Format output using a custom template:\n'table':            Print output in table "
+         "format with column headers (default)\n'table TEMPLATE':   Print output in table "
+         "format using the given Go template\n'json':             Print in JSON format\n"
+         "'TEMPLATE':         Print output using the given Go template",
+         "string", false},
         {'q', "quiet", CLI_FLAG_BOOL, &quiet, "Only display IDs", NULL, false},
         {0},
     };
@@ -77,11 +85,22 @@ static int cmd_node_ls(struct cli_ctx *ctx, int argc, char **argv)
     Swarm__InfoResponse *info = (Swarm__InfoResponse *)r.resp;
     bool warned = false;
     cli_cmd_warn_stale(ctx, list->stale, &warned);
-    cli_view_node_table(ctx->out, list->nodes, list->n_nodes,
-                        info != NULL ? info->node_id : NULL, quiet);
+    int rc_fmt = 0;
+    char ferr[CLI_FORMAT_ERRMSG_SIZE];
+    if (cli_format_is_default(format)) {
+        cli_view_node_table(ctx->out, list->nodes, list->n_nodes,
+                            info != NULL ? info->node_id : NULL, quiet);
+    } else {
+        rc_fmt = cli_cmd_format_result(ctx, cli_view_node_format(ctx->out, format, list->nodes,
+                                                                 list->n_nodes,
+                                                                 info != NULL ? info->node_id
+                                                                              : NULL,
+                                                                 ferr, sizeof ferr),
+                                       ferr);
+    }
     cli_cmd_free(info);
     cli_cmd_free(list);
-    return 0;
+    return rc_fmt;
 }
 
 /* ----------------------------------------------------------------- inspect */
@@ -111,7 +130,12 @@ static void node_report(struct cli_ctx *ctx, const char *arg, const struct cli_r
 static int cmd_node_inspect(struct cli_ctx *ctx, int argc, char **argv)
 {
     bool pretty = false;
+    const char *format = NULL;
     struct cli_flag flags[] = {
+        {'f', "format", CLI_FLAG_STRING, &format,
+         "Format output using a custom template:\n'json':             Print in JSON format\n"
+         "'TEMPLATE':         Print output using the given Go template",
+         "string", false},
         {0, "pretty", CLI_FLAG_BOOL, &pretty, "Print the information in a human friendly format",
          NULL, false},
         {0},
@@ -123,6 +147,10 @@ static int cmd_node_inspect(struct cli_ctx *ctx, int argc, char **argv)
     int npos, rc = 0;
     if (!cli_cmd_parse(ctx, &spec, argc, argv, &pos, &npos, &rc)) {
         return rc;
+    }
+    if (!cli_cmd_inspect_format(ctx, &format, &pretty)) {
+        free(pos);
+        return 1;
     }
     Swarm__InfoResponse *info = NULL;
     struct cli_reply *replies = cli_xcalloc((size_t)npos, sizeof *replies);
@@ -144,13 +172,19 @@ static int cmd_node_inspect(struct cli_ctx *ctx, int argc, char **argv)
             break;
         }
     }
-    if (rc == 0 && !pretty) {
+    char ferr[CLI_FORMAT_ERRMSG_SIZE] = "";
+    if (rc == 0 && format != NULL) {
+        rc = cli_format_inspect(ctx->out, format, found, nfound, ferr, sizeof ferr) == 0 ? 0 : 1;
+    } else if (rc == 0 && !pretty) {
         cli_json_print_array(ctx->out, found, nfound);
     }
     for (size_t i = 0; rc == 0 && pretty && i < nfound; i++) {
         cli_view_node_pretty(ctx->out, (const Swarm__Node *)found[i]);
     }
     fflush(ctx->out);
+    if (ferr[0] != '\0') {
+        fprintf(ctx->err, "%s\n", ferr);
+    }
     for (int i = 0; i < npos; i++) {
         if (replies[i].status != API_OK) {
             node_report(ctx, pos[i], &replies[i]);
@@ -395,6 +429,8 @@ static int cmd_node_ps(struct cli_ctx *ctx, int argc, char **argv)
          "filter", false, NULL},
         {0, "no-trunc", CLI_FLAG_BOOL, &view.no_trunc, "Do not truncate output", NULL, false,
          NULL},
+        {0, "format", CLI_FLAG_STRING, &view.format, "Pretty-print tasks using a Go template",
+         "string", false, NULL},
         {'q', "quiet", CLI_FLAG_BOOL, &view.quiet, "Only display task IDs", NULL, false, NULL},
         {0},
     };

@@ -11,6 +11,7 @@
 #include "cmd_service_opts.h"
 #include "json.h"
 #include "specvalid.h"
+#include "view_format.h"
 #include "view_service.h"
 
 /* ------------------------------------------------------------------ create */
@@ -74,10 +75,17 @@ static bool service_filters_ok(struct cli_ctx *ctx, const struct cli_strlist *fi
 static int cmd_service_ls(struct cli_ctx *ctx, int argc, char **argv)
 {
     bool quiet = false;
+    const char *format = NULL;
     struct cli_strlist filters = {0};
     struct cli_flag flags[] = {
         {'f', "filter", CLI_FLAG_LIST, &filters, "Filter output based on conditions provided",
          "filter", false, NULL},
+        {0, "format", CLI_FLAG_STRING, &format,
+         "Format output using a custom template:\n'table':            Print output in table "
+         "format with column headers (default)\n'table TEMPLATE':   Print output in table "
+         "format using the given Go template\n'json':             Print in JSON format\n"
+         "'TEMPLATE':         Print output using the given Go template",
+         "string", false, NULL},
         {'q', "quiet", CLI_FLAG_BOOL, &quiet, "Only display IDs", NULL, false, NULL},
         {0},
     };
@@ -104,10 +112,22 @@ static int cmd_service_ls(struct cli_ctx *ctx, int argc, char **argv)
     bool warned = false;
     cli_cmd_warn_stale(ctx, list->stale, &warned);
     bool counts = list->n_running == list->n_services && list->n_desired == list->n_services;
-    cli_view_service_table(ctx->out, list->services, list->n_services,
-                           counts ? list->running : NULL, counts ? list->desired : NULL, quiet);
+    int rc_fmt = 0;
+    char ferr[CLI_FORMAT_ERRMSG_SIZE];
+    if (cli_format_is_default(format)) {
+        cli_view_service_table(ctx->out, list->services, list->n_services,
+                               counts ? list->running : NULL, counts ? list->desired : NULL,
+                               quiet);
+    } else {
+        rc_fmt = cli_cmd_format_result(
+            ctx,
+            cli_view_service_format(ctx->out, format, list->services, list->n_services,
+                                    counts ? list->running : NULL,
+                                    counts ? list->desired : NULL, ferr, sizeof ferr),
+            ferr);
+    }
     cli_cmd_free(list);
-    return 0;
+    return rc_fmt;
 }
 
 /* ---------------------------------------------------------------------- ps */
@@ -121,6 +141,8 @@ static int cmd_service_ps(struct cli_ctx *ctx, int argc, char **argv)
          "filter", false, NULL},
         {0, "no-trunc", CLI_FLAG_BOOL, &view.no_trunc, "Do not truncate output", NULL, false,
          NULL},
+        {0, "format", CLI_FLAG_STRING, &view.format, "Pretty-print tasks using a Go template",
+         "string", false, NULL},
         {'q', "quiet", CLI_FLAG_BOOL, &view.quiet, "Only display task IDs", NULL, false, NULL},
         {0},
     };
@@ -180,7 +202,12 @@ static int cmd_service_ps(struct cli_ctx *ctx, int argc, char **argv)
 static int cmd_service_inspect(struct cli_ctx *ctx, int argc, char **argv)
 {
     bool pretty = false;
+    const char *format = NULL;
     struct cli_flag flags[] = {
+        {'f', "format", CLI_FLAG_STRING, &format,
+         "Format output using a custom template:\n'json':             Print in JSON format\n"
+         "'TEMPLATE':         Print output using the given Go template",
+         "string", false, NULL},
         {0, "pretty", CLI_FLAG_BOOL, &pretty, "Print the information in a human friendly format",
          NULL, false, NULL},
         {0},
@@ -192,6 +219,10 @@ static int cmd_service_inspect(struct cli_ctx *ctx, int argc, char **argv)
     int npos, rc = 0;
     if (!cli_cmd_parse(ctx, &spec, argc, argv, &pos, &npos, &rc)) {
         return rc;
+    }
+    if (!cli_cmd_inspect_format(ctx, &format, &pretty)) {
+        free(pos);
+        return 1;
     }
     struct cli_reply *replies = cli_xcalloc((size_t)npos, sizeof *replies);
     const ProtobufCMessage **found = cli_xcalloc((size_t)npos, sizeof *found);
@@ -205,13 +236,19 @@ static int cmd_service_inspect(struct cli_ctx *ctx, int argc, char **argv)
             break;
         }
     }
-    if (rc == 0 && !pretty) {
+    char ferr[CLI_FORMAT_ERRMSG_SIZE] = "";
+    if (rc == 0 && format != NULL) {
+        rc = cli_format_inspect(ctx->out, format, found, nfound, ferr, sizeof ferr) == 0 ? 0 : 1;
+    } else if (rc == 0 && !pretty) {
         cli_json_print_array(ctx->out, found, nfound);
     }
     for (size_t i = 0; rc == 0 && pretty && i < nfound; i++) {
         cli_view_service_pretty(ctx->out, (const Swarm__Service *)found[i]);
     }
     fflush(ctx->out);
+    if (ferr[0] != '\0') {
+        fprintf(ctx->err, "%s\n", ferr);
+    }
     for (int i = 0; i < npos; i++) {
         if (replies[i].status != API_OK) {
             rc = cli_service_report(ctx, pos[i], &replies[i]);

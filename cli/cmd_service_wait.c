@@ -15,6 +15,7 @@
 #include "cmd.h"
 #include "format.h"
 #include "progress.h"
+#include "view_format.h"
 #include "view_service.h"
 #include "vec.h"
 
@@ -119,7 +120,14 @@ int cli_task_ps(struct cli_ctx *ctx, char *const *scopes, size_t n_scopes,
         v.nodes = nodes != NULL ? nodes->nodes : NULL;
         v.n_nodes = nodes != NULL ? nodes->n_nodes : 0;
         v.now_ms = cli_now_ms();
-        cli_view_task_table(ctx->out, all, n, &v);
+        if (cli_format_is_default(v.format)) {
+            cli_view_task_table(ctx->out, all, n, &v);
+        } else {
+            char ferr[CLI_FORMAT_ERRMSG_SIZE];
+            rc = cli_cmd_format_result(ctx, cli_view_task_format(ctx->out, all, n, &v, ferr,
+                                                                 sizeof ferr),
+                                       ferr);
+        }
         cli_cmd_free(nodes);
     }
     for (size_t s = 0; answers != NULL && s < n_scopes; s++) {

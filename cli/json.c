@@ -475,3 +475,144 @@ void cli_json_print_array(FILE *out, const ProtobufCMessage *const *msgs,
     }
     fputs("]\n", out);
 }
+
+/* ------------------------------------------------- the template data model */
+
+/* The same shape as the JSON above, as values for --format templates:
+ * objects are Go maps in field order (Docker's raw inspect fallback), empty
+ * strings are kept but omitempty so {{json .}} matches inspect. */
+static struct tmpl_value *cli_json_scalar_value(const ProtobufCFieldDescriptor *f,
+                                                const void *p)
+{
+    char buf[128];
+    switch (f->type) {
+        case PROTOBUF_C_TYPE_INT32:
+        case PROTOBUF_C_TYPE_SINT32:
+        case PROTOBUF_C_TYPE_SFIXED32:
+            return tmpl_value_int(*(const int32_t *)p);
+        case PROTOBUF_C_TYPE_UINT32:
+        case PROTOBUF_C_TYPE_FIXED32:
+            return tmpl_value_int(*(const uint32_t *)p);
+        case PROTOBUF_C_TYPE_INT64:
+        case PROTOBUF_C_TYPE_SINT64:
+        case PROTOBUF_C_TYPE_SFIXED64:
+            if (cli_json_is_time(f)) {
+                cli_format_rfc3339(*(const int64_t *)p, buf, sizeof buf);
+                return tmpl_value_string(buf);
+            }
+            return tmpl_value_int(*(const int64_t *)p);
+        case PROTOBUF_C_TYPE_UINT64:
+        case PROTOBUF_C_TYPE_FIXED64:
+            return tmpl_value_uint(*(const uint64_t *)p);
+        case PROTOBUF_C_TYPE_FLOAT:
+            return tmpl_value_float(*(const float *)p);
+        case PROTOBUF_C_TYPE_DOUBLE:
+            return tmpl_value_float(*(const double *)p);
+        case PROTOBUF_C_TYPE_BOOL:
+            return tmpl_value_bool(*(const protobuf_c_boolean *)p);
+        case PROTOBUF_C_TYPE_ENUM:
+            cli_json_enum_name(f->descriptor, *(const int *)p, buf, sizeof buf);
+            return tmpl_value_string(buf);
+        case PROTOBUF_C_TYPE_STRING:
+            return tmpl_value_string(*(char *const *)p);
+        case PROTOBUF_C_TYPE_BYTES: {
+            const ProtobufCBinaryData *b = p;
+            bool text = memchr(b->data, '\0', b->len) == NULL;
+            for (size_t i = 0; i < b->len && text; i++) {
+                uint8_t c = b->data[i];
+                text = (c >= 0x20 && c < 0x7F) || c == '\n' || c == '\r' || c == '\t';
+            }
+            char *s = NULL;
+            size_t len = 0;
+            FILE *mem = open_memstream(&s, &len);
+            if (mem == NULL) {
+                return tmpl_value_string("");
+            }
+            if (text) {
+                fwrite(b->data, 1, b->len, mem);
+            } else {
+                cli_print_base64(mem, b->data, b->len);
+            }
+            fclose(mem);
+            struct tmpl_value *v = tmpl_value_string("");
+            free(v->s);
+            v->s = s;
+            return v;
+        }
+        case PROTOBUF_C_TYPE_MESSAGE:
+            return cli_json_message_value(*(ProtobufCMessage *const *)p);
+    }
+    return tmpl_value_nil();
+}
+
+static struct tmpl_value *cli_json_repeated_value(const ProtobufCFieldDescriptor *f,
+                                                  const ProtobufCMessage *msg)
+{
+    size_t n = *(const size_t *)((const char *)msg + f->quantifier_offset);
+    const char *arr = *(char *const *)((const char *)msg + f->offset);
+    if (cli_json_is_map_entry(f)) {
+        struct tmpl_value *m = tmpl_value_map(NULL, TMPL_MAP_SORTED | TMPL_MAP_STRINGS);
+        for (size_t i = 0; i < n; i++) {
+            const ProtobufCMessage *e = ((ProtobufCMessage *const *)arr)[i];
+            const ProtobufCMessageDescriptor *d = e->descriptor;
+            const char *k = *(char *const *)((const char *)e + d->fields[0].offset);
+            const char *v = *(char *const *)((const char *)e + d->fields[1].offset);
+            tmpl_map_set_string(m, k != NULL ? k : "", v);
+        }
+        return m;
+    }
+    struct tmpl_value *list = tmpl_value_list();
+    list->strings_list = f->type == PROTOBUF_C_TYPE_STRING;
+    for (size_t i = 0; i < n; i++) {
+        tmpl_list_append(list, cli_json_scalar_value(f, arr + i * cli_json_elem_size(f->type)));
+    }
+    return list;
+}
+
+static void cli_json_fields_value(struct tmpl_value *obj, const ProtobufCMessage *msg)
+{
+    const ProtobufCMessageDescriptor *d = msg->descriptor;
+    char name[128];
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        const char *field = (const char *)msg + f->offset;
+        if (!cli_json_field_present(f, msg)) {
+            continue;
+        }
+        if (cli_json_is_hoisted(f)) {
+            cli_json_fields_value(obj, *(ProtobufCMessage *const *)field);
+            continue;
+        }
+        if (strcmp(d->short_name, "Meta") == 0 && strcmp(f->name, "version") == 0) {
+            struct tmpl_value *v = tmpl_map_set(obj, "Version", tmpl_value_map(NULL, 0));
+            tmpl_map_set(v, "Index", tmpl_value_uint(*(const uint64_t *)field));
+            continue;
+        }
+        if (strcmp(d->short_name, "ServiceSpec") == 0 &&
+            (strcmp(f->name, "replicated") == 0 || strcmp(f->name, "global") == 0)) {
+            struct tmpl_value *mode = tmpl_map_set(obj, "Mode", tmpl_value_map(NULL, 0));
+            tmpl_map_set(mode, f->name[0] == 'r' ? "Replicated" : "Global",
+                         cli_json_scalar_value(f, field));
+            continue;
+        }
+        if (strcmp(f->name, "desired_role") == 0) {
+            snprintf(name, sizeof name, "Role");
+        } else {
+            cli_json_field_name(f->name, name, sizeof name);
+        }
+        struct tmpl_value *v = f->label == PROTOBUF_C_LABEL_REPEATED
+                                   ? cli_json_repeated_value(f, msg)
+                                   : cli_json_scalar_value(f, field);
+        /* Empty strings: left out of the JSON (omitempty), there for .Field */
+        v->omitempty = f->type == PROTOBUF_C_TYPE_STRING && f->label != PROTOBUF_C_LABEL_REPEATED &&
+                       v->s[0] == '\0';
+        tmpl_map_set(obj, name, v);
+    }
+}
+
+struct tmpl_value *cli_json_message_value(const ProtobufCMessage *msg)
+{
+    struct tmpl_value *obj = tmpl_value_map(NULL, 0);
+    cli_json_fields_value(obj, msg);
+    return obj;
+}

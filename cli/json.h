@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "tmpl.h"
+
 /* Write `msg` as a JSON object, nested lines indented by 2 spaces per level,
  * the first line starting at `indent` levels; no trailing newline. */
 void cli_json_print_message(FILE *out, const ProtobufCMessage *msg,
@@ -42,5 +44,11 @@ void cli_json_field_name(const char *proto_name, char *buf, size_t size);
  * "manager". */
 void cli_json_enum_name(const ProtobufCEnumDescriptor *desc, int value,
                         char *buf, size_t size);
+
+/* The same object as a --format template's data (tmpl.h): the field names
+ * and values inspect prints, so `inspect -f '{{.Spec.Name}}'` and
+ * `{{json .}}` see what inspect shows. The caller frees it
+ * (tmpl_value_free). */
+struct tmpl_value *cli_json_message_value(const ProtobufCMessage *msg);
 
 #endif

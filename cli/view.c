@@ -11,6 +11,7 @@
 
 #include "format.h"
 #include "json.h"
+#include "view_format.h"
 
 #define CLI_PROG "swarmctl"
 
@@ -146,6 +147,59 @@ void cli_view_node_table(FILE *out, Swarm__Node *const *nodes, size_t n,
     cli_table_print(t, out);
     cli_table_free(t);
     free(sorted);
+}
+
+/* docker/cli's nodeContext for `node ls --format` (TLSStatus is left out:
+ * swarmd's Info does not carry the cluster's TLS info to compare with). */
+static const struct cli_fmt_column cli_node_columns[] = {
+    {"ID", "ID"},
+    {"Self", ""},
+    {"Hostname", "HOSTNAME"},
+    {"Status", "STATUS"},
+    {"Availability", "AVAILABILITY"},
+    {"ManagerStatus", "MANAGER STATUS"},
+    {"EngineVersion", "ENGINE VERSION"},
+};
+
+static struct tmpl_value *cli_node_context(const Swarm__Node *n, const char *self_id)
+{
+    struct tmpl_value *c = tmpl_value_map("*node.nodeContext", 0);
+    tmpl_map_set_string(c, "Availability",
+                        cli_view_availability(n->spec != NULL ? n->spec->availability : 0));
+    tmpl_map_set_string(c, "EngineVersion",
+                        n->description != NULL ? n->description->engine_version : "");
+    tmpl_map_set_string(c, "Hostname", cli_node_hostname(n));
+    tmpl_map_set_string(c, "ID", n->id);
+    tmpl_map_set_string(c, "ManagerStatus", cli_view_manager_status(n->manager_status));
+    tmpl_map_set_bool(c, "Self", self_id != NULL && strcmp(n->id, self_id) == 0);
+    tmpl_map_set_string(c, "Status", cli_view_node_state(n->status != NULL ? n->status->state : 0));
+    return c;
+}
+
+int cli_view_node_format(FILE *out, const char *format, Swarm__Node *const *nodes, size_t n,
+                         const char *self_id, char *errmsg, size_t errmsg_size)
+{
+    Swarm__Node **sorted = calloc(n + 1, sizeof *sorted);
+    struct tmpl_value **ctx = calloc(n + 1, sizeof *ctx);
+    int rc = -1;
+    if (sorted == NULL || ctx == NULL) {
+        snprintf(errmsg, errmsg_size, "out of memory");
+        goto out;
+    }
+    memcpy(sorted, nodes, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, cli_node_cmp);
+    for (size_t i = 0; i < n; i++) {
+        ctx[i] = cli_node_context(sorted[i], self_id);
+    }
+    rc = cli_format_list(out, format, ctx, n, cli_node_columns,
+                         sizeof cli_node_columns / sizeof *cli_node_columns, errmsg, errmsg_size);
+    for (size_t i = 0; i < n; i++) {
+        tmpl_value_free(ctx[i]);
+    }
+out:
+    free(ctx);
+    free(sorted);
+    return rc;
 }
 
 /* ------------------------------------------------------ node inspect pretty */

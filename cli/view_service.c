@@ -10,6 +10,7 @@
 
 #include "format.h"
 #include "json.h"
+#include "view_format.h"
 
 /* ------------------------------------------------------------ service ls */
 
@@ -59,28 +60,94 @@ static int cli_svc_row_cmp(const void *a, const void *b)
     return cli_natural_less(na, nb) ? -1 : cli_natural_less(nb, na) ? 1 : 0;
 }
 
-static void cli_view_service_row(struct cli_table *t, const struct cli_svc_row *r)
+static bool cli_svc_global(const Swarm__ServiceSpec *spec)
+{
+    return spec != NULL && spec->mode_case == SWARM__SERVICE_SPEC__MODE_GLOBAL;
+}
+
+/* REPLICAS: "2/3", or "2/3 (max 1 per node)". */
+static void cli_svc_replicas(const struct cli_svc_row *r, char *buf, size_t size)
 {
     const Swarm__ServiceSpec *spec = r->svc->spec;
-    bool global = spec != NULL && spec->mode_case == SWARM__SERVICE_SPEC__MODE_GLOBAL;
     uint64_t max = spec != NULL && spec->task != NULL && spec->task->placement != NULL
                        ? spec->task->placement->max_replicas
                        : 0;
-    char ports[512];
+    if (!cli_svc_global(spec) && max > 0) {
+        snprintf(buf, size, "%llu/%llu (max %llu per node)", (unsigned long long)r->running,
+                 (unsigned long long)r->desired, (unsigned long long)max);
+    } else {
+        snprintf(buf, size, "%llu/%llu", (unsigned long long)r->running,
+                 (unsigned long long)r->desired);
+    }
+}
+
+static void cli_view_service_row(struct cli_table *t, const struct cli_svc_row *r)
+{
+    const Swarm__ServiceSpec *spec = r->svc->spec;
+    char ports[512], replicas[128];
     cli_table_addf(t, "%.*s", CLI_SHORT_ID_LEN, r->svc->id);
     cli_table_add(t, cli_svc_name(r->svc));
-    cli_table_add(t, global ? "global" : "replicated");
-    if (!global && max > 0) {
-        cli_table_addf(t, "%llu/%llu (max %llu per node)", (unsigned long long)r->running,
-                       (unsigned long long)r->desired, (unsigned long long)max);
-    } else {
-        cli_table_addf(t, "%llu/%llu", (unsigned long long)r->running,
-                       (unsigned long long)r->desired);
-    }
+    cli_table_add(t, cli_svc_global(spec) ? "global" : "replicated");
+    cli_svc_replicas(r, replicas, sizeof replicas);
+    cli_table_add(t, replicas);
     cli_table_add(t, cli_svc_image(spec));
     cli_view_service_ports(spec, ports, sizeof ports);
     cli_table_add(t, ports);
     cli_table_end_row(t);
+}
+
+/* docker/cli's serviceContext: the fields of `service ls --format`, in
+ * the order its {{json .}} prints them (sorted). */
+static struct tmpl_value *cli_svc_context(const struct cli_svc_row *r)
+{
+    const Swarm__ServiceSpec *spec = r->svc->spec;
+    char buf[512];
+    struct tmpl_value *c = tmpl_value_map("*service.serviceContext", 0);
+    snprintf(buf, sizeof buf, "%.*s", CLI_SHORT_ID_LEN, r->svc->id);
+    tmpl_map_set_string(c, "ID", buf);
+    tmpl_map_set_string(c, "Image", cli_svc_image(spec));
+    tmpl_map_set_string(c, "Mode", cli_svc_global(spec) ? "global" : "replicated");
+    tmpl_map_set_string(c, "Name", cli_svc_name(r->svc));
+    cli_view_service_ports(spec, buf, sizeof buf);
+    tmpl_map_set_string(c, "Ports", buf);
+    cli_svc_replicas(r, buf, sizeof buf);
+    tmpl_map_set_string(c, "Replicas", buf);
+    return c;
+}
+
+static const struct cli_fmt_column cli_svc_columns[] = {
+    {"ID", "ID"},       {"Name", "NAME"},   {"Mode", "MODE"},
+    {"Replicas", "REPLICAS"}, {"Image", "IMAGE"}, {"Ports", "PORTS"},
+};
+
+int cli_view_service_format(FILE *out, const char *format, Swarm__Service *const *services,
+                            size_t n, const uint64_t *running, const uint64_t *desired,
+                            char *errmsg, size_t errmsg_size)
+{
+    struct cli_svc_row *rows = calloc(n + 1, sizeof *rows);
+    struct tmpl_value **ctx = calloc(n + 1, sizeof *ctx);
+    int rc = -1;
+    if (rows == NULL || ctx == NULL) {
+        snprintf(errmsg, errmsg_size, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        rows[i] = (struct cli_svc_row){services[i], running != NULL ? running[i] : 0,
+                                       desired != NULL ? desired[i] : 0};
+    }
+    qsort(rows, n, sizeof *rows, cli_svc_row_cmp);
+    for (size_t i = 0; i < n; i++) {
+        ctx[i] = cli_svc_context(&rows[i]);
+    }
+    rc = cli_format_list(out, format, ctx, n, cli_svc_columns,
+                         sizeof cli_svc_columns / sizeof *cli_svc_columns, errmsg, errmsg_size);
+    for (size_t i = 0; i < n; i++) {
+        tmpl_value_free(ctx[i]);
+    }
+out:
+    free(ctx);
+    free(rows);
+    return rc;
 }
 
 void cli_view_service_table(FILE *out, Swarm__Service *const *services, size_t n,
@@ -220,7 +287,7 @@ void cli_view_task_error(const char *err, bool no_trunc, char *buf, size_t size)
     snprintf(buf, size, "\"%s\"", err);
 }
 
-static const char *cli_task_node(const Swarm__Task *t, const struct cli_task_view *v)
+const char *cli_view_task_node(const Swarm__Task *t, const struct cli_task_view *v)
 {
     if (t->node_id == NULL || *t->node_id == '\0') {
         return "";
@@ -244,7 +311,7 @@ static void cli_view_task_row(struct cli_table *tb, const Swarm__Task *t, bool h
     cli_view_task_name(t, name, sizeof name);
     cli_table_addf(tb, "%s%s", history ? " \\_ " : "", name);
     cli_table_add(tb, c != NULL && c->image != NULL ? c->image : "");
-    cli_table_add(tb, cli_task_node(t, v));
+    cli_table_add(tb, cli_view_task_node(t, v));
     cli_view_task_state(t->desired_state, cell, sizeof cell);
     cli_table_add(tb, cell);
     cli_view_task_current(t, v->now_ms, cell, sizeof cell);
@@ -283,6 +350,71 @@ void cli_view_task_table(FILE *out, Swarm__Task **tasks, size_t n,
     }
     cli_table_print(t, out);
     cli_table_free(t);
+}
+
+/* docker/cli's taskContext for `service ps` / `node ps --format`: the rows
+ * in the table's order; a task older than the one above it in its slot is
+ * indented (" \\_ web.1") only in table formats, as Docker. */
+static const struct cli_fmt_column cli_task_columns[] = {
+    {"ID", "ID"},
+    {"Name", "NAME"},
+    {"Image", "IMAGE"},
+    {"Node", "NODE"},
+    {"DesiredState", "DESIRED STATE"},
+    {"CurrentState", "CURRENT STATE"},
+    {"Error", "ERROR"},
+    {"Ports", "PORTS"},
+};
+
+static struct tmpl_value *cli_task_context(const Swarm__Task *t, bool history,
+                                           const struct cli_task_view *v)
+{
+    char name[512], cell[1024];
+    const Swarm__ContainerSpec *c = t->spec != NULL ? t->spec->container : NULL;
+    struct tmpl_value *ctx = tmpl_value_map("*task.taskContext", 0);
+    cli_view_task_current(t, v->now_ms, cell, sizeof cell);
+    tmpl_map_set_string(ctx, "CurrentState", cell);
+    cli_view_task_state(t->desired_state, cell, sizeof cell);
+    tmpl_map_set_string(ctx, "DesiredState", cell);
+    cli_view_task_error(t->status != NULL ? t->status->err : NULL, v->no_trunc, cell,
+                        sizeof cell);
+    tmpl_map_set_string(ctx, "Error", cell);
+    snprintf(cell, sizeof cell, "%.*s", v->no_trunc ? (int)strlen(t->id) : CLI_SHORT_ID_LEN,
+             t->id);
+    tmpl_map_set_string(ctx, "ID", cell);
+    tmpl_map_set_string(ctx, "Image", c != NULL && c->image != NULL ? c->image : "");
+    cli_view_task_name(t, name, sizeof name);
+    snprintf(cell, sizeof cell, "%s%s", history ? " \\_ " : "", name);
+    tmpl_map_set_string(ctx, "Name", cell);
+    tmpl_map_set_string(ctx, "Node", cli_view_task_node(t, v));
+    tmpl_map_set_string(ctx, "Ports", ""); /* host-mode ports: none reported yet */
+    return ctx;
+}
+
+int cli_view_task_format(FILE *out, Swarm__Task **tasks, size_t n, const struct cli_task_view *v,
+                         char *errmsg, size_t errmsg_size)
+{
+    struct tmpl_value **ctx = calloc(n + 1, sizeof *ctx);
+    if (ctx == NULL) {
+        snprintf(errmsg, errmsg_size, "out of memory");
+        return -1;
+    }
+    cli_view_task_sort(tasks, n);
+    bool table = strncmp(v->format, "table", 5) == 0;
+    char prev[512] = "", name[512];
+    for (size_t i = 0; i < n; i++) {
+        cli_view_task_name(tasks[i], name, sizeof name);
+        ctx[i] = cli_task_context(tasks[i], table && strcmp(prev, name) == 0, v);
+        snprintf(prev, sizeof prev, "%s", name);
+    }
+    int rc = cli_format_list(out, v->format, ctx, n, cli_task_columns,
+                             sizeof cli_task_columns / sizeof *cli_task_columns, errmsg,
+                             errmsg_size);
+    for (size_t i = 0; i < n; i++) {
+        tmpl_value_free(ctx[i]);
+    }
+    free(ctx);
+    return rc;
 }
 
 /* ------------------------------------------------------- inspect --pretty */

@@ -21,12 +21,20 @@ void cli_view_service_table(FILE *out, Swarm__Service *const *services, size_t n
 /* The PORTS cell: "*:8000->80/tcp, *:53->53/udp" (ingress ports only). */
 void cli_view_service_ports(const Swarm__ServiceSpec *spec, char *buf, size_t size);
 
+/* `service ls --format`: the rows of cli_view_service_table through a Go
+ * template (view_format.h). Returns 0, or -1 with the error in errmsg and
+ * nothing printed. */
+int cli_view_service_format(FILE *out, const char *format, Swarm__Service *const *services,
+                            size_t n, const uint64_t *running, const uint64_t *desired,
+                            char *errmsg, size_t errmsg_size);
+
 struct cli_task_view {
     bool no_trunc; /* full IDs and errors */
     bool quiet;    /* task IDs only */
     int64_t now_ms;                 /* for "Running 5 seconds ago" */
     Swarm__Node *const *nodes;      /* to show hostnames; may be NULL */
     size_t n_nodes;
+    const char *format; /* --format; NULL or "table": the default table */
 };
 
 /* `service ps` / `node ps`: tasks grouped by service and slot (global: node),
@@ -34,6 +42,14 @@ struct cli_task_view {
  * older ones below it as " \_ web.1". Sorts `tasks` in place. */
 void cli_view_task_table(FILE *out, Swarm__Task **tasks, size_t n,
                          const struct cli_task_view *v);
+
+/* `service ps` / `node ps --format v->format` (view_format.h). Sorts
+ * `tasks`. Returns 0, or -1 with the error in errmsg, nothing printed. */
+int cli_view_task_format(FILE *out, Swarm__Task **tasks, size_t n, const struct cli_task_view *v,
+                         char *errmsg, size_t errmsg_size);
+
+/* The NODE cell: the node's hostname, else its ID. */
+const char *cli_view_task_node(const Swarm__Task *t, const struct cli_task_view *v);
 
 /* Sort as the table shows them. */
 void cli_view_task_sort(Swarm__Task **tasks, size_t n);

@@ -15,6 +15,7 @@
 #include "progress.h"
 #include "test.h"
 #include "view.h"
+#include "view_format.h"
 #include "view_service.h"
 
 /* Capture what a printer writes. */
@@ -1728,6 +1729,179 @@ TEST(untrusted_strings_are_escaped)
     ASSERT(strstr(out, "Hostname:              \tevil\\x1b[2J\\nm1\n") != NULL);
     free(c.buf);
     free_node(nodes[0]);
+}
+
+/* ------------------------------------------------------------- --format */
+
+/* JSON with the whitespace between tokens removed (inspect's indented
+ * output -> {{json .}}'s compact one). */
+static char *compact_json(const char *s)
+{
+    char *out = malloc(strlen(s) + 1), *o = out;
+    bool in_str = false;
+    for (; *s != '\0'; s++) {
+        if (in_str && *s == '\\') {
+            *o++ = *s++;
+        } else if (*s == '"') {
+            in_str = !in_str;
+        } else if (!in_str && (*s == ' ' || *s == '\n')) {
+            continue;
+        }
+        *o++ = *s;
+    }
+    *o = '\0';
+    return out;
+}
+
+TEST(format_service_ls)
+{
+    Swarm__Service *svcs[] = {
+        make_service("zz9aaaaaaaaaaaaaaaaaaaaaa", "worker", true, 0, "/bin/sleep"),
+        make_service("6danv3yaqapqxyzxyzxyzxyzx", "web", false, 3, "local/busybox:1"),
+    };
+    uint64_t running[] = {1, 2}, desired[] = {1, 3};
+    char err[CLI_FORMAT_ERRMSG_SIZE];
+    struct capture c;
+    capture_start(&c);
+    ASSERT_INT_EQ(cli_view_service_format(c.f, "{{.Name}} {{.Mode}} {{.Replicas}} {{.ID}}", svcs,
+                                          2, running, desired, err, sizeof err),
+                  0);
+    ASSERT_STR_EQ(capture_end(&c), "web replicated 2/3 6danv3yaqapq\nworker global 1/1 zz9aaaaaaaaa\n");
+    free(c.buf);
+    /* table: header, tabwriter layout; the two characters \t are a tab */
+    capture_start(&c);
+    ASSERT_INT_EQ(cli_view_service_format(c.f, "table {{.Name}}\\t{{.Image}}\\t{{.Ports}}", svcs,
+                                          2, running, desired, err, sizeof err),
+                  0);
+    ASSERT_STR_EQ(capture_end(&c), "NAME      IMAGE             PORTS\n"
+                                   "web       local/busybox:1   \n"
+                                   "worker    /bin/sleep        \n");
+    free(c.buf);
+    capture_start(&c);
+    ASSERT_INT_EQ(cli_view_service_format(c.f, "json", svcs, 2, running, desired, err, sizeof err),
+                  0);
+    ASSERT_STR_EQ(capture_end(&c),
+                  "{\"ID\":\"6danv3yaqapq\",\"Image\":\"local/busybox:1\",\"Mode\":\"replicated\","
+                  "\"Name\":\"web\",\"Ports\":\"\",\"Replicas\":\"2/3\"}\n"
+                  "{\"ID\":\"zz9aaaaaaaaa\",\"Image\":\"/bin/sleep\",\"Mode\":\"global\","
+                  "\"Name\":\"worker\",\"Ports\":\"\",\"Replicas\":\"1/1\"}\n");
+    free(c.buf);
+    /* no rows: the header alone in a table, nothing otherwise */
+    capture_start(&c);
+    ASSERT_INT_EQ(cli_view_service_format(c.f, "table {{.Name}}", svcs, 0, NULL, NULL, err,
+                                          sizeof err),
+                  0);
+    ASSERT_INT_EQ(cli_view_service_format(c.f, "{{.Name}}", svcs, 0, NULL, NULL, err, sizeof err),
+                  0);
+    ASSERT_STR_EQ(capture_end(&c), "NAME\n");
+    free(c.buf);
+    /* a failing row prints nothing at all, not even the rows before it */
+    capture_start(&c);
+    ASSERT_INT_EQ(cli_view_service_format(c.f, "{{if eq .Name \"worker\"}}{{.Nope}}{{end}}{{.Name}}",
+                                          svcs, 2, running, desired, err, sizeof err),
+                  -1);
+    ASSERT_STR_EQ(capture_end(&c), "");
+    free(c.buf);
+    ASSERT_STR_EQ(err, "template parsing error: template: :1:26: executing \"\" at <.Nope>: "
+                       "can't evaluate field Nope in type *service.serviceContext");
+    ASSERT_INT_EQ(cli_view_service_format(stdout, "{{.Name", svcs, 2, running, desired, err,
+                                          sizeof err),
+                  -1);
+    ASSERT_STR_EQ(err, "template parsing error: template: :1:7: unclosed action");
+    for (size_t i = 0; i < 2; i++) {
+        protobuf_c_message_free_unpacked(&svcs[i]->base, NULL);
+    }
+}
+
+TEST(format_task_and_node_rows)
+{
+    Swarm__Task *tasks[] = {
+        make_task("a1new", "web", 1, "n1", RUNNING, RUNNING, NOW - 3000, NOW - 1000, ""),
+        make_task("a1old", "web", 1, "n1", SHUTDOWN, FAILED, NOW - 5000, NOW - 9000, "exit 1"),
+    };
+    Swarm__Node *nodes[] = {make_node("n1", "host-1", SWARM__NODE_STATE__NODE_STATE_READY, 3)};
+    struct cli_task_view v = {.now_ms = NOW, .nodes = nodes, .n_nodes = 1};
+    char err[CLI_FORMAT_ERRMSG_SIZE];
+    struct capture c;
+    /* the older task of a slot is indented in tables only, as Docker */
+    v.format = "{{.Name}}|{{.Node}}|{{.DesiredState}}|{{.CurrentState}}|{{.Error}}";
+    capture_start(&c);
+    ASSERT_INT_EQ(cli_view_task_format(c.f, tasks, 2, &v, err, sizeof err), 0);
+    ASSERT_STR_EQ(capture_end(&c), "web.1|host-1|Running|Running 3 seconds ago|\n"
+                                   "web.1|host-1|Shutdown|Failed 5 seconds ago|\"exit 1\"\n");
+    free(c.buf);
+    v.format = "table {{.ID}}\t{{.Name}}";
+    capture_start(&c);
+    ASSERT_INT_EQ(cli_view_task_format(c.f, tasks, 2, &v, err, sizeof err), 0);
+    ASSERT_STR_EQ(capture_end(&c), "ID        NAME\na1new     web.1\na1old      \\_ web.1\n");
+    free(c.buf);
+    /* node ls: Self, and Docker's own default template with its "" header */
+    capture_start(&c);
+    ASSERT_INT_EQ(cli_view_node_format(c.f,
+                                       "table {{.ID}} {{if .Self}}*{{else}} {{end}}\t{{.Hostname}}"
+                                       "\t{{.ManagerStatus}}",
+                                       nodes, 1, "n1", err, sizeof err),
+                  0);
+    ASSERT_STR_EQ(capture_end(&c), "ID        HOSTNAME   MANAGER STATUS\n"
+                                   "n1 *      host-1     Leader\n");
+    free(c.buf);
+    capture_start(&c);
+    ASSERT_INT_EQ(cli_view_node_format(c.f, "{{json .}}", nodes, 1, NULL, err, sizeof err), 0);
+    ASSERT_STR_EQ(capture_end(&c), "{\"Availability\":\"Active\",\"EngineVersion\":"
+                                   "\"20.10.24+dfsg1\",\"Hostname\":\"host-1\",\"ID\":\"n1\","
+                                   "\"ManagerStatus\":\"Leader\",\"Self\":false,\"Status\":"
+                                   "\"Ready\"}\n");
+    free(c.buf);
+    for (size_t i = 0; i < 2; i++) {
+        protobuf_c_message_free_unpacked(&tasks[i]->base, NULL);
+    }
+    free(nodes[0]->manager_status);
+    nodes[0]->manager_status = NULL;
+    free_node(nodes[0]);
+}
+
+TEST(format_inspect)
+{
+    Swarm__Service *s = make_service("6danv3yaqapqxyzxyzxyzxyzx", "web", false, 3, "busybox");
+    s->meta = calloc(1, sizeof *s->meta);
+    swarm__meta__init(s->meta);
+    s->meta->version = UINT64_C(18446744073709551615); /* a uint64, not an int64 */
+    ASSERT_INT_EQ(cli_labels_set(&s->spec->annotations, "tier", "front"), 0);
+    const ProtobufCMessage *msgs[] = {&s->base, &s->base};
+    char err[CLI_FORMAT_ERRMSG_SIZE];
+    struct capture c;
+    capture_start(&c);
+    ASSERT_INT_EQ(cli_format_inspect(c.f,
+                                     "{{.Spec.Name}} {{.Spec.Mode.Replicated.Replicas}} "
+                                     "{{.Version.Index}} {{.Spec.Labels.tier}} "
+                                     "{{range $k, $v := .Spec.Labels}}{{$k}}={{$v}}{{end}}",
+                                     msgs, 1, err, sizeof err),
+                  0);
+    ASSERT_STR_EQ(capture_end(&c), "web 3 18446744073709551615 front tier=front\n");
+    free(c.buf);
+    /* {{json .}} is inspect's object, compact */
+    capture_start(&c);
+    cli_json_print_message(c.f, &s->base, 0);
+    char *want = compact_json(capture_end(&c));
+    free(c.buf);
+    capture_start(&c);
+    ASSERT_INT_EQ(cli_format_inspect(c.f, "{{json .}}", msgs, 1, err, sizeof err), 0);
+    const char *got = capture_end(&c);
+    ASSERT(strlen(got) == strlen(want) + 1 && strncmp(got, want, strlen(want)) == 0);
+    free(c.buf);
+    free(want);
+    /* missing keys are errors (Docker's missingkey=error), one per object */
+    capture_start(&c);
+    ASSERT_INT_EQ(cli_format_inspect(c.f, "{{.Spec.Nope}}", msgs, 2, err, sizeof err), -1);
+    ASSERT_STR_EQ(capture_end(&c), "");
+    free(c.buf);
+    ASSERT_STR_EQ(err, "template parsing error: template: :1:2: executing \"\" at <.Spec.Nope>: "
+                       "map has no entry for key \"Nope\"\n"
+                       "template parsing error: template: :1:2: executing \"\" at <.Spec.Nope>: "
+                       "map has no entry for key \"Nope\"");
+    ASSERT_INT_EQ(cli_format_inspect(stdout, "{{end}}", msgs, 2, err, sizeof err), -1);
+    ASSERT_STR_EQ(err, "template parsing error: template: :1:0: unexpected {{end}}");
+    protobuf_c_message_free_unpacked(&s->base, NULL);
 }
 
 TEST_MAIN()

@@ -1,0 +1,89 @@
+/* The parse tree of a template, shared by the parser (tmpl_parse.c) and the
+ * executor (tmpl.c). Internal to the tmpl module. */
+#ifndef SWARM_CLI_TMPL_TREE_H
+#define SWARM_CLI_TMPL_TREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tmpl.h"
+
+enum tmpl_node_type {
+    TMPL_N_TEXT,
+    TMPL_N_ACTION, /* {{pipeline}} */
+    TMPL_N_IF,
+    TMPL_N_RANGE,
+    TMPL_N_WITH,
+    TMPL_N_BREAK,
+    TMPL_N_CONTINUE,
+    /* arguments */
+    TMPL_N_DOT,
+    TMPL_N_FIELD,    /* .A.B: idents */
+    TMPL_N_VARIABLE, /* $x.A: idents[0] = "$x" */
+    TMPL_N_CHAIN,    /* (pipe).A: sub + idents */
+    TMPL_N_IDENT,    /* a function name */
+    TMPL_N_STRING,
+    TMPL_N_NUMBER,
+    TMPL_N_BOOL,
+    TMPL_N_NIL,
+    TMPL_N_PIPE, /* (pipeline) */
+};
+
+struct tmpl_node;
+
+struct tmpl_list {
+    struct tmpl_node **nodes;
+    size_t n;
+};
+
+struct tmpl_cmd {
+    size_t pos;
+    struct tmpl_node **args;
+    size_t n;
+};
+
+struct tmpl_pipe {
+    size_t pos;
+    bool decl;     /* := (else =, an assignment) */
+    char *vars[2]; /* declared variables, "$x" */
+    size_t n_vars;
+    struct tmpl_cmd **cmds;
+    size_t n;
+};
+
+struct tmpl_node {
+    enum tmpl_node_type type;
+    size_t pos;           /* byte offset in the template */
+    char *text;           /* TEXT, IDENT, STRING (unquoted), NUMBER (as written) */
+    size_t text_len;      /* TEXT */
+    char **idents;        /* FIELD, VARIABLE, CHAIN */
+    size_t n_idents;
+    bool is_float;        /* NUMBER */
+    int64_t i;            /* NUMBER, BOOL */
+    double f;             /* NUMBER */
+    struct tmpl_node *sub; /* CHAIN */
+    struct tmpl_pipe *pipe; /* ACTION, IF, RANGE, WITH, PIPE */
+    struct tmpl_list list, else_list; /* IF, RANGE, WITH */
+};
+
+struct tmpl {
+    char *text; /* the source, for line:col */
+    struct tmpl_list root;
+};
+
+/* "template: :L:C: " for byte offset pos of text, into buf. */
+void tmpl_position(const char *text, size_t pos, char *buf, size_t size);
+
+/* Go's String() of a node, as "at <...>" shows it. */
+void tmpl_node_string(const struct tmpl_node *n, char *buf, size_t size);
+void tmpl_pipe_string(const struct tmpl_pipe *p, char *buf, size_t size);
+
+/* tmpl_value.c: map iteration order (insertion, or sorted for Go maps;
+ * caller frees), Go's type name of a value, and Go's %v. */
+size_t *tmpl_map_order(const struct tmpl_value *map);
+const char *tmpl_value_type(const struct tmpl_value *v);
+void tmpl_value_print(FILE *out, const struct tmpl_value *v);
+
+#endif
