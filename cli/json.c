@@ -526,7 +526,7 @@ static struct tmpl_value *cli_json_scalar_value(const ProtobufCFieldDescriptor *
             size_t len = 0;
             FILE *mem = open_memstream(&s, &len);
             if (mem == NULL) {
-                return tmpl_value_string("");
+                cli_oom();
             }
             if (text) {
                 fwrite(b->data, 1, b->len, mem);

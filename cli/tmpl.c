@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "format.h"
 #include "tmpl_tree.h"
 
 struct tmpl_var {
@@ -33,21 +34,11 @@ struct exec {
 
 static const struct tmpl_value tmpl_novalue = {.kind = TMPL_NOVALUE};
 
-static void exec_oom(void)
-{
-    fputs("swarmctl: out of memory\n", stderr);
-    exit(1);
-}
-
 static const struct tmpl_value *temp(struct exec *e, struct tmpl_value *v)
 {
     if (e->n_temps == e->cap_temps) {
         e->cap_temps = e->cap_temps ? e->cap_temps * 2 : 16;
-        struct tmpl_value **grown = realloc(e->temps, e->cap_temps * sizeof *grown);
-        if (grown == NULL) {
-            exec_oom();
-        }
-        e->temps = grown;
+        e->temps = cli_xrealloc(e->temps, e->cap_temps * sizeof *e->temps);
     }
     e->temps[e->n_temps++] = v;
     return v;
@@ -118,11 +109,7 @@ static void var_push(struct exec *e, const char *name, const struct tmpl_value *
 {
     if (e->n_vars == e->cap_vars) {
         e->cap_vars = e->cap_vars ? e->cap_vars * 2 : 16;
-        struct tmpl_var *grown = realloc(e->vars, e->cap_vars * sizeof *grown);
-        if (grown == NULL) {
-            exec_oom();
-        }
-        e->vars = grown;
+        e->vars = cli_xrealloc(e->vars, e->cap_vars * sizeof *e->vars);
     }
     e->vars[e->n_vars++] = (struct tmpl_var){name, v};
 }
@@ -343,12 +330,8 @@ static bool want_count(struct exec *e, const char *name, const struct fn_args *a
 
 static const struct tmpl_value *fn_string_result(struct exec *e, const char *s, size_t len)
 {
-    char *copy = malloc(len + 1);
-    if (copy == NULL) {
-        exec_oom();
-    }
+    char *copy = cli_xcalloc(len + 1, 1);
     memcpy(copy, s, len);
-    copy[len] = '\0';
     return temp_string_take(e, copy);
 }
 
@@ -393,10 +376,8 @@ static const struct tmpl_value *fn_split(struct exec *e, const char *s, const ch
         size_t len = hit != NULL ? (size_t)(hit - s) : strlen(s);
         struct tmpl_value *piece = tmpl_value_string("");
         free(piece->s);
-        piece->s = strndup(s, len);
-        if (piece->s == NULL) {
-            exec_oom();
-        }
+        piece->s = cli_xcalloc(len + 1, 1);
+        memcpy(piece->s, s, len);
         tmpl_list_append(list, piece);
         if (hit == NULL) {
             return temp(e, list);
@@ -426,7 +407,7 @@ static const struct tmpl_value *fn_join(struct exec *e, const struct fn_args *a)
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (f == NULL) {
-        exec_oom();
+        cli_oom();
     }
     for (size_t i = 0; i < list->n; i++) {
         fprintf(f, "%s%s", i > 0 ? a->v[1]->s : "", list->items[i]->s);
@@ -486,7 +467,7 @@ static const struct tmpl_value *fn_print(struct exec *e, const struct fn_args *a
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (f == NULL) {
-        exec_oom();
+        cli_oom();
     }
     for (size_t i = 0; i < a->n; i++) {
         /* Sprint: a space between operands when neither is a string;
@@ -509,7 +490,7 @@ static const struct tmpl_value *fn_json(struct exec *e, const struct tmpl_value 
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (f == NULL) {
-        exec_oom();
+        cli_oom();
     }
     tmpl_value_print_json(f, v);
     fclose(f);
@@ -658,7 +639,7 @@ static const struct tmpl_value *fn_dispatch(struct exec *e, const char *name,
         size_t len = 0;
         FILE *f = open_memstream(&buf, &len);
         if (f == NULL) {
-            exec_oom();
+            cli_oom();
         }
         fprintf(f, "%*s%s%*s", (int)a->v[1]->i, "", a->v[0]->s, (int)a->v[2]->i, "");
         fclose(f);
@@ -745,7 +726,7 @@ static void walk_range(struct exec *e, const struct tmpl_value *dot, const struc
         size_t len = 0;
         FILE *f = open_memstream(&buf, &len);
         if (f == NULL) {
-            exec_oom();
+            cli_oom();
         }
         tmpl_value_print(f, v);
         fclose(f);

@@ -1,432 +1,29 @@
-/* Lexer and parser of the template subset (tmpl.h), shaped after Go's
- * text/template/parse (lex.go, parse.go) so that the same template fails
- * with the same words. Every allocation of a parse goes into the template's
- * arena: a failed parse frees everything at once. */
+/* The parser of the template subset (tmpl.h), shaped after Go's
+ * text/template/parse/parse.go so that the same template fails with the
+ * same words. Every allocation of a parse goes into the template's arena:
+ * a failed parse frees everything at once. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "format.h"
 #include "tmpl_tree.h"
-
-struct tmpl_arena {
-    void **ptrs;
-    size_t n, cap;
-};
 
 struct tmpl_full {
     struct tmpl pub;
     struct tmpl_arena arena;
 };
 
-static void tmpl_oom(void)
-{
-    fputs("swarmctl: out of memory\n", stderr);
-    exit(1);
-}
-
-static void *tmpl_alloc(struct tmpl_arena *a, size_t size)
-{
-    if (a->n == a->cap) {
-        a->cap = a->cap ? a->cap * 2 : 64;
-        void **grown = realloc(a->ptrs, a->cap * sizeof *grown);
-        if (grown == NULL) {
-            tmpl_oom();
-        }
-        a->ptrs = grown;
-    }
-    void *p = calloc(1, size ? size : 1);
-    if (p == NULL) {
-        tmpl_oom();
-    }
-    a->ptrs[a->n++] = p;
-    return p;
-}
-
-static char *tmpl_strndup(struct tmpl_arena *a, const char *s, size_t len)
-{
-    char *d = tmpl_alloc(a, len + 1);
-    memcpy(d, s, len);
-    return d;
-}
-
-/* Grow an arena-owned array by one slot. */
-static void *tmpl_push(struct tmpl_arena *a, void *arr, size_t n, size_t elem)
-{
-    void *grown = tmpl_alloc(a, (n + 1) * elem);
-    if (n > 0) {
-        memcpy(grown, arr, n * elem);
-    }
-    return grown;
-}
-
-/* ------------------------------------------------------------------ lexer */
-
-enum tok_type {
-    T_ERROR,
-    T_EOF,
-    T_TEXT,
-    T_LEFT_DELIM,
-    T_RIGHT_DELIM,
-    T_SPACE,
-    T_FIELD,
-    T_DOT,
-    T_VARIABLE,
-    T_IDENT,
-    T_STRING,
-    T_NUMBER,
-    T_BOOL,
-    T_PIPE,
-    T_LPAREN,
-    T_RPAREN,
-    T_DECLARE,
-    T_ASSIGN,
-    T_CHAR,
-    /* keywords */
-    T_KEYWORD,
-    T_BLOCK,
-    T_BREAK,
-    T_CONTINUE,
-    T_DEFINE,
-    T_ELSE,
-    T_END,
-    T_IF,
-    T_NIL,
-    T_RANGE,
-    T_TEMPLATE,
-    T_WITH,
-};
-
-struct tok {
-    enum tok_type type;
-    size_t pos;
-    char *val; /* as written; T_STRING: unquoted; T_ERROR: the message */
-    size_t len;
-};
-
-struct lexer {
-    struct tmpl_arena *arena;
-    const char *in;
-    size_t len, pos;
-    int paren;
-    struct tok *toks;
-    size_t n, cap;
-    bool done;
-};
-
-static void lex_emit(struct lexer *l, enum tok_type type, size_t start, size_t end)
-{
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 64;
-        struct tok *grown = realloc(l->toks, l->cap * sizeof *grown);
-        if (grown == NULL) {
-            tmpl_oom();
-        }
-        l->toks = grown;
-    }
-    l->toks[l->n++] = (struct tok){type, start, tmpl_strndup(l->arena, l->in + start, end - start),
-                                   end - start};
-}
-
-static void lex_error(struct lexer *l, size_t pos, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void lex_error(struct lexer *l, size_t pos, const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    lex_emit(l, T_ERROR, pos, pos);
-    l->toks[l->n - 1].val = tmpl_strndup(l->arena, msg, strlen(msg));
-    l->done = true;
-}
-
-static bool is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-static bool is_alnum(char c)
-{
-    return c == '_' || isalnum((unsigned char)c) || ((unsigned char)c & 0x80);
-}
-
-/* " -}}" or "}}" at pos: returns its length, 0 if neither; *trim set for
- * the trim form. */
-static size_t lex_at_right_delim(const struct lexer *l, size_t pos, bool *trim)
-{
-    const char *s = l->in + pos;
-    size_t left = l->len - pos;
-    if (left >= 4 && is_space(s[0]) && s[1] == '-' && s[2] == '}' && s[3] == '}') {
-        *trim = true;
-        return 4;
-    }
-    *trim = false;
-    return left >= 2 && s[0] == '}' && s[1] == '}' ? 2 : 0;
-}
-
-static void lex_text(struct lexer *l);
-
-static void lex_comment(struct lexer *l, size_t start)
-{
-    const char *end = strstr(l->in + l->pos, "*/");
-    if (end == NULL) {
-        lex_error(l, start, "unclosed comment");
-        return;
-    }
-    l->pos = (size_t)(end - l->in) + 2;
-    bool trim;
-    size_t n = lex_at_right_delim(l, l->pos, &trim);
-    if (n == 0) {
-        lex_error(l, start, "comment ends before closing delimiter");
-        return;
-    }
-    l->pos += n;
-    if (trim) {
-        while (l->pos < l->len && is_space(l->in[l->pos])) {
-            l->pos++;
-        }
-    }
-}
-
-static void lex_quote(struct lexer *l)
-{
-    size_t start = l->pos++;
-    while (l->pos < l->len && l->in[l->pos] != '"') {
-        if (l->in[l->pos] == '\n') {
-            break;
-        }
-        if (l->in[l->pos] == '\\' && l->pos + 1 < l->len && l->in[l->pos + 1] != '\n') {
-            l->pos++;
-        }
-        l->pos++;
-    }
-    if (l->pos >= l->len || l->in[l->pos] != '"') {
-        lex_error(l, start, "unterminated quoted string");
-        return;
-    }
-    l->pos++;
-    lex_emit(l, T_STRING, start, l->pos);
-}
-
-static void lex_raw_quote(struct lexer *l)
-{
-    size_t start = l->pos;
-    const char *end = memchr(l->in + start + 1, '`', l->len - start - 1);
-    if (end == NULL) {
-        lex_error(l, start, "unterminated raw quoted string");
-        return;
-    }
-    l->pos = (size_t)(end - l->in) + 1;
-    lex_emit(l, T_STRING, start, l->pos);
-}
-
-static bool lex_at_terminator(const struct lexer *l)
-{
-    if (l->pos >= l->len) {
-        return true;
-    }
-    char c = l->in[l->pos];
-    bool trim;
-    return is_space(c) || strchr(".,|:()=", c) != NULL || lex_at_right_delim(l, l->pos, &trim);
-}
-
-static void lex_number(struct lexer *l)
-{
-    size_t start = l->pos;
-    if (l->in[l->pos] == '+' || l->in[l->pos] == '-') {
-        l->pos++;
-    }
-    while (l->pos < l->len) {
-        char c = l->in[l->pos];
-        char prev = l->pos > start ? l->in[l->pos - 1] : 0;
-        if (isalnum((unsigned char)c) || c == '.' || c == '_' ||
-            ((c == '+' || c == '-') && (prev == 'e' || prev == 'E' || prev == 'p' || prev == 'P'))) {
-            l->pos++;
-        } else {
-            break;
-        }
-    }
-    lex_emit(l, T_NUMBER, start, l->pos);
-}
-
-static const struct {
-    const char *word;
-    enum tok_type type;
-} lex_keywords[] = {
-    {"block", T_BLOCK}, {"break", T_BREAK}, {"continue", T_CONTINUE}, {"define", T_DEFINE},
-    {"else", T_ELSE},   {"end", T_END},     {"if", T_IF},             {"nil", T_NIL},
-    {"range", T_RANGE}, {"template", T_TEMPLATE}, {"with", T_WITH},
-};
-
-static void lex_word(struct lexer *l, enum tok_type type)
-{
-    size_t start = l->pos++;
-    while (l->pos < l->len && is_alnum(l->in[l->pos])) {
-        l->pos++;
-    }
-    if (!lex_at_terminator(l)) {
-        unsigned char c = (unsigned char)l->in[l->pos];
-        lex_error(l, l->pos, "bad character U+%04X '%c'", c, c);
-        return;
-    }
-    size_t len = l->pos - start;
-    if (type == T_IDENT) {
-        for (size_t i = 0; i < sizeof lex_keywords / sizeof *lex_keywords; i++) {
-            if (strlen(lex_keywords[i].word) == len &&
-                memcmp(lex_keywords[i].word, l->in + start, len) == 0) {
-                type = lex_keywords[i].type;
-            }
-        }
-        if ((len == 4 && memcmp(l->in + start, "true", 4) == 0) ||
-            (len == 5 && memcmp(l->in + start, "false", 5) == 0)) {
-            type = T_BOOL;
-        }
-    }
-    lex_emit(l, type, start, l->pos);
-}
-
-static void lex_space(struct lexer *l)
-{
-    size_t start = l->pos;
-    while (l->pos < l->len && is_space(l->in[l->pos])) {
-        bool trim;
-        if (lex_at_right_delim(l, l->pos, &trim) && trim) {
-            break; /* the last space belongs to " -}}" */
-        }
-        l->pos++;
-    }
-    if (l->pos > start) {
-        lex_emit(l, T_SPACE, start, l->pos);
-    }
-}
-
-/* One token inside an action. */
-static void lex_inside(struct lexer *l)
-{
-    bool trim;
-    size_t n = lex_at_right_delim(l, l->pos, &trim);
-    if (n > 0) {
-        if (l->paren > 0) {
-            lex_error(l, l->pos, "unclosed left paren");
-            return;
-        }
-        lex_emit(l, T_RIGHT_DELIM, l->pos + (trim ? 1 : 0), l->pos + n);
-        l->pos += n;
-        if (trim) {
-            while (l->pos < l->len && is_space(l->in[l->pos])) {
-                l->pos++;
-            }
-        }
-        lex_text(l);
-        return;
-    }
-    if (l->pos >= l->len) {
-        lex_error(l, l->pos, "unclosed action");
-        return;
-    }
-    char c = l->in[l->pos];
-    char next = l->pos + 1 < l->len ? l->in[l->pos + 1] : 0;
-    if (is_space(c)) {
-        lex_space(l);
-    } else if (c == '=') {
-        lex_emit(l, T_ASSIGN, l->pos, l->pos + 1), l->pos++;
-    } else if (c == ':') {
-        if (next != '=') {
-            lex_error(l, l->pos, "expected :=");
-            return;
-        }
-        lex_emit(l, T_DECLARE, l->pos, l->pos + 2), l->pos += 2;
-    } else if (c == '|') {
-        lex_emit(l, T_PIPE, l->pos, l->pos + 1), l->pos++;
-    } else if (c == '"') {
-        lex_quote(l);
-    } else if (c == '`') {
-        lex_raw_quote(l);
-    } else if (c == '$') {
-        lex_word(l, T_VARIABLE);
-    } else if (c == '\'') {
-        lex_error(l, l->pos, "character constants are not supported");
-    } else if (c == '.' && isdigit((unsigned char)next)) {
-        lex_number(l);
-    } else if (c == '.' && is_alnum(next)) {
-        lex_word(l, T_FIELD);
-    } else if (c == '.') {
-        lex_emit(l, T_DOT, l->pos, l->pos + 1), l->pos++;
-    } else if (((c == '+' || c == '-') && isdigit((unsigned char)next)) ||
-               isdigit((unsigned char)c)) {
-        lex_number(l);
-    } else if (is_alnum(c)) {
-        lex_word(l, T_IDENT);
-    } else if (c == '(') {
-        l->paren++;
-        lex_emit(l, T_LPAREN, l->pos, l->pos + 1), l->pos++;
-    } else if (c == ')') {
-        if (--l->paren < 0) {
-            lex_error(l, l->pos, "unexpected right paren");
-            return;
-        }
-        lex_emit(l, T_RPAREN, l->pos, l->pos + 1), l->pos++;
-    } else if (c > 0x20 && c < 0x7F) {
-        lex_emit(l, T_CHAR, l->pos, l->pos + 1), l->pos++;
-    } else {
-        lex_error(l, l->pos, "unrecognized character in action: U+%04X", (unsigned char)c);
-    }
-}
-
-/* Text up to the next "{{", then the left delimiter (and a comment). */
-static void lex_text(struct lexer *l)
-{
-    const char *d = strstr(l->in + l->pos, "{{");
-    if (d == NULL) {
-        if (l->pos < l->len) {
-            lex_emit(l, T_TEXT, l->pos, l->len);
-        }
-        lex_emit(l, T_EOF, l->len, l->len);
-        l->done = true;
-        return;
-    }
-    size_t at = (size_t)(d - l->in), end = at;
-    bool trim = at + 3 < l->len && d[2] == '-' && is_space(d[3]);
-    if (trim) {
-        while (end > l->pos && is_space(l->in[end - 1])) {
-            end--;
-        }
-    }
-    if (end > l->pos) {
-        lex_emit(l, T_TEXT, l->pos, end);
-    }
-    l->pos = at + 2 + (trim ? 2 : 0);
-    if (l->pos + 1 < l->len && l->in[l->pos] == '/' && l->in[l->pos + 1] == '*') {
-        lex_comment(l, at);
-        if (!l->done) {
-            lex_text(l);
-        }
-        return;
-    }
-    lex_emit(l, T_LEFT_DELIM, at, at + 2);
-    l->paren = 0;
-}
-
-static void lex_all(struct lexer *l)
-{
-    lex_text(l);
-    while (!l->done) {
-        lex_inside(l);
-    }
-}
-
 /* ----------------------------------------------------------------- parser */
 
 struct parser {
     struct tmpl_full *t;
     struct tmpl_arena *arena;
-    const struct tok *toks;
+    const struct tmpl_tok *toks;
     size_t n, i;
-    const struct tok *last;
+    const struct tmpl_tok *last;
     bool failed;
     char *errmsg;
     size_t errmsg_size;
@@ -469,17 +66,17 @@ static void parse_errorf(struct parser *p, size_t pos, const char *fmt, ...)
     }
 }
 
-static const struct tok *next(struct parser *p)
+static const struct tmpl_tok *next(struct parser *p)
 {
-    const struct tok *t = &p->toks[p->i < p->n - 1 ? p->i++ : p->i];
+    const struct tmpl_tok *t = &p->toks[p->i < p->n - 1 ? p->i++ : p->i];
     p->last = t;
-    if (t->type == T_ERROR) {
+    if (t->type == TMPL_T_ERROR) {
         parse_errorf(p, t->pos, "%s", t->val);
     }
     return t;
 }
 
-static const struct tok *peek(struct parser *p)
+static const struct tmpl_tok *peek(struct parser *p)
 {
     return &p->toks[p->i];
 }
@@ -489,30 +86,30 @@ static void backup(struct parser *p)
     p->i--;
 }
 
-static const struct tok *next_non_space(struct parser *p)
+static const struct tmpl_tok *next_non_space(struct parser *p)
 {
-    const struct tok *t;
+    const struct tmpl_tok *t;
     do {
         t = next(p);
-    } while (t->type == T_SPACE);
+    } while (t->type == TMPL_T_SPACE);
     return t;
 }
 
-static const struct tok *peek_non_space(struct parser *p)
+static const struct tmpl_tok *peek_non_space(struct parser *p)
 {
-    const struct tok *t = next_non_space(p);
+    const struct tmpl_tok *t = next_non_space(p);
     backup(p);
     return t;
 }
 
 /* Go's item.String(). */
-static void tok_string(const struct tok *t, char *buf, size_t size)
+static void tok_string(const struct tmpl_tok *t, char *buf, size_t size)
 {
-    if (t->type == T_EOF) {
+    if (t->type == TMPL_T_EOF) {
         snprintf(buf, size, "EOF");
-    } else if (t->type == T_ERROR) {
+    } else if (t->type == TMPL_T_ERROR) {
         snprintf(buf, size, "%s", t->val);
-    } else if (t->type > T_KEYWORD) {
+    } else if (t->type > TMPL_T_KEYWORD) {
         snprintf(buf, size, "<%s>", t->val);
     } else if (t->len > 10) {
         snprintf(buf, size, "\"%.10s\"...", t->val);
@@ -521,7 +118,7 @@ static void tok_string(const struct tok *t, char *buf, size_t size)
     }
 }
 
-static void unexpected(struct parser *p, const struct tok *t, const char *context)
+static void unexpected(struct parser *p, const struct tmpl_tok *t, const char *context)
 {
     char s[64];
     tok_string(t, s, sizeof s);
@@ -581,7 +178,7 @@ static void push_var(struct parser *p, char *name)
 }
 
 /* Go's strconv.Unquote for "..." and `...`. */
-static bool unquote(struct parser *p, const struct tok *t, struct tmpl_node *n)
+static bool unquote(struct parser *p, const struct tmpl_tok *t, struct tmpl_node *n)
 {
     const char *s = t->val;
     char *out = tmpl_alloc(p->arena, t->len + 1);
@@ -651,7 +248,7 @@ static bool unquote(struct parser *p, const struct tok *t, struct tmpl_node *n)
     return true;
 }
 
-static bool parse_number(const struct tok *t, struct tmpl_node *n)
+static bool parse_number(const struct tmpl_tok *t, struct tmpl_node *n)
 {
     char *end;
     errno = 0;
@@ -672,14 +269,14 @@ static bool parse_number(const struct tok *t, struct tmpl_node *n)
     return true;
 }
 
-static struct tmpl_pipe *pipeline(struct parser *p, const char *context, enum tok_type end);
+static struct tmpl_pipe *pipeline(struct parser *p, const char *context, enum tmpl_tok_type end);
 
 static struct tmpl_node *term(struct parser *p)
 {
-    const struct tok *t = next_non_space(p);
+    const struct tmpl_tok *t = next_non_space(p);
     struct tmpl_node *n;
     switch (t->type) {
-        case T_IDENT:
+        case TMPL_T_IDENT:
             if (!function_known(t->val)) {
                 parse_errorf(p, t->pos, "function \"%s\" not defined", t->val);
                 return NULL;
@@ -687,25 +284,25 @@ static struct tmpl_node *term(struct parser *p)
             n = new_node(p, TMPL_N_IDENT, t->pos);
             n->text = t->val;
             return n;
-        case T_DOT:
+        case TMPL_T_DOT:
             return new_node(p, TMPL_N_DOT, t->pos);
-        case T_NIL:
+        case TMPL_T_NIL:
             return new_node(p, TMPL_N_NIL, t->pos);
-        case T_VARIABLE:
+        case TMPL_T_VARIABLE:
             use_var(p, t->pos, t->val);
             n = new_node(p, TMPL_N_VARIABLE, t->pos);
             add_ident(p, n, t->val, t->len);
             return n;
-        case T_FIELD:
+        case TMPL_T_FIELD:
             n = new_node(p, TMPL_N_FIELD, t->pos);
             add_ident(p, n, t->val + 1, t->len - 1);
             return n;
-        case T_BOOL:
+        case TMPL_T_BOOL:
             n = new_node(p, TMPL_N_BOOL, t->pos);
             n->i = strcmp(t->val, "true") == 0;
             n->text = t->val;
             return n;
-        case T_NUMBER:
+        case TMPL_T_NUMBER:
             n = new_node(p, TMPL_N_NUMBER, t->pos);
             n->text = t->val;
             if (!parse_number(t, n)) {
@@ -713,11 +310,11 @@ static struct tmpl_node *term(struct parser *p)
                 return NULL;
             }
             return n;
-        case T_LPAREN:
+        case TMPL_T_LPAREN:
             n = new_node(p, TMPL_N_PIPE, t->pos);
-            n->pipe = pipeline(p, "parenthesized pipeline", T_RPAREN);
+            n->pipe = pipeline(p, "parenthesized pipeline", TMPL_T_RPAREN);
             return p->failed ? NULL : n;
-        case T_STRING:
+        case TMPL_T_STRING:
             n = new_node(p, TMPL_N_STRING, t->pos);
             if (!unquote(p, t, n)) {
                 parse_errorf(p, t->pos, "invalid syntax");
@@ -733,7 +330,7 @@ static struct tmpl_node *term(struct parser *p)
 static struct tmpl_node *operand(struct parser *p)
 {
     struct tmpl_node *n = term(p);
-    if (n == NULL || p->failed || peek(p)->type != T_FIELD) {
+    if (n == NULL || p->failed || peek(p)->type != TMPL_T_FIELD) {
         return n;
     }
     switch (n->type) {
@@ -751,8 +348,8 @@ static struct tmpl_node *operand(struct parser *p)
                          p->toks[p->i - 1].val);
             return NULL;
     }
-    while (peek(p)->type == T_FIELD) {
-        const struct tok *f = next(p);
+    while (peek(p)->type == TMPL_T_FIELD) {
+        const struct tmpl_tok *f = next(p);
         add_ident(p, n, f->val + 1, f->len - 1);
     }
     return n;
@@ -772,13 +369,13 @@ static struct tmpl_cmd *command(struct parser *p)
             cmd->args = tmpl_push(p->arena, cmd->args, cmd->n, sizeof *cmd->args);
             cmd->args[cmd->n++] = op;
         }
-        const struct tok *t = next(p);
-        if (t->type == T_SPACE) {
+        const struct tmpl_tok *t = next(p);
+        if (t->type == TMPL_T_SPACE) {
             continue;
         }
-        if (t->type == T_RIGHT_DELIM || t->type == T_RPAREN) {
+        if (t->type == TMPL_T_RIGHT_DELIM || t->type == TMPL_T_RPAREN) {
             backup(p);
-        } else if (t->type != T_PIPE) {
+        } else if (t->type != TMPL_T_PIPE) {
             unexpected(p, t, "operand");
             return NULL;
         }
@@ -819,27 +416,27 @@ static void pipeline_decls(struct parser *p, struct tmpl_pipe *pipe, const char 
 {
     for (;;) {
         size_t save = p->i;
-        const struct tok *v = next_non_space(p);
-        if (v->type != T_VARIABLE) {
+        const struct tmpl_tok *v = next_non_space(p);
+        if (v->type != TMPL_T_VARIABLE) {
             p->i = save;
             return;
         }
-        const struct tok *after = next_non_space(p);
-        if (after->type == T_DECLARE || after->type == T_ASSIGN) {
-            pipe->decl = after->type == T_DECLARE;
-            if (after->type == T_ASSIGN) {
+        const struct tmpl_tok *after = next_non_space(p);
+        if (after->type == TMPL_T_DECLARE || after->type == TMPL_T_ASSIGN) {
+            pipe->decl = after->type == TMPL_T_DECLARE;
+            if (after->type == TMPL_T_ASSIGN) {
                 use_var(p, v->pos, v->val);
             }
             pipe->vars[pipe->n_vars++] = v->val;
             return;
         }
-        if (after->type == T_CHAR && strcmp(after->val, ",") == 0) {
+        if (after->type == TMPL_T_CHAR && strcmp(after->val, ",") == 0) {
             pipe->vars[pipe->n_vars++] = v->val;
             if (strcmp(context, "range") != 0 || pipe->n_vars >= 2) {
                 parse_errorf(p, after->pos, "too many declarations in %s", context);
                 return;
             }
-            if (peek_non_space(p)->type != T_VARIABLE) {
+            if (peek_non_space(p)->type != TMPL_T_VARIABLE) {
                 parse_errorf(p, after->pos, "range can only initialize variables");
                 return;
             }
@@ -851,7 +448,7 @@ static void pipeline_decls(struct parser *p, struct tmpl_pipe *pipe, const char 
     }
 }
 
-static struct tmpl_pipe *pipeline(struct parser *p, const char *context, enum tok_type end)
+static struct tmpl_pipe *pipeline(struct parser *p, const char *context, enum tmpl_tok_type end)
 {
     struct tmpl_pipe *pipe = tmpl_alloc(p->arena, sizeof *pipe);
     pipe->pos = peek_non_space(p)->pos;
@@ -860,7 +457,7 @@ static struct tmpl_pipe *pipeline(struct parser *p, const char *context, enum to
         if (p->failed) {
             return NULL;
         }
-        const struct tok *t = next_non_space(p);
+        const struct tmpl_tok *t = next_non_space(p);
         if (p->failed) {
             return NULL;
         }
@@ -874,15 +471,15 @@ static struct tmpl_pipe *pipeline(struct parser *p, const char *context, enum to
             return p->failed ? NULL : pipe;
         }
         switch (t->type) {
-            case T_BOOL:
-            case T_DOT:
-            case T_FIELD:
-            case T_IDENT:
-            case T_NUMBER:
-            case T_NIL:
-            case T_STRING:
-            case T_VARIABLE:
-            case T_LPAREN:
+            case TMPL_T_BOOL:
+            case TMPL_T_DOT:
+            case TMPL_T_FIELD:
+            case TMPL_T_IDENT:
+            case TMPL_T_NUMBER:
+            case TMPL_T_NIL:
+            case TMPL_T_STRING:
+            case TMPL_T_VARIABLE:
+            case TMPL_T_LPAREN:
                 backup(p);
                 pipe->cmds = tmpl_push(p->arena, pipe->cmds, pipe->n, sizeof *pipe->cmds);
                 pipe->cmds[pipe->n] = command(p);
@@ -898,14 +495,14 @@ static struct tmpl_pipe *pipeline(struct parser *p, const char *context, enum to
     }
 }
 
-/* A list up to {{end}} or {{else}}; *stop gets which (T_END / T_ELSE). */
-static void item_list(struct parser *p, struct tmpl_list *l, enum tok_type *stop,
-                      const struct tok **stop_tok);
+/* A list up to {{end}} or {{else}}; *stop gets which (TMPL_T_END / TMPL_T_ELSE). */
+static void item_list(struct parser *p, struct tmpl_list *l, enum tmpl_tok_type *stop,
+                      const struct tmpl_tok **stop_tok);
 
 static void expect_right_delim(struct parser *p, const char *context)
 {
-    const struct tok *t = next_non_space(p);
-    if (!p->failed && t->type != T_RIGHT_DELIM) {
+    const struct tmpl_tok *t = next_non_space(p);
+    if (!p->failed && t->type != TMPL_T_RIGHT_DELIM) {
         unexpected(p, t, context);
     }
 }
@@ -915,26 +512,26 @@ static struct tmpl_node *control(struct parser *p, enum tmpl_node_type type, con
 {
     size_t vars_before = p->n_vars;
     struct tmpl_node *n = new_node(p, type, pos);
-    n->pipe = pipeline(p, context, T_RIGHT_DELIM);
+    n->pipe = pipeline(p, context, TMPL_T_RIGHT_DELIM);
     if (p->failed) {
         return NULL;
     }
-    enum tok_type stop;
-    const struct tok *stop_tok;
+    enum tmpl_tok_type stop;
+    const struct tmpl_tok *stop_tok;
     p->range_depth += type == TMPL_N_RANGE;
     item_list(p, &n->list, &stop, &stop_tok);
     p->range_depth -= type == TMPL_N_RANGE;
-    if (!p->failed && stop == T_ELSE) {
+    if (!p->failed && stop == TMPL_T_ELSE) {
         /* "{{else if ...}}" is {{else}}{{if ...}}...{{end}} with one end. */
-        if (type == TMPL_N_IF && peek_non_space(p)->type == T_IF) {
-            const struct tok *t = next_non_space(p);
+        if (type == TMPL_N_IF && peek_non_space(p)->type == TMPL_T_IF) {
+            const struct tmpl_tok *t = next_non_space(p);
             list_append(p, &n->else_list, control(p, TMPL_N_IF, "if", t->pos));
         } else {
             expect_right_delim(p, "else");
             if (!p->failed) {
                 item_list(p, &n->else_list, &stop, &stop_tok);
             }
-            if (!p->failed && stop != T_END) {
+            if (!p->failed && stop != TMPL_T_END) {
                 parse_errorf(p, stop_tok->pos, "expected end; found {{else}}");
             }
         }
@@ -944,72 +541,72 @@ static struct tmpl_node *control(struct parser *p, enum tmpl_node_type type, con
 }
 
 /* {{...}} after its left delimiter: a control, or an action. */
-static struct tmpl_node *action(struct parser *p, enum tok_type *stop)
+static struct tmpl_node *action(struct parser *p, enum tmpl_tok_type *stop)
 {
-    const struct tok *t = next_non_space(p);
+    const struct tmpl_tok *t = next_non_space(p);
     if (p->failed) {
         return NULL;
     }
     switch (t->type) {
-        case T_IF:
+        case TMPL_T_IF:
             return control(p, TMPL_N_IF, "if", t->pos);
-        case T_RANGE:
+        case TMPL_T_RANGE:
             return control(p, TMPL_N_RANGE, "range", t->pos);
-        case T_WITH:
+        case TMPL_T_WITH:
             return control(p, TMPL_N_WITH, "with", t->pos);
-        case T_END:
+        case TMPL_T_END:
             expect_right_delim(p, "end");
-            *stop = T_END;
+            *stop = TMPL_T_END;
             return NULL;
-        case T_ELSE:
+        case TMPL_T_ELSE:
             /* control() reads the rest: "if ...}}" or "}}". */
-            *stop = T_ELSE;
+            *stop = TMPL_T_ELSE;
             return NULL;
-        case T_BREAK:
-        case T_CONTINUE:
+        case TMPL_T_BREAK:
+        case TMPL_T_CONTINUE:
             if (p->range_depth == 0) {
                 parse_errorf(p, t->pos, "{{%s}} outside {{range}}", t->val);
                 return NULL;
             }
-            expect_right_delim(p, t->type == T_BREAK ? "{{break}}" : "{{continue}}");
-            return new_node(p, t->type == T_BREAK ? TMPL_N_BREAK : TMPL_N_CONTINUE, t->pos);
-        case T_BLOCK:
-        case T_DEFINE:
-        case T_TEMPLATE:
+            expect_right_delim(p, t->type == TMPL_T_BREAK ? "{{break}}" : "{{continue}}");
+            return new_node(p, t->type == TMPL_T_BREAK ? TMPL_N_BREAK : TMPL_N_CONTINUE, t->pos);
+        case TMPL_T_BLOCK:
+        case TMPL_T_DEFINE:
+        case TMPL_T_TEMPLATE:
             parse_errorf(p, t->pos, "{{%s}} is not supported", t->val);
             return NULL;
         default: {
             backup(p);
             struct tmpl_node *n = new_node(p, TMPL_N_ACTION, t->pos);
-            n->pipe = pipeline(p, "command", T_RIGHT_DELIM);
+            n->pipe = pipeline(p, "command", TMPL_T_RIGHT_DELIM);
             return p->failed ? NULL : n;
         }
     }
 }
 
-static void item_list(struct parser *p, struct tmpl_list *l, enum tok_type *stop,
-                      const struct tok **stop_tok)
+static void item_list(struct parser *p, struct tmpl_list *l, enum tmpl_tok_type *stop,
+                      const struct tmpl_tok **stop_tok)
 {
     while (!p->failed) {
-        const struct tok *t = next(p);
+        const struct tmpl_tok *t = next(p);
         if (p->failed) {
             return;
         }
-        if (t->type == T_EOF) {
+        if (t->type == TMPL_T_EOF) {
             parse_errorf(p, t->pos, "unexpected EOF");
             return;
         }
-        if (t->type == T_TEXT) {
+        if (t->type == TMPL_T_TEXT) {
             struct tmpl_node *n = new_node(p, TMPL_N_TEXT, t->pos);
             n->text = t->val;
             n->text_len = t->len;
             list_append(p, l, n);
             continue;
         }
-        /* T_LEFT_DELIM */
-        enum tok_type s = T_EOF;
+        /* TMPL_T_LEFT_DELIM */
+        enum tmpl_tok_type s = TMPL_T_EOF;
         struct tmpl_node *n = action(p, &s);
-        if (s != T_EOF) {
+        if (s != TMPL_T_EOF) {
             *stop = s;
             *stop_tok = t;
             return;
@@ -1024,21 +621,21 @@ static void parse_root(struct parser *p)
 {
     struct tmpl_list *l = &p->t->pub.root;
     while (!p->failed) {
-        const struct tok *t = next(p);
-        if (p->failed || t->type == T_EOF) {
+        const struct tmpl_tok *t = next(p);
+        if (p->failed || t->type == TMPL_T_EOF) {
             return;
         }
-        if (t->type == T_TEXT) {
+        if (t->type == TMPL_T_TEXT) {
             struct tmpl_node *n = new_node(p, TMPL_N_TEXT, t->pos);
             n->text = t->val;
             n->text_len = t->len;
             list_append(p, l, n);
             continue;
         }
-        enum tok_type s = T_EOF;
+        enum tmpl_tok_type s = TMPL_T_EOF;
         struct tmpl_node *n = action(p, &s);
-        if (s != T_EOF && !p->failed) {
-            parse_errorf(p, t->pos, "unexpected {{%s}}", s == T_END ? "end" : "else");
+        if (s != TMPL_T_EOF && !p->failed) {
+            parse_errorf(p, t->pos, "unexpected {{%s}}", s == TMPL_T_END ? "end" : "else");
             return;
         }
         if (n != NULL) {
@@ -1049,18 +646,16 @@ static void parse_root(struct parser *p)
 
 struct tmpl *tmpl_parse(const char *text, char *errmsg, size_t errmsg_size)
 {
-    struct tmpl_full *t = calloc(1, sizeof *t);
-    if (t == NULL) {
-        tmpl_oom();
-    }
+    struct tmpl_full *t = cli_xcalloc(1, sizeof *t);
     t->pub.text = tmpl_strndup(&t->arena, text, strlen(text));
-    struct lexer l = {.arena = &t->arena, .in = t->pub.text, .len = strlen(text)};
-    lex_all(&l);
-    struct parser p = {.t = t, .arena = &t->arena, .toks = l.toks, .n = l.n,
+    struct tmpl_tok *toks;
+    size_t n;
+    tmpl_lex(&t->arena, t->pub.text, &toks, &n);
+    struct parser p = {.t = t, .arena = &t->arena, .toks = toks, .n = n,
                        .errmsg = errmsg, .errmsg_size = errmsg_size};
     push_var(&p, "$");
     parse_root(&p);
-    free(l.toks);
+    free(toks);
     if (p.failed) {
         tmpl_free(&t->pub);
         return NULL;

@@ -73,6 +73,65 @@ struct tmpl {
     struct tmpl_list root;
 };
 
+/* The arena a template's parse allocates from (tmpl_lex.c); freed whole
+ * by tmpl_free. Allocation failure exits (cli_oom). */
+struct tmpl_arena {
+    void **ptrs;
+    size_t n, cap;
+};
+
+void *tmpl_alloc(struct tmpl_arena *a, size_t size);
+char *tmpl_strndup(struct tmpl_arena *a, const char *s, size_t len);
+/* A copy of arr (n elements) with room for one more. */
+void *tmpl_push(struct tmpl_arena *a, void *arr, size_t n, size_t elem);
+
+/* Tokens, as Go's lexer items. */
+enum tmpl_tok_type {
+    TMPL_T_ERROR,
+    TMPL_T_EOF,
+    TMPL_T_TEXT,
+    TMPL_T_LEFT_DELIM,
+    TMPL_T_RIGHT_DELIM,
+    TMPL_T_SPACE,
+    TMPL_T_FIELD,
+    TMPL_T_DOT,
+    TMPL_T_VARIABLE,
+    TMPL_T_IDENT,
+    TMPL_T_STRING,
+    TMPL_T_NUMBER,
+    TMPL_T_BOOL,
+    TMPL_T_PIPE,
+    TMPL_T_LPAREN,
+    TMPL_T_RPAREN,
+    TMPL_T_DECLARE,
+    TMPL_T_ASSIGN,
+    TMPL_T_CHAR,
+    /* keywords */
+    TMPL_T_KEYWORD,
+    TMPL_T_BLOCK,
+    TMPL_T_BREAK,
+    TMPL_T_CONTINUE,
+    TMPL_T_DEFINE,
+    TMPL_T_ELSE,
+    TMPL_T_END,
+    TMPL_T_IF,
+    TMPL_T_NIL,
+    TMPL_T_RANGE,
+    TMPL_T_TEMPLATE,
+    TMPL_T_WITH,
+};
+
+struct tmpl_tok {
+    enum tmpl_tok_type type;
+    size_t pos;
+    char *val; /* as written; TMPL_T_STRING: unquoted; TMPL_T_ERROR: the message */
+    size_t len;
+};
+
+/* Tokenize `text` whole: *toks (malloc'd; the caller frees the array, the
+ * values live in the arena) ends with TMPL_T_EOF or TMPL_T_ERROR (val: the message). */
+void tmpl_lex(struct tmpl_arena *arena, const char *text, struct tmpl_tok **toks, size_t *n);
+
 /* "template: :L:C: " for byte offset pos of text, into buf. */
 void tmpl_position(const char *text, size_t pos, char *buf, size_t size);
 

@@ -4,22 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "format.h"
 #include "json.h"
 #include "tmpl_tree.h"
 
-static void *tmpl_xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (p == NULL) {
-        fputs("swarmctl: out of memory\n", stderr);
-        exit(1);
-    }
-    return p;
-}
-
 static struct tmpl_value *tmpl_value_new(enum tmpl_kind kind)
 {
-    struct tmpl_value *v = tmpl_xcalloc(1, sizeof *v);
+    struct tmpl_value *v = cli_xcalloc(1, sizeof *v);
     v->kind = kind;
     return v;
 }
@@ -63,7 +54,7 @@ struct tmpl_value *tmpl_value_string(const char *s)
     struct tmpl_value *v = tmpl_value_new(TMPL_STRING);
     s = s != NULL ? s : "";
     size_t len = strlen(s);
-    v->s = tmpl_xcalloc(len + 1, 1);
+    v->s = cli_xcalloc(len + 1, 1);
     memcpy(v->s, s, len);
     return v;
 }
@@ -87,8 +78,8 @@ static void tmpl_value_grow(struct tmpl_value *v)
         return;
     }
     size_t cap = v->cap ? v->cap * 2 : 8;
-    struct tmpl_value **items = tmpl_xcalloc(cap, sizeof *items);
-    char **keys = tmpl_xcalloc(cap, sizeof *keys);
+    struct tmpl_value **items = cli_xcalloc(cap, sizeof *items);
+    char **keys = cli_xcalloc(cap, sizeof *keys);
     if (v->n > 0) {
         memcpy(items, v->items, v->n * sizeof *items);
         if (v->keys != NULL) {
@@ -130,7 +121,7 @@ struct tmpl_value *tmpl_map_set(struct tmpl_value *map, const char *key, struct 
     }
     tmpl_value_grow(map);
     size_t len = strlen(key);
-    map->keys[map->n] = tmpl_xcalloc(len + 1, 1);
+    map->keys[map->n] = cli_xcalloc(len + 1, 1);
     memcpy(map->keys[map->n], key, len);
     map->items[map->n++] = v;
     return v;
@@ -172,8 +163,8 @@ static int tmpl_key_cmp(const void *a, const void *b)
 
 size_t *tmpl_map_order(const struct tmpl_value *map)
 {
-    size_t *order = tmpl_xcalloc(map->n + 1, sizeof *order);
-    char ***keys = tmpl_xcalloc(map->n + 1, sizeof *keys);
+    size_t *order = cli_xcalloc(map->n + 1, sizeof *order);
+    char ***keys = cli_xcalloc(map->n + 1, sizeof *keys);
     for (size_t i = 0; i < map->n; i++) {
         keys[i] = &map->keys[i];
     }

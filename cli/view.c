@@ -179,24 +179,19 @@ static struct tmpl_value *cli_node_context(const Swarm__Node *n, const char *sel
 int cli_view_node_format(FILE *out, const char *format, Swarm__Node *const *nodes, size_t n,
                          const char *self_id, char *errmsg, size_t errmsg_size)
 {
-    Swarm__Node **sorted = calloc(n + 1, sizeof *sorted);
-    struct tmpl_value **ctx = calloc(n + 1, sizeof *ctx);
-    int rc = -1;
-    if (sorted == NULL || ctx == NULL) {
-        snprintf(errmsg, errmsg_size, "out of memory");
-        goto out;
-    }
+    Swarm__Node **sorted = cli_xcalloc(n + 1, sizeof *sorted);
+    struct tmpl_value **ctx = cli_xcalloc(n + 1, sizeof *ctx);
     memcpy(sorted, nodes, n * sizeof *sorted);
     qsort(sorted, n, sizeof *sorted, cli_node_cmp);
     for (size_t i = 0; i < n; i++) {
         ctx[i] = cli_node_context(sorted[i], self_id);
     }
-    rc = cli_format_list(out, format, ctx, n, cli_node_columns,
-                         sizeof cli_node_columns / sizeof *cli_node_columns, errmsg, errmsg_size);
+    int rc = cli_format_list(out, format, ctx, n, cli_node_columns,
+                             sizeof cli_node_columns / sizeof *cli_node_columns, errmsg,
+                             errmsg_size);
     for (size_t i = 0; i < n; i++) {
         tmpl_value_free(ctx[i]);
     }
-out:
     free(ctx);
     free(sorted);
     return rc;

@@ -29,10 +29,7 @@ static char *cli_format_prepare(const char *format, bool *table)
     while (len > 0 && s[len - 1] == ' ') {
         len--;
     }
-    char *out = malloc(len + 1);
-    if (out == NULL) {
-        return NULL;
-    }
+    char *out = cli_xcalloc(len + 1, 1);
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         if (s[i] == '\\' && i + 1 < len && (s[i + 1] == 't' || s[i + 1] == 'n')) {
@@ -83,10 +80,6 @@ int cli_format_list(FILE *out, const char *format, struct tmpl_value *const *row
     bool table;
     char err[TMPL_ERRMSG_SIZE];
     char *text = cli_format_prepare(format, &table);
-    if (text == NULL) {
-        snprintf(errmsg, errmsg_size, "out of memory");
-        return -1;
-    }
     struct tmpl *t = tmpl_parse(text, err, sizeof err);
     free(text);
     if (t == NULL) {
@@ -96,16 +89,17 @@ int cli_format_list(FILE *out, const char *format, struct tmpl_value *const *row
     char *body = NULL;
     size_t body_len = 0;
     FILE *mem = open_memstream(&body, &body_len);
-    int rc = mem != NULL ? 0 : -1;
+    if (mem == NULL) {
+        cli_oom();
+    }
+    int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         rc = tmpl_execute(t, mem, rows[i], 0, err, sizeof err);
         fputc('\n', mem);
     }
-    if (mem != NULL) {
-        fclose(mem);
-    }
+    fclose(mem);
     if (rc != 0) {
-        cli_format_wrap(errmsg, errmsg_size, mem != NULL ? err : "out of memory");
+        cli_format_wrap(errmsg, errmsg_size, err);
     } else if (!table) {
         fputs(body, out);
     } else {
@@ -118,16 +112,17 @@ int cli_format_list(FILE *out, const char *format, struct tmpl_value *const *row
         char *head = NULL;
         size_t head_len = 0;
         mem = open_memstream(&head, &head_len);
-        if (mem != NULL) {
-            tmpl_execute(t, mem, header, TMPL_EXEC_HEADER, err, sizeof err);
-            fputc('\n', mem);
-            fputs(body, mem);
-            fclose(mem);
-            struct cli_table *tw = cli_table_new(10, 3);
-            cli_format_table_lines(tw, head);
-            cli_table_print(tw, out);
-            cli_table_free(tw);
+        if (mem == NULL) {
+            cli_oom();
         }
+        tmpl_execute(t, mem, header, TMPL_EXEC_HEADER, err, sizeof err);
+        fputc('\n', mem);
+        fputs(body, mem);
+        fclose(mem);
+        struct cli_table *tw = cli_table_new(10, 3);
+        cli_format_table_lines(tw, head);
+        cli_table_print(tw, out);
+        cli_table_free(tw);
         free(head);
         tmpl_value_free(header);
     }
@@ -152,16 +147,16 @@ int cli_format_inspect(FILE *out, const char *format, const ProtobufCMessage *co
         char *buf = NULL;
         size_t len = 0;
         FILE *mem = open_memstream(&buf, &len);
-        int rc = mem != NULL ? tmpl_execute(t, mem, obj, TMPL_EXEC_MISSINGKEY_ERROR, err, sizeof err)
-                             : -1;
-        if (mem != NULL) {
-            fclose(mem);
+        if (mem == NULL) {
+            cli_oom();
         }
+        int rc = tmpl_execute(t, mem, obj, TMPL_EXEC_MISSINGKEY_ERROR, err, sizeof err);
+        fclose(mem);
         if (rc == 0) {
             fprintf(out, "%s\n", buf);
         } else if (o < errmsg_size) {
             int w = snprintf(errmsg + o, errmsg_size - o, "%stemplate parsing error: %s",
-                             o > 0 ? "\n" : "", mem != NULL ? err : "out of memory");
+                             o > 0 ? "\n" : "", err);
             o += w > 0 ? (size_t)w : 0;
         }
         free(buf);

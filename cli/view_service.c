@@ -124,13 +124,8 @@ int cli_view_service_format(FILE *out, const char *format, Swarm__Service *const
                             size_t n, const uint64_t *running, const uint64_t *desired,
                             char *errmsg, size_t errmsg_size)
 {
-    struct cli_svc_row *rows = calloc(n + 1, sizeof *rows);
-    struct tmpl_value **ctx = calloc(n + 1, sizeof *ctx);
-    int rc = -1;
-    if (rows == NULL || ctx == NULL) {
-        snprintf(errmsg, errmsg_size, "out of memory");
-        goto out;
-    }
+    struct cli_svc_row *rows = cli_xcalloc(n + 1, sizeof *rows);
+    struct tmpl_value **ctx = cli_xcalloc(n + 1, sizeof *ctx);
     for (size_t i = 0; i < n; i++) {
         rows[i] = (struct cli_svc_row){services[i], running != NULL ? running[i] : 0,
                                        desired != NULL ? desired[i] : 0};
@@ -139,12 +134,12 @@ int cli_view_service_format(FILE *out, const char *format, Swarm__Service *const
     for (size_t i = 0; i < n; i++) {
         ctx[i] = cli_svc_context(&rows[i]);
     }
-    rc = cli_format_list(out, format, ctx, n, cli_svc_columns,
-                         sizeof cli_svc_columns / sizeof *cli_svc_columns, errmsg, errmsg_size);
+    int rc = cli_format_list(out, format, ctx, n, cli_svc_columns,
+                             sizeof cli_svc_columns / sizeof *cli_svc_columns, errmsg,
+                             errmsg_size);
     for (size_t i = 0; i < n; i++) {
         tmpl_value_free(ctx[i]);
     }
-out:
     free(ctx);
     free(rows);
     return rc;
@@ -394,11 +389,7 @@ static struct tmpl_value *cli_task_context(const Swarm__Task *t, bool history,
 int cli_view_task_format(FILE *out, Swarm__Task **tasks, size_t n, const struct cli_task_view *v,
                          char *errmsg, size_t errmsg_size)
 {
-    struct tmpl_value **ctx = calloc(n + 1, sizeof *ctx);
-    if (ctx == NULL) {
-        snprintf(errmsg, errmsg_size, "out of memory");
-        return -1;
-    }
+    struct tmpl_value **ctx = cli_xcalloc(n + 1, sizeof *ctx);
     cli_view_task_sort(tasks, n);
     bool table = strncmp(v->format, "table", 5) == 0;
     char prev[512] = "", name[512];
