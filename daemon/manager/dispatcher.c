@@ -45,8 +45,9 @@
 #include "pbcopy.h"
 #include "log.h"
 #include "msgchunk.h"
-#include "taskreport.h"
 #include "specvalid.h"
+#include "taskreport.h"
+#include "vec.h"
 
 #define DISPATCHER_MISSED 3
 #define DISPATCHER_BUCKETS 1024
@@ -251,14 +252,9 @@ static void node_change_queue(struct dispatcher *d, const char *node_id, Swarm__
         }
     }
     if (c == NULL) {
-        if (d->n_node_changes == d->cap_node_changes) {
-            size_t cap = d->cap_node_changes ? 2 * d->cap_node_changes : 16;
-            struct node_change *grown = realloc(d->node_changes, cap * sizeof *grown);
-            if (grown == NULL) {
-                return;
-            }
-            d->node_changes = grown;
-            d->cap_node_changes = cap;
+        if (vec_grow(d->node_changes, d->cap_node_changes, d->n_node_changes + 1) != 0) {
+            log_warn("dispatcher", "node %s: state not recorded: out of memory", node_id);
+            return;
         }
         c = &d->node_changes[d->n_node_changes++];
         memset(c, 0, sizeof *c);
@@ -266,10 +262,16 @@ static void node_change_queue(struct dispatcher *d, const char *node_id, Swarm__
     }
     c->state = state;
     if (desc != NULL) {
-        if (c->desc != NULL) {
-            swarm__node_description__free_unpacked(c->desc, NULL);
+        Swarm__NodeDescription *copy = pb_copy(&desc->base);
+        if (copy == NULL) {
+            /* The state still goes; the stored description stays. */
+            log_warn("dispatcher", "node %s: description not recorded: out of memory", node_id);
+        } else {
+            if (c->desc != NULL) {
+                swarm__node_description__free_unpacked(c->desc, NULL);
+            }
+            c->desc = copy;
         }
-        c->desc = pb_copy(&desc->base);
     }
     if (addr != NULL) {
         snprintf(c->addr, sizeof c->addr, "%s", addr);
@@ -327,18 +329,22 @@ static void flush_nodes(struct dispatcher *d, Swarm__StoreCommand *cmd)
         Swarm__StoreAction *a = calloc(1, sizeof *a);
         Swarm__Node *node = calloc(1, sizeof *node);
         Swarm__NodeStatus *st = calloc(1, sizeof *st);
-        if (a == NULL || node == NULL || st == NULL) {
+        char *id = strdup(c->node_id), *addr = strdup(c->addr);
+        if (a == NULL || node == NULL || st == NULL || id == NULL || addr == NULL) {
+            log_warn("dispatcher", "node %s: state not recorded: out of memory", c->node_id);
             free(a);
             free(node);
             free(st);
+            free(id);
+            free(addr);
             continue;
         }
         swarm__store_action__init(a);
         swarm__node__init(node);
         swarm__node_status__init(st);
-        node->id = strdup(c->node_id);
+        node->id = id;
         st->state = c->state;
-        st->addr = strdup(c->addr);
+        st->addr = addr;
         node->status = st;
         node->description = c->desc; /* may be NULL: keep the stored one */
         c->desc = NULL;
@@ -365,8 +371,21 @@ static void flush_cb(uv_timer_t *t)
     }
     cmd = calloc(1, sizeof *cmd);
     f = calloc(1, sizeof *f);
-    swarm__store_command__init(cmd);
-    cmd->actions = calloc(d->n_pending + d->n_node_changes + 1, sizeof *cmd->actions);
+    if (cmd != NULL) {
+        swarm__store_command__init(cmd);
+        cmd->actions = calloc(d->n_pending + d->n_node_changes + 1, sizeof *cmd->actions);
+    }
+    if (cmd == NULL || f == NULL || cmd->actions == NULL) {
+        /* Everything stays queued: try again shortly. */
+        log_warn("dispatcher", "flush: out of memory (will retry)");
+        if (cmd != NULL) {
+            free(cmd->actions);
+        }
+        free(cmd);
+        free(f);
+        uv_timer_start(&d->flush_timer, flush_cb, DISPATCHER_FLUSH_MS, 0);
+        return;
+    }
     for (size_t i = 0; i < d->n_pending; i++) {
         cmd->actions[cmd->n_actions++] = d->pending[i];
     }
@@ -388,6 +407,8 @@ static void flush_cb(uv_timer_t *t)
 
 /* ------------------------------------------------------------- messages */
 
+static void managers_free(Swarm__ManagerPeer **peers, size_t n);
+
 static Swarm__ManagerPeer **managers_list(struct store *store, size_t *n_out)
 {
     Swarm__Node **nodes = NULL;
@@ -404,10 +425,21 @@ static Swarm__ManagerPeer **managers_list(struct store *store, size_t *n_out)
             continue;
         }
         Swarm__ManagerPeer *p = calloc(1, sizeof *p);
-        swarm__manager_peer__init(p);
-        p->node_id = strdup(nodes[i]->id);
-        p->raft_id = nodes[i]->manager_status->raft_id;
-        p->addr = strdup(nodes[i]->manager_status->addr);
+        if (p != NULL) {
+            swarm__manager_peer__init(p);
+            p->node_id = strdup(nodes[i]->id);
+            p->raft_id = nodes[i]->manager_status->raft_id;
+            p->addr = strdup(nodes[i]->manager_status->addr);
+        }
+        if (p == NULL || p->node_id == NULL || p->addr == NULL) {
+            /* A partial list would tell nodes a manager left: none. */
+            if (p != NULL) {
+                swarm__manager_peer__free_unpacked(p, NULL);
+            }
+            managers_free(peers, k);
+            store_node_free_list(nodes, n);
+            return NULL;
+        }
         peers[k++] = p;
     }
     store_node_free_list(nodes, n);
@@ -578,15 +610,9 @@ static void assign_queue(struct dispatcher *d, struct dsession *s, const Swarm__
                          const char *remove)
 {
     struct passign p = {NULL, NULL};
-    if (s->n_pend == s->cap_pend) {
-        size_t cap = s->cap_pend ? 2 * s->cap_pend : 16;
-        struct passign *grown = realloc(s->pend, cap * sizeof *grown);
-        if (grown == NULL) {
-            assign_fail(s, "out of memory");
-            return;
-        }
-        s->pend = grown;
-        s->cap_pend = cap;
+    if (vec_grow(s->pend, s->cap_pend, s->n_pend + 1) != 0) {
+        assign_fail(s, "out of memory");
+        return;
     }
     p.task = task != NULL ? pb_copy(&task->base) : NULL;
     p.remove = remove != NULL ? strdup(remove) : NULL;
@@ -862,20 +888,32 @@ static enum taskreport_result report_check_store(struct dispatcher *d, const cha
 
 static int pending_reserve(struct dispatcher *d, size_t more)
 {
-    if (d->n_pending + more <= d->cap_pending) {
-        return 0;
+    return vec_grow(d->pending, d->cap_pending, d->n_pending + more);
+}
+
+/* One accepted update as a STORE_ACTION_TASK_STATUS: only the task ID and
+ * status travel, the store keeps the rest. NULL when out of memory. */
+static Swarm__StoreAction *status_action(const Swarm__TaskStatusUpdate *u)
+{
+    Swarm__StoreAction *a = calloc(1, sizeof *a);
+    Swarm__Task *t = calloc(1, sizeof *t);
+    if (a == NULL || t == NULL) {
+        free(a);
+        free(t);
+        return NULL;
     }
-    size_t cap = d->cap_pending ? d->cap_pending : 64;
-    while (cap < d->n_pending + more) {
-        cap *= 2;
+    swarm__store_action__init(a);
+    swarm__task__init(t);
+    a->kind = SWARM__STORE_ACTION_KIND__STORE_ACTION_TASK_STATUS;
+    a->target_case = SWARM__STORE_ACTION__TARGET_TASK;
+    a->task = t;
+    t->id = strdup(u->task_id);
+    t->status = pb_copy(&u->status->base);
+    if (t->id == NULL || t->status == NULL) {
+        swarm__store_action__free_unpacked(a, NULL);
+        return NULL;
     }
-    Swarm__StoreAction **grown = realloc(d->pending, cap * sizeof *grown);
-    if (grown == NULL) {
-        return SWARM_ENOMEM;
-    }
-    d->pending = grown;
-    d->cap_pending = cap;
-    return 0;
+    return a;
 }
 
 static void update_task_status_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
@@ -906,23 +944,19 @@ static void update_task_status_cb(struct api_call *call, const ProtobufCMessage 
         api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
+    /* All or nothing: the actions go after the queued ones, and are taken
+     * back if one of them cannot be made. */
+    size_t first = d->n_pending;
     for (size_t i = 0; i < req->n_updates; i++) {
-        const Swarm__TaskStatusUpdate *u = req->updates[i];
-        Swarm__StoreAction *a = calloc(1, sizeof *a);
-        Swarm__Task *t = calloc(1, sizeof *t);
-        if (a == NULL || t == NULL) {
-            free(a);
-            free(t);
-            continue;
+        Swarm__StoreAction *a = status_action(req->updates[i]);
+        if (a == NULL) {
+            while (d->n_pending > first) {
+                swarm__store_action__free_unpacked(d->pending[--d->n_pending], NULL);
+            }
+            free(w);
+            api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
+            return;
         }
-        /* Only the task ID and status travel: the store keeps the rest. */
-        swarm__store_action__init(a);
-        swarm__task__init(t);
-        t->id = strdup(u->task_id);
-        t->status = pb_copy(&u->status->base);
-        a->kind = SWARM__STORE_ACTION_KIND__STORE_ACTION_TASK_STATUS;
-        a->target_case = SWARM__STORE_ACTION__TARGET_TASK;
-        a->task = t;
         d->pending[d->n_pending++] = a;
     }
     w->call = call;
