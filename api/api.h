@@ -71,12 +71,16 @@ enum api_role {
 #define API_ANON_PER_SOURCE 32           /* connections from one IP address */
 #define API_ANON_TOTAL 512               /* connections in all */
 #define API_ANON_IDLE_MS 30000           /* no call and nothing received */
+#define API_ANON_RESP_BUDGET (1u << 20)  /* response bytes held a connection */
 /* Certificate holders (workers, managers) and the control socket: */
 #define API_PEER_MAX_STREAMS 100
 #define API_PEER_WINDOW (1u << 20)       /* a stream's window */
 #define API_PEER_CONN_WINDOW (4u << 20)  /* the connection's window */
 #define API_PEER_BUDGET (32u << 20)      /* request bytes buffered a connection */
-#define API_PEER_IDLE_MS (5u * 60 * 1000) /* no call and nothing received */
+#define API_PEER_IDLE_MS (5u * 60 * 1000) /* no call and nothing received; also
+                                           * how long response bytes may wait
+                                           * for a peer that takes none */
+#define API_PEER_RESP_BUDGET (32u << 20) /* response bytes held a connection */
 /* Every TLS connection: */
 #define API_HANDSHAKES_PER_SOURCE 256    /* TLS handshakes under way from one IP */
 #define API_TLS_CONNS_MAX 4096           /* TLS connections in all... */
@@ -130,7 +134,18 @@ struct api_limits {
     size_t budget;        /* request bytes buffered on a connection before
                            * windows stop refilling */
     uint64_t call_ms;     /* first request byte to END_STREAM; 0: none */
-    uint64_t idle_ms;     /* no call and nothing received; 0: none */
+    uint64_t idle_ms;     /* no call and nothing received; 0: none. TLS
+                           * peers that take no response bytes for this long
+                           * (zero window, unread socket) are closed too */
+    size_t resp_budget;   /* response bytes held on a connection: queued on
+                           * its calls (not yet granted window by the peer)
+                           * plus its TLS write queue (not yet taken by the
+                           * socket). Over it, the stream holding the most
+                           * unsent bytes is reset (RST_STREAM
+                           * ENHANCE_YOUR_CALM, which gRPC clients report as
+                           * RESOURCE_EXHAUSTED; its handler gets on_cancel),
+                           * until the rest fits; a TLS queue over it alone
+                           * closes the connection. */
 };
 struct api_limits *api_server_limits(struct api_server *s, enum api_role role);
 /* Request bytes decoded per loop turn before the rest wait for the next
@@ -222,12 +237,19 @@ void api_call_error(struct api_call *call, enum api_status status,
                     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Server streaming: queue one message. Returns 0, or SWARM_ECANCELED once
  * the call is cancelled (the handler should then finish it), or SWARM_EINVAL
- * for a message larger than max_msg (not sent; the call goes on). Flow
- * control is the runtime's business: messages queue in memory. */
+ * for a message larger than max_msg (not sent; the call goes on). Messages
+ * queue in memory until the peer grants window and the socket takes them,
+ * within the connection's resp_budget (api_limits): a producer that goes on
+ * past it gets its stream reset and SWARM_ECANCELED, its on_cancel called
+ * from a later loop turn (never from inside this call). */
 int api_call_send(struct api_call *call, const ProtobufCMessage *msg);
-/* Bytes queued on this call's connection and not yet written: lets a
- * streaming producer slow down. */
+/* Response bytes held on this call's connection and not yet written (the
+ * figure resp_budget bounds): a streaming producer slows down before it
+ * reaches api_call_send_room() == 0. */
 size_t api_call_pending_bytes(const struct api_call *call);
+/* How many more response bytes the connection takes before its budget is
+ * exceeded (0 once cancelled). */
+size_t api_call_send_room(const struct api_call *call);
 /* Server streaming: finish with status OK. */
 void api_call_finish(struct api_call *call);
 

@@ -156,7 +156,13 @@ static ssize_t call_read_cb(nghttp2_session *session, int32_t stream_id,
     memcpy(buf, call->out.data + call->out.off, n);
     call->out.off += n;
     sc->queued -= n;
+    if (n > 0) {
+        sc->out_at = uv_now(call->loop);
+    }
     if (call->out.off == call->out.len) {
+        if (call->out.cap > CALL_OUT_KEEP) {
+            grpc_buf_free(&call->out);
+        }
         call->out.off = call->out.len = 0;
     }
     if (n == avail && call->trailers_ready) {
@@ -758,6 +764,87 @@ static int on_stream_close_cb(nghttp2_session *session, int32_t stream_id,
     return 0;
 }
 
+/* ------------------------------------------------------ response budget */
+
+static struct log_limit budget_log;
+
+/* Response bytes wait in call buffers until the peer grants window, then in
+ * the TLS write queue until its socket takes them. A peer that does neither
+ * must not make the server hold more than the budget. */
+size_t call_conn_resp_held(const struct server_conn *sc)
+{
+    return sc->queued + tls_conn_write_queued(sc->io.tls);
+}
+
+/* Response bytes about to wait on `sc`. */
+static void call_conn_queue_add(struct server_conn *sc, size_t n)
+{
+    if (sc->queued == 0) {
+        sc->out_at = uv_now(sc->s->loop);
+    }
+    sc->queued += n;
+}
+
+static void call_cancel_later_cb(uv_timer_t *t)
+{
+    struct api_call *call = t->data;
+    void (*cb)(struct api_call *, void *) = call->on_cancel;
+    call->on_cancel = NULL;
+    if (cb != NULL && call->dispatched && !call->handler_done) {
+        cb(call, call->on_cancel_data);
+    }
+}
+
+/* Drop what `call` has queued and reset its stream (ENHANCE_YOUR_CALM:
+ * RESOURCE_EXHAUSTED to a gRPC client). Its handler learns it from
+ * on_cancel in a later loop turn, and from api_call_send at once. */
+static void call_reset_over_budget(struct api_call *call, size_t held)
+{
+    struct server_conn *sc = call->conn;
+    size_t unsent = call->out.len - call->out.off;
+    log_warn_limited(&budget_log, "api",
+                     "the connection of %s%s%s%s holds %zu response bytes, over its budget "
+                     "of %zu: resetting its call %s (%zu bytes unsent)",
+                     sc->peer.addr, sc->peer.node_id[0] ? " (node \"" : "", sc->peer.node_id,
+                     sc->peer.node_id[0] ? "\")" : "", held, sc->lim->resp_budget, call->path,
+                     unsent);
+    sc->queued -= unsent;
+    grpc_buf_free(&call->out);
+    call->responded = true;
+    call->trailers_ready = false;
+    call->rst_after_send = false;
+    call->cancelled = true;
+    nghttp2_submit_rst_stream(sc->io.session, NGHTTP2_FLAG_NONE, call->stream_id,
+                              NGHTTP2_ENHANCE_YOUR_CALM);
+    uv_timer_stop(&call->timer);
+    if (call->on_cancel != NULL && call->dispatched && !call->handler_done) {
+        uv_timer_start(&call->timer, call_cancel_later_cb, 0, 0);
+    }
+}
+
+void call_conn_enforce_budget(struct server_conn *sc)
+{
+    size_t held;
+    if (sc->closing || sc->io.session == NULL) {
+        return;
+    }
+    while ((held = call_conn_resp_held(sc)) > sc->lim->resp_budget) {
+        struct api_call *most = NULL;
+        for (struct api_call *c = sc->calls; c != NULL; c = c->next) {
+            if (c->out.len > c->out.off &&
+                (most == NULL || c->out.len - c->out.off > most->out.len - most->out.off)) {
+                most = c;
+            }
+        }
+        if (most == NULL) {
+            /* All of it in the TLS write queue: the peer reads nothing. */
+            server_conn_doom(sc, "its unread bytes exceed the response budget");
+            return;
+        }
+        call_reset_over_budget(most, held);
+    }
+}
+
 /* ----------------------------------------------------------- call API */
 
 const struct api_peer *api_call_peer(const struct api_call *call)
@@ -800,9 +887,11 @@ static void call_end(struct api_call *call, int status, const char *msg)
     }
     call_maybe_free(call);
     if (sc != NULL && !sc->closing) {
-        if (h2_flush(&sc->io) != 0 && !sc->io.in_session) {
-            server_conn_close(sc);
+        if (h2_flush(&sc->io) != 0) {
+            server_conn_doom(sc, "HTTP/2 send failed");
+            return;
         }
+        call_conn_enforce_budget(sc);
     }
 }
 
@@ -814,8 +903,8 @@ void api_call_reply(struct api_call *call, const ProtobufCMessage *resp)
                      "response message exceeds the size limit");
             return;
         }
-        call->conn->queued += protobuf_c_message_get_packed_size(resp) +
-                              GRPC_PREFIX_LEN;
+        call_conn_queue_add(call->conn, protobuf_c_message_get_packed_size(resp) +
+                                            GRPC_PREFIX_LEN);
     }
     call_end(call, API_OK, NULL);
 }
@@ -837,21 +926,28 @@ int api_call_send(struct api_call *call, const ProtobufCMessage *msg)
 {
     struct server_conn *sc = call->conn;
     assert(call->dispatched && !call->handler_done);
-    if (sc == NULL || call->cancelled || call->responded || sc->closing) {
+    if (sc == NULL || call->cancelled || call->responded || sc->closing ||
+        sc->doomed != NULL) {
         return SWARM_ECANCELED;
+    }
+    /* Drop what was sent once it is half the buffer: a stream that is
+     * always a little behind must not grow its buffer for ever. */
+    if (call->out.off > 0 && call->out.off >= call->out.len - call->out.off) {
+        grpc_buf_compact(&call->out);
     }
     size_t before = call->out.len;
     int rv = grpc_frame_pack(&call->out, msg, call->max_msg);
     if (rv != 0) {
         return rv;
     }
-    sc->queued += call->out.len - before;
+    call_conn_queue_add(sc, call->out.len - before);
     call_push(call);
-    if (h2_flush(&sc->io) != 0 && !sc->io.in_session) {
-        server_conn_close(sc);
+    if (h2_flush(&sc->io) != 0) {
+        server_conn_doom(sc, "HTTP/2 send failed");
         return SWARM_ECANCELED;
     }
-    return 0;
+    call_conn_enforce_budget(sc);
+    return call->cancelled || sc->doomed != NULL ? SWARM_ECANCELED : 0;
 }
 
 size_t api_call_pending_bytes(const struct api_call *call)
@@ -860,7 +956,17 @@ size_t api_call_pending_bytes(const struct api_call *call)
     if (sc == NULL || sc->closing) {
         return 0;
     }
-    return sc->queued + tls_conn_pending(sc->io.tls);
+    return call_conn_resp_held(sc);
+}
+
+size_t api_call_send_room(const struct api_call *call)
+{
+    struct server_conn *sc = call->conn;
+    if (sc == NULL || sc->closing || sc->doomed != NULL || call->cancelled) {
+        return 0;
+    }
+    size_t held = call_conn_resp_held(sc);
+    return held < sc->lim->resp_budget ? sc->lim->resp_budget - held : 0;
 }
 
 void api_call_finish(struct api_call *call)

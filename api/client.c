@@ -207,6 +207,12 @@ static void ccall_server_end(struct api_client_call *call, uint32_t error_code)
         ccall_complete(call, API_UNAVAILABLE, "stream refused by server");
     } else if (error_code == NGHTTP2_CANCEL) {
         ccall_complete(call, API_CANCELLED, "stream cancelled by server");
+    } else if (error_code == NGHTTP2_ENHANCE_YOUR_CALM) {
+        /* gRPC's mapping: the server's response budget for this connection
+         * was exceeded (this client took too little of what it asked for). */
+        ccall_complete(call, API_RESOURCE_EXHAUSTED,
+                       "stream reset by server: too many response bytes waiting for this "
+                       "connection");
     } else if (error_code != NGHTTP2_NO_ERROR) {
         snprintf(msg, sizeof msg, "stream reset by server: %s",
                  nghttp2_http2_strerror(error_code));

@@ -27,8 +27,12 @@
  * handshake, and at the anonymous total the one idle longest makes room (or
  * the newcomer is closed). The session advertises the peer class's stream
  * limit and windows; windows refill only while the connection's buffered
- * request bytes are within its budget (call.c). A sweep closes connections
- * with no call that received nothing for the idle time. Requests beyond
+ * request bytes are within its budget (call.c). Response bytes held for a
+ * connection (call buffers + TLS write queue) are kept within its response
+ * budget by resetting the streams holding the most (call.c); a TLS write
+ * queue over the budget closes the connection. A sweep closes connections
+ * with no call that received nothing for the idle time, and those that took
+ * no response bytes for as long. Requests beyond
  * API_DECODE_TURN_BYTES decoded in one loop turn wait for the next, the
  * connections with requests waiting taking turns (call.c).
  *
@@ -64,6 +68,7 @@
 static void server_maybe_done(struct api_server *s);
 static void server_sweep_cb(uv_timer_t *t);
 static void server_turn_end_cb(uv_check_t *h);
+static void server_reap_cb(uv_timer_t *t);
 
 /* ---------------------------------------------------------- connections */
 
@@ -148,6 +153,8 @@ void server_conn_close(struct server_conn *sc)
     tls_conn_close(sc->io.tls, conn_closed_cb, sc);
 }
 
+static struct log_limit conn_dropped_limit;
+
 static void conn_read_cb(struct tls_conn *tls, int status, const uint8_t *buf,
                          size_t len, const char *errmsg, void *data)
 {
@@ -167,7 +174,46 @@ static void conn_read_cb(struct tls_conn *tls, int status, const uint8_t *buf,
         server_conn_close(sc);
         return;
     }
+    /* Answers to what it sent (PING, SETTINGS) pile up too if it does not
+     * read them. */
+    if (sc->doomed == NULL && tls_conn_write_queued(sc->io.tls) > sc->lim->resp_budget) {
+        sc->doomed = "its unread bytes exceed the response budget";
+    }
+    if (sc->doomed != NULL) {
+        log_warn_limited(&conn_dropped_limit, "api", "closing the connection of %s: %s",
+                         sc->peer.addr, sc->doomed);
+        server_conn_close(sc);
+        return;
+    }
     if (h2_finished(&sc->io)) {
+        server_conn_close(sc);
+    }
+}
+
+void server_conn_doom(struct server_conn *sc, const char *why)
+{
+    if (sc->closing || sc->doomed != NULL) {
+        return;
+    }
+    sc->doomed = why;
+    uv_timer_start(&sc->s->reap, server_reap_cb, 0, 0);
+}
+
+static void server_reap_cb(uv_timer_t *t)
+{
+    struct api_server *s = t->data;
+    struct server_conn *next;
+    for (struct server_conn *sc = s->conns; sc != NULL; sc = next) {
+        next = sc->next;
+        if (sc->doomed == NULL || sc->closing) {
+            continue;
+        }
+        if (sc->io.in_session) {
+            uv_timer_start(&s->reap, server_reap_cb, 1, 0); /* not from in there */
+            continue;
+        }
+        log_warn_limited(&conn_dropped_limit, "api", "closing the connection of %s: %s",
+                         sc->peer.addr, sc->doomed);
         server_conn_close(sc);
     }
 }
@@ -383,8 +429,18 @@ static int server_alpn_select_cb(SSL *ssl, const unsigned char **out,
     return SSL_TLSEXT_ERR_OK;
 }
 
+/* A peer that took none of the response bytes waiting for it (a zero
+ * window, or a socket it does not read) for the idle time. */
+static bool conn_stalled(struct server_conn *sc, uint64_t now)
+{
+    uint64_t idle = sc->lim->idle_ms;
+    return idle > 0 && (tls_conn_write_stalled_ms(sc->io.tls) >= idle ||
+                        (sc->queued > 0 && now - sc->out_at >= idle));
+}
+
 /* Close connections with no call that received nothing for their class's
- * idle time (TLS only: the control socket is this host's root). */
+ * idle time, and those that took no response bytes for as long (TLS only:
+ * the control socket is this host's root). */
 static void server_sweep_cb(uv_timer_t *t)
 {
     struct api_server *s = t->data;
@@ -392,6 +448,15 @@ static void server_sweep_cb(uv_timer_t *t)
     struct server_conn *next;
     for (struct server_conn *sc = s->conns; sc != NULL; sc = next) {
         next = sc->next;
+        if (!sc->closing && sc->tls && sc->lim != NULL && sc->io.session != NULL &&
+            !sc->io.in_session && conn_stalled(sc, now)) {
+            log_warn_limited(&conn_dropped_limit, "api",
+                             "closing the connection of %s: it took no response bytes "
+                             "for %llu ms", sc->peer.addr,
+                             (unsigned long long)sc->lim->idle_ms);
+            server_conn_close(sc);
+            continue;
+        }
         if (sc->closing || !sc->tls || sc->lim == NULL || sc->io.session == NULL ||
             sc->io.in_session || sc->calls != NULL || sc->lim->idle_ms == 0 ||
             now - sc->last_read < sc->lim->idle_ms) {
@@ -433,6 +498,7 @@ struct api_server *api_server_new(uv_loop_t *loop, size_t max_msg)
         .budget = API_ANON_MAX_STREAMS * (API_ANON_MAX_MSG + GRPC_PREFIX_LEN),
         .call_ms = API_ANON_CALL_MS,
         .idle_ms = API_ANON_IDLE_MS,
+        .resp_budget = API_ANON_RESP_BUDGET,
     };
     s->peer_limits = (struct api_limits){
         .max_msg = s->max_msg,
@@ -442,6 +508,7 @@ struct api_server *api_server_new(uv_loop_t *loop, size_t max_msg)
         .budget = API_PEER_BUDGET,
         .call_ms = 0,
         .idle_ms = API_PEER_IDLE_MS,
+        .resp_budget = API_PEER_RESP_BUDGET,
     };
     s->max_tls = API_TLS_CONNS_MAX;
     s->turn_budget = API_DECODE_TURN_BYTES;
@@ -453,6 +520,8 @@ struct api_server *api_server_new(uv_loop_t *loop, size_t max_msg)
     s->decode_idle.data = s;
     uv_check_init(loop, &s->turn_end);
     s->turn_end.data = s;
+    uv_timer_init(loop, &s->reap);
+    s->reap.data = s;
     s->open = SERVER_HANDLES;
     uv_timer_start(&s->sweep, server_sweep_cb, SERVER_SWEEP_MS, SERVER_SWEEP_MS);
     uv_unref((uv_handle_t *)&s->sweep);
@@ -771,6 +840,7 @@ static void server_maybe_done(struct api_server *s)
         uv_close((uv_handle_t *)&s->sweep, server_handle_close_cb);
         uv_close((uv_handle_t *)&s->decode_idle, server_handle_close_cb);
         uv_close((uv_handle_t *)&s->turn_end, server_handle_close_cb);
+        uv_close((uv_handle_t *)&s->reap, server_handle_close_cb);
     }
 }
 

@@ -12,8 +12,10 @@
 
 /* How often idle connections are looked for. */
 #define SERVER_SWEEP_MS 1000
-/* The server's own handles: grace, sweep, decode_idle, turn_end. */
-#define SERVER_HANDLES 4
+/* The server's own handles: grace, sweep, decode_idle, turn_end, reap. */
+#define SERVER_HANDLES 5
+/* A drained response buffer larger than this is freed, not kept. */
+#define CALL_OUT_KEEP (64u << 10)
 
 struct api_route {
     char *path;
@@ -49,6 +51,8 @@ struct server_conn {
     struct api_call *calls;
     unsigned granted; /* role the authorizer last granted; 0: none yet */
     size_t queued;   /* response bytes in call buffers, not yet in nghttp2 */
+    uint64_t out_at; /* uv_now() when response bytes last moved to nghttp2,
+                      * or began to wait */
     size_t buffered; /* request bytes in call buffers (the memory budget) */
     size_t unacked;  /* received bytes not yet given back as window */
     uint64_t last_read; /* uv_now() of the last bytes received */
@@ -57,6 +61,7 @@ struct server_conn {
     bool handshaking; /* counted in the handshakes of its source */
     bool anon;       /* counted in n_anon */
     bool closing;
+    const char *doomed; /* why it is to be closed from the reap timer */
     struct api_call *dq_head, *dq_tail; /* requests waiting to be decoded */
     struct server_conn *rr_prev, *rr_next; /* in the server's round */
     bool in_rr;
@@ -87,6 +92,7 @@ struct api_server {
     uv_timer_t sweep;  /* idle connections */
     uv_idle_t decode_idle;  /* decodes requests left over from a turn */
     uv_check_t turn_end;    /* a loop turn ended: a fresh decode budget */
+    uv_timer_t reap;        /* closes doomed connections, outside handlers */
     size_t turn_bytes;      /* request bytes decoded this turn */
     size_t turn_budget;     /* API_DECODE_TURN_BYTES unless a test says */
     /* Connections with requests waiting to be decoded, served in turn. */
@@ -142,6 +148,16 @@ struct api_call {
 /* Close a connection: its calls are cancelled and detached (they live on
  * until their handlers finish them). Never from inside an nghttp2 call. */
 void server_conn_close(struct server_conn *sc);
+/* Close `sc` from a later loop turn (from inside a handler, closing at once
+ * would run other calls' on_cancel under its feet); `why` is static. Sends
+ * on it fail meanwhile. */
+void server_conn_doom(struct server_conn *sc, const char *why);
+/* Keep the connection's response bytes within its budget: reset the streams
+ * holding the most until the rest fits; doom the connection when its TLS
+ * write queue alone is over. */
+void call_conn_enforce_budget(struct server_conn *sc);
+/* Response bytes held on the connection (call buffers + TLS write queue). */
+size_t call_conn_resp_held(const struct server_conn *sc);
 /* Install the per-stream callbacks (call.c) on a server session. */
 void call_callbacks_set(nghttp2_session_callbacks *cbs);
 /* The connection of `call` is gone: detach, cancel, maybe free. */

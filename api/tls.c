@@ -65,6 +65,8 @@ struct tls_conn {
     tls_close_cb close_cb;
     void *close_data;
     size_t pending;
+    uint64_t write_progress_at; /* uv_now() of the last write completed, or
+                                 * of the first one queued behind none */
     X509 *peer_cert;
     char alpn[32];
     char addr[64];
@@ -250,6 +252,7 @@ static void tls_write_cb(uv_write_t *req, int status)
     struct tls_write_req *w = (struct tls_write_req *)req;
     struct tls_conn *c = w->conn;
     c->pending -= w->len;
+    c->write_progress_at = uv_now(c->loop);
     free(w);
     if (status < 0 && status != UV_ECANCELED) {
         c->sock_dead = true;
@@ -270,6 +273,9 @@ static int tls_write_raw(struct tls_conn *c, const void *data, size_t len,
     }
     w->conn = c;
     w->len = len;
+    if (uv_stream_get_write_queue_size(&c->h.stream) == 0) {
+        c->write_progress_at = uv_now(c->loop);
+    }
     if (from != NULL) {
         BIO_read(from, w->data, (int)len);
     } else {
@@ -612,6 +618,19 @@ int tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
 size_t tls_conn_pending(const struct tls_conn *c)
 {
     return c->pending;
+}
+
+size_t tls_conn_write_queued(const struct tls_conn *c)
+{
+    return uv_stream_get_write_queue_size(&c->h.stream);
+}
+
+uint64_t tls_conn_write_stalled_ms(const struct tls_conn *c)
+{
+    if (uv_stream_get_write_queue_size(&c->h.stream) == 0) {
+        return 0;
+    }
+    return uv_now(c->loop) - c->write_progress_at;
 }
 
 static void tls_handle_close_cb(uv_handle_t *h)

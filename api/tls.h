@@ -63,6 +63,12 @@ void tls_conn_read_stop(struct tls_conn *conn);
 int tls_conn_write(struct tls_conn *conn, const void *buf, size_t len);
 /* Ciphertext bytes handed to libuv and not yet written to the socket. */
 size_t tls_conn_pending(const struct tls_conn *conn);
+/* Of those, the bytes the socket has not taken yet (libuv's write queue):
+ * what a peer that stops reading makes us hold. */
+size_t tls_conn_write_queued(const struct tls_conn *conn);
+/* How long (ms) bytes have been waiting in the write queue without a write
+ * completing; 0 when nothing waits. */
+uint64_t tls_conn_write_stalled_ms(const struct tls_conn *conn);
 /* Flush queued writes (bounded by a short timer), send close_notify, close.
  * `cb` may be NULL. */
 void tls_conn_close(struct tls_conn *conn, tls_close_cb cb, void *data);

@@ -160,8 +160,11 @@ struct delayed {
     uv_timer_t timer;
     struct api_call *call;
     char text[256];
-    unsigned count, sent, interval;
+    unsigned count, sent, interval, burst;
 };
+
+/* Count handlers: messages queued, handlers ended, of which on a failed send. */
+static unsigned count_sent_total, counts_ended, counts_failed;
 
 static void delayed_close_cb(uv_handle_t *h)
 {
@@ -242,15 +245,19 @@ static void count_next_cb(uv_timer_t *t)
     while (d->sent < d->count) {
         resp.n = ++d->sent;
         if (api_call_send(d->call, &resp.base) != 0) {
+            counts_failed++;
+            counts_ended++;
             api_call_error(d->call, API_CANCELLED, "gone");
             uv_close((uv_handle_t *)t, delayed_close_cb);
             return;
         }
-        if (d->interval > 0 && d->sent < d->count) {
+        count_sent_total++;
+        if (d->interval > 0 && d->sent < d->count && d->sent % d->burst == 0) {
             uv_timer_start(t, count_next_cb, d->interval, 0);
             return;
         }
     }
+    counts_ended++;
     api_call_finish(d->call);
     uv_close((uv_handle_t *)t, delayed_close_cb);
 }
@@ -265,6 +272,7 @@ static void count_cb(struct api_call *call, const ProtobufCMessage *msg,
     d->call = call;
     d->count = req->count;
     d->interval = req->interval_ms;
+    d->burst = req->burst > 0 ? req->burst : 1;
     uv_timer_init(&loop, &d->timer);
     d->timer.data = d;
     uv_timer_start(&d->timer, count_next_cb, 0, 0);
@@ -287,6 +295,7 @@ static int server_start(size_t max_msg, unsigned say_roles, bool count_too,
     handler_calls = 0;
     cancels_seen = 0;
     held_call = NULL;
+    count_sent_total = counts_ended = counts_failed = 0;
     in_handler = max_in_handler = 0;
     calls_in_turn = max_calls_in_turn = 0;
     if (api_server_register(server, &swarmtest__echo__descriptor, "Say",
@@ -1563,6 +1572,412 @@ TEST(windows_refill_within_budget)
     ASSERT(r.body_len <= lim->budget + lim->conn_window + PER_STREAM);
     ASSERT(server_still_serves());
     raw_close(&r);
+    ASSERT(server_stop());
+    ASSERT_INT_EQ(loop_teardown(), 0);
+}
+
+/* ------------------------------------------- response budget, raw client */
+
+/* An nghttp2 client that grants the server only the windows the test says
+ * and may stop reading, on the unix socket (fd) or over TLS (tls), with the
+ * outcome of each stream (index (stream_id - 1) / 2). */
+enum { MRAW_STREAMS = 32 };
+struct mraw {
+    int fd;
+    struct tls_conn *tls;
+    bool reading; /* take what the server sends */
+    bool eof;
+    bool up; /* TLS handshake done */
+    nghttp2_session *session;
+    int grpc_status[MRAW_STREAMS];
+    uint32_t rst[MRAW_STREAMS];
+    bool closed[MRAW_STREAMS];
+    size_t data[MRAW_STREAMS];
+    struct grpc_buf body[MRAW_STREAMS];
+    uint8_t pending[1 << 17];
+    size_t npending;
+};
+
+static int mraw_index(int32_t id)
+{
+    return id > 0 && (id - 1) / 2 < MRAW_STREAMS ? (id - 1) / 2 : -1;
+}
+
+static int mraw_header_cb(nghttp2_session *s, const nghttp2_frame *frame, const uint8_t *name,
+                          size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                          void *user_data)
+{
+    struct mraw *r = user_data;
+    int i = mraw_index(frame->hd.stream_id);
+    (void)s;
+    (void)flags;
+    if (i >= 0 && namelen == 11 && memcmp(name, "grpc-status", 11) == 0 && valuelen < 8) {
+        char v[8];
+        snprintf(v, sizeof v, "%.*s", (int)valuelen, (const char *)value);
+        r->grpc_status[i] = atoi(v);
+    }
+    return 0;
+}
+
+static int mraw_data_cb(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
+                        size_t len, void *user_data)
+{
+    struct mraw *r = user_data;
+    int i = mraw_index(id);
+    (void)s;
+    (void)flags;
+    (void)data;
+    if (i >= 0) {
+        r->data[i] += len;
+    }
+    return 0;
+}
+
+static int mraw_close_cb(nghttp2_session *s, int32_t id, uint32_t ec, void *user_data)
+{
+    struct mraw *r = user_data;
+    int i = mraw_index(id);
+    (void)s;
+    if (i >= 0) {
+        r->closed[i] = true;
+        r->rst[i] = ec;
+    }
+    return 0;
+}
+
+static ssize_t mraw_body_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
+                            uint32_t *flags, nghttp2_data_source *src, void *user_data)
+{
+    struct grpc_buf *b = src->ptr;
+    size_t n = b->len - b->off < len ? b->len - b->off : len;
+    (void)s;
+    (void)id;
+    (void)user_data;
+    memcpy(buf, b->data + b->off, n);
+    b->off += n;
+    if (b->off == b->len) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    }
+    return (ssize_t)n;
+}
+
+/* A session whose streams get `window` bytes of window (the connection
+ * as much, at least the default). */
+static void mraw_session(struct mraw *r, int32_t window)
+{
+    nghttp2_session_callbacks *cbs;
+    nghttp2_session_callbacks_new(&cbs);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, mraw_header_cb);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, mraw_data_cb);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, mraw_close_cb);
+    nghttp2_session_client_new(&r->session, cbs, r);
+    nghttp2_session_callbacks_del(cbs);
+    for (int i = 0; i < MRAW_STREAMS; i++) {
+        r->grpc_status[i] = -1;
+    }
+    r->reading = true;
+    nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, (uint32_t)window}};
+    nghttp2_submit_settings(r->session, NGHTTP2_FLAG_NONE, iv, 1);
+    if (window > 65535) {
+        nghttp2_session_set_local_window_size(r->session, NGHTTP2_FLAG_NONE, 0, window);
+    }
+}
+
+static int mraw_unix(struct mraw *r, int32_t window)
+{
+    struct raw tmp;
+    memset(r, 0, sizeof *r);
+    if (raw_connect(&tmp) != 0) {
+        return -1;
+    }
+    r->fd = tmp.fd;
+    mraw_session(r, window);
+    return 0;
+}
+
+/* Open the stream window to `window` for every stream, the connection's too. */
+static void mraw_open_window(struct mraw *r, int32_t window)
+{
+    nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, (uint32_t)window}};
+    nghttp2_submit_settings(r->session, NGHTTP2_FLAG_NONE, iv, 1);
+    nghttp2_session_set_local_window_size(r->session, NGHTTP2_FLAG_NONE, 0, window);
+}
+
+/* Start a call with request `req`; returns its index. */
+static int mraw_call(struct mraw *r, const char *path, const ProtobufCMessage *req)
+{
+    int32_t id = (int32_t)nghttp2_session_get_next_stream_id(r->session);
+    int i = mraw_index(id);
+    if (i < 0 || grpc_frame_pack(&r->body[i], req, 16 << 20) != 0) {
+        return -1;
+    }
+    nghttp2_nv nva[] = {
+        H2_NV(":method", "POST"), H2_NV(":scheme", "http"), H2_NV(":path", path),
+        H2_NV(":authority", "x"), H2_NV("content-type", "application/grpc"),
+        H2_NV("te", "trailers"),
+    };
+    nghttp2_data_provider prd = {.source.ptr = &r->body[i], .read_callback = mraw_body_cb};
+    return nghttp2_submit_request(r->session, NULL, nva, 6, &prd, NULL) == id ? i : -1;
+}
+
+/* Exchange what can be exchanged now (reading only while r->reading). */
+static void mraw_pump(struct mraw *r)
+{
+    uint8_t buf[16384];
+    ssize_t n = -1;
+    while (r->tls == NULL && r->reading && (n = recv(r->fd, buf, sizeof buf, 0)) != 0) {
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                r->eof = true;
+            }
+            break;
+        }
+        nghttp2_session_mem_recv(r->session, buf, (size_t)n);
+    }
+    if (n == 0 && r->tls == NULL && r->reading) {
+        r->eof = true;
+    }
+    for (;;) {
+        if (r->npending == 0) {
+            const uint8_t *out;
+            n = nghttp2_session_mem_send(r->session, &out);
+            if (n <= 0) {
+                return;
+            }
+            memcpy(r->pending, out, (size_t)n); /* a frame: at most 16 KiB + 9 */
+            r->npending = (size_t)n;
+        }
+        if (r->tls != NULL) {
+            if (tls_conn_write(r->tls, r->pending, r->npending) != 0) {
+                r->eof = true;
+                return;
+            }
+            r->npending = 0;
+            continue;
+        }
+        n = send(r->fd, r->pending, r->npending, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                r->eof = true;
+            }
+            return;
+        }
+        memmove(r->pending, r->pending + n, r->npending - (size_t)n);
+        r->npending -= (size_t)n;
+        if (r->npending > 0) {
+            return;
+        }
+    }
+}
+
+static void mraw_tls_read_cb(struct tls_conn *c, int status, const uint8_t *buf, size_t len,
+                             const char *errmsg, void *data)
+{
+    struct mraw *r = data;
+    (void)c;
+    (void)errmsg;
+    if (status != 0) {
+        r->eof = true;
+        return;
+    }
+    nghttp2_session_mem_recv(r->session, buf, len);
+}
+
+static void mraw_tls_hs_cb(struct tls_conn *c, int status, const char *errmsg, void *data)
+{
+    struct mraw *r = data;
+    (void)errmsg;
+    r->up = status == 0;
+    r->eof = status != 0;
+    if (status == 0) {
+        tls_conn_read_start(c, mraw_tls_read_cb, r);
+    }
+}
+
+static int mraw_tls(struct mraw *r, SSL_CTX *ctx, int32_t window)
+{
+    static const char *const alpn[] = {"h2", NULL};
+    char addr[64], em[SWARM_ERRMSG_SIZE];
+    memset(r, 0, sizeof *r);
+    r->fd = -1;
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", api_server_tls_port(server));
+    if (tls_conn_dial(&loop, addr, ctx, API_SERVER_NAME, alpn, 3000, mraw_tls_hs_cb, r,
+                      &r->tls, em) != 0) {
+        return -1;
+    }
+    mraw_session(r, window);
+    return 0;
+}
+
+static bool mraw_tls_closed;
+
+static void mraw_tls_closed_cb(struct tls_conn *c, void *data)
+{
+    (void)c;
+    (void)data;
+    mraw_tls_closed = true;
+}
+
+static void mraw_close(struct mraw *r)
+{
+    nghttp2_session_del(r->session);
+    for (int i = 0; i < MRAW_STREAMS; i++) {
+        grpc_buf_free(&r->body[i]);
+    }
+    if (r->tls != NULL) {
+        mraw_tls_closed = false;
+        tls_conn_close(r->tls, mraw_tls_closed_cb, NULL);
+        RUN_UNTIL(mraw_tls_closed, 3000);
+    } else {
+        close(r->fd);
+    }
+}
+
+static int mraw_say(struct mraw *r, size_t payload_len)
+{
+    static uint8_t payload[1 << 20];
+    Swarmtest__EchoRequest req = SWARMTEST__ECHO_REQUEST__INIT;
+    req.text = "bulk";
+    req.payload.data = payload;
+    req.payload.len = payload_len;
+    return mraw_call(r, "/swarmtest.Echo/Say", &req.base);
+}
+
+static int mraw_count(struct mraw *r, unsigned count, unsigned interval_ms, unsigned burst)
+{
+    Swarmtest__CountRequest req = SWARMTEST__COUNT_REQUEST__INIT;
+    req.count = count;
+    req.interval_ms = interval_ms;
+    req.burst = burst;
+    return mraw_call(r, "/swarmtest.Echo/Count", &req.base);
+}
+
+/* A client that grants no window: replies wait in the server, within the
+ * connection's response budget. The one reply that pushes the connection
+ * over it resets the stream holding the most (ENHANCE_YOUR_CALM), not the
+ * newest; the others are served once the window opens. */
+TEST(response_budget_resets_largest_stream)
+{
+    struct mraw *r = calloc(1, sizeof *r);
+    int ids[9];
+    loop_setup();
+    ASSERT_INT_EQ(server_start(0, API_ROLE_LOCAL, true, NULL), 0);
+    api_server_limits(server, API_ROLE_LOCAL)->resp_budget = 1 << 20;
+    ASSERT_INT_EQ(mraw_unix(r, 0), 0);
+    ids[0] = mraw_say(r, 300 << 10);
+    for (int i = 1; i < 9; i++) {
+        ids[i] = mraw_say(r, 100 << 10);
+    }
+    for (int i = 0; i < 9; i++) {
+        ASSERT_INT_EQ(ids[i], i);
+    }
+    ASSERT(RUN_UNTIL((mraw_pump(r), handler_calls == 9 && r->closed[0]) || r->eof, 10000));
+    ASSERT(!r->eof);
+    ASSERT_INT_EQ(r->rst[0], NGHTTP2_ENHANCE_YOUR_CALM);
+    ASSERT_INT_EQ((int)r->data[0], 0);
+    for (int i = 1; i < 9; i++) {
+        ASSERT(!r->closed[i]);
+    }
+    mraw_open_window(r, 1 << 20);
+    ASSERT(RUN_UNTIL((mraw_pump(r), ({
+                          bool all = true;
+                          for (int i = 1; i < 9; i++) all = all && r->closed[i];
+                          all;
+                      })) || r->eof,
+                     10000));
+    for (int i = 1; i < 9; i++) {
+        ASSERT_INT_EQ(r->grpc_status[i], API_OK);
+        ASSERT(r->data[i] > 100 << 10);
+    }
+    ASSERT(server_still_serves());
+    mraw_close(r);
+    free(r);
+    ASSERT(server_stop());
+    ASSERT_INT_EQ(loop_teardown(), 0);
+}
+
+/* Streaming producers over the budget: one waiting between messages is
+ * told by on_cancel, one sending without pause by api_call_send failing;
+ * neither goes on queueing. */
+TEST(response_budget_cancels_producers)
+{
+    struct mraw *r = calloc(1, sizeof *r);
+    loop_setup();
+    ASSERT_INT_EQ(server_start(0, API_ROLE_LOCAL, true, NULL), 0);
+    api_server_limits(server, API_ROLE_LOCAL)->resp_budget = 256 << 10;
+    ASSERT_INT_EQ(mraw_unix(r, 0), 0);
+    int a = mraw_count(r, 1000000, 300, 20000); /* ~180 KiB, then a pause */
+    ASSERT(RUN_UNTIL((mraw_pump(r), count_sent_total >= 20000) || r->eof, 10000));
+    int b = mraw_say(r, 100 << 10); /* over the budget: a holds the most */
+    ASSERT(RUN_UNTIL((mraw_pump(r), r->closed[a] && cancels_seen > 0) || r->eof, 10000));
+    ASSERT_INT_EQ(r->rst[a], NGHTTP2_ENHANCE_YOUR_CALM);
+    ASSERT_INT_EQ(cancels_seen, 1);
+    ASSERT(!r->closed[b]);
+    int c = mraw_count(r, 1000000, 0, 0); /* without pause: resets itself */
+    ASSERT(RUN_UNTIL((mraw_pump(r), r->closed[c] && counts_ended == 2) || r->eof, 10000));
+    ASSERT_INT_EQ(r->rst[c], NGHTTP2_ENHANCE_YOUR_CALM);
+    ASSERT_INT_EQ(counts_failed, 2);
+    ASSERT(count_sent_total < 100000);
+    ASSERT(!r->closed[b]);
+    mraw_open_window(r, 1 << 20);
+    ASSERT(RUN_UNTIL((mraw_pump(r), r->closed[b]) || r->eof, 10000));
+    ASSERT_INT_EQ(r->grpc_status[b], API_OK);
+    ASSERT(server_still_serves());
+    mraw_close(r);
+    free(r);
+    ASSERT(server_stop());
+    ASSERT_INT_EQ(loop_teardown(), 0);
+}
+
+/* A client that grants huge windows and reads nothing: its bytes pile up
+ * in the write queue, and past the budget the connection is closed. */
+TEST(response_budget_closes_unread_connection)
+{
+    struct mraw *r = calloc(1, sizeof *r);
+    loop_setup();
+    ASSERT_INT_EQ(server_start(0, API_ROLE_LOCAL, true, NULL), 0);
+    api_server_limits(server, API_ROLE_LOCAL)->resp_budget = 256 << 10;
+    ASSERT_INT_EQ(mraw_unix(r, INT32_MAX), 0);
+    int c = mraw_count(r, 2000000, 0, 0); /* ~18 MB if nothing stopped it */
+    ASSERT(RUN_UNTIL((mraw_pump(r), handler_calls == 1), 5000));
+    r->reading = false;
+    ASSERT(RUN_UNTIL((mraw_pump(r), counts_ended == 1), 20000));
+    ASSERT_INT_EQ(counts_failed, 1);
+    /* Whatever reached the socket, then the end of the connection. */
+    r->reading = true;
+    ASSERT(RUN_UNTIL((mraw_pump(r), r->eof), 10000));
+    ASSERT(!r->closed[c] || r->grpc_status[c] != API_OK);
+    ASSERT(count_sent_total < 2000000);
+    ASSERT(server_still_serves());
+    mraw_close(r);
+    free(r);
+    ASSERT(server_stop());
+    ASSERT_INT_EQ(loop_teardown(), 0);
+}
+
+/* A certificate holder that takes no response bytes (zero window) for the
+ * idle time is closed, although it has calls. */
+TEST(response_stall_closes_tls_connection)
+{
+    struct mraw *r = calloc(1, sizeof *r);
+    ASSERT_INT_EQ(pki_setup(), 0);
+    loop_setup();
+    SSL_CTX *sctx = server_ctx(&pki.manager);
+    ASSERT_INT_EQ(server_start(0, API_ROLE_MANAGER, true, sctx), 0);
+    SSL_CTX_free(sctx);
+    api_server_limits(server, API_ROLE_MANAGER)->idle_ms = 300;
+    SSL_CTX *cctx = client_ctx(&pki.manager);
+    ASSERT_INT_EQ(mraw_tls(r, cctx, 0), 0);
+    ASSERT(RUN_UNTIL(r->up || r->eof, 5000));
+    ASSERT(r->up);
+    int a = mraw_say(r, 4096);
+    ASSERT(RUN_UNTIL((mraw_pump(r), handler_calls == 1) || r->eof, 5000));
+    ASSERT(!r->eof);
+    ASSERT(RUN_UNTIL((mraw_pump(r), r->eof), 5000));
+    ASSERT(!r->closed[a] || r->grpc_status[a] != API_OK);
+    mraw_close(r);
+    free(r);
+    SSL_CTX_free(cctx);
     ASSERT(server_stop());
     ASSERT_INT_EQ(loop_teardown(), 0);
 }
