@@ -17,7 +17,7 @@ from conftest import wait_for
 from test_hostile_bytes import (  # noqa: F401  (target is a fixture)
     END_STREAM, DATA, HEADERS, END_HEADERS, IO_TIMEOUT, LIST_NODES, H2Conn, certs, frame,
     grpc_msg, hpack_encode, grpc_headers, open_h2, own_node, tcp_connect, target,
-    tls_context, assert_serving,
+    tls_context, assert_serving, PREFACE,
 )
 
 CA_ROOT = "/swarm.CA/GetRootCACertificate"
@@ -451,3 +451,82 @@ def test_raft_connections_bounded(target):
         for s in conns:
             s.close()
     assert_serving(target, target.pid0)
+
+
+# ------------------------------------------------ responses nobody takes
+
+LIST_SERVICES = "/swarm.Control/ListServices"
+RESP_BUDGET = 32 << 20      # API_PEER_RESP_BUDGET
+ENHANCE_YOUR_CALM = 0xb
+
+
+def stalled_flow(node, window):
+    """A connection with the node's own certificate whose SETTINGS grant
+    `window` bytes to each stream (and as much to the connection)."""
+    c = FlowConn(tls_context(node).wrap_socket(tcp_connect(node), server_hostname="swarm-manager"))
+    settings = struct.pack(">HI", SETTINGS_INITIAL_WINDOW_SIZE, window)
+    out = PREFACE + frame(SETTINGS_T, 0, 0, settings)
+    if window > 65535:
+        out += frame(WINDOW_UPDATE_T, 0, 0, struct.pack(">I", window - 65535))
+    assert c.send(out)
+    return c
+
+
+def test_responses_nobody_takes_keep_rss_bounded(target):
+    """A certificate holder asks for many pages of about 1 MiB each and takes
+    none of them: one connection grants windows of 2 GiB and never reads its
+    socket, two grant no window at all. Before the response budget the
+    server queued all of it (~300 MiB); now each connection holds at most
+    its budget, the streams holding the most being reset
+    (ENHANCE_YOUR_CALM), and everyone else is served meanwhile."""
+    env = "PAD=" + "x" * 60000
+    for i in range(20):
+        target.ok("service", "create", "-d", "--name", f"big{i}", "--replicas", "0",
+                  "--env", env, "sleep", "1000")
+    pid = target.proc.pid
+    before = rss_kib(pid)
+    unread = stalled_flow(target, 0x7FFFFFFF)
+    zero = [stalled_flow(target, 0) for _ in range(2)]
+    try:
+        for c in (unread, *zero):
+            sids = [c.open_stream(LIST_SERVICES) for _ in range(100)]
+            for sid in sids:
+                c.push(sid, grpc_msg(), True)
+        # Zero windows: nothing can be sent, so what is over the budget is
+        # reset (reading the socket grants no window).
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(len(c.reset) >= 60 or c.eof for c in zero):
+            for c in zero:
+                c.poll(0.1)
+        for c in zero:
+            assert not c.eof, "a connection within its budget was closed"
+            assert len(c.reset) >= 60, (len(c.reset), len(c.status))
+            assert set(c.reset.values()) == {ENHANCE_YOUR_CALM}, c.reset
+        # Others are served meanwhile.
+        assert_serving(target, target.pid0)
+        rows = target.ok("service", "ls").splitlines()
+        assert len(rows) == 21, rows
+        grown = rss_kib(pid) - before
+        print(f"RSS {before} KiB -> {before + grown} KiB (+{grown} KiB)")
+        assert grown < 4 * (RESP_BUDGET >> 10), f"RSS grew by {grown} KiB"
+        # The unread connection's streams over the budget were reset too.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not unread.eof and len(unread.reset) < 60:
+            unread.poll(0.1)
+        assert len(unread.reset) >= 60, (len(unread.reset), len(unread.status), unread.eof)
+        assert set(unread.reset.values()) == {ENHANCE_YOUR_CALM}, unread.reset
+        # The zero-window streams within the budget are still there: the
+        # window opens, and they are answered.
+        for c in zero:
+            waiting = [s for s in c.windows if not c.ended(s)]
+            assert waiting, "every stream was reset"
+            c.send(frame(SETTINGS_T, 0, 0, struct.pack(">HI", SETTINGS_INITIAL_WINDOW_SIZE, 4 << 20))
+                   + frame(WINDOW_UPDATE_T, 0, 0, struct.pack(">I", 64 << 20)))
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not c.eof and not all(c.ended(s) for s in waiting):
+                c.poll(0.1)
+            assert [c.status.get(s) for s in waiting] == [0] * len(waiting), (c.status, c.reset)
+    finally:
+        for c in (unread, *zero):
+            c.close()
+    assert target.alive() and target.proc.pid == target.pid0
