@@ -5,6 +5,8 @@
 #include "err.h"
 #include "grpc.h"
 
+#define H2_WRITE_CHUNK (256u << 10)
+
 int h2_flush(struct h2_io *io)
 {
     struct grpc_buf out = {0};
@@ -28,10 +30,19 @@ int h2_flush(struct h2_io *io)
         if (n == 0) {
             break;
         }
-        /* Coalesce frames into one write: one TLS record run, one syscall. */
+        /* Coalesce frames into few writes (one TLS record run, one syscall
+         * each), in chunks: a flush of many MiB must not be copied whole
+         * twice more on its way to the socket. */
         if (grpc_buf_append(&out, data, (size_t)n) != 0) {
             rv = SWARM_ENOMEM;
             break;
+        }
+        if (out.len >= H2_WRITE_CHUNK) {
+            if (tls_conn_write(io->tls, out.data, out.len) != 0) {
+                rv = SWARM_EIO;
+                break;
+            }
+            out.len = 0;
         }
     }
     io->in_session = false;

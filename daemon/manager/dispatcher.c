@@ -10,8 +10,11 @@
  * Assignments (server stream): the node's tasks, first the complete set,
  *   then incremental changes from store events (queued per session and sent
  *   once per loop turn). Both go out in messages of at most MSGCHUNK_BOUND
- *   bytes (more = true on all but the last of a set). A send that fails ends
- *   the stream: the node opens a new session and gets the complete set.
+ *   bytes (more = true on all but the last of a set), as fast as the node
+ *   takes them: a message waits while the connection's response budget
+ *   (api_call_send_room) has no room for it, and changes queue behind the
+ *   set being sent. A send that fails ends the stream: the node opens a new
+ *   session and gets the complete set.
  * UpdateTaskStatus: the request is checked whole first (report_check: count,
  *   IDs, states, timestamps, string sizes; then each task by ID in the
  *   store: it must exist, be this node's, and not go back in state); a bad
@@ -34,6 +37,7 @@
 #include "dispatcher.h"
 #include "pki.h"
 
+#include <assert.h>
 #include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +73,9 @@ struct dsession {
     uint64_t last_heartbeat;
     struct passign *pend; /* changes not sent yet (assign_call only) */
     size_t n_pend, cap_pend;
+    struct passign *set; /* a set being sent (owned), from set_sent on */
+    size_t n_set, set_sent;
+    Swarm__AssignmentsType set_type;
     unsigned char renew_sent[32]; /* SHA-256 of the issuer key last asked for */
     struct dsession *next; /* bucket chain */
 };
@@ -159,11 +166,15 @@ static void pend_free(struct passign *p, size_t n)
     free(p);
 }
 
+/* Forget the changes not sent yet, and the rest of a set being sent. */
 static void pend_clear(struct dsession *s)
 {
     pend_free(s->pend, s->n_pend);
     s->pend = NULL;
     s->n_pend = s->cap_pend = 0;
+    pend_free(s->set, s->n_set);
+    s->set = NULL;
+    s->n_set = s->set_sent = 0;
 }
 
 /* End a session with `status` (UNAVAILABLE: the node reconnects) and forget
@@ -547,12 +558,24 @@ static void managers_broadcast(struct dispatcher *d)
 
 /* ---------------------------------------------------------- assignments */
 
-/* Send items[0..n) (updates and removals, in order) as one set of `type`,
- * in messages of at most MSGCHUNK_BOUND bytes. Returns 0, or -1 when a send
- * failed and the stream was ended (assign_fail). */
-static int assign_send(struct dsession *s, Swarm__AssignmentsType type,
-                       const struct passign *items, size_t n)
+/* Room to keep on the connection beyond a message: the session stream's
+ * messages and the answers to the node's unary calls share it. */
+#define ASSIGN_ROOM_SPARE (1u << 20)
+/* How soon a set waiting for room is looked at again. */
+#define ASSIGN_RETRY_MS 10
+
+static void assign_flush_cb(uv_timer_t *t);
+
+/* Send what the connection has room for of the set being sent (s->set
+ * from s->set_sent on), in messages of at most MSGCHUNK_BOUND bytes; the
+ * set is freed once all of it went. Returns 0 (sent, or waiting for room:
+ * the assign timer comes back), or -1 when a send failed and the stream was
+ * ended (assign_fail). */
+static int assign_pump(struct dsession *s)
 {
+    struct dispatcher *d = s->d;
+    const struct passign *items = s->set + s->set_sent;
+    size_t n = s->n_set - s->set_sent;
     struct msgchunk_item *sizes = calloc(n ? n : 1, sizeof *sizes);
     size_t *ends = calloc(n ? n : 1, sizeof *ends);
     Swarm__Task **upd = calloc(n ? n : 1, sizeof *upd);
@@ -578,15 +601,25 @@ static int assign_send(struct dsession *s, Swarm__AssignmentsType type,
     }
     for (size_t c = 0; c < chunks && rv == 0; c++) {
         Swarm__AssignmentsMessage out = SWARM__ASSIGNMENTS_MESSAGE__INIT;
-        out.type = type;
+        size_t bytes = 0;
+        out.type = s->set_type;
         out.update = upd;
         out.remove = rem;
         for (size_t i = start; i < ends[c]; i++) {
+            bytes += sizes[i].size;
             if (items[i].task != NULL) {
                 upd[out.n_update++] = items[i].task;
             } else {
                 rem[out.n_remove++] = items[i].remove;
             }
+        }
+        if (s->assign_call != NULL &&
+            api_call_send_room(s->assign_call) < bytes + ASSIGN_ROOM_SPARE &&
+            api_call_pending_bytes(s->assign_call) > 0) {
+            /* The node has not taken what it was sent yet: later. */
+            s->set_sent += start;
+            uv_timer_start(&d->assign_timer, assign_flush_cb, ASSIGN_RETRY_MS, 0);
+            goto out;
         }
         out.more = c + 1 < chunks;
         start = ends[c];
@@ -597,12 +630,33 @@ static int assign_send(struct dsession *s, Swarm__AssignmentsType type,
             rv = -1;
         }
     }
+    if (rv == 0) {
+        pend_free(s->set, s->n_set);
+        s->set = NULL;
+        s->n_set = s->set_sent = 0;
+        if (s->n_pend > 0) { /* changes that queued behind the set */
+            uv_timer_start(&d->assign_timer, assign_flush_cb, 0, 0);
+        }
+    }
 out:
     free(sizes);
     free(ends);
     free(upd);
     free(rem);
     return rv;
+}
+
+/* Send items[0..n) (updates and removals, in order, owned: freed once sent)
+ * as one set of `type`, as the connection has room for it (assign_pump). */
+static int assign_send(struct dsession *s, Swarm__AssignmentsType type, struct passign *items,
+                       size_t n)
+{
+    assert(s->set == NULL);
+    s->set = items;
+    s->n_set = n;
+    s->set_sent = 0;
+    s->set_type = type;
+    return assign_pump(s);
 }
 
 /* Queue one change for the session's next incremental batch. */
@@ -633,18 +687,24 @@ static void assign_flush_cb(uv_timer_t *t)
         return;
     }
     for (unsigned b = 0; b < DISPATCHER_BUCKETS; b++) {
-        for (struct dsession *s = d->buckets[b]; s != NULL; s = s->next) {
-            struct passign *p = s->pend;
-            size_t n = s->n_pend;
-            if (n == 0) {
+        struct dsession *next;
+        for (struct dsession *s = d->buckets[b]; s != NULL; s = next) {
+            next = s->next;
+            if (s->assign_call == NULL) {
                 continue;
             }
+            if (s->set != NULL) {
+                assign_pump(s); /* changes wait behind it */
+                continue;
+            }
+            if (s->n_pend == 0) {
+                continue;
+            }
+            struct passign *p = s->pend;
+            size_t n = s->n_pend;
             s->pend = NULL;
             s->n_pend = s->cap_pend = 0;
-            if (s->assign_call != NULL) {
-                assign_send(s, SWARM__ASSIGNMENTS_TYPE__ASSIGNMENTS_INCREMENTAL, p, n);
-            }
-            pend_free(p, n);
+            assign_send(s, SWARM__ASSIGNMENTS_TYPE__ASSIGNMENTS_INCREMENTAL, p, n);
         }
     }
 }
@@ -830,16 +890,17 @@ static void assignments_cb(struct api_call *call, const ProtobufCMessage *msg, v
         api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) { /* the set owns the tasks it sends */
         if (task_for_node(tasks[i])) {
             sel[k++].task = tasks[i];
+        } else {
+            swarm__task__free_unpacked(tasks[i], NULL);
         }
     }
+    free(tasks);
     s->assign_call = call;
     api_call_on_cancel(call, assign_cancel_cb, s);
     assign_send(s, SWARM__ASSIGNMENTS_TYPE__ASSIGNMENTS_COMPLETE, sel, k);
-    free(sel);
-    store_task_free_list(tasks, n);
 }
 
 static enum api_status report_status(enum taskreport_result r)

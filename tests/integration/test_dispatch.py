@@ -132,6 +132,35 @@ def test_hundred_replicas_of_60k_env_all_shown(swarm):
     assert "exceeds" not in log and "out of memory" not in log, w.log_tail()
 
 
+def test_assignments_larger_than_the_response_budget(swarm):
+    """600 tasks x 60 KB of env on one worker: 36 MB of assignments, more
+    than a connection's response budget (32 MiB). The dispatcher sends them
+    as fast as the worker takes them instead of queueing them all, so the
+    stream is never reset for its budget: all of them run, also after the
+    worker restarts and gets its complete set again."""
+    m = drained_manager(swarm)
+    w = swarm.node("w1").start("--executor", "sim")
+    token = m.ok("swarm", "join-token", "-q", "worker").strip()
+    w.ok("swarm", "join", "--token", token, "--advertise-addr", w.ip, m.addr)
+    wait_for(lambda: (status_of(m, "w1") or {}).get("STATUS") == "Ready", timeout=10,
+             what="w1 Ready")
+    big = "x" * 60000
+    m.ok("service", "create", "-d", "--name", "big", "--replicas", "600", "--env",
+         f"BIG={big}", SLEEP, "1000", timeout=120)
+    wait_for(lambda: replicas(m, "big") == "600/600", timeout=180, interval=1,
+             what="600/600 running")
+    w.kill()
+    m.ok("service", "scale", "-d", "big=590", timeout=60)
+    w.start("--executor", "sim")
+    wait_for(lambda: (status_of(m, "w1") or {}).get("STATUS") == "Ready", timeout=30,
+             what="w1 Ready again")
+    wait_for(lambda: replicas(m, "big") == "590/590" and len(running_rows(ps(m, "big"))) == 590,
+             timeout=180, interval=1, what="590/590 running after the restart")
+    log = m.log_path.read_text(errors="replace")
+    assert "over its budget" not in log, [l for l in log.splitlines() if "budget" in l][:3]
+    assert "assignments stream ended" not in log, m.log_tail()
+
+
 # ---------------------------------------------------------- worker reports
 
 def test_worker_reports_are_checked(swarm, stubs):
