@@ -508,7 +508,8 @@ def test_responses_nobody_takes_keep_rss_bounded(target):
         assert len(rows) == 21, rows
         grown = rss_kib(pid) - before
         print(f"RSS {before} KiB -> {before + grown} KiB (+{grown} KiB)")
-        assert grown < 4 * (RESP_BUDGET >> 10), f"RSS grew by {grown} KiB"
+        # Three connections at their budget, and room for the allocator.
+        assert grown < 5 * (RESP_BUDGET >> 10), f"RSS grew by {grown} KiB"
         # The unread connection's streams over the budget were reset too.
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not unread.eof and len(unread.reset) < 60:
