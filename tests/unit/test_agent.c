@@ -86,6 +86,30 @@ static int64_t wall_ms(void)
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
+/* Every case: the PKI, a loop and a temp dir before; after, whether the
+ * case passed or failed, the loop is drained and closed (uv_loop_close must
+ * return 0) and the temp dirs removed. */
+struct agent_fx {
+    int unused;
+};
+
+static int pki_setup(void);
+
+static void agent_fx_setup(struct agent_fx *f)
+{
+    (void)f;
+    ASSERT(pki_setup() == 0);
+    loop_setup();
+}
+
+static void agent_fx_teardown(struct agent_fx *f)
+{
+    (void)f;
+    ASSERT_INT_EQ(loop_teardown(), 0);
+}
+
+#define AGENT_TEST(tname) TEST_F(tname, struct agent_fx, agent_fx_setup, agent_fx_teardown)
+
 /* ---------------------------------------------------------------- PKI */
 
 struct ident {
@@ -604,12 +628,10 @@ static int db_status(const char *dir, const char *id, int64_t *ts)
 
 /* -------------------------------------------------------------- tests */
 
-TEST(session_opens_and_heartbeats)
+AGENT_TEST(session_opens_and_heartbeats)
 {
     struct fake_mgr m;
     struct agent_obs obs;
-    ASSERT(pki_setup() == 0);
-    loop_setup();
     ASSERT(fake_start(&m) == 0);
     const char *mgrs[] = {m.addr};
     struct agent *a = agent_make(tmpdir, mgrs, 1, "sim", &obs);
@@ -624,17 +646,14 @@ TEST(session_opens_and_heartbeats)
     ASSERT(obs.manager_msgs >= 1);
     ASSERT_STR_EQ(obs.last_manager, m.addr);
     FINISH(a, obs, true, &m);
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
-TEST(assignments_statuses_shutdown_remove)
+AGENT_TEST(assignments_statuses_shutdown_remove)
 {
     struct fake_mgr m;
     struct agent_obs obs;
     struct tspec ts[3];
     Swarm__Task *upd[3];
-    ASSERT(pki_setup() == 0);
-    loop_setup();
     ASSERT(fake_start(&m) == 0);
     const char *mgrs[] = {m.addr};
     struct agent *a = agent_make(tmpdir, mgrs, 1, "sim", &obs);
@@ -679,17 +698,14 @@ TEST(assignments_statuses_shutdown_remove)
     ASSERT(RUN_UNTIL(db_rows(tmpdir) == 1, 10000));
     ASSERT_INT_EQ(db_status(tmpdir, "task-2", NULL), RUNNING);
     FINISH(a, obs, true, &m);
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
-TEST(reconnect_and_failover_keep_tasks)
+AGENT_TEST(reconnect_and_failover_keep_tasks)
 {
     struct fake_mgr m1, m2;
     struct agent_obs obs;
     struct tspec ts[2];
     Swarm__Task *upd[2];
-    ASSERT(pki_setup() == 0);
-    loop_setup();
     ASSERT(fake_start(&m1) == 0);
     ASSERT(fake_start(&m2) == 0);
     const char *mgrs[] = {m1.addr, m2.addr};
@@ -721,17 +737,14 @@ TEST(reconnect_and_failover_keep_tasks)
     ASSERT_INT_EQ(db_status(tmpdir, "task-a", NULL), RUNNING);
     ASSERT(m2.heartbeats >= 1);
     FINISH(a, obs, true, &m2);
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
-TEST(failed_heartbeat_or_status_reconnects_and_resends)
+AGENT_TEST(failed_heartbeat_or_status_reconnects_and_resends)
 {
     struct fake_mgr m;
     struct agent_obs obs;
     struct tspec ts[1];
     Swarm__Task *upd[1];
-    ASSERT(pki_setup() == 0);
-    loop_setup();
     ASSERT(fake_start(&m) == 0);
     const char *mgrs[] = {m.addr};
     struct agent *a = agent_make(tmpdir, mgrs, 1, "sim", &obs);
@@ -748,18 +761,15 @@ TEST(failed_heartbeat_or_status_reconnects_and_resends)
     ASSERT_INT_EQ(m.fail_statuses, 0);
     ASSERT_INT_EQ(m.sessions, 3);
     FINISH(a, obs, true, &m);
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
-TEST(large_assignment_batches)
+AGENT_TEST(large_assignment_batches)
 {
     enum { N = 600 };
     struct fake_mgr m;
     struct agent_obs obs;
     static struct tspec ts[N];
     static Swarm__Task *upd[N];
-    ASSERT(pki_setup() == 0);
-    loop_setup();
     ASSERT(fake_start(&m) == 0);
     const char *mgrs[] = {m.addr};
     struct agent *a = agent_make(tmpdir, mgrs, 1, "sim", &obs);
@@ -782,19 +792,16 @@ TEST(large_assignment_batches)
     ASSERT(m.max_batch >= 200);
     ASSERT_INT_EQ(db_rows(tmpdir), N);
     FINISH(a, obs, true, &m);
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
 /* A COMPLETE set in several messages applies only with its last one; a
  * stream cut before leaves the previous set in force. */
-TEST(complete_set_in_chunks_applies_at_its_end)
+AGENT_TEST(complete_set_in_chunks_applies_at_its_end)
 {
     struct fake_mgr m;
     struct agent_obs obs;
     struct tspec ts[3];
     Swarm__Task *x, *y, *z;
-    ASSERT(pki_setup() == 0);
-    loop_setup();
     ASSERT(fake_start(&m) == 0);
     const char *mgrs[] = {m.addr};
     struct agent *a = agent_make(tmpdir, mgrs, 1, "sim", &obs);
@@ -828,19 +835,16 @@ TEST(complete_set_in_chunks_applies_at_its_end)
     ASSERT(RUN_UNTIL(db_rows(tmpdir) == 2, 10000));
     ASSERT_INT_EQ(db_status(tmpdir, "task-x", NULL), -1);
     FINISH(a, obs, true, &m);
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
 /* A batch refused for one task's sake: that status is dropped, the others
  * are sent again, the session goes on. */
-TEST(refused_status_is_dropped_session_kept)
+AGENT_TEST(refused_status_is_dropped_session_kept)
 {
     struct fake_mgr m;
     struct agent_obs obs;
     struct tspec ts[2];
     Swarm__Task *upd[2];
-    ASSERT(pki_setup() == 0);
-    loop_setup();
     ASSERT(fake_start(&m) == 0);
     snprintf(m.refuse_id, sizeof m.refuse_id, "task-gone");
     const char *mgrs[] = {m.addr};
@@ -857,17 +861,14 @@ TEST(refused_status_is_dropped_session_kept)
     ASSERT_INT_EQ(m.sessions, 1);
     ASSERT(agent_connected(a));
     FINISH(a, obs, true, &m);
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
 /* Removed from the swarm: told once (refused session, or an open session
  * ended so), the agent stops connecting and says so. */
-TEST(removed_node_stops_connecting)
+AGENT_TEST(removed_node_stops_connecting)
 {
     struct fake_mgr m;
     struct agent_obs obs;
-    ASSERT(pki_setup() == 0);
-    loop_setup();
     ASSERT(fake_start(&m) == 0);
     const char *mgrs[] = {m.addr};
     struct agent *a = agent_make(tmpdir, mgrs, 1, "sim", &obs);
@@ -907,15 +908,12 @@ TEST(removed_node_stops_connecting)
     RUN_FOR(500);
     ASSERT_INT_EQ(m.session_reqs, reqs);
     FINISH(a, obs, true, &m);
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
-TEST(redirect_to_leader)
+AGENT_TEST(redirect_to_leader)
 {
     struct fake_mgr follower, leader;
     struct agent_obs obs;
-    ASSERT(pki_setup() == 0);
-    loop_setup();
     ASSERT(fake_start(&follower) == 0);
     ASSERT(fake_start(&leader) == 0);
     snprintf(follower.redirect, sizeof follower.redirect, "%s", leader.addr);
@@ -928,18 +926,15 @@ TEST(redirect_to_leader)
     ASSERT_INT_EQ(leader.sessions, 1);
     ASSERT_STR_EQ(agent_manager_addr(a), leader.addr);
     FINISH(a, obs, true, &follower, &leader);
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
-TEST(restart_resumes_tasks_without_manager)
+AGENT_TEST(restart_resumes_tasks_without_manager)
 {
     struct fake_mgr m;
     struct agent_obs obs;
     struct tspec ts[3];
     Swarm__Task *upd[3];
     int64_t t_before = 0, t_after = 0;
-    ASSERT(pki_setup() == 0);
-    loop_setup();
     ASSERT(fake_start(&m) == 0);
     const char *mgrs[] = {m.addr};
     struct agent *a = agent_make(tmpdir, mgrs, 1, "sim", &obs);
@@ -975,17 +970,14 @@ TEST(restart_resumes_tasks_without_manager)
     ASSERT(RUN_UNTIL(obs.stopped, 10000));
     /* Stopped with stop_tasks: recorded as shut down, not resumed later. */
     ASSERT_INT_EQ(db_status(tmpdir, "task-x", NULL), SHUTDOWN);
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
-TEST(process_executor_runs_sleep)
+AGENT_TEST(process_executor_runs_sleep)
 {
     struct fake_mgr m;
     struct agent_obs obs;
     struct tspec ts[1];
     Swarm__Task *upd[1];
-    ASSERT(pki_setup() == 0);
-    loop_setup();
     ASSERT(fake_start(&m) == 0);
     const char *mgrs[] = {m.addr};
     struct agent *a = agent_make(tmpdir, mgrs, 1, "process", &obs);
@@ -1002,20 +994,17 @@ TEST(process_executor_runs_sleep)
     ASSERT(RUN_UNTIL(fake_state(&m, "task-sleep") == SHUTDOWN, 10000));
     ASSERT(RUN_UNTIL(kill(pid, 0) != 0, 10000));
     FINISH(a, obs, true, &m);
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
 /* A task ID names a directory on the worker: one with a '/' or ".." from a
  * manager is refused (never stored, run or reported), the others run. */
-TEST(refuses_task_ids_that_are_paths)
+AGENT_TEST(refuses_task_ids_that_are_paths)
 {
     struct fake_mgr m;
     struct agent_obs obs;
     struct tspec ts[4];
     Swarm__Task *upd[4];
     char esc[32], path[PATH_MAX];
-    ASSERT(pki_setup() == 0);
-    loop_setup();
     ASSERT(fake_start(&m) == 0);
     const char *mgrs[] = {m.addr};
     struct agent *a = agent_make(tmpdir, mgrs, 1, "process", &obs);
@@ -1039,10 +1028,9 @@ TEST(refuses_task_ids_that_are_paths)
         ASSERT(access(path, F_OK) != 0);
     }
     FINISH(a, obs, true, &m);
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
-TEST(many_agents_one_loop)
+AGENT_TEST(many_agents_one_loop)
 {
     enum { N = 100 };
     struct fake_mgr m;
@@ -1051,8 +1039,6 @@ TEST(many_agents_one_loop)
     char dirs[N][96];
     struct tspec ts[1];
     Swarm__Task *upd[1];
-    ASSERT(pki_setup() == 0);
-    loop_setup();
     ASSERT(fake_start(&m) == 0);
     const char *mgrs[] = {m.addr};
     for (int i = 0; i < N; i++) {
@@ -1091,7 +1077,6 @@ TEST(many_agents_one_loop)
                      10000));
     fake_stop(&m);
     ASSERT(RUN_UNTIL(m.down, 10000));
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
 TEST_MAIN()

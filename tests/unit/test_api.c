@@ -71,6 +71,26 @@ static int loop_teardown(void)
     return uv_loop_close(&loop);
 }
 
+/* The cases that use the loop: set up before, and after (passed or failed)
+ * drained and closed; uv_loop_close must return 0. */
+struct loop_fx {
+    int unused;
+};
+
+static void loop_fx_setup(struct loop_fx *f)
+{
+    (void)f;
+    loop_setup();
+}
+
+static void loop_fx_teardown(struct loop_fx *f)
+{
+    (void)f;
+    ASSERT_INT_EQ(loop_teardown(), 0);
+}
+
+#define LOOP_TEST(tname) TEST_F(tname, struct loop_fx, loop_fx_setup, loop_fx_teardown)
+
 /* ---------------------------------------------------------------- PKI */
 
 struct ident {
@@ -497,11 +517,10 @@ TEST(grpc_helpers)
 
 /* --------------------------------------------------------- unix socket */
 
-TEST(unary_unix)
+LOOP_TEST(unary_unix)
 {
     struct result r;
     struct stat st;
-    loop_setup();
     ASSERT_INT_EQ(server_start(0, API_ROLE_LOCAL, true, NULL), 0);
     ASSERT_INT_EQ(stat(sock_path, &st), 0);
     ASSERT_INT_EQ(st.st_mode & 0777, 0600);
@@ -538,13 +557,11 @@ TEST(unary_unix)
     close(fd);
     ASSERT_INT_EQ(api_server_listen_unix(server, sock_path, em), 0);
     ASSERT(server_stop());
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
-TEST(streaming_count)
+LOOP_TEST(streaming_count)
 {
     struct result r = {0};
-    loop_setup();
     ASSERT_INT_EQ(server_start(0, API_ROLE_LOCAL, true, NULL), 0);
     struct api_client *c = client_unix();
     Swarmtest__CountRequest req = SWARMTEST__COUNT_REQUEST__INIT;
@@ -584,13 +601,11 @@ TEST(streaming_count)
 
     ASSERT(client_stop(c));
     ASSERT(server_stop());
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
-TEST(unknown_method)
+LOOP_TEST(unknown_method)
 {
     struct result r = {0};
-    loop_setup();
     ASSERT_INT_EQ(server_start(0, API_ROLE_LOCAL, false, NULL), 0);
     struct api_client *c = client_unix();
     Swarmtest__CountRequest req = SWARMTEST__COUNT_REQUEST__INIT;
@@ -603,13 +618,11 @@ TEST(unknown_method)
     ASSERT_INT_EQ(handler_calls, 0);
     ASSERT(client_stop(c));
     ASSERT(server_stop());
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
-TEST(deadline_exceeded)
+LOOP_TEST(deadline_exceeded)
 {
     struct result r;
-    loop_setup();
     ASSERT_INT_EQ(server_start(0, API_ROLE_LOCAL, true, NULL), 0);
     struct api_client *c = client_unix();
     ASSERT_INT_EQ(say(c, "hold", 0, 100, &r), 0);
@@ -627,15 +640,13 @@ TEST(deadline_exceeded)
     ASSERT(server_still_serves());
     ASSERT(client_stop(c));
     ASSERT(server_stop());
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
-TEST(concurrent_calls)
+LOOP_TEST(concurrent_calls)
 {
     enum { N = 200 };
     static struct result r[N];
     char text[N][16];
-    loop_setup();
     ASSERT_INT_EQ(server_start(0, API_ROLE_LOCAL, true, NULL), 0);
     struct api_client *c = client_unix();
     ASSERT(RUN_UNTIL(connected_flag, 3000));
@@ -656,14 +667,12 @@ TEST(concurrent_calls)
     ASSERT_INT_EQ(handler_calls, N);
     ASSERT(client_stop(c));
     ASSERT(server_stop());
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
-TEST(oversized_message)
+LOOP_TEST(oversized_message)
 {
     struct result r;
     static uint8_t big[64 * 1024];
-    loop_setup();
     ASSERT_INT_EQ(server_start(1024, API_ROLE_LOCAL, true, NULL), 0);
     struct api_client *c = client_unix();
     Swarmtest__EchoRequest req = SWARMTEST__ECHO_REQUEST__INIT;
@@ -686,13 +695,11 @@ TEST(oversized_message)
     ASSERT_INT_EQ(r.payload_len, 100);
     ASSERT(client_stop(c));
     ASSERT(server_stop());
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
-TEST(client_disconnect_pending_handler)
+LOOP_TEST(client_disconnect_pending_handler)
 {
     struct result r;
-    loop_setup();
     ASSERT_INT_EQ(server_start(0, API_ROLE_LOCAL, true, NULL), 0);
     struct api_client *c = client_unix();
     ASSERT_INT_EQ(say(c, "hold", 0, 0, &r), 0);
@@ -709,13 +716,11 @@ TEST(client_disconnect_pending_handler)
     ProtobufCBinaryData none = {0, NULL};
     echo_reply(held_call, "late", none);
     held_call = NULL;
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
-TEST(graceful_shutdown)
+LOOP_TEST(graceful_shutdown)
 {
     struct result r1, r2;
-    loop_setup();
     ASSERT_INT_EQ(server_start(0, API_ROLE_LOCAL, true, NULL), 0);
     struct api_client *c = client_unix();
     ASSERT_INT_EQ(say(c, "slow", 200, 5000, &r1), 0);
@@ -745,12 +750,10 @@ TEST(graceful_shutdown)
     api_call_error(held_call, API_INTERNAL, "bye");
     held_call = NULL;
     ASSERT(client_stop(c));
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
-TEST(connect_refused)
+LOOP_TEST(connect_refused)
 {
-    loop_setup();
     struct api_client *c = api_client_new(&loop, 0);
     connected_flag = false;
     ASSERT_INT_EQ(api_client_connect_unix(c, sock_path, connect_cb, NULL), 0);
@@ -777,18 +780,16 @@ TEST(connect_refused)
     ASSERT(strstr(r.message, "connection refused") != NULL);
     ASSERT(client_stop(c));
     SSL_CTX_free(cctx);
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
 /* ----------------------------------------------------------------- TLS */
 
-TEST(unary_tls_manager)
+LOOP_TEST(unary_tls_manager)
 {
     struct result r;
     if (pki_setup() != 0) {
         FAILF("pki");
     }
-    loop_setup();
     SSL_CTX *sctx = server_ctx(&pki.manager);
     SSL_CTX *cctx = client_ctx(&pki.manager);
     ASSERT_INT_EQ(server_start(0, API_ROLE_MANAGER, true, sctx), 0);
@@ -815,7 +816,6 @@ TEST(unary_tls_manager)
     ASSERT_INT_EQ(s.msgs, 5);
     ASSERT(client_stop(c));
     ASSERT(server_stop());
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
 static int tls_say(SSL_CTX *cctx, const char *name, const char *method,
@@ -838,13 +838,12 @@ static int tls_say(SSL_CTX *cctx, const char *name, const char *method,
     return client_stop(c) && ok ? 0 : -1;
 }
 
-TEST(tls_roles)
+LOOP_TEST(tls_roles)
 {
     struct result r;
     if (pki_setup() != 0) {
         FAILF("pki");
     }
-    loop_setup();
     SSL_CTX *sctx = server_ctx(&pki.manager);
     ASSERT_INT_EQ(server_start(0, API_ROLE_ANONYMOUS | API_ROLE_MANAGER |
                                       API_ROLE_WORKER, true, sctx), 0);
@@ -880,16 +879,14 @@ TEST(tls_roles)
     SSL_CTX_free(worker);
     SSL_CTX_free(badou);
     ASSERT(server_stop());
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
-TEST(tls_foreign_client_cert)
+LOOP_TEST(tls_foreign_client_cert)
 {
     struct result r;
     if (pki_setup() != 0) {
         FAILF("pki");
     }
-    loop_setup();
     SSL_CTX *sctx = server_ctx(&pki.manager);
     ASSERT_INT_EQ(server_start(0, API_ROLE_ANONYMOUS | API_ROLE_MANAGER | API_ROLE_LOCAL, true,
                                sctx), 0);
@@ -904,16 +901,14 @@ TEST(tls_foreign_client_cert)
     SSL_CTX_free(foreign);
     ASSERT(server_still_serves());
     ASSERT(server_stop());
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
-TEST(tls_server_name_mismatch)
+LOOP_TEST(tls_server_name_mismatch)
 {
     struct result r;
     if (pki_setup() != 0) {
         FAILF("pki");
     }
-    loop_setup();
     /* The server presents a worker certificate: valid CA, wrong name. */
     SSL_CTX *sctx = server_ctx(&pki.worker);
     ASSERT_INT_EQ(server_start(0, API_ROLE_MANAGER, true, sctx), 0);
@@ -929,7 +924,6 @@ TEST(tls_server_name_mismatch)
     ASSERT_INT_EQ(r.status, API_OK);
     SSL_CTX_free(cctx);
     ASSERT(server_stop());
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
 /* ------------------------------------------------------------ raw ALPN */
@@ -994,7 +988,7 @@ static void raw_conn_closed_cb(struct tls_conn *conn, void *data)
     *(bool *)data = true;
 }
 
-TEST(raw_alpn_protocol)
+LOOP_TEST(raw_alpn_protocol)
 {
     static const char *const alpn[] = {"swarm-test-raw", NULL};
     char addr[64], em[SWARM_ERRMSG_SIZE];
@@ -1003,7 +997,6 @@ TEST(raw_alpn_protocol)
     if (pki_setup() != 0) {
         FAILF("pki");
     }
-    loop_setup();
     SSL_CTX *sctx = server_ctx(&pki.manager);
     ASSERT_INT_EQ(server_start(0, API_ROLE_MANAGER, true, sctx), 0);
     SSL_CTX_free(sctx);
@@ -1053,7 +1046,6 @@ TEST(raw_alpn_protocol)
 
     SSL_CTX_free(cctx);
     ASSERT(server_stop());
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
 /* ----------------------------------------------- hostile bytes, raw fd */
@@ -1185,10 +1177,9 @@ static void raw_close(struct raw *r)
     close(r->fd);
 }
 
-TEST(hostile_bytes)
+LOOP_TEST(hostile_bytes)
 {
     struct raw r;
-    loop_setup();
     ASSERT_INT_EQ(server_start(0, API_ROLE_LOCAL, true, NULL), 0);
     int served = 0; /* handler calls made by server_still_serves() */
 
@@ -1261,7 +1252,6 @@ TEST(hostile_bytes)
     ASSERT(server_still_serves());
     served++;
     ASSERT(server_stop());
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
 /* ------------------------------------------------------------- limits */
@@ -1302,12 +1292,11 @@ TEST(unknown_fields_counted)
 
 /* A request of a few KiB carrying thousands of unknown fields is refused
  * before protobuf-c spends an allocation on each; the handler never runs. */
-TEST(unknown_field_flood_refused)
+LOOP_TEST(unknown_field_flood_refused)
 {
     struct raw r;
     enum { FIELDS = API_UNKNOWN_FIELDS_MAX + 1 };
     static uint8_t body[5 + 3 * FIELDS];
-    loop_setup();
     ASSERT_INT_EQ(server_start(0, API_ROLE_LOCAL, true, NULL), 0);
     body[4] = (uint8_t)(3 * FIELDS);
     body[3] = (uint8_t)((3 * FIELDS) >> 8);
@@ -1334,12 +1323,11 @@ TEST(unknown_field_flood_refused)
     raw_close(&r);
     ASSERT_INT_EQ(handler_calls, 1);
     ASSERT(server_stop());
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
 /* Without a certificate: a small message limit, few streams at once, and an
  * idle connection is closed. */
-TEST(anonymous_limits)
+LOOP_TEST(anonymous_limits)
 {
     enum { N = 8 };
     static struct result r[N];
@@ -1347,7 +1335,6 @@ TEST(anonymous_limits)
     if (pki_setup() != 0) {
         FAILF("pki");
     }
-    loop_setup();
     SSL_CTX *sctx = server_ctx(&pki.manager);
     ASSERT_INT_EQ(server_start(0, API_ROLE_ANONYMOUS | API_ROLE_WORKER, true, sctx), 0);
     SSL_CTX_free(sctx);
@@ -1411,7 +1398,6 @@ TEST(anonymous_limits)
     SSL_CTX_free(anon);
     SSL_CTX_free(worker);
     ASSERT(server_stop());
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
 /* A body that starts a message announcing 1 MiB, sends `*left` bytes of
@@ -1466,11 +1452,10 @@ static int raw_trickle(struct raw *r, struct trickle *t)
 
 /* A request whose END_STREAM does not come in time (a slow loris) gets
  * DEADLINE_EXCEEDED and its stream reset. */
-TEST(request_deadline_from_first_byte)
+LOOP_TEST(request_deadline_from_first_byte)
 {
     struct raw r;
     struct trickle t = {1000, false};
-    loop_setup();
     ASSERT_INT_EQ(server_start(0, API_ROLE_LOCAL, true, NULL), 0);
     api_server_limits(server, API_ROLE_LOCAL)->call_ms = 300;
     ASSERT_INT_EQ(raw_connect(&r), 0);
@@ -1485,7 +1470,6 @@ TEST(request_deadline_from_first_byte)
     ASSERT_INT_EQ(handler_calls, 0);
     ASSERT(server_still_serves());
     ASSERT(server_stop());
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
 /* Like raw_poll, but a socket buffer that is full only means "later". */
@@ -1531,12 +1515,11 @@ static void raw_pump(struct raw *r)
 /* Many streams each sending part of a large message and never ending: the
  * windows stop refilling once the connection's budget is held, so the peer
  * cannot make the server buffer more than budget + windows + one message. */
-TEST(windows_refill_within_budget)
+LOOP_TEST(windows_refill_within_budget)
 {
     enum { STREAMS = 16, PER_STREAM = 200 << 10 };
     static struct trickle t[STREAMS];
     struct raw r;
-    loop_setup();
     ASSERT_INT_EQ(server_start(0, API_ROLE_LOCAL, true, NULL), 0);
     struct api_limits *lim = api_server_limits(server, API_ROLE_LOCAL);
     lim->budget = 256 << 10;
@@ -1573,7 +1556,6 @@ TEST(windows_refill_within_budget)
     ASSERT(server_still_serves());
     raw_close(&r);
     ASSERT(server_stop());
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
 /* ------------------------------------------- response budget, raw client */
@@ -1985,12 +1967,11 @@ TEST(response_stall_closes_tls_connection)
 /* Requests that arrive together are decoded at most about a MiB a loop turn,
  * the rest in the turns after, so timers and other connections get their
  * turn in between. */
-TEST(decode_spread_over_turns)
+LOOP_TEST(decode_spread_over_turns)
 {
     enum { N = 32, SIZE = 16 << 10, BUDGET = 64 << 10 };
     static struct result r[N];
     static uint8_t payload[SIZE];
-    loop_setup();
     ASSERT_INT_EQ(server_start(0, API_ROLE_LOCAL, true, NULL), 0);
     api_server_set_decode_budget(server, BUDGET);
     uv_check_init(&loop, &turn_check);
@@ -2044,7 +2025,6 @@ TEST(decode_spread_over_turns)
     uv_close((uv_handle_t *)&turn_check, NULL);
     ASSERT(client_stop(c));
     ASSERT(server_stop());
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
 /* The forwarded-caller header: what a manager writes, the server reads
@@ -2122,14 +2102,13 @@ static int count_on(struct api_client *c, struct result *r)
 /* Per call, the authorizer has the last word over the certificate; a
  * forwarded caller is believed only from a manager and checked too; a
  * recheck closes the connections of a node that lost its role. */
-TEST(authorizer_forwarded_caller_and_recheck)
+LOOP_TEST(authorizer_forwarded_caller_and_recheck)
 {
     struct result r;
     struct api_peer origin = {0};
     if (pki_setup() != 0) {
         FAILF("pki");
     }
-    loop_setup();
     authz_state = 0;
     authz_calls = 0;
     SSL_CTX *sctx = server_ctx(&pki.manager);
@@ -2218,7 +2197,6 @@ TEST(authorizer_forwarded_caller_and_recheck)
     SSL_CTX_free(mctx);
     SSL_CTX_free(wctx);
     ASSERT(server_stop());
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
 TEST_MAIN()

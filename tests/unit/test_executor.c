@@ -12,6 +12,7 @@
  * checks wrote), never by "not within N ms". Elapsed times are only lower
  * bounds, read on the loop's clock, which is the one its timers follow. */
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -76,10 +77,22 @@ struct tt {
  * task IDs, never share one (the end of a task kills all of its cgroup). */
 static char cg_root[PATH_MAX];
 static char cg_rel[PATH_MAX]; /* cg_root as /proc/PID/cgroup shows it */
+static pid_t cg_owner;        /* the runner: test.h runs each case in a child */
+
+/* Each case runs in a forked child (test.h), which does not inherit the
+ * subreaper bit: tasks orphaned by a case must come back to that child. */
+static void subreaper_again(void)
+{
+    if (getppid() == cg_owner) {
+        prctl(PR_SET_CHILD_SUBREAPER, 1);
+    }
+}
 
 __attribute__((constructor)) static void become_subreaper(void)
 {
     prctl(PR_SET_CHILD_SUBREAPER, 1);
+    pthread_atfork(NULL, NULL, subreaper_again);
+    cg_owner = getpid();
     const char *roots[] = {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"};
     char path[PATH_MAX];
     for (size_t i = 0; i < 2 && cg_root[0] == '\0'; i++) {
@@ -99,7 +112,7 @@ __attribute__((constructor)) static void become_subreaper(void)
 /* The run's cgroup goes, with whatever a failed test left in it. */
 __attribute__((destructor)) static void remove_cgroup_root(void)
 {
-    if (cg_root[0] == '\0') {
+    if (cg_root[0] == '\0' || getpid() != cg_owner) {
         return;
     }
     DIR *d = opendir(cg_root);

@@ -113,6 +113,20 @@ static int fixture_teardown(struct fixture *f)
     return uv_loop_close(&f->loop);
 }
 
+/* A case on a fixture: set up before; after (passed or failed) its dir is
+ * removed and uv_loop_close must return 0. */
+static void raft_fx_setup(struct fixture *f)
+{
+    fixture_setup(f);
+}
+
+static void raft_fx_teardown(struct fixture *f)
+{
+    ASSERT_INT_EQ(fixture_teardown(f), 0);
+}
+
+#define RAFT_TEST(tname) TEST_F(tname, struct fixture, raft_fx_setup, raft_fx_teardown)
+
 /* A command creating service `name` with id `id`. */
 static int propose_service(struct fixture *f, const char *id, const char *name)
 {
@@ -154,101 +168,93 @@ TEST(entry_encoding_pads_to_8)
     raft_free(buf.base);
 }
 
-TEST(single_voter_applies_at_raft_index)
+RAFT_TEST(single_voter_applies_at_raft_index)
 {
-    struct fixture f;
     Swarm__Service *svc = NULL;
     uint64_t first_index;
-    fixture_setup(&f);
-    ASSERT_INT_EQ(open_node(&f, true, 0), 0);
-    ASSERT(run_until(&f, &f.leader, NULL, 0, 5000));
-    ASSERT(rnode_is_leader(f.node));
-    ASSERT_STR_EQ(rnode_state_name(f.node), "leader");
+    ASSERT_INT_EQ(open_node(f, true, 0), 0);
+    ASSERT(run_until(f, &f->leader, NULL, 0, 5000));
+    ASSERT(rnode_is_leader(f->node));
+    ASSERT_STR_EQ(rnode_state_name(f->node), "leader");
 
-    ASSERT_INT_EQ(propose_service(&f, "aaaaaaaaaaaaaaaaaaaaaaaaa", "web"), 0);
-    ASSERT(run_until(&f, NULL, &f.done, 1, 5000));
-    ASSERT_INT_EQ(f.status, 0);
-    ASSERT_INT_EQ(f.result.status, 0);
-    first_index = store_last_index(f.store);
+    ASSERT_INT_EQ(propose_service(f, "aaaaaaaaaaaaaaaaaaaaaaaaa", "web"), 0);
+    ASSERT(run_until(f, NULL, &f->done, 1, 5000));
+    ASSERT_INT_EQ(f->status, 0);
+    ASSERT_INT_EQ(f->result.status, 0);
+    first_index = store_last_index(f->store);
     /* The object's version is the raft index of the entry that made it. */
-    ASSERT_INT_EQ(store_service_get(f.store, "aaaaaaaaaaaaaaaaaaaaaaaaa", &svc), 0);
+    ASSERT_INT_EQ(store_service_get(f->store, "aaaaaaaaaaaaaaaaaaaaaaaaa", &svc), 0);
     ASSERT_INT_EQ(svc->meta->version, first_index);
-    ASSERT_INT_EQ(svc->meta->version, rnode_raft_testonly(f.node)->last_applied);
+    ASSERT_INT_EQ(svc->meta->version, rnode_raft_testonly(f->node)->last_applied);
     swarm__service__free_unpacked(svc, NULL);
 
     /* A business error comes back in the result; raft keeps going. */
-    ASSERT_INT_EQ(propose_service(&f, "bbbbbbbbbbbbbbbbbbbbbbbbb", "web"), 0);
-    ASSERT(run_until(&f, NULL, &f.done, 2, 5000));
-    ASSERT_INT_EQ(f.status, 0);
-    ASSERT_INT_EQ(f.result.status, SWARM_EEXIST);
-    ASSERT_INT_EQ(propose_service(&f, "ccccccccccccccccccccccccc", "api"), 0);
-    ASSERT(run_until(&f, NULL, &f.done, 3, 5000));
-    ASSERT_INT_EQ(f.result.status, 0);
-    ASSERT_INT_EQ(store_last_index(f.store), first_index + 2);
-    close_node(&f);
-    ASSERT_INT_EQ(fixture_teardown(&f), 0);
+    ASSERT_INT_EQ(propose_service(f, "bbbbbbbbbbbbbbbbbbbbbbbbb", "web"), 0);
+    ASSERT(run_until(f, NULL, &f->done, 2, 5000));
+    ASSERT_INT_EQ(f->status, 0);
+    ASSERT_INT_EQ(f->result.status, SWARM_EEXIST);
+    ASSERT_INT_EQ(propose_service(f, "ccccccccccccccccccccccccc", "api"), 0);
+    ASSERT(run_until(f, NULL, &f->done, 3, 5000));
+    ASSERT_INT_EQ(f->result.status, 0);
+    ASSERT_INT_EQ(store_last_index(f->store), first_index + 2);
+    close_node(f);
 }
 
-TEST(restart_replays_log_and_snapshots)
+RAFT_TEST(restart_replays_log_and_snapshots)
 {
-    struct fixture f;
     Swarm__Service **list = NULL;
     size_t n = 0;
     char id[32], name[32];
-    fixture_setup(&f);
     /* Snapshot every 8 entries so the restart goes through restore too. */
-    ASSERT_INT_EQ(open_node(&f, true, 8), 0);
-    ASSERT(run_until(&f, &f.leader, NULL, 0, 5000));
+    ASSERT_INT_EQ(open_node(f, true, 8), 0);
+    ASSERT(run_until(f, &f->leader, NULL, 0, 5000));
     for (int i = 0; i < 20; i++) {
         snprintf(id, sizeof id, "%025d", i + 1);
         snprintf(name, sizeof name, "svc%02d", i);
-        ASSERT_INT_EQ(propose_service(&f, id, name), 0);
+        ASSERT_INT_EQ(propose_service(f, id, name), 0);
     }
-    ASSERT(run_until(&f, NULL, &f.done, 20, 10000));
-    ASSERT_INT_EQ(f.result.status, 0);
-    close_node(&f);
+    ASSERT(run_until(f, NULL, &f->done, 20, 10000));
+    ASSERT_INT_EQ(f->result.status, 0);
+    close_node(f);
 
     /* Same dir, no bootstrap: the same state comes back and we lead again. */
-    f.done = 0;
-    ASSERT_INT_EQ(open_node(&f, false, 8), 0);
-    ASSERT(run_until(&f, &f.leader, NULL, 0, 5000));
-    ASSERT_INT_EQ(store_service_list(f.store, &list, &n), 0);
+    f->done = 0;
+    ASSERT_INT_EQ(open_node(f, false, 8), 0);
+    ASSERT(run_until(f, &f->leader, NULL, 0, 5000));
+    ASSERT_INT_EQ(store_service_list(f->store, &list, &n), 0);
     ASSERT_INT_EQ(n, 20);
     store_service_free_list(list, n);
     snprintf(id, sizeof id, "%025d", 99);
-    ASSERT_INT_EQ(propose_service(&f, id, "after-restart"), 0);
-    ASSERT(run_until(&f, NULL, &f.done, 1, 5000));
-    ASSERT_INT_EQ(f.result.status, 0);
-    close_node(&f);
-    ASSERT_INT_EQ(fixture_teardown(&f), 0);
+    ASSERT_INT_EQ(propose_service(f, id, "after-restart"), 0);
+    ASSERT(run_until(f, NULL, &f->done, 1, 5000));
+    ASSERT_INT_EQ(f->result.status, 0);
+    close_node(f);
 }
 
 /* A store file that is ahead of the raft log (copied from elsewhere, or the
  * raft dir replaced) is not trusted: emptied at start and rebuilt from the
  * log, not left to make raft skip the entries it "already has". A store
  * that was deleted is rebuilt the same way. */
-TEST(store_ahead_of_log_is_rebuilt)
+RAFT_TEST(store_ahead_of_log_is_rebuilt)
 {
-    struct fixture f;
     Swarm__Service **list = NULL;
     Swarm__Service *svc = NULL;
     char id[32], name[32], path[320], errmsg[SWARM_ERRMSG_SIZE];
     size_t n = 0;
-    fixture_setup(&f);
-    ASSERT_INT_EQ(open_node(&f, true, 0), 0);
-    ASSERT(run_until(&f, &f.leader, NULL, 0, 5000));
+    ASSERT_INT_EQ(open_node(f, true, 0), 0);
+    ASSERT(run_until(f, &f->leader, NULL, 0, 5000));
     for (int i = 0; i < 5; i++) {
         snprintf(id, sizeof id, "%025d", i + 1);
         snprintf(name, sizeof name, "svc%02d", i);
-        ASSERT_INT_EQ(propose_service(&f, id, name), 0);
+        ASSERT_INT_EQ(propose_service(f, id, name), 0);
     }
-    ASSERT(run_until(&f, NULL, &f.done, 5, 10000));
-    close_node(&f);
+    ASSERT(run_until(f, NULL, &f->done, 5, 10000));
+    close_node(f);
 
     /* Someone else's store, far ahead: one foreign service at index 1000. */
-    snprintf(path, sizeof path, "%s/store.db", f.dir);
-    ASSERT_INT_EQ(store_open(path, &f.store, errmsg), 0);
-    ASSERT_INT_EQ(store_reset(f.store, errmsg), 0);
+    snprintf(path, sizeof path, "%s/store.db", f->dir);
+    ASSERT_INT_EQ(store_open(path, &f->store, errmsg), 0);
+    ASSERT_INT_EQ(store_reset(f->store, errmsg), 0);
     {
         Swarm__StoreCommand cmd = SWARM__STORE_COMMAND__INIT;
         Swarm__StoreAction action = SWARM__STORE_ACTION__INIT;
@@ -265,29 +271,28 @@ TEST(store_ahead_of_log_is_rebuilt)
         action.service = &alien;
         cmd.n_actions = 1;
         cmd.actions = actions;
-        ASSERT_INT_EQ(store_apply(f.store, 1000, &cmd, NULL), 0);
+        ASSERT_INT_EQ(store_apply(f->store, 1000, &cmd, NULL), 0);
     }
-    store_close(f.store);
+    store_close(f->store);
 
-    f.done = 0;
-    ASSERT_INT_EQ(open_node(&f, false, 0), 0);
-    ASSERT(store_last_index(f.store) < 1000);
-    ASSERT(run_until(&f, &f.leader, NULL, 0, 5000));
-    ASSERT_INT_EQ(store_service_list(f.store, &list, &n), 0);
+    f->done = 0;
+    ASSERT_INT_EQ(open_node(f, false, 0), 0);
+    ASSERT(store_last_index(f->store) < 1000);
+    ASSERT(run_until(f, &f->leader, NULL, 0, 5000));
+    ASSERT_INT_EQ(store_service_list(f->store, &list, &n), 0);
     store_service_free_list(list, n);
     ASSERT_INT_EQ(n, 5);
-    ASSERT_INT_EQ(store_service_get(f.store, "zzzzzzzzzzzzzzzzzzzzzzzzz", &svc), SWARM_ENOTFOUND);
-    close_node(&f);
+    ASSERT_INT_EQ(store_service_get(f->store, "zzzzzzzzzzzzzzzzzzzzzzzzz", &svc), SWARM_ENOTFOUND);
+    close_node(f);
 
     /* Deleted: the log alone gives the same five back. */
     unlink(path);
-    ASSERT_INT_EQ(open_node(&f, false, 0), 0);
-    ASSERT(run_until(&f, &f.leader, NULL, 0, 5000));
-    ASSERT_INT_EQ(store_service_list(f.store, &list, &n), 0);
+    ASSERT_INT_EQ(open_node(f, false, 0), 0);
+    ASSERT(run_until(f, &f->leader, NULL, 0, 5000));
+    ASSERT_INT_EQ(store_service_list(f->store, &list, &n), 0);
     store_service_free_list(list, n);
     ASSERT_INT_EQ(n, 5);
-    close_node(&f);
-    ASSERT_INT_EQ(fixture_teardown(&f), 0);
+    close_node(f);
 }
 
 TEST_MAIN()

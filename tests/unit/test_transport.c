@@ -125,6 +125,26 @@ static int loop_teardown(void)
     return uv_loop_close(&loop);
 }
 
+/* The cases that use the loop: set up before, and after (passed or failed)
+ * drained and closed; uv_loop_close must return 0. */
+struct loop_fx {
+    int unused;
+};
+
+static void loop_fx_setup(struct loop_fx *f)
+{
+    (void)f;
+    loop_setup();
+}
+
+static void loop_fx_teardown(struct loop_fx *f)
+{
+    (void)f;
+    ASSERT_INT_EQ(loop_teardown(), 0);
+}
+
+#define LOOP_TEST(tname) TEST_F(tname, struct loop_fx, loop_fx_setup, loop_fx_teardown)
+
 struct ca {
     EVP_PKEY *key;
     X509 *cert;
@@ -420,14 +440,13 @@ static int refused(struct stub *s, SSL_CTX *client_ctx, const uint8_t *send, siz
     return s->accepted == 0 ? 0 : -4;
 }
 
-TEST(accept_refuses_foreign_ca_worker_other_cluster_unknown_node)
+LOOP_TEST(accept_refuses_foreign_ca_worker_other_cluster_unknown_node)
 {
     struct stub s;
     struct ca other_ca;
     struct ident foreign, worker, other_cluster, unknown;
     uint8_t pre[300];
     size_t n;
-    loop_setup();
     ASSERT_INT_EQ(stub_setup(&s), 0);
     ASSERT_INT_EQ(ca_make(&other_ca), 0);
     /* A manager of "our" cluster, but signed by another root CA. */
@@ -470,7 +489,6 @@ TEST(accept_refuses_foreign_ca_worker_other_cluster_unknown_node)
     ident_free(&unknown);
     ca_free(&other_ca);
     ASSERT_INT_EQ(stub_teardown(&s), 0);
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
 static bool stub_accepted(void *arg)
@@ -529,14 +547,13 @@ static void stub_write_cb(uv_write_t *req, int status)
     w->status = status;
 }
 
-TEST(bridge_carries_bytes_both_ways_with_backpressure)
+LOOP_TEST(bridge_carries_bytes_both_ways_with_backpressure)
 {
     struct stub s;
     struct ident peer;
     struct dialer d = {0};
     uint8_t *big = malloc(BIG + 300);
     size_t n;
-    loop_setup();
     ASSERT(big != NULL);
     ASSERT_INT_EQ(stub_setup(&s), 0);
     ASSERT_INT_EQ(ident_make(&s.ca, "node2", API_OU_MANAGER, CLUSTER, &peer), 0);
@@ -588,16 +605,14 @@ TEST(bridge_carries_bytes_both_ways_with_backpressure)
     stream_expect = NULL;
     free(big);
     ASSERT_INT_EQ(stub_teardown(&s), 0);
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
-TEST(bridge_closes_tls_when_raft_closes_its_end)
+LOOP_TEST(bridge_closes_tls_when_raft_closes_its_end)
 {
     struct stub s;
     struct ident peer;
     struct dialer d = {0};
     uint8_t pre[300];
-    loop_setup();
     ASSERT_INT_EQ(stub_setup(&s), 0);
     ASSERT_INT_EQ(ident_make(&s.ca, "node3", API_OU_MANAGER, CLUSTER, &peer), 0);
     d.send_after_up = pre;
@@ -611,18 +626,16 @@ TEST(bridge_closes_tls_when_raft_closes_its_end)
     ASSERT(dialer_stop(&d));
     ident_free(&peer);
     ASSERT_INT_EQ(stub_teardown(&s), 0);
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
 /* A raft peer that the store stops listing (removed, demoted) loses its open
  * connection on the next recheck; other peers keep theirs. */
-TEST(recheck_closes_connections_of_peers_no_longer_members)
+LOOP_TEST(recheck_closes_connections_of_peers_no_longer_members)
 {
     struct stub s;
     struct ident peer2;
     struct dialer d2 = {0};
     uint8_t pre2[300];
-    loop_setup();
     ASSERT_INT_EQ(stub_setup(&s), 0);
     ASSERT_INT_EQ(ident_make(&s.ca, "node2", API_OU_MANAGER, CLUSTER, &peer2), 0);
     d2.send_after_up = pre2;
@@ -659,7 +672,6 @@ TEST(recheck_closes_connections_of_peers_no_longer_members)
     ASSERT(dialer_stop(&d2));
     ident_free(&peer2);
     ASSERT_INT_EQ(stub_teardown(&s), 0);
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
 /* ------------------------------------------------------------- dial side */
@@ -679,7 +691,7 @@ static void connect_cb(struct raft_uv_connect *req, uv_stream_t *stream, int sta
     r->stream = stream;
 }
 
-TEST(dial_fails_cleanly_and_close_cancels_pending_dials)
+LOOP_TEST(dial_fails_cleanly_and_close_cancels_pending_dials)
 {
     struct stub s;
     struct ca ca2;
@@ -688,7 +700,6 @@ TEST(dial_fails_cleanly_and_close_cancels_pending_dials)
     char other_addr[64];
     char em[SWARM_ERRMSG_SIZE];
     struct connect_result r1 = {0}, r2 = {0}, r3 = {0}, r4 = {0};
-    loop_setup();
     ASSERT_INT_EQ(stub_setup(&s), 0);
 
     /* Nothing listens there. */
@@ -748,7 +759,6 @@ TEST(dial_fails_cleanly_and_close_cancels_pending_dials)
     ident_free(&other);
     ident_free(&s.mgr);
     ca_free(&s.ca);
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
 static bool stub_got_64(void *arg)
@@ -756,11 +766,10 @@ static bool stub_got_64(void *arg)
     return ((struct stub *)arg)->stream_received >= 64;
 }
 
-TEST(dial_to_a_manager_of_our_cluster_gives_raft_a_stream)
+LOOP_TEST(dial_to_a_manager_of_our_cluster_gives_raft_a_stream)
 {
     struct stub s;
     struct connect_result r = {0};
-    loop_setup();
     ASSERT_INT_EQ(stub_setup(&s), 0);
     /* Loopback: the transport dials its own server, so both sides run. */
     r.req.data = &r;
@@ -795,7 +804,6 @@ TEST(dial_to_a_manager_of_our_cluster_gives_raft_a_stream)
     uv_close((uv_handle_t *)r.stream, raft_stream_close_cb);
     ASSERT(run_until(stub_eof, &s, 5000));
     ASSERT_INT_EQ(stub_teardown(&s), 0);
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
 /* ------------------------------------------------- three managers on raft */
@@ -1312,12 +1320,11 @@ TEST(wire_refuses_malformed_messages)
     ASSERT_INT_EQ(wire_refused(&bad), 0);
 }
 
-TEST(three_managers_replicate_over_mtls_and_survive_losing_the_leader)
+LOOP_TEST(three_managers_replicate_over_mtls_and_survive_losing_the_leader)
 {
     struct cluster c;
     char em[SWARM_ERRMSG_SIZE] = "";
     memset(&c, 0, sizeof c);
-    loop_setup();
     snprintf(c.tmp, sizeof c.tmp, "/tmp/swarm-test-rt-XXXXXX");
     ASSERT(mkdtemp(c.tmp) != NULL);
     map_reset();
@@ -1435,7 +1442,6 @@ TEST(three_managers_replicate_over_mtls_and_survive_losing_the_leader)
     }
     ca_free(&c.ca);
     statedir_remove_tree(c.tmp);
-    ASSERT_INT_EQ(loop_teardown(), 0);
 }
 
 TEST_MAIN()
