@@ -267,7 +267,7 @@ static int fx_open(struct fx *f, bool sim)
         .data = f,
         .shim_path = f->shim,
     };
-    char errmsg[512];
+    char errmsg[SWARM_ERRMSG_SIZE];
     return sim ? executor_sim_new(&cfg, &f->e, errmsg) : executor_process_new(&cfg, &f->e, errmsg);
 }
 
@@ -283,6 +283,23 @@ static int fx_close(struct fx *f, uint64_t grace_ms)
     statedir_remove_tree(f->state);
     return !ok ? -1 : rv != 0 ? -2 : 0;
 }
+
+static void no_process_left_behind(void);
+
+/* A case on a process executor: opened before; after, passed or failed,
+ * closed (1 s of grace; every handle released) and no process left. */
+static void proc_fx_setup(struct fx *f)
+{
+    ASSERT(fx_open(f, false) == 0);
+}
+
+static void proc_fx_teardown(struct fx *f)
+{
+    ASSERT_INT_EQ(fx_close(f, 1000), 0);
+    no_process_left_behind();
+}
+
+#define PROC_TEST(tname) TEST_F(tname, struct fx, proc_fx_setup, proc_fx_teardown)
 
 static void tt_init(struct tt *t, const char *id, const char *image)
 {
@@ -433,70 +450,62 @@ static int count_recs(struct fx *f, const char *id, Swarm__TaskState st)
     return n;
 }
 
-TEST(process_true_completes)
+PROC_TEST(process_true_completes)
 {
-    struct fx f;
     struct tt t;
-    ASSERT(fx_open(&f, false) == 0);
     tt_init(&t, "t1", "/bin/true");
-    ASSERT_INT_EQ(executor_start(f.e, &t.task), 0);
-    ASSERT_INT_EQ(executor_start(f.e, &t.task), 0); /* already known: no-op */
-    ASSERT_INT_EQ(f.nrec, 0);                        /* reports come from the loop */
-    ASSERT(run_until(&f, pred_ended, "t1", WAIT_MS));
-    ASSERT_INT_EQ(f.nrec, 4);
-    ASSERT_INT_EQ(f.recs[0].state, SWARM__TASK_STATE__TASK_STATE_PREPARING);
-    ASSERT_INT_EQ(f.recs[1].state, SWARM__TASK_STATE__TASK_STATE_STARTING);
-    ASSERT_INT_EQ(f.recs[2].state, SWARM__TASK_STATE__TASK_STATE_RUNNING);
-    ASSERT(f.recs[2].pid > 0);
-    ASSERT_INT_EQ(f.recs[3].state, SWARM__TASK_STATE__TASK_STATE_COMPLETE);
-    ASSERT_STR_EQ(f.recs[3].msg, "finished");
-    ASSERT_STR_EQ(f.recs[3].err, "");
-    ASSERT_INT_EQ(f.recs[3].exit_code, 0);
+    ASSERT_INT_EQ(executor_start(f->e, &t.task), 0);
+    ASSERT_INT_EQ(executor_start(f->e, &t.task), 0); /* already known: no-op */
+    ASSERT_INT_EQ(f->nrec, 0);                        /* reports come from the loop */
+    ASSERT(run_until(f, pred_ended, "t1", WAIT_MS));
+    ASSERT_INT_EQ(f->nrec, 4);
+    ASSERT_INT_EQ(f->recs[0].state, SWARM__TASK_STATE__TASK_STATE_PREPARING);
+    ASSERT_INT_EQ(f->recs[1].state, SWARM__TASK_STATE__TASK_STATE_STARTING);
+    ASSERT_INT_EQ(f->recs[2].state, SWARM__TASK_STATE__TASK_STATE_RUNNING);
+    ASSERT(f->recs[2].pid > 0);
+    ASSERT_INT_EQ(f->recs[3].state, SWARM__TASK_STATE__TASK_STATE_COMPLETE);
+    ASSERT_STR_EQ(f->recs[3].msg, "finished");
+    ASSERT_STR_EQ(f->recs[3].err, "");
+    ASSERT_INT_EQ(f->recs[3].exit_code, 0);
     char path[256];
-    snprintf(path, sizeof path, "%s/t1/pid", f.dir);
+    snprintf(path, sizeof path, "%s/t1/pid", f->dir);
     ASSERT(access(path, F_OK) != 0); /* removed at exit */
-    snprintf(path, sizeof path, "%s/t1", f.dir);
+    snprintf(path, sizeof path, "%s/t1", f->dir);
     ASSERT(access(path, F_OK) == 0); /* kept until remove */
-    ASSERT_INT_EQ(executor_remove(f.e, "t1"), 0);
+    ASSERT_INT_EQ(executor_remove(f->e, "t1"), 0);
     ASSERT(access(path, F_OK) != 0);
-    ASSERT_INT_EQ(executor_remove(f.e, "t1"), 0); /* idempotent */
-    ASSERT_INT_EQ(f.nrec, 4);
-    ASSERT_INT_EQ(fx_close(&f, 1000), 0);
+    ASSERT_INT_EQ(executor_remove(f->e, "t1"), 0); /* idempotent */
+    ASSERT_INT_EQ(f->nrec, 4);
 }
 
-TEST(process_exit_code_fails)
+PROC_TEST(process_exit_code_fails)
 {
-    struct fx f;
     struct tt t, k;
-    ASSERT(fx_open(&f, false) == 0);
     tt_sh(&t, "t3", "exit 3");
     tt_sh(&k, "k9", "kill -9 $$");
-    ASSERT_INT_EQ(executor_start(f.e, &t.task), 0);
-    ASSERT_INT_EQ(executor_start(f.e, &k.task), 0);
-    ASSERT(run_until(&f, pred_ended, "t3", WAIT_MS));
-    ASSERT(run_until(&f, pred_ended, "k9", WAIT_MS));
-    const struct rec *r = last_rec(&f, "t3");
+    ASSERT_INT_EQ(executor_start(f->e, &t.task), 0);
+    ASSERT_INT_EQ(executor_start(f->e, &k.task), 0);
+    ASSERT(run_until(f, pred_ended, "t3", WAIT_MS));
+    ASSERT(run_until(f, pred_ended, "k9", WAIT_MS));
+    const struct rec *r = last_rec(f, "t3");
     ASSERT(r != NULL);
     ASSERT_INT_EQ(r->state, SWARM__TASK_STATE__TASK_STATE_FAILED);
     ASSERT_INT_EQ(r->exit_code, 3);
     ASSERT_STR_EQ(r->err, "task: non-zero exit (3)");
-    r = last_rec(&f, "k9");
+    r = last_rec(f, "k9");
     ASSERT(r != NULL);
     ASSERT_INT_EQ(r->state, SWARM__TASK_STATE__TASK_STATE_FAILED);
     ASSERT_STR_EQ(r->err, "task: killed by signal 9");
     ASSERT_INT_EQ(r->exit_code, 137);
-    ASSERT_INT_EQ(fx_close(&f, 1000), 0);
 }
 
-TEST(process_missing_program_rejected)
+PROC_TEST(process_missing_program_rejected)
 {
-    struct fx f;
     struct tt a, b, c, d;
-    ASSERT(fx_open(&f, false) == 0);
     tt_init(&a, "a", "no-such-program-xyz");
     tt_init(&b, "b", "/no/such/program");
     char noexec[128];
-    snprintf(noexec, sizeof noexec, "%s/noexec", f.dir);
+    snprintf(noexec, sizeof noexec, "%s/noexec", f->dir);
     FILE *fp = fopen(noexec, "w");
     ASSERT(fp != NULL);
     fclose(fp);
@@ -504,118 +513,106 @@ TEST(process_missing_program_rejected)
     tt_init(&c, "c", noexec); /* not executable */
     tt_init(&d, "d", "/bin/true");
     d.c.dir = "/no/such/dir";
-    ASSERT_INT_EQ(executor_start(f.e, &a.task), 0);
-    ASSERT_INT_EQ(executor_start(f.e, &b.task), 0);
-    ASSERT_INT_EQ(executor_start(f.e, &c.task), 0);
-    ASSERT_INT_EQ(executor_start(f.e, &d.task), 0);
-    ASSERT(run_until(&f, pred_ended, "a", WAIT_MS));
-    ASSERT(run_until(&f, pred_ended, "b", WAIT_MS));
-    ASSERT(run_until(&f, pred_ended, "c", WAIT_MS));
-    ASSERT(run_until(&f, pred_ended, "d", WAIT_MS));
-    ASSERT_INT_EQ(last_state(&f, "a"), SWARM__TASK_STATE__TASK_STATE_REJECTED);
-    ASSERT_STR_EQ(last_err(&f, "a"),
+    ASSERT_INT_EQ(executor_start(f->e, &a.task), 0);
+    ASSERT_INT_EQ(executor_start(f->e, &b.task), 0);
+    ASSERT_INT_EQ(executor_start(f->e, &c.task), 0);
+    ASSERT_INT_EQ(executor_start(f->e, &d.task), 0);
+    ASSERT(run_until(f, pred_ended, "a", WAIT_MS));
+    ASSERT(run_until(f, pred_ended, "b", WAIT_MS));
+    ASSERT(run_until(f, pred_ended, "c", WAIT_MS));
+    ASSERT(run_until(f, pred_ended, "d", WAIT_MS));
+    ASSERT_INT_EQ(last_state(f, "a"), SWARM__TASK_STATE__TASK_STATE_REJECTED);
+    ASSERT_STR_EQ(last_err(f, "a"),
                   "exec: \"no-such-program-xyz\": executable file not found in $PATH");
-    ASSERT_INT_EQ(last_state(&f, "b"), SWARM__TASK_STATE__TASK_STATE_REJECTED);
-    ASSERT_STR_EQ(last_err(&f, "b"),
+    ASSERT_INT_EQ(last_state(f, "b"), SWARM__TASK_STATE__TASK_STATE_REJECTED);
+    ASSERT_STR_EQ(last_err(f, "b"),
                   "exec: \"/no/such/program\": stat /no/such/program: No such file or directory");
-    ASSERT_INT_EQ(last_state(&f, "c"), SWARM__TASK_STATE__TASK_STATE_REJECTED);
+    ASSERT_INT_EQ(last_state(f, "c"), SWARM__TASK_STATE__TASK_STATE_REJECTED);
     char want[256];
     snprintf(want, sizeof want, "exec: \"%s\": permission denied", noexec);
-    ASSERT_STR_EQ(last_err(&f, "c"), want);
-    ASSERT_INT_EQ(last_state(&f, "d"), SWARM__TASK_STATE__TASK_STATE_REJECTED);
-    ASSERT(strstr(last_err(&f, "d"), "/no/such/dir") != NULL);
-    for (int i = 0; i < f.nrec; i++) { /* never spawned */
-        ASSERT(f.recs[i].state != SWARM__TASK_STATE__TASK_STATE_RUNNING);
-        ASSERT(f.recs[i].state != SWARM__TASK_STATE__TASK_STATE_STARTING);
+    ASSERT_STR_EQ(last_err(f, "c"), want);
+    ASSERT_INT_EQ(last_state(f, "d"), SWARM__TASK_STATE__TASK_STATE_REJECTED);
+    ASSERT(strstr(last_err(f, "d"), "/no/such/dir") != NULL);
+    for (int i = 0; i < f->nrec; i++) { /* never spawned */
+        ASSERT(f->recs[i].state != SWARM__TASK_STATE__TASK_STATE_RUNNING);
+        ASSERT(f->recs[i].state != SWARM__TASK_STATE__TASK_STATE_STARTING);
     }
     Swarm__Task bad = SWARM__TASK__INIT;
-    ASSERT_INT_EQ(executor_start(f.e, &bad), SWARM_EINVAL); /* no id */
+    ASSERT_INT_EQ(executor_start(f->e, &bad), SWARM_EINVAL); /* no id */
     bad.id = "nospec";
-    ASSERT_INT_EQ(executor_start(f.e, &bad), 0);
-    ASSERT(run_until(&f, pred_ended, "nospec", WAIT_MS));
-    ASSERT_INT_EQ(last_state(&f, "nospec"), SWARM__TASK_STATE__TASK_STATE_REJECTED);
-    ASSERT_STR_EQ(last_err(&f, "nospec"), "no program to run: the task has no image");
-    ASSERT_INT_EQ(fx_close(&f, 1000), 0);
+    ASSERT_INT_EQ(executor_start(f->e, &bad), 0);
+    ASSERT(run_until(f, pred_ended, "nospec", WAIT_MS));
+    ASSERT_INT_EQ(last_state(f, "nospec"), SWARM__TASK_STATE__TASK_STATE_REJECTED);
+    ASSERT_STR_EQ(last_err(f, "nospec"), "no program to run: the task has no image");
 }
 
-TEST(process_stop_kills_after_grace)
+PROC_TEST(process_stop_kills_after_grace)
 {
-    struct fx f;
     struct tt t, s;
-    ASSERT(fx_open(&f, false) == 0);
     tt_sh(&t, "stubborn", "trap '' TERM; echo ready; while :; do sleep 0.05; done");
     t.c.stop_grace_period_ms = 300;
     tt_init(&s, "polite", "sleep");
     s.args[0] = "100";
     s.c.n_args = 1;
     s.c.stop_grace_period_ms = 3600000; /* only SIGTERM can end it within the test */
-    ASSERT_INT_EQ(executor_start(f.e, &t.task), 0);
-    ASSERT_INT_EQ(executor_start(f.e, &s.task), 0);
-    ASSERT(run_until(&f, pred_running, "stubborn", WAIT_MS));
-    ASSERT(run_until(&f, pred_running, "polite", WAIT_MS));
-    const char *log = executor_log_path(f.e, "stubborn", false);
+    ASSERT_INT_EQ(executor_start(f->e, &t.task), 0);
+    ASSERT_INT_EQ(executor_start(f->e, &s.task), 0);
+    ASSERT(run_until(f, pred_running, "stubborn", WAIT_MS));
+    ASSERT(run_until(f, pred_running, "polite", WAIT_MS));
+    const char *log = executor_log_path(f->e, "stubborn", false);
     ASSERT(log != NULL);
-    ASSERT(wait_file_has(&f, log, "ready")); /* SIGTERM is ignored from now on */
-    int pid = find_rec(&f, "stubborn", SWARM__TASK_STATE__TASK_STATE_RUNNING)->pid;
-    uint64_t t0 = loop_now(&f);
-    ASSERT_INT_EQ(executor_stop(f.e, "stubborn"), 0);
-    ASSERT_INT_EQ(executor_stop(f.e, "polite"), 0);
-    ASSERT(run_until(&f, pred_ended, "polite", WAIT_MS));
-    ASSERT_INT_EQ(last_state(&f, "polite"), SWARM__TASK_STATE__TASK_STATE_SHUTDOWN);
-    ASSERT_INT_EQ(last_rec(&f, "polite")->exit_code, 128 + SIGTERM); /* SIGTERM was enough */
-    ASSERT(run_until(&f, pred_ended, "stubborn", WAIT_MS));
-    ASSERT(loop_now(&f) - t0 >= 300); /* not killed before its grace period */
-    ASSERT_INT_EQ(last_state(&f, "stubborn"), SWARM__TASK_STATE__TASK_STATE_SHUTDOWN);
-    ASSERT_INT_EQ(last_rec(&f, "stubborn")->exit_code, 137);
+    ASSERT(wait_file_has(f, log, "ready")); /* SIGTERM is ignored from now on */
+    int pid = find_rec(f, "stubborn", SWARM__TASK_STATE__TASK_STATE_RUNNING)->pid;
+    uint64_t t0 = loop_now(f);
+    ASSERT_INT_EQ(executor_stop(f->e, "stubborn"), 0);
+    ASSERT_INT_EQ(executor_stop(f->e, "polite"), 0);
+    ASSERT(run_until(f, pred_ended, "polite", WAIT_MS));
+    ASSERT_INT_EQ(last_state(f, "polite"), SWARM__TASK_STATE__TASK_STATE_SHUTDOWN);
+    ASSERT_INT_EQ(last_rec(f, "polite")->exit_code, 128 + SIGTERM); /* SIGTERM was enough */
+    ASSERT(run_until(f, pred_ended, "stubborn", WAIT_MS));
+    ASSERT(loop_now(f) - t0 >= 300); /* not killed before its grace period */
+    ASSERT_INT_EQ(last_state(f, "stubborn"), SWARM__TASK_STATE__TASK_STATE_SHUTDOWN);
+    ASSERT_INT_EQ(last_rec(f, "stubborn")->exit_code, 137);
     ASSERT(pid_gone(pid, WAIT_MS));
-    ASSERT_INT_EQ(executor_stop(f.e, "stubborn"), 0); /* ended: left as it is */
-    ASSERT_INT_EQ(executor_stop(f.e, "nope"), SWARM_ENOTFOUND);
-    ASSERT_INT_EQ(fx_close(&f, 1000), 0);
+    ASSERT_INT_EQ(executor_stop(f->e, "stubborn"), 0); /* ended: left as it is */
+    ASSERT_INT_EQ(executor_stop(f->e, "nope"), SWARM_ENOTFOUND);
 }
 
-TEST(process_stop_before_start)
+PROC_TEST(process_stop_before_start)
 {
-    struct fx f;
     struct tt t;
-    ASSERT(fx_open(&f, false) == 0);
     tt_init(&t, "early", "/bin/true");
-    ASSERT_INT_EQ(executor_start(f.e, &t.task), 0);
-    ASSERT_INT_EQ(executor_stop(f.e, "early"), 0);
-    ASSERT(run_until(&f, pred_ended, "early", WAIT_MS));
-    ASSERT_INT_EQ(f.nrec, 1);
-    ASSERT_INT_EQ(f.recs[0].state, SWARM__TASK_STATE__TASK_STATE_SHUTDOWN);
-    ASSERT_INT_EQ(fx_close(&f, 1000), 0);
+    ASSERT_INT_EQ(executor_start(f->e, &t.task), 0);
+    ASSERT_INT_EQ(executor_stop(f->e, "early"), 0);
+    ASSERT(run_until(f, pred_ended, "early", WAIT_MS));
+    ASSERT_INT_EQ(f->nrec, 1);
+    ASSERT_INT_EQ(f->recs[0].state, SWARM__TASK_STATE__TASK_STATE_SHUTDOWN);
 }
 
-TEST(process_logs)
+PROC_TEST(process_logs)
 {
-    struct fx f;
     struct tt t;
-    ASSERT(fx_open(&f, false) == 0);
     tt_sh(&t, "logs", "echo out; echo err >&2");
-    ASSERT_INT_EQ(executor_start(f.e, &t.task), 0);
-    ASSERT(run_until(&f, pred_ended, "logs", WAIT_MS));
-    ASSERT_INT_EQ(last_state(&f, "logs"), SWARM__TASK_STATE__TASK_STATE_COMPLETE);
+    ASSERT_INT_EQ(executor_start(f->e, &t.task), 0);
+    ASSERT(run_until(f, pred_ended, "logs", WAIT_MS));
+    ASSERT_INT_EQ(last_state(f, "logs"), SWARM__TASK_STATE__TASK_STATE_COMPLETE);
     char out[256], err[256];
-    snprintf(out, sizeof out, "%s/logs/stdout.log", f.dir);
-    snprintf(err, sizeof err, "%s/logs/stderr.log", f.dir);
-    ASSERT_STR_EQ(executor_log_path(f.e, "logs", false), out);
-    ASSERT_STR_EQ(executor_log_path(f.e, "logs", true), err);
-    ASSERT(executor_log_path(f.e, "nope", true) == NULL);
+    snprintf(out, sizeof out, "%s/logs/stdout.log", f->dir);
+    snprintf(err, sizeof err, "%s/logs/stderr.log", f->dir);
+    ASSERT_STR_EQ(executor_log_path(f->e, "logs", false), out);
+    ASSERT_STR_EQ(executor_log_path(f->e, "logs", true), err);
+    ASSERT(executor_log_path(f->e, "nope", true) == NULL);
     ASSERT(file_has(out, "out\n") && !file_has(out, "err"));
     ASSERT(file_has(err, "err\n") && !file_has(err, "out"));
     struct stat st;
     ASSERT(stat(out, &st) == 0 && (st.st_mode & 077) == 0);
-    snprintf(out, sizeof out, "%s/logs", f.dir);
+    snprintf(out, sizeof out, "%s/logs", f->dir);
     ASSERT(stat(out, &st) == 0 && (st.st_mode & 0777) == 0700);
-    ASSERT_INT_EQ(fx_close(&f, 1000), 0);
 }
 
-TEST(process_env_and_dir)
+PROC_TEST(process_env_and_dir)
 {
-    struct fx f;
     struct tt t, w;
-    ASSERT(fx_open(&f, false) == 0);
     tt_init(&t, "envtask", "sh"); /* looked up in the daemon's PATH */
     t.args[0] = "-c";
     t.args[1] = "echo \"[$SWARM_TASK_ID][$SWARM_TASK_SLOT][$SWARM_SERVICE_NAME]"
@@ -626,31 +623,30 @@ TEST(process_env_and_dir)
     t.env[1] = "SWARM_TASK_ID=forged";
     t.c.n_env = 2;
     tt_init(&w, "wd", "/bin/pwd");
-    w.c.dir = f.dir;
-    ASSERT_INT_EQ(executor_start(f.e, &t.task), 0);
-    ASSERT_INT_EQ(executor_start(f.e, &w.task), 0);
-    ASSERT(run_until(&f, pred_ended, "envtask", WAIT_MS));
-    ASSERT(run_until(&f, pred_ended, "wd", WAIT_MS));
-    ASSERT_INT_EQ(last_state(&f, "envtask"), SWARM__TASK_STATE__TASK_STATE_COMPLETE);
-    const char *log = executor_log_path(f.e, "envtask", false);
+    w.c.dir = f->dir;
+    ASSERT_INT_EQ(executor_start(f->e, &t.task), 0);
+    ASSERT_INT_EQ(executor_start(f->e, &w.task), 0);
+    ASSERT(run_until(f, pred_ended, "envtask", WAIT_MS));
+    ASSERT(run_until(f, pred_ended, "wd", WAIT_MS));
+    ASSERT_INT_EQ(last_state(f, "envtask"), SWARM__TASK_STATE__TASK_STATE_COMPLETE);
+    const char *log = executor_log_path(f->e, "envtask", false);
     ASSERT(file_has(log, "[envtask][7][web][node0123456789abcdefghijk][bar baz][][]\n"));
     char want[256];
-    snprintf(want, sizeof want, "\n%s/envtask\n", f.dir);
+    snprintf(want, sizeof want, "\n%s/envtask\n", f->dir);
     ASSERT(file_has(log, want));
     snprintf(want, sizeof want, "path=%s\n", getenv("PATH") ? getenv("PATH") : "");
     ASSERT(file_has(log, want));
-    snprintf(want, sizeof want, "%s\n", f.dir);
-    ASSERT(file_has(executor_log_path(f.e, "wd", false), want));
+    snprintf(want, sizeof want, "%s\n", f->dir);
+    ASSERT(file_has(executor_log_path(f->e, "wd", false), want));
 
     /* A PATH of the task's own is used for the lookup. */
     struct tt p;
     tt_init(&p, "ownpath", "true");
     p.env[0] = "PATH=/nonexistent";
     p.c.n_env = 1;
-    ASSERT_INT_EQ(executor_start(f.e, &p.task), 0);
-    ASSERT(run_until(&f, pred_ended, "ownpath", WAIT_MS));
-    ASSERT_INT_EQ(last_state(&f, "ownpath"), SWARM__TASK_STATE__TASK_STATE_REJECTED);
-    ASSERT_INT_EQ(fx_close(&f, 1000), 0);
+    ASSERT_INT_EQ(executor_start(f->e, &p.task), 0);
+    ASSERT(run_until(f, pred_ended, "ownpath", WAIT_MS));
+    ASSERT_INT_EQ(last_state(f, "ownpath"), SWARM__TASK_STATE__TASK_STATE_REJECTED);
 }
 
 static int spawn_sleeper(bool with_task_env)
@@ -678,10 +674,8 @@ static void write_pidfile(const char *dir, const char *id, int pid, unsigned lon
     fclose(fp);
 }
 
-TEST(process_cleanup_leftovers)
+PROC_TEST(process_cleanup_leftovers)
 {
-    struct fx f;
-    ASSERT(fx_open(&f, false) == 0);
     int lost = spawn_sleeper(true);    /* recorded with its start time: killed */
     int other = spawn_sleeper(false);  /* recorded, wrong start time: spared */
     ASSERT(lost > 0 && other > 0);
@@ -690,20 +684,19 @@ TEST(process_cleanup_leftovers)
         usleep(5000);
     }
     ASSERT(st != 0);
-    write_pidfile(f.dir, "lost", lost, st);
-    write_pidfile(f.dir, "other", other, exec_proc_starttime(other) + 12345);
-    executor_cleanup_leftovers(f.e);
+    write_pidfile(f->dir, "lost", lost, st);
+    write_pidfile(f->dir, "other", other, exec_proc_starttime(other) + 12345);
+    executor_cleanup_leftovers(f->e);
     int status = 0;
     ASSERT_INT_EQ(waitpid(lost, &status, 0), lost);
     ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     usleep(50000);
     ASSERT_INT_EQ(waitpid(other, &status, WNOHANG), 0); /* still running */
     char path[256];
-    snprintf(path, sizeof path, "%s/lost/pid", f.dir);
+    snprintf(path, sizeof path, "%s/lost/pid", f->dir);
     ASSERT(access(path, F_OK) != 0);
     kill(other, SIGKILL);
     waitpid(other, NULL, 0);
-    ASSERT_INT_EQ(fx_close(&f, 1000), 0);
 }
 
 /* The pids a task wrote to `name` files in `dir`, once there. */
@@ -787,94 +780,87 @@ TEST(process_tasks_die_with_daemon)
         snprintf(path, sizeof path, "%s/" EXEC_CGROUP_PREFIX "orphan", cg_root);
         ASSERT(access(path, F_OK) != 0);
     }
+    no_process_left_behind();
 }
 
 /* Stopped, with a grace period the tree ignores: all of it goes. */
-TEST(process_stop_kills_whole_tree)
+PROC_TEST(process_stop_kills_whole_tree)
 {
-    struct fx f;
     struct tt t;
     char env[128];
-    ASSERT(fx_open(&f, false) == 0);
     tt_sh(&t, "tree", "trap '' TERM; " TREE_SCRIPT);
-    snprintf(env, sizeof env, "PIDS=%s/tree", f.dir); /* its own dir: it sees it */
+    snprintf(env, sizeof env, "PIDS=%s/tree", f->dir); /* its own dir: it sees it */
     t.env[0] = env;
     t.c.n_env = 1;
     t.c.stop_grace_period_ms = 200;
-    ASSERT_INT_EQ(executor_start(f.e, &t.task), 0);
-    ASSERT(run_until(&f, pred_running, "tree", WAIT_MS));
+    ASSERT_INT_EQ(executor_start(f->e, &t.task), 0);
+    ASSERT(run_until(f, pred_running, "tree", WAIT_MS));
     char dir[128];
-    snprintf(dir, sizeof dir, "%s/tree", f.dir);
+    snprintf(dir, sizeof dir, "%s/tree", f->dir);
     int bg = read_pidfile(dir, "bg.pid", WAIT_MS), esc = read_pidfile(dir, "esc.pid", WAIT_MS);
     ASSERT(bg > 0 && esc > 0);
     ASSERT_INT_EQ(kill(esc, 0), 0);
-    ASSERT_INT_EQ(executor_stop(f.e, "tree"), 0);
-    ASSERT(run_until(&f, pred_ended, "tree", WAIT_MS));
-    ASSERT_INT_EQ(last_state(&f, "tree"), SWARM__TASK_STATE__TASK_STATE_SHUTDOWN);
-    ASSERT_INT_EQ(last_rec(&f, "tree")->exit_code, 128 + SIGKILL);
+    ASSERT_INT_EQ(executor_stop(f->e, "tree"), 0);
+    ASSERT(run_until(f, pred_ended, "tree", WAIT_MS));
+    ASSERT_INT_EQ(last_state(f, "tree"), SWARM__TASK_STATE__TASK_STATE_SHUTDOWN);
+    ASSERT_INT_EQ(last_rec(f, "tree")->exit_code, 128 + SIGKILL);
     ASSERT(pid_gone(bg, WAIT_MS));
     ASSERT(pid_gone(esc, WAIT_MS));
-    ASSERT_INT_EQ(fx_close(&f, 1000), 0);
 }
 
 /* What a task sees: not the state dir (by absolute or relative path), not
  * the other tasks' dirs; Docker's capabilities; no_new_privs. */
-TEST(process_task_isolated)
+PROC_TEST(process_task_isolated)
 {
     if (geteuid() != 0) {
         return; /* only root isolates */
     }
-    struct fx f;
     struct tt t, other, inside;
     char key[128], script[1024];
-    ASSERT(fx_open(&f, false) == 0);
-    snprintf(key, sizeof key, "%s/key", f.state);
+    snprintf(key, sizeof key, "%s/key", f->state);
     FILE *fp = fopen(key, "w");
     ASSERT(fp != NULL);
     fputs("SECRET\n", fp);
     fclose(fp);
     tt_sh(&other, "other", "echo other-log; sleep 100");
-    ASSERT_INT_EQ(executor_start(f.e, &other.task), 0);
-    ASSERT(run_until(&f, pred_running, "other", WAIT_MS));
+    ASSERT_INT_EQ(executor_start(f->e, &other.task), 0);
+    ASSERT(run_until(f, pred_running, "other", WAIT_MS));
     /* There before "iso" looks: not seeing it means hidden, not early. */
-    ASSERT(wait_file_has(&f, executor_log_path(f.e, "other", false), "other-log"));
+    ASSERT(wait_file_has(f, executor_log_path(f->e, "other", false), "other-log"));
     snprintf(script, sizeof script,
              "cat %s; cat ../../%s/key; ls -A %s | wc -l; ls -A ..; cat ../other/stdout.log;"
              "grep -E '^(CapEff|CapBnd|NoNewPrivs):' /proc/self/status; pwd",
-             key, strrchr(f.state, '/') + 1, f.state);
+             key, strrchr(f->state, '/') + 1, f->state);
     tt_sh(&t, "iso", script);
     t.env[0] = "SWARM_SHIM_HIDE=/nonexistent"; /* a task's own word does not count */
     t.env[1] = "SWARM_SHIM_ISOLATE=";
     t.c.n_env = 2;
     tt_init(&inside, "inside", "/bin/true");
-    inside.c.dir = f.state;
-    ASSERT_INT_EQ(executor_start(f.e, &t.task), 0);
-    ASSERT_INT_EQ(executor_start(f.e, &inside.task), 0);
-    ASSERT(run_until(&f, pred_ended, "iso", WAIT_MS));
-    ASSERT(run_until(&f, pred_ended, "inside", WAIT_MS));
-    ASSERT_INT_EQ(last_state(&f, "inside"), SWARM__TASK_STATE__TASK_STATE_REJECTED);
-    ASSERT(strstr(last_err(&f, "inside"), "inside swarmd's state dir") != NULL);
-    const char *out = executor_log_path(f.e, "iso", false);
+    inside.c.dir = f->state;
+    ASSERT_INT_EQ(executor_start(f->e, &t.task), 0);
+    ASSERT_INT_EQ(executor_start(f->e, &inside.task), 0);
+    ASSERT(run_until(f, pred_ended, "iso", WAIT_MS));
+    ASSERT(run_until(f, pred_ended, "inside", WAIT_MS));
+    ASSERT_INT_EQ(last_state(f, "inside"), SWARM__TASK_STATE__TASK_STATE_REJECTED);
+    ASSERT(strstr(last_err(f, "inside"), "inside swarmd's state dir") != NULL);
+    const char *out = executor_log_path(f->e, "iso", false);
     ASSERT(!file_has(out, "SECRET"));
     ASSERT(!file_has(out, "other-log"));
     char want[256];
     snprintf(want, sizeof want, "0\niso\nCapEff:\t00000000a80425fb\nCapBnd:\t00000000a80425fb\n"
-                                "NoNewPrivs:\t1\n%s/iso\n", f.dir);
+                                "NoNewPrivs:\t1\n%s/iso\n", f->dir);
     ASSERT(file_has(out, want));
-    ASSERT_INT_EQ(fx_close(&f, 1000), 0);
 }
 
 static void tt_health(struct tt *t, const char *kind, const char *cmd, int64_t interval,
                       int64_t timeout, int retries, int64_t start_period);
 
-TEST(process_user)
+PROC_TEST(process_user)
 {
     if (geteuid() != 0) {
         return;
     }
-    struct fx f;
     struct tt a, b, c;
-    ASSERT(fx_open(&f, false) == 0);
     tt_sh(&a, "nobody", "id -u; id -g; grep '^CapEff:' /proc/self/status; touch mine && echo ok");
     a.c.user = "nobody";
     tt_sh(&b, "nums", "id -u; id -g; sleep 100");
@@ -883,21 +869,20 @@ TEST(process_user)
     c.c.user = "nosuchuser-x";
     /* The health check runs as the task does. */
     tt_health(&b, "CMD-SHELL", "test \"$(id -u)\" = 4321", 50, WAIT_MS, 1, 0);
-    ASSERT_INT_EQ(executor_start(f.e, &a.task), 0);
-    ASSERT_INT_EQ(executor_start(f.e, &b.task), 0);
-    ASSERT_INT_EQ(executor_start(f.e, &c.task), 0);
-    ASSERT(run_until(&f, pred_ended, "nobody", WAIT_MS));
-    ASSERT(run_until(&f, pred_running, "nums", WAIT_MS)); /* healthy: checked as 4321 */
-    ASSERT(run_until(&f, pred_ended, "ghost", WAIT_MS));
-    ASSERT_INT_EQ(last_state(&f, "nobody"), SWARM__TASK_STATE__TASK_STATE_COMPLETE);
-    ASSERT(file_has(executor_log_path(f.e, "nobody", false),
+    ASSERT_INT_EQ(executor_start(f->e, &a.task), 0);
+    ASSERT_INT_EQ(executor_start(f->e, &b.task), 0);
+    ASSERT_INT_EQ(executor_start(f->e, &c.task), 0);
+    ASSERT(run_until(f, pred_ended, "nobody", WAIT_MS));
+    ASSERT(run_until(f, pred_running, "nums", WAIT_MS)); /* healthy: checked as 4321 */
+    ASSERT(run_until(f, pred_ended, "ghost", WAIT_MS));
+    ASSERT_INT_EQ(last_state(f, "nobody"), SWARM__TASK_STATE__TASK_STATE_COMPLETE);
+    ASSERT(file_has(executor_log_path(f->e, "nobody", false),
                     "65534\n65534\nCapEff:\t0000000000000000\nok\n"));
     /* Healthy says nothing of how far its script got: wait for its output. */
-    ASSERT(wait_file_has(&f, executor_log_path(f.e, "nums", false), "4321\n4322\n"));
-    ASSERT_INT_EQ(last_state(&f, "ghost"), SWARM__TASK_STATE__TASK_STATE_REJECTED);
-    ASSERT_STR_EQ(last_err(&f, "ghost"),
+    ASSERT(wait_file_has(f, executor_log_path(f->e, "nums", false), "4321\n4322\n"));
+    ASSERT_INT_EQ(last_state(f, "ghost"), SWARM__TASK_STATE__TASK_STATE_REJECTED);
+    ASSERT_STR_EQ(last_err(f, "ghost"),
                   "unable to find user nosuchuser-x: no matching entries in passwd file");
-    ASSERT_INT_EQ(fx_close(&f, 1000), 0);
 }
 
 TEST(user_resolve_format_parse)
@@ -927,33 +912,30 @@ TEST(user_resolve_format_parse)
 
 /* Task dirs an older swarmd kept in STATE/worker/tasks: their processes
  * are killed and the dirs, logs included, move to the task dir root. */
-TEST(process_old_task_dirs_moved)
+PROC_TEST(process_old_task_dirs_moved)
 {
-    struct fx f;
-    ASSERT(fx_open(&f, false) == 0);
     int lost = spawn_sleeper(true);
     ASSERT(lost > 0);
     unsigned long long st = 0;
     for (int i = 0; i < 200 && (st = exec_proc_starttime(lost)) == 0; i++) {
         usleep(5000);
     }
-    write_pidfile(f.old, "lost", lost, st);
+    write_pidfile(f->old, "lost", lost, st);
     char path[256];
-    snprintf(path, sizeof path, "%s/lost/stdout.log", f.old);
+    snprintf(path, sizeof path, "%s/lost/stdout.log", f->old);
     FILE *fp = fopen(path, "w");
     ASSERT(fp != NULL);
     fputs("kept\n", fp);
     fclose(fp);
-    executor_cleanup_leftovers(f.e);
+    executor_cleanup_leftovers(f->e);
     int status = 0;
     ASSERT_INT_EQ(waitpid(lost, &status, 0), lost);
     ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-    snprintf(path, sizeof path, "%s/lost/stdout.log", f.dir);
+    snprintf(path, sizeof path, "%s/lost/stdout.log", f->dir);
     ASSERT(file_has(path, "kept\n"));
-    snprintf(path, sizeof path, "%s/lost/pid", f.dir);
+    snprintf(path, sizeof path, "%s/lost/pid", f->dir);
     ASSERT(access(path, F_OK) != 0);
-    ASSERT(access(f.old, F_OK) != 0);
-    ASSERT_INT_EQ(fx_close(&f, 1000), 0);
+    ASSERT(access(f->old, F_OK) != 0);
 }
 
 /* A task dir root and a state dir that contain one another are refused. */
@@ -967,24 +949,21 @@ TEST(process_dirs_must_be_apart)
     statedir_remove_tree("/tmp/test-exec-apart");
 }
 
-TEST(process_group_leftovers_killed_at_exit)
+PROC_TEST(process_group_leftovers_killed_at_exit)
 {
-    struct fx f;
     struct tt t;
-    ASSERT(fx_open(&f, false) == 0);
     tt_sh(&t, "bg", "sleep 100 & echo $! > bg.pid; exit 0");
-    ASSERT_INT_EQ(executor_start(f.e, &t.task), 0);
-    ASSERT(run_until(&f, pred_ended, "bg", WAIT_MS));
-    ASSERT_INT_EQ(last_state(&f, "bg"), SWARM__TASK_STATE__TASK_STATE_COMPLETE);
+    ASSERT_INT_EQ(executor_start(f->e, &t.task), 0);
+    ASSERT(run_until(f, pred_ended, "bg", WAIT_MS));
+    ASSERT_INT_EQ(last_state(f, "bg"), SWARM__TASK_STATE__TASK_STATE_COMPLETE);
     char path[256];
-    snprintf(path, sizeof path, "%s/bg/bg.pid", f.dir);
+    snprintf(path, sizeof path, "%s/bg/bg.pid", f->dir);
     FILE *fp = fopen(path, "r");
     int bg = 0;
     ASSERT(fp != NULL);
     ASSERT_INT_EQ(fscanf(fp, "%d", &bg), 1);
     fclose(fp);
     ASSERT(pid_gone(bg, WAIT_MS));
-    ASSERT_INT_EQ(fx_close(&f, 1000), 0);
 }
 
 TEST(process_close_leaves_nothing)
@@ -1014,17 +993,16 @@ TEST(process_close_leaves_nothing)
     for (int i = 0; i < 3; i++) {
         ASSERT(pid_gone(pids[i], WAIT_MS));
     }
+    no_process_left_behind();
 }
 
-TEST(process_cgroup_join)
+PROC_TEST(process_cgroup_join)
 {
     if (cg_root[0] == '\0') {
         return; /* no writable cgroup v2 here: nothing to check */
     }
-    struct fx f;
     struct tt t;
     char path[PATH_MAX + 32], want[PATH_MAX + 32];
-    ASSERT(fx_open(&f, false) == 0);
     tt_sh(&t, "cg", "cat /proc/self/cgroup");
     Swarm__ResourceRequirements req = SWARM__RESOURCE_REQUIREMENTS__INIT;
     Swarm__Resources lim = SWARM__RESOURCES__INIT;
@@ -1032,15 +1010,14 @@ TEST(process_cgroup_join)
     lim.nano_cpus = 500000000;
     req.limits = &lim;
     t.spec.resources = &req;
-    ASSERT_INT_EQ(executor_start(f.e, &t.task), 0);
-    ASSERT(run_until(&f, pred_ended, "cg", WAIT_MS));
-    ASSERT_INT_EQ(last_state(&f, "cg"), SWARM__TASK_STATE__TASK_STATE_COMPLETE);
+    ASSERT_INT_EQ(executor_start(f->e, &t.task), 0);
+    ASSERT(run_until(f, pred_ended, "cg", WAIT_MS));
+    ASSERT_INT_EQ(last_state(f, "cg"), SWARM__TASK_STATE__TASK_STATE_COMPLETE);
     snprintf(want, sizeof want, "0::%s/" EXEC_CGROUP_PREFIX "cg\n", cg_rel);
-    ASSERT(file_has(executor_log_path(f.e, "cg", false), want));
+    ASSERT(file_has(executor_log_path(f->e, "cg", false), want));
     snprintf(path, sizeof path, "%s/" EXEC_CGROUP_PREFIX "cg", cg_root);
     ASSERT(access(path, F_OK) != 0); /* ended: its cgroup went with it */
-    ASSERT_INT_EQ(executor_remove(f.e, "cg"), 0);
-    ASSERT_INT_EQ(fx_close(&f, 1000), 0);
+    ASSERT_INT_EQ(executor_remove(f->e, "cg"), 0);
 }
 
 /* A health check on `t`: test[0] is the kind, test[1] (optional) the
@@ -1087,14 +1064,12 @@ static void check_cmd(char *out, size_t size, const char *flag, const char *log)
              flag, log, log);
 }
 
-TEST(health_starting_until_healthy_then_unhealthy)
+PROC_TEST(health_starting_until_healthy_then_unhealthy)
 {
-    struct fx f;
     struct tt t;
     char flag[128], log[128], cmd[512], tail[64];
-    ASSERT(fx_open(&f, false) == 0);
-    snprintf(flag, sizeof flag, "%s/h1/flag", f.dir); /* tasks see their own dir */
-    snprintf(log, sizeof log, "%s/h1/checks", f.dir);
+    snprintf(flag, sizeof flag, "%s/h1/flag", f->dir); /* tasks see their own dir */
+    snprintf(log, sizeof log, "%s/h1/checks", f->dir);
     check_cmd(cmd, sizeof cmd, flag, log);
     tt_init(&t, "h1", "sleep");
     t.args[0] = "100";
@@ -1104,112 +1079,103 @@ TEST(health_starting_until_healthy_then_unhealthy)
      * outlasts the test); once healthy it no longer shields anything. The
      * timeout is out of the way: a check fails only by its exit. */
     tt_health(&t, "CMD-SHELL", cmd, 100, 3600000, 2, 3600000);
-    ASSERT_INT_EQ(executor_start(f.e, &t.task), 0);
+    ASSERT_INT_EQ(executor_start(f->e, &t.task), 0);
     /* Three checks failed (retries is 2): still starting, never running. */
-    ASSERT(wait_lines(&f, log, "fail", 3, "h1"));
-    ASSERT(find_rec(&f, "h1", SWARM__TASK_STATE__TASK_STATE_RUNNING) == NULL);
-    ASSERT_INT_EQ(last_state(&f, "h1"), SWARM__TASK_STATE__TASK_STATE_STARTING);
-    ASSERT_STR_EQ(last_rec(&f, "h1")->msg, "starting");
+    ASSERT(wait_lines(f, log, "fail", 3, "h1"));
+    ASSERT(find_rec(f, "h1", SWARM__TASK_STATE__TASK_STATE_RUNNING) == NULL);
+    ASSERT_INT_EQ(last_state(f, "h1"), SWARM__TASK_STATE__TASK_STATE_STARTING);
+    ASSERT_STR_EQ(last_rec(f, "h1")->msg, "starting");
     FILE *fp = fopen(flag, "w");
     if (fp == NULL) {
         FAILF("creating %s: %s", flag, strerror(errno));
     }
     fclose(fp);
-    ASSERT(run_until(&f, pred_running, "h1", WAIT_MS));
-    const struct rec *r = find_rec(&f, "h1", SWARM__TASK_STATE__TASK_STATE_RUNNING);
+    ASSERT(run_until(f, pred_running, "h1", WAIT_MS));
+    const struct rec *r = find_rec(f, "h1", SWARM__TASK_STATE__TASK_STATE_RUNNING);
     ASSERT(r->pid > 0);
     int pid = r->pid;
     /* Healthy stays running: three more passing checks, one RUNNING report. */
-    ASSERT(wait_lines(&f, log, "ok", count_lines(log, "ok") + 3, "h1"));
-    ASSERT_INT_EQ(last_state(&f, "h1"), SWARM__TASK_STATE__TASK_STATE_RUNNING);
-    ASSERT_INT_EQ(count_recs(&f, "h1", SWARM__TASK_STATE__TASK_STATE_RUNNING), 1);
+    ASSERT(wait_lines(f, log, "ok", count_lines(log, "ok") + 3, "h1"));
+    ASSERT_INT_EQ(last_state(f, "h1"), SWARM__TASK_STATE__TASK_STATE_RUNNING);
+    ASSERT_INT_EQ(count_recs(f, "h1", SWARM__TASK_STATE__TASK_STATE_RUNNING), 1);
     unlink(flag);
-    uint64_t t0 = loop_now(&f);
-    ASSERT(run_until(&f, pred_ended, "h1", WAIT_MS));
-    ASSERT(loop_now(&f) - t0 >= 100); /* two failures, an interval apart */
+    uint64_t t0 = loop_now(f);
+    ASSERT(run_until(f, pred_ended, "h1", WAIT_MS));
+    ASSERT(loop_now(f) - t0 >= 100); /* two failures, an interval apart */
     /* Unhealthy at the second failure in a row, and no check after it. */
     last_lines(log, 3, tail, sizeof tail);
     ASSERT_STR_EQ(tail, "ok\nfail\nfail\n");
-    r = last_rec(&f, "h1");
+    r = last_rec(f, "h1");
     ASSERT_INT_EQ(r->state, SWARM__TASK_STATE__TASK_STATE_FAILED);
     ASSERT_STR_EQ(r->err, "task: unhealthy container");
     ASSERT_INT_EQ(r->exit_code, 128 + SIGTERM); /* stopped by us, gracefully */
     ASSERT(pid_gone(pid, WAIT_MS));
-    snprintf(log, sizeof log, "%s/h1/health.log", f.dir);
+    snprintf(log, sizeof log, "%s/h1/health.log", f->dir);
     ASSERT(access(log, F_OK) == 0);
-    ASSERT_INT_EQ(fx_close(&f, 1000), 0);
 }
 
-TEST(health_timeout_is_a_failure)
+PROC_TEST(health_timeout_is_a_failure)
 {
-    struct fx f;
     struct tt t;
     char pidfile[128], cmd[200];
-    ASSERT(fx_open(&f, false) == 0);
-    snprintf(pidfile, sizeof pidfile, "%s/hang/check.pid", f.dir);
+    snprintf(pidfile, sizeof pidfile, "%s/hang/check.pid", f->dir);
     /* A check that would hang far beyond the test: the task can end in
      * time only if each check is killed at its timeout. */
     snprintf(cmd, sizeof cmd, "echo $$ > %s; exec sleep 1000", pidfile);
     tt_sh(&t, "hang", "sleep 100");
     tt_health(&t, "CMD-SHELL", cmd, 100, 100, 2, 0);
-    uint64_t t0 = loop_now(&f);
-    ASSERT_INT_EQ(executor_start(f.e, &t.task), 0);
-    int check = wait_pidfile(&f, pidfile, WAIT_MS);
+    uint64_t t0 = loop_now(f);
+    ASSERT_INT_EQ(executor_start(f->e, &t.task), 0);
+    int check = wait_pidfile(f, pidfile, WAIT_MS);
     ASSERT(check > 0);
-    ASSERT(run_until(&f, pred_ended, "hang", WAIT_MS));
-    ASSERT(loop_now(&f) - t0 >= 400); /* 2 x (interval + timeout) */
-    ASSERT_INT_EQ(last_state(&f, "hang"), SWARM__TASK_STATE__TASK_STATE_FAILED);
-    ASSERT_STR_EQ(last_err(&f, "hang"), "task: unhealthy container");
-    ASSERT(find_rec(&f, "hang", SWARM__TASK_STATE__TASK_STATE_RUNNING) == NULL);
+    ASSERT(run_until(f, pred_ended, "hang", WAIT_MS));
+    ASSERT(loop_now(f) - t0 >= 400); /* 2 x (interval + timeout) */
+    ASSERT_INT_EQ(last_state(f, "hang"), SWARM__TASK_STATE__TASK_STATE_FAILED);
+    ASSERT_STR_EQ(last_err(f, "hang"), "task: unhealthy container");
+    ASSERT(find_rec(f, "hang", SWARM__TASK_STATE__TASK_STATE_RUNNING) == NULL);
     ASSERT(pid_gone(check, WAIT_MS));
     char log[256];
-    snprintf(log, sizeof log, "%s/hang/health.log", f.dir);
+    snprintf(log, sizeof log, "%s/hang/health.log", f->dir);
     ASSERT_INT_EQ(count_lines(log, "swarmd: health check: timed out, killed"), 2);
-    ASSERT_INT_EQ(fx_close(&f, 1000), 0);
 }
 
-TEST(health_start_period)
+PROC_TEST(health_start_period)
 {
-    struct fx f;
     struct tt t, u, w;
     char log[128], cmd[256];
-    ASSERT(fx_open(&f, false) == 0);
     /* CMD form, failing, retries 1: unhealthy at the first failure that
      * counts, which is never one within its 500 ms start period. */
     tt_sh(&t, "sp", "sleep 100");
     tt_health(&t, "CMD", "false", 100, 3600000, 1, 500);
     /* Failing within a start period that outlasts the test: not one of
      * its failures counts, however many. */
-    snprintf(log, sizeof log, "%s/splong/checks", f.dir);
+    snprintf(log, sizeof log, "%s/splong/checks", f->dir);
     snprintf(cmd, sizeof cmd, "echo fail >> %s; exit 1", log);
     tt_sh(&w, "splong", "sleep 100");
     tt_health(&w, "CMD-SHELL", cmd, 50, 3600000, 1, 3600000);
     /* Healthy within its start period: running at once. */
     tt_sh(&u, "spok", "sleep 100");
     tt_health(&u, "CMD", "true", 100, 3600000, 1, 3600000);
-    uint64_t t0 = loop_now(&f);
-    ASSERT_INT_EQ(executor_start(f.e, &t.task), 0);
-    ASSERT_INT_EQ(executor_start(f.e, &u.task), 0);
-    ASSERT_INT_EQ(executor_start(f.e, &w.task), 0);
-    ASSERT(run_until(&f, pred_running, "spok", WAIT_MS));
-    ASSERT(run_until(&f, pred_ended, "sp", WAIT_MS));
-    ASSERT(loop_now(&f) - t0 >= 500);
-    ASSERT_INT_EQ(last_state(&f, "sp"), SWARM__TASK_STATE__TASK_STATE_FAILED);
-    ASSERT_STR_EQ(last_err(&f, "sp"), "task: unhealthy container");
-    ASSERT(find_rec(&f, "sp", SWARM__TASK_STATE__TASK_STATE_RUNNING) == NULL);
+    uint64_t t0 = loop_now(f);
+    ASSERT_INT_EQ(executor_start(f->e, &t.task), 0);
+    ASSERT_INT_EQ(executor_start(f->e, &u.task), 0);
+    ASSERT_INT_EQ(executor_start(f->e, &w.task), 0);
+    ASSERT(run_until(f, pred_running, "spok", WAIT_MS));
+    ASSERT(run_until(f, pred_ended, "sp", WAIT_MS));
+    ASSERT(loop_now(f) - t0 >= 500);
+    ASSERT_INT_EQ(last_state(f, "sp"), SWARM__TASK_STATE__TASK_STATE_FAILED);
+    ASSERT_STR_EQ(last_err(f, "sp"), "task: unhealthy container");
+    ASSERT(find_rec(f, "sp", SWARM__TASK_STATE__TASK_STATE_RUNNING) == NULL);
     /* A check runs only once the one before was judged: with 3 written,
      * 2 failures were judged and, retries being 1, neither counted. */
-    ASSERT(wait_lines(&f, log, "fail", 3, "splong"));
-    ASSERT_INT_EQ(last_state(&f, "splong"), SWARM__TASK_STATE__TASK_STATE_STARTING);
-    ASSERT_INT_EQ(last_state(&f, "spok"), SWARM__TASK_STATE__TASK_STATE_RUNNING);
-    ASSERT_INT_EQ(fx_close(&f, 1000), 0);
+    ASSERT(wait_lines(f, log, "fail", 3, "splong"));
+    ASSERT_INT_EQ(last_state(f, "splong"), SWARM__TASK_STATE__TASK_STATE_STARTING);
+    ASSERT_INT_EQ(last_state(f, "spok"), SWARM__TASK_STATE__TASK_STATE_RUNNING);
 }
 
-TEST(health_none_and_bad_test)
+PROC_TEST(health_none_and_bad_test)
 {
-    struct fx f;
     struct tt t, e, b;
-    ASSERT(fx_open(&f, false) == 0);
     tt_sh(&t, "none", "sleep 100");
     tt_health(&t, "NONE", NULL, 10000, 0, 0, 0);
     tt_sh(&e, "empty", "sleep 100");
@@ -1217,47 +1183,43 @@ TEST(health_none_and_bad_test)
     e.hc.n_test = 0; /* no test: no check */
     tt_sh(&b, "bad", "sleep 100");
     tt_health(&b, "CMD-BASH", "true", 100, 0, 0, 0);
-    ASSERT_INT_EQ(executor_start(f.e, &t.task), 0);
-    ASSERT_INT_EQ(executor_start(f.e, &e.task), 0);
-    ASSERT_INT_EQ(executor_start(f.e, &b.task), 0);
-    ASSERT(run_until(&f, pred_running, "none", WAIT_MS));
-    ASSERT(run_until(&f, pred_running, "empty", WAIT_MS));
-    ASSERT(run_until(&f, pred_ended, "bad", WAIT_MS));
-    ASSERT_INT_EQ(last_state(&f, "bad"), SWARM__TASK_STATE__TASK_STATE_REJECTED);
-    ASSERT(strstr(last_err(&f, "bad"), "CMD-BASH") != NULL);
-    ASSERT_INT_EQ(fx_close(&f, 1000), 0);
+    ASSERT_INT_EQ(executor_start(f->e, &t.task), 0);
+    ASSERT_INT_EQ(executor_start(f->e, &e.task), 0);
+    ASSERT_INT_EQ(executor_start(f->e, &b.task), 0);
+    ASSERT(run_until(f, pred_running, "none", WAIT_MS));
+    ASSERT(run_until(f, pred_running, "empty", WAIT_MS));
+    ASSERT(run_until(f, pred_ended, "bad", WAIT_MS));
+    ASSERT_INT_EQ(last_state(f, "bad"), SWARM__TASK_STATE__TASK_STATE_REJECTED);
+    ASSERT(strstr(last_err(f, "bad"), "CMD-BASH") != NULL);
 }
 
-TEST(health_stop_and_remove_kill_running_check)
+PROC_TEST(health_stop_and_remove_kill_running_check)
 {
-    struct fx f;
     struct tt t, u;
     char pf1[128], pf2[128], cmd1[200], cmd2[200];
-    ASSERT(fx_open(&f, false) == 0);
-    snprintf(pf1, sizeof pf1, "%s/stopme/c1.pid", f.dir);
-    snprintf(pf2, sizeof pf2, "%s/rmme/c2.pid", f.dir);
+    snprintf(pf1, sizeof pf1, "%s/stopme/c1.pid", f->dir);
+    snprintf(pf2, sizeof pf2, "%s/rmme/c2.pid", f->dir);
     snprintf(cmd1, sizeof cmd1, "echo $$ > %s; exec sleep 100", pf1);
     snprintf(cmd2, sizeof cmd2, "echo $$ > %s; exec sleep 100", pf2);
     tt_sh(&t, "stopme", "sleep 100");
     tt_health(&t, "CMD-SHELL", cmd1, 50, 3600000, 3, 0);
     tt_sh(&u, "rmme", "sleep 100");
     tt_health(&u, "CMD-SHELL", cmd2, 50, 3600000, 3, 0);
-    ASSERT_INT_EQ(executor_start(f.e, &t.task), 0);
-    ASSERT_INT_EQ(executor_start(f.e, &u.task), 0);
-    int c1 = wait_pidfile(&f, pf1, WAIT_MS), c2 = wait_pidfile(&f, pf2, WAIT_MS);
+    ASSERT_INT_EQ(executor_start(f->e, &t.task), 0);
+    ASSERT_INT_EQ(executor_start(f->e, &u.task), 0);
+    int c1 = wait_pidfile(f, pf1, WAIT_MS), c2 = wait_pidfile(f, pf2, WAIT_MS);
     ASSERT(c1 > 0 && c2 > 0);
-    ASSERT_INT_EQ(executor_stop(f.e, "stopme"), 0);
-    ASSERT(run_until(&f, pred_ended, "stopme", WAIT_MS));
-    ASSERT_INT_EQ(last_state(&f, "stopme"), SWARM__TASK_STATE__TASK_STATE_SHUTDOWN);
+    ASSERT_INT_EQ(executor_stop(f->e, "stopme"), 0);
+    ASSERT(run_until(f, pred_ended, "stopme", WAIT_MS));
+    ASSERT_INT_EQ(last_state(f, "stopme"), SWARM__TASK_STATE__TASK_STATE_SHUTDOWN);
     ASSERT(pid_gone(c1, WAIT_MS));
-    int nrec = f.nrec;
-    ASSERT_INT_EQ(executor_remove(f.e, "rmme"), 0);
+    int nrec = f->nrec;
+    ASSERT_INT_EQ(executor_remove(f->e, "rmme"), 0);
     char dir[256];
-    snprintf(dir, sizeof dir, "%s/rmme", f.dir);
-    ASSERT(run_until(&f, pred_path_gone, dir, WAIT_MS)); /* once its process is gone */
+    snprintf(dir, sizeof dir, "%s/rmme", f->dir);
+    ASSERT(run_until(f, pred_path_gone, dir, WAIT_MS)); /* once its process is gone */
     ASSERT(pid_gone(c2, WAIT_MS));
-    ASSERT_INT_EQ(f.nrec, nrec); /* removed: not reported */
-    ASSERT_INT_EQ(fx_close(&f, 1000), 0);
+    ASSERT_INT_EQ(f->nrec, nrec); /* removed: not reported */
 }
 
 TEST(health_close_with_checks_pending)
@@ -1284,6 +1246,7 @@ TEST(health_close_with_checks_pending)
     ASSERT_INT_EQ(fx_close(&f, 1000), 0); /* uv_loop_close == 0: no timer left */
     ASSERT_INT_EQ(f.nrec, nrec);
     ASSERT(pid_gone(check, WAIT_MS));
+    no_process_left_behind();
 }
 
 /* A child of ours whose command line holds `needle` (NULs as spaces). */
@@ -1350,13 +1313,11 @@ static bool pred_running_or_ended(struct fx *f, const void *id)
 /* A check that exited within its timeout, seen by a loop that came back
  * late, when that timeout was due too (timers run before exits are read):
  * judged by its exit, not as timed out. */
-TEST(health_check_seen_late_judged_by_exit)
+PROC_TEST(health_check_seen_late_judged_by_exit)
 {
-    struct fx f;
     struct tt t;
     char go[128], cmd[256], log[160];
-    ASSERT(fx_open(&f, false) == 0);
-    snprintf(go, sizeof go, "%s/late/go", f.dir);
+    snprintf(go, sizeof go, "%s/late/go", f->dir);
     snprintf(cmd, sizeof cmd, "while ! test -e %s; do sleep 0.01; done", go);
     tt_init(&t, "late", "sleep");
     t.args[0] = "100";
@@ -1364,11 +1325,11 @@ TEST(health_check_seen_late_judged_by_exit)
     /* One failure: unhealthy. The timeout leaves room for the loop's turn
      * that spawns the check (libuv runs due timers again at its end). */
     tt_health(&t, "CMD-SHELL", cmd, 50, 2000, 1, 0);
-    ASSERT_INT_EQ(executor_start(f.e, &t.task), 0);
+    ASSERT_INT_EQ(executor_start(f->e, &t.task), 0);
     /* Spawned: the loop stops here, long before its timeout is due. */
     struct child_arg check = {.needle = "/bin/sh -c while"};
-    ASSERT(run_until(&f, pred_child, &check, WAIT_MS));
-    uint64_t spawned = loop_now(&f);
+    ASSERT(run_until(f, pred_child, &check, WAIT_MS));
+    uint64_t spawned = loop_now(f);
     /* The loop does not run: the check passes and exits meanwhile... */
     FILE *fp = fopen(go, "w");
     ASSERT(fp != NULL);
@@ -1378,14 +1339,13 @@ TEST(health_check_seen_late_judged_by_exit)
     }
     ASSERT(child_exited(check.pid));
     /* ...and its timeout falls due. */
-    while (loop_now(&f) < spawned + 2000) {
+    while (loop_now(f) < spawned + 2000) {
         usleep(10000);
     }
-    ASSERT(run_until(&f, pred_running_or_ended, "late", WAIT_MS));
-    ASSERT_INT_EQ(last_state(&f, "late"), SWARM__TASK_STATE__TASK_STATE_RUNNING);
-    snprintf(log, sizeof log, "%s/late/health.log", f.dir);
+    ASSERT(run_until(f, pred_running_or_ended, "late", WAIT_MS));
+    ASSERT_INT_EQ(last_state(f, "late"), SWARM__TASK_STATE__TASK_STATE_RUNNING);
+    snprintf(log, sizeof log, "%s/late/health.log", f->dir);
     ASSERT(!file_has(log, "timed out"));
-    ASSERT_INT_EQ(fx_close(&f, 1000), 0);
 }
 
 /* Freeze `pid` as a tracer does (LeakSanitizer's, at a shim's exit under
@@ -1466,6 +1426,7 @@ TEST(health_check_shim_that_will_not_go_is_killed)
     ASSERT_INT_EQ(fx_close(&f, 1000), 0);
     ASSERT_INT_EQ(waitpid(tracer, NULL, 0), tracer);
     ASSERT(pid_gone(check.pid, WAIT_MS));
+    no_process_left_behind();
 }
 
 TEST(health_sim_ignores_checks)
@@ -1573,10 +1534,12 @@ static int list_children(char *out, size_t size)
     return n;
 }
 
-/* Last: every process a test started, tasks' children included (they come
- * back to us as subreaper), is gone. A test that failed half-way leaves
- * its tasks: they are named, then killed, so nothing outlives the run. */
-TEST(zz_no_process_left_behind)
+/* Every process the case started, tasks' children included (they come back
+ * to the case's process as subreaper), is gone; what is left is named, then
+ * killed, so nothing outlives the case. Run by every case that starts
+ * processes, after its executor closed (in PROC_TEST's teardown, so also
+ * after a failure). */
+static void no_process_left_behind(void)
 {
     char left[2048];
     uint64_t end = now_ms() + 10000; /* what is dying, ends and is reaped */
@@ -1606,7 +1569,7 @@ TEST(zz_no_process_left_behind)
         }
         usleep(10000);
     }
-    FAILF("%d child process(es) still running after the tests: %s", n, left);
+    FAILF("%d child process(es) still running after the case: %s", n, left);
 }
 
 TEST_MAIN()
