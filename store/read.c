@@ -289,9 +289,9 @@ void store_cluster_free_list(Swarm__Cluster **list, size_t n)
     store_msg_list_free((ProtobufCMessage **)list, n);
 }
 
-int store_node_count(struct store *s, size_t *n)
+/* Run `st` (parameters bound) for its single count. */
+static int stmt_count(sqlite3_stmt *st, size_t *n)
 {
-    sqlite3_stmt *st = s->stmt[STORE_ST_NODE_COUNT];
     int rv = 0, rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         *n = (size_t)sqlite3_column_int64(st, 0);
@@ -300,4 +300,42 @@ int store_node_count(struct store *s, size_t *n)
     }
     sqlite3_reset(st);
     return rv;
+}
+
+int store_node_count(struct store *s, size_t *n)
+{
+    return stmt_count(s->stmt[STORE_ST_NODE_COUNT], n);
+}
+
+int store_task_count_by_state(struct store *s, const char *service_id, int desired_state, int state,
+                              size_t *n)
+{
+    sqlite3_stmt *st = s->stmt[STORE_ST_TASK_COUNT_BY_STATE];
+    int rc = sqlite3_bind_text(st, 1, service_id != NULL ? service_id : "", -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_bind_int(st, 2, desired_state);
+    }
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_bind_int(st, 3, state);
+    }
+    if (rc != SQLITE_OK) {
+        sqlite3_reset(st);
+        return store_sqlite_err(rc);
+    }
+    return stmt_count(st, n);
+}
+
+int store_task_count_from_slot(struct store *s, const char *service_id, uint64_t slot, size_t *n)
+{
+    sqlite3_stmt *st = s->stmt[STORE_ST_TASK_COUNT_FROM_SLOT];
+    int rc = sqlite3_bind_text(st, 1, service_id != NULL ? service_id : "", -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK) {
+        /* Slots are at most SPEC_MAX_REPLICAS: an int64 holds any of them. */
+        rc = sqlite3_bind_int64(st, 2, slot > INT64_MAX ? INT64_MAX : (sqlite3_int64)slot);
+    }
+    if (rc != SQLITE_OK) {
+        sqlite3_reset(st);
+        return store_sqlite_err(rc);
+    }
+    return stmt_count(st, n);
 }

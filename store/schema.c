@@ -53,6 +53,8 @@ static const char schema_sql[] =
     ");"
     "CREATE INDEX tasks_service ON tasks (service_id, slot, node_id);"
     "CREATE INDEX tasks_node ON tasks (node_id);"
+    /* Counts by state (REPLICAS in `service ls`) without decoding tasks. */
+    "CREATE INDEX tasks_service_state ON tasks (service_id, desired_state, state);"
     "CREATE INDEX tasks_desired_state ON tasks (desired_state);"
     "CREATE INDEX tasks_state ON tasks (state);"
     "CREATE TABLE clusters ("
@@ -105,6 +107,9 @@ static const char *const store_sql[STORE_ST__COUNT] = {
                                  "ORDER BY slot, node_id, created_at, rowid",
     [STORE_ST_TASK_BY_NODE] = "SELECT data FROM tasks WHERE node_id = ?1 "
                               "ORDER BY service_id, slot, created_at, rowid",
+    [STORE_ST_TASK_COUNT_BY_STATE] = "SELECT count(*) FROM tasks WHERE service_id = ?1 AND "
+                                     "desired_state = ?2 AND (?3 < 0 OR state = ?3)",
+    [STORE_ST_TASK_COUNT_FROM_SLOT] = "SELECT count(*) FROM tasks WHERE service_id = ?1 AND slot >= ?2",
     [STORE_ST_CLUSTER_DEFAULT] = "SELECT data FROM clusters ORDER BY created_at, rowid LIMIT 1",
 };
 

@@ -137,7 +137,13 @@ void store_service_free_list(Swarm__Service **list, size_t n);
 void store_task_free_list(Swarm__Task **list, size_t n);
 void store_cluster_free_list(Swarm__Cluster **list, size_t n);
 
-/* Counts without decoding objects. */
+/* Counts without decoding objects (index ranges). */
 int store_node_count(struct store *s, size_t *n);
+/* Tasks of `service_id` with desired state `desired_state` and, unless
+ * `state` is negative, observed state `state` (the REPLICAS column). */
+int store_task_count_by_state(struct store *s, const char *service_id, int desired_state, int state,
+                              size_t *n);
+/* Tasks of `service_id` in slots `slot` and above (whatever their state). */
+int store_task_count_from_slot(struct store *s, const char *service_id, uint64_t slot, size_t *n);
 
 #endif

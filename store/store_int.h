@@ -40,6 +40,8 @@ enum store_stmt {
     STORE_ST_SERVICE_BY_NAME,  /* ?1 name -> data */
     STORE_ST_TASK_BY_SERVICE,  /* ?1 service id -> data */
     STORE_ST_TASK_BY_NODE,     /* ?1 node id -> data */
+    STORE_ST_TASK_COUNT_BY_STATE,  /* ?1 service id, ?2 desired, ?3 state (< 0: any) -> count */
+    STORE_ST_TASK_COUNT_FROM_SLOT, /* ?1 service id, ?2 slot -> count of slot >= ?2 */
     STORE_ST_CLUSTER_DEFAULT,  /* -> data of the oldest cluster */
     STORE_ST__COUNT,
 };

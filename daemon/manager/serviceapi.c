@@ -293,12 +293,6 @@ static void get_service_cb(struct api_call *call, const ProtobufCMessage *msg, v
     swarm__service__free_unpacked(svc, NULL);
 }
 
-static bool is_running(const Swarm__Task *t)
-{
-    return t->desired_state == SWARM__TASK_STATE__TASK_STATE_RUNNING && t->status != NULL &&
-           t->status->state == SWARM__TASK_STATE__TASK_STATE_RUNNING;
-}
-
 /* `service ls -f`: id=, name= (prefixes), label=K or K=V, mode=. */
 static int service_filter(const Swarm__Service *s, const char *f)
 {
@@ -394,15 +388,17 @@ static void list_services_cb(struct api_call *call, const ProtobufCMessage *msg,
     }
     for (size_t i = 0; i < pg.count; i++) {
         const Swarm__Service *svc = kept[pg.start + i];
-        Swarm__Task **tasks = NULL;
-        size_t nt = 0;
-        uint64_t running = 0, desired = 0;
-        if (store_task_list_by_service(m->store, svc->id, &tasks, &nt) == 0) {
-            for (size_t j = 0; j < nt; j++) {
-                running += is_running(tasks[j]);
-                desired += tasks[j]->desired_state == SWARM__TASK_STATE__TASK_STATE_RUNNING;
-            }
-            store_task_free_list(tasks, nt);
+        size_t running = 0, desired = 0;
+        /* Counted on the store's index: nothing decoded, whatever the
+         * number of tasks (running: desired and observed
+         * running; desired: desired running, as a global service counts). */
+        if (store_task_count_by_state(m->store, svc->id, SWARM__TASK_STATE__TASK_STATE_RUNNING,
+                                      SWARM__TASK_STATE__TASK_STATE_RUNNING, &running) != 0) {
+            running = 0;
+        }
+        if (store_task_count_by_state(m->store, svc->id, SWARM__TASK_STATE__TASK_STATE_RUNNING, -1,
+                                      &desired) != 0) {
+            desired = 0;
         }
         if (svc->spec->mode_case == SWARM__SERVICE_SPEC__MODE_REPLICATED) {
             desired = svc->spec->replicated->replicas;

@@ -705,6 +705,52 @@ TEST(task_status_reports)
     store_close(s);
 }
 
+/* Counts on the index (REPLICAS, a scale-up's free slots) follow every
+ * change of state, desired state and slot, per service. */
+TEST(task_counts_by_state_and_slot)
+{
+    struct store *s = mem_store();
+    struct store_result r;
+    size_t n = 99;
+    const Swarm__TaskState RUN = SWARM__TASK_STATE__TASK_STATE_RUNNING;
+    const Swarm__TaskState SHUT = SWARM__TASK_STATE__TASK_STATE_SHUTDOWN;
+    const Swarm__TaskState PEND = SWARM__TASK_STATE__TASK_STATE_PENDING;
+    Swarm__Task *other = task_new("o1", "svc2", "n1", 9);
+    other->status->state = RUN;
+    ASSERT_INT_EQ(apply1(s, 1, CREATE, status_task("t1", RUN, RUN), &r), 0);
+    ASSERT_INT_EQ(apply1(s, 2, CREATE, status_task("t2", RUN, PEND), &r), 0);
+    ASSERT_INT_EQ(apply1(s, 3, CREATE, other, &r), 0);
+    Swarm__Task *t3 = status_task("t3", RUN, RUN);
+    t3->slot = 5;
+    ASSERT_INT_EQ(apply1(s, 4, CREATE, t3, &r), 0);
+    ASSERT_INT_EQ(store_task_count_by_state(s, "svc", RUN, RUN, &n), 0);
+    ASSERT_INT_EQ(n, 2);
+    ASSERT_INT_EQ(store_task_count_by_state(s, "svc", RUN, -1, &n), 0);
+    ASSERT_INT_EQ(n, 3);
+    ASSERT_INT_EQ(store_task_count_by_state(s, "svc", SHUT, -1, &n), 0);
+    ASSERT_INT_EQ(n, 0);
+    /* Stopped: no longer counted as running, nor as desired running. */
+    ASSERT_INT_EQ(apply1(s, 5, UPDATE, status_task("t1", SHUT, RUN), &r), 0);
+    ASSERT_INT_EQ(store_task_count_by_state(s, "svc", RUN, RUN, &n), 0);
+    ASSERT_INT_EQ(n, 1);
+    ASSERT_INT_EQ(store_task_count_by_state(s, "svc", RUN, -1, &n), 0);
+    ASSERT_INT_EQ(n, 2);
+    ASSERT_INT_EQ(store_task_count_by_state(s, "nope", RUN, -1, &n), 0);
+    ASSERT_INT_EQ(n, 0);
+    /* Slots 1, 1, 5 in svc; 9 in svc2. */
+    ASSERT_INT_EQ(store_task_count_from_slot(s, "svc", 1, &n), 0);
+    ASSERT_INT_EQ(n, 3);
+    ASSERT_INT_EQ(store_task_count_from_slot(s, "svc", 2, &n), 0);
+    ASSERT_INT_EQ(n, 1);
+    ASSERT_INT_EQ(store_task_count_from_slot(s, "svc", 6, &n), 0);
+    ASSERT_INT_EQ(n, 0);
+    ASSERT_INT_EQ(store_task_count_from_slot(s, "svc2", 6, &n), 0);
+    ASSERT_INT_EQ(n, 1);
+    ASSERT_INT_EQ(store_task_count_from_slot(s, "svc", UINT64_MAX, &n), 0);
+    ASSERT_INT_EQ(n, 0);
+    store_close(s);
+}
+
 /* Orchestrator and scheduler patches merge into the stored task. */
 TEST(task_patch_merges)
 {
