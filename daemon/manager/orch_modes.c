@@ -198,7 +198,9 @@ int orch_replicated(struct orch *o, uint64_t replicas)
             orch_replicated_slot(o, &o->groups[i]);
         }
     }
-    /* Scale up into the lowest free slots; groups are sorted by slot. */
+    /* Scale up into the lowest free slots; groups are sorted by slot. When
+     * only the scale-up is held back, say where it goes on (orch_resume). */
+    bool held = o->out->more;
     for (size_t i = 0, missing = n_occ < replicas ? replicas - n_occ : 0;
          missing > 0 && !o->out->more && o->rv == 0; next++) {
         while (i < o->n_groups && o->groups[i].slot < next) {
@@ -209,6 +211,11 @@ int orch_replicated(struct orch *o, uint64_t replicas)
             continue;
         }
         orch_create(o, next, NULL);
+        if (o->out->more && !held) {
+            o->out->resume.slot = next;
+            o->out->resume.missing = missing;
+            break;
+        }
         missing--;
     }
     free(occ);

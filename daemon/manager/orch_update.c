@@ -186,6 +186,10 @@ void orch_update_plan(struct orch *o)
         }
     }
     in_flight += awaiting_successors(o);
+    /* Batches, start-first pairs and completion wait on tasks that run. */
+    o->out->watch_running = outdated > 0 || in_flight > 0 ||
+                            st == SWARM__UPDATE_STATE__UPDATE_STATE_UPDATING ||
+                            st == SWARM__UPDATE_STATE__UPDATE_STATE_ROLLBACK_STARTED;
     for (size_t i = 0; i < o->in->n_tasks; i++) {
         const Swarm__Task *t = o->in->tasks[i];
         if (failed_in_window(o, t, monitor)) {

@@ -428,6 +428,30 @@ static void orch_restart_init(struct orch *o)
     o->restart.window_ms = rp->window_ms > 0 ? rp->window_ms : 0;
 }
 
+/* This pass's bound on new tasks: by count and by bytes of task spec. */
+static size_t orch_max_create(const struct orch_input *in)
+{
+    size_t max = in->max_create > 0 && in->max_create < ORCH_MAX_CREATE ? in->max_create
+                                                                       : ORCH_MAX_CREATE;
+    if (in->service != NULL && in->service->spec->task != NULL) {
+        size_t per = swarm__task_spec__get_packed_size(in->service->spec->task) + 256;
+        size_t by_bytes = ORCH_MAX_CREATE_BYTES / per;
+        max = by_bytes < 1 ? 1 : by_bytes < max ? by_bytes : max;
+    }
+    return max;
+}
+
+/* The service's name for its tasks (its ID when it has none). */
+static void orch_names_init(struct orch *o)
+{
+    const Swarm__ServiceSpec *spec = o->svc->spec;
+    o->name = spec->annotations != NULL ? orch_str(spec->annotations->name) : "";
+    if (o->name[0] == '\0') {
+        o->name = o->in->service_id;
+    }
+    o->spec_version = o->svc->spec_version;
+}
+
 static int orch_decide(struct orch *o)
 {
     const Swarm__ServiceSpec *spec;
@@ -441,11 +465,7 @@ static int orch_decide(struct orch *o)
         return orch_emit(o);
     }
     spec = o->svc->spec;
-    o->name = spec->annotations != NULL ? orch_str(spec->annotations->name) : "";
-    if (o->name[0] == '\0') {
-        o->name = o->in->service_id;
-    }
-    o->spec_version = o->svc->spec_version;
+    orch_names_init(o);
     orch_restart_init(o);
     if ((rv = orch_nodes_init(o)) != 0) {
         return rv;
@@ -478,6 +498,35 @@ uint64_t orch_replicas(const Swarm__ServiceSpec *spec)
     return replicas < SPEC_MAX_REPLICAS ? replicas : SPEC_MAX_REPLICAS;
 }
 
+int orch_resume(const struct orch_input *in, const struct orch_resume *from,
+                int (*new_id)(char *out, void *data), void *id_data, struct orch_output *out)
+{
+    struct orch o = {
+        .in = in, .svc = in->service, .new_id = new_id, .id_data = id_data, .out = out};
+    uint64_t slot = from->slot, missing = from->missing;
+
+    memset(out, 0, sizeof *out);
+    if (in->service == NULL || in->service->spec == NULL ||
+        in->service->spec->mode_case == SWARM__SERVICE_SPEC__MODE_GLOBAL) {
+        return SWARM_EINVAL;
+    }
+    o.max_create = orch_max_create(in);
+    orch_names_init(&o);
+    for (; missing > 0 && slot > 0; slot++, missing--) {
+        orch_create(&o, slot, NULL);
+        if (o.rv != 0) {
+            orch_output_free(out);
+            return o.rv;
+        }
+        if (out->more) {
+            out->resume.slot = slot;
+            out->resume.missing = missing;
+            break;
+        }
+    }
+    return 0;
+}
+
 int orch_reconcile(const struct orch_input *in, int (*new_id)(char *out, void *data), void *id_data,
                    struct orch_output *out)
 {
@@ -489,13 +538,7 @@ int orch_reconcile(const struct orch_input *in, int (*new_id)(char *out, void *d
     if (in->service != NULL && in->service->spec == NULL) {
         return SWARM_EINVAL;
     }
-    o.max_create = in->max_create > 0 && in->max_create < ORCH_MAX_CREATE ? in->max_create
-                                                                          : ORCH_MAX_CREATE;
-    if (in->service != NULL && in->service->spec->task != NULL) {
-        size_t per = swarm__task_spec__get_packed_size(in->service->spec->task) + 256;
-        size_t by_bytes = ORCH_MAX_CREATE_BYTES / per;
-        o.max_create = by_bytes < 1 ? 1 : by_bytes < o.max_create ? by_bytes : o.max_create;
-    }
+    o.max_create = orch_max_create(in);
     rv = orch_decide(&o);
     free(o.nodes);
     free(o.refs);

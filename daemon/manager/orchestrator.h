@@ -65,6 +65,14 @@ struct orch_input {
 #define ORCH_MAX_CREATE 5000
 #define ORCH_MAX_CREATE_BYTES (4u << 20)
 
+/* Where a replicated scale-up that max_create held back goes on: the
+ * lowest slot not yet considered and how many replicas are still missing.
+ * Every slot below `slot` was decided by the pass that set it. */
+struct orch_resume {
+    uint64_t slot;
+    uint64_t missing; /* 0: nothing to resume */
+};
+
 struct orch_output {
     Swarm__Task **create;  /* new tasks (owned; free with orch_output_free) */
     size_t n_create;
@@ -74,6 +82,15 @@ struct orch_output {
     size_t n_remove;
     int64_t wake_at_ms;    /* a delayed restart is due then (0: nothing pending) */
     bool more;             /* creates were held back by max_create: reconcile again */
+    /* Set (missing > 0) when the only creates held back are a scale-up's:
+     * the next pass may then go on with orch_resume instead of reading
+     * every task again. */
+    struct orch_resume resume;
+    /* A decision of this pass waits for a task to start running (a rolling
+     * update's batch, a start-first replacement): a task that starts
+     * running must then trigger a pass. False: one starting changes
+     * nothing here. */
+    bool watch_running;
     /* The service with a new UpdateStatus (or, for an automatic rollback, a
      * new spec) to write with compare-and-set on its meta.version; NULL when
      * nothing changes. Owned. */
@@ -118,6 +135,19 @@ struct orch_output {
  *     such specs, and the orchestrator never tries to allocate for them. */
 int orch_reconcile(const struct orch_input *in, int (*new_id)(char *out, void *data), void *id_data,
                    struct orch_output *out);
+
+/* Go on with a replicated scale-up without reading its tasks: create
+ * min(from->missing, max_create) tasks in slots from->slot upward, as
+ * orch_reconcile would (in->tasks is not read; in->service must be the
+ * replicated service the resume came from). out->more and out->resume say
+ * what is left. Valid only while nothing changed since the pass that
+ * returned `from`: the same service version, no task ended, removed or
+ * added by anyone else, no node change, and no task of the service in
+ * slots from->slot and above (the caller checks that on the store's
+ * index). Returns as orch_reconcile, and SWARM_EINVAL for a service that
+ * is not replicated. */
+int orch_resume(const struct orch_input *in, const struct orch_resume *from,
+                int (*new_id)(char *out, void *data), void *id_data, struct orch_output *out);
 
 void orch_output_free(struct orch_output *out);
 

@@ -23,9 +23,20 @@
 #include "orchestrator.h"
 #include "scheduler.h"
 #include "specvalid.h"
+#include "vec.h"
 
 #define ORCHLOOP_DELAY_MS 10
 #define ORCHLOOP_MAX_ACTIONS 20000
+
+struct orchloop_id {
+    char id[ID_LEN + 1];
+};
+
+struct orchloop_resume {
+    char service_id[ID_LEN + 1];
+    uint64_t service_version; /* the service's meta.version then */
+    struct orch_resume at;
+};
 
 struct orchloop {
     const struct menv *env;
@@ -34,8 +45,20 @@ struct orchloop {
     bool in_flight;
     bool all_dirty;
     bool sched_dirty;
+    bool watch_all_running; /* watch_running could not grow */
     char (*dirty)[ID_LEN + 1];
     size_t n_dirty, cap_dirty;
+    /* Scale-ups to go on with (orch_resume) instead of reading every task
+     * of the service again: valid only while no event touched the service
+     * since the pass that left it (any event, or anything marking all
+     * dirty, drops it). */
+    VEC(struct orchloop_resume) resumes;
+    /* Services whose last pass waits for tasks to start running (an update
+     * in progress): only for those does a task that starts running trigger
+     * a pass. */
+    VEC(struct orchloop_id) watch_running;
+    /* The scheduler's view after the last pass, or NULL (see schedule()). */
+    struct sched *sched;
     uv_timer_t timer;
     uv_timer_t wake;
     /* Close after drain: what is still to come back before the free. */
@@ -48,6 +71,80 @@ struct orchloop {
 /* ------------------------------------------------------------- dirtiness */
 
 static void schedule_pass(struct orchloop *o);
+static bool sched_view_holds(const Swarm__Task *old, const Swarm__Task *t);
+
+/* Forget the scheduler's kept view: the next pass builds it from the store. */
+static void sched_drop(struct orchloop *o)
+{
+    sched_free(o->sched);
+    o->sched = NULL;
+}
+
+static struct orchloop_resume *resume_find(struct orchloop *o, const char *service_id)
+{
+    for (size_t i = 0; i < o->resumes.len; i++) {
+        if (strcmp(o->resumes.items[i].service_id, service_id) == 0) {
+            return &o->resumes.items[i];
+        }
+    }
+    return NULL;
+}
+
+static void resume_drop(struct orchloop *o, const char *service_id)
+{
+    struct orchloop_resume *r = service_id != NULL ? resume_find(o, service_id) : NULL;
+    if (r != NULL) {
+        *r = o->resumes.items[--o->resumes.len];
+    }
+}
+
+/* Keep `at` for the service's next pass (missing 0: forget it). A resume
+ * that cannot be kept only costs the next pass a full read. */
+static void resume_set(struct orchloop *o, const Swarm__Service *svc, const struct orch_resume *at)
+{
+    struct orchloop_resume *r = resume_find(o, svc->id), fresh = {{0}, 0, {0, 0}};
+    if (at->missing == 0 || svc->meta == NULL) {
+        resume_drop(o, svc->id);
+        return;
+    }
+    if (r == NULL) {
+        snprintf(fresh.service_id, sizeof fresh.service_id, "%s", svc->id);
+        if (vec_push(&o->resumes, fresh) != 0) {
+            return;
+        }
+        r = &o->resumes.items[o->resumes.len - 1];
+    }
+    r->service_version = svc->meta->version;
+    r->at = *at;
+}
+
+static bool watching_running(struct orchloop *o, const char *service_id)
+{
+    for (size_t i = 0; i < o->watch_running.len; i++) {
+        if (strcmp(o->watch_running.items[i].id, service_id) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void watch_running_set(struct orchloop *o, const char *service_id, bool watch)
+{
+    struct orchloop_id one = {{0}};
+    for (size_t i = 0; i < o->watch_running.len; i++) {
+        if (strcmp(o->watch_running.items[i].id, service_id) == 0) {
+            if (!watch) {
+                o->watch_running.items[i] = o->watch_running.items[--o->watch_running.len];
+            }
+            return;
+        }
+    }
+    snprintf(one.id, sizeof one.id, "%s", service_id);
+    if (watch && vec_push(&o->watch_running, one) != 0) {
+        /* Cannot remember it: then every start counts, as all used to. */
+        o->watch_all_running = true;
+    }
+}
 
 static void mark_service(struct orchloop *o, const char *service_id)
 {
@@ -91,6 +188,8 @@ void orchloop_on_event(struct orchloop *o, const struct store_event *ev)
         case STORE_KIND_SERVICE: {
             const Swarm__Service *s =
                 (const Swarm__Service *)(ev->new_obj ? ev->new_obj : ev->old_obj);
+            resume_drop(o, s->id);
+            sched_drop(o); /* host ports */
             mark_service(o, s->id);
             o->sched_dirty = true;
             break;
@@ -98,6 +197,10 @@ void orchloop_on_event(struct orchloop *o, const struct store_event *ev)
         case STORE_KIND_TASK: {
             const Swarm__Task *t = (const Swarm__Task *)(ev->new_obj ? ev->new_obj : ev->old_obj);
             const Swarm__Task *old = (const Swarm__Task *)ev->old_obj;
+            if (o->sched != NULL &&
+                !sched_view_holds(old, (const Swarm__Task *)ev->new_obj)) {
+                sched_drop(o);
+            }
             /* Only changes the orchestrator cares about: a task that ended,
              * or appeared/disappeared ... */
             bool ended = t->status != NULL && t->status->state > SWARM__TASK_STATE__TASK_STATE_RUNNING &&
@@ -109,7 +212,15 @@ void orchloop_on_event(struct orchloop *o, const struct store_event *ev)
                            t->status->state == SWARM__TASK_STATE__TASK_STATE_RUNNING &&
                            (old == NULL || old->status == NULL ||
                             old->status->state < SWARM__TASK_STATE__TASK_STATE_RUNNING);
-            if (ev->new_obj == NULL || old == NULL || ended || started) {
+            /* A create is a pass's own decision (only passes create tasks),
+             * already accounted for by the pass that made it; a task that
+             * starts running matters only to an update in progress. So a
+             * large scale-up is not read again for each batch of its own
+             * tasks, nor for each batch of their running reports. */
+            if (ev->new_obj == NULL || ended ||
+                (started && old != NULL &&
+                 (o->watch_all_running || watching_running(o, t->service_id != NULL ? t->service_id : "")))) {
+                resume_drop(o, t->service_id);
                 mark_service(o, t->service_id);
             }
             if (ev->new_obj != NULL && needs_node(t) && (t->node_id == NULL || t->node_id[0] == '\0')) {
@@ -119,6 +230,7 @@ void orchloop_on_event(struct orchloop *o, const struct store_event *ev)
             break;
         }
         case STORE_KIND_NODE:
+            sched_drop(o);
             /* Readiness, availability, labels, role: any service may care.
              * Node changes are rare (sessions, user updates), so a full pass
              * each time is cheap. */
@@ -127,6 +239,7 @@ void orchloop_on_event(struct orchloop *o, const struct store_event *ev)
             schedule_pass(o);
             break;
         case STORE_KIND_CLUSTER:
+            sched_drop(o);
             o->all_dirty = true; /* task history limit */
             schedule_pass(o);
             break;
@@ -215,6 +328,33 @@ static int64_t history_limit(struct store *store)
     return limit;
 }
 
+/* The full decision for one service, from every task it has. */
+static int orch_reconcile_service(const Swarm__Service *svc, const char *service_id,
+                                  Swarm__Task **tasks, size_t n_tasks, Swarm__Node **nodes,
+                                  size_t n_nodes, int64_t now, int64_t limit, size_t budget,
+                                  struct orch_output *out)
+{
+    struct orch_input in = {0};
+    in.service = svc;
+    in.service_id = service_id;
+    in.tasks = tasks;
+    in.n_tasks = n_tasks;
+    in.nodes = nodes;
+    in.n_nodes = n_nodes;
+    in.now_ms = now;
+    in.task_history_limit = limit;
+    in.max_create = budget; /* the pass's budget */
+    if (svc != NULL && svc->spec != NULL &&
+        svc->spec->mode_case == SWARM__SERVICE_SPEC__MODE_REPLICATED &&
+        svc->spec->replicated != NULL && svc->spec->replicated->replicas > SPEC_MAX_REPLICAS) {
+        log_warn("orchestrator", "service %s asks for %llu replicas, over the maximum of %d: "
+                 "reconciling to %d", service_id,
+                 (unsigned long long)svc->spec->replicated->replicas, SPEC_MAX_REPLICAS,
+                 SPEC_MAX_REPLICAS);
+    }
+    return orch_reconcile(&in, new_id_cb, NULL, out);
+}
+
 /* Reconcile one service into the pass. The orch_output's new tasks move
  * into the command (the command frees them). */
 static void reconcile_service(struct orchloop *o, struct pass *p, const char *service_id,
@@ -226,32 +366,44 @@ static void reconcile_service(struct orchloop *o, struct pass *p, const char *se
     size_t n_tasks = 0;
     struct orch_output out = {0};
     struct orch_input in = {0};
+    struct orchloop_resume *resume = resume_find(o, service_id);
+    size_t beyond = 1;
+    int rv;
 
     if (store_service_get(store, service_id, &svc) != 0) {
         svc = NULL;
     }
-    if (store_task_list_by_service(store, service_id, &tasks, &n_tasks) != 0) {
+    /* A scale-up going on: nothing of the service changed since the last
+     * pass (no event dropped the resume), and no task sits in the slots it
+     * goes on with (one index lookup): create the next batch without
+     * reading the service's tasks. */
+    if (resume != NULL && svc != NULL && svc->meta != NULL &&
+        svc->meta->version == resume->service_version &&
+        store_task_count_from_slot(store, service_id, resume->at.slot, &beyond) == 0 &&
+        beyond == 0) {
+        struct orch_resume at = resume->at;
+        in.service = svc;
+        in.service_id = service_id;
+        in.now_ms = now;
+        in.task_history_limit = limit;
+        in.max_create = ORCH_MAX_CREATE - p->n_created;
+        rv = orch_resume(&in, &at, new_id_cb, NULL, &out);
+    } else {
+        resume_drop(o, service_id);
+        if (store_task_list_by_service(store, service_id, &tasks, &n_tasks) != 0) {
+            goto done;
+        }
+        rv = orch_reconcile_service(svc, service_id, tasks, n_tasks, nodes, n_nodes, now, limit,
+                                    ORCH_MAX_CREATE - p->n_created, &out);
+        if (rv == 0) {
+            watch_running_set(o, service_id, svc != NULL && out.watch_running);
+        }
+    }
+    if (rv != 0) {
         goto done;
     }
-    in.service = svc;
-    in.service_id = service_id;
-    in.tasks = tasks;
-    in.n_tasks = n_tasks;
-    in.nodes = nodes;
-    in.n_nodes = n_nodes;
-    in.now_ms = now;
-    in.task_history_limit = limit;
-    in.max_create = ORCH_MAX_CREATE - p->n_created; /* the pass's budget */
-    if (svc != NULL && svc->spec != NULL &&
-        svc->spec->mode_case == SWARM__SERVICE_SPEC__MODE_REPLICATED &&
-        svc->spec->replicated != NULL && svc->spec->replicated->replicas > SPEC_MAX_REPLICAS) {
-        log_warn("orchestrator", "service %s asks for %llu replicas, over the maximum of %d: "
-                 "reconciling to %d", service_id,
-                 (unsigned long long)svc->spec->replicated->replicas, SPEC_MAX_REPLICAS,
-                 SPEC_MAX_REPLICAS);
-    }
-    if (orch_reconcile(&in, new_id_cb, NULL, &out) != 0) {
-        goto done;
+    if (svc != NULL) {
+        resume_set(o, svc, &out.resume);
     }
     if (svc != NULL && svc->spec != NULL && svc->spec->task != NULL) {
         p->create_bytes += out.n_create * swarm__task_spec__get_packed_size(svc->spec->task);
@@ -260,6 +412,7 @@ static void reconcile_service(struct orchloop *o, struct pass *p, const char *se
         p->more = true;
         mark_service(o, service_id); /* the rest in the next pass */
     }
+    bool created_all = out.n_create == 0;
     for (size_t i = 0; i < out.n_create; i++) {
         Swarm__StoreAction *a = pass_action(p, SWARM__STORE_ACTION_KIND__STORE_ACTION_CREATE);
         if (a == NULL) {
@@ -268,6 +421,9 @@ static void reconcile_service(struct orchloop *o, struct pass *p, const char *se
         a->target_case = SWARM__STORE_ACTION__TARGET_TASK;
         a->task = out.create[i];
         out.create[i] = NULL;
+        if (i + 1 == out.n_create) {
+            created_all = true;
+        }
         if (p->n_created == p->cap_created) {
             size_t cap = p->cap_created ? 2 * p->cap_created : 64;
             Swarm__Task **grown = realloc(p->created, cap * sizeof *grown);
@@ -279,6 +435,12 @@ static void reconcile_service(struct orchloop *o, struct pass *p, const char *se
         if (p->n_created < p->cap_created) {
             p->created[p->n_created++] = a->task;
         }
+    }
+    if (!created_all) {
+        /* Out of memory midway: what was not proposed is decided again from
+         * the store, never skipped by a resume. */
+        resume_drop(o, service_id);
+        mark_service(o, service_id);
     }
     for (size_t i = 0; i < out.n_update; i++) {
         Swarm__StoreAction *a = pass_action(p, SWARM__STORE_ACTION_KIND__STORE_ACTION_TASK_PATCH);
@@ -341,20 +503,21 @@ static Swarm__TaskStatus *status_new(Swarm__TaskState state, const char *message
     return st;
 }
 
-/* Place pending tasks: those in the store and those this pass creates. */
-static void schedule(struct orchloop *o, struct pass *p, Swarm__Node **nodes, size_t n_nodes,
-                     int64_t now)
+/* The scheduler's view of every task on a node, from the whole store, with
+ * the tasks this pass stops or deletes as stopping. Appends the stored tasks
+ * that need a node to `pending` (room for every task). Returns the view, or
+ * NULL (out of memory, or the store failed). */
+static struct sched *sched_build(struct store *store, struct pass *p, Swarm__Node **nodes,
+                                 size_t n_nodes, Swarm__Task ***all, size_t *n_all,
+                                 Swarm__Task ***pending, size_t *n_pending)
 {
-    struct store *store = o->env->store;
     struct sched *s = sched_new();
-    Swarm__Task **all = NULL, **pending = NULL;
-    struct sched_decision *out = NULL;
-    size_t n_all = 0, n_pending = 0, n_stored;
-
     Swarm__Service **svcs = NULL;
     size_t n_svcs = 0;
-    if (s == NULL || store_task_list(store, &all, &n_all) != 0) {
-        goto done;
+
+    if (s == NULL || store_task_list(store, all, n_all) != 0) {
+        sched_free(s);
+        return NULL;
     }
     sched_set_nodes(s, nodes, n_nodes);
     /* Host-mode published ports: one task per node and port. */
@@ -366,15 +529,16 @@ static void schedule(struct orchloop *o, struct pass *p, Swarm__Node **nodes, si
         }
         store_service_free_list(svcs, n_svcs);
     }
-    pending = calloc(n_all + p->n_created + 1, sizeof *pending);
-    if (pending == NULL) {
-        goto done;
+    *pending = calloc(*n_all + p->n_created + 1, sizeof **pending);
+    if (*pending == NULL) {
+        sched_free(s);
+        return NULL;
     }
     if (p->n_leaving > 1) {
         qsort(p->leaving, p->n_leaving, sizeof *p->leaving, cmp_str);
     }
-    for (size_t i = 0; i < n_all; i++) {
-        Swarm__Task *t = all[i];
+    for (size_t i = 0; i < *n_all; i++) {
+        Swarm__Task *t = (*all)[i];
         bool unassigned = t->node_id == NULL || t->node_id[0] == '\0';
         if (pass_is_leaving(p, t->id)) {
             /* Stopped (or deleted) by this very pass: it holds its node's
@@ -391,9 +555,65 @@ static void schedule(struct orchloop *o, struct pass *p, Swarm__Node **nodes, si
             sched_note_failure(s, t->service_id, t->node_id, t->status->timestamp);
         }
         if (needs_node(t)) {
-            pending[n_pending++] = t;
+            (*pending)[(*n_pending)++] = t;
         } else if (!unassigned) {
             sched_add_task(s, t);
+        }
+    }
+    return s;
+}
+
+/* With the view kept from the last pass: only the stored tasks without a
+ * node are read (those that need one are pending). */
+static int sched_pending_unassigned(struct store *store, struct pass *p, Swarm__Task ***all,
+                                    size_t *n_all, Swarm__Task ***pending, size_t *n_pending)
+{
+    if (store_task_list_by_node(store, "", all, n_all) != 0) {
+        return SWARM_EIO;
+    }
+    *pending = calloc(*n_all + p->n_created + 1, sizeof **pending);
+    if (*pending == NULL) {
+        return SWARM_ENOMEM;
+    }
+    for (size_t i = 0; i < *n_all; i++) {
+        if (needs_node((*all)[i])) {
+            (*pending)[(*n_pending)++] = (*all)[i];
+        }
+    }
+    return 0;
+}
+
+/* Place pending tasks: those in the store and those this pass creates.
+ *
+ * The scheduler's view of the nodes (what runs where, what is reserved)
+ * is built from every task in the store, then kept for the next pass:
+ * sched_place counts each placement it makes, so once the pass is applied
+ * the view matches the store again. It is dropped when anything else
+ * changes what runs where (orchloop_on_event: a task ends, leaves a node or
+ * is stopped; a node, service or cluster change), when a pass fails, and
+ * when this pass stops or deletes tasks; a large scale-up then places each
+ * batch without reading the tasks it placed before. */
+static void schedule(struct orchloop *o, struct pass *p, Swarm__Node **nodes, size_t n_nodes,
+                     int64_t now)
+{
+    struct store *store = o->env->store;
+    struct sched *s = NULL;
+    Swarm__Task **all = NULL, **pending = NULL;
+    struct sched_decision *out = NULL;
+    size_t n_all = 0, n_pending = 0, n_stored;
+
+    if (o->sched != NULL && p->n_leaving == 0) {
+        s = o->sched;
+        o->sched = NULL;
+        if (sched_pending_unassigned(store, p, &all, &n_all, &pending, &n_pending) != 0) {
+            goto done;
+        }
+    } else {
+        sched_free(o->sched);
+        o->sched = NULL;
+        s = sched_build(store, p, nodes, n_nodes, &all, &n_all, &pending, &n_pending);
+        if (s == NULL) {
+            goto done;
         }
     }
     n_stored = n_pending;
@@ -436,7 +656,7 @@ static void schedule(struct orchloop *o, struct pass *p, Swarm__Node **nodes, si
         if (a == NULL || patch == NULL) {
             free(patch);
             swarm__task_status__free_unpacked(st, NULL);
-            break;
+            goto done; /* placements not proposed: the view is wrong now */
         }
         swarm__task__init(patch);
         patch->id = strdup(t->id);
@@ -447,11 +667,45 @@ static void schedule(struct orchloop *o, struct pass *p, Swarm__Node **nodes, si
         a->target_case = SWARM__STORE_ACTION__TARGET_TASK;
         a->task = patch;
     }
+    /* Every placement is in the pass: the view holds once it is applied. */
+    o->sched = s;
+    s = NULL;
 done:
     free(out);
     free(pending);
     store_task_free_list(all, n_all);
     sched_free(s);
+}
+
+/* Does the kept scheduler view still hold after this task change? Yes for
+ * what passes themselves do and already counted (creates, a placement of a
+ * task without a node) and for progress that changes nothing of what a node
+ * holds (a task going from assigned to running); no for anything that
+ * frees or moves what a node holds or counts for spread. */
+static bool sched_view_holds(const Swarm__Task *old, const Swarm__Task *t)
+{
+    const int running = SWARM__TASK_STATE__TASK_STATE_RUNNING;
+    bool old_node, new_node, old_live, new_live;
+    if (old == NULL) {
+        return true;
+    }
+    old_node = old->node_id != NULL && old->node_id[0] != '\0';
+    old_live = old->status == NULL || (int)old->status->state <= running;
+    if (t == NULL) {
+        return !old_node || !old_live; /* it held nothing */
+    }
+    new_node = t->node_id != NULL && t->node_id[0] != '\0';
+    new_live = t->status == NULL || (int)t->status->state <= running;
+    if (old_node && (!new_node || strcmp(old->node_id, t->node_id) != 0)) {
+        return false; /* moved off its node */
+    }
+    if (!old_node) {
+        return true; /* placed: counted by the pass that placed it */
+    }
+    if (old_live != new_live) {
+        return false; /* ended: its node's resources are free */
+    }
+    return ((int)old->desired_state <= running) == ((int)t->desired_state <= running);
 }
 
 static void orchloop_maybe_free(struct orchloop *o);
@@ -470,6 +724,7 @@ static void pass_done_cb(int status, const struct store_result *res, void *data)
                  status != 0 ? swarm_strerror(status) : res->message);
         o->all_dirty = true;
         o->sched_dirty = true;
+        sched_drop(o); /* it counted placements that did not happen */
     }
     if (o->all_dirty || o->n_dirty > 0 || o->sched_dirty) {
         schedule_pass(o);
@@ -512,6 +767,9 @@ static void pass_cb(uv_timer_t *t)
         Swarm__Task **tasks = NULL;
         size_t nt = 0;
         o->n_dirty = 0;
+        /* Whatever made everything dirty (a node, the cluster, a failed
+         * pass, a wake-up, a new term) may touch any service. */
+        vec_clear(&o->resumes);
         if (store_service_list(store, &svcs, &n_svcs) == 0) {
             for (size_t i = 0; i < n_svcs; i++) {
                 mark_service(o, svcs[i]->id);
@@ -550,6 +808,7 @@ static void pass_cb(uv_timer_t *t)
             o->in_flight = false;
             o->all_dirty = true;
             o->sched_dirty = true;
+            sched_drop(o);
         }
     }
     if (o->n_dirty > 0 && !o->in_flight) {
@@ -608,6 +867,10 @@ void orchloop_set_leader(struct orchloop *o, bool leader)
         uv_timer_stop(&o->timer);
         uv_timer_stop(&o->wake);
         o->n_dirty = 0;
+        vec_clear(&o->resumes);
+        vec_clear(&o->watch_running);
+        o->watch_all_running = false;
+        sched_drop(o);
     }
 }
 
@@ -620,6 +883,9 @@ static void orchloop_maybe_free(struct orchloop *o)
         return;
     }
     free(o->dirty);
+    vec_free(&o->resumes);
+    vec_free(&o->watch_running);
+    sched_free(o->sched);
     free(o);
     if (cb != NULL) {
         cb(data);

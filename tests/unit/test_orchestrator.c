@@ -1388,4 +1388,97 @@ TEST(replicas_over_the_maximum_are_clamped)
     world_free(&w);
 }
 
+/* A scale-up held back by the pass's budget says where it goes on; the
+ * next passes go on from there without the tasks (orch_resume) and reach
+ * the same tasks a full pass would: one per slot, lowest slots first. */
+TEST(scale_up_resumes_without_reading_tasks)
+{
+    struct world w;
+    const size_t total = 2 * ORCH_MAX_CREATE + 500;
+    world_init(&w, service_new("web", total, false));
+    world_node(&w, "n1");
+    /* Slot 2 is taken already: the scale-up goes around it. */
+    world_task(&w, 2, "n1", ST(RUNNING), ST(RUNNING), 50000);
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT_INT_EQ(w.out.n_create, ORCH_MAX_CREATE);
+    ASSERT(w.out.more);
+    ASSERT_INT_EQ(w.out.resume.slot, ORCH_MAX_CREATE + 2);
+    ASSERT_INT_EQ(w.out.resume.missing, total - 1 - ORCH_MAX_CREATE);
+    struct orch_resume at = w.out.resume;
+    world_apply(&w);
+    size_t before = w.n_tasks;
+    for (int pass = 0; pass < 2; pass++) {
+        /* No tasks given: it must not need them. */
+        struct orch_input in = {.service = w.svc, .service_id = "svc1", .now_ms = w.now,
+                                .task_history_limit = 5};
+        orch_output_free(&w.out);
+        ASSERT_INT_EQ(orch_resume(&in, &at, test_new_id, &w, &w.out), 0);
+        size_t want = pass == 0 ? ORCH_MAX_CREATE : 499;
+        ASSERT_INT_EQ(w.out.n_create, want);
+        ASSERT_INT_EQ(w.out.create[0]->slot, at.slot);
+        ASSERT_INT_EQ(w.out.create[0]->desired_state, ST(RUNNING));
+        ASSERT_INT_EQ(w.out.create[0]->spec_version, w.svc->spec_version);
+        ASSERT_STR_EQ(w.out.create[0]->annotations->name, pass == 0 ? "web.5002" : "web.10002");
+        ASSERT_INT_EQ(w.out.more, pass == 0);
+        ASSERT_INT_EQ(w.out.resume.missing, pass == 0 ? 499 : 0);
+        at = w.out.resume;
+        world_apply(&w);
+    }
+    ASSERT_INT_EQ(w.n_tasks, before + ORCH_MAX_CREATE + 499);
+    /* A full pass over the result agrees: nothing left to do. */
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(out_empty(&w));
+    ASSERT_INT_EQ(w.out.resume.missing, 0);
+    ASSERT(world_one_per_slot(&w));
+    world_free(&w);
+}
+
+/* Only a pure scale-up can be resumed: when a slot's restart was held back
+ * too, the next pass must read the tasks again; a global service never
+ * resumes. */
+TEST(resume_only_for_a_plain_scale_up)
+{
+    struct world w;
+    world_init(&w, service_new("web", 10, false));
+    world_node(&w, "n1");
+    /* Slots 1 and 2 ended on their own long ago: their restarts are due,
+     * and the budget of one holds the second back. */
+    world_task(&w, 1, "n1", ST(FAILED), ST(RUNNING), 100);
+    world_task(&w, 2, "n1", ST(FAILED), ST(RUNNING), 100);
+    struct orch_input in = {.service = w.svc, .service_id = "svc1", .tasks = w.tasks,
+                            .n_tasks = w.n_tasks, .nodes = w.nodes, .n_nodes = w.n_nodes,
+                            .now_ms = w.now, .task_history_limit = 5, .max_create = 1};
+    ASSERT_INT_EQ(orch_reconcile(&in, test_new_id, &w, &w.out), 0);
+    ASSERT_INT_EQ(w.out.n_create, 1);
+    ASSERT_INT_EQ(w.out.create[0]->slot, 1); /* the restart took the budget */
+    ASSERT(w.out.more);
+    ASSERT_INT_EQ(w.out.resume.missing, 0);
+    world_free(&w);
+
+    world_init(&w, service_new("web", 0, true));
+    world_node(&w, "n1");
+    struct orch_resume at = {1, 5};
+    struct orch_input gin = {.service = w.svc, .service_id = "svc1", .now_ms = w.now};
+    ASSERT_INT_EQ(orch_resume(&gin, &at, test_new_id, &w, &w.out), SWARM_EINVAL);
+    ASSERT_INT_EQ(w.out.n_create, 0);
+    world_free(&w);
+}
+
+/* A task that starts running matters to a pass only while an update waits
+ * for it: the leader's loop skips passes for the running reports of a
+ * steady service (watch_running false). */
+TEST(watch_running_only_while_updating)
+{
+    struct world w;
+    world_five_on_two(&w);
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(!w.out.watch_running);
+    service_update_policy(w.svc, 2, 0, false, 0);
+    w.now = 10000;
+    service_start_update(&w);
+    ASSERT_INT_EQ(world_reconcile(&w), 0);
+    ASSERT(w.out.watch_running);
+    world_free(&w);
+}
+
 TEST_MAIN()
