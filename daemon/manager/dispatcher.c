@@ -116,6 +116,7 @@ struct dispatcher {
     void (*close_cb)(void *data);
     void *close_data;
     uint64_t period;        /* heartbeat period, from the cluster spec (cached) */
+    uint64_t check_due;     /* when check_cb should run next (loop time) */
     bool orphans_checked;   /* nodes without a session marked down this term */
 };
 
@@ -1119,6 +1120,30 @@ static uint64_t period_ms(struct dispatcher *d)
     return d->period;
 }
 
+/* Timers before reads: when the loop itself was late (a long callback: a
+ * big store transaction, a large orchestrator pass), the heartbeats that
+ * came meanwhile still wait unread on the sockets, and libuv runs this
+ * timer before it reads them. The time the loop did not look is not the
+ * nodes' fault: every deadline moves by it (a node that is really gone is
+ * found that much later). Jitter of up to one check interval is ignored. */
+static void check_forgive_stall(struct dispatcher *d, uint64_t now)
+{
+    uint64_t interval = uv_timer_get_repeat(&d->check_timer);
+    uint64_t late = now > d->check_due ? now - d->check_due : 0;
+    d->check_due = now + interval;
+    if (late <= interval) {
+        return;
+    }
+    log_info("dispatcher", "the loop was %llu ms late: heartbeat deadlines moved by as much",
+             (unsigned long long)late);
+    for (unsigned b = 0; b < DISPATCHER_BUCKETS; b++) {
+        for (struct dsession *s = d->buckets[b]; s != NULL; s = s->next) {
+            s->last_heartbeat = now - s->last_heartbeat > late ? s->last_heartbeat + late : now;
+        }
+    }
+    d->leader_since = now - d->leader_since > late ? d->leader_since + late : now;
+}
+
 static void check_cb(uv_timer_t *t)
 {
     struct dispatcher *d = t->data;
@@ -1130,6 +1155,7 @@ static void check_cb(uv_timer_t *t)
     if (d->closing || !d->leader) {
         return;
     }
+    check_forgive_stall(d, now);
     for (unsigned b = 0; b < DISPATCHER_BUCKETS; b++) {
         struct dsession *s = d->buckets[b], *next;
         for (; s != NULL; s = next) {
@@ -1222,6 +1248,7 @@ void dispatcher_set_leader(struct dispatcher *d, bool leader)
         p = period_ms(d);
         d->orphans_checked = false;
         d->leader_since = uv_now(d->env->loop);
+        d->check_due = d->leader_since + p / 4;
         uv_timer_start(&d->check_timer, check_cb, p / 4, p / 4);
         return;
     }

@@ -320,3 +320,41 @@ def test_removed_worker_stops_its_tasks(swarm):
              timeout=20, what="replacements running on w2")
     assert len(pids_with(marker) - old) >= 2
     assert w2.alive()
+
+
+def test_loop_stall_does_not_mark_live_nodes_down(swarm, monkeypatch, tmp_path):
+    """Timers before reads: when the leader's loop was held for longer than
+    three heartbeat periods (a long store transaction, a big pass), the
+    heartbeats that came meanwhile wait unread while libuv runs the
+    heartbeat check first. Live nodes must stay Ready. The stall is made
+    with the clock shim: the manager's monotonic clock jumps 6 s at once,
+    which is what its loop sees after a 6 s callback."""
+    from test_certs import SHIM
+    assert SHIM.exists(), f"{SHIM} not built"
+    mono = tmp_path / "mono-offset"
+    mono.write_text("0")
+    with monkeypatch.context() as env:
+        env.setenv("LD_PRELOAD", str(SHIM))
+        env.setenv("SWARM_CLOCK_MONO_OFFSET_FILE", str(mono))
+        opts = os.environ.get("ASAN_OPTIONS", "")
+        env.setenv("ASAN_OPTIONS", ":".join(filter(None, [opts, "verify_asan_link_order=0"])))
+        m = swarm.node("m1").start()
+    m.ok("swarm", "init", "--advertise-addr", m.ip)
+    wait_for(lambda: m.inspect().get("Status", {}).get("State") == "ready", timeout=10,
+             what="manager ready")
+    w = join_worker(swarm, m)  # a worker whose clock and loop run undisturbed
+    mono.write_text("6000")
+    # Watch for well over the 3 s a node gets: nobody may go Down.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        log = m.log_path.read_text(errors="replace")
+        assert "missed its heartbeats" not in log, log[-2000:]
+        rows = parse_table(m.ok("node", "ls"), ["ID", "HOSTNAME", "STATUS", "AVAILABILITY"])
+        assert sorted(r["STATUS"] for r in rows) == ["Ready", "Ready"], rows
+        time.sleep(0.2)
+    # The manager did see its loop stall (the shim was in effect).
+    assert "ms late: heartbeat deadlines moved" in m.log_path.read_text(errors="replace")
+    # A node that really goes silent is still found (later by the stall).
+    w.kill()
+    wait_for(lambda: status_of(m, "w1")["STATUS"] == "Down", timeout=15, interval=0.1,
+             what="killed worker Down")
