@@ -648,6 +648,24 @@ static const struct tmpl_value *fn_dispatch(struct exec *e, const char *name,
     if (strcmp(name, "index") == 0) {
         return fn_index(e, a);
     }
+    if (strcmp(name, "printf") == 0) {
+        if (a->n == 0) {
+            errorf(e, "wrong number of args for printf: want at least 1 got 0");
+            return NULL;
+        }
+        if (!want_kind(e, a, 0, TMPL_STRING, "string")) {
+            return NULL;
+        }
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        if (f == NULL) {
+            cli_oom();
+        }
+        tmpl_printf(f, a->v[0]->s, a->v + 1, a->n - 1);
+        fclose(f);
+        return temp_string_take(e, buf);
+    }
     if (strcmp(name, "println") == 0 || strcmp(name, "print") == 0) {
         return fn_print(e, a, name[5] == 'l');
     }

@@ -9,7 +9,8 @@
  * range / with / end, break and continue, and the functions Docker's
  * templates offer: json, index, join, split, lower, upper, title, truncate,
  * pad, println, plus Go's builtins len, not, and, or, eq, ne, lt, le, gt, ge,
- * print. Not supported: define/template/block, printf, method calls with
+ * print and printf (tmpl_printf.c: the common verbs, flags, width and
+ * precision). Not supported: define/template/block, method calls with
  * arguments, complex and character constants.
  *
  * Errors follow Go's wording and always carry line:column (column = byte

@@ -149,7 +149,7 @@ static bool function_known(const char *name)
 {
     static const char *const names[] = {
         "and", "eq",    "ge",    "gt",   "index", "join",  "json",  "le",       "len", "lower",
-        "lt",  "ne",    "not",   "or",   "pad",   "print", "println", "split",  "title",
+        "lt",  "ne",    "not",   "or",   "pad",   "print", "printf", "println", "split",  "title",
         "truncate", "upper",
     };
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {

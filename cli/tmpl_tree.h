@@ -144,5 +144,11 @@ void tmpl_pipe_string(const struct tmpl_pipe *p, char *buf, size_t size);
 size_t *tmpl_map_order(const struct tmpl_value *map);
 const char *tmpl_value_type(const struct tmpl_value *v);
 void tmpl_value_print(FILE *out, const struct tmpl_value *v);
+/* Go's shortest float text, in %e form when the decimal exponent is
+ * < exp_lo or >= exp_hi (%v: -4, 21; %g: -4, 6; JSON: -6, 21). */
+void tmpl_format_float(double f, int exp_lo, int exp_hi, bool json, char *buf, size_t size);
+
+/* tmpl_printf.c: Go's fmt.Sprintf over template values. */
+void tmpl_printf(FILE *out, const char *format, const struct tmpl_value *const *args, size_t n);
 
 #endif

@@ -207,8 +207,7 @@ const char *tmpl_value_type(const struct tmpl_value *v)
 
 /* Go's strconv.FormatFloat(f, 'g'-like, -1): the shortest digits that read
  * back as f, in %e form when the exponent is < exp_lo or >= exp_hi. */
-static void tmpl_format_float(double f, int exp_lo, int exp_hi, bool json, char *buf,
-                              size_t size)
+void tmpl_format_float(double f, int exp_lo, int exp_hi, bool json, char *buf, size_t size)
 {
     if (isnan(f) || isinf(f)) {
         snprintf(buf, size, "%s", isnan(f) ? "NaN" : f > 0 ? "+Inf" : "-Inf");

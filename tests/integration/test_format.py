@@ -48,6 +48,8 @@ def test_service_ls_format(svc):
     assert m.ok("service", "ls", "--format", r"table {{.Name}}\t{{.Replicas}}\t{{.Image}}") \
         == want
     assert m.ok("service", "ls", "--format", "table {{.Name | upper}}") == "NAME\nWEB\n"
+    assert m.ok("service", "ls", "--format", '{{printf "%-5s|%.4s" .Name .ID}}') \
+        == f"web  |{sid[:4]}\n"
     # "table" alone is the default table
     assert m.ok("service", "ls", "--format", "table") == m.ok("service", "ls")
     # json: compact, keys sorted as Docker's formatter marshals them

@@ -185,6 +185,32 @@ TEST(functions)
     EXPECT_OUT("[{{pad .Spec.Name 1 1 | upper}}]", "[ WEB ]");
 }
 
+TEST(printf)
+{
+    EXPECT_OUT("{{printf \"%s-%d\" .Spec.Name .Replicas}}", "web-3");
+    EXPECT_OUT("{{printf \"%.12s|%-6s|%6s|\" .Name .Spec.Name .Spec.Name}}",
+               "web server|web   |   web|");
+    EXPECT_OUT("{{printf \"%.3s\" \"h\xc3\xa9llo\"}}", "h\xc3\xa9l"); /* characters, not bytes */
+    EXPECT_OUT("{{printf \"%05d|%+d|%x|%X|%#x|%o|%x\" 42 42 255 255 255 8 -255}}",
+               "00042|+42|ff|FF|0xff|10|-ff");
+    EXPECT_OUT("{{printf \"%.2f|%e|%g|%v|%6.1f\" .Ratio 1234.5 0.000012 .Ratio 3.14159}}",
+               "0.50|1.234500e+03|1.2e-05|0.5|   3.1");
+    EXPECT_OUT("{{printf \"%q|%v|%t|%v|%s\" .Name .Spec.Args .Self .Spec.Labels .Spec.Args}}",
+               "\"web server\"|[-p 80]|true|map[app:shop tier:front]|[-p 80]");
+    EXPECT_OUT("{{printf \"%c%c|%q|%x\" 104 105 97 \"hi\"}}", "hi|'a'|6869");
+    EXPECT_OUT("{{printf \"100%%\"}}", "100%");
+    /* Go's in-band errors */
+    EXPECT_OUT("{{printf \"%d\" .Name}}", "%!d(string=web server)");
+    EXPECT_OUT("{{printf \"%s %s\" .Name}}", "web server %!s(MISSING)");
+    EXPECT_OUT("{{printf \"%s\" .Name 1}}", "web server%!(EXTRA int=1)");
+    EXPECT_OUT("{{printf \"%z\" 1}}", "%!z(int=1)");
+    EXPECT_OUT("{{printf \"x%\"}}", "x%!(NOVERB)");
+    EXPECT_OUT("{{.Replicas | printf \"%03d\"}}", "003");
+    EXPECT_ERR("{{printf 1}}", 2,
+               "template: :1:9: executing \"\" at <1>: wrong type for value; expected string; "
+               "got int");
+}
+
 TEST(header_functions)
 {
     /* The table header keeps column names through Docker's functions. */
