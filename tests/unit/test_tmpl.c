@@ -260,6 +260,17 @@ TEST(parse_errors)
     EXPECT_ERR("{{.Name \xc3\xa9}}", 1, "template: :1:8: function \"\xc3\xa9\" not defined");
     EXPECT_ERR("{{true.X}}", 1, "template: :1:6: unexpected . after term \"true\"");
     EXPECT_ERR("{{$a, $b := .Spec.Args}}", 1, "template: :1:4: too many declarations in command");
+    EXPECT_ERR("{{range $a, 1}}{{end}}", 1, "template: :1:10: range can only initialize variables");
+    EXPECT_ERR("{{.Name \x01}}", 1, "template: :1:8: unrecognized character in action: U+0001");
+    EXPECT_ERR("{{$x : 1}}", 1, "template: :1:5: expected :=");
+    EXPECT_ERR("{{'a'}}", 1, "template: :1:2: character constants are not supported");
+    EXPECT_ERR("{{/* c */ .Name}}", 1, "template: :1:0: comment ends before closing delimiter");
+    EXPECT_ERR("{{range .A}}{{else if .B}}{{end}}", 1, "template: :1:19: unexpected <if> in else");
+    EXPECT_ERR("{{end 1}}", 1, "template: :1:6: unexpected \"1\" in end");
+    EXPECT_ERR("{{.Name | .}}", 1, "template: :1:10: non executable command in pipeline stage 2");
+    /* a variable is executable: it fails when run, as Go's */
+    EXPECT_ERR("{{.Name | $}}", 2,
+               "template: :1:10: executing \"\" at <$>: can't give argument to non-function $");
 }
 
 TEST(exec_errors)
