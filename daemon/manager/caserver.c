@@ -20,9 +20,9 @@
 #include "ca.pb-c.h"
 #include "err.h"
 #include "id.h"
-#include "internal.h"
-#include "access.h"
-#include "logbroker.h"
+#include "carotate.h"
+#include "caserver.h"
+#include "forward.h"
 #include "log.h"
 #include "pbcopy.h"
 #include "pki.h"
@@ -32,17 +32,40 @@
 
 #define CA_MSG_BAD_TOKEN "A valid join token is necessary to join this cluster"
 
+struct caserver {
+    const struct menv *env;
+    struct caserver_config cfg;
+    unsigned pending; /* proposals whose callback has not run */
+    bool closing;
+    void (*close_cb)(void *data);
+    void *close_data;
+};
+
+static void ca_maybe_free(struct caserver *ca)
+{
+    if (!ca->closing || ca->pending > 0) {
+        return;
+    }
+    void (*cb)(void *) = ca->close_cb;
+    void *data = ca->close_data;
+    free(ca);
+    if (cb != NULL) {
+        cb(data);
+    }
+}
+
 static void get_root_ca_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
 {
-    struct manager *m = *(struct manager **)data;
+    const struct manager_slot *slot = data;
     Swarm__GetRootCACertificateResponse resp = SWARM__GET_ROOT_CACERTIFICATE_RESPONSE__INIT;
+    X509 *root = slot->ca != NULL ? slot->ca->cfg.root_cert(slot->ca->cfg.impl) : NULL;
     char *pem = NULL;
     size_t len = 0;
-    if (m == NULL || m->root_cert == NULL) {
+    if (root == NULL) {
         api_call_error(call, API_UNAVAILABLE, "%s", MANAGER_NOT_MANAGER_MSG);
         return;
     }
-    if (pki_cert_to_pem(m->root_cert, &pem, &len) != 0) {
+    if (pki_cert_to_pem(root, &pem, &len) != 0) {
         api_call_error(call, API_INTERNAL, "could not encode the root CA certificate");
         return;
     }
@@ -53,6 +76,7 @@ static void get_root_ca_cb(struct api_call *call, const ProtobufCMessage *msg, v
 }
 
 struct issue_ctx {
+    struct caserver *ca;
     struct api_call *call;
     Swarm__IssueNodeCertificateResponse resp;
     char node_id[ID_LEN + 1];
@@ -73,11 +97,11 @@ static void issue_ctx_free(struct issue_ctx *x)
 }
 
 /* Manager addresses the new node can fail over to. */
-static void fill_managers(struct manager *m, Swarm__IssueNodeCertificateResponse *resp)
+static void fill_managers(struct caserver *ca, Swarm__IssueNodeCertificateResponse *resp)
 {
     Swarm__Node **nodes = NULL;
     size_t n = 0;
-    if (store_node_list(m->store, &nodes, &n) != 0) {
+    if (store_node_list(ca->env->store, &nodes, &n) != 0) {
         return;
     }
     resp->managers = calloc(n ? n : 1, sizeof(Swarm__ManagerPeer *));
@@ -94,23 +118,31 @@ static void fill_managers(struct manager *m, Swarm__IssueNodeCertificateResponse
         p->node_id = strdup(nodes[i]->id);
         p->raft_id = nodes[i]->manager_status->raft_id;
         p->addr = strdup(nodes[i]->manager_status->addr);
+        if (p->node_id == NULL || p->addr == NULL) {
+            free(p->node_id);
+            free(p->addr);
+            free(p);
+            break; /* fewer managers to fail over to, never a partial one */
+        }
         resp->managers[resp->n_managers++] = p;
     }
     store_node_free_list(nodes, n);
 }
 
-static void issue_committed_cb(struct manager *m, int status, const struct store_result *res,
-                               void *data)
+static void issue_committed_cb(int status, const struct store_result *res, void *data)
 {
     struct issue_ctx *x = data;
+    struct caserver *ca = x->ca;
     if (status != 0 || res->status != 0) {
         api_call_error(x->call, API_UNAVAILABLE, "registering the node failed: %s",
                        status != 0 ? swarm_strerror(status) : res->message);
     } else {
-        fill_managers(m, &x->resp);
+        fill_managers(ca, &x->resp);
         api_call_reply(x->call, &x->resp.base);
     }
     issue_ctx_free(x);
+    ca->pending--;
+    ca_maybe_free(ca);
 }
 
 /* The role a join token grants, or -1. Both comparisons always run. */
@@ -124,7 +156,7 @@ static int token_role(Swarm__Cluster *c, const char *token)
     return w ? SWARM__NODE_ROLE__NODE_ROLE_WORKER : -1;
 }
 
-static int issue_cert(struct manager *m, struct api_call *call, const Swarm__Cluster *c,
+static int issue_cert(struct caserver *ca, struct api_call *call, const Swarm__Cluster *c,
                       const ProtobufCBinaryData *csr_pem, const char *node_id, int role,
                       char **pem_out)
 {
@@ -153,7 +185,7 @@ static int issue_cert(struct manager *m, struct api_call *call, const Swarm__Clu
     }
     rv = pki_cert_issue(signer, root_key, pub, node_id,
                         role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER ? API_OU_MANAGER : API_OU_WORKER,
-                        c->id, manager_now_ms() / 1000, c->spec->ca_config->node_cert_expiry_s,
+                        c->id, menv_now(ca->env) / 1000, c->spec->ca_config->node_cert_expiry_s,
                         &cert, errmsg);
     if (rv == 0) {
         rv = pki_chain_to_pem(cert, chain, pem_out, &len);
@@ -177,37 +209,53 @@ static Swarm__Node *new_node(const char *id, int role, uint64_t raft_id,
                              const Swarm__IssueNodeCertificateRequest *req, const char *peer_ip)
 {
     Swarm__Node *n = calloc(1, sizeof *n);
+    if (n == NULL) {
+        return NULL;
+    }
     swarm__node__init(n);
-    n->id = strdup(id);
-    n->spec = calloc(1, sizeof *n->spec);
+    if ((n->id = strdup(id)) == NULL || (n->spec = calloc(1, sizeof *n->spec)) == NULL) {
+        goto err;
+    }
     swarm__node_spec__init(n->spec);
-    n->spec->annotations = calloc(1, sizeof *n->spec->annotations);
+    if ((n->spec->annotations = calloc(1, sizeof *n->spec->annotations)) == NULL) {
+        goto err;
+    }
     swarm__annotations__init(n->spec->annotations);
     n->spec->desired_role = role;
     n->spec->availability = req->availability;
     n->role = role;
-    n->advertise_addr = strdup(req->advertise_addr);
-    if (req->description != NULL) {
-        n->description = pb_copy(&req->description->base);
+    if ((n->advertise_addr = strdup(req->advertise_addr)) == NULL ||
+        (req->description != NULL &&
+         (n->description = pb_copy(&req->description->base)) == NULL) ||
+        (n->status = calloc(1, sizeof *n->status)) == NULL) {
+        goto err;
     }
-    n->status = calloc(1, sizeof *n->status);
     swarm__node_status__init(n->status);
     n->status->state = SWARM__NODE_STATE__NODE_STATE_UNKNOWN;
-    n->status->addr = strdup(peer_ip);
+    if ((n->status->addr = strdup(peer_ip)) == NULL) {
+        goto err;
+    }
     if (role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER) {
-        n->manager_status = calloc(1, sizeof *n->manager_status);
+        if ((n->manager_status = calloc(1, sizeof *n->manager_status)) == NULL) {
+            goto err;
+        }
         swarm__manager_status__init(n->manager_status);
         n->manager_status->raft_id = raft_id;
-        n->manager_status->addr = strdup(req->advertise_addr);
         n->manager_status->reachability = SWARM__REACHABILITY__REACHABILITY_UNKNOWN;
+        if ((n->manager_status->addr = strdup(req->advertise_addr)) == NULL) {
+            goto err;
+        }
     }
     return n;
+err:
+    swarm__node__free_unpacked(n, NULL);
+    return NULL;
 }
 
 /* Renewal: a node with a valid certificate asks for a new one. Its identity
  * comes from the certificate; its role from the store (so a promotion or a
  * demotion reaches the node this way). A removed node gets nothing. */
-static void renew_node_cert(struct manager *m, struct api_call *call,
+static void renew_node_cert(struct caserver *ca, struct api_call *call,
                             const Swarm__IssueNodeCertificateRequest *req)
 {
     const struct api_peer *peer = api_call_peer(call);
@@ -216,17 +264,17 @@ static void renew_node_cert(struct manager *m, struct api_call *call,
     Swarm__Node *node = NULL;
     char *pem = NULL;
 
-    if (store_node_get(m->store, peer->node_id, &node) != 0) {
+    if (store_node_get(ca->env->store, peer->node_id, &node) != 0) {
         api_call_error(call, API_PERMISSION_DENIED,
                        "node %s is not a member of this swarm (it may have been removed)",
                        peer->node_id);
         return;
     }
-    if (store_cluster_get_default(m->store, &c) != 0) {
+    if (store_cluster_get_default(ca->env->store, &c) != 0) {
         api_call_error(call, API_UNAVAILABLE, "the cluster object is not available yet");
         goto out;
     }
-    if (issue_cert(m, call, c, &req->csr, node->id, node->role, &pem) != 0) {
+    if (issue_cert(ca, call, c, &req->csr, node->id, node->role, &pem) != 0) {
         goto out;
     }
     resp.node_id = node->id;
@@ -235,7 +283,7 @@ static void renew_node_cert(struct manager *m, struct api_call *call,
     resp.role = node->role;
     resp.cluster_id = c->id;
     resp.raft_id = node->manager_status != NULL ? node->manager_status->raft_id : 0;
-    fill_managers(m, &resp);
+    fill_managers(ca, &resp);
     api_call_reply(call, &resp.base);
     for (size_t i = 0; i < resp.n_managers; i++) {
         swarm__manager_peer__free_unpacked(resp.managers[i], NULL);
@@ -273,7 +321,8 @@ static int join_check_request(struct api_call *call, const Swarm__IssueNodeCerti
 static void issue_node_cert_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
 {
     const Swarm__IssueNodeCertificateRequest *req = (const Swarm__IssueNodeCertificateRequest *)msg;
-    struct manager *m = *(struct manager **)data;
+    const struct manager_slot *slot = data;
+    struct caserver *ca = slot->ca;
     Swarm__StoreCommand cmd = SWARM__STORE_COMMAND__INIT;
     Swarm__StoreAction action = SWARM__STORE_ACTION__INIT;
     Swarm__StoreAction *actions[1] = {&action};
@@ -284,15 +333,15 @@ static void issue_node_cert_cb(struct api_call *call, const ProtobufCMessage *ms
     uint64_t raft_id = 0;
     int role, rv;
 
-    if (m == NULL || m->phase != MANAGER_RUNNING) {
+    if (ca == NULL || !slot->running) {
         api_call_error(call, API_UNAVAILABLE, "%s", MANAGER_NOT_MANAGER_MSG);
         return;
     }
     if (req->token[0] == '\0' && api_call_peer(call)->role != API_ROLE_ANONYMOUS) {
-        renew_node_cert(m, call, req);
+        renew_node_cert(ca, call, req);
         return;
     }
-    if (store_cluster_get_default(m->store, &c) != 0) {
+    if (store_cluster_get_default(ca->env->store, &c) != 0) {
         api_call_error(call, API_UNAVAILABLE, "the cluster object is not available yet");
         return;
     }
@@ -321,7 +370,7 @@ static void issue_node_cert_cb(struct api_call *call, const ProtobufCMessage *ms
         x = NULL;
         goto out;
     }
-    rv = issue_cert(m, call, c, &req->csr, x->node_id, role, &x->cert_pem);
+    rv = issue_cert(ca, call, c, &req->csr, x->node_id, role, &x->cert_pem);
     if (rv != 0) {
         goto out;
     }
@@ -334,6 +383,11 @@ static void issue_node_cert_cb(struct api_call *call, const ProtobufCMessage *ms
         *colon = '\0';
     }
     node = new_node(x->node_id, role, raft_id, req, peer_ip);
+    if (node == NULL) {
+        api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
+        goto out;
+    }
+    x->ca = ca;
     x->call = call;
     swarm__issue_node_certificate_response__init(&x->resp);
     x->resp.node_id = x->node_id;
@@ -348,10 +402,12 @@ static void issue_node_cert_cb(struct api_call *call, const ProtobufCMessage *ms
     action.node = node;
     cmd.n_actions = 1;
     cmd.actions = actions;
-    rv = manager_write(m, &cmd, issue_committed_cb, x);
+    rv = menv_propose(ca->env, &cmd, issue_committed_cb, x);
     if (rv != 0) {
         api_call_error(call, API_UNAVAILABLE, "%s", MANAGER_NO_LEADER_MSG);
         issue_ctx_free(x);
+    } else {
+        ca->pending++;
     }
     x = NULL;
 out:
@@ -370,27 +426,34 @@ out:
  * leader renews the caller's certificate, not the forwarding manager's. */
 static void issue_entry_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
 {
-    manager_route_call(data, call, msg);
+    forward_route_call(data, call, msg);
 }
 
-void caserver_register(struct api_server *api, struct manager **current)
+void caserver_register(struct api_server *server, struct manager_slot *slot)
 {
-    api_server_register(api, &swarm__ca__descriptor, "GetRootCACertificate",
+    api_server_register(server, &swarm__ca__descriptor, "GetRootCACertificate",
                         API_ROLE_ANONYMOUS | API_ROLE_WORKER | API_ROLE_MANAGER | API_ROLE_LOCAL,
-                        get_root_ca_cb, current);
-    api_server_register(api, &swarm__ca__descriptor, "IssueNodeCertificate",
+                        get_root_ca_cb, slot);
+    api_server_register(server, &swarm__ca__descriptor, "IssueNodeCertificate",
                         API_ROLE_ANONYMOUS | API_ROLE_WORKER | API_ROLE_MANAGER, issue_entry_cb,
-                        manager_route_new(&swarm__ca__descriptor, "IssueNodeCertificate", false,
-                                          issue_node_cert_cb, current));
+                        forward_route_new(&swarm__ca__descriptor, "IssueNodeCertificate", false,
+                                          issue_node_cert_cb, slot));
 }
 
-void manager_register_api(struct api_server *api, struct manager_slot *slot)
+struct caserver *caserver_new(const struct menv *env, const struct caserver_config *cfg)
 {
-    struct manager **current = &slot->m;
-    access_register(api, &slot->access);
-    controlapi_register(api, current);
-    serviceapi_register(api, current);
-    caserver_register(api, current);
-    dispatcher_register(api, &slot->dispatcher);
-    logbroker_register(api, slot);
+    struct caserver *ca = calloc(1, sizeof *ca);
+    if (ca != NULL) {
+        ca->env = env;
+        ca->cfg = *cfg;
+    }
+    return ca;
+}
+
+void caserver_close(struct caserver *ca, void (*cb)(void *data), void *data)
+{
+    ca->closing = true;
+    ca->close_cb = cb;
+    ca->close_data = data;
+    ca_maybe_free(ca);
 }

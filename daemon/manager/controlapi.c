@@ -3,7 +3,7 @@
  * Reads answer from this manager's store. Writes become one StoreCommand,
  * compare-and-set on the version the caller read, proposed through raft; the
  * answer is sent once the command is committed and applied:
- *   handler -> validate -> manager_write -> (commit) -> write_cb -> reply
+ *   handler -> validate -> menv_propose -> (commit) -> write_cb -> reply
  * Failures: bad input (INVALID_ARGUMENT / FAILED_PRECONDITION, nothing
  *   proposed); no leader (UNAVAILABLE with Docker's message); the store
  *   refused the command (NOT_FOUND / ALREADY_EXISTS / ABORTED on a version
@@ -16,57 +16,75 @@
 #include "authz.h"
 #include "control.pb-c.h"
 #include "err.h"
+#include "forward.h"
 #include "id.h"
-#include "internal.h"
+#include "carotate.h"
+#include "controlapi.h"
+#include "listpage.h"
 #include "pbcopy.h"
 #include "pki.h"
 #include "pkichain.h"
 #include "specvalid.h"
 #include "token.h"
 
+struct controlapi {
+    const struct menv *env;
+    struct controlapi_config cfg;
+    unsigned pending; /* proposals whose callback has not run */
+    bool closing;
+    void (*close_cb)(void *data);
+    void *close_data;
+};
+
 /* ---------------------------------------------------------------- helpers */
 
-struct manager *manager_require(struct api_call *call, void *data)
+static void control_maybe_free(struct controlapi *ctl)
 {
-    /* data points at the slot's first member (see struct manager_slot). */
-    const struct manager_slot *slot = data;
-    struct manager *m = slot->m;
-    if (m == NULL || m->phase != MANAGER_RUNNING) {
-        api_call_error(call, API_FAILED_PRECONDITION, "%s",
-                       slot->worker ? MANAGER_WORKER_MSG : MANAGER_NOT_MANAGER_MSG);
+    if (!ctl->closing || ctl->pending > 0) {
+        return;
+    }
+    void (*cb)(void *) = ctl->close_cb;
+    void *data = ctl->close_data;
+    free(ctl);
+    if (cb != NULL) {
+        cb(data);
+    }
+}
+
+/* The running manager's Control module, or NULL after answering. */
+static struct controlapi *control_require(struct api_call *call, void *data)
+{
+    const struct manager_slot *slot = mslot_require(call, data);
+    if (slot == NULL) {
         return NULL;
     }
-    return m;
-}
-
-void manager_reply_error(struct api_call *call, int status, const char *what)
-{
-    switch (status) {
-        case SWARM_ENOTFOUND:
-            api_call_error(call, API_NOT_FOUND, "%s", what);
-            break;
-        case SWARM_EEXIST:
-            api_call_error(call, API_ALREADY_EXISTS, "%s", what);
-            break;
-        case SWARM_ECONFLICT:
-            api_call_error(call, API_ABORTED, "update out of sequence: %s", what);
-            break;
-        case SWARM_EINVAL:
-            api_call_error(call, API_INVALID_ARGUMENT, "%s", what);
-            break;
-        case SWARM_ENOLEADER:
-            api_call_error(call, API_UNAVAILABLE, "%s", MANAGER_NO_LEADER_MSG);
-            break;
-        case SWARM_ENOTLEADER:
-            api_call_error(call, API_UNAVAILABLE,
-                           "leadership changed before the change was confirmed; retry");
-            break;
-        default:
-            api_call_error(call, API_INTERNAL, "%s: %s", what, swarm_strerror(status));
+    if (slot->control == NULL) {
+        api_call_error(call, API_FAILED_PRECONDITION, "%s", MANAGER_NOT_MANAGER_MSG);
+        return NULL;
     }
+    return slot->control;
 }
 
-static int find_node(struct manager *m, struct api_call *call, const char *ref, Swarm__Node **out)
+static bool reads_stale(struct controlapi *ctl)
+{
+    return !menv_is_leader(ctl->env);
+}
+
+void controlapi_decorate_node(struct controlapi *ctl, Swarm__Node *node)
+{
+    raft_id leader;
+    if (reads_stale(ctl) && node->status != NULL && strcmp(node->id, ctl->cfg.node_id) != 0) {
+        node->status->state = SWARM__NODE_STATE__NODE_STATE_UNKNOWN;
+    }
+    if (node->manager_status == NULL) {
+        return;
+    }
+    leader = ctl->cfg.leader_id(ctl->cfg.impl);
+    node->manager_status->leader = leader != 0 && node->manager_status->raft_id == leader;
+    node->manager_status->reachability = ctl->cfg.reachability(ctl->cfg.impl, node->id);
+}
+
+static int find_node(struct controlapi *ctl, struct api_call *call, const char *ref, Swarm__Node **out)
 {
     size_t matches = 0;
     int rv;
@@ -74,7 +92,7 @@ static int find_node(struct manager *m, struct api_call *call, const char *ref, 
         api_call_error(call, API_INVALID_ARGUMENT, "node ID must be provided");
         return -1;
     }
-    rv = store_node_find(m->store, ref, out, &matches);
+    rv = store_node_find(ctl->env->store, ref, out, &matches);
     if (rv == SWARM_ENOTFOUND) {
         api_call_error(call, API_NOT_FOUND, "node %s not found", ref);
         return -1;
@@ -108,15 +126,18 @@ static void cluster_strip_secrets(Swarm__Cluster *c)
 
 /* Pending write: the call to answer and what to read back afterwards. */
 struct write_ctx {
+    struct controlapi *ctl;
     struct api_call *call;
     char id[ID_LEN + 1];
     char ref[128];
 };
 
-static struct write_ctx *write_ctx_new(struct api_call *call, const char *id, const char *ref)
+static struct write_ctx *write_ctx_new(struct controlapi *ctl, struct api_call *call,
+                                       const char *id, const char *ref)
 {
     struct write_ctx *w = calloc(1, sizeof *w);
     if (w != NULL) {
+        w->ctl = ctl;
         w->call = call;
         snprintf(w->id, sizeof w->id, "%s", id);
         snprintf(w->ref, sizeof w->ref, "%s", ref);
@@ -124,23 +145,40 @@ static struct write_ctx *write_ctx_new(struct api_call *call, const char *id, co
     return w;
 }
 
-static void propose_one(struct manager *m, struct api_call *call, Swarm__StoreAction *action,
-                        manager_write_cb cb, struct write_ctx *w)
+/* Propose `cmd`; on success the module counts it until `cb` ran and called
+ * write_ctx_done. On failure the call is answered and `w` freed. */
+static void propose_cmd(struct api_call *call, Swarm__StoreCommand *cmd, menv_propose_cb cb,
+                        struct write_ctx *w)
+{
+    int rv = menv_propose(w->ctl->env, cmd, cb, w);
+    if (rv != 0) {
+        mslot_reply_error(call, rv, "proposing the change");
+        free(w);
+        return;
+    }
+    w->ctl->pending++;
+}
+
+static void write_ctx_done(struct write_ctx *w)
+{
+    struct controlapi *ctl = w->ctl;
+    free(w);
+    ctl->pending--;
+    control_maybe_free(ctl);
+}
+
+static void propose_one(struct api_call *call, Swarm__StoreAction *action, menv_propose_cb cb,
+                        struct write_ctx *w)
 {
     Swarm__StoreCommand cmd = SWARM__STORE_COMMAND__INIT;
     Swarm__StoreAction *actions[1] = {action};
-    int rv;
     if (w == NULL) {
         api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
     cmd.n_actions = 1;
     cmd.actions = actions;
-    rv = manager_write(m, &cmd, cb, w);
-    if (rv != 0) {
-        manager_reply_error(call, rv, "proposing the change");
-        free(w);
-    }
+    propose_cmd(call, &cmd, cb, w);
 }
 
 /* ------------------------------------------------------------------ nodes */
@@ -149,14 +187,14 @@ static void get_node_cb(struct api_call *call, const ProtobufCMessage *msg, void
 {
     const Swarm__GetNodeRequest *req = (const Swarm__GetNodeRequest *)msg;
     Swarm__GetNodeResponse resp = SWARM__GET_NODE_RESPONSE__INIT;
-    struct manager *m = manager_require(call, data);
+    struct controlapi *ctl = control_require(call, data);
     Swarm__Node *node;
-    if (m == NULL || find_node(m, call, req->node_id, &node) != 0) {
+    if (ctl == NULL || find_node(ctl, call, req->node_id, &node) != 0) {
         return;
     }
-    manager_decorate_node(m, node);
+    controlapi_decorate_node(ctl, node);
     resp.node = node;
-    resp.stale = manager_reads_stale(m);
+    resp.stale = reads_stale(ctl);
     api_call_reply(call, &resp.base);
     swarm__node__free_unpacked(node, NULL);
 }
@@ -212,16 +250,16 @@ static void list_nodes_cb(struct api_call *call, const ProtobufCMessage *msg, vo
 {
     const Swarm__ListNodesRequest *req = (const Swarm__ListNodesRequest *)msg;
     Swarm__ListNodesResponse resp = SWARM__LIST_NODES_RESPONSE__INIT;
-    struct manager *m = manager_require(call, data);
+    struct controlapi *ctl = control_require(call, data);
     Swarm__Node **nodes = NULL, **kept;
     const char **ids = NULL;
     struct msgchunk_page pg;
     size_t n = 0, nkept = 0;
     int rv;
-    if (m == NULL) {
+    if (ctl == NULL) {
         return;
     }
-    rv = store_node_list(m->store, &nodes, &n);
+    rv = store_node_list(ctl->env->store, &nodes, &n);
     if (rv != 0) {
         api_call_error(call, API_INTERNAL, "listing nodes: %s", swarm_strerror(rv));
         return;
@@ -243,7 +281,7 @@ static void list_nodes_cb(struct api_call *call, const ProtobufCMessage *msg, vo
             goto out;
         }
         if (keep) {
-            manager_decorate_node(m, nodes[i]);
+            controlapi_decorate_node(ctl, nodes[i]);
             kept[nkept++] = nodes[i];
         }
     }
@@ -251,14 +289,14 @@ static void list_nodes_cb(struct api_call *call, const ProtobufCMessage *msg, vo
     for (size_t i = 0; i < nkept; i++) {
         ids[i] = kept[i]->id;
     }
-    if (manager_list_page(call, (ProtobufCMessage *const *)kept, ids, nkept, 0, req->page_size,
+    if (listpage_cut(call, (ProtobufCMessage *const *)kept, ids, nkept, 0, req->page_size,
                           req->page_token, &pg) != 0) {
         goto out;
     }
     resp.nodes = kept + pg.start;
     resp.n_nodes = pg.count;
     resp.next_page_token = pg.more ? kept[pg.start + pg.count - 1]->id : "";
-    resp.stale = manager_reads_stale(m);
+    resp.stale = reads_stale(ctl);
     api_call_reply(call, &resp.base);
 out:
     free(ids);
@@ -266,30 +304,31 @@ out:
     store_node_free_list(nodes, n);
 }
 
-static void node_write_cb(struct manager *m, int status, const struct store_result *res, void *data)
+static void node_write_cb(int status, const struct store_result *res, void *data)
 {
     struct write_ctx *w = data;
+    struct controlapi *ctl = w->ctl;
     Swarm__UpdateNodeResponse resp = SWARM__UPDATE_NODE_RESPONSE__INIT;
     Swarm__Node *node = NULL;
     if (status != 0 || res->status != 0) {
-        manager_reply_error(w->call, status != 0 ? status : res->status,
+        mslot_reply_error(w->call, status != 0 ? status : res->status,
                           status != 0 ? "updating node" : res->message);
-    } else if (store_node_get(m->store, w->id, &node) == 0) {
-        manager_decorate_node(m, node);
+    } else if (store_node_get(ctl->env->store, w->id, &node) == 0) {
+        controlapi_decorate_node(ctl, node);
         resp.node = node;
         api_call_reply(w->call, &resp.base);
         swarm__node__free_unpacked(node, NULL);
     } else {
         api_call_error(w->call, API_NOT_FOUND, "node %s not found", w->ref);
     }
-    free(w);
+    write_ctx_done(w);
 }
 
-static size_t count_managers(struct manager *m)
+static size_t count_managers(struct controlapi *ctl)
 {
     Swarm__Node **nodes = NULL;
     size_t n = 0, managers = 0;
-    if (store_node_list(m->store, &nodes, &n) != 0) {
+    if (store_node_list(ctl->env->store, &nodes, &n) != 0) {
         return 0;
     }
     for (size_t i = 0; i < n; i++) {
@@ -304,9 +343,9 @@ static size_t count_managers(struct manager *m)
  * majority? (Counted from the configuration and this manager's live probes;
  * a manager that is not a voter, e.g. one left out by --force-new-cluster,
  * changes nothing.) */
-static bool demotion_loses_quorum(struct manager *m, const Swarm__Node *node)
+static bool demotion_loses_quorum(struct controlapi *ctl, const Swarm__Node *node)
 {
-    const struct raft_configuration *conf = rnode_configuration(m->raft);
+    const struct raft_configuration *conf = ctl->cfg.raft_members(ctl->cfg.impl);
     Swarm__Node **nodes = NULL;
     size_t n = 0, left = 0, reachable = 0;
     bool voter = false;
@@ -315,7 +354,7 @@ static bool demotion_loses_quorum(struct manager *m, const Swarm__Node *node)
     for (unsigned j = 0; j < conf->n; j++) {
         voter |= id != 0 && conf->servers[j].id == id && conf->servers[j].role == RAFT_VOTER;
     }
-    if (!voter || store_node_list(m->store, &nodes, &n) != 0) {
+    if (!voter || store_node_list(ctl->env->store, &nodes, &n) != 0) {
         return false;
     }
     for (unsigned j = 0; j < conf->n; j++) {
@@ -326,7 +365,7 @@ static bool demotion_loses_quorum(struct manager *m, const Swarm__Node *node)
         left++;
         for (size_t i = 0; i < n; i++) {
             if (nodes[i]->manager_status != NULL && nodes[i]->manager_status->raft_id == srv->id &&
-                peers_reachability(m, nodes[i]->id) == SWARM__REACHABILITY__REACHABILITY_REACHABLE) {
+                ctl->cfg.reachability(ctl->cfg.impl, nodes[i]->id) == SWARM__REACHABILITY__REACHABILITY_REACHABLE) {
                 reachable++;
             }
         }
@@ -367,12 +406,12 @@ static int validate_node_spec(struct api_call *call, const Swarm__NodeSpec *spec
 static void update_node_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
 {
     const Swarm__UpdateNodeRequest *req = (const Swarm__UpdateNodeRequest *)msg;
-    struct manager *m = manager_require(call, data);
+    struct controlapi *ctl = control_require(call, data);
     Swarm__StoreAction action = SWARM__STORE_ACTION__INIT;
     Swarm__NodeSpec *old_spec;
     Swarm__Node *node;
-    if (m == NULL || validate_node_spec(call, req->spec) != 0 ||
-        find_node(m, call, req->node_id, &node) != 0) {
+    if (ctl == NULL || validate_node_spec(call, req->spec) != 0 ||
+        find_node(ctl, call, req->node_id, &node) != 0) {
         return;
     }
     if (req->node_version != node->meta->version) {
@@ -384,12 +423,12 @@ static void update_node_cb(struct api_call *call, const ProtobufCMessage *msg, v
     }
     if (node->spec->desired_role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER &&
         req->spec->desired_role == SWARM__NODE_ROLE__NODE_ROLE_WORKER) {
-        if (count_managers(m) <= 1) {
+        if (count_managers(ctl) <= 1) {
             api_call_error(call, API_FAILED_PRECONDITION,
                            "attempting to demote the last manager of the swarm");
             goto out;
         }
-        if (demotion_loses_quorum(m, node)) {
+        if (demotion_loses_quorum(ctl, node)) {
             api_call_error(call, API_FAILED_PRECONDITION,
                            "can't remove member from the raft: this would result in a loss of "
                            "quorum (%s)",
@@ -402,42 +441,40 @@ static void update_node_cb(struct api_call *call, const ProtobufCMessage *msg, v
     action.kind = SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE;
     action.target_case = SWARM__STORE_ACTION__TARGET_NODE;
     action.node = node;
-    propose_one(m, call, &action, node_write_cb, write_ctx_new(call, node->id, req->node_id));
+    propose_one(call, &action, node_write_cb, write_ctx_new(ctl, call, node->id, req->node_id));
     node->spec = old_spec;
 out:
     swarm__node__free_unpacked(node, NULL);
 }
 
-static void remove_node_done_cb(struct manager *m, int status, const struct store_result *res,
-                                void *data)
+static void remove_node_done_cb(int status, const struct store_result *res, void *data)
 {
     struct write_ctx *w = data;
     Swarm__RemoveNodeResponse resp = SWARM__REMOVE_NODE_RESPONSE__INIT;
     if (status != 0 || res->status != 0) {
-        manager_reply_error(w->call, status != 0 ? status : res->status,
+        mslot_reply_error(w->call, status != 0 ? status : res->status,
                           status != 0 ? "removing node" : res->message);
     } else {
         api_call_reply(w->call, &resp.base);
     }
-    free(w);
+    write_ctx_done(w);
 }
 
 /* The node goes and, in the same command, its certificates join the
  * cluster's revoked list (swarmkit's BlacklistedCertificates) until any
  * certificate it may hold has expired: every manager then refuses them, even
  * one whose store would still know the node. Compare-and-set on both. */
-static void propose_removal(struct manager *m, struct api_call *call, Swarm__StoreAction *remove,
-                            const char *ref)
+static void propose_removal(struct controlapi *ctl, struct api_call *call,
+                            Swarm__StoreAction *remove, const char *ref)
 {
     Swarm__StoreCommand cmd = SWARM__STORE_COMMAND__INIT;
     Swarm__StoreAction update = SWARM__STORE_ACTION__INIT;
     Swarm__StoreAction *actions[2] = {remove, &update};
-    struct write_ctx *w = write_ctx_new(call, remove->node->id, ref);
+    struct write_ctx *w = write_ctx_new(ctl, call, remove->node->id, ref);
     Swarm__Cluster *c = NULL;
-    int64_t now_s = manager_now_ms() / 1000;
+    int64_t now_s = menv_now(ctl->env) / 1000;
     int64_t lifetime = PKI_NODE_LIFETIME_S;
-    int rv;
-    if (w == NULL || store_cluster_get_default(m->store, &c) != 0) {
+    if (w == NULL || store_cluster_get_default(ctl->env->store, &c) != 0) {
         api_call_error(call, API_UNAVAILABLE, "the cluster object is not available");
         goto out;
     }
@@ -454,11 +491,7 @@ static void propose_removal(struct manager *m, struct api_call *call, Swarm__Sto
     update.cluster = c;
     cmd.n_actions = 2;
     cmd.actions = actions;
-    rv = manager_write(m, &cmd, remove_node_done_cb, w);
-    if (rv != 0) {
-        manager_reply_error(call, rv, "proposing the change");
-        goto out;
-    }
+    propose_cmd(call, &cmd, remove_node_done_cb, w);
     w = NULL;
 out:
     free(w);
@@ -470,10 +503,10 @@ out:
 static void remove_node_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
 {
     const Swarm__RemoveNodeRequest *req = (const Swarm__RemoveNodeRequest *)msg;
-    struct manager *m = manager_require(call, data);
+    struct controlapi *ctl = control_require(call, data);
     Swarm__StoreAction action = SWARM__STORE_ACTION__INIT;
     Swarm__Node *node;
-    if (m == NULL || find_node(m, call, req->node_id, &node) != 0) {
+    if (ctl == NULL || find_node(ctl, call, req->node_id, &node) != 0) {
         return;
     }
     if (node->role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER ||
@@ -493,18 +526,18 @@ static void remove_node_cb(struct api_call *call, const ProtobufCMessage *msg, v
     action.kind = SWARM__STORE_ACTION_KIND__STORE_ACTION_REMOVE;
     action.target_case = SWARM__STORE_ACTION__TARGET_NODE;
     action.node = node;
-    propose_removal(m, call, &action, req->node_id);
+    propose_removal(ctl, call, &action, req->node_id);
 out:
     swarm__node__free_unpacked(node, NULL);
 }
 
 /* --------------------------------------------------------------- clusters */
 
-static int find_cluster(struct manager *m, struct api_call *call, const char *id,
+static int find_cluster(struct controlapi *ctl, struct api_call *call, const char *id,
                         Swarm__Cluster **out)
 {
-    int rv = (id == NULL || id[0] == '\0') ? store_cluster_get_default(m->store, out)
-                                           : store_cluster_get(m->store, id, out);
+    int rv = (id == NULL || id[0] == '\0') ? store_cluster_get_default(ctl->env->store, out)
+                                           : store_cluster_get(ctl->env->store, id, out);
     if (rv == SWARM_ENOTFOUND) {
         api_call_error(call, API_NOT_FOUND, "cluster %s not found", id ? id : "");
         return -1;
@@ -520,9 +553,9 @@ static void get_cluster_cb(struct api_call *call, const ProtobufCMessage *msg, v
 {
     const Swarm__GetClusterRequest *req = (const Swarm__GetClusterRequest *)msg;
     Swarm__GetClusterResponse resp = SWARM__GET_CLUSTER_RESPONSE__INIT;
-    struct manager *m = manager_require(call, data);
+    struct controlapi *ctl = control_require(call, data);
     Swarm__Cluster *c;
-    if (m == NULL || find_cluster(m, call, req->cluster_id, &c) != 0) {
+    if (ctl == NULL || find_cluster(ctl, call, req->cluster_id, &c) != 0) {
         return;
     }
     cluster_strip_secrets(c);
@@ -534,13 +567,13 @@ static void get_cluster_cb(struct api_call *call, const ProtobufCMessage *msg, v
 static void list_clusters_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
 {
     Swarm__ListClustersResponse resp = SWARM__LIST_CLUSTERS_RESPONSE__INIT;
-    struct manager *m = manager_require(call, data);
+    struct controlapi *ctl = control_require(call, data);
     Swarm__Cluster **list = NULL;
     size_t n = 0;
-    if (m == NULL) {
+    if (ctl == NULL) {
         return;
     }
-    if (store_cluster_list(m->store, &list, &n) != 0) {
+    if (store_cluster_list(ctl->env->store, &list, &n) != 0) {
         api_call_error(call, API_INTERNAL, "listing clusters failed");
         return;
     }
@@ -586,16 +619,16 @@ static int validate_cluster_spec(struct api_call *call, const Swarm__ClusterSpec
     return 0;
 }
 
-static void cluster_write_cb(struct manager *m, int status, const struct store_result *res,
-                             void *data)
+static void cluster_write_cb(int status, const struct store_result *res, void *data)
 {
     struct write_ctx *w = data;
+    struct controlapi *ctl = w->ctl;
     Swarm__UpdateClusterResponse resp = SWARM__UPDATE_CLUSTER_RESPONSE__INIT;
     Swarm__Cluster *c = NULL;
     if (status != 0 || res->status != 0) {
-        manager_reply_error(w->call, status != 0 ? status : res->status,
+        mslot_reply_error(w->call, status != 0 ? status : res->status,
                           status != 0 ? "updating the cluster" : res->message);
-    } else if (store_cluster_get(m->store, w->id, &c) == 0) {
+    } else if (store_cluster_get(ctl->env->store, w->id, &c) == 0) {
         cluster_strip_secrets(c);
         resp.cluster = c;
         api_call_reply(w->call, &resp.base);
@@ -603,7 +636,7 @@ static void cluster_write_cb(struct manager *m, int status, const struct store_r
     } else {
         api_call_error(w->call, API_INTERNAL, "cluster vanished after update");
     }
-    free(w);
+    write_ctx_done(w);
 }
 
 static int rotate_token(X509 *root, char **token)
@@ -624,13 +657,13 @@ static int rotate_token(X509 *root, char **token)
 static void update_cluster_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
 {
     const Swarm__UpdateClusterRequest *req = (const Swarm__UpdateClusterRequest *)msg;
-    struct manager *m = manager_require(call, data);
+    struct controlapi *ctl = control_require(call, data);
     Swarm__StoreAction action = SWARM__STORE_ACTION__INIT;
     Swarm__ClusterSpec *old_spec, *spec = NULL;
     Swarm__Cluster *c;
     char errmsg[SWARM_ERRMSG_SIZE] = "";
-    if (m == NULL || validate_cluster_spec(call, req->spec) != 0 ||
-        find_cluster(m, call, req->cluster_id, &c) != 0) {
+    if (ctl == NULL || validate_cluster_spec(call, req->spec) != 0 ||
+        find_cluster(ctl, call, req->cluster_id, &c) != 0) {
         return;
     }
     if (req->cluster_version != c->meta->version) {
@@ -642,9 +675,9 @@ static void update_cluster_cb(struct api_call *call, const ProtobufCMessage *msg
     }
     if (req->rotation != NULL &&
         ((req->rotation->worker_join_token &&
-          rotate_token(m->root_cert, &c->root_ca->join_tokens->worker) != 0) ||
+          rotate_token(ctl->cfg.root_cert(ctl->cfg.impl), &c->root_ca->join_tokens->worker) != 0) ||
          (req->rotation->manager_join_token &&
-          rotate_token(m->root_cert, &c->root_ca->join_tokens->manager) != 0))) {
+          rotate_token(ctl->cfg.root_cert(ctl->cfg.impl), &c->root_ca->join_tokens->manager) != 0))) {
         api_call_error(call, API_INTERNAL, "could not generate a new join token");
         goto out;
     }
@@ -673,7 +706,7 @@ static void update_cluster_cb(struct api_call *call, const ProtobufCMessage *msg
     action.kind = SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE;
     action.target_case = SWARM__STORE_ACTION__TARGET_CLUSTER;
     action.cluster = c;
-    propose_one(m, call, &action, cluster_write_cb, write_ctx_new(call, c->id, c->id));
+    propose_one(call, &action, cluster_write_cb, write_ctx_new(ctl, call, c->id, c->id));
     c->spec = old_spec;
     swarm__cluster_spec__free_unpacked(spec, NULL);
 out:
@@ -682,7 +715,7 @@ out:
 
 /* ---------------------------------------------------------- registration */
 
-void controlapi_register(struct api_server *api, struct manager **current)
+void controlapi_register(struct api_server *server, struct manager_slot *slot)
 {
     /* Everything runs on the leader; reads fall back to the local store
      * when no leader can be reached (forward.c). */
@@ -697,8 +730,28 @@ void controlapi_register(struct api_server *api, struct manager **current)
         {"UpdateCluster", update_cluster_cb, true},
     };
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
-        manager_register_routed(api, &swarm__control__descriptor, methods[i].method,
+        forward_register_routed(server, &swarm__control__descriptor, methods[i].method,
                                 API_ROLE_LOCAL | API_ROLE_MANAGER, !methods[i].write,
-                                methods[i].cb, current);
+                                methods[i].cb, slot);
     }
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+struct controlapi *controlapi_new(const struct menv *env, const struct controlapi_config *cfg)
+{
+    struct controlapi *ctl = calloc(1, sizeof *ctl);
+    if (ctl != NULL) {
+        ctl->env = env;
+        ctl->cfg = *cfg;
+    }
+    return ctl;
+}
+
+void controlapi_close(struct controlapi *ctl, void (*cb)(void *data), void *data)
+{
+    ctl->closing = true;
+    ctl->close_cb = cb;
+    ctl->close_data = data;
+    control_maybe_free(ctl);
 }

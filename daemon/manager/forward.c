@@ -24,10 +24,9 @@
 #include <string.h>
 
 #include "err.h"
-#include "internal.h"
-#include "pbcopy.h"
+#include "forward.h"
 #include "log.h"
-#include "pki.h"
+#include "pbcopy.h"
 
 #define ROUTE_POLL_MS 50
 #define ROUTE_WAIT_MS 3000
@@ -38,15 +37,33 @@ struct route {
     const ProtobufCServiceDescriptor *svc;
     const char *method;
     api_handler_cb local;
-    struct manager **current;
+    struct manager_slot *slot;
     bool read; /* served locally when the leader cannot be reached */
+};
+
+struct forward {
+    const struct menv *env;
+    struct forward_config cfg;
+    struct api_client *leader_client;
+    char leader_client_addr[64];
+    bool leader_connecting;
+    struct routed_call *queue; /* waiting for the leader connection */
+    uv_timer_t watch;          /* watches the leader while forwarding */
+    /* In flight (close after drain): routed calls, leader connections
+     * closing, and the watch timer until its close callback. */
+    unsigned routed;
+    unsigned clients_closing;
+    bool timer_open;
+    bool closing;
+    void (*close_cb)(void *data);
+    void *close_data;
 };
 
 struct routed_call {
     struct api_call *call;
     const ProtobufCMessage *req;
     const struct route *route;
-    struct manager *m;
+    struct forward *f;
     uv_timer_t timer;
     uint64_t started;
     struct routed_call *next; /* queue waiting for the leader connection */
@@ -54,9 +71,45 @@ struct routed_call {
 
 static void route_call(struct routed_call *rc);
 
+static void forward_maybe_free(struct forward *f)
+{
+    if (!f->closing || f->routed > 0 || f->clients_closing > 0 || f->timer_open) {
+        return;
+    }
+    void (*cb)(void *) = f->close_cb;
+    void *data = f->close_data;
+    free(f);
+    if (cb != NULL) {
+        cb(data);
+    }
+}
+
+static void client_closed_cb(void *data)
+{
+    struct forward *f = data;
+    f->clients_closing--;
+    forward_maybe_free(f);
+}
+
+/* Drop the connection to the leader; its calls end UNAVAILABLE. */
+static void leader_client_drop(struct forward *f)
+{
+    struct api_client *c = f->leader_client;
+    f->leader_client = NULL;
+    f->leader_connecting = false;
+    if (c != NULL) {
+        f->clients_closing++;
+        api_client_close(c, client_closed_cb, f);
+    }
+}
+
 static void routed_free_cb(uv_handle_t *h)
 {
-    free(h->data);
+    struct routed_call *rc = h->data;
+    struct forward *f = rc->f;
+    free(rc);
+    f->routed--;
+    forward_maybe_free(f);
 }
 
 static void routed_done(struct routed_call *rc)
@@ -72,9 +125,9 @@ static void forward_answer_cb(enum api_status status, const char *message,
     struct routed_call *rc = data;
     if (status == API_OK && resp != NULL) {
         api_call_reply(rc->call, resp);
-    } else if (status == API_UNAVAILABLE && rc->route->read && rc->m == *rc->route->current) {
+    } else if (status == API_UNAVAILABLE && rc->route->read && rc->f == rc->route->slot->forward) {
         /* The leader is gone: the last known state is better than nothing. */
-        rc->route->local(rc->call, rc->req, rc->route->current);
+        rc->route->local(rc->call, rc->req, rc->route->slot);
     } else if (status == API_UNAVAILABLE && resp == NULL && message != NULL &&
                strstr(message, "swarm does not have a leader") == NULL) {
         api_call_error(rc->call, API_UNAVAILABLE, "could not reach the leader: %s", message);
@@ -84,17 +137,17 @@ static void forward_answer_cb(enum api_status status, const char *message,
     routed_done(rc);
 }
 
-static void forward_now(struct manager *m, struct routed_call *rc)
+static void forward_now(struct forward *f, struct routed_call *rc)
 {
     uint64_t timeout = FORWARD_TIMEOUT_MS;
     uint64_t deadline = api_call_deadline(rc->call);
     if (deadline != 0) {
-        uint64_t now = uv_now(m->loop);
+        uint64_t now = uv_now(f->env->loop);
         timeout = deadline > now ? deadline - now : 1;
     }
     /* The leader authorizes us (a current manager) and then the caller we
      * name, against its own store. */
-    if (api_client_unary_as(m->leader_client, rc->route->svc, rc->route->method, rc->req,
+    if (api_client_unary_as(f->leader_client, rc->route->svc, rc->route->method, rc->req,
                             timeout, api_call_peer(rc->call), forward_answer_cb, rc) != 0) {
         api_call_error(rc->call, API_UNAVAILABLE, "could not reach the leader");
         routed_done(rc);
@@ -103,31 +156,34 @@ static void forward_now(struct manager *m, struct routed_call *rc)
 
 static void leader_connected_cb(struct api_client *c, int status, const char *errmsg, void *data)
 {
-    struct manager *m = data;
-    struct routed_call *q = m->forward_queue;
-    m->forward_queue = NULL;
-    m->leader_connecting = false;
+    struct forward *f = data;
+    struct routed_call *q;
+    if (c != f->leader_client) {
+        return; /* dropped while connecting (forward_close) */
+    }
+    q = f->queue;
+    f->queue = NULL;
+    f->leader_connecting = false;
     if (status != 0) {
-        log_warn("manager", "connecting to the leader at %s: %s", m->leader_client_addr,
+        log_warn("manager", "connecting to the leader at %s: %s", f->leader_client_addr,
                  errmsg ? errmsg : swarm_strerror(status));
     }
     while (q != NULL) {
         struct routed_call *next = q->next;
         if (status == 0) {
-            forward_now(m, q);
+            forward_now(f, q);
         } else if (q->route->read) {
-            q->route->local(q->call, q->req, q->route->current);
+            q->route->local(q->call, q->req, q->route->slot);
             routed_done(q);
         } else {
             api_call_error(q->call, API_UNAVAILABLE, "could not reach the leader at %s: %s",
-                           m->leader_client_addr, errmsg ? errmsg : swarm_strerror(status));
+                           f->leader_client_addr, errmsg ? errmsg : swarm_strerror(status));
             routed_done(q);
         }
         q = next;
     }
     if (status != 0) {
-        api_client_close(c, NULL, NULL);
-        m->leader_client = NULL;
+        leader_client_drop(f);
     }
 }
 
@@ -136,62 +192,62 @@ static void leader_connected_cb(struct api_client *c, int status, const char *er
  * UNAVAILABLE instead of waiting for their deadline. */
 static void forward_watch_cb(uv_timer_t *t)
 {
-    struct manager *m = t->data;
+    struct forward *f = t->data;
     raft_id id = 0;
     const char *addr = NULL;
-    if (m->phase == MANAGER_CLOSING || m->leader_client == NULL) {
+    if (f->closing || f->leader_client == NULL) {
         uv_timer_stop(t);
         return;
     }
-    rnode_leader(m->raft, &id, &addr);
-    if (id != 0 && addr != NULL && strcmp(addr, m->leader_client_addr) == 0) {
+    menv_leader(f->env, &id, &addr);
+    if (id != 0 && addr != NULL && strcmp(addr, f->leader_client_addr) == 0) {
         return;
     }
-    if (m->leader_connecting) {
+    if (f->leader_connecting) {
         return; /* the connect callback ends the queued calls */
     }
-    api_client_close(m->leader_client, NULL, NULL);
-    m->leader_client = NULL;
+    leader_client_drop(f);
     uv_timer_stop(t);
 }
 
-static void forward(struct manager *m, struct routed_call *rc, const char *leader_addr)
+static void forward(struct forward *f, struct routed_call *rc, const char *leader_addr)
 {
-    char errmsg[SWARM_ERRMSG_SIZE] = "";
-    if (m->leader_client != NULL && !m->leader_connecting &&
-        (strcmp(m->leader_client_addr, leader_addr) != 0 ||
-         !api_client_connected(m->leader_client))) {
-        api_client_close(m->leader_client, NULL, NULL);
-        m->leader_client = NULL;
+    if (f->leader_client != NULL && !f->leader_connecting &&
+        (strcmp(f->leader_client_addr, leader_addr) != 0 ||
+         !api_client_connected(f->leader_client))) {
+        leader_client_drop(f);
     }
-    if (m->leader_client == NULL) {
-        if (m->client_ctx == NULL &&
-            pki_client_ctx(m->root_cert, m->node_cert, m->node_key, &m->client_ctx, errmsg) != 0) {
-            api_call_error(rc->call, API_INTERNAL, "TLS setup: %s", errmsg);
+    if (f->leader_client == NULL) {
+        SSL_CTX *ctx = f->cfg.client_ctx(f->cfg.impl);
+        if (ctx == NULL) {
+            api_call_error(rc->call, API_INTERNAL, "TLS setup: no client context");
             routed_done(rc);
             return;
         }
-        m->leader_client = api_client_new(m->loop, API_DEFAULT_MAX_MSG);
-        snprintf(m->leader_client_addr, sizeof m->leader_client_addr, "%s", leader_addr);
-        uv_timer_start(&m->forward_timer, forward_watch_cb, 50, 50);
-        m->leader_connecting = true;
-        if (api_client_connect_tls(m->leader_client, leader_addr, m->client_ctx, NULL, 5000,
-                                   leader_connected_cb, m) != 0) {
-            m->leader_connecting = false;
-            api_client_close(m->leader_client, NULL, NULL);
-            m->leader_client = NULL;
+        f->leader_client = api_client_new(f->env->loop, API_DEFAULT_MAX_MSG);
+        if (f->leader_client == NULL) {
+            api_call_error(rc->call, API_RESOURCE_EXHAUSTED, "out of memory");
+            routed_done(rc);
+            return;
+        }
+        snprintf(f->leader_client_addr, sizeof f->leader_client_addr, "%s", leader_addr);
+        uv_timer_start(&f->watch, forward_watch_cb, 50, 50);
+        f->leader_connecting = true;
+        if (api_client_connect_tls(f->leader_client, leader_addr, ctx, NULL, 5000,
+                                   leader_connected_cb, f) != 0) {
+            leader_client_drop(f);
             api_call_error(rc->call, API_UNAVAILABLE, "could not reach the leader at %s",
                            leader_addr);
             routed_done(rc);
             return;
         }
     }
-    if (m->leader_connecting) {
-        rc->next = m->forward_queue;
-        m->forward_queue = rc;
+    if (f->leader_connecting) {
+        rc->next = f->queue;
+        f->queue = rc;
         return;
     }
-    forward_now(m, rc);
+    forward_now(f, rc);
 }
 
 /* ---------------------------------------------------------------- routing */
@@ -203,11 +259,12 @@ static void route_timer_cb(uv_timer_t *t)
 
 static void route_call(struct routed_call *rc)
 {
-    struct manager *m = *rc->route->current;
+    const struct manager_slot *slot = rc->route->slot;
+    struct forward *f = rc->f;
     raft_id leader = 0;
     const char *addr = NULL;
 
-    if (m == NULL || m != rc->m || m->phase != MANAGER_RUNNING) {
+    if (slot->forward != f || !slot->running) {
         api_call_error(rc->call, API_UNAVAILABLE, "%s", MANAGER_NOT_MANAGER_MSG);
         routed_done(rc);
         return;
@@ -217,26 +274,27 @@ static void route_call(struct routed_call *rc)
         routed_done(rc);
         return;
     }
-    if (rnode_is_leader(m->raft)) {
-        rc->route->local(rc->call, rc->req, rc->route->current);
+    if (menv_is_leader(f->env)) {
+        rc->route->local(rc->call, rc->req, rc->route->slot);
         routed_done(rc);
         return;
     }
-    rnode_leader(m->raft, &leader, &addr);
-    if (leader != 0 && leader != rnode_id(m->raft) && addr != NULL) {
-        forward(m, rc, addr);
+    menv_leader(f->env, &leader, &addr);
+    if (leader != 0 && addr != NULL) {
+        forward(f, rc, addr);
         return;
     }
     /* No leader (or we are a leader still committing its barrier): reads
      * answer from the local store; writes wait a little, unless the swarm
      * has been leaderless for long already. */
     if (rc->route->read) {
-        rc->route->local(rc->call, rc->req, rc->route->current);
+        rc->route->local(rc->call, rc->req, rc->route->slot);
         routed_done(rc);
         return;
     }
-    uint64_t now = uv_now(m->loop);
-    if (now - rc->started >= ROUTE_WAIT_MS || manager_leaderless_ms(m) >= ROUTE_WAIT_MS) {
+    uint64_t now = uv_now(f->env->loop);
+    if (now - rc->started >= ROUTE_WAIT_MS ||
+        f->cfg.leaderless_ms(f->cfg.impl) >= ROUTE_WAIT_MS) {
         api_call_error(rc->call, API_UNAVAILABLE, "%s", MANAGER_NO_LEADER_MSG);
         routed_done(rc);
         return;
@@ -247,9 +305,13 @@ static void route_call(struct routed_call *rc)
 static void routed_entry_cb(struct api_call *call, const ProtobufCMessage *req, void *data)
 {
     const struct route *route = data;
-    struct manager *m = manager_require(call, route->current);
+    const struct manager_slot *slot = mslot_require(call, route->slot);
     struct routed_call *rc;
-    if (m == NULL) {
+    if (slot == NULL) {
+        return;
+    }
+    if (slot->forward == NULL) {
+        api_call_error(call, API_UNAVAILABLE, "%s", MANAGER_NOT_MANAGER_MSG);
         return;
     }
     rc = calloc(1, sizeof *rc);
@@ -260,15 +322,16 @@ static void routed_entry_cb(struct api_call *call, const ProtobufCMessage *req, 
     rc->call = call;
     rc->req = req;
     rc->route = route;
-    rc->m = m;
-    rc->started = uv_now(m->loop);
-    uv_timer_init(m->loop, &rc->timer);
+    rc->f = slot->forward;
+    rc->started = uv_now(rc->f->env->loop);
+    uv_timer_init(rc->f->env->loop, &rc->timer);
     rc->timer.data = rc;
+    rc->f->routed++;
     route_call(rc);
 }
 
-struct route *manager_route_new(const ProtobufCServiceDescriptor *svc, const char *method,
-                               bool read, api_handler_cb local, struct manager **current)
+struct route *forward_route_new(const ProtobufCServiceDescriptor *svc, const char *method,
+                                bool read, api_handler_cb local, struct manager_slot *slot)
 {
     /* Routes are registered once per process and live as long as it: a
      * fixed pool, so nothing is left allocated at exit. */
@@ -280,51 +343,72 @@ struct route *manager_route_new(const ProtobufCServiceDescriptor *svc, const cha
     r->svc = svc;
     r->method = method;
     r->local = local;
-    r->current = current;
+    r->slot = slot;
     r->read = read;
     return r;
 }
 
-struct manager **manager_route_current(struct route *route)
-{
-    return route->current;
-}
-
-void manager_route_call(struct route *route, struct api_call *call, const ProtobufCMessage *req)
+void forward_route_call(struct route *route, struct api_call *call, const ProtobufCMessage *req)
 {
     routed_entry_cb(call, req, route);
 }
 
-void manager_register_routed(struct api_server *api, const ProtobufCServiceDescriptor *svc,
+void forward_register_routed(struct api_server *server, const ProtobufCServiceDescriptor *svc,
                              const char *method, unsigned roles, bool read,
-                             api_handler_cb local, struct manager **current)
+                             api_handler_cb local, struct manager_slot *slot)
 {
-    struct route *r = manager_route_new(svc, method, read, local, current);
-    api_server_register(api, svc, method, roles, routed_entry_cb, r);
+    struct route *r = forward_route_new(svc, method, read, local, slot);
+    api_server_register(server, svc, method, roles, routed_entry_cb, r);
 }
 
-void manager_forward_close(struct manager *m)
+/* ------------------------------------------------------------ lifecycle */
+
+struct forward *forward_new(const struct menv *env, const struct forward_config *cfg)
 {
-    uv_timer_stop(&m->forward_timer);
-    struct routed_call *q = m->forward_queue;
-    m->forward_queue = NULL;
+    struct forward *f = calloc(1, sizeof *f);
+    if (f == NULL) {
+        return NULL;
+    }
+    f->env = env;
+    f->cfg = *cfg;
+    uv_timer_init(env->loop, &f->watch);
+    f->watch.data = f;
+    f->timer_open = true;
+    return f;
+}
+
+static void watch_closed_cb(uv_handle_t *h)
+{
+    struct forward *f = h->data;
+    f->timer_open = false;
+    forward_maybe_free(f);
+}
+
+void forward_close(struct forward *f, void (*cb)(void *data), void *data)
+{
+    struct routed_call *q = f->queue;
+    f->closing = true;
+    f->close_cb = cb;
+    f->close_data = data;
+    f->queue = NULL;
+    f->routed++; /* hold: the calls failed below must not free f under us */
     while (q != NULL) {
         struct routed_call *next = q->next;
         api_call_error(q->call, API_UNAVAILABLE, "manager shutting down");
         routed_done(q);
         q = next;
     }
-    if (m->leader_client != NULL) {
-        api_client_close(m->leader_client, NULL, NULL);
-        m->leader_client = NULL;
-    }
+    leader_client_drop(f);
+    uv_close((uv_handle_t *)&f->watch, watch_closed_cb);
+    f->routed--;
+    forward_maybe_free(f);
 }
 
 /* ------------------------------------------------------ stream relaying */
 
 /* A server-streaming call relayed from a follower to the leader on a
  * connection of its own (a stream may last as long as its client wants,
- * unlike the unary calls sharing m->leader_client):
+ * unlike the unary calls sharing the forwarder's leader connection):
  *   connect (TLS, our manager certificate) -> api_client_stream -> each
  *   message relayed with api_call_send -> the leader's end status relayed.
  * Failure paths: connect fails -> UNAVAILABLE; our caller goes away ->
@@ -430,20 +514,18 @@ static void relay_cancel_cb(struct api_call *call, void *data)
     }
 }
 
-int manager_forward_stream(struct manager *m, struct api_call *call,
-                           const ProtobufCServiceDescriptor *svc, const char *method,
-                           const ProtobufCMessage *req, const char *leader_addr)
+int forward_stream(struct forward *f, struct api_call *call, const ProtobufCServiceDescriptor *svc,
+                   const char *method, const ProtobufCMessage *req, const char *leader_addr)
 {
-    char errmsg[SWARM_ERRMSG_SIZE] = "";
+    SSL_CTX *ctx = f->cfg.client_ctx(f->cfg.impl);
     struct stream_relay *r;
-    if (m->client_ctx == NULL &&
-        pki_client_ctx(m->root_cert, m->node_cert, m->node_key, &m->client_ctx, errmsg) != 0) {
-        api_call_error(call, API_INTERNAL, "TLS setup: %s", errmsg);
+    if (ctx == NULL) {
+        api_call_error(call, API_INTERNAL, "TLS setup: no client context");
         return SWARM_ETLS;
     }
     r = calloc(1, sizeof *r);
     if (r == NULL || (r->req = pb_copy(req)) == NULL ||
-        (r->client = api_client_new(m->loop, API_DEFAULT_MAX_MSG)) == NULL) {
+        (r->client = api_client_new(f->env->loop, API_DEFAULT_MAX_MSG)) == NULL) {
         if (r != NULL && r->req != NULL) {
             protobuf_c_message_free_unpacked(r->req, NULL);
         }
@@ -457,8 +539,8 @@ int manager_forward_stream(struct manager *m, struct api_call *call,
     r->method = method;
     snprintf(r->addr, sizeof r->addr, "%s", leader_addr);
     api_call_on_cancel(call, relay_cancel_cb, r);
-    if (api_client_connect_tls(r->client, leader_addr, m->client_ctx, NULL, 5000,
-                               relay_connected_cb, r) != 0) {
+    if (api_client_connect_tls(r->client, leader_addr, ctx, NULL, 5000, relay_connected_cb,
+                               r) != 0) {
         relay_end(r, API_UNAVAILABLE, "could not reach the leader");
         return SWARM_EUNAVAIL;
     }

@@ -1,15 +1,14 @@
-/* Paging of the control API's list replies (ListNodes, ListServices,
- * ListTasks): see control.proto. Items are sorted by ID by the caller; a
- * page is cut by msgchunk_page (at most page_size items, about 1 MiB). */
+/* See listpage.h. */
+#include "listpage.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 #include "id.h"
-#include "internal.h"
 
-int manager_list_page(struct api_call *call, ProtobufCMessage *const *items, const char *const *ids,
-                      size_t n, size_t extra, uint32_t page_size, const char *token,
-                      struct msgchunk_page *pg)
+int listpage_cut(struct api_call *call, ProtobufCMessage *const *items, const char *const *ids,
+                 size_t n, size_t extra, uint32_t page_size, const char *token,
+                 struct msgchunk_page *pg)
 {
     struct msgchunk_item *sizes;
     if (token != NULL && strlen(token) > ID_LEN) {

@@ -21,6 +21,9 @@
 #include <sys/time.h>
 
 #include "err.h"
+#include "caserver.h"
+#include "controlapi.h"
+#include "forward.h"
 #include "hostinfo.h"
 #include "id.h"
 #include "access.h"
@@ -29,12 +32,16 @@
 #include "logbroker.h"
 #include "orchloop.h"
 #include "pbcopy.h"
+#include "peers.h"
 #include "pki.h"
 #include "pkichain.h"
 #include "statedir.h"
+#include "rolemgr.h"
+#include "serviceapi.h"
 #include "storefile.h"
 #include "token.h"
 #include "transport.h"
+#include "vec.h"
 
 #define MANAGER_READY_TIMEOUT_MS 10000
 
@@ -103,17 +110,23 @@ static Swarm__ClusterSpec *spec_build(const Swarm__ClusterSpec *given)
         return NULL;
     }
     if (spec->annotations == NULL) {
-        spec->annotations = calloc(1, sizeof *spec->annotations);
+        if ((spec->annotations = calloc(1, sizeof *spec->annotations)) == NULL) {
+            goto err;
+        }
         swarm__annotations__init(spec->annotations);
     }
     if (spec->annotations->name == NULL || spec->annotations->name[0] == '\0') {
         free(spec->annotations->name == protobuf_c_empty_string ? NULL : spec->annotations->name);
-        spec->annotations->name = strdup("default");
+        if ((spec->annotations->name = strdup("default")) == NULL) {
+            goto err;
+        }
     }
-#define ENSURE(field, type, init)                 \
-    if (spec->field == NULL) {                    \
-        spec->field = calloc(1, sizeof(type));    \
-        init(spec->field);                        \
+#define ENSURE(field, type, init)                           \
+    if (spec->field == NULL) {                              \
+        if ((spec->field = calloc(1, sizeof(type))) == NULL) { \
+            goto err;                                       \
+        }                                                   \
+        init(spec->field);                                  \
     }
     ENSURE(orchestration, Swarm__OrchestrationConfig, swarm__orchestration_config__init);
     ENSURE(raft, Swarm__RaftConfig, swarm__raft_config__init);
@@ -122,6 +135,9 @@ static Swarm__ClusterSpec *spec_build(const Swarm__ClusterSpec *given)
 #undef ENSURE
     spec_fill_defaults(spec);
     return spec;
+err:
+    swarm__cluster_spec__free_unpacked(spec, NULL);
+    return NULL;
 }
 
 /* ------------------------------------------------------------- local state */
@@ -278,29 +294,7 @@ static int64_t env_now(void *impl)
     return manager_now_ms();
 }
 
-/* The modules' handlers serve from the slot while this manager runs
- * (mslot.h): published once it runs, withdrawn when it starts closing. */
-static void manager_publish(struct manager *m, bool serving)
-{
-    if (m->slot == NULL) {
-        return;
-    }
-    if (serving) {
-        m->slot->dispatcher = m->dispatcher;
-        m->slot->logbroker = m->logbroker;
-        m->slot->access = m->access;
-        return;
-    }
-    if (m->slot->access == m->access) {
-        m->slot->access = NULL;
-    }
-    if (m->slot->dispatcher == m->dispatcher) {
-        m->slot->dispatcher = NULL;
-    }
-    if (m->slot->logbroker == m->logbroker) {
-        m->slot->logbroker = NULL;
-    }
-}
+/* ------------------------------------------------- the modules' interfaces */
 
 /* Close what `node_id` may no longer hold (access.c decides when). */
 static void manager_recheck_cb(void *data, const char *node_id)
@@ -312,6 +306,7 @@ static void manager_recheck_cb(void *data, const char *node_id)
     }
 }
 
+/* The dispatcher's, the rotation's and the CA's view of the trust root. */
 static X509 *manager_root_cert_cb(void *data)
 {
     struct manager *m = data;
@@ -335,8 +330,166 @@ static int manager_trust_root_cb(void *data, X509 *root, char *errmsg)
 static int manager_forward_logs_cb(void *data, struct api_call *call, const ProtobufCMessage *req,
                                    const char *leader_addr)
 {
-    return manager_forward_stream(data, call, &swarm__logs__descriptor, "SubscribeLogs", req,
-                                  leader_addr);
+    struct manager *m = data;
+    if (m->forward == NULL) {
+        api_call_error(call, API_UNAVAILABLE, "%s", MANAGER_NOT_MANAGER_MSG);
+        return SWARM_ESTATE;
+    }
+    return forward_stream(m->forward, call, &swarm__logs__descriptor, "SubscribeLogs", req,
+                          leader_addr);
+}
+
+static SSL_CTX *mod_client_ctx(void *impl)
+{
+    struct manager *m = impl;
+    return m->client_ctx;
+}
+
+static uint64_t mod_leaderless_ms(void *impl)
+{
+    struct manager *m = impl;
+    return m->raft != NULL ? rnode_leaderless_ms(m->raft) : UINT64_MAX;
+}
+
+/* The leader as raft names it, this manager included (menv's leader()
+ * names only another one). */
+static raft_id mod_leader_id(void *impl)
+{
+    struct manager *m = impl;
+    raft_id id = 0;
+    const char *addr = NULL;
+    if (m->raft != NULL) {
+        rnode_leader(m->raft, &id, &addr);
+    }
+    return id;
+}
+
+static const struct raft_configuration *mod_raft_members(void *impl)
+{
+    static const struct raft_configuration none = {0};
+    struct manager *m = impl;
+    return m->raft != NULL ? rnode_configuration(m->raft) : &none;
+}
+
+static int mod_add_voter(void *impl, raft_id id, const char *address, rnode_change_cb cb,
+                         void *data)
+{
+    struct manager *m = impl;
+    return m->raft != NULL ? rnode_add_voter(m->raft, id, address, cb, data) : SWARM_ENOTLEADER;
+}
+
+static int mod_remove(void *impl, raft_id id, rnode_change_cb cb, void *data)
+{
+    struct manager *m = impl;
+    return m->raft != NULL ? rnode_remove(m->raft, id, cb, data) : SWARM_ENOTLEADER;
+}
+
+static Swarm__Reachability mod_reachability(void *impl, const char *node_id)
+{
+    struct manager *m = impl;
+    return peers_reachability(m->peers, node_id);
+}
+
+/* The API-side modules, each given the menv and only the extras it uses. */
+static int manager_modules_new(struct manager *m)
+{
+    const struct forward_config fc = {
+        .client_ctx = mod_client_ctx, .leaderless_ms = mod_leaderless_ms, .impl = m};
+    const struct peers_config pc = {
+        .node_id = m->local->node_id, .client_ctx = mod_client_ctx, .impl = m};
+    const struct rolemgr_config rc = {
+        .raft_members = mod_raft_members,
+        .add_voter = mod_add_voter,
+        .remove = mod_remove,
+        .reachability = mod_reachability,
+        .impl = m,
+    };
+    const struct controlapi_config cc = {
+        .node_id = m->local->node_id,
+        .leader_id = mod_leader_id,
+        .raft_members = mod_raft_members,
+        .reachability = mod_reachability,
+        .root_cert = manager_root_cert_cb,
+        .impl = m,
+    };
+    const struct caserver_config sc = {.root_cert = manager_root_cert_cb, .impl = m};
+
+    m->forward = forward_new(&m->env, &fc);
+    m->peers = peers_new(&m->env, &pc);
+    m->rolemgr = rolemgr_new(&m->env, &rc);
+    m->control = controlapi_new(&m->env, &cc);
+    m->service = serviceapi_new(&m->env);
+    m->ca = caserver_new(&m->env, &sc);
+    if (m->forward == NULL || m->peers == NULL || m->rolemgr == NULL || m->control == NULL ||
+        m->service == NULL || m->ca == NULL) {
+        return SWARM_ENOMEM;
+    }
+    return 0;
+}
+
+/* The handlers reach the modules through the slot from here on (mslot.h). */
+static void manager_publish(struct manager *m)
+{
+    if (m->slot == NULL) {
+        return;
+    }
+    m->slot->forward = m->forward;
+    m->slot->control = m->control;
+    m->slot->service = m->service;
+    m->slot->ca = m->ca;
+    m->slot->running = m->phase == MANAGER_RUNNING;
+    m->published = true;
+}
+
+/* Before any module closes: no handler reaches them any more. */
+static void manager_unpublish(struct manager *m)
+{
+    if (!m->published) {
+        return;
+    }
+    if (m->slot->dispatcher == m->dispatcher) {
+        m->slot->dispatcher = NULL;
+    }
+    if (m->slot->logbroker == m->logbroker) {
+        m->slot->logbroker = NULL;
+    }
+    if (m->slot->access == m->access) {
+        m->slot->access = NULL;
+    }
+    m->slot->forward = NULL;
+    m->slot->control = NULL;
+    m->slot->service = NULL;
+    m->slot->ca = NULL;
+    m->slot->running = false;
+    m->published = false;
+}
+
+/* The manager serves: its API answers (the dispatcher and the log broker
+ * are published only now), and the probing of the other managers and the
+ * role manager's passes start. */
+static void manager_run(struct manager *m)
+{
+    m->phase = MANAGER_RUNNING;
+    if (m->published) {
+        m->slot->running = true;
+        m->slot->dispatcher = m->dispatcher;
+        m->slot->logbroker = m->logbroker;
+        m->slot->access = m->access;
+    }
+    peers_start(m->peers);
+    rolemgr_start(m->rolemgr);
+}
+
+/* --------------------------------------------------------------- the API */
+
+void manager_register_api(struct api_server *api, struct manager_slot *slot)
+{
+    access_register(api, &slot->access);
+    controlapi_register(api, slot);
+    serviceapi_register(api, slot);
+    caserver_register(api, slot);
+    dispatcher_register(api, &slot->dispatcher);
+    logbroker_register(api, slot);
 }
 
 /* ------------------------------------------------------------ ready / fail */
@@ -348,6 +501,9 @@ static void report_ready(struct manager *m, int status, const char *errmsg)
     uv_timer_stop(&m->ready_timer);
     if (status != 0) {
         m->phase = MANAGER_FAILED;
+        if (m->published) {
+            m->slot->running = false;
+        }
     }
     if (cb != NULL) {
         cb(m, status, errmsg, m->ready_data);
@@ -391,6 +547,9 @@ static void detach_lost_managers(struct manager *m)
         return;
     }
     cmd.actions = calloc(n + 1, sizeof *cmd.actions);
+    if (cmd.actions == NULL) {
+        m->registered_self = false; /* the next leadership change retries */
+    }
     for (size_t i = 0; cmd.actions != NULL && i < n; i++) {
         Swarm__ManagerStatus *ms = nodes[i]->manager_status;
         bool configured = false;
@@ -403,9 +562,13 @@ static void detach_lost_managers(struct manager *m)
         if (configured) {
             continue;
         }
+        Swarm__StoreAction *a = calloc(1, sizeof *a);
+        if (a == NULL) {
+            m->registered_self = false; /* the next leadership change retries */
+            break;
+        }
         ms->raft_id = 0;
         ms->reachability = SWARM__REACHABILITY__REACHABILITY_UNREACHABLE;
-        Swarm__StoreAction *a = calloc(1, sizeof *a);
         swarm__store_action__init(a);
         a->kind = SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE;
         a->target_case = SWARM__STORE_ACTION__TARGET_NODE;
@@ -413,7 +576,7 @@ static void detach_lost_managers(struct manager *m)
         nodes[i] = NULL;
         cmd.actions[cmd.n_actions++] = a;
     }
-    if (cmd.n_actions > 0) {
+    if (cmd.n_actions > 0 && m->registered_self) {
         log_info("manager", "force-new-cluster: %zu former manager(s) left out of the raft group",
                  cmd.n_actions);
         if (manager_write(m, &cmd, self_update_cb, NULL) != 0) {
@@ -447,8 +610,7 @@ static void bootstrap_done_cb(struct manager *m, int status, const struct store_
         return;
     }
     m->committed = true;
-    m->phase = MANAGER_RUNNING;
-    manager_publish(m, true);
+    manager_run(m);
     m->registered_self = true;
     orchloop_set_leader(m->orchloop, rnode_is_leader(m->raft));
     log_info("manager", "swarm initialized: cluster %s, node %s", m->local->cluster_id,
@@ -507,12 +669,6 @@ static struct manager *manager_alloc(uv_loop_t *loop, const struct manager_confi
     snprintf(m->hostname, sizeof m->hostname, "%s", cfg->hostname ? cfg->hostname : "");
     uv_timer_init(loop, &m->ready_timer);
     m->ready_timer.data = m;
-    uv_timer_init(loop, &m->rolemgr_timer);
-    m->rolemgr_timer.data = m;
-    uv_timer_init(loop, &m->peers_timer);
-    m->peers_timer.data = m;
-    uv_timer_init(loop, &m->forward_timer);
-    m->forward_timer.data = m;
     return m;
 }
 
@@ -610,7 +766,7 @@ static int manager_start_common(struct manager *m, const struct manager_config *
     struct dispatcher_config dc = {.root_cert = manager_root_cert_cb, .data = m};
     m->dispatcher = dispatcher_new(&m->env, &dc);
     m->orchloop = orchloop_new(&m->env);
-    if (m->dispatcher == NULL || m->orchloop == NULL) {
+    if (m->dispatcher == NULL || m->orchloop == NULL || manager_modules_new(m) != 0) {
         return SWARM_ENOMEM;
     }
     struct carotate_config cc = {
@@ -688,8 +844,10 @@ static int manager_start_common(struct manager *m, const struct manager_config *
         return rv;
     }
     add_log_peers(m);
-    rolemgr_start(m);
-    peers_start(m);
+    manager_publish(m);
+    if (m->phase == MANAGER_RUNNING) {
+        manager_run(m);
+    }
     return 0;
 }
 
@@ -704,12 +862,13 @@ static int make_tokens(X509 *root, Swarm__JoinTokens *tokens)
     if ((rv = token_generate(digest, buf)) != 0) {
         return rv;
     }
-    tokens->worker = strdup(buf);
+    if ((tokens->worker = strdup(buf)) == NULL) {
+        return SWARM_ENOMEM;
+    }
     if ((rv = token_generate(digest, buf)) != 0) {
         return rv;
     }
-    tokens->manager = strdup(buf);
-    return (tokens->worker && tokens->manager) ? 0 : SWARM_ENOMEM;
+    return (tokens->manager = strdup(buf)) != NULL ? 0 : SWARM_ENOMEM;
 }
 
 /* The first raft entry: the Cluster object and this Node. */
@@ -753,7 +912,7 @@ static int build_bootstrap_cmd(struct manager *m, const Swarm__InitRequest *req,
     swarm__join_tokens__init(tokens);
     cluster->id = strdup(m->local->cluster_id);
     cluster->spec = spec_build(req->spec);
-    if (cluster->spec == NULL) {
+    if (cluster->id == NULL || cluster->spec == NULL) {
         goto err;
     }
     if ((rv = pki_cert_to_pem(m->root_cert, &pem, &len)) != 0) {
@@ -767,7 +926,10 @@ static int build_bootstrap_cmd(struct manager *m, const Swarm__InitRequest *req,
     ca->ca_key_pem.data = (uint8_t *)pem;
     ca->ca_key_pem.len = len;
     pki_cert_digest_hex(m->root_cert, digest);
-    ca->ca_cert_digest = strdup(digest);
+    if ((ca->ca_cert_digest = strdup(digest)) == NULL) {
+        rv = SWARM_ENOMEM;
+        goto err;
+    }
     if ((rv = make_tokens(m->root_cert, tokens)) != 0) {
         goto err;
     }
@@ -805,6 +967,11 @@ static int build_bootstrap_cmd(struct manager *m, const Swarm__InitRequest *req,
     ms = NULL;
     node->role = SWARM__NODE_ROLE__NODE_ROLE_MANAGER;
     node->advertise_addr = strdup(m->local->advertise_addr);
+    if (node->id == NULL || node->status->addr == NULL || node->manager_status->addr == NULL ||
+        node->advertise_addr == NULL) {
+        rv = SWARM_ENOMEM;
+        goto err;
+    }
     actions[1]->target_case = SWARM__STORE_ACTION__TARGET_NODE;
     actions[1]->node = node;
     node = NULL;
@@ -943,6 +1110,10 @@ int manager_init_cluster(uv_loop_t *loop, const struct manager_config *cfg,
     m->local->raft_id = raft_id;
     m->local->listen_addr = strdup(listen_addr);
     m->local->advertise_addr = strdup(advertise_addr);
+    if (m->local->node_id == NULL || m->local->cluster_id == NULL ||
+        m->local->listen_addr == NULL || m->local->advertise_addr == NULL) {
+        return SWARM_ENOMEM;
+    }
 
     /* The first manager's certificate follows --cert-expiry like every
      * other (node.c checked its bounds). */
@@ -991,8 +1162,7 @@ int manager_open(uv_loop_t *loop, const struct manager_config *cfg,
     }
     m->ready_cb = cb;
     m->ready_data = data;
-    /* Serving starts now; leadership comes on its own. */
-    manager_publish(m, true);
+    /* Serving started (manager_run); leadership comes on its own. */
     report_ready(m, 0, NULL);
     return 0;
 }
@@ -1033,41 +1203,6 @@ int manager_reload_identity(struct manager *m, X509 *root, X509 *cert, STACK_OF(
     return rv;
 }
 
-EVP_PKEY *manager_root_key(struct manager *m)
-{
-    Swarm__Cluster *c = NULL;
-    EVP_PKEY *key = NULL;
-    if (store_cluster_get_default(m->store, &c) != 0) {
-        return NULL;
-    }
-    if (c->root_ca != NULL && c->root_ca->ca_key_pem.len > 0) {
-        pki_key_from_pem(c->root_ca->ca_key_pem.data, c->root_ca->ca_key_pem.len, &key, NULL);
-    }
-    swarm__cluster__free_unpacked(c, NULL);
-    return key;
-}
-
-bool manager_reads_stale(struct manager *m)
-{
-    return m->raft == NULL || !rnode_is_leader(m->raft);
-}
-
-void manager_decorate_node(struct manager *m, Swarm__Node *node)
-{
-    raft_id leader = 0;
-    const char *addr = NULL;
-    if (manager_reads_stale(m) && node->status != NULL &&
-        strcmp(node->id, m->local->node_id) != 0) {
-        node->status->state = SWARM__NODE_STATE__NODE_STATE_UNKNOWN;
-    }
-    if (node->manager_status == NULL || m->raft == NULL) {
-        return;
-    }
-    rnode_leader(m->raft, &leader, &addr);
-    node->manager_status->leader = leader != 0 && node->manager_status->raft_id == leader;
-    node->manager_status->reachability = peers_reachability(m, node->id);
-}
-
 void manager_fill_info(struct manager *m, Swarm__InfoResponse *info)
 {
     Swarm__Node **nodes = NULL;
@@ -1092,9 +1227,14 @@ void manager_fill_info(struct manager *m, Swarm__InfoResponse *info)
         for (size_t i = 0; i < n; i++) {
             if (nodes[i]->role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER &&
                 nodes[i]->manager_status != NULL) {
+                /* Best effort: out of memory leaves an address out. */
+                char *addr = info->manager_addrs != NULL
+                                 ? strdup(nodes[i]->manager_status->addr)
+                                 : NULL;
                 info->managers++;
-                info->manager_addrs[info->n_manager_addrs++] =
-                    strdup(nodes[i]->manager_status->addr);
+                if (addr != NULL) {
+                    info->manager_addrs[info->n_manager_addrs++] = addr;
+                }
             }
         }
         store_node_free_list(nodes, n);
@@ -1105,10 +1245,6 @@ void manager_fill_info(struct manager *m, Swarm__InfoResponse *info)
     }
 }
 
-uint64_t manager_leaderless_ms(struct manager *m)
-{
-    return m->raft != NULL ? rnode_leaderless_ms(m->raft) : UINT64_MAX;
-}
 
 /* ------------------------------------------------------------------ close */
 
@@ -1156,6 +1292,16 @@ static void module_closed_cb(void *data)
     }
 }
 
+/* Start closing one module: it reports to module_closed_cb once drained. */
+#define MODULE_CLOSE(m, field, close_fn)                   \
+    do {                                                   \
+        if ((m)->field != NULL) {                          \
+            (m)->closing_modules++;                        \
+            close_fn((m)->field, module_closed_cb, (m));   \
+            (m)->field = NULL;                             \
+        }                                                  \
+    } while (0)
+
 /* Raft is closed: every proposal a module made has had its callback (raft
  * fails the pending ones inside raft_close), so nothing new reaches a
  * module; each is closed and reports once what it started has come back
@@ -1164,20 +1310,18 @@ static void raft_closed_cb(void *data)
 {
     struct manager *m = data;
     m->raft = NULL;
-    m->closing_modules += 4; /* log broker, dispatcher, orchestration loop, access */
     /* The broker first: it sends through the dispatcher until closed. */
-    logbroker_close(m->logbroker, module_closed_cb, m);
-    m->logbroker = NULL;
-    dispatcher_close(m->dispatcher, module_closed_cb, m);
-    m->dispatcher = NULL;
-    orchloop_close(m->orchloop, module_closed_cb, m);
-    m->orchloop = NULL;
+    MODULE_CLOSE(m, logbroker, logbroker_close);
+    MODULE_CLOSE(m, dispatcher, dispatcher_close);
+    MODULE_CLOSE(m, orchloop, orchloop_close);
+    MODULE_CLOSE(m, control, controlapi_close);
+    MODULE_CLOSE(m, service, serviceapi_close);
+    MODULE_CLOSE(m, ca, caserver_close);
     if (m->transport_ready) {
         rtransport_free(&m->transport);
     }
     /* After the transport, which asks it about raft peers. */
-    access_close(m->access, module_closed_cb, m);
-    m->access = NULL;
+    MODULE_CLOSE(m, access, access_close);
     module_closed_cb(m); /* manager_close's hold */
 }
 
@@ -1195,17 +1339,18 @@ static void timer_closed_cb(uv_handle_t *h)
 }
 
 /* Close after drain, the one path for shutdown, leave and demotion (and a
- * failed init): the modules stop starting work (phase CLOSING makes
- * manager_write refuse), raft closes and calls back every pending proposal
- * with a failure while the modules that made them are still allocated, and
- * only then are the modules closed and the manager freed (raft_closed_cb),
- * as dqlite's leader__close and raft's uvMaybeFireCloseCb wait for their
- * requests. */
+ * failed init): the handlers stop reaching the modules (unpublished), the
+ * modules stop starting work (phase CLOSING makes manager_write refuse),
+ * forwarding, probing and the role manager close, raft closes and calls
+ * back every pending proposal and membership change with a failure while
+ * the modules that made them are still allocated, then the modules that
+ * propose close too, and the manager is freed once every module reported it
+ * drained (module_closed_cb), as dqlite's leader__close and raft's
+ * uvMaybeFireCloseCb wait for their requests. */
 void manager_close(struct manager *m, void (*done)(void *data), void *data)
 {
     m->phase = MANAGER_CLOSING;
-    manager_publish(m, false);
-    manager_forward_close(m);
+    manager_unpublish(m);
     if (m->store != NULL) {
         store_set_event_cb(m->store, NULL, NULL);
     }
@@ -1213,15 +1358,13 @@ void manager_close(struct manager *m, void (*done)(void *data), void *data)
     m->close_cb = done;
     m->close_data = data;
     m->ready_cb = NULL;
-    peers_stop(m);
-    /* Held until raft is closed (raft_closed_cb); the rotation reconciler
-     * stops now and drains its proposal when raft fails it. */
-    m->closing_modules = 2;
-    carotate_close(m->carotate, module_closed_cb, m);
-    m->carotate = NULL;
-    m->closing_handles = 4;
-    uv_close((uv_handle_t *)&m->forward_timer, timer_closed_cb);
+    m->closing_modules = 1; /* a hold, released in raft_closed_cb */
+    /* The rotation reconciler stops now and drains its proposal when raft
+     * fails it. */
+    MODULE_CLOSE(m, carotate, carotate_close);
+    MODULE_CLOSE(m, forward, forward_close);
+    MODULE_CLOSE(m, peers, peers_close);
+    MODULE_CLOSE(m, rolemgr, rolemgr_close);
+    m->closing_handles = 1;
     uv_close((uv_handle_t *)&m->ready_timer, timer_closed_cb);
-    uv_close((uv_handle_t *)&m->rolemgr_timer, timer_closed_cb);
-    uv_close((uv_handle_t *)&m->peers_timer, timer_closed_cb);
 }

@@ -75,8 +75,9 @@ int manager_reload_identity(struct manager *m, X509 *root, X509 *cert, STACK_OF(
 
 void manager_close(struct manager *m, void (*done)(void *data), void *data);
 
-/* Register the Control, CA and dispatcher methods on the API server. Their
- * handlers answer FAILED_PRECONDITION while slot->m is NULL (not a manager). */
+/* Register the Control, CA, dispatcher and log methods on the API server,
+ * once per process. Their handlers answer FAILED_PRECONDITION while no
+ * manager serves through `slot` (mslot.h). */
 void manager_register_api(struct api_server *api, struct manager_slot *slot);
 
 #endif

@@ -1,15 +1,11 @@
-/* Reachability of the other managers, for `node ls` MANAGER STATUS: every
- * PEERS_PERIOD_MS each manager calls a cheap method (CA.GetRootCACertificate)
- * on every other manager over mutual TLS, on one kept connection per peer.
- * A peer that answered within the last PEERS_STALE_MS is Reachable; one that
- * did not is Unreachable; one never probed yet is Unknown. */
+/* See peers.h. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "ca.pb-c.h"
 #include "err.h"
-#include "internal.h"
-#include "pki.h"
+#include "peers.h"
 
 #define PEERS_PERIOD_MS 500
 #define PEERS_TIMEOUT_MS 1000
@@ -23,9 +19,54 @@ struct peer {
     bool probing;
     bool seen;          /* probed at least once */
     uint64_t last_ok;   /* uv_now() of the last answer */
-    struct manager *m;
+    struct peers *ps;
     struct peer *next;
 };
+
+struct peers {
+    const struct menv *env;
+    struct peers_config cfg;
+    struct peer *list;
+    uv_timer_t timer;
+    /* In flight (close after drain): connections closing, and the timer
+     * until its close callback. */
+    unsigned clients_closing;
+    bool timer_open;
+    bool closing;
+    void (*close_cb)(void *data);
+    void *close_data;
+};
+
+static void peers_maybe_free(struct peers *ps)
+{
+    if (!ps->closing || ps->clients_closing > 0 || ps->timer_open) {
+        return;
+    }
+    void (*cb)(void *) = ps->close_cb;
+    void *data = ps->close_data;
+    free(ps);
+    if (cb != NULL) {
+        cb(data);
+    }
+}
+
+/* A peer's connection closed: its probe, if any, ended before. */
+static void peer_client_closed_cb(void *data)
+{
+    struct peers *ps = data;
+    ps->clients_closing--;
+    peers_maybe_free(ps);
+}
+
+static void peer_client_drop(struct peer *p)
+{
+    struct api_client *c = p->client;
+    p->client = NULL;
+    if (c != NULL) {
+        p->ps->clients_closing++;
+        api_client_close(c, peer_client_closed_cb, p->ps);
+    }
+}
 
 static void probe_answer_cb(enum api_status status, const char *message,
                             const ProtobufCMessage *resp, void *data)
@@ -34,7 +75,7 @@ static void probe_answer_cb(enum api_status status, const char *message,
     p->probing = false;
     p->seen = true;
     if (status == API_OK) {
-        p->last_ok = uv_now(p->m->loop);
+        p->last_ok = uv_now(p->ps->env->loop);
     }
 }
 
@@ -52,33 +93,37 @@ static void probe(struct peer *p)
 static void connected_cb(struct api_client *c, int status, const char *errmsg, void *data)
 {
     struct peer *p = data;
+    if (c != p->client) {
+        return; /* dropped (peers_close) */
+    }
     p->connecting = false;
     if (status != 0) {
         p->seen = true;
-        api_client_close(c, NULL, NULL);
-        p->client = NULL;
+        peer_client_drop(p);
         return;
     }
     probe(p);
 }
 
-static void peer_tick(struct manager *m, struct peer *p)
+static void peer_tick(struct peers *ps, struct peer *p, SSL_CTX *ctx)
 {
     if (p->connecting || p->probing) {
         return;
     }
     if (p->client != NULL && !api_client_connected(p->client)) {
-        api_client_close(p->client, NULL, NULL);
-        p->client = NULL;
+        peer_client_drop(p);
     }
     if (p->client == NULL) {
-        p->client = api_client_new(m->loop, API_DEFAULT_MAX_MSG);
+        p->client = api_client_new(ps->env->loop, API_DEFAULT_MAX_MSG);
+        if (p->client == NULL) {
+            p->seen = true;
+            return;
+        }
         p->connecting = true;
-        if (api_client_connect_tls(p->client, p->addr, m->client_ctx, NULL, PEERS_TIMEOUT_MS,
-                                   connected_cb, p) != 0) {
+        if (api_client_connect_tls(p->client, p->addr, ctx, NULL, PEERS_TIMEOUT_MS, connected_cb,
+                                   p) != 0) {
             p->connecting = false;
-            api_client_close(p->client, NULL, NULL);
-            p->client = NULL;
+            peer_client_drop(p);
             p->seen = true;
         }
         return;
@@ -86,9 +131,9 @@ static void peer_tick(struct manager *m, struct peer *p)
     probe(p);
 }
 
-static struct peer *peer_find(struct manager *m, const char *node_id)
+static struct peer *peer_find(struct peers *ps, const char *node_id)
 {
-    for (struct peer *p = m->peers; p != NULL; p = p->next) {
+    for (struct peer *p = ps->list; p != NULL; p = p->next) {
         if (strcmp(p->node_id, node_id) == 0) {
             return p;
         }
@@ -98,80 +143,116 @@ static struct peer *peer_find(struct manager *m, const char *node_id)
 
 static void peers_timer_cb(uv_timer_t *t)
 {
-    struct manager *m = t->data;
+    struct peers *ps = t->data;
+    SSL_CTX *ctx = ps->cfg.client_ctx(ps->cfg.impl);
     Swarm__Node **nodes = NULL;
     size_t n = 0;
-    if (m->phase != MANAGER_RUNNING || m->client_ctx == NULL) {
+    if (ps->closing || ctx == NULL) {
         return;
     }
-    if (store_node_list(m->store, &nodes, &n) != 0) {
+    if (store_node_list(ps->env->store, &nodes, &n) != 0) {
         return;
     }
     for (size_t i = 0; i < n; i++) {
         Swarm__Node *node = nodes[i];
         struct peer *p;
         if (node->role != SWARM__NODE_ROLE__NODE_ROLE_MANAGER || node->manager_status == NULL ||
-            strcmp(node->id, m->local->node_id) == 0) {
+            strcmp(node->id, ps->cfg.node_id) == 0) {
             continue;
         }
-        p = peer_find(m, node->id);
+        p = peer_find(ps, node->id);
         if (p == NULL) {
             p = calloc(1, sizeof *p);
             if (p == NULL) {
                 break;
             }
-            p->m = m;
+            p->ps = ps;
             snprintf(p->node_id, sizeof p->node_id, "%s", node->id);
-            p->next = m->peers;
-            m->peers = p;
+            p->next = ps->list;
+            ps->list = p;
         }
         snprintf(p->addr, sizeof p->addr, "%s", node->manager_status->addr);
-        peer_tick(m, p);
+        peer_tick(ps, p, ctx);
     }
     store_node_free_list(nodes, n);
 }
 
-Swarm__Reachability peers_reachability(struct manager *m, const char *node_id)
+Swarm__Reachability peers_reachability(struct peers *ps, const char *node_id)
 {
     struct peer *p;
-    if (strcmp(node_id, m->local->node_id) == 0) {
+    if (strcmp(node_id, ps->cfg.node_id) == 0) {
         return SWARM__REACHABILITY__REACHABILITY_REACHABLE;
     }
-    p = peer_find(m, node_id);
+    p = peer_find(ps, node_id);
     if (p == NULL || !p->seen) {
         return SWARM__REACHABILITY__REACHABILITY_UNKNOWN;
     }
-    if (p->last_ok != 0 && uv_now(m->loop) - p->last_ok <= PEERS_STALE_MS) {
+    if (p->last_ok != 0 && uv_now(ps->env->loop) - p->last_ok <= PEERS_STALE_MS) {
         return SWARM__REACHABILITY__REACHABILITY_REACHABLE;
     }
     return SWARM__REACHABILITY__REACHABILITY_UNREACHABLE;
 }
 
-void peers_start(struct manager *m)
+struct peers *peers_new(const struct menv *env, const struct peers_config *cfg)
 {
-    uv_timer_start(&m->peers_timer, peers_timer_cb, 0, PEERS_PERIOD_MS);
+    struct peers *ps = calloc(1, sizeof *ps);
+    if (ps == NULL) {
+        return NULL;
+    }
+    ps->env = env;
+    ps->cfg = *cfg;
+    uv_timer_init(env->loop, &ps->timer);
+    ps->timer.data = ps;
+    ps->timer_open = true;
+    return ps;
 }
 
-/* Calls in flight end with UNAVAILABLE when their client closes; their
- * callbacks only touch the peer, so the peers are freed after the clients'
- * close completes. */
-static void peer_closed_cb(void *data)
+void peers_start(struct peers *ps)
 {
-    free(data);
+    uv_timer_start(&ps->timer, peers_timer_cb, 0, PEERS_PERIOD_MS);
 }
 
-void peers_stop(struct manager *m)
+static void timer_closed_cb(uv_handle_t *h)
 {
-    struct peer *p = m->peers;
-    m->peers = NULL;
-    uv_timer_stop(&m->peers_timer);
+    struct peers *ps = h->data;
+    ps->timer_open = false;
+    peers_maybe_free(ps);
+}
+
+/* Probes in flight end with UNAVAILABLE when their connection closes, and a
+ * connection still connecting reports it was cancelled; those callbacks
+ * touch only the peer, so each peer is freed once its connection's close
+ * completed. */
+static void peer_closed_free_cb(void *data)
+{
+    struct peer *p = data;
+    struct peers *ps = p->ps;
+    free(p);
+    ps->clients_closing--;
+    peers_maybe_free(ps);
+}
+
+void peers_close(struct peers *ps, void (*cb)(void *data), void *data)
+{
+    struct peer *p = ps->list;
+    ps->list = NULL;
+    ps->closing = true;
+    ps->close_cb = cb;
+    ps->close_data = data;
+    ps->clients_closing++; /* hold while closing */
     while (p != NULL) {
         struct peer *next = p->next;
-        if (p->client != NULL) {
-            api_client_close(p->client, peer_closed_cb, p);
+        struct api_client *c = p->client;
+        p->client = NULL;
+        if (c != NULL) {
+            ps->clients_closing++;
+            api_client_close(c, peer_closed_free_cb, p);
         } else {
             free(p);
         }
         p = next;
     }
+    uv_close((uv_handle_t *)&ps->timer, timer_closed_cb);
+    ps->clients_closing--;
+    peers_maybe_free(ps);
 }

@@ -14,21 +14,45 @@
 
 #include "err.h"
 #include "id.h"
-#include "internal.h"
 #include "log.h"
+#include "rolemgr.h"
 
 #define ROLEMGR_PERIOD_MS 200
 
+struct rolemgr {
+    const struct menv *env;
+    struct rolemgr_config cfg;
+    uv_timer_t timer;
+    bool change_pending; /* a membership change or Node proposal in flight */
+    bool timer_open;
+    bool closing;
+    void (*close_cb)(void *data);
+    void *close_data;
+};
+
 struct role_change {
-    struct manager *m;
+    struct rolemgr *rm;
     raft_id id;
     const char *what;
 };
 
+static void rolemgr_maybe_free(struct rolemgr *rm)
+{
+    if (!rm->closing || rm->change_pending || rm->timer_open) {
+        return;
+    }
+    void (*cb)(void *) = rm->close_cb;
+    void *data = rm->close_data;
+    free(rm);
+    if (cb != NULL) {
+        cb(data);
+    }
+}
+
 static void change_cb(int status, void *data)
 {
     struct role_change *c = data;
-    struct manager *m = c->m;
+    struct rolemgr *rm = c->rm;
     if (status != 0) {
         log_warn("rolemgr", "%s of raft member %llx failed: %s", c->what,
                  (unsigned long long)c->id, swarm_strerror(status));
@@ -36,10 +60,8 @@ static void change_cb(int status, void *data)
         log_info("rolemgr", "%s of raft member %llx done", c->what, (unsigned long long)c->id);
     }
     free(c);
-    if (m->phase == MANAGER_CLOSING) {
-        return;
-    }
-    m->role_change_pending = false;
+    rm->change_pending = false;
+    rolemgr_maybe_free(rm);
 }
 
 static const struct raft_server *config_find(const struct raft_configuration *conf, raft_id id)
@@ -62,20 +84,20 @@ static bool is_manager(const Swarm__Node *n)
 /* "add" and "promotion" both go through rnode_add_voter: a server absent
  * from the configuration is added as a spare and then made a voter; one
  * already present (an earlier attempt) is only promoted. */
-static int start_change(struct manager *m, raft_id id, const char *addr, const char *what)
+static int start_change(struct rolemgr *rm, raft_id id, const char *addr, const char *what)
 {
     struct role_change *c = calloc(1, sizeof *c);
     int rv;
     if (c == NULL) {
         return SWARM_ENOMEM;
     }
-    c->m = m;
+    c->rm = rm;
     c->id = id;
     c->what = what;
     if (strcmp(what, "removal") == 0) {
-        rv = rnode_remove(m->raft, id, change_cb, c);
+        rv = rm->cfg.remove(rm->cfg.impl, id, change_cb, c);
     } else {
-        rv = rnode_add_voter(m->raft, id, addr, change_cb, c);
+        rv = rm->cfg.add_voter(rm->cfg.impl, id, addr, change_cb, c);
     }
     if (rv != 0) {
         if (rv != SWARM_ESTATE) {
@@ -85,22 +107,20 @@ static int start_change(struct manager *m, raft_id id, const char *addr, const c
         free(c);
         return rv;
     }
-    m->role_change_pending = true;
+    rm->change_pending = true;
     return 0;
 }
 
-static void role_update_cb(struct manager *m, int status, const struct store_result *res,
-                           void *data)
+static void role_update_cb(int status, const struct store_result *res, void *data)
 {
-    if (m->phase == MANAGER_CLOSING) {
-        return;
-    }
-    m->role_change_pending = false;
+    struct rolemgr *rm = data;
+    rm->change_pending = false;
+    rolemgr_maybe_free(rm);
 }
 
 /* Record a finished promotion or demotion in the Node: its role, and for a
  * manager the raft id it will use and the address others reach it at. */
-static int set_node_role(struct manager *m, const Swarm__Node *node, Swarm__NodeRole role)
+static int set_node_role(struct rolemgr *rm, const Swarm__Node *node, Swarm__NodeRole role)
 {
     Swarm__StoreCommand cmd = SWARM__STORE_COMMAND__INIT;
     Swarm__StoreAction action = SWARM__STORE_ACTION__INIT;
@@ -127,9 +147,9 @@ static int set_node_role(struct manager *m, const Swarm__Node *node, Swarm__Node
     action.node = &copy;
     cmd.n_actions = 1;
     cmd.actions = actions;
-    rv = manager_write(m, &cmd, role_update_cb, NULL);
+    rv = menv_propose(rm->env, &cmd, role_update_cb, rm);
     if (rv == 0) {
-        m->role_change_pending = true;
+        rm->change_pending = true;
         log_info("rolemgr", "node %s is now a %s", node->id,
                  role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER ? "manager" : "worker");
     }
@@ -137,9 +157,9 @@ static int set_node_role(struct manager *m, const Swarm__Node *node, Swarm__Node
 }
 
 /* Voters that answer our probes, counting ourselves. */
-static unsigned reachable_voters(struct manager *m, const Swarm__Node *const *nodes, size_t n)
+static unsigned reachable_voters(struct rolemgr *rm, const Swarm__Node *const *nodes, size_t n)
 {
-    const struct raft_configuration *conf = rnode_configuration(m->raft);
+    const struct raft_configuration *conf = rm->cfg.raft_members(rm->cfg.impl);
     unsigned count = 0;
     for (unsigned j = 0; j < conf->n; j++) {
         const struct raft_server *srv = &conf->servers[j];
@@ -148,7 +168,7 @@ static unsigned reachable_voters(struct manager *m, const Swarm__Node *const *no
         }
         for (size_t i = 0; i < n; i++) {
             if (nodes[i]->manager_status != NULL && nodes[i]->manager_status->raft_id == srv->id &&
-                peers_reachability(m, nodes[i]->id) == SWARM__REACHABILITY__REACHABILITY_REACHABLE) {
+                rm->cfg.reachability(rm->cfg.impl, nodes[i]->id) == SWARM__REACHABILITY__REACHABILITY_REACHABLE) {
                 count++;
             }
         }
@@ -156,13 +176,13 @@ static unsigned reachable_voters(struct manager *m, const Swarm__Node *const *no
     return count;
 }
 
-static void reconcile(struct manager *m)
+static void reconcile(struct rolemgr *rm)
 {
-    const struct raft_configuration *conf = rnode_configuration(m->raft);
+    const struct raft_configuration *conf = rm->cfg.raft_members(rm->cfg.impl);
     Swarm__Node **nodes = NULL;
     size_t n = 0;
 
-    if (store_node_list(m->store, &nodes, &n) != 0) {
+    if (store_node_list(rm->env->store, &nodes, &n) != 0) {
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -172,12 +192,12 @@ static void reconcile(struct manager *m)
         }
         s = config_find(conf, nodes[i]->manager_status->raft_id);
         if (s == NULL) {
-            start_change(m, nodes[i]->manager_status->raft_id, nodes[i]->manager_status->addr,
+            start_change(rm, nodes[i]->manager_status->raft_id, nodes[i]->manager_status->addr,
                          "add");
             goto out;
         }
         if (s->role != RAFT_VOTER) {
-            start_change(m, s->id, s->address, "promotion");
+            start_change(rm, s->id, s->address, "promotion");
             goto out;
         }
     }
@@ -188,7 +208,7 @@ static void reconcile(struct manager *m)
             node->spec->desired_role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER &&
             node->role == SWARM__NODE_ROLE__NODE_ROLE_WORKER && node->advertise_addr != NULL &&
             node->advertise_addr[0] != '\0') {
-            set_node_role(m, node, SWARM__NODE_ROLE__NODE_ROLE_MANAGER);
+            set_node_role(rm, node, SWARM__NODE_ROLE__NODE_ROLE_MANAGER);
             goto out;
         }
     }
@@ -208,11 +228,11 @@ static void reconcile(struct manager *m)
             for (unsigned k = 0; k < conf->n; k++) {
                 voters += conf->servers[k].role == RAFT_VOTER;
             }
-            unsigned reachable = reachable_voters(m, (const Swarm__Node *const *)nodes, n);
+            unsigned reachable = reachable_voters(rm, (const Swarm__Node *const *)nodes, n);
             bool removed_reachable = false;
             for (size_t i = 0; i < n; i++) {
                 if (nodes[i]->manager_status && nodes[i]->manager_status->raft_id == srv->id) {
-                    removed_reachable = peers_reachability(m, nodes[i]->id) ==
+                    removed_reachable = rm->cfg.reachability(rm->cfg.impl, nodes[i]->id) ==
                                         SWARM__REACHABILITY__REACHABILITY_REACHABLE;
                 }
             }
@@ -221,7 +241,7 @@ static void reconcile(struct manager *m)
                 continue;
             }
         }
-        start_change(m, srv->id, NULL, "removal");
+        start_change(rm, srv->id, NULL, "removal");
         goto out;
     }
     /* Demotions whose raft removal is done: record the new role. */
@@ -230,7 +250,7 @@ static void reconcile(struct manager *m)
         if (node->spec != NULL && node->spec->desired_role == SWARM__NODE_ROLE__NODE_ROLE_WORKER &&
             node->role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER &&
             (node->manager_status == NULL || config_find(conf, node->manager_status->raft_id) == NULL)) {
-            set_node_role(m, node, SWARM__NODE_ROLE__NODE_ROLE_WORKER);
+            set_node_role(rm, node, SWARM__NODE_ROLE__NODE_ROLE_WORKER);
             goto out;
         }
     }
@@ -240,19 +260,43 @@ out:
 
 static void rolemgr_timer_cb(uv_timer_t *t)
 {
-    struct manager *m = t->data;
-    if (m->phase != MANAGER_RUNNING || !rnode_is_leader(m->raft) || m->role_change_pending) {
+    struct rolemgr *rm = t->data;
+    if (rm->closing || !menv_is_leader(rm->env) || rm->change_pending) {
         return;
     }
-    reconcile(m);
+    reconcile(rm);
 }
 
-void rolemgr_start(struct manager *m)
+struct rolemgr *rolemgr_new(const struct menv *env, const struct rolemgr_config *cfg)
 {
-    uv_timer_start(&m->rolemgr_timer, rolemgr_timer_cb, 0, ROLEMGR_PERIOD_MS);
+    struct rolemgr *rm = calloc(1, sizeof *rm);
+    if (rm == NULL) {
+        return NULL;
+    }
+    rm->env = env;
+    rm->cfg = *cfg;
+    uv_timer_init(env->loop, &rm->timer);
+    rm->timer.data = rm;
+    rm->timer_open = true;
+    return rm;
 }
 
-void rolemgr_stop(struct manager *m)
+void rolemgr_start(struct rolemgr *rm)
 {
-    uv_timer_stop(&m->rolemgr_timer);
+    uv_timer_start(&rm->timer, rolemgr_timer_cb, 0, ROLEMGR_PERIOD_MS);
+}
+
+static void timer_closed_cb(uv_handle_t *h)
+{
+    struct rolemgr *rm = h->data;
+    rm->timer_open = false;
+    rolemgr_maybe_free(rm);
+}
+
+void rolemgr_close(struct rolemgr *rm, void (*cb)(void *data), void *data)
+{
+    rm->closing = true;
+    rm->close_cb = cb;
+    rm->close_data = data;
+    uv_close((uv_handle_t *)&rm->timer, timer_closed_cb);
 }

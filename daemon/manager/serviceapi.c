@@ -14,11 +14,54 @@
 #include "control.pb-c.h"
 #include "err.h"
 #include "id.h"
-#include "internal.h"
+#include "forward.h"
+#include "listpage.h"
 #include "pbcopy.h"
+#include "serviceapi.h"
 #include "specvalid.h"
 
-static int find_service(struct manager *m, struct api_call *call, const char *ref,
+struct serviceapi {
+    const struct menv *env;
+    unsigned pending; /* proposals whose callback has not run */
+    bool closing;
+    void (*close_cb)(void *data);
+    void *close_data;
+};
+
+static void service_maybe_free(struct serviceapi *sa)
+{
+    if (!sa->closing || sa->pending > 0) {
+        return;
+    }
+    void (*cb)(void *) = sa->close_cb;
+    void *data = sa->close_data;
+    free(sa);
+    if (cb != NULL) {
+        cb(data);
+    }
+}
+
+/* The running manager's service module, or NULL after answering. */
+static struct serviceapi *service_require(struct api_call *call, void *data)
+{
+    const struct manager_slot *slot = mslot_require(call, data);
+    if (slot == NULL) {
+        return NULL;
+    }
+    if (slot->service == NULL) {
+        api_call_error(call, API_FAILED_PRECONDITION, "%s", MANAGER_NOT_MANAGER_MSG);
+        return NULL;
+    }
+    return slot->service;
+}
+
+/* A manager that does not lead answers from its own, possibly old, store. */
+static bool reads_stale(struct serviceapi *sa)
+{
+    return !menv_is_leader(sa->env);
+}
+
+static int find_service(struct serviceapi *sa, struct api_call *call, const char *ref,
                         Swarm__Service **out)
 {
     size_t matches = 0;
@@ -27,7 +70,7 @@ static int find_service(struct manager *m, struct api_call *call, const char *re
         api_call_error(call, API_INVALID_ARGUMENT, "service ID or name must be provided");
         return -1;
     }
-    rv = store_service_find(m->store, ref, out, &matches);
+    rv = store_service_find(sa->env->store, ref, out, &matches);
     if (rv == SWARM_ENOTFOUND) {
         api_call_error(call, API_NOT_FOUND, "service %s not found", ref);
     } else if (rv == SWARM_EAMBIGUOUS) {
@@ -53,6 +96,10 @@ static int validate_service_spec(struct api_call *call, Swarm__ServiceSpec *spec
     }
     if (spec->mode_case == SWARM__SERVICE_SPEC__MODE__NOT_SET) {
         spec->replicated = calloc(1, sizeof *spec->replicated);
+        if (spec->replicated == NULL) {
+            api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
+            return -1;
+        }
         swarm__replicated_service__init(spec->replicated);
         spec->replicated->replicas = 1;
         spec->mode_case = SWARM__SERVICE_SPEC__MODE_REPLICATED;
@@ -63,23 +110,24 @@ static int validate_service_spec(struct api_call *call, Swarm__ServiceSpec *spec
 /* ---------------------------------------------------------------- writes */
 
 struct svc_write {
+    struct serviceapi *sa;
     struct api_call *call;
     char id[ID_LEN + 1];
     int kind; /* 0 create, 1 update, 2 remove */
 };
 
-static void service_written_cb(struct manager *m, int status, const struct store_result *res,
-                               void *data)
+static void service_written_cb(int status, const struct store_result *res, void *data)
 {
     struct svc_write *w = data;
+    struct serviceapi *sa = w->sa;
     Swarm__Service *svc = NULL;
     if (status != 0 || res->status != 0) {
-        manager_reply_error(w->call, status != 0 ? status : res->status,
+        mslot_reply_error(w->call, status != 0 ? status : res->status,
                           status != 0 ? "writing the service" : res->message);
     } else if (w->kind == 2) {
         Swarm__RemoveServiceResponse resp = SWARM__REMOVE_SERVICE_RESPONSE__INIT;
         api_call_reply(w->call, &resp.base);
-    } else if (store_service_get(m->store, w->id, &svc) == 0) {
+    } else if (store_service_get(sa->env->store, w->id, &svc) == 0) {
         Swarm__CreateServiceResponse cresp = SWARM__CREATE_SERVICE_RESPONSE__INIT;
         Swarm__UpdateServiceResponse uresp = SWARM__UPDATE_SERVICE_RESPONSE__INIT;
         cresp.service = svc;
@@ -90,10 +138,12 @@ static void service_written_cb(struct manager *m, int status, const struct store
         api_call_error(w->call, API_INTERNAL, "service vanished after the write");
     }
     free(w);
+    sa->pending--;
+    service_maybe_free(sa);
 }
 
-static void propose_service(struct manager *m, struct api_call *call, Swarm__StoreActionKind kind,
-                            Swarm__Service *svc, int wkind)
+static void propose_service(struct serviceapi *sa, struct api_call *call,
+                            Swarm__StoreActionKind kind, Swarm__Service *svc, int wkind)
 {
     Swarm__StoreCommand cmd = SWARM__STORE_COMMAND__INIT;
     Swarm__StoreAction action = SWARM__STORE_ACTION__INIT;
@@ -104,6 +154,7 @@ static void propose_service(struct manager *m, struct api_call *call, Swarm__Sto
         api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
+    w->sa = sa;
     w->call = call;
     w->kind = wkind;
     snprintf(w->id, sizeof w->id, "%s", svc->id);
@@ -112,23 +163,25 @@ static void propose_service(struct manager *m, struct api_call *call, Swarm__Sto
     action.service = svc;
     cmd.n_actions = 1;
     cmd.actions = actions;
-    rv = manager_write(m, &cmd, service_written_cb, w);
+    rv = menv_propose(sa->env, &cmd, service_written_cb, w);
     if (rv != 0) {
-        manager_reply_error(call, rv, "proposing the change");
+        mslot_reply_error(call, rv, "proposing the change");
         free(w);
+        return;
     }
+    sa->pending++;
 }
 
 static void create_service_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
 {
     const Swarm__CreateServiceRequest *req = (const Swarm__CreateServiceRequest *)msg;
-    struct manager *m = manager_require(call, data);
+    struct serviceapi *sa = service_require(call, data);
     Swarm__ServiceSpec *spec;
     Swarm__Service svc = SWARM__SERVICE__INIT;
     char id[ID_LEN + 1];
 
-    if (m == NULL || req->spec == NULL) {
-        if (m != NULL) {
+    if (sa == NULL || req->spec == NULL) {
+        if (sa != NULL) {
             api_call_error(call, API_INVALID_ARGUMENT, "a service spec must be provided");
         }
         return;
@@ -147,11 +200,12 @@ static void create_service_cb(struct api_call *call, const ProtobufCMessage *msg
         swarm__service_spec__free_unpacked(spec, NULL);
         return;
     }
-    if (spec->annotations == NULL) {
-        spec->annotations = calloc(1, sizeof *spec->annotations);
+    if (spec->annotations == NULL &&
+        (spec->annotations = calloc(1, sizeof *spec->annotations)) != NULL) {
         swarm__annotations__init(spec->annotations);
     }
-    if (spec->annotations->name == NULL || spec->annotations->name[0] == '\0') {
+    if (spec->annotations != NULL &&
+        (spec->annotations->name == NULL || spec->annotations->name[0] == '\0')) {
         /* Docker invents a name; an ID prefix is as unique and needs no word list. */
         if (spec->annotations->name != protobuf_c_empty_string) {
             free(spec->annotations->name);
@@ -160,29 +214,40 @@ static void create_service_cb(struct api_call *call, const ProtobufCMessage *msg
         snprintf(name, sizeof name, "svc-%.8s", id);
         spec->annotations->name = strdup(name);
     }
+    if (spec->annotations == NULL || spec->annotations->name == NULL) {
+        api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
+        swarm__service_spec__free_unpacked(spec, NULL);
+        return;
+    }
     svc.id = id;
     svc.spec = spec;
     svc.spec_version = 1;
-    propose_service(m, call, SWARM__STORE_ACTION_KIND__STORE_ACTION_CREATE, &svc, 0);
+    propose_service(sa, call, SWARM__STORE_ACTION_KIND__STORE_ACTION_CREATE, &svc, 0);
     swarm__service_spec__free_unpacked(spec, NULL);
 }
 
-/* True when the task template differs (a new spec_version: tasks replaced). */
-static bool task_spec_changed(const Swarm__TaskSpec *a, const Swarm__TaskSpec *b)
+/* True when the task template differs (a new spec_version: tasks replaced).
+ * 1 and 0, or SWARM_ENOMEM. */
+static int task_spec_changed(const Swarm__TaskSpec *a, const Swarm__TaskSpec *b)
 {
     size_t la, lb;
     uint8_t *ba, *bb;
-    bool changed;
+    int changed;
     if (a == NULL || b == NULL) {
         return a != b;
     }
     la = swarm__task_spec__get_packed_size(a);
     lb = swarm__task_spec__get_packed_size(b);
     if (la != lb) {
-        return true;
+        return 1;
     }
     ba = malloc(la + 1);
     bb = malloc(lb + 1);
+    if (ba == NULL || bb == NULL) {
+        free(ba);
+        free(bb);
+        return SWARM_ENOMEM;
+    }
     swarm__task_spec__pack(a, ba);
     swarm__task_spec__pack(b, bb);
     changed = memcmp(ba, bb, la) != 0;
@@ -194,11 +259,11 @@ static bool task_spec_changed(const Swarm__TaskSpec *a, const Swarm__TaskSpec *b
 static void update_service_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
 {
     const Swarm__UpdateServiceRequest *req = (const Swarm__UpdateServiceRequest *)msg;
-    struct manager *m = manager_require(call, data);
+    struct serviceapi *sa = service_require(call, data);
     Swarm__Service *svc = NULL;
     Swarm__ServiceSpec *next = NULL;
 
-    if (m == NULL || find_service(m, call, req->service_id, &svc) != 0) {
+    if (sa == NULL || find_service(sa, call, req->service_id, &svc) != 0) {
         return;
     }
     if (req->service_version != svc->meta->version) {
@@ -233,23 +298,34 @@ static void update_service_cb(struct api_call *call, const ProtobufCMessage *msg
         api_call_error(call, API_UNIMPLEMENTED, "renaming services is not supported");
         goto out;
     }
-    if (task_spec_changed(svc->spec->task, next->task)) {
+    int changed = task_spec_changed(svc->spec->task, next->task);
+    if (changed == 1) {
         /* A new spec for the tasks: the orchestrator rolls it out with the
          * update (or rollback) policy from now on. */
-        svc->spec_version++;
-        if (svc->update_status == NULL) {
-            svc->update_status = calloc(1, sizeof *svc->update_status);
+        char *message = strdup(req->rollback ? "manually requested rollback" : "update in progress");
+        if (message != NULL && svc->update_status == NULL &&
+            (svc->update_status = calloc(1, sizeof *svc->update_status)) != NULL) {
             swarm__update_status__init(svc->update_status);
         }
-        if (svc->update_status->message != protobuf_c_empty_string) {
-            free(svc->update_status->message);
+        if (message == NULL || svc->update_status == NULL) {
+            free(message);
+            changed = SWARM_ENOMEM;
+        } else {
+            svc->spec_version++;
+            if (svc->update_status->message != protobuf_c_empty_string) {
+                free(svc->update_status->message);
+            }
+            svc->update_status->state = req->rollback
+                                            ? SWARM__UPDATE_STATE__UPDATE_STATE_ROLLBACK_STARTED
+                                            : SWARM__UPDATE_STATE__UPDATE_STATE_UPDATING;
+            svc->update_status->message = message;
+            svc->update_status->started_at = menv_now(sa->env);
+            svc->update_status->completed_at = 0;
         }
-        svc->update_status->state = req->rollback ? SWARM__UPDATE_STATE__UPDATE_STATE_ROLLBACK_STARTED
-                                                  : SWARM__UPDATE_STATE__UPDATE_STATE_UPDATING;
-        svc->update_status->message =
-            strdup(req->rollback ? "manually requested rollback" : "update in progress");
-        svc->update_status->started_at = manager_now_ms();
-        svc->update_status->completed_at = 0;
+    }
+    if (changed < 0) {
+        api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
+        goto out;
     }
     if (svc->previous_spec != NULL) {
         swarm__service_spec__free_unpacked(svc->previous_spec, NULL);
@@ -257,7 +333,7 @@ static void update_service_cb(struct api_call *call, const ProtobufCMessage *msg
     svc->previous_spec = svc->spec;
     svc->spec = next;
     next = NULL;
-    propose_service(m, call, SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE, svc, 1);
+    propose_service(sa, call, SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE, svc, 1);
 out:
     if (next != NULL) {
         swarm__service_spec__free_unpacked(next, NULL);
@@ -268,12 +344,12 @@ out:
 static void remove_service_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
 {
     const Swarm__RemoveServiceRequest *req = (const Swarm__RemoveServiceRequest *)msg;
-    struct manager *m = manager_require(call, data);
+    struct serviceapi *sa = service_require(call, data);
     Swarm__Service *svc = NULL;
-    if (m == NULL || find_service(m, call, req->service_id, &svc) != 0) {
+    if (sa == NULL || find_service(sa, call, req->service_id, &svc) != 0) {
         return;
     }
-    propose_service(m, call, SWARM__STORE_ACTION_KIND__STORE_ACTION_REMOVE, svc, 2);
+    propose_service(sa, call, SWARM__STORE_ACTION_KIND__STORE_ACTION_REMOVE, svc, 2);
     swarm__service__free_unpacked(svc, NULL);
 }
 
@@ -283,9 +359,9 @@ static void get_service_cb(struct api_call *call, const ProtobufCMessage *msg, v
 {
     const Swarm__GetServiceRequest *req = (const Swarm__GetServiceRequest *)msg;
     Swarm__GetServiceResponse resp = SWARM__GET_SERVICE_RESPONSE__INIT;
-    struct manager *m = manager_require(call, data);
+    struct serviceapi *sa = service_require(call, data);
     Swarm__Service *svc = NULL;
-    if (m == NULL || find_service(m, call, req->service_id, &svc) != 0) {
+    if (sa == NULL || find_service(sa, call, req->service_id, &svc) != 0) {
         return;
     }
     resp.service = svc;
@@ -344,15 +420,15 @@ static void list_services_cb(struct api_call *call, const ProtobufCMessage *msg,
 {
     const Swarm__ListServicesRequest *req = (const Swarm__ListServicesRequest *)msg;
     Swarm__ListServicesResponse resp = SWARM__LIST_SERVICES_RESPONSE__INIT;
-    struct manager *m = manager_require(call, data);
+    struct serviceapi *sa = service_require(call, data);
     Swarm__Service **svcs = NULL, **kept = NULL;
     const char **ids = NULL;
     struct msgchunk_page pg;
     size_t n = 0, k = 0;
-    if (m == NULL) {
+    if (sa == NULL) {
         return;
     }
-    if (store_service_list(m->store, &svcs, &n) != 0) {
+    if (store_service_list(sa->env->store, &svcs, &n) != 0) {
         api_call_error(call, API_INTERNAL, "listing services failed");
         return;
     }
@@ -382,7 +458,7 @@ static void list_services_cb(struct api_call *call, const ProtobufCMessage *msg,
         ids[i] = kept[i]->id;
     }
     /* running and desired: two varints more per service. */
-    if (manager_list_page(call, (ProtobufCMessage *const *)kept, ids, k, 20, req->page_size,
+    if (listpage_cut(call, (ProtobufCMessage *const *)kept, ids, k, 20, req->page_size,
                           req->page_token, &pg) != 0) {
         goto out;
     }
@@ -392,11 +468,11 @@ static void list_services_cb(struct api_call *call, const ProtobufCMessage *msg,
         /* Counted on the store's index: nothing decoded, whatever the
          * number of tasks (running: desired and observed
          * running; desired: desired running, as a global service counts). */
-        if (store_task_count_by_state(m->store, svc->id, SWARM__TASK_STATE__TASK_STATE_RUNNING,
+        if (store_task_count_by_state(sa->env->store, svc->id, SWARM__TASK_STATE__TASK_STATE_RUNNING,
                                       SWARM__TASK_STATE__TASK_STATE_RUNNING, &running) != 0) {
             running = 0;
         }
-        if (store_task_count_by_state(m->store, svc->id, SWARM__TASK_STATE__TASK_STATE_RUNNING, -1,
+        if (store_task_count_by_state(sa->env->store, svc->id, SWARM__TASK_STATE__TASK_STATE_RUNNING, -1,
                                       &desired) != 0) {
             desired = 0;
         }
@@ -409,7 +485,7 @@ static void list_services_cb(struct api_call *call, const ProtobufCMessage *msg,
     resp.services = kept + pg.start;
     resp.n_services = resp.n_running = resp.n_desired = pg.count;
     resp.next_page_token = pg.more ? kept[pg.start + pg.count - 1]->id : "";
-    resp.stale = manager_reads_stale(m);
+    resp.stale = reads_stale(sa);
     api_call_reply(call, &resp.base);
 out:
     free(kept);
@@ -423,14 +499,14 @@ static void get_task_cb(struct api_call *call, const ProtobufCMessage *msg, void
 {
     const Swarm__GetTaskRequest *req = (const Swarm__GetTaskRequest *)msg;
     Swarm__GetTaskResponse resp = SWARM__GET_TASK_RESPONSE__INIT;
-    struct manager *m = manager_require(call, data);
+    struct serviceapi *sa = service_require(call, data);
     Swarm__Task *t = NULL;
     size_t matches = 0;
     int rv;
-    if (m == NULL) {
+    if (sa == NULL) {
         return;
     }
-    rv = store_task_find(m->store, req->task_id, &t, &matches);
+    rv = store_task_find(sa->env->store, req->task_id, &t, &matches);
     if (rv == SWARM_ENOTFOUND) {
         api_call_error(call, API_NOT_FOUND, "task %s not found", req->task_id);
         return;
@@ -453,7 +529,7 @@ static void list_tasks_cb(struct api_call *call, const ProtobufCMessage *msg, vo
 {
     const Swarm__ListTasksRequest *req = (const Swarm__ListTasksRequest *)msg;
     Swarm__ListTasksResponse resp = SWARM__LIST_TASKS_RESPONSE__INIT;
-    struct manager *m = manager_require(call, data);
+    struct serviceapi *sa = service_require(call, data);
     Swarm__Task **tasks = NULL, **kept = NULL;
     const char **ids = NULL;
     struct msgchunk_page pg;
@@ -462,7 +538,7 @@ static void list_tasks_cb(struct api_call *call, const ProtobufCMessage *msg, vo
     char service_id[ID_LEN + 1] = "", node_id[ID_LEN + 1] = "";
     int rv;
 
-    if (m == NULL) {
+    if (sa == NULL) {
         return;
     }
     for (size_t i = 0; i < req->n_filters; i++) {
@@ -489,7 +565,7 @@ static void list_tasks_cb(struct api_call *call, const ProtobufCMessage *msg, vo
     }
     if (service != NULL) {
         Swarm__Service *svc = NULL;
-        if (find_service(m, call, service, &svc) != 0) {
+        if (find_service(sa, call, service, &svc) != 0) {
             return;
         }
         snprintf(service_id, sizeof service_id, "%s", svc->id);
@@ -498,7 +574,7 @@ static void list_tasks_cb(struct api_call *call, const ProtobufCMessage *msg, vo
     if (node != NULL) {
         Swarm__Node *nd = NULL;
         size_t matches = 0;
-        rv = store_node_find(m->store, node, &nd, &matches);
+        rv = store_node_find(sa->env->store, node, &nd, &matches);
         if (rv != 0) {
             api_call_error(call, rv == SWARM_ENOTFOUND ? API_NOT_FOUND : API_FAILED_PRECONDITION,
                            rv == SWARM_ENOTFOUND ? "node %s not found" : "node %s is ambiguous",
@@ -508,9 +584,9 @@ static void list_tasks_cb(struct api_call *call, const ProtobufCMessage *msg, vo
         snprintf(node_id, sizeof node_id, "%s", nd->id);
         swarm__node__free_unpacked(nd, NULL);
     }
-    rv = service_id[0] ? store_task_list_by_service(m->store, service_id, &tasks, &n)
-         : node_id[0]  ? store_task_list_by_node(m->store, node_id, &tasks, &n)
-                       : store_task_list(m->store, &tasks, &n);
+    rv = service_id[0] ? store_task_list_by_service(sa->env->store, service_id, &tasks, &n)
+         : node_id[0]  ? store_task_list_by_node(sa->env->store, node_id, &tasks, &n)
+                       : store_task_list(sa->env->store, &tasks, &n);
     if (rv != 0) {
         api_call_error(call, API_INTERNAL, "listing tasks failed");
         return;
@@ -541,14 +617,14 @@ static void list_tasks_cb(struct api_call *call, const ProtobufCMessage *msg, vo
     for (size_t i = 0; i < k; i++) {
         ids[i] = kept[i]->id;
     }
-    if (manager_list_page(call, (ProtobufCMessage *const *)kept, ids, k, 0, req->page_size,
+    if (listpage_cut(call, (ProtobufCMessage *const *)kept, ids, k, 0, req->page_size,
                           req->page_token, &pg) != 0) {
         goto out;
     }
     resp.tasks = kept + pg.start;
     resp.n_tasks = pg.count;
     resp.next_page_token = pg.more ? kept[pg.start + pg.count - 1]->id : "";
-    resp.stale = manager_reads_stale(m);
+    resp.stale = reads_stale(sa);
     api_call_reply(call, &resp.base);
 out:
     free(kept);
@@ -556,7 +632,7 @@ out:
     store_task_free_list(tasks, n);
 }
 
-void serviceapi_register(struct api_server *api, struct manager **current)
+void serviceapi_register(struct api_server *server, struct manager_slot *slot)
 {
     static const struct {
         const char *method;
@@ -569,8 +645,25 @@ void serviceapi_register(struct api_server *api, struct manager **current)
         {"ListTasks", list_tasks_cb, false},
     };
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
-        manager_register_routed(api, &swarm__control__descriptor, methods[i].method,
+        forward_register_routed(server, &swarm__control__descriptor, methods[i].method,
                                 API_ROLE_LOCAL | API_ROLE_MANAGER, !methods[i].write,
-                                methods[i].cb, current);
+                                methods[i].cb, slot);
     }
+}
+
+struct serviceapi *serviceapi_new(const struct menv *env)
+{
+    struct serviceapi *sa = calloc(1, sizeof *sa);
+    if (sa != NULL) {
+        sa->env = env;
+    }
+    return sa;
+}
+
+void serviceapi_close(struct serviceapi *sa, void (*cb)(void *data), void *data)
+{
+    sa->closing = true;
+    sa->close_cb = cb;
+    sa->close_data = data;
+    service_maybe_free(sa);
 }

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "pbcopy.h"
 #include "statedir.h"
+#include "vec.h"
 
 static const char *const store_suffixes[] = {"", "-wal", "-shm", "-journal"};
 
@@ -116,17 +117,16 @@ int storefile_open(const char *state_dir, const char *cluster_id, struct store *
 /* ---- peers from the log ------------------------------------------------- */
 
 struct log_peers {
-    Swarm__ManagerPeer **list;
-    size_t n;
+    VEC(Swarm__ManagerPeer *) list;
     int err;
 };
 
 static void peers_drop(struct log_peers *lp, const char *node_id)
 {
-    for (size_t i = 0; i < lp->n; i++) {
-        if (strcmp(lp->list[i]->node_id, node_id) == 0) {
-            swarm__manager_peer__free_unpacked(lp->list[i], NULL);
-            lp->list[i] = lp->list[--lp->n];
+    for (size_t i = 0; i < lp->list.len; i++) {
+        if (strcmp(lp->list.items[i]->node_id, node_id) == 0) {
+            swarm__manager_peer__free_unpacked(lp->list.items[i], NULL);
+            lp->list.items[i] = lp->list.items[--lp->list.len];
             return;
         }
     }
@@ -135,25 +135,18 @@ static void peers_drop(struct log_peers *lp, const char *node_id)
 static void peers_put(struct log_peers *lp, const Swarm__Node *node)
 {
     Swarm__ManagerPeer p = SWARM__MANAGER_PEER__INIT;
-    Swarm__ManagerPeer *copy, **grown;
+    Swarm__ManagerPeer *copy;
     peers_drop(lp, node->id);
     p.node_id = node->id;
     p.raft_id = node->manager_status->raft_id;
     p.addr = node->manager_status->addr;
     copy = pb_copy(&p.base);
-    grown = realloc(lp->list, (lp->n + 1) * sizeof *grown);
-    if (copy == NULL || grown == NULL) {
+    if (copy == NULL || vec_push(&lp->list, copy) != 0) {
         if (copy != NULL) {
             swarm__manager_peer__free_unpacked(copy, NULL);
         }
-        if (grown != NULL) {
-            lp->list = grown;
-        }
         lp->err = SWARM_ENOMEM;
-        return;
     }
-    lp->list = grown;
-    lp->list[lp->n++] = copy;
 }
 
 static void log_peers_cb(uint64_t index, const Swarm__StoreCommand *cmd, void *data)
@@ -183,13 +176,13 @@ int storefile_log_peers(struct rnode *r, Swarm__ManagerPeer ***out, size_t *n)
     struct log_peers lp = {0};
     rnode_scan_unapplied(r, log_peers_cb, &lp);
     if (lp.err != 0) {
-        for (size_t i = 0; i < lp.n; i++) {
-            swarm__manager_peer__free_unpacked(lp.list[i], NULL);
+        for (size_t i = 0; i < lp.list.len; i++) {
+            swarm__manager_peer__free_unpacked(lp.list.items[i], NULL);
         }
-        free(lp.list);
+        vec_free(&lp.list);
         return lp.err;
     }
-    *out = lp.list;
-    *n = lp.n;
+    *out = lp.list.items;
+    *n = lp.list.len;
     return 0;
 }
