@@ -11,37 +11,108 @@
  *   failure too.
  * Restart (manager_open): certificates and store from disk, raft start
  *   without bootstrap; ready at once (reads work without a leader). */
-#include "internal.h"
+#include "manager.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 
-#include "err.h"
+#include "access.h"
+#include "carotate.h"
 #include "caserver.h"
 #include "controlapi.h"
+#include "dispatcher.h"
+#include "err.h"
 #include "forward.h"
 #include "hostinfo.h"
 #include "id.h"
-#include "access.h"
-#include "carotate.h"
 #include "log.h"
 #include "logbroker.h"
+#include "menv.h"
+#include "mslot.h"
 #include "orchloop.h"
 #include "pbcopy.h"
 #include "peers.h"
 #include "pki.h"
 #include "pkichain.h"
-#include "statedir.h"
 #include "rolemgr.h"
 #include "serviceapi.h"
+#include "statedir.h"
 #include "storefile.h"
 #include "token.h"
 #include "transport.h"
 #include "vec.h"
+
+/* The manager: what it owns itself and the modules it wires (each module's
+ * header says what that module owns). Only this file sees it. */
+enum manager_phase {
+    MANAGER_STARTING,    /* raft started, waiting for a leader */
+    MANAGER_BOOTSTRAP,   /* swarm init: first entry proposed */
+    MANAGER_RUNNING,
+    MANAGER_FAILED,
+    MANAGER_CLOSING,
+};
+
+struct manager {
+    uv_loop_t *loop;
+    enum manager_phase phase;
+    char state_dir[PATH_MAX];
+    char hostname[256];
+    struct api_server *api;
+    struct manager_slot *slot; /* where this manager publishes its modules, or NULL */
+    Swarm__LocalState *local;
+    struct store *store;
+    struct rnode *raft;
+    /* What the modules see of this manager (menv.h); env.store is set
+     * when the store opens. */
+    struct menv env;
+    X509 *root_cert;
+    X509 *node_cert;
+    STACK_OF(X509) *node_chain;   /* intermediates sent with node_cert */
+    EVP_PKEY *node_key;
+    SSL_CTX *server_ctx;
+    SSL_CTX *client_ctx;          /* to other managers, with our certificate */
+    /* The API-side modules (their headers say what each owns). */
+    struct forward *forward;
+    struct peers *peers;
+    struct rolemgr *rolemgr;
+    struct controlapi *control;
+    struct serviceapi *service;
+    struct caserver *ca;
+    bool published;               /* ... and this manager published them */
+    struct carotate *carotate; /* root CA rotation (carotate.h) */
+    struct raft_uv_transport transport;
+    bool transport_ready;
+    struct access *access; /* authorization, raft peers (access.h) */
+    unsigned closing_handles;
+    unsigned closing_modules; /* modules closed but not yet drained */
+    struct dispatcher *dispatcher;
+    struct orchloop *orchloop;
+    struct logbroker *logbroker;
+    /* swarm init only: the first command, proposed once we lead. */
+    Swarm__StoreCommand *bootstrap_cmd;
+    bool registered_self;   /* force-new-cluster: lost managers detached */
+    bool forced;            /* opened with --force-new-cluster */
+    bool is_init;           /* made by swarm init ... */
+    bool committed;         /* ... and its local state is on disk */
+    uv_timer_t ready_timer;
+    manager_ready_cb ready_cb;
+    void *ready_data;
+    void (*close_cb)(void *data);
+    void *close_data;
+};
+
+/* Called with the outcome of manager_write. On status 0 the command was
+ * committed and `res` says whether the store accepted it. */
+typedef void (*manager_write_cb)(struct manager *m, int status, const struct store_result *res,
+                                 void *data);
+
+
 
 #define MANAGER_READY_TIMEOUT_MS 10000
 
@@ -54,7 +125,7 @@
 #define DEFAULT_DISPATCHER_HEARTBEAT_MS 1000
 #define DEFAULT_CERT_EXPIRY_S PKI_NODE_LIFETIME_S
 
-int64_t manager_now_ms(void)
+static int64_t manager_now_ms(void)
 {
     struct timeval tv;
     gettimeofday(&tv, NULL);
@@ -207,7 +278,11 @@ static void write_done_cb(int status, const struct store_result *res, void *data
     free(w);
 }
 
-int manager_write(struct manager *m, Swarm__StoreCommand *cmd, manager_write_cb cb, void *data)
+/* Stamp `cmd` with the time and propose it. Fails at once with
+ * SWARM_ENOLEADER when no leader is known or SWARM_ENOTLEADER when another
+ * manager leads. `cmd` is only read during the call. */
+static int manager_write(struct manager *m, Swarm__StoreCommand *cmd, manager_write_cb cb,
+                         void *data)
 {
     struct write_req *w;
     int rv;

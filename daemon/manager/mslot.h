@@ -47,8 +47,7 @@ struct serviceapi;
 struct caserver;
 
 struct manager_slot {
-    /* `m` comes first: handlers not yet narrowed are given a pointer to it
-     * as their `struct manager **`. */
+    /* The node's manager (opaque; only node.c uses it, through manager.h). */
     struct manager *m;
     bool worker;
     /* Published by the serving manager (see above). */
