@@ -14,6 +14,7 @@
 #include "orchestrator.h"
 #include "orchloop.h"
 #include "pki.h"
+#include "rolemgr.h"
 #include "test.h"
 
 /* ------------------------------------------------------------- wiring */
@@ -27,6 +28,7 @@ struct mods {
     struct mfx_server *s;
     struct orchloop *orch;
     struct dispatcher *disp;
+    struct rolemgr *role;
     struct dispatcher *slot; /* what the API handlers serve from */
     struct api_server *api;
     char api_addr[64];
@@ -34,6 +36,7 @@ struct mods {
     unsigned opened; /* modules made */
     bool orch_closed; /* the orchestration loop's close callback ran */
     bool disp_closed; /* the dispatcher's */
+    bool role_closed; /* the role manager's */
 };
 
 #define WNODES 3
@@ -94,6 +97,37 @@ static void disp_closed_cb(void *data)
     m->closed++;
 }
 
+static void role_closed_cb(void *data)
+{
+    struct mods *m = data;
+    m->role_closed = true;
+    m->closed++;
+}
+
+/* The role manager's raft membership: the server's, through the fixture
+ * (mgrfix.h); every manager counts as reachable (peer probes are the peers
+ * module's business, not tested here). */
+static const struct raft_configuration *role_members(void *impl)
+{
+    return mfx_members(impl);
+}
+
+static int role_add_voter(void *impl, raft_id id, const char *address, rnode_change_cb cb,
+                          void *data)
+{
+    return mfx_add_voter(impl, id, address, cb, data);
+}
+
+static int role_remove(void *impl, raft_id id, rnode_change_cb cb, void *data)
+{
+    return mfx_remove(impl, id, cb, data);
+}
+
+static Swarm__Reachability role_reachability(void *impl, const char *node_id)
+{
+    return SWARM__REACHABILITY__REACHABILITY_REACHABLE;
+}
+
 static void orch_closed_cb(void *data)
 {
     struct mods *m = data;
@@ -108,9 +142,16 @@ static void mods_open(struct glue *g, unsigned i)
     struct dispatcher_config dc = {.root_cert = root_cert_cb, .data = g};
     bool leader;
     m->s = &g->fx->s[i];
+    struct rolemgr_config rc = {.raft_members = role_members,
+                                .add_voter = role_add_voter,
+                                .remove = role_remove,
+                                .reachability = role_reachability,
+                                .impl = &g->fx->s[i]};
     m->orch = orchloop_new(&m->s->env);
     m->disp = dispatcher_new(&m->s->env, &dc);
-    m->opened += 2;
+    m->role = rolemgr_new(&m->s->env, &rc);
+    m->opened += 3;
+    rolemgr_start(m->role);
     m->slot = m->disp;
     store_set_event_cb(m->s->store, mods_event_cb, m);
     m->s->on_leader = mods_leader_cb;
@@ -136,6 +177,8 @@ static void mods_close(struct glue *g, unsigned i)
     m->disp = NULL;
     orchloop_close(m->orch, orch_closed_cb, m);
     m->orch = NULL;
+    rolemgr_close(m->role, role_closed_cb, m);
+    m->role = NULL;
 }
 
 static void net_closed_cb(void *data)
@@ -185,47 +228,66 @@ static void pki_drop(struct glue *g)
     EVP_PKEY_free(g->mgr_key);
 }
 
-/* Each test body runs between mfx_init and mfx_close with every server's
- * modules open: an assertion that fails returns from the body, and the
- * network, the modules and the cluster are still torn down, after which
- * every module must have called back its close (drained) and every
- * proposal its callback, once. */
-#define MFX_TEST(tname)                                                     \
-    static void body_##tname(struct mfx *fx, struct glue *g);               \
-    TEST(tname)                                                             \
-    {                                                                       \
-        struct mfx fx;                                                      \
-        struct glue g;                                                      \
-        char errmsg_[SWARM_ERRMSG_SIZE] = "";                               \
-        if (mfx_init(&fx, errmsg_) != 0) {                                  \
-            FAILF("mfx_init: %s", errmsg_);                                 \
-        }                                                                   \
-        memset(&g, 0, sizeof g);                                            \
-        g.fx = &fx;                                                         \
-        for (unsigned i_ = 0; i_ < fx.n; i_++) {                            \
-            mods_open(&g, i_);                                              \
-        }                                                                   \
-        body_##tname(&fx, &g);                                              \
-        net_close(&g);                                                      \
-        if (!mfx_run_until(&fx, net_done, &g, 5000)) {                      \
-            FAILF("connections or API servers never finished closing");    \
-        }                                                                   \
-        for (unsigned i_ = 0; i_ < fx.n; i_++) {                            \
-            mods_close(&g, i_);                                             \
-        }                                                                   \
-        mfx_close(&fx);                                                     \
-        pki_drop(&g);                                                       \
-        for (unsigned i_ = 0; i_ < fx.n; i_++) {                            \
-            if (g.m[i_].closed != g.m[i_].opened) {                         \
-                FAILF("server %u: %u module(s) never finished closing", i_, \
-                      g.m[i_].opened - g.m[i_].closed);                     \
-            }                                                               \
-            if (fx.s[i_].n_done != fx.s[i_].n_proposed) {                   \
-                FAILF("server %u: %u proposal(s), %u callback(s)", i_,      \
-                      fx.s[i_].n_proposed, fx.s[i_].n_done);                \
-            }                                                               \
-        }                                                                   \
-    }                                                                       \
+/* Each case runs on a fresh cluster (TEST_F): setup starts the fixture and
+ * every server's modules; teardown, which also runs after a failed
+ * assertion, closes the network, the modules and the cluster, and then
+ * checks that every module called back its close (drained) and every
+ * proposal and membership change its callback, once. */
+struct mfx_case {
+    struct mfx fx;
+    struct glue g;
+};
+
+static void case_setup(struct mfx_case *c)
+{
+    char errmsg[SWARM_ERRMSG_SIZE] = "";
+    if (mfx_init(&c->fx, errmsg) != 0) {
+        FAILF("mfx_init: %s", errmsg);
+    }
+    c->g.fx = &c->fx;
+    for (unsigned i = 0; i < c->fx.n; i++) {
+        mods_open(&c->g, i);
+    }
+}
+
+static void case_teardown(struct mfx_case *c)
+{
+    struct mfx *fx = &c->fx;
+    struct glue *g = &c->g;
+    char why[256] = "";
+    net_close(g);
+    if (!mfx_run_until(fx, net_done, g, 5000)) {
+        snprintf(why, sizeof why, "connections or API servers never finished closing");
+    }
+    for (unsigned i = 0; i < fx->n; i++) {
+        mods_close(g, i);
+    }
+    mfx_close(fx);
+    pki_drop(g);
+    for (unsigned i = 0; i < fx->n && why[0] == '\0'; i++) {
+        const struct mfx_server *s = &fx->s[i];
+        if (g->m[i].closed != g->m[i].opened) {
+            snprintf(why, sizeof why, "server %u: %u module(s) never finished closing", i,
+                     g->m[i].opened - g->m[i].closed);
+        } else if (s->n_done != s->n_proposed) {
+            snprintf(why, sizeof why, "server %u: %u proposal(s), %u callback(s)", i,
+                     s->n_proposed, s->n_done);
+        } else if (s->n_changes_done != s->n_changes) {
+            snprintf(why, sizeof why, "server %u: %u membership change(s), %u callback(s)", i,
+                     s->n_changes, s->n_changes_done);
+        }
+    }
+    if (why[0] != '\0') {
+        FAILF("%s", why);
+    }
+}
+
+#define MFX_TEST(tname)                                                \
+    static void body_##tname(struct mfx *fx, struct glue *g);          \
+    TEST_F(tname, struct mfx_case, case_setup, case_teardown)          \
+    {                                                                  \
+        body_##tname(&f->fx, &f->g);                                   \
+    }                                                                  \
     static void body_##tname(struct mfx *fx, struct glue *g)
 
 /* ------------------------------------------------------------ objects */
@@ -439,7 +501,7 @@ static bool timer_fired(struct mfx *fx, void *arg)
  * 500 simulated ms have passed, not before, whatever the real clock did. */
 MFX_TEST(harness_loop_timers_follow_fixture_time)
 {
-    uv_timer_t timer;
+    static uv_timer_t timer; /* outlives the body: teardown closes it on a failure */
     uint64_t fired = 0, start = mfx_time(fx), loop_start;
     uv_update_time(&fx->loop);
     loop_start = uv_now(&fx->loop);
@@ -453,6 +515,7 @@ MFX_TEST(harness_loop_timers_follow_fixture_time)
     ASSERT(mfx_time(fx) - start >= 500);
     ASSERT(mfx_time(fx) - start < 700);
     uv_close((uv_handle_t *)&timer, NULL);
+    mfx_step(fx); /* the close completes on the loop */
 }
 
 /* ------------------------------------------------------- scenarios */
@@ -605,9 +668,9 @@ MFX_TEST(scale_up_survives_leader_change)
     w.leader = l;
     w.tasks = 1;
     if (!mfx_run_until(fx, midway, &w, 5000)) {
-        FAILF("no pass in flight after the first: leader %u has %zu tasks, %u proposed, %u done, is_leader %d", l,
-              census_of(fx->s[l].store, SVC_ID, replicas).tasks, fx->s[l].n_proposed,
-              fx->s[l].n_done, menv_is_leader(&fx->s[l].env));
+        FAILF("no pass in flight after the first: leader %u has %zu tasks, %u proposed, "
+              "%u done", l, census_of(fx->s[l].store, SVC_ID, replicas).tasks,
+              fx->s[l].n_proposed, fx->s[l].n_done);
     }
     ASSERT_INT_EQ(census_of(fx->s[l].store, SVC_ID, replicas).tasks, 1);
     mfx_partition(fx, l);
@@ -688,9 +751,6 @@ MFX_TEST(shutdown_drains_pending_pass)
     ASSERT(mfx_run_until_leader(fx, fx->n, 5000));
     l = mfx_leader(fx);
     start_stuck_pass(fx, l);
-    if (test_failed_flag) {
-        return;
-    }
     mods_close(g, l);
     mfx_run(fx, 50);
     ASSERT(!g->m[l].orch_closed); /* still waiting for its pass */
@@ -709,9 +769,6 @@ MFX_TEST(close_then_leadership_loss_drains)
     ASSERT(mfx_run_until_leader(fx, fx->n, 5000));
     l = mfx_leader(fx);
     start_stuck_pass(fx, l);
-    if (test_failed_flag) {
-        return;
-    }
     mods_close(g, l);
     proposed = fx->s[l].n_proposed;
     ASSERT(mfx_run_until_leader(fx, l, 10000));
@@ -1032,6 +1089,190 @@ MFX_TEST(close_drains_pending_flush)
     ASSERT(mfx_run_until_leader(fx, l, 10000));
     ASSERT(g->m[l].disp_closed);
     ASSERT_INT_EQ(fx->s[l].n_done, fx->s[l].n_proposed);
+}
+
+/* -------------------------------------------------------------- demotion */
+
+static const char *const mgr_ids[MFX_N] = {"mgraaaaaaaaaaaaaaaaaaaaaa", "mgrbbbbbbbbbbbbbbbbbbbbbb",
+                                           "mgrccccccccccccccccccccca"};
+
+/* Server i's Node: a manager whose raft id and address are the fixture's. */
+static Swarm__StoreAction *manager_node(struct mfx *fx, unsigned i)
+{
+    char host[16];
+    Swarm__StoreAction *a;
+    snprintf(host, sizeof host, "manager%u", i);
+    a = node_create(mgr_ids[i], host, SWARM__NODE_ROLE__NODE_ROLE_MANAGER, fx->s[i].id,
+                    SWARM__NODE_STATE__NODE_STATE_READY);
+    free(a->node->manager_status->addr);
+    a->node->manager_status->addr = strdup(fx->f.servers[i].address);
+    /* Drained: the service's tasks go to the workers. */
+    a->node->spec->availability = SWARM__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN;
+    return a;
+}
+
+/* `node_id` asked to become a worker (what `node demote` writes). */
+static Swarm__StoreAction *demote_action(struct store *st, const char *node_id)
+{
+    Swarm__StoreAction *a = action_new(SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE);
+    Swarm__Node *n = NULL;
+    if (store_node_get(st, node_id, &n) != 0) {
+        return a;
+    }
+    n->spec->desired_role = SWARM__NODE_ROLE__NODE_ROLE_WORKER;
+    a->target_case = SWARM__STORE_ACTION__TARGET_NODE;
+    a->node = n;
+    return a;
+}
+
+static Swarm__StoreAction *scale_action(struct store *st, const char *service_id,
+                                        uint64_t replicas)
+{
+    Swarm__StoreAction *a = action_new(SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE);
+    Swarm__Service *svc = NULL;
+    if (store_service_get(st, service_id, &svc) != 0) {
+        return a;
+    }
+    svc->spec->replicated->replicas = replicas;
+    a->target_case = SWARM__STORE_ACTION__TARGET_SERVICE;
+    a->service = svc;
+    return a;
+}
+
+static bool is_not_leader(struct mfx *fx, void *arg)
+{
+    return !menv_is_leader(&fx->s[*(unsigned *)arg].env);
+}
+
+struct role_arg {
+    unsigned server;
+    const char *node_id;
+};
+
+/* The Node records the demotion: a worker without manager status. */
+static bool demotion_recorded(struct mfx *fx, void *arg)
+{
+    struct role_arg *a = arg;
+    Swarm__Node *n = NULL;
+    bool done;
+    if (store_node_get(fx->s[a->server].store, a->node_id, &n) != 0) {
+        return false;
+    }
+    done = n->role == SWARM__NODE_ROLE__NODE_ROLE_WORKER && n->manager_status == NULL;
+    swarm__node__free_unpacked(n, NULL);
+    return done;
+}
+
+static bool in_config(const struct raft_configuration *conf, raft_id id)
+{
+    for (unsigned i = 0; i < conf->n; i++) {
+        if (conf->servers[i].id == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* (b) Demotion of the leader: `node demote` on the leading manager. Its role
+ * manager removes it from raft (one change, called back once); raft then
+ * deposes it, and its leader-only loops (orchestration, dispatcher, role
+ * manager) propose nothing from then on. A new leader's role manager
+ * records the demotion in the Node, the configuration holds the two others
+ * as voters, and the new leader's orchestration loop serves a scale-up. */
+MFX_TEST(demoted_leader_leaves_raft_and_stops_proposing)
+{
+    Swarm__StoreCommand cmd = SWARM__STORE_COMMAND__INIT;
+    struct settled_arg settled = {SVC_ID, 3, MFX_N, {0}, {0}};
+    struct role_arg recorded;
+    unsigned l, l2, proposed;
+    const struct raft_configuration *conf;
+
+    ASSERT(mfx_run_until_leader(fx, fx->n, 5000));
+    l = mfx_leader(fx);
+    ASSERT_INT_EQ(seed(fx, l, QUIET_PERIOD_MS), 0);
+    for (unsigned i = 0; i < fx->n; i++) {
+        cmd_add(&cmd, manager_node(fx, i));
+    }
+    ASSERT_INT_EQ(mfx_propose_wait(fx, l, &cmd, 5000), 0);
+    cmd_clear(&cmd);
+    ASSERT_INT_EQ(write1(fx, l, service_create(SVC_ID, "web", 3, 0)), 0);
+    ASSERT(mfx_run_until(fx, all_settled, &settled, 5000));
+    /* Store and raft agree: the role manager changes nothing. */
+    mfx_run(fx, 1000);
+    ASSERT_INT_EQ(fx->s[l].n_changes, 0);
+
+    ASSERT_INT_EQ(write1(fx, l, demote_action(fx->s[l].store, mgr_ids[l])), 0);
+    ASSERT(mfx_run_until(fx, is_not_leader, &l, 5000));
+    proposed = fx->s[l].n_proposed;
+    ASSERT_INT_EQ(fx->s[l].n_changes, 1);
+    ASSERT_INT_EQ(fx->s[l].n_changes_done, 1);
+    ASSERT(!in_config(mfx_members(&fx->s[l]), fx->s[l].id));
+
+    ASSERT(mfx_run_until_leader(fx, l, 10000));
+    l2 = mfx_leader(fx);
+    recorded.server = l2;
+    recorded.node_id = mgr_ids[l];
+    ASSERT(mfx_run_until(fx, demotion_recorded, &recorded, 5000));
+    conf = mfx_members(&fx->s[l2]);
+    ASSERT_INT_EQ(conf->n, 2);
+    ASSERT(!in_config(conf, fx->s[l].id));
+    for (unsigned i = 0; i < conf->n; i++) {
+        ASSERT_INT_EQ(conf->servers[i].role, RAFT_VOTER);
+    }
+
+    /* The new leader's loop scales the service; the demoted one stays quiet. */
+    ASSERT_INT_EQ(write1(fx, l2, scale_action(fx->s[l2].store, SVC_ID, 5)), 0);
+    settled.replicas = 5;
+    settled.skip = l; /* out of the configuration: its store stops here */
+    memset(settled.seen, 0, sizeof settled.seen);
+    ASSERT(mfx_run_until(fx, all_settled, &settled, 5000));
+    mfx_run(fx, 2000);
+    ASSERT_INT_EQ(fx->s[l].n_proposed, proposed);
+    ASSERT(!menv_is_leader(&fx->s[l].env));
+    ASSERT_INT_EQ(mfx_leader(fx), l2);
+}
+
+static bool role_closed(struct mfx *fx, void *arg)
+{
+    return ((struct mods *)arg)->role_closed;
+}
+
+static bool change_in_flight(struct mfx *fx, void *arg)
+{
+    struct mfx_server *s = &fx->s[*(unsigned *)arg];
+    return s->n_changes > s->n_changes_done;
+}
+
+/* (c) again, for the role manager: a follower's demotion is committed, then
+ * the leader's followers stop answering, so the removal the role manager
+ * starts stays uncommitted; closing the role manager waits for that change
+ * to call back (committed once the followers answer again, or failed if
+ * the leader was deposed meanwhile). */
+MFX_TEST(close_drains_pending_membership_change)
+{
+    Swarm__StoreCommand cmd = SWARM__STORE_COMMAND__INIT;
+    unsigned l, f;
+    ASSERT(mfx_run_until_leader(fx, fx->n, 5000));
+    l = mfx_leader(fx);
+    f = (l + 1) % fx->n;
+    ASSERT_INT_EQ(seed(fx, l, QUIET_PERIOD_MS), 0);
+    for (unsigned i = 0; i < fx->n; i++) {
+        cmd_add(&cmd, manager_node(fx, i));
+    }
+    ASSERT_INT_EQ(mfx_propose_wait(fx, l, &cmd, 5000), 0);
+    cmd_clear(&cmd);
+    mfx_run(fx, 500);
+    ASSERT_INT_EQ(fx->s[l].n_changes, 0);
+    ASSERT_INT_EQ(write1(fx, l, demote_action(fx->s[l].store, mgr_ids[f])), 0);
+    mute_followers(fx, l);
+    ASSERT(mfx_run_until(fx, change_in_flight, &l, 1000));
+    mods_close(g, l);
+    mfx_run(fx, 50);
+    ASSERT(!g->m[l].role_closed); /* still waiting for its change */
+    mfx_heal(fx, l);
+    ASSERT(mfx_run_until(fx, role_closed, &g->m[l], 10000));
+    ASSERT_INT_EQ(fx->s[l].n_changes, 1);
+    ASSERT_INT_EQ(fx->s[l].n_changes_done, 1);
 }
 
 TEST_MAIN()
