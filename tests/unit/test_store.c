@@ -1017,16 +1017,23 @@ static void tmpdir_remove(const struct tmpdir *d)
     rmdir(d->path);
 }
 
-TEST(reopen_file_store)
+/* A case with files: its dir made before, removed after (passed or not). */
+static void tmpdir_setup(struct tmpdir *d)
 {
-    struct tmpdir d;
+    ASSERT(tmpdir_make(d) == 0);
+}
+
+#define TMPDIR_TEST(tname) TEST_F(tname, struct tmpdir, tmpdir_setup, tmpdir_remove)
+
+TMPDIR_TEST(reopen_file_store)
+{
+    struct tmpdir *d = f;
     char path[128], err[SWARM_ERRMSG_SIZE];
     struct store *s;
     struct dump before;
     Swarm__Service *svc;
 
-    ASSERT_INT_EQ(tmpdir_make(&d), 0);
-    tmpdir_file(&d, "a.db", path, sizeof path);
+    tmpdir_file(d, "a.db", path, sizeof path);
     ASSERT_INT_EQ(store_open(path, &s, err), 0);
     populate(s);
     before = store_dump(s);
@@ -1038,42 +1045,38 @@ TEST(reopen_file_store)
     ASSERT_INT_EQ(store_service_find(s, "web", &svc, NULL), 0);
     protobuf_c_message_free_unpacked(&svc->base, NULL);
     store_close(s);
-    tmpdir_remove(&d);
 }
 
-TEST(open_rejects_foreign_file)
+TMPDIR_TEST(open_rejects_foreign_file)
 {
-    struct tmpdir d;
+    struct tmpdir *d = f;
     char path[128], err[SWARM_ERRMSG_SIZE] = "";
     struct store *s = NULL;
-    FILE *f;
+    FILE *fp;
 
-    ASSERT_INT_EQ(tmpdir_make(&d), 0);
-    tmpdir_file(&d, "a.db", path, sizeof path);
-    f = fopen(path, "w");
-    ASSERT(f != NULL);
-    fputs("this is not a database, not even close; it is just some text\n", f);
-    fclose(f);
+    tmpdir_file(d, "a.db", path, sizeof path);
+    fp = fopen(path, "w");
+    ASSERT(fp != NULL);
+    fputs("this is not a database, not even close; it is just some text\n", fp);
+    fclose(fp);
     ASSERT(store_open(path, &s, err) < 0);
     ASSERT(s == NULL);
     ASSERT(err[0] != '\0');
-    tmpdir_remove(&d);
 }
 
 /* A store found not to match its raft log is emptied in place and rebuilt
  * by replaying the log: after reset it is a new store, and the same entries
  * give the same content. The durability setting is the one store.c names. */
-TEST(reset_then_replay_rebuilds)
+TMPDIR_TEST(reset_then_replay_rebuilds)
 {
-    struct tmpdir d;
+    struct tmpdir *d = f;
     char path[128], err[SWARM_ERRMSG_SIZE];
     struct store *s, *fresh;
     struct dump before;
     sqlite3 *db;
     sqlite3_stmt *st;
 
-    ASSERT_INT_EQ(tmpdir_make(&d), 0);
-    tmpdir_file(&d, "a.db", path, sizeof path);
+    tmpdir_file(d, "a.db", path, sizeof path);
     ASSERT_INT_EQ(store_open(path, &s, err), 0);
     populate(s);
     before = store_dump(s);
@@ -1101,12 +1104,11 @@ TEST(reset_then_replay_rebuilds)
     ASSERT_STR_EQ((const char *)sqlite3_column_text(st, 0), "wal");
     sqlite3_finalize(st);
     sqlite3_close(db);
-    tmpdir_remove(&d);
 }
 
-TEST(snapshot_restore_file_backed)
+TMPDIR_TEST(snapshot_restore_file_backed)
 {
-    struct tmpdir d;
+    struct tmpdir *d = f;
     char a[128], b[128], err[SWARM_ERRMSG_SIZE];
     struct store *src, *dst;
     struct store_result r;
@@ -1115,9 +1117,8 @@ TEST(snapshot_restore_file_backed)
     size_t len;
     struct seen seen = {0};
 
-    ASSERT_INT_EQ(tmpdir_make(&d), 0);
-    tmpdir_file(&d, "a.db", a, sizeof a);
-    tmpdir_file(&d, "b.db", b, sizeof b);
+    tmpdir_file(d, "a.db", a, sizeof a);
+    tmpdir_file(d, "b.db", b, sizeof b);
     ASSERT_INT_EQ(store_open(a, &src, err), 0);
     populate(src);
     ASSERT_INT_EQ(apply1(src, 9, CREATE, node_new("n2", "host2", "named"), &r), 0);
@@ -1156,7 +1157,6 @@ TEST(snapshot_restore_file_backed)
     ASSERT_INT_EQ(store_last_index(dst), 9);
     store_close(dst);
     free(img);
-    tmpdir_remove(&d);
 }
 
 TEST(restore_garbage_changes_nothing)
@@ -1252,9 +1252,9 @@ static void count_cb(const struct store_event *ev, void *data)
 }
 
 /* The raft path: one small command per entry, file-backed, with a listener. */
-TEST(commands_of_one_action_file_backed)
+TMPDIR_TEST(commands_of_one_action_file_backed)
 {
-    struct tmpdir d;
+    struct tmpdir *d = f;
     char path[128], err[SWARM_ERRMSG_SIZE], id[32];
     struct store *s;
     struct store_result r;
@@ -1262,8 +1262,7 @@ TEST(commands_of_one_action_file_backed)
     int events = 0;
     size_t n = 0;
 
-    ASSERT_INT_EQ(tmpdir_make(&d), 0);
-    tmpdir_file(&d, "a.db", path, sizeof path);
+    tmpdir_file(d, "a.db", path, sizeof path);
     ASSERT_INT_EQ(store_open(path, &s, err), 0);
     store_set_event_cb(s, count_cb, &events);
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -1281,7 +1280,6 @@ TEST(commands_of_one_action_file_backed)
     ASSERT_INT_EQ(store_node_count(s, &n), 0);
     ASSERT_INT_EQ(n, 10000);
     store_close(s);
-    tmpdir_remove(&d);
 }
 
 TEST_MAIN()
