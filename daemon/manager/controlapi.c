@@ -648,8 +648,12 @@ static int rotate_token(X509 *root, char **token)
         rv = token_generate(digest, buf);
     }
     if (rv == 0) {
+        char *copy = strdup(buf);
+        if (copy == NULL) {
+            return SWARM_ENOMEM; /* the old token stays */
+        }
         free(*token);
-        *token = strdup(buf);
+        *token = copy;
     }
     return rv;
 }

@@ -23,6 +23,7 @@
 #include <sys/time.h>
 
 #include "access.h"
+#include "bootstrap.h"
 #include "carotate.h"
 #include "caserver.h"
 #include "controlapi.h"
@@ -116,15 +117,6 @@ typedef void (*manager_write_cb)(struct manager *m, int status, const struct sto
 
 #define MANAGER_READY_TIMEOUT_MS 10000
 
-/* Defaults as Docker's, with swarmd's faster failure detection. */
-#define DEFAULT_TASK_HISTORY 5
-#define DEFAULT_SNAPSHOT_INTERVAL 10000
-#define DEFAULT_HEARTBEAT_TICK 1
-#define DEFAULT_ELECTION_TICK 10
-#define DEFAULT_TICK_MS 100
-#define DEFAULT_DISPATCHER_HEARTBEAT_MS 1000
-#define DEFAULT_CERT_EXPIRY_S PKI_NODE_LIFETIME_S
-
 static int64_t manager_now_ms(void)
 {
     struct timeval tv;
@@ -136,79 +128,6 @@ static int64_t manager_now_ms(void)
 static void path_join(char *out, size_t size, const char *dir, const char *name)
 {
     snprintf(out, size, "%s/%s", dir, name);
-}
-
-/* ------------------------------------------------------------ cluster spec */
-
-static void spec_fill_defaults(Swarm__ClusterSpec *spec)
-{
-    if (spec->orchestration->task_history_retention_limit == 0) {
-        spec->orchestration->task_history_retention_limit = DEFAULT_TASK_HISTORY;
-    }
-    if (spec->raft->snapshot_interval == 0) {
-        spec->raft->snapshot_interval = DEFAULT_SNAPSHOT_INTERVAL;
-    }
-    if (spec->raft->heartbeat_tick == 0) {
-        spec->raft->heartbeat_tick = DEFAULT_HEARTBEAT_TICK;
-    }
-    if (spec->raft->election_tick == 0) {
-        spec->raft->election_tick = DEFAULT_ELECTION_TICK;
-    }
-    if (spec->raft->tick_ms == 0) {
-        spec->raft->tick_ms = DEFAULT_TICK_MS;
-    }
-    if (spec->dispatcher->heartbeat_period_ms == 0) {
-        spec->dispatcher->heartbeat_period_ms = DEFAULT_DISPATCHER_HEARTBEAT_MS;
-    }
-    if (spec->ca_config->node_cert_expiry_s == 0) {
-        spec->ca_config->node_cert_expiry_s = DEFAULT_CERT_EXPIRY_S;
-    }
-}
-
-/* A complete ClusterSpec: the caller's (possibly partial) one plus defaults. */
-static Swarm__ClusterSpec *spec_build(const Swarm__ClusterSpec *given)
-{
-    Swarm__ClusterSpec *spec;
-    if (given != NULL) {
-        spec = pb_copy(&given->base);
-    } else {
-        spec = calloc(1, sizeof *spec);
-        if (spec != NULL) {
-            swarm__cluster_spec__init(spec);
-        }
-    }
-    if (spec == NULL) {
-        return NULL;
-    }
-    if (spec->annotations == NULL) {
-        if ((spec->annotations = calloc(1, sizeof *spec->annotations)) == NULL) {
-            goto err;
-        }
-        swarm__annotations__init(spec->annotations);
-    }
-    if (spec->annotations->name == NULL || spec->annotations->name[0] == '\0') {
-        free(spec->annotations->name == protobuf_c_empty_string ? NULL : spec->annotations->name);
-        if ((spec->annotations->name = strdup("default")) == NULL) {
-            goto err;
-        }
-    }
-#define ENSURE(field, type, init)                           \
-    if (spec->field == NULL) {                              \
-        if ((spec->field = calloc(1, sizeof(type))) == NULL) { \
-            goto err;                                       \
-        }                                                   \
-        init(spec->field);                                  \
-    }
-    ENSURE(orchestration, Swarm__OrchestrationConfig, swarm__orchestration_config__init);
-    ENSURE(raft, Swarm__RaftConfig, swarm__raft_config__init);
-    ENSURE(dispatcher, Swarm__DispatcherConfig, swarm__dispatcher_config__init);
-    ENSURE(ca_config, Swarm__CAConfig, swarm__caconfig__init);
-#undef ENSURE
-    spec_fill_defaults(spec);
-    return spec;
-err:
-    swarm__cluster_spec__free_unpacked(spec, NULL);
-    return NULL;
 }
 
 /* ------------------------------------------------------------- local state */
@@ -926,152 +845,6 @@ static int manager_start_common(struct manager *m, const struct manager_config *
     return 0;
 }
 
-static int make_tokens(X509 *root, Swarm__JoinTokens *tokens)
-{
-    unsigned char digest[32];
-    char buf[TOKEN_LEN + 1];
-    int rv = pki_cert_digest_raw(root, digest);
-    if (rv != 0) {
-        return rv;
-    }
-    if ((rv = token_generate(digest, buf)) != 0) {
-        return rv;
-    }
-    if ((tokens->worker = strdup(buf)) == NULL) {
-        return SWARM_ENOMEM;
-    }
-    if ((rv = token_generate(digest, buf)) != 0) {
-        return rv;
-    }
-    return (tokens->manager = strdup(buf)) != NULL ? 0 : SWARM_ENOMEM;
-}
-
-/* The first raft entry: the Cluster object and this Node. */
-static int build_bootstrap_cmd(struct manager *m, const Swarm__InitRequest *req,
-                               EVP_PKEY *root_key)
-{
-    Swarm__StoreCommand *cmd = calloc(1, sizeof *cmd);
-    Swarm__StoreAction **actions = calloc(2, sizeof *actions);
-    Swarm__Cluster *cluster = calloc(1, sizeof *cluster);
-    Swarm__RootCA *ca = calloc(1, sizeof *ca);
-    Swarm__JoinTokens *tokens = calloc(1, sizeof *tokens);
-    Swarm__Node *node = calloc(1, sizeof *node);
-    Swarm__NodeSpec *nspec = calloc(1, sizeof *nspec);
-    Swarm__Annotations *nann = calloc(1, sizeof *nann);
-    Swarm__NodeStatus *status = calloc(1, sizeof *status);
-    Swarm__ManagerStatus *ms = calloc(1, sizeof *ms);
-    char *pem = NULL;
-    size_t len;
-    char digest[65];
-    char ip[64];
-    int rv = SWARM_ENOMEM;
-
-    if (!cmd || !actions || !cluster || !ca || !tokens || !node || !nspec || !nann ||
-        !status || !ms) {
-        goto err;
-    }
-    swarm__store_command__init(cmd);
-    cmd->actions = actions;
-    for (int i = 0; i < 2; i++) {
-        actions[i] = calloc(1, sizeof **actions);
-        if (actions[i] == NULL) {
-            goto err;
-        }
-        swarm__store_action__init(actions[i]);
-        actions[i]->kind = SWARM__STORE_ACTION_KIND__STORE_ACTION_CREATE;
-        cmd->n_actions++;
-    }
-
-    swarm__cluster__init(cluster);
-    swarm__root_ca__init(ca);
-    swarm__join_tokens__init(tokens);
-    cluster->id = strdup(m->local->cluster_id);
-    cluster->spec = spec_build(req->spec);
-    if (cluster->id == NULL || cluster->spec == NULL) {
-        goto err;
-    }
-    if ((rv = pki_cert_to_pem(m->root_cert, &pem, &len)) != 0) {
-        goto err;
-    }
-    ca->ca_cert_pem.data = (uint8_t *)pem;
-    ca->ca_cert_pem.len = len;
-    if ((rv = pki_key_to_pem(root_key, &pem, &len)) != 0) {
-        goto err;
-    }
-    ca->ca_key_pem.data = (uint8_t *)pem;
-    ca->ca_key_pem.len = len;
-    pki_cert_digest_hex(m->root_cert, digest);
-    if ((ca->ca_cert_digest = strdup(digest)) == NULL) {
-        rv = SWARM_ENOMEM;
-        goto err;
-    }
-    if ((rv = make_tokens(m->root_cert, tokens)) != 0) {
-        goto err;
-    }
-    ca->join_tokens = tokens;
-    tokens = NULL;
-    cluster->root_ca = ca;
-    ca = NULL;
-    actions[0]->target_case = SWARM__STORE_ACTION__TARGET_CLUSTER;
-    actions[0]->cluster = cluster;
-    cluster = NULL;
-
-    swarm__node__init(node);
-    swarm__node_spec__init(nspec);
-    swarm__annotations__init(nann);
-    swarm__node_status__init(status);
-    swarm__manager_status__init(ms);
-    node->id = strdup(m->local->node_id);
-    nspec->annotations = nann;
-    nann = NULL;
-    nspec->desired_role = SWARM__NODE_ROLE__NODE_ROLE_MANAGER;
-    nspec->availability = req->availability;
-    node->spec = nspec;
-    nspec = NULL;
-    node->description = hostinfo_describe(m->hostname[0] ? m->hostname : NULL);
-    snprintf(ip, sizeof ip, "%s", m->local->advertise_addr);
-    *strrchr(ip, ':') = '\0';
-    status->state = SWARM__NODE_STATE__NODE_STATE_READY;
-    status->addr = strdup(ip);
-    node->status = status;
-    status = NULL;
-    ms->raft_id = m->local->raft_id;
-    ms->addr = strdup(m->local->advertise_addr);
-    ms->reachability = SWARM__REACHABILITY__REACHABILITY_REACHABLE;
-    node->manager_status = ms;
-    ms = NULL;
-    node->role = SWARM__NODE_ROLE__NODE_ROLE_MANAGER;
-    node->advertise_addr = strdup(m->local->advertise_addr);
-    if (node->id == NULL || node->status->addr == NULL || node->manager_status->addr == NULL ||
-        node->advertise_addr == NULL) {
-        rv = SWARM_ENOMEM;
-        goto err;
-    }
-    actions[1]->target_case = SWARM__STORE_ACTION__TARGET_NODE;
-    actions[1]->node = node;
-    node = NULL;
-    m->bootstrap_cmd = cmd;
-    return 0;
-
-err:
-    /* Whatever was linked into cmd is freed with it; the rest by hand. */
-    if (cmd != NULL && cmd->actions == actions) {
-        swarm__store_command__free_unpacked(cmd, NULL);
-    } else {
-        free(actions);
-        free(cmd);
-    }
-    if (cluster) swarm__cluster__free_unpacked(cluster, NULL);
-    if (ca) swarm__root_ca__free_unpacked(ca, NULL);
-    if (tokens) swarm__join_tokens__free_unpacked(tokens, NULL);
-    if (node) swarm__node__free_unpacked(node, NULL);
-    if (nspec) swarm__node_spec__free_unpacked(nspec, NULL);
-    if (nann) swarm__annotations__free_unpacked(nann, NULL);
-    if (status) swarm__node_status__free_unpacked(status, NULL);
-    if (ms) swarm__manager_status__free_unpacked(ms, NULL);
-    return rv;
-}
-
 static int write_pem_file(const char *dir, const char *name, char *pem, size_t len,
                           char *errmsg)
 {
@@ -1195,11 +968,20 @@ int manager_init_cluster(uv_loop_t *loop, const struct manager_config *cfg,
     int64_t lifetime = req->spec != NULL && req->spec->ca_config != NULL &&
                                req->spec->ca_config->node_cert_expiry_s > 0
                            ? req->spec->ca_config->node_cert_expiry_s
-                           : DEFAULT_CERT_EXPIRY_S;
+                           : BOOTSTRAP_CERT_EXPIRY_S;
     if ((rv = create_pki(m, lifetime, &root_key, errmsg)) != 0) {
         return rv;
     }
-    rv = build_bootstrap_cmd(m, req, root_key);
+    const struct bootstrap_identity id = {
+        .cluster_id = m->local->cluster_id,
+        .node_id = m->local->node_id,
+        .raft_id = m->local->raft_id,
+        .advertise_addr = m->local->advertise_addr,
+        .root_cert = m->root_cert,
+        .root_key = root_key,
+    };
+    rv = bootstrap_cmd_build(&id, req, hostinfo_describe(m->hostname[0] ? m->hostname : NULL),
+                             &m->bootstrap_cmd);
     EVP_PKEY_free(root_key);
     if (rv != 0) {
         errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "building the cluster object: %s",
