@@ -174,6 +174,8 @@ static void agent_logs_add_file(struct agent_logs_sub *s, const struct agent_tas
 {
     struct agent_logs_file *f;
     if (vec_grow(s->files, s->cap_files, s->n_files + 1) != 0) {
+        log_warn("agent", "log subscription %s: task %s: out of memory, its logs are skipped",
+                 s->id, at->id);
         return;
     }
     f = &s->files[s->n_files];
@@ -189,6 +191,8 @@ static void agent_logs_add_file(struct agent_logs_sub *s, const struct agent_tas
         free(f->task_id);
         free(f->service_id);
         free(f->path);
+        log_warn("agent", "log subscription %s: task %s: out of memory, its logs are skipped",
+                 s->id, at->id);
         return;
     }
     s->n_files++;
@@ -260,10 +264,10 @@ static void agent_logs_queue_line(struct agent_logs_sub *s, const struct agent_l
     do {
         size_t n = len > AGENT_LOGS_LINE_MAX ? AGENT_LOGS_LINE_MAX : len;
         Swarm__LogMessage *m;
-        if (vec_grow(s->queue, s->cap_queue, s->n_queue + 1) != 0) {
-            return;
-        }
-        if ((m = calloc(1, sizeof *m)) == NULL) {
+        if (vec_grow(s->queue, s->cap_queue, s->n_queue + 1) != 0 ||
+            (m = calloc(1, sizeof *m)) == NULL) {
+            log_warn("agent", "log subscription %s: out of memory, a line of task %s dropped",
+                     s->id, f->task_id);
             return;
         }
         swarm__log_message__init(m);
@@ -274,6 +278,8 @@ static void agent_logs_queue_line(struct agent_logs_sub *s, const struct agent_l
         m->data.data = malloc(n ? n : 1);
         if (m->task_id == NULL || m->service_id == NULL || m->data.data == NULL) {
             agent_logs_msg_free(m);
+            log_warn("agent", "log subscription %s: out of memory, a line of task %s dropped",
+                     s->id, f->task_id);
             return;
         }
         memcpy(m->data.data, data, n);
@@ -329,6 +335,9 @@ static void agent_logs_read(struct agent_logs_sub *s, struct agent_logs_file *f)
                     memcpy(line + f->n_partial, buf + start, i - start);
                     agent_logs_queue_line(s, f, line, f->n_partial + (i - start), ts);
                     f->partial = line;
+                } else {
+                    log_warn("agent", "log subscription %s: out of memory, a line of task %s "
+                             "dropped", s->id, f->task_id);
                 }
                 free(f->partial);
                 f->partial = NULL;
@@ -344,6 +353,9 @@ static void agent_logs_read(struct agent_logs_sub *s, struct agent_logs_file *f)
                 memcpy(p + f->n_partial, buf + start, (size_t)got - start);
                 f->partial = p;
                 f->n_partial += (size_t)got - start;
+            } else {
+                log_warn("agent", "log subscription %s: out of memory, part of a line of task "
+                         "%s dropped", s->id, f->task_id);
             }
         }
         f->offset += got;

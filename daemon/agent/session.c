@@ -326,15 +326,18 @@ static bool agent_list_has(char *const *list, size_t n, const char *addr)
     return false;
 }
 
-static void agent_list_add(char **list, size_t *n, const char *addr)
+/* 0, or SWARM_ENOMEM (the list is as it was). */
+static int agent_list_add(char **list, size_t *n, const char *addr)
 {
     if (addr == NULL || addr[0] == '\0' || strlen(addr) >= AGENT_ADDR_MAX ||
         agent_list_has(list, *n, addr)) {
-        return;
+        return 0;
     }
-    if ((list[*n] = strdup(addr)) != NULL) {
-        (*n)++;
+    if ((list[*n] = strdup(addr)) == NULL) {
+        return SWARM_ENOMEM;
     }
+    (*n)++;
+    return 0;
 }
 
 /* The addresses to try: the managers the leader announced, then those
@@ -343,15 +346,22 @@ static void agent_list_add(char **list, size_t *n, const char *addr)
 static void agent_set_managers(struct agent *a, Swarm__ManagerPeer *const *peers, size_t n)
 {
     size_t k = 0;
+    int rv = 0;
     char **list = calloc(n + a->n_cfg_mgrs + 1, sizeof *list);
-    if (list == NULL) {
+    for (size_t i = 0; list != NULL && rv == 0 && i < n; i++) {
+        rv = agent_list_add(list, &k, peers[i] != NULL ? peers[i]->addr : NULL);
+    }
+    for (size_t i = 0; list != NULL && rv == 0 && i < a->n_cfg_mgrs; i++) {
+        rv = agent_list_add(list, &k, a->cfg_mgrs[i]);
+    }
+    if (list == NULL || rv != 0) {
+        /* Whole or not at all: the next session message brings the list again. */
+        for (size_t i = 0; i < k; i++) {
+            free(list[i]);
+        }
+        free(list);
+        log_warn("agent", "manager list: out of memory, keeping the previous one");
         return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        agent_list_add(list, &k, peers[i] != NULL ? peers[i]->addr : NULL);
-    }
-    for (size_t i = 0; i < a->n_cfg_mgrs; i++) {
-        agent_list_add(list, &k, a->cfg_mgrs[i]);
     }
     for (size_t i = 0; i < a->n_mgrs; i++) {
         free(a->mgrs[i]);
