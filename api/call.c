@@ -153,7 +153,9 @@ static ssize_t call_read_cb(nghttp2_session *session, int32_t stream_id,
     struct server_conn *sc = user_data;
     size_t avail = call->out.len - call->out.off;
     size_t n = avail < length ? avail : length;
-    memcpy(buf, call->out.data + call->out.off, n);
+    if (n > 0) {
+        memcpy(buf, call->out.data + call->out.off, n);
+    }
     call->out.off += n;
     sc->queued -= n;
     if (n > 0) {
