@@ -4,6 +4,8 @@
  * test ends with uv_loop_close() == 0. */
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <nghttp2/nghttp2.h>
 #include <signal.h>
 #include <stdint.h>
@@ -752,6 +754,25 @@ LOOP_TEST(graceful_shutdown)
     ASSERT(client_stop(c));
 }
 
+/* A loopback port that refuses connections for as long as the returned
+ * socket is open: bound, never listening. -1 on failure. */
+static int refusing_port(char *addr, size_t size)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
+        close(fd);
+        return -1;
+    }
+    snprintf(addr, size, "127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
+    return fd;
+}
+
 LOOP_TEST(connect_refused)
 {
     struct api_client *c = api_client_new(&loop, 0);
@@ -769,8 +790,11 @@ LOOP_TEST(connect_refused)
     SSL_CTX *cctx = client_ctx(&pki.manager);
     c = api_client_new(&loop, 0);
     connected_flag = false;
-    /* Nothing listens on port 1 of loopback. */
-    ASSERT_INT_EQ(api_client_connect_tls(c, "127.0.0.1:1", cctx, NULL, 2000,
+    /* A port held by a bound socket that does not listen refuses. */
+    char refused_addr[64];
+    int held = refusing_port(refused_addr, sizeof refused_addr);
+    ASSERT(held >= 0);
+    ASSERT_INT_EQ(api_client_connect_tls(c, refused_addr, cctx, NULL, 2000,
                                          connect_cb, NULL), 0);
     struct result r;
     ASSERT_INT_EQ(say(c, "x", 0, 0, &r), 0);
@@ -780,6 +804,7 @@ LOOP_TEST(connect_refused)
     ASSERT(strstr(r.message, "connection refused") != NULL);
     ASSERT(client_stop(c));
     SSL_CTX_free(cctx);
+    close(held);
 }
 
 /* ----------------------------------------------------------------- TLS */
