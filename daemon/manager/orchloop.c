@@ -158,16 +158,10 @@ static void mark_service(struct orchloop *o, const char *service_id)
             return;
         }
     }
-    if (o->n_dirty == o->cap_dirty) {
-        size_t cap = o->cap_dirty ? 2 * o->cap_dirty : 16;
-        void *grown = realloc(o->dirty, cap * sizeof *o->dirty);
-        if (grown == NULL) {
-            o->all_dirty = true;
-            schedule_pass(o);
-            return;
-        }
-        o->dirty = grown;
-        o->cap_dirty = cap;
+    if (vec_grow(o->dirty, o->cap_dirty, o->n_dirty + 1) != 0) {
+        o->all_dirty = true; /* cannot remember which: then all */
+        schedule_pass(o);
+        return;
     }
     snprintf(o->dirty[o->n_dirty++], ID_LEN + 1, "%s", service_id);
     schedule_pass(o);
@@ -259,22 +253,23 @@ struct pass {
      * so the scheduler sees the pass's own decisions. */
     char **leaving;
     size_t n_leaving, cap_leaving;
+    bool leaving_lost; /* an ID could not be kept: the kept view cannot hold */
     bool more; /* a service has creates left for the next pass */
     size_t create_bytes; /* task specs of this pass's new tasks */
 };
 
+/* A task this pass stops or deletes. When it cannot be kept, the
+ * scheduler sees the task as it is stored (holding its node: the safe
+ * side) and the pass does not keep its view. */
 static void pass_leaving(struct pass *p, const char *id)
 {
-    if (p->n_leaving == p->cap_leaving) {
-        size_t cap = p->cap_leaving ? 2 * p->cap_leaving : 64;
-        char **grown = realloc(p->leaving, cap * sizeof *grown);
-        if (grown == NULL) {
-            return;
-        }
-        p->leaving = grown;
-        p->cap_leaving = cap;
+    char *copy = strdup(id);
+    if (copy == NULL || vec_grow(p->leaving, p->cap_leaving, p->n_leaving + 1) != 0) {
+        free(copy);
+        p->leaving_lost = true;
+        return;
     }
-    p->leaving[p->n_leaving++] = strdup(id);
+    p->leaving[p->n_leaving++] = copy;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -291,14 +286,8 @@ static bool pass_is_leaving(const struct pass *p, const char *id)
 static Swarm__StoreAction *pass_action(struct pass *p, Swarm__StoreActionKind kind)
 {
     Swarm__StoreAction *a;
-    if (p->cmd.n_actions == p->cap) {
-        size_t cap = p->cap ? 2 * p->cap : 64;
-        Swarm__StoreAction **grown = realloc(p->cmd.actions, cap * sizeof *grown);
-        if (grown == NULL) {
-            return NULL;
-        }
-        p->cmd.actions = grown;
-        p->cap = cap;
+    if (vec_grow(p->cmd.actions, p->cap, p->cmd.n_actions + 1) != 0) {
+        return NULL;
     }
     a = calloc(1, sizeof *a);
     if (a == NULL) {
@@ -308,6 +297,37 @@ static Swarm__StoreAction *pass_action(struct pass *p, Swarm__StoreActionKind ki
     a->kind = kind;
     p->cmd.actions[p->cmd.n_actions++] = a;
     return a;
+}
+
+/* A task action of `kind` carrying `t` (owned by the command from then
+ * on). On failure `t` is freed and nothing is added. */
+static int pass_task_action(struct pass *p, Swarm__StoreActionKind kind, Swarm__Task *t)
+{
+    Swarm__StoreAction *a = pass_action(p, kind);
+    if (a == NULL) {
+        swarm__task__free_unpacked(t, NULL);
+        return SWARM_ENOMEM;
+    }
+    a->target_case = SWARM__STORE_ACTION__TARGET_TASK;
+    a->task = t;
+    return 0;
+}
+
+/* A task carrying only its ID (and what the caller sets). NULL when out of
+ * memory. */
+static Swarm__Task *task_ref_new(const char *id)
+{
+    Swarm__Task *t = calloc(1, sizeof *t);
+    if (t == NULL) {
+        return NULL;
+    }
+    swarm__task__init(t);
+    t->id = strdup(id);
+    if (t->id == NULL) {
+        free(t);
+        return NULL;
+    }
+    return t;
 }
 
 static int new_id_cb(char *out, void *data)
@@ -424,15 +444,9 @@ static void reconcile_service(struct orchloop *o, struct pass *p, const char *se
         if (i + 1 == out.n_create) {
             created_all = true;
         }
-        if (p->n_created == p->cap_created) {
-            size_t cap = p->cap_created ? 2 * p->cap_created : 64;
-            Swarm__Task **grown = realloc(p->created, cap * sizeof *grown);
-            if (grown != NULL) {
-                p->created = grown;
-                p->cap_created = cap;
-            }
-        }
-        if (p->n_created < p->cap_created) {
+        /* Not kept here, it is created without a node; a later pass
+         * places it. */
+        if (vec_grow(p->created, p->cap_created, p->n_created + 1) == 0) {
             p->created[p->n_created++] = a->task;
         }
     }
@@ -442,33 +456,37 @@ static void reconcile_service(struct orchloop *o, struct pass *p, const char *se
         resume_drop(o, service_id);
         mark_service(o, service_id);
     }
+    /* Out of memory for a stop or a removal: the rest is decided again
+     * from the store next pass (never skipped by a resume). */
     for (size_t i = 0; i < out.n_update; i++) {
-        Swarm__StoreAction *a = pass_action(p, SWARM__STORE_ACTION_KIND__STORE_ACTION_TASK_PATCH);
-        Swarm__Task *t;
-        if (a == NULL) {
+        Swarm__Task *t = task_ref_new(out.update[i]->id);
+        if (t == NULL) {
+            resume_drop(o, service_id);
+            mark_service(o, service_id);
             break;
         }
-        t = calloc(1, sizeof *t);
-        swarm__task__init(t);
-        t->id = strdup(out.update[i]->id);
         t->desired_state = out.update[i]->desired_state;
         t->ended_on_its_own = out.update[i]->ended_on_its_own;
         pass_leaving(p, t->id);
-        a->target_case = SWARM__STORE_ACTION__TARGET_TASK;
-        a->task = t;
-    }
-    for (size_t i = 0; i < out.n_remove; i++) {
-        Swarm__StoreAction *a = pass_action(p, SWARM__STORE_ACTION_KIND__STORE_ACTION_REMOVE);
-        Swarm__Task *t;
-        if (a == NULL) {
+        if (pass_task_action(p, SWARM__STORE_ACTION_KIND__STORE_ACTION_TASK_PATCH, t) != 0) {
+            resume_drop(o, service_id);
+            mark_service(o, service_id);
             break;
         }
-        t = calloc(1, sizeof *t);
-        swarm__task__init(t);
-        t->id = strdup(out.remove[i]);
+    }
+    for (size_t i = 0; i < out.n_remove; i++) {
+        Swarm__Task *t = task_ref_new(out.remove[i]);
+        if (t == NULL) {
+            resume_drop(o, service_id);
+            mark_service(o, service_id);
+            break;
+        }
         pass_leaving(p, t->id);
-        a->target_case = SWARM__STORE_ACTION__TARGET_TASK;
-        a->task = t;
+        if (pass_task_action(p, SWARM__STORE_ACTION_KIND__STORE_ACTION_REMOVE, t) != 0) {
+            resume_drop(o, service_id);
+            mark_service(o, service_id);
+            break;
+        }
     }
     if (out.service != NULL) {
         /* An update's progress (or an automatic rollback): compare-and-set on
@@ -491,15 +509,23 @@ done:
     store_task_free_list(tasks, n_tasks);
 }
 
+/* NULL when out of memory. */
 static Swarm__TaskStatus *status_new(Swarm__TaskState state, const char *message, const char *err,
                                      int64_t now)
 {
     Swarm__TaskStatus *st = calloc(1, sizeof *st);
+    if (st == NULL) {
+        return NULL;
+    }
     swarm__task_status__init(st);
     st->state = state;
     st->timestamp = now;
     st->message = strdup(message);
     st->err = strdup(err ? err : "");
+    if (st->message == NULL || st->err == NULL) {
+        swarm__task_status__free_unpacked(st, NULL);
+        return NULL;
+    }
     return st;
 }
 
@@ -602,7 +628,7 @@ static void schedule(struct orchloop *o, struct pass *p, Swarm__Node **nodes, si
     struct sched_decision *out = NULL;
     size_t n_all = 0, n_pending = 0, n_stored;
 
-    if (o->sched != NULL && p->n_leaving == 0) {
+    if (o->sched != NULL && p->n_leaving == 0 && !p->leaving_lost) {
         s = o->sched;
         o->sched = NULL;
         if (sched_pending_unassigned(store, p, &all, &n_all, &pending, &n_pending) != 0) {
@@ -639,37 +665,47 @@ static void schedule(struct orchloop *o, struct pass *p, Swarm__Node **nodes, si
             st = status_new(SWARM__TASK_STATE__TASK_STATE_ASSIGNED,
                             "scheduler assigned task to node", NULL, now);
         }
+        if (st == NULL) {
+            goto done; /* placements not proposed: the view is wrong now */
+        }
         if (i >= n_stored) {
             /* A task of this pass: assign it in its create. */
             if (out[i].node_id != NULL && (t->node_id == NULL || t->node_id[0] == '\0')) {
+                char *node_id = strdup(out[i].node_id);
+                if (node_id == NULL) {
+                    swarm__task_status__free_unpacked(st, NULL);
+                    goto done; /* created unplaced; the view is wrong now */
+                }
                 if (t->node_id != NULL && t->node_id != protobuf_c_empty_string) {
                     free(t->node_id);
                 }
-                t->node_id = strdup(out[i].node_id);
+                t->node_id = node_id;
             }
             swarm__task_status__free_unpacked(t->status, NULL);
             t->status = st;
             continue;
         }
-        Swarm__StoreAction *a = pass_action(p, SWARM__STORE_ACTION_KIND__STORE_ACTION_TASK_PATCH);
-        Swarm__Task *patch = calloc(1, sizeof *patch);
-        if (a == NULL || patch == NULL) {
-            free(patch);
+        Swarm__Task *patch = task_ref_new(t->id);
+        if (patch != NULL && out[i].node_id != NULL &&
+            (patch->node_id = strdup(out[i].node_id)) == NULL) {
+            swarm__task__free_unpacked(patch, NULL);
+            patch = NULL;
+        }
+        if (patch == NULL) {
             swarm__task_status__free_unpacked(st, NULL);
             goto done; /* placements not proposed: the view is wrong now */
         }
-        swarm__task__init(patch);
-        patch->id = strdup(t->id);
-        if (out[i].node_id != NULL) {
-            patch->node_id = strdup(out[i].node_id);
-        }
         patch->status = st;
-        a->target_case = SWARM__STORE_ACTION__TARGET_TASK;
-        a->task = patch;
+        if (pass_task_action(p, SWARM__STORE_ACTION_KIND__STORE_ACTION_TASK_PATCH, patch) != 0) {
+            goto done;
+        }
     }
-    /* Every placement is in the pass: the view holds once it is applied. */
-    o->sched = s;
-    s = NULL;
+    /* Every placement is in the pass: the view holds once it is applied
+     * (not when a stopped task could not be counted as leaving). */
+    if (!p->leaving_lost) {
+        o->sched = s;
+        s = NULL;
+    }
 done:
     free(out);
     free(pending);
