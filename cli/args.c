@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "err.h"
 #include "format.h"
 #include "vec.h"
 
@@ -17,20 +18,19 @@ struct cli_parser {
     int argc;
     char **argv;
     int i; /* next word */
-    char *errmsg;
-    size_t errmsg_size;
+    char *errmsg; /* SWARM_ERRMSG_SIZE bytes */
 };
 
 __attribute__((format(printf, 2, 3))) static enum cli_parse_result
 cli_flag_error(struct cli_parser *p, const char *fmt, ...)
 {
-    char msg[CLI_ERRMSG_SIZE / 2];
+    char msg[SWARM_ERRMSG_SIZE / 2];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    snprintf(p->errmsg, p->errmsg_size, "%s\nSee '%s --help'.", msg,
-             p->spec->path);
+    errmsg_printf(p->errmsg, SWARM_ERRMSG_SIZE, "%s\nSee '%s --help'.", msg,
+                  p->spec->path);
     return CLI_PARSE_ERROR;
 }
 
@@ -47,39 +47,44 @@ int cli_parse_bool(const char *s, bool *out)
     return -1;
 }
 
-int cli_parse_int(const char *s, int64_t *out, char *errmsg, size_t size)
+int cli_parse_int(const char *s, int64_t *out, char *errmsg)
 {
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 0);
     if (*s == '\0' || *end != '\0' || s[0] == ' ' || s[0] == '\t') {
-        snprintf(errmsg, size, "strconv.ParseInt: parsing \"%s\": invalid syntax", s);
-        return -1;
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                      "strconv.ParseInt: parsing \"%s\": invalid syntax", s);
+        return SWARM_EINVAL;
     }
     if (errno == ERANGE) {
-        snprintf(errmsg, size, "strconv.ParseInt: parsing \"%s\": value out of range", s);
-        return -1;
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                      "strconv.ParseInt: parsing \"%s\": value out of range", s);
+        return SWARM_EINVAL;
     }
     *out = v;
     return 0;
 }
 
-int cli_parse_uint(const char *s, uint64_t *out, char *errmsg, size_t size)
+int cli_parse_uint(const char *s, uint64_t *out, char *errmsg)
 {
     char *end;
     errno = 0;
     if (*s < '0' || *s > '9') { /* strtoull would take "-1" and " 1" */
-        snprintf(errmsg, size, "strconv.ParseUint: parsing \"%s\": invalid syntax", s);
-        return -1;
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                      "strconv.ParseUint: parsing \"%s\": invalid syntax", s);
+        return SWARM_EINVAL;
     }
     unsigned long long v = strtoull(s, &end, 0);
     if (*end != '\0') {
-        snprintf(errmsg, size, "strconv.ParseUint: parsing \"%s\": invalid syntax", s);
-        return -1;
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                      "strconv.ParseUint: parsing \"%s\": invalid syntax", s);
+        return SWARM_EINVAL;
     }
     if (errno == ERANGE) {
-        snprintf(errmsg, size, "strconv.ParseUint: parsing \"%s\": value out of range", s);
-        return -1;
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                      "strconv.ParseUint: parsing \"%s\": value out of range", s);
+        return SWARM_EINVAL;
     }
     *out = v;
     return 0;
@@ -137,14 +142,14 @@ static void cli_flag_display(const struct cli_flag *f, char *buf, size_t size)
 static enum cli_parse_result cli_flag_set(struct cli_parser *p,
                                           struct cli_flag *f, const char *v)
 {
-    char err[256], name[128];
+    char err[SWARM_ERRMSG_SIZE], name[128];
     int rv = 0;
     switch (f->type) {
         case CLI_FLAG_BOOL:
             if (cli_parse_bool(v, f->value) != 0) {
                 snprintf(err, sizeof err,
                          "strconv.ParseBool: parsing \"%s\": invalid syntax", v);
-                rv = -1;
+                rv = SWARM_EINVAL;
             }
             break;
         case CLI_FLAG_STRING:
@@ -153,20 +158,20 @@ static enum cli_parse_result cli_flag_set(struct cli_parser *p,
         case CLI_FLAG_LIST:
             if (cli_strlist_append(f->value, v) != 0) {
                 snprintf(err, sizeof err, "out of memory");
-                rv = -1;
+                rv = SWARM_ENOMEM;
             }
             break;
         case CLI_FLAG_DURATION:
-            rv = cli_parse_duration(v, f->value, err, sizeof err);
+            rv = cli_parse_duration(v, f->value, err);
             break;
         case CLI_FLAG_INT:
-            rv = cli_parse_int(v, f->value, err, sizeof err);
+            rv = cli_parse_int(v, f->value, err);
             break;
         case CLI_FLAG_UINT:
-            rv = cli_parse_uint(v, f->value, err, sizeof err);
+            rv = cli_parse_uint(v, f->value, err);
             break;
         case CLI_FLAG_CUSTOM:
-            rv = f->parse(v, f->value, err, sizeof err);
+            rv = f->parse(v, f->value, err);
             break;
     }
     if (rv != 0) {
@@ -290,17 +295,17 @@ static enum cli_parse_result cli_check_nargs(struct cli_parser *p, int n)
                      s->min, s->max, s->max == 1 ? "argument" : noun);
             break;
     }
-    snprintf(p->errmsg, p->errmsg_size,
-             "\"%s\" %s.\nSee '%s --help'.\n\nUsage:  %s %s\n\n%s", s->path,
-             what, s->path, s->path, s->use, s->summary);
+    errmsg_printf(p->errmsg, SWARM_ERRMSG_SIZE,
+                  "\"%s\" %s.\nSee '%s --help'.\n\nUsage:  %s %s\n\n%s", s->path,
+                  what, s->path, s->path, s->use, s->summary);
     return CLI_PARSE_ERROR;
 }
 
 enum cli_parse_result cli_args_parse(struct cli_spec *spec, int argc,
                                      char **argv, char ***pos, int *npos,
-                                     char *errmsg, size_t errmsg_size)
+                                     char *errmsg)
 {
-    struct cli_parser p = {spec, argc, argv, 0, errmsg, errmsg_size};
+    struct cli_parser p = {spec, argc, argv, 0, errmsg};
     enum cli_parse_result rv = CLI_PARSE_OK;
     bool flags_done = false;
     *npos = 0;

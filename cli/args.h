@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "err.h"
+
 enum cli_flag_type {
     CLI_FLAG_BOOL,     /* value: bool * */
     CLI_FLAG_STRING,   /* value: const char ** (points into argv) */
@@ -26,9 +28,9 @@ enum cli_flag_type {
 };
 
 /* A custom flag's converter: store what `word` means into `value`; return 0,
- * or -1 with the reason in err (Docker prints it after "invalid argument"). */
-typedef int (*cli_flag_parse_fn)(const char *word, void *value, char *err,
-                                 size_t err_size);
+ * or a negative SWARM_E* code with the reason in errmsg (SWARM_ERRMSG_SIZE
+ * bytes; Docker prints it after "invalid argument"). */
+typedef int (*cli_flag_parse_fn)(const char *word, void *value, char *errmsg);
 
 /* Values of a repeatable flag, in command-line order. The array is owned
  * (cli_strlist_free); the strings point into argv. */
@@ -77,15 +79,13 @@ enum cli_parse_result {
     CLI_PARSE_ERROR, /* print errmsg on stderr, exit 1 */
 };
 
-#define CLI_ERRMSG_SIZE 1024
-
 /* Parse argv (the words after the command name) against spec. Positional
  * arguments go to *pos (allocated, free() it; may be NULL when *npos is 0).
- * On CLI_PARSE_ERROR, errmsg holds the whole text for stderr without the
- * final newline. */
+ * On CLI_PARSE_ERROR, errmsg (SWARM_ERRMSG_SIZE bytes, common/err.h) holds
+ * the whole text for stderr without the final newline. */
 enum cli_parse_result cli_args_parse(struct cli_spec *spec, int argc,
                                      char **argv, char ***pos, int *npos,
-                                     char *errmsg, size_t errmsg_size);
+                                     char *errmsg);
 
 /* Docker's help text for a command: "\nUsage:  PATH USE\n\nSUMMARY\n..." */
 void cli_print_usage(FILE *out, const struct cli_spec *spec);
@@ -108,9 +108,9 @@ int cli_host_to_socket(const char *host, const char **path);
 int cli_parse_bool(const char *s, bool *out);
 
 /* Go's strconv.ParseInt(s, 0, 64); on error the Go message in errmsg. */
-int cli_parse_int(const char *s, int64_t *out, char *errmsg, size_t size);
+int cli_parse_int(const char *s, int64_t *out, char *errmsg);
 
 /* Go's strconv.ParseUint(s, 0, 64), likewise ("-1" is invalid syntax). */
-int cli_parse_uint(const char *s, uint64_t *out, char *errmsg, size_t size);
+int cli_parse_uint(const char *s, uint64_t *out, char *errmsg);
 
 #endif

@@ -6,13 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
 #include "tmpl.h"
 
 bool cli_cmd_parse(struct cli_ctx *ctx, struct cli_spec *spec, int argc,
                    char **argv, char ***pos, int *npos, int *rc)
 {
-    char errmsg[CLI_ERRMSG_SIZE];
-    switch (cli_args_parse(spec, argc, argv, pos, npos, errmsg, sizeof errmsg)) {
+    char errmsg[SWARM_ERRMSG_SIZE];
+    switch (cli_args_parse(spec, argc, argv, pos, npos, errmsg)) {
         case CLI_PARSE_OK:
             return true;
         case CLI_PARSE_HELP:
@@ -111,8 +112,8 @@ bool cli_cmd_inspect_format(struct cli_ctx *ctx, const char **format, bool *pret
     }
     if (*format != NULL) {
         /* Docker parses the template before looking anything up. */
-        char err[TMPL_ERRMSG_SIZE];
-        struct tmpl *t = tmpl_parse(*format, err, sizeof err);
+        char err[SWARM_ERRMSG_SIZE];
+        struct tmpl *t = tmpl_parse(*format, err);
         if (t == NULL) {
             fprintf(ctx->err, "template parsing error: %s\n", err);
             return false;

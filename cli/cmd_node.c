@@ -86,7 +86,7 @@ static int cmd_node_ls(struct cli_ctx *ctx, int argc, char **argv)
     bool warned = false;
     cli_cmd_warn_stale(ctx, list->stale, &warned);
     int rc_fmt = 0;
-    char ferr[CLI_FORMAT_ERRMSG_SIZE];
+    char ferr[SWARM_ERRMSG_SIZE];
     if (cli_format_is_default(format)) {
         cli_view_node_table(ctx->out, list->nodes, list->n_nodes,
                             info != NULL ? info->node_id : NULL, quiet);
@@ -95,7 +95,7 @@ static int cmd_node_ls(struct cli_ctx *ctx, int argc, char **argv)
                                                                  list->n_nodes,
                                                                  info != NULL ? info->node_id
                                                                               : NULL,
-                                                                 ferr, sizeof ferr),
+                                                                 ferr),
                                        ferr);
     }
     cli_cmd_free(info);
@@ -172,9 +172,8 @@ static int cmd_node_inspect(struct cli_ctx *ctx, int argc, char **argv)
             break;
         }
     }
-    char ferr[CLI_FORMAT_ERRMSG_SIZE] = "";
     if (rc == 0 && format != NULL) {
-        rc = cli_format_inspect(ctx->out, format, found, nfound, ferr, sizeof ferr) == 0 ? 0 : 1;
+        rc = cli_format_inspect(ctx->out, ctx->err, format, found, nfound) == 0 ? 0 : 1;
     } else if (rc == 0 && !pretty) {
         cli_json_print_array(ctx->out, found, nfound);
     }
@@ -182,9 +181,6 @@ static int cmd_node_inspect(struct cli_ctx *ctx, int argc, char **argv)
         cli_view_node_pretty(ctx->out, (const Swarm__Node *)found[i]);
     }
     fflush(ctx->out);
-    if (ferr[0] != '\0') {
-        fprintf(ctx->err, "%s\n", ferr);
-    }
     for (int i = 0; i < npos; i++) {
         if (replies[i].status != API_OK) {
             node_report(ctx, pos[i], &replies[i]);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "err.h"
 #include "format.h"
 #include "cmd_service_opts.h"
 #include "json.h"
@@ -23,14 +24,14 @@ static int cmd_service_create(struct cli_ctx *ctx, int argc, char **argv)
     cli_svc_flags(&o, false, flags);
     struct cli_spec spec = {"swarmctl service create", "[OPTIONS] IMAGE [COMMAND] [ARG...]",
                             "Create a new service", NULL, CLI_ARGS_MIN, 1, 0, flags, true};
-    char **pos, err[512];
+    char **pos, err[SWARM_ERRMSG_SIZE];
     int npos, rc;
     if (!cli_cmd_parse(ctx, &spec, argc, argv, &pos, &npos, &rc)) {
         cli_svc_opts_free(&o);
         return rc;
     }
     Swarm__ServiceSpec *s =
-        cli_svc_spec_new(flags, &o, pos[0], pos + 1, (size_t)npos - 1, err, sizeof err);
+        cli_svc_spec_new(flags, &o, pos[0], pos + 1, (size_t)npos - 1, err);
     free(pos);
     if (s != NULL && spec_validate_service(s, err) != 0) {
         protobuf_c_message_free_unpacked(&s->base, NULL);
@@ -113,7 +114,7 @@ static int cmd_service_ls(struct cli_ctx *ctx, int argc, char **argv)
     cli_cmd_warn_stale(ctx, list->stale, &warned);
     bool counts = list->n_running == list->n_services && list->n_desired == list->n_services;
     int rc_fmt = 0;
-    char ferr[CLI_FORMAT_ERRMSG_SIZE];
+    char ferr[SWARM_ERRMSG_SIZE];
     if (cli_format_is_default(format)) {
         cli_view_service_table(ctx->out, list->services, list->n_services,
                                counts ? list->running : NULL, counts ? list->desired : NULL,
@@ -123,7 +124,7 @@ static int cmd_service_ls(struct cli_ctx *ctx, int argc, char **argv)
             ctx,
             cli_view_service_format(ctx->out, format, list->services, list->n_services,
                                     counts ? list->running : NULL,
-                                    counts ? list->desired : NULL, ferr, sizeof ferr),
+                                    counts ? list->desired : NULL, ferr),
             ferr);
     }
     cli_cmd_free(list);
@@ -236,9 +237,8 @@ static int cmd_service_inspect(struct cli_ctx *ctx, int argc, char **argv)
             break;
         }
     }
-    char ferr[CLI_FORMAT_ERRMSG_SIZE] = "";
     if (rc == 0 && format != NULL) {
-        rc = cli_format_inspect(ctx->out, format, found, nfound, ferr, sizeof ferr) == 0 ? 0 : 1;
+        rc = cli_format_inspect(ctx->out, ctx->err, format, found, nfound) == 0 ? 0 : 1;
     } else if (rc == 0 && !pretty) {
         cli_json_print_array(ctx->out, found, nfound);
     }
@@ -246,9 +246,6 @@ static int cmd_service_inspect(struct cli_ctx *ctx, int argc, char **argv)
         cli_view_service_pretty(ctx->out, (const Swarm__Service *)found[i]);
     }
     fflush(ctx->out);
-    if (ferr[0] != '\0') {
-        fprintf(ctx->err, "%s\n", ferr);
-    }
     for (int i = 0; i < npos; i++) {
         if (replies[i].status != API_OK) {
             rc = cli_service_report(ctx, pos[i], &replies[i]);

@@ -5,48 +5,49 @@
 #include <string.h>
 
 #include "cmd_service_opts.h"
+#include "err.h"
 #include "format.h"
 
 /* ------------------------------------------------------ custom flag types */
 
-static int cli_svc_cpus_cb(const char *w, void *v, char *err, size_t size)
+static int cli_svc_cpus_cb(const char *w, void *v, char *errmsg)
 {
-    return cli_svc_parse_cpus(w, v, err, size);
+    return cli_svc_parse_cpus(w, v, errmsg);
 }
 
-static int cli_svc_memory_cb(const char *w, void *v, char *err, size_t size)
+static int cli_svc_memory_cb(const char *w, void *v, char *errmsg)
 {
-    return cli_svc_parse_memory(w, v, err, size);
+    return cli_svc_parse_memory(w, v, errmsg);
 }
 
-static int cli_svc_duration_cb(const char *w, void *v, char *err, size_t size)
+static int cli_svc_duration_cb(const char *w, void *v, char *errmsg)
 {
-    if (cli_parse_duration(w, v, err, size) != 0) {
-        return -1;
+    if (cli_parse_duration(w, v, errmsg) != 0) {
+        return SWARM_EINVAL;
     }
     if (*(int64_t *)v < 0) {
-        snprintf(err, size, "duration cannot be negative");
-        return -1;
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "duration cannot be negative");
+        return SWARM_EINVAL;
     }
     return 0;
 }
 
-static int cli_svc_port_cb(const char *w, void *v, char *err, size_t size)
+static int cli_svc_port_cb(const char *w, void *v, char *errmsg)
 {
     struct cli_svc_ports *ports = v;
     Swarm__PortConfig *pc;
-    if (cli_svc_parse_port(w, &pc, err, size) != 0) {
-        return -1;
+    if (cli_svc_parse_port(w, &pc, errmsg) != 0) {
+        return SWARM_EINVAL;
     }
     ports->items = cli_xrealloc(ports->items, (ports->n + 1) * sizeof *ports->items);
     ports->items[ports->n++] = pc;
     return 0;
 }
 
-static int cli_svc_user_cb(const char *w, void *v, char *err, size_t size)
+static int cli_svc_user_cb(const char *w, void *v, char *errmsg)
 {
-    if (cli_svc_check_user(w, err, size) != 0) {
-        return -1;
+    if (cli_svc_check_user(w, errmsg) != 0) {
+        return SWARM_EINVAL;
     }
     *(const char **)v = w;
     return 0;
@@ -59,39 +60,41 @@ static int cli_svc_strlist_add(struct cli_strlist *l, const char *w)
     return 0;
 }
 
-static int cli_svc_constraint_cb(const char *w, void *v, char *err, size_t size)
+static int cli_svc_constraint_cb(const char *w, void *v, char *errmsg)
 {
-    if (cli_svc_check_constraint(w, err, size) != 0) {
-        return -1;
+    if (cli_svc_check_constraint(w, errmsg) != 0) {
+        return SWARM_EINVAL;
     }
     return cli_svc_strlist_add(v, w);
 }
 
-static int cli_svc_pref_cb(const char *w, void *v, char *err, size_t size)
+static int cli_svc_pref_cb(const char *w, void *v, char *errmsg)
 {
     const char *eq = strchr(w, '=');
     if (eq == NULL || strchr(eq + 1, '=') != NULL) {
-        snprintf(err, size, "placement preference must be of the format \"<strategy>=<arg>\"");
-        return -1;
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                      "placement preference must be of the format \"<strategy>=<arg>\"");
+        return SWARM_EINVAL;
     }
     if ((size_t)(eq - w) != 6 || strncmp(w, "spread", 6) != 0) {
-        snprintf(err, size, "unsupported placement preference %.*s (only spread is supported)",
-                 (int)(eq - w), w);
-        return -1;
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                      "unsupported placement preference %.*s (only spread is supported)",
+                      (int)(eq - w), w);
+        return SWARM_EINVAL;
     }
     return cli_svc_strlist_add(v, w);
 }
 
-static int cli_svc_env_cb(const char *w, void *v, char *err, size_t size)
+static int cli_svc_env_cb(const char *w, void *v, char *errmsg)
 {
     if (w[0] == '=' || w[0] == '\0') {
-        snprintf(err, size, "invalid environment variable: %s", w);
-        return -1;
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "invalid environment variable: %s", w);
+        return SWARM_EINVAL;
     }
     return cli_svc_strlist_add(v, w);
 }
 
-static int cli_svc_condition_cb(const char *w, void *v, char *err, size_t size)
+static int cli_svc_condition_cb(const char *w, void *v, char *errmsg)
 {
     Swarm__RestartCondition *c = v;
     if (strcmp(w, "any") == 0) {
@@ -101,14 +104,15 @@ static int cli_svc_condition_cb(const char *w, void *v, char *err, size_t size)
     } else if (strcmp(w, "on-failure") == 0) {
         *c = SWARM__RESTART_CONDITION__RESTART_CONDITION_ON_FAILURE;
     } else {
-        snprintf(err, size, "invalid restart condition, expected \"none\", \"on-failure\" or "
-                            "\"any\"");
-        return -1;
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                      "invalid restart condition, expected \"none\", \"on-failure\" or "
+                      "\"any\"");
+        return SWARM_EINVAL;
     }
     return 0;
 }
 
-static int cli_svc_action_cb(const char *w, void *v, char *err, size_t size)
+static int cli_svc_action_cb(const char *w, void *v, char *errmsg)
 {
     Swarm__UpdateFailureAction *a = v;
     if (strcmp(w, "pause") == 0) {
@@ -118,13 +122,14 @@ static int cli_svc_action_cb(const char *w, void *v, char *err, size_t size)
     } else if (strcmp(w, "rollback") == 0) {
         *a = SWARM__UPDATE_FAILURE_ACTION__UPDATE_FAILURE_ACTION_ROLLBACK;
     } else {
-        snprintf(err, size, "expected \"pause\", \"continue\" or \"rollback\"");
-        return -1;
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                      "expected \"pause\", \"continue\" or \"rollback\"");
+        return SWARM_EINVAL;
     }
     return 0;
 }
 
-static int cli_svc_order_cb(const char *w, void *v, char *err, size_t size)
+static int cli_svc_order_cb(const char *w, void *v, char *errmsg)
 {
     Swarm__UpdateOrder *o = v;
     if (strcmp(w, "stop-first") == 0) {
@@ -132,23 +137,24 @@ static int cli_svc_order_cb(const char *w, void *v, char *err, size_t size)
     } else if (strcmp(w, "start-first") == 0) {
         *o = SWARM__UPDATE_ORDER__UPDATE_ORDER_START_FIRST;
     } else {
-        snprintf(err, size, "expected \"stop-first\" or \"start-first\"");
-        return -1;
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "expected \"stop-first\" or \"start-first\"");
+        return SWARM_EINVAL;
     }
     return 0;
 }
 
-static int cli_svc_ratio_cb(const char *w, void *v, char *err, size_t size)
+static int cli_svc_ratio_cb(const char *w, void *v, char *errmsg)
 {
     char *end;
     double d = strtod(w, &end);
     if (*w == '\0' || *end != '\0') {
-        snprintf(err, size, "strconv.ParseFloat: parsing \"%s\": invalid syntax", w);
-        return -1;
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                      "strconv.ParseFloat: parsing \"%s\": invalid syntax", w);
+        return SWARM_EINVAL;
     }
     if (d < 0 || d > 1) {
-        snprintf(err, size, "value must be between 0 and 1");
-        return -1;
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "value must be between 0 and 1");
+        return SWARM_EINVAL;
     }
     *(double *)v = d;
     return 0;

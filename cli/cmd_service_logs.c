@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "err.h"
 #include "format.h"
 #include "logs.pb-c.h"
 #include "logs_fmt.h"
@@ -305,7 +306,7 @@ static int logs_stream(struct logs_run *r, Swarm__SubscribeLogsRequest *req)
 
 /* --since: RFC 3339 time ("2024-03-01T10:00:00Z"), unix seconds, or a Go
  * duration before now ("10m"). */
-static int logs_parse_since(const char *s, int64_t *out_ms, char *err, size_t size)
+static int logs_parse_since(const char *s, int64_t *out_ms, char *errmsg)
 {
     int64_t ns;
     struct tm tm = {0};
@@ -314,7 +315,7 @@ static int logs_parse_since(const char *s, int64_t *out_ms, char *err, size_t si
         *out_ms = 0;
         return 0;
     }
-    if (cli_parse_duration(s, &ns, err, size) == 0) {
+    if (cli_parse_duration(s, &ns, errmsg) == 0) {
         *out_ms = cli_now_ms() - ns / 1000000;
         return 0;
     }
@@ -338,9 +339,10 @@ static int logs_parse_since(const char *s, int64_t *out_ms, char *err, size_t si
             return 0;
         }
     }
-    snprintf(err, size, "invalid value for \"since\": could not parse \"%s\" as a time or a duration",
-             s);
-    return -1;
+    errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                  "invalid value for \"since\": could not parse \"%s\" as a time or a duration",
+                  s);
+    return SWARM_EINVAL;
 }
 
 int cmd_service_logs(struct cli_ctx *ctx, int argc, char **argv)
@@ -376,7 +378,7 @@ int cmd_service_logs(struct cli_ctx *ctx, int argc, char **argv)
     Swarm__LogSelector sel = SWARM__LOG_SELECTOR__INIT;
     Swarm__LogOptions opts = SWARM__LOG_OPTIONS__INIT;
     struct cli_reply srep, trep = {0};
-    char **pos, err[256], *id;
+    char **pos, err[SWARM_ERRMSG_SIZE], *id;
     int npos, rc;
     (void)details;
     if (!cli_cmd_parse(ctx, &spec, argc, argv, &pos, &npos, &rc)) {
@@ -385,11 +387,11 @@ int cmd_service_logs(struct cli_ctx *ctx, int argc, char **argv)
     opts.follow = follow;
     opts.tail = -1;
     if (strcmp(tail, "all") != 0 && tail[0] != '\0') {
-        if (cli_parse_int(tail, &opts.tail, err, sizeof err) != 0 || opts.tail < 0) {
+        if (cli_parse_int(tail, &opts.tail, err) != 0 || opts.tail < 0) {
             opts.tail = -1; /* Docker: anything else means all */
         }
     }
-    if (logs_parse_since(since, &opts.since_ms, err, sizeof err) != 0) {
+    if (logs_parse_since(since, &opts.since_ms, err) != 0) {
         free(pos);
         return cli_cmd_errorf(ctx, "%s", err);
     }

@@ -8,6 +8,7 @@
 
 #include "cmd_service_opts.h"
 #include "edit.h"
+#include "err.h"
 #include "format.h"
 #include "pbcopy.h"
 
@@ -106,7 +107,7 @@ static const char *const cli_svc_health_flags[] = {
  * update only the fields given change; --no-healthcheck leaves ["NONE"]
  * alone; --health-cmd "" drops the test (inherit: none here). */
 static int cli_svc_apply_health(Swarm__ContainerSpec *c, const struct cli_flag *flags,
-                                const struct cli_svc_opts *o, char *err, size_t size)
+                                const struct cli_svc_opts *o, char *errmsg)
 {
     bool any = false;
     for (size_t i = 0; i < sizeof cli_svc_health_flags / sizeof *cli_svc_health_flags; i++) {
@@ -114,12 +115,13 @@ static int cli_svc_apply_health(Swarm__ContainerSpec *c, const struct cli_flag *
     }
     bool none = cli_svc_changed(flags, "no-healthcheck") && o->no_healthcheck;
     if (none && any) {
-        snprintf(err, size, "--no-healthcheck conflicts with --health-* options");
-        return -1;
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                      "--no-healthcheck conflicts with --health-* options");
+        return SWARM_EINVAL;
     }
     if (cli_svc_changed(flags, "health-retries") && o->health_retries < 0) {
-        snprintf(err, size, "--health-retries cannot be negative");
-        return -1;
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "--health-retries cannot be negative");
+        return SWARM_EINVAL;
     }
     if (!none && !any) {
         return 0;
@@ -164,21 +166,23 @@ static int cli_svc_apply_health(Swarm__ContainerSpec *c, const struct cli_flag *
 
 /* The flags create and update share. */
 static int cli_svc_apply_common(Swarm__ServiceSpec *s, const struct cli_flag *flags,
-                                const struct cli_svc_opts *o, char *err, size_t size)
+                                const struct cli_svc_opts *o, char *errmsg)
 {
     Swarm__TaskSpec *t = cli_svc_task(s);
     bool global = s->mode_case == SWARM__SERVICE_SPEC__MODE_GLOBAL;
     if (cli_svc_changed(flags, "replicas")) {
         if (global) {
-            snprintf(err, size, "replicas can only be used with replicated mode");
-            return -1;
+            errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                          "replicas can only be used with replicated mode");
+            return SWARM_EINVAL;
         }
         s->replicated->replicas = o->replicas;
     }
     if (cli_svc_changed(flags, "replicas-max-per-node")) {
         if (global) {
-            snprintf(err, size, "replicas-max-per-node can only be used with replicated mode");
-            return -1;
+            errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                          "replicas-max-per-node can only be used with replicated mode");
+            return SWARM_EINVAL;
         }
         t->placement->max_replicas = o->max_replicas;
     }
@@ -213,8 +217,8 @@ static int cli_svc_apply_common(Swarm__ServiceSpec *s, const struct cli_flag *fl
     if (cli_svc_changed(flags, "user")) {
         cli_svc_set_str(&t->container->user, o->user);
     }
-    if (cli_svc_apply_health(t->container, flags, o, err, size) != 0) {
-        return -1;
+    if (cli_svc_apply_health(t->container, flags, o, errmsg) != 0) {
+        return SWARM_EINVAL;
     }
     cli_svc_apply_update_config(flags, "update", &o->update, s->update);
     cli_svc_apply_update_config(flags, "rollback", &o->rollback, s->rollback);
@@ -256,7 +260,7 @@ static void cli_svc_push_env(char ***env, size_t *n, const char *word)
 }
 
 static int cli_svc_new_fill(Swarm__ServiceSpec *s, const struct cli_flag *flags,
-                            const struct cli_svc_opts *o, char *err, size_t size)
+                            const struct cli_svc_opts *o, char *errmsg)
 {
     Swarm__TaskSpec *t = cli_svc_task(s);
     char key[256];
@@ -264,8 +268,9 @@ static int cli_svc_new_fill(Swarm__ServiceSpec *s, const struct cli_flag *flags,
     cli_svc_set_str(&s->annotations->name, o->name != NULL ? o->name : "");
     for (size_t i = 0; i < o->label.n; i++) {
         if (cli_label_parse(o->label.items[i], key, sizeof key, &value) != 0) {
-            snprintf(err, size, "invalid label '%s': empty key", o->label.items[i]);
-            return -1;
+            errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                          "invalid label '%s': empty key", o->label.items[i]);
+            return SWARM_EINVAL;
         }
         cli_labels_set(&s->annotations, key, value);
     }
@@ -285,17 +290,18 @@ static int cli_svc_new_fill(Swarm__ServiceSpec *s, const struct cli_flag *flags,
         t->placement->preferences[t->placement->n_preferences++] = p;
     }
     cli_svc_push_ports(s->endpoint, &o->publish);
-    return cli_svc_apply_common(s, flags, o, err, size);
+    return cli_svc_apply_common(s, flags, o, errmsg);
 }
 
 Swarm__ServiceSpec *cli_svc_spec_new(const struct cli_flag *flags,
                                      const struct cli_svc_opts *o,
                                      const char *image, char *const *args,
-                                     size_t nargs, char *err, size_t err_size)
+                                     size_t nargs, char *errmsg)
 {
     const char *mode = o->mode != NULL ? o->mode : "replicated";
     if (strcmp(mode, "replicated") != 0 && strcmp(mode, "global") != 0) {
-        snprintf(err, err_size, "Unknown mode: %s, only replicated and global supported", mode);
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                      "Unknown mode: %s, only replicated and global supported", mode);
         return NULL;
     }
     Swarm__ServiceSpec *s = cli_xrealloc(NULL, sizeof *s);
@@ -319,7 +325,7 @@ Swarm__ServiceSpec *cli_svc_spec_new(const struct cli_flag *flags,
     t->restart->delay_ms = CLI_SVC_RESTART_DELAY_MS;
     cli_svc_default_update_config(s->update);
     cli_svc_default_update_config(s->rollback);
-    if (cli_svc_new_fill(s, flags, o, err, err_size) != 0) {
+    if (cli_svc_new_fill(s, flags, o, errmsg) != 0) {
         protobuf_c_message_free_unpacked(&s->base, NULL);
         return NULL;
     }
@@ -404,14 +410,15 @@ static void cli_svc_update_constraints(Swarm__Placement *p, const struct cli_svc
 }
 
 static int cli_svc_update_labels(Swarm__ServiceSpec *s, const struct cli_svc_opts *o,
-                                 char *err, size_t size)
+                                 char *errmsg)
 {
     char key[256];
     const char *value;
     for (size_t i = 0; i < o->label_add.n; i++) {
         if (cli_label_parse(o->label_add.items[i], key, sizeof key, &value) != 0) {
-            snprintf(err, size, "invalid label '%s': empty key", o->label_add.items[i]);
-            return -1;
+            errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                          "invalid label '%s': empty key", o->label_add.items[i]);
+            return SWARM_EINVAL;
         }
         cli_labels_set(&s->annotations, key, value);
     }
@@ -424,12 +431,12 @@ static int cli_svc_update_labels(Swarm__ServiceSpec *s, const struct cli_svc_opt
 /* --publish-rm TARGET[/PROTOCOL]; --publish-add replaces a port with the same
  * published port and protocol (or target, when none is published). */
 static int cli_svc_update_ports(Swarm__EndpointSpec *e, const struct cli_svc_opts *o,
-                                char *err, size_t size)
+                                char *errmsg)
 {
     for (size_t i = 0; i < o->publish_rm.n; i++) {
         Swarm__PortConfig *rm;
-        if (cli_svc_parse_port(o->publish_rm.items[i], &rm, err, size) != 0) {
-            return -1;
+        if (cli_svc_parse_port(o->publish_rm.items[i], &rm, errmsg) != 0) {
+            return SWARM_EINVAL;
         }
         bool any_proto = strchr(o->publish_rm.items[i], '/') == NULL &&
                          strstr(o->publish_rm.items[i], "protocol=") == NULL;
@@ -461,13 +468,12 @@ static int cli_svc_update_ports(Swarm__EndpointSpec *e, const struct cli_svc_opt
     return 0;
 }
 
-static int cli_svc_update_args(Swarm__ContainerSpec *c, const char *line, char *err,
-                               size_t size)
+static int cli_svc_update_args(Swarm__ContainerSpec *c, const char *line, char *errmsg)
 {
     char **words;
     size_t n;
-    if (cli_svc_split_words(line, &words, &n, err, size) != 0) {
-        return -1;
+    if (cli_svc_split_words(line, &words, &n, errmsg) != 0) {
+        return SWARM_EINVAL;
     }
     for (size_t i = 0; i < c->n_args; i++) {
         free(c->args[i]);
@@ -479,31 +485,30 @@ static int cli_svc_update_args(Swarm__ContainerSpec *c, const char *line, char *
 }
 
 int cli_svc_spec_update(Swarm__ServiceSpec *s, const struct cli_flag *flags,
-                        const struct cli_svc_opts *o, char *err, size_t size)
+                        const struct cli_svc_opts *o, char *errmsg)
 {
     Swarm__TaskSpec *t = cli_svc_task(s);
     if (s->mode_case == SWARM__SERVICE_SPEC__MODE_REPLICATED) {
         CLI_SVC_ENSURE(s->replicated, swarm__replicated_service__init);
     }
-    if (cli_svc_apply_common(s, flags, o, err, size) != 0) {
-        return -1;
+    if (cli_svc_apply_common(s, flags, o, errmsg) != 0) {
+        return SWARM_EINVAL;
     }
     if (cli_svc_changed(flags, "image")) {
         if (*o->image == '\0') {
-            snprintf(err, size, "image cannot be empty");
-            return -1;
+            errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "image cannot be empty");
+            return SWARM_EINVAL;
         }
         cli_svc_set_str(&t->container->image, o->image);
     }
-    if (cli_svc_changed(flags, "args") && cli_svc_update_args(t->container, o->args, err,
-                                                               size) != 0) {
-        return -1;
+    if (cli_svc_changed(flags, "args") && cli_svc_update_args(t->container, o->args, errmsg) != 0) {
+        return SWARM_EINVAL;
     }
     cli_svc_update_env(t->container, o);
     cli_svc_update_constraints(t->placement, o);
-    if (cli_svc_update_labels(s, o, err, size) != 0 ||
-        cli_svc_update_ports(s->endpoint, o, err, size) != 0) {
-        return -1;
+    if (cli_svc_update_labels(s, o, errmsg) != 0 ||
+        cli_svc_update_ports(s->endpoint, o, errmsg) != 0) {
+        return SWARM_EINVAL;
     }
     if (o->force) {
         t->force_update++;

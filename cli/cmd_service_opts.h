@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "args.h"
+#include "err.h"
 #include "objects.pb-c.h"
 
 /* What Docker applies when a flag is absent. */
@@ -84,16 +85,16 @@ void cli_svc_opts_free(struct cli_svc_opts *o);
 
 /* `service create`: a spec with Docker's defaults, then the flags. IMAGE is
  * the program, args its arguments. Returns the spec, or NULL with the reason
- * in err (e.g. "replicas can only be used with replicated mode"). */
+ * in errmsg (e.g. "replicas can only be used with replicated mode"). */
 Swarm__ServiceSpec *cli_svc_spec_new(const struct cli_flag *flags,
                                      const struct cli_svc_opts *o,
                                      const char *image, char *const *args,
-                                     size_t nargs, char *err, size_t err_size);
+                                     size_t nargs, char *errmsg);
 
 /* `service update`: edit `spec` (read from swarmd) with the flags given.
- * Returns 0, or -1 with the reason in err. */
+ * Returns 0, or a negative SWARM_E* code with the reason in errmsg. */
 int cli_svc_spec_update(Swarm__ServiceSpec *spec, const struct cli_flag *flags,
-                        const struct cli_svc_opts *o, char *err, size_t err_size);
+                        const struct cli_svc_opts *o, char *errmsg);
 
 /* `service scale`: set the replica count. Returns 0, or -1 for a global
  * service. */
@@ -102,28 +103,26 @@ int cli_svc_spec_scale(Swarm__ServiceSpec *spec, uint64_t replicas);
 /* ----------------------------------------------------- value parsers */
 
 /* Docker's NanoCPUs: "0.5" -> 500000000. */
-int cli_svc_parse_cpus(const char *s, int64_t *nano, char *err, size_t size);
+int cli_svc_parse_cpus(const char *s, int64_t *nano, char *errmsg);
 
 /* go-units RAMInBytes: "512MB", "1GiB", "100m", "1024" (binary units). */
-int cli_svc_parse_memory(const char *s, int64_t *bytes, char *err, size_t size);
+int cli_svc_parse_memory(const char *s, int64_t *bytes, char *errmsg);
 
 /* A --publish value, long ("mode=host,published=8080,target=80") or short
  * ("8080:80", "80/udp") syntax. The port is allocated (caller frees with
  * protobuf_c_message_free_unpacked). */
-int cli_svc_parse_port(const char *s, Swarm__PortConfig **port, char *err,
-                       size_t size);
+int cli_svc_parse_port(const char *s, Swarm__PortConfig **port, char *errmsg);
 
 /* A --user value: <name|uid>[:<group|gid>], resolved later on the node
  * that runs the task; here only its shape is checked (one or two non-empty
  * parts, no spaces or control characters, at most 256 bytes). */
-int cli_svc_check_user(const char *s, char *err, size_t size);
+int cli_svc_check_user(const char *s, char *errmsg);
 
 /* swarmkit's constraint syntax: "KEY==VALUE" or "KEY!=VALUE". */
-int cli_svc_check_constraint(const char *s, char *err, size_t size);
+int cli_svc_check_constraint(const char *s, char *errmsg);
 
 /* Split a --args string into words as a POSIX shell would (quotes and
  * backslashes). *words is allocated, each word too. */
-int cli_svc_split_words(const char *s, char ***words, size_t *n, char *err,
-                        size_t size);
+int cli_svc_split_words(const char *s, char ***words, size_t *n, char *errmsg);
 
 #endif

@@ -10,24 +10,25 @@
 #include <strings.h>
 
 #include "cmd_service_opts.h"
+#include "err.h"
 #include "vec.h"
 
-int cli_svc_parse_cpus(const char *s, int64_t *nano, char *err, size_t size)
+int cli_svc_parse_cpus(const char *s, int64_t *nano, char *errmsg)
 {
     const char *p = s;
     int64_t whole = 0, frac = 0;
     int ndigits = 0, nfrac = 0;
     if (*p == '-') {
-        snprintf(err, size, "value cannot be negative");
-        return -1;
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "value cannot be negative");
+        return SWARM_EINVAL;
     }
     if (*p == '+') {
         p++;
     }
     for (; isdigit((unsigned char)*p); p++, ndigits++) {
         if (whole > INT64_MAX / 10 / 1000000000) {
-            snprintf(err, size, "value is too large");
-            return -1;
+            errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "value is too large");
+            return SWARM_EINVAL;
         }
         whole = whole * 10 + (*p - '0');
     }
@@ -35,8 +36,8 @@ int cli_svc_parse_cpus(const char *s, int64_t *nano, char *err, size_t size)
         for (p++; isdigit((unsigned char)*p); p++, nfrac++) {
             if (nfrac >= 9) {
                 if (*p != '0') {
-                    snprintf(err, size, "value is too precise");
-                    return -1;
+                    errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "value is too precise");
+                    return SWARM_EINVAL;
                 }
                 continue;
             }
@@ -44,8 +45,8 @@ int cli_svc_parse_cpus(const char *s, int64_t *nano, char *err, size_t size)
         }
     }
     if (*p != '\0' || ndigits + nfrac == 0) {
-        snprintf(err, size, "failed to parse %s as a rational number", s);
-        return -1;
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "failed to parse %s as a rational number", s);
+        return SWARM_EINVAL;
     }
     for (int i = nfrac < 9 ? nfrac : 9; i < 9; i++) {
         frac *= 10;
@@ -55,7 +56,7 @@ int cli_svc_parse_cpus(const char *s, int64_t *nano, char *err, size_t size)
 }
 
 /* `^(\d+(\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$`, every unit 1024-based. */
-int cli_svc_parse_memory(const char *s, int64_t *bytes, char *err, size_t size)
+int cli_svc_parse_memory(const char *s, int64_t *bytes, char *errmsg)
 {
     static const char units[] = "kmgtp";
     const char *p = s;
@@ -96,8 +97,8 @@ int cli_svc_parse_memory(const char *s, int64_t *bytes, char *err, size_t size)
     *bytes = (int64_t)v;
     return 0;
 invalid:
-    snprintf(err, size, "invalid size: '%s'", s);
-    return -1;
+    errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "invalid size: '%s'", s);
+    return SWARM_EINVAL;
 }
 
 static Swarm__PortConfig *cli_svc_port_new(void)
@@ -122,30 +123,30 @@ static void cli_svc_port_set(char **field, const char *v)
 }
 
 /* strconv.ParseUint(v, 10, 16) */
-static int cli_svc_parse_port_number(const char *v, uint32_t *out, char *err,
-                                     size_t size)
+static int cli_svc_parse_port_number(const char *v, uint32_t *out, char *errmsg)
 {
     uint64_t n;
-    if (cli_parse_uint(v, &n, err, size) != 0 || (v[0] == '0' && v[1] == 'x')) {
-        snprintf(err, size, "strconv.ParseUint: parsing \"%s\": invalid syntax", v);
-        return -1;
+    if (cli_parse_uint(v, &n, errmsg) != 0 || (v[0] == '0' && v[1] == 'x')) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                      "strconv.ParseUint: parsing \"%s\": invalid syntax", v);
+        return SWARM_EINVAL;
     }
     if (n > 65535) {
-        snprintf(err, size, "strconv.ParseUint: parsing \"%s\": value out of range", v);
-        return -1;
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                      "strconv.ParseUint: parsing \"%s\": value out of range", v);
+        return SWARM_EINVAL;
     }
     *out = (uint32_t)n;
     return 0;
 }
 
-static int cli_svc_port_field(Swarm__PortConfig *pc, const char *field, char *err,
-                              size_t size)
+static int cli_svc_port_field(Swarm__PortConfig *pc, const char *field, char *errmsg)
 {
     char key[32], value[64];
     const char *eq = strchr(field, '=');
     if (eq == NULL || (size_t)(eq - field) >= sizeof key || strlen(eq + 1) >= sizeof value) {
-        snprintf(err, size, "invalid field %s", field);
-        return -1;
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "invalid field %s", field);
+        return SWARM_EINVAL;
     }
     snprintf(key, sizeof key, "%.*s", (int)(eq - field), field);
     snprintf(value, sizeof value, "%s", eq + 1);
@@ -157,57 +158,55 @@ static int cli_svc_port_field(Swarm__PortConfig *pc, const char *field, char *er
     }
     if (strcmp(key, "protocol") == 0) {
         if (strcmp(value, "tcp") != 0 && strcmp(value, "udp") != 0 && strcmp(value, "sctp") != 0) {
-            snprintf(err, size, "invalid protocol value %s", value);
-            return -1;
+            errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "invalid protocol value %s", value);
+            return SWARM_EINVAL;
         }
         cli_svc_port_set(&pc->protocol, value);
     } else if (strcmp(key, "mode") == 0) {
         if (strcmp(value, "ingress") != 0 && strcmp(value, "host") != 0) {
-            snprintf(err, size, "invalid publish mode value %s", value);
-            return -1;
+            errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "invalid publish mode value %s", value);
+            return SWARM_EINVAL;
         }
         cli_svc_port_set(&pc->publish_mode, value);
     } else if (strcmp(key, "target") == 0) {
-        return cli_svc_parse_port_number(value, &pc->target_port, err, size);
+        return cli_svc_parse_port_number(value, &pc->target_port, errmsg);
     } else if (strcmp(key, "published") == 0) {
-        return cli_svc_parse_port_number(value, &pc->published_port, err, size);
+        return cli_svc_parse_port_number(value, &pc->published_port, errmsg);
     } else {
-        snprintf(err, size, "invalid field key %s", key);
-        return -1;
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "invalid field key %s", key);
+        return SWARM_EINVAL;
     }
     return 0;
 }
 
 /* "mode=host,published=8080,target=80,protocol=udp" */
-static int cli_svc_parse_port_long(const char *s, Swarm__PortConfig *pc, char *err,
-                                   size_t size)
+static int cli_svc_parse_port_long(const char *s, Swarm__PortConfig *pc, char *errmsg)
 {
     char *copy = strdup(s), *save = NULL;
     int rv = copy != NULL ? 0 : -1;
     for (char *f = strtok_r(copy, ",", &save); f != NULL && rv == 0;
          f = strtok_r(NULL, ",", &save)) {
-        rv = cli_svc_port_field(pc, f, err, size);
+        rv = cli_svc_port_field(pc, f, errmsg);
     }
     free(copy);
     if (rv == 0 && pc->target_port == 0) {
-        snprintf(err, size, "missing mandatory field \"target\"");
-        rv = -1;
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "missing mandatory field \"target\"");
+        rv = SWARM_EINVAL;
     }
     return rv;
 }
 
 /* nat.ParsePortSpec, without IPs and ranges: "8080:80", "80", "53:53/udp". */
-static int cli_svc_parse_port_short(const char *s, Swarm__PortConfig *pc, char *err,
-                                    size_t size)
+static int cli_svc_parse_port_short(const char *s, Swarm__PortConfig *pc, char *errmsg)
 {
-    char buf[64], msg[128];
+    char buf[64], msg[SWARM_ERRMSG_SIZE];
     snprintf(buf, sizeof buf, "%s", s);
     char *proto = strchr(buf, '/');
     if (proto != NULL) {
         *proto++ = '\0';
         if (strcmp(proto, "tcp") != 0 && strcmp(proto, "udp") != 0 && strcmp(proto, "sctp") != 0) {
-            snprintf(err, size, "Invalid proto: %s", proto);
-            return -1;
+            errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "Invalid proto: %s", proto);
+            return SWARM_EINVAL;
         }
         cli_svc_port_set(&pc->protocol, proto);
     }
@@ -215,31 +214,30 @@ static int cli_svc_parse_port_short(const char *s, Swarm__PortConfig *pc, char *
     if (target != NULL) {
         *target++ = '\0';
         if (strchr(buf, ':') != NULL ||
-            cli_svc_parse_port_number(buf, &pc->published_port, msg, sizeof msg) != 0) {
-            snprintf(err, size, "Invalid hostPort: %s", buf);
-            return -1;
+            cli_svc_parse_port_number(buf, &pc->published_port, msg) != 0) {
+            errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "Invalid hostPort: %s", buf);
+            return SWARM_EINVAL;
         }
     } else {
         target = buf;
     }
-    if (cli_svc_parse_port_number(target, &pc->target_port, msg, sizeof msg) != 0 ||
+    if (cli_svc_parse_port_number(target, &pc->target_port, msg) != 0 ||
         pc->target_port == 0) {
-        snprintf(err, size, "Invalid containerPort: %s", target);
-        return -1;
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "Invalid containerPort: %s", target);
+        return SWARM_EINVAL;
     }
     return 0;
 }
 
-int cli_svc_parse_port(const char *s, Swarm__PortConfig **port, char *err,
-                       size_t size)
+int cli_svc_parse_port(const char *s, Swarm__PortConfig **port, char *errmsg)
 {
     Swarm__PortConfig *pc = cli_svc_port_new();
     if (pc == NULL) {
-        snprintf(err, size, "out of memory");
-        return -1;
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "out of memory");
+        return SWARM_ENOMEM;
     }
-    int rv = strchr(s, '=') != NULL ? cli_svc_parse_port_long(s, pc, err, size)
-                                    : cli_svc_parse_port_short(s, pc, err, size);
+    int rv = strchr(s, '=') != NULL ? cli_svc_parse_port_long(s, pc, errmsg)
+                                    : cli_svc_parse_port_short(s, pc, errmsg);
     if (rv == 0 && *pc->protocol == '\0') {
         cli_svc_port_set(&pc->protocol, "tcp");
     }
@@ -248,7 +246,7 @@ int cli_svc_parse_port(const char *s, Swarm__PortConfig **port, char *err,
     }
     if (rv != 0) {
         protobuf_c_message_free_unpacked(&pc->base, NULL);
-        return -1;
+        return rv;
     }
     *port = pc;
     return 0;
@@ -291,7 +289,7 @@ static void cli_svc_trim(const char **s, size_t *len)
     }
 }
 
-int cli_svc_check_user(const char *s, char *err, size_t size)
+int cli_svc_check_user(const char *s, char *errmsg)
 {
     const char *colon = strchr(s, ':');
     size_t n = strlen(s);
@@ -301,13 +299,14 @@ int cli_svc_check_user(const char *s, char *err, size_t size)
         ok = (unsigned char)s[i] > ' ' && s[i] != 0x7f;
     }
     if (!ok) {
-        snprintf(err, size, "invalid user \"%s\": want <name|uid>[:<group|gid>]", s);
-        return -1;
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                      "invalid user \"%s\": want <name|uid>[:<group|gid>]", s);
+        return SWARM_EINVAL;
     }
     return 0;
 }
 
-int cli_svc_check_constraint(const char *s, char *err, size_t size)
+int cli_svc_check_constraint(const char *s, char *errmsg)
 {
     static const char *const ops[] = {"==", "!="};
     for (size_t i = 0; i < 2; i++) {
@@ -320,17 +319,17 @@ int cli_svc_check_constraint(const char *s, char *err, size_t size)
         cli_svc_trim(&k, &klen);
         cli_svc_trim(&v, &vlen);
         if (!cli_svc_is_key(k, klen)) {
-            snprintf(err, size, "key '%.*s' is invalid", (int)klen, k);
-            return -1;
+            errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "key '%.*s' is invalid", (int)klen, k);
+            return SWARM_EINVAL;
         }
         if (!cli_svc_is_value(v, vlen)) {
-            snprintf(err, size, "value '%.*s' is invalid", (int)vlen, v);
-            return -1;
+            errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "value '%.*s' is invalid", (int)vlen, v);
+            return SWARM_EINVAL;
         }
         return 0;
     }
-    snprintf(err, size, "constraint expected one operator from ==, !=");
-    return -1;
+    errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "constraint expected one operator from ==, !=");
+    return SWARM_EINVAL;
 }
 
 /* ------------------------------------------------------------ shell words */
@@ -344,8 +343,7 @@ static int cli_svc_word_push(char ***words, size_t *n, size_t *cap, const char *
     return 0;
 }
 
-int cli_svc_split_words(const char *s, char ***words, size_t *n, char *err,
-                        size_t size)
+int cli_svc_split_words(const char *s, char ***words, size_t *n, char *errmsg)
 {
     size_t cap = strlen(s) + 1, len = 0, words_cap = 0;
     char *w = malloc(cap);
@@ -353,19 +351,21 @@ int cli_svc_split_words(const char *s, char ***words, size_t *n, char *err,
     char quote = 0;
     *words = NULL;
     *n = 0;
+    int rv = SWARM_ENOMEM;
     if (w == NULL) {
-        snprintf(err, size, "out of memory");
-        return -1;
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "out of memory");
+        return rv;
     }
     for (const char *p = s;; p++) {
         char c = *p;
         if (c == '\0' || (quote == 0 && isspace((unsigned char)c))) {
             if (quote != 0) {
-                snprintf(err, size, "invalid command line string");
+                errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "invalid command line string");
+                rv = SWARM_EINVAL;
                 goto fail;
             }
             if (in_word && cli_svc_word_push(words, n, &words_cap, w, len) != 0) {
-                snprintf(err, size, "out of memory");
+                errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "out of memory");
                 goto fail;
             }
             in_word = false;
@@ -396,5 +396,5 @@ fail:
     free(*words);
     *words = NULL;
     *n = 0;
-    return -1;
+    return rv;
 }

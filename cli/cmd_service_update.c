@@ -69,8 +69,8 @@ struct service_update {
 static int service_update_edit(struct cli_ctx *ctx, Swarm__ServiceSpec *spec, void *data)
 {
     const struct service_update *u = data;
-    char err[512];
-    if (cli_svc_spec_update(spec, u->flags, u->opts, err, sizeof err) != 0) {
+    char err[SWARM_ERRMSG_SIZE];
+    if (cli_svc_spec_update(spec, u->flags, u->opts, err) != 0) {
         return cli_cmd_errorf(ctx, "%s", err);
     }
     return 0;
@@ -156,9 +156,9 @@ static int service_scale_edit(struct cli_ctx *ctx, Swarm__ServiceSpec *spec, voi
 static int service_scale_arg(const char *arg, char *name, size_t size, uint64_t *n)
 {
     const char *eq = strchr(arg, '=');
-    char err[128];
+    char err[SWARM_ERRMSG_SIZE];
     if (eq == NULL || eq == arg || (size_t)(eq - arg) >= size ||
-        cli_parse_uint(eq + 1, n, err, sizeof err) != 0) {
+        cli_parse_uint(eq + 1, n, err) != 0) {
         return -1;
     }
     snprintf(name, size, "%.*s", (int)(eq - arg), arg);

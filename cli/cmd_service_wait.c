@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "err.h"
 #include "format.h"
 #include "progress.h"
 #include "view_format.h"
@@ -123,9 +124,8 @@ int cli_task_ps(struct cli_ctx *ctx, char *const *scopes, size_t n_scopes,
         if (cli_format_is_default(v.format)) {
             cli_view_task_table(ctx->out, all, n, &v);
         } else {
-            char ferr[CLI_FORMAT_ERRMSG_SIZE];
-            rc = cli_cmd_format_result(ctx, cli_view_task_format(ctx->out, all, n, &v, ferr,
-                                                                 sizeof ferr),
+            char ferr[SWARM_ERRMSG_SIZE];
+            rc = cli_cmd_format_result(ctx, cli_view_task_format(ctx->out, all, n, &v, ferr),
                                        ferr);
         }
         cli_cmd_free(nodes);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "api.h"
+#include "err.h"
 
 #define CLI_DEFAULT_SOCKET "/var/lib/swarmd/swarmd.sock"
 #define CLI_DEFAULT_TIMEOUT_MS 30000
@@ -26,7 +27,7 @@ struct cli_conn {
     enum cli_conn_state state;
     char path[PATH_MAX];
     uint64_t timeout_ms; /* per call */
-    char errmsg[256];    /* why the dial failed */
+    char errmsg[SWARM_ERRMSG_SIZE]; /* why the dial failed */
 };
 
 /* The outcome of one call. On API_OK, resp is an owned copy of the answer
@@ -34,7 +35,7 @@ struct cli_conn {
 struct cli_reply {
     enum api_status status;
     bool unreachable; /* swarmd could not be reached (no answer at all) */
-    char message[1024];
+    char message[SWARM_ERRMSG_SIZE];
     ProtobufCMessage *resp;
 };
 

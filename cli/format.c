@@ -3,6 +3,7 @@
  * time.ParseDuration and Duration.String. Docker users read these outputs
  * with their eyes and with scripts, so the exact shapes matter. */
 #include "format.h"
+#include "err.h"
 #include "escape.h"
 #include "vec.h"
 
@@ -258,8 +259,7 @@ static int cli_duration_element(const char **sp, uint64_t *out,
     return 0;
 }
 
-int cli_parse_duration(const char *orig, int64_t *ns, char *errmsg,
-                       size_t errmsg_size)
+int cli_parse_duration(const char *orig, int64_t *ns, char *errmsg)
 {
     const char *s = orig;
     uint64_t d = 0;
@@ -284,15 +284,15 @@ int cli_parse_duration(const char *orig, int64_t *ns, char *errmsg,
         }
         int rv = cli_duration_element(&s, &v, &u, &ulen);
         if (rv == -2) {
-            snprintf(errmsg, errmsg_size,
-                     "time: missing unit in duration \"%s\"", orig);
-            return -1;
+            errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                          "time: missing unit in duration \"%s\"", orig);
+            return SWARM_EINVAL;
         }
         if (rv == -3) {
-            snprintf(errmsg, errmsg_size,
-                     "time: unknown unit \"%.*s\" in duration \"%s\"",
-                     (int)ulen, u, orig);
-            return -1;
+            errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                          "time: unknown unit \"%.*s\" in duration \"%s\"",
+                          (int)ulen, u, orig);
+            return SWARM_EINVAL;
         }
         if (rv != 0 || (d += v) > CLI_DUR_MAX) {
             goto invalid;
@@ -304,8 +304,8 @@ int cli_parse_duration(const char *orig, int64_t *ns, char *errmsg,
     *ns = neg ? (int64_t)(0 - d) : (int64_t)d;
     return 0;
 invalid:
-    snprintf(errmsg, errmsg_size, "time: invalid duration \"%s\"", orig);
-    return -1;
+    errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "time: invalid duration \"%s\"", orig);
+    return SWARM_EINVAL;
 }
 
 /* "<int>[.<frac without trailing zeros>]" of v / 10^prec. */

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "err.h"
+
 #define CLI_NS_PER_MS INT64_C(1000000)
 #define CLI_NS_PER_S INT64_C(1000000000)
 
@@ -50,10 +52,9 @@ void cli_table_free(struct cli_table *t);
 /* ------------------------------------------------------- durations, sizes */
 
 /* Parse a Go duration ("5s", "1m30s", "500ms", "2160h", "-1.5h", "0") into
- * nanoseconds. Returns 0, or -1 with Go's error text in errmsg, e.g.
+ * nanoseconds. Returns 0, or SWARM_EINVAL with Go's error text in errmsg, e.g.
  * `time: unknown unit "x" in duration "5x"`. */
-int cli_parse_duration(const char *s, int64_t *ns, char *errmsg,
-                       size_t errmsg_size);
+int cli_parse_duration(const char *s, int64_t *ns, char *errmsg);
 
 /* Go's Duration.String(): "1m30s", "500ms", "2160h0m0s", "0s". */
 void cli_format_go_duration(int64_t ns, char *buf, size_t size);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
 #include "format.h"
 #include "tmpl_tree.h"
 
@@ -25,8 +26,7 @@ struct exec {
     const struct tmpl_node *at; /* the node being evaluated, for errors */
     bool failed;
     enum { LOOP_NONE, LOOP_BREAK, LOOP_CONTINUE } loop;
-    char *errmsg;
-    size_t errmsg_size;
+    char *errmsg; /* SWARM_ERRMSG_SIZE bytes */
 };
 
 /* A bound on pad's spaces, so a typo cannot ask for gigabytes. */
@@ -70,12 +70,12 @@ static void errorf(struct exec *e, const char *fmt, ...)
             strcpy(node + 20, "...");
         }
     }
-    size_t o = (size_t)snprintf(e->errmsg, e->errmsg_size, "%sexecuting \"\" at <%s>: ", where,
+    size_t o = (size_t)snprintf(e->errmsg, SWARM_ERRMSG_SIZE, "%sexecuting \"\" at <%s>: ", where,
                                 node);
-    if (o < e->errmsg_size) {
+    if (o < SWARM_ERRMSG_SIZE) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(e->errmsg + o, e->errmsg_size - o, fmt, ap);
+        vsnprintf(e->errmsg + o, SWARM_ERRMSG_SIZE - o, fmt, ap);
         va_end(ap);
     }
 }
@@ -831,10 +831,9 @@ static void walk_list(struct exec *e, const struct tmpl_value *dot, const struct
 }
 
 int tmpl_execute(const struct tmpl *t, FILE *out, const struct tmpl_value *dot, unsigned flags,
-                 char *errmsg, size_t errmsg_size)
+                 char *errmsg)
 {
-    struct exec e = {.t = t, .out = out, .flags = flags, .errmsg = errmsg,
-                     .errmsg_size = errmsg_size};
+    struct exec e = {.t = t, .out = out, .flags = flags, .errmsg = errmsg};
     var_push(&e, "$", dot);
     walk_list(&e, dot, &t->root);
     for (size_t i = 0; i < e.n_temps; i++) {
@@ -842,5 +841,5 @@ int tmpl_execute(const struct tmpl *t, FILE *out, const struct tmpl_value *dot, 
     }
     free(e.temps);
     free(e.vars);
-    return e.failed ? -1 : 0;
+    return e.failed ? SWARM_EINVAL : 0;
 }

@@ -28,7 +28,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define TMPL_ERRMSG_SIZE 1024
+#include "err.h"
 
 /* ------------------------------------------------------------------ values */
 
@@ -103,13 +103,15 @@ struct tmpl;
 #define TMPL_EXEC_MISSINGKEY_ERROR 2u
 
 /* Parse `text`. Returns the template, or NULL with Go's message in errmsg
- * ("template: :1:7: unexpected \"}\" in operand"). */
-struct tmpl *tmpl_parse(const char *text, char *errmsg, size_t errmsg_size);
+ * ("template: :1:7: unexpected \"}\" in operand"). errmsg: SWARM_ERRMSG_SIZE
+ * bytes (common/err.h), as every errmsg below. */
+struct tmpl *tmpl_parse(const char *text, char *errmsg);
 
-/* Execute against `dot`, writing to `out`. Returns 0, or -1 with Go's
- * message in errmsg; what was written before the error stays written. */
+/* Execute against `dot`, writing to `out`. Returns 0, or SWARM_EINVAL
+ * with Go's message in errmsg; what was written before the error stays
+ * written. */
 int tmpl_execute(const struct tmpl *t, FILE *out, const struct tmpl_value *dot,
-                 unsigned flags, char *errmsg, size_t errmsg_size);
+                 unsigned flags, char *errmsg);
 
 void tmpl_free(struct tmpl *t);
 

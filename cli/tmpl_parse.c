@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
 #include "format.h"
 #include "tmpl_tree.h"
 
@@ -25,8 +26,7 @@ struct parser {
     size_t n, i;
     const struct tmpl_tok *last;
     bool failed;
-    char *errmsg;
-    size_t errmsg_size;
+    char *errmsg; /* SWARM_ERRMSG_SIZE bytes */
     char **vars; /* in scope, for "undefined variable" */
     size_t n_vars;
     int range_depth;
@@ -57,11 +57,11 @@ static void parse_errorf(struct parser *p, size_t pos, const char *fmt, ...)
     p->failed = true;
     char where[64];
     tmpl_position(p->t->pub.text, pos, where, sizeof where);
-    size_t o = (size_t)snprintf(p->errmsg, p->errmsg_size, "%s", where);
-    if (o < p->errmsg_size) {
+    size_t o = (size_t)snprintf(p->errmsg, SWARM_ERRMSG_SIZE, "%s", where);
+    if (o < SWARM_ERRMSG_SIZE) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(p->errmsg + o, p->errmsg_size - o, fmt, ap);
+        vsnprintf(p->errmsg + o, SWARM_ERRMSG_SIZE - o, fmt, ap);
         va_end(ap);
     }
 }
@@ -644,7 +644,7 @@ static void parse_root(struct parser *p)
     }
 }
 
-struct tmpl *tmpl_parse(const char *text, char *errmsg, size_t errmsg_size)
+struct tmpl *tmpl_parse(const char *text, char *errmsg)
 {
     struct tmpl_full *t = cli_xcalloc(1, sizeof *t);
     t->pub.text = tmpl_strndup(&t->arena, text, strlen(text));
@@ -652,7 +652,7 @@ struct tmpl *tmpl_parse(const char *text, char *errmsg, size_t errmsg_size)
     size_t n;
     tmpl_lex(&t->arena, t->pub.text, &toks, &n);
     struct parser p = {.t = t, .arena = &t->arena, .toks = toks, .n = n,
-                       .errmsg = errmsg, .errmsg_size = errmsg_size};
+                       .errmsg = errmsg};
     push_var(&p, "$");
     parse_root(&p);
     free(toks);

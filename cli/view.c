@@ -177,7 +177,7 @@ static struct tmpl_value *cli_node_context(const Swarm__Node *n, const char *sel
 }
 
 int cli_view_node_format(FILE *out, const char *format, Swarm__Node *const *nodes, size_t n,
-                         const char *self_id, char *errmsg, size_t errmsg_size)
+                         const char *self_id, char *errmsg)
 {
     Swarm__Node **sorted = cli_xcalloc(n + 1, sizeof *sorted);
     struct tmpl_value **ctx = cli_xcalloc(n + 1, sizeof *ctx);
@@ -187,8 +187,7 @@ int cli_view_node_format(FILE *out, const char *format, Swarm__Node *const *node
         ctx[i] = cli_node_context(sorted[i], self_id);
     }
     int rc = cli_format_list(out, format, ctx, n, cli_node_columns,
-                             sizeof cli_node_columns / sizeof *cli_node_columns, errmsg,
-                             errmsg_size);
+                             sizeof cli_node_columns / sizeof *cli_node_columns, errmsg);
     for (size_t i = 0; i < n; i++) {
         tmpl_value_free(ctx[i]);
     }

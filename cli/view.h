@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "control.pb-c.h"
+#include "err.h"
 #include "objects.pb-c.h"
 #include "swarm.pb-c.h"
 
@@ -18,9 +19,9 @@ void cli_view_node_table(FILE *out, Swarm__Node *const *nodes, size_t n,
                          const char *self_id, bool quiet);
 
 /* `node ls --format`: the same rows through a Go template (view_format.h).
- * Returns 0, or -1 with the error in errmsg and nothing printed. */
+ * Returns 0, or SWARM_EINVAL with the error in errmsg and nothing printed. */
 int cli_view_node_format(FILE *out, const char *format, Swarm__Node *const *nodes, size_t n,
-                         const char *self_id, char *errmsg, size_t errmsg_size);
+                         const char *self_id, char *errmsg);
 
 /* `node inspect --pretty` for one node. */
 void cli_view_node_pretty(FILE *out, const Swarm__Node *node);

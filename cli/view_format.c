@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
 #include "format.h"
 #include "json.h"
 
@@ -68,23 +69,16 @@ static void cli_format_table_lines(struct cli_table *t, char *text)
     }
 }
 
-static void cli_format_wrap(char *errmsg, size_t size, const char *err)
-{
-    snprintf(errmsg, size, "template parsing error: %s", err);
-}
-
 int cli_format_list(FILE *out, const char *format, struct tmpl_value *const *rows, size_t n,
-                    const struct cli_fmt_column *columns, size_t n_columns, char *errmsg,
-                    size_t errmsg_size)
+                    const struct cli_fmt_column *columns, size_t n_columns, char *errmsg)
 {
     bool table;
-    char err[TMPL_ERRMSG_SIZE];
     char *text = cli_format_prepare(format, &table);
-    struct tmpl *t = tmpl_parse(text, err, sizeof err);
+    struct tmpl *t = tmpl_parse(text, errmsg);
     free(text);
     if (t == NULL) {
-        cli_format_wrap(errmsg, errmsg_size, err);
-        return -1;
+        errmsg_wrapf(errmsg, SWARM_ERRMSG_SIZE, "template parsing error");
+        return SWARM_EINVAL;
     }
     char *body = NULL;
     size_t body_len = 0;
@@ -94,12 +88,12 @@ int cli_format_list(FILE *out, const char *format, struct tmpl_value *const *row
     }
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        rc = tmpl_execute(t, mem, rows[i], 0, err, sizeof err);
+        rc = tmpl_execute(t, mem, rows[i], 0, errmsg);
         fputc('\n', mem);
     }
     fclose(mem);
     if (rc != 0) {
-        cli_format_wrap(errmsg, errmsg_size, err);
+        errmsg_wrapf(errmsg, SWARM_ERRMSG_SIZE, "template parsing error");
     } else if (!table) {
         fputs(body, out);
     } else {
@@ -115,7 +109,8 @@ int cli_format_list(FILE *out, const char *format, struct tmpl_value *const *row
         if (mem == NULL) {
             cli_oom();
         }
-        tmpl_execute(t, mem, header, TMPL_EXEC_HEADER, err, sizeof err);
+        char ignored[SWARM_ERRMSG_SIZE];
+        tmpl_execute(t, mem, header, TMPL_EXEC_HEADER, ignored);
         fputc('\n', mem);
         fputs(body, mem);
         fclose(mem);
@@ -131,17 +126,24 @@ int cli_format_list(FILE *out, const char *format, struct tmpl_value *const *row
     return rc;
 }
 
-int cli_format_inspect(FILE *out, const char *format, const ProtobufCMessage *const *msgs,
-                       size_t n, char *errmsg, size_t errmsg_size)
+int cli_format_inspect(FILE *out, FILE *errout, const char *format,
+                       const ProtobufCMessage *const *msgs, size_t n)
 {
-    char err[TMPL_ERRMSG_SIZE];
-    struct tmpl *t = tmpl_parse(format, err, sizeof err);
+    char errmsg[SWARM_ERRMSG_SIZE];
+    struct tmpl *t = tmpl_parse(format, errmsg);
     if (t == NULL) {
-        cli_format_wrap(errmsg, errmsg_size, err);
-        return -1;
+        fflush(out);
+        fprintf(errout, "template parsing error: %s\n", errmsg);
+        return SWARM_EINVAL;
     }
-    size_t o = 0;
-    errmsg[0] = '\0';
+    /* The errors follow everything printed, as Docker's inspect returns
+     * them joined after its loop. */
+    char *errs = NULL;
+    size_t errs_len = 0;
+    FILE *emem = open_memstream(&errs, &errs_len);
+    if (emem == NULL) {
+        cli_oom();
+    }
     for (size_t i = 0; i < n; i++) {
         struct tmpl_value *obj = cli_json_message_value(msgs[i]);
         char *buf = NULL;
@@ -150,18 +152,23 @@ int cli_format_inspect(FILE *out, const char *format, const ProtobufCMessage *co
         if (mem == NULL) {
             cli_oom();
         }
-        int rc = tmpl_execute(t, mem, obj, TMPL_EXEC_MISSINGKEY_ERROR, err, sizeof err);
+        int rc = tmpl_execute(t, mem, obj, TMPL_EXEC_MISSINGKEY_ERROR, errmsg);
         fclose(mem);
         if (rc == 0) {
             fprintf(out, "%s\n", buf);
-        } else if (o < errmsg_size) {
-            int w = snprintf(errmsg + o, errmsg_size - o, "%stemplate parsing error: %s",
-                             o > 0 ? "\n" : "", err);
-            o += w > 0 ? (size_t)w : 0;
+        } else {
+            fprintf(emem, "template parsing error: %s\n", errmsg);
         }
         free(buf);
         tmpl_value_free(obj);
     }
     tmpl_free(t);
-    return errmsg[0] != '\0' ? -1 : 0;
+    fclose(emem);
+    int rv = errs_len > 0 ? SWARM_EINVAL : 0;
+    if (errs_len > 0) {
+        fflush(out);
+        fputs(errs, errout);
+    }
+    free(errs);
+    return rv;
 }

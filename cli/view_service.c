@@ -122,7 +122,7 @@ static const struct cli_fmt_column cli_svc_columns[] = {
 
 int cli_view_service_format(FILE *out, const char *format, Swarm__Service *const *services,
                             size_t n, const uint64_t *running, const uint64_t *desired,
-                            char *errmsg, size_t errmsg_size)
+                            char *errmsg)
 {
     struct cli_svc_row *rows = cli_xcalloc(n + 1, sizeof *rows);
     struct tmpl_value **ctx = cli_xcalloc(n + 1, sizeof *ctx);
@@ -135,8 +135,7 @@ int cli_view_service_format(FILE *out, const char *format, Swarm__Service *const
         ctx[i] = cli_svc_context(&rows[i]);
     }
     int rc = cli_format_list(out, format, ctx, n, cli_svc_columns,
-                             sizeof cli_svc_columns / sizeof *cli_svc_columns, errmsg,
-                             errmsg_size);
+                             sizeof cli_svc_columns / sizeof *cli_svc_columns, errmsg);
     for (size_t i = 0; i < n; i++) {
         tmpl_value_free(ctx[i]);
     }
@@ -387,7 +386,7 @@ static struct tmpl_value *cli_task_context(const Swarm__Task *t, bool history,
 }
 
 int cli_view_task_format(FILE *out, Swarm__Task **tasks, size_t n, const struct cli_task_view *v,
-                         char *errmsg, size_t errmsg_size)
+                         char *errmsg)
 {
     struct tmpl_value **ctx = cli_xcalloc(n + 1, sizeof *ctx);
     cli_view_task_sort(tasks, n);
@@ -399,8 +398,7 @@ int cli_view_task_format(FILE *out, Swarm__Task **tasks, size_t n, const struct 
         snprintf(prev, sizeof prev, "%s", name);
     }
     int rc = cli_format_list(out, v->format, ctx, n, cli_task_columns,
-                             sizeof cli_task_columns / sizeof *cli_task_columns, errmsg,
-                             errmsg_size);
+                             sizeof cli_task_columns / sizeof *cli_task_columns, errmsg);
     for (size_t i = 0; i < n; i++) {
         tmpl_value_free(ctx[i]);
     }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "err.h"
 #include "objects.pb-c.h"
 
 /* `service ls`: sorted by name (natural order). running[i]/desired[i] give
@@ -22,11 +23,11 @@ void cli_view_service_table(FILE *out, Swarm__Service *const *services, size_t n
 void cli_view_service_ports(const Swarm__ServiceSpec *spec, char *buf, size_t size);
 
 /* `service ls --format`: the rows of cli_view_service_table through a Go
- * template (view_format.h). Returns 0, or -1 with the error in errmsg and
- * nothing printed. */
+ * template (view_format.h). Returns 0, or SWARM_EINVAL with the error in
+ * errmsg and nothing printed. */
 int cli_view_service_format(FILE *out, const char *format, Swarm__Service *const *services,
                             size_t n, const uint64_t *running, const uint64_t *desired,
-                            char *errmsg, size_t errmsg_size);
+                            char *errmsg);
 
 struct cli_task_view {
     bool no_trunc; /* full IDs and errors */
@@ -44,9 +45,10 @@ void cli_view_task_table(FILE *out, Swarm__Task **tasks, size_t n,
                          const struct cli_task_view *v);
 
 /* `service ps` / `node ps --format v->format` (view_format.h). Sorts
- * `tasks`. Returns 0, or -1 with the error in errmsg, nothing printed. */
+ * `tasks`. Returns 0, or SWARM_EINVAL with the error in errmsg, nothing
+ * printed. */
 int cli_view_task_format(FILE *out, Swarm__Task **tasks, size_t n, const struct cli_task_view *v,
-                         char *errmsg, size_t errmsg_size);
+                         char *errmsg);
 
 /* The NODE cell: the node's hostname, else its ID. */
 const char *cli_view_task_node(const Swarm__Task *t, const struct cli_task_view *v);

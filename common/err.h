@@ -26,7 +26,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 
-#define SWARM_ERRMSG_SIZE 512
+/* 1024: the longest messages are swarmctl's, Docker-worded usage errors
+ * ("\"swarmctl service create\" requires at least 1 argument.\nSee ...
+ * Usage: ...") and Go template errors quoting the template; a server's
+ * message relayed by swarmctl fits too. */
+#define SWARM_ERRMSG_SIZE 1024
 
 #define SWARM_ERRORS(X)                                                   \
     X(SWARM_ENOMEM, -1, "out of memory")                                  \

@@ -199,16 +199,16 @@ TEST(bytes_like_go_units)
 static int64_t dur(const char *s)
 {
     int64_t ns = -42;
-    char err[128];
-    return cli_parse_duration(s, &ns, err, sizeof err) == 0 ? ns : -42;
+    char err[SWARM_ERRMSG_SIZE];
+    return cli_parse_duration(s, &ns, err) == 0 ? ns : -42;
 }
 
 static const char *dur_err(const char *s)
 {
-    static char err[128];
+    static char err[SWARM_ERRMSG_SIZE];
     int64_t ns;
     err[0] = '\0';
-    return cli_parse_duration(s, &ns, err, sizeof err) == 0 ? "(ok)" : err;
+    return cli_parse_duration(s, &ns, err) == 0 ? "(ok)" : err;
 }
 
 TEST(parse_go_duration)
@@ -415,13 +415,13 @@ static enum cli_parse_result parse(struct update_opts *o, char *err, int *npos,
     memcpy(flags, f, sizeof f);
     static struct cli_spec spec = {"swarmctl node update", "[OPTIONS] NODE",
                                    "Update a node", NULL, CLI_ARGS_EXACT, 1, 0, flags};
-    return cli_args_parse(&spec, argc, argv, pos, npos, err, CLI_ERRMSG_SIZE);
+    return cli_args_parse(&spec, argc, argv, pos, npos, err);
 }
 
 TEST(args_parse_ok)
 {
     struct update_opts o = {0};
-    char err[CLI_ERRMSG_SIZE], **pos;
+    char err[SWARM_ERRMSG_SIZE], **pos;
     int npos;
     char *argv[] = {"--availability=drain", "--label-add", "a=b", "n1", "-q",
                     "--label-add=c", "--dispatcher-heartbeat", "1m30s",
@@ -453,7 +453,7 @@ TEST(args_parse_ok)
 
 static const char *parse_err(int argc, char **argv)
 {
-    static char err[CLI_ERRMSG_SIZE];
+    static char err[SWARM_ERRMSG_SIZE];
     struct update_opts o = {0};
     char **pos;
     int npos;
@@ -743,7 +743,7 @@ TEST(label_edits)
 
 /* Parse a `service create|update` command line into a spec the way the
  * commands do; NULL with the message in err on any error. */
-static Swarm__ServiceSpec *svc_create(int argc, char **argv, char *err, size_t size)
+static Swarm__ServiceSpec *svc_create(int argc, char **argv, char *errmsg)
 {
     struct cli_svc_opts o = {0};
     struct cli_flag flags[CLI_SVC_MAX_FLAGS];
@@ -753,15 +753,15 @@ static Swarm__ServiceSpec *svc_create(int argc, char **argv, char *err, size_t s
     char **pos;
     int npos;
     Swarm__ServiceSpec *s = NULL;
-    if (cli_args_parse(&spec, argc, argv, &pos, &npos, err, size) == CLI_PARSE_OK) {
-        s = cli_svc_spec_new(flags, &o, pos[0], pos + 1, (size_t)npos - 1, err, size);
+    if (cli_args_parse(&spec, argc, argv, &pos, &npos, errmsg) == CLI_PARSE_OK) {
+        s = cli_svc_spec_new(flags, &o, pos[0], pos + 1, (size_t)npos - 1, errmsg);
         free(pos);
     }
     cli_svc_opts_free(&o);
     return s;
 }
 
-static int svc_update(Swarm__ServiceSpec *s, int argc, char **argv, char *err, size_t size)
+static int svc_update(Swarm__ServiceSpec *s, int argc, char **argv, char *errmsg)
 {
     struct cli_svc_opts o = {0};
     struct cli_flag flags[CLI_SVC_MAX_FLAGS];
@@ -770,8 +770,8 @@ static int svc_update(Swarm__ServiceSpec *s, int argc, char **argv, char *err, s
                             NULL, CLI_ARGS_EXACT, 1, 0, flags, false};
     char **pos;
     int npos, rv = -1;
-    if (cli_args_parse(&spec, argc, argv, &pos, &npos, err, size) == CLI_PARSE_OK) {
-        rv = cli_svc_spec_update(s, flags, &o, err, size);
+    if (cli_args_parse(&spec, argc, argv, &pos, &npos, errmsg) == CLI_PARSE_OK) {
+        rv = cli_svc_spec_update(s, flags, &o, errmsg);
         free(pos);
     }
     cli_svc_opts_free(&o);
@@ -783,9 +783,8 @@ static int svc_update(Swarm__ServiceSpec *s, int argc, char **argv, char *err, s
 
 TEST(service_create_defaults)
 {
-    char err[CLI_ERRMSG_SIZE];
-    Swarm__ServiceSpec *s = svc_create(ARGV("--name", "web", "/bin/sleep", "1000"), err,
-                                       sizeof err);
+    char err[SWARM_ERRMSG_SIZE];
+    Swarm__ServiceSpec *s = svc_create(ARGV("--name", "web", "/bin/sleep", "1000"), err);
     if (s == NULL) {
         FAILF("%s", err);
     }
@@ -817,7 +816,7 @@ TEST(service_create_defaults)
 
 TEST(service_create_flags)
 {
-    char err[CLI_ERRMSG_SIZE];
+    char err[SWARM_ERRMSG_SIZE];
     Swarm__ServiceSpec *s = svc_create(
         ARGV("--replicas", "3", "-e", "A=1", "--env=B=2", "-l", "tier=web",
              "--constraint", "node.role==worker", "--constraint", "node.labels.zone != a",
@@ -831,7 +830,7 @@ TEST(service_create_flags)
              "--update-parallelism", "2", "--update-order", "start-first",
              "--rollback-failure-action", "continue", "-d",
              "sh", "-c", "echo hi; sleep 1000"),
-        err, sizeof err);
+        err);
     if (s == NULL) {
         FAILF("%s", err);
     }
@@ -876,7 +875,7 @@ TEST(service_create_flags)
     ASSERT_INT_EQ(s->rollback->parallelism, 1);
     protobuf_c_message_free_unpacked(&s->base, NULL);
 
-    s = svc_create(ARGV("--mode", "global", "/bin/true"), err, sizeof err);
+    s = svc_create(ARGV("--mode", "global", "/bin/true"), err);
     ASSERT(s != NULL);
     ASSERT_INT_EQ(s->mode_case, SWARM__SERVICE_SPEC__MODE_GLOBAL);
     protobuf_c_message_free_unpacked(&s->base, NULL);
@@ -929,12 +928,12 @@ TEST(service_create_errors)
         {{"-u", "no body", "x"}, "invalid argument \"no body\" for \"-u, --user\" flag"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        char err[CLI_ERRMSG_SIZE] = "";
+        char err[SWARM_ERRMSG_SIZE] = "";
         int argc = 0;
         while (argc < 4 && cases[i].argv[argc] != NULL) {
             argc++;
         }
-        Swarm__ServiceSpec *s = svc_create(argc, (char **)cases[i].argv, err, sizeof err);
+        Swarm__ServiceSpec *s = svc_create(argc, (char **)cases[i].argv, err);
         if (s != NULL) {
             protobuf_c_message_free_unpacked(&s->base, NULL);
             FAILF("case %zu accepted", i);
@@ -948,13 +947,13 @@ TEST(service_create_errors)
 
 TEST(service_value_parsers)
 {
-    char err[256];
+    char err[SWARM_ERRMSG_SIZE];
     int64_t v;
-    ASSERT_INT_EQ(cli_svc_parse_cpus("0.5", &v, err, sizeof err), 0);
+    ASSERT_INT_EQ(cli_svc_parse_cpus("0.5", &v, err), 0);
     ASSERT_INT_EQ(v, 500000000);
-    ASSERT_INT_EQ(cli_svc_parse_cpus(".25", &v, err, sizeof err), 0);
+    ASSERT_INT_EQ(cli_svc_parse_cpus(".25", &v, err), 0);
     ASSERT_INT_EQ(v, 250000000);
-    ASSERT_INT_EQ(cli_svc_parse_cpus("0.0000000001", &v, err, sizeof err), -1);
+    ASSERT_INT_EQ(cli_svc_parse_cpus("0.0000000001", &v, err), SWARM_EINVAL);
     ASSERT_STR_EQ(err, "value is too precise");
     static const struct {
         const char *in;
@@ -963,34 +962,34 @@ TEST(service_value_parsers)
                {"1024", 1024},       {"2k", 2048},          {"1.5g", 3LL << 29},
                {"10 MB", 10LL << 20}, {"7b", 7}};
     for (size_t i = 0; i < sizeof mem / sizeof *mem; i++) {
-        if (cli_svc_parse_memory(mem[i].in, &v, err, sizeof err) != 0 || v != mem[i].bytes) {
+        if (cli_svc_parse_memory(mem[i].in, &v, err) != 0 || v != mem[i].bytes) {
             FAILF("%s -> %lld", mem[i].in, (long long)v);
         }
     }
-    ASSERT_INT_EQ(cli_svc_parse_memory("1x", &v, err, sizeof err), -1);
-    ASSERT_INT_EQ(cli_svc_parse_memory("", &v, err, sizeof err), -1);
+    ASSERT_INT_EQ(cli_svc_parse_memory("1x", &v, err), SWARM_EINVAL);
+    ASSERT_INT_EQ(cli_svc_parse_memory("", &v, err), SWARM_EINVAL);
     Swarm__PortConfig *p;
-    ASSERT_INT_EQ(cli_svc_parse_port("8000:80", &p, err, sizeof err), 0);
+    ASSERT_INT_EQ(cli_svc_parse_port("8000:80", &p, err), 0);
     ASSERT_INT_EQ(p->published_port, 8000);
     ASSERT_INT_EQ(p->target_port, 80);
     protobuf_c_message_free_unpacked(&p->base, NULL);
-    ASSERT_INT_EQ(cli_svc_parse_port("53:53/udp", &p, err, sizeof err), 0);
+    ASSERT_INT_EQ(cli_svc_parse_port("53:53/udp", &p, err), 0);
     ASSERT_STR_EQ(p->protocol, "udp");
     protobuf_c_message_free_unpacked(&p->base, NULL);
-    ASSERT_INT_EQ(cli_svc_parse_port("published=8080,target=80", &p, err, sizeof err), 0);
+    ASSERT_INT_EQ(cli_svc_parse_port("published=8080,target=80", &p, err), 0);
     ASSERT_STR_EQ(p->publish_mode, "ingress");
     protobuf_c_message_free_unpacked(&p->base, NULL);
-    ASSERT_INT_EQ(cli_svc_parse_port("target=80,mode=bridge", &p, err, sizeof err), -1);
+    ASSERT_INT_EQ(cli_svc_parse_port("target=80,mode=bridge", &p, err), SWARM_EINVAL);
     ASSERT_STR_EQ(err, "invalid publish mode value bridge");
-    ASSERT_INT_EQ(cli_svc_parse_port("target=80,foo=1", &p, err, sizeof err), -1);
+    ASSERT_INT_EQ(cli_svc_parse_port("target=80,foo=1", &p, err), SWARM_EINVAL);
     ASSERT_STR_EQ(err, "invalid field key foo");
-    ASSERT_INT_EQ(cli_svc_parse_port("x:80", &p, err, sizeof err), -1);
+    ASSERT_INT_EQ(cli_svc_parse_port("x:80", &p, err), SWARM_EINVAL);
     ASSERT_STR_EQ(err, "Invalid hostPort: x");
-    ASSERT_INT_EQ(cli_svc_parse_port("8080:70000", &p, err, sizeof err), -1);
+    ASSERT_INT_EQ(cli_svc_parse_port("8080:70000", &p, err), SWARM_EINVAL);
     ASSERT_STR_EQ(err, "Invalid containerPort: 70000");
     char **w;
     size_t n;
-    ASSERT_INT_EQ(cli_svc_split_words("sh -c 'echo \"a b\"' x\\ y", &w, &n, err, sizeof err), 0);
+    ASSERT_INT_EQ(cli_svc_split_words("sh -c 'echo \"a b\"' x\\ y", &w, &n, err), 0);
     ASSERT_INT_EQ(n, 4);
     ASSERT_STR_EQ(w[2], "echo \"a b\"");
     ASSERT_STR_EQ(w[3], "x y");
@@ -998,16 +997,16 @@ TEST(service_value_parsers)
         free(w[i]);
     }
     free(w);
-    ASSERT_INT_EQ(cli_svc_split_words("'open", &w, &n, err, sizeof err), -1);
+    ASSERT_INT_EQ(cli_svc_split_words("'open", &w, &n, err), SWARM_EINVAL);
 }
 
 TEST(service_update_edits)
 {
-    char err[CLI_ERRMSG_SIZE];
+    char err[SWARM_ERRMSG_SIZE];
     Swarm__ServiceSpec *s = svc_create(
         ARGV("--name", "web", "-e", "A=1", "-e", "B=2", "--constraint", "node.role==worker",
              "-l", "a=1", "-p", "8000:80", "prog", "x"),
-        err, sizeof err);
+        err);
     ASSERT(s != NULL);
     /* Round-trip as swarmd would hand it back. */
     size_t len = protobuf_c_message_get_packed_size(&s->base);
@@ -1024,7 +1023,7 @@ TEST(service_update_edits)
                                 "--limit-memory", "64m", "--restart-max-attempts", "2",
                                 "--publish-rm", "80", "--publish-add", "9000:90", "--force",
                                 "--user", "1000", "web"),
-                        err, sizeof err);
+                        err);
     if (rv != 0) {
         FAILF("%s", err);
     }
@@ -1053,9 +1052,9 @@ TEST(service_update_edits)
     ASSERT_INT_EQ(s->replicated->replicas, 7);
     protobuf_c_message_free_unpacked(&s->base, NULL);
 
-    s = svc_create(ARGV("--mode", "global", "prog"), err, sizeof err);
+    s = svc_create(ARGV("--mode", "global", "prog"), err);
     ASSERT(s != NULL);
-    ASSERT_INT_EQ(svc_update(s, ARGV("--replicas", "2", "web"), err, sizeof err), -1);
+    ASSERT_INT_EQ(svc_update(s, ARGV("--replicas", "2", "web"), err), SWARM_EINVAL);
     ASSERT_STR_EQ(err, "replicas can only be used with replicated mode");
     ASSERT_INT_EQ(cli_svc_spec_scale(s, 2), -1);
     protobuf_c_message_free_unpacked(&s->base, NULL);
@@ -1082,9 +1081,9 @@ static char *rstrip_lines(const char *text)
 static Swarm__Service *make_service(const char *id, const char *name, bool global,
                                     uint64_t replicas, const char *image)
 {
-    char err[CLI_ERRMSG_SIZE];
+    char err[SWARM_ERRMSG_SIZE];
     char *argv[] = {"--mode", global ? "global" : "replicated", (char *)image};
-    Swarm__ServiceSpec *spec = svc_create(3, argv, err, sizeof err);
+    Swarm__ServiceSpec *spec = svc_create(3, argv, err);
     Swarm__Service *s = calloc(1, sizeof *s);
     swarm__service__init(s);
     s->id = strdup(id);
@@ -1099,15 +1098,15 @@ static Swarm__Service *make_service(const char *id, const char *name, bool globa
 
 TEST(service_healthcheck_flags)
 {
-    char err[CLI_ERRMSG_SIZE];
-    Swarm__ServiceSpec *s = svc_create(ARGV("/bin/sleep"), err, sizeof err);
+    char err[SWARM_ERRMSG_SIZE];
+    Swarm__ServiceSpec *s = svc_create(ARGV("/bin/sleep"), err);
     ASSERT(s != NULL);
     ASSERT(s->task->container->healthcheck == NULL); /* no flag: none set */
     protobuf_c_message_free_unpacked(&s->base, NULL);
     s = svc_create(ARGV("--health-cmd", "curl -f http://localhost/ || exit 1",
                         "--health-interval", "5s", "--health-timeout", "500ms",
                         "--health-retries", "2", "--health-start-period", "1m", "/bin/sleep"),
-                   err, sizeof err);
+                   err);
     if (s == NULL) {
         FAILF("%s", err);
     }
@@ -1135,41 +1134,40 @@ TEST(service_healthcheck_flags)
     }
     free(c.buf);
     /* update: only what is given changes */
-    ASSERT_INT_EQ(svc_update(s, ARGV("--health-retries", "5", "web"), err, sizeof err), 0);
+    ASSERT_INT_EQ(svc_update(s, ARGV("--health-retries", "5", "web"), err), 0);
     ASSERT_INT_EQ(h->retries, 5);
     ASSERT_INT_EQ(h->interval_ms, 5000);
     ASSERT_STR_EQ(h->test[0], "CMD-SHELL");
-    ASSERT_INT_EQ(svc_update(s, ARGV("--no-healthcheck", "web"), err, sizeof err), 0);
+    ASSERT_INT_EQ(svc_update(s, ARGV("--no-healthcheck", "web"), err), 0);
     ASSERT_INT_EQ(h->n_test, 1);
     ASSERT_STR_EQ(h->test[0], "NONE");
     ASSERT_INT_EQ(h->retries, 0);
-    ASSERT_INT_EQ(svc_update(s, ARGV("--health-cmd", "true", "web"), err, sizeof err), 0);
+    ASSERT_INT_EQ(svc_update(s, ARGV("--health-cmd", "true", "web"), err), 0);
     ASSERT_INT_EQ(h->n_test, 2);
     ASSERT_STR_EQ(h->test[0], "CMD-SHELL");
     ASSERT_STR_EQ(h->test[1], "true");
-    ASSERT_INT_EQ(svc_update(s, ARGV("--no-healthcheck", "--health-interval", "1s", "web"), err,
-                             sizeof err),
-                  -1);
+    ASSERT_INT_EQ(svc_update(s, ARGV("--no-healthcheck", "--health-interval", "1s", "web"), err),
+                  SWARM_EINVAL);
     ASSERT_STR_EQ(err, "--no-healthcheck conflicts with --health-* options");
     protobuf_c_message_free_unpacked(&s->base, NULL);
-    s = svc_create(ARGV("--no-healthcheck", "/bin/sleep"), err, sizeof err);
+    s = svc_create(ARGV("--no-healthcheck", "/bin/sleep"), err);
     ASSERT(s != NULL);
     h = s->task->container->healthcheck;
     ASSERT(h != NULL && h->n_test == 1);
     ASSERT_STR_EQ(h->test[0], "NONE");
     protobuf_c_message_free_unpacked(&s->base, NULL);
     /* bad values */
-    ASSERT(svc_create(ARGV("--health-interval", "5x", "x"), err, sizeof err) == NULL);
+    ASSERT(svc_create(ARGV("--health-interval", "5x", "x"), err) == NULL);
     ASSERT_STR_EQ(err, "invalid argument \"5x\" for \"--health-interval\" flag: time: unknown "
                        "unit \"x\" in duration \"5x\"\nSee 'swarmctl service create --help'.");
-    ASSERT(svc_create(ARGV("--health-timeout", "-1s", "x"), err, sizeof err) == NULL);
+    ASSERT(svc_create(ARGV("--health-timeout", "-1s", "x"), err) == NULL);
     ASSERT_STR_EQ(err, "invalid argument \"-1s\" for \"--health-timeout\" flag: duration "
                        "cannot be negative\nSee 'swarmctl service create --help'.");
-    ASSERT(svc_create(ARGV("--health-start-period", "soon", "x"), err, sizeof err) == NULL);
+    ASSERT(svc_create(ARGV("--health-start-period", "soon", "x"), err) == NULL);
     ASSERT(strstr(err, "--health-start-period") != NULL);
-    ASSERT(svc_create(ARGV("--health-retries", "-1", "x"), err, sizeof err) == NULL);
+    ASSERT(svc_create(ARGV("--health-retries", "-1", "x"), err) == NULL);
     ASSERT_STR_EQ(err, "--health-retries cannot be negative");
-    ASSERT(svc_create(ARGV("--no-healthcheck", "--health-cmd", "true", "x"), err, sizeof err) ==
+    ASSERT(svc_create(ARGV("--no-healthcheck", "--health-cmd", "true", "x"), err) ==
            NULL);
     ASSERT_STR_EQ(err, "--no-healthcheck conflicts with --health-* options");
 }
@@ -1181,8 +1179,8 @@ TEST(service_ls_matches_docker)
         make_service("6danv3yaqapqxyzxyzxyzxyzx", "web", false, 3, "local/busybox:1"),
     };
     Swarm__PortConfig *p;
-    char err[128];
-    ASSERT_INT_EQ(cli_svc_parse_port("8000:80", &p, err, sizeof err), 0);
+    char err[SWARM_ERRMSG_SIZE];
+    ASSERT_INT_EQ(cli_svc_parse_port("8000:80", &p, err), 0);
     svcs[1]->spec->endpoint->ports = malloc(sizeof p);
     svcs[1]->spec->endpoint->ports[0] = p;
     svcs[1]->spec->endpoint->n_ports = 1;
@@ -1410,12 +1408,12 @@ TEST(service_progress)
 
 TEST(service_pretty_and_json)
 {
-    char err[CLI_ERRMSG_SIZE];
+    char err[SWARM_ERRMSG_SIZE];
     Swarm__ServiceSpec *spec = svc_create(
         ARGV("--name", "web", "--replicas", "2", "-l", "tier=front", "--constraint",
              "node.role==worker", "--reserve-cpu", "0.5", "--limit-memory", "512MB", "-e",
              "A=1", "-p", "8000:80", "prog", "arg1"),
-        err, sizeof err);
+        err);
     ASSERT(spec != NULL);
     Swarm__Service svc = SWARM__SERVICE__INIT;
     svc.id = "6danv3yaqapqxyzxyzxyzxyzx";
@@ -1460,16 +1458,16 @@ TEST(args_stop_at_args)
     struct cli_flag flags[] = {{'q', "quiet", CLI_FLAG_BOOL, &q, "", NULL, false, NULL}, {0}};
     struct cli_spec spec = {"x", "", "", NULL, CLI_ARGS_ANY, 0, 0, flags, true};
     char *argv[] = {"-q", "prog", "-q", "--x"};
-    char **pos, err[CLI_ERRMSG_SIZE];
+    char **pos, err[SWARM_ERRMSG_SIZE];
     int npos;
-    ASSERT_INT_EQ(cli_args_parse(&spec, 4, argv, &pos, &npos, err, sizeof err), CLI_PARSE_OK);
+    ASSERT_INT_EQ(cli_args_parse(&spec, 4, argv, &pos, &npos, err), CLI_PARSE_OK);
     ASSERT_INT_EQ(npos, 3);
     ASSERT_STR_EQ(pos[1], "-q");
     ASSERT(q);
     free(pos);
     uint64_t u;
-    ASSERT_INT_EQ(cli_parse_uint("18446744073709551615", &u, err, sizeof err), 0);
-    ASSERT_INT_EQ(cli_parse_uint("18446744073709551616", &u, err, sizeof err), -1);
+    ASSERT_INT_EQ(cli_parse_uint("18446744073709551615", &u, err), 0);
+    ASSERT_INT_EQ(cli_parse_uint("18446744073709551616", &u, err), SWARM_EINVAL);
     ASSERT_STR_EQ(err, "strconv.ParseUint: parsing \"18446744073709551616\": value out of range");
 }
 
@@ -1688,10 +1686,10 @@ TEST(ca_progress_counts_and_renders_like_docker)
  * them its own way. */
 TEST(untrusted_strings_are_escaped)
 {
-    char err[CLI_ERRMSG_SIZE];
+    char err[SWARM_ERRMSG_SIZE];
     Swarm__ServiceSpec *spec = svc_create(
         ARGV("--name", "web", "-l", "color=red\x1b[31m", "-e", "A=\x1b]0;pwned\x07", "prog"),
-        err, sizeof err);
+        err);
     ASSERT(spec != NULL);
     Swarm__Service svc = SWARM__SERVICE__INIT;
     svc.id = "6danv3yaqapqxyzxyzxyzxyzx";
@@ -1760,25 +1758,25 @@ TEST(format_service_ls)
         make_service("6danv3yaqapqxyzxyzxyzxyzx", "web", false, 3, "local/busybox:1"),
     };
     uint64_t running[] = {1, 2}, desired[] = {1, 3};
-    char err[CLI_FORMAT_ERRMSG_SIZE];
+    char err[SWARM_ERRMSG_SIZE];
     struct capture c;
     capture_start(&c);
     ASSERT_INT_EQ(cli_view_service_format(c.f, "{{.Name}} {{.Mode}} {{.Replicas}} {{.ID}}", svcs,
-                                          2, running, desired, err, sizeof err),
+                                          2, running, desired, err),
                   0);
     ASSERT_STR_EQ(capture_end(&c), "web replicated 2/3 6danv3yaqapq\nworker global 1/1 zz9aaaaaaaaa\n");
     free(c.buf);
     /* table: header, tabwriter layout; the two characters \t are a tab */
     capture_start(&c);
     ASSERT_INT_EQ(cli_view_service_format(c.f, "table {{.Name}}\\t{{.Image}}\\t{{.Ports}}", svcs,
-                                          2, running, desired, err, sizeof err),
+                                          2, running, desired, err),
                   0);
     ASSERT_STR_EQ(capture_end(&c), "NAME      IMAGE             PORTS\n"
                                    "web       local/busybox:1   \n"
                                    "worker    /bin/sleep        \n");
     free(c.buf);
     capture_start(&c);
-    ASSERT_INT_EQ(cli_view_service_format(c.f, "json", svcs, 2, running, desired, err, sizeof err),
+    ASSERT_INT_EQ(cli_view_service_format(c.f, "json", svcs, 2, running, desired, err),
                   0);
     ASSERT_STR_EQ(capture_end(&c),
                   "{\"ID\":\"6danv3yaqapq\",\"Image\":\"local/busybox:1\",\"Mode\":\"replicated\","
@@ -1788,25 +1786,23 @@ TEST(format_service_ls)
     free(c.buf);
     /* no rows: the header alone in a table, nothing otherwise */
     capture_start(&c);
-    ASSERT_INT_EQ(cli_view_service_format(c.f, "table {{.Name}}", svcs, 0, NULL, NULL, err,
-                                          sizeof err),
+    ASSERT_INT_EQ(cli_view_service_format(c.f, "table {{.Name}}", svcs, 0, NULL, NULL, err),
                   0);
-    ASSERT_INT_EQ(cli_view_service_format(c.f, "{{.Name}}", svcs, 0, NULL, NULL, err, sizeof err),
+    ASSERT_INT_EQ(cli_view_service_format(c.f, "{{.Name}}", svcs, 0, NULL, NULL, err),
                   0);
     ASSERT_STR_EQ(capture_end(&c), "NAME\n");
     free(c.buf);
     /* a failing row prints nothing at all, not even the rows before it */
     capture_start(&c);
     ASSERT_INT_EQ(cli_view_service_format(c.f, "{{if eq .Name \"worker\"}}{{.Nope}}{{end}}{{.Name}}",
-                                          svcs, 2, running, desired, err, sizeof err),
-                  -1);
+                                          svcs, 2, running, desired, err),
+                  SWARM_EINVAL);
     ASSERT_STR_EQ(capture_end(&c), "");
     free(c.buf);
     ASSERT_STR_EQ(err, "template parsing error: template: :1:26: executing \"\" at <.Nope>: "
                        "can't evaluate field Nope in type *service.serviceContext");
-    ASSERT_INT_EQ(cli_view_service_format(stdout, "{{.Name", svcs, 2, running, desired, err,
-                                          sizeof err),
-                  -1);
+    ASSERT_INT_EQ(cli_view_service_format(stdout, "{{.Name", svcs, 2, running, desired, err),
+                  SWARM_EINVAL);
     ASSERT_STR_EQ(err, "template parsing error: template: :1:7: unclosed action");
     for (size_t i = 0; i < 2; i++) {
         protobuf_c_message_free_unpacked(&svcs[i]->base, NULL);
@@ -1821,18 +1817,18 @@ TEST(format_task_and_node_rows)
     };
     Swarm__Node *nodes[] = {make_node("n1", "host-1", SWARM__NODE_STATE__NODE_STATE_READY, 3)};
     struct cli_task_view v = {.now_ms = NOW, .nodes = nodes, .n_nodes = 1};
-    char err[CLI_FORMAT_ERRMSG_SIZE];
+    char err[SWARM_ERRMSG_SIZE];
     struct capture c;
     /* the older task of a slot is indented in tables only, as Docker */
     v.format = "{{.Name}}|{{.Node}}|{{.DesiredState}}|{{.CurrentState}}|{{.Error}}";
     capture_start(&c);
-    ASSERT_INT_EQ(cli_view_task_format(c.f, tasks, 2, &v, err, sizeof err), 0);
+    ASSERT_INT_EQ(cli_view_task_format(c.f, tasks, 2, &v, err), 0);
     ASSERT_STR_EQ(capture_end(&c), "web.1|host-1|Running|Running 3 seconds ago|\n"
                                    "web.1|host-1|Shutdown|Failed 5 seconds ago|\"exit 1\"\n");
     free(c.buf);
     v.format = "table {{.ID}}\t{{.Name}}";
     capture_start(&c);
-    ASSERT_INT_EQ(cli_view_task_format(c.f, tasks, 2, &v, err, sizeof err), 0);
+    ASSERT_INT_EQ(cli_view_task_format(c.f, tasks, 2, &v, err), 0);
     ASSERT_STR_EQ(capture_end(&c), "ID        NAME\na1new     web.1\na1old      \\_ web.1\n");
     free(c.buf);
     /* node ls: Self, and Docker's own default template with its "" header */
@@ -1840,13 +1836,13 @@ TEST(format_task_and_node_rows)
     ASSERT_INT_EQ(cli_view_node_format(c.f,
                                        "table {{.ID}} {{if .Self}}*{{else}} {{end}}\t{{.Hostname}}"
                                        "\t{{.ManagerStatus}}",
-                                       nodes, 1, "n1", err, sizeof err),
+                                       nodes, 1, "n1", err),
                   0);
     ASSERT_STR_EQ(capture_end(&c), "ID        HOSTNAME   MANAGER STATUS\n"
                                    "n1 *      host-1     Leader\n");
     free(c.buf);
     capture_start(&c);
-    ASSERT_INT_EQ(cli_view_node_format(c.f, "{{json .}}", nodes, 1, NULL, err, sizeof err), 0);
+    ASSERT_INT_EQ(cli_view_node_format(c.f, "{{json .}}", nodes, 1, NULL, err), 0);
     ASSERT_STR_EQ(capture_end(&c), "{\"Availability\":\"Active\",\"EngineVersion\":"
                                    "\"20.10.24+dfsg1\",\"Hostname\":\"host-1\",\"ID\":\"n1\","
                                    "\"ManagerStatus\":\"Leader\",\"Self\":false,\"Status\":"
@@ -1868,39 +1864,57 @@ TEST(format_inspect)
     s->meta->version = UINT64_C(18446744073709551615); /* a uint64, not an int64 */
     ASSERT_INT_EQ(cli_labels_set(&s->spec->annotations, "tier", "front"), 0);
     const ProtobufCMessage *msgs[] = {&s->base, &s->base};
-    char err[CLI_FORMAT_ERRMSG_SIZE];
-    struct capture c;
+    struct capture c, e;
     capture_start(&c);
-    ASSERT_INT_EQ(cli_format_inspect(c.f,
+    capture_start(&e);
+    ASSERT_INT_EQ(cli_format_inspect(c.f, e.f,
                                      "{{.Spec.Name}} {{.Spec.Mode.Replicated.Replicas}} "
                                      "{{.Version.Index}} {{.Spec.Labels.tier}} "
                                      "{{range $k, $v := .Spec.Labels}}{{$k}}={{$v}}{{end}}",
-                                     msgs, 1, err, sizeof err),
+                                     msgs, 1),
                   0);
     ASSERT_STR_EQ(capture_end(&c), "web 3 18446744073709551615 front tier=front\n");
+    ASSERT_STR_EQ(capture_end(&e), "");
     free(c.buf);
+    free(e.buf);
     /* {{json .}} is inspect's object, compact */
     capture_start(&c);
     cli_json_print_message(c.f, &s->base, 0);
     char *want = compact_json(capture_end(&c));
     free(c.buf);
     capture_start(&c);
-    ASSERT_INT_EQ(cli_format_inspect(c.f, "{{json .}}", msgs, 1, err, sizeof err), 0);
+    ASSERT_INT_EQ(cli_format_inspect(c.f, stderr, "{{json .}}", msgs, 1), 0);
     const char *got = capture_end(&c);
     ASSERT(strlen(got) == strlen(want) + 1 && strncmp(got, want, strlen(want)) == 0);
     free(c.buf);
     free(want);
-    /* missing keys are errors (Docker's missingkey=error), one per object */
+    /* missing keys are errors (Docker's missingkey=error), one per object,
+     * all of them (more than one errmsg would hold) */
+    const ProtobufCMessage *many[40];
+    for (size_t i = 0; i < 40; i++) {
+        many[i] = &s->base;
+    }
     capture_start(&c);
-    ASSERT_INT_EQ(cli_format_inspect(c.f, "{{.Spec.Nope}}", msgs, 2, err, sizeof err), -1);
+    capture_start(&e);
+    ASSERT_INT_EQ(cli_format_inspect(c.f, e.f, "{{.Spec.Nope}}", many, 40), SWARM_EINVAL);
     ASSERT_STR_EQ(capture_end(&c), "");
+    const char *one = "template parsing error: template: :1:2: executing \"\" at <.Spec.Nope>: "
+                      "map has no entry for key \"Nope\"\n";
+    const char *errs = capture_end(&e);
+    ASSERT_INT_EQ(strlen(errs), 40 * strlen(one));
+    for (size_t i = 0; i < 40; i++) {
+        ASSERT(strncmp(errs + i * strlen(one), one, strlen(one)) == 0);
+    }
     free(c.buf);
-    ASSERT_STR_EQ(err, "template parsing error: template: :1:2: executing \"\" at <.Spec.Nope>: "
-                       "map has no entry for key \"Nope\"\n"
-                       "template parsing error: template: :1:2: executing \"\" at <.Spec.Nope>: "
-                       "map has no entry for key \"Nope\"");
-    ASSERT_INT_EQ(cli_format_inspect(stdout, "{{end}}", msgs, 2, err, sizeof err), -1);
-    ASSERT_STR_EQ(err, "template parsing error: template: :1:0: unexpected {{end}}");
+    free(e.buf);
+    /* a parse error: one message, nothing printed */
+    capture_start(&c);
+    capture_start(&e);
+    ASSERT_INT_EQ(cli_format_inspect(c.f, e.f, "{{end}}", msgs, 2), SWARM_EINVAL);
+    ASSERT_STR_EQ(capture_end(&c), "");
+    ASSERT_STR_EQ(capture_end(&e), "template parsing error: template: :1:0: unexpected {{end}}\n");
+    free(c.buf);
+    free(e.buf);
     protobuf_c_message_free_unpacked(&s->base, NULL);
 }
 

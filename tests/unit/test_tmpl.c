@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "test.h"
+#include "err.h"
 #include "tmpl.h"
 
 /* A service-ls-like context (a struct) with nested data. */
@@ -34,14 +35,14 @@ static struct tmpl_value *make_data(void)
     return d;
 }
 
-static char out[4096], err[TMPL_ERRMSG_SIZE];
+static char out[4096], err[SWARM_ERRMSG_SIZE];
 
 /* Parse and run `text`; out gets the output, err the error. Returns 0,
  * 1 for a parse error, 2 for an execution error. */
 static int run(const char *text, unsigned flags)
 {
     out[0] = err[0] = '\0';
-    struct tmpl *t = tmpl_parse(text, err, sizeof err);
+    struct tmpl *t = tmpl_parse(text, err);
     if (t == NULL) {
         return 1;
     }
@@ -49,7 +50,7 @@ static int run(const char *text, unsigned flags)
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    int rc = tmpl_execute(t, f, d, flags, err, sizeof err);
+    int rc = tmpl_execute(t, f, d, flags, err);
     fclose(f);
     snprintf(out, sizeof out, "%s", buf);
     free(buf);
@@ -217,7 +218,7 @@ TEST(header_functions)
     out[0] = err[0] = '\0';
     struct tmpl *t = tmpl_parse("{{upper .Name}}|{{truncate .ID 2}}|{{json .Name}}|"
                                 "{{pad .Name 1 1}}|{{.Nope}}",
-                                err, sizeof err);
+                                err);
     ASSERT(t != NULL);
     struct tmpl_value *h = tmpl_value_map(NULL, TMPL_MAP_STRINGS | TMPL_MAP_SORTED);
     tmpl_map_set_string(h, "Name", "NAME");
@@ -225,7 +226,7 @@ TEST(header_functions)
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    ASSERT_INT_EQ(tmpl_execute(t, f, h, TMPL_EXEC_HEADER, err, sizeof err), 0);
+    ASSERT_INT_EQ(tmpl_execute(t, f, h, TMPL_EXEC_HEADER, err), 0);
     fclose(f);
     ASSERT_STR_EQ(buf, "NAME|ID|NAME| NAME |<no value>");
     free(buf);
