@@ -11,6 +11,7 @@
 #include "log.h"
 #include "pbwire.h"
 #include "server_int.h"
+#include "smetrics.h"
 
 /* ---------------------------------------------------------------- calls */
 
@@ -209,6 +210,7 @@ static void call_respond(struct api_call *call, int http_status, int status,
         return;
     }
     call->responded = true;
+    smetrics_rpc_done(call->route != NULL ? call->route->path : NULL, status, call->started_ns);
     uv_timer_stop(&call->timer);
     if (!call->dispatched) {
         call_in_release(call);
@@ -635,6 +637,7 @@ static int on_begin_headers_cb(nghttp2_session *session,
     }
     call->conn = sc;
     call->loop = sc->s->loop;
+    call->started_ns = smetrics_now_ns();
     call->stream_id = frame->hd.stream_id;
     call->peer = sc->peer;
     call->max_msg = sc->lim->max_msg;

@@ -121,6 +121,7 @@ struct api_call {
     char encoding[32];
     char forwarded[256];
     uint64_t deadline;
+    uint64_t started_ns; /* smetrics_now_ns() at HEADERS, for the RPC latency */
     uint64_t req_until; /* uv_now() by which END_STREAM must arrive; 0: none */
     struct grpc_buf in;
     ProtobufCMessage *req;

@@ -13,7 +13,9 @@
 
 #include "err.h"
 #include "executor.h"
+#include "addr.h"
 #include "log.h"
+#include "metricsd.h"
 #include "node.h"
 #include "specvalid.h"
 
@@ -23,6 +25,7 @@
 struct daemon {
     uv_loop_t *loop;
     struct swarm_node *node;
+    struct metricsd *metrics; /* NULL without --metrics-addr */
     uv_signal_t sigint;
     uv_signal_t sigterm;
     bool stopping;
@@ -42,6 +45,8 @@ static void usage(FILE *out)
             "  --listen-addr IP:PORT  default cluster listen address (default " DEFAULT_LISTEN_ADDR
             ")\n"
             "  --hostname NAME        node hostname (default: the system's)\n"
+            "  --metrics-addr IP:PORT serve Prometheus metrics at http://IP:PORT/metrics\n"
+            "                         (default: off)\n"
             "  --executor KIND        how tasks run: process (default) or sim (simulated)\n"
             "  --log-level LEVEL      debug, info, warn or error (default info)\n"
             "  --version              print the version and exit\n"
@@ -57,6 +62,10 @@ static void node_stopped_cb(void *data)
     struct daemon *d = data;
     uv_close((uv_handle_t *)&d->sigint, closed_cb);
     uv_close((uv_handle_t *)&d->sigterm, closed_cb);
+    if (d->metrics != NULL) {
+        metricsd_close(d->metrics, NULL, NULL);
+        d->metrics = NULL;
+    }
     log_info("swarmd", "stopped");
 }
 
@@ -111,6 +120,28 @@ static int take_value(int argc, char **argv, int *i, const char **out)
     return 0;
 }
 
+static void collect_metrics_cb(void *data)
+{
+    struct daemon *d = data;
+    node_collect_metrics(d->node);
+}
+
+/* --metrics-addr takes an IPv4 address and a port, both required (as
+ * Docker's does); canonical "IP:PORT" into out. */
+static int parse_metrics_addr(const char *in, char *out)
+{
+    char errmsg[SWARM_ERRMSG_SIZE];
+    if (strchr(in, ':') == NULL) {
+        fprintf(stderr, "swarmd: invalid --metrics-addr \"%s\": must be IP:PORT\n", in);
+        return -1;
+    }
+    if (addr_parse(in, 0, "--metrics-addr", out, errmsg) != 0) {
+        fprintf(stderr, "swarmd: %s\n", errmsg);
+        return -1;
+    }
+    return 0;
+}
+
 static int flag_is(const char *arg, const char *name)
 {
     size_t n = strlen(name);
@@ -127,6 +158,8 @@ int main(int argc, char **argv)
     char errmsg[SWARM_ERRMSG_SIZE] = "";
     struct daemon d = {0};
     const char *level = "info";
+    const char *metrics_arg = NULL;
+    char metrics_addr[ADDR_STRLEN] = "";
     enum log_level lvl;
     int rv;
 
@@ -165,6 +198,11 @@ int main(int argc, char **argv)
                 fprintf(stderr, "swarmd: invalid executor \"%s\" (process or sim)\n", cfg.executor);
                 return 2;
             }
+        } else if (flag_is(a, "--metrics-addr")) {
+            bad = take_value(argc, argv, &i, &metrics_arg);
+            if (!bad && parse_metrics_addr(metrics_arg, metrics_addr) != 0) {
+                return 2;
+            }
         } else if (flag_is(a, "--log-level")) {
             bad = take_value(argc, argv, &i, &level);
         } else {
@@ -188,9 +226,19 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     d.loop = uv_default_loop();
+    /* Before the node: a metrics address that cannot be served changes
+     * nothing on disk. */
+    if (metrics_addr[0] != '\0' &&
+        metricsd_start(d.loop, metrics_addr, collect_metrics_cb, &d, &d.metrics, errmsg) != 0) {
+        fprintf(stderr, "swarmd: %s\n", errmsg);
+        return 1;
+    }
     rv = node_start(d.loop, &cfg, &d.node, errmsg);
     if (rv != 0) {
         fprintf(stderr, "swarmd: %s\n", errmsg[0] ? errmsg : swarm_strerror(rv));
+        if (d.metrics != NULL) {
+            metricsd_close(d.metrics, NULL, NULL);
+        }
         uv_run(d.loop, UV_RUN_NOWAIT);
         return 1;
     }

@@ -30,6 +30,7 @@
 #include "manager/manager.h"
 #include "pki.h"
 #include "pkichain.h"
+#include "smetrics.h"
 #include "statedir.h"
 #include "specvalid.h"
 #include "swarm.pb-c.h"
@@ -1012,6 +1013,12 @@ static void agent_stopped_cb(void *data)
         return;
     }
     manager_stopped_cb(n);
+}
+
+void node_collect_metrics(struct swarm_node *n)
+{
+    manager_collect_metrics(n->mslot.m);
+    smetrics_collect_process();
 }
 
 void node_stop(struct swarm_node *n, void (*done)(void *data), void *data)

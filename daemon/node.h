@@ -22,6 +22,10 @@ struct node_config {
 int node_start(uv_loop_t *loop, const struct node_config *cfg, struct swarm_node **out,
                char *errmsg);
 
+/* Refresh the metrics this node computes at scrape time (smetrics.h):
+ * the manager's when it runs one, and the process'. */
+void node_collect_metrics(struct swarm_node *n);
+
 /* Stop serving and close everything; `done` runs when all is closed. */
 void node_stop(struct swarm_node *n, void (*done)(void *data), void *data);
 

@@ -13,6 +13,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "smetrics.h"
 
 #define RNODE_WATCH_MS 10
 
@@ -59,6 +60,7 @@ struct rnode_proposal {
     struct rnode *node;
     rnode_propose_cb cb;
     void *data;
+    uint64_t started_ns; /* for swarm_raft_transaction_latency_seconds */
 };
 
 /* ---------------------------------------------------------------- entries */
@@ -556,6 +558,7 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
     struct store_result res;
     rnode_propose_cb cb = p->cb;
     void *data = p->data;
+    smetrics_proposal_done(status, p->started_ns);
     free(p);
 
     if (status != 0) {
@@ -593,6 +596,7 @@ int rnode_propose(struct rnode *n, const Swarm__StoreCommand *cmd,
     p->cb = cb;
     p->data = data;
     p->req.data = p;
+    p->started_ns = smetrics_now_ns();
     rv = raft_apply(&n->raft, &p->req, &buf, 1, apply_cb);
     if (rv != 0) {
         raft_free(buf.base);
@@ -771,6 +775,14 @@ raft_id rnode_id(const struct rnode *n)
 const struct raft_configuration *rnode_configuration(const struct rnode *n)
 {
     return &n->raft.configuration;
+}
+
+void rnode_stats(struct rnode *n, struct rnode_stats *out)
+{
+    out->term = n->raft.current_term;
+    out->commit_index = n->raft.commit_index;
+    out->applied_index = raft_last_applied(&n->raft);
+    out->leader = rnode_is_leader(n);
 }
 
 uint64_t rnode_last_index(const struct rnode *n)

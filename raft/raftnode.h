@@ -112,6 +112,14 @@ raft_id rnode_id(const struct rnode *n);
 /* The membership as this node knows it (the last configuration appended to
  * its log): read-only, valid until the loop runs again. */
 const struct raft_configuration *rnode_configuration(const struct rnode *n);
+/* Raft's figures for metrics: term, commit and applied index, leader. */
+struct rnode_stats {
+    uint64_t term;
+    uint64_t commit_index;
+    uint64_t applied_index;
+    bool leader;
+};
+void rnode_stats(struct rnode *n, struct rnode_stats *out);
 /* The index of the last entry in this node's log (0 when empty). */
 uint64_t rnode_last_index(const struct rnode *n);
 /* The raft instance itself, for unit tests and benchmarks that inspect

@@ -325,6 +325,33 @@ int store_task_count_by_state(struct store *s, const char *service_id, int desir
     return stmt_count(st, n);
 }
 
+static int stmt_tally(sqlite3_stmt *st, int ncols, store_tally_cb cb, void *data)
+{
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int a = sqlite3_column_int(st, 0);
+        int b = ncols > 1 ? sqlite3_column_int(st, 1) : 0;
+        cb(a, b, (size_t)sqlite3_column_int64(st, ncols), data);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store_sqlite_err(rc);
+}
+
+int store_node_tally(struct store *s, store_tally_cb cb, void *data)
+{
+    return stmt_tally(s->stmt[STORE_ST_NODE_TALLY], 2, cb, data);
+}
+
+int store_task_tally(struct store *s, store_tally_cb cb, void *data)
+{
+    return stmt_tally(s->stmt[STORE_ST_TASK_TALLY], 1, cb, data);
+}
+
+int store_service_count(struct store *s, size_t *n)
+{
+    return stmt_count(s->stmt[STORE_ST_SERVICE_COUNT], n);
+}
+
 int store_task_count_from_slot(struct store *s, const char *service_id, uint64_t slot, size_t *n)
 {
     sqlite3_stmt *st = s->stmt[STORE_ST_TASK_COUNT_FROM_SLOT];

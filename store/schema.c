@@ -111,6 +111,10 @@ static const char *const store_sql[STORE_ST__COUNT] = {
                                      "desired_state = ?2 AND (?3 < 0 OR state = ?3)",
     [STORE_ST_TASK_COUNT_FROM_SLOT] = "SELECT count(*) FROM tasks WHERE service_id = ?1 AND slot >= ?2",
     [STORE_ST_CLUSTER_DEFAULT] = "SELECT data FROM clusters ORDER BY created_at, rowid LIMIT 1",
+    [STORE_ST_NODE_TALLY] = "SELECT state, availability, count(*) FROM nodes "
+                            "GROUP BY state, availability",
+    [STORE_ST_TASK_TALLY] = "SELECT state, count(*) FROM tasks GROUP BY state",
+    [STORE_ST_SERVICE_COUNT] = "SELECT count(*) FROM services",
 };
 
 static const struct store_kind_info kinds[STORE_KIND_MAX + 1] = {

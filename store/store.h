@@ -145,5 +145,13 @@ int store_task_count_by_state(struct store *s, const char *service_id, int desir
                               size_t *n);
 /* Tasks of `service_id` in slots `slot` and above (whatever their state). */
 int store_task_count_from_slot(struct store *s, const char *service_id, uint64_t slot, size_t *n);
+/* Counts by group for metrics: cb runs once per group present, with the
+ * group's values (b is 0 where the tally has one value) and its count. */
+typedef void (*store_tally_cb)(int a, int b, size_t n, void *data);
+/* Nodes by status.state (a) and spec.availability (b). */
+int store_node_tally(struct store *s, store_tally_cb cb, void *data);
+/* Tasks by status.state (a). */
+int store_task_tally(struct store *s, store_tally_cb cb, void *data);
+int store_service_count(struct store *s, size_t *n);
 
 #endif

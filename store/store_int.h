@@ -43,6 +43,9 @@ enum store_stmt {
     STORE_ST_TASK_COUNT_BY_STATE,  /* ?1 service id, ?2 desired, ?3 state (< 0: any) -> count */
     STORE_ST_TASK_COUNT_FROM_SLOT, /* ?1 service id, ?2 slot -> count of slot >= ?2 */
     STORE_ST_CLUSTER_DEFAULT,  /* -> data of the oldest cluster */
+    STORE_ST_NODE_TALLY,       /* -> state, availability, count */
+    STORE_ST_TASK_TALLY,       /* -> state, count */
+    STORE_ST_SERVICE_COUNT,    /* -> count */
     STORE_ST__COUNT,
 };
 

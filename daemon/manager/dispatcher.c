@@ -48,6 +48,7 @@
 #include "mslot.h"
 #include "pbcopy.h"
 #include "log.h"
+#include "smetrics.h"
 #include "msgchunk.h"
 #include "specvalid.h"
 #include "taskreport.h"
@@ -153,6 +154,7 @@ static void session_unlink(struct dispatcher *d, struct dsession *s)
     if (*pp == s) {
         *pp = s->next;
         d->n_sessions--;
+        smetrics_session_closed();
     }
 }
 
@@ -833,6 +835,7 @@ static void session_cb(struct api_call *call, const ProtobufCMessage *msg, void 
     s->next = d->buckets[bucket_of(s->node_id)];
     d->buckets[bucket_of(s->node_id)] = s;
     d->n_sessions++;
+    smetrics_session_opened();
     api_call_on_cancel(call, session_cancel_cb, s);
     /* The address the node advertises, else the one its connection came
      * from (a node behind NAT may advertise nothing useful). */
@@ -859,6 +862,7 @@ static void heartbeat_cb(struct api_call *call, const ProtobufCMessage *msg, voi
         return;
     }
     s->last_heartbeat = uv_now(d->env->loop);
+    smetrics_heartbeat();
     resp.period_ms = (int64_t)period_ms(d);
     api_call_reply(call, &resp.base);
 }

@@ -35,6 +35,7 @@
 #include "log.h"
 #include "logbroker.h"
 #include "menv.h"
+#include "mgrmetrics.h"
 #include "mslot.h"
 #include "orchloop.h"
 #include "pbcopy.h"
@@ -1058,6 +1059,15 @@ int manager_reload_identity(struct manager *m, X509 *root, X509 *cert, STACK_OF(
                                   m->node_key, errmsg);
     }
     return rv;
+}
+
+void manager_collect_metrics(struct manager *m)
+{
+    if (m == NULL) {
+        mgrmetrics_clear();
+    } else {
+        mgrmetrics_collect(m->store, m->raft);
+    }
 }
 
 void manager_fill_info(struct manager *m, Swarm__InfoResponse *info)

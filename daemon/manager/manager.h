@@ -57,6 +57,10 @@ void manager_fill_info(struct manager *m, Swarm__InfoResponse *info);
 
 /* This manager's local state as written to disk, and a copy the caller
  * frees (swarm__local_state__free_unpacked). */
+/* Refresh the manager's scrape-time metrics (mgrmetrics.h); NULL (no
+ * manager on this node) empties them. */
+void manager_collect_metrics(struct manager *m);
+
 const Swarm__LocalState *manager_local_state(struct manager *m);
 Swarm__LocalState *manager_local_state_copy(struct manager *m);
 

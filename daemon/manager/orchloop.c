@@ -20,6 +20,7 @@
 #include "err.h"
 #include "id.h"
 #include "log.h"
+#include "smetrics.h"
 #include "orchestrator.h"
 #include "scheduler.h"
 #include "specvalid.h"
@@ -792,6 +793,7 @@ static void pass_cb(uv_timer_t *t)
     if (o->closing || !o->leader || o->in_flight || !menv_is_leader(o->env)) {
         return;
     }
+    uint64_t started_ns = smetrics_now_ns();
     if (store_node_list(store, &nodes, &n_nodes) != 0) {
         return;
     }
@@ -829,7 +831,9 @@ static void pass_cb(uv_timer_t *t)
         reconcile_service(o, &p, id, nodes, n_nodes, now, limit);
     }
     if (sched || p.n_created > 0) {
+        uint64_t sched_ns = smetrics_now_ns();
         schedule(o, &p, nodes, n_nodes, now);
+        smetrics_pass_done(SMETRICS_PASS_SCHEDULER, sched_ns);
     }
     if (p.wake_at != 0) {
         uint64_t delay = p.wake_at > now ? (uint64_t)(p.wake_at - now) : 0;
@@ -861,6 +865,7 @@ static void pass_cb(uv_timer_t *t)
     free(p.leaving);
     store_service_free_list(svcs, n_svcs);
     store_node_free_list(nodes, n_nodes);
+    smetrics_pass_done(SMETRICS_PASS_ORCHESTRATOR, started_ns);
 }
 
 static void schedule_pass(struct orchloop *o)
