@@ -432,33 +432,32 @@ static int bridge_up(struct rtransport_bridge *b, const uint8_t *extra, size_t n
 
 /* The server must be a manager of our cluster, reached with our ALPN, and not
  * a known node with another raft id. */
-static int dial_check_server(struct rtransport_bridge *b, char *why, size_t size)
+static int dial_check_server(struct rtransport_bridge *b, char *errmsg)
 {
     struct rtransport *tr = b->tr;
     struct api_peer peer;
-    char em[SWARM_ERRMSG_SIZE] = "";
     if (strcmp(tls_conn_alpn(b->tls), RTRANSPORT_ALPN) != 0) {
-        snprintf(why, size, "server did not select ALPN %s", RTRANSPORT_ALPN);
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "server did not select ALPN %s", RTRANSPORT_ALPN);
         return SWARM_EPROTO;
     }
-    if (tls_conn_peer(b->tls, &peer, em) != 0) {
-        snprintf(why, size, "%s", em);
+    if (tls_conn_peer(b->tls, &peer, errmsg) != 0) {
         return SWARM_EPERM;
     }
     if (peer.role != API_ROLE_MANAGER) {
-        snprintf(why, size, "server certificate is not a manager's");
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "server certificate is not a manager's");
         return SWARM_EPERM;
     }
     if (strcmp(peer.cluster_id, tr->cluster_id) != 0) {
-        snprintf(why, size, "server belongs to cluster \"%s\"", peer.cluster_id);
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                      "server belongs to cluster \"%s\"", peer.cluster_id);
         return SWARM_EPERM;
     }
     char addr[RTRANSPORT_ADDR_MAX + 1], unused[256];
     raft_id id = tr->raft_id_of_node(peer.node_id, addr, sizeof addr, unused, sizeof unused,
                                      tr->data);
     if (id != 0 && id != b->id) {
-        snprintf(why, size, "server is node %s, raft id %llu", peer.node_id,
-                 (unsigned long long)id);
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "server is node %s, raft id %llu", peer.node_id,
+                      (unsigned long long)id);
         return SWARM_EPERM;
     }
     return 0;
@@ -482,7 +481,7 @@ static void dial_handshake_cb(struct tls_conn *conn, int status, const char *err
         bridge_close(b);
         return;
     }
-    if (dial_check_server(b, why, sizeof why) != 0) {
+    if (dial_check_server(b, why) != 0) {
         log_warn("raft", "transport: refusing %s as raft peer %llu: %s", b->address,
                  (unsigned long long)b->id, why);
         bridge_close(b);
