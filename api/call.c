@@ -210,7 +210,8 @@ static void call_respond(struct api_call *call, int http_status, int status,
         return;
     }
     call->responded = true;
-    smetrics_rpc_done(call->route != NULL ? call->route->path : NULL, status, call->started_ns);
+    smetrics_rpc_done(call->route != NULL ? call->route->path : NULL, call->streamed, status,
+                      call->started_ns);
     uv_timer_stop(&call->timer);
     if (!call->dispatched) {
         call_in_release(call);
@@ -946,6 +947,7 @@ int api_call_send(struct api_call *call, const ProtobufCMessage *msg)
         return rv;
     }
     call_conn_queue_add(sc, call->out.len - before);
+    call->streamed = true;
     call_push(call);
     if (h2_flush(&sc->io) != 0) {
         server_conn_doom(sc, "HTTP/2 send failed");

@@ -138,6 +138,7 @@ struct api_call {
     bool cancelled;
     bool freeing;
     bool rst_after_send;
+    bool streamed;     /* sent a message with api_call_send (metrics' grpc_type) */
     bool decode_queued; /* in its connection's decode queue */
     struct api_call *dq_prev, *dq_next;
     size_t unacked;     /* bytes of this stream not yet given back as window */

@@ -133,7 +133,7 @@ const char *smetrics_grpc_code_name(int code)
     return code >= 0 && code < (int)(sizeof names / sizeof names[0]) ? names[code] : "Unknown";
 }
 
-void smetrics_rpc_done(const char *path, int grpc_status, uint64_t started_ns)
+void smetrics_rpc_done(const char *path, bool streamed, int grpc_status, uint64_t started_ns)
 {
     char service[128] = "unknown";
     const char *method = "unknown";
@@ -147,7 +147,7 @@ void smetrics_rpc_done(const char *path, int grpc_status, uint64_t started_ns)
         snprintf(service, sizeof service, "%.*s", (int)(slash - path - 1), path + 1);
         method = slash + 1;
     }
-    const char *labels[] = {"unary", service, method, smetrics_grpc_code_name(grpc_status)};
+    const char *labels[] = {streamed ? "server_stream" : "unary", service, method, smetrics_grpc_code_name(grpc_status)};
     metrics_counter_add(fam.rpc_handled, labels, 1);
     metrics_histogram_observe(fam.rpc_seconds, labels, seconds_since(started_ns));
 }

@@ -43,8 +43,9 @@ void smetrics_shutdown(void);
 uint64_t smetrics_now_ns(void);
 
 /* A server call answered: its path ("/pkg.Service/Method", NULL when no
- * route matched), gRPC status code, and when it started (smetrics_now_ns). */
-void smetrics_rpc_done(const char *path, int grpc_status, uint64_t started_ns);
+ * route matched), whether it streamed messages (grpc_type server_stream,
+ * else unary), its gRPC status code, and when it started (smetrics_now_ns). */
+void smetrics_rpc_done(const char *path, bool streamed, int grpc_status, uint64_t started_ns);
 /* A raft proposal's callback ran (status 0: committed and applied). */
 void smetrics_proposal_done(int status, uint64_t started_ns);
 void smetrics_session_opened(void);

@@ -135,10 +135,10 @@ TEST(smetrics_rpc_labels_split_the_path)
 {
     ASSERT_INT_EQ(smetrics_init(), 0);
     const struct smetrics_families *f = smetrics_families();
-    smetrics_rpc_done("/docker.swarmkit.v1.Control/ListNodes", 0, smetrics_now_ns());
-    smetrics_rpc_done("/docker.swarmkit.v1.Control/ListNodes", 0, smetrics_now_ns());
-    smetrics_rpc_done("/docker.swarmkit.v1.Control/GetNode", 5, smetrics_now_ns());
-    smetrics_rpc_done(NULL, 12, smetrics_now_ns()); /* unrouted: no client-chosen label */
+    smetrics_rpc_done("/docker.swarmkit.v1.Control/ListNodes", false, 0, smetrics_now_ns());
+    smetrics_rpc_done("/docker.swarmkit.v1.Control/ListNodes", false, 0, smetrics_now_ns());
+    smetrics_rpc_done("/docker.swarmkit.v1.Control/GetNode", false, 5, smetrics_now_ns());
+    smetrics_rpc_done(NULL, false, 12, smetrics_now_ns()); /* unrouted: no client-chosen label */
     ASSERT(metrics_value(f->rpc_handled, (const char *[]){"unary", "docker.swarmkit.v1.Control",
                                                           "ListNodes", "OK"}) == 2);
     ASSERT(metrics_value(f->rpc_handled, (const char *[]){"unary", "docker.swarmkit.v1.Control",
@@ -147,11 +147,14 @@ TEST(smetrics_rpc_labels_split_the_path)
                          (const char *[]){"unary", "unknown", "unknown", "Unimplemented"}) == 1);
     ASSERT(metrics_value(f->rpc_seconds, (const char *[]){"unary", "docker.swarmkit.v1.Control",
                                                           "ListNodes"}) == 2);
+    smetrics_rpc_done("/swarm.Logs/SubscribeLogs", true, 0, smetrics_now_ns());
+    ASSERT(metrics_value(f->rpc_handled, (const char *[]){"server_stream", "swarm.Logs",
+                                                          "SubscribeLogs", "OK"}) == 1);
     ASSERT_STR_EQ(smetrics_grpc_code_name(16), "Unauthenticated");
     ASSERT_STR_EQ(smetrics_grpc_code_name(99), "Unknown");
     smetrics_shutdown();
     /* Before init (or after shutdown) instrumented calls do nothing. */
-    smetrics_rpc_done("/a.B/C", 0, 0);
+    smetrics_rpc_done("/a.B/C", false, 0, 0);
     smetrics_heartbeat();
     ASSERT(smetrics_registry() == NULL);
 }
