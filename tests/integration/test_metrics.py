@@ -5,6 +5,7 @@ killed the raft term rises and the leader metric moves. A bad
 --metrics-addr is refused with a message."""
 import socket
 import subprocess
+import urllib.error
 import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -169,3 +170,33 @@ def test_bad_metrics_addr_is_refused(swarm):
     assert f"cannot listen on metrics address {node.ip}:{METRICS_PORT}: Address already in use" \
         in r.stderr
     assert not node.state_dir.exists()
+
+
+def test_metrics_endpoint_serves_only_metrics_and_stops_cleanly(swarm):
+    node = swarm.node("m1").start("--metrics-addr", f"{swarm.nodes[0].ip}:{METRICS_PORT}")
+    # Before any swarm: the process' figures, no swarm counts.
+    samples, _ = wait_for(lambda: scrape(node), timeout=10, what="a first scrape")
+    assert value(samples, "process_open_fds") > 3
+    assert value(samples, "swarm_manager_leader") is None
+    node.ok("swarm", "init", "--advertise-addr", node.ip)
+    wait_for(lambda: value(scrape(node)[0], "swarm_manager_leader") == 1, timeout=10,
+             what="the only manager's leader metric")
+    # Any other path is 404, any other method 405.
+    for path, method, code in [("/", "GET", 404), ("/metrics/x", "GET", 404),
+                               ("/metrics", "POST", 405)]:
+        req = urllib.request.Request(f"http://{node.ip}:{METRICS_PORT}{path}", method=method,
+                                     data=b"" if method == "POST" else None)
+        try:
+            urllib.request.urlopen(req, timeout=5)
+            raise AssertionError(f"{method} {path} answered 200")
+        except urllib.error.HTTPError as e:
+            assert e.code == code, (method, path, e.code)
+    # SIGTERM: a clean exit, the port given back (SO_REUSEADDR, as swarmd
+    # binds: only a listener still there would refuse it, not TIME_WAIT).
+    assert node.stop() == 0, node.log_tail()
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind((node.ip, METRICS_PORT))
+    finally:
+        s.close()
