@@ -42,6 +42,8 @@ int cmd_service_scale(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_service_rollback(struct cli_ctx *ctx, int argc, char **argv);
 /* `service logs` (cmd_service_logs.c). */
 int cmd_service_logs(struct cli_ctx *ctx, int argc, char **argv);
+/* `events` (cmd_events.c). */
+int cmd_events(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_version(struct cli_ctx *ctx, int argc, char **argv);
 
 /* ---------------------------------------------------------------- helpers */

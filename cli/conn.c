@@ -86,6 +86,14 @@ static void conn_dial(struct cli_conn *c)
     }
 }
 
+int cli_conn_dial(struct cli_conn *c)
+{
+    if (c->state == CLI_CONN_IDLE) {
+        conn_dial(c);
+    }
+    return c->state == CLI_CONN_CONNECTED ? 0 : -1;
+}
+
 /* The answer is freed when this returns: keep a copy by re-encoding it. */
 static ProtobufCMessage *conn_copy_message(const ProtobufCMessage *m)
 {

@@ -52,6 +52,10 @@ int cli_conn_call(struct cli_conn *c, const ProtobufCServiceDescriptor *svc,
                   const char *method, const ProtobufCMessage *req,
                   struct cli_reply *r);
 
+/* Dial now if not dialled yet (streams need a connection). Returns 0 when
+ * connected, -1 when the dial failed (c->errmsg says why). */
+int cli_conn_dial(struct cli_conn *c);
+
 /* Print the error of a failed reply as Docker would and return exit code 1:
  * "Cannot connect to swarmd at unix://PATH. Is swarmd running?" or
  * "Error response from daemon: MESSAGE". */

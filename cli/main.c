@@ -13,6 +13,7 @@ static const struct cli_command cli_commands[] = {
     {"node", NULL, "Manage Swarm nodes", NULL, cli_node_commands},
     {"service", NULL, "Manage Swarm services", NULL, cli_service_commands},
     {"swarm", NULL, "Manage Swarm", NULL, cli_swarm_commands},
+    {"events", NULL, "Get real time events from the swarm", cmd_events, NULL},
     {"info", NULL, "Display system-wide information", cmd_info, NULL},
     {"version", NULL, "Show the swarmctl version information", cmd_version, NULL},
     {NULL, NULL, NULL, NULL, NULL},

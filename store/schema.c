@@ -63,7 +63,17 @@ static const char schema_sql[] =
     "  created_at INTEGER NOT NULL,"
     "  data BLOB NOT NULL,"
     "  name TEXT UNIQUE"
-    ");";
+    ");"
+    /* The event history (store/events.c): seq orders the rows for pruning,
+     * (idx, pos) is the cursor every manager shares. */
+    "CREATE TABLE events ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  idx INTEGER NOT NULL,"
+    "  pos INTEGER NOT NULL,"
+    "  time_ms INTEGER NOT NULL,"
+    "  data BLOB NOT NULL"
+    ");"
+    "CREATE UNIQUE INDEX events_cursor ON events (idx, pos);";
 
 #define KIND_SQL(table, cols, params, sets, order)                                     \
     {                                                                                  \
@@ -115,6 +125,10 @@ static const char *const store_sql[STORE_ST__COUNT] = {
                             "GROUP BY state, availability",
     [STORE_ST_TASK_TALLY] = "SELECT state, count(*) FROM tasks GROUP BY state",
     [STORE_ST_SERVICE_COUNT] = "SELECT count(*) FROM services",
+    [STORE_ST_EVENT_INSERT] = "INSERT INTO events (idx, pos, time_ms, data) VALUES (?1, ?2, ?3, ?4)",
+    [STORE_ST_EVENT_PRUNE] = "DELETE FROM events WHERE seq <= ?1",
+    [STORE_ST_EVENT_LIST] = "SELECT data FROM events WHERE (idx, pos) > (?1, ?2) AND time_ms >= ?3 "
+                            "ORDER BY idx, pos LIMIT ?4",
 };
 
 static const struct store_kind_info kinds[STORE_KIND_MAX + 1] = {

@@ -49,6 +49,7 @@ union store_obj_copy {
 struct apply_rec {
     union store_obj_copy copy;
     Swarm__Meta meta;
+    Swarm__NodeStatus node_status; /* NODE_STATUS: the merged status */
     ProtobufCMessage *old_obj; /* decoded stored object, owned; NULL on create */
     const ProtobufCMessage *new_obj;
     enum store_kind kind;
@@ -125,6 +126,7 @@ void store_close(struct store *s)
     store_stmts_finalize(s);
     sqlite3_close(s->db);
     free(s->packbuf);
+    free(s->evbuf);
     free(s);
 }
 
@@ -260,7 +262,7 @@ static int action_check(struct store *s, const char *verb, const struct store_ki
     const Swarm__Meta *meta = store_obj_meta(ki, obj);
     uint64_t expected = meta != NULL ? meta->version : 0;
     uint64_t version = 0;
-    int rv = row_lookup(s, ki, id, &version, created_at, s->event_cb != NULL ? &rec->old_obj : NULL);
+    int rv = row_lookup(s, ki, id, &version, created_at, &rec->old_obj);
 
     if (rv == SWARM_ENOTFOUND) {
         result_fail(r, SWARM_ENOTFOUND, i, "%s %s not found", ki->name, id);
@@ -404,11 +406,11 @@ static int action_node_status(struct store *s, uint64_t index, int64_t ts,
     merged = *(const Swarm__Node *)old;
     /* A status without an address (a node that went down) keeps the last
      * known address, as Docker shows it. */
-    Swarm__NodeStatus st = *n->status;
-    if ((st.addr == NULL || st.addr[0] == '\0') && merged.status != NULL) {
-        st.addr = merged.status->addr;
+    rec->node_status = *n->status;
+    if ((rec->node_status.addr == NULL || rec->node_status.addr[0] == '\0') && merged.status != NULL) {
+        rec->node_status.addr = merged.status->addr;
     }
-    merged.status = &st;
+    merged.status = &rec->node_status;
     if (n->description != NULL) {
         merged.description = n->description;
     }
@@ -515,6 +517,26 @@ static int index_commit_alone(struct store *s, uint64_t index)
     return rc;
 }
 
+/* The event of an applied action, in its transaction (store/events.c). */
+static int event_record(struct store *s, uint64_t index, int64_t ts, const struct apply_rec *rec,
+                        uint32_t *n_events, struct store_result *r)
+{
+    struct store_evdesc d;
+    const ProtobufCMessage *new_obj =
+        rec->action == SWARM__STORE_ACTION_KIND__STORE_ACTION_REMOVE ? NULL : rec->new_obj;
+    int rc;
+    if (!store_event_describe(rec->kind, rec->action, rec->old_obj, new_obj, &d)) {
+        return 0;
+    }
+    rc = store_events_insert(s, index, *n_events, ts, &d);
+    if (rc != SQLITE_OK) {
+        result_fail(r, store_sqlite_err(rc), -1, "write event: %s", sqlite3_errmsg(s->db));
+        return store_sqlite_err(rc);
+    }
+    (*n_events)++;
+    return 0;
+}
+
 static void events_fire(struct store *s, uint64_t index, struct apply_rec *recs, size_t n)
 {
     for (size_t i = 0; i < n && s->event_cb != NULL; i++) {
@@ -553,6 +575,7 @@ int store_apply(struct store *s, uint64_t index, const Swarm__StoreCommand *cmd,
     struct apply_rec scratch;
     struct apply_rec *recs = NULL;
     size_t n = cmd->n_actions;
+    uint32_t n_events = 0;
     int rc, rv = 0;
 
     r->status = 0;
@@ -582,6 +605,9 @@ int store_apply(struct store *s, uint64_t index, const Swarm__StoreCommand *cmd,
             scratch.old_obj = NULL;
         }
         rv = action_apply(s, index, cmd->timestamp, cmd->actions[i], rec, (int)i, r);
+        if (rv == 0 && r->status == 0 && rec->kind != 0) {
+            rv = event_record(s, index, cmd->timestamp, rec, &n_events, r);
+        }
         if (recs == NULL && scratch.old_obj != NULL) {
             protobuf_c_message_free_unpacked(scratch.old_obj, NULL);
             scratch.old_obj = NULL;
@@ -606,7 +632,10 @@ int store_apply(struct store *s, uint64_t index, const Swarm__StoreCommand *cmd,
         recs_free(recs, n);
         return 0;
     }
-    rc = index_write(s, index);
+    rc = n_events > 0 ? store_events_prune(s) : SQLITE_OK;
+    if (rc == SQLITE_OK) {
+        rc = index_write(s, index);
+    }
     if (rc == SQLITE_OK) {
         rc = stmt_run(s->stmt[STORE_ST_COMMIT]);
     }
@@ -770,7 +799,7 @@ err_after_open:
 int store_reset(struct store *s, char *errmsg)
 {
     static const char sql[] = "BEGIN IMMEDIATE; DELETE FROM nodes; DELETE FROM services; "
-                              "DELETE FROM tasks; DELETE FROM clusters; "
+                              "DELETE FROM tasks; DELETE FROM clusters; DELETE FROM events; "
                               "UPDATE meta SET value = 0 WHERE key = 'last_index'; COMMIT;";
     char *err = NULL;
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, &err);

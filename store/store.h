@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "objects.pb-c.h"
+#include "events.pb-c.h"
 #include "store.pb-c.h"
 
 struct store;
@@ -153,5 +154,47 @@ int store_node_tally(struct store *s, store_tally_cb cb, void *data);
 /* Tasks by status.state (a). */
 int store_task_tally(struct store *s, store_tally_cb cb, void *data);
 int store_service_count(struct store *s, size_t *n);
+
+/* ---- cluster events (store/events.c) ----
+ * Every change that Docker shows as an event (nodes, services, tasks; not
+ * the cluster object) is also written, in the transaction of the change, to
+ * a history of the last STORE_EVENTS_WINDOW events, each named by the raft
+ * index of its entry and its position among that entry's events (the same
+ * on every manager), stamped with the entry's timestamp. */
+#define STORE_EVENTS_WINDOW 10000
+#define STORE_EVENT_ATTRS_MAX 8
+#define STORE_EVENT_VALUE_MAX 256
+
+struct store_evattr {
+    const char *key; /* static */
+    char value[STORE_EVENT_VALUE_MAX];
+};
+
+/* One event as Docker shows it: type ("node", "service", "task"), action
+ * ("create", "update", "remove"), actor and attributes (sorted by key). */
+struct store_evdesc {
+    const char *type;   /* static */
+    const char *action; /* static */
+    char actor_id[128];
+    size_t n_attrs;
+    struct store_evattr attrs[STORE_EVENT_ATTRS_MAX];
+};
+
+/* The event of one change (old_obj NULL for a create, new_obj NULL for a
+ * remove; task status reports, patches and node statuses are updates).
+ * Attributes: "name" always (a node's name or hostname, a service's name, a
+ * task's "service.slot"), tasks also "node.id" and "service.id"; an update
+ * adds "X.old"/"X.new" for what changed of a node's availability, role and
+ * state, a service's image, replicas and updatestate, a task's state and
+ * desiredstate. False (and no event) for cluster changes. Pure. */
+bool store_event_describe(enum store_kind kind, Swarm__StoreActionKind action, const ProtobufCMessage *old_obj,
+                          const ProtobufCMessage *new_obj, struct store_evdesc *out);
+
+/* Events after (after_index, after_position) and at or after `since_ms`
+ * (unix ms; 0: any), oldest first, at most `limit`. *out is a malloc'd array
+ * of *n events; free with store_events_free_list. */
+int store_events_list(struct store *s, uint64_t after_index, uint32_t after_position, int64_t since_ms,
+                      size_t limit, Swarm__Event ***out, size_t *n);
+void store_events_free_list(Swarm__Event **list, size_t n);
 
 #endif

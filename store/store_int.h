@@ -11,7 +11,7 @@
 
 /* Bumped whenever a table or index changes: a store written by another
  * schema is refused at open and a snapshot of another schema at restore. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 #define STORE_KIND_MAX STORE_KIND_CLUSTER
 
@@ -46,6 +46,9 @@ enum store_stmt {
     STORE_ST_NODE_TALLY,       /* -> state, availability, count */
     STORE_ST_TASK_TALLY,       /* -> state, count */
     STORE_ST_SERVICE_COUNT,    /* -> count */
+    STORE_ST_EVENT_INSERT,     /* ?1 index, ?2 position, ?3 time ms, ?4 data */
+    STORE_ST_EVENT_PRUNE,      /* ?1 delete seq <= ?1 */
+    STORE_ST_EVENT_LIST,       /* ?1 index, ?2 position (after), ?3 since ms, ?4 limit -> data */
     STORE_ST__COUNT,
 };
 
@@ -58,6 +61,8 @@ struct store {
     sqlite3_stmt *stmt[STORE_ST__COUNT];
     uint8_t *packbuf; /* reused encoding buffer for store_apply */
     size_t packcap;
+    uint8_t *evbuf; /* reused encoding buffer for events */
+    size_t evcap;
 };
 
 /* What differs between the four kinds. All four messages start with
@@ -98,6 +103,13 @@ void store_stmts_finalize(struct store *s);
  * bound without copy: keep them alive until the statement is reset. */
 int store_row_bind(sqlite3_stmt *st, const struct store_kind_info *ki, const ProtobufCMessage *obj,
                    const uint8_t *data, size_t len);
+
+/* events.c: write one event of the entry at `index` (in the open
+ * transaction), and drop the events beyond STORE_EVENTS_WINDOW. Return a
+ * SQLite result code. */
+int store_events_insert(struct store *s, uint64_t index, uint32_t position, int64_t ts_ms,
+                        const struct store_evdesc *d);
+int store_events_prune(struct store *s);
 
 /* Translate a SQLite result code at the boundary. */
 static inline int store_sqlite_err(int rc)

@@ -33,6 +33,7 @@
 #include "hostinfo.h"
 #include "id.h"
 #include "log.h"
+#include "events.h"
 #include "logbroker.h"
 #include "menv.h"
 #include "mgrmetrics.h"
@@ -96,6 +97,7 @@ struct manager {
     struct dispatcher *dispatcher;
     struct orchloop *orchloop;
     struct logbroker *logbroker;
+    struct events *events;
     /* swarm init only: the first command, proposed once we lead. */
     Swarm__StoreCommand *bootstrap_cmd;
     bool registered_self;   /* force-new-cluster: lost managers detached */
@@ -448,6 +450,9 @@ static void manager_unpublish(struct manager *m)
     if (m->slot->logbroker == m->logbroker) {
         m->slot->logbroker = NULL;
     }
+    if (m->slot->events == m->events) {
+        m->slot->events = NULL;
+    }
     if (m->slot->access == m->access) {
         m->slot->access = NULL;
     }
@@ -469,6 +474,7 @@ static void manager_run(struct manager *m)
         m->slot->running = true;
         m->slot->dispatcher = m->dispatcher;
         m->slot->logbroker = m->logbroker;
+        m->slot->events = m->events;
         m->slot->access = m->access;
     }
     peers_start(m->peers);
@@ -485,6 +491,7 @@ void manager_register_api(struct api_server *api, struct manager_slot *slot)
     caserver_register(api, slot);
     dispatcher_register(api, &slot->dispatcher);
     logbroker_register(api, slot);
+    events_register(api, slot);
 }
 
 /* ------------------------------------------------------------ ready / fail */
@@ -686,6 +693,7 @@ static void manager_event_cb(const struct store_event *ev, void *data)
     dispatcher_on_event(m->dispatcher, ev);
     orchloop_on_event(m->orchloop, ev);
     logbroker_on_event(m->logbroker, ev);
+    events_on_event(m->events, ev);
 }
 
 /* A store being rebuilt from the log does not know the managers yet: the
@@ -783,7 +791,8 @@ static int manager_start_common(struct manager *m, const struct manager_config *
         .data = m,
     };
     m->logbroker = logbroker_new(&m->env, &lc);
-    if (m->logbroker == NULL) {
+    m->events = events_new(&m->env);
+    if (m->logbroker == NULL || m->events == NULL) {
         return SWARM_ENOMEM;
     }
     struct access_config ac = {
@@ -1229,6 +1238,8 @@ void manager_close(struct manager *m, void (*done)(void *data), void *data)
     /* The rotation reconciler stops now and drains its proposal when raft
      * fails it. */
     MODULE_CLOSE(m, carotate, carotate_close);
+    /* Its subscribers hear UNAVAILABLE now and resume elsewhere. */
+    MODULE_CLOSE(m, events, events_close);
     MODULE_CLOSE(m, forward, forward_close);
     MODULE_CLOSE(m, peers, peers_close);
     MODULE_CLOSE(m, rolemgr, rolemgr_close);

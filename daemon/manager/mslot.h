@@ -40,6 +40,7 @@
 struct manager;
 struct dispatcher;
 struct logbroker;
+struct events;
 struct access;
 struct forward;
 struct controlapi;
@@ -53,6 +54,7 @@ struct manager_slot {
     /* Published by the serving manager (see above). */
     struct dispatcher *dispatcher;
     struct logbroker *logbroker;
+    struct events *events;
     struct access *access;
     struct forward *forward;
     struct controlapi *control;

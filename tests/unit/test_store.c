@@ -1282,4 +1282,192 @@ TMPDIR_TEST(commands_of_one_action_file_backed)
     store_close(s);
 }
 
+/* ---- the event history (store/events.c) ---------------------------------- */
+
+static const char *ev_attr(const Swarm__Event *e, const char *key)
+{
+    for (size_t i = 0; i < e->n_attributes; i++) {
+        if (strcmp(e->attributes[i]->key, key) == 0) {
+            return e->attributes[i]->value;
+        }
+    }
+    return NULL;
+}
+
+static void ev_expect(const Swarm__Event *e, uint64_t index, uint32_t pos, const char *type,
+                      const char *action, const char *id)
+{
+    ASSERT_INT_EQ(e->index, index);
+    ASSERT_INT_EQ(e->position, pos);
+    ASSERT_STR_EQ(e->type, type);
+    ASSERT_STR_EQ(e->action, action);
+    ASSERT_STR_EQ(e->actor_id, id);
+}
+
+TEST(event_history_of_changes)
+{
+    struct store *s = mem_store();
+    struct store_result r;
+    Swarm__Event **ev = NULL;
+    size_t n = 0;
+    Swarm__Service *svc;
+    Swarm__StoreCommand *c;
+
+    ASSERT_INT_EQ(apply1(s, 1, CREATE, service_new("s1", "web", 1), &r), 0);
+    svc = service_new("s1", "web", 3);
+    ASSERT_INT_EQ(apply1(s, 2, UPDATE, svc, &r), 0);
+    ASSERT_INT_EQ(apply1(s, 3, CREATE, cluster_new("c1", "default"), &r), 0); /* no event */
+    c = cmd_new(4000); /* two events in one entry: positions 0 and 1 */
+    Swarm__Task *t1 = task_new("t1", "s1", "n1", 1), *t2 = task_new("t2", "s1", "n1", 2);
+    t1->service_name = xstrdup("web");
+    t2->service_name = xstrdup("web");
+    cmd_add(c, CREATE, t1);
+    cmd_add(c, CREATE, t2);
+    ASSERT_INT_EQ(store_apply(s, 4, c, &r), 0);
+    cmd_free(c);
+    ASSERT_INT_EQ(apply1(s, 5, REMOVE, service_new("s1", "web", 3), &r), 0);
+
+    ASSERT_INT_EQ(store_events_list(s, 0, 0, 0, 100, &ev, &n), 0);
+    ASSERT_INT_EQ(n, 5);
+    ev_expect(ev[0], 1, 0, "service", "create", "s1");
+    ASSERT_INT_EQ(ev[0]->time_nano, 1000LL * 1000000);
+    ASSERT_INT_EQ(ev[0]->n_attributes, 1);
+    ASSERT_STR_EQ(ev_attr(ev[0], "name"), "web");
+    ev_expect(ev[1], 2, 0, "service", "update", "s1");
+    ASSERT_STR_EQ(ev_attr(ev[1], "replicas.old"), "1");
+    ASSERT_STR_EQ(ev_attr(ev[1], "replicas.new"), "3");
+    ASSERT(ev_attr(ev[1], "image.new") == NULL); /* unchanged: not listed */
+    ev_expect(ev[2], 4, 0, "task", "create", "t1");
+    ASSERT_STR_EQ(ev_attr(ev[2], "name"), "web.1");
+    ASSERT_STR_EQ(ev_attr(ev[2], "service.id"), "s1");
+    ASSERT_STR_EQ(ev_attr(ev[2], "node.id"), "n1");
+    ev_expect(ev[3], 4, 1, "task", "create", "t2");
+    ev_expect(ev[4], 5, 0, "service", "remove", "s1");
+    ASSERT_STR_EQ(ev_attr(ev[4], "name"), "web");
+    /* Attributes are sorted by key. */
+    for (size_t i = 1; i < ev[2]->n_attributes; i++) {
+        ASSERT(strcmp(ev[2]->attributes[i - 1]->key, ev[2]->attributes[i]->key) < 0);
+    }
+    store_events_free_list(ev, n);
+
+    /* The cursor: strictly after (index, position). */
+    ASSERT_INT_EQ(store_events_list(s, 4, 0, 0, 100, &ev, &n), 0);
+    ASSERT_INT_EQ(n, 2);
+    ev_expect(ev[0], 4, 1, "task", "create", "t2");
+    store_events_free_list(ev, n);
+    /* since: the entry's timestamp (ms); limit. */
+    ASSERT_INT_EQ(store_events_list(s, 0, 0, 4000, 1, &ev, &n), 0);
+    ASSERT_INT_EQ(n, 1);
+    ev_expect(ev[0], 4, 0, "task", "create", "t1");
+    store_events_free_list(ev, n);
+    store_close(s);
+}
+
+TEST(event_history_failed_command_writes_none)
+{
+    struct store *s = mem_store();
+    struct store_result r;
+    Swarm__Event **ev = NULL;
+    size_t n = 0;
+    Swarm__StoreCommand *c = cmd_new(1000);
+    ASSERT_INT_EQ(apply1(s, 1, CREATE, service_new("s1", "web", 1), &r), 0);
+    /* The first action would make an event, the second breaks a rule. */
+    cmd_add(c, CREATE, service_new("s2", "api", 1));
+    cmd_add(c, CREATE, service_new("s3", "web", 1));
+    ASSERT_INT_EQ(store_apply(s, 2, c, &r), 0);
+    ASSERT_INT_EQ(r.status, SWARM_EEXIST);
+    cmd_free(c);
+    ASSERT_INT_EQ(store_events_list(s, 0, 0, 0, 100, &ev, &n), 0);
+    ASSERT_INT_EQ(n, 1);
+    ev_expect(ev[0], 1, 0, "service", "create", "s1");
+    store_events_free_list(ev, n);
+    store_close(s);
+}
+
+TEST(event_history_window_and_snapshot)
+{
+    struct store *src = mem_store(), *dst = mem_store();
+    struct store_result r;
+    Swarm__Event **ev = NULL, **ev2 = NULL;
+    size_t n = 0, n2 = 0, len = 0;
+    void *img = NULL;
+    char err[SWARM_ERRMSG_SIZE], id[32];
+    Swarm__StoreCommand *c = cmd_new(5000);
+    for (int i = 0; i < STORE_EVENTS_WINDOW + 5; i++) {
+        snprintf(id, sizeof id, "t%05d", i);
+        cmd_add(c, CREATE, task_new(id, "s1", "n1", (uint64_t)i + 1));
+    }
+    ASSERT_INT_EQ(store_apply(src, 7, c, &r), 0);
+    ASSERT_INT_EQ(r.status, 0);
+    cmd_free(c);
+    ASSERT_INT_EQ(store_events_list(src, 0, 0, 0, STORE_EVENTS_WINDOW * 2, &ev, &n), 0);
+    ASSERT_INT_EQ(n, STORE_EVENTS_WINDOW); /* the oldest five are gone */
+    ev_expect(ev[0], 7, 5, "task", "create", "t00005");
+    /* A snapshot carries the history: a restored manager serves the same. */
+    ASSERT_INT_EQ(store_snapshot(src, &img, &len, err), 0);
+    ASSERT_INT_EQ(store_restore(dst, img, len, err), 0);
+    ASSERT_INT_EQ(store_events_list(dst, 0, 0, 0, STORE_EVENTS_WINDOW * 2, &ev2, &n2), 0);
+    ASSERT_INT_EQ(n2, n);
+    ev_expect(ev2[n2 - 1], 7, STORE_EVENTS_WINDOW + 4, "task", "create", "t10004");
+    store_events_free_list(ev, n);
+    store_events_free_list(ev2, n2);
+    free(img);
+    store_close(src);
+    store_close(dst);
+}
+
+TEST(event_describe_updates)
+{
+    struct store_evdesc d;
+    Swarm__Node *o = node_new("n1", "host1", NULL), *nw = node_new("n1", "host1", "named");
+    o->status = xmalloc(sizeof *o->status);
+    swarm__node_status__init(o->status);
+    o->status->state = SWARM__NODE_STATE__NODE_STATE_READY;
+    nw->status = xmalloc(sizeof *nw->status);
+    swarm__node_status__init(nw->status);
+    nw->status->state = SWARM__NODE_STATE__NODE_STATE_DOWN;
+    ASSERT(store_event_describe(STORE_KIND_NODE, SWARM__STORE_ACTION_KIND__STORE_ACTION_NODE_STATUS,
+                                &o->base, &nw->base, &d));
+    ASSERT_STR_EQ(d.type, "node");
+    ASSERT_STR_EQ(d.action, "update");
+    ASSERT_STR_EQ(d.actor_id, "n1");
+    ASSERT_INT_EQ(d.n_attrs, 3);
+    ASSERT_STR_EQ(d.attrs[0].key, "name");
+    ASSERT_STR_EQ(d.attrs[0].value, "named");
+    ASSERT_STR_EQ(d.attrs[1].key, "state.new");
+    ASSERT_STR_EQ(d.attrs[1].value, "down");
+    ASSERT_STR_EQ(d.attrs[2].key, "state.old");
+    ASSERT_STR_EQ(d.attrs[2].value, "ready");
+    /* A remove names the object as it was. */
+    ASSERT(store_event_describe(STORE_KIND_NODE, REMOVE, &o->base, NULL, &d));
+    ASSERT_STR_EQ(d.action, "remove");
+    ASSERT_INT_EQ(d.n_attrs, 1);
+    ASSERT_STR_EQ(d.attrs[0].value, "host1");
+
+    Swarm__Task *to = task_new("t1", "s1", "n1", 2), *tn = task_new("t1", "s1", "n1", 2);
+    tn->status->state = SWARM__TASK_STATE__TASK_STATE_RUNNING;
+    tn->desired_state = SWARM__TASK_STATE__TASK_STATE_SHUTDOWN;
+    ASSERT(store_event_describe(STORE_KIND_TASK, SWARM__STORE_ACTION_KIND__STORE_ACTION_TASK_STATUS, &to->base,
+                                &tn->base, &d));
+    ASSERT_STR_EQ(d.type, "task");
+    ASSERT_STR_EQ(d.action, "update");
+    ASSERT_INT_EQ(d.n_attrs, 7);
+    ASSERT_STR_EQ(d.attrs[0].key, "desiredstate.new");
+    ASSERT_STR_EQ(d.attrs[0].value, "shutdown");
+    ASSERT_STR_EQ(d.attrs[1].value, "running");
+    ASSERT_STR_EQ(d.attrs[2].key, "name");
+    ASSERT_STR_EQ(d.attrs[2].value, ".2"); /* no service name known */
+    ASSERT_STR_EQ(d.attrs[5].key, "state.new");
+    ASSERT_STR_EQ(d.attrs[5].value, "running");
+    ASSERT_STR_EQ(d.attrs[6].value, "pending");
+
+    Swarm__Cluster *cl = cluster_new("c1", "default");
+    ASSERT(!store_event_describe(STORE_KIND_CLUSTER, CREATE, NULL, &cl->base, &d));
+    protobuf_c_message_free_unpacked(&o->base, NULL);
+    protobuf_c_message_free_unpacked(&nw->base, NULL);
+    protobuf_c_message_free_unpacked(&to->base, NULL);
+    protobuf_c_message_free_unpacked(&tn->base, NULL);
+    protobuf_c_message_free_unpacked(&cl->base, NULL);
+}
+
 TEST_MAIN()
