@@ -329,8 +329,10 @@ static int events_parse_time(const char *what, const char *s, int64_t *out_nano,
             return 0;
         }
     }
-    errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "invalid value for \"%s\": could not parse \"%s\" as a time or a duration", what, s);
-    return -1;
+    errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                  "invalid value for \"%s\": could not parse \"%s\" as a time or a duration",
+                  what, s);
+    return SWARM_EINVAL;
 }
 
 int cmd_events(struct cli_ctx *ctx, int argc, char **argv)
