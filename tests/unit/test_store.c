@@ -1420,11 +1420,7 @@ TEST(event_describe_updates)
 {
     struct store_evdesc d;
     Swarm__Node *o = node_new("n1", "host1", NULL), *nw = node_new("n1", "host1", "named");
-    o->status = xmalloc(sizeof *o->status);
-    swarm__node_status__init(o->status);
     o->status->state = SWARM__NODE_STATE__NODE_STATE_READY;
-    nw->status = xmalloc(sizeof *nw->status);
-    swarm__node_status__init(nw->status);
     nw->status->state = SWARM__NODE_STATE__NODE_STATE_DOWN;
     ASSERT(store_event_describe(STORE_KIND_NODE, SWARM__STORE_ACTION_KIND__STORE_ACTION_NODE_STATUS,
                                 &o->base, &nw->base, &d));
