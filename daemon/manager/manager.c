@@ -32,6 +32,7 @@
 #include "forward.h"
 #include "hostinfo.h"
 #include "id.h"
+#include "identity.h"
 #include "log.h"
 #include "events.h"
 #include "logbroker.h"
@@ -42,7 +43,6 @@
 #include "pbcopy.h"
 #include "peers.h"
 #include "pki.h"
-#include "pkichain.h"
 #include "rolemgr.h"
 #include "serviceapi.h"
 #include "statedir.h"
@@ -74,12 +74,7 @@ struct manager {
     /* What the modules see of this manager (menv.h); env.store is set
      * when the store opens. */
     struct menv env;
-    X509 *root_cert;
-    X509 *node_cert;
-    STACK_OF(X509) *node_chain;   /* intermediates sent with node_cert */
-    EVP_PKEY *node_key;
-    SSL_CTX *server_ctx;
-    SSL_CTX *client_ctx;          /* to other managers, with our certificate */
+    struct identity id; /* certificates, key, TLS contexts (identity.h) */
     /* The API-side modules (their headers say what each owns). */
     struct forward *forward;
     struct peers *peers;
@@ -307,7 +302,7 @@ static void manager_recheck_cb(void *data, const char *node_id)
 static X509 *manager_root_cert_cb(void *data)
 {
     struct manager *m = data;
-    return m->root_cert;
+    return m->id.root_cert;
 }
 
 /* Trust a new root (carotate_sync_root): before the TLS contexts exist it
@@ -315,13 +310,7 @@ static X509 *manager_root_cert_cb(void *data)
 static int manager_trust_root_cb(void *data, X509 *root, char *errmsg)
 {
     struct manager *m = data;
-    if (m->server_ctx == NULL) {
-        X509_free(m->root_cert);
-        X509_up_ref(root);
-        m->root_cert = root;
-        return 1;
-    }
-    return manager_reload_identity(m, root, NULL, NULL, NULL, errmsg);
+    return identity_trust_root(&m->id, root, errmsg);
 }
 
 static int manager_forward_logs_cb(void *data, struct api_call *call, const ProtobufCMessage *req,
@@ -339,7 +328,7 @@ static int manager_forward_logs_cb(void *data, struct api_call *call, const Prot
 static SSL_CTX *mod_client_ctx(void *impl)
 {
     struct manager *m = impl;
-    return m->client_ctx;
+    return m->id.client_ctx;
 }
 
 static uint64_t mod_leaderless_ms(void *impl)
@@ -745,18 +734,11 @@ static int manager_start_common(struct manager *m, const struct manager_config *
     struct rnode_config rc = {0};
     int rv;
 
-    rv = pki_server_ctx(m->root_cert, m->node_cert, m->node_key, &m->server_ctx, errmsg);
-    if (rv == 0) {
-        rv = pki_client_ctx(m->root_cert, m->node_cert, m->node_key, &m->client_ctx, errmsg);
-    }
-    /* A certificate issued during a root rotation carries its intermediate. */
-    if (rv == 0 && m->node_chain != NULL && sk_X509_num(m->node_chain) > 0) {
-        rv = manager_reload_identity(m, NULL, NULL, NULL, NULL, errmsg);
-    }
+    rv = identity_contexts_new(&m->id, errmsg);
     if (rv != 0) {
         return rv;
     }
-    rv = api_server_listen_tls(m->api, m->local->listen_addr, m->server_ctx, errmsg);
+    rv = api_server_listen_tls(m->api, m->local->listen_addr, m->id.server_ctx, errmsg);
     if (rv != 0) {
         errmsg_wrapf(errmsg, SWARM_ERRMSG_SIZE, "failed to listen on %s", m->local->listen_addr);
         return rv;
@@ -815,7 +797,7 @@ static int manager_start_common(struct manager *m, const struct manager_config *
     struct rtransport_config tc = {
         .loop = m->loop,
         .server = m->api,
-        .client_ctx = m->client_ctx,
+        .client_ctx = m->id.client_ctx,
         .cluster_id = m->local->cluster_id,
         .raft_id_of_node = access_raft_peer,
         .data = m->access,
@@ -853,82 +835,6 @@ static int manager_start_common(struct manager *m, const struct manager_config *
         manager_run(m);
     }
     return 0;
-}
-
-static int write_pem_file(const char *dir, const char *name, char *pem, size_t len,
-                          char *errmsg)
-{
-    char path[PATH_MAX];
-    int rv;
-    path_join(path, sizeof path, dir, name);
-    rv = pki_write_file(path, pem, len, 0600, errmsg);
-    free(pem);
-    return rv;
-}
-
-/* Keys and certificates for a new cluster, written under DIR/certificates. */
-static int create_pki(struct manager *m, int64_t node_lifetime_s, EVP_PKEY **root_key_out,
-                      char *errmsg)
-{
-    char certdir[PATH_MAX];
-    EVP_PKEY *root_key = NULL;
-    int64_t now = manager_now_ms() / 1000;
-    char *pem;
-    size_t len;
-    int rv;
-
-    path_join(certdir, sizeof certdir, m->state_dir, STATEDIR_CERTS);
-    if ((rv = mkdir_private(certdir, errmsg)) != 0) {
-        return rv;
-    }
-    if ((rv = pki_key_generate(&root_key, errmsg)) != 0 ||
-        (rv = pki_root_ca_create(root_key, now, PKI_ROOT_LIFETIME_S, &m->root_cert, errmsg)) != 0 ||
-        (rv = pki_key_generate(&m->node_key, errmsg)) != 0 ||
-        (rv = pki_cert_issue(m->root_cert, root_key, m->node_key, m->local->node_id,
-                             API_OU_MANAGER, m->local->cluster_id, now, node_lifetime_s,
-                             &m->node_cert, errmsg)) != 0) {
-        goto err;
-    }
-    if ((rv = pki_cert_to_pem(m->root_cert, &pem, &len)) != 0 ||
-        (rv = write_pem_file(certdir, STATEDIR_ROOT_CA_CERT_NAME, pem, len, errmsg)) != 0 ||
-        (rv = pki_cert_to_pem(m->node_cert, &pem, &len)) != 0 ||
-        (rv = write_pem_file(certdir, STATEDIR_NODE_CERT_NAME, pem, len, errmsg)) != 0 ||
-        (rv = pki_key_to_pem(m->node_key, &pem, &len)) != 0 ||
-        (rv = write_pem_file(certdir, STATEDIR_NODE_KEY_NAME, pem, len, errmsg)) != 0) {
-        goto err;
-    }
-    *root_key_out = root_key;
-    return 0;
-err:
-    EVP_PKEY_free(root_key);
-    return rv;
-}
-
-static int load_pki(struct manager *m, char *errmsg)
-{
-    static const char *names[] = {STATEDIR_ROOT_CA_CERT, STATEDIR_NODE_CERT, STATEDIR_NODE_KEY};
-    char path[PATH_MAX];
-    char *data[3] = {NULL, NULL, NULL};
-    size_t len[3];
-    int rv = 0;
-
-    for (int i = 0; i < 3 && rv == 0; i++) {
-        snprintf(path, sizeof path, "%s/%s", m->state_dir, names[i]);
-        rv = pki_read_file(path, &data[i], &len[i], errmsg);
-    }
-    if (rv == 0) {
-        rv = pki_cert_from_pem(data[0], len[0], &m->root_cert, errmsg);
-    }
-    if (rv == 0) {
-        rv = pki_chain_from_pem(data[1], len[1], &m->node_cert, &m->node_chain, errmsg);
-    }
-    if (rv == 0) {
-        rv = pki_key_from_pem(data[2], len[2], &m->node_key, errmsg);
-    }
-    for (int i = 0; i < 3; i++) {
-        free(data[i]);
-    }
-    return rv;
 }
 
 int manager_init_cluster(uv_loop_t *loop, const struct manager_config *cfg,
@@ -979,7 +885,8 @@ int manager_init_cluster(uv_loop_t *loop, const struct manager_config *cfg,
                                req->spec->ca_config->node_cert_expiry_s > 0
                            ? req->spec->ca_config->node_cert_expiry_s
                            : BOOTSTRAP_CERT_EXPIRY_S;
-    if ((rv = create_pki(m, lifetime, &root_key, errmsg)) != 0) {
+    if ((rv = identity_create(&m->id, m->state_dir, m->local->node_id, m->local->cluster_id,
+                              manager_now_ms() / 1000, lifetime, &root_key, errmsg)) != 0) {
         return rv;
     }
     const struct bootstrap_identity id = {
@@ -987,7 +894,7 @@ int manager_init_cluster(uv_loop_t *loop, const struct manager_config *cfg,
         .node_id = m->local->node_id,
         .raft_id = m->local->raft_id,
         .advertise_addr = m->local->advertise_addr,
-        .root_cert = m->root_cert,
+        .root_cert = m->id.root_cert,
         .root_key = root_key,
     };
     rv = bootstrap_cmd_build(&id, req, hostinfo_describe(m->hostname[0] ? m->hostname : NULL),
@@ -1020,7 +927,7 @@ int manager_open(uv_loop_t *loop, const struct manager_config *cfg,
     if (m->local == NULL) {
         return SWARM_ENOMEM;
     }
-    if ((rv = load_pki(m, errmsg)) != 0) {
+    if ((rv = identity_load(&m->id, m->state_dir, errmsg)) != 0) {
         return rv;
     }
     m->forced = force_new_cluster;
@@ -1036,38 +943,13 @@ int manager_open(uv_loop_t *loop, const struct manager_config *cfg,
 
 /* ------------------------------------------------------------------- info */
 
+/* The TLS contexts change in place (identity.h): the API server, the raft
+ * transport and the forwarders hold them and dial or accept with the new
+ * material from now on. */
 int manager_reload_identity(struct manager *m, X509 *root, X509 *cert, STACK_OF(X509) *chain,
                             EVP_PKEY *key, char *errmsg)
 {
-    int rv;
-    if (root != NULL) {
-        X509_up_ref(root);
-        X509_free(m->root_cert);
-        m->root_cert = root;
-    }
-    if (cert != NULL) {
-        STACK_OF(X509) *copy = chain != NULL ? X509_chain_up_ref(chain) : sk_X509_new_null();
-        if (copy == NULL) {
-            return SWARM_ENOMEM;
-        }
-        X509_up_ref(cert);
-        EVP_PKEY_up_ref(key);
-        X509_free(m->node_cert);
-        pki_chain_free(m->node_chain);
-        EVP_PKEY_free(m->node_key);
-        m->node_cert = cert;
-        m->node_chain = copy;
-        m->node_key = key;
-    }
-    /* In place: the listener, the raft transport and the forwarders hold
-     * these contexts; connections made from now on use the new material. */
-    rv = pki_ctx_set_identity(m->server_ctx, m->root_cert, m->node_cert, m->node_chain,
-                              m->node_key, errmsg);
-    if (rv == 0) {
-        rv = pki_ctx_set_identity(m->client_ctx, m->root_cert, m->node_cert, m->node_chain,
-                                  m->node_key, errmsg);
-    }
-    return rv;
+    return identity_reload(&m->id, root, cert, chain, key, errmsg);
 }
 
 void manager_collect_metrics(struct manager *m)
@@ -1146,12 +1028,7 @@ static void manager_free(struct manager *m)
     if (m->local != NULL) {
         swarm__local_state__free_unpacked(m->local, NULL);
     }
-    X509_free(m->root_cert);
-    X509_free(m->node_cert);
-    pki_chain_free(m->node_chain);
-    EVP_PKEY_free(m->node_key);
-    SSL_CTX_free(m->server_ctx);
-    SSL_CTX_free(m->client_ctx);
+    identity_free(&m->id);
     free(m);
     if (done != NULL) {
         done(data);
