@@ -44,6 +44,7 @@
 #include "peers.h"
 #include "pki.h"
 #include "rolemgr.h"
+#include "selfreg.h"
 #include "serviceapi.h"
 #include "statedir.h"
 #include "storefile.h"
@@ -93,10 +94,9 @@ struct manager {
     struct orchloop *orchloop;
     struct logbroker *logbroker;
     struct events *events;
-    /* swarm init only: the first command, proposed once we lead. */
+    /* swarm init only: the first command, until selfreg takes it. */
     Swarm__StoreCommand *bootstrap_cmd;
-    bool registered_self;   /* force-new-cluster: lost managers detached */
-    bool forced;            /* opened with --force-new-cluster */
+    struct selfreg *selfreg; /* what this manager proposes of itself (selfreg.h) */
     bool is_init;           /* made by swarm init ... */
     bool committed;         /* ... and its local state is on disk */
     uv_timer_t ready_timer;
@@ -512,101 +512,32 @@ static void ready_timeout_cb(uv_timer_t *t)
 
 /* ------------------------------------------------------- self-registration */
 
-static void self_update_cb(struct manager *m, int status, const struct store_result *res, void *data)
+/* swarm init's first command came back (selfreg.h). */
+static int manager_bootstrapped_cb(void *impl, int status, const char *why)
 {
-    if (status != 0 || res->status != 0) {
-        /* Lost a race or leadership: the next leadership change retries. */
-        m->registered_self = false;
-        log_warn("manager", "detaching former managers failed: %s",
-                 status != 0 ? swarm_strerror(status) : res->message);
-    }
-}
-
-/* After --force-new-cluster: the managers left out of the new one-member
- * raft group keep their Node (Docker shows them Unreachable until they are
- * demoted and removed), but lose their raft id, so the role manager never
- * adds them back. A manager that returns must leave and join again. */
-static void detach_lost_managers(struct manager *m)
-{
-    const struct raft_configuration *conf = rnode_configuration(m->raft);
-    Swarm__StoreCommand cmd = SWARM__STORE_COMMAND__INIT;
-    Swarm__Node **nodes = NULL;
-    size_t n = 0;
-
-    m->registered_self = true;
-    if (store_node_list(m->store, &nodes, &n) != 0) {
-        return;
-    }
-    cmd.actions = calloc(n + 1, sizeof *cmd.actions);
-    if (cmd.actions == NULL) {
-        m->registered_self = false; /* the next leadership change retries */
-    }
-    for (size_t i = 0; cmd.actions != NULL && i < n; i++) {
-        Swarm__ManagerStatus *ms = nodes[i]->manager_status;
-        bool configured = false;
-        if (ms == NULL || ms->raft_id == 0 || ms->raft_id == m->local->raft_id) {
-            continue;
-        }
-        for (unsigned j = 0; j < conf->n; j++) {
-            configured |= conf->servers[j].id == ms->raft_id;
-        }
-        if (configured) {
-            continue;
-        }
-        Swarm__StoreAction *a = calloc(1, sizeof *a);
-        if (a == NULL) {
-            m->registered_self = false; /* the next leadership change retries */
-            break;
-        }
-        ms->raft_id = 0;
-        ms->reachability = SWARM__REACHABILITY__REACHABILITY_UNREACHABLE;
-        swarm__store_action__init(a);
-        a->kind = SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE;
-        a->target_case = SWARM__STORE_ACTION__TARGET_NODE;
-        a->node = nodes[i];
-        nodes[i] = NULL;
-        cmd.actions[cmd.n_actions++] = a;
-    }
-    if (cmd.n_actions > 0 && m->registered_self) {
-        log_info("manager", "force-new-cluster: %zu former manager(s) left out of the raft group",
-                 cmd.n_actions);
-        if (manager_write(m, &cmd, self_update_cb, NULL) != 0) {
-            m->registered_self = false;
-        }
-    }
-    for (size_t i = 0; i < cmd.n_actions; i++) {
-        swarm__store_action__free_unpacked(cmd.actions[i], NULL);
-    }
-    free(cmd.actions);
-    store_node_free_list(nodes, n);
-}
-
-static void bootstrap_done_cb(struct manager *m, int status, const struct store_result *res,
-                              void *data)
-{
+    struct manager *m = impl;
     char errmsg[SWARM_ERRMSG_SIZE] = "";
     int rv;
     if (m->phase == MANAGER_CLOSING) {
-        return;
+        return SWARM_ESTATE;
     }
-    if (status != 0 || res->status != 0) {
-        report_ready(m, status != 0 ? status : res->status,
-                     status != 0 ? "the first raft entry was not committed" : res->message);
-        return;
+    if (status != 0) {
+        report_ready(m, status, why);
+        return status;
     }
     /* From this write on, a restart finds a manager. */
     rv = local_state_save(m, errmsg);
     if (rv != 0) {
         report_ready(m, rv, errmsg);
-        return;
+        return rv;
     }
     m->committed = true;
     manager_run(m);
-    m->registered_self = true;
     orchloop_set_leader(m->orchloop, rnode_is_leader(m->raft));
     log_info("manager", "swarm initialized: cluster %s, node %s", m->local->cluster_id,
              m->local->node_id);
     report_ready(m, 0, NULL);
+    return 0;
 }
 
 static void leadership_cb(bool leader, void *data)
@@ -618,23 +549,7 @@ static void leadership_cb(bool leader, void *data)
     dispatcher_set_leader(m->dispatcher, leader);
     orchloop_set_leader(m->orchloop, leader && m->phase == MANAGER_RUNNING);
     carotate_set_leader(m->carotate, leader);
-    if (!leader) {
-        m->registered_self = false;
-        return;
-    }
-    if (m->phase == MANAGER_BOOTSTRAP && m->bootstrap_cmd != NULL) {
-        Swarm__StoreCommand *cmd = m->bootstrap_cmd;
-        m->bootstrap_cmd = NULL;
-        int rv = manager_write(m, cmd, bootstrap_done_cb, NULL);
-        swarm__store_command__free_unpacked(cmd, NULL);
-        if (rv != 0) {
-            report_ready(m, rv, "could not propose the first raft entry");
-        }
-        return;
-    }
-    if (m->phase == MANAGER_RUNNING && m->forced && !m->registered_self) {
-        detach_lost_managers(m);
-    }
+    selfreg_set_leader(m->selfreg, leader);
 }
 
 /* ------------------------------------------------------------ bring-up */
@@ -812,6 +727,17 @@ static int manager_start_common(struct manager *m, const struct manager_config *
     rc.dir = path;
     rc.transport = &m->transport;
     raft_timing(m, &rc);
+    const struct selfreg_config sc = {
+        .raft_id = m->local->raft_id,
+        .forced = force_new_cluster,
+        .raft_members = mod_raft_members,
+        .bootstrapped = manager_bootstrapped_cb,
+        .impl = m,
+    };
+    m->selfreg = selfreg_new(&m->env, &sc, &m->bootstrap_cmd);
+    if (m->selfreg == NULL) {
+        return SWARM_ENOMEM;
+    }
     rv = rnode_new(m->loop, m->store, &rc, &m->raft, errmsg);
     if (rv != 0) {
         return rv;
@@ -930,7 +856,6 @@ int manager_open(uv_loop_t *loop, const struct manager_config *cfg,
     if ((rv = identity_load(&m->id, m->state_dir, errmsg)) != 0) {
         return rv;
     }
-    m->forced = force_new_cluster;
     if ((rv = manager_start_common(m, cfg, false, force_new_cluster, errmsg)) != 0) {
         return rv;
     }
@@ -1117,6 +1042,8 @@ void manager_close(struct manager *m, void (*done)(void *data), void *data)
     MODULE_CLOSE(m, carotate, carotate_close);
     /* Its subscribers hear UNAVAILABLE now and resume elsewhere. */
     MODULE_CLOSE(m, events, events_close);
+    /* Swarm init's outcome is no longer reported. */
+    MODULE_CLOSE(m, selfreg, selfreg_close);
     MODULE_CLOSE(m, forward, forward_close);
     MODULE_CLOSE(m, peers, peers_close);
     MODULE_CLOSE(m, rolemgr, rolemgr_close);
