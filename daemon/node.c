@@ -24,6 +24,7 @@
 #include "executor.h"
 #include "hostinfo.h"
 #include "join.h"
+#include "localstate.h"
 #include "localstate.pb-c.h"
 #include "log.h"
 #include "pbcopy.h"
@@ -358,18 +359,7 @@ int node_write_certs(struct swarm_node *n, X509 *root, X509 *cert, STACK_OF(X509
 
 int node_local_state_save(struct swarm_node *n, const Swarm__LocalState *ls, char *errmsg)
 {
-    char path[PATH_MAX];
-    size_t len = swarm__local_state__get_packed_size(ls);
-    uint8_t *buf = malloc(len ? len : 1);
-    int rv;
-    if (buf == NULL) {
-        return SWARM_ENOMEM;
-    }
-    swarm__local_state__pack(ls, buf);
-    snprintf(path, sizeof path, "%s/%s", n->state_dir, NODE_STATE_FILE);
-    rv = pki_write_file(path, buf, len, 0600, errmsg);
-    free(buf);
-    return rv;
+    return localstate_save(n->state_dir, ls, errmsg);
 }
 
 static int write_join_files(struct swarm_node *n, struct join_result *res,
@@ -756,30 +746,7 @@ static void version_cb(struct api_call *call, const ProtobufCMessage *msg, void 
 
 int node_local_state_load(struct swarm_node *n, Swarm__LocalState **out, char *errmsg)
 {
-    char path[PATH_MAX];
-    char *data = NULL;
-    size_t len = 0;
-    int rv;
-    *out = NULL;
-    snprintf(path, sizeof path, "%s/%s", n->state_dir, NODE_STATE_FILE);
-    rv = pki_read_file(path, &data, &len, errmsg);
-    if (rv == SWARM_ENOTFOUND) {
-        return 0;
-    }
-    if (rv != 0) {
-        return rv;
-    }
-    *out = swarm__local_state__unpack(NULL, len, (const uint8_t *)data);
-    free(data);
-    if (*out == NULL || (*out)->node_id[0] == '\0') {
-        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "%s is corrupt", path);
-        if (*out != NULL) {
-            swarm__local_state__free_unpacked(*out, NULL);
-            *out = NULL;
-        }
-        return SWARM_ECORRUPT;
-    }
-    return 0;
+    return localstate_load(n->state_dir, out, errmsg);
 }
 
 static void resume_ready_cb(struct manager *m, int status, const char *errmsg, void *data)

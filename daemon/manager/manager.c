@@ -33,16 +33,17 @@
 #include "hostinfo.h"
 #include "id.h"
 #include "identity.h"
+#include "localstate.h"
 #include "log.h"
 #include "events.h"
 #include "logbroker.h"
 #include "menv.h"
+#include "mgrinfo.h"
 #include "mgrmetrics.h"
 #include "mslot.h"
 #include "orchloop.h"
 #include "pbcopy.h"
 #include "peers.h"
-#include "pki.h"
 #include "rolemgr.h"
 #include "selfreg.h"
 #include "serviceapi.h"
@@ -129,22 +130,6 @@ static void path_join(char *out, size_t size, const char *dir, const char *name)
 }
 
 /* ------------------------------------------------------------- local state */
-
-static int local_state_save(struct manager *m, char *errmsg)
-{
-    char path[PATH_MAX];
-    size_t len = swarm__local_state__get_packed_size(m->local);
-    uint8_t *buf = malloc(len ? len : 1);
-    int rv;
-    if (buf == NULL) {
-        return SWARM_ENOMEM;
-    }
-    swarm__local_state__pack(m->local, buf);
-    path_join(path, sizeof path, m->state_dir, STATEDIR_NODE_STATE);
-    rv = pki_write_file(path, buf, len, 0600, errmsg);
-    free(buf);
-    return rv;
-}
 
 const Swarm__LocalState *manager_local_state(struct manager *m)
 {
@@ -526,7 +511,7 @@ static int manager_bootstrapped_cb(void *impl, int status, const char *why)
         return status;
     }
     /* From this write on, a restart finds a manager. */
-    rv = local_state_save(m, errmsg);
+    rv = localstate_save(m->state_dir, m->local, errmsg);
     if (rv != 0) {
         report_ready(m, rv, errmsg);
         return rv;
@@ -888,9 +873,6 @@ void manager_collect_metrics(struct manager *m)
 
 void manager_fill_info(struct manager *m, Swarm__InfoResponse *info)
 {
-    Swarm__Node **nodes = NULL;
-    Swarm__Cluster *cluster = NULL;
-    size_t n = 0;
     raft_id leader = 0;
     const char *leader_addr = NULL;
 
@@ -901,30 +883,8 @@ void manager_fill_info(struct manager *m, Swarm__InfoResponse *info)
         info->raft_state = strdup(rnode_state_name(m->raft));
         info->leader_addr = strdup(leader_addr != NULL ? leader_addr : "");
     }
-    if (m->store == NULL) {
-        return;
-    }
-    if (store_node_list(m->store, &nodes, &n) == 0) {
-        info->nodes = (uint32_t)n;
-        info->manager_addrs = calloc(n ? n : 1, sizeof(char *));
-        for (size_t i = 0; i < n; i++) {
-            if (nodes[i]->role == SWARM__NODE_ROLE__NODE_ROLE_MANAGER &&
-                nodes[i]->manager_status != NULL) {
-                /* Best effort: out of memory leaves an address out. */
-                char *addr = info->manager_addrs != NULL
-                                 ? strdup(nodes[i]->manager_status->addr)
-                                 : NULL;
-                info->managers++;
-                if (addr != NULL) {
-                    info->manager_addrs[info->n_manager_addrs++] = addr;
-                }
-            }
-        }
-        store_node_free_list(nodes, n);
-    }
-    if (store_cluster_get_default(m->store, &cluster) == 0) {
-        info->cluster_spec = pb_copy(&cluster->spec->base);
-        swarm__cluster__free_unpacked(cluster, NULL);
+    if (m->store != NULL) {
+        mgrinfo_fill(m->store, info);
     }
 }
 
