@@ -610,7 +610,8 @@ int rnode_propose(struct rnode *n, const Swarm__StoreCommand *cmd,
 
 struct rnode_change {
     struct raft_change req;
-    struct rnode *node;
+    struct raft *raft;
+    const bool *closing;
     raft_id id;
     rnode_change_cb cb;
     void *data;
@@ -653,59 +654,56 @@ static void change_cb(struct raft_change *req, int status)
 static void add_cb(struct raft_change *req, int status)
 {
     struct rnode_change *c = req->data;
-    struct rnode *n = c->node;
     int rv;
-    if (status != 0 || n->closing) {
+    if (status != 0 || *c->closing) {
         change_done(c, status != 0 ? change_error(status) : SWARM_ENOTLEADER);
         return;
     }
-    rv = raft_assign(&n->raft, &c->req, c->id, RAFT_VOTER, change_cb);
+    rv = raft_assign(c->raft, &c->req, c->id, RAFT_VOTER, change_cb);
     if (rv != 0) {
         change_done(c, change_error(rv));
     }
 }
 
-static struct rnode_change *change_new(struct rnode *n, raft_id id, rnode_change_cb cb,
-                                       void *data)
+static struct rnode_change *change_new(struct raft *r, const bool *closing, raft_id id,
+                                       rnode_change_cb cb, void *data)
 {
     struct rnode_change *c = malloc(sizeof *c);
     if (c == NULL) {
         return NULL;
     }
     c->req.data = c;
-    c->node = n;
+    c->raft = r;
+    c->closing = closing;
     c->id = id;
     c->cb = cb;
     c->data = data;
     return c;
 }
 
-int rnode_add_voter(struct rnode *n, raft_id id, const char *address,
-                    rnode_change_cb cb, void *data)
+int rnode_raft_add_voter(struct raft *r, const bool *closing, raft_id id, const char *address,
+                         rnode_change_cb cb, void *data)
 {
     struct rnode_change *c;
     const struct raft_server *present = NULL;
     int rv;
-    if (n->closing || !n->leader_ready) {
-        return SWARM_ENOTLEADER;
-    }
-    for (unsigned i = 0; i < n->raft.configuration.n; i++) {
-        if (n->raft.configuration.servers[i].id == id) {
-            present = &n->raft.configuration.servers[i];
+    for (unsigned i = 0; i < r->configuration.n; i++) {
+        if (r->configuration.servers[i].id == id) {
+            present = &r->configuration.servers[i];
         }
     }
     if (present != NULL && (present->role == RAFT_VOTER ||
                             strcmp(present->address, address) != 0)) {
         return SWARM_EEXIST;
     }
-    c = change_new(n, id, cb, data);
+    c = change_new(r, closing, id, cb, data);
     if (c == NULL) {
         return SWARM_ENOMEM;
     }
     if (present != NULL) {
-        rv = raft_assign(&n->raft, &c->req, id, RAFT_VOTER, change_cb);
+        rv = raft_assign(r, &c->req, id, RAFT_VOTER, change_cb);
     } else {
-        rv = raft_add(&n->raft, &c->req, id, address, add_cb);
+        rv = raft_add(r, &c->req, id, address, add_cb);
     }
     if (rv != 0) {
         free(c);
@@ -714,23 +712,37 @@ int rnode_add_voter(struct rnode *n, raft_id id, const char *address,
     return 0;
 }
 
-int rnode_remove(struct rnode *n, raft_id id, rnode_change_cb cb, void *data)
+int rnode_raft_remove(struct raft *r, const bool *closing, raft_id id, rnode_change_cb cb,
+                      void *data)
 {
-    struct rnode_change *c;
+    struct rnode_change *c = change_new(r, closing, id, cb, data);
     int rv;
-    if (n->closing || !n->leader_ready) {
-        return SWARM_ENOTLEADER;
-    }
-    c = change_new(n, id, cb, data);
     if (c == NULL) {
         return SWARM_ENOMEM;
     }
-    rv = raft_remove(&n->raft, &c->req, id, change_cb);
+    rv = raft_remove(r, &c->req, id, change_cb);
     if (rv != 0) {
         free(c);
         return change_error(rv);
     }
     return 0;
+}
+
+int rnode_add_voter(struct rnode *n, raft_id id, const char *address,
+                    rnode_change_cb cb, void *data)
+{
+    if (n->closing || !n->leader_ready) {
+        return SWARM_ENOTLEADER;
+    }
+    return rnode_raft_add_voter(&n->raft, &n->closing, id, address, cb, data);
+}
+
+int rnode_remove(struct rnode *n, raft_id id, rnode_change_cb cb, void *data)
+{
+    if (n->closing || !n->leader_ready) {
+        return SWARM_ENOTLEADER;
+    }
+    return rnode_raft_remove(&n->raft, &n->closing, id, cb, data);
 }
 
 /* ---------------------------------------------------------------- queries */

@@ -99,6 +99,13 @@ int rnode_add_voter(struct rnode *n, raft_id id, const char *address,
                     rnode_change_cb cb, void *data);
 /* Remove `id` from the configuration (any role). */
 int rnode_remove(struct rnode *n, raft_id id, rnode_change_cb cb, void *data);
+/* The same changes on any leader's struct raft (a node's, or a test's raft
+ * fixture server), without the leadership check: `*closing` true when the
+ * first step of an add completes ends it with SWARM_ENOTLEADER. */
+int rnode_raft_add_voter(struct raft *r, const bool *closing, raft_id id, const char *address,
+                         rnode_change_cb cb, void *data);
+int rnode_raft_remove(struct raft *r, const bool *closing, raft_id id, rnode_change_cb cb,
+                      void *data);
 
 /* True after the leader's barrier committed and until leadership is lost. */
 bool rnode_is_leader(const struct rnode *n);

@@ -166,62 +166,24 @@ static int env_propose(void *impl, Swarm__StoreCommand *cmd, menv_propose_cb cb,
 
 /* ----------------------------------------------------------- membership */
 
+/* Membership goes through rnode's own code (rnode_raft_add_voter and
+ * rnode_raft_remove) on the fixture server's raft; the fixture only counts
+ * each change and its callback. */
 struct change {
-    struct raft_change req;
     struct mfx_server *s;
-    raft_id id;
     rnode_change_cb cb;
     void *data;
 };
 
-/* rnode's mapping (raftnode.c change_error). */
-static int change_error(int rv)
+static void change_done_cb(int status, void *data)
 {
-    switch (rv) {
-        case RAFT_NOTLEADER:
-        case RAFT_LEADERSHIPLOST:
-        case RAFT_SHUTDOWN:
-        case RAFT_CANCELED:
-            return SWARM_ENOTLEADER;
-        case RAFT_CANTCHANGE:
-            return SWARM_ESTATE;
-        case RAFT_DUPLICATEID:
-        case RAFT_DUPLICATEADDRESS:
-            return SWARM_EEXIST;
-        case RAFT_NOTFOUND:
-            return SWARM_ENOTFOUND;
-        default:
-            return SWARM_ERAFT;
-    }
-}
-
-static void change_done(struct change *c, int status)
-{
+    struct change *c = data;
     struct mfx_server *s = c->s;
     rnode_change_cb cb = c->cb;
-    void *data = c->data;
+    void *cb_data = c->data;
     free(c);
     s->n_changes_done++;
-    cb(status, data);
-}
-
-static void change_cb(struct raft_change *req, int status)
-{
-    change_done(req->data, status == 0 ? 0 : change_error(status));
-}
-
-static void add_cb(struct raft_change *req, int status)
-{
-    struct change *c = req->data;
-    int rv;
-    if (status != 0 || c->s->fx->closing) {
-        change_done(c, status != 0 ? change_error(status) : SWARM_ENOTLEADER);
-        return;
-    }
-    rv = raft_assign(server_raft(c->s), &c->req, c->id, RAFT_VOTER, change_cb);
-    if (rv != 0) {
-        change_done(c, change_error(rv));
-    }
+    cb(status, cb_data);
 }
 
 const struct raft_configuration *mfx_members(struct mfx_server *s)
@@ -229,68 +191,53 @@ const struct raft_configuration *mfx_members(struct mfx_server *s)
     return &server_raft(s)->configuration;
 }
 
-static struct change *change_new(struct mfx_server *s, raft_id id, rnode_change_cb cb, void *data)
+static struct change *change_new(struct mfx_server *s, rnode_change_cb cb, void *data)
 {
     struct change *c = malloc(sizeof *c);
     if (c != NULL) {
-        c->req.data = c;
         c->s = s;
-        c->id = id;
         c->cb = cb;
         c->data = data;
     }
     return c;
 }
 
-int mfx_add_voter(struct mfx_server *s, raft_id id, const char *address, rnode_change_cb cb,
-                  void *data)
+/* What a change returned: counted when it will call back. */
+static int change_started(struct mfx_server *s, struct change *c, int rv)
 {
-    const struct raft_configuration *conf = mfx_members(s);
-    const struct raft_server *present = NULL;
-    struct change *c;
-    int rv;
-    if (!env_is_leader(s)) {
-        return SWARM_ENOTLEADER;
-    }
-    for (unsigned i = 0; i < conf->n; i++) {
-        if (conf->servers[i].id == id) {
-            present = &conf->servers[i];
-        }
-    }
-    if (present != NULL &&
-        (present->role == RAFT_VOTER || strcmp(present->address, address) != 0)) {
-        return SWARM_EEXIST;
-    }
-    if ((c = change_new(s, id, cb, data)) == NULL) {
-        return SWARM_ENOMEM;
-    }
-    rv = present != NULL ? raft_assign(server_raft(s), &c->req, id, RAFT_VOTER, change_cb)
-                         : raft_add(server_raft(s), &c->req, id, address, add_cb);
     if (rv != 0) {
         free(c);
-        return change_error(rv);
+        return rv;
     }
     s->n_changes++;
     return 0;
 }
 
-int mfx_remove(struct mfx_server *s, raft_id id, rnode_change_cb cb, void *data)
+int mfx_add_voter(struct mfx_server *s, raft_id id, const char *address, rnode_change_cb cb,
+                  void *data)
 {
     struct change *c;
-    int rv;
     if (!env_is_leader(s)) {
         return SWARM_ENOTLEADER;
     }
-    if ((c = change_new(s, id, cb, data)) == NULL) {
+    if ((c = change_new(s, cb, data)) == NULL) {
         return SWARM_ENOMEM;
     }
-    rv = raft_remove(server_raft(s), &c->req, id, change_cb);
-    if (rv != 0) {
-        free(c);
-        return change_error(rv);
+    return change_started(s, c, rnode_raft_add_voter(server_raft(s), &s->fx->closing, id,
+                                                     address, change_done_cb, c));
+}
+
+int mfx_remove(struct mfx_server *s, raft_id id, rnode_change_cb cb, void *data)
+{
+    struct change *c;
+    if (!env_is_leader(s)) {
+        return SWARM_ENOTLEADER;
     }
-    s->n_changes++;
-    return 0;
+    if ((c = change_new(s, cb, data)) == NULL) {
+        return SWARM_ENOMEM;
+    }
+    return change_started(s, c, rnode_raft_remove(server_raft(s), &s->fx->closing, id,
+                                                  change_done_cb, c));
 }
 
 /* ----------------------------------------------------------- leadership */
