@@ -168,10 +168,10 @@ int api_server_register(struct api_server *s,
  * method's role mask is checked, and again for the original caller of a
  * forwarded call. It may lower peer->role (a demoted manager whose
  * certificate still says manager is a worker) and returns API_OK, or a status
- * (PERMISSION_DENIED, UNAVAILABLE) with a message in `msg` that refuses the
- * call. It must not raise the role. */
-typedef enum api_status (*api_authorize_cb)(struct api_peer *peer, char *msg, size_t msg_size,
-                                           void *data);
+ * (PERMISSION_DENIED, UNAVAILABLE) with a message in `errmsg`
+ * (SWARM_ERRMSG_SIZE bytes) that refuses the call. It must not raise the
+ * role. */
+typedef enum api_status (*api_authorize_cb)(struct api_peer *peer, void *data, char *errmsg);
 void api_server_set_authorize(struct api_server *s, api_authorize_cb cb, void *data);
 
 /* Run the authorizer again for every open TLS connection of node `node_id`

@@ -323,11 +323,11 @@ static bool role_has_cert(enum api_role role)
 static bool call_authorize_peer(struct api_call *call, struct api_peer *peer)
 {
     struct api_server *s = call->conn->s;
-    char msg[256] = "";
+    char msg[SWARM_ERRMSG_SIZE] = "";
     if (s->authorize == NULL || !role_has_cert(peer->role)) {
         return true;
     }
-    enum api_status st = s->authorize(peer, msg, sizeof msg, s->authorize_data);
+    enum api_status st = s->authorize(peer, s->authorize_data, msg);
     if (st != API_OK) {
         call_failf(call, 200, st, "%s", msg[0] ? msg : "permission denied");
         return false;

@@ -775,7 +775,7 @@ void api_server_set_authorize(struct api_server *s, api_authorize_cb cb, void *d
 void api_server_recheck(struct api_server *s, const char *node_id)
 {
     struct server_conn *sc, *next;
-    char msg[256];
+    char msg[SWARM_ERRMSG_SIZE];
     if (s->authorize == NULL) {
         return;
     }
@@ -787,7 +787,7 @@ void api_server_recheck(struct api_server *s, const char *node_id)
         }
         struct api_peer peer = sc->peer;
         msg[0] = '\0';
-        enum api_status st = s->authorize(&peer, msg, sizeof msg, s->authorize_data);
+        enum api_status st = s->authorize(&peer, s->authorize_data, msg);
         if (st == API_OK && (unsigned)peer.role >= sc->granted) {
             sc->granted = peer.role;
             continue;

@@ -122,15 +122,14 @@ static void ident_free(struct ident *id)
 /* The managers' raft addresses, as a store would give them. */
 static char map_addr[5][64];
 
-static raft_id map_node(const char *node_id, char *addr, size_t addr_size, char *why,
-                        size_t why_size, void *data)
+static raft_id map_node(const char *node_id, char *addr, size_t addr_size, void *data, char *errmsg)
 {
     if (strncmp(node_id, "node", 4) == 0 && node_id[4] >= '1' && node_id[4] <= '4' &&
         node_id[5] == '\0') {
         snprintf(addr, addr_size, "%s", map_addr[node_id[4] - '0']);
         return (raft_id)(node_id[4] - '0');
     }
-    snprintf(why, why_size, "unknown node");
+    errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "unknown node");
     return 0;
 }
 

@@ -79,8 +79,8 @@ struct rtransport {
     struct rtransport_reg *reg;
     SSL_CTX *client_ctx;
     char cluster_id[64];
-    raft_id (*raft_id_of_node)(const char *node_id, char *addr, size_t addr_size, char *why,
-                               size_t why_size, void *data);
+    raft_id (*raft_id_of_node)(const char *node_id, char *addr, size_t addr_size, void *data,
+                               char *errmsg);
     void *data;
     raft_id id;
     char address[RTRANSPORT_ADDR_MAX + 1];
@@ -452,9 +452,8 @@ static int dial_check_server(struct rtransport_bridge *b, char *errmsg)
                       "server belongs to cluster \"%s\"", peer.cluster_id);
         return SWARM_EPERM;
     }
-    char addr[RTRANSPORT_ADDR_MAX + 1], unused[256];
-    raft_id id = tr->raft_id_of_node(peer.node_id, addr, sizeof addr, unused, sizeof unused,
-                                     tr->data);
+    char addr[RTRANSPORT_ADDR_MAX + 1], unused[SWARM_ERRMSG_SIZE];
+    raft_id id = tr->raft_id_of_node(peer.node_id, addr, sizeof addr, tr->data, unused);
     if (id != 0 && id != b->id) {
         errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "server is node %s, raft id %llu", peer.node_id,
                       (unsigned long long)id);
@@ -636,7 +635,7 @@ static void rtransport_accept_cb(struct tls_conn *conn, const struct api_peer *p
     struct rtransport_reg *reg = data;
     struct rtransport *tr = reg->tr;
     char addr[RTRANSPORT_ADDR_MAX + 1] = "";
-    char reason[256] = "";
+    char reason[SWARM_ERRMSG_SIZE] = "";
     const char *why = NULL;
     raft_id id = 0;
     if (tr == NULL || tr->closing || tr->accept_cb == NULL) {
@@ -650,8 +649,8 @@ static void rtransport_accept_cb(struct tls_conn *conn, const struct api_peer *p
         why = "not a manager certificate";
     } else if (strcmp(peer->cluster_id, tr->cluster_id) != 0) {
         why = "certificate of another cluster";
-    } else if ((id = tr->raft_id_of_node(peer->node_id, addr, sizeof addr, reason,
-                                         sizeof reason, tr->data)) == 0) {
+    } else if ((id = tr->raft_id_of_node(peer->node_id, addr, sizeof addr, tr->data,
+                                         reason)) == 0) {
         why = reason[0] ? reason : "not a raft member";
     } else if (addr[0] == '\0') {
         why = "no raft address known for it";
@@ -838,7 +837,7 @@ void rtransport_set_client_ctx(struct raft_uv_transport *t, SSL_CTX *ctx)
 void rtransport_recheck(struct raft_uv_transport *t, const char *node_id)
 {
     struct rtransport *tr = t->impl;
-    char addr[RTRANSPORT_ADDR_MAX + 1], why[256];
+    char addr[RTRANSPORT_ADDR_MAX + 1], why[SWARM_ERRMSG_SIZE];
     if (tr == NULL || tr->closing) {
         return;
     }
@@ -850,8 +849,7 @@ void rtransport_recheck(struct raft_uv_transport *t, const char *node_id)
             continue;
         }
         why[0] = '\0';
-        raft_id id = tr->raft_id_of_node(b->node_id, addr, sizeof addr, why, sizeof why,
-                                         tr->data);
+        raft_id id = tr->raft_id_of_node(b->node_id, addr, sizeof addr, tr->data, why);
         if (id == b->id) {
             continue;
         }

@@ -58,13 +58,13 @@ struct rtransport_config {
     const char *cluster_id;
     /* Map the node ID of a verified peer certificate (CN) to its raft id and
      * raft address (into `addr`); 0 if it is not a current raft member (the
-     * connection is refused and `why` says why). Called for every accepted
-     * connection, by rtransport_recheck, and on dial to check that the
-     * manager reached is the one raft asked for (a known node with another
-     * raft id is refused; an unknown one is accepted, the mapping may lag
-     * behind raft). */
-    raft_id (*raft_id_of_node)(const char *node_id, char *addr, size_t addr_size, char *why,
-                               size_t why_size, void *data);
+     * connection is refused and `errmsg`, SWARM_ERRMSG_SIZE bytes, says
+     * why). Called for every accepted connection, by rtransport_recheck,
+     * and on dial to check that the manager reached is the one raft asked
+     * for (a known node with another raft id is refused; an unknown one is
+     * accepted, the mapping may lag behind raft). */
+    raft_id (*raft_id_of_node)(const char *node_id, char *addr, size_t addr_size, void *data,
+                               char *errmsg);
     void *data;
 };
 

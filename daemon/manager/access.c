@@ -69,31 +69,26 @@ static void access_lookup_free(Swarm__Cluster *c, Swarm__Node *node)
     }
 }
 
-static enum api_status access_authorize_cb(struct api_peer *peer, char *msg, size_t msg_size,
-                                           void *data)
+static enum api_status access_authorize_cb(struct api_peer *peer, void *data, char *errmsg)
 {
     struct access *a = *(struct access *const *)data;
     Swarm__Cluster *c;
     Swarm__Node *node;
     enum api_role role = API_ROLE_WORKER;
-    char why[256];
     int rv;
     if (a == NULL) {
         return API_OK; /* not a manager (yet): the handlers say so */
     }
     access_lookup(a, peer->node_id, &c, &node);
-    rv = authz_peer_role(c, node, peer->node_id, peer->cluster_id, peer->role, &role, why,
-                         sizeof why);
+    rv = authz_peer_role(c, node, peer->node_id, peer->cluster_id, peer->role, &role, errmsg);
     access_lookup_free(c, node);
     if (rv == SWARM_EUNAVAIL) {
-        snprintf(msg, msg_size, "%s", why);
         return API_UNAVAILABLE;
     }
     if (rv != 0) {
         log_warn_limited(&refused_cert_limit, "manager",
                          "refusing certificate of node %s from %s%s%s: %s", peer->node_id,
-                         peer->addr, peer->via[0] ? " via manager " : "", peer->via, why);
-        snprintf(msg, msg_size, "%s", why);
+                         peer->addr, peer->via[0] ? " via manager " : "", peer->via, errmsg);
         return API_PERMISSION_DENIED;
     }
     peer->role = role;
@@ -127,8 +122,8 @@ static bool access_caught_up(struct access *a)
     return true;
 }
 
-raft_id access_raft_peer(const char *node_id, char *addr, size_t addr_size, char *why,
-                         size_t why_size, void *data)
+raft_id access_raft_peer(const char *node_id, char *addr, size_t addr_size, void *data,
+                         char *errmsg)
 {
     struct access *a = data;
     struct store *store = a->env->store;
@@ -153,10 +148,11 @@ raft_id access_raft_peer(const char *node_id, char *addr, size_t addr_size, char
                 return a->seed_peers[i]->raft_id;
             }
         }
-        snprintf(why, why_size, "node %s is not among the managers named at join", node_id);
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                      "node %s is not among the managers named at join", node_id);
         return 0;
     }
-    rv = authz_raft_peer(c, node, node_id, a->cluster_id, &id, &found, why, why_size);
+    rv = authz_raft_peer(c, node, node_id, a->cluster_id, &id, &found, errmsg);
     if (rv == 0) {
         snprintf(addr, addr_size, "%s", found);
     }

@@ -55,9 +55,9 @@ int access_new(const struct menv *env, const struct access_config *cfg, struct a
 void access_set_log_peers(struct access *a, Swarm__ManagerPeer **peers, size_t n, uint64_t until);
 
 /* An rtransport raft_id_of_node (`data`: the struct access *): the raft id
- * and address of the manager `node_id`, or 0 with the reason in `why`. */
-raft_id access_raft_peer(const char *node_id, char *addr, size_t addr_size, char *why,
-                         size_t why_size, void *data);
+ * and address of the manager `node_id`, or 0 with the reason in `errmsg`. */
+raft_id access_raft_peer(const char *node_id, char *addr, size_t addr_size, void *data,
+                         char *errmsg);
 
 /* A committed store change: connections of nodes removed, demoted or
  * revoked are closed (through cfg.recheck). NULL `a` is ignored. */

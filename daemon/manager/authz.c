@@ -20,23 +20,26 @@ int authz_is_revoked(const Swarm__Cluster *c, const char *node_id)
 
 /* The checks every certificate holder passes, whatever it asks for. */
 static int authz_member(const Swarm__Cluster *c, const Swarm__Node *node, const char *node_id,
-                        const char *cluster_id, char *why, size_t why_size)
+                        const char *cluster_id, char *errmsg)
 {
     if (c == NULL) {
-        snprintf(why, why_size, "this manager has not caught up with the swarm yet");
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                      "this manager has not caught up with the swarm yet");
         return SWARM_EUNAVAIL;
     }
     if (strcmp(cluster_id, c->id) != 0) {
-        snprintf(why, why_size, "certificate of another cluster (\"%s\")", cluster_id);
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                      "certificate of another cluster (\"%s\")", cluster_id);
         return SWARM_EPERM;
     }
     if (authz_is_revoked(c, node_id)) {
-        snprintf(why, why_size, "certificate of node %s is revoked (the node was removed)",
-                 node_id);
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                      "certificate of node %s is revoked (the node was removed)",
+                      node_id);
         return SWARM_EPERM;
     }
     if (node == NULL) {
-        snprintf(why, why_size,
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
                  "node %s is not a member of this swarm (it may have been removed)", node_id);
         return SWARM_EPERM;
     }
@@ -45,9 +48,9 @@ static int authz_member(const Swarm__Cluster *c, const Swarm__Node *node, const 
 
 int authz_peer_role(const Swarm__Cluster *c, const Swarm__Node *node, const char *node_id,
                     const char *cluster_id, enum api_role cert_role, enum api_role *role,
-                    char *why, size_t why_size)
+                    char *errmsg)
 {
-    int rv = authz_member(c, node, node_id, cluster_id, why, why_size);
+    int rv = authz_member(c, node, node_id, cluster_id, errmsg);
     if (rv != 0) {
         return rv;
     }
@@ -60,20 +63,20 @@ int authz_peer_role(const Swarm__Cluster *c, const Swarm__Node *node, const char
 }
 
 int authz_raft_peer(const Swarm__Cluster *c, const Swarm__Node *node, const char *node_id,
-                    const char *cluster_id, uint64_t *raft_id, const char **addr, char *why,
-                    size_t why_size)
+                    const char *cluster_id, uint64_t *raft_id, const char **addr, char *errmsg)
 {
-    int rv = authz_member(c, node, node_id, cluster_id, why, why_size);
+    int rv = authz_member(c, node, node_id, cluster_id, errmsg);
     if (rv != 0) {
         return rv;
     }
     if (node->role != SWARM__NODE_ROLE__NODE_ROLE_MANAGER || node->manager_status == NULL ||
         node->manager_status->raft_id == 0) {
-        snprintf(why, why_size, "node %s is not a raft member", node_id);
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "node %s is not a raft member", node_id);
         return SWARM_EPERM;
     }
     if (node->manager_status->addr == NULL || node->manager_status->addr[0] == '\0') {
-        snprintf(why, why_size, "node %s has no raft address in the store", node_id);
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
+                      "node %s has no raft address in the store", node_id);
         return SWARM_EPERM;
     }
     *raft_id = node->manager_status->raft_id;

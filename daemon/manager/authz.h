@@ -25,16 +25,15 @@
  * `c` is the cluster object (NULL: this manager's store has none yet),
  * `node` the node the certificate names (NULL: not in the store). Returns 0
  * with *role set, SWARM_EPERM (refused) or SWARM_EUNAVAIL (store not ready),
- * with the reason in `why`. */
+ * with the reason in `errmsg`. */
 int authz_peer_role(const Swarm__Cluster *c, const Swarm__Node *node, const char *node_id,
                     const char *cluster_id, enum api_role cert_role, enum api_role *role,
-                    char *why, size_t why_size);
+                    char *errmsg);
 
 /* A raft peer with a manager certificate for `node_id`: 0 with its raft id
  * and store address, or SWARM_EPERM / SWARM_EUNAVAIL with the reason. */
 int authz_raft_peer(const Swarm__Cluster *c, const Swarm__Node *node, const char *node_id,
-                    const char *cluster_id, uint64_t *raft_id, const char **addr, char *why,
-                    size_t why_size);
+                    const char *cluster_id, uint64_t *raft_id, const char **addr, char *errmsg);
 
 /* True if `node_id` is on the cluster's revoked list. */
 int authz_is_revoked(const Swarm__Cluster *c, const char *node_id);

@@ -929,7 +929,7 @@ static enum api_status report_status(enum taskreport_result r)
  * is bounded by taskreport_check). */
 static enum taskreport_result report_check_store(struct dispatcher *d, const char *node_id,
                                                  const Swarm__UpdateTaskStatusRequest *req,
-                                                 char *errmsg, size_t size)
+                                                 char *errmsg)
 {
     for (size_t i = 0; i < req->n_updates; i++) {
         const Swarm__TaskStatusUpdate *u = req->updates[i];
@@ -937,11 +937,11 @@ static enum taskreport_result report_check_store(struct dispatcher *d, const cha
         int rv = store_task_get(d->env->store, u->task_id, &cur);
         enum taskreport_result r;
         if (rv != 0 && rv != SWARM_ENOTFOUND) {
-            snprintf(errmsg, size, "task %s: reading it failed: %s", u->task_id,
-                     swarm_strerror(rv));
+            errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "task %s: reading it failed: %s", u->task_id,
+                          swarm_strerror(rv));
             return TASKREPORT_NOT_FOUND;
         }
-        r = taskreport_check_task(rv == 0 ? cur : NULL, node_id, u, errmsg, size);
+        r = taskreport_check_task(rv == 0 ? cur : NULL, node_id, u, errmsg);
         if (cur != NULL) {
             swarm__task__free_unpacked(cur, NULL);
         }
@@ -986,7 +986,7 @@ static void update_task_status_cb(struct api_call *call, const ProtobufCMessage 
 {
     const Swarm__UpdateTaskStatusRequest *req = (const Swarm__UpdateTaskStatusRequest *)msg;
     struct dispatcher *d = require_leader_dispatcher(call, data);
-    char errmsg[256];
+    char errmsg[SWARM_ERRMSG_SIZE];
     enum taskreport_result r;
     struct status_waiter *w;
     struct dsession *s;
@@ -995,9 +995,9 @@ static void update_task_status_cb(struct api_call *call, const ProtobufCMessage 
         return;
     }
     /* Nothing is recorded unless every update passes. */
-    r = taskreport_check(req, menv_now(d->env), errmsg, sizeof errmsg);
+    r = taskreport_check(req, menv_now(d->env), errmsg);
     if (r == TASKREPORT_OK) {
-        r = report_check_store(d, s->node_id, req, errmsg, sizeof errmsg);
+        r = report_check_store(d, s->node_id, req, errmsg);
     }
     if (r != TASKREPORT_OK) {
         log_warn("dispatcher", "node %s: status report refused: %s", s->node_id, errmsg);

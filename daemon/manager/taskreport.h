@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "dispatcher.pb-c.h"
+#include "err.h"
 
 #define TASKREPORT_MAX_UPDATES 1024
 #define TASKREPORT_STR_MAX 1024                     /* bytes of message and of err */
@@ -27,12 +28,11 @@ enum taskreport_result {
  * timestamps against `now_ms` (unix ms), string sizes. Work is O(updates),
  * with updates bounded first. On failure errmsg says which update and why. */
 enum taskreport_result taskreport_check(const Swarm__UpdateTaskStatusRequest *req, int64_t now_ms,
-                                        char *errmsg, size_t errmsg_size);
+                                        char *errmsg);
 
 /* One update against the stored task (`cur`, NULL when the store has none)
  * of node `node_id`. */
 enum taskreport_result taskreport_check_task(const Swarm__Task *cur, const char *node_id,
-                                             const Swarm__TaskStatusUpdate *u, char *errmsg,
-                                             size_t errmsg_size);
+                                             const Swarm__TaskStatusUpdate *u, char *errmsg);
 
 #endif

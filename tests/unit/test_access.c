@@ -77,26 +77,26 @@ TEST(seeds_until_caught_up_then_the_store_only)
     struct rechecks r;
     struct access *a = NULL;
     Swarm__ManagerPeer *seeds[1];
-    char addr[64] = "", why[256] = "";
+    char addr[64] = "", why[SWARM_ERRMSG_SIZE] = "";
     ASSERT(fakemenv_init(&f) == 0);
     seeds[0] = peer_new("leader", 11, "127.0.0.1:4001");
     ASSERT_INT_EQ(make(&f, &r, seeds, 1, &a), 0);
     swarm__manager_peer__free_unpacked(seeds[0], NULL); /* copied */
     /* Empty store: the seeds answer, and only for the managers they name. */
-    ASSERT_INT_EQ(access_raft_peer("leader", addr, sizeof addr, why, sizeof why, a), 11);
+    ASSERT_INT_EQ(access_raft_peer("leader", addr, sizeof addr, a, why), 11);
     ASSERT_STR_EQ(addr, "127.0.0.1:4001");
-    ASSERT_INT_EQ(access_raft_peer("stranger", addr, sizeof addr, why, sizeof why, a), 0);
+    ASSERT_INT_EQ(access_raft_peer("stranger", addr, sizeof addr, a, why), 0);
     ASSERT(strstr(why, "not among the managers named at join") != NULL);
     /* The store catches up (it holds this manager's node) and names the
      * leader at another address: the store wins, the seeds are dropped. */
     fakemenv_apply(&f, 1, CREATE, fakemenv_cluster("cluster1", 1000));
     fakemenv_apply(&f, 2, CREATE, manager_node("leader", 11, "127.0.0.1:4002"));
     fakemenv_apply(&f, 3, CREATE, manager_node("self", 12, "127.0.0.1:4003"));
-    ASSERT_INT_EQ(access_raft_peer("leader", addr, sizeof addr, why, sizeof why, a), 11);
+    ASSERT_INT_EQ(access_raft_peer("leader", addr, sizeof addr, a, why), 11);
     ASSERT_STR_EQ(addr, "127.0.0.1:4002");
     /* Removed from the store: refused. */
     fakemenv_apply(&f, 4, REMOVE, manager_node("leader", 11, "127.0.0.1:4002"));
-    ASSERT_INT_EQ(access_raft_peer("leader", addr, sizeof addr, why, sizeof why, a), 0);
+    ASSERT_INT_EQ(access_raft_peer("leader", addr, sizeof addr, a, why), 0);
     access_close(a, fakemenv_closed_cb, &f);
     ASSERT_INT_EQ(f.n_closed, 1);
     ASSERT_INT_EQ(fakemenv_close(&f), 0);
@@ -107,22 +107,22 @@ TEST(log_peers_stand_in_while_the_store_is_behind_the_log)
     struct fakemenv f;
     struct rechecks r;
     struct access *a = NULL;
-    char addr[64] = "", why[256] = "";
+    char addr[64] = "", why[SWARM_ERRMSG_SIZE] = "";
     ASSERT(fakemenv_init(&f) == 0);
     ASSERT_INT_EQ(make(&f, &r, NULL, 0, &a), 0);
     fakemenv_apply(&f, 1, CREATE, fakemenv_cluster("cluster1", 1000));
     /* Unknown to the store, and no log peers: refused. */
-    ASSERT_INT_EQ(access_raft_peer("m2", addr, sizeof addr, why, sizeof why, a), 0);
+    ASSERT_INT_EQ(access_raft_peer("m2", addr, sizeof addr, a, why), 0);
     Swarm__ManagerPeer **peers = calloc(1, sizeof *peers);
     ASSERT(peers != NULL);
     peers[0] = peer_new("m2", 22, "127.0.0.1:4022");
     access_set_log_peers(a, peers, 1, 3); /* the log held index 3 at start */
-    ASSERT_INT_EQ(access_raft_peer("m2", addr, sizeof addr, why, sizeof why, a), 22);
+    ASSERT_INT_EQ(access_raft_peer("m2", addr, sizeof addr, a, why), 22);
     ASSERT_STR_EQ(addr, "127.0.0.1:4022");
     /* Replayed up to the log's end: the store alone decides again. */
     fakemenv_apply(&f, 2, CREATE, fakemenv_node("w1", SWARM__NODE_STATE__NODE_STATE_READY));
     fakemenv_apply(&f, 3, CREATE, fakemenv_node("w2", SWARM__NODE_STATE__NODE_STATE_READY));
-    ASSERT_INT_EQ(access_raft_peer("m2", addr, sizeof addr, why, sizeof why, a), 0);
+    ASSERT_INT_EQ(access_raft_peer("m2", addr, sizeof addr, a, why), 0);
     access_close(a, NULL, NULL);
     ASSERT_INT_EQ(fakemenv_close(&f), 0);
 }

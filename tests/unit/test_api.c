@@ -2089,15 +2089,14 @@ TEST(forwarded_header_round_trip_and_malformed)
 static int authz_state; /* 0 member, 1 demoted, 2 removed */
 static int authz_calls;
 
-static enum api_status test_authorize_cb(struct api_peer *peer, char *msg, size_t size,
-                                         void *data)
+static enum api_status test_authorize_cb(struct api_peer *peer, void *data, char *errmsg)
 {
     authz_calls++;
     if (strcmp(peer->node_id, "node-mgr-1") != 0) {
         return API_OK;
     }
     if (authz_state == 2) {
-        snprintf(msg, size, "node %s was removed", peer->node_id);
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "node %s was removed", peer->node_id);
         return API_PERMISSION_DENIED;
     }
     if (authz_state == 1) {

@@ -39,14 +39,14 @@ TEST(manager_cert_of_a_current_manager_is_a_manager)
 {
     struct fixture f;
     enum api_role role = 0;
-    char why[256];
+    char why[SWARM_ERRMSG_SIZE];
     fixture_init(&f, MGR, MGR);
     ASSERT_INT_EQ(authz_peer_role(&f.c, &f.node, "node1", "cluster1", API_ROLE_MANAGER, &role,
-                                  why, sizeof why), 0);
+                                  why), 0);
     ASSERT_INT_EQ(role, API_ROLE_MANAGER);
     /* A worker certificate never grants more, even for a promoted node. */
     ASSERT_INT_EQ(authz_peer_role(&f.c, &f.node, "node1", "cluster1", API_ROLE_WORKER, &role,
-                                  why, sizeof why), 0);
+                                  why), 0);
     ASSERT_INT_EQ(role, API_ROLE_WORKER);
 }
 
@@ -56,14 +56,14 @@ TEST(demoted_manager_cert_is_only_a_worker)
 {
     struct fixture f;
     enum api_role role = 0;
-    char why[256];
+    char why[SWARM_ERRMSG_SIZE];
     fixture_init(&f, MGR, WRK);
     ASSERT_INT_EQ(authz_peer_role(&f.c, &f.node, "node1", "cluster1", API_ROLE_MANAGER, &role,
-                                  why, sizeof why), 0);
+                                  why), 0);
     ASSERT_INT_EQ(role, API_ROLE_WORKER);
     fixture_init(&f, WRK, WRK);
     ASSERT_INT_EQ(authz_peer_role(&f.c, &f.node, "node1", "cluster1", API_ROLE_MANAGER, &role,
-                                  why, sizeof why), 0);
+                                  why), 0);
     ASSERT_INT_EQ(role, API_ROLE_WORKER);
 }
 
@@ -71,21 +71,21 @@ TEST(removed_revoked_foreign_and_unready_are_refused)
 {
     struct fixture f;
     enum api_role role = 0;
-    char why[256];
+    char why[SWARM_ERRMSG_SIZE];
     fixture_init(&f, WRK, WRK);
-    ASSERT_INT_EQ(authz_peer_role(&f.c, NULL, "node1", "cluster1", API_ROLE_WORKER, &role, why,
-                                  sizeof why), SWARM_EPERM);
+    ASSERT_INT_EQ(authz_peer_role(&f.c, NULL, "node1", "cluster1", API_ROLE_WORKER, &role, why),
+                  SWARM_EPERM);
     ASSERT(strstr(why, "not a member") != NULL);
     ASSERT_INT_EQ(authz_peer_role(&f.c, &f.node, "node1", "cluster2", API_ROLE_WORKER, &role,
-                                  why, sizeof why), SWARM_EPERM);
+                                  why), SWARM_EPERM);
     ASSERT(strstr(why, "another cluster") != NULL);
     ASSERT_INT_EQ(authz_peer_role(NULL, &f.node, "node1", "cluster1", API_ROLE_WORKER, &role,
-                                  why, sizeof why), SWARM_EUNAVAIL);
+                                  why), SWARM_EUNAVAIL);
     /* Revoked: refused even while the store (say, a lagging one) still
      * holds the node. */
     ASSERT_INT_EQ(authz_revoke(&f.c, "node1", 2000, 1000), 0);
     ASSERT_INT_EQ(authz_peer_role(&f.c, &f.node, "node1", "cluster1", API_ROLE_WORKER, &role,
-                                  why, sizeof why), SWARM_EPERM);
+                                  why), SWARM_EPERM);
     ASSERT(strstr(why, "revoked") != NULL);
     for (size_t i = 0; i < f.c.n_revoked_certificates; i++) {
         swarm__revoked_certificate__free_unpacked(f.c.revoked_certificates[i], NULL);
@@ -120,20 +120,19 @@ TEST(raft_peer_only_a_current_member_with_its_store_address)
     struct fixture f;
     uint64_t id = 0;
     const char *addr = NULL;
-    char why[256];
+    char why[SWARM_ERRMSG_SIZE];
     fixture_init(&f, MGR, MGR);
-    ASSERT_INT_EQ(authz_raft_peer(&f.c, &f.node, "node1", "cluster1", &id, &addr, why,
-                                  sizeof why), 0);
+    ASSERT_INT_EQ(authz_raft_peer(&f.c, &f.node, "node1", "cluster1", &id, &addr, why), 0);
     ASSERT_INT_EQ(id, 7);
     ASSERT_STR_EQ(addr, "127.0.0.1:2377");
     /* Demoted (raft removal done): no longer a member. */
     fixture_init(&f, WRK, WRK);
-    ASSERT_INT_EQ(authz_raft_peer(&f.c, &f.node, "node1", "cluster1", &id, &addr, why,
-                                  sizeof why), SWARM_EPERM);
-    ASSERT(strstr(why, "not a raft member") != NULL);
-    ASSERT_INT_EQ(authz_raft_peer(&f.c, NULL, "node1", "cluster1", &id, &addr, why, sizeof why),
+    ASSERT_INT_EQ(authz_raft_peer(&f.c, &f.node, "node1", "cluster1", &id, &addr, why),
                   SWARM_EPERM);
-    ASSERT_INT_EQ(authz_raft_peer(NULL, NULL, "node1", "cluster1", &id, &addr, why, sizeof why),
+    ASSERT(strstr(why, "not a raft member") != NULL);
+    ASSERT_INT_EQ(authz_raft_peer(&f.c, NULL, "node1", "cluster1", &id, &addr, why),
+                  SWARM_EPERM);
+    ASSERT_INT_EQ(authz_raft_peer(NULL, NULL, "node1", "cluster1", &id, &addr, why),
                   SWARM_EUNAVAIL);
 }
 

@@ -211,15 +211,14 @@ static void map_reset(void)
     }
 }
 
-static raft_id map_node(const char *node_id, char *addr, size_t addr_size, char *why,
-                        size_t why_size, void *data)
+static raft_id map_node(const char *node_id, char *addr, size_t addr_size, void *data, char *errmsg)
 {
     if (strncmp(node_id, "node", 4) == 0 && node_id[4] >= '1' && node_id[4] <= '3' &&
         node_id[5] == '\0' && !map_gone[node_id[4] - '0']) {
         snprintf(addr, addr_size, "%s", map_addr[node_id[4] - '0']);
         return (raft_id)(node_id[4] - '0');
     }
-    snprintf(why, why_size, "%s is not a raft member", node_id);
+    errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "%s is not a raft member", node_id);
     return 0;
 }
 
