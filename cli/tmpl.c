@@ -10,6 +10,32 @@
 #include "format.h"
 #include "tmpl_tree.h"
 
+/* Text printed to a FILE * and kept in memory (open_memstream); running out
+ * of memory ends swarmctl (cli_oom). memtext_close returns the text, which
+ * the caller owns. */
+struct memtext {
+    char *buf;
+    size_t len;
+    FILE *f;
+};
+
+static FILE *memtext_open(struct memtext *m)
+{
+    m->buf = NULL;
+    m->len = 0;
+    m->f = open_memstream(&m->buf, &m->len);
+    if (m->f == NULL) {
+        cli_oom();
+    }
+    return m->f;
+}
+
+static char *memtext_close(struct memtext *m)
+{
+    fclose(m->f);
+    return m->buf;
+}
+
 struct tmpl_var {
     const char *name;
     const struct tmpl_value *v;
@@ -403,17 +429,12 @@ static const struct tmpl_value *fn_join(struct exec *e, const struct fn_args *a)
     if (!want_kind(e, a, 1, TMPL_STRING, "string")) {
         return NULL;
     }
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (f == NULL) {
-        cli_oom();
-    }
+    struct memtext mt;
+    FILE *f = memtext_open(&mt);
     for (size_t i = 0; i < list->n; i++) {
         fprintf(f, "%s%s", i > 0 ? a->v[1]->s : "", list->items[i]->s);
     }
-    fclose(f);
-    return temp_string_take(e, buf);
+    return temp_string_take(e, memtext_close(&mt));
 }
 
 /* index item 1 "key" ... */
@@ -463,12 +484,8 @@ static const struct tmpl_value *fn_index(struct exec *e, const struct fn_args *a
 
 static const struct tmpl_value *fn_print(struct exec *e, const struct fn_args *a, bool ln)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (f == NULL) {
-        cli_oom();
-    }
+    struct memtext mt;
+    FILE *f = memtext_open(&mt);
     for (size_t i = 0; i < a->n; i++) {
         /* Sprint: a space between operands when neither is a string;
          * Sprintln: always. */
@@ -480,21 +497,15 @@ static const struct tmpl_value *fn_print(struct exec *e, const struct fn_args *a
     if (ln) {
         fputc('\n', f);
     }
-    fclose(f);
-    return temp_string_take(e, buf);
+    return temp_string_take(e, memtext_close(&mt));
 }
 
 static const struct tmpl_value *fn_json(struct exec *e, const struct tmpl_value *v)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (f == NULL) {
-        cli_oom();
-    }
+    struct memtext mt;
+    FILE *f = memtext_open(&mt);
     tmpl_value_print_json(f, v);
-    fclose(f);
-    return temp_string_take(e, buf);
+    return temp_string_take(e, memtext_close(&mt));
 }
 
 /* eq/ne/lt/le/gt/ge: Go's basic comparisons. Returns -2 on error. */
@@ -635,15 +646,10 @@ static const struct tmpl_value *fn_dispatch(struct exec *e, const char *name,
             errorf(e, "error calling pad: padding over %d spaces", TMPL_PAD_MAX);
             return NULL;
         }
-        char *buf = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&buf, &len);
-        if (f == NULL) {
-            cli_oom();
-        }
+        struct memtext mt;
+        FILE *f = memtext_open(&mt);
         fprintf(f, "%*s%s%*s", (int)a->v[1]->i, "", a->v[0]->s, (int)a->v[2]->i, "");
-        fclose(f);
-        return temp_string_take(e, buf);
+        return temp_string_take(e, memtext_close(&mt));
     }
     if (strcmp(name, "index") == 0) {
         return fn_index(e, a);
@@ -656,15 +662,10 @@ static const struct tmpl_value *fn_dispatch(struct exec *e, const char *name,
         if (!want_kind(e, a, 0, TMPL_STRING, "string")) {
             return NULL;
         }
-        char *buf = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&buf, &len);
-        if (f == NULL) {
-            cli_oom();
-        }
+        struct memtext mt;
+        FILE *f = memtext_open(&mt);
         tmpl_printf(f, a->v[0]->s, a->v + 1, a->n - 1);
-        fclose(f);
-        return temp_string_take(e, buf);
+        return temp_string_take(e, memtext_close(&mt));
     }
     if (strcmp(name, "println") == 0 || strcmp(name, "print") == 0) {
         return fn_print(e, a, name[5] == 'l');
@@ -740,16 +741,12 @@ static void walk_range(struct exec *e, const struct tmpl_value *dot, const struc
     size_t count = v->kind == TMPL_LIST || v->kind == TMPL_MAP ? v->n : 0;
     if (v->kind != TMPL_LIST && v->kind != TMPL_MAP && v->kind != TMPL_NIL &&
                v->kind != TMPL_NOVALUE) {
-        char *buf = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&buf, &len);
-        if (f == NULL) {
-            cli_oom();
-        }
+        struct memtext mt;
+        FILE *f = memtext_open(&mt);
         tmpl_value_print(f, v);
-        fclose(f);
-        errorf(e, "range can't iterate over %s", buf);
-        free(buf);
+        char *text = memtext_close(&mt);
+        errorf(e, "range can't iterate over %s", text);
+        free(text);
         return;
     }
     size_t *order = v->kind == TMPL_MAP ? tmpl_map_order(v) : NULL;
