@@ -1,0 +1,257 @@
+/* Pure planning of the data plane (netplan.h): no syscalls in here. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "netplan.h"
+
+int netplan_parse_ip(const char *s, uint32_t *addr)
+{
+    struct in_addr in;
+    if (s == NULL || inet_pton(AF_INET, s, &in) != 1) {
+        return SWARM_EINVAL;
+    }
+    *addr = ntohl(in.s_addr);
+    return 0;
+}
+
+int netplan_parse_cidr(const char *s, uint32_t *addr, int *prefix, int need_prefix)
+{
+    char buf[32];
+    if (s == NULL || strlen(s) >= sizeof buf) {
+        return SWARM_EINVAL;
+    }
+    snprintf(buf, sizeof buf, "%s", s);
+    char *slash = strchr(buf, '/');
+    *prefix = 32;
+    if (slash == NULL) {
+        return need_prefix ? SWARM_EINVAL : netplan_parse_ip(buf, addr);
+    }
+    *slash = '\0';
+    const char *p = slash + 1;
+    int v = 0;
+    if (*p == '\0' || strlen(p) > 2) {
+        return SWARM_EINVAL;
+    }
+    for (; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9') {
+            return SWARM_EINVAL;
+        }
+        v = v * 10 + (*p - '0');
+    }
+    if (v > 32) {
+        return SWARM_EINVAL;
+    }
+    *prefix = v;
+    return netplan_parse_ip(buf, addr);
+}
+
+void netplan_mac_from_ip(uint32_t ip, uint8_t mac[6])
+{
+    mac[0] = 0x02;
+    mac[1] = 0x42;
+    mac[2] = (uint8_t)(ip >> 24);
+    mac[3] = (uint8_t)(ip >> 16);
+    mac[4] = (uint8_t)(ip >> 8);
+    mac[5] = (uint8_t)ip;
+}
+
+void netplan_format_ip(uint32_t ip, char out[16])
+{
+    snprintf(out, 16, "%u.%u.%u.%u", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255);
+}
+
+static int peer_cmp(const void *a, const void *b)
+{
+    const struct netplan_peer *x = a, *y = b;
+    return x->ip < y->ip ? -1 : x->ip > y->ip ? 1 : 0;
+}
+
+int netplan_peers(const Swarm__NetworkMap *map, uint32_t underlay, struct netplan_peer **out,
+                  size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (map->n_endpoints == 0) {
+        return 0;
+    }
+    struct netplan_peer *p = calloc(map->n_endpoints, sizeof *p);
+    if (p == NULL) {
+        return SWARM_ENOMEM;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < map->n_endpoints; i++) {
+        const Swarm__NetworkEndpoint *ep = map->endpoints[i];
+        uint32_t ip, node;
+        int prefix;
+        if (netplan_parse_cidr(ep->addr, &ip, &prefix, 0) != 0 ||
+            netplan_parse_ip(ep->node_addr, &node) != 0 || node == underlay) {
+            continue;
+        }
+        p[k].ip = ip;
+        p[k].node = node;
+        netplan_mac_from_ip(ip, p[k].mac);
+        k++;
+    }
+    /* Stable enough: equal addresses keep their first (qsort is not
+     * stable, so drop duplicates by position before sorting). */
+    size_t m = 0;
+    for (size_t i = 0; i < k; i++) {
+        size_t j = 0;
+        while (j < m && p[j].ip != p[i].ip) {
+            j++;
+        }
+        if (j == m) {
+            p[m++] = p[i];
+        }
+    }
+    qsort(p, m, sizeof *p, peer_cmp);
+    if (m == 0) {
+        free(p);
+        p = NULL;
+    }
+    *out = p;
+    *n = m;
+    return 0;
+}
+
+size_t netplan_peers_minus(const struct netplan_peer *a, size_t na, const struct netplan_peer *b,
+                           size_t nb, struct netplan_peer *out)
+{
+    size_t j = 0, k = 0;
+    for (size_t i = 0; i < na; i++) {
+        while (j < nb && b[j].ip < a[i].ip) {
+            j++;
+        }
+        if (j < nb && b[j].ip == a[i].ip && b[j].node == a[i].node &&
+            memcmp(b[j].mac, a[i].mac, 6) == 0) {
+            continue;
+        }
+        out[k++] = a[i];
+    }
+    return k;
+}
+
+/* A growing text buffer over open_memstream. */
+struct text {
+    char *buf;
+    size_t len;
+    FILE *f;
+};
+
+static int text_open(struct text *t)
+{
+    t->buf = NULL;
+    t->f = open_memstream(&t->buf, &t->len);
+    return t->f != NULL ? 0 : SWARM_ENOMEM;
+}
+
+static char *text_close(struct text *t, int ok)
+{
+    if (fclose(t->f) != 0 || !ok) {
+        free(t->buf);
+        return NULL;
+    }
+    return t->buf;
+}
+
+static void vip_service(FILE *f, const Swarm__NetworkMap *map, const Swarm__NetworkServiceEntry *s,
+                        FILE *rej)
+{
+    uint32_t vip, ip;
+    int prefix;
+    char a[16], v[16];
+    if (s->endpoint_mode != NULL && strcmp(s->endpoint_mode, "dnsrr") == 0) {
+        return;
+    }
+    if (netplan_parse_cidr(s->vip, &vip, &prefix, 0) != 0) {
+        return;
+    }
+    netplan_format_ip(vip, v);
+    size_t n = 0;
+    for (size_t i = 0; i < map->n_endpoints; i++) {
+        const Swarm__NetworkEndpoint *ep = map->endpoints[i];
+        n += ep->ready && strcmp(ep->service_id, s->service_id) == 0 &&
+             netplan_parse_cidr(ep->addr, &ip, &prefix, 0) == 0;
+    }
+    if (n == 0) {
+        fprintf(rej, "    ip daddr %s meta l4proto tcp reject with tcp reset\n", v);
+        fprintf(rej, "    ip daddr %s reject with icmp type port-unreachable\n", v);
+        return;
+    }
+    fprintf(f, "    ip daddr %s dnat to numgen random mod %zu map { ", v, n);
+    size_t k = 0;
+    for (size_t i = 0; i < map->n_endpoints; i++) {
+        const Swarm__NetworkEndpoint *ep = map->endpoints[i];
+        if (ep->ready && strcmp(ep->service_id, s->service_id) == 0 &&
+            netplan_parse_cidr(ep->addr, &ip, &prefix, 0) == 0) {
+            netplan_format_ip(ip, a);
+            fprintf(f, "%s%zu : %s", k > 0 ? ", " : "", k, a);
+            k++;
+        }
+    }
+    fprintf(f, " }\n");
+}
+
+char *netplan_vip_ruleset(const Swarm__NetworkMap *const *maps, size_t nmaps)
+{
+    struct text out, rej;
+    if (text_open(&out) != 0) {
+        return NULL;
+    }
+    if (text_open(&rej) != 0) {
+        return text_close(&out, 0);
+    }
+    /* Declaring the table first makes the delete succeed when it is new;
+     * the whole script is one transaction. */
+    fprintf(out.f, "table ip " NETPLAN_NFT_TABLE "\ndelete table ip " NETPLAN_NFT_TABLE "\n"
+                   "table ip " NETPLAN_NFT_TABLE " {\n"
+                   "  chain vip {\n    type nat hook output priority -100; policy accept;\n");
+    for (size_t m = 0; m < nmaps; m++) {
+        for (size_t i = 0; maps[m] != NULL && i < maps[m]->n_services; i++) {
+            vip_service(out.f, maps[m], maps[m]->services[i], rej.f);
+        }
+    }
+    char *r = text_close(&rej, 1);
+    if (r == NULL) {
+        return text_close(&out, 0);
+    }
+    fprintf(out.f, "  }\n  chain novip {\n    type filter hook output priority 0; policy accept;\n"
+                   "%s  }\n}\n", r);
+    free(r);
+    return text_close(&out, 1);
+}
+
+void netplan_hostname(const Swarm__Task *task, char out[64])
+{
+    const Swarm__ContainerSpec *c = task->spec != NULL ? task->spec->container : NULL;
+    if (c != NULL && c->hostname != NULL && c->hostname[0] != '\0') {
+        snprintf(out, 64, "%s", c->hostname);
+    } else {
+        snprintf(out, 64, "%.12s", task->id != NULL ? task->id : "");
+    }
+}
+
+char *netplan_hosts(const Swarm__Task *task, const char *hostname)
+{
+    struct text t;
+    if (text_open(&t) != 0) {
+        return NULL;
+    }
+    fprintf(t.f, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                 "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
+                 "ff02::2\tip6-allrouters\n");
+    for (size_t i = 0; i < task->n_networks; i++) {
+        const Swarm__NetworkAttachment *a = task->networks[i];
+        uint32_t ip;
+        int prefix;
+        char s[16];
+        if (a->n_addresses > 0 && netplan_parse_cidr(a->addresses[0], &ip, &prefix, 0) == 0) {
+            netplan_format_ip(ip, s);
+            fprintf(t.f, "%s\t%s\n", s, hostname);
+        }
+    }
+    return text_close(&t, 1);
+}

@@ -1,0 +1,61 @@
+/* What the data plane sets up, decided without touching the kernel (pure,
+ * unit-tested without root): addresses and MACs, the remote peers of a
+ * network map and the difference between two sets of them, a sandbox's
+ * nftables VIP ruleset and its /etc files. netplane.c applies the plans. */
+#ifndef SWARM_NET_NETPLAN_H
+#define SWARM_NET_NETPLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dispatcher.pb-c.h"
+#include "objects.pb-c.h"
+
+/* IPv4 dotted quad -> host-order address. 0, or SWARM_EINVAL. */
+int netplan_parse_ip(const char *s, uint32_t *addr);
+/* "a.b.c.d/N" -> address and prefix (0..32); "a.b.c.d" alone is /32 only
+ * when `need_prefix` is false. 0, or SWARM_EINVAL. */
+int netplan_parse_cidr(const char *s, uint32_t *addr, int *prefix, int need_prefix);
+/* Docker's MAC for an address a.b.c.d: 02:42:a:b:c:d. */
+void netplan_mac_from_ip(uint32_t ip, uint8_t mac[6]);
+void netplan_format_ip(uint32_t ip, char out[16]);
+
+/* A task on another node: its address, MAC and node (VXLAN remote). */
+struct netplan_peer {
+    uint32_t ip;
+    uint32_t node;
+    uint8_t mac[6];
+};
+
+/* The remote peers of `map` as seen from the node at `underlay`: every
+ * endpoint whose node_addr differs, sorted by address, one per address
+ * (the first wins). Endpoints with an address that does not parse are
+ * skipped. *out is malloc'd (NULL when none). 0 or SWARM_ENOMEM. */
+int netplan_peers(const Swarm__NetworkMap *map, uint32_t underlay, struct netplan_peer **out,
+                  size_t *n);
+/* The peers of `a` that are not in `b` with the same node and MAC (both
+ * sorted as netplan_peers makes them), written to `out` (room for na).
+ * Returns how many. */
+size_t netplan_peers_minus(const struct netplan_peer *a, size_t na, const struct netplan_peer *b,
+                           size_t nb, struct netplan_peer *out);
+
+/* The nftables script (for nft_run_cmd_from_buffer) that makes a sandbox's
+ * table `ip swarmd` from scratch, atomically replacing the one before: for
+ * each vip-mode service of `maps` with a VIP, connections to the VIP (any
+ * port) are DNATed across the service's ready endpoints on that network
+ * (numgen random mod N), and rejected (TCP reset, else ICMP port
+ * unreachable) when there is none. Returns a malloc'd string, NULL when out
+ * of memory. */
+char *netplan_vip_ruleset(const Swarm__NetworkMap *const *maps, size_t nmaps);
+/* The script that removes the table (for a sandbox without services). */
+#define NETPLAN_NFT_TABLE "swarmd"
+
+/* The task's /etc/hosts: Docker's localhost lines, then each attachment's
+ * address with `hostname`. malloc'd, NULL when out of memory. */
+char *netplan_hosts(const Swarm__Task *task, const char *hostname);
+/* resolv.conf pointing at the embedded DNS server (Docker's). */
+#define NETPLAN_RESOLV_CONF "nameserver 127.0.0.11\noptions ndots:0\n"
+/* ContainerSpec.hostname, else the task ID's first 12 chars (out: 64). */
+void netplan_hostname(const Swarm__Task *task, char out[64]);
+
+#endif

@@ -1,0 +1,463 @@
+/* The node's data plane (net/): the pure planning (netplan.h) as is, and
+ * netplane.h against the kernel, as root, each case in network and mount
+ * namespaces of its own (cases that need root say why they are skipped
+ * and pass when not root). */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/neighbour.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "netns.h"
+#include "netplan.h"
+#include "netplane.h"
+#include "nlink.h"
+#include "test.h"
+
+/* ---- message builders (malloc'd, freed with free_unpacked) ------------- */
+
+static Swarm__Network *mk_network(const char *id, uint32_t vni, const char *subnet,
+                                  const char *gw)
+{
+    Swarm__Network *n = malloc(sizeof *n);
+    swarm__network__init(n);
+    n->id = strdup(id);
+    n->vni = vni;
+    n->ipam = malloc(sizeof *n->ipam);
+    swarm__ipamconfig__init(n->ipam);
+    n->ipam->subnet = strdup(subnet);
+    n->ipam->gateway = strdup(gw);
+    return n;
+}
+
+/* A task attached to networks nets[i] with addrs[i] (CIDR). */
+static Swarm__Task *mk_task(const char *id, size_t n, Swarm__Network *const *nets,
+                            const char *const *addrs)
+{
+    Swarm__Task *t = malloc(sizeof *t);
+    swarm__task__init(t);
+    t->id = strdup(id);
+    t->n_networks = n;
+    t->networks = calloc(n, sizeof *t->networks);
+    for (size_t i = 0; i < n; i++) {
+        Swarm__NetworkAttachment *a = malloc(sizeof *a);
+        swarm__network_attachment__init(a);
+        a->network = mk_network(nets[i]->id, nets[i]->vni, nets[i]->ipam->subnet,
+                                nets[i]->ipam->gateway);
+        a->n_addresses = 1;
+        a->addresses = malloc(sizeof *a->addresses);
+        a->addresses[0] = strdup(addrs[i]);
+        t->networks[i] = a;
+    }
+    return t;
+}
+
+static Swarm__NetworkMap *mk_map(const Swarm__Network *net)
+{
+    Swarm__NetworkMap *m = malloc(sizeof *m);
+    swarm__network_map__init(m);
+    m->network = mk_network(net->id, net->vni, net->ipam->subnet, net->ipam->gateway);
+    return m;
+}
+
+static void map_add_ep(Swarm__NetworkMap *m, const char *task, const char *service,
+                       const char *addr, const char *node, bool ready)
+{
+    Swarm__NetworkEndpoint *e = malloc(sizeof *e);
+    swarm__network_endpoint__init(e);
+    e->task_id = strdup(task);
+    e->service_id = strdup(service);
+    e->addr = strdup(addr);
+    e->node_addr = strdup(node);
+    e->ready = ready;
+    m->endpoints = realloc(m->endpoints, (m->n_endpoints + 1) * sizeof *m->endpoints);
+    m->endpoints[m->n_endpoints++] = e;
+}
+
+static void map_add_svc(Swarm__NetworkMap *m, const char *id, const char *name, const char *vip,
+                        const char *mode)
+{
+    Swarm__NetworkServiceEntry *s = malloc(sizeof *s);
+    swarm__network_service_entry__init(s);
+    s->service_id = strdup(id);
+    s->name = strdup(name);
+    s->vip = strdup(vip);
+    s->endpoint_mode = strdup(mode);
+    m->services = realloc(m->services, (m->n_services + 1) * sizeof *m->services);
+    m->services[m->n_services++] = s;
+}
+
+/* ---- pure planning ------------------------------------------------------ */
+
+TEST(netplan_parses_addresses_and_derives_macs)
+{
+    uint32_t ip;
+    int prefix;
+    uint8_t mac[6];
+    ASSERT_INT_EQ(netplan_parse_cidr("10.0.1.5/24", &ip, &prefix, 1), 0);
+    ASSERT_INT_EQ(ip, 0x0a000105);
+    ASSERT_INT_EQ(prefix, 24);
+    ASSERT_INT_EQ(netplan_parse_cidr("10.0.1.5", &ip, &prefix, 0), 0);
+    ASSERT_INT_EQ(prefix, 32);
+    ASSERT(netplan_parse_cidr("10.0.1.5", &ip, &prefix, 1) != 0);
+    ASSERT(netplan_parse_cidr("10.0.1.5/33", &ip, &prefix, 1) != 0);
+    ASSERT(netplan_parse_cidr("10.0.1/24", &ip, &prefix, 1) != 0);
+    ASSERT(netplan_parse_cidr("10.0.1.5/2x", &ip, &prefix, 1) != 0);
+    ASSERT(netplan_parse_ip("", &ip) != 0);
+    netplan_mac_from_ip(0x0a000105, mac);
+    const uint8_t want[6] = {0x02, 0x42, 10, 0, 1, 5};
+    ASSERT(memcmp(mac, want, 6) == 0);
+}
+
+TEST(netplan_peers_are_remote_endpoints_and_diff_exactly)
+{
+    Swarm__Network *net = mk_network("n1", 4097, "10.0.1.0/24", "10.0.1.1");
+    Swarm__NetworkMap *m = mk_map(net);
+    uint32_t me = 0xc0a80001; /* 192.168.0.1 */
+    map_add_ep(m, "t1", "s", "10.0.1.3", "192.168.0.1", true); /* local: no peer */
+    map_add_ep(m, "t2", "s", "10.0.1.9", "192.168.0.2", true);
+    map_add_ep(m, "t3", "s", "10.0.1.4", "192.168.0.3", false); /* not ready: still a peer */
+    struct netplan_peer *a, *b, out[4];
+    size_t na, nb;
+    ASSERT_INT_EQ(netplan_peers(m, me, &a, &na), 0);
+    ASSERT_INT_EQ(na, 2);
+    ASSERT_INT_EQ(a[0].ip, 0x0a000104); /* sorted */
+    ASSERT_INT_EQ(a[0].node, 0xc0a80003);
+    ASSERT_INT_EQ(a[0].mac[5], 4);
+    ASSERT_INT_EQ(a[1].ip, 0x0a000109);
+    /* t2 moves to another node, t3 goes, t4 comes. */
+    free(m->endpoints[1]->node_addr);
+    m->endpoints[1]->node_addr = strdup("192.168.0.7");
+    swarm__network_endpoint__free_unpacked(m->endpoints[2], NULL);
+    m->n_endpoints = 2;
+    map_add_ep(m, "t4", "s", "10.0.1.20", "192.168.0.3", true);
+    ASSERT_INT_EQ(netplan_peers(m, me, &b, &nb), 0);
+    ASSERT_INT_EQ(nb, 2);
+    size_t k = netplan_peers_minus(a, na, b, nb, out); /* to delete */
+    ASSERT_INT_EQ(k, 2);
+    ASSERT_INT_EQ(out[0].ip, 0x0a000104);
+    ASSERT_INT_EQ(out[1].ip, 0x0a000109);
+    ASSERT_INT_EQ(out[1].node, 0xc0a80002);
+    k = netplan_peers_minus(b, nb, a, na, out); /* to add */
+    ASSERT_INT_EQ(k, 2);
+    ASSERT_INT_EQ(out[0].ip, 0x0a000109);
+    ASSERT_INT_EQ(out[0].node, 0xc0a80007);
+    ASSERT_INT_EQ(out[1].ip, 0x0a000114);
+    ASSERT_INT_EQ(netplan_peers_minus(b, nb, b, nb, out), 0);
+    free(a);
+    free(b);
+    swarm__network_map__free_unpacked(m, NULL);
+    swarm__network__free_unpacked(net, NULL);
+}
+
+TEST(netplan_vip_ruleset_spreads_over_ready_endpoints_only)
+{
+    Swarm__Network *net = mk_network("n1", 4097, "10.0.1.0/24", "10.0.1.1");
+    Swarm__NetworkMap *m = mk_map(net);
+    map_add_svc(m, "web", "web", "10.0.1.2", "vip");
+    map_add_svc(m, "db", "db", "10.0.1.7", "vip");
+    map_add_svc(m, "rr", "rr", "", "dnsrr");
+    map_add_ep(m, "t1", "web", "10.0.1.3", "192.168.0.1", true);
+    map_add_ep(m, "t2", "web", "10.0.1.4", "192.168.0.2", false);
+    map_add_ep(m, "t3", "web", "10.0.1.5", "192.168.0.2", true);
+    map_add_ep(m, "t4", "db", "10.0.1.8", "192.168.0.2", false);
+    map_add_ep(m, "t5", "rr", "10.0.1.9", "192.168.0.2", true);
+    const Swarm__NetworkMap *maps[] = {m};
+    char *s = netplan_vip_ruleset(maps, 1);
+    ASSERT(s != NULL);
+    ASSERT(strstr(s, "ip daddr 10.0.1.2 dnat to numgen random mod 2 map { 0 : 10.0.1.3, "
+                     "1 : 10.0.1.5 }") != NULL);
+    ASSERT(strstr(s, "10.0.1.4") == NULL);
+    ASSERT(strstr(s, "ip daddr 10.0.1.7 meta l4proto tcp reject with tcp reset") != NULL);
+    ASSERT(strstr(s, "10.0.1.9") == NULL);
+    ASSERT(strstr(s, "delete table ip swarmd") != NULL);
+    free(s);
+    s = netplan_vip_ruleset(NULL, 0);
+    ASSERT(s != NULL && strstr(s, "dnat") == NULL);
+    free(s);
+    swarm__network_map__free_unpacked(m, NULL);
+    swarm__network__free_unpacked(net, NULL);
+}
+
+TEST(netplan_hosts_and_hostname)
+{
+    Swarm__Network *n1 = mk_network("n1", 4097, "10.0.1.0/24", "10.0.1.1");
+    Swarm__Network *n2 = mk_network("n2", 4098, "10.0.2.0/24", "10.0.2.1");
+    Swarm__Network *nets[] = {n1, n2};
+    const char *addrs[] = {"10.0.1.5/24", "10.0.2.5/24"};
+    Swarm__Task *t = mk_task("abcdefghijklmnopq", 2, nets, addrs);
+    char host[64];
+    netplan_hostname(t, host);
+    ASSERT_STR_EQ(host, "abcdefghijkl");
+    t->spec = malloc(sizeof *t->spec);
+    swarm__task_spec__init(t->spec);
+    t->spec->container = malloc(sizeof *t->spec->container);
+    swarm__container_spec__init(t->spec->container);
+    t->spec->container->hostname = strdup("web-1");
+    netplan_hostname(t, host);
+    ASSERT_STR_EQ(host, "web-1");
+    char *h = netplan_hosts(t, host);
+    ASSERT(h != NULL);
+    ASSERT(strstr(h, "127.0.0.1\tlocalhost\n") != NULL);
+    ASSERT(strstr(h, "10.0.1.5\tweb-1\n10.0.2.5\tweb-1\n") != NULL);
+    free(h);
+    swarm__task__free_unpacked(t, NULL);
+    swarm__network__free_unpacked(n1, NULL);
+    swarm__network__free_unpacked(n2, NULL);
+}
+
+/* ---- against the kernel (root) ---------------------------------------- */
+
+struct node {
+    char dir[PATH_MAX];
+    struct netplane *np;
+};
+
+/* This case's own network and mount namespaces, lo up, a state dir. False
+ * (after saying why) when not root. */
+static bool node_enter(struct node *n)
+{
+    if (geteuid() != 0) {
+        printf("SKIP: needs root (network namespaces)\n");
+        return false;
+    }
+    if (unshare(CLONE_NEWNET | CLONE_NEWNS) != 0 ||
+        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+        test_fail_(__FILE__, __LINE__, "unshare: %s", strerror(errno));
+        return false;
+    }
+    struct mnl_socket *nl = nlink_open();
+    if (nl == NULL || nlink_link_set(nl, 1, 0, 0, true) != 0) {
+        test_fail_(__FILE__, __LINE__, "lo up");
+        return false;
+    }
+    nlink_close(nl);
+    snprintf(n->dir, sizeof n->dir, "/tmp/swarm-netplane-XXXXXX");
+    if (mkdtemp(n->dir) == NULL) {
+        test_fail_(__FILE__, __LINE__, "mkdtemp: %s", strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+static int node_plane(struct node *n, const char *underlay)
+{
+    char err[SWARM_ERRMSG_SIZE];
+    struct netplane_config cfg = {NULL, n->dir, underlay};
+    int rv = netplane_new(&cfg, &n->np, err);
+    if (rv != 0) {
+        fprintf(stderr, "netplane_new: %s\n", err);
+    }
+    return rv;
+}
+
+/* A socket made in the namespace at `path`. */
+struct sock_job {
+    int type, fd;
+};
+
+static int sock_cb(void *arg)
+{
+    struct sock_job *j = arg;
+    j->fd = socket(AF_INET, j->type | SOCK_CLOEXEC, 0);
+    return j->fd >= 0 ? 0 : -errno;
+}
+
+static int ns_socket(const char *path)
+{
+    int nsfd = netns_open(path);
+    struct sock_job j = {SOCK_STREAM, -1};
+    if (nsfd < 0 || netns_run(nsfd, sock_cb, &j) != 0) {
+        j.fd = -1;
+    }
+    if (nsfd >= 0) {
+        close(nsfd);
+    }
+    return j.fd;
+}
+
+static struct sockaddr_in sin_of(const char *ip, int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, ip, &a.sin_addr);
+    return a;
+}
+
+/* A listening socket in the sandbox at `ns` on *:port, non-blocking. */
+static int ns_listen(const char *ns, int port)
+{
+    int fd = ns_socket(ns);
+    struct sockaddr_in a = sin_of("0.0.0.0", port);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 128) != 0) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    return fd;
+}
+
+/* Connect from the sandbox at `ns` to ip:port, waiting up to wait_ms:
+ * 0 when connected, else -errno (-ETIMEDOUT when nothing answered). */
+static int ns_connect(const char *ns, const char *ip, int port, int wait_ms)
+{
+    int fd = ns_socket(ns);
+    if (fd < 0) {
+        return -EIO;
+    }
+    struct sockaddr_in a = sin_of(ip, port);
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    int rv = connect(fd, (struct sockaddr *)&a, sizeof a);
+    if (rv != 0 && errno == EINPROGRESS) {
+        struct pollfd p = {fd, POLLOUT, 0};
+        if (poll(&p, 1, wait_ms) == 1) {
+            int e = 0;
+            socklen_t len = sizeof e;
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len);
+            rv = -e;
+        } else {
+            rv = -ETIMEDOUT;
+        }
+    } else if (rv != 0) {
+        rv = -errno;
+    }
+    close(fd);
+    return rv;
+}
+
+/* Accept everything pending on a listener; how many. */
+static int drain(int lfd)
+{
+    int k = 0, c;
+    for (int i = 0; i < 100; i++) {
+        while ((c = accept(lfd, NULL, NULL)) >= 0) {
+            close(c);
+            k++;
+        }
+        struct pollfd p = {lfd, POLLIN, 0};
+        if (poll(&p, 1, 20) != 1) {
+            break;
+        }
+    }
+    return k;
+}
+
+static void node_leave(struct node *n)
+{
+    netplane_close(n->np);
+    n->np = NULL;
+    rmdir(n->dir);
+}
+
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int k = 0;
+    struct dirent *de;
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        k += de->d_name[0] != '.';
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    return d != NULL ? k : -1;
+}
+
+TEST(netplane_probe_says_yes_as_root)
+{
+    char err[SWARM_ERRMSG_SIZE] = "";
+    if (geteuid() != 0) {
+        ASSERT(netplane_probe(err) == SWARM_EPERM);
+        ASSERT(strstr(err, "root") != NULL);
+        return;
+    }
+    int rv = netplane_probe(err);
+    if (rv != 0) {
+        FAILF("probe: %s", err);
+    }
+}
+
+TEST(netplane_same_network_talks_other_network_does_not)
+{
+    struct node n;
+    if (!node_enter(&n)) {
+        return;
+    }
+    ASSERT_INT_EQ(node_plane(&n, "127.0.0.1"), 0);
+    char err[SWARM_ERRMSG_SIZE], nsa[PATH_MAX], nsb[PATH_MAX], nsc[PATH_MAX];
+    Swarm__Network *x = mk_network("netx", 4101, "10.1.0.0/24", "10.1.0.1");
+    Swarm__Network *y = mk_network("nety", 4102, "10.2.0.0/24", "10.2.0.1");
+    const char *aa[] = {"10.1.0.2/24"}, *ba[] = {"10.1.0.3/24"}, *ca[] = {"10.2.0.2/24"};
+    Swarm__Task *ta = mk_task("taska", 1, &x, aa);
+    Swarm__Task *tb = mk_task("taskb", 1, &x, ba);
+    Swarm__Task *tc = mk_task("taskc", 1, &y, ca);
+    int rv = netplane_sandbox_create(n.np, ta, n.dir, nsa, err);
+    if (rv != 0) {
+        FAILF("sandbox a: %s", err);
+    }
+    ASSERT_INT_EQ(netplane_sandbox_create(n.np, tb, NULL, nsb, err), 0);
+    ASSERT_INT_EQ(netplane_sandbox_create(n.np, tc, NULL, nsc, err), 0);
+    ASSERT_INT_EQ(netplane_network_count(n.np), 2);
+    ASSERT_INT_EQ(netplane_sandbox_create(n.np, ta, NULL, nsa, err), SWARM_EEXIST);
+    /* The files. */
+    char path[PATH_MAX + 32], buf[512];
+    snprintf(path, sizeof path, "%s/resolv.conf", n.dir);
+    FILE *f = fopen(path, "r");
+    ASSERT(f != NULL);
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    ASSERT(strstr(buf, "nameserver 127.0.0.11") != NULL);
+    int la = ns_listen(nsa, 8080), lc = ns_listen(nsc, 8080);
+    ASSERT(la >= 0 && lc >= 0);
+    ASSERT_INT_EQ(ns_connect(nsb, "10.1.0.2", 8080, 5000), 0);
+    ASSERT_INT_EQ(drain(la), 1);
+    /* c is on another network: nothing gets there from b, nor from c to a. */
+    ASSERT(ns_connect(nsb, "10.2.0.2", 8080, 500) != 0);
+    ASSERT(ns_connect(nsc, "10.1.0.2", 8080, 500) != 0);
+    ASSERT_INT_EQ(drain(lc), 0);
+    ASSERT_INT_EQ(drain(la), 0);
+    close(la);
+    close(lc);
+    /* Removing c takes network y with it. */
+    ASSERT_INT_EQ(netplane_sandbox_remove(n.np, "taskc"), 0);
+    ASSERT_INT_EQ(netplane_sandbox_remove(n.np, "taskc"), SWARM_ENOTFOUND);
+    ASSERT_INT_EQ(netplane_network_count(n.np), 1);
+    ASSERT(access(nsc, F_OK) != 0);
+    snprintf(path, sizeof path, "%s/net/ns", n.dir);
+    ASSERT_INT_EQ(count_entries(path), 3); /* n-netx, t-taska, t-taskb */
+    /* Bad input: nothing made. */
+    const char *bad[] = {"10.1.0.x/24"};
+    Swarm__Task *td = mk_task("taskd", 1, &x, bad);
+    ASSERT_INT_EQ(netplane_sandbox_create(n.np, td, NULL, nsc, err), SWARM_EINVAL);
+    ASSERT(strstr(err, "invalid address") != NULL);
+    ASSERT_INT_EQ(count_entries(path), 3);
+    netplane_close(n.np);
+    n.np = NULL;
+    ASSERT(access(nsa, F_OK) != 0);
+    snprintf(path, sizeof path, "%s/net", n.dir);
+    ASSERT(access(path, F_OK) != 0);
+    node_leave(&n);
+    swarm__task__free_unpacked(ta, NULL);
+    swarm__task__free_unpacked(tb, NULL);
+    swarm__task__free_unpacked(tc, NULL);
+    swarm__task__free_unpacked(td, NULL);
+    swarm__network__free_unpacked(x, NULL);
+    swarm__network__free_unpacked(y, NULL);
+}
+TEST_MAIN()
