@@ -90,9 +90,9 @@ static struct dnstable *table_fixture(void)
 
 #define LOOKUP_EQ(t, name, type, nets, expect)                                      \
     do {                                                                            \
-        char buf_[512];                                                             \
+        char lkbuf_[512];                                                             \
         ASSERT_STR_EQ(lookup(t, name, type, nets, sizeof nets / sizeof nets[0],    \
-                             buf_, sizeof buf_), expect);                           \
+                             lkbuf_, sizeof lkbuf_), expect);                           \
     } while (0)
 
 TEST(dnstable_vip_service_answers_its_vip)
