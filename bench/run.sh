@@ -17,3 +17,5 @@ echo "## bench_raft"
 "$BUILD/bench/bench_raft" 3
 echo "## bench_scheduler"
 "$BUILD/bench/bench_scheduler"
+echo "## bench_dns"
+"$BUILD/bench/bench_dns" 5000
