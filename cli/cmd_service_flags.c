@@ -305,6 +305,7 @@ void cli_svc_flags(struct cli_svc_opts *o, bool update, struct cli_flag *f)
         f[i++] = F(0, "rollback", BOOL, &o->do_rollback,
                    "Rollback to previous specification", NULL);
     }
+    i = cli_svc_ctr_flags(o, update, f, i);
     qsort(f, i, sizeof *f, cli_svc_flag_cmp);
     f[i] = (struct cli_flag){0};
 }
@@ -329,5 +330,6 @@ void cli_svc_opts_free(struct cli_svc_opts *o)
     }
     cli_svc_ports_free(&o->publish);
     cli_svc_ports_free(&o->publish_add);
+    cli_svc_ctr_free(o);
 }
 

@@ -290,6 +290,9 @@ static int cli_svc_new_fill(Swarm__ServiceSpec *s, const struct cli_flag *flags,
         t->placement->preferences[t->placement->n_preferences++] = p;
     }
     cli_svc_push_ports(s->endpoint, &o->publish);
+    if (cli_svc_ctr_apply(t, flags, o, false, errmsg) != 0) {
+        return SWARM_EINVAL;
+    }
     return cli_svc_apply_common(s, flags, o, errmsg);
 }
 
@@ -502,6 +505,9 @@ int cli_svc_spec_update(Swarm__ServiceSpec *s, const struct cli_flag *flags,
         cli_svc_set_str(&t->container->image, o->image);
     }
     if (cli_svc_changed(flags, "args") && cli_svc_update_args(t->container, o->args, errmsg) != 0) {
+        return SWARM_EINVAL;
+    }
+    if (cli_svc_ctr_apply(t, flags, o, true, errmsg) != 0) {
         return SWARM_EINVAL;
     }
     cli_svc_update_env(t->container, o);

@@ -29,6 +29,12 @@ struct cli_svc_ports {
     size_t n;
 };
 
+/* --mount values, parsed; the array and its mounts are owned. */
+struct cli_svc_mounts {
+    Swarm__Mount **items;
+    size_t n;
+};
+
 /* One UpdateConfig's flags (--update-* or --rollback-*). */
 struct cli_svc_update_opts {
     uint64_t parallelism;
@@ -65,6 +71,13 @@ struct cli_svc_opts {
     bool no_healthcheck;
     struct cli_svc_update_opts update, rollback;
     bool detach, quiet;
+    /* container fields (cmd_service_ctr.c) */
+    const char *runtime, *entrypoint, *stop_signal;
+    struct cli_strlist cap_add, cap_drop;
+    bool read_only, init;
+    struct cli_svc_mounts mount;     /* create */
+    struct cli_svc_mounts mount_add; /* update */
+    struct cli_strlist mount_rm;
     /* update only */
     const char *image, *args;
     struct cli_strlist env_add, env_rm, label_add, label_rm;
@@ -73,7 +86,7 @@ struct cli_svc_opts {
     bool force, do_rollback;
 };
 
-#define CLI_SVC_MAX_FLAGS 64
+#define CLI_SVC_MAX_FLAGS 80
 
 /* Fill `flags` (room for CLI_SVC_MAX_FLAGS, ends with a NULL name, sorted by
  * name as Docker's help) with the flags of create (`update` false) or update,
@@ -124,5 +137,26 @@ int cli_svc_check_constraint(const char *s, char *errmsg);
 /* Split a --args string into words as a POSIX shell would (quotes and
  * backslashes). *words is allocated, each word too. */
 int cli_svc_split_words(const char *s, char ***words, size_t *n, char *errmsg);
+
+/* ------------------------------------- container fields (cmd_service_ctr.c) */
+
+/* Add the container flags (--mount or --mount-add/--mount-rm, --cap-add,
+ * --cap-drop, --read-only, --init, --stop-signal, --entrypoint, --runtime)
+ * at f[i]; returns the new count. */
+size_t cli_svc_ctr_flags(struct cli_svc_opts *o, bool update, struct cli_flag *f, size_t i);
+/* Apply them to `t` (create: onto Docker's defaults; update: onto the spec
+ * read from swarmd). An update that changes --image without --runtime
+ * clears TaskSpec.runtime, so the manager applies the rule to the new image. */
+int cli_svc_ctr_apply(Swarm__TaskSpec *t, const struct cli_flag *flags,
+                      const struct cli_svc_opts *o, bool update, char *errmsg);
+void cli_svc_ctr_free(struct cli_svc_opts *o);
+
+/* A --mount value as docker/cli's opts.MountOpt: CSV of type=bind|volume|
+ * tmpfs (default volume), source|src, target|dst|destination, readonly|ro
+ * [=bool], tmpfs-size, volume-nocopy. Docker's messages ("target is
+ * required", "invalid field 'x' must be a key=value pair", "unexpected key
+ * 'k' in '...'", "cannot mix 'tmpfs-*' options with mount type 'bind'").
+ * The mount is allocated (free with protobuf_c_message_free_unpacked). */
+int cli_svc_parse_mount(const char *s, Swarm__Mount **out, char *errmsg);
 
 #endif

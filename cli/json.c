@@ -433,8 +433,15 @@ static void cli_json_emit_fields(FILE *out, const ProtobufCMessage *msg, int ind
             fputc('}', out);
             continue;
         }
+        if (strcmp(f->name, "registry_auth") == 0) {
+            continue; /* never shown, as Docker's API does not */
+        }
         if (strcmp(f->name, "desired_role") == 0) {
             snprintf(name, sizeof name, "Role");
+        } else if (strcmp(f->name, "cap_add") == 0 || strcmp(f->name, "cap_drop") == 0) {
+            snprintf(name, sizeof name, "Capability%s", f->name[4] == 'a' ? "Add" : "Drop");
+        } else if (strcmp(f->name, "readonly") == 0) {
+            snprintf(name, sizeof name, "ReadOnly");
         } else {
             cli_json_field_name(f->name, name, sizeof name);
         }
@@ -595,8 +602,15 @@ static void cli_json_fields_value(struct tmpl_value *obj, const ProtobufCMessage
                          cli_json_scalar_value(f, field));
             continue;
         }
+        if (strcmp(f->name, "registry_auth") == 0) {
+            continue; /* never shown, as Docker's API does not */
+        }
         if (strcmp(f->name, "desired_role") == 0) {
             snprintf(name, sizeof name, "Role");
+        } else if (strcmp(f->name, "cap_add") == 0 || strcmp(f->name, "cap_drop") == 0) {
+            snprintf(name, sizeof name, "Capability%s", f->name[4] == 'a' ? "Add" : "Drop");
+        } else if (strcmp(f->name, "readonly") == 0) {
+            snprintf(name, sizeof name, "ReadOnly");
         } else {
             cli_json_field_name(f->name, name, sizeof name);
         }

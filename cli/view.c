@@ -263,6 +263,13 @@ void cli_view_node_pretty(FILE *out, const Swarm__Node *n)
     fprintf(out, "Resources:\n CPUs:\t\t\t%lld\n Memory:\t\t%s\n",
             (long long)(r != NULL ? r->nano_cpus / 1000000000 : 0), mem);
     fprintf(out, "Engine Version:\t\t%s\n", cli_esc(d != NULL ? d->engine_version : ""));
+    if (d != NULL && d->n_runtimes > 0) {
+        fputs("Runtimes:\t\t", out);
+        for (size_t i = 0; i < d->n_runtimes; i++) {
+            fprintf(out, "%s%s", i > 0 ? " " : "", cli_esc(d->runtimes[i]));
+        }
+        fputc('\n', out);
+    }
     /* docker/cli's template: the PEM (which ends in a newline), then the
      * issuer's DER subject and public key in base64. */
     const Swarm__NodeTLSInfo *t = d != NULL ? d->tls_info : NULL;

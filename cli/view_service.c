@@ -590,6 +590,32 @@ static void cli_view_healthcheck(FILE *out, const Swarm__HealthConfig *h)
     }
 }
 
+/* Docker's pretty inspect of the container fields (Mounts, capabilities...). */
+static void cli_view_container_extra(FILE *out, const Swarm__ContainerSpec *c)
+{
+    cli_view_strings(out, "Entrypoint:", c->command, c->n_command);
+    if (c->stop_signal != NULL && *c->stop_signal) {
+        fprintf(out, " StopSignal:\t%s\n", cli_esc(c->stop_signal));
+    }
+    if (c->read_only) {
+        fprintf(out, " Read Only:\ttrue\n");
+    }
+    if (c->init) {
+        fprintf(out, " Init:\t\ttrue\n");
+    }
+    cli_view_strings(out, "Capability Add:", c->cap_add, c->n_cap_add);
+    cli_view_strings(out, "Capability Drop:", c->cap_drop, c->n_cap_drop);
+    if (c->n_mounts > 0) {
+        fprintf(out, "Mounts:\n");
+    }
+    for (size_t i = 0; i < c->n_mounts; i++) {
+        const Swarm__Mount *m = c->mounts[i];
+        fprintf(out, " Target:\t%s\n  Source:\t%s\n  ReadOnly:\t%s\n  Type:\t\t%s\n",
+                cli_esc(m->target), cli_esc(m->source), m->readonly ? "true" : "false",
+                cli_esc(m->type));
+    }
+}
+
 void cli_view_service_pretty(FILE *out, const Swarm__Service *s)
 {
     static const Swarm__ServiceSpec empty = SWARM__SERVICE_SPEC__INIT;
@@ -613,6 +639,10 @@ void cli_view_service_pretty(FILE *out, const Swarm__Service *s)
             fprintf(out, " User:\t\t%s\n", c->user);
         }
         cli_view_healthcheck(out, c->healthcheck);
+        cli_view_container_extra(out, c);
+    }
+    if (t != NULL && t->runtime != NULL && *t->runtime) {
+        fprintf(out, "Runtime:\t%s\n", cli_esc(t->runtime));
     }
     cli_view_resources(out, t != NULL ? t->resources : NULL);
     cli_view_endpoint(out, spec->endpoint);

@@ -1,12 +1,66 @@
 #include "hostinfo.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <uv.h>
+
+#include "runtime.h"
 
 static char *dup_or_empty(const char *s)
 {
     return strdup(s != NULL ? s : "");
+}
+
+int hostinfo_find_runc(char *out, size_t size)
+{
+    const char *path = getenv("PATH");
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s:/usr/sbin:/usr/bin:/sbin:/bin", path != NULL ? path : "");
+    char *save = NULL;
+    for (char *dir = strtok_r(buf, ":", &save); dir != NULL; dir = strtok_r(NULL, ":", &save)) {
+        struct stat st;
+        if (dir[0] != '/') {
+            continue;
+        }
+        snprintf(out, size, "%s/runc", dir);
+        if (stat(out, &st) == 0 && S_ISREG(st.st_mode) && access(out, X_OK) == 0) {
+            return 0;
+        }
+    }
+    out[0] = '\0';
+    return -1;
+}
+
+bool hostinfo_container_runtime(char *runc, size_t size)
+{
+    const char *off = getenv(HOSTINFO_NO_CONTAINERS_ENV);
+    if ((off != NULL && off[0] != '\0' && strcmp(off, "0") != 0) || geteuid() != 0) {
+        if (size > 0) {
+            runc[0] = '\0';
+        }
+        return false;
+    }
+    return hostinfo_find_runc(runc, size) == 0;
+}
+
+static int hostinfo_runtimes(Swarm__NodeDescription *d)
+{
+    char runc[4096];
+    d->runtimes = calloc(2, sizeof *d->runtimes);
+    if (d->runtimes == NULL || (d->runtimes[0] = strdup(RUNTIME_PROCESS)) == NULL) {
+        return -1;
+    }
+    d->n_runtimes = 1;
+    if (hostinfo_container_runtime(runc, sizeof runc)) {
+        if ((d->runtimes[1] = strdup(RUNTIME_CONTAINER)) == NULL) {
+            return -1;
+        }
+        d->n_runtimes = 2;
+    }
+    return 0;
 }
 
 Swarm__NodeDescription *hostinfo_describe(const char *hostname)
@@ -51,7 +105,7 @@ Swarm__NodeDescription *hostinfo_describe(const char *hostname)
     d->resources = r;
     d->engine_version = dup_or_empty(SWARM_VERSION);
     if (d->hostname == NULL || p->os == NULL || p->architecture == NULL ||
-        d->engine_version == NULL) {
+        d->engine_version == NULL || hostinfo_runtimes(d) != 0) {
         swarm__node_description__free_unpacked(d, NULL);
         return NULL;
     }

@@ -55,6 +55,7 @@
 #include "id.h"
 #include "log.h"
 #include "pbcopy.h"
+#include "runtime.h"
 #include "statedir.h"
 
 enum proc_phase { PROC_PENDING, PROC_RUNNING, PROC_ENDED };
@@ -306,6 +307,12 @@ static int proc_prepare(struct proc_task *t, struct proc_launch *l, char *err)
     const Swarm__ContainerSpec *c = t->task->spec->container;
     if (c->image == NULL || c->image[0] == '\0') {
         errmsg_printf(err, SWARM_ERRMSG_SIZE, "no program to run: the task has no image");
+        return -1;
+    }
+    if (strcmp(runtime_resolve(t->task->spec->runtime, c->image), RUNTIME_PROCESS) != 0 &&
+        t->task->spec->runtime != NULL && t->task->spec->runtime[0] != '\0') {
+        errmsg_printf(err, SWARM_ERRMSG_SIZE, "runtime \"%s\" is not offered by this node",
+                      t->task->spec->runtime);
         return -1;
     }
     if (exec_health_validate(c->healthcheck, err) != 0) {

@@ -29,6 +29,7 @@ int sched_group_init(struct sched *s, struct sched_group *g, const Swarm__Task *
     /* Negative reservations are refused by the API; never let one free room. */
     g->cpu = r != NULL && r->nano_cpus > 0 ? r->nano_cpus : 0;
     g->mem = r != NULL && r->memory_bytes > 0 ? r->memory_bytes : 0;
+    g->runtime = sched_runtime_bit(t->spec != NULL ? t->spec->runtime : NULL);
     if (p != NULL) {
         g->max_replicas = p->max_replicas;
         /* The API validated them; should a bad one slip through, swarmkit
@@ -87,6 +88,9 @@ static bool group_accepts(const struct sched_group *g, const Swarm__Task *t)
     const Swarm__Resources *ra = sched_task_reservations(g->rep), *rb = sched_task_reservations(t);
     if (g->rep->spec == t->spec) {
         return true;
+    }
+    if (sched_runtime_bit(t->spec != NULL ? t->spec->runtime : NULL) != g->runtime) {
+        return false;
     }
     if ((ra ? ra->nano_cpus : 0) != (rb ? rb->nano_cpus : 0) ||
         (ra ? ra->memory_bytes : 0) != (rb ? rb->memory_bytes : 0)) {
@@ -484,7 +488,7 @@ int sched_group_place(struct sched *s, struct sched_group *g, const uint32_t *ne
     scratch_load(s, g->svc, now_ms);
     /* The static filters, once per group. */
     for (uint32_t idx = 0; idx < s->n_nodes; idx++) {
-        if (s->nodes[idx].available &&
+        if (s->nodes[idx].available && (s->nodes[idx].runtimes & g->runtime) != 0 &&
             constraint_match_all(g->constraints, g->n_constraints, s->nodes[idx].node)) {
             s->scratch_heap[n++] = idx;
         }

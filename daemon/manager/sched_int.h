@@ -28,6 +28,7 @@ struct sched_node {
     Swarm__Node *node;       /* own copy, for constraints */
     const char *id;          /* into node */
     bool available;          /* ready and active */
+    unsigned runtimes;       /* SCHED_RUNTIME_* bits it offers */
     int64_t cpu_free;        /* may go negative: reservations are not refused */
     int64_t mem_free;
     uint32_t total;          /* live tasks on it, all services */
@@ -72,6 +73,7 @@ struct sched_group {
     struct constraint *constraints;
     size_t n_constraints;
     int64_t cpu, mem;          /* reservations */
+    unsigned runtime;          /* SCHED_RUNTIME_* bit of its runtime, 0: unknown */
     uint64_t max_replicas;
     const char **prefs;        /* label names to spread over, into rep */
     size_t n_prefs;
@@ -83,6 +85,7 @@ struct sched_group {
 enum sched_filter_result {
     SCHED_OK,
     SCHED_FAIL_READY,
+    SCHED_FAIL_RUNTIME,
     SCHED_FAIL_RESOURCES,
     SCHED_FAIL_CONSTRAINTS,
     SCHED_FAIL_PORTS,

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "constraint.h"
+#include "runtime.h"
 #include "err.h"
 #include "sched_int.h"
 #include "pbcopy.h"
@@ -116,8 +117,40 @@ static int node_cmp(const void *a, const void *b)
     return strcmp(x->id, y->id);
 }
 
+unsigned sched_runtime_bit(const char *runtime)
+{
+    if (runtime == NULL || runtime[0] == '\0' || strcmp(runtime, RUNTIME_PROCESS) == 0) {
+        return SCHED_RUNTIME_PROCESS;
+    }
+    return strcmp(runtime, RUNTIME_CONTAINER) == 0 ? SCHED_RUNTIME_CONTAINER : 0;
+}
+
+bool sched_node_offers_runtime(const Swarm__NodeDescription *d, const char *runtime)
+{
+    unsigned want = sched_runtime_bit(runtime), have = 0;
+    if (d == NULL || d->n_runtimes == 0) {
+        have = SCHED_RUNTIME_PROCESS; /* a node from before runtimes: processes only */
+    }
+    for (size_t i = 0; d != NULL && i < d->n_runtimes; i++) {
+        have |= sched_runtime_bit(d->runtimes[i]);
+    }
+    return want != 0 && (have & want) != 0;
+}
+
+static unsigned node_runtimes(const Swarm__NodeDescription *d)
+{
+    unsigned have = 0;
+    for (unsigned bit = SCHED_RUNTIME_PROCESS; bit <= SCHED_RUNTIME_CONTAINER; bit <<= 1) {
+        have |= sched_node_offers_runtime(d, bit == SCHED_RUNTIME_PROCESS ? RUNTIME_PROCESS
+                                                                          : RUNTIME_CONTAINER)
+                    ? bit : 0;
+    }
+    return have;
+}
+
 static void node_init(struct sched_node *sn, Swarm__Node *copy)
 {
+    sn->runtimes = node_runtimes(copy->description);
     const Swarm__Resources *r =
         copy->description != NULL ? copy->description->resources : NULL;
     sn->node = copy;
@@ -359,6 +392,9 @@ enum sched_filter_result sched_filter_node(struct sched *s, const struct sched_g
     if (!sn->available) {
         return SCHED_FAIL_READY;
     }
+    if ((sn->runtimes & g->runtime) == 0) {
+        return SCHED_FAIL_RUNTIME;
+    }
     if ((g->cpu > 0 || g->mem > 0) && (g->cpu > sn->cpu_free || g->mem > sn->mem_free)) {
         return SCHED_FAIL_RESOURCES;
     }
@@ -383,6 +419,8 @@ static int explain_one(char *buf, size_t size, enum sched_filter_result f, size_
     switch (f) {
         case SCHED_FAIL_READY:
             return snprintf(buf, size, "%zu %s not available for new tasks", count, noun);
+        case SCHED_FAIL_RUNTIME:
+            return snprintf(buf, size, "runtime not offered on %zu %s", count, noun);
         case SCHED_FAIL_RESOURCES:
             return snprintf(buf, size, "insufficient resources on %zu %s", count, noun);
         case SCHED_FAIL_CONSTRAINTS:

@@ -2,7 +2,8 @@
  * already on them, choose a node for each pending task.
  *
  * Filters, in Docker's order: node ready and active (availability active,
- * status ready), resources (the task's reservations against the node's CPUs
+ * status ready), the task's runtime offered by the node (TaskSpec.runtime
+ * in NodeDescription.runtimes: `runtime not offered on N nodes`), resources (the task's reservations against the node's CPUs
  * and memory minus what the node's tasks already reserve), constraints,
  * host-mode published ports free, max replicas per node. Then spread: with
  * `--placement-pref spread=node.labels.K`, first across the values of K
@@ -23,6 +24,7 @@
 #ifndef SWARM_MANAGER_SCHEDULER_H
 #define SWARM_MANAGER_SCHEDULER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +35,14 @@
 #define SCHED_FAILURE_WINDOW_MS (5 * 60 * 1000)
 
 struct sched;
+
+#define SCHED_RUNTIME_PROCESS 1u
+#define SCHED_RUNTIME_CONTAINER 2u
+/* The bit of a TaskSpec.runtime ("" is "process"), 0 for an unknown one. */
+unsigned sched_runtime_bit(const char *runtime);
+/* Whether a node with description `d` runs tasks of `runtime`; a node
+ * that lists no runtimes (older swarmd) runs processes only. */
+bool sched_node_offers_runtime(const Swarm__NodeDescription *d, const char *runtime);
 
 struct sched_decision {
     /* The chosen node (points into the scheduler's own copy of the node ID,

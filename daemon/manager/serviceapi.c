@@ -13,6 +13,7 @@
 
 #include "control.pb-c.h"
 #include "err.h"
+#include "runtime.h"
 #include "id.h"
 #include "forward.h"
 #include "listpage.h"
@@ -103,6 +104,21 @@ static int validate_service_spec(struct api_call *call, Swarm__ServiceSpec *spec
         swarm__replicated_service__init(spec->replicated);
         spec->replicated->replicas = 1;
         spec->mode_case = SWARM__SERVICE_SPEC__MODE_REPLICATED;
+    }
+    /* The runtime rule, decided here once (runtime.h): workers, the
+     * scheduler and inspect read TaskSpec.runtime. */
+    Swarm__TaskSpec *t = spec->task;
+    const char *rt = runtime_resolve(t->runtime, t->container->image);
+    if (t->runtime == NULL || strcmp(t->runtime, rt) != 0) {
+        char *copy = strdup(rt);
+        if (copy == NULL) {
+            api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
+            return -1;
+        }
+        if (t->runtime != protobuf_c_empty_string) {
+            free(t->runtime);
+        }
+        t->runtime = copy;
     }
     return 0;
 }

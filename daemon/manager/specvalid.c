@@ -12,9 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "caps.h"
 #include "constraint.h"
 #include "err.h"
 #include "escape.h"
+#include "runtime.h"
 
 #define SV_FAIL(...)                                           \
     do {                                                       \
@@ -270,12 +272,127 @@ static int sv_placement(const Swarm__Placement *p, char *errmsg)
     return 0;
 }
 
+/* A local volume name as Docker's local driver takes it. */
+static bool sv_volume_name(const char *s)
+{
+    if (!isalnum((unsigned char)s[0])) {
+        return false;
+    }
+    for (size_t i = 1; s[i] != '\0'; i++) {
+        if (!isalnum((unsigned char)s[i]) && strchr("_.-", s[i]) == NULL) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* swarmkit's and the worker's checks of mounts (validateMounts), same words. */
+static int sv_mounts(const Swarm__ContainerSpec *c, char *errmsg)
+{
+    char q[64];
+    if (c->n_mounts > SPEC_MAX_MOUNTS) {
+        SV_FAIL("ContainerSpec: %zu mounts, the maximum is %d", c->n_mounts, SPEC_MAX_MOUNTS);
+    }
+    for (size_t i = 0; i < c->n_mounts; i++) {
+        const Swarm__Mount *m = c->mounts[i];
+        const char *type = m != NULL ? sv_str(m->type) : "";
+        const char *src = m != NULL ? sv_str(m->source) : "", *dst = m != NULL ? sv_str(m->target) : "";
+        if (strlen(src) > SPEC_MAX_PATH || strlen(dst) > SPEC_MAX_PATH || sv_has_control(src) ||
+            sv_has_control(dst) || sv_has_control(type)) {
+            SV_FAIL("invalid mount: paths must be printable and %d bytes at most", SPEC_MAX_PATH);
+        }
+        if (dst[0] != '/') {
+            SV_FAIL("invalid mount target, must be an absolute path: %s", sv_quote(dst, q, sizeof q));
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(sv_str(c->mounts[j]->target), dst) == 0) {
+                SV_FAIL("invalid mount target, duplicate mount point: %s", sv_quote(dst, q, sizeof q));
+            }
+        }
+        if (strcmp(type, "bind") == 0) {
+            if (src[0] != '/') {
+                SV_FAIL("invalid bind mount source, must be an absolute path: %s",
+                        sv_quote(src, q, sizeof q));
+            }
+        } else if (strcmp(type, "volume") == 0) {
+            if (src[0] == '/') {
+                SV_FAIL("invalid volume mount source, must not be an absolute path: %s",
+                        sv_quote(src, q, sizeof q));
+            }
+            if (src[0] == '\0') {
+                SV_FAIL("invalid volume mount source: a volume name must be given "
+                        "(anonymous volumes are not supported)");
+            }
+            if (strlen(src) < 2 || !sv_volume_name(src)) {
+                SV_FAIL("\"%s\" includes invalid characters for a local volume name, only "
+                        "\"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a "
+                        "host directory, use absolute path", sv_quote(src, q, sizeof q));
+            }
+        } else if (strcmp(type, "tmpfs") == 0) {
+            if (src[0] != '\0') {
+                SV_FAIL("invalid tmpfs source, source must be empty");
+            }
+            if (m->tmpfs_size_bytes < 0) {
+                SV_FAIL("invalid tmpfs size: must not be negative");
+            }
+        } else {
+            SV_FAIL("invalid mount type: %s", sv_quote(type, q, sizeof q));
+        }
+    }
+    return 0;
+}
+
+static int sv_caps(char *const *caps, size_t n, char *errmsg)
+{
+    char q[64];
+    SV_TRY(sv_strings(caps, n, CAPS_COUNT + 1, 64, "ContainerSpec: capabilities", errmsg));
+    for (size_t i = 0; i < n; i++) {
+        if (caps_lookup(caps[i]) == -1) {
+            SV_FAIL("unknown capability: \"%s\"", sv_quote(caps[i], q, sizeof q));
+        }
+    }
+    return 0;
+}
+
+/* The runtime and what only the container runtime can do. */
+static int sv_runtime(const Swarm__TaskSpec *t, char *errmsg)
+{
+    const Swarm__ContainerSpec *c = t->container;
+    char q[64];
+    if (t->runtime != NULL && t->runtime[0] != '\0' && !runtime_is_known(t->runtime)) {
+        SV_FAIL("invalid runtime \"%s\": must be \"process\" or \"container\"",
+                sv_quote(t->runtime, q, sizeof q));
+    }
+    SV_TRY(sv_mounts(c, errmsg));
+    SV_TRY(sv_caps(c->cap_add, c->n_cap_add, errmsg));
+    SV_TRY(sv_caps(c->cap_drop, c->n_cap_drop, errmsg));
+    SV_TRY(sv_strings(c->command, c->n_command, SPEC_MAX_ARGS, SPEC_MAX_ARG,
+                      "ContainerSpec: entrypoint", errmsg));
+    if (strlen(sv_str(c->stop_signal)) > 32 || sv_has_control(c->stop_signal)) {
+        SV_FAIL("invalid stop signal \"%s\"", sv_quote(c->stop_signal, q, sizeof q));
+    }
+    if (strcmp(runtime_resolve(t->runtime, c->image), RUNTIME_PROCESS) != 0) {
+        return 0;
+    }
+    const char *what = c->n_mounts > 0 ? "--mount" : c->n_command > 0 ? "--entrypoint"
+                       : c->read_only ? "--read-only" : c->init ? "--init"
+                       : c->n_cap_add > 0 ? "--cap-add" : c->n_cap_drop > 0 ? "--cap-drop"
+                       : sv_str(c->stop_signal)[0] != '\0' ? "--stop-signal" : NULL;
+    if (what != NULL) {
+        SV_FAIL("%s needs the container runtime: image \"%s\" runs as a program on the host "
+                "(use an image reference with a tag, or --runtime container)",
+                what, sv_quote(c->image, q, sizeof q));
+    }
+    return 0;
+}
+
 static int sv_task(const Swarm__TaskSpec *t, char *errmsg)
 {
     if (t == NULL) {
         SV_FAIL("ContainerSpec: a program to run must be given");
     }
     SV_TRY(sv_container(t->container, errmsg));
+    SV_TRY(sv_runtime(t, errmsg));
     SV_TRY(sv_resources(t->resources, errmsg));
     SV_TRY(sv_restart(t->restart, errmsg));
     return sv_placement(t->placement, errmsg);
@@ -479,6 +596,17 @@ int spec_validate_node_description(const Swarm__NodeDescription *d, char *errmsg
     }
     if (d->resources != NULL && (d->resources->nano_cpus < 0 || d->resources->memory_bytes < 0)) {
         SV_FAIL("invalid node description: resources must not be negative");
+    }
+    if (d->n_runtimes > SPEC_MAX_NODE_RUNTIMES) {
+        SV_FAIL("invalid node description: %zu runtimes, the maximum is %d", d->n_runtimes,
+                SPEC_MAX_NODE_RUNTIMES);
+    }
+    for (size_t i = 0; i < d->n_runtimes; i++) {
+        if (!sv_printable_word(sv_str(d->runtimes[i]), SPEC_MAX_NODE_FIELD)) {
+            SV_FAIL("invalid node description: runtime \"%s\" is not a printable word of %d "
+                    "characters at most", sv_quote(d->runtimes[i], q, sizeof q),
+                    SPEC_MAX_NODE_FIELD);
+        }
     }
     return 0;
 }

@@ -48,6 +48,8 @@
 #define SPEC_MAX_HISTORY 1000
 #define SPEC_MAX_HEARTBEAT_MS (3600LL * 1000)
 #define SPEC_MAX_HOSTNAME 253
+#define SPEC_MAX_NODE_RUNTIMES 8
+#define SPEC_MAX_MOUNTS 64
 #define SPEC_MAX_NODE_FIELD 128    /* platform os/arch, engine version */
 
 /* A service spec from a client (create or update). Returns 0, or

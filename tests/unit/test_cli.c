@@ -1918,4 +1918,78 @@ TEST(format_inspect)
     protobuf_c_message_free_unpacked(&s->base, NULL);
 }
 
+TEST(service_container_flags)
+{
+    char err[SWARM_ERRMSG_SIZE];
+    Swarm__ServiceSpec *s = svc_create(
+        ARGV("--mount", "type=bind,source=/srv,target=/data,readonly", "--mount",
+             "src=vol1,dst=/v", "--mount", "type=tmpfs,target=/t,tmpfs-size=1m", "--cap-add",
+             "NET_ADMIN", "--cap-drop", "CHOWN", "--read-only", "--init", "--stop-signal",
+             "SIGINT", "--entrypoint", "/bin/sh -c", "busybox:1", "echo", "hi"),
+        err);
+    if (s == NULL) {
+        FAILF("%s", err);
+    }
+    Swarm__ContainerSpec *c = s->task->container;
+    ASSERT_INT_EQ(c->n_mounts, 3);
+    ASSERT_STR_EQ(c->mounts[0]->type, "bind");
+    ASSERT_STR_EQ(c->mounts[0]->source, "/srv");
+    ASSERT_STR_EQ(c->mounts[0]->target, "/data");
+    ASSERT(c->mounts[0]->readonly);
+    ASSERT_STR_EQ(c->mounts[1]->type, "volume"); /* Docker's default type */
+    ASSERT(!c->mounts[1]->readonly);
+    ASSERT_INT_EQ(c->mounts[2]->tmpfs_size_bytes, 1 << 20);
+    ASSERT_INT_EQ(c->n_cap_add, 1);
+    ASSERT_STR_EQ(c->cap_drop[0], "CHOWN");
+    ASSERT(c->read_only && c->init);
+    ASSERT_STR_EQ(c->stop_signal, "SIGINT");
+    ASSERT_INT_EQ(c->n_command, 2);
+    ASSERT_STR_EQ(c->command[1], "-c");
+    ASSERT_STR_EQ(s->task->runtime, ""); /* the manager applies the rule */
+
+    ASSERT_INT_EQ(svc_update(s, ARGV("--mount-rm", "/data", "--mount-add",
+                                     "type=volume,source=vol2,target=/v", "--cap-add", "chown",
+                                     "--read-only=false", "x"), err), 0);
+    ASSERT_INT_EQ(c->n_mounts, 2);
+    ASSERT_STR_EQ(c->mounts[1]->source, "vol2"); /* same target: replaced */
+    ASSERT_INT_EQ(c->n_cap_drop, 0);             /* added back: no longer dropped */
+    ASSERT_INT_EQ(c->n_cap_add, 2);
+    ASSERT(!c->read_only);
+    s->task->runtime = strdup("container");
+    ASSERT_INT_EQ(svc_update(s, ARGV("--image", "/bin/sleep", "x"), err), 0);
+    ASSERT_STR_EQ(s->task->runtime, ""); /* decided again for the new image */
+    ASSERT_INT_EQ(svc_update(s, ARGV("--runtime", "container", "x"), err), 0);
+    ASSERT_STR_EQ(s->task->runtime, "container");
+    protobuf_c_message_free_unpacked(&s->base, NULL);
+}
+
+TEST(service_mount_errors)
+{
+    static const struct {
+        const char *arg, *msg;
+    } bad[] = {
+        {"type=bind,source=/x", "target is required"},
+        {"type=bind,target", "invalid field 'target' must be a key=value pair"},
+        {"type=bind,target=/x,color=red", "unexpected key 'color' in 'type=bind,target=/x,color=red'"},
+        {"type=nfs,target=/x", "invalid mount type: nfs"},
+        {"type=bind,target=/x,readonly=maybe", "invalid value for readonly: maybe"},
+        {"type=bind,target=/x,tmpfs-size=1m", "cannot mix 'tmpfs-*' options with mount type 'bind'"},
+        {"type=tmpfs,target=/x,tmpfs-size=lots", "invalid value for tmpfs-size: lots"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char err[SWARM_ERRMSG_SIZE] = "";
+        char want[SWARM_ERRMSG_SIZE];
+        Swarm__ServiceSpec *s = svc_create(ARGV("--mount", (char *)bad[i].arg, "busybox:1"), err);
+        ASSERT(s == NULL);
+        snprintf(want, sizeof want, "invalid argument \"%s\" for \"--mount\" flag: %s",
+                 bad[i].arg, bad[i].msg);
+        ASSERT(strstr(err, want) != NULL);
+    }
+    char err[SWARM_ERRMSG_SIZE] = "";
+    ASSERT(svc_create(ARGV("--cap-add", "CAP_BOGUS", "busybox:1"), err) == NULL);
+    ASSERT(strstr(err, "unknown capability: \"CAP_BOGUS\"") != NULL);
+    ASSERT(svc_create(ARGV("--runtime", "vm", "busybox:1"), err) == NULL);
+    ASSERT(strstr(err, "invalid runtime \"vm\"") != NULL);
+}
+
 TEST_MAIN()

@@ -1,9 +1,11 @@
 /* Unit tests of common/: base36 IDs and error codes/messages. */
 #include <string.h>
 
+#include "caps.h"
 #include "err.h"
 #include "id.h"
 #include "log.h"
+#include "runtime.h"
 #include "test.h"
 
 TEST(base36_zero_pads_with_zeros)
@@ -155,6 +157,53 @@ TEST(log_limit_burst_refill_and_suppressed_count)
     }
     ASSERT_INT_EQ(sup, 0);
     ASSERT_INT_EQ(log_limit_take(&lim, 1000000, NULL), 0);
+}
+
+/* The runtime rule (README "Containers"): every image Docker names with a
+ * registry host, a tag or a digest is a container; paths and bare words are
+ * programs on the host, as before. */
+TEST(runtime_rule)
+{
+    static const char *const containers[] = {
+        "busybox:1", "busybox:latest", "busybox@sha256:0123abcd",
+        "127.0.0.1:5000/busybox:1", "127.0.0.1:5000/busybox", "localhost/x", "quay.io/a/b",
+        "library/nginx", "myorg/app", "registry:5000/x@sha256:00",
+    };
+    static const char *const processes[] = {"sleep", "nginx", "/bin/sleep", "./prog",
+                                            "../bin/prog", "", "python3"};
+    for (size_t i = 0; i < sizeof containers / sizeof *containers; i++) {
+        ASSERT_STR_EQ(runtime_of_image(containers[i]), "container");
+    }
+    for (size_t i = 0; i < sizeof processes / sizeof *processes; i++) {
+        ASSERT_STR_EQ(runtime_of_image(processes[i]), "process");
+    }
+    ASSERT_STR_EQ(runtime_of_image(NULL), "process");
+    /* An explicit runtime wins; anything else is the rule. */
+    ASSERT_STR_EQ(runtime_resolve("container", "nginx"), "container");
+    ASSERT_STR_EQ(runtime_resolve("process", "busybox:1"), "process");
+    ASSERT_STR_EQ(runtime_resolve("", "busybox:1"), "container");
+    ASSERT_STR_EQ(runtime_resolve(NULL, "sleep"), "process");
+    ASSERT(runtime_is_known("process") && runtime_is_known("container"));
+    ASSERT(!runtime_is_known("") && !runtime_is_known("Container") && !runtime_is_known(NULL));
+}
+
+TEST(caps_names_and_sets)
+{
+    ASSERT_INT_EQ(caps_lookup("NET_ADMIN"), 12);
+    ASSERT_INT_EQ(caps_lookup("cap_net_admin"), 12);
+    ASSERT_INT_EQ(caps_lookup("CAP_CHOWN"), 0);
+    ASSERT_INT_EQ(caps_lookup("all"), CAPS_ALL);
+    ASSERT_INT_EQ(caps_lookup("CAP_FOO"), -1);
+    ASSERT_INT_EQ(caps_lookup(""), -1);
+    ASSERT_STR_EQ(caps_name(21), "CAP_SYS_ADMIN");
+    ASSERT(caps_name(CAPS_COUNT) == NULL);
+    ASSERT(caps_effective(NULL, 0, NULL, 0) == CAPS_DOCKER_DEFAULT);
+    char *add[] = {"NET_ADMIN"}, *drop[] = {"chown", "CAP_NET_RAW"}, *all[] = {"ALL"};
+    uint64_t set = caps_effective(add, 1, drop, 2);
+    ASSERT(set & (UINT64_C(1) << 12));
+    ASSERT(!(set & 1) && !(set & (UINT64_C(1) << 13)));
+    ASSERT(caps_effective(add, 1, all, 1) == UINT64_C(1) << 12); /* add wins over drop ALL */
+    ASSERT(caps_effective(all, 1, NULL, 0) == (UINT64_C(1) << CAPS_COUNT) - 1);
 }
 
 TEST_MAIN()

@@ -723,4 +723,61 @@ TEST(sched_without_nodes)
     fx_free(&f);
 }
 
+/* ---- runtimes ------------------------------------------------------------- */
+
+static void node_runtimes(Swarm__Node *n, const char *a, const char *b)
+{
+    Swarm__NodeDescription *d = n->description;
+    d->runtimes = calloc(2, sizeof *d->runtimes);
+    d->runtimes[d->n_runtimes++] = dup(a);
+    if (b != NULL) {
+        d->runtimes[d->n_runtimes++] = dup(b);
+    }
+}
+
+static void task_container(Swarm__Task *t)
+{
+    t->spec->runtime = dup("container");
+}
+
+TEST(sched_runtime_offered)
+{
+    Swarm__Node *n = node_new("n1", "a");
+    ASSERT(sched_node_offers_runtime(n->description, ""));        /* "" is process */
+    ASSERT(sched_node_offers_runtime(n->description, "process")); /* older node */
+    ASSERT(!sched_node_offers_runtime(n->description, "container"));
+    node_runtimes(n, "process", "container");
+    ASSERT(sched_node_offers_runtime(n->description, "container"));
+    ASSERT(!sched_node_offers_runtime(n->description, "vm"));
+    ASSERT(!sched_node_offers_runtime(NULL, "container"));
+    swarm__node__free_unpacked(n, NULL);
+}
+
+TEST(sched_runtime_filter)
+{
+    struct fx f = {0};
+    node_runtimes(fx_node(&f, "n1", "a"), "process", NULL);
+    node_runtimes(fx_node(&f, "n2", "b"), "process", "container");
+    fx_tasks(&f, "ctr", 3, task_container);
+    fx_tasks(&f, "proc", 4, NULL);
+    fx_start(&f);
+    ASSERT_INT_EQ(fx_place(&f, 0), 0);
+    for (size_t i = 0; i < 3; i++) {
+        ASSERT_STR_EQ(f.out[i].node_id, "n2");
+    }
+    ASSERT_INT_EQ(fx_count_on(&f, "n1"), 2); /* the process tasks spread over both */
+    fx_free(&f);
+
+    node_runtimes(fx_node(&f, "n1", "a"), "process", NULL);
+    fx_node(&f, "n2", "b"); /* lists nothing: processes only */
+    fx_node(&f, "n3", "c")->status->state = SWARM__NODE_STATE__NODE_STATE_DOWN;
+    fx_tasks(&f, "ctr", 1, task_container);
+    fx_start(&f);
+    ASSERT_INT_EQ(fx_place(&f, 0), 0);
+    ASSERT(f.out[0].node_id == NULL);
+    ASSERT_STR_EQ(f.out[0].reason, "no suitable node (1 node not available for new tasks; "
+                                   "runtime not offered on 2 nodes)");
+    fx_free(&f);
+}
+
 TEST_MAIN()

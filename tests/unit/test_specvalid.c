@@ -389,4 +389,66 @@ TEST(escape_untrusted_strings)
     ASSERT(!esc_is_printable("node\n"));
 }
 
+static Swarm__Mount *mnt(Swarm__Mount *m, const char *type, const char *src, const char *dst)
+{
+    swarm__mount__init(m);
+    m->type = (char *)type;
+    m->source = (char *)src;
+    m->target = (char *)dst;
+    return m;
+}
+
+TEST(container_fields_are_checked)
+{
+    struct spec_parts p;
+    Swarm__Mount m[2], *ms[2] = {&m[0], &m[1]};
+    char msg[SWARM_ERRMSG_SIZE];
+    spec_init(&p);
+    p.c.image = (char *)"busybox:1";
+    p.c.mounts = ms;
+    p.c.n_mounts = 1;
+    mnt(&m[0], "bind", "/srv", "/data");
+    ASSERT_INT_EQ(spec_validate_service(&p.spec, msg), 0);
+    mnt(&m[0], "bind", "srv", "/data");
+    ASSERT_REFUSED(&p.spec, "invalid bind mount source, must be an absolute path: srv");
+    mnt(&m[0], "volume", "/srv", "/data");
+    ASSERT_REFUSED(&p.spec, "invalid volume mount source, must not be an absolute path: /srv");
+    mnt(&m[0], "volume", "a b", "/data");
+    ASSERT_REFUSED(&p.spec, "\"a b\" includes invalid characters for a local volume name, only "
+                            "\"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass "
+                            "a host directory, use absolute path");
+    mnt(&m[0], "tmpfs", "x", "/data");
+    ASSERT_REFUSED(&p.spec, "invalid tmpfs source, source must be empty");
+    mnt(&m[0], "nfs", "", "/data");
+    ASSERT_REFUSED(&p.spec, "invalid mount type: nfs");
+    mnt(&m[0], "tmpfs", "", "data");
+    ASSERT_REFUSED(&p.spec, "invalid mount target, must be an absolute path: data");
+    mnt(&m[0], "tmpfs", "", "/data");
+    mnt(&m[1], "volume", "vol1", "/data");
+    p.c.n_mounts = 2;
+    ASSERT_REFUSED(&p.spec, "invalid mount target, duplicate mount point: /data");
+    m[1].target = (char *)"/data2";
+    ASSERT_INT_EQ(spec_validate_service(&p.spec, msg), 0);
+    char *caps[] = {"NET_ADMIN", "CAP_BOGUS"};
+    p.c.cap_add = caps;
+    p.c.n_cap_add = 2;
+    ASSERT_REFUSED(&p.spec, "unknown capability: \"CAP_BOGUS\"");
+    p.c.n_cap_add = 1;
+    p.task.runtime = (char *)"vm";
+    ASSERT_REFUSED(&p.spec, "invalid runtime \"vm\": must be \"process\" or \"container\"");
+    /* Container-only fields on a program of the host. */
+    p.task.runtime = (char *)"process";
+    ASSERT_REFUSED(&p.spec, "--mount needs the container runtime: image \"busybox:1\" runs as a "
+                            "program on the host (use an image reference with a tag, or "
+                            "--runtime container)");
+    p.task.runtime = (char *)"";
+    p.c.image = (char *)"sleep";
+    p.c.n_mounts = 0;
+    ASSERT_REFUSED(&p.spec, "--cap-add needs the container runtime: image \"sleep\" runs as a "
+                            "program on the host (use an image reference with a tag, or "
+                            "--runtime container)");
+    p.task.runtime = (char *)"container";
+    ASSERT_INT_EQ(spec_validate_service(&p.spec, msg), 0);
+}
+
 TEST_MAIN()
