@@ -263,3 +263,48 @@ int exec_isolate_creds(const struct exec_user *u, bool drop_caps, char *err)
     }
     return 0;
 }
+
+int exec_isolate_net(const char *netns, const char *hostname, char *err)
+{
+    if (netns != NULL) {
+        int fd = open(netns, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) {
+            errmsg_printf(err, SWARM_ERRMSG_SIZE, "network namespace %s: %s", netns,
+                          strerror(errno));
+            if (fd >= 0) {
+                close(fd);
+            }
+            return -1;
+        }
+        close(fd);
+    }
+    if (hostname != NULL) {
+        if (unshare(CLONE_NEWUTS) != 0 || sethostname(hostname, strlen(hostname)) != 0) {
+            errmsg_printf(err, SWARM_ERRMSG_SIZE, "hostname \"%s\": %s", hostname,
+                          strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int exec_isolate_etc(const char *dir, char *err)
+{
+    static const char *const files[][2] = {
+        {"hosts", "/etc/hosts"}, {"resolv.conf", "/etc/resolv.conf"}, {"hostname", "/etc/hostname"},
+    };
+    char src[PATH_MAX];
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        struct stat st;
+        if (i == 2 && stat(files[i][1], &st) != 0) {
+            continue; /* no /etc/hostname on this host: nothing to cover */
+        }
+        snprintf(src, sizeof src, "%s/%s", dir, files[i][0]);
+        if (mount(src, files[i][1], NULL, MS_BIND, NULL) != 0) {
+            errmsg_printf(err, SWARM_ERRMSG_SIZE, "%s: bind mount of %s: %s", files[i][1], src,
+                          strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}

@@ -54,6 +54,7 @@
 #include "executor_int.h"
 #include "id.h"
 #include "log.h"
+#include "netplane.h"
 #include "pbcopy.h"
 #include "runtime.h"
 #include "statedir.h"
@@ -74,6 +75,7 @@ struct proc_task {
     int pid;
     uint64_t kill_at; /* loop time of the SIGKILL, 0: none armed */
     char *dir, *out_path, *err_path, *pid_path, *health_path, *cgroup;
+    bool sandbox; /* a netplane sandbox was made for it */
     struct exec_health *health; /* checks armed, NULL: none or closing */
     char **env;                 /* the task's env, kept for the checks */
     const char *cwd;            /* points into dir or task */
@@ -177,6 +179,10 @@ static void proc_maybe_free(struct proc_task *t)
         return;
     }
     t->freeing = true;
+    if (t->sandbox) {
+        (void)netplane_sandbox_remove(t->p->base.net, t->entry.id);
+        t->sandbox = false;
+    }
     if (t->cgroup != NULL) {
         exec_cgroup_remove(t->cgroup, true); /* nothing of the task runs any more */
     }
@@ -222,7 +228,7 @@ static int proc_build_env(struct proc_task *t, struct proc_launch *l, const char
 {
     const Swarm__ContainerSpec *c = t->task->spec->container;
     char num[32], ppid[32];
-    l->env = calloc(c->n_env + 16, sizeof *l->env);
+    l->env = calloc(c->n_env + 20, sizeof *l->env);
     if (l->env == NULL) {
         return -1;
     }
@@ -301,6 +307,42 @@ static int proc_prepare_user(struct proc_task *t, struct proc_launch *l, char *e
     return 0;
 }
 
+/* A task with networks: its sandbox (net/netplane.h) and what the shim
+ * needs to enter it. */
+static int proc_prepare_sandbox(struct proc_task *t, struct proc_launch *l, char *err)
+{
+    struct netplane *net = t->p->base.net;
+    char etc[PATH_MAX], netns[PATH_MAX], host[64], why[SWARM_ERRMSG_SIZE];
+    if (net == NULL) {
+        errmsg_printf(err, SWARM_ERRMSG_SIZE,
+                      "network: this node cannot attach tasks to networks");
+        return -1;
+    }
+    snprintf(etc, sizeof etc, "%s/etc", t->dir);
+    int rv = exec_mkdir_p(etc);
+    if (rv != 0) {
+        errmsg_printf(err, SWARM_ERRMSG_SIZE, "network: %s: %s", etc, strerror(-rv));
+        return -1;
+    }
+    if (!t->sandbox) {
+        if (netplane_sandbox_create(net, t->task, etc, netns, why) != 0) {
+            errmsg_printf(err, SWARM_ERRMSG_SIZE, "network: %s", why);
+            return -1;
+        }
+        t->sandbox = true;
+    } else {
+        snprintf(netns, sizeof netns, "%s", netplane_sandbox_netns(net, t->entry.id));
+    }
+    netplane_task_hostname(t->task, host);
+    if (proc_env_add(l, "SWARM_SHIM_NETNS=", netns) != 0 ||
+        proc_env_add(l, "SWARM_SHIM_HOSTNAME=", host) != 0 ||
+        proc_env_add(l, "SWARM_SHIM_ETC=", etc) != 0) {
+        errmsg_printf(err, SWARM_ERRMSG_SIZE, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 /* Everything before the spawn; on failure writes the reason to err. */
 static int proc_prepare(struct proc_task *t, struct proc_launch *l, char *err)
 {
@@ -368,7 +410,10 @@ static int proc_prepare(struct proc_task *t, struct proc_launch *l, char *err)
         errmsg_printf(err, SWARM_ERRMSG_SIZE, "out of memory");
         return -1;
     }
-    return exec_lookup_program(c->image, path_env, l->cwd, l->program, sizeof l->program, err);
+    if (exec_lookup_program(c->image, path_env, l->cwd, l->program, sizeof l->program, err) != 0) {
+        return -1;
+    }
+    return t->task->n_networks > 0 ? proc_prepare_sandbox(t, l, err) : 0;
 }
 
 static void proc_exit_cb(uv_process_t *h, int64_t status, int sig);

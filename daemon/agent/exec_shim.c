@@ -11,8 +11,11 @@
  * Happy path: block all signals (they are waited for); ask for
  * EXEC_SHIM_DEATH_SIGNAL when swarmd dies (PR_SET_PDEATHSIG), check swarmd
  * is still the parent (SWARM_SHIM_PPID); join the task's cgroup
- * (SWARM_SHIM_CGROUP); with SWARM_SHIM_ISOLATE, make the task's mount
- * namespace (exec_isolate_mounts); become a subreaper; fork the task, which
+ * (SWARM_SHIM_CGROUP); with SWARM_SHIM_NETNS, enter the task's network
+ * sandbox and, with SWARM_SHIM_HOSTNAME, a UTS namespace of its own
+ * (exec_isolate_net); with SWARM_SHIM_ISOLATE, make the task's mount
+ * namespace (exec_isolate_mounts) and, with SWARM_SHIM_ETC, bind its
+ * hosts/resolv.conf/hostname over /etc's (exec_isolate_etc); become a subreaper; fork the task, which
  * takes a process group of its own (C), dies if the shim dies, drops its
  * credentials (exec_isolate_creds: Docker's capabilities, SWARM_SHIM_USER,
  * no_new_privs) and execs PROGRAM. The shim then waits:
@@ -222,6 +225,7 @@ int executor_shim_main(int argc, char **argv)
     static const char *const vars[] = {
         "SWARM_SHIM_PPID", "SWARM_SHIM_CGROUP", "SWARM_SHIM_ISOLATE", "SWARM_SHIM_HIDE",
         "SWARM_SHIM_TASK_ROOT", "SWARM_SHIM_TASK_DIR", "SWARM_SHIM_USER",
+        "SWARM_SHIM_NETNS", "SWARM_SHIM_HOSTNAME", "SWARM_SHIM_ETC",
     };
     sigset_t all, mask;
     char err[SWARM_ERRMSG_SIZE];
@@ -253,10 +257,23 @@ int executor_shim_main(int argc, char **argv)
         fprintf(stderr, "swarmd: bad SWARM_SHIM_USER \"%s\"\n", uspec);
         return 126;
     }
+    /* The task's sandbox (net/netplane.h), entered before the state dir
+     * (where its namespace is mounted) is hidden. */
+    if (exec_isolate_net(shim_env("SWARM_SHIM_NETNS"), shim_env("SWARM_SHIM_HOSTNAME"),
+                         err) != 0) {
+        fprintf(stderr, "swarmd: isolating the task: %s\n", err);
+        return 126;
+    }
     if (isolate && exec_isolate_mounts(shim_env("SWARM_SHIM_HIDE"),
                                        shim_env("SWARM_SHIM_TASK_ROOT"),
                                        shim_env("SWARM_SHIM_TASK_DIR"), err) != 0) {
         fprintf(stderr, "swarmd: isolating the task: %s\n", err);
+        return 126;
+    }
+    if (shim_env("SWARM_SHIM_ETC") != NULL &&
+        (!isolate || exec_isolate_etc(shim_env("SWARM_SHIM_ETC"), err) != 0)) {
+        fprintf(stderr, "swarmd: isolating the task: %s\n",
+                isolate ? err : "its /etc files need a mount namespace (root)");
         return 126;
     }
     for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {

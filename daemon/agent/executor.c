@@ -121,6 +121,7 @@ int exec_base_init(struct executor *e, const struct executor_ops *ops,
     e->loop = cfg->loop;
     e->cb = cfg->cb;
     e->data = cfg->data;
+    e->net = cfg->net;
     e->dir = strdup(cfg->dir != NULL ? cfg->dir : ".");
     e->node_id = strdup(cfg->node_id != NULL ? cfg->node_id : "");
     e->shim_path = strdup(cfg->shim_path != NULL ? cfg->shim_path : "/proc/self/exe");

@@ -37,6 +37,7 @@ struct exec_status {
 typedef void (*exec_status_cb)(const char *task_id, const struct exec_status *st, void *data);
 
 struct executor;
+struct netplane;
 
 struct executor_config {
     uv_loop_t *loop;
@@ -52,6 +53,14 @@ struct executor_config {
     /* process: the binary spawned in shim mode (see executor_shim_main);
      * NULL means /proc/self/exe, i.e. swarmd itself. Tests pass their own. */
     const char *shim_path;
+    /* process: the node's data plane (net/netplane.h), NULL: no networking.
+     * A task with networks (Task.networks) then runs in a sandbox of its
+     * own: made before its process is spawned (the shim enters its network
+     * namespace, gets its own UTS namespace with the task's hostname, and
+     * its /etc/hosts, /etc/resolv.conf and /etc/hostname are bind-mounted
+     * from DIR/<id>/etc/), removed with the task. Without one such a task
+     * is REJECTED. Borrowed: it must outlive the executor. */
+    struct netplane *net;
 };
 
 int executor_process_new(const struct executor_config *cfg, struct executor **out, char *errmsg);

@@ -53,6 +53,7 @@ struct executor {
     char *hide_dir, *old_dir; /* NULL when not given */
     char *node_id;
     char *shim_path;
+    struct netplane *net; /* borrowed, NULL: none */
     exec_status_cb cb;
     void *data;
     bool closing;
@@ -174,6 +175,15 @@ bool exec_path_within(const char *path, const char *dir);
  * alone) shows only `task_dir`; then walk to the cwd again through the new
  * mounts. 0, or -1 with the reason in err. */
 int exec_isolate_mounts(const char *hide, const char *task_root, const char *task_dir, char *err);
+/* Shim side, before exec_isolate_mounts: enter the network namespace
+ * bind-mounted at `netns` (NULL: stay) and, with `hostname`, a UTS
+ * namespace of the task's own with that hostname. 0, or -1 with the
+ * reason in err. */
+int exec_isolate_net(const char *netns, const char *hostname, char *err);
+/* Shim side, after exec_isolate_mounts (in the task's mount namespace):
+ * bind-mount `dir`/hosts and `dir`/resolv.conf over /etc's, and
+ * `dir`/hostname over /etc/hostname if the host has one. 0, or -1. */
+int exec_isolate_etc(const char *dir, char *err);
 /* Shim side, in the task's process just before exec: with `drop_caps`,
  * keep only Docker's default capabilities (bounding set; effective and
  * permitted for root) and the task's groups; become `u` (NULL: stay);

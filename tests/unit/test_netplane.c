@@ -460,4 +460,400 @@ TEST(netplane_same_network_talks_other_network_does_not)
     swarm__network__free_unpacked(x, NULL);
     swarm__network__free_unpacked(y, NULL);
 }
+
+/* ---- FDB and neighbour entries follow the maps ------------------------- */
+
+struct nb {
+    int vx;
+    int n;
+    uint32_t ip[8];
+    uint8_t mac[8][6];
+};
+
+static void nb_cb(int ifindex, uint32_t ip, const uint8_t mac[6], void *arg)
+{
+    struct nb *b = arg;
+    if (ifindex == b->vx && b->n < 8 && ip != 0 && !(mac[0] == 0 && mac[1] == 0) &&
+        !(mac[0] == 0x33 && mac[1] == 0x33) && !(mac[0] == 0x01)) {
+        b->ip[b->n] = ip;
+        memcpy(b->mac[b->n], mac, 6);
+        b->n++;
+    }
+}
+
+/* The network namespace's VXLAN device entries: FDB (AF_BRIDGE, ip = the
+ * remote node) or neighbours (AF_INET, ip = the task). */
+static int vx_entries(const char *netns, int family, struct nb *b)
+{
+    int fd = netns_open(netns);
+    struct mnl_socket *nl = fd >= 0 ? netns_nl_open(fd) : NULL;
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (nl == NULL) {
+        return -1;
+    }
+    memset(b, 0, sizeof *b);
+    b->vx = nlink_link_index(nl, "swvx4201");
+    int rv = b->vx > 0 ? nlink_neigh_foreach(nl, family, nb_cb, b) : -1;
+    nlink_close(nl);
+    return rv;
+}
+
+static bool nb_has(const struct nb *b, uint32_t ip, uint8_t last)
+{
+    for (int i = 0; i < b->n; i++) {
+        if (b->ip[i] == ip && b->mac[i][0] == 0x02 && b->mac[i][1] == 0x42 &&
+            b->mac[i][5] == last) {
+            return true;
+        }
+    }
+    return false;
+}
+
+TEST(netplane_forwarding_entries_follow_the_maps)
+{
+    struct node n;
+    if (!node_enter(&n)) {
+        return;
+    }
+    ASSERT_INT_EQ(node_plane(&n, "192.168.50.1"), 0);
+    char err[SWARM_ERRMSG_SIZE], ns[PATH_MAX], netns[PATH_MAX + 32];
+    Swarm__Network *x = mk_network("netx", 4201, "10.3.0.0/24", "10.3.0.1");
+    const char *aa[] = {"10.3.0.2/24"};
+    Swarm__Task *ta = mk_task("taska", 1, &x, aa);
+    /* A map before the network is set up here: only remembered. */
+    Swarm__NetworkMap *m = mk_map(x);
+    map_add_ep(m, "taska", "s1", "10.3.0.2", "192.168.50.1", true);
+    map_add_ep(m, "r1", "s1", "10.3.0.7", "192.168.50.2", true);
+    map_add_ep(m, "r2", "s1", "10.3.0.8", "192.168.50.3", false);
+    ASSERT_INT_EQ(netplane_map_update(n.np, m, err), 0);
+    ASSERT_INT_EQ(netplane_network_count(n.np), 0);
+    ASSERT_INT_EQ(netplane_sandbox_create(n.np, ta, NULL, ns, err), 0);
+    snprintf(netns, sizeof netns, "%s/net/ns/n-netx", n.dir);
+    struct nb fdb, nei;
+    ASSERT_INT_EQ(vx_entries(netns, AF_BRIDGE, &fdb), 0);
+    ASSERT_INT_EQ(fdb.n, 2);
+    ASSERT(nb_has(&fdb, 0xc0a83202, 7)); /* 02:42:0a:03:00:07 -> 192.168.50.2 */
+    ASSERT(nb_has(&fdb, 0xc0a83203, 8));
+    ASSERT_INT_EQ(vx_entries(netns, AF_INET, &nei), 0);
+    ASSERT_INT_EQ(nei.n, 2);
+    ASSERT(nb_has(&nei, 0x0a030007, 7));
+    ASSERT(nb_has(&nei, 0x0a030008, 8));
+    /* r1 moves to node .4, r2 goes, r3 comes. */
+    free(m->endpoints[1]->node_addr);
+    m->endpoints[1]->node_addr = strdup("192.168.50.4");
+    free(m->endpoints[2]->task_id);
+    m->endpoints[2]->task_id = strdup("r3");
+    free(m->endpoints[2]->addr);
+    m->endpoints[2]->addr = strdup("10.3.0.9");
+    ASSERT_INT_EQ(netplane_map_update(n.np, m, err), 0);
+    ASSERT_INT_EQ(vx_entries(netns, AF_BRIDGE, &fdb), 0);
+    ASSERT_INT_EQ(fdb.n, 2);
+    ASSERT(nb_has(&fdb, 0xc0a83204, 7));
+    ASSERT(nb_has(&fdb, 0xc0a83203, 9));
+    ASSERT_INT_EQ(vx_entries(netns, AF_INET, &nei), 0);
+    ASSERT_INT_EQ(nei.n, 2);
+    ASSERT(nb_has(&nei, 0x0a030007, 7));
+    ASSERT(nb_has(&nei, 0x0a030009, 9));
+    /* A bad map changes nothing. */
+    free(m->endpoints[1]->node_addr);
+    m->endpoints[1]->node_addr = strdup("not-an-ip");
+    ASSERT_INT_EQ(netplane_map_update(n.np, m, err), SWARM_EINVAL);
+    ASSERT(strstr(err, "not-an-ip") != NULL);
+    ASSERT_INT_EQ(vx_entries(netns, AF_BRIDGE, &fdb), 0);
+    ASSERT_INT_EQ(fdb.n, 2);
+    /* The map goes: so do the entries. */
+    ASSERT_INT_EQ(netplane_map_remove(n.np, "netx"), 0);
+    ASSERT_INT_EQ(netplane_map_remove(n.np, "netx"), SWARM_ENOTFOUND);
+    ASSERT_INT_EQ(vx_entries(netns, AF_BRIDGE, &fdb), 0);
+    ASSERT_INT_EQ(fdb.n, 0);
+    ASSERT_INT_EQ(vx_entries(netns, AF_INET, &nei), 0);
+    ASSERT_INT_EQ(nei.n, 0);
+    node_leave(&n);
+    swarm__network_map__free_unpacked(m, NULL);
+    swarm__task__free_unpacked(ta, NULL);
+    swarm__network__free_unpacked(x, NULL);
+}
+
+/* ---- VIPs ---------------------------------------------------------------- */
+
+TEST(netplane_vip_spreads_connections_and_follows_the_map)
+{
+    struct node n;
+    if (!node_enter(&n)) {
+        return;
+    }
+    ASSERT_INT_EQ(node_plane(&n, "127.0.0.1"), 0);
+    char err[SWARM_ERRMSG_SIZE], ns1[PATH_MAX], ns2[PATH_MAX], nsc[PATH_MAX];
+    Swarm__Network *x = mk_network("netx", 4301, "10.4.0.0/24", "10.4.0.1");
+    const char *a1[] = {"10.4.0.3/24"}, *a2[] = {"10.4.0.4/24"}, *ac[] = {"10.4.0.9/24"};
+    Swarm__Task *t1 = mk_task("web1", 1, &x, a1);
+    Swarm__Task *t2 = mk_task("web2", 1, &x, a2);
+    Swarm__Task *tc = mk_task("client", 1, &x, ac);
+    ASSERT_INT_EQ(netplane_sandbox_create(n.np, t1, NULL, ns1, err), 0);
+    ASSERT_INT_EQ(netplane_sandbox_create(n.np, t2, NULL, ns2, err), 0);
+    ASSERT_INT_EQ(netplane_sandbox_create(n.np, tc, NULL, nsc, err), 0);
+    int l1 = ns_listen(ns1, 80), l2 = ns_listen(ns2, 80);
+    ASSERT(l1 >= 0 && l2 >= 0);
+    /* No map yet: the VIP is nobody's. */
+    ASSERT(ns_connect(nsc, "10.4.0.2", 80, 500) != 0);
+    Swarm__NetworkMap *m = mk_map(x);
+    map_add_svc(m, "web", "web", "10.4.0.2", "vip");
+    map_add_ep(m, "web1", "web", "10.4.0.3", "127.0.0.1", true);
+    map_add_ep(m, "web2", "web", "10.4.0.4", "127.0.0.1", true);
+    map_add_ep(m, "client", "cli", "10.4.0.9", "127.0.0.1", true);
+    if (netplane_map_update(n.np, m, err) != 0) {
+        FAILF("map: %s", err);
+    }
+    int k1 = 0, k2 = 0;
+    for (int i = 0; i < 40; i++) {
+        ASSERT_INT_EQ(ns_connect(nsc, "10.4.0.2", 80, 5000), 0);
+        k1 += drain(l1);
+        k2 += drain(l2);
+    }
+    ASSERT_INT_EQ(k1 + k2, 40);
+    ASSERT(k1 > 0 && k2 > 0); /* all 40 on one: a chance of 2^-39 */
+    /* web2 is no longer ready: everything goes to web1. */
+    m->endpoints[1]->ready = false;
+    ASSERT_INT_EQ(netplane_map_update(n.np, m, err), 0);
+    k1 = k2 = 0;
+    for (int i = 0; i < 20; i++) {
+        ASSERT_INT_EQ(ns_connect(nsc, "10.4.0.2", 80, 5000), 0);
+        k1 += drain(l1);
+        k2 += drain(l2);
+    }
+    ASSERT_INT_EQ(k1, 20);
+    ASSERT_INT_EQ(k2, 0);
+    /* No ready backend: refused at once. */
+    m->endpoints[0]->ready = false;
+    ASSERT_INT_EQ(netplane_map_update(n.np, m, err), 0);
+    ASSERT_INT_EQ(ns_connect(nsc, "10.4.0.2", 80, 5000), -ECONNREFUSED);
+    /* dnsrr: no VIP rules at all. */
+    m->endpoints[0]->ready = true;
+    free(m->services[0]->endpoint_mode);
+    m->services[0]->endpoint_mode = strdup("dnsrr");
+    ASSERT_INT_EQ(netplane_map_update(n.np, m, err), 0);
+    ASSERT(ns_connect(nsc, "10.4.0.2", 80, 500) != 0);
+    ASSERT_INT_EQ(drain(l1) + drain(l2), 0);
+    close(l1);
+    close(l2);
+    node_leave(&n);
+    swarm__network_map__free_unpacked(m, NULL);
+    swarm__task__free_unpacked(t1, NULL);
+    swarm__task__free_unpacked(t2, NULL);
+    swarm__task__free_unpacked(tc, NULL);
+    swarm__network__free_unpacked(x, NULL);
+}
+
+/* ---- leftovers ----------------------------------------------------------- */
+
+static bool link_exists(const char *name)
+{
+    struct mnl_socket *nl = nlink_open();
+    int idx = nl != NULL ? nlink_link_index(nl, name) : -1;
+    nlink_close(nl);
+    return idx > 0;
+}
+
+TEST(netplane_cleanup_leftovers_removes_what_was_recorded_only)
+{
+    struct node n;
+    if (!node_enter(&n)) {
+        return;
+    }
+    char err[SWARM_ERRMSG_SIZE], ns[PATH_MAX], path[PATH_MAX + 64];
+    Swarm__Network *x = mk_network("netx", 4401, "10.6.0.0/24", "10.6.0.1");
+    const char *aa[] = {"10.6.0.2/24"};
+    Swarm__Task *ta = mk_task("taska", 1, &x, aa);
+    /* A run that dies (kill -9) with a sandbox and its network up. */
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct node c = n;
+        if (node_plane(&c, "127.0.0.1") != 0 ||
+            netplane_sandbox_create(c.np, ta, NULL, ns, err) != 0) {
+            _exit(1);
+        }
+        /* ... and in the middle of making a VXLAN device. */
+        struct mnl_socket *nl = nlink_open();
+        char rec[PATH_MAX + 64];
+        snprintf(rec, sizeof rec, "%s/net/links/swvx77", c.dir);
+        int fd = open(rec, O_CREAT | O_WRONLY, 0600);
+        if (nl == NULL || fd < 0 || nlink_vxlan_add(nl, "swvx77", 77, 0x7f000001, 4789) != 0) {
+            _exit(2);
+        }
+        raise(SIGKILL);
+    }
+    int st;
+    ASSERT(waitpid(pid, &st, 0) == pid);
+    ASSERT(WIFSIGNALED(st));
+    snprintf(path, sizeof path, "%s/net/ns", n.dir);
+    ASSERT_INT_EQ(count_entries(path), 2);
+    snprintf(path, sizeof path, "%s/net/ns/n-netx", n.dir);
+    ASSERT(netns_is_mounted(path));
+    ASSERT(link_exists("swvx77"));
+    /* Foreign things: a bridge, a VXLAN device and a namespace file of
+     * someone else's, next to ours. */
+    struct mnl_socket *nl = nlink_open();
+    ASSERT(nl != NULL);
+    ASSERT_INT_EQ(nlink_bridge_add(nl, "foreign0", 0), 0);
+    ASSERT_INT_EQ(nlink_vxlan_add(nl, "swvx78", 78, 0x7f000001, 4789), 0);
+    nlink_close(nl);
+    snprintf(path, sizeof path, "%s/net/ns/other", n.dir);
+    ASSERT(netns_create(path) == 0);
+    /* The next run. */
+    ASSERT_INT_EQ(node_plane(&n, "127.0.0.1"), 0);
+    netplane_cleanup_leftovers(n.np);
+    ASSERT(!link_exists("swvx77"));
+    ASSERT(link_exists("foreign0"));
+    ASSERT(link_exists("swvx78"));
+    snprintf(path, sizeof path, "%s/net/ns", n.dir);
+    ASSERT_INT_EQ(count_entries(path), 1); /* "other" only */
+    snprintf(path, sizeof path, "%s/net/links", n.dir);
+    ASSERT_INT_EQ(count_entries(path), 0);
+    /* The VNI is free again: the network comes back. */
+    ASSERT_INT_EQ(netplane_sandbox_create(n.np, ta, NULL, ns, err), 0);
+    ASSERT_INT_EQ(netplane_network_count(n.np), 1);
+    snprintf(path, sizeof path, "%s/net/ns/other", n.dir);
+    netns_remove(path);
+    node_leave(&n);
+    swarm__task__free_unpacked(ta, NULL);
+    swarm__network__free_unpacked(x, NULL);
+}
+
+/* ---- two nodes over VXLAN ------------------------------------------------ */
+
+static int wait_byte(int fd)
+{
+    char c;
+    struct pollfd p = {fd, POLLIN, 0};
+    return poll(&p, 1, 60000) == 1 && read(fd, &c, 1) == 1 ? c : -1;
+}
+
+/* A "node": its own network namespace with the underlay `me` on link
+ * `ifname` (moved in by the parent), its netplane, one task sandbox on
+ * network x; node 'b' serves, node 'a' connects over the overlay. */
+static int node_main(char role, const char *ifname, int to_parent, int from_parent)
+{
+    struct node n;
+    char err[SWARM_ERRMSG_SIZE], ns[PATH_MAX];
+    const char *me = role == 'a' ? "192.168.77.1" : "192.168.77.2";
+    if (unshare(CLONE_NEWNET) != 0 || write(to_parent, "u", 1) != 1 || wait_byte(from_parent) != 'g') {
+        return 10;
+    }
+    snprintf(n.dir, sizeof n.dir, "/tmp/swarm-netplane-%c-XXXXXX", role);
+    struct mnl_socket *nl = nlink_open();
+    uint32_t ip;
+    netplan_parse_ip(me, &ip);
+    int idx = nl != NULL ? nlink_link_index(nl, ifname) : -1;
+    if (mkdtemp(n.dir) == NULL || idx <= 0 || nlink_link_set(nl, 1, 0, 0, true) != 0 ||
+        nlink_addr_add(nl, idx, ip, 24) != 0 || nlink_link_set(nl, idx, 0, 0, true) != 0) {
+        return 11;
+    }
+    nlink_close(nl);
+    if (node_plane(&n, me) != 0) {
+        return 12;
+    }
+    Swarm__Network *x = mk_network("netx", 4501, "10.7.0.0/24", "10.7.0.1");
+    Swarm__NetworkMap *m = mk_map(x);
+    map_add_ep(m, "taska", "s", "10.7.0.2", "192.168.77.1", true);
+    map_add_ep(m, "taskb", "s", "10.7.0.3", "192.168.77.2", true);
+    const char *addr[] = {role == 'a' ? "10.7.0.2/24" : "10.7.0.3/24"};
+    Swarm__Task *t = mk_task(role == 'a' ? "taska" : "taskb", 1, &x, addr);
+    if (netplane_map_update(n.np, m, err) != 0 || netplane_sandbox_create(n.np, t, NULL, ns, err) != 0) {
+        fprintf(stderr, "node %c: %s\n", role, err);
+        return 13;
+    }
+    int rv = 0;
+    if (role == 'b') {
+        int l = ns_listen(ns, 9000);
+        if (l < 0 || write(to_parent, "l", 1) != 1) {
+            return 14;
+        }
+        struct pollfd p = {l, POLLIN, 0};
+        int c = poll(&p, 1, 60000) == 1 ? accept(l, NULL, NULL) : -1;
+        char buf[8] = "";
+        if (c < 0 || read(c, buf, 4) != 4 || strncmp(buf, "ping", 4) != 0 ||
+            write(c, "pong", 4) != 4) {
+            rv = 15;
+        }
+        wait_byte(from_parent); /* a is done with it */
+    } else {
+        if (wait_byte(from_parent) != 'c') {
+            return 16;
+        }
+        int fd = -1;
+        for (int i = 0; i < 100 && fd < 0; i++) { /* the server is up: connect */
+            fd = ns_socket(ns);
+            struct sockaddr_in a = sin_of("10.7.0.3", 9000);
+            struct timeval tv = {5, 0};
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+            if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+                close(fd);
+                fd = -1;
+                usleep(50000);
+            }
+        }
+        char buf[8] = "";
+        if (fd < 0 || write(fd, "ping", 4) != 4 || read(fd, buf, 4) != 4 ||
+            strncmp(buf, "pong", 4) != 0) {
+            rv = 17;
+        }
+        if (fd >= 0) {
+            close(fd);
+        }
+    }
+    netplane_close(n.np);
+    rmdir(n.dir);
+    swarm__network_map__free_unpacked(m, NULL);
+    swarm__task__free_unpacked(t, NULL);
+    swarm__network__free_unpacked(x, NULL);
+    return rv;
+}
+
+TEST(netplane_two_nodes_talk_over_vxlan)
+{
+    struct node n;
+    if (!node_enter(&n)) {
+        return;
+    }
+    rmdir(n.dir);
+    int up[2][2], down[2][2];
+    pid_t pid[2];
+    for (int i = 0; i < 2; i++) {
+        ASSERT(pipe(up[i]) == 0 && pipe(down[i]) == 0);
+        pid[i] = fork();
+        ASSERT(pid[i] >= 0);
+        if (pid[i] == 0) {
+            _exit(node_main(i == 0 ? 'a' : 'b', i == 0 ? "ua" : "ub", up[i][1], down[i][0]));
+        }
+    }
+    /* Both have their namespace: join them with a veth. */
+    int fds[2];
+    for (int i = 0; i < 2; i++) {
+        ASSERT_INT_EQ(wait_byte(up[i][0]), 'u');
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/ns/net", (int)pid[i]);
+        fds[i] = open(path, O_RDONLY);
+        ASSERT(fds[i] >= 0);
+    }
+    struct mnl_socket *nl = nlink_open();
+    ASSERT(nl != NULL);
+    ASSERT_INT_EQ(nlink_veth_add(nl, "ua", "ub", fds[1], NULL, 0), 0);
+    ASSERT_INT_EQ(nlink_link_set_ns(nl, nlink_link_index(nl, "ua"), fds[0]), 0);
+    nlink_close(nl);
+    close(fds[0]);
+    close(fds[1]);
+    ASSERT(write(down[0][1], "g", 1) == 1 && write(down[1][1], "g", 1) == 1);
+    ASSERT_INT_EQ(wait_byte(up[1][0]), 'l'); /* b listens */
+    ASSERT(write(down[0][1], "c", 1) == 1);  /* a connects */
+    int st[2];
+    ASSERT(waitpid(pid[0], &st[0], 0) == pid[0]);
+    ASSERT(write(down[1][1], "d", 1) == 1);
+    ASSERT(waitpid(pid[1], &st[1], 0) == pid[1]);
+    ASSERT_INT_EQ(WIFEXITED(st[0]) ? WEXITSTATUS(st[0]) : 100, 0);
+    ASSERT_INT_EQ(WIFEXITED(st[1]) ? WEXITSTATUS(st[1]) : 100, 0);
+}
+
 TEST_MAIN()
