@@ -9,7 +9,9 @@
  *   step: report PREPARING; make DIR/<id>/ (0700), open stdout.log and
  *         stderr.log (append), find the program, resolve the user (owner of
  *         DIR/<id>/), build env (with what the shim needs to isolate the
- *         task), cgroup (if any); report STARTING; uv_spawn(shim, detached:
+ *         task), cgroup (if any), with networks its sandbox (netplane:
+ *         netns, veths, VIP rules, DIR/<id>/etc/ files; the shim enters
+ *         it); report STARTING; uv_spawn(shim, detached:
  *         the shim's pid is the task's session id); write DIR/<id>/pid
  *         ("SHIMPID STARTTIME"); report RUNNING, or
  *         with a health check (exec_health.c) stay STARTING and report
@@ -21,7 +23,9 @@
  * Failure paths:
  *   - program not found / not executable, working dir missing or inside the
  *     state dir, user or group not found on this node, dir or log files
- *     cannot be made -> REJECTED with the reason, nothing spawned;
+ *     cannot be made, networks without a netplane or a sandbox that
+ *     cannot be made ("network: ...") -> REJECTED with the reason, nothing
+ *     spawned;
  *   - uv_spawn fails -> FAILED "starting: <reason>";
  *   - isolation fails inside the shim -> FAILED, exit 126, reason in
  *     stderr.log; exec fails -> FAILED, exit 127, reason in stderr.log;
@@ -35,8 +39,9 @@
  *     SIGKILLs the whole tree; if the shim is still there 2 s later, it is
  *     SIGKILLed with its session;
  *     health checks are cancelled (a running one killed) at once;
- *   - remove: stop if needed (no more reports), then delete DIR/<id>/
- *     and the cgroup once the process is gone, free on handle close;
+ *   - remove: stop if needed (no more reports), then delete DIR/<id>/,
+ *     the cgroup and the sandbox once the process is gone, free on handle
+ *     close;
  *   - close: stop all with min(grace, task grace), no reports, free all,
  *     then `done`. */
 #include <errno.h>

@@ -22,7 +22,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -32,6 +37,9 @@
 #include "executor.h"
 #include "err.h"
 #include "executor_int.h"
+#include "netns.h"
+#include "netplane.h"
+#include "nlink.h"
 #include "statedir.h"
 #include "test.h"
 
@@ -247,7 +255,9 @@ static void fx_shim_path(char *out, size_t size)
     snprintf(out, size, "%s/task_shim", dirname(self));
 }
 
-static int fx_open(struct fx *f, bool sim)
+/* With `net`, a netplane on the state dir stand-in is made first and
+ * given to the executor. */
+static int fx_open_net(struct fx *f, bool sim, struct netplane **net)
 {
     memset(f, 0, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "/tmp/test-exec-XXXXXX");
@@ -257,6 +267,11 @@ static int fx_open(struct fx *f, bool sim)
     }
     snprintf(f->old, sizeof f->old, "%s/worker/tasks", f->state);
     fx_shim_path(f->shim, sizeof f->shim);
+    char errmsg[SWARM_ERRMSG_SIZE];
+    struct netplane_config ncfg = {&f->loop, f->state, "127.0.0.1"};
+    if (net != NULL && netplane_new(&ncfg, net, errmsg) != 0) {
+        return -1;
+    }
     struct executor_config cfg = {
         .loop = &f->loop,
         .dir = f->dir,
@@ -266,9 +281,14 @@ static int fx_open(struct fx *f, bool sim)
         .cb = status_cb,
         .data = f,
         .shim_path = f->shim,
+        .net = net != NULL ? *net : NULL,
     };
-    char errmsg[SWARM_ERRMSG_SIZE];
     return sim ? executor_sim_new(&cfg, &f->e, errmsg) : executor_process_new(&cfg, &f->e, errmsg);
+}
+
+static int fx_open(struct fx *f, bool sim)
+{
+    return fx_open_net(f, sim, NULL);
 }
 
 /* Close the executor and the loop; 0 when everything was released, -1
@@ -1570,6 +1590,192 @@ static void no_process_left_behind(void)
         usleep(10000);
     }
     FAILF("%d child process(es) still running after the case: %s", n, left);
+}
+
+/* ---- networks: tasks in their sandboxes ------------------------------- */
+
+struct net_att {
+    Swarm__NetworkAttachment a, *pa;
+    Swarm__Network n;
+    Swarm__IPAMConfig ipam;
+    char *addr;
+};
+
+static void tt_network(struct tt *t, struct net_att *na, const char *addr)
+{
+    swarm__network_attachment__init(&na->a);
+    swarm__network__init(&na->n);
+    swarm__ipamconfig__init(&na->ipam);
+    na->n.id = "netweb";
+    na->n.vni = 4601;
+    na->n.ipam = &na->ipam;
+    na->ipam.subnet = "10.8.0.0/24";
+    na->ipam.gateway = "10.8.0.1";
+    na->addr = (char *)addr;
+    na->a.network = &na->n;
+    na->a.n_addresses = 1;
+    na->a.addresses = &na->addr;
+    na->pa = &na->a;
+    t->task.n_networks = 1;
+    t->task.networks = &na->pa;
+}
+
+struct sock_job {
+    int fd;
+};
+
+static int sock_cb(void *arg)
+{
+    ((struct sock_job *)arg)->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    return 0;
+}
+
+/* Connect from the namespace at `ns` to ip:8080 and read what the server
+ * says (up to `size`); 0 when it answered. */
+static int fetch_from(const char *ns, const char *ip, char *out, size_t size)
+{
+    int nsfd = netns_open(ns);
+    struct sock_job j = {-1};
+    if (nsfd < 0 || netns_run(nsfd, sock_cb, &j) != 0 || j.fd < 0) {
+        return -1;
+    }
+    close(nsfd);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(8080)};
+    inet_pton(AF_INET, ip, &a.sin_addr);
+    struct timeval tv = {10, 0};
+    setsockopt(j.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    size_t len = 0;
+    ssize_t n = 1;
+    if (connect(j.fd, (struct sockaddr *)&a, sizeof a) == 0) {
+        while (len < size - 1 && (n = read(j.fd, out + len, size - 1 - len)) > 0) {
+            len += (size_t)n;
+        }
+    }
+    out[len] = '\0';
+    close(j.fd);
+    return len > 0 ? 0 : -1;
+}
+
+struct fetch {
+    const char *ns, *ip;
+    char out[1024];
+};
+
+static bool pred_fetch(struct fx *f, const void *arg)
+{
+    (void)f;
+    struct fetch *q = (struct fetch *)arg;
+    return fetch_from(q->ns, q->ip, q->out, sizeof q->out) == 0;
+}
+
+static bool pred_no_netns(struct fx *f, const void *arg)
+{
+    (void)f;
+    return access((const char *)arg, F_OK) != 0;
+}
+
+/* A TCP server on port 8080 that tells who it is: hostname, its /etc/hosts
+ * line for itself and the nameserver of its resolv.conf. */
+#define NET_SERVER                                                                        \
+    "import socket\n"                                                                     \
+    "h = socket.gethostname()\n"                                                          \
+    "hosts = [l for l in open('/etc/hosts').read().split('\\n') if l.endswith(h)]\n"     \
+    "ns = [l for l in open('/etc/resolv.conf') if l.startswith('nameserver')][0].strip()\n" \
+    "s = socket.socket(); s.bind(('0.0.0.0', 8080)); s.listen()\n"                        \
+    "while True:\n"                                                                       \
+    "    c, _ = s.accept(); c.sendall(('%s|%s|%s' % (h, hosts[0], ns)).encode()); c.close()\n"
+
+TEST(process_replicas_share_a_port_each_in_its_sandbox)
+{
+    if (geteuid() != 0 || access("/usr/bin/python3", X_OK) != 0) {
+        printf("SKIP: needs root (network namespaces) and /usr/bin/python3\n");
+        return;
+    }
+    ASSERT(unshare(CLONE_NEWNET | CLONE_NEWNS) == 0);
+    ASSERT(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0);
+    struct mnl_socket *nl = nlink_open();
+    ASSERT(nl != NULL && nlink_link_set(nl, 1, 0, 0, true) == 0);
+    nlink_close(nl);
+    struct fx fx, *f = &fx;
+    char err[SWARM_ERRMSG_SIZE], nsc[PATH_MAX];
+    struct netplane *np;
+    ASSERT(fx_open_net(f, false, &np) == 0);
+
+    struct tt t1, t2, tr, tc;
+    struct net_att n1, n2, nr, nc;
+    tt_init(&t1, "webreplica1xyz", "/usr/bin/python3");
+    t1.args[0] = "-c";
+    t1.args[1] = NET_SERVER;
+    t1.c.n_args = 2;
+    t2 = t1;
+    t2.task.id = "webreplica2xyz";
+    t2.spec.container = &t2.c;
+    t2.task.spec = &t2.spec;
+    t2.c.hostname = "web-two";
+    tt_network(&t1, &n1, "10.8.0.2/24");
+    tt_network(&t2, &n2, "10.8.0.3/24");
+    ASSERT_INT_EQ(executor_start(f->e, &t1.task), 0);
+    ASSERT_INT_EQ(executor_start(f->e, &t2.task), 0);
+    ASSERT(run_until(f, pred_running, "webreplica2xyz", WAIT_MS));
+
+    /* A client on the same network reaches both, each on its own IP. */
+    tt_init(&tc, "clienttask", "/bin/true");
+    tt_network(&tc, &nc, "10.8.0.9/24");
+    ASSERT_INT_EQ(netplane_sandbox_create(np, &tc.task, NULL, nsc, err), 0);
+    struct fetch q1 = {nsc, "10.8.0.2", ""}, q2 = {nsc, "10.8.0.3", ""};
+    if (!run_until(f, pred_running, "webreplica1xyz", WAIT_MS)) {
+        FAILF("replica 1: %s", last_err(f, "webreplica1xyz"));
+    }
+    if (!run_until(f, pred_fetch, &q1, WAIT_MS)) {
+        FAILF("replica 1 did not answer: %s", last_err(f, "webreplica1xyz"));
+    }
+    ASSERT(run_until(f, pred_fetch, &q2, WAIT_MS));
+    ASSERT_STR_EQ(q1.out, "webreplica1x|10.8.0.2\twebreplica1x|nameserver 127.0.0.11");
+    ASSERT_STR_EQ(q2.out, "web-two|10.8.0.3\tweb-two|nameserver 127.0.0.11");
+    ASSERT_INT_EQ(last_state(f, "webreplica1xyz"), SWARM__TASK_STATE__TASK_STATE_RUNNING);
+    ASSERT_INT_EQ(last_state(f, "webreplica2xyz"), SWARM__TASK_STATE__TASK_STATE_RUNNING);
+
+    /* Removed with the task. */
+    char ns1[PATH_MAX];
+    snprintf(ns1, sizeof ns1, "%s", netplane_sandbox_netns(np, "webreplica1xyz"));
+    ASSERT_INT_EQ(executor_remove(f->e, "webreplica1xyz"), 0);
+    ASSERT(run_until(f, pred_no_netns, ns1, WAIT_MS));
+    ASSERT(netplane_sandbox_netns(np, "webreplica1xyz") == NULL);
+
+    /* A bad attachment: rejected, nothing run. */
+    tt_init(&tr, "badnettask", "/bin/true");
+    tt_network(&tr, &nr, "10.8.0.300/24");
+    ASSERT_INT_EQ(executor_start(f->e, &tr.task), 0);
+    ASSERT(run_until(f, pred_ended, "badnettask", WAIT_MS));
+    ASSERT_INT_EQ(last_state(f, "badnettask"), SWARM__TASK_STATE__TASK_STATE_REJECTED);
+    ASSERT(strstr(last_err(f, "badnettask"), "invalid address") != NULL);
+
+    /* The executor removes the sandboxes of the tasks it closes; the
+     * netplane goes after it (it must outlive the executor). */
+    executor_close(f->e, 1000, closed_cb, f);
+    ASSERT(run_until(f, pred_closed, NULL, WAIT_MS));
+    ASSERT(netplane_sandbox_netns(np, "webreplica2xyz") == NULL);
+    netplane_close(np);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    ASSERT_INT_EQ(uv_loop_close(&f->loop), 0);
+    statedir_remove_tree(f->dir);
+    statedir_remove_tree(f->state);
+    no_process_left_behind();
+}
+
+TEST(process_task_with_networks_rejected_without_netplane)
+{
+    struct fx fx, *f = &fx;
+    ASSERT(fx_open(f, false) == 0);
+    struct tt t;
+    struct net_att na;
+    tt_init(&t, "netnoplane", "/bin/true");
+    tt_network(&t, &na, "10.8.0.2/24");
+    ASSERT_INT_EQ(executor_start(f->e, &t.task), 0);
+    ASSERT(run_until(f, pred_ended, "netnoplane", WAIT_MS));
+    ASSERT_INT_EQ(last_state(f, "netnoplane"), SWARM__TASK_STATE__TASK_STATE_REJECTED);
+    ASSERT_STR_EQ(last_err(f, "netnoplane"), "network: this node cannot attach tasks to networks");
+    ASSERT_INT_EQ(fx_close(f, 1000), 0);
 }
 
 TEST_MAIN()
