@@ -183,6 +183,25 @@ static int health_argv(struct exec_health *h, char *program, size_t size, const 
                        char *err)
 {
     const Swarm__HealthConfig *hc = h->cfg.hc;
+    if (h->cfg.exec_prefix != NULL) {
+        /* Inside a container: the prefix (runc exec) finds the program. */
+        size_t n = 0;
+        for (; h->cfg.exec_prefix[n] != NULL; n++) {
+            argv[n] = h->cfg.exec_prefix[n];
+        }
+        snprintf(program, size, "%s", h->cfg.exec_prefix[0]);
+        if (strcmp(hc->test[0], "CMD-SHELL") == 0) {
+            argv[n++] = "/bin/sh";
+            argv[n++] = "-c";
+            argv[n++] = hc->test[1];
+        } else {
+            for (size_t i = 1; i < hc->n_test; i++) {
+                argv[n++] = hc->test[i];
+            }
+        }
+        argv[n] = NULL;
+        return 0;
+    }
     if (strcmp(hc->test[0], "CMD-SHELL") == 0) {
         snprintf(program, size, "/bin/sh");
         argv[0] = "/bin/sh";
@@ -220,7 +239,9 @@ static char **health_env(struct exec_health *h)
     }
     for (size_t i = 0; i < n; i++) {
         const char *kv = h->cfg.env[i];
-        env[i] = strncmp(kv, "SWARM_SHIM_CGROUP=", 18) == 0 ? "SWARM_SHIM_CGROUP=" : (char *)kv;
+        env[i] = strncmp(kv, "SWARM_SHIM_CGROUP=", 18) == 0     ? "SWARM_SHIM_CGROUP="
+                 : strncmp(kv, "SWARM_SHIM_CGROUPS1=", 20) == 0 ? "SWARM_SHIM_CGROUPS1="
+                                                                : (char *)kv;
     }
     return env;
 }
@@ -230,7 +251,11 @@ static int health_spawn(struct exec_health *h)
 {
     const Swarm__HealthConfig *hc = h->cfg.hc;
     char program[PATH_MAX], err[SWARM_ERRMSG_SIZE];
-    const char **args = calloc(hc->n_test + 5, sizeof *args);
+    size_t n_prefix = 0;
+    while (h->cfg.exec_prefix != NULL && h->cfg.exec_prefix[n_prefix] != NULL) {
+        n_prefix++;
+    }
+    const char **args = calloc(hc->n_test + n_prefix + 8, sizeof *args);
     char **env = health_env(h);
     struct health_check *c = calloc(1, sizeof *c);
     int fd = open(h->cfg.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);

@@ -81,6 +81,7 @@ struct proc_task {
     uint64_t kill_at; /* loop time of the SIGKILL, 0: none armed */
     char *dir, *out_path, *err_path, *pid_path, *health_path, *cgroup;
     bool sandbox; /* a netplane sandbox was made for it */
+    char *cgroup1; /* v1 cgroup dirs, ':'-separated (exec_cgroup1.c); NULL: none */
     struct exec_health *health; /* checks armed, NULL: none or closing */
     char **env;                 /* the task's env, kept for the checks */
     const char *cwd;            /* points into dir or task */
@@ -150,6 +151,7 @@ static void proc_handle_gone(struct proc_task *t)
     free(t->pid_path);
     free(t->health_path);
     free(t->cgroup);
+    free(t->cgroup1);
     proc_free_env(t->env);
     free(t);
     if (p->base.closing && p->all == NULL) {
@@ -190,6 +192,9 @@ static void proc_maybe_free(struct proc_task *t)
     }
     if (t->cgroup != NULL) {
         exec_cgroup_remove(t->cgroup, true); /* nothing of the task runs any more */
+    }
+    if (t->cgroup1 != NULL) {
+        exec_cgroup1_remove(t->entry.id, true);
     }
     if (t->removed && statedir_remove_tree(t->dir) != 0) {
         log_warn("executor", "task %s: removing %s failed", t->entry.id, t->dir);
@@ -268,6 +273,7 @@ static int proc_build_env(struct proc_task *t, struct proc_launch *l, const char
     rv |= proc_env_add(l, "SWARM_NODE_ID=", t->p->base.node_id);
     rv |= proc_env_add(l, "SWARM_SHIM_PPID=", ppid);
     rv |= proc_env_add(l, "SWARM_SHIM_CGROUP=", t->cgroup != NULL ? t->cgroup : "");
+    rv |= proc_env_add(l, "SWARM_SHIM_CGROUPS1=", t->cgroup1 != NULL ? t->cgroup1 : "");
     if (l->user[0] != '\0') {
         rv |= proc_env_add(l, "SWARM_SHIM_USER=", l->user);
     }
@@ -409,6 +415,15 @@ static int proc_prepare(struct proc_task *t, struct proc_launch *l, char *err)
         t->cgroup = exec_cgroup_create(t->p->cg_base, t->entry.id,
                                        lim != NULL ? lim->memory_bytes : 0,
                                        lim != NULL ? lim->nano_cpus : 0);
+    }
+    if (t->cgroup1 == NULL) {
+        const Swarm__ResourceRequirements *r = t->task->spec->resources;
+        const Swarm__Resources *lim = r != NULL ? r->limits : NULL;
+        char joined[4 * PATH_MAX];
+        if (exec_cgroup1_create(t->entry.id, lim != NULL ? lim->memory_bytes : 0,
+                                lim != NULL ? lim->nano_cpus : 0, joined, sizeof joined) > 0) {
+            t->cgroup1 = strdup(joined); /* NULL: runs without, as without v1 */
+        }
     }
     const char *path_env;
     if (proc_build_env(t, l, &path_env) != 0) {
@@ -591,6 +606,13 @@ static void proc_exit_cb(uv_process_t *h, int64_t status, int sig)
             t->cgroup = NULL; /* else tried again when the task is freed */
         }
     }
+    bool oom = t->cgroup1 != NULL && sig == SIGKILL && !t->stop &&
+               exec_cgroup1_oom_killed(t->entry.id);
+    if (t->cgroup1 != NULL) {
+        exec_cgroup1_remove(t->entry.id, true);
+        free(t->cgroup1);
+        t->cgroup1 = NULL;
+    }
     if (sig != 0) {
         exec_kill_session(t->pid); /* and without a cgroup, its session */
     }
@@ -607,6 +629,10 @@ static void proc_exit_cb(uv_process_t *h, int64_t status, int sig)
                  code);
     } else if (t->stop) {
         proc_end(t, SWARM__TASK_STATE__TASK_STATE_SHUTDOWN, "shutdown", "", code);
+    } else if (oom) {
+        /* Docker: exit 137 and State.OOMKilled; swarmkit's err carries it. */
+        proc_end(t, SWARM__TASK_STATE__TASK_STATE_FAILED, "failed",
+                 "task: non-zero exit (137): OOM killed (memory limit reached)", 137);
     } else if (sig != 0) {
         snprintf(err, sizeof err, "task: killed by signal %d", sig);
         proc_end(t, SWARM__TASK_STATE__TASK_STATE_FAILED, "failed", err, code);
@@ -756,6 +782,7 @@ static void proc_kill_recorded(struct executor_proc *p, const char *root, const 
         snprintf(path, sizeof path, "%s/" EXEC_CGROUP_PREFIX "%s", p->cg_base, id);
         exec_cgroup_remove(path, true);
     }
+    exec_cgroup1_remove(id, true);
     snprintf(path, sizeof path, "%s/%s/pid", root, id);
     FILE *f = fopen(path, "re");
     if (f == NULL) {

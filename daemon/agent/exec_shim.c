@@ -226,6 +226,7 @@ int executor_shim_main(int argc, char **argv)
         "SWARM_SHIM_PPID", "SWARM_SHIM_CGROUP", "SWARM_SHIM_ISOLATE", "SWARM_SHIM_HIDE",
         "SWARM_SHIM_TASK_ROOT", "SWARM_SHIM_TASK_DIR", "SWARM_SHIM_USER",
         "SWARM_SHIM_NETNS", "SWARM_SHIM_HOSTNAME", "SWARM_SHIM_ETC",
+        "SWARM_SHIM_CGROUPS1",
     };
     sigset_t all, mask;
     char err[SWARM_ERRMSG_SIZE];
@@ -252,6 +253,10 @@ int executor_shim_main(int argc, char **argv)
     if (cg != NULL) {
         shim_join_cgroup(cg);
         shim_cgroup_open(cg, &cgroup);
+    }
+    const char *cg1 = shim_env("SWARM_SHIM_CGROUPS1");
+    if (cg1 != NULL && exec_cgroup1_join(cg1, (int)getpid()) != 0) {
+        fprintf(stderr, "swarmd: joining cgroups %s failed, running without some limits\n", cg1);
     }
     if (uspec != NULL && exec_user_parse(uspec, &user) != 0) {
         fprintf(stderr, "swarmd: bad SWARM_SHIM_USER \"%s\"\n", uspec);

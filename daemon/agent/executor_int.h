@@ -118,6 +118,28 @@ int exec_cgroup_kill(const char *path);
 /* Kill what is left in the cgroup if `kill`, then rmdir it. */
 void exec_cgroup_remove(const char *path, bool kill);
 
+/* cgroup v1 (exec_cgroup1.c): CONTROLLER/swarmd-<task id> under
+ * /sys/fs/cgroup (or $SWARM_CGROUP1_ROOT) for memory, cpu and pids. */
+
+/* ROOT/CONTROLLER/swarmd-<task id> into out; -1 if it does not fit or a
+ * name is not a single path component. Pure. */
+int exec_cgroup1_path(const char *root, const char *controller, const char *task_id,
+                      char *out, size_t size);
+/* Whether CONTROLLER is a writable v1 hierarchy on this host. */
+bool exec_cgroup1_available(const char *controller);
+/* Make the task's cgroups with their limits (<= 0: none; pids always
+ * EXEC_CGROUP_PIDS_MAX); their dirs, ':'-separated, into joined. Returns
+ * how many were made (0: no v1 here). */
+int exec_cgroup1_create(const char *task_id, int64_t memory_bytes, int64_t nano_cpus,
+                        char *joined, size_t size);
+/* Move `pid` into each of the ':'-separated dirs. 0, or -1 if one failed. */
+int exec_cgroup1_join(const char *joined, int pid);
+/* Whether the task's memory cgroup saw an OOM kill. */
+bool exec_cgroup1_oom_killed(const char *task_id);
+/* Kill what is left (if kill_all) and remove the task's cgroups (and a
+ * ctr child runc left) in every v1 hierarchy; returns how many went. */
+int exec_cgroup1_remove(const char *task_id, bool kill_all);
+
 /* Kill a previous run's task recorded as its shim's pid + start time: the
  * shim and its session (or process group) if the shim still matches, else
  * any process of that session or group whose environment says
@@ -210,6 +232,10 @@ struct exec_health_config {
     const char *cwd;      /* the task's working dir */
     const char *log_path; /* checks' stdout and stderr are appended here */
     char *const *env;     /* the task's environment, NULL-terminated */
+    /* NULL: the check runs as the task does (process executor). Else the
+     * argv (NULL-terminated, [0] an absolute path) that runs a command in
+     * the task, e.g. `runc --root R exec ID`: the check's argv follows it. */
+    char *const *exec_prefix;
     /* HEALTHY on the first success (once), UNHEALTHY once (no more checks
      * after it). May call exec_health_close. */
     void (*cb)(enum exec_health_event ev, void *data);

@@ -91,3 +91,42 @@ def test_node_runtimes_and_scheduler_filter(manager, swarm, monkeypatch):
     assert row["CURRENT STATE"].startswith("Pending") and row["NODE"] == "", row
     assert ("no suitable node (1 node not available for new tasks; runtime not offered on "
             "1 node)") in row["ERROR"]
+
+
+def task_ids(m, svc):
+    return [r["ID"] for r in tasks(m, svc)]
+
+
+def running_rows(m, svc):
+    return [r for r in tasks(m, svc) if r["CURRENT STATE"].startswith("Running")]
+
+
+@pytest.mark.skipif(not os.path.isdir("/sys/fs/cgroup/memory"), reason="no cgroup v1 memory")
+def test_process_limits_on_cgroup_v1(manager):
+    """The process executor's --limit-memory/--limit-cpu and pids limit on a
+    cgroup v1 host: enforced, visible in the cgroup, cleaned up with the
+    task; going over the memory limit is an OOM kill, reported."""
+    m = manager
+    m.ok("service", "create", "-d", "--name", "cpu", "--limit-cpu", "0.5", "--limit-memory",
+         "64m", "sleep", "1000")
+    wait_for(lambda: running_rows(m, "cpu"), timeout=20, what="cpu running")
+    tid = running_rows(m, "cpu")[0]["ID"]
+    cg = f"/sys/fs/cgroup/cpu/swarmd-{tid}"
+    assert open(f"{cg}/cpu.cfs_quota_us").read().strip() == "50000"
+    assert open(f"{cg}/cpu.cfs_period_us").read().strip() == "100000"
+    mem = f"/sys/fs/cgroup/memory/swarmd-{tid}"
+    assert int(open(f"{mem}/memory.limit_in_bytes").read()) == 64 << 20
+    assert open(f"/sys/fs/cgroup/pids/swarmd-{tid}/pids.max").read().strip() == "4096"
+    procs = open(f"{cg}/cgroup.procs").read().split()
+    assert procs, "the task is not in its cgroup"
+    m.ok("service", "rm", "cpu")
+    wait_for(lambda: not os.path.exists(cg) and not os.path.exists(mem), timeout=20,
+             what="cgroups removed with the task")
+    # Over the limit: OOM-killed and reported as Docker does (exit 137).
+    m.ok("service", "create", "-d", "--name", "hog", "--limit-memory", "32m",
+         "--restart-condition", "none", "python3", "-c",
+         "a = [bytearray(1 << 20) for _ in range(256)]")
+    row = wait_for(lambda: [r for r in tasks(m, "hog") if r["CURRENT STATE"].startswith("Failed")],
+                   timeout=30, what="hog failed")[0]
+    assert "OOM killed" in row["ERROR"] and "137" in row["ERROR"], row
+    assert not os.path.exists(f"/sys/fs/cgroup/memory/swarmd-{row['ID']}")

@@ -1778,4 +1778,18 @@ TEST(process_task_with_networks_rejected_without_netplane)
     ASSERT_INT_EQ(fx_close(f, 1000), 0);
 }
 
+/* cgroup v1 paths: CONTROLLER/swarmd-<task id>, never outside ROOT. */
+TEST(cgroup1_paths)
+{
+    char out[PATH_MAX];
+    ASSERT_INT_EQ(exec_cgroup1_path("/sys/fs/cgroup", "memory", "abc123", out, sizeof out), 0);
+    ASSERT_STR_EQ(out, "/sys/fs/cgroup/memory/swarmd-abc123");
+    ASSERT_INT_EQ(exec_cgroup1_path("/r", "cpu", "t", out, sizeof out), 0);
+    ASSERT_STR_EQ(out, "/r/cpu/swarmd-t");
+    ASSERT_INT_EQ(exec_cgroup1_path("/r", "cpu", "../x", out, sizeof out), -1);
+    ASSERT_INT_EQ(exec_cgroup1_path("/r", "cpu", "", out, sizeof out), -1);
+    ASSERT_INT_EQ(exec_cgroup1_path("/r", "a/b", "t", out, sizeof out), -1);
+    ASSERT_INT_EQ(exec_cgroup1_path("/r", "memory", "t", out, 10), -1);
+}
+
 TEST_MAIN()
