@@ -80,6 +80,7 @@ struct netplane {
     struct mnl_socket *nl; /* in the node's namespace */
     VEC(struct np_network *) nets;
     VEC(struct np_sandbox *) boxes;
+    struct dnsd *dns; /* NULL without a loop */
 };
 
 /* ---- nftables ---------------------------------------------------------- */
@@ -447,6 +448,9 @@ static int np_sandbox_vips(struct np_sandbox *sb, char *errmsg)
  * left without a user. */
 static void np_sandbox_down(struct netplane *np, struct np_sandbox *sb)
 {
+    if (np->dns != NULL) {
+        dnsd_sandbox_remove(np->dns, sb->task_id); /* nothing if it had none */
+    }
     for (size_t i = 0; i < sb->natt; i++) {
         struct np_network *n = sb->att[i].net;
         if (n == NULL) {
@@ -602,6 +606,29 @@ static int np_sandbox_files(const Swarm__Task *task, const char *dir, char *errm
     return rv;
 }
 
+/* The sandbox's DNS listener, answering from the task's networks. */
+static int np_sandbox_dns(struct netplane *np, struct np_sandbox *sb, const Swarm__Task *task,
+                          char *errmsg)
+{
+    const char **ids;
+    int rv;
+
+    if (np->dns == NULL) {
+        return 0;
+    }
+    ids = calloc(task->n_networks, sizeof *ids);
+    if (ids == NULL) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "out of memory");
+        return SWARM_ENOMEM;
+    }
+    for (size_t i = 0; i < task->n_networks; i++) {
+        ids[i] = task->networks[i]->network->id;
+    }
+    rv = dnsd_sandbox_add(np->dns, task->id, sb->nspath, ids, task->n_networks, errmsg);
+    free(ids);
+    return rv;
+}
+
 int netplane_sandbox_create(struct netplane *np, const Swarm__Task *task, const char *files_dir,
                             char *netns_path, char *errmsg)
 {
@@ -659,6 +686,9 @@ int netplane_sandbox_create(struct netplane *np, const Swarm__Task *task, const 
         goto err;
     }
     if ((rv = np_sandbox_vips(sb, errmsg)) != 0) {
+        goto err;
+    }
+    if ((rv = np_sandbox_dns(np, sb, task, errmsg)) != 0) {
         goto err;
     }
     if (vec_push(&np->boxes, sb) != 0) {
@@ -751,6 +781,13 @@ int netplane_map_update(struct netplane *np, const Swarm__NetworkMap *map, char 
             return SWARM_EINVAL;
         }
     }
+    /* DNS first: a map its records refuse changes nothing. */
+    if (np->dns != NULL) {
+        int rv = dnsd_map_update(np->dns, map, errmsg);
+        if (rv != 0) {
+            return rv;
+        }
+    }
     Swarm__NetworkMap *copy = pb_copy(&map->base);
     struct np_network *n = copy != NULL ? np_network_add(np, map->network->id) : NULL;
     if (n == NULL) {
@@ -779,6 +816,9 @@ int netplane_map_update(struct netplane *np, const Swarm__NetworkMap *map, char 
 
 int netplane_map_remove(struct netplane *np, const char *network_id)
 {
+    if (np->dns != NULL) {
+        dnsd_map_remove(np->dns, network_id);
+    }
     struct np_network *n = np_network_find(np, network_id);
     if (n == NULL || n->map == NULL) {
         return SWARM_ENOTFOUND;
@@ -840,6 +880,13 @@ int netplane_new(const struct netplane_config *cfg, struct netplane **out, char 
         (void)umount2(np->nsdir, MNT_DETACH);
         free(np);
         return SWARM_EIO;
+    }
+    if (cfg->loop != NULL && (rv = dnsd_new(cfg->loop, cfg->dns, &np->dns, errmsg)) != 0) {
+        errmsg_wrapf(errmsg, SWARM_ERRMSG_SIZE, "networking: DNS server");
+        nlink_close(np->nl);
+        (void)umount2(np->nsdir, MNT_DETACH);
+        free(np);
+        return rv;
     }
     *out = np;
     return 0;
@@ -922,6 +969,9 @@ void netplane_close(struct netplane *np)
     }
     vec_free(&np->nets);
     vec_free(&np->boxes);
+    if (np->dns != NULL) {
+        dnsd_close(np->dns); /* its listeners went with the sandboxes */
+    }
     nlink_close(np->nl);
     for (int i = 0; i < 8 && umount2(np->nsdir, MNT_DETACH) == 0; i++) {
     }

@@ -39,6 +39,7 @@
 #include "err.h"
 
 #include "dispatcher.pb-c.h"
+#include "dns.h"
 #include "objects.pb-c.h"
 
 struct netplane;
@@ -47,6 +48,12 @@ struct netplane_config {
     uv_loop_t *loop;
     const char *state_dir;   /* swarmd's state dir: bookkeeping of what netplane created lives under it */
     const char *underlay_ip; /* this node's IP that VXLAN uses as local/remote (the node's advertise/status addr) */
+    /* The embedded DNS server (net/dns.h) netplane runs on `loop`: every
+     * sandbox gets its listener on NETPLANE_DNS_ADDR:53, answering from its
+     * task's networks, and every map feeds its records. NULL: the defaults
+     * (the node's /etc/resolv.conf). With no loop there is no DNS server
+     * (the data plane alone, as in its tests). */
+    const struct dnsd_config *dns;
 };
 
 /* Where a task's sandbox files go, relative to the files_dir given to
@@ -112,7 +119,8 @@ const char *netplane_sandbox_netns(struct netplane *np, const char *task_id);
 int netplane_network_count(const struct netplane *np);
 
 /* Remove everything it created (sandboxes, networks, records), then free.
- * NULL is a no-op. */
+ * NULL is a no-op. The DNS server's sockets close on the loop: the loop must
+ * run on (until its handles are gone) for it to be freed. */
 void netplane_close(struct netplane *np);
 
 #endif

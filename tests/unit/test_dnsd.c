@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ldns/ldns.h>
+#include <limits.h>
 #include <net/if.h>
 #include <poll.h>
 #include <pthread.h>
@@ -19,12 +20,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "dns.h"
 #include "dnsfix.h"
+#include "netplane.h"
 #include "err.h"
 #include "test.h"
 
@@ -588,6 +591,107 @@ TEST_F(dnsd_reads_upstreams_from_resolv_conf, struct fix, fix_setup, fix_teardow
     ASSERT_INT_EQ(f->upstream_queries, 1);
     dnsd_close(d2);
     close(ns_c);
+}
+
+/* netplane runs the DNS server: a sandbox it makes gets a listener that
+ * answers from its task's networks, maps feed the records, removing the
+ * sandbox removes the listener. Own network and mount namespaces (netplane
+ * bind-mounts namespaces under its state dir). */
+TEST(dnsd_netplane_sandboxes_get_dns_from_their_maps)
+{
+    struct fix *f = calloc(1, sizeof *f);
+    const char *ups[] = {UPSTREAM};
+    struct dnsd_config dcfg = {.upstreams = ups, .n_upstreams = 1,
+                               .timeout_ms = UPSTREAM_TIMEOUT_MS};
+    char dir[] = "/tmp/test_dnsd_netplaneXXXXXX", nspath[PATH_MAX];
+    char errmsg[SWARM_ERRMSG_SIZE] = "";
+    struct netplane_config cfg = {.state_dir = dir, .underlay_ip = "127.0.0.1", .dns = &dcfg};
+    struct netplane *np = NULL;
+    struct sockaddr_in sin;
+    Swarm__IPAMConfig ipam = SWARM__IPAMCONFIG__INIT;
+    Swarm__Network net = SWARM__NETWORK__INIT;
+    Swarm__NetworkAttachment att = SWARM__NETWORK_ATTACHMENT__INIT, *attp = &att;
+    Swarm__Task task = SWARM__TASK__INIT;
+    char *addrs[] = {"10.0.1.3/24"};
+    int nsfd;
+
+    if (geteuid() != 0) {
+        fprintf(stderr, "skipped: needs root (network namespaces)\n");
+        free(f);
+        return;
+    }
+    ASSERT(unshare(CLONE_NEWNET | CLONE_NEWNS) == 0);
+    ASSERT(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0);
+    ASSERT(loopback_up() == 0);
+    ASSERT(mkdtemp(dir) != NULL);
+    f->root = true;
+    ASSERT_INT_EQ(uv_loop_init(&f->loop), 0);
+    ASSERT_INT_EQ(uv_async_init(&f->loop, &f->wake, NULL), 0);
+    ASSERT_INT_EQ(uv_udp_init(&f->loop, &f->upstream), 0);
+    f->upstream.data = f;
+    uv_ip4_addr("127.0.0.2", 53, &sin);
+    ASSERT_INT_EQ(uv_udp_bind(&f->upstream, (struct sockaddr *)&sin, 0), 0);
+    ASSERT_INT_EQ(uv_udp_recv_start(&f->upstream, up_alloc_cb, up_recv_cb), 0);
+    cfg.loop = &f->loop;
+    if (netplane_new(&cfg, &np, errmsg) != 0) {
+        FAILF("netplane_new: %s", errmsg);
+    }
+    /* the map: web (vip 10.0.1.2) with its task t1 at 10.0.1.3 on this node */
+    dnsfix_map_init(&f->map_a, "n1", "front");
+    dnsfix_map_service(&f->map_a, "svcweb", "web", "vip", "10.0.1.2", web_aliases);
+    dnsfix_map_task(&f->map_a, "t1", "web.1.t1", "svcweb", "10.0.1.3", true, web_aliases);
+    f->map_a.eps[0].node_addr = "127.0.0.1";
+    if (netplane_map_update(np, &f->map_a.map, errmsg) != 0) {
+        FAILF("map_update: %s", errmsg);
+    }
+    /* a map the DNS records refuse changes nothing */
+    f->map_a.svcs[0].vip = "not-an-ip";
+    ASSERT_INT_EQ(netplane_map_update(np, &f->map_a.map, errmsg), SWARM_EINVAL);
+    ASSERT_STR_EQ(errmsg, "network n1: service web: VIP \"not-an-ip\" is not an IP address");
+    f->map_a.svcs[0].vip = "10.0.1.2";
+    /* the task's sandbox */
+    ipam.subnet = "10.0.1.0/24";
+    ipam.gateway = "10.0.1.1";
+    net.id = "n1";
+    net.vni = 4097;
+    net.ipam = &ipam;
+    att.network = &net;
+    att.addresses = addrs;
+    att.n_addresses = 1;
+    task.id = "t1";
+    task.networks = &attp;
+    task.n_networks = 1;
+    if (netplane_sandbox_create(np, &task, NULL, nspath, errmsg) != 0) {
+        FAILF("sandbox_create: %s", errmsg);
+    }
+    nsfd = open(nspath, O_RDONLY | O_CLOEXEC);
+    ASSERT(nsfd >= 0);
+    ASK_EQ(f, nsfd, "web.", LDNS_RR_TYPE_A, false, "NOERROR 10.0.1.2");
+    ASK_EQ(f, nsfd, "tasks.www.", LDNS_RR_TYPE_A, true, "NOERROR 10.0.1.3");
+    ASK_EQ(f, nsfd, "web.1.t1.", LDNS_RR_TYPE_A, false, "NOERROR 10.0.1.3");
+    ASK_EQ(f, nsfd, "example.org.", LDNS_RR_TYPE_A, false, "NOERROR 192.0.2.1");
+    ASSERT_INT_EQ(f->upstream_queries, 1);
+    /* the task stops being ready, then the map goes */
+    f->map_a.eps[0].ready = false;
+    ASSERT_INT_EQ(netplane_map_update(np, &f->map_a.map, errmsg), 0);
+    ASK_EQ(f, nsfd, "tasks.web.", LDNS_RR_TYPE_A, false, "NXDOMAIN");
+    f->map_a.eps[0].ready = true;
+    ASSERT_INT_EQ(netplane_map_update(np, &f->map_a.map, errmsg), 0);
+    ASK_EQ(f, nsfd, "tasks.web.", LDNS_RR_TYPE_A, false, "NOERROR 10.0.1.3");
+    ASSERT_INT_EQ(netplane_map_remove(np, "n1"), 0);
+    ASK_EQ(f, nsfd, "web.", LDNS_RR_TYPE_A, false, "NXDOMAIN");
+    /* the sandbox goes, and its listener with it */
+    ASSERT_INT_EQ(netplane_sandbox_remove(np, "t1"), 0);
+    ASK_EQ(f, nsfd, "web.", LDNS_RR_TYPE_A, false, "error Connection refused");
+    netplane_close(np);
+    close(nsfd);
+    uv_close((uv_handle_t *)&f->upstream, close_cb);
+    uv_close((uv_handle_t *)&f->wake, close_cb);
+    for (int i = 0; i < 100 && uv_run(&f->loop, UV_RUN_NOWAIT) != 0; i++) {
+    }
+    ASSERT_INT_EQ(uv_loop_close(&f->loop), 0);
+    rmdir(dir);
+    free(f);
 }
 
 TEST(dnsd_bad_upstream_is_refused)
