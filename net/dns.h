@@ -27,7 +27,9 @@
  * connection goes away first -> the answer is dropped when it comes.
  *
  * TCP: length-prefixed messages, at most DNSD_TCP_CONNS connections per
- * sandbox, closed after DNSD_TCP_IDLE_MS without a complete query. Bad
+ * sandbox, closed after DNSD_TCP_IDLE_MS without a complete query, or when
+ * more than DNSD_TCP_QUEUE_MAX bytes of answers wait for an asker that
+ * does not read them. Bad
  * packets are dropped or answered FORMERR (net/dnsmsg.h).
  *
  * Root (CAP_SYS_ADMIN, CAP_NET_BIND_SERVICE) is needed to add sandboxes. */
@@ -46,6 +48,7 @@
 #define DNSD_MAX_INFLIGHT 100       /* Docker's maxConcurrent */
 #define DNSD_TCP_CONNS 16           /* per sandbox */
 #define DNSD_TCP_IDLE_MS 10000
+#define DNSD_TCP_QUEUE_MAX (1024 * 1024) /* answers not yet taken by the asker */
 
 struct dnsd;
 

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -89,6 +90,8 @@ struct dnsd {
 };
 
 static struct log_limit dnsd_log_lim;
+
+static void conn_close(struct dnsd_conn *c);
 
 static void dnsd_maybe_free(struct dnsd *d)
 {
@@ -194,7 +197,10 @@ int dnsd_new(uv_loop_t *loop, const struct dnsd_config *cfg, struct dnsd **out,
     d->loop = loop;
     d->timeout_ms = cfg->timeout_ms != 0 ? cfg->timeout_ms : DNSD_TIMEOUT_MS;
     d->max_inflight = cfg->max_inflight != 0 ? cfg->max_inflight : DNSD_MAX_INFLIGHT;
-    d->rng = ((uint64_t)getpid() << 32) ^ uv_hrtime() ^ (uintptr_t)d;
+    /* The forwarded queries' IDs come from it: seed it from the kernel. */
+    if (getrandom(&d->rng, sizeof d->rng, GRND_NONBLOCK) != (ssize_t)sizeof d->rng) {
+        d->rng = ((uint64_t)getpid() << 32) ^ uv_hrtime() ^ (uintptr_t)d;
+    }
     if (d->rng == 0) {
         d->rng = 1;
     }
@@ -247,6 +253,10 @@ static void conn_send(struct dnsd_conn *c, const uint8_t *msg, size_t len)
     uv_buf_t b;
 
     if (c->closing || len > DNSD_MSG_MAX) {
+        return;
+    }
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > DNSD_TCP_QUEUE_MAX) {
+        conn_close(c); /* it asks and never reads: let it go */
         return;
     }
     req = malloc(sizeof *req + 2 + len);

@@ -22,6 +22,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -239,6 +240,8 @@ struct ask {
     uint8_t first[65536];    /* the first reply that came, whatever its ID */
     size_t first_len;
     int err;                 /* 0, ETIMEDOUT, ECONNREFUSED, ... */
+    int flood;               /* TCP: send msgs[0] up to this many times,
+                                never reading (ask_flood) */
     atomic_bool done;
 };
 
@@ -261,6 +264,43 @@ static int read_full(int fd, uint8_t *buf, size_t len, int wait_ms)
     return 0;
 }
 
+/* Send msgs[0] a->flood times, never reading; then wait (10 s at most,
+ * still not reading) for the server to reset the connection: err 0 if it
+ * did, ETIMEDOUT if not. */
+static void ask_flood(struct ask *a, int fd)
+{
+    enum { BATCH = 1000 };
+    size_t flen = a->lens[0] + 2;
+    uint8_t *buf = malloc(flen * BATCH);
+    struct timeval tv = {.tv_sec = 5};
+
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    for (int i = 0; i < BATCH; i++) {
+        buf[i * flen] = (uint8_t)(a->lens[0] >> 8);
+        buf[i * flen + 1] = (uint8_t)a->lens[0];
+        memcpy(buf + i * flen + 2, a->msgs[0], a->lens[0]);
+    }
+    a->err = ETIMEDOUT;
+    for (int sent = 0; sent < a->flood; sent += BATCH) {
+        size_t off = 0;
+        while (off < flen * BATCH) {
+            ssize_t n = send(fd, buf + off, flen * BATCH - off, MSG_NOSIGNAL);
+            if (n <= 0) {
+                a->err = n < 0 && (errno == ECONNRESET || errno == EPIPE) ? 0 : errno;
+                a->reply_len = (size_t)sent; /* queries sent before the end */
+                free(buf);
+                return;
+            }
+            off += (size_t)n;
+        }
+    }
+    free(buf);
+    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+    if (poll(&p, 1, 10000) == 1 && (p.revents & (POLLERR | POLLHUP | POLLRDHUP))) {
+        a->err = 0;
+    }
+}
+
 static void ask_run(struct ask *a)
 {
     struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(53)};
@@ -272,11 +312,20 @@ static void ask_run(struct ask *a)
         return;
     }
     fd = socket(AF_INET, (a->tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && a->flood > 0) {
+        int small = 4096; /* keep the answers on the server's side */
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    }
     if (fd < 0 || connect(fd, (struct sockaddr *)&to, sizeof to) != 0) {
         a->err = errno;
         if (fd >= 0) {
             close(fd);
         }
+        return;
+    }
+    if (a->flood > 0) {
+        ask_flood(a, fd);
+        close(fd);
         return;
     }
     for (int i = 0; i < 2 && a->msgs[i] != NULL; i++) {
@@ -527,6 +576,35 @@ TEST_F(dnsd_malformed_bytes_are_dropped_and_the_server_goes_on, struct fix, fix_
     ASSERT_INT_EQ(f->upstream_queries, 0);
     free(noq);
     ldns_pkt_free(p);
+    free(a);
+}
+
+/* A TCP asker that sends and never reads is let go once its unread
+ * answers pass DNSD_TCP_QUEUE_MAX; the server goes on. */
+TEST_F(dnsd_tcp_asker_that_never_reads_is_closed, struct fix, fix_setup, fix_teardown)
+{
+    static char names[100][32], addrs[100][32];
+    char errmsg[SWARM_ERRMSG_SIZE] = "";
+    struct ask *a = calloc(1, sizeof *a);
+    size_t qlen;
+    uint8_t *q = dnsfix_query("big.", LDNS_RR_TYPE_A, 5, 0, &qlen);
+    SKIP_UNLESS_ROOT(f);
+    dnsfix_map_service(&f->map_a, "svcbig", "big", "dnsrr", "", NULL);
+    for (int i = 0; i < 100; i++) {
+        snprintf(names[i], sizeof names[i], "big.%d.b%d", i + 1, i);
+        snprintf(addrs[i], sizeof addrs[i], "10.0.3.%d", i + 1);
+        dnsfix_map_task(&f->map_a, names[i] + 4, names[i], "svcbig", addrs[i], true, NULL);
+    }
+    ASSERT_INT_EQ(dnsd_map_update(f->dnsd, &f->map_a.map, errmsg), 0);
+    a->nsfd = f->ns_a;
+    a->tcp = true;
+    a->msgs[0] = q;
+    a->lens[0] = qlen;
+    a->flood = 20000; /* 32 MB of answers if it were never let go */
+    ask_do(f, a);
+    ASSERT_INT_EQ(a->err, 0); /* the server ended the connection */
+    ASK_EQ(f, f->ns_a, "web.", LDNS_RR_TYPE_A, true, "NOERROR 10.0.1.2");
+    free(q);
     free(a);
 }
 
