@@ -45,6 +45,12 @@ int cmd_service_logs(struct cli_ctx *ctx, int argc, char **argv);
 /* `events` (cmd_events.c). */
 int cmd_events(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_version(struct cli_ctx *ctx, int argc, char **argv);
+/* `login`, `logout` and --with-registry-auth (cmd_login.c). */
+int cmd_login(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_logout(struct cli_ctx *ctx, int argc, char **argv);
+/* Put the stored credentials of c->image's registry (if any) into
+ * c->registry_auth. 0, or 1 after printing an error. */
+int cli_registry_auth_fill(struct cli_ctx *ctx, Swarm__ContainerSpec *c);
 
 /* ---------------------------------------------------------------- helpers */
 

@@ -33,6 +33,12 @@ static int cmd_service_create(struct cli_ctx *ctx, int argc, char **argv)
     Swarm__ServiceSpec *s =
         cli_svc_spec_new(flags, &o, pos[0], pos + 1, (size_t)npos - 1, err);
     free(pos);
+    if (s != NULL && o.with_registry_auth && s->task != NULL &&
+        cli_registry_auth_fill(ctx, s->task->container) != 0) {
+        protobuf_c_message_free_unpacked(&s->base, NULL);
+        cli_svc_opts_free(&o);
+        return 1;
+    }
     if (s != NULL && spec_validate_service(s, err) != 0) {
         protobuf_c_message_free_unpacked(&s->base, NULL);
         s = NULL;
@@ -48,6 +54,9 @@ static int cmd_service_create(struct cli_ctx *ctx, int argc, char **argv)
         (Swarm__CreateServiceResponse *)cli_cmd_control(ctx, "CreateService", &req.base);
     protobuf_c_message_free_unpacked(&s->base, NULL);
     rc = 1;
+    for (size_t i = 0; resp != NULL && i < resp->n_warnings; i++) {
+        fputs(resp->warnings[i], ctx->err);
+    }
     if (resp != NULL && resp->service != NULL) {
         /* Docker prints the ID first, then the progress. */
         fprintf(ctx->out, "%s\n", resp->service->id);

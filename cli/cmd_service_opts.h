@@ -71,6 +71,7 @@ struct cli_svc_opts {
     bool no_healthcheck;
     struct cli_svc_update_opts update, rollback;
     bool detach, quiet;
+    bool with_registry_auth; /* sent by the command (cli_registry_auth_fill) */
     /* container fields (cmd_service_ctr.c) */
     const char *runtime, *entrypoint, *stop_signal;
     struct cli_strlist cap_add, cap_drop;

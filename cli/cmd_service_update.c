@@ -46,6 +46,11 @@ static int service_write(struct cli_ctx *ctx, const char *ref, service_edit_fn e
                            &r);
         if (rv == 0) {
             *id = strdup(svc->id);
+            /* Docker prints the daemon's warnings (an image left unpinned). */
+            const Swarm__UpdateServiceResponse *u = (const Swarm__UpdateServiceResponse *)r.resp;
+            for (size_t i = 0; u != NULL && i < u->n_warnings; i++) {
+                fputs(u->warnings[i], ctx->err);
+            }
         }
         cli_cmd_free(got.resp);
         cli_cmd_free(r.resp);
@@ -72,6 +77,9 @@ static int service_update_edit(struct cli_ctx *ctx, Swarm__ServiceSpec *spec, vo
     char err[SWARM_ERRMSG_SIZE];
     if (cli_svc_spec_update(spec, u->flags, u->opts, err) != 0) {
         return cli_cmd_errorf(ctx, "%s", err);
+    }
+    if (u->opts->with_registry_auth && spec->task != NULL) {
+        return cli_registry_auth_fill(ctx, spec->task->container);
     }
     return 0;
 }

@@ -337,7 +337,7 @@ static void cli_view_manager_addrs(FILE *out, const Swarm__InfoResponse *info)
     free(addrs);
 }
 
-void cli_view_info(FILE *out, const Swarm__InfoResponse *info)
+static void cli_view_info_swarm(FILE *out, const Swarm__InfoResponse *info)
 {
     char state[32];
     cli_json_enum_name(&swarm__local_node_state__descriptor, (int)info->state,
@@ -373,6 +373,18 @@ void cli_view_info(FILE *out, const Swarm__InfoResponse *info)
         if (info->cert_renew_at > 0) {
             cli_format_rfc3339(info->cert_renew_at * 1000, when, sizeof when);
             fprintf(out, "  Renewal: %s\n", when);
+        }
+    }
+}
+
+void cli_view_info(FILE *out, const Swarm__InfoResponse *info)
+{
+    cli_view_info_swarm(out, info);
+    /* Docker's daemon section, after the swarm's. */
+    if (info->n_insecure_registries > 0) {
+        fputs(" Insecure Registries:\n", out);
+        for (size_t i = 0; i < info->n_insecure_registries; i++) {
+            fprintf(out, "  %s\n", cli_esc(info->insecure_registries[i]));
         }
     }
 }

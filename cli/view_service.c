@@ -29,6 +29,27 @@ static const char *cli_svc_image(const Swarm__ServiceSpec *spec)
                : "";
 }
 
+/* `service ls` and `service ps` show a pinned "name:tag@sha256:..." as
+ * "name:tag", as Docker does (inspect and ps --no-trunc show it whole); a
+ * pin by digest alone stays whole. */
+static const char *cli_image_short(const char *image, char *buf, size_t size)
+{
+    const char *at = strchr(image, '@');
+    const char *slash = strrchr(image, '/');
+    if (at == NULL) {
+        return image;
+    }
+    if (slash == NULL || slash > at) {
+        slash = image;
+    }
+    const char *colon = memchr(slash, ':', (size_t)(at - slash));
+    if (colon == NULL) {
+        return image;
+    }
+    snprintf(buf, size, "%.*s", (int)(at - image), image);
+    return buf;
+}
+
 void cli_view_service_ports(const Swarm__ServiceSpec *spec, char *buf, size_t size)
 {
     size_t o = 0;
@@ -90,7 +111,8 @@ static void cli_view_service_row(struct cli_table *t, const struct cli_svc_row *
     cli_table_add(t, cli_svc_global(spec) ? "global" : "replicated");
     cli_svc_replicas(r, replicas, sizeof replicas);
     cli_table_add(t, replicas);
-    cli_table_add(t, cli_svc_image(spec));
+    char img[1024];
+    cli_table_add(t, cli_image_short(cli_svc_image(spec), img, sizeof img));
     cli_view_service_ports(spec, ports, sizeof ports);
     cli_table_add(t, ports);
     cli_table_end_row(t);
@@ -105,7 +127,8 @@ static struct tmpl_value *cli_svc_context(const struct cli_svc_row *r)
     struct tmpl_value *c = tmpl_value_map("*service.serviceContext", 0);
     snprintf(buf, sizeof buf, "%.*s", CLI_SHORT_ID_LEN, r->svc->id);
     tmpl_map_set_string(c, "ID", buf);
-    tmpl_map_set_string(c, "Image", cli_svc_image(spec));
+    char img[1024];
+    tmpl_map_set_string(c, "Image", cli_image_short(cli_svc_image(spec), img, sizeof img));
     tmpl_map_set_string(c, "Mode", cli_svc_global(spec) ? "global" : "replicated");
     tmpl_map_set_string(c, "Name", cli_svc_name(r->svc));
     cli_view_service_ports(spec, buf, sizeof buf);
@@ -304,7 +327,9 @@ static void cli_view_task_row(struct cli_table *tb, const Swarm__Task *t, bool h
     cli_table_addf(tb, "%.*s", v->no_trunc ? (int)strlen(t->id) : CLI_SHORT_ID_LEN, t->id);
     cli_view_task_name(t, name, sizeof name);
     cli_table_addf(tb, "%s%s", history ? " \\_ " : "", name);
-    cli_table_add(tb, c != NULL && c->image != NULL ? c->image : "");
+    char img[1024];
+    const char *image = c != NULL && c->image != NULL ? c->image : "";
+    cli_table_add(tb, v->no_trunc ? image : cli_image_short(image, img, sizeof img));
     cli_table_add(tb, cli_view_task_node(t, v));
     cli_view_task_state(t->desired_state, cell, sizeof cell);
     cli_table_add(tb, cell);

@@ -48,6 +48,8 @@ static void usage(FILE *out)
             "  --metrics-addr IP:PORT serve Prometheus metrics at http://IP:PORT/metrics\n"
             "                         (default: off)\n"
             "  --executor KIND        how tasks run: process (default) or sim (simulated)\n"
+            "  --insecure-registry HOST[:PORT]\n"
+            "                         speak plain HTTP to this registry (repeatable)\n"
             "  --log-level LEVEL      debug, info, warn or error (default info)\n"
             "  --version              print the version and exit\n"
             "  -h, --help             print this help\n");
@@ -162,6 +164,8 @@ int main(int argc, char **argv)
     char metrics_addr[ADDR_STRLEN] = "";
     enum log_level lvl;
     int rv;
+    const char *insecure[64];
+    size_t n_insecure = 0;
 
     close_inherited_fds();
     /* The process executor starts every task through this same binary, so
@@ -203,6 +207,18 @@ int main(int argc, char **argv)
             if (!bad && parse_metrics_addr(metrics_arg, metrics_addr) != 0) {
                 return 2;
             }
+        } else if (flag_is(a, "--insecure-registry")) {
+            const char *reg = NULL;
+            bad = take_value(argc, argv, &i, &reg);
+            if (!bad && (reg[0] == '\0' || strchr(reg, '/') != NULL ||
+                         n_insecure >= sizeof insecure / sizeof insecure[0])) {
+                fprintf(stderr, "swarmd: invalid --insecure-registry \"%s\" (HOST[:PORT], at most %zu)\n",
+                        reg, sizeof insecure / sizeof insecure[0]);
+                return 2;
+            }
+            if (!bad) {
+                insecure[n_insecure++] = reg;
+            }
         } else if (flag_is(a, "--log-level")) {
             bad = take_value(argc, argv, &i, &level);
         } else {
@@ -218,6 +234,8 @@ int main(int argc, char **argv)
         return 2;
     }
     log_set_level(lvl);
+    cfg.insecure_registries = insecure;
+    cfg.n_insecure_registries = n_insecure;
     /* Everything swarmd creates in its state dir (keys, store.db and its
      * WAL, raft's own segments and metadata, node-state.pb, tasks.db, logs)
      * is for its eyes only: 0600 files, 0700 dirs, whoever creates them. */

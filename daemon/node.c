@@ -43,6 +43,8 @@ struct manager_config node_manager_cfg(struct swarm_node *n)
         .hostname = n->hostname[0] ? n->hostname : NULL,
         .api = n->api,
         .slot = &n->mslot,
+        .insecure_registries = n->insecure_registries,
+        .n_insecure_registries = n->n_insecure_registries,
     };
     return cfg;
 }
@@ -702,7 +704,12 @@ static void info_cb(struct api_call *call, const ProtobufCMessage *msg, void *da
         } else {
             filled->cert_not_after = n->cert_not_after;
             filled->cert_renew_at = n->cert_renew_at;
+            /* Borrowed for the reply only (free_unpacked below must not see them). */
+            filled->insecure_registries = (char **)n->insecure_registries;
+            filled->n_insecure_registries = n->n_insecure_registries;
             api_call_reply(call, &filled->base);
+            filled->insecure_registries = NULL;
+            filled->n_insecure_registries = 0;
         }
         swarm__info_response__free_unpacked(filled, NULL);
         return;
@@ -721,6 +728,8 @@ static void info_cb(struct api_call *call, const ProtobufCMessage *msg, void *da
             info.error = n->cert_error;
         }
     }
+    info.insecure_registries = (char **)n->insecure_registries;
+    info.n_insecure_registries = n->n_insecure_registries;
     api_call_reply(call, &info.base);
 }
 
@@ -833,6 +842,8 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, struct swarm_node
     snprintf(n->state_dir, sizeof n->state_dir, "%s", cfg->state_dir);
     snprintf(n->socket_path, sizeof n->socket_path, "%s/swarmd.sock", cfg->state_dir);
     snprintf(n->executor, sizeof n->executor, "%s", cfg->executor ? cfg->executor : "process");
+    n->insecure_registries = cfg->insecure_registries;
+    n->n_insecure_registries = cfg->n_insecure_registries;
     if (cfg->hostname != NULL) {
         snprintf(n->hostname, sizeof n->hostname, "%s", cfg->hostname);
     } else {

@@ -15,6 +15,11 @@ struct node_config {
     const char *hostname;     /* NULL: the system's */
     const char *executor;     /* "process" (default) or "sim" */
     const char *task_dir;     /* tasks' dirs; NULL: STATE_DIR-tasks, next to it */
+    /* swarmd --insecure-registry HOST[:PORT] (repeatable): registries spoken
+     * to over plain HTTP, by the manager's image pinning and the node's
+     * pulls. The strings outlive the node (main's argv). */
+    const char *const *insecure_registries;
+    size_t n_insecure_registries;
 };
 
 /* Lock the state dir, open the control socket, and resume the swarm role

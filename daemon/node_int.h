@@ -59,6 +59,8 @@ struct swarm_node {
     struct join_ctx *join_ctx;
     struct agent *agent;             /* the node's dispatcher session */
     char executor[16];               /* "process" or "sim" */
+    const char *const *insecure_registries; /* node_config's (outlive the node) */
+    size_t n_insecure_registries;
     bool role_switching;             /* a promotion/demotion is under way */
     /* The node's certificate (node_certs.c). */
     uv_timer_t renew_timer;

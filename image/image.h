@@ -44,6 +44,10 @@
 struct imgstore;
 struct imgstore_pull_req;
 
+/* The node's auto-prune age (Docker has none; a day keeps an image across
+ * a service's restarts and updates). */
+#define IMGSTORE_PRUNE_AFTER_DEFAULT_S (24 * 3600)
+
 struct imgstore_opts {
     /* "HOST:PORT" (or "HOST") of registries spoken to over plain HTTP
      * (swarmd --insecure-registry, repeatable); every other registry is

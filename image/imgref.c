@@ -283,6 +283,19 @@ size_t imgref_format(const struct imgref *r, char *buf, size_t size)
     return n < 0 ? 0 : (size_t)n;
 }
 
+size_t imgref_format_familiar(const struct imgref *r, char *buf, size_t size)
+{
+    const char *path = r->path;
+    bool hub = strcmp(r->domain, IMGREF_DEFAULT_DOMAIN) == 0;
+    if (hub && strncmp(path, "library/", 8) == 0 && !strchr(path + 8, '/')) {
+        path += 8;
+    }
+    int n = snprintf(buf, size, "%s%s%s%s%s%s%s", hub ? "" : r->domain, hub ? "" : "/",
+                     path, r->tag ? ":" : "", r->tag ? r->tag : "",
+                     r->digest ? "@" : "", r->digest ? r->digest : "");
+    return n < 0 ? 0 : (size_t)n;
+}
+
 const char *imgref_api_host(const struct imgref *r)
 {
     if (strcmp(r->domain, IMGREF_DEFAULT_DOMAIN) == 0) {

@@ -35,6 +35,11 @@ void imgref_free(struct imgref *r);
  * that was needed (like snprintf). */
 size_t imgref_format(const struct imgref *r, char *buf, size_t size);
 
+/* Docker's familiar form: "busybox:1@sha256:..." for
+ * docker.io/library/busybox, "user/app:1" for docker.io/user/app, others
+ * in full. */
+size_t imgref_format_familiar(const struct imgref *r, char *buf, size_t size);
+
 /* "domain/path" (the name without tag and digest). */
 size_t imgref_format_name(const struct imgref *r, char *buf, size_t size);
 

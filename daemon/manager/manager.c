@@ -68,6 +68,8 @@ struct manager {
     enum manager_phase phase;
     char state_dir[PATH_MAX];
     char hostname[256];
+    const char *const *insecure_registries; /* the config's (outlive the manager) */
+    size_t n_insecure_registries;
     struct api_server *api;
     struct manager_slot *slot; /* where this manager publishes its modules, or NULL */
     Swarm__LocalState *local;
@@ -390,6 +392,11 @@ static int manager_modules_new(struct manager *m)
     m->rolemgr = rolemgr_new(&m->env, &rc);
     m->control = controlapi_new(&m->env, &cc);
     m->service = serviceapi_new(&m->env);
+    if (m->service != NULL &&
+        serviceapi_set_insecure_registries(m->service, m->insecure_registries,
+                                           m->n_insecure_registries) != 0) {
+        return SWARM_ENOMEM;
+    }
     m->ca = caserver_new(&m->env, &sc);
     if (m->forward == NULL || m->peers == NULL || m->rolemgr == NULL || m->control == NULL ||
         m->service == NULL || m->ca == NULL) {
@@ -558,6 +565,8 @@ static struct manager *manager_alloc(uv_loop_t *loop, const struct manager_confi
     };
     snprintf(m->state_dir, sizeof m->state_dir, "%s", cfg->state_dir);
     snprintf(m->hostname, sizeof m->hostname, "%s", cfg->hostname ? cfg->hostname : "");
+    m->insecure_registries = cfg->insecure_registries;
+    m->n_insecure_registries = cfg->n_insecure_registries;
     uv_timer_init(loop, &m->ready_timer);
     m->ready_timer.data = m;
     return m;

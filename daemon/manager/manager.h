@@ -37,6 +37,9 @@ struct manager_config {
      * raft connections are accepted before our store knows them. */
     Swarm__ManagerPeer **seed_peers;
     size_t n_seed_peers;
+    /* Registries the image pinning speaks plain HTTP to (serviceapi.h). */
+    const char *const *insecure_registries;
+    size_t n_insecure_registries;
 };
 
 typedef void (*manager_ready_cb)(struct manager *m, int status, const char *errmsg, void *data);

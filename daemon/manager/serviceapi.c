@@ -4,6 +4,14 @@
  *   version the caller read) -> raft -> answer with the stored service. The
  *   orchestrators react to the committed change; the answer does not wait for
  *   tasks (`swarmctl` follows convergence itself).
+ * Container images are pinned first (imgpin.h): the leader asks the
+ *   image's registry for the tag's digest on a libuv work thread
+ *   (image_resolve_async) and stores "name:tag@sha256:..." as Docker's daemon
+ *   does; an image the registry does not have is refused ("No such image"),
+ *   a registry that cannot be reached gives Docker's warning in the answer
+ *   and the spec goes on unpinned. The resolve holds the module (pending).
+ * Answers never carry ContainerSpec.registry_auth (the credentials reach
+ *   only the nodes that run the service's tasks, through their assignments).
  * Failures: bad specs are refused before anything is proposed
  *   (INVALID_ARGUMENT with Docker's wording where it has one); a name in use
  *   is ALREADY_EXISTS; a stale version ABORTED; no leader UNAVAILABLE. */
@@ -13,17 +21,22 @@
 
 #include "control.pb-c.h"
 #include "err.h"
+#include "image.h"
+#include "imgpin.h"
 #include "runtime.h"
 #include "id.h"
 #include "forward.h"
 #include "listpage.h"
+#include "log.h"
 #include "pbcopy.h"
 #include "serviceapi.h"
 #include "specvalid.h"
 
 struct serviceapi {
     const struct menv *env;
-    unsigned pending; /* proposals whose callback has not run */
+    unsigned pending; /* proposals and image resolves whose callback has not run */
+    char **insecure;  /* registries spoken to over plain HTTP */
+    size_t n_insecure;
     bool closing;
     void (*close_cb)(void *data);
     void *close_data;
@@ -36,6 +49,10 @@ static void service_maybe_free(struct serviceapi *sa)
     }
     void (*cb)(void *) = sa->close_cb;
     void *data = sa->close_data;
+    for (size_t i = 0; i < sa->n_insecure; i++) {
+        free(sa->insecure[i]);
+    }
+    free(sa->insecure);
     free(sa);
     if (cb != NULL) {
         cb(data);
@@ -81,6 +98,45 @@ static int find_service(struct serviceapi *sa, struct api_call *call, const char
         api_call_error(call, API_INTERNAL, "reading service %s: %s", ref, swarm_strerror(rv));
     }
     return rv == 0 ? 0 : -1;
+}
+
+/* The credentials never leave the manager through the control API. */
+static void spec_strip_registry_auth(Swarm__TaskSpec *t)
+{
+    if (t != NULL && t->container != NULL && t->container->registry_auth != NULL &&
+        t->container->registry_auth[0] != '\0') {
+        explicit_bzero(t->container->registry_auth, strlen(t->container->registry_auth));
+        free(t->container->registry_auth);
+        t->container->registry_auth = (char *)protobuf_c_empty_string;
+    }
+}
+
+/* An update that brings no credentials keeps the stored ones (Docker's
+ * daemon does the same: the client never saw them). */
+static void keep_registry_auth(Swarm__TaskSpec *next, const Swarm__TaskSpec *prev)
+{
+    if (next == NULL || next->container == NULL || prev == NULL || prev->container == NULL ||
+        prev->container->registry_auth == NULL || prev->container->registry_auth[0] == '\0' ||
+        (next->container->registry_auth != NULL && next->container->registry_auth[0] != '\0')) {
+        return;
+    }
+    char *copy = strdup(prev->container->registry_auth);
+    if (copy != NULL) {
+        if (next->container->registry_auth != protobuf_c_empty_string) {
+            free(next->container->registry_auth);
+        }
+        next->container->registry_auth = copy;
+    }
+}
+
+static void service_strip_secrets(Swarm__Service *svc)
+{
+    if (svc->spec != NULL) {
+        spec_strip_registry_auth(svc->spec->task);
+    }
+    if (svc->previous_spec != NULL) {
+        spec_strip_registry_auth(svc->previous_spec->task);
+    }
 }
 
 /* ------------------------------------------------------------- validation */
@@ -130,6 +186,7 @@ struct svc_write {
     struct api_call *call;
     char id[ID_LEN + 1];
     int kind; /* 0 create, 1 update, 2 remove */
+    char *warning; /* Docker's Warnings, or NULL */
 };
 
 static void service_written_cb(int status, const struct store_result *res, void *data)
@@ -146,20 +203,28 @@ static void service_written_cb(int status, const struct store_result *res, void 
     } else if (store_service_get(sa->env->store, w->id, &svc) == 0) {
         Swarm__CreateServiceResponse cresp = SWARM__CREATE_SERVICE_RESPONSE__INIT;
         Swarm__UpdateServiceResponse uresp = SWARM__UPDATE_SERVICE_RESPONSE__INIT;
+        service_strip_secrets(svc);
         cresp.service = svc;
         uresp.service = svc;
+        if (w->warning != NULL) {
+            cresp.n_warnings = uresp.n_warnings = 1;
+            cresp.warnings = uresp.warnings = &w->warning;
+        }
         api_call_reply(w->call, w->kind == 0 ? &cresp.base : &uresp.base);
         swarm__service__free_unpacked(svc, NULL);
     } else {
         api_call_error(w->call, API_INTERNAL, "service vanished after the write");
     }
+    free(w->warning);
     free(w);
     sa->pending--;
     service_maybe_free(sa);
 }
 
+/* Propose; `warning` (may be NULL) is the caller's, copied. */
 static void propose_service(struct serviceapi *sa, struct api_call *call,
-                            Swarm__StoreActionKind kind, Swarm__Service *svc, int wkind)
+                            Swarm__StoreActionKind kind, Swarm__Service *svc, int wkind,
+                            const char *warning)
 {
     Swarm__StoreCommand cmd = SWARM__STORE_COMMAND__INIT;
     Swarm__StoreAction action = SWARM__STORE_ACTION__INIT;
@@ -173,6 +238,11 @@ static void propose_service(struct serviceapi *sa, struct api_call *call,
     w->sa = sa;
     w->call = call;
     w->kind = wkind;
+    if (warning != NULL && (w->warning = strdup(warning)) == NULL) {
+        free(w);
+        api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
     snprintf(w->id, sizeof w->id, "%s", svc->id);
     action.kind = kind;
     action.target_case = SWARM__STORE_ACTION__TARGET_SERVICE;
@@ -182,7 +252,128 @@ static void propose_service(struct serviceapi *sa, struct api_call *call,
     rv = menv_propose(sa->env, &cmd, service_written_cb, w);
     if (rv != 0) {
         mslot_reply_error(call, rv, "proposing the change");
+        free(w->warning);
         free(w);
+        return;
+    }
+    sa->pending++;
+}
+
+/* ------------------------------------------------------------ image pins */
+
+enum pin_kind { PIN_CREATE, PIN_UPDATE };
+
+/* A create or update waiting for its image's digest. */
+struct svc_pin {
+    struct serviceapi *sa;
+    struct api_call *call;
+    enum pin_kind kind;
+    Swarm__ServiceSpec *spec; /* owned: the spec to store */
+    Swarm__Service *svc;      /* owned, updates only: the stored service */
+    bool rollback;
+    char resolve[600];        /* the reference asked for */
+};
+
+static void create_finish(struct serviceapi *sa, struct api_call *call,
+                          Swarm__ServiceSpec *spec, const char *warning);
+static void update_finish(struct serviceapi *sa, struct api_call *call, Swarm__Service *svc,
+                          Swarm__ServiceSpec *next, bool rollback, const char *warning);
+
+static void pin_free(struct svc_pin *p)
+{
+    if (p->spec != NULL) {
+        swarm__service_spec__free_unpacked(p->spec, NULL);
+    }
+    if (p->svc != NULL) {
+        swarm__service__free_unpacked(p->svc, NULL);
+    }
+    free(p);
+}
+
+/* Go on with the write; the finish functions own spec and svc. */
+static void pin_finish(struct svc_pin *p, const char *warning)
+{
+    if (p->kind == PIN_CREATE) {
+        create_finish(p->sa, p->call, p->spec, warning);
+    } else {
+        update_finish(p->sa, p->call, p->svc, p->spec, p->rollback, warning);
+    }
+    free(p);
+}
+
+static void pin_resolved_cb(void *data, int status, const char *errmsg, const char *digest)
+{
+    struct svc_pin *p = data;
+    struct serviceapi *sa = p->sa;
+    Swarm__ContainerSpec *c = p->spec->task->container;
+    char pinned[700], warning[2048];
+    sa->pending--;
+    if (sa->closing) {
+        api_call_error(p->call, API_UNAVAILABLE, "the manager is shutting down");
+        pin_free(p);
+    } else if (status == 0 && imgpin_format(p->resolve, digest, pinned, sizeof pinned) == 0) {
+        char *copy = strdup(pinned);
+        if (copy == NULL) {
+            api_call_error(p->call, API_RESOURCE_EXHAUSTED, "out of memory");
+            pin_free(p);
+        } else {
+            if (c->image != protobuf_c_empty_string) {
+                free(c->image);
+            }
+            c->image = copy;
+            pin_finish(p, NULL);
+        }
+    } else if (status == SWARM_ENOTFOUND || status == SWARM_EINVAL) {
+        /* Refused, nothing written: the registry answered that it has no
+         * such image, or the reference is malformed. */
+        api_call_error(p->call, status == SWARM_ENOTFOUND ? API_NOT_FOUND : API_INVALID_ARGUMENT,
+                       "%s", errmsg != NULL ? errmsg : "No such image");
+        pin_free(p);
+    } else {
+        /* Docker's daemon: warn, and let each node resolve the tag itself. */
+        log_warn("manager", "unable to pin image %s to digest: %s", c->image,
+                 errmsg != NULL ? errmsg : swarm_strerror(status));
+        snprintf(warning, sizeof warning, IMGPIN_WARNING_FMT, c->image, c->image);
+        pin_finish(p, warning);
+    }
+    service_maybe_free(sa);
+}
+
+/* Resolve the spec's image when imgpin_plan says so, then finish the write
+ * (at once when there is nothing to resolve). Takes spec and svc. */
+static void pin_start(struct serviceapi *sa, struct api_call *call, enum pin_kind kind,
+                      Swarm__Service *svc, Swarm__ServiceSpec *spec, bool rollback)
+{
+    struct svc_pin *p = calloc(1, sizeof *p);
+    char errmsg[SWARM_ERRMSG_SIZE];
+    if (p == NULL) {
+        api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
+        swarm__service_spec__free_unpacked(spec, NULL);
+        if (svc != NULL) {
+            swarm__service__free_unpacked(svc, NULL);
+        }
+        return;
+    }
+    *p = (struct svc_pin){.sa = sa, .call = call, .kind = kind, .spec = spec, .svc = svc,
+                          .rollback = rollback};
+    const Swarm__TaskSpec *t = spec->task;
+    const Swarm__TaskSpec *prev = svc != NULL && svc->spec != NULL ? svc->spec->task : NULL;
+    const char *prev_image = prev != NULL && prev->container != NULL ? prev->container->image : NULL;
+    bool container = t->runtime != NULL && strcmp(t->runtime, RUNTIME_CONTAINER) == 0 &&
+                     t->container != NULL && t->container->image != NULL;
+    if (rollback || !container ||
+        !imgpin_plan(kind == PIN_CREATE ? NULL : (prev_image ? prev_image : ""),
+                     prev != NULL ? prev->force_update : 0, t->container->image,
+                     t->force_update, p->resolve, sizeof p->resolve)) {
+        pin_finish(p, NULL);
+        return;
+    }
+    int rv = image_resolve_async(sa->env->loop, p->resolve, t->container->registry_auth,
+                                 (const char *const *)sa->insecure, sa->n_insecure,
+                                 pin_resolved_cb, p, errmsg);
+    if (rv != 0) {
+        api_call_error(call, API_INTERNAL, "resolving image %s: %s", p->resolve, errmsg);
+        pin_free(p);
         return;
     }
     sa->pending++;
@@ -193,8 +384,6 @@ static void create_service_cb(struct api_call *call, const ProtobufCMessage *msg
     const Swarm__CreateServiceRequest *req = (const Swarm__CreateServiceRequest *)msg;
     struct serviceapi *sa = service_require(call, data);
     Swarm__ServiceSpec *spec;
-    Swarm__Service svc = SWARM__SERVICE__INIT;
-    char id[ID_LEN + 1];
 
     if (sa == NULL || req->spec == NULL) {
         if (sa != NULL) {
@@ -211,6 +400,14 @@ static void create_service_cb(struct api_call *call, const ProtobufCMessage *msg
         }
         return;
     }
+    pin_start(sa, call, PIN_CREATE, NULL, spec, false);
+}
+
+static void create_finish(struct serviceapi *sa, struct api_call *call,
+                          Swarm__ServiceSpec *spec, const char *warning)
+{
+    Swarm__Service svc = SWARM__SERVICE__INIT;
+    char id[ID_LEN + 1];
     if (id_generate(id) != 0) {
         api_call_error(call, API_INTERNAL, "no randomness for an ID");
         swarm__service_spec__free_unpacked(spec, NULL);
@@ -238,9 +435,11 @@ static void create_service_cb(struct api_call *call, const ProtobufCMessage *msg
     svc.id = id;
     svc.spec = spec;
     svc.spec_version = 1;
-    propose_service(sa, call, SWARM__STORE_ACTION_KIND__STORE_ACTION_CREATE, &svc, 0);
+    propose_service(sa, call, SWARM__STORE_ACTION_KIND__STORE_ACTION_CREATE, &svc, 0,
+                    warning);
     swarm__service_spec__free_unpacked(spec, NULL);
 }
+
 
 /* True when the task template differs (a new spec_version: tasks replaced).
  * 1 and 0, or SWARM_ENOMEM. */
@@ -305,6 +504,21 @@ static void update_service_cb(struct api_call *call, const ProtobufCMessage *msg
             goto out;
         }
     }
+    if (!req->rollback) {
+        keep_registry_auth(next->task, svc->spec->task);
+    }
+    pin_start(sa, call, PIN_UPDATE, svc, next, req->rollback);
+    return;
+out:
+    if (next != NULL) {
+        swarm__service_spec__free_unpacked(next, NULL);
+    }
+    swarm__service__free_unpacked(svc, NULL);
+}
+
+static void update_finish(struct serviceapi *sa, struct api_call *call, Swarm__Service *svc,
+                          Swarm__ServiceSpec *next, bool rollback, const char *warning)
+{
     if (next->mode_case != svc->spec->mode_case) {
         api_call_error(call, API_INVALID_ARGUMENT, "service mode change is not allowed");
         goto out;
@@ -318,7 +532,7 @@ static void update_service_cb(struct api_call *call, const ProtobufCMessage *msg
     if (changed == 1) {
         /* A new spec for the tasks: the orchestrator rolls it out with the
          * update (or rollback) policy from now on. */
-        char *message = strdup(req->rollback ? "manually requested rollback" : "update in progress");
+        char *message = strdup(rollback ? "manually requested rollback" : "update in progress");
         if (message != NULL && svc->update_status == NULL &&
             (svc->update_status = calloc(1, sizeof *svc->update_status)) != NULL) {
             swarm__update_status__init(svc->update_status);
@@ -331,7 +545,7 @@ static void update_service_cb(struct api_call *call, const ProtobufCMessage *msg
             if (svc->update_status->message != protobuf_c_empty_string) {
                 free(svc->update_status->message);
             }
-            svc->update_status->state = req->rollback
+            svc->update_status->state = rollback
                                             ? SWARM__UPDATE_STATE__UPDATE_STATE_ROLLBACK_STARTED
                                             : SWARM__UPDATE_STATE__UPDATE_STATE_UPDATING;
             svc->update_status->message = message;
@@ -349,7 +563,8 @@ static void update_service_cb(struct api_call *call, const ProtobufCMessage *msg
     svc->previous_spec = svc->spec;
     svc->spec = next;
     next = NULL;
-    propose_service(sa, call, SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE, svc, 1);
+    propose_service(sa, call, SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE, svc, 1,
+                    warning);
 out:
     if (next != NULL) {
         swarm__service_spec__free_unpacked(next, NULL);
@@ -365,7 +580,7 @@ static void remove_service_cb(struct api_call *call, const ProtobufCMessage *msg
     if (sa == NULL || find_service(sa, call, req->service_id, &svc) != 0) {
         return;
     }
-    propose_service(sa, call, SWARM__STORE_ACTION_KIND__STORE_ACTION_REMOVE, svc, 2);
+    propose_service(sa, call, SWARM__STORE_ACTION_KIND__STORE_ACTION_REMOVE, svc, 2, NULL);
     swarm__service__free_unpacked(svc, NULL);
 }
 
@@ -380,6 +595,7 @@ static void get_service_cb(struct api_call *call, const ProtobufCMessage *msg, v
     if (sa == NULL || find_service(sa, call, req->service_id, &svc) != 0) {
         return;
     }
+    service_strip_secrets(svc);
     resp.service = svc;
     api_call_reply(call, &resp.base);
     swarm__service__free_unpacked(svc, NULL);
@@ -498,6 +714,9 @@ static void list_services_cb(struct api_call *call, const ProtobufCMessage *msg,
         resp.running[i] = running;
         resp.desired[i] = desired;
     }
+    for (size_t i = 0; i < pg.count; i++) {
+        service_strip_secrets(kept[pg.start + i]);
+    }
     resp.services = kept + pg.start;
     resp.n_services = resp.n_running = resp.n_desired = pg.count;
     resp.next_page_token = pg.more ? kept[pg.start + pg.count - 1]->id : "";
@@ -536,6 +755,7 @@ static void get_task_cb(struct api_call *call, const ProtobufCMessage *msg, void
         api_call_error(call, API_INTERNAL, "reading task: %s", swarm_strerror(rv));
         return;
     }
+    spec_strip_registry_auth(t->spec);
     resp.task = t;
     api_call_reply(call, &resp.base);
     swarm__task__free_unpacked(t, NULL);
@@ -637,6 +857,9 @@ static void list_tasks_cb(struct api_call *call, const ProtobufCMessage *msg, vo
                           req->page_token, &pg) != 0) {
         goto out;
     }
+    for (size_t i = 0; i < pg.count; i++) {
+        spec_strip_registry_auth(kept[pg.start + i]->spec);
+    }
     resp.tasks = kept + pg.start;
     resp.n_tasks = pg.count;
     resp.next_page_token = pg.more ? kept[pg.start + pg.count - 1]->id : "";
@@ -665,6 +888,31 @@ void serviceapi_register(struct api_server *server, struct manager_slot *slot)
                                 API_ROLE_LOCAL | API_ROLE_MANAGER, !methods[i].write,
                                 methods[i].cb, slot);
     }
+}
+
+int serviceapi_set_insecure_registries(struct serviceapi *sa, const char *const *list,
+                                       size_t n)
+{
+    char **copy = calloc(n + 1, sizeof *copy);
+    if (copy == NULL) {
+        return SWARM_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if ((copy[i] = strdup(list[i])) == NULL) {
+            for (size_t j = 0; j < i; j++) {
+                free(copy[j]);
+            }
+            free(copy);
+            return SWARM_ENOMEM;
+        }
+    }
+    for (size_t i = 0; i < sa->n_insecure; i++) {
+        free(sa->insecure[i]);
+    }
+    free(sa->insecure);
+    sa->insecure = copy;
+    sa->n_insecure = n;
+    return 0;
 }
 
 struct serviceapi *serviceapi_new(const struct menv *env)

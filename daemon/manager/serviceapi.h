@@ -5,7 +5,8 @@
  * manager's store. Every method is routed to the leader (forward.h); reads
  * fall back to the local store, marked stale, when no leader can be reached.
  *
- * Environment: the manager's menv (store, propose, is_leader, now) only.
+ * Environment: the manager's menv (store, propose, is_leader, now, loop:
+ * image digests are resolved on its work threads, image.h) only.
  *
  * Ownership and lifecycle:
  *   - serviceapi_register is called once per process; the handlers find the
@@ -25,6 +26,11 @@ struct serviceapi;
 
 /* NULL when out of memory. `env` outlives the module. */
 struct serviceapi *serviceapi_new(const struct menv *env);
+
+/* The registries the image pins are resolved from over plain HTTP
+ * (swarmd --insecure-registry); copied. 0 or SWARM_ENOMEM. */
+int serviceapi_set_insecure_registries(struct serviceapi *sa, const char *const *list,
+                                       size_t n);
 
 /* Close after drain (see the top). */
 void serviceapi_close(struct serviceapi *sa, void (*cb)(void *data), void *data);

@@ -2,6 +2,7 @@
 docker-registry on loopback (tests/integration/registry.py), through
 build/image/swarm-image (a thin command-line client of image/image.h), and
 the manager's tag -> digest pinning through swarmctl."""
+import base64
 import json
 import os
 import subprocess
@@ -218,3 +219,226 @@ def test_cleanup_leftovers_after_a_crash(reg, tmp_path):
     assert list((store / "tmp").iterdir()) == []
     assert tool(store, "cleanup").returncode == 0
     assert mounts_under(store) == []
+
+
+# ---------------------------------------------------------------------------
+# The manager pins tags to digests (service create/update), swarmctl login.
+
+from conftest import wait_for  # noqa: E402
+
+
+def start_manager(swarm, *insecure):
+    n = swarm.node("m1").start(*[a for h in insecure for a in ("--insecure-registry", h)])
+    n.ok("swarm", "init", "--advertise-addr", n.ip)
+    wait_for(lambda: n.inspect().get("Status", {}).get("State") == "ready", timeout=10,
+             what="manager ready")
+    return n
+
+
+def spec_image(node, svc):
+    spec = json.loads(node.ok("service", "inspect", svc))[0]["Spec"]
+    return spec["Task"]["Container"]["Image"]
+
+
+def test_create_pins_digest_and_update_repins(swarm, reg):
+    m = start_manager(swarm, reg.host)
+    v1 = R.push_busybox(reg, "busybox", "1")
+    r = m.ctl("service", "create", "-d", "--name", "web", v1["ref"], "httpd", "-f")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    pinned = f"{v1['ref']}@{v1['digest']}"
+    assert spec_image(m, "web") == pinned
+    # ls and ps show the tag, as Docker does; ps --no-trunc the pin
+    assert f"{v1['ref']}  " in m.ok("service", "ls") + "  "
+    assert v1["digest"] not in m.ok("service", "ls")
+    # moving the tag changes nothing stored
+    v2 = R.push_busybox(reg, "busybox", "1", version="moved")
+    assert v2["digest"] != v1["digest"]
+    m.ok("service", "update", "-d", "--replicas", "2", "web")
+    assert spec_image(m, "web") == pinned
+    # --force follows the moved tag
+    m.ok("service", "update", "-d", "--force", "web")
+    assert spec_image(m, "web") == f"{v1['ref']}@{v2['digest']}"
+    # --image resolves again
+    v3 = R.push_busybox(reg, "busybox", "3")
+    m.ok("service", "update", "-d", "--image", v3["ref"], "web")
+    assert spec_image(m, "web") == f"{v3['ref']}@{v3['digest']}"
+    # an image pinned by the user stays as given
+    given = f"{reg.host}/busybox@{v1['digest']}"
+    m.ok("service", "update", "-d", "--image", given, "web")
+    assert spec_image(m, "web") == given
+    # process services are not container images: never resolved
+    m.ok("service", "create", "-d", "--name", "proc", "sleep", "1000")
+    assert spec_image(m, "proc") == "sleep"
+
+
+def test_unknown_image_is_refused_and_nothing_written(swarm, reg):
+    m = start_manager(swarm, reg.host)
+    R.push_busybox(reg, "busybox", "1")
+    err = m.fails("service", "create", "-d", "--name", "nope", f"{reg.host}/busybox:nope")
+    assert err == f"Error response from daemon: No such image: {reg.host}/busybox:nope"
+    err = m.fails("service", "create", "-d", "--name", "nope", f"{reg.host}/nothere:1")
+    assert f"No such image: {reg.host}/nothere:1" in err
+    assert m.ok("service", "ls", "-q").strip() == ""
+    m.ok("service", "create", "-d", "--name", "web", f"{reg.host}/busybox:1")
+    before = spec_image(m, "web")
+    err = m.fails("service", "update", "-d", "--image", f"{reg.host}/busybox:nope", "web")
+    assert f"No such image: {reg.host}/busybox:nope" in err
+    assert spec_image(m, "web") == before
+
+
+DIGEST_WARNING = ("image {0} could not be accessed on a registry to record\n"
+                  "its digest. Each node will access {0} independently,\n"
+                  "possibly leading to different nodes running different\n"
+                  "versions of the image.\n")
+
+
+def test_registry_down_warns_and_proceeds_unpinned(swarm, reg):
+    m = start_manager(swarm, reg.host)
+    ref = f"{reg.host}/busybox:1"
+    reg.stop()
+    r = m.ctl("service", "create", "-d", "--name", "web", ref)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == DIGEST_WARNING.format(ref)
+    assert spec_image(m, "web") == ref
+
+
+def test_plain_http_registry_needs_insecure_registry(swarm, reg):
+    m = start_manager(swarm)               # no --insecure-registry
+    v1 = R.push_busybox(reg, "busybox", "1")
+    r = m.ctl("service", "create", "-d", "--name", "web", v1["ref"])
+    assert r.returncode == 0
+    assert r.stderr == DIGEST_WARNING.format(v1["ref"])
+    assert spec_image(m, "web") == v1["ref"]
+    assert "Insecure Registries" not in m.ok("info")
+
+
+def test_info_lists_insecure_registries(swarm, reg):
+    m = start_manager(swarm, reg.host, "10.0.0.1:5000")
+    out = m.ok("info")
+    assert f" Insecure Registries:\n  {reg.host}\n  10.0.0.1:5000\n" in out
+
+
+def join_worker(swarm, manager, name):
+    w = swarm.node(name).start()
+    token = manager.ok("swarm", "join-token", "-q", "worker").strip()
+    w.ok("swarm", "join", "--token", token, "--advertise-addr", w.ip, manager.addr)
+    return w
+
+
+def tree_contains(path, needle):
+    for root, _, files in os.walk(path):
+        for f in files:
+            try:
+                if needle in (Path(root) / f).read_bytes():
+                    return True
+            except OSError:
+                pass
+    return False
+
+
+def test_login_and_with_registry_auth(swarm, tmp_path):
+    reg = R.Registry(tmp_path / "registry", next_ip(), users={"alice": "s3cret"}).start()
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"HOME": str(home)}
+    try:
+        m = start_manager(swarm, reg.host)
+        v1 = R.push_busybox(reg, "busybox", "1")
+        cfg = home / ".swarmctl" / "config.json"
+        # wrong password: refused by the registry, nothing stored
+        r = m.ctl("login", "-u", "alice", "--password-stdin", reg.host, env=env)
+        assert r.returncode == 1
+        r = subprocess.run([str(BUILD / "cli" / "swarmctl"), "--socket", str(m.socket), "login",
+                            "-u", "alice", "--password-stdin", reg.host],
+                           input="wrong\n", capture_output=True, text=True, env={**os.environ, **env})
+        assert r.returncode == 1
+        assert "Error response from daemon: unauthorized: incorrect username or password" in r.stderr
+        assert not cfg.exists()
+        err = m.fails("login", "-u", "alice", "-p", "x", "--password-stdin", reg.host, env=env)
+        assert "--password and --password-stdin are mutually exclusive" in err
+        r = subprocess.run([str(BUILD / "cli" / "swarmctl"), "--socket", str(m.socket), "login",
+                            "-u", "alice", "--password-stdin", reg.host],
+                           input="s3cret\n", capture_output=True, text=True, env={**os.environ, **env})
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == "Login Succeeded\n"
+        assert oct(cfg.stat().st_mode & 0o777) == "0o600"
+        auths = json.loads(cfg.read_text())["auths"]
+        assert auths[reg.host]["auth"] == base64.b64encode(b"alice:s3cret").decode()
+
+        # without the credentials the manager cannot pin: Docker's warning
+        r = m.ctl("service", "create", "-d", "--name", "noauth", v1["ref"], env=env)
+        assert r.returncode == 0 and r.stderr == DIGEST_WARNING.format(v1["ref"])
+
+        w1 = join_worker(swarm, m, "w1")
+        w2 = join_worker(swarm, m, "w2")
+        wait_for(lambda: sum(1 for line in m.ok("node", "ls").splitlines() if " Ready " in line) == 3,
+                 timeout=15, what="3 nodes ready")
+        r = m.ctl("service", "create", "-d", "--name", "web", "--with-registry-auth",
+                  "--constraint", "node.hostname==w1", v1["ref"], env=env)
+        assert r.returncode == 0, r.stderr
+        assert r.stderr == ""
+        assert spec_image(m, "web") == f"{v1['ref']}@{v1['digest']}"
+        encoded = R.registry_auth("alice", "s3cret", reg.host)
+        # the control API never returns it
+        for args in (("service", "inspect", "web"), ("service", "ls"), ("service", "ps", "web"),
+                     ("service", "ps", "--no-trunc", "web")):
+            out = m.ok(*args)
+            assert "s3cret" not in out and encoded[:40] not in out, args
+        # it reaches the node that runs the task, and no other
+        # The assignment (with the credentials) goes to w1 only.
+        wait_for(lambda: " w1 " in m.ok("service", "ps", "web"), timeout=15, what="web on w1")
+        if "is not offered by this node" not in m.ok("service", "ps", "--no-trunc", "web"):
+            # w1 keeps its assigned tasks in its task db: the credentials are there
+            wait_for(lambda: tree_contains(w1.state_dir, encoded.encode()), timeout=15,
+                     what="credentials on w1")
+        assert not tree_contains(w2.state_dir, encoded.encode())
+        # an update without --with-registry-auth keeps them (Docker's daemon)
+        r = m.ctl("service", "update", "-d", "--force", "web", env=env)
+        assert r.returncode == 0 and r.stderr == "", r.stderr  # resolved with them
+        assert spec_image(m, "web") == f"{v1['ref']}@{v1['digest']}"
+
+        out = m.ok("logout", reg.host, env=env)
+        assert out == f"Removing login credentials for {reg.host}\n"
+        assert reg.host not in json.loads(cfg.read_text())["auths"]
+        assert m.ok("logout", reg.host, env=env) == f"Not logged in to {reg.host}\n"
+    finally:
+        reg.stop()
+
+
+from test_grpc_interop import pb, unix_channel  # noqa: E402,F401  (the stubs fixture)
+
+
+def test_control_api_never_returns_registry_auth(swarm, reg, pb):
+    m = start_manager(swarm, reg.host)
+    v1 = R.push_busybox(reg, "busybox", "1")
+    secret = R.registry_auth("alice", "s3cret", reg.host)
+    spec = pb.objects.ServiceSpec()
+    spec.annotations.name = "web"
+    spec.task.container.image = v1["ref"]
+    spec.task.container.registry_auth = secret
+    spec.replicated.replicas = 1
+    with unix_channel(m) as ch:
+        ctl = pb.control_grpc.ControlStub(ch)
+        created = ctl.CreateService(pb.control.CreateServiceRequest(spec=spec), timeout=30)
+        assert created.service.spec.task.container.image == f"{v1['ref']}@{v1['digest']}"
+        assert created.service.spec.task.container.registry_auth == ""
+        sid = created.service.id
+        got = ctl.GetService(pb.control.GetServiceRequest(service_id=sid), timeout=10)
+        assert got.service.spec.task.container.registry_auth == ""
+        listed = ctl.ListServices(pb.control.ListServicesRequest(), timeout=10)
+        assert [s.spec.task.container.registry_auth for s in listed.services] == [""]
+        wait_for(lambda: ctl.ListTasks(pb.control.ListTasksRequest(), timeout=10).tasks,
+                 timeout=10, what="a task")
+        tasks = ctl.ListTasks(pb.control.ListTasksRequest(), timeout=10).tasks
+        assert all(t.spec.task.container.registry_auth == "" if hasattr(t.spec, "task")
+                   else t.spec.container.registry_auth == "" for t in tasks)
+        t0 = ctl.GetTask(pb.control.GetTaskRequest(task_id=tasks[0].id), timeout=10)
+        assert t0.task.spec.container.registry_auth == ""
+        upd = ctl.UpdateService(pb.control.UpdateServiceRequest(
+            service_id=sid, service_version=got.service.meta.version,
+            spec=got.service.spec), timeout=30)
+        assert upd.service.spec.task.container.registry_auth == ""
+        assert upd.service.previous_spec.task.container.registry_auth == ""
+    # but the store keeps them, for the nodes: they are in the manager's raft log
+    assert tree_contains(m.state_dir, secret.encode())

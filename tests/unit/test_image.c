@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "imgpin.h"
 #include "imgref.h"
 #include "manifest.h"
 #include "test.h"
@@ -477,6 +478,40 @@ TEST_F(unpack_refuses_garbage, struct unpack_fix, unpack_setup, unpack_teardown)
     fputs("this is not a tar file at all, not even gzip", fp);
     fclose(fp);
     ASSERT(layer_unpack(f->tar, f->dest, NULL, err) != 0);
+}
+
+TEST(imgpin_when_to_resolve)
+{
+    char r[600];
+    /* create: resolve unless the user gave a digest */
+    ASSERT(imgpin_plan(NULL, 0, "127.0.0.1:5000/busybox:1", 0, r, sizeof(r)));
+    ASSERT_STR_EQ(r, "127.0.0.1:5000/busybox:1");
+    ASSERT(!imgpin_plan(NULL, 0, "busybox@" D64, 0, r, sizeof(r)));
+    /* update, image unchanged, no --force: keep the pin */
+    ASSERT(!imgpin_plan("h:5/b:1@" D64, 3, "h:5/b:1@" D64, 3, r, sizeof(r)));
+    /* --image: resolve the new one */
+    ASSERT(imgpin_plan("h:5/b:1@" D64, 3, "h:5/b:2", 3, r, sizeof(r)));
+    ASSERT_STR_EQ(r, "h:5/b:2");
+    /* --force: follow the tag behind the pin */
+    ASSERT(imgpin_plan("h:5/b:1@" D64, 3, "h:5/b:1@" D64, 4, r, sizeof(r)));
+    ASSERT_STR_EQ(r, "h:5/b:1");
+    ASSERT(imgpin_plan("h:5/b:1", 3, "h:5/b:1", 4, r, sizeof(r)));
+    ASSERT_STR_EQ(r, "h:5/b:1");
+    /* --force on a pin by digest alone: nothing to follow */
+    ASSERT(!imgpin_plan("h:5/b@" D64, 3, "h:5/b@" D64, 4, r, sizeof(r)));
+}
+
+TEST(imgpin_familiar_form)
+{
+    char out[600];
+    ASSERT_INT_EQ(imgpin_format("busybox", D64, out, sizeof(out)), 0);
+    ASSERT_STR_EQ(out, "busybox:latest@" D64);
+    ASSERT_INT_EQ(imgpin_format("docker.io/user/app:2", D64, out, sizeof(out)), 0);
+    ASSERT_STR_EQ(out, "user/app:2@" D64);
+    ASSERT_INT_EQ(imgpin_format("127.0.0.1:5000/busybox:1", D64, out, sizeof(out)), 0);
+    ASSERT_STR_EQ(out, "127.0.0.1:5000/busybox:1@" D64);
+    ASSERT_INT_EQ(imgpin_format("Bad", D64, out, sizeof(out)), SWARM_EINVAL);
+    ASSERT_INT_EQ(imgpin_format("busybox", "sha256:12", out, sizeof(out)), SWARM_EINVAL);
 }
 
 TEST_MAIN()
