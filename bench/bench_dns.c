@@ -9,6 +9,9 @@
  *                            fake one on the node's loopback, 127.0.0.2:53)
  * Prints the median and the 99th percentile of N queries (default 5000):
  *   dns_query_latency_us: MEDIAN P99
+ * and the time the server takes (on its loop) to take in one network's map
+ * of 10,000 tasks of 10 services:
+ *   dns_map_update_10k_ms: MEDIAN of 5
  * Usage: bench_dns [N] */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -165,6 +168,73 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* One network's map of 10,000 ready tasks over 10 vip services (2 aliases
+ * each), taken in 5 times by dnsd_map_update. */
+static int measure_map_update(struct dnsd *d)
+{
+    enum { TASKS = 10000, SERVICES = 10 };
+    static Swarm__NetworkEndpoint eps[TASKS], *epp[TASKS];
+    static Swarm__NetworkServiceEntry svcs[SERVICES], *svcp[SERVICES];
+    static char strs[TASKS][4][40], sstrs[SERVICES][4][40], *aliases[SERVICES][3];
+    static const Swarm__NetworkEndpoint ep0 = SWARM__NETWORK_ENDPOINT__INIT;
+    static const Swarm__NetworkServiceEntry s0 = SWARM__NETWORK_SERVICE_ENTRY__INIT;
+    Swarm__NetworkMap map = SWARM__NETWORK_MAP__INIT;
+    Swarm__Network net = SWARM__NETWORK__INIT;
+    char errmsg[SWARM_ERRMSG_SIZE] = "";
+    double ms[5];
+
+    for (int s = 0; s < SERVICES; s++) {
+        svcs[s] = s0;
+        snprintf(sstrs[s][0], 40, "svc%d", s);
+        snprintf(sstrs[s][1], 40, "service%d", s);
+        snprintf(sstrs[s][2], 40, "10.1.%d.1", s);
+        snprintf(sstrs[s][3], 40, "alias%d", s);
+        aliases[s][0] = sstrs[s][3];
+        aliases[s][1] = sstrs[s][1]; /* a second alias: the long name */
+        aliases[s][2] = NULL;
+        svcs[s].service_id = sstrs[s][0];
+        svcs[s].name = sstrs[s][1];
+        svcs[s].vip = sstrs[s][2];
+        svcs[s].endpoint_mode = "vip";
+        svcs[s].aliases = aliases[s];
+        svcs[s].n_aliases = 2;
+        svcp[s] = &svcs[s];
+    }
+    for (int t = 0; t < TASKS; t++) {
+        int s = t % SERVICES;
+        eps[t] = ep0;
+        snprintf(strs[t][0], 40, "task%d", t);
+        snprintf(strs[t][1], 40, "service%d.%d.task%d", s, t / SERVICES + 1, t);
+        snprintf(strs[t][2], 40, "10.2.%d.%d", t / 250, t % 250 + 2);
+        eps[t].task_id = strs[t][0];
+        eps[t].task_name = strs[t][1];
+        eps[t].service_id = sstrs[s][0];
+        eps[t].addr = strs[t][2];
+        eps[t].aliases = aliases[s];
+        eps[t].n_aliases = 2;
+        eps[t].ready = true;
+        epp[t] = &eps[t];
+    }
+    net.id = "net10k";
+    map.network = &net;
+    map.endpoints = epp;
+    map.n_endpoints = TASKS;
+    map.services = svcp;
+    map.n_services = SERVICES;
+    for (int i = 0; i < 5; i++) {
+        double t0 = now_us();
+        if (dnsd_map_update(d, &map, errmsg) != 0) {
+            fprintf(stderr, "bench_dns: map update: %s\n", errmsg);
+            return -1;
+        }
+        ms[i] = (now_us() - t0) / 1000.0;
+    }
+    qsort(ms, 5, sizeof ms[0], cmp_double);
+    printf("dns_map_update_10k_ms: %.1f (median of 5; 10,000 tasks, 10 services)\n", ms[2]);
+    dnsd_map_remove(d, "net10k");
+    return 0;
+}
+
 static int measure(uv_loop_t *loop, uv_async_t *done, int nsfd, const char *name,
                    int n, const char *label)
 {
@@ -251,7 +321,8 @@ int main(int argc, char **argv)
         goto out;
     }
     if (measure(&loop, &done, nsfd, "web.", n, "dns_query_latency_us") == 0 &&
-        measure(&loop, &done, nsfd, "example.org.", n, "dns_forward_latency_us") == 0) {
+        measure(&loop, &done, nsfd, "example.org.", n, "dns_forward_latency_us") == 0 &&
+        measure_map_update(d) == 0) {
         rv = 0;
     }
 out:

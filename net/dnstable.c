@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "err.h"
@@ -66,6 +67,16 @@ void dnstable_free(struct dnstable *t)
 size_t dnstable_network_count(const struct dnstable *t)
 {
     return t->nets.len;
+}
+
+size_t dnstable_record_count(const struct dnstable *t)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < t->nets.len; i++) {
+        n += t->nets.items[i]->recs.len;
+    }
+    return n;
 }
 
 /* Lower-case copy of `s` without one trailing dot; NULL if out of memory. */
@@ -159,16 +170,30 @@ static int rec_cmp(const void *a, const void *b)
     return memcmp(x->addr.a, y->addr.a, sizeof x->addr.a);
 }
 
-/* The aliases of a service: its entry's, and those its endpoints carry. */
-static int service_names_add(struct dnstable_net *n, const char *prefix,
-                             const Swarm__NetworkServiceEntry *svc,
-                             const Swarm__NetworkMap *map,
-                             const struct dnstable_addr *addr)
+typedef VEC(const char *) dnstable_names;
+
+/* Add `name` to `names` unless it is there (case-insensitively): a
+ * service's tasks all carry the same few aliases. */
+static int names_add_unique(dnstable_names *names, const char *name)
 {
-    int rv = rec_add(n, prefix, svc->name, addr);
+    for (size_t i = 0; i < names->len; i++) {
+        if (strcasecmp(names->items[i], name) == 0) {
+            return 0;
+        }
+    }
+    return vec_push(names, name) != 0 ? SWARM_ENOMEM : 0;
+}
+
+/* The names of a service: its own, its entry's aliases and those its
+ * endpoints carry, each once (gathered once per service, so a map costs
+ * O(services x endpoints)). */
+static int service_names_collect(const Swarm__NetworkServiceEntry *svc,
+                                 const Swarm__NetworkMap *map, dnstable_names *names)
+{
+    int rv = names_add_unique(names, svc->name);
 
     for (size_t i = 0; rv == 0 && i < svc->n_aliases; i++) {
-        rv = rec_add(n, prefix, svc->aliases[i], addr);
+        rv = names_add_unique(names, svc->aliases[i]);
     }
     for (size_t e = 0; rv == 0 && e < map->n_endpoints; e++) {
         const Swarm__NetworkEndpoint *ep = map->endpoints[e];
@@ -176,8 +201,19 @@ static int service_names_add(struct dnstable_net *n, const char *prefix,
             continue;
         }
         for (size_t i = 0; rv == 0 && i < ep->n_aliases; i++) {
-            rv = rec_add(n, prefix, ep->aliases[i], addr);
+            rv = names_add_unique(names, ep->aliases[i]);
         }
+    }
+    return rv;
+}
+
+static int names_add(struct dnstable_net *n, const char *prefix, const dnstable_names *names,
+                     const struct dnstable_addr *addr)
+{
+    int rv = 0;
+
+    for (size_t i = 0; rv == 0 && i < names->len; i++) {
+        rv = rec_add(n, prefix, names->items[i], addr);
     }
     return rv;
 }
@@ -189,8 +225,9 @@ static int service_records_add(struct dnstable_net *n,
     bool dnsrr = strcmp(svc->endpoint_mode, "dnsrr") == 0 ||
                  (svc->endpoint_mode[0] == '\0' && svc->vip[0] == '\0');
     bool any_ready = false;
+    dnstable_names names = {0};
     struct dnstable_addr addr;
-    int rv = 0;
+    int rv = service_names_collect(svc, map, &names);
 
     for (size_t e = 0; rv == 0 && e < map->n_endpoints; e++) {
         const Swarm__NetworkEndpoint *ep = map->endpoints[e];
@@ -201,9 +238,9 @@ static int service_records_add(struct dnstable_net *n,
         if (addr_parse(ep->addr, &addr) != 0) {
             continue; /* checked with the task names */
         }
-        rv = service_names_add(n, "tasks.", svc, map, &addr);
+        rv = names_add(n, "tasks.", &names, &addr);
         if (rv == 0 && dnsrr) {
-            rv = service_names_add(n, "", svc, map, &addr);
+            rv = names_add(n, "", &names, &addr);
         }
     }
     if (rv == 0 && !dnsrr && any_ready && svc->vip[0] != '\0') {
@@ -211,10 +248,12 @@ static int service_records_add(struct dnstable_net *n,
             errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
                           "service %s: VIP \"%s\" is not an IP address",
                           svc->name, svc->vip);
-            return SWARM_EINVAL;
+            rv = SWARM_EINVAL;
+        } else {
+            rv = names_add(n, "", &names, &addr);
         }
-        rv = service_names_add(n, "", svc, map, &addr);
     }
+    vec_free(&names);
     return rv;
 }
 

@@ -68,6 +68,8 @@ int dnstable_network_update(struct dnstable *t, const Swarm__NetworkMap *map,
 /* Forget a network's records (nothing if unknown). */
 void dnstable_network_remove(struct dnstable *t, const char *network_id);
 size_t dnstable_network_count(const struct dnstable *t);
+/* Records held in all (name, address pairs; tests and metrics). */
+size_t dnstable_record_count(const struct dnstable *t);
 
 /* Resolve `name` (any case, trailing dot or not) for type `qtype` as seen by
  * a sandbox attached to `network_ids`. Fills *ans (zeroed by the caller or

@@ -299,6 +299,50 @@ TEST(dnstable_shared_alias_answers_both_services_and_ipv6_is_aaaa)
     dnstable_free(t);
 }
 
+/* 10,000 tasks whose endpoints all carry the service's aliases: each name
+ * once per address (an alias list gathered per endpoint made this map
+ * take 200 million records, far past the case's timeout). */
+TEST(dnstable_big_map_holds_each_name_once_per_address)
+{
+    enum { TASKS = 10000 };
+    static Swarm__NetworkEndpoint eps[TASKS], *epp[TASKS];
+    static char strs[TASKS][3][32];
+    static const Swarm__NetworkEndpoint ep0 = SWARM__NETWORK_ENDPOINT__INIT;
+    static char *aliases[] = {"a1", "A2", NULL};
+    struct dnstable *t;
+    struct dnsfix_map m;
+    char errmsg[SWARM_ERRMSG_SIZE] = "";
+    struct dnstable_answer ans = {0};
+    ASSERT_INT_EQ(dnstable_new(&t), 0);
+    dnsfix_map_init(&m, "netA", "front");
+    dnsfix_map_service(&m, "s", "web", "vip", "10.1.0.1", aliases);
+    for (int i = 0; i < TASKS; i++) {
+        eps[i] = ep0;
+        snprintf(strs[i][0], 32, "t%d", i);
+        snprintf(strs[i][1], 32, "web.%d.t%d", i + 1, i);
+        snprintf(strs[i][2], 32, "10.2.%d.%d", i / 250, i % 250 + 2);
+        eps[i].task_id = strs[i][0];
+        eps[i].task_name = strs[i][1];
+        eps[i].service_id = "s";
+        eps[i].addr = strs[i][2];
+        eps[i].aliases = aliases;
+        eps[i].n_aliases = 2;
+        eps[i].ready = true;
+        epp[i] = &eps[i];
+    }
+    m.map.endpoints = epp;
+    m.map.n_endpoints = TASKS;
+    ASSERT_INT_EQ(dnstable_network_update(t, &m.map, errmsg), 0);
+    /* task names + tasks.{web,a1,a2} per task + {web,a1,a2} -> VIP */
+    ASSERT_INT_EQ(dnstable_record_count(t), TASKS + 3 * TASKS + 3);
+    ASSERT_INT_EQ(dnstable_lookup(t, "tasks.a2", DNSTABLE_TYPE_A, NET_A, 1, &ans), 0);
+    ASSERT_INT_EQ(ans.kind, DNSTABLE_FOUND);
+    ASSERT_INT_EQ(ans.addrs.len, TASKS);
+    dnstable_answer_free(&ans);
+    LOOKUP_EQ(t, "a1", DNSTABLE_TYPE_A, NET_A, "10.1.0.1");
+    dnstable_free(t);
+}
+
 TEST(dnstable_shuffle_keeps_the_set_and_varies_the_order)
 {
     struct dnstable_addr a[4];
