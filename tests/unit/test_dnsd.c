@@ -12,6 +12,8 @@
 #include <ldns/ldns.h>
 #include <limits.h>
 #include <net/if.h>
+#include <netdb.h>
+#include <resolv.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -242,6 +244,8 @@ struct ask {
     int err;                 /* 0, ETIMEDOUT, ECONNREFUSED, ... */
     int flood;               /* TCP: send msgs[0] up to this many times,
                                 never reading (ask_flood) */
+    const char *gai_name;    /* ask glibc's getaddrinfo instead (ask_gai):
+                                reply = the sorted addresses, err = EAI_* */
     atomic_bool done;
 };
 
@@ -301,12 +305,75 @@ static void ask_flood(struct ask *a, int fd)
     }
 }
 
+static int str_cmp(const void *x, const void *y)
+{
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* glibc's own stub resolver, as a task's program would use it: this thread
+ * gets a mount namespace of its own where /etc/resolv.conf is the one a
+ * sandbox has (nameserver 127.0.0.11), enters the sandbox's network
+ * namespace and calls getaddrinfo (A and AAAA at once, on one socket). */
+static void ask_gai(struct ask *a)
+{
+    char path[] = "/tmp/test_dnsd_gaiXXXXXX", *addrs[64];
+    const char conf[] = "nameserver 127.0.0.11\noptions ndots:0 timeout:2 attempts:1\n";
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res;
+    size_t n = 0, used = 0;
+    int fd;
+
+    a->err = EAI_SYSTEM;
+    if (unshare(CLONE_FS | CLONE_NEWNS) != 0 ||
+        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        (fd = mkstemp(path)) < 0) {
+        return;
+    }
+    if (write(fd, conf, sizeof conf - 1) != (ssize_t)(sizeof conf - 1)) {
+        close(fd);
+        return;
+    }
+    close(fd);
+    if (mount(path, "/etc/resolv.conf", NULL, MS_BIND, NULL) != 0) {
+        unlink(path);
+        return;
+    }
+    unlink(path);
+    if (setns(a->nsfd, CLONE_NEWNET) != 0) {
+        return;
+    }
+    res_init(); /* read the new resolv.conf */
+    a->err = getaddrinfo(a->gai_name, NULL, &hints, &res);
+    if (a->err != 0) {
+        return;
+    }
+    for (struct addrinfo *ai = res; ai != NULL && n < 64; ai = ai->ai_next) {
+        char buf[INET6_ADDRSTRLEN];
+        const void *src = ai->ai_family == AF_INET
+                              ? (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
+                              : (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
+        inet_ntop(ai->ai_family, src, buf, sizeof buf);
+        addrs[n++] = strdup(buf);
+    }
+    freeaddrinfo(res);
+    qsort(addrs, n, sizeof addrs[0], str_cmp);
+    a->reply[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        used += (size_t)snprintf((char *)a->reply + used, sizeof a->reply - used, "%s%s",
+                                 i > 0 ? "," : "", addrs[i]);
+        free(addrs[i]);
+    }
+}
+
 static void ask_run(struct ask *a)
 {
     struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(53)};
     int fd;
 
     inet_pton(AF_INET, "127.0.0.11", &to.sin_addr);
+    if (a->gai_name != NULL) {
+        ask_gai(a);
+        return;
+    }
     if (setns(a->nsfd, CLONE_NEWNET) != 0) {
         a->err = errno;
         return;
@@ -462,6 +529,37 @@ TEST_F(dnsd_sandbox_gets_names_of_its_networks_over_udp_and_tcp, struct fix, fix
     ASK_EQ(f, f->ns_a, "tasks.web.", LDNS_RR_TYPE_A, true, "NOERROR 10.0.1.3,10.0.1.4");
     ASK_EQ(f, f->ns_b, "api.", LDNS_RR_TYPE_A, true, "NOERROR 10.0.2.2");
     ASSERT_INT_EQ(f->upstream_queries, 0);
+}
+
+/* getaddrinfo: "%s" with the sorted addresses, or the EAI_* text. */
+static const char *gai_str(struct fix *f, int nsfd, const char *name, char *buf, size_t size)
+{
+    struct ask *a = calloc(1, sizeof *a);
+
+    a->nsfd = nsfd;
+    a->gai_name = name;
+    ask_do(f, a);
+    if (a->err != 0) {
+        snprintf(buf, size, "%s", a->err == EAI_SYSTEM ? strerror(errno) : gai_strerror(a->err));
+    } else {
+        snprintf(buf, size, "%s", (char *)a->reply);
+    }
+    free(a);
+    return buf;
+}
+
+/* A program in a task, through glibc: getaddrinfo asks A and AAAA at once;
+ * the AAAA gets NOERROR without records, so only the IPv4 addresses come. */
+TEST_F(dnsd_glibc_getaddrinfo_in_a_sandbox_resolves_service_names, struct fix, fix_setup,
+       fix_teardown)
+{
+    char buf[512];
+    SKIP_UNLESS_ROOT(f);
+    ASSERT_STR_EQ(gai_str(f, f->ns_a, "web", buf, sizeof buf), "10.0.1.2");
+    ASSERT_STR_EQ(gai_str(f, f->ns_a, "tasks.db", buf, sizeof buf), "10.0.1.6,10.0.1.7");
+    ASSERT_STR_EQ(gai_str(f, f->ns_a, "WWW", buf, sizeof buf), "10.0.1.2");
+    ASSERT_STR_EQ(gai_str(f, f->ns_a, "example.org", buf, sizeof buf), "192.0.2.1");
+    ASSERT_STR_EQ(gai_str(f, f->ns_b, "web", buf, sizeof buf), gai_strerror(EAI_NONAME));
 }
 
 TEST_F(dnsd_names_of_other_networks_are_forwarded, struct fix, fix_setup, fix_teardown)
