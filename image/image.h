@@ -55,7 +55,8 @@ struct imgstore_opts {
     const char *const *insecure_registries;
     size_t n_insecure_registries;
     /* Images no snapshot has used for this long are pruned by a timer
-     * (Docker's `image prune -a --filter until=...`); 0: never. */
+     * (Docker's `image prune -a --filter until=...`), checked every tenth
+     * of it (1 s to 1 h); 0: IMGSTORE_PRUNE_AFTER_DEFAULT_S; < 0: never. */
     int64_t prune_after_s;
     /* The platform picked from a manifest list: "amd64", "arm64"...
      * (GOARCH names); NULL: this host's. */

@@ -8,6 +8,8 @@
  *     rm ID                remove a snapshot
  *     prune [SECONDS]      image prune (-a, --filter until=SECONDS)
  *     cleanup [KEEP...]    remove leftover snapshots but KEEP
+ *     serve SECONDS        run the store's loop that long (auto-prune,
+ *                          with --prune-after SECONDS)
  *     resolve REF          print the digest a tag resolves to */
 #include <limits.h>
 #include <stdio.h>
@@ -54,6 +56,13 @@ static void pull_cb(void *data, int status, const char *errmsg,
     print_strv("layers", info->diff_ids, info->n_diff_ids);
 }
 
+/* The store's prune timer is unref'd: keep the loop alive with a ref'd
+ * timer that also gives the prune timer its turns. */
+static void serve_stop_cb(uv_timer_t *t)
+{
+    uv_stop(t->loop);
+}
+
 static void closed_cb(void *data)
 {
     (void)data;
@@ -72,6 +81,8 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--insecure-registry") == 0 && i + 1 < argc &&
                    opts.n_insecure_registries < 16) {
             insecure[opts.n_insecure_registries++] = argv[++i];
+        } else if (strcmp(argv[i], "--prune-after") == 0 && i + 1 < argc) {
+            opts.prune_after_s = atoll(argv[++i]);
         } else if (strcmp(argv[i], "--auth") == 0 && i + 1 < argc) {
             auth = argv[++i];
         } else {
@@ -132,6 +143,12 @@ int main(int argc, char **argv)
                    (unsigned long long)r.bytes, r.n_layers, r.n_blobs);
             imgstore_prune_result_free(&r);
         }
+    } else if (strcmp(cmd, "serve") == 0 && i < argc) {
+        uv_timer_t stop;
+        uv_timer_init(&loop, &stop);
+        uv_timer_start(&stop, serve_stop_cb, (uint64_t)atoll(argv[i]) * 1000, 0);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_close((uv_handle_t *)&stop, NULL);
     } else if (strcmp(cmd, "cleanup") == 0) {
         size_t n = 0;
         rv = imgstore_cleanup_leftovers(s, (const char *const *)argv + i,

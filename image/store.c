@@ -1012,7 +1012,8 @@ int imgstore_open(uv_loop_t *loop, const char *dir,
     snprintf(path, sizeof(path), "%s/layers/sha256", s->dir);
     chmod(path, 0711);
     s->loop = loop;
-    s->prune_after_s = opts ? opts->prune_after_s : 0;
+    s->prune_after_s = opts != NULL && opts->prune_after_s != 0 ? opts->prune_after_s
+                                                                : IMGSTORE_PRUNE_AFTER_DEFAULT_S;
     snprintf(s->arch, sizeof(s->arch), "%s",
              opts && opts->arch ? opts->arch : manifest_host_arch());
     if (opts && opts->n_insecure_registries) {

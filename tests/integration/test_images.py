@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -442,3 +443,24 @@ def test_control_api_never_returns_registry_auth(swarm, reg, pb):
         assert upd.service.previous_spec.task.container.registry_auth == ""
     # but the store keeps them, for the nodes: they are in the manager's raft log
     assert tree_contains(m.state_dir, secret.encode())
+
+
+def test_auto_prune_removes_images_unused_for_a_while(reg, tmp_path):
+    a = R.push_busybox(reg, "busybox", "1")
+    b = R.push_busybox(reg, "other", "2", version="two")
+    store = tmp_path / "store"
+    assert tool(store, "pull", a["ref"], b["ref"], insecure=[reg.host]).returncode == 0
+    assert tool(store, "snapshot", a["digest"], "inuse").returncode == 0
+    try:
+        # with the default (a day) nothing goes
+        assert tool(store, "serve", "2").returncode == 0
+        assert len(list((store / "images").iterdir())) == 2
+        # unused for 1 s: the store's own timer prunes it; the one in use stays
+        time.sleep(1.1)
+        assert tool(store, "--prune-after", "1", "serve", "3").returncode == 0
+        left = [p.name for p in (store / "images").iterdir()]
+        assert left == [a["digest"].split(":")[1] + ".json"]
+        assert not (store / "layers" / "sha256" / b["diff_id"].split(":")[1]).exists()
+        assert (store / "layers" / "sha256" / a["diff_id"].split(":")[1]).exists()
+    finally:
+        assert tool(store, "rm", "inuse").returncode == 0
