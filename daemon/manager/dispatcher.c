@@ -15,6 +15,9 @@
  *   (api_call_send_room) has no room for it, and changes queue behind the
  *   set being sent. A send that fails ends the stream: the node opens a new
  *   session and gets the complete set.
+ * NetworkMaps (server stream): the maps of the networks the node's own
+ *   tasks use, COMPLETE then INCREMENTAL, by netmaps.c (see netmaps.h);
+ *   the stream lives and ends with the node's session.
  * UpdateTaskStatus: the request is checked whole first (report_check: count,
  *   IDs, states, timestamps, string sizes; then each task by ID in the
  *   store: it must exist, be this node's, and not go back in state); a bad
@@ -50,6 +53,7 @@
 #include "log.h"
 #include "smetrics.h"
 #include "msgchunk.h"
+#include "netmaps.h"
 #include "specvalid.h"
 #include "taskreport.h"
 #include "vec.h"
@@ -119,6 +123,7 @@ struct dispatcher {
     uint64_t period;        /* heartbeat period, from the cluster spec (cached) */
     uint64_t check_due;     /* when check_cb should run next (loop time) */
     bool orphans_checked;   /* nodes without a session marked down this term */
+    struct netmaps *nm;     /* the NetworkMaps streams (netmaps.h) */
 };
 
 static uint64_t period_ms(struct dispatcher *d);
@@ -190,6 +195,7 @@ static void session_end_status(struct dispatcher *d, struct dsession *s, enum ap
     s->session_call = NULL;
     s->assign_call = NULL;
     pend_clear(s);
+    netmaps_end(d->nm, s->node_id, status, why);
     free(s);
     if (sc != NULL) {
         api_call_error(sc, status, "session ended: %s", why);
@@ -232,6 +238,7 @@ static void session_cancel_cb(struct api_call *call, void *data)
     s->session_call = NULL;
     api_call_error(call, API_CANCELLED, "cancelled");
     assign_fail(s, "session ended");
+    netmaps_end(d->nm, s->node_id, API_UNAVAILABLE, "session ended");
 }
 
 static void assign_cancel_cb(struct api_call *call, void *data)
@@ -908,6 +915,17 @@ static void assignments_cb(struct api_call *call, const ProtobufCMessage *msg, v
     assign_send(s, SWARM__ASSIGNMENTS_TYPE__ASSIGNMENTS_COMPLETE, sel, k);
 }
 
+static void network_maps_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Swarm__NetworkMapsRequest *req = (const Swarm__NetworkMapsRequest *)msg;
+    struct dispatcher *d = require_leader_dispatcher(call, data);
+    struct dsession *s;
+    if (d == NULL || (s = require_session(d, call, req->session_id)) == NULL) {
+        return;
+    }
+    netmaps_open(d->nm, s->node_id, call);
+}
+
 static enum api_status report_status(enum taskreport_result r)
 {
     switch (r) {
@@ -1057,6 +1075,7 @@ void dispatcher_on_event(struct dispatcher *d, const struct store_event *ev)
     if (d == NULL || !d->leader || d->closing) {
         return;
     }
+    netmaps_on_event(d->nm, ev);
     if (ev->kind == STORE_KIND_TASK) {
         notify_task(d, (const Swarm__Task *)ev->old_obj, (const Swarm__Task *)ev->new_obj);
         return;
@@ -1231,6 +1250,10 @@ struct dispatcher *dispatcher_new(const struct menv *env, const struct dispatche
     }
     d->env = env;
     d->cfg = *cfg;
+    if ((d->nm = netmaps_new(env->loop, env->store)) == NULL) {
+        free(d);
+        return NULL;
+    }
     uv_timer_init(env->loop, &d->check_timer);
     d->check_timer.data = d;
     uv_timer_init(env->loop, &d->flush_timer);
@@ -1258,6 +1281,7 @@ void dispatcher_set_leader(struct dispatcher *d, bool leader)
     }
     uv_timer_stop(&d->check_timer);
     end_all_sessions(d, "this manager is no longer the leader");
+    netmaps_end_all(d->nm, "this manager is no longer the leader");
     drop_pending(d, "this manager is no longer the leader");
 }
 
@@ -1284,6 +1308,13 @@ static void dispatcher_handle_closed_cb(uv_handle_t *h)
     dispatcher_maybe_free(d);
 }
 
+static void dispatcher_netmaps_closed_cb(void *data)
+{
+    struct dispatcher *d = data;
+    d->open_handles--;
+    dispatcher_maybe_free(d);
+}
+
 void dispatcher_close(struct dispatcher *d, void (*cb)(void *data), void *data)
 {
     if (d == NULL) {
@@ -1297,10 +1328,12 @@ void dispatcher_close(struct dispatcher *d, void (*cb)(void *data), void *data)
     d->close_data = data;
     end_all_sessions(d, "manager shutting down");
     drop_pending(d, "manager shutting down");
-    d->open_handles = 3;
+    d->open_handles = 4;
     uv_close((uv_handle_t *)&d->check_timer, dispatcher_handle_closed_cb);
     uv_close((uv_handle_t *)&d->flush_timer, dispatcher_handle_closed_cb);
     uv_close((uv_handle_t *)&d->assign_timer, dispatcher_handle_closed_cb);
+    netmaps_close(d->nm, dispatcher_netmaps_closed_cb, d);
+    d->nm = NULL;
 }
 
 int dispatcher_send_log_subscription(struct dispatcher *d, const char *node_id,
@@ -1330,4 +1363,6 @@ void dispatcher_register(struct api_server *api, struct dispatcher *const *curre
                         assignments_cb, data);
     api_server_register(api, &swarm__dispatcher__descriptor, "UpdateTaskStatus", roles,
                         update_task_status_cb, data);
+    api_server_register(api, &swarm__dispatcher__descriptor, "NetworkMaps", roles,
+                        network_maps_cb, data);
 }

@@ -8,7 +8,8 @@
  * dispatcher.
  *
  * Ownership and lifecycle:
- *   - dispatcher_new allocates it and three timers on env->loop; its owner
+ *   - dispatcher_new allocates it, three timers on env->loop and the
+ *     NetworkMaps streams' module (netmaps.h, one timer); its owner
  *     ends it with dispatcher_close, never with free.
  *   - It serves only between dispatcher_set_leader(d, true) and (d, false):
  *     sessions live on the leader alone; losing the leadership ends every
@@ -18,7 +19,8 @@
  *     proposal (a flush of status reports and node states, whose callback
  *     answers the UpdateTaskStatus calls it carried), and its timers.
  *   - dispatcher_close ends every session and fails what is queued at once,
- *     closes the timers, and frees the dispatcher only once the timers are
+ *     closes the timers and the NetworkMaps module, and frees the
+ *     dispatcher only once the timers are
  *     closed AND the flush in flight has come back (close after drain); then
  *     `cb` runs, once. After dispatcher_close returns, no function of this
  *     module may be called with `d`; its own callbacks may still run until
