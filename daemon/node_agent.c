@@ -286,6 +286,13 @@ int node_agent_start(struct swarm_node *n, char *errmsg)
     cfg.n_managers = nm;
     cfg.executor = n->executor[0] ? n->executor : "process";
     cfg.hostname = n->hostname[0] ? n->hostname : NULL;
+    /* VXLAN runs between the nodes' advertised addresses (the address the
+     * managers record as the node's, Node.status.addr). */
+    char underlay[ADDR_STRLEN];
+    int port;
+    if (addr_split(ls->advertise_addr, underlay, &port) == 0 && !addr_is_unspecified(underlay)) {
+        cfg.underlay_ip = underlay;
+    }
     cfg.managers_cb = agent_managers_cb;
     cfg.node_cb = agent_node_cb;
     cfg.removed_cb = agent_removed_cb;

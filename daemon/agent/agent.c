@@ -36,6 +36,7 @@
 #include "hostinfo.h"
 #include "id.h"
 #include "log.h"
+#include "netplane.h"
 #include "pbcopy.h"
 #include "statedir.h"
 #include "vec.h"
@@ -170,6 +171,8 @@ static void agent_task_set_status(struct agent *a, struct agent_task *at, Swarm_
     agent_reporter_kick(a);
 }
 
+static void agent_net_for_task(struct agent *a, const Swarm__Task *t);
+
 /* Make the executor match the task's desired state. */
 static void agent_task_reconcile(struct agent *a, struct agent_task *at)
 {
@@ -182,6 +185,7 @@ static void agent_task_reconcile(struct agent *a, struct agent_task *at)
         if (at->started) {
             return;
         }
+        agent_net_for_task(a, at->task);
         rv = executor_start(a->exec, at->task);
         if (rv != 0) {
             agent_task_set_status(a, at, SWARM__TASK_STATE__TASK_STATE_REJECTED, "rejected",
@@ -446,6 +450,7 @@ static void agent_handle_closed_cb(uv_handle_t *h)
 static void agent_free(struct agent *a)
 {
     agent_staged_clear(a);
+    agent_netmaps_free(a);
     for (size_t i = 0; i < a->n_mgrs; i++) {
         free(a->mgrs[i]);
     }
@@ -465,6 +470,7 @@ static void agent_free(struct agent *a)
     free(a->task_dir);
     free(a->node_id);
     free(a->hostname);
+    free(a->underlay_ip);
     free(a);
 }
 
@@ -527,6 +533,108 @@ static int agent_copy_config(struct agent *a, const struct agent_config *cfg, ch
     return 0;
 }
 
+/* ---------------------------------------------------------- networking */
+
+/* The node's netplane, made on first need: when a network map or a task
+ * with networks arrives, or at start when a previous run left networking
+ * state behind (to clean it up). A node that never runs a task on a
+ * network makes nothing. 0, or SWARM_E* (logged). */
+static int agent_net_ensure(struct agent *a)
+{
+    char why[SWARM_ERRMSG_SIZE] = "";
+    int rv;
+    if (a->net != NULL) {
+        return 0;
+    }
+    if (a->underlay_ip == NULL) {
+        return SWARM_EPERM; /* no networking on this node */
+    }
+    struct netplane_config nc = {
+        .loop = a->loop,
+        .state_dir = a->state_dir,
+        .underlay_ip = a->underlay_ip,
+    };
+    if ((rv = netplane_new(&nc, &a->net, why)) != 0) {
+        log_error("agent", "networking: %s", why);
+        a->net = NULL;
+        return rv;
+    }
+    netplane_cleanup_leftovers(a->net);
+    log_info("agent", "networking on, underlay address %s", a->underlay_ip);
+    return 0;
+}
+
+static int agent_np_update_cb(void *impl, const Swarm__NetworkMap *map, char *errmsg)
+{
+    struct agent *a = impl;
+    int rv = agent_net_ensure(a);
+    if (rv != 0) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "networking unavailable: %s",
+                      swarm_strerror(rv));
+        return rv;
+    }
+    return netplane_map_update(a->net, map, errmsg);
+}
+
+static int agent_np_remove_cb(void *impl, const char *network_id)
+{
+    struct agent *a = impl;
+    return a->net != NULL ? netplane_map_remove(a->net, network_id) : SWARM_ENOTFOUND;
+}
+
+/* The node's networking (see agent_config.underlay_ip). A host that cannot
+ * do it is not an error: the description says why, tasks without networks
+ * run as ever. 0, or SWARM_ENOMEM. */
+static int agent_net_start(struct agent *a, const struct agent_config *cfg)
+{
+    char why[SWARM_ERRMSG_SIZE] = "", dir[PATH_MAX];
+    struct stat st;
+    if (cfg->netsink != NULL) {
+        a->netsink = *cfg->netsink;
+        a->has_netsink = true;
+        return 0;
+    }
+    if (cfg->underlay_ip == NULL || cfg->underlay_ip[0] == '\0' ||
+        (cfg->executor != NULL && strcmp(cfg->executor, "process") != 0)) {
+        return 0;
+    }
+    if (netplane_probe(why) != 0) {
+        log_warn("agent", "tasks on networks cannot run on this node: %s", why);
+        free(a->desc->network_error);
+        return (a->desc->network_error = strdup(why)) == NULL ? SWARM_ENOMEM : 0;
+    }
+    if ((a->underlay_ip = strdup(cfg->underlay_ip)) == NULL) {
+        return SWARM_ENOMEM;
+    }
+    a->netsink.update = agent_np_update_cb;
+    a->netsink.remove = agent_np_remove_cb;
+    a->netsink.impl = a;
+    a->has_netsink = true;
+    snprintf(dir, sizeof dir, "%s/net", a->state_dir);
+    if (stat(dir, &st) == 0) {
+        (void)agent_net_ensure(a); /* what a previous run left goes now */
+    }
+    return 0;
+}
+
+/* A task with networks is about to start: its sandbox needs the netplane. */
+static void agent_net_for_task(struct agent *a, const Swarm__Task *t)
+{
+    if (t->n_networks > 0 && a->underlay_ip != NULL) {
+        (void)agent_net_ensure(a);
+    }
+}
+
+static void agent_net_close(struct agent *a)
+{
+    agent_netmaps_free(a);
+    if (a->net != NULL) {
+        netplane_close(a->net);
+        a->net = NULL;
+    }
+    a->has_netsink = false;
+}
+
 static int agent_new_executor(struct agent *a, const char *kind, char *errmsg)
 {
     char old_dir[PATH_MAX];
@@ -576,6 +684,10 @@ int agent_start(const struct agent_config *cfg, struct agent **out, char *errmsg
     if ((rv = agent_open_db(a, errmsg)) != 0) {
         goto err_after_table;
     }
+    if ((rv = agent_net_start(a, cfg)) != 0) {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "agent: out of memory");
+        goto err_after_db;
+    }
     if ((rv = taskdb_load(&a->db, agent_load_row_cb, a, errmsg)) != 0) {
         goto err_after_db;
     }
@@ -597,6 +709,7 @@ int agent_start(const struct agent_config *cfg, struct agent **out, char *errmsg
     return 0;
 
 err_after_db:
+    agent_net_close(a);
     taskdb_close(&a->db);
 err_after_table:
     agent_table_foreach(&a->tasks, agent_free_task_cb, a);
@@ -731,6 +844,7 @@ void agent_maybe_finish(struct agent *a)
     }
     if (a->db_open) {
         a->db_open = false;
+        agent_net_close(a); /* after the executor: its sandboxes are gone */
         taskdb_close(&a->db);
         uv_timer_t *timers[] = {&a->retry_timer, &a->open_timer, &a->hb_timer, &a->flush_timer,
                                 &a->stop_timer, &a->report_timer};

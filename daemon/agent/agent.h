@@ -21,6 +21,17 @@
 
 struct agent;
 
+/* Where the agent applies the network maps the leader streams
+ * (dispatcher.proto, NetworkMaps): by default the node's netplane
+ * (net/netplane.h); tests pass their own. `update` replaces the map of
+ * map->network->id (0, or SWARM_E* with errmsg filled: the previous map
+ * stays); `remove` forgets a network's map. */
+struct agent_netsink {
+    int (*update)(void *impl, const Swarm__NetworkMap *map, char *errmsg);
+    int (*remove)(void *impl, const char *network_id);
+    void *impl;
+};
+
 struct agent_config {
     uv_loop_t *loop;
     const char *state_dir;      /* DIR: the task db lives in DIR/worker; tasks never see DIR */
@@ -31,6 +42,16 @@ struct agent_config {
     size_t n_managers;
     const char *executor;       /* "process" (default) or "sim" */
     const char *hostname;       /* NULL: the system's */
+    /* Networking (issue 12), process executor only: this node's IP that
+     * VXLAN uses (the IP of its advertised address). When set, the agent
+     * probes the host (netplane_probe): if it can do networking, it makes
+     * the node's netplane (cleaning up what a previous run left), applies
+     * the leader's network maps to it and closes it at the end; if not, the
+     * node's description says why (NodeDescription.network_error) and tasks
+     * without networks run as ever. NULL: no networking, no probe. */
+    const char *underlay_ip;
+    /* Tests: the network maps go here instead of a netplane (no probe). */
+    const struct agent_netsink *netsink;
     /* The managers the leader announced (persist them for the next start). */
     void (*managers_cb)(Swarm__ManagerPeer *const *peers, size_t n, void *data);
     /* The node's own object as the leader sent it (role, availability). */

@@ -175,6 +175,18 @@ struct agent {
     size_t n_rep;
     unsigned n_stopping; /* agent_stop(stop_tasks): tasks not ended yet */
     struct agent_logs_sub *log_subs; /* agent_logs.c */
+
+    /* Networking (agent_netmaps.c): the node's netplane (NULL: none), where
+     * maps go (the netplane, or a test's sink), the networks applied, and a
+     * COMPLETE set of maps being received (owned copies). */
+    struct netplane *net;
+    char *underlay_ip; /* set when the host can do networking */
+    struct agent_netsink netsink;
+    bool has_netsink;
+    char **net_have;
+    size_t n_net_have, cap_net_have;
+    Swarm__NetworkMap **net_staged;
+    size_t n_net_staged, cap_net_staged;
 };
 
 /* session.c */
@@ -183,6 +195,17 @@ void agent_session_close(struct agent *a);     /* end the session for good (stop
 void agent_reporter_kick(struct agent *a);      /* a status became pending */
 void agent_session_restart(struct agent *a, const char *why); /* reconnect now */
 uint64_t agent_wall_ms(void);
+
+/* A stream of the session ended with status/message: a removal refusal is
+ * handled as such, anything else ends the connection (reconnect). */
+void agent_session_lost(struct agent *a, enum api_status status, const char *message,
+                        const char *what);
+
+/* agent_netmaps.c: the NetworkMaps stream (see there). */
+int agent_netmaps_open(struct agent_conn *conn); /* with the session; 0 or SWARM_E* */
+int agent_apply_netmaps(struct agent *a, const Swarm__NetworkMapsMessage *m);
+void agent_netmaps_staged_clear(struct agent *a);
+void agent_netmaps_free(struct agent *a);
 
 /* agent_logs.c: the leader's log subscriptions (see there). */
 struct agent_logs_sub;

@@ -1,5 +1,6 @@
 /* The agent's session with the dispatcher: one connection at a time, its
- * Session and Assignments streams, heartbeats, and the status reporter.
+ * Session, Assignments and (with networking) NetworkMaps streams
+ * (agent_netmaps.c), heartbeats, and the status reporter.
  *
  * Happy path:
  *   agent_session_connect: pick an address (a pending redirect, else the
@@ -8,7 +9,8 @@
  *   connected: open Dispatcher/Session with the node description ->
  *     OPENING, 5 s deadline for the first message
  *   first SessionMessage with a session ID -> OPEN: backoff reset, last
- *     leader remembered, Assignments stream opened, Heartbeat timer armed,
+ *     leader remembered, Assignments stream opened (and NetworkMaps when
+ *     the node does networking), Heartbeat timer armed,
  *     pending statuses flushed; node_cb / managers_cb
  *   later SessionMessages: node_cb, managers_cb (and the list to try),
  *     a new heartbeat period
@@ -22,7 +24,7 @@
  *   - first message is a redirect -> retry at once at the named address
  *     (with backoff after AGENT_REDIRECT_MAX redirects in a row);
  *   - no first message in time, or one without a session ID -> retry;
- *   - Session or Assignments stream ends, a heartbeat or a status batch
+ *   - Session, Assignments or NetworkMaps stream ends, a heartbeat or a status batch
  *     fails -> retry, the last leader first; queued statuses are kept;
  *   - a status batch refused for its content (the dispatcher names the
  *     task: unknown, another node's, older than recorded, malformed): that
@@ -140,6 +142,7 @@ static void agent_conn_end(struct agent *a, const char *fmt, ...)
     }
     a->session_id[0] = '\0';
     agent_staged_clear(a);
+    agent_netmaps_staged_clear(a);
     agent_conn_close(a, conn);
     if (!a->removed) {
         agent_schedule_retry(a);
@@ -398,6 +401,10 @@ static void agent_session_open(struct agent_conn *conn, const Swarm__SessionMess
         agent_conn_end(a, "cannot open the assignments stream: %s", swarm_strerror(rv));
         return;
     }
+    if ((rv = agent_netmaps_open(conn)) != 0) {
+        agent_conn_end(a, "cannot open the network maps stream: %s", swarm_strerror(rv));
+        return;
+    }
     uv_timer_start(&a->hb_timer, agent_heartbeat_cb, a->hb_period_ms, 0);
     agent_reporter_kick(a);
 }
@@ -547,11 +554,21 @@ static void agent_assign_done_cb(enum api_status status, const char *message,
     if (conn->closing) {
         return;
     }
+    agent_session_lost(conn->a, status, message, "assignments stream");
+}
+
+void agent_session_lost(struct agent *a, enum api_status status, const char *message,
+                        const char *what)
+{
+    struct agent_conn *conn = a->conn;
+    if (conn == NULL) {
+        return;
+    }
     if (agent_refused_as_removed(status, message)) {
         agent_on_removed_refusal(conn, message);
         return;
     }
-    agent_conn_end(conn->a, "assignments stream: %s: %s", api_status_name(status),
+    agent_conn_end(a, "%s: %s: %s", what, api_status_name(status),
                    message != NULL && message[0] != '\0' ? message : "ended by the manager");
 }
 

@@ -608,5 +608,9 @@ int spec_validate_node_description(const Swarm__NodeDescription *d, char *errmsg
                     SPEC_MAX_NODE_FIELD);
         }
     }
+    if (strlen(sv_str(d->network_error)) > SPEC_MAX_NETWORK_ERROR) {
+        SV_FAIL("invalid node description: the network error is longer than %d bytes",
+                SPEC_MAX_NETWORK_ERROR);
+    }
     return 0;
 }

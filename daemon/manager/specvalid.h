@@ -51,6 +51,7 @@
 #define SPEC_MAX_NODE_RUNTIMES 8
 #define SPEC_MAX_MOUNTS 64
 #define SPEC_MAX_NODE_FIELD 128    /* platform os/arch, engine version */
+#define SPEC_MAX_NETWORK_ERROR 1024 /* NodeDescription.network_error, bytes */
 
 /* A service spec from a client (create or update). Returns 0, or
  * SWARM_EINVAL with the reason in errmsg (SWARM_ERRMSG_SIZE bytes), e.g.

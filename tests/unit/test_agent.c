@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -171,6 +172,7 @@ struct fake_call {
     struct fake_mgr *m;
     struct api_call *call;
     bool assignments;
+    bool netmaps;
     struct fake_call *next;
 };
 
@@ -192,6 +194,8 @@ struct fake_mgr {
     char refuse_id[64];   /* refuse batches naming this task (NOT_FOUND) */
     int refused;          /* batches refused so */
     bool removed;         /* refuse sessions: the node is removed */
+    int netmaps_calls;    /* NetworkMaps streams opened */
+    char network_error[SWARM_ERRMSG_SIZE]; /* as the last session request said */
     struct fake_call *calls;
     struct {
         char id[64];
@@ -243,8 +247,11 @@ static void fake_session_cb(struct api_call *call, const ProtobufCMessage *req, 
     Swarm__ManagerPeer *peers[1] = {&peer};
     char sid[32];
     const Swarm__SessionRequest *r = (const Swarm__SessionRequest *)req;
-    (void)r;
     m->session_reqs++;
+    snprintf(m->network_error, sizeof m->network_error, "%s",
+             r->description != NULL && r->description->network_error != NULL
+                 ? r->description->network_error
+                 : "");
     if (m->removed) {
         api_call_error(call, API_PERMISSION_DENIED, "node %s is removed from the swarm",
                        api_call_peer(call)->node_id);
@@ -288,6 +295,13 @@ static void fake_heartbeat_cb(struct api_call *call, const ProtobufCMessage *req
 static void fake_assignments_cb(struct api_call *call, const ProtobufCMessage *req, void *data)
 {
     fake_call_add(data, call, true);
+}
+
+static void fake_netmaps_cb(struct api_call *call, const ProtobufCMessage *req, void *data)
+{
+    struct fake_mgr *m = data;
+    m->netmaps_calls++;
+    fake_call_add(m, call, false)->netmaps = true;
 }
 
 static int fake_find(struct fake_mgr *m, const char *id)
@@ -362,16 +376,16 @@ static int fake_start(struct fake_mgr *m)
     char em[SWARM_ERRMSG_SIZE];
     SSL_CTX *ctx = NULL;
     static const char *const methods[] = {"Session", "Heartbeat", "Assignments",
-                                          "UpdateTaskStatus"};
+                                          "UpdateTaskStatus", "NetworkMaps"};
     static const api_handler_cb cbs[] = {fake_session_cb, fake_heartbeat_cb,
-                                         fake_assignments_cb, fake_status_cb};
+                                         fake_assignments_cb, fake_status_cb, fake_netmaps_cb};
     memset(m, 0, sizeof *m);
     m->hb_period_ms = 50;
     if (pki_server_ctx(pki.root, pki.manager.cert, pki.manager.key, &ctx, em) != 0) {
         return -1;
     }
     m->srv = api_server_new(&loop, 0);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         api_server_register(m->srv, &swarm__dispatcher__descriptor, methods[i],
                             API_ROLE_WORKER | API_ROLE_MANAGER, cbs[i], m);
     }
@@ -425,6 +439,36 @@ static int fake_assign(struct fake_mgr *m, Swarm__AssignmentsType type, Swarm__T
                        size_t n, char **rm, size_t nrm)
 {
     return fake_assign_more(m, type, upd, n, rm, nrm, false);
+}
+
+/* Send a network maps message on every open NetworkMaps stream. */
+static int fake_netmaps(struct fake_mgr *m, Swarm__AssignmentsType type, Swarm__NetworkMap **upd,
+                        size_t n, char **rm, size_t nrm, bool more)
+{
+    Swarm__NetworkMapsMessage msg = SWARM__NETWORK_MAPS_MESSAGE__INIT;
+    int sent = 0;
+    msg.more = more;
+    msg.type = type;
+    msg.update = upd;
+    msg.n_update = n;
+    msg.remove = rm;
+    msg.n_remove = nrm;
+    for (struct fake_call *fc = m->calls; fc != NULL; fc = fc->next) {
+        if (fc->netmaps && api_call_send(fc->call, &msg.base) == 0) {
+            sent++;
+        }
+    }
+    return sent;
+}
+
+static bool fake_has_netmaps(struct fake_mgr *m)
+{
+    for (struct fake_call *fc = m->calls; fc != NULL; fc = fc->next) {
+        if (fc->netmaps) {
+            return true;
+        }
+    }
+    return false;
 }
 
 static bool fake_has_assign(struct fake_mgr *m)
@@ -525,8 +569,19 @@ static void obs_stopped_cb(void *data)
     o->stopped = true;
 }
 
+static struct agent *agent_make_net(const char *dir, const char *const *mgrs, size_t n,
+                                    const char *executor, struct agent_obs *obs,
+                                    const char *underlay_ip, const struct agent_netsink *sink);
+
 static struct agent *agent_make(const char *dir, const char *const *mgrs, size_t n,
                                 const char *executor, struct agent_obs *obs)
+{
+    return agent_make_net(dir, mgrs, n, executor, obs, NULL, NULL);
+}
+
+static struct agent *agent_make_net(const char *dir, const char *const *mgrs, size_t n,
+                                    const char *executor, struct agent_obs *obs,
+                                    const char *underlay_ip, const struct agent_netsink *sink)
 {
     char em[SWARM_ERRMSG_SIZE] = "";
     SSL_CTX *ctx = NULL;
@@ -547,6 +602,8 @@ static struct agent *agent_make(const char *dir, const char *const *mgrs, size_t
         .node_cb = obs_node_cb,
         .removed_cb = obs_removed_cb,
         .data = obs,
+        .underlay_ip = underlay_ip,
+        .netsink = sink,
     };
     memset(obs, 0, sizeof *obs);
     if (agent_start(&cfg, &a, em) != 0) {
@@ -1077,6 +1134,194 @@ AGENT_TEST(many_agents_one_loop)
                      10000));
     fake_stop(&m);
     ASSERT(RUN_UNTIL(m.down, 10000));
+}
+
+/* ------------------------------------------------------ network maps */
+
+/* A sink that records what it was given: the networks it holds (with
+ * their endpoint counts), and refuses a network named "bad". */
+struct fake_sink {
+    char ids[8][32];
+    size_t endpoints[8];
+    int n;
+    int updates, removes, refused;
+};
+
+static int fake_sink_find(const struct fake_sink *k, const char *id)
+{
+    for (int i = 0; i < k->n; i++) {
+        if (strcmp(k->ids[i], id) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static int fake_sink_update_cb(void *impl, const Swarm__NetworkMap *map, char *errmsg)
+{
+    struct fake_sink *k = impl;
+    if (strcmp(map->network->id, "bad") == 0) {
+        k->refused++;
+        snprintf(errmsg, SWARM_ERRMSG_SIZE, "bad address");
+        return SWARM_EINVAL;
+    }
+    int i = fake_sink_find(k, map->network->id);
+    if (i < 0 && k->n < 8) {
+        i = k->n++;
+        snprintf(k->ids[i], sizeof k->ids[i], "%s", map->network->id);
+    }
+    if (i >= 0) {
+        k->endpoints[i] = map->n_endpoints;
+    }
+    k->updates++;
+    return 0;
+}
+
+static int fake_sink_remove_cb(void *impl, const char *network_id)
+{
+    struct fake_sink *k = impl;
+    int i = fake_sink_find(k, network_id);
+    k->removes++;
+    if (i < 0) {
+        return SWARM_ENOTFOUND;
+    }
+    k->n--;
+    memmove(&k->ids[i], &k->ids[i + 1], (size_t)(k->n - i) * sizeof k->ids[0]);
+    memmove(&k->endpoints[i], &k->endpoints[i + 1], (size_t)(k->n - i) * sizeof k->endpoints[0]);
+    return 0;
+}
+
+struct nmap {
+    Swarm__NetworkMap map;
+    Swarm__Network net;
+    Swarm__NetworkEndpoint ep[3], *eps[3];
+};
+
+static Swarm__NetworkMap *nmap_init(struct nmap *m, const char *id, size_t n_endpoints)
+{
+    swarm__network_map__init(&m->map);
+    swarm__network__init(&m->net);
+    m->net.id = (char *)id;
+    m->map.network = &m->net;
+    for (size_t i = 0; i < n_endpoints && i < 3; i++) {
+        swarm__network_endpoint__init(&m->ep[i]);
+        m->ep[i].task_id = "t";
+        m->eps[i] = &m->ep[i];
+    }
+    m->map.endpoints = m->eps;
+    m->map.n_endpoints = n_endpoints;
+    return &m->map;
+}
+
+AGENT_TEST(network_maps_applied_complete_replaces_on_reconnect)
+{
+    struct fake_mgr m;
+    struct agent_obs obs;
+    struct fake_sink sink = {0};
+    struct agent_netsink ns = {fake_sink_update_cb, fake_sink_remove_cb, &sink};
+    struct nmap n1, n2, n3, bad;
+    Swarm__NetworkMap *up[2];
+    char *rm[1];
+    ASSERT(fake_start(&m) == 0);
+    const char *mgrs[] = {m.addr};
+    struct agent *a = agent_make_net(tmpdir, mgrs, 1, "sim", &obs, NULL, &ns);
+    ASSERT(a != NULL);
+    ASSERT(RUN_UNTIL(fake_has_netmaps(&m) && fake_has_assign(&m), 10000));
+    ASSERT_INT_EQ(m.netmaps_calls, 1);
+
+    /* A complete set in two parts applies only at its end. */
+    up[0] = nmap_init(&n1, "net1", 1);
+    ASSERT_INT_EQ(fake_netmaps(&m, COMPLETE_MSG, up, 1, NULL, 0, true), 1);
+    RUN_FOR(200);
+    ASSERT_INT_EQ(sink.updates, 0);
+    up[0] = nmap_init(&n2, "net2", 1);
+    ASSERT_INT_EQ(fake_netmaps(&m, COMPLETE_MSG, up, 1, NULL, 0, false), 1);
+    ASSERT(RUN_UNTIL(sink.n == 2, 10000));
+    ASSERT(fake_sink_find(&sink, "net1") >= 0 && fake_sink_find(&sink, "net2") >= 0);
+
+    /* Changes: net1's new map, net2 dropped; a map the sink refuses is
+     * skipped and the stream goes on. */
+    up[0] = nmap_init(&n1, "net1", 2);
+    up[1] = nmap_init(&bad, "bad", 1);
+    rm[0] = "net2";
+    ASSERT_INT_EQ(fake_netmaps(&m, INCR_MSG, up, 2, rm, 1, false), 1);
+    ASSERT(RUN_UNTIL(sink.n == 1 && sink.refused == 1, 10000));
+    ASSERT_INT_EQ(sink.endpoints[fake_sink_find(&sink, "net1")], 2);
+    up[0] = nmap_init(&n3, "net3", 3);
+    ASSERT_INT_EQ(fake_netmaps(&m, INCR_MSG, up, 1, NULL, 0, false), 1);
+    ASSERT(RUN_UNTIL(sink.n == 2, 10000));
+    ASSERT_INT_EQ(m.sessions, 1); /* the refusal did not end the session */
+
+    /* The stream ends: the node reconnects, and the new session's complete
+     * set replaces everything (net1 is gone, net3 stays). */
+    int removes = sink.removes;
+    fake_end_streams(&m);
+    ASSERT(RUN_UNTIL(m.sessions == 2 && fake_has_netmaps(&m), 10000));
+    ASSERT_INT_EQ(m.netmaps_calls, 2);
+    ASSERT_INT_EQ(sink.n, 2); /* nothing torn down meanwhile */
+    ASSERT_INT_EQ(sink.removes, removes);
+    up[0] = nmap_init(&n3, "net3", 1);
+    ASSERT_INT_EQ(fake_netmaps(&m, COMPLETE_MSG, up, 1, NULL, 0, false), 1);
+    ASSERT(RUN_UNTIL(sink.n == 1, 10000));
+    ASSERT(fake_sink_find(&sink, "net3") == 0);
+    ASSERT_INT_EQ(sink.endpoints[0], 1);
+    FINISH(a, obs, true, &m);
+}
+
+AGENT_TEST(network_maps_stream_only_with_networking)
+{
+    struct fake_mgr m;
+    struct agent_obs obs;
+    ASSERT(fake_start(&m) == 0);
+    const char *mgrs[] = {m.addr};
+    /* The simulated executor never does networking, even with an address. */
+    struct agent *a = agent_make_net(tmpdir, mgrs, 1, "sim", &obs, "127.0.0.41", NULL);
+    ASSERT(a != NULL);
+    ASSERT(RUN_UNTIL(fake_has_assign(&m), 10000));
+    RUN_FOR(200);
+    ASSERT_INT_EQ(m.netmaps_calls, 0);
+    ASSERT_STR_EQ(m.network_error, "");
+    FINISH(a, obs, true, &m);
+}
+
+/* The process executor with an underlay address: as root the node does
+ * networking (the maps stream, no error in its description; its netplane
+ * made with the first map, gone with the agent); otherwise its description
+ * says why not. Either way tasks without networks run. */
+AGENT_TEST(network_capability_in_the_description)
+{
+    struct fake_mgr m;
+    struct agent_obs obs;
+    struct tspec ts[1];
+    struct nmap n1;
+    struct stat st;
+    Swarm__Task *upd[1];
+    Swarm__NetworkMap *up[1];
+    char netdir[128];
+    snprintf(netdir, sizeof netdir, "%s/net", tmpdir);
+    ASSERT(fake_start(&m) == 0);
+    const char *mgrs[] = {m.addr};
+    struct agent *a = agent_make_net(tmpdir, mgrs, 1, "process", &obs, "127.0.0.41", NULL);
+    ASSERT(a != NULL);
+    ASSERT(RUN_UNTIL(fake_has_assign(&m), 10000));
+    upd[0] = tspec_init(&ts[0], "task-plain", RUNNING, "/bin/sleep", "30");
+    ASSERT_INT_EQ(fake_assign(&m, COMPLETE_MSG, upd, 1, NULL, 0), 1);
+    ASSERT(RUN_UNTIL(fake_state(&m, "task-plain") == RUNNING, 10000));
+    if (geteuid() == 0) {
+        ASSERT(RUN_UNTIL(fake_has_netmaps(&m), 10000));
+        ASSERT_STR_EQ(m.network_error, "");
+        ASSERT(stat(netdir, &st) != 0); /* nothing made before it is needed */
+        up[0] = nmap_init(&n1, "net1", 0);
+        n1.net.vni = 4097;
+        ASSERT_INT_EQ(fake_netmaps(&m, COMPLETE_MSG, up, 1, NULL, 0, false), 1);
+        ASSERT(RUN_UNTIL(stat(netdir, &st) == 0, 10000)); /* the netplane's records */
+    } else {
+        ASSERT(strstr(m.network_error, "root") != NULL);
+        RUN_FOR(200);
+        ASSERT_INT_EQ(m.netmaps_calls, 0);
+    }
+    FINISH(a, obs, true, &m);
+    ASSERT(stat(netdir, &st) != 0); /* closed with the agent: nothing left */
 }
 
 TEST_MAIN()

@@ -341,6 +341,22 @@ TEST(node_description_hostname)
                      "characters at most");
 }
 
+TEST(node_description_network_error)
+{
+    Swarm__NodeDescription d = SWARM__NODE_DESCRIPTION__INIT;
+    char m[SWARM_ERRMSG_SIZE], big[SPEC_MAX_NETWORK_ERROR + 2];
+    d.hostname = (char *)"worker-1";
+    d.network_error = (char *)"networking needs swarmd to run as root (it runs as uid 1000)";
+    ASSERT_INT_EQ(spec_validate_node_description(&d, m), 0);
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    d.network_error = big;
+    ASSERT_INT_EQ(spec_validate_node_description(&d, m), SWARM_EINVAL);
+    ASSERT_STR_EQ(m, "invalid node description: the network error is longer than 1024 bytes");
+    big[SPEC_MAX_NETWORK_ERROR] = '\0';
+    ASSERT_INT_EQ(spec_validate_node_description(&d, m), 0);
+}
+
 /* ------------------------------------------------------------------ wire */
 
 TEST(nul_in_a_string_is_found_on_the_wire)
