@@ -560,6 +560,9 @@ static int agent_net_ensure(struct agent *a)
         return rv;
     }
     netplane_cleanup_leftovers(a->net);
+    if (a->exec != NULL) {
+        executor_set_net(a->exec, a->net);
+    }
     log_info("agent", "networking on, underlay address %s", a->underlay_ip);
     return 0;
 }
@@ -647,6 +650,7 @@ static int agent_new_executor(struct agent *a, const char *kind, char *errmsg)
         .node_id = a->node_id,
         .cb = agent_exec_status_cb,
         .data = a,
+        .net = a->net, /* NULL until first needed (agent_net_ensure) */
     };
     int rv;
     if (kind == NULL || strcmp(kind, "process") == 0) {

@@ -224,6 +224,11 @@ void executor_cleanup_leftovers(struct executor *e)
     }
 }
 
+void executor_set_net(struct executor *e, struct netplane *net)
+{
+    e->net = net;
+}
+
 void executor_close(struct executor *e, uint64_t grace_ms, void (*done)(void *data), void *data)
 {
     if (e->closing) {

@@ -111,6 +111,11 @@ const char *executor_log_path(struct executor *e, const char *task_id, bool stde
  * for sim. */
 void executor_cleanup_leftovers(struct executor *e);
 
+/* The node's data plane from now on (as executor_config.net), for an owner
+ * that makes it on first need (the agent). Borrowed: it must outlive the
+ * executor. Tasks started before keep what they had. */
+void executor_set_net(struct executor *e, struct netplane *net);
+
 /* Stop everything (SIGTERM, then SIGKILL after at most `grace_ms`), then
  * free; `done` runs once all processes are gone and handles closed. No status
  * callbacks after this call. */
