@@ -18,6 +18,9 @@
 #include "metricsd.h"
 #include "node.h"
 #include "specvalid.h"
+#include "webauth.h"
+#include "webd.h"
+#include "vizstate.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/swarmd"
 #define DEFAULT_LISTEN_ADDR "0.0.0.0:2377"
@@ -26,6 +29,7 @@ struct daemon {
     uv_loop_t *loop;
     struct swarm_node *node;
     struct metricsd *metrics; /* NULL without --metrics-addr */
+    struct webd *web;         /* NULL without --web-addr */
     uv_signal_t sigint;
     uv_signal_t sigterm;
     bool stopping;
@@ -47,6 +51,11 @@ static void usage(FILE *out)
             "  --hostname NAME        node hostname (default: the system's)\n"
             "  --metrics-addr IP:PORT serve Prometheus metrics at http://IP:PORT/metrics\n"
             "                         (default: off)\n"
+            "  --web-addr IP:PORT     serve the live visualizer at http://IP:PORT/ (a\n"
+            "                         manager's view; default: off)\n"
+            "  --web-token TOKEN      token the visualizer asks for (needed when --web-addr\n"
+            "                         is not a loopback address)\n"
+            "  --web-token-file FILE  read that token from FILE\n"
             "  --executor KIND        how tasks run: process (default) or sim (simulated)\n"
             "  --insecure-registry HOST[:PORT]\n"
             "                         speak plain HTTP to this registry (repeatable)\n"
@@ -67,6 +76,10 @@ static void node_stopped_cb(void *data)
     if (d->metrics != NULL) {
         metricsd_close(d->metrics, NULL, NULL);
         d->metrics = NULL;
+    }
+    if (d->web != NULL) {
+        webd_close(d->web, NULL, NULL);
+        d->web = NULL;
     }
     log_info("swarmd", "stopped");
 }
@@ -128,19 +141,52 @@ static void collect_metrics_cb(void *data)
     node_collect_metrics(d->node);
 }
 
-/* --metrics-addr takes an IPv4 address and a port, both required (as
- * Docker's does); canonical "IP:PORT" into out. */
-static int parse_metrics_addr(const char *in, char *out)
+/* --metrics-addr and --web-addr take an IPv4 address and a port, both
+ * required (as Docker's --metrics-addr does); canonical "IP:PORT" into out. */
+static int parse_listen_flag(const char *flag, const char *in, char *out)
 {
     char errmsg[SWARM_ERRMSG_SIZE];
     if (strchr(in, ':') == NULL) {
-        fprintf(stderr, "swarmd: invalid --metrics-addr \"%s\": must be IP:PORT\n", in);
+        fprintf(stderr, "swarmd: invalid %s \"%s\": must be IP:PORT\n", flag, in);
         return -1;
     }
-    if (addr_parse(in, 0, "--metrics-addr", out, errmsg) != 0) {
+    if (addr_parse(in, 0, flag, out, errmsg) != 0) {
         fprintf(stderr, "swarmd: %s\n", errmsg);
         return -1;
     }
+    return 0;
+}
+
+static void web_changed_cb(void *data)
+{
+    struct daemon *d = data;
+    webd_changed(d->web);
+}
+
+static int web_render_cb(void *data, char **json, size_t *len)
+{
+    struct daemon *d = data;
+    if (d->node == NULL) {
+        return vizstate_render_none("swarmd is starting.", json, len);
+    }
+    return node_viz_render(d->node, json, len);
+}
+
+/* --web-token-file: the file's first line. */
+static int read_token_file(const char *path, char *out, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    size_t n;
+    if (f == NULL) {
+        fprintf(stderr, "swarmd: --web-token-file %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (fgets(out, (int)size, f) == NULL) {
+        out[0] = '\0';
+    }
+    fclose(f);
+    n = strcspn(out, "\r\n");
+    out[n] = '\0';
     return 0;
 }
 
@@ -162,6 +208,10 @@ int main(int argc, char **argv)
     const char *level = "info";
     const char *metrics_arg = NULL;
     char metrics_addr[ADDR_STRLEN] = "";
+    const char *web_arg = NULL;
+    char web_addr[ADDR_STRLEN] = "";
+    const char *web_token = NULL;
+    char web_token_buf[WEBAUTH_TOKEN_MAX + 2] = "";
     enum log_level lvl;
     int rv;
     const char *insecure[64];
@@ -204,7 +254,7 @@ int main(int argc, char **argv)
             }
         } else if (flag_is(a, "--metrics-addr")) {
             bad = take_value(argc, argv, &i, &metrics_arg);
-            if (!bad && parse_metrics_addr(metrics_arg, metrics_addr) != 0) {
+            if (!bad && parse_listen_flag("--metrics-addr", metrics_arg, metrics_addr) != 0) {
                 return 2;
             }
         } else if (flag_is(a, "--insecure-registry")) {
@@ -219,6 +269,20 @@ int main(int argc, char **argv)
             if (!bad) {
                 insecure[n_insecure++] = reg;
             }
+        } else if (flag_is(a, "--web-addr")) {
+            bad = take_value(argc, argv, &i, &web_arg);
+            if (!bad && parse_listen_flag("--web-addr", web_arg, web_addr) != 0) {
+                return 2;
+            }
+        } else if (flag_is(a, "--web-token")) {
+            bad = take_value(argc, argv, &i, &web_token);
+        } else if (flag_is(a, "--web-token-file")) {
+            const char *path = NULL;
+            bad = take_value(argc, argv, &i, &path);
+            if (!bad && read_token_file(path, web_token_buf, sizeof web_token_buf) != 0) {
+                return 2;
+            }
+            web_token = web_token_buf;
         } else if (flag_is(a, "--log-level")) {
             bad = take_value(argc, argv, &i, &level);
         } else {
@@ -251,11 +315,32 @@ int main(int argc, char **argv)
         fprintf(stderr, "swarmd: %s\n", errmsg);
         return 1;
     }
+    if (web_token != NULL && web_addr[0] == '\0') {
+        fprintf(stderr, "swarmd: --web-token needs --web-addr\n");
+        return 2;
+    }
+    if (web_addr[0] != '\0') {
+        struct webd_config wc = {
+            .addr = web_addr, .token = web_token, .render = web_render_cb, .data = &d};
+        if (webd_start(d.loop, &wc, &d.web, errmsg) != 0) {
+            fprintf(stderr, "swarmd: %s\n", errmsg);
+            if (d.metrics != NULL) {
+                metricsd_close(d.metrics, NULL, NULL);
+            }
+            uv_run(d.loop, UV_RUN_NOWAIT);
+            return 1;
+        }
+        cfg.changed_cb = web_changed_cb;
+        cfg.changed_data = &d;
+    }
     rv = node_start(d.loop, &cfg, &d.node, errmsg);
     if (rv != 0) {
         fprintf(stderr, "swarmd: %s\n", errmsg[0] ? errmsg : swarm_strerror(rv));
         if (d.metrics != NULL) {
             metricsd_close(d.metrics, NULL, NULL);
+        }
+        if (d.web != NULL) {
+            webd_close(d.web, NULL, NULL);
         }
         uv_run(d.loop, UV_RUN_NOWAIT);
         return 1;

@@ -1,10 +1,9 @@
 /* The metrics endpoint: `swarmd --metrics-addr IP:PORT` serves the process'
  * registry (smetrics.h) at GET /metrics in Prometheus' text format 0.0.4.
  *
- * HTTP is libmicrohttpd's, without its threads: its epoll descriptor is
- * watched by a uv_poll and its timeouts by a uv_timer, and MHD_run() is
- * called from those callbacks, so every metric is read on the loop thread,
- * without locks. A uv timer every METRICSD_LAG_MS measures the loop's lag.
+ * HTTP is httpd.h's (libmicrohttpd run from the loop), so every metric is
+ * read on the loop thread, without locks. A uv timer every METRICSD_LAG_MS
+ * measures the loop's lag.
  *
  * Ownership: the caller keeps `collect` valid until metricsd_close() is
  * done; metricsd owns everything else it makes. */

@@ -32,6 +32,7 @@
 #include "pki.h"
 #include "pkichain.h"
 #include "smetrics.h"
+#include "vizstate.h"
 #include "statedir.h"
 #include "specvalid.h"
 #include "swarm.pb-c.h"
@@ -45,6 +46,8 @@ struct manager_config node_manager_cfg(struct swarm_node *n)
         .slot = &n->mslot,
         .insecure_registries = n->insecure_registries,
         .n_insecure_registries = n->n_insecure_registries,
+        .changed_cb = n->changed_cb,
+        .changed_data = n->changed_data,
     };
     return cfg;
 }
@@ -844,6 +847,8 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, struct swarm_node
     snprintf(n->executor, sizeof n->executor, "%s", cfg->executor ? cfg->executor : "process");
     n->insecure_registries = cfg->insecure_registries;
     n->n_insecure_registries = cfg->n_insecure_registries;
+    n->changed_cb = cfg->changed_cb;
+    n->changed_data = cfg->changed_data;
     if (cfg->hostname != NULL) {
         snprintf(n->hostname, sizeof n->hostname, "%s", cfg->hostname);
     } else {
@@ -991,6 +996,15 @@ static void agent_stopped_cb(void *data)
         return;
     }
     manager_stopped_cb(n);
+}
+
+int node_viz_render(struct swarm_node *n, char **json, size_t *len)
+{
+    if (n->mslot.m != NULL) {
+        return manager_viz_render(n->mslot.m, json, len);
+    }
+    return vizstate_render_none(n->mslot.worker ? MANAGER_WORKER_MSG : MANAGER_NOT_MANAGER_MSG,
+                                json, len);
 }
 
 void node_collect_metrics(struct swarm_node *n)

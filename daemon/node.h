@@ -20,6 +20,10 @@ struct node_config {
      * pulls. The strings outlive the node (main's argv). */
     const char *const *insecure_registries;
     size_t n_insecure_registries;
+    /* Optional: the swarm's state may have changed (a committed store
+     * change on this node's manager; many per entry: coalesce). */
+    void (*changed_cb)(void *data);
+    void *changed_data;
 };
 
 /* Lock the state dir, open the control socket, and resume the swarm role
@@ -30,6 +34,10 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, struct swarm_node
 /* Refresh the metrics this node computes at scrape time (smetrics.h):
  * the manager's when it runs one, and the process'. */
 void node_collect_metrics(struct swarm_node *n);
+
+/* The visualizer's document (vizstate.h): this node's manager's view, or
+ * why there is none (a worker, no swarm), in Docker's words. */
+int node_viz_render(struct swarm_node *n, char **json, size_t *len);
 
 /* Stop serving and close everything; `done` runs when all is closed. */
 void node_stop(struct swarm_node *n, void (*done)(void *data), void *data);

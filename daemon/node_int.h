@@ -61,6 +61,8 @@ struct swarm_node {
     char executor[16];               /* "process" or "sim" */
     const char *const *insecure_registries; /* node_config's (outlive the node) */
     size_t n_insecure_registries;
+    void (*changed_cb)(void *data);  /* node_config's, handed to managers */
+    void *changed_data;
     bool role_switching;             /* a promotion/demotion is under way */
     /* The node's certificate (node_certs.c). */
     uv_timer_t renew_timer;

@@ -52,6 +52,7 @@
 #include "token.h"
 #include "transport.h"
 #include "vec.h"
+#include "vizstate.h"
 
 /* The manager: what it owns itself and the modules it wires (each module's
  * header says what that module owns). Only this file sees it. */
@@ -72,6 +73,8 @@ struct manager {
     size_t n_insecure_registries;
     struct api_server *api;
     struct manager_slot *slot; /* where this manager publishes its modules, or NULL */
+    void (*changed_cb)(void *data); /* manager_config's */
+    void *changed_data;
     Swarm__LocalState *local;
     struct store *store;
     struct rnode *raft;
@@ -555,6 +558,8 @@ static struct manager *manager_alloc(uv_loop_t *loop, const struct manager_confi
     m->loop = loop;
     m->api = cfg->api;
     m->slot = cfg->slot;
+    m->changed_cb = cfg->changed_cb;
+    m->changed_data = cfg->changed_data;
     m->env = (struct menv){
         .loop = loop,
         .propose = env_propose,
@@ -592,6 +597,9 @@ static void manager_event_cb(const struct store_event *ev, void *data)
     orchloop_on_event(m->orchloop, ev);
     logbroker_on_event(m->logbroker, ev);
     events_on_event(m->events, ev);
+    if (m->changed_cb != NULL) {
+        m->changed_cb(m->changed_data);
+    }
 }
 
 /* A store being rebuilt from the log does not know the managers yet: the
@@ -878,6 +886,32 @@ void manager_collect_metrics(struct manager *m)
     } else {
         mgrmetrics_collect(m->store, m->raft);
     }
+}
+
+int manager_viz_render(struct manager *m, char **json, size_t *len)
+{
+    Swarm__Node **nodes = NULL;
+    Swarm__Service **services = NULL;
+    Swarm__Task **tasks = NULL;
+    struct vizstate_in in = {.leader_raft_id = mod_leader_id(m)};
+    int rv;
+    if (m->store == NULL) {
+        return vizstate_render_none("This manager is starting.", json, len);
+    }
+    if ((rv = store_node_list(m->store, &nodes, &in.n_nodes)) != 0 ||
+        (rv = store_service_list(m->store, &services, &in.n_services)) != 0 ||
+        (rv = store_task_list(m->store, &tasks, &in.n_tasks)) != 0) {
+        goto out;
+    }
+    in.nodes = nodes;
+    in.services = services;
+    in.tasks = tasks;
+    rv = vizstate_render(&in, json, len);
+out:
+    store_node_free_list(nodes, in.n_nodes);
+    store_service_free_list(services, in.n_services);
+    store_task_free_list(tasks, in.n_tasks);
+    return rv;
 }
 
 void manager_fill_info(struct manager *m, Swarm__InfoResponse *info)

@@ -40,6 +40,10 @@ struct manager_config {
     /* Registries the image pinning speaks plain HTTP to (serviceapi.h). */
     const char *const *insecure_registries;
     size_t n_insecure_registries;
+    /* Optional: runs after every committed store change (once per action:
+     * coalesce), on every manager, leader or not. */
+    void (*changed_cb)(void *data);
+    void *changed_data;
 };
 
 typedef void (*manager_ready_cb)(struct manager *m, int status, const char *errmsg, void *data);
@@ -54,6 +58,10 @@ int manager_init_cluster(uv_loop_t *loop, const struct manager_config *cfg,
 int manager_open(uv_loop_t *loop, const struct manager_config *cfg,
                  const Swarm__LocalState *state, bool force_new_cluster,
                  manager_ready_cb cb, void *data, struct manager **out, char *errmsg);
+
+/* The visualizer's document (vizstate.h) from this manager's own store
+ * and raft's leader: malloc'd into *json. 0 or an error. */
+int manager_viz_render(struct manager *m, char **json, size_t *len);
 
 /* Fill the manager's part of `swarmctl info`. */
 void manager_fill_info(struct manager *m, Swarm__InfoResponse *info);
