@@ -77,8 +77,10 @@ static void client_resume(struct webd_client *c)
     }
 }
 
-/* Queue m to every client; wake the sleeping ones. */
-static void broadcast(struct webd *w, struct webfeed_msg *m, bool only_idle)
+/* Queue m to every client; wake the sleeping ones. `kick`: run MHD now
+ * (never from inside one of MHD's callbacks: there, the resumed
+ * connections are served on MHD's next run, which its wakeup triggers). */
+static void broadcast(struct webd *w, struct webfeed_msg *m, bool only_idle, bool kick)
 {
     for (struct webd_client *c = w->clients; c != NULL; c = c->next) {
         if (!only_idle || webfeed_queue_empty(&c->q)) {
@@ -86,20 +88,16 @@ static void broadcast(struct webd *w, struct webfeed_msg *m, bool only_idle)
             client_resume(c);
         }
     }
-    httpd_kick(w->http);
+    if (kick) {
+        httpd_kick(w->http);
+    }
 }
 
-/* Render; queue a frame when the state differs from the last one sent. */
-static void push(struct webd *w)
+/* Every client has been sent w->last. Make `json` (taken) the state: when
+ * it differs from w->last, queue it to every client. */
+static void publish(struct webd *w, char *json, size_t len, bool kick)
 {
-    char *json = NULL;
-    size_t len = 0;
     struct webfeed_msg *m;
-    int rv = w->render(w->render_data, &json, &len);
-    if (rv != 0) {
-        log_warn("web", "rendering the swarm's state failed: %s", swarm_strerror(rv));
-        return;
-    }
     if (w->last != NULL && len == w->last_len && memcmp(json, w->last, len) == 0) {
         free(json);
         return;
@@ -111,8 +109,21 @@ static void push(struct webd *w)
     free(w->last);
     w->last = json;
     w->last_len = len;
-    broadcast(w, m, false);
+    broadcast(w, m, false, kick);
     webfeed_msg_unref(m);
+}
+
+/* Render, and publish when the state changed. */
+static void push(struct webd *w)
+{
+    char *json = NULL;
+    size_t len = 0;
+    int rv = w->render(w->render_data, &json, &len);
+    if (rv != 0) {
+        log_warn("web", "rendering the swarm's state failed: %s", swarm_strerror(rv));
+        return;
+    }
+    publish(w, json, len, true);
 }
 
 static ssize_t sse_read_cb(void *cls, uint64_t pos, char *buf, size_t max)
@@ -144,7 +155,11 @@ static void sse_free_cb(void *cls)
     if (c->next != NULL) {
         c->next->prev = c->prev;
     }
-    w->n_clients--;
+    if (--w->n_clients == 0) {
+        /* Nobody holds it: the next client starts from a fresh rendering. */
+        free(w->last);
+        w->last = NULL;
+    }
     webfeed_queue_clear(&c->q);
     free(c);
 }
@@ -162,26 +177,20 @@ static enum MHD_Result serve_events(struct webd *w, struct MHD_Connection *conn)
                                 "too many live clients (at most 16): close another page "
                                 "of this swarm and reload\n");
     }
+    if (w->render(w->render_data, &json, &len) != 0) {
+        return httpd_queue_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                "cannot render the swarm's state\n");
+    }
     if ((c = calloc(1, sizeof *c)) == NULL) {
+        free(json);
         return httpd_queue_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
     }
     c->w = w;
     c->conn = conn;
-    /* The state as it is now, first: the stream alone is enough. */
-    if (w->render(w->render_data, &json, &len) != 0 ||
-        (m = webfeed_msg_new("state", json, len)) == NULL) {
-        free(json);
-        free(c);
-        return httpd_queue_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                                "cannot render the swarm's state\n");
-    }
-    free(json);
-    webfeed_queue_push(&c->q, m);
-    webfeed_msg_unref(m);
     r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, WEBD_SSE_BLOCK, sse_read_cb, c,
                                           sse_free_cb);
     if (r == NULL) {
-        webfeed_queue_clear(&c->q);
+        free(json);
         free(c);
         return MHD_NO;
     }
@@ -191,6 +200,14 @@ static enum MHD_Result serve_events(struct webd *w, struct MHD_Connection *conn)
     }
     w->clients = c;
     w->n_clients++;
+    /* The state as it is now, first (the stream alone is enough): to
+     * everyone if it moved since the last frame, else to this one. */
+    publish(w, json, len, false);
+    if (webfeed_queue_empty(&c->q) && w->last != NULL &&
+        (m = webfeed_msg_new("state", w->last, w->last_len)) != NULL) {
+        webfeed_queue_push(&c->q, m);
+        webfeed_msg_unref(m);
+    }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     rv = MHD_queue_response(conn, MHD_HTTP_OK, r);
@@ -320,7 +337,7 @@ static void tick_cb(uv_timer_t *t)
         struct webfeed_msg *m = webfeed_msg_new(NULL, NULL, 0);
         w->last_keepalive = now;
         if (m != NULL) {
-            broadcast(w, m, true);
+            broadcast(w, m, true, true);
             webfeed_msg_unref(m);
         }
     }
