@@ -120,9 +120,7 @@ struct mnl_socket *netns_nl_open(int nsfd)
 int netns_dir_share(const char *dir)
 {
     if (mount(NULL, dir, NULL, MS_SHARED, NULL) == 0) {
-        /* Already a mount point; make sure it is ours (a bind on itself):
-         * a mount point that is the parent's would share its peers. */
-        return 0;
+        return 0; /* a mount point already: our bind of a previous run */
     }
     if (errno != EINVAL) {
         return -errno;

@@ -773,8 +773,10 @@ int netplane_map_update(struct netplane *np, const Swarm__NetworkMap *map, char 
         uint32_t a;
         int p;
         const Swarm__NetworkEndpoint *ep = map->endpoints[i];
-        if (netplan_parse_cidr(ep->addr, &a, &p, 0) != 0 ||
-            netplan_parse_ip(ep->node_addr, &a) != 0) {
+        /* Empty: not known yet (no address, node address unknown), only
+         * skipped; anything else must parse. */
+        if ((ep->addr[0] != '\0' && netplan_parse_cidr(ep->addr, &a, &p, 0) != 0) ||
+            (ep->node_addr[0] != '\0' && netplan_parse_ip(ep->node_addr, &a) != 0)) {
             errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
                           "network %s: endpoint %s: invalid address \"%s\" or node \"%s\"",
                           map->network->id, ep->task_id, ep->addr, ep->node_addr);

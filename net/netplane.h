@@ -85,7 +85,8 @@ void netplane_cleanup_leftovers(struct netplane *np);
  * node (a sandbox uses it), its FDB/neighbour entries change by exactly the
  * difference, and every sandbox attached to it gets its VIP rules redone.
  * A network not set up here is only remembered (set up with the first
- * sandbox). 0, or SWARM_EINVAL (no network, no id, a bad address) /
+ * sandbox). Endpoints with an empty addr or node_addr (not known yet) are
+ * skipped. 0, or SWARM_EINVAL (no network, no id, a bad address) /
  * SWARM_EIO with errmsg filled; on error the previous map stays. */
 int netplane_map_update(struct netplane *np, const Swarm__NetworkMap *map, char *errmsg);
 

@@ -556,6 +556,11 @@ TEST(netplane_forwarding_entries_follow_the_maps)
     ASSERT_INT_EQ(nei.n, 2);
     ASSERT(nb_has(&nei, 0x0a030007, 7));
     ASSERT(nb_has(&nei, 0x0a030009, 9));
+    /* An endpoint whose node is not known yet: skipped, the rest applies. */
+    map_add_ep(m, "r4", "s1", "10.3.0.10", "", true);
+    ASSERT_INT_EQ(netplane_map_update(n.np, m, err), 0);
+    ASSERT_INT_EQ(vx_entries(netns, AF_BRIDGE, &fdb), 0);
+    ASSERT_INT_EQ(fdb.n, 2);
     /* A bad map changes nothing. */
     free(m->endpoints[1]->node_addr);
     m->endpoints[1]->node_addr = strdup("not-an-ip");
