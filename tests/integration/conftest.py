@@ -65,6 +65,10 @@ class Node:
         # the control socket lives in the shared filesystem, so swarmctl still
         # runs from the host. None: the host's namespace, as before.
         self.netns = netns
+        # How swarmd enters it: "ip netns exec" (a mount namespace of its
+        # own, which dies with it) or "nsenter" (the network namespace
+        # alone: its mounts are the host's, as on a real host).
+        self.netns_enter = "ip netns exec"
         self.ip = ip
         self.addr = f"{ip}:2377"
         self.dir = base / name
@@ -78,7 +82,11 @@ class Node:
     def start(self, *extra, wait=True):
         log = open(self.log_path, "ab")
         # `ip netns exec` execs swarmd in place, so proc.pid is swarmd's pid.
-        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+        prefix = []
+        if self.netns and self.netns_enter == "nsenter":
+            prefix = ["nsenter", f"--net=/run/netns/{self.netns}"]
+        elif self.netns:
+            prefix = ["ip", "netns", "exec", self.netns]
         self.proc = subprocess.Popen(
             [*prefix, str(SWARMD), "--state-dir", str(self.state_dir),
              "--listen-addr", self.addr, "--hostname", self.name, "--log-level", "debug", *extra],
