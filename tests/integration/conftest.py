@@ -58,6 +58,21 @@ def wait_for(pred, timeout=10.0, interval=0.05, what="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
+def umount_under(base):
+    """Unmount (lazily, deepest first) whatever is mounted under `base`: a
+    swarmd that ran tasks on networks bind-mounts namespaces under its state
+    dir (STATE/net/ns), and one killed with -9 leaves them for its next
+    start to clean up; at the end of a test they go with the test's dir."""
+    prefix = str(base).rstrip("/") + "/"
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return
+    mounts = [line.split()[4] for line in lines if line.split()[4].startswith(prefix)]
+    for m in sorted(set(mounts), key=len, reverse=True):
+        subprocess.run(["umount", "-l", m], capture_output=True, stdin=subprocess.DEVNULL)
+
+
 class Node:
     def __init__(self, base, name, ip, netns=None):
         self.name = name
@@ -185,6 +200,7 @@ class Swarm:
             if n.alive():
                 n.proc.kill()
                 n.proc.wait()
+        umount_under(self.base)
 
     def sanitizer_reports(self):
         """Lines where a sanitizer build of swarmd reported a bug."""
