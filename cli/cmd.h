@@ -35,6 +35,7 @@ struct cli_command {
 extern const struct cli_command cli_swarm_commands[];
 extern const struct cli_command cli_node_commands[];
 extern const struct cli_command cli_service_commands[];
+extern const struct cli_command cli_network_commands[];
 int cmd_info(struct cli_ctx *ctx, int argc, char **argv);
 /* The commands that change a service (cmd_service_update.c). */
 int cmd_service_update(struct cli_ctx *ctx, int argc, char **argv);

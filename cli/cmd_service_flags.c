@@ -44,6 +44,17 @@ static int cli_svc_port_cb(const char *w, void *v, char *errmsg)
     return 0;
 }
 
+static int cli_svc_network_cb(const char *w, void *v, char *errmsg)
+{
+    struct cli_strlist *l = v;
+    if (cli_svc_parse_network(w, NULL, errmsg) != 0) {
+        return SWARM_EINVAL;
+    }
+    l->items = cli_xrealloc(l->items, (l->n + 1) * sizeof *l->items);
+    l->items[l->n++] = w;
+    return 0;
+}
+
 static int cli_svc_user_cb(const char *w, void *v, char *errmsg)
 {
     if (cli_svc_check_user(w, errmsg) != 0) {
@@ -259,6 +270,9 @@ static size_t cli_svc_common_flags(struct cli_svc_opts *o, struct cli_flag *f)
                "Maximum time to allow one check to run (ms|s|m|h)", "duration");
     f[i++] = F(0, "no-healthcheck", BOOL, &o->no_healthcheck,
                "Disable any container-specified HEALTHCHECK", NULL);
+    f[i++] = F(0, "endpoint-mode", STRING, &o->endpoint_mode, "Endpoint mode (vip or dnsrr) (default \"vip\")",
+               "string");
+    f[i++] = F(0, "hostname", STRING, &o->hostname, "Container hostname", "string");
     i = cli_svc_update_flags(&o->update, "update", f, i);
     return cli_svc_update_flags(&o->rollback, "rollback", f, i);
 }
@@ -280,6 +294,7 @@ void cli_svc_flags(struct cli_svc_opts *o, bool update, struct cli_flag *f)
         f[i++] = F(0, "mode", STRING, &o->mode,
                    "Service mode (replicated or global) (default \"replicated\")", "string");
         f[i++] = F(0, "name", STRING, &o->name, "Service name", "string");
+        f[i++] = C("network", &o->network, cli_svc_network_cb, "Network attachments", "network");
         f[i++] = C("placement-pref", &o->placement_pref, cli_svc_pref_cb,
                    "Add a placement preference", "pref");
         f[i++] = C("publish", &o->publish, cli_svc_port_cb,
@@ -300,6 +315,8 @@ void cli_svc_flags(struct cli_svc_opts *o, bool update, struct cli_flag *f)
         f[i++] = F(0, "label-add", LIST, &o->label_add,
                    "Add or update a service label", "list");
         f[i++] = F(0, "label-rm", LIST, &o->label_rm, "Remove a label by its key", "list");
+        f[i++] = C("network-add", &o->network_add, cli_svc_network_cb, "Add a network", "network");
+        f[i++] = F(0, "network-rm", LIST, &o->network_rm, "Remove a network", "list");
         f[i++] = C("publish-add", &o->publish_add, cli_svc_port_cb,
                    "Add or update a published port", "port");
         f[i++] = F(0, "publish-rm", LIST, &o->publish_rm,
@@ -326,7 +343,8 @@ void cli_svc_opts_free(struct cli_svc_opts *o)
     struct cli_strlist *lists[] = {&o->env,        &o->label,         &o->constraint,
                                    &o->placement_pref, &o->env_add,   &o->env_rm,
                                    &o->label_add,  &o->label_rm,      &o->constraint_add,
-                                   &o->constraint_rm, &o->publish_rm};
+                                   &o->constraint_rm, &o->publish_rm, &o->network,
+                                   &o->network_add,   &o->network_rm};
     for (size_t i = 0; i < sizeof lists / sizeof *lists; i++) {
         cli_strlist_free(lists[i]);
     }

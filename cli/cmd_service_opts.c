@@ -220,6 +220,12 @@ static int cli_svc_apply_common(Swarm__ServiceSpec *s, const struct cli_flag *fl
     if (cli_svc_apply_health(t->container, flags, o, errmsg) != 0) {
         return SWARM_EINVAL;
     }
+    if (cli_svc_changed(flags, "endpoint-mode")) {
+        cli_svc_set_str(&s->endpoint->mode, o->endpoint_mode);
+    }
+    if (cli_svc_changed(flags, "hostname")) {
+        cli_svc_set_str(&t->container->hostname, o->hostname);
+    }
     cli_svc_apply_update_config(flags, "update", &o->update, s->update);
     cli_svc_apply_update_config(flags, "rollback", &o->rollback, s->rollback);
     return 0;
@@ -259,6 +265,88 @@ static void cli_svc_push_env(char ***env, size_t *n, const char *word)
     free(kv);
 }
 
+int cli_svc_parse_network(const char *s, Swarm__NetworkAttachmentConfig **out, char *errmsg)
+{
+    Swarm__NetworkAttachmentConfig *c = cli_xcalloc(1, sizeof *c);
+    swarm__network_attachment_config__init(c);
+    if (strchr(s, '=') == NULL) {
+        cli_svc_set_str(&c->target, s);
+    } else {
+        char *copy = cli_xrealloc(NULL, strlen(s) + 1), *save = NULL;
+        memcpy(copy, s, strlen(s) + 1);
+        for (char *f = strtok_r(copy, ",", &save); f != NULL; f = strtok_r(NULL, ",", &save)) {
+            char *eq = strchr(f, '=');
+            if (eq == NULL) {
+                errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "invalid field '%s' must be a key=value pair", f);
+                free(copy);
+                protobuf_c_message_free_unpacked(&c->base, NULL);
+                return SWARM_EINVAL;
+            }
+            *eq = '\0';
+            if (strcasecmp(f, "name") == 0) {
+                cli_svc_set_str(&c->target, eq + 1);
+            } else if (strcasecmp(f, "alias") == 0) {
+                cli_svc_strv_push(&c->aliases, &c->n_aliases, eq + 1);
+            } else {
+                errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "invalid field key %s", f);
+                free(copy);
+                protobuf_c_message_free_unpacked(&c->base, NULL);
+                return SWARM_EINVAL;
+            }
+        }
+        free(copy);
+    }
+    if (c->target == NULL || c->target[0] == '\0') {
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "network name/id is not specified");
+        protobuf_c_message_free_unpacked(&c->base, NULL);
+        return SWARM_EINVAL;
+    }
+    if (out != NULL) {
+        *out = c;
+    } else {
+        protobuf_c_message_free_unpacked(&c->base, NULL);
+    }
+    return 0;
+}
+
+static int cli_svc_push_networks(Swarm__TaskSpec *t, const struct cli_strlist *l, char *errmsg)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        Swarm__NetworkAttachmentConfig *c;
+        if (cli_svc_parse_network(l->items[i], &c, errmsg) != 0) {
+            return SWARM_EINVAL;
+        }
+        for (size_t k = 0; k < t->n_networks; k++) {
+            if (strcmp(t->networks[k]->target, c->target) == 0) {
+                errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "service is already attached to network %s",
+                              c->target);
+                protobuf_c_message_free_unpacked(&c->base, NULL);
+                return SWARM_EINVAL;
+            }
+        }
+        t->networks = cli_xrealloc(t->networks, (t->n_networks + 1) * sizeof *t->networks);
+        t->networks[t->n_networks++] = c;
+    }
+    return 0;
+}
+
+/* --network-rm NETWORK: the attachments naming it (the caller has put the
+ * network's ID in place of a name it resolved). */
+static void cli_svc_remove_networks(Swarm__TaskSpec *t, const struct cli_strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        for (size_t k = 0; k < t->n_networks;) {
+            if (strcmp(t->networks[k]->target, l->items[i]) == 0) {
+                protobuf_c_message_free_unpacked(&t->networks[k]->base, NULL);
+                memmove(&t->networks[k], &t->networks[k + 1], (t->n_networks - k - 1) * sizeof *t->networks);
+                t->n_networks--;
+            } else {
+                k++;
+            }
+        }
+    }
+}
+
 static int cli_svc_new_fill(Swarm__ServiceSpec *s, const struct cli_flag *flags,
                             const struct cli_svc_opts *o, char *errmsg)
 {
@@ -290,6 +378,9 @@ static int cli_svc_new_fill(Swarm__ServiceSpec *s, const struct cli_flag *flags,
         t->placement->preferences[t->placement->n_preferences++] = p;
     }
     cli_svc_push_ports(s->endpoint, &o->publish);
+    if (cli_svc_push_networks(t, &o->network, errmsg) != 0) {
+        return SWARM_EINVAL;
+    }
     if (cli_svc_ctr_apply(t, flags, o, false, errmsg) != 0) {
         return SWARM_EINVAL;
     }
@@ -514,6 +605,10 @@ int cli_svc_spec_update(Swarm__ServiceSpec *s, const struct cli_flag *flags,
     cli_svc_update_constraints(t->placement, o);
     if (cli_svc_update_labels(s, o, errmsg) != 0 ||
         cli_svc_update_ports(s->endpoint, o, errmsg) != 0) {
+        return SWARM_EINVAL;
+    }
+    cli_svc_remove_networks(t, &o->network_rm);
+    if (cli_svc_push_networks(t, &o->network_add, errmsg) != 0) {
         return SWARM_EINVAL;
     }
     if (o->force) {

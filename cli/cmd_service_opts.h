@@ -79,6 +79,11 @@ struct cli_svc_opts {
     struct cli_svc_mounts mount;     /* create */
     struct cli_svc_mounts mount_add; /* update */
     struct cli_strlist mount_rm;
+    /* networks: --network (create), --network-add/-rm (update); values as
+     * given (names or IDs; swarmd resolves them), checked by
+     * cli_svc_parse_network. --endpoint-mode, --hostname. */
+    struct cli_strlist network, network_add, network_rm;
+    const char *endpoint_mode, *hostname;
     /* update only */
     const char *image, *args;
     struct cli_strlist env_add, env_rm, label_add, label_rm;
@@ -87,7 +92,7 @@ struct cli_svc_opts {
     bool force, do_rollback;
 };
 
-#define CLI_SVC_MAX_FLAGS 80
+#define CLI_SVC_MAX_FLAGS 96
 
 /* Fill `flags` (room for CLI_SVC_MAX_FLAGS, ends with a NULL name, sorted by
  * name as Docker's help) with the flags of create (`update` false) or update,
@@ -131,6 +136,11 @@ int cli_svc_parse_port(const char *s, Swarm__PortConfig **port, char *errmsg);
  * that runs the task; here only its shape is checked (one or two non-empty
  * parts, no spaces or control characters, at most 256 bytes). */
 int cli_svc_check_user(const char *s, char *errmsg);
+
+/* A --network value: "NAME" or the long form "name=NAME,alias=A[,alias=B]"
+ * (Docker's NetworkOpt). *out is allocated (caller frees with
+ * protobuf_c_message_free_unpacked); out may be NULL to check only. */
+int cli_svc_parse_network(const char *s, Swarm__NetworkAttachmentConfig **out, char *errmsg);
 
 /* swarmkit's constraint syntax: "KEY==VALUE" or "KEY!=VALUE". */
 int cli_svc_check_constraint(const char *s, char *errmsg);

@@ -7,6 +7,7 @@
 
 #include "cmd.h"
 #include "err.h"
+#include "format.h"
 #include "specvalid.h"
 #include "cmd_service_opts.h"
 
@@ -97,6 +98,22 @@ int cmd_service_update(struct cli_ctx *ctx, int argc, char **argv)
         cli_svc_opts_free(&o);
         return rc;
     }
+    /* --network-rm NAME: the spec holds network IDs. */
+    size_t n_resolved = o.network_rm.n;
+    char **resolved = cli_xcalloc(n_resolved + 1, sizeof *resolved);
+    for (size_t i = 0; i < o.network_rm.n; i++) {
+        Swarm__GetNetworkRequest nreq = SWARM__GET_NETWORK_REQUEST__INIT;
+        struct cli_reply nr;
+        nreq.network_id = (char *)o.network_rm.items[i];
+        if (cli_conn_call(ctx->conn, &swarm__control__descriptor, "GetNetwork", &nreq.base, &nr) == 0 &&
+            ((Swarm__GetNetworkResponse *)nr.resp)->network != NULL) {
+            resolved[i] = strdup(((Swarm__GetNetworkResponse *)nr.resp)->network->id);
+            if (resolved[i] != NULL) {
+                o.network_rm.items[i] = resolved[i];
+            }
+        }
+        cli_cmd_free(nr.resp);
+    }
     struct service_update u = {flags, &o};
     int64_t since = cli_now_ms() - 1000;
     rc = service_write(ctx, pos[0], o.do_rollback ? NULL : service_update_edit, &u,
@@ -111,6 +128,10 @@ int cmd_service_update(struct cli_ctx *ctx, int argc, char **argv)
     free(id);
     free(pos);
     cli_svc_opts_free(&o);
+    for (size_t i = 0; i < n_resolved; i++) {
+        free(resolved[i]);
+    }
+    free(resolved);
     return rc;
 }
 

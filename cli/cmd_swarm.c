@@ -109,12 +109,18 @@ static int cmd_swarm_init(struct cli_ctx *ctx, int argc, char **argv)
     struct swarm_spec_opts so = {0};
     const char *advertise = NULL, *listen = NULL, *availability = NULL;
     bool force_new = false;
+    struct cli_strlist pools = {0};
+    uint64_t mask_length = 24;
     struct cli_flag flags[] = {
         {0, "advertise-addr", CLI_FLAG_STRING, &advertise,
          "Advertised address (format: <ip|interface>[:port])", NULL, false},
         {0, "availability", CLI_FLAG_STRING, &availability,
          "Availability of the node (\"active\"|\"pause\"|\"drain\") (default \"active\")",
          NULL, false},
+        {0, "default-addr-pool", CLI_FLAG_LIST, &pools,
+         "default address pool in CIDR format (default [])", "ipNetSlice", false},
+        {0, "default-addr-pool-mask-length", CLI_FLAG_UINT, &mask_length,
+         "default address pool subnet mask length (default 24)", "uint32", false},
         {0, "force-new-cluster", CLI_FLAG_BOOL, &force_new,
          "Force create a new cluster from current state", NULL, false},
         {0, "listen-addr", CLI_FLAG_STRING, &listen,
@@ -131,6 +137,7 @@ static int cmd_swarm_init(struct cli_ctx *ctx, int argc, char **argv)
     char **pos;
     int npos, rc;
     if (!cli_cmd_parse(ctx, &spec, argc, argv, &pos, &npos, &rc)) {
+        cli_strlist_free(&pools);
         return rc;
     }
     free(pos);
@@ -138,14 +145,44 @@ static int cmd_swarm_init(struct cli_ctx *ctx, int argc, char **argv)
     if (swarm_spec_apply(ctx, &spec, &so, &cs) != 0 ||
         swarm_spec_check(ctx, &cs) != 0 ||
         swarm_availability(ctx, availability, &req.availability) != 0) {
+        cli_strlist_free(&pools);
         return 1;
     }
+    if (mask_length > UINT32_MAX) {
+        cli_strlist_free(&pools);
+        return cli_cmd_errorf(ctx, "invalid argument \"%llu\" for \"--default-addr-pool-mask-length\" flag: "
+                              "value out of range", (unsigned long long)mask_length);
+    }
+    /* pflag's ipNetSlice: each value may hold several, comma-separated. */
+    struct cli_strlist split = {0};
+    char **pool_copy = cli_xcalloc(pools.n + 1, sizeof *pool_copy);
+    size_t n_copy = 0;
+    for (size_t i = 0; i < pools.n; i++) {
+        char *dup = strdup(pools.items[i]), *save = NULL;
+        if (dup == NULL) {
+            cli_oom();
+        }
+        pool_copy[n_copy++] = dup;
+        for (char *tok = strtok_r(dup, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+            split.items = cli_xrealloc(split.items, (split.n + 1) * sizeof *split.items);
+            split.items[split.n++] = tok;
+        }
+    }
+    req.default_addr_pool = (char **)split.items;
+    req.n_default_addr_pool = split.n;
+    req.default_addr_pool_mask_length = (uint32_t)mask_length;
     req.listen_addr = (char *)(listen != NULL ? listen : "");
     req.advertise_addr = (char *)(advertise != NULL ? advertise : "");
     req.force_new_cluster = force_new;
     req.spec = &cs;
     Swarm__InitResponse *resp =
         (Swarm__InitResponse *)cli_cmd_swarm(ctx, "InitSwarm", &req.base);
+    free(split.items);
+    for (size_t i = 0; i < n_copy; i++) {
+        free(pool_copy[i]);
+    }
+    free(pool_copy);
+    cli_strlist_free(&pools);
     if (resp == NULL) {
         return 1;
     }

@@ -197,6 +197,25 @@ static void cli_json_print_bytes(FILE *out, const ProtobufCBinaryData *b)
 
 /* --------------------------------------------------------------- messages */
 
+/* The name Docker gives a field where it is not the mechanical one. */
+static void cli_json_docker_name(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *f,
+                                 char *name, size_t size)
+{
+    if (strcmp(f->name, "desired_role") == 0) {
+        snprintf(name, size, "Role");
+    } else if (strcmp(f->name, "cap_add") == 0 || strcmp(f->name, "cap_drop") == 0) {
+        snprintf(name, size, "Capability%s", f->name[4] == 'a' ? "Add" : "Drop");
+    } else if (strcmp(f->name, "readonly") == 0) {
+        snprintf(name, size, "ReadOnly");
+    } else if (strcmp(d->short_name, "Task") == 0 && strcmp(f->name, "networks") == 0) {
+        snprintf(name, size, "NetworksAttachments");
+    } else if (strcmp(f->name, "virtual_ips") == 0) {
+        snprintf(name, size, "VirtualIPs");
+    } else {
+        cli_json_field_name(f->name, name, size);
+    }
+}
+
 static void cli_json_indent(FILE *out, int level)
 {
     fprintf(out, "%*s", level * 2, "");
@@ -436,15 +455,7 @@ static void cli_json_emit_fields(FILE *out, const ProtobufCMessage *msg, int ind
         if (strcmp(f->name, "registry_auth") == 0) {
             continue; /* never shown, as Docker's API does not */
         }
-        if (strcmp(f->name, "desired_role") == 0) {
-            snprintf(name, sizeof name, "Role");
-        } else if (strcmp(f->name, "cap_add") == 0 || strcmp(f->name, "cap_drop") == 0) {
-            snprintf(name, sizeof name, "Capability%s", f->name[4] == 'a' ? "Add" : "Drop");
-        } else if (strcmp(f->name, "readonly") == 0) {
-            snprintf(name, sizeof name, "ReadOnly");
-        } else {
-            cli_json_field_name(f->name, name, sizeof name);
-        }
+        cli_json_docker_name(d, f, name, sizeof name);
         cli_json_key(out, first, indent, name);
         if (f->label == PROTOBUF_C_LABEL_REPEATED) {
             cli_json_print_repeated(out, f, msg, indent + 1);
@@ -605,15 +616,7 @@ static void cli_json_fields_value(struct tmpl_value *obj, const ProtobufCMessage
         if (strcmp(f->name, "registry_auth") == 0) {
             continue; /* never shown, as Docker's API does not */
         }
-        if (strcmp(f->name, "desired_role") == 0) {
-            snprintf(name, sizeof name, "Role");
-        } else if (strcmp(f->name, "cap_add") == 0 || strcmp(f->name, "cap_drop") == 0) {
-            snprintf(name, sizeof name, "Capability%s", f->name[4] == 'a' ? "Add" : "Drop");
-        } else if (strcmp(f->name, "readonly") == 0) {
-            snprintf(name, sizeof name, "ReadOnly");
-        } else {
-            cli_json_field_name(f->name, name, sizeof name);
-        }
+        cli_json_docker_name(d, f, name, sizeof name);
         struct tmpl_value *v = f->label == PROTOBUF_C_LABEL_REPEATED
                                    ? cli_json_repeated_value(f, msg)
                                    : cli_json_scalar_value(f, field);

@@ -10,6 +10,7 @@
 #include "cmd.h"
 
 static const struct cli_command cli_commands[] = {
+    {"network", NULL, "Manage networks", NULL, cli_network_commands},
     {"node", NULL, "Manage Swarm nodes", NULL, cli_node_commands},
     {"service", NULL, "Manage Swarm services", NULL, cli_service_commands},
     {"swarm", NULL, "Manage Swarm", NULL, cli_swarm_commands},

@@ -91,6 +91,9 @@ void tmpl_value_free(struct tmpl_value *v);
 /* Compact JSON, as Docker's {{json .}} (Go's encoder, HTML not escaped):
  * structs keep their key order, Go maps are sorted by key. */
 void tmpl_value_print_json(FILE *out, const struct tmpl_value *v);
+/* The same, indented as inspect prints (2 spaces per level, Go's
+ * MarshalIndent layout), the first line at `level`; no trailing newline. */
+void tmpl_value_print_json_indent(FILE *out, const struct tmpl_value *v, int level);
 
 /* --------------------------------------------------------------- templates */
 

@@ -355,3 +355,49 @@ void tmpl_value_print_json(FILE *out, const struct tmpl_value *v)
         }
     }
 }
+
+static void json_indent(FILE *out, int level)
+{
+    fprintf(out, "%*s", level * 2, "");
+}
+
+void tmpl_value_print_json_indent(FILE *out, const struct tmpl_value *v, int level)
+{
+    if (v->kind == TMPL_LIST && v->n > 0) {
+        fputs("[\n", out);
+        for (size_t i = 0; i < v->n; i++) {
+            json_indent(out, level + 1);
+            tmpl_value_print_json_indent(out, v->items[i], level + 1);
+            fputs(i + 1 < v->n ? ",\n" : "\n", out);
+        }
+        json_indent(out, level);
+        fputc(']', out);
+        return;
+    }
+    if (v->kind == TMPL_MAP) {
+        size_t *order = tmpl_map_order(v);
+        bool first = true;
+        fputc('{', out);
+        for (size_t i = 0; i < v->n; i++) {
+            const struct tmpl_value *item = v->items[order[i]];
+            const char *k = v->keys[order[i]];
+            if (item->omitempty) {
+                continue;
+            }
+            fputs(first ? "\n" : ",\n", out);
+            first = false;
+            json_indent(out, level + 1);
+            cli_json_print_string(out, k, strlen(k));
+            fputs(": ", out);
+            tmpl_value_print_json_indent(out, item, level + 1);
+        }
+        if (!first) {
+            fputc('\n', out);
+            json_indent(out, level);
+        }
+        fputc('}', out);
+        free(order);
+        return;
+    }
+    tmpl_value_print_json(out, v);
+}

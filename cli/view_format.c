@@ -126,8 +126,8 @@ int cli_format_list(FILE *out, const char *format, struct tmpl_value *const *row
     return rc;
 }
 
-int cli_format_inspect(FILE *out, FILE *errout, const char *format,
-                       const ProtobufCMessage *const *msgs, size_t n)
+int cli_format_inspect_values(FILE *out, FILE *errout, const char *format,
+                              struct tmpl_value *const *objs, size_t n)
 {
     char errmsg[SWARM_ERRMSG_SIZE];
     struct tmpl *t = tmpl_parse(format, errmsg);
@@ -145,7 +145,7 @@ int cli_format_inspect(FILE *out, FILE *errout, const char *format,
         cli_oom();
     }
     for (size_t i = 0; i < n; i++) {
-        struct tmpl_value *obj = cli_json_message_value(msgs[i]);
+        const struct tmpl_value *obj = objs[i];
         char *buf = NULL;
         size_t len = 0;
         FILE *mem = open_memstream(&buf, &len);
@@ -160,7 +160,6 @@ int cli_format_inspect(FILE *out, FILE *errout, const char *format,
             fprintf(emem, "template parsing error: %s\n", errmsg);
         }
         free(buf);
-        tmpl_value_free(obj);
     }
     tmpl_free(t);
     fclose(emem);
@@ -170,5 +169,20 @@ int cli_format_inspect(FILE *out, FILE *errout, const char *format,
         fputs(errs, errout);
     }
     free(errs);
+    return rv;
+}
+
+int cli_format_inspect(FILE *out, FILE *errout, const char *format,
+                       const ProtobufCMessage *const *msgs, size_t n)
+{
+    struct tmpl_value **objs = cli_xcalloc(n + 1, sizeof *objs);
+    for (size_t i = 0; i < n; i++) {
+        objs[i] = cli_json_message_value(msgs[i]);
+    }
+    int rv = cli_format_inspect_values(out, errout, format, objs, n);
+    for (size_t i = 0; i < n; i++) {
+        tmpl_value_free(objs[i]);
+    }
+    free(objs);
     return rv;
 }

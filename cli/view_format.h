@@ -42,5 +42,8 @@ int cli_format_list(FILE *out, const char *format, struct tmpl_value *const *row
  * list of several messages: it is streamed, not held in an errmsg. */
 int cli_format_inspect(FILE *out, FILE *errout, const char *format,
                        const ProtobufCMessage *const *msgs, size_t n);
+/* The same over objects already in their inspect shape (not kept). */
+int cli_format_inspect_values(FILE *out, FILE *errout, const char *format,
+                              struct tmpl_value *const *objs, size_t n);
 
 #endif

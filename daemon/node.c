@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "allocator.h"
 #include "api.h"
 #include "err.h"
 #include "executor.h"
@@ -161,6 +162,14 @@ static int choose_advertise(const char *given, const char *listen, char *out, ch
 
 static void force_new_cluster(struct swarm_node *n, struct api_call *call);
 
+/* --default-addr-pool and its mask length, with Docker's messages. */
+static int pool_check(const Swarm__InitRequest *req, char *errmsg)
+{
+    const struct alloc_pool_config pc = {req->default_addr_pool, req->n_default_addr_pool,
+                                         req->default_addr_pool_mask_length};
+    return alloc_pool_validate(&pc, errmsg);
+}
+
 static void init_swarm_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
 {
     const Swarm__InitRequest *req = (const Swarm__InitRequest *)msg;
@@ -190,7 +199,7 @@ static void init_swarm_cb(struct api_call *call, const ProtobufCMessage *msg, vo
     if ((rv = addr_parse(req->listen_addr[0] ? req->listen_addr : n->listen_addr,
                          ADDR_DEFAULT_PORT, "listen address", listen, errmsg)) != 0 ||
         (rv = choose_advertise(req->advertise_addr, listen, advertise, errmsg)) != 0 ||
-        (rv = spec_check(req->spec, errmsg)) != 0) {
+        (rv = spec_check(req->spec, errmsg)) != 0 || (rv = pool_check(req, errmsg)) != 0) {
         api_call_error(call, API_INVALID_ARGUMENT, "%s", errmsg);
         return;
     }

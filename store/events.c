@@ -211,6 +211,12 @@ bool store_event_describe(enum store_kind kind, Swarm__StoreActionKind action, c
         case STORE_KIND_SERVICE:
             describe_service(out, (const Swarm__Service *)old_obj, (const Swarm__Service *)new_obj);
             break;
+        case STORE_KIND_NETWORK: {
+            const Swarm__Network *nw = (const Swarm__Network *)cur;
+            attr_add(out, "name", nw->spec != NULL && nw->spec->annotations != NULL ? nw->spec->annotations->name : "");
+            attr_add(out, "type", nw->spec != NULL ? nw->spec->driver : "");
+            break;
+        }
         default:
             describe_task(out, (const Swarm__Task *)old_obj, (const Swarm__Task *)new_obj);
             break;

@@ -217,6 +217,37 @@ int store_service_get_by_name(struct store *s, const char *name, Swarm__Service 
                          (ProtobufCMessage **)out);
 }
 
+int store_network_get(struct store *s, const char *id, Swarm__Network **out)
+{
+    return get_by_id(s, STORE_KIND_NETWORK, id, (ProtobufCMessage **)out);
+}
+
+int store_network_get_by_name(struct store *s, const char *name, Swarm__Network **out)
+{
+    if (name == NULL || name[0] == '\0') {
+        return SWARM_ENOTFOUND;
+    }
+    return stmt_get_text(s->stmt[STORE_ST_NETWORK_BY_NAME], name, store_kind_info(STORE_KIND_NETWORK),
+                         (ProtobufCMessage **)out);
+}
+
+int store_network_find(struct store *s, const char *ref, Swarm__Network **out, size_t *nmatches)
+{
+    return find(s, STORE_KIND_NETWORK, s->stmt[STORE_ST_NETWORK_BY_NAME], ref, (ProtobufCMessage **)out,
+                nmatches);
+}
+
+int store_network_list(struct store *s, Swarm__Network ***out, size_t *n)
+{
+    return stmt_list(s->kstmt[STORE_KIND_NETWORK][STORE_KS_LIST], NULL, store_kind_info(STORE_KIND_NETWORK),
+                     (ProtobufCMessage ***)out, n);
+}
+
+void store_network_free_list(Swarm__Network **list, size_t n)
+{
+    store_msg_list_free((ProtobufCMessage **)list, n);
+}
+
 int store_node_find(struct store *s, const char *ref, Swarm__Node **out, size_t *nmatches)
 {
     return find(s, STORE_KIND_NODE, s->stmt[STORE_ST_NODE_BY_NAME], ref, (ProtobufCMessage **)out, nmatches);

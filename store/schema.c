@@ -64,6 +64,13 @@ static const char schema_sql[] =
     "  data BLOB NOT NULL,"
     "  name TEXT UNIQUE"
     ");"
+    "CREATE TABLE networks ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  data BLOB NOT NULL,"
+    "  name TEXT UNIQUE"
+    ");"
     /* The event history (store/events.c): seq orders the rows for pruning,
      * (idx, pos) is the cursor every manager shares. */
     "CREATE TABLE events ("
@@ -102,6 +109,7 @@ static const char *const kind_sql[STORE_KIND_MAX + 1][STORE_KS__COUNT] = {
                                  "service_id = ?5, node_id = ?6, slot = ?7, desired_state = ?8, state = ?9",
                                  "service_id, slot, node_id, created_at, rowid"),
     [STORE_KIND_CLUSTER] = KIND_SQL("clusters", "name", "?5", "name = ?5", "created_at, rowid"),
+    [STORE_KIND_NETWORK] = KIND_SQL("networks", "name", "?5", "name = ?5", "name, id"),
 };
 
 static const char *const store_sql[STORE_ST__COUNT] = {
@@ -129,6 +137,7 @@ static const char *const store_sql[STORE_ST__COUNT] = {
     [STORE_ST_EVENT_PRUNE] = "DELETE FROM events WHERE seq <= ?1",
     [STORE_ST_EVENT_LIST] = "SELECT data FROM events WHERE (idx, pos) > (?1, ?2) AND time_ms >= ?3 "
                             "ORDER BY idx, pos LIMIT ?4",
+    [STORE_ST_NETWORK_BY_NAME] = "SELECT data FROM networks WHERE name = ?1",
 };
 
 static const struct store_kind_info kinds[STORE_KIND_MAX + 1] = {
@@ -140,6 +149,8 @@ static const struct store_kind_info kinds[STORE_KIND_MAX + 1] = {
                          offsetof(Swarm__Task, id), offsetof(Swarm__Task, meta)},
     [STORE_KIND_CLUSTER] = {STORE_KIND_CLUSTER, "cluster", "clusters", &swarm__cluster__descriptor,
                             offsetof(Swarm__Cluster, id), offsetof(Swarm__Cluster, meta)},
+    [STORE_KIND_NETWORK] = {STORE_KIND_NETWORK, "network", "networks", &swarm__network__descriptor,
+                            offsetof(Swarm__Network, id), offsetof(Swarm__Network, meta)},
 };
 
 const struct store_kind_info *store_kind_info(enum store_kind kind)
@@ -208,13 +219,13 @@ int store_schema_check(sqlite3 *db, uint64_t *last_index, char *errmsg)
     int64_t n, version, index;
     int rc = query_int(db,
                        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN "
-                       "('meta', 'nodes', 'services', 'tasks', 'clusters')",
+                       "('meta', 'nodes', 'services', 'tasks', 'clusters', 'networks')",
                        &n);
     if (rc != SQLITE_OK) {
         errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "read schema: %s", sqlite3_errmsg(db));
         return rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT ? SWARM_ECORRUPT : store_sqlite_err(rc);
     }
-    if (n != 5) {
+    if (n != 6) {
         errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "not a swarm store: missing tables");
         return SWARM_ECORRUPT;
     }
@@ -357,6 +368,10 @@ int store_row_bind(sqlite3_stmt *st, const struct store_kind_info *ki, const Pro
         case STORE_KIND_CLUSTER: {
             const Swarm__Cluster *c = (const Swarm__Cluster *)obj;
             return bind_name(st, 5, c->spec != NULL ? c->spec->annotations : NULL);
+        }
+        case STORE_KIND_NETWORK: {
+            const Swarm__Network *nw = (const Swarm__Network *)obj;
+            return bind_name(st, 5, nw->spec != NULL ? nw->spec->annotations : NULL);
         }
     }
     return SQLITE_MISUSE;

@@ -28,6 +28,7 @@
  *   - SQLite itself fails (I/O, full disk, corrupt page): ROLLBACK, the index
  *     is not advanced, store_apply returns SWARM_ESQL (or SWARM_ENOMEM,
  *     SWARM_ECORRUPT). */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,7 @@ union store_obj_copy {
     Swarm__Service service;
     Swarm__Task task;
     Swarm__Cluster cluster;
+    Swarm__Network network;
 };
 
 /* What one action did, kept until the events have been delivered. */
@@ -163,6 +165,8 @@ static const char *obj_name(const struct store_kind_info *ki, const ProtobufCMes
         a = ((const Swarm__Service *)obj)->spec->annotations;
     } else if (ki->kind == STORE_KIND_CLUSTER && ((const Swarm__Cluster *)obj)->spec != NULL) {
         a = ((const Swarm__Cluster *)obj)->spec->annotations;
+    } else if (ki->kind == STORE_KIND_NETWORK && ((const Swarm__Network *)obj)->spec != NULL) {
+        a = ((const Swarm__Network *)obj)->spec->annotations;
     }
     return a != NULL && a->name != NULL ? a->name : "";
 }
@@ -239,11 +243,74 @@ static int write_outcome(struct store *s, int rc, const struct store_kind_info *
     return store_sqlite_err(rc);
 }
 
+/* An IPv4 CIDR "a.b.c.d/n" as its network address and prefix; false when
+ * it is none (such a subnet takes part in no overlap check). */
+static bool cidr_parse(const char *cidr, uint32_t *net, unsigned *bits)
+{
+    char buf[INET_ADDRSTRLEN + 4];
+    const char *slash = cidr != NULL ? strchr(cidr, '/') : NULL;
+    struct in_addr a;
+    char *end;
+    unsigned long n;
+    if (slash == NULL || (size_t)(slash - cidr) >= INET_ADDRSTRLEN) {
+        return false;
+    }
+    memcpy(buf, cidr, (size_t)(slash - cidr));
+    buf[slash - cidr] = '\0';
+    n = strtoul(slash + 1, &end, 10);
+    if (inet_pton(AF_INET, buf, &a) != 1 || *end != '\0' || end == slash + 1 || n > 32) {
+        return false;
+    }
+    *bits = (unsigned)n;
+    *net = ntohl(a.s_addr) & (n == 0 ? 0 : ~UINT32_C(0) << (32 - n));
+    return true;
+}
+
+/* A network's allocation (subnet, VNI) may not collide with another
+ * network's: checked at apply, so that it holds whatever raced. */
+static int network_check(struct store *s, const Swarm__Network *nw, int i, struct store_result *r)
+{
+    Swarm__Network **list = NULL;
+    size_t n = 0;
+    uint32_t net = 0, onet = 0;
+    unsigned bits = 0, obits = 0;
+    bool has = nw->ipam != NULL && cidr_parse(nw->ipam->subnet, &net, &bits);
+    int rv = store_network_list(s, &list, &n);
+    if (rv != 0) {
+        result_fail(r, rv, i, "read networks: %s", swarm_strerror(rv));
+        return rv;
+    }
+    for (size_t k = 0; k < n && r->status == 0; k++) {
+        const Swarm__Network *o = list[k];
+        if (strcmp(o->id, nw->id) == 0) {
+            continue;
+        }
+        if (has && o->ipam != NULL && cidr_parse(o->ipam->subnet, &onet, &obits)) {
+            unsigned m = bits < obits ? bits : obits;
+            uint32_t mask = m == 0 ? 0 : ~UINT32_C(0) << (32 - m);
+            if ((net & mask) == (onet & mask)) {
+                result_fail(r, SWARM_EEXIST, i, "invalid pool request: Pool overlaps with other one on this address space");
+            }
+        }
+        if (r->status == 0 && nw->vni != 0 && o->vni == nw->vni) {
+            result_fail(r, SWARM_EEXIST, i, "VXLAN ID %u is already in use", nw->vni);
+        }
+    }
+    store_network_free_list(list, n);
+    return 0;
+}
+
 static int action_create(struct store *s, uint64_t index, int64_t ts, const struct store_kind_info *ki,
                          const ProtobufCMessage *obj, struct apply_rec *rec, int i,
                          struct store_result *r)
 {
     int rc;
+    if (ki->kind == STORE_KIND_NETWORK) {
+        int rv = network_check(s, (const Swarm__Network *)obj, i, r);
+        if (rv != 0 || r->status != 0) {
+            return rv;
+        }
+    }
     swarm__meta__init(&rec->meta);
     rec->meta.version = index;
     rec->meta.created_at = ts;
@@ -286,6 +353,9 @@ static int action_update(struct store *s, uint64_t index, int64_t ts, const stru
 {
     int64_t created_at = 0;
     int rc, rv = action_check(s, "update", ki, obj, rec, i, r, &created_at);
+    if (rv == 0 && r->status == 0 && ki->kind == STORE_KIND_NETWORK) {
+        rv = network_check(s, (const Swarm__Network *)obj, i, r);
+    }
     if (rv != 0 || r->status != 0) {
         return rv;
     }
@@ -437,6 +507,9 @@ static const ProtobufCMessage *action_target(const Swarm__StoreAction *a, enum s
         case SWARM__STORE_ACTION__TARGET_CLUSTER:
             *kind = STORE_KIND_CLUSTER;
             return a->cluster != NULL ? &a->cluster->base : NULL;
+        case SWARM__STORE_ACTION__TARGET_NETWORK:
+            *kind = STORE_KIND_NETWORK;
+            return a->network != NULL ? &a->network->base : NULL;
         default:
             return NULL;
     }
@@ -799,7 +872,7 @@ err_after_open:
 int store_reset(struct store *s, char *errmsg)
 {
     static const char sql[] = "BEGIN IMMEDIATE; DELETE FROM nodes; DELETE FROM services; "
-                              "DELETE FROM tasks; DELETE FROM clusters; DELETE FROM events; "
+                              "DELETE FROM tasks; DELETE FROM clusters; DELETE FROM networks; DELETE FROM events; "
                               "UPDATE meta SET value = 0 WHERE key = 'last_index'; COMMIT;";
     char *err = NULL;
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, &err);

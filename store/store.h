@@ -33,6 +33,7 @@ enum store_kind {
     STORE_KIND_SERVICE = 2,
     STORE_KIND_TASK = 3,
     STORE_KIND_CLUSTER = 4,
+    STORE_KIND_NETWORK = 5,
 };
 
 /* One change, passed to the event callback after its transaction committed.
@@ -75,7 +76,10 @@ void store_set_event_cb(struct store *s, store_event_cb cb, void *data);
  * updated_at = cmd->timestamp; UPDATE checks meta.version against the stored
  * version (0 skips the check), keeps created_at, sets version and updated_at;
  * REMOVE checks the version the same way. Uniqueness: service names, cluster
- * names (node hostnames are not unique, as in Docker). An empty service or
+ * names, network names (node hostnames are not unique, as in Docker); a
+ * network's allocated subnet (ipam.subnet) may not overlap another
+ * network's and its VNI may not be another's (SWARM_EEXIST), so that two
+ * racing creates can never both win the same addresses. An empty service or
  * cluster name is not a name: any number of objects may have none.
  * A command that fails on a rule changes no object but does advance the last
  * applied index: the entry has been applied, its outcome is the failure (the
@@ -110,6 +114,8 @@ int store_cluster_get(struct store *s, const char *id, Swarm__Cluster **out);
 /* The first (only) cluster, for callers that do not know its ID. */
 int store_cluster_get_default(struct store *s, Swarm__Cluster **out);
 int store_service_get_by_name(struct store *s, const char *name, Swarm__Service **out);
+int store_network_get(struct store *s, const char *id, Swarm__Network **out);
+int store_network_get_by_name(struct store *s, const char *name, Swarm__Network **out);
 
 /* Resolve a user-supplied reference: an exact ID, else a unique ID prefix,
  * else an exact name (node: hostname or spec name; service: name; tasks have
@@ -120,6 +126,7 @@ int store_service_get_by_name(struct store *s, const char *name, Swarm__Service 
 int store_node_find(struct store *s, const char *ref, Swarm__Node **out, size_t *nmatches);
 int store_service_find(struct store *s, const char *ref, Swarm__Service **out, size_t *nmatches);
 int store_task_find(struct store *s, const char *ref, Swarm__Task **out, size_t *nmatches);
+int store_network_find(struct store *s, const char *ref, Swarm__Network **out, size_t *nmatches);
 
 /* Lists: *out is a malloc'd array of *n objects (free with the matching
  * store_*_free_list; an empty list may be NULL with *n = 0). Order: nodes
@@ -132,11 +139,14 @@ int store_task_list(struct store *s, Swarm__Task ***out, size_t *n);
 int store_task_list_by_service(struct store *s, const char *service_id, Swarm__Task ***out, size_t *n);
 int store_task_list_by_node(struct store *s, const char *node_id, Swarm__Task ***out, size_t *n);
 int store_cluster_list(struct store *s, Swarm__Cluster ***out, size_t *n);
+/* Networks by name then id. */
+int store_network_list(struct store *s, Swarm__Network ***out, size_t *n);
 
 void store_node_free_list(Swarm__Node **list, size_t n);
 void store_service_free_list(Swarm__Service **list, size_t n);
 void store_task_free_list(Swarm__Task **list, size_t n);
 void store_cluster_free_list(Swarm__Cluster **list, size_t n);
+void store_network_free_list(Swarm__Network **list, size_t n);
 
 /* Counts without decoding objects (index ranges). */
 int store_node_count(struct store *s, size_t *n);
@@ -156,7 +166,8 @@ int store_task_tally(struct store *s, store_tally_cb cb, void *data);
 int store_service_count(struct store *s, size_t *n);
 
 /* ---- cluster events (store/events.c) ----
- * Every change that Docker shows as an event (nodes, services, tasks; not
+ * Every change that Docker shows as an event (nodes, services, tasks,
+ * networks; not
  * the cluster object) is also written, in the transaction of the change, to
  * a history of the last STORE_EVENTS_WINDOW events, each named by the raft
  * index of its entry and its position among that entry's events (the same
@@ -170,7 +181,7 @@ struct store_evattr {
     char value[STORE_EVENT_VALUE_MAX];
 };
 
-/* One event as Docker shows it: type ("node", "service", "task"), action
+/* One event as Docker shows it: type ("node", "service", "task", "network"), action
  * ("create", "update", "remove"), actor and attributes (sorted by key). */
 struct store_evdesc {
     const char *type;   /* static */

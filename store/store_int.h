@@ -11,9 +11,9 @@
 
 /* Bumped whenever a table or index changes: a store written by another
  * schema is refused at open and a snapshot of another schema at restore. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
-#define STORE_KIND_MAX STORE_KIND_CLUSTER
+#define STORE_KIND_MAX STORE_KIND_NETWORK
 
 /* Statements every kind has, cached per kind. Parameter ?1 is always the ID;
  * INSERT and UPDATE bind the same parameters (see store_row_bind). */
@@ -49,6 +49,7 @@ enum store_stmt {
     STORE_ST_EVENT_INSERT,     /* ?1 index, ?2 position, ?3 time ms, ?4 data */
     STORE_ST_EVENT_PRUNE,      /* ?1 delete seq <= ?1 */
     STORE_ST_EVENT_LIST,       /* ?1 index, ?2 position (after), ?3 since ms, ?4 limit -> data */
+    STORE_ST_NETWORK_BY_NAME,  /* ?1 name -> data */
     STORE_ST__COUNT,
 };
 
@@ -65,7 +66,7 @@ struct store {
     size_t evcap;
 };
 
-/* What differs between the four kinds. All four messages start with
+/* What differs between the kinds. All their messages start with
  * `string id = 1; Meta meta = 2;`, reached through the offsets. */
 struct store_kind_info {
     enum store_kind kind;

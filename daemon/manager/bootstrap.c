@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "allocator.h"
 #include "err.h"
 #include "pbcopy.h"
 #include "pki.h"
@@ -107,11 +108,44 @@ static int make_tokens(X509 *root, Swarm__JoinTokens *tokens)
     return (tokens->manager = strdup(buf)) != NULL ? 0 : SWARM_ENOMEM;
 }
 
+/* The `ingress` network of a new swarm, as Docker creates it at init. */
+static Swarm__Network *ingress_build(const struct bootstrap_identity *id, const Swarm__InitRequest *req)
+{
+    Swarm__Network *nw = calloc(1, sizeof *nw);
+    Swarm__NetworkSpec *spec = calloc(1, sizeof *spec);
+    Swarm__Annotations *ann = calloc(1, sizeof *ann);
+    Swarm__IPAMConfig *ipam = calloc(1, sizeof *ipam);
+    struct alloc_pool_config pc = {req->default_addr_pool, req->n_default_addr_pool,
+                                   req->default_addr_pool_mask_length};
+    char errmsg[SWARM_ERRMSG_SIZE];
+    if (nw == NULL || spec == NULL || ann == NULL || ipam == NULL) {
+        free(nw);
+        free(spec);
+        free(ann);
+        free(ipam);
+        return NULL;
+    }
+    swarm__network__init(nw);
+    swarm__network_spec__init(spec);
+    swarm__annotations__init(ann);
+    spec->annotations = ann;
+    nw->spec = spec;
+    nw->ipam = ipam;
+    spec->ingress = true;
+    if ((nw->id = strdup(id->ingress_id != NULL ? id->ingress_id : "")) == NULL ||
+        (ann->name = strdup(ALLOC_INGRESS_NAME)) == NULL || (spec->driver = strdup("overlay")) == NULL ||
+        alloc_network(spec, &pc, NULL, 0, ipam, &nw->vni, errmsg) != 0) {
+        swarm__network__free_unpacked(nw, NULL);
+        return NULL;
+    }
+    return nw;
+}
+
 int bootstrap_cmd_build(const struct bootstrap_identity *id, const Swarm__InitRequest *req,
                         Swarm__NodeDescription *description, Swarm__StoreCommand **out)
 {
     Swarm__StoreCommand *cmd = calloc(1, sizeof *cmd);
-    Swarm__StoreAction **actions = calloc(2, sizeof *actions);
+    Swarm__StoreAction **actions = calloc(3, sizeof *actions);
     Swarm__Cluster *cluster = calloc(1, sizeof *cluster);
     Swarm__RootCA *ca = calloc(1, sizeof *ca);
     Swarm__JoinTokens *tokens = calloc(1, sizeof *tokens);
@@ -132,7 +166,7 @@ int bootstrap_cmd_build(const struct bootstrap_identity *id, const Swarm__InitRe
     }
     swarm__store_command__init(cmd);
     cmd->actions = actions;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         actions[i] = calloc(1, sizeof **actions);
         if (actions[i] == NULL) {
             goto err;
@@ -149,6 +183,24 @@ int bootstrap_cmd_build(const struct bootstrap_identity *id, const Swarm__InitRe
     cluster->spec = bootstrap_spec_build(req->spec);
     if (cluster->id == NULL || cluster->spec == NULL) {
         goto err;
+    }
+    cluster->subnet_size =
+        req->default_addr_pool_mask_length != 0 ? req->default_addr_pool_mask_length : ALLOC_DEFAULT_SUBNET_SIZE;
+    cluster->default_address_pool = calloc(req->n_default_addr_pool + 1, sizeof(char *));
+    if (cluster->default_address_pool == NULL) {
+        goto err;
+    }
+    for (size_t i = 0; i < req->n_default_addr_pool; i++) {
+        if ((cluster->default_address_pool[i] = strdup(req->default_addr_pool[i])) == NULL) {
+            goto err;
+        }
+        cluster->n_default_address_pool++;
+    }
+    if (cluster->n_default_address_pool == 0) {
+        if ((cluster->default_address_pool[0] = strdup(ALLOC_DEFAULT_POOL)) == NULL) {
+            goto err;
+        }
+        cluster->n_default_address_pool = 1;
     }
     if ((rv = pki_cert_to_pem(id->root_cert, &pem, &len)) != 0) {
         goto err;
@@ -214,6 +266,11 @@ int bootstrap_cmd_build(const struct bootstrap_identity *id, const Swarm__InitRe
     actions[1]->target_case = SWARM__STORE_ACTION__TARGET_NODE;
     actions[1]->node = node;
     node = NULL;
+    actions[2]->target_case = SWARM__STORE_ACTION__TARGET_NETWORK;
+    if ((actions[2]->network = ingress_build(id, req)) == NULL) {
+        rv = SWARM_ENOMEM;
+        goto err;
+    }
     *out = cmd;
     return 0;
 

@@ -31,6 +31,7 @@ struct bootstrap_identity {
     const char *advertise_addr; /* IP:PORT, already validated */
     X509 *root_cert;
     EVP_PKEY *root_key;         /* stored in the cluster object (managers sign with it) */
+    const char *ingress_id;     /* the ID of the `ingress` network */
 };
 
 /* A complete ClusterSpec: a copy of `given` (NULL: none) with every unset
@@ -38,9 +39,12 @@ struct bootstrap_identity {
  * out of memory. */
 Swarm__ClusterSpec *bootstrap_spec_build(const Swarm__ClusterSpec *given);
 
-/* The command creating the Cluster and this manager's Node (Ready,
- * Reachable, role manager, availability from `req`). 0, or SWARM_ENOMEM or
- * a pki error; nothing is left allocated on failure. */
+/* The command creating the Cluster (with the default address pools and
+ * mask length of `req`, already validated), this manager's Node (Ready,
+ * Reachable, role manager, availability from `req`) and, as Docker, the
+ * `ingress` network (the first subnet of the pool: 10.0.0.0/24 by default,
+ * VNI 4097, spec.ingress). 0, or SWARM_ENOMEM or a pki error; nothing is
+ * left allocated on failure. */
 int bootstrap_cmd_build(const struct bootstrap_identity *id, const Swarm__InitRequest *req,
                         Swarm__NodeDescription *description, Swarm__StoreCommand **out);
 

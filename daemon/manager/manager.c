@@ -47,6 +47,7 @@
 #include "rolemgr.h"
 #include "selfreg.h"
 #include "serviceapi.h"
+#include "netapi.h"
 #include "statedir.h"
 #include "storefile.h"
 #include "token.h"
@@ -88,6 +89,7 @@ struct manager {
     struct rolemgr *rolemgr;
     struct controlapi *control;
     struct serviceapi *service;
+    struct netapi *network;
     struct caserver *ca;
     bool published;               /* ... and this manager published them */
     struct carotate *carotate; /* root CA rotation (carotate.h) */
@@ -395,6 +397,7 @@ static int manager_modules_new(struct manager *m)
     m->rolemgr = rolemgr_new(&m->env, &rc);
     m->control = controlapi_new(&m->env, &cc);
     m->service = serviceapi_new(&m->env);
+    m->network = netapi_new(&m->env);
     if (m->service != NULL &&
         serviceapi_set_insecure_registries(m->service, m->insecure_registries,
                                            m->n_insecure_registries) != 0) {
@@ -402,7 +405,7 @@ static int manager_modules_new(struct manager *m)
     }
     m->ca = caserver_new(&m->env, &sc);
     if (m->forward == NULL || m->peers == NULL || m->rolemgr == NULL || m->control == NULL ||
-        m->service == NULL || m->ca == NULL) {
+        m->service == NULL || m->network == NULL || m->ca == NULL) {
         return SWARM_ENOMEM;
     }
     return 0;
@@ -417,6 +420,7 @@ static void manager_publish(struct manager *m)
     m->slot->forward = m->forward;
     m->slot->control = m->control;
     m->slot->service = m->service;
+    m->slot->network = m->network;
     m->slot->ca = m->ca;
     m->slot->running = m->phase == MANAGER_RUNNING;
     m->published = true;
@@ -443,6 +447,7 @@ static void manager_unpublish(struct manager *m)
     m->slot->forward = NULL;
     m->slot->control = NULL;
     m->slot->service = NULL;
+    m->slot->network = NULL;
     m->slot->ca = NULL;
     m->slot->running = false;
     m->published = false;
@@ -472,6 +477,7 @@ void manager_register_api(struct api_server *api, struct manager_slot *slot)
     access_register(api, &slot->access);
     controlapi_register(api, slot);
     serviceapi_register(api, slot);
+    netapi_register(api, slot);
     caserver_register(api, slot);
     dispatcher_register(api, &slot->dispatcher);
     logbroker_register(api, slot);
@@ -772,7 +778,7 @@ int manager_init_cluster(uv_loop_t *loop, const struct manager_config *cfg,
 {
     struct manager *m = manager_alloc(loop, cfg);
     EVP_PKEY *root_key = NULL;
-    char node_id[ID_LEN + 1], cluster_id[ID_LEN + 1];
+    char node_id[ID_LEN + 1], cluster_id[ID_LEN + 1], ingress_id[ID_LEN + 1];
     uint64_t raft_id = 0;
     int rv;
 
@@ -792,7 +798,7 @@ int manager_init_cluster(uv_loop_t *loop, const struct manager_config *cfg,
     while (raft_id == 0) {
         random_bytes(&raft_id, sizeof raft_id);
     }
-    if (id_generate(node_id) != 0 || id_generate(cluster_id) != 0) {
+    if (id_generate(node_id) != 0 || id_generate(cluster_id) != 0 || id_generate(ingress_id) != 0) {
         errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "no randomness for IDs");
         return SWARM_EIO;
     }
@@ -824,6 +830,7 @@ int manager_init_cluster(uv_loop_t *loop, const struct manager_config *cfg,
         .advertise_addr = m->local->advertise_addr,
         .root_cert = m->id.root_cert,
         .root_key = root_key,
+        .ingress_id = ingress_id,
     };
     rv = bootstrap_cmd_build(&id, req, hostinfo_describe(m->hostname[0] ? m->hostname : NULL),
                              &m->bootstrap_cmd);
@@ -997,6 +1004,7 @@ static void raft_closed_cb(void *data)
     MODULE_CLOSE(m, orchloop, orchloop_close);
     MODULE_CLOSE(m, control, controlapi_close);
     MODULE_CLOSE(m, service, serviceapi_close);
+    MODULE_CLOSE(m, network, netapi_close);
     MODULE_CLOSE(m, ca, caserver_close);
     if (m->transport_ready) {
         rtransport_free(&m->transport);

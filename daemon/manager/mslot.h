@@ -45,6 +45,7 @@ struct access;
 struct forward;
 struct controlapi;
 struct serviceapi;
+struct netapi;
 struct caserver;
 
 struct manager_slot {
@@ -59,6 +60,7 @@ struct manager_slot {
     struct forward *forward;
     struct controlapi *control;
     struct serviceapi *service;
+    struct netapi *network;
     struct caserver *ca;
     bool running;
 };

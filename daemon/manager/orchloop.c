@@ -238,6 +238,12 @@ void orchloop_on_event(struct orchloop *o, const struct store_event *ev)
             o->all_dirty = true; /* task history limit */
             schedule_pass(o);
             break;
+        case STORE_KIND_NETWORK:
+            /* A new or removed network: services waiting for it may go on. */
+            o->all_dirty = true;
+            o->sched_dirty = true;
+            schedule_pass(o);
+            break;
     }
 }
 

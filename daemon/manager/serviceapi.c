@@ -28,6 +28,7 @@
 #include "forward.h"
 #include "listpage.h"
 #include "log.h"
+#include "netapi.h"
 #include "pbcopy.h"
 #include "serviceapi.h"
 #include "specvalid.h"
@@ -143,12 +144,22 @@ static void service_strip_secrets(Swarm__Service *svc)
 
 /* Check a spec from a client (specvalid.h: the same rules swarmctl applies
  * before sending); fills in a mode the CLI may have left out. */
-static int validate_service_spec(struct api_call *call, Swarm__ServiceSpec *spec)
+static int validate_service_spec(struct serviceapi *sa, struct api_call *call, Swarm__ServiceSpec *spec)
 {
     char errmsg[SWARM_ERRMSG_SIZE] = "";
+    int rv;
 
     if (spec_validate_service(spec, errmsg) != 0) {
         api_call_error(call, API_INVALID_ARGUMENT, "%s", errmsg);
+        return -1;
+    }
+    /* Networks by name or ID, stored as IDs (netapi.h). */
+    if ((rv = netapi_resolve_service_networks(sa->env->store, spec, errmsg)) != 0) {
+        api_call_error(call,
+                       rv == SWARM_ENOTFOUND ? API_NOT_FOUND
+                       : rv == SWARM_EINVAL  ? API_INVALID_ARGUMENT
+                                             : API_INTERNAL,
+                       "%s", errmsg);
         return -1;
     }
     if (spec->mode_case == SWARM__SERVICE_SPEC__MODE__NOT_SET) {
@@ -392,7 +403,7 @@ static void create_service_cb(struct api_call *call, const ProtobufCMessage *msg
         return;
     }
     spec = pb_copy(&req->spec->base);
-    if (spec == NULL || validate_service_spec(call, spec) != 0) {
+    if (spec == NULL || validate_service_spec(sa, call, spec) != 0) {
         if (spec == NULL) {
             api_call_error(call, API_RESOURCE_EXHAUSTED, "out of memory");
         } else {
@@ -497,7 +508,7 @@ static void update_service_cb(struct api_call *call, const ProtobufCMessage *msg
         next = pb_copy(&svc->previous_spec->base);
     } else {
         next = req->spec != NULL ? pb_copy(&req->spec->base) : NULL;
-        if (next == NULL || validate_service_spec(call, next) != 0) {
+        if (next == NULL || validate_service_spec(sa, call, next) != 0) {
             if (next == NULL) {
                 api_call_error(call, API_INVALID_ARGUMENT, "a service spec must be provided");
             }

@@ -68,9 +68,10 @@ TEST(first_entry_holds_the_cluster_and_this_manager)
         .advertise_addr = "10.0.0.7:2377",
         .root_cert = root,
         .root_key = key,
+        .ingress_id = "iiiiiiiiiiiiiiiiiiiiiiiiii",
     };
     ASSERT_INT_EQ(bootstrap_cmd_build(&id, &req, desc, &cmd), 0);
-    ASSERT_INT_EQ(cmd->n_actions, 2);
+    ASSERT_INT_EQ(cmd->n_actions, 3);
 
     const Swarm__Cluster *c = cmd->actions[0]->cluster;
     ASSERT(c != NULL);
@@ -97,6 +98,31 @@ TEST(first_entry_holds_the_cluster_and_this_manager)
     ASSERT_STR_EQ(n->manager_status->addr, "10.0.0.7:2377");
     ASSERT_STR_EQ(n->description->hostname, "host1");
 
+    /* The default pool, and the ingress network as Docker makes it. */
+    ASSERT_INT_EQ(c->n_default_address_pool, 1);
+    ASSERT_STR_EQ(c->default_address_pool[0], "10.0.0.0/8");
+    ASSERT_INT_EQ(c->subnet_size, 24);
+    const Swarm__Network *ing = cmd->actions[2]->network;
+    ASSERT(ing != NULL);
+    ASSERT_STR_EQ(ing->id, id.ingress_id);
+    ASSERT_STR_EQ(ing->spec->annotations->name, "ingress");
+    ASSERT(ing->spec->ingress);
+    ASSERT_STR_EQ(ing->ipam->subnet, "10.0.0.0/24");
+    ASSERT_STR_EQ(ing->ipam->gateway, "10.0.0.1");
+    ASSERT_INT_EQ(ing->vni, 4097);
+    swarm__store_command__free_unpacked(cmd, NULL);
+
+    /* A pool of the user's: ingress takes its first subnet. */
+    char *pools[] = {"172.30.0.0/16"};
+    req.default_addr_pool = pools;
+    req.n_default_addr_pool = 1;
+    req.default_addr_pool_mask_length = 26;
+    desc = calloc(1, sizeof *desc);
+    swarm__node_description__init(desc);
+    ASSERT_INT_EQ(bootstrap_cmd_build(&id, &req, desc, &cmd), 0);
+    ASSERT_STR_EQ(cmd->actions[0]->cluster->default_address_pool[0], "172.30.0.0/16");
+    ASSERT_INT_EQ(cmd->actions[0]->cluster->subnet_size, 26);
+    ASSERT_STR_EQ(cmd->actions[2]->network->ipam->subnet, "172.30.0.0/26");
     swarm__store_command__free_unpacked(cmd, NULL);
     X509_free(root);
     EVP_PKEY_free(key);

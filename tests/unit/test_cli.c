@@ -16,6 +16,7 @@
 #include "test.h"
 #include "view.h"
 #include "view_format.h"
+#include "view_network.h"
 #include "view_service.h"
 
 /* Capture what a printer writes. */
@@ -1990,6 +1991,61 @@ TEST(service_mount_errors)
     ASSERT(strstr(err, "unknown capability: \"CAP_BOGUS\"") != NULL);
     ASSERT(svc_create(ARGV("--runtime", "vm", "busybox:1"), err) == NULL);
     ASSERT(strstr(err, "invalid runtime \"vm\"") != NULL);
+}
+
+/* --network values (Docker's NetworkOpt) and the network views. */
+TEST(network_flag_and_views)
+{
+    Swarm__NetworkAttachmentConfig *c = NULL;
+    char err[SWARM_ERRMSG_SIZE];
+    ASSERT_INT_EQ(cli_svc_parse_network("front", &c, err), 0);
+    ASSERT_STR_EQ(c->target, "front");
+    ASSERT_INT_EQ(c->n_aliases, 0);
+    protobuf_c_message_free_unpacked(&c->base, NULL);
+    ASSERT_INT_EQ(cli_svc_parse_network("name=back,alias=db,alias=pg", &c, err), 0);
+    ASSERT_STR_EQ(c->target, "back");
+    ASSERT_INT_EQ(c->n_aliases, 2);
+    ASSERT_STR_EQ(c->aliases[1], "pg");
+    protobuf_c_message_free_unpacked(&c->base, NULL);
+    ASSERT(cli_svc_parse_network("alias=db", NULL, err) != 0);
+    ASSERT_STR_EQ(err, "network name/id is not specified");
+    ASSERT(cli_svc_parse_network("name=x,color=red", NULL, err) != 0);
+    ASSERT_STR_EQ(err, "invalid field key color");
+
+    Swarm__Network a = SWARM__NETWORK__INIT, b = SWARM__NETWORK__INIT;
+    Swarm__NetworkSpec sa = SWARM__NETWORK_SPEC__INIT, sb = SWARM__NETWORK_SPEC__INIT;
+    Swarm__Annotations aa = SWARM__ANNOTATIONS__INIT, ab = SWARM__ANNOTATIONS__INIT;
+    Swarm__IPAMConfig ip = SWARM__IPAMCONFIG__INIT;
+    a.id = "r3m9ydqq0yjd0000000000000";
+    b.id = "9dj1v0ulzbne0000000000000";
+    aa.name = "ingress";
+    ab.name = "wp_common";
+    sa.annotations = &aa;
+    sb.annotations = &ab;
+    sa.driver = "overlay";
+    sa.ingress = true;
+    a.spec = &sa;
+    b.spec = &sb;
+    ip.subnet = "10.0.0.0/24";
+    ip.gateway = "10.0.0.1";
+    a.ipam = &ip;
+    a.vni = 4097;
+    Swarm__Network *list[] = {&b, &a};
+    struct capture cap;
+    capture_start(&cap);
+    cli_view_network_table(cap.f, list, 2, false);
+    ASSERT_STR_EQ(capture_end(&cap), "NETWORK ID     NAME        DRIVER    SCOPE\n"
+                                      "r3m9ydqq0yjd   ingress     overlay   swarm\n"
+                                      "9dj1v0ulzbne   wp_common   overlay   swarm\n");
+    free(cap.buf);
+    struct tmpl_value *v = cli_view_network_value(&a);
+    capture_start(&cap);
+    tmpl_value_print_json(cap.f, tmpl_map_get(v, "IPAM"));
+    ASSERT_STR_EQ(capture_end(&cap),
+                  "{\"Driver\":\"default\",\"Options\":null,\"Config\":[{\"Subnet\":\"10.0.0.0/24\",\"Gateway\":\"10.0.0.1\"}]}");
+    free(cap.buf);
+    ASSERT(tmpl_map_get(v, "Ingress")->b);
+    tmpl_value_free(v);
 }
 
 TEST_MAIN()
