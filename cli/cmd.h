@@ -37,6 +37,8 @@ extern const struct cli_command cli_node_commands[];
 extern const struct cli_command cli_service_commands[];
 extern const struct cli_command cli_network_commands[];
 int cmd_info(struct cli_ctx *ctx, int argc, char **argv);
+/* `inspect` (cmd_inspect.c): any object by name or ID, tasks included. */
+int cmd_inspect(struct cli_ctx *ctx, int argc, char **argv);
 /* The commands that change a service (cmd_service_update.c). */
 int cmd_service_update(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_service_scale(struct cli_ctx *ctx, int argc, char **argv);

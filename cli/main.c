@@ -16,6 +16,7 @@ static const struct cli_command cli_commands[] = {
     {"swarm", NULL, "Manage Swarm", NULL, cli_swarm_commands},
     {"events", NULL, "Get real time events from the swarm", cmd_events, NULL},
     {"info", NULL, "Display system-wide information", cmd_info, NULL},
+    {"inspect", NULL, "Return low-level information on Swarm objects", cmd_inspect, NULL},
     {"login", NULL, "Log in to a registry", cmd_login, NULL},
     {"logout", NULL, "Log out from a registry", cmd_logout, NULL},
     {"version", NULL, "Show the swarmctl version information", cmd_version, NULL},

@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "allocator.h"
 #include "dispatcher.pb-c.h"
 #include "err.h"
 #include "id.h"
@@ -759,6 +760,9 @@ static bool task_for_node(const Swarm__Task *t)
         return false;
     }
     if (t->desired_state <= SWARM__TASK_STATE__TASK_STATE_RUNNING) {
+        if (alloc_task_waits(t)) {
+            return false; /* never started without its addresses (allocator.h) */
+        }
         return t->desired_state >= SWARM__TASK_STATE__TASK_STATE_ASSIGNED ||
                (t->status != NULL && t->status->state >= SWARM__TASK_STATE__TASK_STATE_ASSIGNED);
     }

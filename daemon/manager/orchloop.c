@@ -17,11 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "allocator.h"
 #include "err.h"
 #include "id.h"
 #include "log.h"
 #include "smetrics.h"
 #include "orchestrator.h"
+#include "pbcopy.h"
 #include "scheduler.h"
 #include "specvalid.h"
 #include "vec.h"
@@ -168,10 +170,13 @@ static void mark_service(struct orchloop *o, const char *service_id)
     schedule_pass(o);
 }
 
+/* A task the scheduler may place: meant to run, not yet assigned, and
+ * attached to its networks if it has any (swarmkit's allocator runs before
+ * its scheduler: a task waiting for addresses stays pending). */
 static bool needs_node(const Swarm__Task *t)
 {
     return t->desired_state <= SWARM__TASK_STATE__TASK_STATE_RUNNING && t->status != NULL &&
-           t->status->state <= SWARM__TASK_STATE__TASK_STATE_PENDING;
+           t->status->state <= SWARM__TASK_STATE__TASK_STATE_PENDING && !alloc_task_waits(t);
 }
 
 void orchloop_on_event(struct orchloop *o, const struct store_event *ev)
@@ -263,6 +268,12 @@ struct pass {
     bool leaving_lost; /* an ID could not be kept: the kept view cannot hold */
     bool more; /* a service has creates left for the next pass */
     size_t create_bytes; /* task specs of this pass's new tasks */
+    /* The network allocator's view (allocator.h), built from the store the
+     * first time this pass needs it, then holding this pass's own takes. */
+    struct alloc *alloc;
+    Swarm__Network **nets;
+    size_t n_nets;
+    bool alloc_built;
 };
 
 /* A task this pass stops or deletes. When it cannot be kept, the
@@ -355,6 +366,217 @@ static int64_t history_limit(struct store *store)
     return limit;
 }
 
+/* ------------------------------------------------------------ allocation */
+
+static Swarm__TaskStatus *status_new(Swarm__TaskState state, const char *message, const char *err,
+                                     int64_t now);
+
+/* The allocator's view for this pass: every network, and every address a
+ * service or a live task holds in the store (a new leader starts from
+ * exactly what is committed; raft's barrier ran before it leads). NULL when
+ * there is no network (nothing can be allocated) or the store failed. */
+static struct alloc *pass_alloc(struct store *store, struct pass *p)
+{
+    Swarm__Service **svcs = NULL;
+    Swarm__Task **tasks = NULL;
+    size_t n_svcs = 0, n_tasks = 0;
+    if (p->alloc_built) {
+        return p->alloc;
+    }
+    p->alloc_built = true;
+    if (store_network_list(store, &p->nets, &p->n_nets) != 0 || p->n_nets == 0 ||
+        (p->alloc = alloc_new(p->nets, p->n_nets)) == NULL) {
+        return NULL;
+    }
+    if (store_service_list(store, &svcs, &n_svcs) != 0 || store_task_list(store, &tasks, &n_tasks) != 0) {
+        store_service_free_list(svcs, n_svcs);
+        alloc_free(p->alloc);
+        p->alloc = NULL;
+        return NULL;
+    }
+    for (size_t i = 0; i < n_svcs; i++) {
+        alloc_mark_service(p->alloc, svcs[i]);
+    }
+    for (size_t i = 0; i < n_tasks; i++) {
+        alloc_mark_task(p->alloc, tasks[i]);
+    }
+    if (alloc_conflicts(p->alloc) > 0) {
+        log_warn("allocator", "%zu addresses are held twice in the store", alloc_conflicts(p->alloc));
+    }
+    store_service_free_list(svcs, n_svcs);
+    store_task_free_list(tasks, n_tasks);
+    return p->alloc;
+}
+
+static void pass_alloc_free(struct pass *p)
+{
+    alloc_free(p->alloc);
+    store_network_free_list(p->nets, p->n_nets);
+}
+
+/* Does the service have (or need) VIPs: networks, ingress ports, or VIPs
+ * it must give back? */
+static bool service_on_networks(const Swarm__Service *svc)
+{
+    return svc->spec != NULL && ((svc->spec->task != NULL && svc->spec->task->n_networks > 0) ||
+                                 alloc_publishes_ingress(svc->spec) ||
+                                 (svc->endpoint != NULL && svc->endpoint->n_virtual_ips > 0));
+}
+
+/* The service's VIPs as its spec asks. When they change, the pass updates
+ * the service (compare-and-set on the version read) and leaves its tasks
+ * for the pass after, which sees the endpoint committed. True when it did. */
+static bool allocate_service(struct orchloop *o, struct pass *p, Swarm__Service *svc)
+{
+    Swarm__Endpoint *ep = NULL;
+    struct alloc *a;
+    bool changed = false;
+    char errmsg[SWARM_ERRMSG_SIZE];
+    if (!service_on_networks(svc) || (a = pass_alloc(o->env->store, p)) == NULL) {
+        return false;
+    }
+    if (alloc_service_endpoint(a, svc, &ep, &changed, errmsg) != 0) {
+        log_warn("allocator", "service %s: %s", svc->id, errmsg);
+        return false; /* its tasks say why when they cannot be attached */
+    }
+    if (!changed) {
+        swarm__endpoint__free_unpacked(ep, NULL);
+        return false;
+    }
+    Swarm__StoreAction *act = pass_action(p, SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE);
+    if (act == NULL) {
+        swarm__endpoint__free_unpacked(ep, NULL);
+        return false;
+    }
+    /* The action takes the service read from the store (the caller's), with
+     * its version for the compare-and-set. */
+    if (svc->endpoint != NULL) {
+        swarm__endpoint__free_unpacked(svc->endpoint, NULL);
+    }
+    svc->endpoint = ep;
+    act->target_case = SWARM__STORE_ACTION__TARGET_SERVICE;
+    act->service = svc;
+    return true;
+}
+
+/* Attach a new task of this pass to its networks. One that cannot be
+ * stays pending, saying why, and out of this pass's scheduling; a later
+ * pass tries again (allocate_waiting). */
+static void allocate_created(struct orchloop *o, struct pass *p, int64_t now)
+{
+    Swarm__Service *svc = NULL;
+    size_t kept = 0;
+    char errmsg[SWARM_ERRMSG_SIZE];
+    for (size_t i = 0; i < p->n_created; i++) {
+        Swarm__Task *t = p->created[i];
+        if (svc == NULL || strcmp(svc->id, t->service_id) != 0) {
+            if (svc != NULL) {
+                swarm__service__free_unpacked(svc, NULL);
+            }
+            svc = NULL;
+            if (store_service_get(o->env->store, t->service_id, &svc) != 0) {
+                svc = NULL;
+            }
+        }
+        bool wants = (t->spec != NULL && t->spec->n_networks > 0) ||
+                     (svc != NULL && alloc_publishes_ingress(svc->spec));
+        if (!wants) {
+            p->created[kept++] = t;
+            continue;
+        }
+        struct alloc *a = pass_alloc(o->env->store, p);
+        int rv = a != NULL ? alloc_task(a, t, svc, errmsg) : SWARM_ENOTFOUND;
+        if (rv == 0) {
+            p->created[kept++] = t;
+            continue;
+        }
+        if (a == NULL) {
+            snprintf(errmsg, sizeof errmsg, "no network to attach to");
+        }
+        /* Waiting: it keeps the service's endpoint spec, so that
+         * alloc_task_waits knows it needs ingress too. */
+        if (svc != NULL && svc->spec != NULL && svc->spec->endpoint != NULL && t->endpoint == NULL &&
+            (t->endpoint = calloc(1, sizeof *t->endpoint)) != NULL) {
+            swarm__endpoint__init(t->endpoint);
+            t->endpoint->spec = pb_copy(&svc->spec->endpoint->base);
+        }
+        Swarm__TaskStatus *st = status_new(SWARM__TASK_STATE__TASK_STATE_PENDING,
+                                           "pending task network allocation", errmsg, now);
+        if (st != NULL) {
+            swarm__task_status__free_unpacked(t->status, NULL);
+            t->status = st;
+        }
+    }
+    p->n_created = kept;
+    if (svc != NULL) {
+        swarm__service__free_unpacked(svc, NULL);
+    }
+}
+
+/* Stored tasks still waiting for addresses (an exhausted subnet, a network
+ * that came later): attach those that can be now (a whole-task update: no
+ * node holds them, so no report can race it), and say why for the others
+ * when the reason changed. */
+static void allocate_waiting(struct orchloop *o, struct pass *p, int64_t now)
+{
+    Swarm__Task **tasks = NULL;
+    Swarm__Service *svc = NULL;
+    size_t n = 0;
+    char errmsg[SWARM_ERRMSG_SIZE];
+    if (store_task_list_by_node(o->env->store, "", &tasks, &n) != 0) {
+        return;
+    }
+    if (p->n_leaving > 1) {
+        qsort(p->leaving, p->n_leaving, sizeof *p->leaving, cmp_str);
+    }
+    for (size_t i = 0; i < n; i++) {
+        Swarm__Task *t = tasks[i];
+        if (!alloc_task_waits(t) || t->desired_state > SWARM__TASK_STATE__TASK_STATE_RUNNING ||
+            t->status == NULL || t->status->state > SWARM__TASK_STATE__TASK_STATE_PENDING ||
+            pass_is_leaving(p, t->id)) {
+            continue;
+        }
+        if (svc == NULL || strcmp(svc->id, t->service_id) != 0) {
+            if (svc != NULL) {
+                swarm__service__free_unpacked(svc, NULL);
+            }
+            if (store_service_get(o->env->store, t->service_id, &svc) != 0) {
+                svc = NULL;
+                continue;
+            }
+        }
+        struct alloc *a = pass_alloc(o->env->store, p);
+        int rv = a != NULL ? alloc_task(a, t, svc, errmsg) : SWARM_ENOTFOUND;
+        if (rv != 0 && t->status->err != NULL && strcmp(t->status->err, errmsg) == 0) {
+            continue; /* the same reason again is no news */
+        }
+        Swarm__TaskStatus *st =
+            rv == 0 ? status_new(SWARM__TASK_STATE__TASK_STATE_PENDING, "pending task scheduling", NULL, now)
+                    : status_new(SWARM__TASK_STATE__TASK_STATE_PENDING, "pending task network allocation",
+                                 a != NULL ? errmsg : "no network to attach to", now);
+        if (st == NULL) {
+            continue;
+        }
+        swarm__task_status__free_unpacked(t->status, NULL);
+        t->status = st;
+        if (t->meta != NULL) {
+            t->meta->version = 0; /* last writer wins: see above */
+        }
+        if (pass_task_action(p, SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE, t) == 0) {
+            tasks[i] = NULL; /* the command owns it now */
+        }
+    }
+    if (svc != NULL) {
+        swarm__service__free_unpacked(svc, NULL);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (tasks[i] != NULL) {
+            swarm__task__free_unpacked(tasks[i], NULL);
+        }
+    }
+    free(tasks);
+}
+
 /* The full decision for one service, from every task it has. */
 static int orch_reconcile_service(const Swarm__Service *svc, const char *service_id,
                                   Swarm__Task **tasks, size_t n_tasks, Swarm__Node **nodes,
@@ -399,6 +621,10 @@ static void reconcile_service(struct orchloop *o, struct pass *p, const char *se
 
     if (store_service_get(store, service_id, &svc) != 0) {
         svc = NULL;
+    }
+    if (svc != NULL && allocate_service(o, p, svc)) {
+        svc = NULL; /* the pass's update holds it; its tasks come next pass */
+        goto done;
     }
     /* A scale-up going on: nothing of the service changed since the last
      * pass (no event dropped the resume), and no task sits in the slots it
@@ -836,6 +1062,12 @@ static void pass_cb(uv_timer_t *t)
         snprintf(id, sizeof id, "%s", o->dirty[--o->n_dirty]);
         reconcile_service(o, &p, id, nodes, n_nodes, now, limit);
     }
+    /* Addresses before placement: waiting tasks first (they are older),
+     * then this pass's new ones. */
+    allocate_waiting(o, &p, now);
+    if (p.n_created > 0) {
+        allocate_created(o, &p, now);
+    }
     if (sched || p.n_created > 0) {
         uint64_t sched_ns = smetrics_now_ns();
         schedule(o, &p, nodes, n_nodes, now);
@@ -869,6 +1101,7 @@ static void pass_cb(uv_timer_t *t)
         free(p.leaving[i]);
     }
     free(p.leaving);
+    pass_alloc_free(&p);
     store_service_free_list(svcs, n_svcs);
     store_node_free_list(nodes, n_nodes);
     smetrics_pass_done(SMETRICS_PASS_ORCHESTRATOR, started_ns);

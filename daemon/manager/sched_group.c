@@ -30,6 +30,7 @@ int sched_group_init(struct sched *s, struct sched_group *g, const Swarm__Task *
     g->cpu = r != NULL && r->nano_cpus > 0 ? r->nano_cpus : 0;
     g->mem = r != NULL && r->memory_bytes > 0 ? r->memory_bytes : 0;
     g->runtime = sched_runtime_bit(t->spec != NULL ? t->spec->runtime : NULL);
+    g->networked = sched_task_networked(t);
     if (p != NULL) {
         g->max_replicas = p->max_replicas;
         /* The API validated them; should a bad one slip through, swarmkit
@@ -89,7 +90,8 @@ static bool group_accepts(const struct sched_group *g, const Swarm__Task *t)
     if (g->rep->spec == t->spec) {
         return true;
     }
-    if (sched_runtime_bit(t->spec != NULL ? t->spec->runtime : NULL) != g->runtime) {
+    if (sched_runtime_bit(t->spec != NULL ? t->spec->runtime : NULL) != g->runtime ||
+        sched_task_networked(t) != g->networked) {
         return false;
     }
     if ((ra ? ra->nano_cpus : 0) != (rb ? rb->nano_cpus : 0) ||
@@ -489,6 +491,7 @@ int sched_group_place(struct sched *s, struct sched_group *g, const uint32_t *ne
     /* The static filters, once per group. */
     for (uint32_t idx = 0; idx < s->n_nodes; idx++) {
         if (s->nodes[idx].available && (s->nodes[idx].runtimes & g->runtime) != 0 &&
+            (!g->networked || s->nodes[idx].networking) &&
             constraint_match_all(g->constraints, g->n_constraints, s->nodes[idx].node)) {
             s->scratch_heap[n++] = idx;
         }

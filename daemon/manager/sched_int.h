@@ -29,6 +29,7 @@ struct sched_node {
     const char *id;          /* into node */
     bool available;          /* ready and active */
     unsigned runtimes;       /* SCHED_RUNTIME_* bits it offers */
+    bool networking;         /* description.network_error is empty */
     int64_t cpu_free;        /* may go negative: reservations are not refused */
     int64_t mem_free;
     uint32_t total;          /* live tasks on it, all services */
@@ -74,6 +75,7 @@ struct sched_group {
     size_t n_constraints;
     int64_t cpu, mem;          /* reservations */
     unsigned runtime;          /* SCHED_RUNTIME_* bit of its runtime, 0: unknown */
+    bool networked;            /* attached to networks: needs a node's networking */
     uint64_t max_replicas;
     const char **prefs;        /* label names to spread over, into rep */
     size_t n_prefs;
@@ -86,6 +88,7 @@ enum sched_filter_result {
     SCHED_OK,
     SCHED_FAIL_READY,
     SCHED_FAIL_RUNTIME,
+    SCHED_FAIL_NETWORK,
     SCHED_FAIL_RESOURCES,
     SCHED_FAIL_CONSTRAINTS,
     SCHED_FAIL_PORTS,
@@ -99,6 +102,11 @@ enum sched_filter_result {
  * or absent). */
 struct sched_service *sched_service_get(struct sched *s, const char *id, bool create);
 const Swarm__Resources *sched_task_reservations(const Swarm__Task *t);
+/* A task with network attachments (or networks in its spec). */
+static inline bool sched_task_networked(const Swarm__Task *t)
+{
+    return t->n_networks > 0 || (t->spec != NULL && t->spec->n_networks > 0);
+}
 int sched_group_init(struct sched *s, struct sched_group *g, const Swarm__Task *t);
 void sched_group_fini(struct sched_group *g);
 enum sched_filter_result sched_filter_node(struct sched *s, const struct sched_group *g,

@@ -151,6 +151,8 @@ static unsigned node_runtimes(const Swarm__NodeDescription *d)
 static void node_init(struct sched_node *sn, Swarm__Node *copy)
 {
     sn->runtimes = node_runtimes(copy->description);
+    sn->networking = copy->description == NULL || copy->description->network_error == NULL ||
+                     copy->description->network_error[0] == '\0';
     const Swarm__Resources *r =
         copy->description != NULL ? copy->description->resources : NULL;
     sn->node = copy;
@@ -395,6 +397,9 @@ enum sched_filter_result sched_filter_node(struct sched *s, const struct sched_g
     if ((sn->runtimes & g->runtime) == 0) {
         return SCHED_FAIL_RUNTIME;
     }
+    if (g->networked && !sn->networking) {
+        return SCHED_FAIL_NETWORK;
+    }
     if ((g->cpu > 0 || g->mem > 0) && (g->cpu > sn->cpu_free || g->mem > sn->mem_free)) {
         return SCHED_FAIL_RESOURCES;
     }
@@ -421,6 +426,8 @@ static int explain_one(char *buf, size_t size, enum sched_filter_result f, size_
             return snprintf(buf, size, "%zu %s not available for new tasks", count, noun);
         case SCHED_FAIL_RUNTIME:
             return snprintf(buf, size, "runtime not offered on %zu %s", count, noun);
+        case SCHED_FAIL_NETWORK:
+            return snprintf(buf, size, "networking not available on %zu %s", count, noun);
         case SCHED_FAIL_RESOURCES:
             return snprintf(buf, size, "insufficient resources on %zu %s", count, noun);
         case SCHED_FAIL_CONSTRAINTS:

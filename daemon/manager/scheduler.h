@@ -3,7 +3,10 @@
  *
  * Filters, in Docker's order: node ready and active (availability active,
  * status ready), the task's runtime offered by the node (TaskSpec.runtime
- * in NodeDescription.runtimes: `runtime not offered on N nodes`), resources (the task's reservations against the node's CPUs
+ * in NodeDescription.runtimes: `runtime not offered on N nodes`), networking
+ * (a task attached to networks only goes to a node whose
+ * description.network_error is empty: `networking not available on N
+ * nodes`), resources (the task's reservations against the node's CPUs
  * and memory minus what the node's tasks already reserve), constraints,
  * host-mode published ports free, max replicas per node. Then spread: with
  * `--placement-pref spread=node.labels.K`, first across the values of K

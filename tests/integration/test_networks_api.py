@@ -169,3 +169,180 @@ def test_init_default_addr_pool(swarm):
     assert inspect_net(m, "ingress")["IPAM"]["Config"][0]["Subnet"] == "10.20.0.0/26"
     m.ok("network", "create", "one")
     assert inspect_net(m, "one")["IPAM"]["Config"][0]["Subnet"] == "10.20.0.64/26"
+
+
+# ---------------------------------------------------------------- allocation
+# Allocation is the manager's: these nodes run the simulated executor
+# (tasks "run" as state changes only), so nothing here depends on a node's
+# data plane.
+
+@pytest.fixture
+def simmgr(swarm):
+    n = swarm.node("m1").start("--executor", "sim")
+    n.ok("swarm", "init", "--advertise-addr", n.ip)
+    wait_for(lambda: n.inspect().get("Status", {}).get("State") == "ready", timeout=10,
+             what="manager ready")
+    return n
+
+def service_json(m, name):
+    return json.loads(m.ok("service", "inspect", name))[0]
+
+
+def task_ids(m, svc, *filters):
+    return m.ok("service", "ps", "-q", "--no-trunc", *filters, svc).split()
+
+
+def task_attachments(m, ids):
+    """task ID -> [(network ID, address), ...] for live and ended tasks alike."""
+    if not ids:
+        return {}
+    out = json.loads(m.ok("inspect", "--type", "task", *ids))
+    return {t["ID"]: [(a["Network"]["ID"], a["Addresses"][0]) for a in t.get("NetworksAttachments", [])]
+            for t in out}
+
+
+def live_addresses(m, svc, net_id):
+    """Addresses on net_id of the service's tasks that are running."""
+    rows = parse_table(m.ok("service", "ps", "--no-trunc", svc),
+                       ["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"])
+    ids = [r["ID"] for r in rows if r["CURRENT STATE"].startswith("Running")]
+    att = task_attachments(m, ids)
+    return [addr for tid in ids for (nid, addr) in att[tid] if nid == net_id]
+
+
+def replicas_col(m, svc):
+    rows = parse_table(m.ok("service", "ls"), ["ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"])
+    return next((r["REPLICAS"] for r in rows if r["NAME"] == svc), None)
+
+
+def test_service_vip_task_addresses_freed_and_reused(simmgr):
+    m = simmgr
+    nid = m.ok("network", "create", "front").strip()
+    m.ok("service", "create", "-d", "--name", "web", "--network", "front", "--replicas", "3",
+         "--hostname", "webhost", SLEEP, "1000")
+    wait_for(lambda: replicas_col(m, "web") == "3/3", timeout=20, what="web 3/3")
+    svc = service_json(m, "web")
+    assert svc["Endpoint"]["VirtualIPs"] == [{"NetworkID": nid, "Addr": "10.0.1.2/24"}]
+    assert svc["Spec"]["Task"]["Networks"] == [{"Target": nid, "Aliases": []}]
+    assert svc["Spec"]["Task"]["Container"]["Hostname"] == "webhost"
+    ids = task_ids(m, "web")
+    att = task_attachments(m, ids)
+    first = sorted(addr for tid in ids for (_, addr) in att[tid])
+    assert first == ["10.0.1.3/24", "10.0.1.4/24", "10.0.1.5/24"], att
+    one = json.loads(m.ok("inspect", ids[0]))[0]
+    assert one["NetworksAttachments"][0]["Network"]["Spec"]["Name"] == "front"
+    # Scale down: the ended tasks give their addresses back; scale up: reused.
+    m.ok("service", "scale", "-d", "web=1")
+    def stopped():
+        rows = parse_table(m.ok("service", "ps", "-f", "desired-state=shutdown", "web"),
+                           ["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE"])
+        return len(rows) == 2 and not any(r["CURRENT STATE"].startswith("Running") for r in rows)
+    wait_for(stopped, timeout=20, what="two tasks stopped")
+    assert len(live_addresses(m, "web", nid)) == 1
+    m.ok("service", "scale", "-d", "web=3")
+    wait_for(lambda: replicas_col(m, "web") == "3/3", timeout=20, what="web 3/3 again")
+    again = sorted(live_addresses(m, "web", nid))
+    assert again == first, again
+    # Removing the endpoint mode's VIP: dnsrr gives it back.
+    m.ok("service", "update", "-d", "--endpoint-mode", "dnsrr", "web")
+    wait_for(lambda: not service_json(m, "web")["Endpoint"].get("VirtualIPs"), timeout=20,
+             what="no VIP in dnsrr mode")
+
+
+def test_network_add_rm_on_update(simmgr):
+    m = simmgr
+    a = m.ok("network", "create", "neta").strip()
+    b = m.ok("network", "create", "netb").strip()
+    m.ok("service", "create", "-d", "--name", "app", "--network", "name=neta,alias=db", SLEEP, "1000")
+    wait_for(lambda: replicas_col(m, "app") == "1/1", timeout=20, what="app 1/1")
+    spec = service_json(m, "app")["Spec"]["Task"]
+    assert spec["Networks"] == [{"Target": a, "Aliases": ["db"]}]
+    m.ok("service", "update", "-d", "--network-add", "netb", "--network-rm", "neta", "app")
+    def moved():
+        s = service_json(m, "app")
+        vips = {v["NetworkID"] for v in s["Endpoint"].get("VirtualIPs", [])}
+        if vips != {b}:
+            return False
+        return [n for n, _ in sum(task_attachments(m, task_ids(m, "app", "-f", "desired-state=running")).values(), [])] == [b]
+    wait_for(moved, timeout=20, what="app on netb only, VIP and task")
+    # neta is free again.
+    m.ok("network", "rm", "neta")
+
+
+def test_exhausted_subnet_pending_then_allocated(simmgr):
+    m = simmgr
+    # A /29: .1 gateway, .7 broadcast: .2-.6 for VIPs and tasks.
+    m.ok("network", "create", "--subnet", "10.80.0.0/29", "tiny")
+    m.ok("service", "create", "-d", "--name", "other", "--network", "tiny", SLEEP, "1000")
+    wait_for(lambda: replicas_col(m, "other") == "1/1", timeout=20, what="other 1/1")
+    m.ok("service", "create", "-d", "--name", "web", "--network", "tiny", "--replicas", "3", SLEEP, "1000")
+    rows = lambda: parse_table(m.ok("service", "ps", "--no-trunc", "web"),
+                               ["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"])
+    def one_waiting():
+        r = rows()
+        running = [x for x in r if x["CURRENT STATE"].startswith("Running")]
+        pending = [x for x in r if x["CURRENT STATE"].startswith("Pending")]
+        return len(running) == 2 and len(pending) == 1 and pending[0]
+    pending = wait_for(one_waiting, timeout=20, what="two running, one pending")
+    assert pending["ERROR"] == '"no available IP addresses on network tiny"'
+    assert pending["NODE"] == ""
+    # Another service goes: its VIP and its task's address come free.
+    m.ok("service", "rm", "other")
+    wait_for(lambda: replicas_col(m, "web") == "3/3", timeout=20, what="web 3/3 once addresses came free")
+    addrs = live_addresses(m, "web", service_json(m, "web")["Endpoint"]["VirtualIPs"][0]["NetworkID"])
+    assert len(set(addrs)) == 3 and all(a.startswith("10.80.0.") for a in addrs)
+
+
+def test_ingress_port_attaches_ingress(simmgr):
+    m = simmgr
+    ing = inspect_net(m, "ingress")["Id"]
+    m.ok("service", "create", "-d", "--name", "pub", "-p", "8080:80", SLEEP, "1000")
+    wait_for(lambda: replicas_col(m, "pub") == "1/1", timeout=20, what="pub 1/1")
+    vips = service_json(m, "pub")["Endpoint"]["VirtualIPs"]
+    assert vips == [{"NetworkID": ing, "Addr": "10.0.0.2/24"}]
+    att = task_attachments(m, task_ids(m, "pub"))
+    assert list(att.values()) == [[(ing, "10.0.0.3/24")]]
+
+
+def test_inspect_any_object(manager):
+    m = manager
+    m.ok("network", "create", "front")
+    m.ok("service", "create", "-d", "--name", "web", SLEEP, "1000")
+    out = m.ok("inspect", "-f", "{{.Name}}", "front")
+    assert out == "front\n"
+    assert m.ok("inspect", "--type", "service", "-f", "{{.Spec.Name}}", "web") == "web\n"
+    err = m.fails("inspect", "nothing-here")
+    assert err == "Error: No such object: nothing-here"
+
+
+def test_leader_kill_mid_scale_up_no_duplicate_address(swarm):
+    from test_managers import all_reachable, leader_of
+    nodes = [swarm.node(f"m{i + 1}").start("--executor", "sim") for i in range(3)]
+    nodes[0].ok("swarm", "init", "--advertise-addr", nodes[0].ip)
+    token = nodes[0].ok("swarm", "join-token", "-q", "manager").strip()
+    for n in nodes[1:]:
+        n.ok("swarm", "join", "--token", token, "--advertise-addr", n.ip, nodes[0].addr)
+    wait_for(lambda: all_reachable(nodes), timeout=15, what="all managers reachable")
+    leader = wait_for(lambda: leader_of(nodes), timeout=15, what="a leader")
+    nid = leader.ok("network", "create", "big").strip()
+    leader.ok("service", "create", "-d", "--name", "web", "--network", "big", SLEEP, "1000")
+    wait_for(lambda: replicas_col(leader, "web") == "1/1", timeout=20, what="web 1/1")
+    leader.ok("service", "scale", "-d", "web=120")
+    # Kill the leader while the scale-up is being allocated and placed.
+    wait_for(lambda: len(task_ids(leader, "web")) > 1, timeout=20, interval=0.01,
+             what="the scale-up started")
+    leader.kill()
+    rest = [n for n in nodes if n is not leader]
+    new = wait_for(lambda: leader_of(rest), timeout=20, what="a new leader")
+
+    def done():
+        rows = parse_table(new.ok("service", "ps", "--no-trunc", "-f", "desired-state=running", "web"),
+                           ["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"])
+        return len(rows) == 120 and all(r["NODE"] for r in rows) and rows
+    rows = wait_for(done, timeout=60, what="120 tasks placed after the leader change")
+    ids = [r["ID"] for r in rows]
+    att = task_attachments(new, ids)
+    addrs = [addr for tid in ids for (n, addr) in att[tid] if n == nid]
+    assert len(addrs) == 120, f"{len(addrs)} tasks attached"
+    vip = service_json(new, "web")["Endpoint"]["VirtualIPs"][0]["Addr"]
+    assert len(set(addrs)) == 120 and vip not in addrs, sorted(addrs)

@@ -1275,4 +1275,160 @@ MFX_TEST(close_drains_pending_membership_change)
     ASSERT_INT_EQ(fx->s[l].n_changes_done, 1);
 }
 
+/* ------------------------------------------------ network allocation */
+
+#define NET_ID "netaaaaaaaaaaaaaaaaaaaaaa"
+
+static Swarm__StoreAction *network_create(void)
+{
+    Swarm__StoreAction *a = action_new(SWARM__STORE_ACTION_KIND__STORE_ACTION_CREATE);
+    Swarm__Network *n = calloc(1, sizeof *n);
+    Swarm__NetworkSpec *spec = calloc(1, sizeof *spec);
+    Swarm__Annotations *ann = calloc(1, sizeof *ann);
+    Swarm__IPAMConfig *ipam = calloc(1, sizeof *ipam);
+    swarm__network__init(n);
+    swarm__network_spec__init(spec);
+    swarm__annotations__init(ann);
+    swarm__ipamconfig__init(ipam);
+    n->id = strdup(NET_ID);
+    ann->name = strdup("front");
+    spec->annotations = ann;
+    spec->driver = strdup("overlay");
+    n->spec = spec;
+    ipam->subnet = strdup("10.0.1.0/24");
+    ipam->gateway = strdup("10.0.1.1");
+    n->ipam = ipam;
+    n->vni = 4098;
+    a->target_case = SWARM__STORE_ACTION__TARGET_NETWORK;
+    a->network = n;
+    return a;
+}
+
+static Swarm__StoreAction *service_on_network(uint64_t replicas)
+{
+    Swarm__StoreAction *a = service_create(SVC_ID, "web", replicas, 0);
+    Swarm__TaskSpec *t = a->service->spec->task;
+    t->networks = calloc(1, sizeof *t->networks);
+    t->networks[0] = calloc(1, sizeof **t->networks);
+    swarm__network_attachment_config__init(t->networks[0]);
+    t->networks[0]->target = strdup(NET_ID);
+    t->n_networks = 1;
+    return a;
+}
+
+/* The service's VIP on the network, as a server's store holds it ("" if none). */
+static void vip_of(struct store *st, char *out, size_t size)
+{
+    Swarm__Service *svc = NULL;
+    out[0] = '\0';
+    if (store_service_get(st, SVC_ID, &svc) == 0) {
+        if (svc->endpoint != NULL && svc->endpoint->n_virtual_ips == 1) {
+            snprintf(out, size, "%s", svc->endpoint->virtual_ips[0]->addr);
+        }
+        swarm__service__free_unpacked(svc, NULL);
+    }
+}
+
+static bool vip_committed(struct mfx *fx, void *arg)
+{
+    char vip[32];
+    vip_of(fx->s[*(unsigned *)arg].store, vip, sizeof vip);
+    return vip[0] != '\0';
+}
+
+/* No address has two live owners in server i's store: every live task (up
+ * to running) of the service is attached once to the network, and its
+ * address is neither another live task's, nor the VIP, nor the gateway.
+ * Returns the number of live tasks desired running, or -1 (why set). */
+static long addresses_check(struct store *st, char *why, size_t size)
+{
+    Swarm__Task **tasks = NULL;
+    size_t n = 0;
+    long live = 0;
+    char vip[32];
+    const char **seen;
+    size_t n_seen = 0;
+    vip_of(st, vip, sizeof vip);
+    if (vip[0] == '\0' || store_task_list_by_service(st, SVC_ID, &tasks, &n) != 0) {
+        snprintf(why, size, "no VIP or no tasks");
+        return -1;
+    }
+    seen = calloc(n + 1, sizeof *seen);
+    for (size_t i = 0; i < n && live >= 0; i++) {
+        const Swarm__Task *t = tasks[i];
+        if (t->status != NULL && t->status->state > SWARM__TASK_STATE__TASK_STATE_RUNNING) {
+            continue;
+        }
+        if (t->n_networks != 1 || t->networks[0]->n_addresses != 1 || t->networks[0]->network == NULL ||
+            strcmp(t->networks[0]->network->id, NET_ID) != 0) {
+            snprintf(why, size, "task %s is not attached once to the network", t->id);
+            live = -1;
+            break;
+        }
+        const char *addr = t->networks[0]->addresses[0];
+        if (strcmp(addr, vip) == 0 || strcmp(addr, "10.0.1.1/24") == 0) {
+            snprintf(why, size, "task %s holds %s, the VIP or the gateway", t->id, addr);
+            live = -1;
+            break;
+        }
+        for (size_t k = 0; k < n_seen; k++) {
+            if (strcmp(seen[k], addr) == 0) {
+                snprintf(why, size, "address %s has two live owners", addr);
+                live = -1;
+                break;
+            }
+        }
+        seen[n_seen++] = addr;
+        if (live >= 0 && t->desired_state <= SWARM__TASK_STATE__TASK_STATE_RUNNING) {
+            live++;
+        }
+    }
+    free(seen);
+    store_task_free_list(tasks, n);
+    return live;
+}
+
+/* (d) A leader change in the middle of allocating: the service's VIP is
+ * committed, then the leader's pass creating its tasks (each with an
+ * address) is left in flight, acknowledged by nobody, and the leader loses
+ * its followers. The new leader (which may commit that pass after its
+ * barrier, or not) allocates from the store alone; a scale-up to 12 on it,
+ * then the old leader back: on every server, 12 tasks, every address
+ * distinct, none the VIP's or the gateway's. */
+MFX_TEST(allocation_survives_leader_change)
+{
+    struct settled_arg settled = {SVC_ID, 12, MFX_N, {0}, {0}};
+    char why[256] = "";
+    unsigned l, l2;
+
+    ASSERT(mfx_run_until_leader(fx, fx->n, 5000));
+    l = mfx_leader(fx);
+    ASSERT_INT_EQ(seed(fx, l, QUIET_PERIOD_MS), 0);
+    ASSERT_INT_EQ(write1(fx, l, network_create()), 0);
+    ASSERT_INT_EQ(write1(fx, l, service_on_network(3)), 0);
+    ASSERT(mfx_run_until(fx, vip_committed, &l, 2000));
+    mute_followers(fx, l);
+    ASSERT(mfx_run_until(fx, pass_in_flight, &l, 1000));
+    mfx_run(fx, 200);
+    ASSERT(pass_in_flight(fx, &l));
+
+    ASSERT(mfx_run_until_leader(fx, l, 10000));
+    l2 = mfx_leader(fx);
+    ASSERT(l2 != l);
+    ASSERT_INT_EQ(write1(fx, l2, scale_action(fx->s[l2].store, SVC_ID, 12)), 0);
+    settled.skip = l;
+    ASSERT(mfx_run_until(fx, all_settled, &settled, 10000));
+    mfx_heal(fx, l);
+    settled.skip = fx->n;
+    ASSERT(mfx_run_until(fx, all_settled, &settled, 10000));
+    ASSERT(mfx_run_until_converged(fx, 5000));
+    mfx_run(fx, 1000);
+    for (unsigned i = 0; i < fx->n; i++) {
+        long live = addresses_check(fx->s[i].store, why, sizeof why);
+        if (live != 12) {
+            FAILF("server %u: %ld live tasks: %s", i, live, why);
+        }
+    }
+}
+
 TEST_MAIN()

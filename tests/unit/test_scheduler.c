@@ -780,4 +780,43 @@ TEST(sched_runtime_filter)
     fx_free(&f);
 }
 
+/* ---- networking ------------------------------------------------------------ */
+
+static void task_networked(Swarm__Task *t)
+{
+    t->spec->networks = calloc(1, sizeof *t->spec->networks);
+    t->spec->networks[0] = calloc(1, sizeof **t->spec->networks);
+    swarm__network_attachment_config__init(t->spec->networks[0]);
+    t->spec->networks[0]->target = dup("net1");
+    t->spec->n_networks = 1;
+}
+
+TEST(sched_network_filter)
+{
+    struct fx f = {0};
+    fx_node(&f, "n1", "a")->description->network_error = dup("not root: no network namespaces");
+    fx_node(&f, "n2", "b");
+    fx_tasks(&f, "net", 3, task_networked);
+    fx_tasks(&f, "plain", 4, NULL);
+    fx_start(&f);
+    ASSERT_INT_EQ(fx_place(&f, 0), 0);
+    for (size_t i = 0; i < 3; i++) {
+        ASSERT_STR_EQ(f.out[i].node_id, "n2");
+    }
+    ASSERT_INT_EQ(fx_count_on(&f, "n1"), 2); /* only plain tasks there, spread as usual */
+    ASSERT_INT_EQ(fx_count_on(&f, "n2"), 5);
+    fx_free(&f);
+
+    fx_node(&f, "n1", "a")->description->network_error = dup("no VXLAN");
+    fx_node(&f, "n2", "b")->description->network_error = dup("no nftables");
+    fx_node(&f, "n3", "c")->status->state = SWARM__NODE_STATE__NODE_STATE_DOWN;
+    fx_tasks(&f, "net", 1, task_networked);
+    fx_start(&f);
+    ASSERT_INT_EQ(fx_place(&f, 0), 0);
+    ASSERT(f.out[0].node_id == NULL);
+    ASSERT_STR_EQ(f.out[0].reason, "no suitable node (1 node not available for new tasks; "
+                                   "networking not available on 2 nodes)");
+    fx_free(&f);
+}
+
 TEST_MAIN()
