@@ -6,7 +6,7 @@ pkgs=(build-essential pkg-config meson ninja-build libuv1-dev libraft-dev
       libsqlite3-dev libyaml-dev python3 python3-grpcio python3-grpc-tools
       python3-pytest python3-cryptography openssl iproute2 procps
       libmicrohttpd-dev python3-prometheus-client libmnl-dev libnftables-dev
-      libldns-dev
+      libldns-dev nftables util-linux
       libcurl4-openssl-dev libarchive-dev libjansson-dev docker-registry
       busybox-static chromium)
 missing=()
