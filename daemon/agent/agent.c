@@ -603,8 +603,16 @@ static int agent_net_start(struct agent *a, const struct agent_config *cfg)
     }
     if (netplane_probe(why) != 0) {
         log_warn("agent", "tasks on networks cannot run on this node: %s", why);
-        free(a->desc->network_error);
-        return (a->desc->network_error = strdup(why)) == NULL ? SWARM_ENOMEM : 0;
+        char *copy = strdup(why);
+        if (copy == NULL) {
+            return SWARM_ENOMEM;
+        }
+        /* An unset string field is protobuf-c's static "", never freed. */
+        if (a->desc->network_error != protobuf_c_empty_string) {
+            free(a->desc->network_error);
+        }
+        a->desc->network_error = copy;
+        return 0;
     }
     if ((a->underlay_ip = strdup(cfg->underlay_ip)) == NULL) {
         return SWARM_ENOMEM;

@@ -1324,4 +1324,30 @@ AGENT_TEST(network_capability_in_the_description)
     ASSERT(stat(netdir, &st) != 0); /* closed with the agent: nothing left */
 }
 
+/* Not root: the description says why, no maps stream, plain tasks run.
+ * As root, the case drops to nobody first (it runs in a child of its own). */
+AGENT_TEST(network_error_when_not_root)
+{
+    struct fake_mgr m;
+    struct agent_obs obs;
+    struct tspec ts[1];
+    Swarm__Task *upd[1];
+    if (geteuid() == 0) {
+        ASSERT(chown(tmpdir, 65534, 65534) == 0);
+        ASSERT(setresgid(65534, 65534, 65534) == 0);
+        ASSERT(setresuid(65534, 65534, 65534) == 0);
+    }
+    ASSERT(fake_start(&m) == 0);
+    const char *mgrs[] = {m.addr};
+    struct agent *a = agent_make_net(tmpdir, mgrs, 1, "process", &obs, "127.0.0.41", NULL);
+    ASSERT(a != NULL);
+    ASSERT(RUN_UNTIL(fake_has_assign(&m), 10000));
+    ASSERT(strstr(m.network_error, "networking needs swarmd to run as root") != NULL);
+    upd[0] = tspec_init(&ts[0], "task-plain", RUNNING, "/bin/sleep", "30");
+    ASSERT_INT_EQ(fake_assign(&m, COMPLETE_MSG, upd, 1, NULL, 0), 1);
+    ASSERT(RUN_UNTIL(fake_state(&m, "task-plain") == RUNNING, 10000));
+    ASSERT_INT_EQ(m.netmaps_calls, 0);
+    FINISH(a, obs, true, &m);
+}
+
 TEST_MAIN()
