@@ -2,10 +2,10 @@
 """The visualizer's event delivery latency: on a one-node manager started
 with --web-addr (simulated executor), the time from starting `swarmctl
 service scale web=N` to (a) the first Server-Sent Events frame showing N
-desired on a raw stream, and (b) the header of the page, open in headless
+desired on a raw stream (one client's receive time), and (b) the header of the page, open in headless
 chromium (when installed), showing "/N" (a MutationObserver in the page
-stamps the moment). For reference, the time `swarmctl service scale` itself
-takes (until the change is committed and it returns). Medians (and p90)
+stamps the moment). For reference, the time `swarmctl service scale -d`
+itself takes (it returns once the change is committed). Medians (and p90)
 over BENCH_VIZ_RUNS (20) scales, alternating N between 2 and 3."""
 import http.client
 import json
@@ -94,7 +94,7 @@ def main():
                     browser.eval(WATCH_JS % n)
                 t0 = time.time()
                 r = subprocess.run([str(SWARMCTL), "--socket", str(d.socket), "service", "scale",
-                                    f"web={n}"], capture_output=True, text=True, timeout=30)
+                                    "-d", f"web={n}"], capture_output=True, text=True, timeout=30)
                 t1 = time.time()
                 if r.returncode != 0:
                     raise SystemExit(f"scale failed: {r.stderr}")
