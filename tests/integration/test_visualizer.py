@@ -103,8 +103,10 @@ def test_page_in_chromium_follows_scale_and_a_leader_kill(swarm):
         assert {c["image"] for c in cards(st)} == {"sleep"}
         assert len({c["color"] for c in cards(st)}) == 1  # one service, one color
 
-        # Pushed, not polled: six cards within the 2 s the issue names.
-        m1.ok("service", "scale", "web=6")
+        # Pushed, not polled: six cards within the 2 s the issue names,
+        # counted from the commit (-d: scale returns without waiting for
+        # the tasks to run).
+        m1.ok("service", "scale", "-d", "web=6")
         st = wait_for(lambda: (s := page(b)) and len(cards(s)) == 6 and s,
                       timeout=2, interval=0.05, what="six cards within 2 s of the scale")
         assert sorted(c["name"] for c in cards(st)) == [f"web.{i}" for i in range(1, 7)]
