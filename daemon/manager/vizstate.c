@@ -92,14 +92,10 @@ static bool task_shown(const Swarm__Task *t)
 static json_t *node_json(const Swarm__Node *n, uint64_t leader)
 {
     const Swarm__NodeDescription *d = n->description;
-    const char *hostname = d != NULL ? str_or_empty(d->hostname) : "";
+    const char *hostname = d != NULL ? str_or_empty(d->hostname) : ""; /* node ls's HOSTNAME */
     double cpus = 0;
     int64_t mem = 0;
     bool is_leader = leader != 0 && n->manager_status != NULL && n->manager_status->raft_id == leader;
-    if (n->spec != NULL && n->spec->annotations != NULL && n->spec->annotations->name != NULL &&
-        n->spec->annotations->name[0] != '\0') {
-        hostname = n->spec->annotations->name;
-    }
     if (d != NULL && d->resources != NULL) {
         cpus = (double)d->resources->nano_cpus / 1e9;
         mem = d->resources->memory_bytes;
