@@ -53,6 +53,7 @@ struct np_network {
     int nsfd;
     struct mnl_socket *nl; /* in the network's namespace */
     int br_index, vx_index;
+    bool ns_made; /* its namespace exists (np_ns_make) */
     unsigned veth_seq;
     struct netplan_peer *peers; /* installed on the VXLAN device */
     size_t npeers;
@@ -78,6 +79,7 @@ struct netplane {
     uint32_t underlay;
     char dir[PATH_MAX], nsdir[PATH_MAX], linksdir[PATH_MAX];
     struct mnl_socket *nl; /* in the node's namespace */
+    int ns_live;           /* namespaces of ours under nsdir */
     VEC(struct np_network *) nets;
     VEC(struct np_sandbox *) boxes;
     struct dnsd *dns; /* NULL without a loop */
@@ -156,6 +158,48 @@ static void np_unrecord(const char *dir, const char *name)
     (void)unlink(path);
 }
 
+/* ---- namespaces ---------------------------------------------------------- */
+
+/* nsdir is a shared bind mount of its own only while namespaces live in it
+ * (so that tasks' mount namespaces, slaves of it, drop a namespace's mount
+ * when we unmount it): a node without sandboxes leaves no mount behind,
+ * even when killed. Left mounted while something else is in it. */
+static void np_nsdir_release(struct netplane *np)
+{
+    DIR *d = opendir(np->nsdir);
+    struct dirent *de;
+    bool empty = d != NULL;
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        empty = empty && (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0);
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    for (int i = 0; empty && i < 8 && umount2(np->nsdir, MNT_DETACH) == 0; i++) {
+    }
+}
+
+static int np_ns_make(struct netplane *np, const char *path)
+{
+    int rv = np->ns_live == 0 ? netns_dir_share(np->nsdir) : 0;
+    if (rv == 0 && (rv = netns_create(path)) == 0) {
+        np->ns_live++;
+        return 0;
+    }
+    if (np->ns_live == 0) {
+        np_nsdir_release(np);
+    }
+    return rv;
+}
+
+static void np_ns_drop(struct netplane *np, const char *path)
+{
+    netns_remove(path);
+    if (--np->ns_live == 0) {
+        np_nsdir_release(np);
+    }
+}
+
 /* ---- networks ---------------------------------------------------------- */
 
 static struct np_network *np_network_find(struct netplane *np, const char *id)
@@ -226,7 +270,7 @@ static void np_links_flush(struct mnl_socket *nl)
     vec_free(&v);
 }
 
-static void np_network_down(struct np_network *n)
+static void np_network_down(struct netplane *np, struct np_network *n)
 {
     if (n->nl != NULL) {
         np_links_flush(n->nl);
@@ -237,7 +281,10 @@ static void np_network_down(struct np_network *n)
         close(n->nsfd);
         n->nsfd = -1;
     }
-    netns_remove(n->nspath);
+    if (n->ns_made) {
+        np_ns_drop(np, n->nspath);
+        n->ns_made = false;
+    }
     free(n->peers);
     n->peers = NULL;
     n->npeers = 0;
@@ -358,11 +405,12 @@ static int np_network_up(struct netplane *np, struct np_network *n, const Swarm_
     if ((rv = np_network_params(nw, &gw, &prefix, errmsg)) != 0) {
         return rv;
     }
-    if ((rv = netns_create(n->nspath)) != 0) {
+    if ((rv = np_ns_make(np, n->nspath)) != 0) {
         errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "network %s: namespace %s: %s", n->id,
                       n->nspath, strerror(-rv));
         return SWARM_EIO;
     }
+    n->ns_made = true;
     n->nsfd = netns_open(n->nspath);
     n->nl = n->nsfd >= 0 ? netns_nl_open(n->nsfd) : NULL;
     if (n->nl == NULL) {
@@ -396,7 +444,7 @@ static int np_network_up(struct netplane *np, struct np_network *n, const Swarm_
     log_info("net", "network %s set up (VNI %u)", n->id, nw->vni);
     return 0;
 err:
-    np_network_down(n);
+    np_network_down(np, n);
     return rv;
 }
 
@@ -463,7 +511,7 @@ static void np_sandbox_down(struct netplane *np, struct np_sandbox *sb)
             }
         }
         if (--n->users == 0 && n->up) {
-            np_network_down(n);
+            np_network_down(np, n);
             log_info("net", "network %s removed from this node", n->id);
         }
         np_network_maybe_free(np, n);
@@ -471,7 +519,9 @@ static void np_sandbox_down(struct netplane *np, struct np_sandbox *sb)
     if (sb->nsfd >= 0) {
         close(sb->nsfd);
     }
-    netns_remove(sb->nspath);
+    if (sb->nspath[0] != '\0') {
+        np_ns_drop(np, sb->nspath);
+    }
     free(sb->att);
     free(sb->nft);
     free(sb->task_id);
@@ -654,7 +704,7 @@ int netplane_sandbox_create(struct netplane *np, const Swarm__Task *task, const 
     sb->nsfd = -1;
     snprintf(sb->nspath, sizeof sb->nspath, "%s/t-%s", np->nsdir, task->id);
     struct mnl_socket *snl = NULL;
-    if ((rv = netns_create(sb->nspath)) != 0) {
+    if ((rv = np_ns_make(np, sb->nspath)) != 0) {
         sb->nspath[0] = '\0';
         errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "task %s: namespace: %s", task->id,
                       strerror(-rv));
@@ -871,22 +921,14 @@ int netplane_new(const struct netplane_config *cfg, struct netplane **out, char 
         free(np);
         return rv;
     }
-    if ((rv = netns_dir_share(np->nsdir)) != 0) {
-        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "networking: %s: mount: %s", np->nsdir,
-                      strerror(-rv));
-        free(np);
-        return SWARM_EIO;
-    }
     if ((np->nl = nlink_open()) == NULL) {
         errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "networking: netlink: %s", strerror(errno));
-        (void)umount2(np->nsdir, MNT_DETACH);
         free(np);
         return SWARM_EIO;
     }
     if (cfg->loop != NULL && (rv = dnsd_new(cfg->loop, cfg->dns, &np->dns, errmsg)) != 0) {
         errmsg_wrapf(errmsg, SWARM_ERRMSG_SIZE, "networking: DNS server");
         nlink_close(np->nl);
-        (void)umount2(np->nsdir, MNT_DETACH);
         free(np);
         return rv;
     }
@@ -948,6 +990,9 @@ void netplane_cleanup_leftovers(struct netplane *np)
             closedir(d);
         }
     }
+    if (np->ns_live == 0) {
+        np_nsdir_release(np); /* the previous run's bind of the dir */
+    }
 }
 
 void netplane_close(struct netplane *np)
@@ -961,7 +1006,7 @@ void netplane_close(struct netplane *np)
     for (size_t i = 0; i < np->nets.len; i++) {
         struct np_network *n = np->nets.items[i];
         if (n->up) {
-            np_network_down(n);
+            np_network_down(np, n);
         }
         if (n->map != NULL) {
             swarm__network_map__free_unpacked(n->map, NULL);
@@ -975,8 +1020,7 @@ void netplane_close(struct netplane *np)
         dnsd_close(np->dns); /* its listeners went with the sandboxes */
     }
     nlink_close(np->nl);
-    for (int i = 0; i < 8 && umount2(np->nsdir, MNT_DETACH) == 0; i++) {
-    }
+    np_nsdir_release(np);
     (void)rmdir(np->nsdir);
     (void)rmdir(np->linksdir);
     (void)rmdir(np->dir);

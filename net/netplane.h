@@ -70,8 +70,9 @@ struct netplane_config {
 int netplane_probe(char *errmsg);
 
 /* A netplane for this node; config strings are copied. Makes STATE/net/
- * (and its ns dir a shared mount point of its own, so that the tasks'
- * mount namespaces drop a sandbox's mount when it goes). 0, or SWARM_E*
+ * (its ns dir is a shared mount point of its own while namespaces live in
+ * it, so that the tasks' mount namespaces drop a sandbox's mount when it
+ * goes; nothing is mounted while none does). 0, or SWARM_E*
  * with errmsg filled and nothing made. Free with netplane_close. */
 int netplane_new(const struct netplane_config *cfg, struct netplane **out, char *errmsg);
 

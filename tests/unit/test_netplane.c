@@ -378,6 +378,21 @@ static int count_entries(const char *dir)
     return d != NULL ? k : -1;
 }
 
+/* Whether `path` is a mount point (field 5 of /proc/self/mountinfo). */
+static bool is_mountpoint(const char *path)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    char line[4096], mnt[PATH_MAX];
+    bool found = false;
+    while (f != NULL && !found && fgets(line, sizeof line, f) != NULL) {
+        found = sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1 && strcmp(mnt, path) == 0;
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return found;
+}
+
 TEST(netplane_probe_says_yes_as_root)
 {
     char err[SWARM_ERRMSG_SIZE] = "";
@@ -399,7 +414,9 @@ TEST(netplane_same_network_talks_other_network_does_not)
         return;
     }
     ASSERT_INT_EQ(node_plane(&n, "127.0.0.1"), 0);
-    char err[SWARM_ERRMSG_SIZE], nsa[PATH_MAX], nsb[PATH_MAX], nsc[PATH_MAX];
+    char err[SWARM_ERRMSG_SIZE], nsa[PATH_MAX], nsb[PATH_MAX], nsc[PATH_MAX], nsdir[PATH_MAX + 16];
+    snprintf(nsdir, sizeof nsdir, "%s/net/ns", n.dir);
+    ASSERT(!is_mountpoint(nsdir)); /* nothing mounted while no namespace lives */
     Swarm__Network *x = mk_network("netx", 4101, "10.1.0.0/24", "10.1.0.1");
     Swarm__Network *y = mk_network("nety", 4102, "10.2.0.0/24", "10.2.0.1");
     const char *aa[] = {"10.1.0.2/24"}, *ba[] = {"10.1.0.3/24"}, *ca[] = {"10.2.0.2/24"};
@@ -413,6 +430,7 @@ TEST(netplane_same_network_talks_other_network_does_not)
     ASSERT_INT_EQ(netplane_sandbox_create(n.np, tb, NULL, nsb, err), 0);
     ASSERT_INT_EQ(netplane_sandbox_create(n.np, tc, NULL, nsc, err), 0);
     ASSERT_INT_EQ(netplane_network_count(n.np), 2);
+    ASSERT(is_mountpoint(nsdir));
     ASSERT_INT_EQ(netplane_sandbox_create(n.np, ta, NULL, nsa, err), SWARM_EEXIST);
     /* The files. */
     char path[PATH_MAX + 32], buf[512];
@@ -447,6 +465,11 @@ TEST(netplane_same_network_talks_other_network_does_not)
     ASSERT_INT_EQ(netplane_sandbox_create(n.np, td, NULL, nsc, err), SWARM_EINVAL);
     ASSERT(strstr(err, "invalid address") != NULL);
     ASSERT_INT_EQ(count_entries(path), 3);
+    ASSERT_INT_EQ(netplane_sandbox_remove(n.np, "taska"), 0);
+    ASSERT_INT_EQ(netplane_sandbox_remove(n.np, "taskb"), 0);
+    ASSERT_INT_EQ(count_entries(path), 0);
+    ASSERT(!is_mountpoint(nsdir));
+    ASSERT_INT_EQ(netplane_sandbox_create(n.np, ta, NULL, nsa, err), 0);
     netplane_close(n.np);
     n.np = NULL;
     ASSERT(access(nsa, F_OK) != 0);
