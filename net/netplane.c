@@ -24,7 +24,6 @@
 #include <dirent.h>
 #include <limits.h>
 #include <net/if.h>
-#include <nftables/libnftables.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +34,7 @@
 #include "err.h"
 #include "log.h"
 #include "netns.h"
+#include "nft.h"
 #include "netplan.h"
 #include "netplane.h"
 #include "nlink.h"
@@ -84,53 +84,6 @@ struct netplane {
     VEC(struct np_sandbox *) boxes;
     struct dnsd *dns; /* NULL without a loop */
 };
-
-/* ---- nftables ---------------------------------------------------------- */
-
-struct np_nft {
-    const char *script;
-    char *err; /* malloc'd */
-};
-
-static int np_nft_cb(void *arg)
-{
-    struct np_nft *j = arg;
-    struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
-    if (ctx == NULL) {
-        return SWARM_ENOMEM;
-    }
-    nft_ctx_buffer_output(ctx);
-    nft_ctx_buffer_error(ctx);
-    int rv = nft_run_cmd_from_buffer(ctx, j->script);
-    if (rv != 0) {
-        const char *e = nft_ctx_get_error_buffer(ctx);
-        j->err = strdup(e != NULL ? e : "");
-    }
-    nft_ctx_free(ctx);
-    return rv != 0 ? SWARM_EIO : 0;
-}
-
-/* Run an nft script in the namespace `nsfd`. */
-static int np_nft_run(int nsfd, const char *script, char *errmsg)
-{
-    struct np_nft j = {script, NULL};
-    int rv = netns_run(nsfd, np_nft_cb, &j);
-    if (rv < 0 && rv != SWARM_EIO && rv != SWARM_ENOMEM) {
-        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "nftables: entering namespace: %s",
-                      strerror(-rv));
-        return SWARM_EIO;
-    }
-    if (rv != 0) {
-        size_t n = j.err != NULL ? strlen(j.err) : 0;
-        while (n > 0 && j.err[n - 1] == '\n') {
-            j.err[--n] = '\0';
-        }
-        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "nftables: %s",
-                      j.err != NULL ? j.err : "out of memory");
-    }
-    free(j.err);
-    return rv;
-}
 
 /* ---- records ----------------------------------------------------------- */
 
@@ -482,7 +435,7 @@ static int np_sandbox_vips(struct np_sandbox *sb, char *errmsg)
         free(script);
         return 0;
     }
-    int rv = np_nft_run(sb->nsfd, script, errmsg);
+    int rv = nft_run_in(sb->nsfd, script, errmsg);
     free(sb->nft);
     sb->nft = rv == 0 ? script : NULL;
     if (rv != 0) {
@@ -1025,66 +978,4 @@ void netplane_close(struct netplane *np)
     (void)rmdir(np->linksdir);
     (void)rmdir(np->dir);
     free(np);
-}
-
-/* ---- probe ------------------------------------------------------------- */
-
-static int np_probe_cb(void *arg)
-{
-    char *errmsg = arg;
-    static const uint8_t mac[6] = {0x02, 0x42, 10, 0, 0, 2};
-    if (unshare(CLONE_NEWNET) != 0) {
-        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "network namespaces: %s", strerror(errno));
-        return SWARM_EPERM;
-    }
-    struct mnl_socket *nl = nlink_open();
-    if (nl == NULL) {
-        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "netlink: %s", strerror(errno));
-        return SWARM_EIO;
-    }
-    const char *what = "bridge";
-    int rv = nlink_bridge_add(nl, "swprobe0", 0);
-    if (rv == 0) {
-        what = "veth";
-        rv = nlink_veth_add(nl, "swprobe1", "swprobe2", -1, mac, 0);
-    }
-    if (rv == 0) {
-        what = "vxlan";
-        rv = nlink_vxlan_add(nl, "swprobe3", 42, 0x7f000001, NP_VXLAN_PORT);
-    }
-    nlink_close(nl); /* the namespace goes with this thread, links and all */
-    if (rv != 0) {
-        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "%s links: %s", what, strerror(-rv));
-        return SWARM_EIO;
-    }
-    struct np_nft j = {"table ip swarmd_probe {\n chain c {\n"
-                       "  type nat hook output priority -100;\n"
-                       "  ip daddr 10.0.0.1 dnat to numgen random mod 1 map { 0 : 10.0.0.2 }\n"
-                       " }\n}\n",
-                       NULL};
-    if (np_nft_cb(&j) != 0) {
-        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "nftables: %s",
-                      j.err != NULL ? j.err : "out of memory");
-        free(j.err);
-        return SWARM_EIO;
-    }
-    return 0;
-}
-
-int netplane_probe(char *errmsg)
-{
-    if (geteuid() != 0) {
-        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE,
-                      "networking needs swarmd to run as root (it runs as uid %u)",
-                      (unsigned)geteuid());
-        return SWARM_EPERM;
-    }
-    char err[SWARM_ERRMSG_SIZE] = "";
-    int rv = netns_run(-1, np_probe_cb, err);
-    if (rv != 0) {
-        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "networking unavailable: %s",
-                      err[0] != '\0' ? err : strerror(-rv));
-        return rv < 0 && rv >= SWARM_ERAFT ? rv : SWARM_EIO;
-    }
-    return 0;
 }
