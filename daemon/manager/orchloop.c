@@ -3,9 +3,11 @@
  * store and proposes what they decide, batched in one raft entry per pass.
  *
  *   store event -> mark the service (or everything) dirty -> pass on a short
- *   timer: for each dirty service orch_reconcile -> creates, stops, deletes;
- *   then, if anything may need a node, sched_place over pending tasks (new
- *   ones included, so they are created already assigned) -> one StoreCommand
+ *   timer: for each dirty service its VIPs (orchloop_int.h; a changed
+ *   endpoint is the service's whole pass) or orch_reconcile -> creates,
+ *   stops, deletes; addresses for new and waiting tasks; then, if anything
+ *   may need a node, sched_place over pending tasks (new ones included, so
+ *   they are created already assigned) -> one StoreCommand
  *   (creates, TASK_PATCH merges, removals) -> raft -> next pass after commit.
  * One pass is in flight at a time, so each pass sees the previous one
  * applied. A failed proposal (lost leadership...) leaves everything dirty.
@@ -13,6 +15,7 @@
  * leader starts with everything dirty, so it finishes any interrupted work
  * from the store alone. Lifecycle and ownership: orchloop.h. */
 #include "orchloop.h"
+#include "orchloop_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +26,6 @@
 #include "log.h"
 #include "smetrics.h"
 #include "orchestrator.h"
-#include "pbcopy.h"
 #include "scheduler.h"
 #include "specvalid.h"
 #include "vec.h"
@@ -254,27 +256,6 @@ void orchloop_on_event(struct orchloop *o, const struct store_event *ev)
 
 /* ------------------------------------------------------------------ pass */
 
-struct pass {
-    Swarm__StoreCommand cmd;
-    size_t cap;
-    int64_t wake_at;
-    /* New tasks of this pass, still owned by their orch_output. */
-    Swarm__Task **created;
-    size_t n_created, cap_created;
-    /* IDs of tasks this pass stops or deletes (sorted before scheduling),
-     * so the scheduler sees the pass's own decisions. */
-    char **leaving;
-    size_t n_leaving, cap_leaving;
-    bool leaving_lost; /* an ID could not be kept: the kept view cannot hold */
-    bool more; /* a service has creates left for the next pass */
-    size_t create_bytes; /* task specs of this pass's new tasks */
-    /* The network allocator's view (allocator.h), built from the store the
-     * first time this pass needs it, then holding this pass's own takes. */
-    struct alloc *alloc;
-    Swarm__Network **nets;
-    size_t n_nets;
-    bool alloc_built;
-};
 
 /* A task this pass stops or deletes. When it cannot be kept, the
  * scheduler sees the task as it is stored (holding its node: the safe
@@ -290,18 +271,18 @@ static void pass_leaving(struct pass *p, const char *id)
     p->leaving[p->n_leaving++] = copy;
 }
 
-static int cmp_str(const void *a, const void *b)
+int orchloop_cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static bool pass_is_leaving(const struct pass *p, const char *id)
+bool orchloop_pass_is_leaving(const struct pass *p, const char *id)
 {
     return p->n_leaving > 0 &&
-           bsearch(&id, p->leaving, p->n_leaving, sizeof *p->leaving, cmp_str) != NULL;
+           bsearch(&id, p->leaving, p->n_leaving, sizeof *p->leaving, orchloop_cmp_str) != NULL;
 }
 
-static Swarm__StoreAction *pass_action(struct pass *p, Swarm__StoreActionKind kind)
+Swarm__StoreAction *orchloop_pass_action(struct pass *p, Swarm__StoreActionKind kind)
 {
     Swarm__StoreAction *a;
     if (vec_grow(p->cmd.actions, p->cap, p->cmd.n_actions + 1) != 0) {
@@ -319,9 +300,9 @@ static Swarm__StoreAction *pass_action(struct pass *p, Swarm__StoreActionKind ki
 
 /* A task action of `kind` carrying `t` (owned by the command from then
  * on). On failure `t` is freed and nothing is added. */
-static int pass_task_action(struct pass *p, Swarm__StoreActionKind kind, Swarm__Task *t)
+int orchloop_pass_task_action(struct pass *p, Swarm__StoreActionKind kind, Swarm__Task *t)
 {
-    Swarm__StoreAction *a = pass_action(p, kind);
+    Swarm__StoreAction *a = orchloop_pass_action(p, kind);
     if (a == NULL) {
         swarm__task__free_unpacked(t, NULL);
         return SWARM_ENOMEM;
@@ -364,217 +345,6 @@ static int64_t history_limit(struct store *store)
         swarm__cluster__free_unpacked(c, NULL);
     }
     return limit;
-}
-
-/* ------------------------------------------------------------ allocation */
-
-static Swarm__TaskStatus *status_new(Swarm__TaskState state, const char *message, const char *err,
-                                     int64_t now);
-
-/* The allocator's view for this pass: every network, and every address a
- * service or a live task holds in the store (a new leader starts from
- * exactly what is committed; raft's barrier ran before it leads). NULL when
- * there is no network (nothing can be allocated) or the store failed. */
-static struct alloc *pass_alloc(struct store *store, struct pass *p)
-{
-    Swarm__Service **svcs = NULL;
-    Swarm__Task **tasks = NULL;
-    size_t n_svcs = 0, n_tasks = 0;
-    if (p->alloc_built) {
-        return p->alloc;
-    }
-    p->alloc_built = true;
-    if (store_network_list(store, &p->nets, &p->n_nets) != 0 || p->n_nets == 0 ||
-        (p->alloc = alloc_new(p->nets, p->n_nets)) == NULL) {
-        return NULL;
-    }
-    if (store_service_list(store, &svcs, &n_svcs) != 0 || store_task_list(store, &tasks, &n_tasks) != 0) {
-        store_service_free_list(svcs, n_svcs);
-        alloc_free(p->alloc);
-        p->alloc = NULL;
-        return NULL;
-    }
-    for (size_t i = 0; i < n_svcs; i++) {
-        alloc_mark_service(p->alloc, svcs[i]);
-    }
-    for (size_t i = 0; i < n_tasks; i++) {
-        alloc_mark_task(p->alloc, tasks[i]);
-    }
-    if (alloc_conflicts(p->alloc) > 0) {
-        log_warn("allocator", "%zu addresses are held twice in the store", alloc_conflicts(p->alloc));
-    }
-    store_service_free_list(svcs, n_svcs);
-    store_task_free_list(tasks, n_tasks);
-    return p->alloc;
-}
-
-static void pass_alloc_free(struct pass *p)
-{
-    alloc_free(p->alloc);
-    store_network_free_list(p->nets, p->n_nets);
-}
-
-/* Does the service have (or need) VIPs: networks, ingress ports, or VIPs
- * it must give back? */
-static bool service_on_networks(const Swarm__Service *svc)
-{
-    return svc->spec != NULL && ((svc->spec->task != NULL && svc->spec->task->n_networks > 0) ||
-                                 alloc_publishes_ingress(svc->spec) ||
-                                 (svc->endpoint != NULL && svc->endpoint->n_virtual_ips > 0));
-}
-
-/* The service's VIPs as its spec asks. When they change, the pass updates
- * the service (compare-and-set on the version read) and leaves its tasks
- * for the pass after, which sees the endpoint committed. True when it did. */
-static bool allocate_service(struct orchloop *o, struct pass *p, Swarm__Service *svc)
-{
-    Swarm__Endpoint *ep = NULL;
-    struct alloc *a;
-    bool changed = false;
-    char errmsg[SWARM_ERRMSG_SIZE];
-    if (!service_on_networks(svc) || (a = pass_alloc(o->env->store, p)) == NULL) {
-        return false;
-    }
-    if (alloc_service_endpoint(a, svc, &ep, &changed, errmsg) != 0) {
-        log_warn("allocator", "service %s: %s", svc->id, errmsg);
-        return false; /* its tasks say why when they cannot be attached */
-    }
-    if (!changed) {
-        swarm__endpoint__free_unpacked(ep, NULL);
-        return false;
-    }
-    Swarm__StoreAction *act = pass_action(p, SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE);
-    if (act == NULL) {
-        swarm__endpoint__free_unpacked(ep, NULL);
-        return false;
-    }
-    /* The action takes the service read from the store (the caller's), with
-     * its version for the compare-and-set. */
-    if (svc->endpoint != NULL) {
-        swarm__endpoint__free_unpacked(svc->endpoint, NULL);
-    }
-    svc->endpoint = ep;
-    act->target_case = SWARM__STORE_ACTION__TARGET_SERVICE;
-    act->service = svc;
-    return true;
-}
-
-/* Attach a new task of this pass to its networks. One that cannot be
- * stays pending, saying why, and out of this pass's scheduling; a later
- * pass tries again (allocate_waiting). */
-static void allocate_created(struct orchloop *o, struct pass *p, int64_t now)
-{
-    Swarm__Service *svc = NULL;
-    size_t kept = 0;
-    char errmsg[SWARM_ERRMSG_SIZE];
-    for (size_t i = 0; i < p->n_created; i++) {
-        Swarm__Task *t = p->created[i];
-        if (svc == NULL || strcmp(svc->id, t->service_id) != 0) {
-            if (svc != NULL) {
-                swarm__service__free_unpacked(svc, NULL);
-            }
-            svc = NULL;
-            if (store_service_get(o->env->store, t->service_id, &svc) != 0) {
-                svc = NULL;
-            }
-        }
-        bool wants = (t->spec != NULL && t->spec->n_networks > 0) ||
-                     (svc != NULL && alloc_publishes_ingress(svc->spec));
-        if (!wants) {
-            p->created[kept++] = t;
-            continue;
-        }
-        struct alloc *a = pass_alloc(o->env->store, p);
-        int rv = a != NULL ? alloc_task(a, t, svc, errmsg) : SWARM_ENOTFOUND;
-        if (rv == 0) {
-            p->created[kept++] = t;
-            continue;
-        }
-        if (a == NULL) {
-            snprintf(errmsg, sizeof errmsg, "no network to attach to");
-        }
-        /* Waiting: it keeps the service's endpoint spec, so that
-         * alloc_task_waits knows it needs ingress too. */
-        if (svc != NULL && svc->spec != NULL && svc->spec->endpoint != NULL && t->endpoint == NULL &&
-            (t->endpoint = calloc(1, sizeof *t->endpoint)) != NULL) {
-            swarm__endpoint__init(t->endpoint);
-            t->endpoint->spec = pb_copy(&svc->spec->endpoint->base);
-        }
-        Swarm__TaskStatus *st = status_new(SWARM__TASK_STATE__TASK_STATE_PENDING,
-                                           "pending task network allocation", errmsg, now);
-        if (st != NULL) {
-            swarm__task_status__free_unpacked(t->status, NULL);
-            t->status = st;
-        }
-    }
-    p->n_created = kept;
-    if (svc != NULL) {
-        swarm__service__free_unpacked(svc, NULL);
-    }
-}
-
-/* Stored tasks still waiting for addresses (an exhausted subnet, a network
- * that came later): attach those that can be now (a whole-task update: no
- * node holds them, so no report can race it), and say why for the others
- * when the reason changed. */
-static void allocate_waiting(struct orchloop *o, struct pass *p, int64_t now)
-{
-    Swarm__Task **tasks = NULL;
-    Swarm__Service *svc = NULL;
-    size_t n = 0;
-    char errmsg[SWARM_ERRMSG_SIZE];
-    if (store_task_list_by_node(o->env->store, "", &tasks, &n) != 0) {
-        return;
-    }
-    if (p->n_leaving > 1) {
-        qsort(p->leaving, p->n_leaving, sizeof *p->leaving, cmp_str);
-    }
-    for (size_t i = 0; i < n; i++) {
-        Swarm__Task *t = tasks[i];
-        if (!alloc_task_waits(t) || t->desired_state > SWARM__TASK_STATE__TASK_STATE_RUNNING ||
-            t->status == NULL || t->status->state > SWARM__TASK_STATE__TASK_STATE_PENDING ||
-            pass_is_leaving(p, t->id)) {
-            continue;
-        }
-        if (svc == NULL || strcmp(svc->id, t->service_id) != 0) {
-            if (svc != NULL) {
-                swarm__service__free_unpacked(svc, NULL);
-            }
-            if (store_service_get(o->env->store, t->service_id, &svc) != 0) {
-                svc = NULL;
-                continue;
-            }
-        }
-        struct alloc *a = pass_alloc(o->env->store, p);
-        int rv = a != NULL ? alloc_task(a, t, svc, errmsg) : SWARM_ENOTFOUND;
-        if (rv != 0 && t->status->err != NULL && strcmp(t->status->err, errmsg) == 0) {
-            continue; /* the same reason again is no news */
-        }
-        Swarm__TaskStatus *st =
-            rv == 0 ? status_new(SWARM__TASK_STATE__TASK_STATE_PENDING, "pending task scheduling", NULL, now)
-                    : status_new(SWARM__TASK_STATE__TASK_STATE_PENDING, "pending task network allocation",
-                                 a != NULL ? errmsg : "no network to attach to", now);
-        if (st == NULL) {
-            continue;
-        }
-        swarm__task_status__free_unpacked(t->status, NULL);
-        t->status = st;
-        if (t->meta != NULL) {
-            t->meta->version = 0; /* last writer wins: see above */
-        }
-        if (pass_task_action(p, SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE, t) == 0) {
-            tasks[i] = NULL; /* the command owns it now */
-        }
-    }
-    if (svc != NULL) {
-        swarm__service__free_unpacked(svc, NULL);
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (tasks[i] != NULL) {
-            swarm__task__free_unpacked(tasks[i], NULL);
-        }
-    }
-    free(tasks);
 }
 
 /* The full decision for one service, from every task it has. */
@@ -622,7 +392,7 @@ static void reconcile_service(struct orchloop *o, struct pass *p, const char *se
     if (store_service_get(store, service_id, &svc) != 0) {
         svc = NULL;
     }
-    if (svc != NULL && allocate_service(o, p, svc)) {
+    if (svc != NULL && orchloop_alloc_service(o->env->store, p, svc)) {
         svc = NULL; /* the pass's update holds it; its tasks come next pass */
         goto done;
     }
@@ -667,7 +437,7 @@ static void reconcile_service(struct orchloop *o, struct pass *p, const char *se
     }
     bool created_all = out.n_create == 0;
     for (size_t i = 0; i < out.n_create; i++) {
-        Swarm__StoreAction *a = pass_action(p, SWARM__STORE_ACTION_KIND__STORE_ACTION_CREATE);
+        Swarm__StoreAction *a = orchloop_pass_action(p, SWARM__STORE_ACTION_KIND__STORE_ACTION_CREATE);
         if (a == NULL) {
             break;
         }
@@ -701,7 +471,7 @@ static void reconcile_service(struct orchloop *o, struct pass *p, const char *se
         t->desired_state = out.update[i]->desired_state;
         t->ended_on_its_own = out.update[i]->ended_on_its_own;
         pass_leaving(p, t->id);
-        if (pass_task_action(p, SWARM__STORE_ACTION_KIND__STORE_ACTION_TASK_PATCH, t) != 0) {
+        if (orchloop_pass_task_action(p, SWARM__STORE_ACTION_KIND__STORE_ACTION_TASK_PATCH, t) != 0) {
             resume_drop(o, service_id);
             mark_service(o, service_id);
             break;
@@ -715,7 +485,7 @@ static void reconcile_service(struct orchloop *o, struct pass *p, const char *se
             break;
         }
         pass_leaving(p, t->id);
-        if (pass_task_action(p, SWARM__STORE_ACTION_KIND__STORE_ACTION_REMOVE, t) != 0) {
+        if (orchloop_pass_task_action(p, SWARM__STORE_ACTION_KIND__STORE_ACTION_REMOVE, t) != 0) {
             resume_drop(o, service_id);
             mark_service(o, service_id);
             break;
@@ -724,7 +494,7 @@ static void reconcile_service(struct orchloop *o, struct pass *p, const char *se
     if (out.service != NULL) {
         /* An update's progress (or an automatic rollback): compare-and-set on
          * the version read, so a user's concurrent change wins. */
-        Swarm__StoreAction *a = pass_action(p, SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE);
+        Swarm__StoreAction *a = orchloop_pass_action(p, SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE);
         if (a != NULL) {
             a->target_case = SWARM__STORE_ACTION__TARGET_SERVICE;
             a->service = out.service;
@@ -743,7 +513,7 @@ done:
 }
 
 /* NULL when out of memory. */
-static Swarm__TaskStatus *status_new(Swarm__TaskState state, const char *message, const char *err,
+Swarm__TaskStatus *orchloop_status_new(Swarm__TaskState state, const char *message, const char *err,
                                      int64_t now)
 {
     Swarm__TaskStatus *st = calloc(1, sizeof *st);
@@ -794,12 +564,12 @@ static struct sched *sched_build(struct store *store, struct pass *p, Swarm__Nod
         return NULL;
     }
     if (p->n_leaving > 1) {
-        qsort(p->leaving, p->n_leaving, sizeof *p->leaving, cmp_str);
+        qsort(p->leaving, p->n_leaving, sizeof *p->leaving, orchloop_cmp_str);
     }
     for (size_t i = 0; i < *n_all; i++) {
         Swarm__Task *t = (*all)[i];
         bool unassigned = t->node_id == NULL || t->node_id[0] == '\0';
-        if (pass_is_leaving(p, t->id)) {
+        if (orchloop_pass_is_leaving(p, t->id)) {
             /* Stopped (or deleted) by this very pass: it holds its node's
              * resources until it is gone, but nothing else. */
             if (!unassigned) {
@@ -892,10 +662,10 @@ static void schedule(struct orchloop *o, struct pass *p, Swarm__Node **nodes, si
                 strcmp(t->status->err, out[i].reason) == 0) {
                 continue;
             }
-            st = status_new(SWARM__TASK_STATE__TASK_STATE_PENDING, "pending task scheduling",
+            st = orchloop_status_new(SWARM__TASK_STATE__TASK_STATE_PENDING, "pending task scheduling",
                             out[i].reason, now);
         } else {
-            st = status_new(SWARM__TASK_STATE__TASK_STATE_ASSIGNED,
+            st = orchloop_status_new(SWARM__TASK_STATE__TASK_STATE_ASSIGNED,
                             "scheduler assigned task to node", NULL, now);
         }
         if (st == NULL) {
@@ -929,7 +699,7 @@ static void schedule(struct orchloop *o, struct pass *p, Swarm__Node **nodes, si
             goto done; /* placements not proposed: the view is wrong now */
         }
         patch->status = st;
-        if (pass_task_action(p, SWARM__STORE_ACTION_KIND__STORE_ACTION_TASK_PATCH, patch) != 0) {
+        if (orchloop_pass_task_action(p, SWARM__STORE_ACTION_KIND__STORE_ACTION_TASK_PATCH, patch) != 0) {
             goto done;
         }
     }
@@ -1064,9 +834,9 @@ static void pass_cb(uv_timer_t *t)
     }
     /* Addresses before placement: waiting tasks first (they are older),
      * then this pass's new ones. */
-    allocate_waiting(o, &p, now);
+    orchloop_alloc_waiting(store, &p, now);
     if (p.n_created > 0) {
-        allocate_created(o, &p, now);
+        orchloop_alloc_created(store, &p, now);
     }
     if (sched || p.n_created > 0) {
         uint64_t sched_ns = smetrics_now_ns();
@@ -1101,7 +871,7 @@ static void pass_cb(uv_timer_t *t)
         free(p.leaving[i]);
     }
     free(p.leaving);
-    pass_alloc_free(&p);
+    orchloop_alloc_free(&p);
     store_service_free_list(svcs, n_svcs);
     store_node_free_list(nodes, n_nodes);
     smetrics_pass_done(SMETRICS_PASS_ORCHESTRATOR, started_ns);

@@ -110,8 +110,8 @@ def test_duplicate_name_refused(manager):
     assert m.ok("network", "ls", "-q") == before
 
 
-def test_rm_refused_while_in_use_then_allowed(manager):
-    m = manager
+def test_rm_refused_while_in_use_then_allowed(simmgr):
+    m = simmgr
     m.ok("network", "create", "appnet")
     sid = m.ok("service", "create", "-d", "--name", "app", "--network", "appnet", SLEEP, "1000").strip()
     err = m.fails("network", "rm", "appnet")
@@ -346,3 +346,55 @@ def test_leader_kill_mid_scale_up_no_duplicate_address(swarm):
     assert len(addrs) == 120, f"{len(addrs)} tasks attached"
     vip = service_json(new, "web")["Endpoint"]["VirtualIPs"][0]["Addr"]
     assert len(set(addrs)) == 120 and vip not in addrs, sorted(addrs)
+
+
+def test_scheduler_keeps_networked_tasks_off_nodes_without_networking(swarm, tmp_path):
+    """A worker running swarmd as an unprivileged user cannot give tasks
+    network stacks: its description says why, and a task on a network stays
+    pending with the scheduler's reason instead of going there."""
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+    from conftest import SWARMD
+    m = swarm.node("m1").start()
+    m.ok("swarm", "init", "--advertise-addr", m.ip, "--availability", "drain")
+    # The worker's state lives where `nobody` may write (tmp_path is root's).
+    base = Path(tempfile.mkdtemp(prefix="swarm-nobody-"))
+    try:
+        os_chown = __import__("os").chown
+        os_chown(base, 65534, 65534)
+        w = swarm.node("w1")
+        w.state_dir = base / "state"
+        w.socket = w.state_dir / "swarmd.sock"
+        log = open(w.log_path, "ab")
+        w.proc = subprocess.Popen(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(SWARMD),
+             "--state-dir", str(w.state_dir), "--listen-addr", w.addr, "--hostname", "w1"],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        log.close()
+        wait_for(lambda: w.proc.poll() is not None or w.ctl("info").returncode == 0, timeout=10,
+                 what="w1 control socket")
+        assert w.proc.poll() is None, w.log_tail()
+        token = m.ok("swarm", "join-token", "-q", "worker").strip()
+        w.ok("swarm", "join", "--token", token, "--advertise-addr", w.ip, m.addr)
+        wait_for(lambda: "networking needs swarmd to run as root" in
+                 json.loads(m.ok("node", "inspect", "w1"))[0]["Description"].get("NetworkError", ""),
+                 timeout=15, what="w1 says it cannot do networking")
+        m.ok("network", "create", "front")
+        m.ok("service", "create", "-d", "--name", "web", "--network", "front", SLEEP, "1000")
+        rows = lambda: parse_table(m.ok("service", "ps", "--no-trunc", "web"),
+                                   ["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"])
+        wait_for(lambda: rows() and rows()[0]["ERROR"] ==
+                 '"no suitable node (1 node not available for new tasks; networking not available on 1 node)"',
+                 timeout=15, what="the pending reason")
+        assert rows()[0]["NODE"] == "" and rows()[0]["CURRENT STATE"].startswith("Pending")
+        # Its address was given all the same: only the placement waits.
+        tid = rows()[0]["ID"]
+        assert task_attachments(m, [tid])[tid][0][1] == "10.0.1.3/24"
+    finally:
+        for n in swarm.nodes:
+            if n.alive():
+                n.proc.kill()
+                n.proc.wait()
+        shutil.rmtree(base, ignore_errors=True)
