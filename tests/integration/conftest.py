@@ -84,6 +84,8 @@ class Node:
         # own, which dies with it) or "nsenter" (the network namespace
         # alone: its mounts are the host's, as on a real host).
         self.netns_enter = "ip netns exec"
+        # Run swarmd as this uid (its dir is given to it), None: as we are.
+        self.run_as = None
         self.ip = ip
         self.addr = f"{ip}:2377"
         self.dir = base / name
@@ -102,6 +104,11 @@ class Node:
             prefix = ["nsenter", f"--net=/run/netns/{self.netns}"]
         elif self.netns:
             prefix = ["ip", "netns", "exec", self.netns]
+        if self.run_as is not None:
+            subprocess.run(["chown", "-R", f"{self.run_as}:{self.run_as}", str(self.dir)],
+                           check=True)
+            prefix += ["setpriv", f"--reuid={self.run_as}", f"--regid={self.run_as}",
+                       "--clear-groups"]
         self.proc = subprocess.Popen(
             [*prefix, str(SWARMD), "--state-dir", str(self.state_dir),
              "--listen-addr", self.addr, "--hostname", self.name, "--log-level", "debug", *extra],

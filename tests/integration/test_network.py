@@ -13,8 +13,10 @@ finalizers, also when a test fails.
 Three nodes: m1 (manager, where the client runs), w2 and w3 (workers)."""
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -282,3 +284,58 @@ def test_kill9_then_restart_leaves_nothing(cluster):
     ns_dir = w3.state_dir / "net" / "ns"
     left = list(ns_dir.glob("*")) if ns_dir.exists() else []
     assert left == [], left
+
+
+@pytest.fixture
+def nobody_swarm(request):
+    """A Swarm whose dir `nobody` can reach (pytest's tmp dirs are root's
+    alone), removed at the end."""
+    base = Path(tempfile.mkdtemp(prefix="swarm-nobody-"))
+    os.chmod(base, 0o755)
+    s = Swarm(base)
+
+    def cleanup():
+        s.cleanup()
+        shutil.rmtree(base, ignore_errors=True)
+    request.addfinalizer(cleanup)
+    return s
+
+
+def test_node_without_network_capability_says_why_and_runs_plain_tasks(swarm, nobody_swarm):
+    """A swarmd that cannot do networking (here: not root) says why in its
+    description, and still runs tasks without networks."""
+    m = swarm.node("m1").start()
+    m.ok("swarm", "init", "--advertise-addr", m.ip)
+    w = nobody_swarm.node("w1")
+    if os.geteuid() == 0:
+        w.run_as = 65534  # nobody
+    w.start()
+    token = m.ok("swarm", "join-token", "-q", "worker").strip()
+    w.ok("swarm", "join", "--token", token, "--advertise-addr", w.ip, m.addr)
+    desc = wait_for(lambda: (lambda d: d if d.get("NetworkError") else None)(
+        m.inspect("w1").get("Description", {})), timeout=20, what="w1's NetworkError")
+    assert "networking needs swarmd to run as root" in desc["NetworkError"], desc
+    # The manager, root here, can: no error in its description.
+    if os.geteuid() == 0:
+        assert not m.inspect("m1").get("Description", {}).get("NetworkError"), m.inspect("m1")
+    m.ok("service", "create", "-d", "--name", "plain", "--constraint", "node.hostname==w1",
+         "/bin/sleep", "1000")
+    wait_for(lambda: running_on(ClusterView(m), "plain", ["w1"]), timeout=20,
+             what="the plain task running on w1")
+    # A task on a network is not placed there, and says why.
+    m.ok("network", "create", "-d", "overlay", "front")
+    m.ok("service", "create", "-d", "--name", "netted", "--network", "front",
+         "--constraint", "node.hostname==w1", "/bin/sleep", "1000")
+    why = wait_for(lambda: (lambda out: out if "Pending" in out and "networking" in out else None)(
+        m.ok("service", "ps", "--no-trunc", "--format", "{{.CurrentState}} {{.Error}}", "netted")),
+        timeout=20, what="netted pending with the reason")
+    print(f"netted: {why.strip()}", file=sys.stderr)
+
+
+class ClusterView:
+    """ps() of NetCluster for a plain swarm."""
+
+    def __init__(self, m):
+        self.m = m
+
+    ps = NetCluster.ps
