@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdint.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
@@ -1336,6 +1337,9 @@ AGENT_TEST(network_error_when_not_root)
         ASSERT(chown(tmpdir, 65534, 65534) == 0);
         ASSERT(setresgid(65534, 65534, 65534) == 0);
         ASSERT(setresuid(65534, 65534, 65534) == 0);
+        /* Changing uid clears "dumpable", which LeakSanitizer needs to
+         * stop this process's threads at exit. */
+        ASSERT(prctl(PR_SET_DUMPABLE, 1) == 0);
     }
     ASSERT(fake_start(&m) == 0);
     const char *mgrs[] = {m.addr};
