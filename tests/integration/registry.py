@@ -8,7 +8,11 @@ tests and the benches.
     reg.stop(); reg.start()                         # same storage, same port
 
 Registry(..., users={"alice": "secret"}) turns on htpasswd basic auth (the
-registry's own `auth: htpasswd`). Images are built here from Debian's
+registry's own `auth: htpasswd`); with token=True the registry asks for
+bearer tokens instead (`auth: token`), issued by a small token server run
+here (TokenServer: basic auth against the same users, ES256 JWTs with the
+x5c header, signed by a self-signed certificate the registry trusts), the
+flow Docker Hub uses. Images are built here from Debian's
 busybox-static (/bin/busybox and applet symlinks, /etc/passwd and group)
 as a gzip tar layer, an image config and a Docker v2 schema 2 manifest (or
 an OCI index over it), and pushed over the registry API (blob uploads and
@@ -59,13 +63,119 @@ def sha256(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def _b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class TokenServer:
+    """A registry token server (the docker/distribution token spec):
+    GET /token?service=S&scope=repository:NAME:pull,push with basic auth
+    -> {"token": JWT}. Anonymous requests get a token with no access."""
+
+    def __init__(self, base, ip, users, service="test-registry", issuer="test-issuer"):
+        import datetime
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+        self.users, self.service, self.issuer = users, service, issuer
+        self.requests = []
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "token-signer")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        self.cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                     .public_key(self.key.public_key()).serial_number(1)
+                     .not_valid_before(now - datetime.timedelta(days=1))
+                     .not_valid_after(now + datetime.timedelta(days=1))
+                     .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+                     .sign(self.key, hashes.SHA256()))
+        self.cert_path = Path(base) / "token-signer.pem"
+        self.cert_path.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
+        self.der = self.cert.public_bytes(serialization.Encoding.DER)
+        self.ip = ip
+        self.port = _free_port(ip)
+        self.httpd = None
+
+    @property
+    def realm(self):
+        return f"http://{self.ip}:{self.port}/token"
+
+    def sign(self, sub, access):
+        import time as _t
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+        header = {"typ": "JWT", "alg": "ES256", "x5c": [base64.b64encode(self.der).decode()]}
+        now = int(_t.time())
+        claims = {"iss": self.issuer, "sub": sub, "aud": self.service, "exp": now + 300,
+                  "nbf": now - 10, "iat": now, "jti": os.urandom(8).hex(), "access": access}
+        signing = (_b64url(json.dumps(header).encode()) + "." +
+                   _b64url(json.dumps(claims).encode())).encode()
+        r, s = decode_dss_signature(self.key.sign(signing, ec.ECDSA(hashes.SHA256())))
+        return signing.decode() + "." + _b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+
+    def start(self):
+        import http.server
+        import threading
+        import urllib.parse
+        srv = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                url = urllib.parse.urlparse(self.path)
+                q = urllib.parse.parse_qs(url.query)
+                user = None
+                h = self.headers.get("Authorization", "")
+                if h.startswith("Basic "):
+                    u, _, p = base64.b64decode(h[6:]).decode().partition(":")
+                    if srv.users.get(u) != p:
+                        self.send_response(401)
+                        self.end_headers()
+                        return
+                    user = u
+                srv.requests.append({"user": user, "query": q})
+                access = []
+                for scope in q.get("scope", []):
+                    kind, _, rest = scope.partition(":")
+                    name, _, actions = rest.rpartition(":")
+                    if kind == "repository" and user is not None:
+                        access.append({"type": kind, "name": name,
+                                       "actions": actions.split(",")})
+                body = json.dumps({"token": srv.sign(user or "", access)}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer((self.ip, self.port), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self):
+        if self.httpd:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+            self.httpd = None
+
+    def client_token(self, repo, actions="pull,push"):
+        """A token for the pushing client (the test itself)."""
+        u = next(iter(self.users))
+        return self.sign(u, [{"type": "repository", "name": repo, "actions": actions.split(",")}])
+
+
 class Registry:
-    def __init__(self, base, ip, users=None):
+    def __init__(self, base, ip, users=None, token=False):
         self.base = Path(base)
         self.ip = ip
         self.port = _free_port(ip)
         self.users = users or {}
         self.proc = None
+        self.base.mkdir(parents=True, exist_ok=True)
+        self.tokens = TokenServer(self.base, ip, self.users).start() if token else None
         self.base.mkdir(parents=True, exist_ok=True)
         (self.base / "storage").mkdir(exist_ok=True)
 
@@ -81,7 +191,12 @@ class Registry:
             "  delete:", "    enabled: true",
             "http:", f"  addr: {self.host}",
         ]
-        if self.users:
+        if self.tokens:
+            lines += ["auth:", "  token:", f"    realm: {self.tokens.realm}",
+                      f"    service: {self.tokens.service}",
+                      f"    issuer: {self.tokens.issuer}",
+                      f"    rootcertbundle: {self.tokens.cert_path}"]
+        elif self.users:
             htpasswd = self.base / "htpasswd"
             htpasswd.write_text("".join(
                 f"{u}:{crypt.crypt(p, crypt.mksalt(crypt.METHOD_BLOWFISH))}\n"
@@ -112,6 +227,12 @@ class Registry:
                 time.sleep(0.05)
         raise RuntimeError(f"docker-registry did not listen on {self.host}")
 
+    def close(self):
+        """stop(), and the token server if there is one."""
+        self.stop()
+        if self.tokens:
+            self.tokens.stop()
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGTERM)
@@ -124,14 +245,18 @@ class Registry:
 
     # --- the registry API, as a pushing client ---
 
-    def _auth_header(self):
+    def _auth_header(self, repo=None):
+        if self.tokens:
+            return {"Authorization": "Bearer " + self.tokens.client_token(repo or "busybox")}
         if not self.users:
             return {}
         u, p = next(iter(self.users.items()))
         return {"Authorization": "Basic " + base64.b64encode(f"{u}:{p}".encode()).decode()}
 
     def _req(self, method, url, data=None, headers=None):
-        h = dict(self._auth_header())
+        repo = url.split("/v2/", 1)[1].split("/blobs/")[0].split("/manifests/")[0] \
+            if "/v2/" in url else None
+        h = dict(self._auth_header(repo))
         h.update(headers or {})
         if not url.startswith("http"):
             url = f"http://{self.host}{url}"

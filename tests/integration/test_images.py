@@ -464,3 +464,38 @@ def test_auto_prune_removes_images_unused_for_a_while(reg, tmp_path):
         assert (store / "layers" / "sha256" / a["diff_id"].split(":")[1]).exists()
     finally:
         assert tool(store, "rm", "inuse").returncode == 0
+
+
+def test_bearer_token_flow(tmp_path, swarm):
+    """The registry answers 401 with `WWW-Authenticate: Bearer realm,service,
+    scope`; the puller gets a token from the realm (with the credentials)
+    and retries with it, as with Docker Hub."""
+    reg = R.Registry(tmp_path / "registry", next_ip(), users={"bob": "pw"}, token=True).start()
+    try:
+        im = R.push_busybox(reg, "busybox", "1")
+        store = tmp_path / "store"
+        r = tool(store, "pull", im["ref"], insecure=[reg.host])     # anonymous: no access
+        assert r.returncode == 1
+        assert f"pull access denied for {reg.host}/busybox" in r.stderr
+        good = R.registry_auth("bob", "pw", reg.host)
+        r = tool(store, "pull", im["ref"], insecure=[reg.host], auth=good)
+        assert r.returncode == 0, r.stderr
+        assert fields(r.stdout)["manifest"] == im["manifest"]
+        asked = [q for q in reg.tokens.requests if q["user"] == "bob"]
+        assert asked and asked[-1]["query"]["service"] == ["test-registry"]
+        assert asked[-1]["query"]["scope"] == ["repository:busybox:pull"]
+        bad = R.registry_auth("bob", "nope", reg.host)
+        r = tool(tmp_path / "store2", "pull", im["ref"], insecure=[reg.host], auth=bad)
+        assert "unauthorized: incorrect username or password" in r.stderr
+        # the manager pins with the token flow too, and login checks it
+        m = start_manager(swarm, reg.host)
+        home = tmp_path / "home"
+        home.mkdir()
+        env = {"HOME": str(home)}
+        assert m.ok("login", "-u", "bob", "-p", "pw", reg.host, env=env) == "Login Succeeded\n"
+        r = m.ctl("service", "create", "-d", "--name", "web", "--with-registry-auth",
+                  im["ref"], env=env)
+        assert r.returncode == 0 and r.stderr == "", r.stderr
+        assert spec_image(m, "web") == f"{im['ref']}@{im['digest']}"
+    finally:
+        reg.close()
