@@ -11,6 +11,7 @@
 
 static const struct cli_command cli_commands[] = {
     {"network", NULL, "Manage networks", NULL, cli_network_commands},
+    {"image", NULL, "Manage images on this node", NULL, cli_image_commands},
     {"node", NULL, "Manage Swarm nodes", NULL, cli_node_commands},
     {"service", NULL, "Manage Swarm services", NULL, cli_service_commands},
     {"swarm", NULL, "Manage Swarm", NULL, cli_swarm_commands},

@@ -59,6 +59,8 @@ static void usage(FILE *out)
             "  --executor KIND        how tasks run: process (default) or sim (simulated)\n"
             "  --insecure-registry HOST[:PORT]\n"
             "                         speak plain HTTP to this registry (repeatable)\n"
+            "  --image-prune-after D  remove images no task used for D (e.g. 24h, 90m, 0 never;\n"
+            "                         default 24h)\n"
             "  --log-level LEVEL      debug, info, warn or error (default info)\n"
             "  --version              print the version and exit\n"
             "  -h, --help             print this help\n");
@@ -190,6 +192,35 @@ static int read_token_file(const char *path, char *out, size_t size)
     return 0;
 }
 
+/* "24h", "90m", "30s", "1h30m", "0" (never: the store's "< 0"). */
+static int parse_prune_after(const char *s, int64_t *out)
+{
+    int64_t total = 0;
+    const char *p = s;
+    if (strcmp(s, "0") == 0) {
+        *out = -1;
+        return 0;
+    }
+    while (*p != '\0') {
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || v < 0 || v > 100000000LL) {
+            return -1;
+        }
+        int64_t unit = *end == 'h' ? 3600 : *end == 'm' ? 60 : *end == 's' ? 1 : 0;
+        if (unit == 0) {
+            return -1;
+        }
+        total += v * unit;
+        p = end + 1;
+    }
+    if (total <= 0) {
+        return -1;
+    }
+    *out = total;
+    return 0;
+}
+
 static int flag_is(const char *arg, const char *name)
 {
     size_t n = strlen(name);
@@ -283,6 +314,13 @@ int main(int argc, char **argv)
                 return 2;
             }
             web_token = web_token_buf;
+        } else if (flag_is(a, "--image-prune-after")) {
+            const char *dur = NULL;
+            bad = take_value(argc, argv, &i, &dur);
+            if (!bad && parse_prune_after(dur, &cfg.image_prune_after_s) != 0) {
+                fprintf(stderr, "swarmd: invalid --image-prune-after \"%s\" (a duration: 24h, 90m, 30s, 0)\n", dur);
+                return 2;
+            }
         } else if (flag_is(a, "--log-level")) {
             bad = take_value(argc, argv, &i, &level);
         } else {

@@ -23,6 +23,7 @@
 #include "api.h"
 #include "err.h"
 #include "executor.h"
+#include "image.h"
 #include "hostinfo.h"
 #include "join.h"
 #include "localstate.h"
@@ -816,6 +817,54 @@ static int lock_state_dir(struct swarm_node *n, char *errmsg)
     return 0;
 }
 
+/* --------------------------------------------------------------- images */
+
+/* The node's image store. A node that cannot open it still runs (process
+ * tasks need none): the container executor and `image prune` then say so. */
+static void node_images_open(struct swarm_node *n, int64_t prune_after_s)
+{
+    char dir[PATH_MAX], errmsg[SWARM_ERRMSG_SIZE];
+    struct imgstore_opts opts = {
+        .insecure_registries = n->insecure_registries,
+        .n_insecure_registries = n->n_insecure_registries,
+        .prune_after_s = prune_after_s,
+    };
+    snprintf(dir, sizeof dir, "%s/images", n->state_dir);
+    if (imgstore_open(n->loop, dir, &opts, &n->images, errmsg) != 0) {
+        log_warn("node", "image store: %s", errmsg);
+        n->images = NULL;
+    }
+}
+
+static void prune_images_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Swarm__PruneImagesRequest *req = (const Swarm__PruneImagesRequest *)msg;
+    struct swarm_node *n = data;
+    Swarm__PruneImagesResponse resp = SWARM__PRUNE_IMAGES_RESPONSE__INIT;
+    struct imgstore_prune_result r;
+    char errmsg[SWARM_ERRMSG_SIZE];
+    if (n->images == NULL) {
+        api_call_error(call, API_FAILED_PRECONDITION, "this node has no image store");
+        return;
+    }
+    if (req->until_s < 0) {
+        api_call_error(call, API_INVALID_ARGUMENT, "invalid filter 'until': negative duration");
+        return;
+    }
+    int rv = imgstore_prune(n->images, req->until_s, &r, errmsg);
+    if (rv != 0) {
+        api_call_error(call, rv == SWARM_EUNAVAIL ? API_UNAVAILABLE : API_INTERNAL, "%s", errmsg);
+        return;
+    }
+    resp.deleted = r.deleted;
+    resp.n_deleted = r.n_images;
+    resp.space_reclaimed = r.bytes;
+    resp.layers_deleted = (uint32_t)r.n_layers;
+    resp.blobs_deleted = (uint32_t)r.n_blobs;
+    api_call_reply(call, &resp.base);
+    imgstore_prune_result_free(&r);
+}
+
 static void register_local_api(struct swarm_node *n)
 {
     static const struct {
@@ -827,6 +876,7 @@ static void register_local_api(struct swarm_node *n)
         {"LeaveSwarm", leave_swarm_cb},
         {"Info", info_cb},
         {"Version", version_cb},
+        {"PruneImages", prune_images_cb},
     };
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
         api_server_register(n->api, &swarm__swarm__descriptor, methods[i].method, API_ROLE_LOCAL,
@@ -884,6 +934,8 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, struct swarm_node
     if (ls == NULL && (rv = node_local_state_recover(n, &ls, errmsg)) != 0) {
         goto err_after_lock;
     }
+    /* After the lock: one swarmd per state dir owns its images. */
+    node_images_open(n, cfg->image_prune_after_s);
     n->api = api_server_new(loop, API_DEFAULT_MAX_MSG);
     if (n->api == NULL) {
         rv = SWARM_ENOMEM;
@@ -989,10 +1041,22 @@ static void api_stopped_cb(void *data)
     uv_close((uv_handle_t *)&n->renew_timer, node_free_cb);
 }
 
-static void manager_stopped_cb(void *data)
+static void images_closed_cb(void *data)
 {
     struct swarm_node *n = data;
     api_server_shutdown(n->api, 2000, api_stopped_cb, n);
+}
+
+static void manager_stopped_cb(void *data)
+{
+    struct swarm_node *n = data;
+    struct imgstore *images = n->images;
+    n->images = NULL;
+    if (images != NULL) {
+        imgstore_close(images, images_closed_cb, n);
+        return;
+    }
+    images_closed_cb(n);
 }
 
 static void agent_stopped_cb(void *data)

@@ -24,6 +24,9 @@ struct node_config {
      * change on this node's manager; many per entry: coalesce). */
     void (*changed_cb)(void *data);
     void *changed_data;
+    /* swarmd --image-prune-after: images unused this long are pruned
+     * (imgstore_opts.prune_after_s: 0 the default, < 0 never). */
+    int64_t image_prune_after_s;
 };
 
 /* Lock the state dir, open the control socket, and resume the swarm role

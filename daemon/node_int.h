@@ -63,6 +63,9 @@ struct swarm_node {
     size_t n_insecure_registries;
     void (*changed_cb)(void *data);  /* node_config's, handed to managers */
     void *changed_data;
+    /* The node's image store (STATE/images, image.h), shared by the container
+     * executor and `image prune`; NULL when it could not be opened. */
+    struct imgstore *images;
     bool role_switching;             /* a promotion/demotion is under way */
     /* The node's certificate (node_certs.c). */
     uv_timer_t renew_timer;

@@ -499,3 +499,52 @@ def test_bearer_token_flow(tmp_path, swarm):
         assert spec_image(m, "web") == f"{im['ref']}@{im['digest']}"
     finally:
         reg.close()
+
+
+def test_image_prune_through_swarmctl(swarm, reg):
+    """`swarmctl image prune` prunes the store of the node it talks to."""
+    n = swarm.node("n1").start("--insecure-registry", reg.host)
+    store = n.state_dir / "images"
+    a = R.push_busybox(reg, "busybox", "1")
+    b = R.push_busybox(reg, "other", "2", version="two")
+    assert tool(store, "pull", a["ref"], b["ref"], insecure=[reg.host]).returncode == 0
+    assert tool(store, "snapshot", a["digest"], "inuse").returncode == 0
+    try:
+        # declined: nothing goes
+        r = subprocess.run([str(BUILD / "cli" / "swarmctl"), "--socket", str(n.socket),
+                            "image", "prune"], input="n\n", capture_output=True, text=True)
+        assert r.returncode == 0
+        assert r.stdout.endswith("Are you sure you want to continue? [y/N] "
+                                 "Total reclaimed space: 0B\n")
+        assert len(list((store / "images").iterdir())) == 2
+        assert "invalid filter 'label'" in n.fails("image", "prune", "-f", "--filter", "label=x")
+        # both used within the hour
+        assert n.ok("image", "prune", "-a", "-f", "--filter", "until=1h") == \
+            "Total reclaimed space: 0B\n"
+        out = n.ok("image", "prune", "-f")
+        assert out.startswith("Deleted Images:\n"
+                              f"untagged: {reg.host}/other@{b['digest']}\n"
+                              f"deleted: {b['digest']}\n\nTotal reclaimed space: ")
+        assert out.rstrip().endswith("MB")
+        assert "busybox" not in out
+        assert [p.name for p in (store / "images").iterdir()] == \
+            [a["digest"].split(":")[1] + ".json"]
+    finally:
+        assert tool(store, "rm", "inuse").returncode == 0
+    assert "Deleted Images:" in n.ok("image", "prune", "-f")
+    assert list((store / "layers" / "sha256").iterdir()) == []
+
+
+def test_swarmd_image_prune_after(swarm, reg):
+    bad = subprocess.run([str(BUILD / "daemon" / "swarmd"), "--image-prune-after", "soon"],
+                         capture_output=True, text=True, timeout=10)
+    assert bad.returncode == 2
+    assert 'invalid --image-prune-after "soon"' in bad.stderr
+    n = swarm.node("n1").start("--insecure-registry", reg.host, "--image-prune-after", "1s")
+    store = n.state_dir / "images"
+    a = R.push_busybox(reg, "busybox", "1")
+    assert tool(store, "pull", a["ref"], insecure=[reg.host]).returncode == 0
+    assert len(list((store / "images").iterdir())) == 1
+    wait_for(lambda: list((store / "images").iterdir()) == [] and
+             list((store / "layers" / "sha256").iterdir()) == [], timeout=10,
+             what="the unused image pruned by swarmd")
