@@ -819,21 +819,26 @@ static int lock_state_dir(struct swarm_node *n, char *errmsg)
 
 /* --------------------------------------------------------------- images */
 
-/* The node's image store. A node that cannot open it still runs (process
- * tasks need none): the container executor and `image prune` then say so. */
-static void node_images_open(struct swarm_node *n, int64_t prune_after_s)
+struct imgstore *node_images(struct swarm_node *n, char *errmsg)
 {
-    char dir[PATH_MAX], errmsg[SWARM_ERRMSG_SIZE];
+    char dir[PATH_MAX];
     struct imgstore_opts opts = {
         .insecure_registries = n->insecure_registries,
         .n_insecure_registries = n->n_insecure_registries,
-        .prune_after_s = prune_after_s,
+        .prune_after_s = n->image_prune_after_s,
     };
+    if (n->images != NULL || n->stopping) {
+        if (n->images == NULL) {
+            errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "the node is stopping");
+        }
+        return n->images;
+    }
     snprintf(dir, sizeof dir, "%s/images", n->state_dir);
     if (imgstore_open(n->loop, dir, &opts, &n->images, errmsg) != 0) {
         log_warn("node", "image store: %s", errmsg);
         n->images = NULL;
     }
+    return n->images;
 }
 
 static void prune_images_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
@@ -843,8 +848,8 @@ static void prune_images_cb(struct api_call *call, const ProtobufCMessage *msg, 
     Swarm__PruneImagesResponse resp = SWARM__PRUNE_IMAGES_RESPONSE__INIT;
     struct imgstore_prune_result r;
     char errmsg[SWARM_ERRMSG_SIZE];
-    if (n->images == NULL) {
-        api_call_error(call, API_FAILED_PRECONDITION, "this node has no image store");
+    if (node_images(n, errmsg) == NULL) {
+        api_call_error(call, API_FAILED_PRECONDITION, "image store: %s", errmsg);
         return;
     }
     if (req->until_s < 0) {
@@ -908,6 +913,7 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, struct swarm_node
     n->n_insecure_registries = cfg->n_insecure_registries;
     n->changed_cb = cfg->changed_cb;
     n->changed_data = cfg->changed_data;
+    n->image_prune_after_s = cfg->image_prune_after_s;
     if (cfg->hostname != NULL) {
         snprintf(n->hostname, sizeof n->hostname, "%s", cfg->hostname);
     } else {
@@ -934,8 +940,6 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, struct swarm_node
     if (ls == NULL && (rv = node_local_state_recover(n, &ls, errmsg)) != 0) {
         goto err_after_lock;
     }
-    /* After the lock: one swarmd per state dir owns its images. */
-    node_images_open(n, cfg->image_prune_after_s);
     n->api = api_server_new(loop, API_DEFAULT_MAX_MSG);
     if (n->api == NULL) {
         rv = SWARM_ENOMEM;

@@ -300,6 +300,10 @@ int node_agent_start(struct swarm_node *n, char *errmsg)
     cfg.renew_cb = node_certs_renew_cb;
     cfg.conn_error_cb = node_certs_conn_error_cb;
     cfg.data = n;
+    /* The image store opens with the agent (its auto-prune runs from then
+     * on); a node that cannot open it still runs process tasks. */
+    char img_err[SWARM_ERRMSG_SIZE];
+    (void)node_images(n, img_err);
     rv = agent_start(&cfg, &n->agent, errmsg);
     if (rv == 0) {
         node_certs_start(n);

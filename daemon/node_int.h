@@ -64,8 +64,10 @@ struct swarm_node {
     void (*changed_cb)(void *data);  /* node_config's, handed to managers */
     void *changed_data;
     /* The node's image store (STATE/images, image.h), shared by the container
-     * executor and `image prune`; NULL when it could not be opened. */
+     * executor and `image prune`: opened by node_images() on first use (a
+     * node outside a swarm leaves no trace in its state dir). */
     struct imgstore *images;
+    int64_t image_prune_after_s;
     bool role_switching;             /* a promotion/demotion is under way */
     /* The node's certificate (node_certs.c). */
     uv_timer_t renew_timer;
@@ -91,6 +93,9 @@ struct swarm_node {
 };
 
 struct manager_config node_manager_cfg(struct swarm_node *n);
+/* The node's image store, opened on first use (NULL and errmsg when it
+ * cannot be, or the node is stopping). */
+struct imgstore *node_images(struct swarm_node *n, char *errmsg);
 
 /* A request counted in calls_pending called back: true when the node is
  * stopping, and then the caller returns at once, touching nothing of the

@@ -542,6 +542,9 @@ def test_swarmd_image_prune_after(swarm, reg):
     assert 'invalid --image-prune-after "soon"' in bad.stderr
     n = swarm.node("n1").start("--insecure-registry", reg.host, "--image-prune-after", "1s")
     store = n.state_dir / "images"
+    assert not store.exists()          # a node outside a swarm leaves no trace
+    n.ok("swarm", "init", "--advertise-addr", n.ip)
+    wait_for(lambda: (store / "images").is_dir(), timeout=10, what="the node's image store")
     a = R.push_busybox(reg, "busybox", "1")
     assert tool(store, "pull", a["ref"], insecure=[reg.host]).returncode == 0
     assert len(list((store / "images").iterdir())) == 1
