@@ -245,7 +245,8 @@ static bool service_on_network(const Swarm__Service *s, const char *network_id)
     if (s->endpoint != NULL) {
         for (size_t i = 0; i < s->endpoint->n_virtual_ips; i++) {
             const Swarm__EndpointVirtualIP *vip = s->endpoint->virtual_ips[i];
-            if (vip != NULL && vip->network_id != NULL && strcmp(vip->network_id, network_id) == 0) {
+            if (vip != NULL && vip->network_id != NULL &&
+                strcmp(vip->network_id, network_id) == 0) {
                 return true;
             }
         }

@@ -321,9 +321,8 @@ TEST_F(events_of_one_turn_make_one_message, struct fx, setup, teardown)
     for (int i = 1; i <= 50; i++) {
         snprintf(id, sizeof id, "t%02d", i);
         snprintf(addr, sizeof addr, "10.0.%d.%d/24", i <= 40 ? 1 : 2, 10 + i);
-        apply(f, CREATE,
-              net_task(id, (unsigned)i + 1, "B", ST(RUNNING), ST(RUNNING), i <= 40 ? "net1" : "net2",
-                       addr, 0));
+        const char *net = i <= 40 ? "net1" : "net2";
+        apply(f, CREATE, net_task(id, (unsigned)i + 1, "B", ST(RUNNING), ST(RUNNING), net, addr, 0));
     }
     ASSERT(got_n(f, 2));
     run_some(f);
