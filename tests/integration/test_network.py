@@ -119,12 +119,15 @@ def cluster(request, tmp_path):
     lab = make_lab(request, 3, base="10.214")
     s = Swarm(tmp_path)
     c = NetCluster(lab, s, tmp_path)
-
-    # Kills the nodes, then unmounts what they left under tmp_path (they run
-    # in the host's mount namespace here); the lab goes after (finalizers
-    # run in reverse order).
-    request.addfinalizer(s.cleanup)
-    return c.form()
+    # The nodes are killed, and what they left mounted under tmp_path (they
+    # run in the host's mount namespace here) unmounted, before the lab's
+    # namespaces go (its finalizer was registered first, so it runs last).
+    try:
+        yield c.form()
+    finally:
+        s.cleanup()
+    reports = s.sanitizer_reports()
+    assert not reports, "sanitizer reports:\n" + "\n".join(reports[:20])
 
 
 def running_on(c, service, want):
@@ -287,18 +290,19 @@ def test_kill9_then_restart_leaves_nothing(cluster):
 
 
 @pytest.fixture
-def nobody_swarm(request):
+def nobody_swarm():
     """A Swarm whose dir `nobody` can reach (pytest's tmp dirs are root's
     alone), removed at the end."""
     base = Path(tempfile.mkdtemp(prefix="swarm-nobody-"))
     os.chmod(base, 0o755)
     s = Swarm(base)
-
-    def cleanup():
+    try:
+        yield s
+    finally:
         s.cleanup()
+        reports = s.sanitizer_reports()
         shutil.rmtree(base, ignore_errors=True)
-    request.addfinalizer(cleanup)
-    return s
+    assert not reports, "sanitizer reports:\n" + "\n".join(reports[:20])
 
 
 def test_node_without_network_capability_says_why_and_runs_plain_tasks(swarm, nobody_swarm):
