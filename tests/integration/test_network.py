@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SWARMCTL, SWARMD, Swarm, wait_for
+from conftest import NODE_COLUMNS, SWARMCTL, SWARMD, Swarm, parse_table, wait_for
 from netlab import make_lab
 
 PROBE = str(Path(__file__).resolve().parent / "netprobe.py")
@@ -40,8 +40,9 @@ class NetCluster:
         os.chmod(self.out, 0o777)
         self.nodes = []
 
-    def form(self):
-        names = ["m1", "w2", "w3"]
+    def form(self, role="worker"):
+        """m1 inits; the other two join as `role` (named w2, w3 or m2, m3)."""
+        names = ["m1", "w2", "w3"] if role == "worker" else ["m1", "m2", "m3"]
         for i, name in enumerate(names):
             n = self.swarm.node(name, ip=self.lab.ips[i], netns=self.lab.names[i])
             # The network namespace only: swarmd's mounts (its namespaces)
@@ -51,7 +52,7 @@ class NetCluster:
             n.start()
         m = self.nodes[0]
         m.ok("swarm", "init", "--advertise-addr", m.ip, "--dispatcher-heartbeat", "1s")
-        token = m.ok("swarm", "join-token", "-q", "worker").strip()
+        token = m.ok("swarm", "join-token", "-q", role).strip()
         for n in self.nodes[1:]:
             n.ok("swarm", "join", "--token", token, "--advertise-addr", n.ip, m.addr)
         wait_for(lambda: all(r["STATUS"] == "Ready" for r in m.node_rows())
@@ -60,7 +61,11 @@ class NetCluster:
 
     @property
     def m(self):
-        return self.nodes[0]
+        """The node swarmctl talks to (m1 unless use() said otherwise)."""
+        return getattr(self, "_ctl", None) or self.nodes[0]
+
+    def use(self, node):
+        self._ctl = node
 
     def node(self, name):
         return next(n for n in self.nodes if n.name == name)
@@ -83,9 +88,13 @@ class NetCluster:
 
     def probe(self, name, jobs, *flags):
         """A client task on m1 running `jobs` (see netprobe.py)."""
+        return self.probe_on("m1", name, jobs, *flags)
+
+    def probe_on(self, node, name, jobs, *flags):
+        """A client task on `node` running `jobs` (see netprobe.py)."""
         out = self.out / f"probe-{name}.json"
         self.m.ok("service", "create", "-d", "--name", name,
-                  "--constraint", "node.hostname==m1", *flags,
+                  "--constraint", f"node.hostname=={node}", *flags,
                   PYTHON, PROBE, "probe", str(out), json.dumps(jobs))
         return out
 
@@ -123,7 +132,7 @@ def cluster(request, tmp_path):
     # run in the host's mount namespace here) unmounted, before the lab's
     # namespaces go (its finalizer was registered first, so it runs last).
     try:
-        yield c.form()
+        yield c.form(getattr(request, "param", "worker"))
     finally:
         s.cleanup()
     reports = s.sanitizer_reports()
@@ -234,6 +243,48 @@ def test_vip_and_dns_follow_scale_down_and_node_death(cluster):
     assert survivor[1] in [a[0] for a in api.values()]
     print(f"w3 ({w3_ip}) killed: its task left DNS and the VIP after {elapsed:.1f} s",
           file=sys.stderr)
+
+
+def new_leader(node, old):
+    """The hostname `node` shows as Leader if it is not `old`, else None."""
+    try:
+        r = node.ctl("node", "ls", timeout=5)
+    except subprocess.TimeoutExpired:
+        return None
+    if r.returncode != 0:
+        return None
+    rows = parse_table(r.stdout, NODE_COLUMNS)
+    leaders = [row["HOSTNAME"] for row in rows if row["MANAGER STATUS"] == "Leader"]
+    return leaders[0] if len(leaders) == 1 and leaders[0] != old else None
+
+
+@pytest.mark.parametrize("cluster", ["manager"], indirect=True)
+def test_maps_follow_a_leader_change(cluster):
+    """Three managers; web on m2 and m3, a client on m2. kill -9 the leader
+    (m1): the nodes open their streams with the new leader, whose maps keep
+    following the service (scaled down, then up again)."""
+    c = cluster
+    c.m.ok("network", "create", "-d", "overlay", "front")
+    c.serve("web", 8080, "--network", "front", "--replicas", "2",
+            "--constraint", "node.hostname!=m1")
+    wait_for(lambda: running_on(c, "web", ["m2", "m3"]), timeout=30, what="web on m2 and m3")
+    out = c.probe_on("m2", "client", [["resolve", "tasks.web"], ["fetch", "http://web:8080/", 16]],
+                     "--network", "front")
+    probe_until(out, lambda d: len(d["0"]) == 2 and len(d["1"]) == 2, 60,
+                "the client to reach both web tasks")
+    c.node("m1").kill()
+    m2 = c.node("m2")
+    c.use(m2)
+    wait_for(lambda: new_leader(m2, "m1"), timeout=30, what="a new leader")
+    c.m.ok("service", "scale", "web=1")
+    probe_until(out, lambda d: len(d["0"]) == 1 and len(d["1"]) == 1
+                and not d["1"][0].startswith("error"), 30,
+                "the new leader's maps: web down to one task")
+    c.m.ok("service", "scale", "web=2")
+    d = probe_until(out, lambda d: len(d["0"]) == 2 and len(d["1"]) == 2
+                    and not any(b.startswith("error") for b in d["1"]), 30,
+                    "the new leader's maps: web back to two tasks")
+    assert sorted(b.split()[1] for b in d["1"]) == d["0"], d
 
 
 def _links(ns):
