@@ -111,7 +111,8 @@ def announce(outdir, label, port):
     host = socket.gethostname()
     tmp = os.path.join(outdir, f".serve-{label}-{host}.tmp")
     with open(tmp, "w") as f:
-        json.dump({"hostname": host, "addrs": addresses(), "port": port}, f)
+        json.dump({"hostname": host, "addrs": addresses(), "port": port,
+                   "slot": os.environ.get("SWARM_TASK_SLOT", "")}, f)
     os.rename(tmp, os.path.join(outdir, f"serve-{label}-{host}.json"))
 
 

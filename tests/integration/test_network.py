@@ -75,15 +75,16 @@ class NetCluster:
         self.m.ok("service", "create", "-d", "--name", name, *flags,
                   PYTHON, PROBE, "serve", str(port), str(self.out), name)
 
-    def servers(self, label):
-        """{hostname: addrs} of the servers of `label` that started."""
+    def servers(self, label, key="addrs"):
+        """{hostname: addrs (or another field of the announcement)} of the
+        servers of `label` that started."""
         found = {}
         for p in self.out.glob(f"serve-{label}-*.json"):
             try:
                 d = json.loads(p.read_text())
             except (OSError, ValueError):
                 continue
-            found[d["hostname"]] = d["addrs"]
+            found[d["hostname"]] = d[key]
         return found
 
     def probe(self, name, jobs, *flags):
@@ -243,6 +244,35 @@ def test_vip_and_dns_follow_scale_down_and_node_death(cluster):
     assert survivor[1] in [a[0] for a in api.values()]
     print(f"w3 ({w3_ip}) killed: its task left DNS and the VIP after {elapsed:.1f} s",
           file=sys.stderr)
+
+
+def test_vip_and_dns_only_for_healthy_tasks(cluster):
+    """With a health check, a task enters DNS and the VIP once healthy."""
+    c = cluster
+    c.m.ok("network", "create", "-d", "overlay", "front")
+    flag = f"{c.out}/healthy-$SWARM_TASK_SLOT"
+    c.serve("hc", 8080, "--network", "front", "--replicas", "2",
+            "--constraint", "node.role==worker", "--health-cmd", f"test -f {flag}",
+            "--health-interval", "200ms", "--health-retries", "1",
+            "--health-start-period", "120s")
+    slots = wait_for(lambda: (lambda s: s if len(s) == 2 else None)(c.servers("hc", "slot")),
+                     timeout=30, what="both hc servers listening")
+    addrs = c.servers("hc")
+    by_slot = {slot: (h, addrs[h][0]) for h, slot in slots.items()}
+    out = c.probe("client", [["resolve", "tasks.hc"], ["fetch", "http://hc:8080/", 12]],
+                  "--network", "front")
+    # Neither is healthy yet: no task in DNS, the VIP refuses.
+    probe_until(out, lambda d: isinstance(d["0"], str) and all(
+        b.startswith("error") for b in d["1"]), 60, "no healthy task: no backend")
+    assert all(state.startswith("Starting") for _, state in c.ps("hc")), c.ps("hc")
+    (c.out / "healthy-1").write_text("ok")
+    host1, ip1 = by_slot["1"]
+    probe_until(out, lambda d: d["0"] == [ip1] and d["1"] == [f"{host1} {ip1}"], 30,
+                "slot 1 healthy: the only backend")
+    (c.out / "healthy-2").write_text("ok")
+    both = sorted(f"{h} {ip}" for h, ip in by_slot.values())
+    probe_until(out, lambda d: len(d["0"]) == 2 and d["1"] == both, 30,
+                "both healthy: both backends")
 
 
 def new_leader(node, old):
