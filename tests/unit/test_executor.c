@@ -1712,6 +1712,7 @@ TEST(process_replicas_share_a_port_each_in_its_sandbox)
     t2.spec.container = &t2.c;
     t2.task.spec = &t2.spec;
     t2.c.hostname = "web-two";
+    t1.c.user = "65534"; /* not root: its /etc files must still be readable */
     tt_network(&t1, &n1, "10.8.0.2/24");
     tt_network(&t2, &n2, "10.8.0.3/24");
     ASSERT_INT_EQ(executor_start(f->e, &t1.task), 0);

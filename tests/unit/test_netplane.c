@@ -265,20 +265,20 @@ static int node_plane(struct node *n, const char *underlay)
 
 /* A socket made in the namespace at `path`. */
 struct sock_job {
-    int type, fd;
+    int type, proto, fd;
 };
 
 static int sock_cb(void *arg)
 {
     struct sock_job *j = arg;
-    j->fd = socket(AF_INET, j->type | SOCK_CLOEXEC, 0);
+    j->fd = socket(AF_INET, j->type | SOCK_CLOEXEC, j->proto);
     return j->fd >= 0 ? 0 : -errno;
 }
 
-static int ns_socket(const char *path)
+static int ns_socket_of(const char *path, int type, int proto)
 {
     int nsfd = netns_open(path);
-    struct sock_job j = {SOCK_STREAM, -1};
+    struct sock_job j = {type, proto, -1};
     if (nsfd < 0 || netns_run(nsfd, sock_cb, &j) != 0) {
         j.fd = -1;
     }
@@ -288,11 +288,61 @@ static int ns_socket(const char *path)
     return j.fd;
 }
 
+static int ns_socket(const char *path)
+{
+    return ns_socket_of(path, SOCK_STREAM, 0);
+}
+
 static struct sockaddr_in sin_of(const char *ip, int port)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     inet_pton(AF_INET, ip, &a.sin_addr);
     return a;
+}
+
+static uint16_t icmp_sum(const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    uint32_t sum = 0;
+    for (size_t i = 0; i + 1 < len; i += 2) {
+        sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+    }
+    if (len % 2 != 0) {
+        sum += (uint32_t)(p[len - 1] << 8);
+    }
+    while (sum >> 16 != 0) {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    return htons((uint16_t)~sum);
+}
+
+/* One ICMP echo from the sandbox at `ns` to `ip`: true when the reply came
+ * within wait_ms (a bound only a failure reaches). */
+static bool ns_ping(const char *ns, const char *ip, int wait_ms)
+{
+    int fd = ns_socket_of(ns, SOCK_RAW, IPPROTO_ICMP);
+    if (fd < 0) {
+        return false;
+    }
+    uint8_t req[16] = {8, 0, 0, 0, 0x12, 0x34, 0, 1, 'n', 'e', 't', 'p', 'l', 'a', 'n', 'e'};
+    uint16_t sum = icmp_sum(req, sizeof req);
+    memcpy(req + 2, &sum, 2);
+    struct sockaddr_in to = sin_of(ip, 0);
+    bool ok = false;
+    if (sendto(fd, req, sizeof req, 0, (struct sockaddr *)&to, sizeof to) == (ssize_t)sizeof req) {
+        struct pollfd p = {fd, POLLIN, 0};
+        for (int i = 0; i < 16 && !ok && poll(&p, 1, wait_ms) == 1; i++) {
+            uint8_t buf[256];
+            struct sockaddr_in from;
+            socklen_t flen = sizeof from;
+            ssize_t n = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &flen);
+            size_t ihl = n > 0 ? (size_t)(buf[0] & 15) * 4 : 0;
+            ok = n > 0 && (size_t)n >= ihl + 8 && buf[ihl] == 0 && buf[ihl + 4] == 0x12 &&
+                 buf[ihl + 5] == 0x34 && from.sin_addr.s_addr == to.sin_addr.s_addr;
+        }
+    }
+    close(fd);
+    return ok;
 }
 
 /* A listening socket in the sandbox at `ns` on *:port, non-blocking. */
@@ -441,6 +491,10 @@ TEST(netplane_same_network_talks_other_network_does_not)
     fclose(f);
     buf[len] = '\0';
     ASSERT(strstr(buf, "nameserver 127.0.0.11") != NULL);
+    ASSERT(ns_ping(nsb, "10.1.0.2", 5000));
+    ASSERT(ns_ping(nsa, "10.1.0.3", 5000));
+    ASSERT(!ns_ping(nsb, "10.2.0.2", 500));
+    ASSERT(!ns_ping(nsc, "10.1.0.2", 500));
     int la = ns_listen(nsa, 8080), lc = ns_listen(nsc, 8080);
     ASSERT(la >= 0 && lc >= 0);
     ASSERT_INT_EQ(ns_connect(nsb, "10.1.0.2", 8080, 5000), 0);
