@@ -803,6 +803,40 @@ TEST(netplane_cleanup_leftovers_removes_what_was_recorded_only)
     swarm__network__free_unpacked(x, NULL);
 }
 
+TEST(netplane_failed_sandbox_leaves_nothing_and_foreign_link_alone)
+{
+    struct node n;
+    if (!node_enter(&n)) {
+        return;
+    }
+    ASSERT_INT_EQ(node_plane(&n, "127.0.0.1"), 0);
+    char err[SWARM_ERRMSG_SIZE], ns[PATH_MAX], path[PATH_MAX + 32];
+    /* Someone else's link has the name the second network's VXLAN device
+     * would get: the sandbox fails half-way, after its first network. */
+    struct mnl_socket *nl = nlink_open();
+    ASSERT(nl != NULL);
+    ASSERT_INT_EQ(nlink_bridge_add(nl, "swvx4702", 0), 0);
+    nlink_close(nl);
+    Swarm__Network *x = mk_network("netx", 4701, "10.11.0.0/24", "10.11.0.1");
+    Swarm__Network *y = mk_network("nety", 4702, "10.12.0.0/24", "10.12.0.1");
+    Swarm__Network *nets[] = {x, y};
+    const char *addrs[] = {"10.11.0.2/24", "10.12.0.2/24"};
+    Swarm__Task *t = mk_task("taska", 2, nets, addrs);
+    ASSERT_INT_EQ(netplane_sandbox_create(n.np, t, NULL, ns, err), SWARM_EEXIST);
+    ASSERT(strstr(err, "swvx4702 exists already and is not ours") != NULL);
+    ASSERT_INT_EQ(netplane_network_count(n.np), 0);
+    snprintf(path, sizeof path, "%s/net/ns", n.dir);
+    ASSERT_INT_EQ(count_entries(path), 0);
+    snprintf(path, sizeof path, "%s/net/links", n.dir);
+    ASSERT_INT_EQ(count_entries(path), 0);
+    ASSERT(link_exists("swvx4702"));
+    node_leave(&n);
+    ASSERT(link_exists("swvx4702"));
+    swarm__task__free_unpacked(t, NULL);
+    swarm__network__free_unpacked(x, NULL);
+    swarm__network__free_unpacked(y, NULL);
+}
+
 /* ---- two nodes over VXLAN ------------------------------------------------ */
 
 static int wait_byte(int fd)
