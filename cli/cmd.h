@@ -37,6 +37,7 @@ extern const struct cli_command cli_node_commands[];
 extern const struct cli_command cli_service_commands[];
 extern const struct cli_command cli_network_commands[];
 extern const struct cli_command cli_image_commands[];
+extern const struct cli_command cli_stack_commands[];
 int cmd_info(struct cli_ctx *ctx, int argc, char **argv);
 /* `inspect` (cmd_inspect.c): any object by name or ID, tasks included. */
 int cmd_inspect(struct cli_ctx *ctx, int argc, char **argv);

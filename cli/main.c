@@ -14,6 +14,7 @@ static const struct cli_command cli_commands[] = {
     {"image", NULL, "Manage images on this node", NULL, cli_image_commands},
     {"node", NULL, "Manage Swarm nodes", NULL, cli_node_commands},
     {"service", NULL, "Manage Swarm services", NULL, cli_service_commands},
+    {"stack", NULL, "Manage Swarm stacks", NULL, cli_stack_commands},
     {"swarm", NULL, "Manage Swarm", NULL, cli_swarm_commands},
     {"events", NULL, "Get real time events from the swarm", cmd_events, NULL},
     {"info", NULL, "Display system-wide information", cmd_info, NULL},
