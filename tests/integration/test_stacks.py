@@ -178,3 +178,22 @@ def test_bad_files_change_nothing(cluster, tmp_path):
     r = m.ctl("stack", "deploy", "-c", f, "ign")
     assert r.returncode == 0 and "Ignoring unsupported options: build, depends_on" in r.stderr, r
     m.ok("stack", "rm", "ign")
+
+
+def test_failure_midway_says_what_was_and_was_not_created(cluster, tmp_path):
+    """The second network overlaps the first one's subnet: swarmd refuses it
+    after the first was created; the user is told exactly that."""
+    m = cluster.m
+    f = write(tmp_path / "half.yml",
+              "services:\n  s:\n    image: /bin/sleep\n    command: ['100']\n    networks: [a, b]\n"
+              "networks:\n  a:\n    ipam: {config: [{subnet: 10.77.0.0/24}]}\n"
+              "  b:\n    ipam: {config: [{subnet: 10.77.0.0/24}]}\n")
+    r = m.ctl("stack", "deploy", "-c", f, "half")
+    assert r.returncode == 1
+    assert r.stdout.splitlines() == ["Creating network half_a", "Creating network half_b"], r.stdout
+    assert "Deploy of stack half stopped: done: network half_a\n" in r.stderr, r.stderr
+    assert "Not done: network half_b, service half_s\n" in r.stderr, r.stderr
+    _, nets = state(m)
+    assert "half_a" in nets.split() and "half_b" not in nets.split()
+    assert m.ok("stack", "rm", "half").splitlines() == ["Removing network half_a"]
+    assert "half_a" not in state(m)[1].split()
