@@ -459,35 +459,35 @@ static int cmd_stack_ls(struct cli_ctx *ctx, int argc, char **argv)
         }
     }
     qsort(names, n, sizeof *names, stack_cmp);
-    struct cli_table *t = cli_table_new(10, 3);
-    if (format == NULL || strcmp(format, "table") == 0) {
-        cli_table_add(t, "NAME");
-        cli_table_add(t, "SERVICES");
-        cli_table_add(t, "ORCHESTRATOR");
-        cli_table_end_row(t);
-    }
+    /* Docker's stack ls: NAME, SERVICES, ORCHESTRATOR (Swarm). */
+    static const struct cli_fmt_column columns[] = {
+        {"Name", "NAME"}, {"Services", "SERVICES"}, {"Orchestrator", "ORCHESTRATOR"}};
+    struct tmpl_value **rows = cli_xcalloc(n + 1, sizeof *rows);
+    size_t nrows = 0;
     for (size_t i = 0; i < n;) {
         size_t k = i;
         while (k < n && strcmp(names[k], names[i]) == 0) {
             k++;
         }
-        if (format == NULL || strcmp(format, "table") == 0) {
-            cli_table_add(t, names[i]);
-            cli_table_addf(t, "%zu", k - i);
-            cli_table_add(t, "Swarm");
-            cli_table_end_row(t);
-        } else if (strcmp(format, "{{.Name}}") == 0) {
-            fprintf(ctx->out, "%s\n", names[i]);
-        } else {
-            fprintf(ctx->out, "%s %zu\n", names[i], k - i);
-        }
+        struct tmpl_value *r = tmpl_value_map(NULL, 0);
+        tmpl_map_set_string(r, "Name", names[i]);
+        tmpl_map_set(r, "Services", tmpl_value_int((int64_t)(k - i)));
+        tmpl_map_set_string(r, "Orchestrator", "Swarm");
+        rows[nrows++] = r;
         i = k;
     }
-    cli_table_print(t, ctx->out);
-    cli_table_free(t);
+    char ferr[SWARM_ERRMSG_SIZE];
+    const char *fmt = cli_format_is_default(format)
+                          ? "table {{.Name}}\t{{.Services}}\t{{.Orchestrator}}"
+                          : format;
+    rc = cli_cmd_format_result(ctx, cli_format_list(ctx->out, fmt, rows, nrows, columns, 3, ferr), ferr);
+    for (size_t i = 0; i < nrows; i++) {
+        tmpl_value_free(rows[i]);
+    }
+    free(rows);
     free(names);
     cli_cmd_free(list);
-    return 0;
+    return rc;
 }
 
 /* ----------------------------------------------------------- services */
