@@ -81,6 +81,69 @@ static int stack_name_ok(struct cli_ctx *ctx, const char *name)
     return 1;
 }
 
+#define STACK_CAS_ATTEMPTS 5
+
+static void stack_pause_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+/* RemoveService, again on a compare-and-set conflict (the leader may update
+ * a service it just created, e.g. its endpoint, under the caller's feet).
+ * Returns true when removed, else false after printing the error. */
+static bool stack_remove_service(struct cli_ctx *ctx, const char *id)
+{
+    for (int attempt = 1;; attempt++) {
+        Swarm__RemoveServiceRequest req = SWARM__REMOVE_SERVICE_REQUEST__INIT;
+        req.service_id = (char *)id;
+        struct cli_reply r;
+        cli_conn_call(ctx->conn, &swarm__control__descriptor, "RemoveService", &req.base, &r);
+        bool ok = r.resp != NULL && r.status == API_OK;
+        cli_cmd_free(r.resp);
+        if (ok) {
+            return true;
+        }
+        if (attempt == STACK_CAS_ATTEMPTS || r.unreachable || !cli_cmd_is_conflict(r.status)) {
+            cli_conn_report(ctx->conn, &r, ctx->err);
+            return false;
+        }
+        stack_pause_ms(100);
+    }
+}
+
+/* UpdateService with the version read; on a conflict the version is read
+ * again (the spec sent is the file's either way). */
+static Swarm__UpdateServiceResponse *stack_update_service(struct cli_ctx *ctx, const char *id,
+                                                         uint64_t version, Swarm__ServiceSpec *spec)
+{
+    for (int attempt = 1;; attempt++) {
+        Swarm__UpdateServiceRequest req = SWARM__UPDATE_SERVICE_REQUEST__INIT;
+        req.service_id = (char *)id;
+        req.service_version = version;
+        req.spec = spec;
+        struct cli_reply r;
+        cli_conn_call(ctx->conn, &swarm__control__descriptor, "UpdateService", &req.base, &r);
+        if (r.resp != NULL && r.status == API_OK) {
+            return (Swarm__UpdateServiceResponse *)r.resp;
+        }
+        cli_cmd_free(r.resp);
+        if (attempt == STACK_CAS_ATTEMPTS || r.unreachable || !cli_cmd_is_conflict(r.status)) {
+            cli_conn_report(ctx->conn, &r, ctx->err);
+            return NULL;
+        }
+        struct cli_reply g;
+        Swarm__Service *svc = cli_service_get(ctx, id, &g);
+        if (svc == NULL) {
+            cli_service_report(ctx, id, &g);
+            cli_cmd_free(g.resp);
+            return NULL;
+        }
+        version = svc->meta != NULL ? svc->meta->version : 0;
+        cli_cmd_free(g.resp);
+    }
+}
+
 /* ------------------------------------------------------------- deploy */
 
 static void stack_set_str(char **field, const char *v)
@@ -341,12 +404,8 @@ static int cmd_stack_deploy(struct cli_ctx *ctx, int argc, char **argv)
         if (cur != NULL) {
             fprintf(ctx->out, "Updating service %s (id: %s)\n", name, cur->id);
             fflush(ctx->out);
-            Swarm__UpdateServiceRequest req = SWARM__UPDATE_SERVICE_REQUEST__INIT;
-            req.service_id = cur->id;
-            req.service_version = cur->meta != NULL ? cur->meta->version : 0;
-            req.spec = specs[si];
-            Swarm__UpdateServiceResponse *resp =
-                (Swarm__UpdateServiceResponse *)cli_cmd_control(ctx, "UpdateService", &req.base);
+            Swarm__UpdateServiceResponse *resp = stack_update_service(
+                ctx, cur->id, cur->meta != NULL ? cur->meta->version : 0, specs[si]);
             if (resp == NULL) {
                 stack_deploy_fail(ctx, &done, p, p->n_networks, si, skip);
                 goto out;
@@ -387,14 +446,9 @@ static int cmd_stack_deploy(struct cli_ctx *ctx, int argc, char **argv)
             }
             fprintf(ctx->out, "Removing service %s\n", svc_name(have->services[k]));
             fflush(ctx->out);
-            Swarm__RemoveServiceRequest req = SWARM__REMOVE_SERVICE_REQUEST__INIT;
-            req.service_id = have->services[k]->id;
-            Swarm__RemoveServiceResponse *resp =
-                (Swarm__RemoveServiceResponse *)cli_cmd_control(ctx, "RemoveService", &req.base);
-            if (resp == NULL) {
+            if (!stack_remove_service(ctx, have->services[k]->id)) {
                 rc = 1;
             }
-            cli_cmd_free(resp);
         }
     }
 out:
@@ -645,8 +699,7 @@ static bool stack_wait_tasks(struct cli_ctx *ctx, char **ids, size_t n,
         if (left == 0) {
             return true;
         }
-        struct timespec ts = {0, 200 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+        stack_pause_ms(200);
     }
     return false;
 }
@@ -683,16 +736,11 @@ static int cmd_stack_rm(struct cli_ctx *ctx, int argc, char **argv)
         for (size_t i = 0; i < svcs->n_services; i++) {
             fprintf(ctx->out, "Removing service %s\n", svc_name(svcs->services[i]));
             fflush(ctx->out);
-            Swarm__RemoveServiceRequest req = SWARM__REMOVE_SERVICE_REQUEST__INIT;
-            req.service_id = svcs->services[i]->id;
-            Swarm__RemoveServiceResponse *r =
-                (Swarm__RemoveServiceResponse *)cli_cmd_control(ctx, "RemoveService", &req.base);
-            if (r == NULL) {
-                rc = 1;
-            } else {
+            if (stack_remove_service(ctx, svcs->services[i]->id)) {
                 ids[nids++] = svcs->services[i]->id;
+            } else {
+                rc = 1;
             }
-            cli_cmd_free(r);
         }
         /* A network is removable once no task is attached to it. */
         bool stopped = detach || stack_wait_tasks(ctx, ids, nids, nets);
