@@ -375,4 +375,52 @@ TEST(compose_external_network)
                  "conflicting parameters");
 }
 
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    ASSERT(f != NULL);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* From disk: .env beside the file, env_file relative to it (environment
+ * keys override it), a relative bind source made absolute. */
+TEST(compose_load_from_disk_env_file_and_binds)
+{
+    char dir[] = "/tmp/test_compose_XXXXXX", path[512];
+    ASSERT(mkdtemp(dir) != NULL);
+    write_file(dir, ".env", "IMG=/bin/sleep\n");
+    write_file(dir, "web.env", "# comment\nA=from-file\nB=from-file\n");
+    write_file(dir, "docker-compose.yml",
+               "services:\n  web:\n    image: ${IMG}\n    env_file: web.env\n"
+               "    environment: {B: from-compose}\n    volumes: ['./data:/data']\n");
+    snprintf(path, sizeof path, "%s/docker-compose.yml", dir);
+    char *files[1] = {path}, err[SWARM_ERRMSG_SIZE];
+    struct compose_project *p = NULL;
+    ASSERT_INT_EQ(compose_load(files, 1, "st", lookup, NULL, &p, err), 0);
+    Swarm__ServiceSpec *w = spec_of(p, "web");
+    ASSERT_STR_EQ(w->task->container->image, "/bin/sleep");
+    ASSERT(has_env(w->task->container, "A=from-file"));
+    ASSERT(has_env(w->task->container, "B=from-compose"));
+    ASSERT(!has_env(w->task->container, "B=from-file"));
+    char want[600];
+    snprintf(want, sizeof want, "%s/data", dir);
+    ASSERT_STR_EQ(w->task->container->mounts[0]->source, want);
+    protobuf_c_message_free_unpacked(&w->base, NULL);
+    compose_free(p);
+    /* a missing env_file: the key, the line and the reason */
+    write_file(dir, "docker-compose.yml", "services:\n  web:\n    image: x\n    env_file: [nope.env]\n");
+    ASSERT(compose_load(files, 1, "st", lookup, NULL, &p, err) != 0);
+    ASSERT(strstr(err, "docker-compose.yml:4: services.web.env_file open ") != NULL);
+    ASSERT(strstr(err, "No such file or directory") != NULL);
+    /* a missing compose file */
+    snprintf(path, sizeof path, "%s/absent.yml", dir);
+    ASSERT(compose_load(files, 1, "st", lookup, NULL, &p, err) != 0);
+    ASSERT(strstr(err, "absent.yml: No such file or directory") != NULL);
+    snprintf(path, sizeof path, "rm -rf '%s'", dir);
+    ASSERT_INT_EQ(system(path), 0);
+}
+
 TEST_MAIN()
