@@ -131,9 +131,11 @@ typedef void (*imgstore_pull_cb)(void *data, int status, const char *errmsg,
  * the image is already in the store). `registry_auth` is
  * ContainerSpec.registry_auth (base64url of Docker's AuthConfig JSON
  * {"username","password","serveraddress"}) or NULL/"". Pulls of the same
- * reference in progress are shared: the second caller waits for the first
- * pull. The callback is never called from inside imgstore_pull. *req_out
- * (may be NULL) lets the caller cancel its interest. */
+ * reference with the same credentials in progress are shared: the second
+ * caller waits for the first pull. At most 2 pulls run at once (each holds
+ * one of libuv's pool threads); more wait their turn. The callback is never
+ * called from inside imgstore_pull. *req_out (may be NULL) lets the caller
+ * cancel its interest. */
 int imgstore_pull(struct imgstore *s, const char *ref,
                   const char *registry_auth, imgstore_pull_cb cb, void *data,
                   struct imgstore_pull_req **req_out, char *errmsg);

@@ -17,6 +17,7 @@
  * (pull, snapshot create or remove), which auto-prune compares. */
 #include "image.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -47,9 +48,14 @@ struct imgstore_pull_req {
     struct imgstore_pull_req *next;
 };
 
+/* Pulls on work threads at once; more wait in the store's list. libuv's
+ * pool has 4 threads by default and other work (fs, DNS) shares them. */
+#define IMGSTORE_MAX_RUNNING_PULLS 2
+
 struct pull {
     struct imgstore *store;
     uv_work_t work;
+    bool started; /* on a work thread (or done); false: waiting its turn */
     char *ref;  /* as the caller gave it: the sharing key */
     char *auth;
     struct imgstore_pull_req *waiters;
@@ -67,8 +73,9 @@ struct imgstore {
     int64_t prune_after_s;
     char arch[32];
     uv_timer_t prune_timer;
-    struct pull *pulls;
-    int pending;     /* pulls on a work thread + the timer's close */
+    struct pull *pulls; /* running and waiting */
+    int n_running;
+    int pending;     /* pulls (running or waiting) + the timer's close */
     bool closing;
     void (*close_cb)(void *data);
     void *close_data;
@@ -504,10 +511,33 @@ static void pull_work(uv_work_t *w)
 }
 
 static void store_maybe_closed(struct imgstore *s);
+static void pull_done(uv_work_t *w, int status);
 
-static void pull_done(uv_work_t *w, int status)
+/* Start waiting pulls while there is room (oldest first: the list is
+ * newest first, so take the last one waiting each time). */
+static void pulls_start(struct imgstore *s)
 {
-    struct pull *p = w->data;
+    while (!s->closing && s->n_running < IMGSTORE_MAX_RUNNING_PULLS) {
+        struct pull *next = NULL;
+        for (struct pull *p = s->pulls; p; p = p->next) {
+            if (!p->started) {
+                next = p;
+            }
+        }
+        if (next == NULL) {
+            return;
+        }
+        next->started = true;
+        s->n_running++;
+        int uvr = uv_queue_work(s->loop, &next->work, pull_work, pull_done);
+        assert(uvr == 0); /* fails only without a work callback */
+        (void)uvr;
+    }
+}
+
+/* Hand the result to every waiter and free the pull. */
+static void pull_finish(struct pull *p, int status)
+{
     struct imgstore *s = p->store;
     for (struct pull **pp = &s->pulls; *pp; pp = &(*pp)->next) {
         if (*pp == p) {
@@ -551,6 +581,15 @@ static void pull_done(uv_work_t *w, int status)
     free(p->auth);
     free(p);
     s->pending--;
+}
+
+static void pull_done(uv_work_t *w, int status)
+{
+    struct pull *p = w->data;
+    struct imgstore *s = p->store;
+    s->n_running--;
+    pull_finish(p, status);
+    pulls_start(s);
     store_maybe_closed(s);
 }
 
@@ -569,9 +608,11 @@ int imgstore_pull(struct imgstore *s, const char *ref,
     }
     r->cb = cb;
     r->data = data;
+    /* Shared with a pull of the same reference and the same credentials. */
+    const char *auth = registry_auth != NULL ? registry_auth : "";
     struct pull *p;
     for (p = s->pulls; p; p = p->next) {
-        if (strcmp(p->ref, ref) == 0) {
+        if (strcmp(p->ref, ref) == 0 && strcmp(p->auth != NULL ? p->auth : "", auth) == 0) {
             break;
         }
     }
@@ -589,15 +630,6 @@ int imgstore_pull(struct imgstore *s, const char *ref,
         }
         p->store = s;
         p->work.data = p;
-        int uvr = uv_queue_work(s->loop, &p->work, pull_work, pull_done);
-        if (uvr != 0) {
-            free(p->ref);
-            free(p->auth);
-            free(p);
-            free(r);
-            errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "pull: %s", uv_strerror(uvr));
-            return SWARM_EIO;
-        }
         s->pending++;
         p->next = s->pulls;
         s->pulls = p;
@@ -605,6 +637,7 @@ int imgstore_pull(struct imgstore *s, const char *ref,
     r->pull = p;
     r->next = p->waiters;
     p->waiters = r;
+    pulls_start(s);
     if (req_out) {
         *req_out = r;
     }
@@ -1006,11 +1039,8 @@ int imgstore_open(uv_loop_t *loop, const char *dir,
             goto err;
         }
     }
-    /* Layers must be readable by a container running as another user. */
-    snprintf(path, sizeof(path), "%s/layers", s->dir);
-    chmod(path, 0711);
-    snprintf(path, sizeof(path), "%s/layers/sha256", s->dir);
-    chmod(path, 0711);
+    /* Everything 0700: overlayfs reaches the layers with the mounter's
+     * (root's) credentials, a task never walks these paths. */
     s->loop = loop;
     s->prune_after_s = opts != NULL && opts->prune_after_s != 0 ? opts->prune_after_s
                                                                 : IMGSTORE_PRUNE_AFTER_DEFAULT_S;
@@ -1081,8 +1111,16 @@ void imgstore_close(struct imgstore *s, void (*close_cb)(void *data), void *data
     s->closing = true;
     s->close_cb = close_cb;
     s->close_data = data;
-    for (struct pull *p = s->pulls; p; p = p->next) {
-        uv_cancel((uv_req_t *)&p->work);
+    /* Waiting pulls end here; running ones when their thread is done. */
+    struct pull *p = s->pulls;
+    while (p != NULL) {
+        struct pull *next = p->next;
+        if (!p->started) {
+            pull_finish(p, UV_ECANCELED);
+        } else {
+            uv_cancel((uv_req_t *)&p->work);
+        }
+        p = next;
     }
     s->pending++;
     uv_close((uv_handle_t *)&s->prune_timer, timer_closed_cb);

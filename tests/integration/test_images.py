@@ -123,6 +123,19 @@ def test_concurrent_pulls_share_and_do_not_corrupt(reg, tmp_path):
     tool(store, "rm", "t")
 
 
+def test_many_images_at_once_wait_their_turn(reg, tmp_path):
+    """Five different images in one process: two pull at a time, the others
+    wait (the pool's threads are shared), and all arrive."""
+    ims = [R.push_busybox(reg, f"img{i}", "1", version=f"v{i}") for i in range(5)]
+    store = tmp_path / "store"
+    r = tool(store, "pull", *[im["ref"] for im in ims], insecure=[reg.host])
+    assert r.returncode == 0, r.stderr
+    got = sorted(line.split("@")[1] for line in r.stdout.splitlines()
+                 if line.startswith("digest "))
+    assert got == sorted(im["digest"] for im in ims)
+    assert len(list((store / "layers" / "sha256").iterdir())) == 5
+
+
 def test_unknown_image_and_registry_down(reg, tmp_path):
     R.push_busybox(reg, "busybox", "1")
     store = tmp_path / "store"
