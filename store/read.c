@@ -294,6 +294,12 @@ int store_task_list_by_node(struct store *s, const char *node_id, Swarm__Task **
                      store_kind_info(STORE_KIND_TASK), (ProtobufCMessage ***)out, n);
 }
 
+int store_task_list_unplaced(struct store *s, Swarm__Task ***out, size_t *n)
+{
+    return stmt_list(s->stmt[STORE_ST_TASK_UNPLACED], NULL, store_kind_info(STORE_KIND_TASK),
+                     (ProtobufCMessage ***)out, n);
+}
+
 int store_cluster_list(struct store *s, Swarm__Cluster ***out, size_t *n)
 {
     return stmt_list(s->kstmt[STORE_KIND_CLUSTER][STORE_KS_LIST], NULL, store_kind_info(STORE_KIND_CLUSTER),

@@ -138,6 +138,9 @@ static const char *const store_sql[STORE_ST__COUNT] = {
     [STORE_ST_EVENT_LIST] = "SELECT data FROM events WHERE (idx, pos) > (?1, ?2) AND time_ms >= ?3 "
                             "ORDER BY idx, pos LIMIT ?4",
     [STORE_ST_NETWORK_BY_NAME] = "SELECT data FROM networks WHERE name = ?1",
+    /* 64: TASK_STATE_PENDING, 512: TASK_STATE_RUNNING (objects.proto). */
+    [STORE_ST_TASK_UNPLACED] = "SELECT data FROM tasks WHERE state <= 64 AND desired_state <= 512 "
+                               "ORDER BY service_id, slot, node_id, created_at, rowid",
 };
 
 static const struct store_kind_info kinds[STORE_KIND_MAX + 1] = {

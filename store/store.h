@@ -138,6 +138,10 @@ int store_service_list(struct store *s, Swarm__Service ***out, size_t *n);
 int store_task_list(struct store *s, Swarm__Task ***out, size_t *n);
 int store_task_list_by_service(struct store *s, const char *service_id, Swarm__Task ***out, size_t *n);
 int store_task_list_by_node(struct store *s, const char *node_id, Swarm__Task ***out, size_t *n);
+/* Tasks desired to run whose observed state is still new or pending
+ * (unplaced, or a global task not yet started on its node), in the task
+ * list order; uses the state index. */
+int store_task_list_unplaced(struct store *s, Swarm__Task ***out, size_t *n);
 int store_cluster_list(struct store *s, Swarm__Cluster ***out, size_t *n);
 /* Networks by name then id. */
 int store_network_list(struct store *s, Swarm__Network ***out, size_t *n);

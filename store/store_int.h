@@ -50,6 +50,7 @@ enum store_stmt {
     STORE_ST_EVENT_PRUNE,      /* ?1 delete seq <= ?1 */
     STORE_ST_EVENT_LIST,       /* ?1 index, ?2 position (after), ?3 since ms, ?4 limit -> data */
     STORE_ST_NETWORK_BY_NAME,  /* ?1 name -> data */
+    STORE_ST_TASK_UNPLACED,    /* -> data of tasks new or pending, desired to run */
     STORE_ST__COUNT,
 };
 

@@ -228,6 +228,13 @@ void orchloop_on_event(struct orchloop *o, const struct store_event *ev)
             if (ev->new_obj != NULL && needs_node(t) && (t->node_id == NULL || t->node_id[0] == '\0')) {
                 o->sched_dirty = true;
                 schedule_pass(o);
+            } else if (ev->new_obj != NULL && needs_node(t) && old != NULL && alloc_task_waits(old)) {
+                /* A global task just attached to its networks: placed on
+                 * its node by a full view (the kept one reads only tasks
+                 * without a node). */
+                sched_drop(o);
+                o->sched_dirty = true;
+                schedule_pass(o);
             }
             break;
         }

@@ -154,15 +154,16 @@ void orchloop_alloc_created(struct store *store, struct pass *p, int64_t now)
 
 /* Stored tasks still waiting for addresses (an exhausted subnet, a network
  * that came later): attach those that can be now (a whole-task update: no
- * node holds them, so no report can race it), and say why for the others
- * when the reason changed. */
+ * node has been sent them, the dispatcher holds waiting tasks back, so no
+ * report can race it), and say why for the others when the reason
+ * changed. */
 void orchloop_alloc_waiting(struct store *store, struct pass *p, int64_t now)
 {
     Swarm__Task **tasks = NULL;
     Swarm__Service *svc = NULL;
     size_t n = 0;
     char errmsg[SWARM_ERRMSG_SIZE];
-    if (store_task_list_by_node(store, "", &tasks, &n) != 0) {
+    if (store_task_list_unplaced(store, &tasks, &n) != 0) {
         return;
     }
     if (p->n_leaving > 1) {

@@ -69,7 +69,9 @@ bool orchloop_alloc_service(struct store *store, struct pass *p, Swarm__Service 
 /* Attach this pass's new tasks to their networks; those that cannot be
  * stay pending with the reason and leave p->created (not placed). */
 void orchloop_alloc_created(struct store *store, struct pass *p, int64_t now);
-/* Another try for stored tasks waiting for addresses. */
+/* Another try for stored tasks waiting for addresses (replicated ones
+ * without a node, global ones named to theirs and held back from it by
+ * the dispatcher until attached). */
 void orchloop_alloc_waiting(struct store *store, struct pass *p, int64_t now);
 /* Free what the pass's allocation holds. */
 void orchloop_alloc_free(struct pass *p);

@@ -398,3 +398,22 @@ def test_scheduler_keeps_networked_tasks_off_nodes_without_networking(swarm, tmp
                 n.proc.kill()
                 n.proc.wait()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_global_task_waits_for_an_address_then_runs(simmgr):
+    m = simmgr
+    # .2-.6: the replicated service takes its VIP and 3 addresses, the
+    # global one its VIP: nothing is left for its task.
+    m.ok("network", "create", "--subnet", "10.81.0.0/29", "tiny")
+    m.ok("service", "create", "-d", "--name", "other", "--network", "tiny", "--replicas", "3", SLEEP, "1000")
+    wait_for(lambda: replicas_col(m, "other") == "3/3", timeout=20, what="other 3/3")
+    m.ok("service", "create", "-d", "--name", "g", "--mode", "global", "--network", "tiny", SLEEP, "1000")
+    rows = lambda: parse_table(m.ok("service", "ps", "--no-trunc", "g"),
+                               ["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"])
+    wait_for(lambda: rows() and rows()[0]["ERROR"] == '"no available IP addresses on network tiny"',
+             timeout=20, what="the global task waiting for an address")
+    assert rows()[0]["CURRENT STATE"].startswith("Pending")
+    m.ok("service", "scale", "-d", "other=1")
+    wait_for(lambda: replicas_col(m, "g") == "1/1", timeout=20, what="g running once addresses came free")
+    tid = task_ids(m, "g", "-f", "desired-state=running")[0]
+    assert task_attachments(m, [tid])[tid][0][1].startswith("10.81.0.")

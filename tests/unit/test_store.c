@@ -1553,4 +1553,28 @@ TEST(networks)
     store_close(s2);
 }
 
+/* Tasks still to be placed or started: new or pending and desired to run,
+ * whether or not they name a node (global tasks do). */
+TEST(task_list_unplaced)
+{
+    struct store *s = mem_store();
+    struct store_result r;
+    Swarm__Task **list = NULL, *t;
+    size_t n = 0;
+    ASSERT_INT_EQ(apply1(s, 1, CREATE, task_new("t1", "svc", "", 1), &r), 0);
+    ASSERT_INT_EQ(apply1(s, 2, CREATE, task_new("t2", "svc", "n1", 0), &r), 0);
+    t = task_new("t3", "svc", "n1", 2);
+    t->status->state = SWARM__TASK_STATE__TASK_STATE_RUNNING;
+    ASSERT_INT_EQ(apply1(s, 3, CREATE, t, &r), 0);
+    t = task_new("t4", "svc", "", 3);
+    t->desired_state = SWARM__TASK_STATE__TASK_STATE_SHUTDOWN;
+    ASSERT_INT_EQ(apply1(s, 4, CREATE, t, &r), 0);
+    ASSERT_INT_EQ(store_task_list_unplaced(s, &list, &n), 0);
+    ASSERT_INT_EQ(n, 2);
+    ASSERT_STR_EQ(list[0]->id, "t2"); /* slot 0 first */
+    ASSERT_STR_EQ(list[1]->id, "t1");
+    store_task_free_list(list, n);
+    store_close(s);
+}
+
 TEST_MAIN()
