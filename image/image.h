@@ -109,8 +109,10 @@ struct image_info {
 
 void image_info_free(struct image_info *info);
 
-/* Open (creating it if needed) the store in `dir`. The store owns a timer
- * on `loop` (auto-prune) and the pulls it starts. */
+/* Open the store in `dir` (its parent must exist). Nothing is created on
+ * disk until the first pull, so a node that never runs a container has no
+ * STATE/images. The store owns a timer on `loop` (auto-prune) and the
+ * pulls it starts. */
 int imgstore_open(uv_loop_t *loop, const char *dir,
                   const struct imgstore_opts *opts, struct imgstore **out,
                   char *errmsg);

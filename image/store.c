@@ -124,6 +124,23 @@ static int mkdir_p(const char *path, mode_t mode)
     return mkdir(buf, mode) != 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* The store's dirs, made on first write (a pull, a snapshot): opening a
+ * store leaves nothing on disk. Idempotent; any thread. */
+static int store_ensure_dirs(const struct imgstore *s, char *errmsg)
+{
+    static const char *const subs[] = {"blobs/sha256", "layers/sha256", "images",
+                                       "snapshots", "tmp"};
+    char path[PATH_MAX];
+    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", s->dir, subs[i]);
+        if (mkdir_p(path, 0700) != 0) {
+            errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "%s: %s", path, strerror(errno));
+            return SWARM_EIO;
+        }
+    }
+    return 0;
+}
+
 static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
@@ -504,7 +521,7 @@ static void pull_work(uv_work_t *w)
     char scratch[SWARM_ERRMSG_SIZE];
     if (ref.digest && record_load(p->store, ref.digest, &p->info, scratch) == 0) {
         p->status = 0;
-    } else {
+    } else if ((p->status = store_ensure_dirs(p->store, p->errmsg)) == 0) {
         p->status = pull_fetch(p, &ref, p->errmsg);
     }
     imgref_free(&ref);
@@ -804,6 +821,12 @@ int imgstore_cleanup_leftovers(struct imgstore *s, const char *const *keep_ids,
     int rv = 0;
     snprintf(path, sizeof(path), "%s/snapshots", s->dir);
     DIR *d = opendir(path);
+    if (!d && errno == ENOENT) {
+        if (n_removed) {
+            *n_removed = 0;
+        }
+        return 0; /* nothing was ever made here */
+    }
     if (!d) {
         errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "%s: %s", path, strerror(errno));
         return SWARM_EIO;
@@ -856,7 +879,7 @@ static int images_in_use(const struct imgstore *s, json_t *set)
     snprintf(path, sizeof(path), "%s/snapshots", s->dir);
     DIR *d = opendir(path);
     if (!d) {
-        return SWARM_EIO;
+        return errno == ENOENT ? 0 : SWARM_EIO;
     }
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
@@ -933,6 +956,12 @@ int imgstore_prune(struct imgstore *s, int64_t unused_for_s,
     }
     snprintf(path, sizeof(path), "%s/images", s->dir);
     DIR *d = opendir(path);
+    if (!d && errno == ENOENT) {
+        if (out) {
+            *out = res; /* an empty store: nothing to prune */
+        }
+        goto out;
+    }
     if (!d) {
         errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "%s: %s", path, strerror(errno));
         rv = SWARM_EIO;
@@ -1014,30 +1043,64 @@ static void prune_timer_cb(uv_timer_t *t)
 
 /* ---- open / close ---- */
 
+/* realpath of dir, or of its parent (which must exist) + its name. */
+static char *store_resolve_dir(const char *dir)
+{
+    char *abs = realpath(dir, NULL);
+    if (abs != NULL || errno != ENOENT) {
+        return abs;
+    }
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof(parent), "%s", dir);
+    size_t n = strlen(parent);
+    while (n > 1 && parent[n - 1] == '/') {
+        parent[--n] = '\0';
+    }
+    char *slash = strrchr(parent, '/');
+    const char *name = slash ? slash + 1 : parent;
+    char base[PATH_MAX];
+    snprintf(base, sizeof(base), "%s", name);
+    if (slash == parent) {
+        parent[1] = '\0';
+    } else if (slash) {
+        *slash = '\0';
+    } else {
+        snprintf(parent, sizeof(parent), ".");
+    }
+    if (base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    char *p = realpath(parent, NULL);
+    if (p == NULL) {
+        return NULL;
+    }
+    char *out = NULL;
+    if (asprintf(&out, "%s%s%s", p, strcmp(p, "/") == 0 ? "" : "/", base) < 0) {
+        out = NULL;
+    }
+    free(p);
+    return out;
+}
+
 int imgstore_open(uv_loop_t *loop, const char *dir,
                   const struct imgstore_opts *opts, struct imgstore **out,
                   char *errmsg)
 {
-    static const char *const subs[] = {"blobs/sha256", "layers/sha256", "images",
-                                       "snapshots", "tmp"};
-    char path[PATH_MAX];
     struct imgstore *s = calloc(1, sizeof(*s));
     if (!s) {
         errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "out of memory");
         return SWARM_ENOMEM;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (mkdir_p(dir, 0700) != 0 || !(s->dir = realpath(dir, NULL))) {
+    /* Nothing is made here (store_ensure_dirs, on first write), but the
+     * path is made absolute and free of symlinks now: libarchive's symlink
+     * guard checks every component of the paths it writes. */
+    s->dir = store_resolve_dir(dir);
+    if (!s->dir) {
         errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "%s: %s", dir, strerror(errno));
         free(s);
         return SWARM_EIO;
-    }
-    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
-        snprintf(path, sizeof(path), "%s/%s", s->dir, subs[i]);
-        if (mkdir_p(path, 0700) != 0) {
-            errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "%s: %s", path, strerror(errno));
-            goto err;
-        }
     }
     /* Everything 0700: overlayfs reaches the layers with the mounter's
      * (root's) credentials, a task never walks these paths. */

@@ -557,7 +557,8 @@ def test_swarmd_image_prune_after(swarm, reg):
     store = n.state_dir / "images"
     assert not store.exists()          # a node outside a swarm leaves no trace
     n.ok("swarm", "init", "--advertise-addr", n.ip)
-    wait_for(lambda: (store / "images").is_dir(), timeout=10, what="the node's image store")
+    wait_for(lambda: "Swarm: active" in n.ok("info"), timeout=10, what="active")
+    assert not store.exists()          # nor one that never pulled
     a = R.push_busybox(reg, "busybox", "1")
     assert tool(store, "pull", a["ref"], insecure=[reg.host]).returncode == 0
     assert len(list((store / "images").iterdir())) == 1
