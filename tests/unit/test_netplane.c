@@ -409,9 +409,16 @@ static int drain(int lfd)
 
 static void node_leave(struct node *n)
 {
+    static const char *const files[] = {NETPLANE_FILE_HOSTS, NETPLANE_FILE_RESOLV,
+                                        NETPLANE_FILE_HOSTNAME};
+    char path[PATH_MAX + 32];
     netplane_close(n->np);
     n->np = NULL;
-    rmdir(n->dir);
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        snprintf(path, sizeof path, "%s/%s", n->dir, files[i]);
+        unlink(path);
+    }
+    ASSERT(rmdir(n->dir) == 0); /* netplane_close left nothing in it */
 }
 
 static int count_entries(const char *dir)
