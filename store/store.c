@@ -300,13 +300,74 @@ static int network_check(struct store *s, const Swarm__Network *nw, int i, struc
     return 0;
 }
 
+static bool spec_names_network(const Swarm__Service *svc, const char *network_id)
+{
+    const Swarm__TaskSpec *ts = svc != NULL && svc->spec != NULL ? svc->spec->task : NULL;
+    for (size_t k = 0; ts != NULL && k < ts->n_networks; k++) {
+        if (ts->networks[k]->target != NULL && strcmp(ts->networks[k]->target, network_id) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A service's spec may name only networks that exist, and a network named
+ * by a service may not go: checked at apply, so that a `network rm` racing
+ * a `service create` cannot leave a service on a missing network. On an
+ * update only the networks the new spec adds are checked, so a service
+ * already in that state can still be changed (e.g. to drop the network). */
+static int service_networks_check(struct store *s, const Swarm__Service *svc, const Swarm__Service *old, int i,
+                                  struct store_result *r)
+{
+    const Swarm__TaskSpec *ts = svc->spec != NULL ? svc->spec->task : NULL;
+    for (size_t k = 0; ts != NULL && k < ts->n_networks && r->status == 0; k++) {
+        const char *target = ts->networks[k]->target;
+        Swarm__Network *nw = NULL;
+        int rv;
+        if (target == NULL || (old != NULL && spec_names_network(old, target))) {
+            continue;
+        }
+        rv = store_network_get(s, target, &nw);
+        if (rv == SWARM_ENOTFOUND) {
+            result_fail(r, SWARM_ENOTFOUND, i, "network %s not found", target);
+        } else if (rv != 0) {
+            result_fail(r, rv, i, "read network %s: %s", target, swarm_strerror(rv));
+            return rv;
+        } else {
+            swarm__network__free_unpacked(nw, NULL);
+        }
+    }
+    return 0;
+}
+
+static int network_unused_check(struct store *s, const Swarm__Network *nw, int i, struct store_result *r)
+{
+    Swarm__Service **svcs = NULL;
+    size_t n = 0;
+    int rv = store_service_list(s, &svcs, &n);
+    if (rv != 0) {
+        result_fail(r, rv, i, "read services: %s", swarm_strerror(rv));
+        return rv;
+    }
+    for (size_t k = 0; k < n && r->status == 0; k++) {
+        if (spec_names_network(svcs[k], nw->id)) {
+            result_fail(r, SWARM_ESTATE, i, "network %s is in use by service %s",
+                        nw->spec != NULL && nw->spec->annotations != NULL ? nw->spec->annotations->name : nw->id,
+                        svcs[k]->id);
+        }
+    }
+    store_service_free_list(svcs, n);
+    return 0;
+}
+
 static int action_create(struct store *s, uint64_t index, int64_t ts, const struct store_kind_info *ki,
                          const ProtobufCMessage *obj, struct apply_rec *rec, int i,
                          struct store_result *r)
 {
     int rc;
-    if (ki->kind == STORE_KIND_NETWORK) {
-        int rv = network_check(s, (const Swarm__Network *)obj, i, r);
+    if (ki->kind == STORE_KIND_NETWORK || ki->kind == STORE_KIND_SERVICE) {
+        int rv = ki->kind == STORE_KIND_NETWORK ? network_check(s, (const Swarm__Network *)obj, i, r)
+                                                : service_networks_check(s, (const Swarm__Service *)obj, NULL, i, r);
         if (rv != 0 || r->status != 0) {
             return rv;
         }
@@ -355,6 +416,8 @@ static int action_update(struct store *s, uint64_t index, int64_t ts, const stru
     int rc, rv = action_check(s, "update", ki, obj, rec, i, r, &created_at);
     if (rv == 0 && r->status == 0 && ki->kind == STORE_KIND_NETWORK) {
         rv = network_check(s, (const Swarm__Network *)obj, i, r);
+    } else if (rv == 0 && r->status == 0 && ki->kind == STORE_KIND_SERVICE) {
+        rv = service_networks_check(s, (const Swarm__Service *)obj, (const Swarm__Service *)rec->old_obj, i, r);
     }
     if (rv != 0 || r->status != 0) {
         return rv;
@@ -373,6 +436,9 @@ static int action_remove(struct store *s, const struct store_kind_info *ki, cons
     sqlite3_stmt *st = s->kstmt[ki->kind][STORE_KS_DELETE];
     int64_t created_at = 0;
     int rc, rv = action_check(s, "remove", ki, obj, rec, i, r, &created_at);
+    if (rv == 0 && r->status == 0 && ki->kind == STORE_KIND_NETWORK) {
+        rv = network_unused_check(s, (const Swarm__Network *)rec->old_obj, i, r);
+    }
     if (rv != 0 || r->status != 0) {
         return rv;
     }

@@ -28,6 +28,9 @@ void mslot_reply_error(struct api_call *call, int status, const char *what)
         case SWARM_EINVAL:
             api_call_error(call, API_INVALID_ARGUMENT, "%s", what);
             break;
+        case SWARM_ESTATE:
+            api_call_error(call, API_FAILED_PRECONDITION, "%s", what);
+            break;
         case SWARM_ENOLEADER:
             api_call_error(call, API_UNAVAILABLE, "%s", MANAGER_NO_LEADER_MSG);
             break;

@@ -1553,6 +1553,55 @@ TEST(networks)
     store_close(s2);
 }
 
+/* A service on a network named `target`. */
+static Swarm__Service *service_on(const char *id, const char *name, const char *target)
+{
+    Swarm__Service *svc = service_new(id, name, 1);
+    svc->spec->task = xmalloc(sizeof *svc->spec->task);
+    swarm__task_spec__init(svc->spec->task);
+    svc->spec->task->n_networks = 1;
+    svc->spec->task->networks = xmalloc(sizeof *svc->spec->task->networks);
+    svc->spec->task->networks[0] = xmalloc(sizeof **svc->spec->task->networks);
+    swarm__network_attachment_config__init(svc->spec->task->networks[0]);
+    svc->spec->task->networks[0]->target = xstrdup(target);
+    return svc;
+}
+
+/* A service names only networks that exist, and a network a service names
+ * cannot go, whatever raced (checked at apply): a `network rm` and a
+ * `service create` that both passed the API's checks cannot leave a service
+ * on a missing network. An update may keep a network that went missing
+ * before this rule (only added ones are checked). */
+TEST(networks_named_by_services)
+{
+    struct store *s = mem_store();
+    struct store_result r;
+    Swarm__Service *got = NULL;
+    ASSERT_INT_EQ(apply1(s, 1, CREATE, network_new("nw1", "front", "10.0.1.0/24", 4097), &r), 0);
+    ASSERT_INT_EQ(r.status, 0);
+    ASSERT_INT_EQ(apply1(s, 2, CREATE, service_on("s1", "web", "nw9"), &r), 0);
+    ASSERT_INT_EQ(r.status, SWARM_ENOTFOUND);
+    ASSERT_STR_EQ(r.message, "network nw9 not found");
+    ASSERT_INT_EQ(store_service_get(s, "s1", &got), SWARM_ENOTFOUND);
+    ASSERT_INT_EQ(apply1(s, 3, CREATE, service_on("s1", "web", "nw1"), &r), 0);
+    ASSERT_INT_EQ(r.status, 0);
+    ASSERT_INT_EQ(apply1(s, 4, REMOVE, network_new("nw1", "front", "", 0), &r), 0);
+    ASSERT_INT_EQ(r.status, SWARM_ESTATE);
+    ASSERT_STR_EQ(r.message, "network front is in use by service s1");
+    /* An update adding an unknown network is refused; one keeping its
+     * existing network passes. */
+    ASSERT_INT_EQ(apply1(s, 5, UPDATE, service_on("s1", "web", "nw8"), &r), 0);
+    ASSERT_INT_EQ(r.status, SWARM_ENOTFOUND);
+    ASSERT_INT_EQ(apply1(s, 6, UPDATE, service_on("s1", "web", "nw1"), &r), 0);
+    ASSERT_INT_EQ(r.status, 0);
+    /* Once the service goes, so may the network. */
+    ASSERT_INT_EQ(apply1(s, 7, REMOVE, service_new("s1", "web", 1), &r), 0);
+    ASSERT_INT_EQ(r.status, 0);
+    ASSERT_INT_EQ(apply1(s, 8, REMOVE, network_new("nw1", "front", "", 0), &r), 0);
+    ASSERT_INT_EQ(r.status, 0);
+    store_close(s);
+}
+
 /* Tasks still to be placed or started: new or pending and desired to run,
  * whether or not they name a node (global tasks do). */
 TEST(task_list_unplaced)
