@@ -33,6 +33,15 @@ static int cmd_service_create(struct cli_ctx *ctx, int argc, char **argv)
     Swarm__ServiceSpec *s =
         cli_svc_spec_new(flags, &o, pos[0], pos + 1, (size_t)npos - 1, err);
     free(pos);
+    if (o.resolve_image != NULL && strcmp(o.resolve_image, "always") != 0 &&
+        strcmp(o.resolve_image, "changed") != 0 && strcmp(o.resolve_image, "never") != 0) {
+        rc = cli_cmd_errorf(ctx, "Invalid option %s for flag --resolve-image", o.resolve_image);
+        if (s != NULL) {
+            protobuf_c_message_free_unpacked(&s->base, NULL);
+        }
+        cli_svc_opts_free(&o);
+        return rc;
+    }
     if (s != NULL && o.with_registry_auth && s->task != NULL &&
         cli_registry_auth_fill(ctx, s->task->container) != 0) {
         protobuf_c_message_free_unpacked(&s->base, NULL);
@@ -50,6 +59,7 @@ static int cmd_service_create(struct cli_ctx *ctx, int argc, char **argv)
     int64_t since = cli_now_ms() - 1000;
     Swarm__CreateServiceRequest req = SWARM__CREATE_SERVICE_REQUEST__INIT;
     req.spec = s;
+    req.resolve_image = (char *)(o.resolve_image != NULL ? o.resolve_image : "");
     Swarm__CreateServiceResponse *resp =
         (Swarm__CreateServiceResponse *)cli_cmd_control(ctx, "CreateService", &req.base);
     protobuf_c_message_free_unpacked(&s->base, NULL);

@@ -227,6 +227,9 @@ static size_t cli_svc_common_flags(struct cli_svc_opts *o, struct cli_flag *f)
     f[i++] = F('d', "detach", BOOL, &o->detach,
                "Exit immediately instead of waiting for the service to converge", NULL);
     f[i++] = F('q', "quiet", BOOL, &o->quiet, "Suppress progress output", NULL);
+    f[i++] = F(0, "resolve-image", STRING, &o->resolve_image,
+               "Query the registry to resolve image digest and supported platforms "
+               "(\"always\", \"changed\", \"never\") (default \"always\")", "string");
     f[i++] = F(0, "with-registry-auth", BOOL, &o->with_registry_auth,
                "Send registry authentication details to swarm agents", NULL);
     f[i++] = F(0, "replicas", UINT, &o->replicas, "Number of tasks", "uint");

@@ -72,6 +72,7 @@ struct cli_svc_opts {
     struct cli_svc_update_opts update, rollback;
     bool detach, quiet;
     bool with_registry_auth; /* sent by the command (cli_registry_auth_fill) */
+    const char *resolve_image; /* always|changed|never (the request's, not the spec's) */
     /* container fields (cmd_service_ctr.c) */
     const char *runtime, *entrypoint, *stop_signal;
     struct cli_strlist cap_add, cap_drop;

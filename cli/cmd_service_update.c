@@ -18,7 +18,7 @@ typedef int (*service_edit_fn)(struct cli_ctx *ctx, Swarm__ServiceSpec *spec, vo
  * the rollback flag (swarmd restores the previous spec; edit may be NULL).
  * On success *id gets the service ID (caller frees). Returns 0 or 1. */
 static int service_write(struct cli_ctx *ctx, const char *ref, service_edit_fn edit,
-                         void *data, bool rollback, char **id)
+                         void *data, bool rollback, const char *resolve_image, char **id)
 {
     for (int attempt = 0; attempt < 2; attempt++) {
         struct cli_reply got, r;
@@ -43,6 +43,7 @@ static int service_write(struct cli_ctx *ctx, const char *ref, service_edit_fn e
         req.service_version = svc->meta != NULL ? svc->meta->version : 0;
         req.spec = svc->spec;
         req.rollback = rollback;
+        req.resolve_image = (char *)(resolve_image != NULL ? resolve_image : "");
         rv = cli_conn_call(ctx->conn, &swarm__control__descriptor, "UpdateService", &req.base,
                            &r);
         if (rv == 0) {
@@ -114,10 +115,17 @@ int cmd_service_update(struct cli_ctx *ctx, int argc, char **argv)
         }
         cli_cmd_free(nr.resp);
     }
+    if (o.resolve_image != NULL && strcmp(o.resolve_image, "always") != 0 &&
+        strcmp(o.resolve_image, "changed") != 0 && strcmp(o.resolve_image, "never") != 0) {
+        rc = cli_cmd_errorf(ctx, "Invalid option %s for flag --resolve-image", o.resolve_image);
+        free(pos);
+        cli_svc_opts_free(&o);
+        return rc;
+    }
     struct service_update u = {flags, &o};
     int64_t since = cli_now_ms() - 1000;
     rc = service_write(ctx, pos[0], o.do_rollback ? NULL : service_update_edit, &u,
-                       o.do_rollback, &id);
+                       o.do_rollback, o.resolve_image, &id);
     if (rc == 0) {
         fprintf(ctx->out, "%s\n", pos[0]);
         fflush(ctx->out);
@@ -155,7 +163,7 @@ int cmd_service_rollback(struct cli_ctx *ctx, int argc, char **argv)
         return rc;
     }
     int64_t since = cli_now_ms() - 1000;
-    rc = service_write(ctx, pos[0], NULL, NULL, true, &id);
+    rc = service_write(ctx, pos[0], NULL, NULL, true, NULL, &id);
     if (rc == 0) {
         fprintf(ctx->out, "%s\n", pos[0]);
         if (!detach && !quiet) {
@@ -225,7 +233,7 @@ int cmd_service_scale(struct cli_ctx *ctx, int argc, char **argv)
         char *id = NULL;
         int64_t since = cli_now_ms() - 1000;
         service_scale_arg(pos[i], name, sizeof name, &n);
-        int rv = service_write(ctx, name, service_scale_edit, &n, false, &id);
+        int rv = service_write(ctx, name, service_scale_edit, &n, false, NULL, &id);
         if (rv == 0) {
             fprintf(ctx->out, "%s scaled to %llu\n", name, (unsigned long long)n);
             fflush(ctx->out);

@@ -115,13 +115,15 @@ static bool stack_remove_service(struct cli_ctx *ctx, const char *id)
 /* UpdateService with the version read; on a conflict the version is read
  * again (the spec sent is the file's either way). */
 static Swarm__UpdateServiceResponse *stack_update_service(struct cli_ctx *ctx, const char *id,
-                                                         uint64_t version, Swarm__ServiceSpec *spec)
+                                                         uint64_t version, Swarm__ServiceSpec *spec,
+                                                         const char *resolve_image)
 {
     for (int attempt = 1;; attempt++) {
         Swarm__UpdateServiceRequest req = SWARM__UPDATE_SERVICE_REQUEST__INIT;
         req.service_id = (char *)id;
         req.service_version = version;
         req.spec = spec;
+        req.resolve_image = (char *)resolve_image; /* the manager pins (or not) the image */
         struct cli_reply r;
         cli_conn_call(ctx->conn, &swarm__control__descriptor, "UpdateService", &req.base, &r);
         if (r.resp != NULL && r.status == API_OK) {
@@ -405,7 +407,7 @@ static int cmd_stack_deploy(struct cli_ctx *ctx, int argc, char **argv)
             fprintf(ctx->out, "Updating service %s (id: %s)\n", name, cur->id);
             fflush(ctx->out);
             Swarm__UpdateServiceResponse *resp = stack_update_service(
-                ctx, cur->id, cur->meta != NULL ? cur->meta->version : 0, specs[si]);
+                ctx, cur->id, cur->meta != NULL ? cur->meta->version : 0, specs[si], resolve);
             if (resp == NULL) {
                 stack_deploy_fail(ctx, &done, p, p->n_networks, si, skip);
                 goto out;
@@ -420,6 +422,7 @@ static int cmd_stack_deploy(struct cli_ctx *ctx, int argc, char **argv)
             fflush(ctx->out);
             Swarm__CreateServiceRequest req = SWARM__CREATE_SERVICE_REQUEST__INIT;
             req.spec = specs[si];
+            req.resolve_image = (char *)resolve;
             Swarm__CreateServiceResponse *resp =
                 (Swarm__CreateServiceResponse *)cli_cmd_control(ctx, "CreateService", &req.base);
             if (resp == NULL || resp->service == NULL) {

@@ -13,10 +13,27 @@ static bool has_digest(const char *image)
     return strchr(image, '@') != NULL;
 }
 
-bool imgpin_plan(const char *prev_image, uint64_t prev_force, const char *image,
-                 uint64_t force, char *resolve, size_t size)
+int imgpin_mode_parse(const char *s)
+{
+    if (s == NULL || s[0] == '\0' || strcmp(s, "always") == 0) {
+        return IMGPIN_ALWAYS;
+    }
+    if (strcmp(s, "changed") == 0) {
+        return IMGPIN_CHANGED;
+    }
+    if (strcmp(s, "never") == 0) {
+        return IMGPIN_NEVER;
+    }
+    return -1;
+}
+
+bool imgpin_plan(enum imgpin_mode mode, const char *prev_image, uint64_t prev_force,
+                 const char *image, uint64_t force, char *resolve, size_t size)
 {
     bool changed = prev_image == NULL || strcmp(prev_image, image) != 0;
+    if (mode == IMGPIN_NEVER) {
+        return false;
+    }
     if (changed) {
         if (has_digest(image)) {
             return false; /* the user pinned it */
@@ -24,7 +41,7 @@ bool imgpin_plan(const char *prev_image, uint64_t prev_force, const char *image,
         snprintf(resolve, size, "%s", image);
         return true;
     }
-    if (force == prev_force) {
+    if (force == prev_force || mode == IMGPIN_CHANGED) {
         return false;
     }
     /* --force: resolve the tag behind the stored pin again; a pin by

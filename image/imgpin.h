@@ -15,10 +15,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Docker's --resolve-image. */
+enum imgpin_mode { IMGPIN_ALWAYS = 0, IMGPIN_CHANGED, IMGPIN_NEVER };
+
+/* "always" (or "" or NULL), "changed", "never"; -1 for anything else
+ * (Docker: "Invalid option X for flag --resolve-image"). */
+int imgpin_mode_parse(const char *s);
+
 /* Whether to resolve; `resolve` (size bytes) receives the reference to ask
- * the registry for. prev_image NULL: a create. */
-bool imgpin_plan(const char *prev_image, uint64_t prev_force, const char *image,
-                 uint64_t force, char *resolve, size_t size);
+ * the registry for. prev_image NULL: a create. IMGPIN_CHANGED does not
+ * follow --force; IMGPIN_NEVER never resolves. */
+bool imgpin_plan(enum imgpin_mode mode, const char *prev_image, uint64_t prev_force,
+                 const char *image, uint64_t force, char *resolve, size_t size);
 
 /* "REF@DIGEST" in Docker's familiar form ("busybox:latest@sha256:..."),
  * from the reference that was resolved. 0, or SWARM_EINVAL. */

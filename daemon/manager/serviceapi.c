@@ -353,7 +353,8 @@ static void pin_resolved_cb(void *data, int status, const char *errmsg, const ch
 /* Resolve the spec's image when imgpin_plan says so, then finish the write
  * (at once when there is nothing to resolve). Takes spec and svc. */
 static void pin_start(struct serviceapi *sa, struct api_call *call, enum pin_kind kind,
-                      Swarm__Service *svc, Swarm__ServiceSpec *spec, bool rollback)
+                      enum imgpin_mode mode, Swarm__Service *svc, Swarm__ServiceSpec *spec,
+                      bool rollback)
 {
     struct svc_pin *p = calloc(1, sizeof *p);
     char errmsg[SWARM_ERRMSG_SIZE];
@@ -373,7 +374,7 @@ static void pin_start(struct serviceapi *sa, struct api_call *call, enum pin_kin
     bool container = t->runtime != NULL && strcmp(t->runtime, RUNTIME_CONTAINER) == 0 &&
                      t->container != NULL && t->container->image != NULL;
     if (rollback || !container ||
-        !imgpin_plan(kind == PIN_CREATE ? NULL : (prev_image ? prev_image : ""),
+        !imgpin_plan(mode, kind == PIN_CREATE ? NULL : (prev_image ? prev_image : ""),
                      prev != NULL ? prev->force_update : 0, t->container->image,
                      t->force_update, p->resolve, sizeof p->resolve)) {
         pin_finish(p, NULL);
@@ -411,7 +412,14 @@ static void create_service_cb(struct api_call *call, const ProtobufCMessage *msg
         }
         return;
     }
-    pin_start(sa, call, PIN_CREATE, NULL, spec, false);
+    int mode = imgpin_mode_parse(req->resolve_image);
+    if (mode < 0) {
+        api_call_error(call, API_INVALID_ARGUMENT, "Invalid option %s for flag --resolve-image",
+                       req->resolve_image);
+        swarm__service_spec__free_unpacked(spec, NULL);
+        return;
+    }
+    pin_start(sa, call, PIN_CREATE, (enum imgpin_mode)mode, NULL, spec, false);
 }
 
 static void create_finish(struct serviceapi *sa, struct api_call *call,
@@ -518,7 +526,13 @@ static void update_service_cb(struct api_call *call, const ProtobufCMessage *msg
     if (!req->rollback) {
         keep_registry_auth(next->task, svc->spec->task);
     }
-    pin_start(sa, call, PIN_UPDATE, svc, next, req->rollback);
+    int mode = imgpin_mode_parse(req->resolve_image);
+    if (mode < 0) {
+        api_call_error(call, API_INVALID_ARGUMENT, "Invalid option %s for flag --resolve-image",
+                       req->resolve_image);
+        goto out;
+    }
+    pin_start(sa, call, PIN_UPDATE, (enum imgpin_mode)mode, svc, next, req->rollback);
     return;
 out:
     if (next != NULL) {

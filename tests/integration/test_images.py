@@ -286,6 +286,31 @@ def test_create_pins_digest_and_update_repins(swarm, reg):
     assert spec_image(m, "proc") == "sleep"
 
 
+def test_resolve_image_flag(swarm, reg):
+    m = start_manager(swarm, reg.host)
+    v1 = R.push_busybox(reg, "busybox", "1")
+    err = m.fails("service", "create", "-d", "--resolve-image", "sometimes", v1["ref"])
+    assert err == "Error: Invalid option sometimes for flag --resolve-image"
+    assert m.ok("service", "ls", "-q").strip() == ""
+    # never: stored as given, even an image the registry does not have
+    m.ok("service", "create", "-d", "--name", "raw", "--resolve-image", "never", v1["ref"])
+    assert spec_image(m, "raw") == v1["ref"]
+    m.ok("service", "create", "-d", "--name", "web", "--resolve-image", "changed", v1["ref"])
+    pinned = f"{v1['ref']}@{v1['digest']}"
+    assert spec_image(m, "web") == pinned
+    v2 = R.push_busybox(reg, "busybox", "1", version="moved")
+    # changed: --force alone does not follow the tag; always (default) does
+    m.ok("service", "update", "-d", "--force", "--resolve-image", "changed", "web")
+    assert spec_image(m, "web") == pinned
+    m.ok("service", "update", "-d", "--force", "web")
+    assert spec_image(m, "web") == f"{v1['ref']}@{v2['digest']}"
+    # never on update: --image stored as given
+    m.ok("service", "update", "-d", "--resolve-image", "never", "--image", v1["ref"], "web")
+    assert spec_image(m, "web") == v1["ref"]
+    err = m.fails("service", "update", "-d", "--resolve-image", "x", "web")
+    assert err == "Error: Invalid option x for flag --resolve-image"
+
+
 def test_unknown_image_is_refused_and_nothing_written(swarm, reg):
     m = start_manager(swarm, reg.host)
     R.push_busybox(reg, "busybox", "1")

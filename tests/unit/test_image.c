@@ -484,21 +484,33 @@ TEST(imgpin_when_to_resolve)
 {
     char r[600];
     /* create: resolve unless the user gave a digest */
-    ASSERT(imgpin_plan(NULL, 0, "127.0.0.1:5000/busybox:1", 0, r, sizeof(r)));
+    ASSERT(imgpin_plan(IMGPIN_ALWAYS, NULL, 0, "127.0.0.1:5000/busybox:1", 0, r, sizeof(r)));
     ASSERT_STR_EQ(r, "127.0.0.1:5000/busybox:1");
-    ASSERT(!imgpin_plan(NULL, 0, "busybox@" D64, 0, r, sizeof(r)));
+    ASSERT(!imgpin_plan(IMGPIN_ALWAYS, NULL, 0, "busybox@" D64, 0, r, sizeof(r)));
     /* update, image unchanged, no --force: keep the pin */
-    ASSERT(!imgpin_plan("h:5/b:1@" D64, 3, "h:5/b:1@" D64, 3, r, sizeof(r)));
+    ASSERT(!imgpin_plan(IMGPIN_ALWAYS, "h:5/b:1@" D64, 3, "h:5/b:1@" D64, 3, r, sizeof(r)));
     /* --image: resolve the new one */
-    ASSERT(imgpin_plan("h:5/b:1@" D64, 3, "h:5/b:2", 3, r, sizeof(r)));
+    ASSERT(imgpin_plan(IMGPIN_ALWAYS, "h:5/b:1@" D64, 3, "h:5/b:2", 3, r, sizeof(r)));
     ASSERT_STR_EQ(r, "h:5/b:2");
     /* --force: follow the tag behind the pin */
-    ASSERT(imgpin_plan("h:5/b:1@" D64, 3, "h:5/b:1@" D64, 4, r, sizeof(r)));
+    ASSERT(imgpin_plan(IMGPIN_ALWAYS, "h:5/b:1@" D64, 3, "h:5/b:1@" D64, 4, r, sizeof(r)));
     ASSERT_STR_EQ(r, "h:5/b:1");
-    ASSERT(imgpin_plan("h:5/b:1", 3, "h:5/b:1", 4, r, sizeof(r)));
+    ASSERT(imgpin_plan(IMGPIN_ALWAYS, "h:5/b:1", 3, "h:5/b:1", 4, r, sizeof(r)));
     ASSERT_STR_EQ(r, "h:5/b:1");
     /* --force on a pin by digest alone: nothing to follow */
-    ASSERT(!imgpin_plan("h:5/b@" D64, 3, "h:5/b@" D64, 4, r, sizeof(r)));
+    ASSERT(!imgpin_plan(IMGPIN_ALWAYS, "h:5/b@" D64, 3, "h:5/b@" D64, 4, r, sizeof(r)));
+    /* --resolve-image changed: not on --force; never: not at all */
+    ASSERT(!imgpin_plan(IMGPIN_CHANGED, "h:5/b:1@" D64, 3, "h:5/b:1@" D64, 4, r, sizeof(r)));
+    ASSERT(imgpin_plan(IMGPIN_CHANGED, "h:5/b:1@" D64, 3, "h:5/b:2", 3, r, sizeof(r)));
+    ASSERT(imgpin_plan(IMGPIN_CHANGED, NULL, 0, "h:5/b:2", 0, r, sizeof(r)));
+    ASSERT(!imgpin_plan(IMGPIN_NEVER, NULL, 0, "h:5/b:2", 0, r, sizeof(r)));
+    ASSERT(!imgpin_plan(IMGPIN_NEVER, "h:5/b:1", 3, "h:5/b:2", 4, r, sizeof(r)));
+    ASSERT_INT_EQ(imgpin_mode_parse(NULL), IMGPIN_ALWAYS);
+    ASSERT_INT_EQ(imgpin_mode_parse(""), IMGPIN_ALWAYS);
+    ASSERT_INT_EQ(imgpin_mode_parse("always"), IMGPIN_ALWAYS);
+    ASSERT_INT_EQ(imgpin_mode_parse("changed"), IMGPIN_CHANGED);
+    ASSERT_INT_EQ(imgpin_mode_parse("never"), IMGPIN_NEVER);
+    ASSERT_INT_EQ(imgpin_mode_parse("sometimes"), -1);
 }
 
 TEST(imgpin_familiar_form)
