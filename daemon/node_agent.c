@@ -285,6 +285,8 @@ int node_agent_start(struct swarm_node *n, char *errmsg)
     cfg.managers = managers;
     cfg.n_managers = nm;
     cfg.executor = n->executor[0] ? n->executor : "process";
+    cfg.insecure_registries = n->insecure_registries;
+    cfg.n_insecure_registries = n->n_insecure_registries;
     cfg.hostname = n->hostname[0] ? n->hostname : NULL;
     /* VXLAN runs between the nodes' advertised addresses (the address the
      * managers record as the node's, Node.status.addr). */

@@ -520,6 +520,8 @@ static int agent_copy_config(struct agent *a, const struct agent_config *cfg, ch
         a->n_mgrs++;
         a->n_cfg_mgrs++;
     }
+    a->insecure_registries = cfg->insecure_registries;
+    a->n_insecure_registries = cfg->n_insecure_registries;
     a->desc = hostinfo_describe(cfg->hostname);
     if (a->desc == NULL) {
         errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "agent: out of memory");
@@ -646,6 +648,33 @@ static void agent_net_close(struct agent *a)
     a->has_netsink = false;
 }
 
+/* The process executor, and the container executor where the node offers
+ * containers (hostinfo: runc, root), behind one that dispatches each task
+ * by its runtime. A container executor that cannot start leaves the node
+ * with processes only (its container tasks are rejected). */
+static int agent_new_runtimes(struct agent *a, const struct executor_config *ec, char *errmsg)
+{
+    struct executor *proc = NULL, *ctr = NULL;
+    char runc[PATH_MAX], why[SWARM_ERRMSG_SIZE];
+    int rv = executor_process_new(ec, &proc, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    if (hostinfo_container_runtime(runc, sizeof runc) &&
+        executor_container_new(ec, runc, &ctr, why) != 0) {
+        log_error("agent", "container runtime: %s; container tasks will be rejected", why);
+        ctr = NULL;
+    }
+    rv = executor_dispatch_new(ec, proc, ctr, &a->exec, errmsg);
+    if (rv != 0) {
+        executor_close(proc, 0, NULL, NULL);
+        if (ctr != NULL) {
+            executor_close(ctr, 0, NULL, NULL);
+        }
+    }
+    return rv;
+}
+
 static int agent_new_executor(struct agent *a, const char *kind, char *errmsg)
 {
     char old_dir[PATH_MAX];
@@ -659,10 +688,12 @@ static int agent_new_executor(struct agent *a, const char *kind, char *errmsg)
         .cb = agent_exec_status_cb,
         .data = a,
         .net = a->net, /* NULL until first needed (agent_net_ensure) */
+        .insecure_registries = a->insecure_registries,
+        .n_insecure_registries = a->n_insecure_registries,
     };
     int rv;
     if (kind == NULL || strcmp(kind, "process") == 0) {
-        rv = executor_process_new(&ec, &a->exec, errmsg);
+        rv = agent_new_runtimes(a, &ec, errmsg);
     } else if (strcmp(kind, "sim") == 0) {
         rv = executor_sim_new(&ec, &a->exec, errmsg);
     } else {

@@ -52,6 +52,10 @@ struct agent_config {
     const char *underlay_ip;
     /* Tests: the network maps go here instead of a netplane (no probe). */
     const struct agent_netsink *netsink;
+    /* Registries the container executor pulls from over plain HTTP
+     * (swarmd --insecure-registry); borrowed, outlive the agent. */
+    const char *const *insecure_registries;
+    size_t n_insecure_registries;
     /* The managers the leader announced (persist them for the next start). */
     void (*managers_cb)(Swarm__ManagerPeer *const *peers, size_t n, void *data);
     /* The node's own object as the leader sent it (role, availability). */

@@ -119,6 +119,8 @@ struct agent {
     bool closing;           /* agent_stop was called */
     bool stop_tasks;
     char *state_dir, *worker_dir, *task_dir, *node_id, *hostname;
+    const char *const *insecure_registries; /* the config's, borrowed */
+    size_t n_insecure_registries;
     SSL_CTX *client_ctx;
     void (*managers_cb)(Swarm__ManagerPeer *const *peers, size_t n, void *data);
     void (*node_cb)(const Swarm__Node *node, void *data);

@@ -168,6 +168,16 @@ static int shim_exit_as(int status)
     return 128 + sig;
 }
 
+#define SHIM_CGROUPS_MAX 4 /* the v2 one and the v1 memory, cpu and pids */
+
+/* Leave and remove each of the task's cgroups (swarmd is gone). */
+static void shim_cgroups_leave(const struct shim_cgroup *cg)
+{
+    for (size_t i = 0; i < SHIM_CGROUPS_MAX; i++) {
+        shim_cgroup_leave(&cg[i]);
+    }
+}
+
 static int shim_supervise(pid_t task, pid_t swarmd, const struct shim_cgroup *cg)
 {
     sigset_t all;
@@ -182,7 +192,7 @@ static int shim_supervise(pid_t task, pid_t swarmd, const struct shim_cgroup *cg
                 if (w == task) {
                     st = shim_kill_tree(task, st, true);
                     if (getppid() != swarmd) {
-                        shim_cgroup_leave(cg);
+                        shim_cgroups_leave(cg);
                     }
                     return shim_exit_as(st);
                 }
@@ -192,7 +202,7 @@ static int shim_supervise(pid_t task, pid_t swarmd, const struct shim_cgroup *cg
             /* Our parent may still look alive: the kernel moves us to
              * another of its threads first. */
             if (sig == EXEC_SHIM_DEATH_SIGNAL || getppid() != swarmd) {
-                shim_cgroup_leave(cg);
+                shim_cgroups_leave(cg);
             }
             return shim_exit_as(st);
         } else if (sig > 0) {
@@ -249,14 +259,25 @@ int executor_shim_main(int argc, char **argv)
     const char *cg = shim_env("SWARM_SHIM_CGROUP");
     bool isolate = shim_env("SWARM_SHIM_ISOLATE") != NULL;
     const char *uspec = shim_env("SWARM_SHIM_USER");
-    struct shim_cgroup cgroup = {.root_fd = -1};
+    struct shim_cgroup cgroups[SHIM_CGROUPS_MAX];
+    size_t ncg = 0;
+    for (size_t i = 0; i < SHIM_CGROUPS_MAX; i++) {
+        cgroups[i].root_fd = -1;
+    }
     if (cg != NULL) {
         shim_join_cgroup(cg);
-        shim_cgroup_open(cg, &cgroup);
+        shim_cgroup_open(cg, &cgroups[ncg++]);
     }
     const char *cg1 = shim_env("SWARM_SHIM_CGROUPS1");
     if (cg1 != NULL && exec_cgroup1_join(cg1, (int)getpid()) != 0) {
         fprintf(stderr, "swarmd: joining cgroups %s failed, running without some limits\n", cg1);
+    }
+    /* Held before the cgroup file systems are hidden, as the v2 one. */
+    char cg1_copy[4 * PATH_MAX], *save = NULL;
+    snprintf(cg1_copy, sizeof cg1_copy, "%s", cg1 != NULL ? cg1 : "");
+    for (char *d = strtok_r(cg1_copy, ":", &save); d != NULL && ncg < SHIM_CGROUPS_MAX;
+         d = strtok_r(NULL, ":", &save)) {
+        shim_cgroup_open(d, &cgroups[ncg++]);
     }
     if (uspec != NULL && exec_user_parse(uspec, &user) != 0) {
         fprintf(stderr, "swarmd: bad SWARM_SHIM_USER \"%s\"\n", uspec);
@@ -295,7 +316,7 @@ int executor_shim_main(int argc, char **argv)
         shim_task(argv, &mask, shim, isolate, uspec != NULL ? &user : NULL);
     }
     setpgid(task, task); /* also here: no signal may find it in our group */
-    return shim_supervise(task, swarmd, &cgroup);
+    return shim_supervise(task, swarmd, cgroups);
 }
 
 static void join_path(char *out, size_t outsz, const char *dir, const char *name)

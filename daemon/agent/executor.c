@@ -227,6 +227,9 @@ void executor_cleanup_leftovers(struct executor *e)
 void executor_set_net(struct executor *e, struct netplane *net)
 {
     e->net = net;
+    if (e->ops->set_net != NULL) {
+        e->ops->set_net(e, net);
+    }
 }
 
 void executor_close(struct executor *e, uint64_t grace_ms, void (*done)(void *data), void *data)

@@ -61,9 +61,31 @@ struct executor_config {
      * from DIR/<id>/etc/), removed with the task. Without one such a task
      * is REJECTED. Borrowed: it must outlive the executor. */
     struct netplane *net;
+    /* container: the node's image store (image/image.h), borrowed; NULL:
+     * the executor opens its own in STATE/images with these registries
+     * spoken to over plain HTTP (swarmd --insecure-registry). */
+    struct imgstore *images;
+    const char *const *insecure_registries;
+    size_t n_insecure_registries;
 };
 
 int executor_process_new(const struct executor_config *cfg, struct executor **out, char *errmsg);
+
+/* The container executor (exec_container.c): a task whose
+ * TaskSpec.runtime is "container" is an OCI image pulled through image/
+ * and run with `runc` (its path) in an overlayfs snapshot, with the config
+ * ocispec.c builds; runc's state in STATE/runc, named volumes in
+ * STATE/volumes/NAME/_data (STATE: the config's hide_dir), logs in
+ * DIR/<id>/ as the process executor's. Needs root. */
+int executor_container_new(const struct executor_config *cfg, const char *runc,
+                           struct executor **out, char *errmsg);
+
+/* One executor for both runtimes: each task goes to `container` when its
+ * TaskSpec.runtime is "container", else to `process`. `container` may be
+ * NULL (the node offers only processes: such tasks are then REJECTED by the
+ * process executor). Takes both (closed and freed with it). */
+int executor_dispatch_new(const struct executor_config *cfg, struct executor *process,
+                          struct executor *container, struct executor **out, char *errmsg);
 
 /* Make the task dir root `task_dir` (0700, parents too) and check that it
  * and `state_dir` (which must exist) do not contain one another: tasks are

@@ -42,6 +42,8 @@ struct executor_ops {
     int (*remove)(struct executor *e, const char *task_id);
     const char *(*log_path)(struct executor *e, const char *task_id, bool stderr_log);
     void (*cleanup_leftovers)(struct executor *e);
+    /* Optional: executor_set_net was called (e->net is set already). */
+    void (*set_net)(struct executor *e, struct netplane *net);
     /* Stop and free everything, then call e->done(e->done_data). */
     void (*close)(struct executor *e, uint64_t grace_ms);
 };

@@ -324,11 +324,9 @@ static json_t *oci_process(const struct ocispec_input *in, const char *hostname,
     }
     json_t *user = json_pack("{s:I, s:I, s:o}", "uid", (json_int_t)in->user->uid, "gid",
                              (json_int_t)in->user->gid, "additionalGids", groups);
-    return json_pack("{s:b, s:o, s:o, s:o, s:s, s:o, s:b, s:[{s:s, s:I, s:I}]}", "terminal", 0,
-                     "user", user, "args", args, "env", oci_env(in, hostname), "cwd", cwd,
-                     "capabilities", oci_caps(c), "noNewPrivileges", 1, "rlimits", "type",
-                     "RLIMIT_NOFILE", "hard", (json_int_t)1048576, "soft",
-                     (json_int_t)1048576);
+    return json_pack("{s:b, s:o, s:o, s:o, s:s, s:o, s:b}", "terminal", 0, "user", user,
+                     "args", args, "env", oci_env(in, hostname), "cwd", cwd, "capabilities",
+                     oci_caps(c), "noNewPrivileges", 1);
 }
 
 static json_t *oci_mount(const char *dst, const char *type, const char *src,
@@ -431,7 +429,7 @@ static json_t *oci_resources(const struct ocispec_input *in)
         }
         json_array_append_new(dl, d);
     }
-    if (lim != NULL && lim->memory_bytes > 0) {
+    if (lim != NULL && lim->memory_bytes > 0 && !in->memory_in_parent) {
         json_object_set_new(res, "memory", json_pack("{s:I, s:I}", "limit",
                                                      (json_int_t)lim->memory_bytes, "swap",
                                                      (json_int_t)lim->memory_bytes));

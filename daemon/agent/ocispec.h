@@ -90,6 +90,9 @@ struct ocispec_input {
     const char *const *volume_dirs;
     const char *cgroups_path;  /* linux.cgroupsPath, NULL: none */
     int64_t pids_limit;        /* 0: none */
+    /* The memory limit is set on the parent of cgroups_path by the caller
+     * (where an OOM kill is counted): left out of linux.resources. */
+    bool memory_in_parent;
 };
 
 /* The config.json text (malloc'd, *json_out), or SWARM_EINVAL with the
