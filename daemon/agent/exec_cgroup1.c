@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -213,4 +214,38 @@ int exec_cgroup1_remove(const char *task_id, bool kill_all)
     }
     closedir(d);
     return removed;
+}
+
+int exec_cgroup1_oom_watch(const char *task_id)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 32], line[64];
+    if (exec_cgroup1_path(cg1_root(), "memory", task_id, dir, sizeof dir) != 0) {
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/memory.oom_control", dir);
+    int ofd = open(path, O_RDONLY | O_CLOEXEC);
+    int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (ofd < 0 || efd < 0) {
+        goto err;
+    }
+    snprintf(line, sizeof line, "%d %d", efd, ofd);
+    if (cg1_write(dir, "cgroup.event_control", line) != 0) {
+        goto err;
+    }
+    close(ofd);
+    return efd;
+err:
+    if (ofd >= 0) {
+        close(ofd);
+    }
+    if (efd >= 0) {
+        close(efd);
+    }
+    return -1;
+}
+
+bool exec_cgroup1_oom_seen(int efd)
+{
+    uint64_t n = 0;
+    return efd >= 0 && read(efd, &n, sizeof n) == (ssize_t)sizeof n && n > 0;
 }

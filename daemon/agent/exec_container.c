@@ -12,7 +12,10 @@
  *         /etc/resolv.conf (the host's, or netplane's with networks), named
  *         volumes made, cgroup v1 parents with the limits, config.json;
  *         report STARTING; spawn `runc --root R run --bundle DIR/<id>/bundle
- *         ID` with stdout/stderr on the task's log files; report RUNNING (or,
+ *         ID` through swarmd's shim (so that swarmd's death, even kill -9,
+ *         takes runc and the container down) with stdout/stderr on the
+ *         task's log files; report RUNNING once runc wrote its pid file
+ *         (the container's init exists) (or,
  *         with a health check, at its first success; checks run inside via
  *         `runc exec`)
  *   exit: FAILED/COMPLETE by the exit code (137 with an OOM kill in the
@@ -60,6 +63,7 @@
 #define CTR_PULL_RETRY_MIN_MS 1000
 #define CTR_PULL_RETRY_MAX_MS 30000
 #define CTR_FILE_MAX (1 << 20) /* /etc/passwd and /etc/group read at most */
+#define CTR_START_POLL_MS 5      /* looking for runc's pid file */
 
 enum ctr_phase { CTR_PENDING, CTR_PULLING, CTR_RUNNING, CTR_ENDED };
 
@@ -74,6 +78,7 @@ struct ctr_task {
     int handles;
     bool stop, removed, freeing, exited, unhealthy, snapshot, sandbox, kill_sent;
     int pid, stop_signal;
+    int oom_fd; /* exec_cgroup1_oom_watch, -1: none */
     int retry_ms;
     uint64_t kill_at;
     struct imgstore_pull_req *pull;
@@ -180,6 +185,9 @@ static void ctr_handle_gone(struct ctr_task *t)
     free(t->err_path);
     free(t->health_path);
     free(t->bundle);
+    if (t->oom_fd >= 0) {
+        close(t->oom_fd);
+    }
     free(t);
     if (x->base.closing && x->all == NULL) {
         uv_close((uv_handle_t *)&x->guard, ctr_guard_closed_cb);
@@ -444,6 +452,9 @@ static int ctr_prepare(struct ctr_task *t, const struct image_info *info, char *
     }
     int made = exec_cgroup1_create(t->entry.id, lim != NULL ? lim->memory_bytes : 0,
                                    lim != NULL ? lim->nano_cpus : 0, joined, sizeof joined);
+    if (made > 0 && t->oom_fd < 0) {
+        t->oom_fd = exec_cgroup1_oom_watch(t->entry.id);
+    }
     snprintf(cg_path, sizeof cg_path, "/" EXEC_CGROUP_PREFIX "%s/ctr", t->entry.id);
     snprintf(hosts, sizeof hosts, "%s/hosts", etc);
     snprintf(hostname, sizeof hostname, "%s/hostname", etc);
@@ -493,9 +504,18 @@ static int ctr_spawn(struct ctr_task *t, char *err)
 {
     int out_fd = open(t->out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     int err_fd = open(t->err_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    char *args[] = {t->x->runc, "--root", t->x->runc_root, "run", "--bundle", t->bundle,
+    /* Through swarmd's shim, whose tree dies with swarmd: runc, and the
+     * container's init reparented to the shim (a subreaper) when runc goes. */
+    char ppid[48];
+    snprintf(ppid, sizeof ppid, "SWARM_SHIM_PPID=%d", (int)getpid());
+    char pid_file[PATH_MAX + 16];
+    snprintf(pid_file, sizeof pid_file, "%s/init.pid", t->dir);
+    (void)unlink(pid_file);
+    char *args[] = {t->x->base.shim_path, "--task-exec", t->x->runc, t->x->runc, "--root",
+                    t->x->runc_root, "run", "--pid-file", pid_file, "--bundle", t->bundle,
                     t->entry.id, NULL};
-    char *env[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+    char *env[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ppid,
+                   NULL};
     if (out_fd < 0 || err_fd < 0) {
         errmsg_printf(err, SWARM_ERRMSG_SIZE, "log files in %s: %s", t->dir, strerror(errno));
         if (out_fd >= 0) {
@@ -510,7 +530,7 @@ static int ctr_spawn(struct ctr_task *t, char *err)
     };
     uv_process_options_t opts = {
         .exit_cb = ctr_exit_cb,
-        .file = t->x->runc,
+        .file = t->x->base.shim_path,
         .args = args,
         .env = env,
         .cwd = t->dir,
@@ -583,6 +603,27 @@ static int ctr_health_start(struct ctr_task *t)
     return 1;
 }
 
+/* runc writes its pid file once the container's init exists: the task
+ * runs from then on (or, with a health check, from its first success). */
+static void ctr_started_cb(uv_timer_t *timer)
+{
+    struct ctr_task *t = timer->data;
+    char path[PATH_MAX + 16];
+    if (t->freeing || t->exited || t->stop || t->x->base.closing) {
+        uv_timer_stop(&t->timer);
+        return;
+    }
+    snprintf(path, sizeof path, "%s/init.pid", t->dir);
+    if (access(path, F_OK) != 0) {
+        return; /* polled again in CTR_START_POLL_MS */
+    }
+    uv_timer_stop(&t->timer);
+    if (ctr_health_start(t) == 0) {
+        exec_report(&t->x->base, t->entry.id, SWARM__TASK_STATE__TASK_STATE_RUNNING, "started",
+                    "", 0, t->pid);
+    }
+}
+
 static void ctr_pull_cb(void *data, int status, const char *errmsg,
                         const struct image_info *info);
 
@@ -643,16 +684,11 @@ static void ctr_pull_cb(void *data, int status, const char *errmsg,
     if (ctr_interrupted(t)) {
         return;
     }
-    int rv = ctr_spawn(t, err);
-    if (rv == 0) {
-        rv = ctr_health_start(t);
-    }
-    if (rv < 0) {
+    if (ctr_spawn(t, err) != 0) {
         ctr_end(t, SWARM__TASK_STATE__TASK_STATE_FAILED, "starting", err, 0);
-    } else if (rv == 0) {
-        exec_report(&t->x->base, t->entry.id, SWARM__TASK_STATE__TASK_STATE_RUNNING, "started",
-                    "", 0, t->pid);
+        return;
     }
+    uv_timer_start(&t->timer, ctr_started_cb, CTR_START_POLL_MS, CTR_START_POLL_MS);
 }
 
 static void ctr_step_cb(uv_timer_t *timer)
@@ -692,7 +728,7 @@ static void ctr_exit_cb(uv_process_t *h, int64_t status, int sig)
     ctr_health_stop(t);
     uv_timer_stop(&t->timer);
     int code = sig != 0 ? 128 + sig : (int)status;
-    bool oom = code == 137 && !t->stop && exec_cgroup1_oom_killed(t->entry.id);
+    bool oom = code == 137 && !t->stop && exec_cgroup1_oom_seen(t->oom_fd);
     uv_close((uv_handle_t *)&t->proc, ctr_close_cb);
     /* runc run deletes the container when it ends; if runc itself was
      * killed, the container may live on: it goes now, as all it held. */
@@ -805,6 +841,7 @@ static int ctr_start(struct executor *e, const Swarm__Task *task)
         return rv;
     }
     t->x = x;
+    t->oom_fd = -1;
     t->next = x->all;
     if (x->all != NULL) {
         x->all->prev = t;

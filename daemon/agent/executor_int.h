@@ -136,8 +136,15 @@ int exec_cgroup1_create(const char *task_id, int64_t memory_bytes, int64_t nano_
                         char *joined, size_t size);
 /* Move `pid` into each of the ':'-separated dirs. 0, or -1 if one failed. */
 int exec_cgroup1_join(const char *joined, int pid);
-/* Whether the task's memory cgroup saw an OOM kill. */
+/* Whether the task's memory cgroup saw an OOM kill (its own processes). */
 bool exec_cgroup1_oom_killed(const char *task_id);
+/* An eventfd the kernel signals when the task's memory cgroup runs out of
+ * memory (cgroup.event_control on memory.oom_control): a container's OOM
+ * kill is counted in runc's cgroup below ours, gone with it, but the OOM
+ * itself happens at our limit. -1 when it cannot be watched. */
+int exec_cgroup1_oom_watch(const char *task_id);
+/* Whether the eventfd was signalled (reads it; nonblocking). */
+bool exec_cgroup1_oom_seen(int efd);
 /* Kill what is left (if kill_all) and remove the task's cgroups (and a
  * ctr child runc left) in every v1 hierarchy; returns how many went. */
 int exec_cgroup1_remove(const char *task_id, bool kill_all);
