@@ -427,10 +427,15 @@ def test_login_and_with_registry_auth(swarm, tmp_path):
         # it reaches the node that runs the task, and no other
         # The assignment (with the credentials) goes to w1 only.
         wait_for(lambda: " w1 " in m.ok("service", "ps", "web"), timeout=15, what="web on w1")
+        # swarmctl's own encoding of them (compact JSON, standard base64)
+        sent = base64.b64encode(json.dumps(
+            {"username": "alice", "password": "s3cret", "serveraddress": reg.host},
+            separators=(",", ":")).encode())
         if "is not offered by this node" not in m.ok("service", "ps", "--no-trunc", "web"):
             # w1 keeps its assigned tasks in its task db: the credentials are there
-            wait_for(lambda: tree_contains(w1.state_dir, encoded.encode()), timeout=15,
+            wait_for(lambda: tree_contains(w1.state_dir, sent), timeout=15,
                      what="credentials on w1")
+        assert not tree_contains(w2.state_dir, sent)
         assert not tree_contains(w2.state_dir, encoded.encode())
         # an update without --with-registry-auth keeps them (Docker's daemon)
         r = m.ctl("service", "update", "-d", "--force", "web", env=env)
