@@ -38,6 +38,7 @@ extern const struct cli_command cli_service_commands[];
 extern const struct cli_command cli_network_commands[];
 extern const struct cli_command cli_image_commands[];
 extern const struct cli_command cli_stack_commands[];
+extern const struct cli_command cli_volume_commands[]; /* cmd_volume.c */
 int cmd_info(struct cli_ctx *ctx, int argc, char **argv);
 /* `inspect` (cmd_inspect.c): any object by name or ID, tasks included. */
 int cmd_inspect(struct cli_ctx *ctx, int argc, char **argv);

@@ -16,6 +16,7 @@ static const struct cli_command cli_commands[] = {
     {"service", NULL, "Manage Swarm services", NULL, cli_service_commands},
     {"stack", NULL, "Manage Swarm stacks", NULL, cli_stack_commands},
     {"swarm", NULL, "Manage Swarm", NULL, cli_swarm_commands},
+    {"volume", NULL, "Manage this node's volumes", NULL, cli_volume_commands},
     {"events", NULL, "Get real time events from the swarm", cmd_events, NULL},
     {"info", NULL, "Display system-wide information", cmd_info, NULL},
     {"inspect", NULL, "Return low-level information on Swarm objects", cmd_inspect, NULL},

@@ -887,6 +887,7 @@ static void register_local_api(struct swarm_node *n)
         api_server_register(n->api, &swarm__swarm__descriptor, methods[i].method, API_ROLE_LOCAL,
                             methods[i].cb, n);
     }
+    node_volumes_register(n);
     manager_register_api(n->api, &n->mslot);
 }
 

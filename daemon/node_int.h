@@ -159,4 +159,7 @@ void node_agent_stop(struct swarm_node *n, bool stop_tasks, void (*done)(void *d
  * becomes inactive). */
 void node_leave_removed(struct swarm_node *n);
 
+/* ListVolumes and RemoveVolume on the control socket (node_volumes.c). */
+void node_volumes_register(struct swarm_node *n);
+
 #endif

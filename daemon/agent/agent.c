@@ -932,3 +932,43 @@ void agent_stop(struct agent *a, bool stop_tasks, void (*done)(void *data), void
     }
     agent_maybe_finish(a);
 }
+
+struct volume_users {
+    const char *name;
+    char *out;
+    size_t size, off;
+};
+
+static void agent_volume_user_cb(struct agent_task *at, void *arg)
+{
+    struct volume_users *u = arg;
+    const Swarm__TaskSpec *spec = at->task != NULL ? at->task->spec : NULL;
+    const Swarm__ContainerSpec *c = spec != NULL ? spec->container : NULL;
+    if (c == NULL || agent_state_terminal(at->st.state) || at->removing) {
+        return;
+    }
+    for (size_t i = 0; i < c->n_mounts; i++) {
+        const Swarm__Mount *m = c->mounts[i];
+        if (m->type != NULL && strcmp(m->type, "volume") == 0 && m->source != NULL &&
+            strcmp(m->source, u->name) == 0 && u->off < u->size) {
+            int n = snprintf(u->out + u->off, u->size - u->off, "%s%s", u->off > 0 ? ", " : "",
+                             at->id);
+            u->off += n > 0 ? (size_t)n : 0;
+            return;
+        }
+    }
+}
+
+void agent_volume_users(struct agent *a, const char *name, char *out, size_t size)
+{
+    struct volume_users u = {name, out, size, 0};
+    if (size > 0) {
+        out[0] = '\0';
+    }
+    if (a != NULL) {
+        agent_table_foreach(&a->tasks, agent_volume_user_cb, &u);
+    }
+    if (u.off >= size && size > 0) {
+        out[size - 1] = '\0';
+    }
+}

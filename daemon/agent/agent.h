@@ -101,6 +101,11 @@ const char *agent_any_manager_addr(const struct agent *a);
 /* True while a session with the leader is open; the manager's address
  * (owned by the agent, valid until the session ends), NULL when none. */
 bool agent_connected(const struct agent *a);
+
+/* The tasks of this node that use the named volume `name` (a type=volume
+ * mount) and have not ended: their IDs, comma-separated, into out (""
+ * when none). */
+void agent_volume_users(struct agent *a, const char *name, char *out, size_t size);
 const char *agent_manager_addr(const struct agent *a);
 
 /* End the session. With `stop_tasks`, stop every task (SIGTERM, then SIGKILL

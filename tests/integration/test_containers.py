@@ -287,6 +287,23 @@ def test_mounts_bind_volume_tmpfs(swarm, reg, tmp_path):
     wait_for(lambda: not any(x.startswith("runc:") for x in leftovers(m, [])), timeout=30,
              what="container gone")
     assert (m.state_dir / "volumes" / "keep1" / "_data" / "runs").exists()  # kept
+    # volume ls / rm on the node; a volume in use is not removed.
+    assert m.ok("volume", "ls").split("\n")[:2] == ["DRIVER    VOLUME NAME", "local     keep1"]
+    m.ok("service", "create", "-d", "--name", "user", "--mount",
+         "type=volume,source=busy1,target=/v", reg.image["ref"], "sleep", "1000")
+    wait_for(lambda: running_rows(m, "user"), timeout=60, what="user running")
+    tid = running_rows(m, "user")[0]["ID"]
+    assert m.ok("volume", "ls", "-q").split() == ["busy1", "keep1"]
+    err = m.fails("volume", "rm", "busy1")
+    assert f"remove busy1: volume is in use - [{tid}]" in err, err
+    assert (m.state_dir / "volumes" / "busy1").exists()
+    err = m.fails("volume", "rm", "nope1")
+    assert "get nope1: no such volume" in err, err
+    assert m.ok("volume", "rm", "keep1") == "keep1\n"
+    assert not (m.state_dir / "volumes" / "keep1").exists()
+    m.ok("service", "rm", "user")
+    wait_for(lambda: m.ctl("volume", "rm", "busy1").returncode == 0, timeout=30,
+             what="busy1 removable once its task ended")
     # A bind source that does not exist: rejected with Docker's message.
     m.ok("service", "create", "-d", "--name", "nosrc", "--restart-condition", "none",
          "--mount", f"type=bind,source={tmp_path}/nope,target=/x", reg.image["ref"], "true")
