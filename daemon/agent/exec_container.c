@@ -94,9 +94,27 @@ struct executor_ctr {
     uv_timer_t guard;
     struct ctr_task *all;
     struct imgstore *images;
-    char *runc, *runc_root, *volumes_dir, *tini;
+    char *runc, *runc_root, *volumes_dir, *tini, *images_dir;
     bool own_images;
+    const char *const *insecure; /* the config's (borrowed) */
+    size_t n_insecure;
 };
+
+/* The image store, opened on first need (a node that never runs a
+ * container makes nothing in STATE/images). 0 or SWARM_E*. */
+static int ctr_images(struct executor_ctr *x, char *errmsg)
+{
+    if (x->images != NULL) {
+        return 0;
+    }
+    struct imgstore_opts opts = {
+        .insecure_registries = x->insecure,
+        .n_insecure_registries = x->n_insecure,
+    };
+    int rv = imgstore_open(x->base.loop, x->images_dir, &opts, &x->images, errmsg);
+    x->own_images = rv == 0;
+    return rv;
+}
 
 static void ctr_guard_closed_cb(uv_handle_t *h);
 static void ctr_stop_task(struct ctr_task *t, uint64_t grace_ms);
@@ -711,9 +729,8 @@ static void ctr_step_cb(uv_timer_t *timer)
         ctr_end(t, SWARM__TASK_STATE__TASK_STATE_REJECTED, "rejected", err, 0);
         return;
     }
-    if (t->x->images == NULL) {
-        ctr_end(t, SWARM__TASK_STATE__TASK_STATE_REJECTED, "rejected",
-                "the container runtime has no image store on this node", 0);
+    if (ctr_images(t->x, err) != 0) {
+        ctr_end(t, SWARM__TASK_STATE__TASK_STATE_REJECTED, "rejected", err, 0);
         return;
     }
     ctr_pull_start(t);
@@ -922,8 +939,8 @@ static void ctr_cleanup_leftovers(struct executor *e)
     if (d != NULL) {
         closedir(d);
     }
-    if (x->images == NULL) {
-        return;
+    if (x->images == NULL && (access(x->images_dir, F_OK) != 0 || ctr_images(x, err) != 0)) {
+        return; /* never used, or logged below at the first container */
     }
     size_t n = 0, removed = 0;
     const char **keep = calloc(e->tasks.count + 1, sizeof *keep);
@@ -971,6 +988,7 @@ static void ctr_guard_closed_cb(uv_handle_t *h)
     free(x->runc_root);
     free(x->volumes_dir);
     free(x->tini);
+    free(x->images_dir);
     if (x->images != NULL && x->own_images) {
         imgstore_close(x->images, ctr_images_closed_cb, x);
         return;
@@ -1017,32 +1035,21 @@ int executor_container_new(const struct executor_config *cfg, const char *runc,
     const char *state = cfg->hide_dir != NULL ? cfg->hide_dir : cfg->dir;
     x->tini = ctr_find_init();
     if ((x->runc = strdup(runc)) == NULL || asprintf(&x->runc_root, "%s/runc", state) < 0 ||
-        asprintf(&x->volumes_dir, "%s/volumes", state) < 0) {
+        asprintf(&x->volumes_dir, "%s/volumes", state) < 0 ||
+        asprintf(&x->images_dir, "%s/images", state) < 0) {
         errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "executor: out of memory");
         rv = SWARM_ENOMEM;
         goto err;
     }
-    if ((rv = exec_mkdir_p(x->runc_root)) != 0 || (rv = exec_mkdir_p(x->volumes_dir)) != 0 ||
-        (rv = exec_mkdir_p(cfg->dir)) != 0) {
+    if ((rv = exec_mkdir_p(x->runc_root)) != 0 || (rv = exec_mkdir_p(cfg->dir)) != 0) {
         errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "executor: %s: %s", x->runc_root,
                       strerror(-rv));
         rv = SWARM_EIO;
         goto err;
     }
-    if (cfg->images != NULL) {
-        x->images = cfg->images;
-    } else {
-        char dir[PATH_MAX];
-        struct imgstore_opts opts = {
-            .insecure_registries = cfg->insecure_registries,
-            .n_insecure_registries = cfg->n_insecure_registries,
-        };
-        snprintf(dir, sizeof dir, "%s/images", state);
-        if ((rv = imgstore_open(cfg->loop, dir, &opts, &x->images, errmsg)) != 0) {
-            goto err;
-        }
-        x->own_images = true;
-    }
+    x->images = cfg->images; /* NULL: our own, opened on first need */
+    x->insecure = cfg->insecure_registries;
+    x->n_insecure = cfg->n_insecure_registries;
     uv_timer_init(cfg->loop, &x->guard);
     x->guard.data = x;
     *out = &x->base;
@@ -1051,6 +1058,7 @@ err:
     free(x->runc);
     free(x->runc_root);
     free(x->volumes_dir);
+    free(x->images_dir);
     free(x->tini);
     x->base.done = NULL;
     exec_base_finish(&x->base);
