@@ -122,8 +122,9 @@ def test_process_limits_on_cgroup_v1(manager):
     mem = f"/sys/fs/cgroup/memory/swarmd-{tid}"
     assert int(open(f"{mem}/memory.limit_in_bytes").read()) == 64 << 20
     assert open(f"/sys/fs/cgroup/pids/swarmd-{tid}/pids.max").read().strip() == "4096"
-    procs = open(f"{cg}/cgroup.procs").read().split()
-    assert procs, "the task is not in its cgroup"
+    # The shim joins the cgroups right after the spawn that RUNNING follows.
+    wait_for(lambda: open(f"{cg}/cgroup.procs").read().split(), timeout=10,
+             what="the task in its cgroup")
     m.ok("service", "rm", "cpu")
     wait_for(lambda: not os.path.exists(cg) and not os.path.exists(mem), timeout=20,
              what="cgroups removed with the task")
