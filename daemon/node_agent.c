@@ -305,7 +305,7 @@ int node_agent_start(struct swarm_node *n, char *errmsg)
     /* The image store opens with the agent (its auto-prune runs from then
      * on); a node that cannot open it still runs process tasks. */
     char img_err[SWARM_ERRMSG_SIZE];
-    (void)node_images(n, img_err);
+    cfg.images = node_images(n, img_err); /* the container executor's, borrowed */
     rv = agent_start(&cfg, &n->agent, errmsg);
     if (rv == 0) {
         node_certs_start(n);

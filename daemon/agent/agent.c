@@ -521,6 +521,7 @@ static int agent_copy_config(struct agent *a, const struct agent_config *cfg, ch
         a->n_cfg_mgrs++;
     }
     a->insecure_registries = cfg->insecure_registries;
+    a->images = cfg->images;
     a->n_insecure_registries = cfg->n_insecure_registries;
     a->desc = hostinfo_describe(cfg->hostname);
     if (a->desc == NULL) {
@@ -688,6 +689,7 @@ static int agent_new_executor(struct agent *a, const char *kind, char *errmsg)
         .cb = agent_exec_status_cb,
         .data = a,
         .net = a->net, /* NULL until first needed (agent_net_ensure) */
+        .images = a->images,
         .insecure_registries = a->insecure_registries,
         .n_insecure_registries = a->n_insecure_registries,
     };

@@ -19,6 +19,7 @@
 #include "dispatcher.pb-c.h"
 #include "objects.pb-c.h"
 
+struct imgstore;
 struct agent;
 
 /* Where the agent applies the network maps the leader streams
@@ -56,6 +57,9 @@ struct agent_config {
      * (swarmd --insecure-registry); borrowed, outlive the agent. */
     const char *const *insecure_registries;
     size_t n_insecure_registries;
+    /* The node's image store for the container executor (borrowed: it
+     * must outlive the agent); NULL: the executor opens its own. */
+    struct imgstore *images;
     /* The managers the leader announced (persist them for the next start). */
     void (*managers_cb)(Swarm__ManagerPeer *const *peers, size_t n, void *data);
     /* The node's own object as the leader sent it (role, availability). */

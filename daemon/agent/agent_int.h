@@ -120,6 +120,7 @@ struct agent {
     bool stop_tasks;
     char *state_dir, *worker_dir, *task_dir, *node_id, *hostname;
     const char *const *insecure_registries; /* the config's, borrowed */
+    struct imgstore *images;                /* the config's, borrowed */
     size_t n_insecure_registries;
     SSL_CTX *client_ctx;
     void (*managers_cb)(Swarm__ManagerPeer *const *peers, size_t n, void *data);

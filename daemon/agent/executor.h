@@ -18,6 +18,8 @@
 
 #define EXECUTOR_DEFAULT_STOP_GRACE_MS 10000
 
+struct imgstore;
+
 /* What an executor observed. `message` and `err` are static or owned by the
  * executor and valid during the callback only. */
 struct exec_status {
