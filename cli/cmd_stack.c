@@ -221,25 +221,35 @@ static void stack_done_add(struct stack_done *d, const char *kind, const char *n
     }
 }
 
+static bool stack_net_exists(const Swarm__ListNetworksResponse *all, const char *name)
+{
+    for (size_t k = 0; all != NULL && k < all->n_networks; k++) {
+        if (strcmp(net_name(all->networks[k]), name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Networks from net_from on (those that did not exist before) and services
+ * from svc_from on were not made. */
 static int stack_deploy_fail(struct cli_ctx *ctx, const struct stack_done *done,
-                             const struct compose_project *p, size_t net_from, size_t svc_from,
-                             const bool *svc_skip)
+                             const struct compose_project *p, const Swarm__ListNetworksResponse *all,
+                             size_t net_from, size_t svc_from)
 {
     fprintf(ctx->err, "Deploy of stack %s stopped: done: %s\n", p->stack,
             done->len > 0 ? done->buf : "nothing");
     fprintf(ctx->err, "Not done:");
     bool any = false;
     for (size_t i = net_from; i < p->n_networks; i++) {
-        if (p->networks[i].used && !p->networks[i].external) {
+        if (p->networks[i].used && !p->networks[i].external && !stack_net_exists(all, p->networks[i].name)) {
             fprintf(ctx->err, "%s network %s", any ? "," : "", p->networks[i].name);
             any = true;
         }
     }
     for (size_t i = svc_from; i < p->n_services; i++) {
-        if (!svc_skip[i]) {
-            fprintf(ctx->err, "%s service %s_%s", any ? "," : "", p->stack, p->services[i].name);
-            any = true;
-        }
+        fprintf(ctx->err, "%s service %s_%s", any ? "," : "", p->stack, p->services[i].name);
+        any = true;
     }
     fprintf(ctx->err, "%s\n", any ? "" : " nothing");
     return 1;
@@ -271,9 +281,7 @@ static int cmd_stack_deploy(struct cli_ctx *ctx, int argc, char **argv)
     const char *stack = pos[0];
     struct compose_project *p = NULL;
     Swarm__ServiceSpec **specs = NULL;
-    bool *skip = NULL;
     Swarm__ListServicesResponse *have = NULL;
-    Swarm__ListNetworksResponse *nets = NULL;
     Swarm__ListNetworksResponse *all = NULL;
     struct stack_done done = {0};
     size_t ni = 0, si = 0;
@@ -299,7 +307,6 @@ static int cmd_stack_deploy(struct cli_ctx *ctx, int argc, char **argv)
     }
     /* Every spec first: nothing is created from a file with a bad value. */
     specs = cli_xcalloc(p->n_services, sizeof *specs);
-    skip = cli_xcalloc(p->n_services + 1, sizeof *skip);
     for (size_t i = 0; i < p->n_services; i++) {
         specs[i] = compose_service_spec(p, i, err);
         if (specs[i] != NULL && registry_auth && specs[i]->task != NULL &&
@@ -342,11 +349,7 @@ static int cmd_stack_deploy(struct cli_ctx *ctx, int argc, char **argv)
     /* Networks first. */
     for (ni = 0; ni < p->n_networks; ni++) {
         const struct compose_network *n = &p->networks[ni];
-        bool exists = false;
-        for (size_t k = 0; k < all->n_networks && !exists; k++) {
-            exists = strcmp(net_name(all->networks[k]), n->name) == 0;
-        }
-        if (!n->used || n->external || exists) {
+        if (!n->used || n->external || stack_net_exists(all, n->name)) {
             continue;
         }
         fprintf(ctx->out, "Creating network %s\n", n->name);
@@ -380,7 +383,7 @@ static int cmd_stack_deploy(struct cli_ctx *ctx, int argc, char **argv)
         swarm__annotations__free_unpacked(ann, NULL);
         if (resp == NULL || resp->network == NULL) {
             cli_cmd_free(resp);
-            stack_deploy_fail(ctx, &done, p, ni, 0, skip);
+            stack_deploy_fail(ctx, &done, p, all, ni, 0);
             goto out;
         }
         cli_cmd_free(resp);
@@ -409,7 +412,7 @@ static int cmd_stack_deploy(struct cli_ctx *ctx, int argc, char **argv)
             Swarm__UpdateServiceResponse *resp = stack_update_service(
                 ctx, cur->id, cur->meta != NULL ? cur->meta->version : 0, specs[si], resolve);
             if (resp == NULL) {
-                stack_deploy_fail(ctx, &done, p, p->n_networks, si, skip);
+                stack_deploy_fail(ctx, &done, p, all, p->n_networks, si);
                 goto out;
             }
             for (size_t k = 0; k < resp->n_warnings; k++) {
@@ -427,7 +430,7 @@ static int cmd_stack_deploy(struct cli_ctx *ctx, int argc, char **argv)
                 (Swarm__CreateServiceResponse *)cli_cmd_control(ctx, "CreateService", &req.base);
             if (resp == NULL || resp->service == NULL) {
                 cli_cmd_free(resp);
-                stack_deploy_fail(ctx, &done, p, p->n_networks, si, skip);
+                stack_deploy_fail(ctx, &done, p, all, p->n_networks, si);
                 goto out;
             }
             for (size_t k = 0; k < resp->n_warnings; k++) {
@@ -461,9 +464,7 @@ out:
         }
     }
     free(specs);
-    free(skip);
     cli_cmd_free(have);
-    cli_cmd_free(nets);
     cli_cmd_free(all);
     compose_free(p);
     cli_strlist_free(&files);
