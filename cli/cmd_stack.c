@@ -89,27 +89,20 @@ static void stack_pause_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* RemoveService, again on a compare-and-set conflict (the leader may update
- * a service it just created, e.g. its endpoint, under the caller's feet).
- * Returns true when removed, else false after printing the error. */
+/* RemoveService (not compare-and-set on the manager's side). Returns true
+ * when removed, else false after printing the error. */
 static bool stack_remove_service(struct cli_ctx *ctx, const char *id)
 {
-    for (int attempt = 1;; attempt++) {
-        Swarm__RemoveServiceRequest req = SWARM__REMOVE_SERVICE_REQUEST__INIT;
-        req.service_id = (char *)id;
-        struct cli_reply r;
-        cli_conn_call(ctx->conn, &swarm__control__descriptor, "RemoveService", &req.base, &r);
-        bool ok = r.resp != NULL && r.status == API_OK;
-        cli_cmd_free(r.resp);
-        if (ok) {
-            return true;
-        }
-        if (attempt == STACK_CAS_ATTEMPTS || r.unreachable || !cli_cmd_is_conflict(r.status)) {
-            cli_conn_report(ctx->conn, &r, ctx->err);
-            return false;
-        }
-        stack_pause_ms(100);
+    Swarm__RemoveServiceRequest req = SWARM__REMOVE_SERVICE_REQUEST__INIT;
+    req.service_id = (char *)id;
+    struct cli_reply r;
+    cli_conn_call(ctx->conn, &swarm__control__descriptor, "RemoveService", &req.base, &r);
+    bool ok = r.resp != NULL && r.status == API_OK;
+    if (!ok) {
+        cli_conn_report(ctx->conn, &r, ctx->err);
     }
+    cli_cmd_free(r.resp);
+    return ok;
 }
 
 /* UpdateService with the version read; on a conflict the version is read

@@ -605,6 +605,12 @@ static void remove_service_cb(struct api_call *call, const ProtobufCMessage *msg
     if (sa == NULL || find_service(sa, call, req->service_id, &svc) != 0) {
         return;
     }
+    /* A removal is not compare-and-set: the leader itself updates a service
+     * it just created (its endpoint, its update status), and `service rm`
+     * must not fail with "update out of sequence" for that. */
+    if (svc->meta != NULL) {
+        svc->meta->version = 0;
+    }
     propose_service(sa, call, SWARM__STORE_ACTION_KIND__STORE_ACTION_REMOVE, svc, 2, NULL);
     swarm__service__free_unpacked(svc, NULL);
 }

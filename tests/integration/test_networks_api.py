@@ -417,3 +417,16 @@ def test_global_task_waits_for_an_address_then_runs(simmgr):
     wait_for(lambda: replicas_col(m, "g") == "1/1", timeout=20, what="g running once addresses came free")
     tid = task_ids(m, "g", "-f", "desired-state=running")[0]
     assert task_attachments(m, [tid])[tid][0][1].startswith("10.81.0.")
+
+
+def test_service_rm_right_after_create_is_not_refused_as_out_of_sequence(simmgr):
+    # The leader updates a service it just created (its VIPs, then its
+    # tasks' allocation): a `service rm` racing that must still succeed.
+    m = simmgr
+    m.ok("network", "create", "racenet")
+    for i in range(15):
+        m.ok("service", "create", "-d", "--name", f"r{i}", "--network", "racenet", "--replicas", "3",
+             SLEEP, "1000")
+        r = m.ctl("service", "rm", f"r{i}")
+        assert r.returncode == 0, r.stderr
+    assert m.ok("service", "ls", "-q").split() == []
