@@ -6,7 +6,8 @@
  *   Bearer realm,service,scope -> GET realm?service=&scope= (with basic
  *     credentials when we have some), keep the token, retry;
  *   Basic -> retry with the credentials (refused when there are none).
- * A second 401 is SWARM_EPERM. Connection failures are SWARM_EUNAVAIL
+ * A token is reused for the client's next requests and fetched again when
+ * one of them gets a 401 (it expired). A second 401 is SWARM_EPERM. Connection failures are SWARM_EUNAVAIL
  * (the caller retries), 404 is SWARM_ENOTFOUND ("No such image"). */
 #include "registry.h"
 
@@ -148,7 +149,7 @@ static int perform(struct registry_client *c, const char *url,
 {
     CURL *h = c->curl;
     struct curl_slist *hdrs = NULL;
-    char authz[8192];
+    char authz[16384]; /* Docker Hub's tokens are a few KiB */
     curl_easy_reset(h);
     memset(reply, 0, sizeof(*reply));
     if (accept) {
@@ -278,7 +279,9 @@ static int request(struct registry_client *c, const char *url, const char *accep
             auth_challenge_parse(reply->challenge, &ch, errmsg) != 0) {
             break;
         }
-        if (strcasecmp(ch.scheme, "Bearer") == 0 && !c->token) {
+        /* A token kept from an earlier request may have expired: one new
+         * token per request, then a 401 is final. */
+        if (strcasecmp(ch.scheme, "Bearer") == 0 && (attempt == 0 || !c->token)) {
             rv = fetch_token(c, &ch, errmsg);
             auth_challenge_free(&ch);
             if (rv != 0) {
