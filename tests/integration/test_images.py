@@ -358,8 +358,8 @@ def test_info_lists_insecure_registries(swarm, reg):
     assert f" Insecure Registries:\n  {reg.host}\n  10.0.0.1:5000\n" in out
 
 
-def join_worker(swarm, manager, name):
-    w = swarm.node(name).start()
+def join_worker(swarm, manager, name, *extra):
+    w = swarm.node(name).start(*extra)
     token = manager.ok("swarm", "join-token", "-q", "worker").strip()
     w.ok("swarm", "join", "--token", token, "--advertise-addr", w.ip, manager.addr)
     return w
@@ -409,8 +409,8 @@ def test_login_and_with_registry_auth(swarm, tmp_path):
         r = m.ctl("service", "create", "-d", "--name", "noauth", v1["ref"], env=env)
         assert r.returncode == 0 and r.stderr == DIGEST_WARNING.format(v1["ref"])
 
-        w1 = join_worker(swarm, m, "w1")
-        w2 = join_worker(swarm, m, "w2")
+        w1 = join_worker(swarm, m, "w1", "--insecure-registry", reg.host)
+        w2 = join_worker(swarm, m, "w2", "--insecure-registry", reg.host)
         wait_for(lambda: sum(1 for line in m.ok("node", "ls").splitlines() if " Ready " in line) == 3,
                  timeout=15, what="3 nodes ready")
         r = m.ctl("service", "create", "-d", "--name", "web", "--with-registry-auth",
@@ -431,11 +431,15 @@ def test_login_and_with_registry_auth(swarm, tmp_path):
         sent = base64.b64encode(json.dumps(
             {"username": "alice", "password": "s3cret", "serveraddress": reg.host},
             separators=(",", ":")).encode())
-        if "is not offered by this node" not in m.ok("service", "ps", "--no-trunc", "web"):
-            # w1 keeps its assigned tasks in its task db: the credentials are there
-            wait_for(lambda: tree_contains(w1.state_dir, sent), timeout=15,
-                     what="credentials on w1")
+        # w1 keeps its assigned tasks in its task db: the credentials are there
+        wait_for(lambda: tree_contains(w1.state_dir, sent), timeout=15,
+                 what="credentials on w1")
+        # and its puller used them: the private image is in w1's store
+        wait_for(lambda: (w1.state_dir / "images" / "images" /
+                          (v1["digest"].split(":")[1] + ".json")).exists(),
+                 timeout=30, what="the image pulled on w1 with the credentials")
         assert not tree_contains(w2.state_dir, sent)
+        assert not (w2.state_dir / "images").exists()
         assert not tree_contains(w2.state_dir, encoded.encode())
         # an update without --with-registry-auth keeps them (Docker's daemon)
         r = m.ctl("service", "update", "-d", "--force", "web", env=env)
