@@ -79,6 +79,7 @@ struct ctr_task {
     bool stop, removed, freeing, exited, unhealthy, snapshot, sandbox, kill_sent;
     int pid, stop_signal;
     int oom_fd; /* exec_cgroup1_oom_watch, -1: none */
+    char rootfs[PATH_MAX]; /* the snapshot's mount point */
     int retry_ms;
     uint64_t kill_at;
     struct imgstore_pull_req *pull;
@@ -459,6 +460,7 @@ static int ctr_prepare(struct ctr_task *t, const struct image_info *info, char *
         goto out;
     }
     t->snapshot = true;
+    snprintf(t->rootfs, sizeof t->rootfs, "%s", rootfs);
     snprintf(path, sizeof path, "%s/etc/passwd", rootfs);
     passwd = ctr_read_file(path);
     snprintf(path, sizeof path, "%s/etc/group", rootfs);
@@ -524,8 +526,10 @@ static int ctr_spawn(struct ctr_task *t, char *err)
     int err_fd = open(t->err_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     /* Through swarmd's shim, whose tree dies with swarmd: runc, and the
      * container's init reparented to the shim (a subreaper) when runc goes. */
-    char ppid[48];
+    char ppid[48], rootfs[PATH_MAX + 32], task[128];
     snprintf(ppid, sizeof ppid, "SWARM_SHIM_PPID=%d", (int)getpid());
+    snprintf(rootfs, sizeof rootfs, "SWARM_SHIM_RELEASE_ROOTFS=%s", t->rootfs);
+    snprintf(task, sizeof task, "SWARM_SHIM_RELEASE_TASK=%s", t->entry.id);
     char pid_file[PATH_MAX + 16];
     snprintf(pid_file, sizeof pid_file, "%s/init.pid", t->dir);
     (void)unlink(pid_file);
@@ -533,7 +537,7 @@ static int ctr_spawn(struct ctr_task *t, char *err)
                     t->x->runc_root, "run", "--pid-file", pid_file, "--bundle", t->bundle,
                     t->entry.id, NULL};
     char *env[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ppid,
-                   NULL};
+                   rootfs, task, NULL};
     if (out_fd < 0 || err_fd < 0) {
         errmsg_printf(err, SWARM_ERRMSG_SIZE, "log files in %s: %s", t->dir, strerror(errno));
         if (out_fd >= 0) {

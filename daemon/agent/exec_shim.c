@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -170,11 +171,24 @@ static int shim_exit_as(int status)
 
 #define SHIM_CGROUPS_MAX 4 /* the v2 one and the v1 memory, cpu and pids */
 
+/* A container (runc run under this shim): what swarmd would release once
+ * runc is gone, released by the shim when swarmd died first: the
+ * snapshot's mount (SWARM_SHIM_RELEASE_ROOTFS) and the task's v1 cgroups,
+ * runc's own below them included (SWARM_SHIM_RELEASE_TASK). The snapshot's
+ * files and runc's state stay for the next start's cleanup. */
+static const char *shim_release_rootfs, *shim_release_task;
+
 /* Leave and remove each of the task's cgroups (swarmd is gone). */
 static void shim_cgroups_leave(const struct shim_cgroup *cg)
 {
     for (size_t i = 0; i < SHIM_CGROUPS_MAX; i++) {
         shim_cgroup_leave(&cg[i]);
+    }
+    if (shim_release_rootfs != NULL) {
+        (void)umount2(shim_release_rootfs, MNT_DETACH);
+    }
+    if (shim_release_task != NULL) {
+        (void)exec_cgroup1_remove(shim_release_task, true);
     }
 }
 
@@ -236,7 +250,7 @@ int executor_shim_main(int argc, char **argv)
         "SWARM_SHIM_PPID", "SWARM_SHIM_CGROUP", "SWARM_SHIM_ISOLATE", "SWARM_SHIM_HIDE",
         "SWARM_SHIM_TASK_ROOT", "SWARM_SHIM_TASK_DIR", "SWARM_SHIM_USER",
         "SWARM_SHIM_NETNS", "SWARM_SHIM_HOSTNAME", "SWARM_SHIM_ETC",
-        "SWARM_SHIM_CGROUPS1",
+        "SWARM_SHIM_CGROUPS1", "SWARM_SHIM_RELEASE_ROOTFS", "SWARM_SHIM_RELEASE_TASK",
     };
     sigset_t all, mask;
     char err[SWARM_ERRMSG_SIZE];
@@ -268,6 +282,8 @@ int executor_shim_main(int argc, char **argv)
         shim_join_cgroup(cg);
         shim_cgroup_open(cg, &cgroups[ncg++]);
     }
+    shim_release_rootfs = shim_env("SWARM_SHIM_RELEASE_ROOTFS");
+    shim_release_task = shim_env("SWARM_SHIM_RELEASE_TASK");
     const char *cg1 = shim_env("SWARM_SHIM_CGROUPS1");
     if (cg1 != NULL && exec_cgroup1_join(cg1, (int)getpid()) != 0) {
         fprintf(stderr, "swarmd: joining cgroups %s failed, running without some limits\n", cg1);

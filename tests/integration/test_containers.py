@@ -397,6 +397,9 @@ def test_kill9_restart_leaves_nothing(swarm, reg):
     m.kill()
     wait_for(lambda: not any(alive(p) for p in before.values()), timeout=10,
              what="containers gone with swarmd")
+    # ... and their mounts and cgroups with them (the shim released them).
+    wait_for(lambda: [x for x in leftovers(m, ids) if x.startswith(("mount:", "cgroup:"))] == [],
+             timeout=10, what="mounts and cgroups released with swarmd")
     m.start("--insecure-registry", reg.host)
     wait_for(lambda: len(running_rows(m, "k")) == 2, timeout=60, what="running again")
     now = {r["ID"] for r in running_rows(m, "k")}
