@@ -50,22 +50,46 @@ static const char *cli_image_short(const char *image, char *buf, size_t size)
     return buf;
 }
 
-void cli_view_service_ports(const Swarm__ServiceSpec *spec, char *buf, size_t size)
+void cli_view_service_ports(const Swarm__Service *svc, char *buf, size_t size)
 {
-    size_t o = 0;
+    size_t o = 0, n = 0;
+    Swarm__PortConfig *const *ports = NULL;
     buf[0] = '\0';
-    if (spec == NULL || spec->endpoint == NULL) {
-        return;
+    /* As published (Service.endpoint: a port assigned from 30000-32767),
+     * else as asked. */
+    if (svc->endpoint != NULL && svc->endpoint->n_ports > 0) {
+        ports = svc->endpoint->ports;
+        n = svc->endpoint->n_ports;
+    } else if (svc->spec != NULL && svc->spec->endpoint != NULL) {
+        ports = svc->spec->endpoint->ports;
+        n = svc->spec->endpoint->n_ports;
     }
-    for (size_t i = 0; i < spec->endpoint->n_ports && o < size; i++) {
-        const Swarm__PortConfig *p = spec->endpoint->ports[i];
+    for (size_t i = 0; i < n && o < size; i++) {
+        const Swarm__PortConfig *p = ports[i];
         if (strcmp(p->publish_mode, "host") == 0 || p->published_port == 0) {
             continue;
         }
-        int n = snprintf(buf + o, size - o, "%s*:%u->%u/%s", o > 0 ? ", " : "",
+        int k = snprintf(buf + o, size - o, "%s*:%u->%u/%s", o > 0 ? ", " : "",
                          p->published_port, p->target_port,
                          *p->protocol ? p->protocol : "tcp");
-        o += n > 0 ? (size_t)n : 0;
+        o += k > 0 ? (size_t)k : 0;
+    }
+}
+
+/* A task's host-mode ports (service ps's PORTS): "*:8000->80/tcp". */
+static void cli_view_task_ports(const Swarm__Task *t, char *buf, size_t size)
+{
+    size_t o = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; t->endpoint != NULL && i < t->endpoint->n_ports && o < size; i++) {
+        const Swarm__PortConfig *p = t->endpoint->ports[i];
+        if (strcmp(p->publish_mode, "host") != 0 || p->published_port == 0) {
+            continue;
+        }
+        int k = snprintf(buf + o, size - o, "%s*:%u->%u/%s", o > 0 ? ", " : "",
+                         p->published_port, p->target_port,
+                         *p->protocol ? p->protocol : "tcp");
+        o += k > 0 ? (size_t)k : 0;
     }
 }
 
@@ -113,7 +137,7 @@ static void cli_view_service_row(struct cli_table *t, const struct cli_svc_row *
     cli_table_add(t, replicas);
     char img[1024];
     cli_table_add(t, cli_image_short(cli_svc_image(spec), img, sizeof img));
-    cli_view_service_ports(spec, ports, sizeof ports);
+    cli_view_service_ports(r->svc, ports, sizeof ports);
     cli_table_add(t, ports);
     cli_table_end_row(t);
 }
@@ -131,7 +155,7 @@ static struct tmpl_value *cli_svc_context(const struct cli_svc_row *r)
     tmpl_map_set_string(c, "Image", cli_image_short(cli_svc_image(spec), img, sizeof img));
     tmpl_map_set_string(c, "Mode", cli_svc_global(spec) ? "global" : "replicated");
     tmpl_map_set_string(c, "Name", cli_svc_name(r->svc));
-    cli_view_service_ports(spec, buf, sizeof buf);
+    cli_view_service_ports(r->svc, buf, sizeof buf);
     tmpl_map_set_string(c, "Ports", buf);
     cli_svc_replicas(r, buf, sizeof buf);
     tmpl_map_set_string(c, "Replicas", buf);
@@ -338,7 +362,8 @@ static void cli_view_task_row(struct cli_table *tb, const Swarm__Task *t, bool h
     cli_view_task_error(t->status != NULL ? t->status->err : NULL, v->no_trunc, cell,
                         sizeof cell);
     cli_table_add(tb, cell);
-    cli_table_add(tb, ""); /* PORTS: host-mode ports; none are reported yet */
+    cli_view_task_ports(t, cell, sizeof cell);
+    cli_table_add(tb, cell);
     cli_table_end_row(tb);
 }
 
@@ -406,7 +431,8 @@ static struct tmpl_value *cli_task_context(const Swarm__Task *t, bool history,
     snprintf(cell, sizeof cell, "%s%s", history ? " \\_ " : "", name);
     tmpl_map_set_string(ctx, "Name", cell);
     tmpl_map_set_string(ctx, "Node", cli_view_task_node(t, v));
-    tmpl_map_set_string(ctx, "Ports", ""); /* host-mode ports: none reported yet */
+    cli_view_task_ports(t, cell, sizeof cell);
+    tmpl_map_set_string(ctx, "Ports", cell);
     return ctx;
 }
 
@@ -576,15 +602,22 @@ static void cli_view_service_head(FILE *out, const Swarm__Service *s)
     }
 }
 
-static void cli_view_endpoint(FILE *out, const Swarm__EndpointSpec *e)
+static void cli_view_endpoint(FILE *out, const Swarm__Service *s, const Swarm__EndpointSpec *e)
 {
     fputs("Endpoint Mode:\tvip\n", out);
-    if (e == NULL || e->n_ports == 0) {
+    /* As published (a port assigned from 30000-32767), else as asked. */
+    Swarm__PortConfig *const *ports = e != NULL ? e->ports : NULL;
+    size_t n = e != NULL ? e->n_ports : 0;
+    if (s->endpoint != NULL && s->endpoint->n_ports > 0) {
+        ports = s->endpoint->ports;
+        n = s->endpoint->n_ports;
+    }
+    if (n == 0) {
         return;
     }
     fputs("Ports:\n", out);
-    for (size_t i = 0; i < e->n_ports; i++) {
-        const Swarm__PortConfig *p = e->ports[i];
+    for (size_t i = 0; i < n; i++) {
+        const Swarm__PortConfig *p = ports[i];
         fprintf(out, " PublishedPort = %u\n  Protocol = %s\n  TargetPort = %u\n"
                      "  PublishMode = %s\n",
                 p->published_port, cli_esc(p->protocol), p->target_port,
@@ -670,5 +703,5 @@ void cli_view_service_pretty(FILE *out, const Swarm__Service *s)
         fprintf(out, "Runtime:\t%s\n", cli_esc(t->runtime));
     }
     cli_view_resources(out, t != NULL ? t->resources : NULL);
-    cli_view_endpoint(out, spec->endpoint);
+    cli_view_endpoint(out, s, spec->endpoint);
 }

@@ -19,8 +19,9 @@ void cli_view_service_table(FILE *out, Swarm__Service *const *services, size_t n
                             const uint64_t *running, const uint64_t *desired,
                             bool quiet);
 
-/* The PORTS cell: "*:8000->80/tcp, *:53->53/udp" (ingress ports only). */
-void cli_view_service_ports(const Swarm__ServiceSpec *spec, char *buf, size_t size);
+/* The PORTS cell: "*:8000->80/tcp, *:53->53/udp" (ingress ports only, as
+ * published: Service.endpoint's when it has them). */
+void cli_view_service_ports(const Swarm__Service *svc, char *buf, size_t size);
 
 /* `service ls --format`: the rows of cli_view_service_table through a Go
  * template (view_format.h). Returns 0, or SWARM_EINVAL with the error in

@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ports.h"
 #include "store_int.h"
 #include "vec.h"
 
@@ -360,6 +361,43 @@ static int network_unused_check(struct store *s, const Swarm__Network *nw, int i
     return 0;
 }
 
+/* A service's published ports may not conflict with another service's
+ * (ports.h): checked at apply too, so that it holds whatever raced. */
+static int service_ports_check(struct store *s, const Swarm__Service *svc,
+                               const ProtobufCMessage *old, int i, struct store_result *r)
+{
+    Swarm__Service **list = NULL;
+    size_t n = 0, np = 0, nold = 0;
+    char errmsg[SWARM_ERRMSG_SIZE];
+    Swarm__PortConfig *const *ports = ports_of_service(svc, &np);
+    if (np == 0) {
+        return 0;
+    }
+    if (old != NULL) {
+        /* Unchanged ports need no check (the orchestrator's updates). */
+        Swarm__PortConfig *const *was = ports_of_service((const Swarm__Service *)old, &nold);
+        bool same = nold == np;
+        for (size_t k = 0; same && k < np; k++) {
+            same = was[k]->published_port == ports[k]->published_port &&
+                   strcmp(ports_protocol(was[k]), ports_protocol(ports[k])) == 0 &&
+                   ports_is_ingress(was[k]) == ports_is_ingress(ports[k]);
+        }
+        if (same) {
+            return 0;
+        }
+    }
+    int rv = store_service_list(s, &list, &n);
+    if (rv != 0) {
+        result_fail(r, rv, i, "read services: %s", swarm_strerror(rv));
+        return rv;
+    }
+    if (ports_check_conflicts(ports, np, svc->id, list, n, errmsg) != 0) {
+        result_fail(r, SWARM_EEXIST, i, "%s", errmsg);
+    }
+    store_service_free_list(list, n);
+    return 0;
+}
+
 static int action_create(struct store *s, uint64_t index, int64_t ts, const struct store_kind_info *ki,
                          const ProtobufCMessage *obj, struct apply_rec *rec, int i,
                          struct store_result *r)
@@ -368,6 +406,12 @@ static int action_create(struct store *s, uint64_t index, int64_t ts, const stru
     if (ki->kind == STORE_KIND_NETWORK || ki->kind == STORE_KIND_SERVICE) {
         int rv = ki->kind == STORE_KIND_NETWORK ? network_check(s, (const Swarm__Network *)obj, i, r)
                                                 : service_networks_check(s, (const Swarm__Service *)obj, NULL, i, r);
+        if (rv != 0 || r->status != 0) {
+            return rv;
+        }
+    }
+    if (ki->kind == STORE_KIND_SERVICE) {
+        int rv = service_ports_check(s, (const Swarm__Service *)obj, NULL, i, r);
         if (rv != 0 || r->status != 0) {
             return rv;
         }
@@ -418,6 +462,9 @@ static int action_update(struct store *s, uint64_t index, int64_t ts, const stru
         rv = network_check(s, (const Swarm__Network *)obj, i, r);
     } else if (rv == 0 && r->status == 0 && ki->kind == STORE_KIND_SERVICE) {
         rv = service_networks_check(s, (const Swarm__Service *)obj, (const Swarm__Service *)rec->old_obj, i, r);
+    }
+    if (rv == 0 && r->status == 0 && ki->kind == STORE_KIND_SERVICE) {
+        rv = service_ports_check(s, (const Swarm__Service *)obj, rec->old_obj, i, r);
     }
     if (rv != 0 || r->status != 0) {
         return rv;

@@ -640,6 +640,19 @@ int alloc_service_endpoint(struct alloc *a, const Swarm__Service *svc, Swarm__En
         (ep->spec = msg_copy(&svc->spec->endpoint->base)) == NULL) {
         goto oom;
     }
+    /* The published ports, as the Control API assigned them (ports.h). */
+    if (svc->endpoint != NULL && svc->endpoint->n_ports > 0) {
+        ep->ports = calloc(svc->endpoint->n_ports, sizeof *ep->ports);
+        if (ep->ports == NULL) {
+            goto oom;
+        }
+        for (size_t i = 0; i < svc->endpoint->n_ports; i++) {
+            if ((ep->ports[i] = msg_copy(&svc->endpoint->ports[i]->base)) == NULL) {
+                goto oom;
+            }
+            ep->n_ports++;
+        }
+    }
     for (size_t i = 0; vip_mode(svc->spec) && i < n; i++) {
         const char *addr = held_vip(svc, ids[i]);
         if (addr == NULL) {

@@ -559,7 +559,13 @@ static struct sched *sched_build(struct store *store, struct pass *p, Swarm__Nod
     /* Host-mode published ports: one task per node and port. */
     if (store_service_list(store, &svcs, &n_svcs) == 0) {
         for (size_t i = 0; i < n_svcs; i++) {
-            if (svcs[i]->spec != NULL && svcs[i]->spec->endpoint != NULL) {
+            if (svcs[i]->endpoint != NULL && svcs[i]->endpoint->n_ports > 0) {
+                /* The ports as published (a host port may be assigned). */
+                Swarm__EndpointSpec es = SWARM__ENDPOINT_SPEC__INIT;
+                es.ports = svcs[i]->endpoint->ports;
+                es.n_ports = svcs[i]->endpoint->n_ports;
+                sched_set_service_ports(s, svcs[i]->id, &es);
+            } else if (svcs[i]->spec != NULL && svcs[i]->spec->endpoint != NULL) {
                 sched_set_service_ports(s, svcs[i]->id, svcs[i]->spec->endpoint);
             }
         }

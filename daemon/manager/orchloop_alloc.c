@@ -119,6 +119,11 @@ void orchloop_alloc_created(struct store *store, struct pass *p, int64_t now)
         }
         bool wants = (t->spec != NULL && t->spec->n_networks > 0) ||
                      (svc != NULL && alloc_publishes_ingress(svc->spec));
+        if (!wants && svc != NULL && svc->endpoint != NULL && svc->endpoint->n_ports > 0 &&
+            t->endpoint == NULL) {
+            /* Host-mode ports: the task carries them (service ps, the node). */
+            t->endpoint = pb_copy(&svc->endpoint->base);
+        }
         if (!wants) {
             p->created[kept++] = t;
             continue;

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "netapi.h"
 #include "pbcopy.h"
+#include "ports.h"
 #include "serviceapi.h"
 #include "specvalid.h"
 
@@ -422,6 +423,50 @@ static void create_service_cb(struct api_call *call, const ProtobufCMessage *msg
     pin_start(sa, call, PIN_CREATE, (enum imgpin_mode)mode, NULL, spec, false);
 }
 
+/* The service's published ports (ports.h): svc->endpoint gets spec's ports
+ * with a published port each (an update keeps what it had), refused with
+ * Docker's message when another service has one of them. 0, or -1 with the
+ * call answered. */
+static int service_ports_set(struct serviceapi *sa, struct api_call *call, Swarm__Service *svc,
+                             const Swarm__ServiceSpec *spec)
+{
+    Swarm__Service **list = NULL;
+    Swarm__PortConfig **ports = NULL;
+    size_t n = 0, np = 0;
+    char errmsg[SWARM_ERRMSG_SIZE];
+    int rv;
+    bool had = svc->endpoint != NULL && svc->endpoint->n_ports > 0;
+    if (!had && (spec->endpoint == NULL || spec->endpoint->n_ports == 0)) {
+        return 0;
+    }
+    if ((rv = store_service_list(sa->env->store, &list, &n)) != 0) {
+        mslot_reply_error(call, rv, "reading services");
+        return -1;
+    }
+    rv = ports_assign(spec->endpoint, svc->endpoint, svc->id, list, n, &ports, &np, errmsg);
+    if (rv == 0) {
+        rv = ports_check_conflicts(ports, np, svc->id, list, n, errmsg);
+    }
+    store_service_free_list(list, n);
+    if (rv == 0 && svc->endpoint == NULL) {
+        if ((svc->endpoint = calloc(1, sizeof *svc->endpoint)) == NULL) {
+            rv = SWARM_ENOMEM;
+        } else {
+            swarm__endpoint__init(svc->endpoint);
+        }
+    }
+    if (rv != 0) {
+        ports_free(ports, np);
+        api_call_error(call, rv == SWARM_ENOMEM ? API_RESOURCE_EXHAUSTED : API_INVALID_ARGUMENT,
+                       "%s", rv == SWARM_ENOMEM ? "out of memory" : errmsg);
+        return -1;
+    }
+    ports_free(svc->endpoint->ports, svc->endpoint->n_ports);
+    svc->endpoint->ports = ports;
+    svc->endpoint->n_ports = np;
+    return 0;
+}
+
 static void create_finish(struct serviceapi *sa, struct api_call *call,
                           Swarm__ServiceSpec *spec, const char *warning)
 {
@@ -454,8 +499,13 @@ static void create_finish(struct serviceapi *sa, struct api_call *call,
     svc.id = id;
     svc.spec = spec;
     svc.spec_version = 1;
-    propose_service(sa, call, SWARM__STORE_ACTION_KIND__STORE_ACTION_CREATE, &svc, 0,
-                    warning);
+    if (service_ports_set(sa, call, &svc, spec) == 0) {
+        propose_service(sa, call, SWARM__STORE_ACTION_KIND__STORE_ACTION_CREATE, &svc, 0,
+                        warning);
+    }
+    if (svc.endpoint != NULL) {
+        swarm__endpoint__free_unpacked(svc.endpoint, NULL);
+    }
     swarm__service_spec__free_unpacked(spec, NULL);
 }
 
@@ -488,6 +538,25 @@ static int task_spec_changed(const Swarm__TaskSpec *a, const Swarm__TaskSpec *b)
     free(ba);
     free(bb);
     return changed;
+}
+
+/* Do the endpoint specs' ports differ? */
+static bool ports_spec_changed(const Swarm__ServiceSpec *a, const Swarm__ServiceSpec *b)
+{
+    size_t na = a->endpoint != NULL ? a->endpoint->n_ports : 0;
+    size_t nb = b->endpoint != NULL ? b->endpoint->n_ports : 0;
+    if (na != nb) {
+        return true;
+    }
+    for (size_t i = 0; i < na; i++) {
+        const Swarm__PortConfig *p = a->endpoint->ports[i], *q = b->endpoint->ports[i];
+        if (p->target_port != q->target_port || p->published_port != q->published_port ||
+            strcmp(ports_protocol(p), ports_protocol(q)) != 0 ||
+            ports_is_ingress(p) != ports_is_ingress(q)) {
+            return true;
+        }
+    }
+    return false;
 }
 
 static void update_service_cb(struct api_call *call, const ProtobufCMessage *msg, void *data)
@@ -553,7 +622,15 @@ static void update_finish(struct serviceapi *sa, struct api_call *call, Swarm__S
         api_call_error(call, API_UNIMPLEMENTED, "renaming services is not supported");
         goto out;
     }
+    if (service_ports_set(sa, call, svc, next) != 0) {
+        goto out;
+    }
     int changed = task_spec_changed(svc->spec->task, next->task);
+    if (changed == 0 && ports_spec_changed(svc->spec, next)) {
+        /* Ports published or not any more: the tasks join or leave the
+         * ingress network, host ports move (swarmkit's IsTaskDirty). */
+        changed = 1;
+    }
     if (changed == 1) {
         /* A new spec for the tasks: the orchestrator rolls it out with the
          * update (or rollback) policy from now on. */
