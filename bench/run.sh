@@ -10,7 +10,7 @@ BUILD=${SWARM_BUILD_DIR:-$ROOT/build}
 ninja -C "$BUILD" >/dev/null
 cd "$ROOT/bench"
 echo "# $(date -u +%FT%TZ) $(uname -m) $(nproc) cpus, git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
-for b in bench_init.py bench_rpc.py bench_rss.py bench_metrics.py bench_visualizer.py bench_failover.py bench_workers.py bench_services.py bench_bigscale.py bench_ca_rotate.py bench_images.py bench_network.py bench_stacks.py bench_containers.py; do
+for b in bench_init.py bench_rpc.py bench_rss.py bench_metrics.py bench_visualizer.py bench_failover.py bench_workers.py bench_services.py bench_bigscale.py bench_ca_rotate.py bench_images.py bench_network.py bench_stacks.py bench_containers.py bench_mesh.py; do
     echo "## $b"
     SWARM_BUILD_DIR="$BUILD" /usr/bin/python3 "$b"
 done

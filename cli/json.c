@@ -455,6 +455,12 @@ static void cli_json_emit_fields(FILE *out, const ProtobufCMessage *msg, int ind
         if (strcmp(f->name, "registry_auth") == 0) {
             continue; /* never shown, as Docker's API does not */
         }
+        /* A node's ingress address (the routing mesh's): shown only once it
+         * has one (Docker's Node has no such field). */
+        if (strcmp(d->short_name, "Node") == 0 && strcmp(f->name, "attachments") == 0 &&
+            *(const size_t *)((const char *)msg + f->quantifier_offset) == 0) {
+            continue;
+        }
         cli_json_docker_name(d, f, name, sizeof name);
         cli_json_key(out, first, indent, name);
         if (f->label == PROTOBUF_C_LABEL_REPEATED) {

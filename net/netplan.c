@@ -224,6 +224,143 @@ char *netplan_vip_ruleset(const Swarm__NetworkMap *const *maps, size_t nmaps)
     return text_close(&out, 1);
 }
 
+static bool ingress_port(const Swarm__PortConfig *p)
+{
+    return p->published_port != 0 && p->published_port <= 65535 && p->target_port != 0 &&
+           p->target_port <= 65535 &&
+           (p->publish_mode == NULL || p->publish_mode[0] == '\0' ||
+            strcmp(p->publish_mode, "ingress") == 0);
+}
+
+static const char *l4(const Swarm__PortConfig *p)
+{
+    return p->protocol != NULL && strcmp(p->protocol, "udp") == 0 ? "udp" : "tcp";
+}
+
+bool netplan_ingress_wanted(const Swarm__NetworkMap *map)
+{
+    for (size_t i = 0; map != NULL && i < map->n_services; i++) {
+        for (size_t j = 0; j < map->services[i]->n_ports; j++) {
+            if (ingress_port(map->services[i]->ports[j])) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+int netplan_ingress_node_ip(const Swarm__NetworkMap *map, uint32_t underlay, uint32_t *ip)
+{
+    for (size_t i = 0; map != NULL && i < map->n_endpoints; i++) {
+        const Swarm__NetworkEndpoint *ep = map->endpoints[i];
+        uint32_t node;
+        int prefix;
+        if (ep->task_id[0] == '\0' && netplan_parse_ip(ep->node_addr, &node) == 0 &&
+            node == underlay && netplan_parse_cidr(ep->addr, ip, &prefix, 0) == 0) {
+            return 0;
+        }
+    }
+    return SWARM_ENOTFOUND;
+}
+
+char *netplan_host_rules(const Swarm__Task *const *tasks, size_t n)
+{
+    struct text out;
+    if (text_open(&out) != 0) {
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const Swarm__Task *t = tasks[i];
+        const char *ing = NULL;
+        for (size_t j = 0; j < t->n_networks; j++) {
+            const Swarm__NetworkAttachment *a = t->networks[j];
+            if (a->network != NULL && a->network->spec != NULL && a->network->spec->ingress &&
+                a->n_addresses > 0) {
+                ing = a->addresses[0];
+            }
+        }
+        for (size_t j = 0; t->endpoint != NULL && j < t->endpoint->n_ports; j++) {
+            const Swarm__PortConfig *p = t->endpoint->ports[j];
+            uint32_t ip;
+            int prefix;
+            char a[16];
+            if (p->publish_mode == NULL || strcmp(p->publish_mode, "host") != 0 ||
+                p->published_port == 0 || p->published_port > 65535 || p->target_port == 0 ||
+                p->target_port > 65535) {
+                continue;
+            }
+            if (t->n_networks == 0) {
+                fprintf(out.f, "    %s dport %u redirect to :%u\n", l4(p), p->published_port,
+                        p->target_port);
+            } else if (ing != NULL && netplan_parse_cidr(ing, &ip, &prefix, 0) == 0) {
+                netplan_format_ip(ip, a);
+                fprintf(out.f, "    %s dport %u dnat ip to %s . %u\n", l4(p), p->published_port, a,
+                        p->target_port);
+            }
+        }
+    }
+    return text_close(&out, 1);
+}
+
+char *netplan_ingress_ruleset(const Swarm__NetworkMap *map, const char *ifname, const char *host)
+{
+    struct text out;
+    if (text_open(&out) != 0) {
+        return NULL;
+    }
+    FILE *f = out.f;
+    fprintf(f, "table ip " NETPLAN_INGRESS_TABLE "\ndelete table ip " NETPLAN_INGRESS_TABLE "\n"
+               "table ip " NETPLAN_INGRESS_TABLE " {\n"
+               "  chain pre {\n    type nat hook prerouting priority dstnat; policy accept;\n"
+               "    fib daddr type local ip daddr != 127.0.0.0/8 jump mesh\n  }\n"
+               "  chain out {\n    type nat hook output priority -100; policy accept;\n"
+               "    fib daddr type local ip daddr != 127.0.0.0/8 jump mesh\n  }\n"
+               "  chain post {\n    type nat hook postrouting priority srcnat; policy accept;\n"
+               "    oifname \"%s\" masquerade\n  }\n"
+               "  chain mesh {\n",
+            ifname);
+    for (size_t i = 0; map != NULL && i < map->n_services; i++) {
+        const Swarm__NetworkServiceEntry *s = map->services[i];
+        for (size_t j = 0; j < s->n_ports; j++) {
+            const Swarm__PortConfig *p = s->ports[j];
+            uint32_t ip;
+            int prefix;
+            char a[16];
+            size_t n = 0, k = 0;
+            if (!ingress_port(p)) {
+                continue;
+            }
+            for (size_t e = 0; e < map->n_endpoints; e++) {
+                const Swarm__NetworkEndpoint *ep = map->endpoints[e];
+                n += ep->ready && ep->task_id[0] != '\0' &&
+                     strcmp(ep->service_id, s->service_id) == 0 &&
+                     netplan_parse_cidr(ep->addr, &ip, &prefix, 0) == 0;
+            }
+            if (n == 0) {
+                continue; /* no ready task: as a closed port */
+            }
+            fprintf(f, "    %s dport %u dnat ip to numgen random mod %zu map { ", l4(p),
+                    p->published_port, n);
+            for (size_t e = 0; e < map->n_endpoints; e++) {
+                const Swarm__NetworkEndpoint *ep = map->endpoints[e];
+                if (ep->ready && ep->task_id[0] != '\0' &&
+                    strcmp(ep->service_id, s->service_id) == 0 &&
+                    netplan_parse_cidr(ep->addr, &ip, &prefix, 0) == 0) {
+                    netplan_format_ip(ip, a);
+                    fprintf(f, "%s%zu : %s . %u", k > 0 ? ", " : "", k, a, p->target_port);
+                    k++;
+                }
+            }
+            fprintf(f, " }\n");
+        }
+    }
+    if (host != NULL) {
+        fputs(host, f);
+    }
+    fprintf(f, "  }\n}\n");
+    return text_close(&out, 1);
+}
+
 void netplan_hostname(const Swarm__Task *task, char out[64])
 {
     const Swarm__ContainerSpec *c = task->spec != NULL ? task->spec->container : NULL;

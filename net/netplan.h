@@ -5,6 +5,7 @@
 #ifndef SWARM_NET_NETPLAN_H
 #define SWARM_NET_NETPLAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,34 @@ size_t netplan_peers_minus(const struct netplan_peer *a, size_t na, const struct
 char *netplan_vip_ruleset(const Swarm__NetworkMap *const *maps, size_t nmaps);
 /* The script that removes the table (for a sandbox without services). */
 #define NETPLAN_NFT_TABLE "swarmd"
+
+/* The routing mesh (issue 13): the nftables script for the NODE's own
+ * namespace (table `ip swarmd_ingress`, replacing the one before): a
+ * connection to one of the node's addresses (not loopback) on a published
+ * ingress port of a service of the ingress map `map` (tcp or udp), from
+ * outside (prerouting) or from the node itself (output), is DNATed to
+ * address:target_port of one of the service's ready tasks on ingress
+ * (numgen random mod N), and masqueraded out of `ifname` (the node's veth
+ * into the ingress network), so that replies come back through this node;
+ * conntrack does the rest. A port without a ready task gets no rule (the
+ * node answers as for a closed port). `host` (may be NULL) adds host-mode
+ * rules, one per line: "tcp dport P dnat ip to A . T" or "tcp dport P
+ * redirect to :T". Returns a malloc'd string, NULL when out of memory. */
+char *netplan_ingress_ruleset(const Swarm__NetworkMap *map, const char *ifname, const char *host);
+#define NETPLAN_INGRESS_TABLE "swarmd_ingress"
+/* Host-mode ports of `tasks` (this node's running ones): the lines of the
+ * mesh chain for netplan_ingress_ruleset's `host`. A task without networks
+ * runs in the node's stack: "tcp dport P redirect to :T"; a task on
+ * ingress gets "tcp dport P dnat ip to ADDR . T" (its ingress address); a
+ * task on other networks only cannot be reached from the node (no gateway
+ * bridge) and gets none. malloc'd ("" when none), NULL when out of memory. */
+char *netplan_host_rules(const Swarm__Task *const *tasks, size_t n);
+
+/* The node's own endpoint in an ingress map: the one with no task whose
+ * node is `underlay`. 0 with *ip, or SWARM_ENOTFOUND. */
+int netplan_ingress_node_ip(const Swarm__NetworkMap *map, uint32_t underlay, uint32_t *ip);
+/* Does the map have a service with a published ingress port? */
+bool netplan_ingress_wanted(const Swarm__NetworkMap *map);
 
 /* The task's /etc/hosts: Docker's localhost lines, then each attachment's
  * address with `hostname`. malloc'd, NULL when out of memory. */

@@ -37,57 +37,14 @@
 #include "nft.h"
 #include "netplan.h"
 #include "netplane.h"
+#include "netplane_int.h"
 #include "nlink.h"
 #include "pbcopy.h"
 #include "vec.h"
 
-#define NP_MTU 1450 /* 1500 minus VXLAN's 50 bytes */
-#define NP_VXLAN_PORT 4789
-#define NP_BRIDGE "br0"
-
-struct np_network {
-    char *id;
-    Swarm__NetworkMap *map; /* latest map, NULL: none */
-    bool up;                /* set up on this node */
-    int users;              /* sandboxes attached */
-    int nsfd;
-    struct mnl_socket *nl; /* in the network's namespace */
-    int br_index, vx_index;
-    bool ns_made; /* its namespace exists (np_ns_make) */
-    unsigned veth_seq;
-    struct netplan_peer *peers; /* installed on the VXLAN device */
-    size_t npeers;
-    char nspath[PATH_MAX];
-};
-
-struct np_attach {
-    struct np_network *net;
-    char veth[IF_NAMESIZE]; /* network side */
-};
-
-struct np_sandbox {
-    char *task_id;
-    int nsfd;
-    char nspath[PATH_MAX];
-    struct np_attach *att;
-    size_t natt;
-    char *nft; /* the ruleset last applied, NULL: none */
-};
-
-struct netplane {
-    uv_loop_t *loop;
-    uint32_t underlay;
-    char dir[PATH_MAX], nsdir[PATH_MAX], linksdir[PATH_MAX];
-    struct mnl_socket *nl; /* in the node's namespace */
-    int ns_live;           /* namespaces of ours under nsdir */
-    VEC(struct np_network *) nets;
-    VEC(struct np_sandbox *) boxes;
-    struct dnsd *dns; /* NULL without a loop */
-};
-
 /* ---- records ----------------------------------------------------------- */
 
-static int np_record(const char *dir, const char *name)
+int np_record(const char *dir, const char *name)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -104,7 +61,7 @@ static int np_record(const char *dir, const char *name)
     return 0;
 }
 
-static void np_unrecord(const char *dir, const char *name)
+void np_unrecord(const char *dir, const char *name)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -165,7 +122,7 @@ static struct np_network *np_network_find(struct netplane *np, const char *id)
     return NULL;
 }
 
-static struct np_network *np_network_add(struct netplane *np, const char *id)
+struct np_network *np_network_add(struct netplane *np, const char *id)
 {
     struct np_network *n = np_network_find(np, id);
     if (n != NULL) {
@@ -185,7 +142,7 @@ static struct np_network *np_network_add(struct netplane *np, const char *id)
 }
 
 /* Drop the network's struct once nothing needs it (no map, no sandbox). */
-static void np_network_maybe_free(struct netplane *np, struct np_network *n)
+void np_network_maybe_free(struct netplane *np, struct np_network *n)
 {
     if (n->up || n->map != NULL || n->users > 0) {
         return;
@@ -223,7 +180,7 @@ static void np_links_flush(struct mnl_socket *nl)
     vec_free(&v);
 }
 
-static void np_network_down(struct netplane *np, struct np_network *n)
+void np_network_down(struct netplane *np, struct np_network *n)
 {
     if (n->nl != NULL) {
         np_links_flush(n->nl);
@@ -347,7 +304,7 @@ static int np_vxlan_make(struct netplane *np, struct np_network *n, uint32_t vni
     return n->vx_index > 0 ? 0 : SWARM_EIO;
 }
 
-static int np_network_up(struct netplane *np, struct np_network *n, const Swarm__Network *nw,
+int np_network_up(struct netplane *np, struct np_network *n, const Swarm__Network *nw,
                          char *errmsg)
 {
     uint32_t gw;
@@ -806,6 +763,12 @@ int netplane_map_update(struct netplane *np, const Swarm__NetworkMap *map, char 
         swarm__network_map__free_unpacked(n->map, NULL);
     }
     n->map = copy;
+    if (np_is_ingress(n) || np->ing == n) {
+        int e = np_ingress_sync(np, errmsg);
+        if (e != 0) {
+            return e;
+        }
+    }
     if (!n->up) {
         return 0;
     }
@@ -830,6 +793,12 @@ int netplane_map_remove(struct netplane *np, const char *network_id)
     }
     swarm__network_map__free_unpacked(n->map, NULL);
     n->map = NULL;
+    if (np->ing == n) {
+        char e[SWARM_ERRMSG_SIZE];
+        if (np_ingress_sync(np, e) != 0) {
+            log_warn("net", "routing mesh: %s", e);
+        }
+    }
     if (n->up) {
         char err[SWARM_ERRMSG_SIZE];
         if (np_network_sync(np, n, err) != 0 || np_vips_of(np, n, err) != 0) {
@@ -919,6 +888,7 @@ void netplane_cleanup_leftovers(struct netplane *np)
     if (d != NULL) {
         closedir(d);
     }
+    np_ingress_cleanup_leftovers(np);
     /* Sandboxes first: their veths go with them, then the networks. */
     for (int pass = 0; pass < 2; pass++) {
         d = opendir(np->nsdir);
@@ -953,6 +923,8 @@ void netplane_close(struct netplane *np)
     if (np == NULL) {
         return;
     }
+    np_ingress_down(np);
+    free(np->host_rules);
     while (np->boxes.len > 0) {
         np_sandbox_down(np, np->boxes.items[--np->boxes.len]);
     }

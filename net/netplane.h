@@ -34,6 +34,7 @@
 #ifndef SWARM_NET_NETPLANE_H
 #define SWARM_NET_NETPLANE_H
 
+#include <stdbool.h>
 #include <uv.h>
 
 #include "err.h"
@@ -116,6 +117,25 @@ void netplane_task_hostname(const Swarm__Task *task, char *out);
 
 /* The sandbox's namespace path (valid until it is removed), NULL if none. */
 const char *netplane_sandbox_netns(struct netplane *np, const char *task_id);
+
+/* The routing mesh (issue 13). A map of the ingress network (its spec says
+ * ingress) with a published ingress port and this node's own endpoint (no
+ * task, node_addr = underlay_ip: the node's ingress address, from the
+ * allocator) sets it up: ingress's namespace as for any network, a veth
+ * pair `swingress` (node's namespace, the node's ingress address) / `vting`
+ * (in ingress's bridge), ip_forward on, and the table `ip swarmd_ingress`
+ * in the node's namespace (netplan_ingress_ruleset: DNAT of the published
+ * ports to the ready tasks, masquerade out of swingress). Each map redoes
+ * the rules; a map with nothing published, or no map, tears it down. The
+ * link and the table are recorded (STATE/net/links/swingress,
+ * STATE/net/ingress) so that netplane_cleanup_leftovers removes them.
+ *
+ * Host-mode ports: `rules` (nft lines of the table's mesh chain, from the
+ * agent's tasks on this node; NULL or "": none) replace the previous ones
+ * in the same table. 0 or SWARM_E* with errmsg. */
+int netplane_host_ports(struct netplane *np, const char *rules, char *errmsg);
+/* Whether the mesh is set up on this node (tests). */
+bool netplane_mesh_up(const struct netplane *np);
 
 /* How many networks are set up on this node (tests, metrics). */
 int netplane_network_count(const struct netplane *np);

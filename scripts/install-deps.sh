@@ -8,7 +8,7 @@ pkgs=(build-essential pkg-config meson ninja-build libuv1-dev libraft-dev
       libmicrohttpd-dev python3-prometheus-client libmnl-dev libnftables-dev
       libldns-dev nftables util-linux
       libcurl4-openssl-dev libarchive-dev libjansson-dev docker-registry
-      busybox-static chromium runc tini)
+      busybox-static chromium runc tini curl)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

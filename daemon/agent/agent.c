@@ -36,6 +36,7 @@
 #include "hostinfo.h"
 #include "id.h"
 #include "log.h"
+#include "netplan.h"
 #include "netplane.h"
 #include "pbcopy.h"
 #include "statedir.h"
@@ -337,6 +338,57 @@ int agent_apply_assignments(struct agent *a, const Swarm__AssignmentsMessage *m)
     return 0;
 }
 
+/* Host-mode published ports (issue 13): the node's running tasks' ports,
+ * mapped by the netplane's table; redone when a task's state changes. */
+static int agent_net_ensure(struct agent *a);
+
+struct agent_hostports {
+    const Swarm__Task **tasks;
+    size_t n, cap;
+};
+
+static void agent_hostports_cb(struct agent_task *at, void *arg)
+{
+    struct agent_hostports *h = arg;
+    const Swarm__Task *t = at->task;
+    bool host = false;
+    for (size_t i = 0; t != NULL && t->endpoint != NULL && i < t->endpoint->n_ports; i++) {
+        const char *m = t->endpoint->ports[i]->publish_mode;
+        host = host || (m != NULL && strcmp(m, "host") == 0);
+    }
+    if (!host || at->removing || at->st.state != SWARM__TASK_STATE__TASK_STATE_RUNNING) {
+        return;
+    }
+    if (h->n == h->cap) {
+        size_t cap = h->cap > 0 ? h->cap * 2 : 8;
+        const Swarm__Task **g = realloc(h->tasks, cap * sizeof *g);
+        if (g == NULL) {
+            return;
+        }
+        h->tasks = g;
+        h->cap = cap;
+    }
+    h->tasks[h->n++] = t;
+}
+
+static void agent_hostports_sync(struct agent *a)
+{
+    struct agent_hostports h = {0};
+    char why[SWARM_ERRMSG_SIZE] = "";
+    agent_table_foreach(&a->tasks, agent_hostports_cb, &h);
+    if (h.n == 0 && a->net == NULL) {
+        free(h.tasks);
+        return;
+    }
+    char *rules = netplan_host_rules(h.tasks, h.n);
+    free(h.tasks);
+    if (rules != NULL && (rules[0] == '\0' || agent_net_ensure(a) == 0) && a->net != NULL &&
+        netplane_host_ports(a->net, rules, why) != 0) {
+        log_warn("agent", "host-mode ports: %s", why);
+    }
+    free(rules);
+}
+
 static void agent_exec_status_cb(const char *task_id, const struct exec_status *st, void *data)
 {
     struct agent *a = data;
@@ -352,6 +404,9 @@ static void agent_exec_status_cb(const char *task_id, const struct exec_status *
         }
     } else {
         agent_task_set_status(a, at, st->state, st->message, st->err, st->exit_code, st->pid);
+    }
+    if (a->net != NULL || st->state == SWARM__TASK_STATE__TASK_STATE_RUNNING) {
+        agent_hostports_sync(a);
     }
     if (a->closing && agent_state_terminal(st->state) && a->n_stopping > 0) {
         if (--a->n_stopping == 0) {

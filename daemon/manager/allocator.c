@@ -480,6 +480,50 @@ void alloc_mark_task(struct alloc *a, const Swarm__Task *t)
     }
 }
 
+void alloc_mark_node(struct alloc *a, const Swarm__Node *n)
+{
+    for (size_t i = 0; i < n->n_attachments; i++) {
+        const Swarm__NetworkAttachment *na = n->attachments[i];
+        for (size_t j = 0; na->network != NULL && j < na->n_addresses; j++) {
+            alloc_mark(a, na->network->id, na->addresses[j]);
+        }
+    }
+}
+
+static Swarm__NetworkAttachment *attachment_new(const Swarm__Network *nw, const char *addr,
+                                                const Swarm__NetworkAttachmentConfig *cfg);
+
+int alloc_node_ingress(struct alloc *a, Swarm__Node *n, char *errmsg)
+{
+    const Swarm__Network *ing = alloc_ingress(a);
+    char addr[ALLOC_CIDR_LEN];
+    if (ing == NULL) {
+        return 0;
+    }
+    for (size_t i = 0; i < n->n_attachments; i++) {
+        if (n->attachments[i]->network != NULL &&
+            strcmp(n->attachments[i]->network->id, ing->id) == 0) {
+            return 0;
+        }
+    }
+    int rv = alloc_take(a, ing->id, addr, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    Swarm__NetworkAttachment **grown = realloc(n->attachments, (n->n_attachments + 1) * sizeof *grown);
+    Swarm__NetworkAttachment *na = grown != NULL ? attachment_new(ing, addr, NULL) : NULL;
+    if (grown != NULL) {
+        n->attachments = grown;
+    }
+    if (na == NULL) {
+        alloc_release(a, ing->id, addr);
+        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "out of memory");
+        return SWARM_ENOMEM;
+    }
+    n->attachments[n->n_attachments++] = na;
+    return 1;
+}
+
 bool alloc_publishes_ingress(const Swarm__ServiceSpec *spec)
 {
     if (spec == NULL || spec->endpoint == NULL) {

@@ -92,6 +92,14 @@ int alloc_mark(struct alloc *a, const char *network_id, const char *addr);
  * observed state up to running). Conflicts are counted, not fatal. */
 void alloc_mark_service(struct alloc *a, const Swarm__Service *svc);
 void alloc_mark_task(struct alloc *a, const Swarm__Task *t);
+/* A node's ingress address (Node.attachments), held until the node is
+ * removed. */
+void alloc_mark_node(struct alloc *a, const Swarm__Node *n);
+/* Give `n` its address on ingress (the routing mesh's source address on
+ * that node) when it has none: 1 when it got one (n->attachments changed),
+ * 0 when it had one or there is no ingress network, or SWARM_EUNAVAIL /
+ * SWARM_ENOMEM with errmsg. */
+int alloc_node_ingress(struct alloc *a, Swarm__Node *n, char *errmsg);
 /* Give back an address taken or marked. */
 void alloc_release(struct alloc *a, const char *network_id, const char *addr);
 /* Take the lowest free address on `network_id`, in CIDR form

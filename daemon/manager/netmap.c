@@ -74,6 +74,24 @@ int netmap_uses(const struct netmap_view *v, struct netmap_use **out, size_t *n)
             len++;
         }
     }
+    /* A node with an address on ingress (the routing mesh) needs ingress's
+     * map whether or not it runs a task there. */
+    for (size_t i = 0; i < v->n_nodes; i++) {
+        const Swarm__Node *nd = v->nodes[i];
+        for (size_t j = 0; nd != NULL && nd->id != NULL && j < nd->n_attachments; j++) {
+            const char *nid = netmap_attachment_network_id(nd->attachments[j]);
+            if (nid == NULL) {
+                continue;
+            }
+            if (vec_grow(uses, cap, len + 1) != 0) {
+                free(uses);
+                return SWARM_ENOMEM;
+            }
+            uses[len].node_id = nd->id;
+            uses[len].network_id = nid;
+            len++;
+        }
+    }
     if (len == 0) {
         return 0;
     }
@@ -328,7 +346,29 @@ static int endpoint_cmp(const void *a, const void *b)
 {
     const Swarm__NetworkEndpoint *x = *(Swarm__NetworkEndpoint *const *)a;
     const Swarm__NetworkEndpoint *y = *(Swarm__NetworkEndpoint *const *)b;
-    return strcmp(x->task_id, y->task_id);
+    int c = strcmp(x->task_id, y->task_id);
+    return c != 0 ? c : strcmp(x->addr, y->addr); /* nodes' endpoints: no task */
+}
+
+/* A node's own endpoint on a network (its ingress address): no task, never
+ * ready (no DNS name, no VIP backend), there so that the other nodes can
+ * reach it over VXLAN (replies to the connections it forwards). */
+static Swarm__NetworkEndpoint *node_endpoint_new(const Swarm__Node *n, const char *ip)
+{
+    Swarm__NetworkEndpoint *e = calloc(1, sizeof *e);
+    char nip[64];
+    if (e == NULL) {
+        return NULL;
+    }
+    swarm__network_endpoint__init(e);
+    node_ip(n, nip, sizeof nip);
+    e->addr = strdup(ip);
+    e->node_addr = strdup(nip);
+    if (e->addr == NULL || e->node_addr == NULL) {
+        swarm__network_endpoint__free_unpacked(e, NULL);
+        return NULL;
+    }
+    return e;
 }
 
 static int service_entry_cmp(const void *a, const void *b)
@@ -364,6 +404,30 @@ static int build_endpoints(const struct netmap_view *v, const char *network_id,
             return SWARM_ENOMEM;
         }
         m->n_endpoints++;
+    }
+    for (size_t i = 0; i < v->n_nodes; i++) {
+        const Swarm__Node *nd = v->nodes[i];
+        for (size_t j = 0; nd != NULL && j < nd->n_attachments; j++) {
+            const Swarm__NetworkAttachment *att = nd->attachments[j];
+            const char *nid = netmap_attachment_network_id(att);
+            char ip[64];
+            if (nid == NULL || strcmp(nid, network_id) != 0) {
+                continue;
+            }
+            if (m->network == NULL && (m->network = pb_copy(&att->network->base)) == NULL) {
+                return SWARM_ENOMEM;
+            }
+            if (att->n_addresses == 0 || !netmap_addr_ip(att->addresses[0], ip, sizeof ip)) {
+                continue;
+            }
+            if (vec_grow(m->endpoints, cap, m->n_endpoints + 1) != 0) {
+                return SWARM_ENOMEM;
+            }
+            if ((m->endpoints[m->n_endpoints] = node_endpoint_new(nd, ip)) == NULL) {
+                return SWARM_ENOMEM;
+            }
+            m->n_endpoints++;
+        }
     }
     if (m->n_endpoints > 1) {
         qsort(m->endpoints, m->n_endpoints, sizeof *m->endpoints, endpoint_cmp);

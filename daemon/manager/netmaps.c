@@ -550,6 +550,18 @@ void netmaps_on_event(struct netmaps *nm, const struct store_event *ev)
         if (node_changed(o, n)) {
             rv = strvec_add(&nm->dirty_nodes, n != NULL ? n->id : o->id);
         }
+        /* Its ingress address (given, or gone with the node): every node's
+         * ingress map changes. */
+        size_t na = o != NULL ? o->n_attachments : 0, nb = n != NULL ? n->n_attachments : 0;
+        if (rv == 0 && (na != nb || (o != NULL && n != NULL && node_changed(o, n)))) {
+            const Swarm__Node *src = nb > 0 ? n : o;
+            for (size_t i = 0; src != NULL && i < src->n_attachments && rv == 0; i++) {
+                const char *nid = netmap_attachment_network_id(src->attachments[i]);
+                if (nid != NULL) {
+                    rv = strvec_add(&nm->dirty, nid);
+                }
+            }
+        }
         break;
     }
     default:

@@ -851,6 +851,9 @@ static void pass_cb(uv_timer_t *t)
     if (p.n_created > 0) {
         orchloop_alloc_created(store, &p, now);
     }
+    if (all || p.alloc_built) {
+        orchloop_alloc_nodes(store, &p, nodes, n_nodes, all ? svcs : NULL, n_svcs);
+    }
     if (sched || p.n_created > 0) {
         uint64_t sched_ns = smetrics_now_ns();
         schedule(o, &p, nodes, n_nodes, now);

@@ -39,12 +39,72 @@ static struct alloc *pass_alloc(struct store *store, struct pass *p)
     for (size_t i = 0; i < n_tasks; i++) {
         alloc_mark_task(p->alloc, tasks[i]);
     }
+    Swarm__Node **nodes = NULL;
+    size_t n_nodes = 0;
+    if (store_node_list(store, &nodes, &n_nodes) == 0) {
+        for (size_t i = 0; i < n_nodes; i++) {
+            alloc_mark_node(p->alloc, nodes[i]);
+        }
+        store_node_free_list(nodes, n_nodes);
+    }
     if (alloc_conflicts(p->alloc) > 0) {
         log_warn("allocator", "%zu addresses are held twice in the store", alloc_conflicts(p->alloc));
     }
     store_service_free_list(svcs, n_svcs);
     store_task_free_list(tasks, n_tasks);
     return p->alloc;
+}
+
+void orchloop_alloc_nodes(struct store *store, struct pass *p, Swarm__Node **nodes, size_t n_nodes,
+                          Swarm__Service **svcs, size_t n_svcs)
+{
+    bool lacking = false, publishes = false;
+    char errmsg[SWARM_ERRMSG_SIZE];
+    for (size_t i = 0; i < n_nodes && !lacking; i++) {
+        lacking = nodes[i]->n_attachments == 0;
+    }
+    if (!lacking) {
+        return;
+    }
+    Swarm__Service **own = NULL;
+    size_t n_own = 0;
+    if (svcs == NULL && store_service_list(store, &own, &n_own) == 0) {
+        svcs = own;
+        n_svcs = n_own;
+    }
+    for (size_t i = 0; i < n_svcs && !publishes; i++) {
+        publishes = alloc_publishes_ingress(svcs[i]->spec);
+    }
+    store_service_free_list(own, n_own);
+    struct alloc *a;
+    if (!publishes || (a = pass_alloc(store, p)) == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < n_nodes; i++) {
+        Swarm__Node *n = nodes[i];
+        if (n->n_attachments > 0) {
+            continue;
+        }
+        int rv = alloc_node_ingress(a, n, errmsg);
+        if (rv < 0) {
+            log_warn("allocator", "node %s: ingress address: %s", n->id, errmsg);
+            continue;
+        }
+        if (rv == 0) {
+            continue;
+        }
+        Swarm__Node *copy = pb_copy(&n->base);
+        Swarm__StoreAction *act =
+            copy != NULL ? orchloop_pass_action(p, SWARM__STORE_ACTION_KIND__STORE_ACTION_UPDATE) : NULL;
+        if (act == NULL) {
+            if (copy != NULL) {
+                swarm__node__free_unpacked(copy, NULL);
+            }
+            continue;
+        }
+        act->target_case = SWARM__STORE_ACTION__TARGET_NODE;
+        act->node = copy;
+    }
 }
 
 void orchloop_alloc_free(struct pass *p)

@@ -73,6 +73,15 @@ void orchloop_alloc_created(struct store *store, struct pass *p, int64_t now);
  * without a node, global ones named to theirs and held back from it by
  * the dispatcher until attached). */
 void orchloop_alloc_waiting(struct store *store, struct pass *p, int64_t now);
+/* The routing mesh: while a service publishes ingress ports, every node
+ * gets its address on ingress (Node.attachments), the source of the
+ * connections it forwards to tasks. `svcs` (may be NULL: read here) are the
+ * store's services. Called when everything is dirty (a node joined or
+ * changed) or the pass allocated anyway; a node that has its address costs
+ * nothing. The update is a compare-and-set on the node read: a node written
+ * meanwhile fails the pass, which is retried. */
+void orchloop_alloc_nodes(struct store *store, struct pass *p, Swarm__Node **nodes, size_t n_nodes,
+                          Swarm__Service **svcs, size_t n_svcs);
 /* Free what the pass's allocation holds. */
 void orchloop_alloc_free(struct pass *p);
 
