@@ -152,6 +152,19 @@ err:
  * torn down when nothing is published any more. */
 int np_ingress_sync(struct netplane *np, char *errmsg)
 {
+    /* Nodes on loopback addresses share one host's namespace (a test or a
+     * demo without root namespaces): none of them is a host of its own, and
+     * the mesh (a link, a route, forwarding and a table in the node's
+     * namespace) would be made by each of them in that same namespace. It
+     * needs a namespace per node: not set up there. */
+    if ((np->underlay >> 24) == 127) {
+        if (!np->ing_skip_logged && (np->host_rules != NULL || np->nets.len > 0)) {
+            np->ing_skip_logged = true;
+            log_info("net", "routing mesh and host-mode ports not set up: the node's address is "
+                            "a loopback address (nodes sharing this host's namespace)");
+        }
+        return 0;
+    }
     struct np_network *n = np->ing;
     for (size_t i = 0; n == NULL && i < np->nets.len; i++) {
         if (np_is_ingress(np->nets.items[i])) {

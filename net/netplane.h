@@ -130,6 +130,10 @@ const char *netplane_sandbox_netns(struct netplane *np, const char *task_id);
  * link and the table are recorded (STATE/net/links/swingress,
  * STATE/net/ingress) so that netplane_cleanup_leftovers removes them.
  *
+ * Nodes whose underlay address is a loopback one (127.0.0.0/8) share a
+ * host's namespace: neither the mesh nor host-mode ports are set up there
+ * (said once in the log).
+ *
  * Host-mode ports: `rules` (nft lines of the table's mesh chain, from the
  * agent's tasks on this node; NULL or "": none) replace the previous ones
  * in the same table. 0 or SWARM_E* with errmsg. */

@@ -61,6 +61,7 @@ struct netplane {
     uint32_t ing_ip;
     char *ing_nft;           /* the node's ruleset last applied */
     char *host_rules;        /* host-mode lines (netplane_host_ports) */
+    bool ing_skip_logged;    /* loopback underlay: said once that there is no mesh */
 };
 
 /* Record `name` in `dir` (a file, fsync'd) before making what it names. */

@@ -67,7 +67,7 @@ def test_dynamic_port_from_30000_shown_and_kept(manager):
     # The next service gets another one; asking for a's explicitly conflicts.
     m.ok("service", "create", "-d", "--name", "b", "-p", "published=0,target=80", SLEEP, "1000")
     pb = endpoint_ports(m, "b")[0][0]
-    assert 30000 <= pb <= 32767 and pb != pa
+    assert 30000 <= pb <= 32767 and pb != pa, (m.ok("service", "inspect", "a", "b"))
     err = m.fails("service", "create", "-d", "--name", "c", "-p", f"{pa}:80", SLEEP, "1000")
     assert f"port '{pa}' is already in use by service 'a'" in err
     # An update that keeps the port keeps its number (new port added).

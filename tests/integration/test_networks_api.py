@@ -300,8 +300,12 @@ def test_ingress_port_attaches_ingress(simmgr):
     wait_for(lambda: replicas_col(m, "pub") == "1/1", timeout=20, what="pub 1/1")
     vips = service_json(m, "pub")["Endpoint"]["VirtualIPs"]
     assert vips == [{"NetworkID": ing, "Addr": "10.0.0.2/24"}]
+    # The node got its ingress address (the routing mesh's) in the pass that
+    # gave the VIP; the task, created in the next, the one after.
+    node = json.loads(m.ok("node", "inspect", "self"))[0]
+    assert [(a["Network"]["ID"], a["Addresses"]) for a in node["Attachments"]] == [(ing, ["10.0.0.3/24"])]
     att = task_attachments(m, task_ids(m, "pub"))
-    assert list(att.values()) == [[(ing, "10.0.0.3/24")]]
+    assert list(att.values()) == [[(ing, "10.0.0.4/24")]]
 
 
 def test_inspect_any_object(manager):
