@@ -216,6 +216,15 @@ static void cli_json_docker_name(const ProtobufCMessageDescriptor *d, const Prot
     }
 }
 
+/* A node's ingress address (the routing mesh's, Node.attachments) is shown
+ * only once it has one: Docker's Node has no such field. */
+static bool cli_json_hidden_empty(const ProtobufCMessageDescriptor *d,
+                                  const ProtobufCFieldDescriptor *f, const ProtobufCMessage *msg)
+{
+    return strcmp(d->short_name, "Node") == 0 && strcmp(f->name, "attachments") == 0 &&
+           *(const size_t *)((const char *)msg + f->quantifier_offset) == 0;
+}
+
 static void cli_json_indent(FILE *out, int level)
 {
     fprintf(out, "%*s", level * 2, "");
@@ -455,10 +464,7 @@ static void cli_json_emit_fields(FILE *out, const ProtobufCMessage *msg, int ind
         if (strcmp(f->name, "registry_auth") == 0) {
             continue; /* never shown, as Docker's API does not */
         }
-        /* A node's ingress address (the routing mesh's): shown only once it
-         * has one (Docker's Node has no such field). */
-        if (strcmp(d->short_name, "Node") == 0 && strcmp(f->name, "attachments") == 0 &&
-            *(const size_t *)((const char *)msg + f->quantifier_offset) == 0) {
+        if (cli_json_hidden_empty(d, f, msg)) {
             continue;
         }
         cli_json_docker_name(d, f, name, sizeof name);
@@ -621,6 +627,9 @@ static void cli_json_fields_value(struct tmpl_value *obj, const ProtobufCMessage
         }
         if (strcmp(f->name, "registry_auth") == 0) {
             continue; /* never shown, as Docker's API does not */
+        }
+        if (cli_json_hidden_empty(d, f, msg)) {
+            continue;
         }
         cli_json_docker_name(d, f, name, sizeof name);
         struct tmpl_value *v = f->label == PROTOBUF_C_LABEL_REPEATED
