@@ -347,16 +347,22 @@ struct agent_hostports {
     size_t n, cap;
 };
 
+static bool agent_task_has_host_ports(const Swarm__Task *t)
+{
+    for (size_t i = 0; t != NULL && t->endpoint != NULL && i < t->endpoint->n_ports; i++) {
+        const char *m = t->endpoint->ports[i]->publish_mode;
+        if (m != NULL && strcmp(m, "host") == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void agent_hostports_cb(struct agent_task *at, void *arg)
 {
     struct agent_hostports *h = arg;
     const Swarm__Task *t = at->task;
-    bool host = false;
-    for (size_t i = 0; t != NULL && t->endpoint != NULL && i < t->endpoint->n_ports; i++) {
-        const char *m = t->endpoint->ports[i]->publish_mode;
-        host = host || (m != NULL && strcmp(m, "host") == 0);
-    }
-    if (!host || at->removing || at->st.state != SWARM__TASK_STATE__TASK_STATE_RUNNING) {
+    if (!agent_task_has_host_ports(t) || at->removing || at->st.state != SWARM__TASK_STATE__TASK_STATE_RUNNING) {
         return;
     }
     if (h->n == h->cap) {
@@ -396,6 +402,9 @@ static void agent_exec_status_cb(const char *task_id, const struct exec_status *
     if (at == NULL || !a->exec_open) {
         return;
     }
+    /* Only a task with host-mode ports changes them (the scan below visits
+     * every task: not once per status of 100,000 others). */
+    bool host = agent_task_has_host_ports(at->task);
     if (at->removing) {
         at->st.state = st->state;
         if (agent_state_terminal(st->state)) {
@@ -405,7 +414,7 @@ static void agent_exec_status_cb(const char *task_id, const struct exec_status *
     } else {
         agent_task_set_status(a, at, st->state, st->message, st->err, st->exit_code, st->pid);
     }
-    if (a->net != NULL || st->state == SWARM__TASK_STATE__TASK_STATE_RUNNING) {
+    if (host) {
         agent_hostports_sync(a);
     }
     if (a->closing && agent_state_terminal(st->state) && a->n_stopping > 0) {
