@@ -122,10 +122,11 @@ static int stmt_match(sqlite3_stmt *st, const char *ref, const struct store_kind
     return rv;
 }
 
-/* Exact ID, else a unique ID prefix, else a unique exact name (by_name may be
- * NULL: tasks have no name). An ambiguous prefix that is also the exact name
- * of exactly one object resolves to that object, so a name is never shadowed
- * by IDs that happen to start with it. */
+/* Docker's order (moby's daemon/cluster helpers): the exact ID, else the
+ * exact name (by_name may be NULL: tasks have no name), else a unique ID
+ * prefix. A name is never shadowed by an ID that happens to start with it:
+ * `service inspect b` is the service named b even when another service's ID
+ * starts with "b". */
 static int find(struct store *s, enum store_kind kind, sqlite3_stmt *by_name, const char *ref,
                 ProtobufCMessage **out, size_t *nmatches)
 {
@@ -144,28 +145,33 @@ static int find(struct store *s, enum store_kind kind, sqlite3_stmt *by_name, co
         *nmatches = rv == 0 ? 1 : 0;
         return rv;
     }
-    rv = stmt_match(s->kstmt[kind][STORE_KS_PREFIX], ref, ki, &by_prefix, &nprefix);
-    if (rv != 0) {
-        return rv;
-    }
-    if (nprefix == 1) {
-        *out = by_prefix;
-        *nmatches = 1;
-        return 0;
-    }
     if (by_name != NULL) {
         rv = stmt_match(by_name, ref, ki, &named, &nnamed);
         if (rv != 0) {
-            goto out;
+            return rv;
         }
     }
     if (nnamed == 1) {
         *out = named;
-        named = NULL;
+        *nmatches = 1;
+        return 0;
+    }
+    if (nnamed > 1) {
+        *nmatches = nnamed;
+        rv = SWARM_EAMBIGUOUS;
+        goto out;
+    }
+    rv = stmt_match(s->kstmt[kind][STORE_KS_PREFIX], ref, ki, &by_prefix, &nprefix);
+    if (rv != 0) {
+        goto out;
+    }
+    if (nprefix == 1) {
+        *out = by_prefix;
+        by_prefix = NULL;
         *nmatches = 1;
         rv = 0;
-    } else if (nprefix + nnamed > 1) {
-        *nmatches = nprefix + nnamed;
+    } else if (nprefix > 1) {
+        *nmatches = nprefix;
         rv = SWARM_EAMBIGUOUS;
     } else {
         rv = SWARM_ENOTFOUND;

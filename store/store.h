@@ -117,12 +117,11 @@ int store_service_get_by_name(struct store *s, const char *name, Swarm__Service 
 int store_network_get(struct store *s, const char *id, Swarm__Network **out);
 int store_network_get_by_name(struct store *s, const char *name, Swarm__Network **out);
 
-/* Resolve a user-supplied reference: an exact ID, else a unique ID prefix,
- * else an exact name (node: hostname or spec name; service: name; tasks have
- * none). A prefix shared by several IDs that is also the exact name of one
- * object resolves to that object. Returns SWARM_ENOTFOUND or
- * SWARM_EAMBIGUOUS (with *nmatches set: the number of candidates); nmatches
- * may be NULL. */
+/* Resolve a user-supplied reference in Docker's order: an exact ID, else an
+ * exact name (node: hostname or spec name; service: name; tasks have none),
+ * else a unique ID prefix; a name is never shadowed by another object's ID
+ * prefix. Returns SWARM_ENOTFOUND or SWARM_EAMBIGUOUS (with *nmatches set:
+ * the number of candidates); nmatches may be NULL. */
 int store_node_find(struct store *s, const char *ref, Swarm__Node **out, size_t *nmatches);
 int store_service_find(struct store *s, const char *ref, Swarm__Service **out, size_t *nmatches);
 int store_task_find(struct store *s, const char *ref, Swarm__Task **out, size_t *nmatches);

@@ -73,7 +73,7 @@ def test_dynamic_port_from_30000_shown_and_kept(manager):
     # An update that keeps the port keeps its number (new port added).
     m.ok("service", "update", "-d", "--publish-add", "443", "a")
     ports = endpoint_ports(m, "a")
-    assert (pa, 80, "tcp", "ingress") in ports and len(ports) == 2
+    assert (pa, 80, "tcp", "ingress") in ports and len(ports) == 2, m.ok("service", "inspect", "a", "b")
     assert all(30000 <= p[0] <= 32767 for p in ports)
     # Host mode with no published port gets one too, shown by service ps.
     m.ok("service", "create", "-d", "--name", "h", "-p", "mode=host,target=7000", SLEEP, "1000")

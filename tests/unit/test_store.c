@@ -907,7 +907,7 @@ TEST(find_by_id_prefix_name)
     ASSERT_INT_EQ(store_service_find(s, "q1", &svc, &nm), 0);
     ASSERT_STR_EQ(svc->id, "q1w2e3");
     protobuf_c_message_free_unpacked(&svc->base, NULL);
-    /* A unique prefix wins over a name (store.h's order)... */
+    /* A name that is also its own ID's prefix. */
     ASSERT_INT_EQ(store_service_find(s, "abc", &svc, &nm), 0);
     ASSERT_STR_EQ(svc->id, "abcd");
     protobuf_c_message_free_unpacked(&svc->base, NULL);
@@ -936,6 +936,35 @@ TEST(find_name_beats_ambiguous_prefix)
     ASSERT_INT_EQ(store_service_find(s, "web", &svc, &nm), 0);
     ASSERT_STR_EQ(svc->id, "zzz");
     protobuf_c_message_free_unpacked(&svc->base, NULL);
+    store_close(s);
+}
+
+/* Docker's order: an exact name wins over another object's unique ID
+ * prefix (`service inspect b` while service a's ID starts with "b"). */
+TEST(find_name_beats_unique_prefix)
+{
+    struct store *s = mem_store();
+    struct store_result r;
+    Swarm__StoreCommand *c = cmd_new(1);
+    Swarm__Service *svc;
+    Swarm__Node *n;
+    size_t nm;
+
+    cmd_add(c, CREATE, service_new("b4qq", "a", 1));
+    cmd_add(c, CREATE, service_new("x1y2", "b", 1));
+    cmd_add(c, CREATE, node_new("h1aa", "h2", NULL));
+    cmd_add(c, CREATE, node_new("h2bb", "other", NULL));
+    ASSERT_INT_EQ(store_apply(s, 1, c, &r), 0);
+    cmd_free(c);
+    ASSERT_INT_EQ(store_service_find(s, "b", &svc, &nm), 0);
+    ASSERT_STR_EQ(svc->id, "x1y2");
+    protobuf_c_message_free_unpacked(&svc->base, NULL);
+    ASSERT_INT_EQ(store_service_find(s, "b4", &svc, &nm), 0);
+    ASSERT_STR_EQ(svc->id, "b4qq");
+    protobuf_c_message_free_unpacked(&svc->base, NULL);
+    ASSERT_INT_EQ(store_node_find(s, "h2", &n, &nm), 0);
+    ASSERT_STR_EQ(n->id, "h1aa");
+    protobuf_c_message_free_unpacked(&n->base, NULL);
     store_close(s);
 }
 
