@@ -26,6 +26,7 @@ from conftest import NODE_COLUMNS, SWARMCTL, SWARMD, Swarm, parse_table, wait_fo
 from netlab import make_lab
 
 PROBE = str(Path(__file__).resolve().parent / "netprobe.py")
+MESHPROBE = str(Path(__file__).resolve().parent / "meshprobe.py")
 PYTHON = "/usr/bin/python3"
 
 
@@ -99,6 +100,15 @@ class NetCluster:
                   PYTHON, PROBE, "probe", str(out), json.dumps(jobs))
         return out
 
+    def get(self, name, port, n=1):
+        """n HTTP GETs of http://NODE_IP:port/ from the client namespace
+        (meshprobe.py get): the bodies, or "error: ..." each."""
+        ip = self.node(name).ip
+        r = subprocess.run(["ip", "netns", "exec", self.lab.names[3], PYTHON, MESHPROBE,
+                            "get", ip, str(port), str(n)], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
     def ps(self, service):
         """[(node, current state)] of the service's tasks desired running."""
         r = self.m.ok("service", "ps", "--filter", "desired-state=running",
@@ -126,7 +136,9 @@ def probe_until(path, pred, timeout, what):
 def cluster(request, tmp_path):
     assert SWARMD.exists(), f"{SWARMD} not built"
     assert SWARMCTL.exists(), f"{SWARMCTL} not built"
-    lab = make_lab(request, 3, base="10.214")
+    # Three nodes and a fourth namespace, the client "outside" the swarm
+    # on the same bridge (test_stacks.py reaches published ports from it).
+    lab = make_lab(request, 4, base="10.214")
     s = Swarm(tmp_path)
     c = NetCluster(lab, s, tmp_path)
     # The nodes are killed, and what they left mounted under tmp_path (they

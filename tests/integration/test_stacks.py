@@ -6,9 +6,10 @@ The seed application is shaped like WordPress + MySQL with process images:
 `web` two replicas on the workers of a python3 HTTP server on port 80
 (stackweb.py) that answers each request with what it fetched from
 http://db:3306/ by name over the stack's default network; a client task
-(netprobe.py probe) on the stack's network fetches http://web/. Port 8080
-published on every node (the routing mesh) is not checked here: the mesh is
-not in swarmd yet. Every wait is a poll with a deadline."""
+(netprobe.py probe) on the stack's network fetches http://web/; port 8080,
+published by `web`, answers on every node's address (the routing mesh, m1
+included, which runs no `web` task) from a namespace outside the swarm.
+Every wait is a poll with a deadline."""
 import json
 import os
 
@@ -122,6 +123,21 @@ def test_seed_app_redeploy_prune_and_rm(cluster, tmp_path):
              what="stack services at 1/1 and 2/2")
     web_nodes = [n for n, _ in c.ps("wp_web")]
     assert len(web_nodes) == 2 and set(web_nodes) <= {"w2", "w3"}, web_nodes
+    # ports: "8080:80": every node's address answers on 8080 through the
+    # routing mesh, m1 (no web task) included, each answer from a web task.
+    webs = {b.split(" ")[0] for b in res["0"]}
+
+    def mesh_answers(name):
+        got = c.get(name, 8080, 4)
+        return all(b.split(" ")[0] in webs and b.endswith(" <- " + db_body) for b in got)
+    for name in ("m1", "w2", "w3"):
+        try:
+            wait_for(lambda: mesh_answers(name), timeout=30, interval=0.3,
+                     what=f"port 8080 of {name} answering from a web task")
+        except AssertionError:
+            raise AssertionError(f"{name}:8080 gave {c.get(name, 8080, 4)}, webs {webs}") from None
+    assert [r.split() for r in m.ok("stack", "services", "--format", "{{.Name}} {{.Ports}}",
+                                    "wp").splitlines()] == [["wp_db"], ["wp_web", "*:8080->80/tcp"]]
     assert [n for n, _ in c.ps("wp_db")] == ["m1"]
     ls = m.ok("stack", "ls").splitlines()
     assert ls[0].split() == ["NAME", "SERVICES", "ORCHESTRATOR"] and ls[1].split() == ["wp", "2", "Swarm"]
