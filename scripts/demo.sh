@@ -184,6 +184,14 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.ThreadingHTTPServer(("", 8080), H).serve_forever()'
     echo
 fi
+# Wait (bounded) until the services run all their replicas.
+want=1
+[ $USE_NS = 1 ] && want=2
+for _ in $(seq 150); do
+    out=$("$SWARMCTL" --socket "$DEMO/manager1/state/swarmd.sock" service ls 2>/dev/null || true)
+    [ "$(echo "$out" | grep -cE ' (5/5|2/2) ')" = $want ] && break
+    sleep 0.1
+done
 ctl manager2 service ls
 echo
 ctl manager3 service ps clock
