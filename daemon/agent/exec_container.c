@@ -68,7 +68,7 @@
 enum ctr_phase { CTR_PENDING, CTR_PULLING, CTR_RUNNING, CTR_ENDED };
 
 struct ctr_task {
-    struct exec_entry entry; /* first */
+    struct exec_task head; /* first */
     struct executor_ctr *x;
     struct ctr_task *prev, *next;
     Swarm__Task *task;
@@ -76,14 +76,14 @@ struct ctr_task {
     uv_process_t proc;
     enum ctr_phase phase;
     int handles;
-    bool stop, removed, freeing, exited, unhealthy, snapshot, sandbox, kill_sent;
+    bool freeing, exited, unhealthy, snapshot, sandbox, kill_sent;
     int pid, stop_signal;
     int oom_fd; /* exec_cgroup1_oom_watch, -1: none */
     char rootfs[PATH_MAX]; /* the snapshot's mount point */
     int retry_ms;
     uint64_t kill_at;
     struct imgstore_pull_req *pull;
-    char *dir, *out_path, *err_path, *health_path, *bundle;
+    char *dir, *health_path, *bundle;
     struct exec_health *health;
     Swarm__HealthConfig *image_health; /* from the image config, owned */
     char *health_argv[8];
@@ -161,7 +161,7 @@ static void ctr_kill(struct ctr_task *t, int sig, bool all)
 {
     char num[16];
     snprintf(num, sizeof num, "%d", sig);
-    const char *args[] = {"kill", all ? "--all" : t->entry.id, all ? t->entry.id : num,
+    const char *args[] = {"kill", all ? "--all" : t->head.entry.id, all ? t->head.entry.id : num,
                           all ? num : NULL, NULL};
     (void)ctr_runc_sync(t->x, args);
 }
@@ -198,11 +198,7 @@ static void ctr_handle_gone(struct ctr_task *t)
     }
     swarm__task__free_unpacked(t->task, NULL);
     ctr_free_health(t);
-    free(t->entry.id);
-    free(t->dir);
-    free(t->out_path);
-    free(t->err_path);
-    free(t->health_path);
+    exec_task_head_free(&t->head);
     free(t->bundle);
     if (t->oom_fd >= 0) {
         close(t->oom_fd);
@@ -235,23 +231,23 @@ static void ctr_health_stop(struct ctr_task *t)
 static void ctr_release(struct ctr_task *t)
 {
     char err[SWARM_ERRMSG_SIZE];
-    ctr_delete(t->x, t->entry.id);
+    ctr_delete(t->x, t->head.entry.id);
     if (t->snapshot && t->x->images != NULL) {
-        if (imgstore_snapshot_remove(t->x->images, t->entry.id, err) != 0) {
-            log_warn("executor", "task %s: snapshot: %s", t->entry.id, err);
+        if (imgstore_snapshot_remove(t->x->images, t->head.entry.id, err) != 0) {
+            log_warn("executor", "task %s: snapshot: %s", t->head.entry.id, err);
         }
         t->snapshot = false;
     }
-    exec_cgroup1_remove(t->entry.id, true);
+    exec_cgroup1_remove(t->head.entry.id, true);
     if (t->sandbox) {
-        (void)netplane_sandbox_remove(t->x->base.net, t->entry.id);
+        (void)netplane_sandbox_remove(t->x->base.net, t->head.entry.id);
         t->sandbox = false;
     }
 }
 
 static void ctr_maybe_free(struct ctr_task *t)
 {
-    if (t->freeing || !(t->removed || t->x->base.closing) ||
+    if (t->freeing || !(t->head.removed || t->x->base.closing) ||
         (t->phase == CTR_RUNNING && !t->exited)) {
         return;
     }
@@ -262,8 +258,8 @@ static void ctr_maybe_free(struct ctr_task *t)
     }
     ctr_health_stop(t);
     ctr_release(t);
-    if (t->removed && statedir_remove_tree(t->dir) != 0) {
-        log_warn("executor", "task %s: removing %s failed", t->entry.id, t->dir);
+    if (t->head.removed && statedir_remove_tree(t->head.dir) != 0) {
+        log_warn("executor", "task %s: removing %s failed", t->head.entry.id, t->head.dir);
     }
     uv_close((uv_handle_t *)&t->timer, ctr_close_cb);
 }
@@ -272,18 +268,18 @@ static void ctr_end(struct ctr_task *t, Swarm__TaskState st, const char *msg, co
                     int code)
 {
     t->phase = CTR_ENDED;
-    exec_report(&t->x->base, t->entry.id, st, msg, err, code, t->pid);
+    exec_report(&t->x->base, t->head.entry.id, st, msg, err, code, t->pid);
 }
 
 /* Stopped (or removed) while not running: nothing to wait for. */
 static bool ctr_interrupted(struct ctr_task *t)
 {
-    if (t->removed || t->x->base.closing) {
+    if (t->head.removed || t->x->base.closing) {
         t->phase = CTR_ENDED;
         ctr_maybe_free(t);
         return true;
     }
-    if (t->stop) {
+    if (t->head.stop) {
         ctr_end(t, SWARM__TASK_STATE__TASK_STATE_SHUTDOWN, "shutdown", "", 0);
         return true;
     }
@@ -323,7 +319,7 @@ static int ctr_write_file(const char *path, const char *text)
 static int ctr_prepare_etc(struct ctr_task *t, char *etc, char *netns, char *err)
 {
     char host[256], path[PATH_MAX + 32], text[1024];
-    snprintf(etc, PATH_MAX, "%s/etc", t->dir);
+    snprintf(etc, PATH_MAX, "%s/etc", t->head.dir);
     int rv = exec_mkdir_p(etc);
     if (rv != 0) {
         errmsg_printf(err, SWARM_ERRMSG_SIZE, "%s: %s", etc, strerror(-rv));
@@ -456,7 +452,7 @@ static int ctr_prepare(struct ctr_task *t, const struct image_info *info, char *
                                                                   : info->stop_signal);
         goto out;
     }
-    if (imgstore_snapshot_create(t->x->images, info->digest, t->entry.id, rootfs, err) != 0) {
+    if (imgstore_snapshot_create(t->x->images, info->digest, t->head.entry.id, rootfs, err) != 0) {
         goto out;
     }
     t->snapshot = true;
@@ -470,12 +466,12 @@ static int ctr_prepare(struct ctr_task *t, const struct image_info *info, char *
         ctr_prepare_volumes(t, vols, err) != 0 || ctr_prepare_etc(t, etc, netns, err) != 0) {
         goto out;
     }
-    int made = exec_cgroup1_create(t->entry.id, lim != NULL ? lim->memory_bytes : 0,
+    int made = exec_cgroup1_create(t->head.entry.id, lim != NULL ? lim->memory_bytes : 0,
                                    lim != NULL ? lim->nano_cpus : 0, joined, sizeof joined);
     if (made > 0 && t->oom_fd < 0) {
-        t->oom_fd = exec_cgroup1_oom_watch(t->entry.id);
+        t->oom_fd = exec_cgroup1_oom_watch(t->head.entry.id);
     }
-    snprintf(cg_path, sizeof cg_path, "/" EXEC_CGROUP_PREFIX "%s/ctr", t->entry.id);
+    snprintf(cg_path, sizeof cg_path, "/" EXEC_CGROUP_PREFIX "%s/ctr", t->head.entry.id);
     snprintf(hosts, sizeof hosts, "%s/hosts", etc);
     snprintf(hostname, sizeof hostname, "%s/hostname", etc);
     snprintf(resolv, sizeof resolv, "%s/resolv.conf", etc);
@@ -522,24 +518,24 @@ static void ctr_exit_cb(uv_process_t *h, int64_t status, int sig);
 
 static int ctr_spawn(struct ctr_task *t, char *err)
 {
-    int out_fd = open(t->out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    int err_fd = open(t->err_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    int out_fd = open(t->head.out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    int err_fd = open(t->head.err_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     /* Through swarmd's shim, whose tree dies with swarmd: runc, and the
      * container's init reparented to the shim (a subreaper) when runc goes. */
     char ppid[48], rootfs[PATH_MAX + 32], task[128];
     snprintf(ppid, sizeof ppid, "SWARM_SHIM_PPID=%d", (int)getpid());
     snprintf(rootfs, sizeof rootfs, "SWARM_SHIM_RELEASE_ROOTFS=%s", t->rootfs);
-    snprintf(task, sizeof task, "SWARM_SHIM_RELEASE_TASK=%s", t->entry.id);
+    snprintf(task, sizeof task, "SWARM_SHIM_RELEASE_TASK=%s", t->head.entry.id);
     char pid_file[PATH_MAX + 16];
-    snprintf(pid_file, sizeof pid_file, "%s/init.pid", t->dir);
+    snprintf(pid_file, sizeof pid_file, "%s/init.pid", t->head.dir);
     (void)unlink(pid_file);
     char *args[] = {t->x->base.shim_path, "--task-exec", t->x->runc, t->x->runc, "--root",
                     t->x->runc_root, "run", "--pid-file", pid_file, "--bundle", t->bundle,
-                    t->entry.id, NULL};
+                    t->head.entry.id, NULL};
     char *env[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ppid,
                    rootfs, task, NULL};
     if (out_fd < 0 || err_fd < 0) {
-        errmsg_printf(err, SWARM_ERRMSG_SIZE, "log files in %s: %s", t->dir, strerror(errno));
+        errmsg_printf(err, SWARM_ERRMSG_SIZE, "log files in %s: %s", t->head.dir, strerror(errno));
         if (out_fd >= 0) {
             close(out_fd);
         }
@@ -555,7 +551,7 @@ static int ctr_spawn(struct ctr_task *t, char *err)
         .file = t->x->base.shim_path,
         .args = args,
         .env = env,
-        .cwd = t->dir,
+        .cwd = t->head.dir,
         .flags = UV_PROCESS_DETACHED,
         .stdio_count = 3,
         .stdio = stdio,
@@ -579,7 +575,7 @@ static void ctr_health_cb(enum exec_health_event ev, void *data)
 {
     struct ctr_task *t = data;
     if (ev == EXEC_HEALTH_HEALTHY) {
-        exec_report(&t->x->base, t->entry.id, SWARM__TASK_STATE__TASK_STATE_RUNNING, "started",
+        exec_report(&t->x->base, t->head.entry.id, SWARM__TASK_STATE__TASK_STATE_RUNNING, "started",
                     "", 0, t->pid);
         return;
     }
@@ -601,7 +597,7 @@ static int ctr_health_start(struct ctr_task *t)
     t->health_argv[1] = "--root";
     t->health_argv[2] = t->x->runc_root;
     t->health_argv[3] = "exec";
-    t->health_argv[4] = t->entry.id;
+    t->health_argv[4] = t->head.entry.id;
     t->health_argv[5] = NULL;
     t->health_env[0] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
     t->health_env[1] = NULL;
@@ -609,8 +605,8 @@ static int ctr_health_start(struct ctr_task *t)
         .loop = t->x->base.loop,
         .hc = hc,
         .shim_path = t->x->base.shim_path,
-        .cwd = t->dir,
-        .log_path = t->health_path,
+        .cwd = t->head.dir,
+        .log_path = t->head.health_path,
         .env = t->health_env,
         .exec_prefix = t->health_argv,
         .cb = ctr_health_cb,
@@ -618,7 +614,7 @@ static int ctr_health_start(struct ctr_task *t)
     };
     if (exec_health_start(&cfg, &t->health) != 0) {
         log_warn("executor", "task %s: out of memory: running without health checks",
-                 t->entry.id);
+                 t->head.entry.id);
         return 0;
     }
     t->handles++;
@@ -631,17 +627,17 @@ static void ctr_started_cb(uv_timer_t *timer)
 {
     struct ctr_task *t = timer->data;
     char path[PATH_MAX + 16];
-    if (t->freeing || t->exited || t->stop || t->x->base.closing) {
+    if (t->freeing || t->exited || t->head.stop || t->x->base.closing) {
         uv_timer_stop(&t->timer);
         return;
     }
-    snprintf(path, sizeof path, "%s/init.pid", t->dir);
+    snprintf(path, sizeof path, "%s/init.pid", t->head.dir);
     if (access(path, F_OK) != 0) {
         return; /* polled again in CTR_START_POLL_MS */
     }
     uv_timer_stop(&t->timer);
     if (ctr_health_start(t) == 0) {
-        exec_report(&t->x->base, t->entry.id, SWARM__TASK_STATE__TASK_STATE_RUNNING, "started",
+        exec_report(&t->x->base, t->head.entry.id, SWARM__TASK_STATE__TASK_STATE_RUNNING, "started",
                     "", 0, t->pid);
     }
 }
@@ -692,7 +688,7 @@ static void ctr_pull_cb(void *data, int status, const char *errmsg,
                                                                 : t->retry_ms * 2;
         errmsg_printf(err, SWARM_ERRMSG_SIZE, "pulling %s: %s (retrying in %d s)",
                       t->task->spec->container->image, errmsg, t->retry_ms / 1000);
-        exec_report(&t->x->base, t->entry.id, SWARM__TASK_STATE__TASK_STATE_PREPARING,
+        exec_report(&t->x->base, t->head.entry.id, SWARM__TASK_STATE__TASK_STATE_PREPARING,
                     "preparing", err, 0, 0);
         uv_timer_start(&t->timer, ctr_retry_cb, (uint64_t)t->retry_ms, 0);
         return;
@@ -701,7 +697,7 @@ static void ctr_pull_cb(void *data, int status, const char *errmsg,
         ctr_end(t, SWARM__TASK_STATE__TASK_STATE_REJECTED, "rejected", err, 0);
         return;
     }
-    exec_report(&t->x->base, t->entry.id, SWARM__TASK_STATE__TASK_STATE_STARTING, "starting",
+    exec_report(&t->x->base, t->head.entry.id, SWARM__TASK_STATE__TASK_STATE_STARTING, "starting",
                 "", 0, 0);
     if (ctr_interrupted(t)) {
         return;
@@ -720,16 +716,16 @@ static void ctr_step_cb(uv_timer_t *timer)
     if (t->x->base.closing || t->freeing || ctr_interrupted(t)) {
         return;
     }
-    exec_report(&t->x->base, t->entry.id, SWARM__TASK_STATE__TASK_STATE_PREPARING, "preparing",
+    exec_report(&t->x->base, t->head.entry.id, SWARM__TASK_STATE__TASK_STATE_PREPARING, "preparing",
                 "", 0, 0);
     if (ctr_interrupted(t)) {
         return;
     }
     const Swarm__ContainerSpec *c = t->task->spec->container;
-    int rv = exec_mkdir_p(t->dir);
+    int rv = exec_mkdir_p(t->head.dir);
     if (c->image == NULL || c->image[0] == '\0' || rv != 0) {
         errmsg_printf(err, SWARM_ERRMSG_SIZE, rv != 0 ? "task dir %s: %s" : "no image to run",
-                      t->dir, strerror(-rv));
+                      t->head.dir, strerror(-rv));
         ctr_end(t, SWARM__TASK_STATE__TASK_STATE_REJECTED, "rejected", err, 0);
         return;
     }
@@ -749,19 +745,19 @@ static void ctr_exit_cb(uv_process_t *h, int64_t status, int sig)
     ctr_health_stop(t);
     uv_timer_stop(&t->timer);
     int code = sig != 0 ? 128 + sig : (int)status;
-    bool oom = code == 137 && !t->stop && exec_cgroup1_oom_seen(t->oom_fd);
+    bool oom = code == 137 && !t->head.stop && exec_cgroup1_oom_seen(t->oom_fd);
     uv_close((uv_handle_t *)&t->proc, ctr_close_cb);
     /* runc run deletes the container when it ends; if runc itself was
      * killed, the container may live on: it goes now, as all it held. */
     ctr_release(t);
-    if (t->x->base.closing || t->removed) {
+    if (t->x->base.closing || t->head.removed) {
         ctr_maybe_free(t);
         return;
     }
     if (t->unhealthy) {
         ctr_end(t, SWARM__TASK_STATE__TASK_STATE_FAILED, "failed", "task: unhealthy container",
                 code);
-    } else if (t->stop) {
+    } else if (t->head.stop) {
         ctr_end(t, SWARM__TASK_STATE__TASK_STATE_SHUTDOWN, "shutdown", "", code);
     } else if (oom) {
         ctr_end(t, SWARM__TASK_STATE__TASK_STATE_FAILED, "failed",
@@ -789,14 +785,14 @@ static void ctr_kill_cb(uv_timer_t *timer)
         return;
     }
     kill(t->pid, SIGKILL);
-    ctr_delete(t->x, t->entry.id);
+    ctr_delete(t->x, t->head.entry.id);
 }
 
 static void ctr_stop_task(struct ctr_task *t, uint64_t grace_ms)
 {
     uint64_t now = uv_now(t->x->base.loop);
     if (t->phase == CTR_PENDING || t->phase == CTR_PULLING) {
-        t->stop = true;
+        t->head.stop = true;
         if (t->phase == CTR_PULLING) {
             if (t->pull != NULL) {
                 imgstore_pull_cancel(t->pull);
@@ -811,8 +807,8 @@ static void ctr_stop_task(struct ctr_task *t, uint64_t grace_ms)
         return;
     }
     ctr_health_stop(t);
-    if (!t->stop) {
-        t->stop = true;
+    if (!t->head.stop) {
+        t->head.stop = true;
         ctr_kill(t, t->stop_signal > 0 ? t->stop_signal : SIGTERM, false);
     } else if (t->kill_sent || (t->kill_at != 0 && t->kill_at <= now + grace_ms)) {
         return;
@@ -838,25 +834,17 @@ static int ctr_start(struct executor *e, const Swarm__Task *task)
         return SWARM_ENOMEM;
     }
     t->task = pb_copy(&task->base);
-    t->entry.id = strdup(task->id);
     int ok = t->task != NULL && t->task->spec != NULL && t->task->spec->container != NULL &&
-             t->entry.id != NULL && asprintf(&t->dir, "%s/%s", e->dir, task->id) >= 0 &&
-             asprintf(&t->out_path, "%s/stdout.log", t->dir) >= 0 &&
-             asprintf(&t->err_path, "%s/stderr.log", t->dir) >= 0 &&
-             asprintf(&t->health_path, "%s/health.log", t->dir) >= 0 &&
-             asprintf(&t->bundle, "%s/bundle", t->dir) >= 0;
-    if (!ok || exec_table_put(&e->tasks, &t->entry) != 0) {
+             exec_task_head_init(&t->head, e, task->id) == 0 &&
+             asprintf(&t->bundle, "%s/bundle", t->head.dir) >= 0;
+    if (!ok || exec_table_put(&e->tasks, &t->head.entry) != 0) {
         int rv = t->task != NULL && t->task->spec != NULL && t->task->spec->container == NULL
                      ? SWARM_EINVAL
                      : SWARM_ENOMEM;
         if (t->task != NULL) {
             swarm__task__free_unpacked(t->task, NULL);
         }
-        free(t->entry.id);
-        free(t->dir);
-        free(t->out_path);
-        free(t->err_path);
-        free(t->health_path);
+        exec_task_head_free(&t->head);
         free(t->bundle);
         free(t);
         return rv;
@@ -875,41 +863,22 @@ static int ctr_start(struct executor *e, const Swarm__Task *task)
     return 0;
 }
 
-static int ctr_stop(struct executor *e, const char *task_id)
+/* ctr_stop_task with the task's own grace period (exec_task_stop/remove). */
+static void ctr_stop_own_grace(struct exec_task *h)
 {
-    struct ctr_task *t = (struct ctr_task *)exec_table_get(&e->tasks, task_id);
-    if (t == NULL) {
-        return SWARM_ENOTFOUND;
-    }
-    if (!t->stop) {
-        ctr_stop_task(t, ctr_grace(t));
-    }
-    return 0;
+    struct ctr_task *t = (struct ctr_task *)h;
+    ctr_stop_task(t, ctr_grace(t));
 }
 
-static int ctr_remove(struct executor *e, const char *task_id)
+static void ctr_maybe_free_head(struct exec_task *h)
 {
-    struct ctr_task *t = (struct ctr_task *)exec_table_get(&e->tasks, task_id);
-    if (t == NULL) {
-        return 0;
-    }
-    exec_table_del(&e->tasks, &t->entry);
-    t->removed = true;
-    if (!t->stop) {
-        ctr_stop_task(t, ctr_grace(t));
-    }
-    ctr_maybe_free(t);
-    return 0;
+    ctr_maybe_free((struct ctr_task *)h);
 }
 
-static const char *ctr_log_path(struct executor *e, const char *task_id, bool stderr_log)
-{
-    struct ctr_task *t = (struct ctr_task *)exec_table_get(&e->tasks, task_id);
-    if (t == NULL) {
-        return NULL;
-    }
-    return stderr_log ? t->err_path : t->out_path;
-}
+static const struct exec_task_hooks ctr_hooks = {
+    .stop = ctr_stop_own_grace,
+    .maybe_free = ctr_maybe_free_head,
+};
 
 /* Containers of a previous run (swarmd was killed): not adopted. Each one
  * in our runc root goes with its snapshot and cgroups; then every snapshot
@@ -949,7 +918,7 @@ static void ctr_cleanup_leftovers(struct executor *e)
     size_t n = 0, removed = 0;
     const char **keep = calloc(e->tasks.count + 1, sizeof *keep);
     for (struct ctr_task *t = x->all; keep != NULL && t != NULL; t = t->next) {
-        keep[n++] = t->entry.id;
+        keep[n++] = t->head.entry.id;
     }
     if (keep != NULL && imgstore_cleanup_leftovers(x->images, keep, n, &removed, err) != 0) {
         log_warn("executor", "snapshots of a previous run: %s", err);
@@ -1002,9 +971,9 @@ static void ctr_guard_closed_cb(uv_handle_t *h)
 
 static const struct executor_ops ctr_ops = {
     .start = ctr_start,
-    .stop = ctr_stop,
-    .remove = ctr_remove,
-    .log_path = ctr_log_path,
+    .stop = exec_task_stop,
+    .remove = exec_task_remove,
+    .log_path = exec_task_log_path,
     .cleanup_leftovers = ctr_cleanup_leftovers,
     .close = ctr_close,
 };
@@ -1035,6 +1004,7 @@ int executor_container_new(const struct executor_config *cfg, const char *runc,
         free(x);
         return rv;
     }
+    x->base.task_hooks = &ctr_hooks;
     /* runc's state, images and volumes live in swarmd's state dir. */
     const char *state = cfg->hide_dir != NULL ? cfg->hide_dir : cfg->dir;
     x->tini = ctr_find_init();

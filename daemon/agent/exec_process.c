@@ -67,7 +67,7 @@
 enum proc_phase { PROC_PENDING, PROC_RUNNING, PROC_ENDED };
 
 struct proc_task {
-    struct exec_entry entry; /* first */
+    struct exec_task head; /* first */
     struct executor_proc *p;
     struct proc_task *prev, *next; /* every live task, removed ones included */
     Swarm__Task *task;             /* our copy */
@@ -75,11 +75,11 @@ struct proc_task {
     uv_process_t proc;
     enum proc_phase phase;
     int handles; /* open handles and health; freed when it drops to 0 */
-    bool stop, removed, freeing, exited, unhealthy;
+    bool freeing, exited, unhealthy;
     bool kill_sent; /* EXEC_SHIM_KILL_SIGNAL sent; the timer is the fallback */
     int pid;
     uint64_t kill_at; /* loop time of the SIGKILL, 0: none armed */
-    char *dir, *out_path, *err_path, *pid_path, *health_path, *cgroup;
+    char *dir, *pid_path, *health_path, *cgroup;
     bool sandbox; /* a netplane sandbox was made for it */
     char *cgroup1; /* v1 cgroup dirs, ':'-separated (exec_cgroup1.c); NULL: none */
     struct exec_health *health; /* checks armed, NULL: none or closing */
@@ -144,12 +144,8 @@ static void proc_handle_gone(struct proc_task *t)
         t->next->prev = t->prev;
     }
     swarm__task__free_unpacked(t->task, NULL);
-    free(t->entry.id);
-    free(t->dir);
-    free(t->out_path);
-    free(t->err_path);
+    exec_task_head_free(&t->head);
     free(t->pid_path);
-    free(t->health_path);
     free(t->cgroup);
     free(t->cgroup1);
     proc_free_env(t->env);
@@ -181,23 +177,23 @@ static void proc_health_stop(struct proc_task *t)
 /* Free the task once it is removed (or we close) and no process runs. */
 static void proc_maybe_free(struct proc_task *t)
 {
-    if (t->freeing || !(t->removed || t->p->base.closing) ||
+    if (t->freeing || !(t->head.removed || t->p->base.closing) ||
         (t->phase == PROC_RUNNING && !t->exited)) {
         return;
     }
     t->freeing = true;
     if (t->sandbox) {
-        (void)netplane_sandbox_remove(t->p->base.net, t->entry.id);
+        (void)netplane_sandbox_remove(t->p->base.net, t->head.entry.id);
         t->sandbox = false;
     }
     if (t->cgroup != NULL) {
         exec_cgroup_remove(t->cgroup, true); /* nothing of the task runs any more */
     }
     if (t->cgroup1 != NULL) {
-        exec_cgroup1_remove(t->entry.id, true);
+        exec_cgroup1_remove(t->head.entry.id, true);
     }
-    if (t->removed && statedir_remove_tree(t->dir) != 0) {
-        log_warn("executor", "task %s: removing %s failed", t->entry.id, t->dir);
+    if (t->head.removed && statedir_remove_tree(t->head.dir) != 0) {
+        log_warn("executor", "task %s: removing %s failed", t->head.entry.id, t->head.dir);
     }
     uv_close((uv_handle_t *)&t->timer, proc_close_cb);
 }
@@ -206,7 +202,7 @@ static void proc_end(struct proc_task *t, Swarm__TaskState st, const char *msg,
                      const char *err, int exit_code)
 {
     t->phase = PROC_ENDED;
-    exec_report(&t->p->base, t->entry.id, st, msg, err, exit_code, t->pid);
+    exec_report(&t->p->base, t->head.entry.id, st, msg, err, exit_code, t->pid);
 }
 
 static void proc_launch_free(struct proc_launch *l)
@@ -266,7 +262,7 @@ static int proc_build_env(struct proc_task *t, struct proc_launch *l, const char
     }
     snprintf(num, sizeof num, "%llu", (unsigned long long)t->task->slot);
     snprintf(ppid, sizeof ppid, "%d", (int)getpid());
-    rv |= proc_env_add(l, "SWARM_TASK_ID=", t->entry.id);
+    rv |= proc_env_add(l, "SWARM_TASK_ID=", t->head.entry.id);
     rv |= proc_env_add(l, "SWARM_TASK_SLOT=", num);
     rv |= proc_env_add(l, "SWARM_SERVICE_NAME=",
                         t->task->service_name != NULL ? t->task->service_name : "");
@@ -282,7 +278,7 @@ static int proc_build_env(struct proc_task *t, struct proc_launch *l, const char
         const struct executor *e = &t->p->base;
         rv |= proc_env_add(l, "SWARM_SHIM_ISOLATE=", "1");
         rv |= proc_env_add(l, "SWARM_SHIM_TASK_ROOT=", e->dir);
-        rv |= proc_env_add(l, "SWARM_SHIM_TASK_DIR=", t->dir);
+        rv |= proc_env_add(l, "SWARM_SHIM_TASK_DIR=", t->head.dir);
         if (e->hide_dir != NULL) {
             rv |= proc_env_add(l, "SWARM_SHIM_HIDE=", e->hide_dir);
         }
@@ -311,8 +307,8 @@ static int proc_prepare_user(struct proc_task *t, struct proc_launch *l, char *e
     if (exec_user_resolve(spec, &u, err) != 0) {
         return -1;
     }
-    if (exec_user_format(&u, l->user, sizeof l->user) != 0 || chown(t->dir, u.uid, u.gid) != 0) {
-        errmsg_printf(err, SWARM_ERRMSG_SIZE, "user \"%s\": task dir %s: %s", spec, t->dir, strerror(errno));
+    if (exec_user_format(&u, l->user, sizeof l->user) != 0 || chown(t->head.dir, u.uid, u.gid) != 0) {
+        errmsg_printf(err, SWARM_ERRMSG_SIZE, "user \"%s\": task dir %s: %s", spec, t->head.dir, strerror(errno));
         return -1;
     }
     return 0;
@@ -329,7 +325,7 @@ static int proc_prepare_sandbox(struct proc_task *t, struct proc_launch *l, char
                       "network: this node cannot attach tasks to networks");
         return -1;
     }
-    snprintf(etc, sizeof etc, "%s/etc", t->dir);
+    snprintf(etc, sizeof etc, "%s/etc", t->head.dir);
     int rv = exec_mkdir_p(etc);
     if (rv != 0) {
         errmsg_printf(err, SWARM_ERRMSG_SIZE, "network: %s: %s", etc, strerror(-rv));
@@ -342,7 +338,7 @@ static int proc_prepare_sandbox(struct proc_task *t, struct proc_launch *l, char
         }
         t->sandbox = true;
     } else {
-        snprintf(netns, sizeof netns, "%s", netplane_sandbox_netns(net, t->entry.id));
+        snprintf(netns, sizeof netns, "%s", netplane_sandbox_netns(net, t->head.entry.id));
     }
     netplane_task_hostname(t->task, host);
     if (proc_env_add(l, "SWARM_SHIM_NETNS=", netns) != 0 ||
@@ -371,18 +367,18 @@ static int proc_prepare(struct proc_task *t, struct proc_launch *l, char *err)
     if (exec_health_validate(c->healthcheck, err) != 0) {
         return -1;
     }
-    int rv = exec_mkdir_p(t->dir);
+    int rv = exec_mkdir_p(t->head.dir);
     if (rv != 0) {
-        errmsg_printf(err, SWARM_ERRMSG_SIZE, "task dir %s: %s", t->dir, strerror(-rv));
+        errmsg_printf(err, SWARM_ERRMSG_SIZE, "task dir %s: %s", t->head.dir, strerror(-rv));
         return -1;
     }
-    l->out_fd = proc_open_log(t->out_path);
-    l->err_fd = proc_open_log(t->err_path);
+    l->out_fd = proc_open_log(t->head.out_path);
+    l->err_fd = proc_open_log(t->head.err_path);
     if (l->out_fd < 0 || l->err_fd < 0) {
-        errmsg_printf(err, SWARM_ERRMSG_SIZE, "log files in %s: %s", t->dir, strerror(errno));
+        errmsg_printf(err, SWARM_ERRMSG_SIZE, "log files in %s: %s", t->head.dir, strerror(errno));
         return -1;
     }
-    l->cwd = t->dir;
+    l->cwd = t->head.dir;
     if (c->dir != NULL && c->dir[0] != '\0') {
         struct stat st;
         if (c->dir[0] != '/') {
@@ -412,7 +408,7 @@ static int proc_prepare(struct proc_task *t, struct proc_launch *l, char *err)
     if (t->p->cg_base != NULL && t->cgroup == NULL) {
         const Swarm__ResourceRequirements *r = t->task->spec->resources;
         const Swarm__Resources *lim = r != NULL ? r->limits : NULL;
-        t->cgroup = exec_cgroup_create(t->p->cg_base, t->entry.id,
+        t->cgroup = exec_cgroup_create(t->p->cg_base, t->head.entry.id,
                                        lim != NULL ? lim->memory_bytes : 0,
                                        lim != NULL ? lim->nano_cpus : 0);
     }
@@ -420,7 +416,7 @@ static int proc_prepare(struct proc_task *t, struct proc_launch *l, char *err)
         const Swarm__ResourceRequirements *r = t->task->spec->resources;
         const Swarm__Resources *lim = r != NULL ? r->limits : NULL;
         char joined[4 * PATH_MAX];
-        if (exec_cgroup1_create(t->entry.id, lim != NULL ? lim->memory_bytes : 0,
+        if (exec_cgroup1_create(t->head.entry.id, lim != NULL ? lim->memory_bytes : 0,
                                 lim != NULL ? lim->nano_cpus : 0, joined, sizeof joined) > 0) {
             t->cgroup1 = strdup(joined); /* NULL: runs without, as without v1 */
         }
@@ -482,7 +478,7 @@ static int proc_spawn(struct proc_task *t, struct proc_launch *l, char *err)
     FILE *f = fopen(t->pid_path, "we");
     if (f == NULL ||
         fprintf(f, "%d %llu\n", t->pid, exec_proc_starttime(t->pid)) < 0) {
-        log_warn("executor", "task %s: cannot record pid in %s", t->entry.id, t->pid_path);
+        log_warn("executor", "task %s: cannot record pid in %s", t->head.entry.id, t->pid_path);
     }
     if (f != NULL) {
         fclose(f);
@@ -493,10 +489,10 @@ static int proc_spawn(struct proc_task *t, struct proc_launch *l, char *err)
 /* After a report during the start step: true if the step must stop here. */
 static bool proc_interrupted(struct proc_task *t)
 {
-    if (t->p->base.closing || t->removed) {
+    if (t->p->base.closing || t->head.removed) {
         return true;
     }
-    if (t->stop) {
+    if (t->head.stop) {
         proc_end(t, SWARM__TASK_STATE__TASK_STATE_SHUTDOWN, "shutdown", "", 0);
         return true;
     }
@@ -512,7 +508,7 @@ static void proc_health_cb(enum exec_health_event ev, void *data)
         return;
     }
     if (ev == EXEC_HEALTH_HEALTHY) {
-        exec_report(&t->p->base, t->entry.id, SWARM__TASK_STATE__TASK_STATE_RUNNING, "started",
+        exec_report(&t->p->base, t->head.entry.id, SWARM__TASK_STATE__TASK_STATE_RUNNING, "started",
                     "", 0, t->pid);
         return;
     }
@@ -535,14 +531,14 @@ static int proc_health_start(struct proc_task *t, struct proc_launch *l)
         .hc = t->task->spec->container->healthcheck,
         .shim_path = t->p->base.shim_path,
         .cwd = t->cwd,
-        .log_path = t->health_path,
+        .log_path = t->head.health_path,
         .env = t->env,
         .cb = proc_health_cb,
         .data = t,
     };
     if (exec_health_start(&cfg, &t->health) != 0) {
         log_warn("executor", "task %s: out of memory: running without health checks",
-                 t->entry.id);
+                 t->head.entry.id);
         return 0;
     }
     t->handles++;
@@ -558,7 +554,7 @@ static void proc_step_cb(uv_timer_t *timer)
     if (p->base.closing || t->freeing || proc_interrupted(t)) {
         return;
     }
-    exec_report(&p->base, t->entry.id, SWARM__TASK_STATE__TASK_STATE_PREPARING, "preparing",
+    exec_report(&p->base, t->head.entry.id, SWARM__TASK_STATE__TASK_STATE_PREPARING, "preparing",
                 "", 0, 0);
     if (proc_interrupted(t)) {
         return;
@@ -568,7 +564,7 @@ static void proc_step_cb(uv_timer_t *timer)
         proc_end(t, SWARM__TASK_STATE__TASK_STATE_REJECTED, "rejected", err, 0);
         return;
     }
-    exec_report(&p->base, t->entry.id, SWARM__TASK_STATE__TASK_STATE_STARTING, "starting", "",
+    exec_report(&p->base, t->head.entry.id, SWARM__TASK_STATE__TASK_STATE_STARTING, "starting", "",
                 0, 0);
     if (proc_interrupted(t)) {
         proc_launch_free(&l);
@@ -584,7 +580,7 @@ static void proc_step_cb(uv_timer_t *timer)
         return;
     }
     if (rv == 0) {
-        exec_report(&p->base, t->entry.id, SWARM__TASK_STATE__TASK_STATE_RUNNING, "started", "",
+        exec_report(&p->base, t->head.entry.id, SWARM__TASK_STATE__TASK_STATE_RUNNING, "started", "",
                     0, t->pid);
     }
 }
@@ -606,10 +602,10 @@ static void proc_exit_cb(uv_process_t *h, int64_t status, int sig)
             t->cgroup = NULL; /* else tried again when the task is freed */
         }
     }
-    bool oom = t->cgroup1 != NULL && sig == SIGKILL && !t->stop &&
-               exec_cgroup1_oom_killed(t->entry.id);
+    bool oom = t->cgroup1 != NULL && sig == SIGKILL && !t->head.stop &&
+               exec_cgroup1_oom_killed(t->head.entry.id);
     if (t->cgroup1 != NULL) {
-        exec_cgroup1_remove(t->entry.id, true);
+        exec_cgroup1_remove(t->head.entry.id, true);
         free(t->cgroup1);
         t->cgroup1 = NULL;
     }
@@ -618,7 +614,7 @@ static void proc_exit_cb(uv_process_t *h, int64_t status, int sig)
     }
     unlink(t->pid_path);
     uv_close((uv_handle_t *)&t->proc, proc_close_cb);
-    if (t->p->base.closing || t->removed) {
+    if (t->p->base.closing || t->head.removed) {
         proc_maybe_free(t);
         return;
     }
@@ -627,7 +623,7 @@ static void proc_exit_cb(uv_process_t *h, int64_t status, int sig)
     if (t->unhealthy) {
         proc_end(t, SWARM__TASK_STATE__TASK_STATE_FAILED, "failed", "task: unhealthy container",
                  code);
-    } else if (t->stop) {
+    } else if (t->head.stop) {
         proc_end(t, SWARM__TASK_STATE__TASK_STATE_SHUTDOWN, "shutdown", "", code);
     } else if (oom) {
         /* Docker: exit 137 and State.OOMKilled; swarmkit's err carries it. */
@@ -668,15 +664,15 @@ static void proc_stop_task(struct proc_task *t, uint64_t grace_ms)
 {
     uint64_t now = uv_now(t->p->base.loop);
     if (t->phase == PROC_PENDING) {
-        t->stop = true; /* the start step reports SHUTDOWN */
+        t->head.stop = true; /* the start step reports SHUTDOWN */
         return;
     }
     if (t->phase != PROC_RUNNING || t->exited) {
         return;
     }
     proc_health_stop(t);
-    if (!t->stop) {
-        t->stop = true;
+    if (!t->head.stop) {
+        t->head.stop = true;
         kill(t->pid, SIGTERM); /* the shim passes it on to the task's group */
     } else if (t->kill_sent || (t->kill_at != 0 && t->kill_at <= now + grace_ms)) {
         return;
@@ -693,7 +689,6 @@ static int proc_start(struct executor *e, const Swarm__Task *task)
         return SWARM_ENOMEM;
     }
     t->task = pb_copy(&task->base);
-    t->entry.id = strdup(task->id);
     /* No spec or no image: rejected by the start step like a bad program. */
     if (t->task != NULL && t->task->spec == NULL &&
         (t->task->spec = malloc(sizeof *t->task->spec)) != NULL) {
@@ -704,22 +699,14 @@ static int proc_start(struct executor *e, const Swarm__Task *task)
         swarm__container_spec__init(t->task->spec->container);
     }
     int ok = t->task != NULL && t->task->spec != NULL && t->task->spec->container != NULL &&
-             t->entry.id != NULL &&
-             asprintf(&t->dir, "%s/%s", e->dir, task->id) >= 0 &&
-             asprintf(&t->out_path, "%s/stdout.log", t->dir) >= 0 &&
-             asprintf(&t->err_path, "%s/stderr.log", t->dir) >= 0 &&
-             asprintf(&t->pid_path, "%s/pid", t->dir) >= 0 &&
-             asprintf(&t->health_path, "%s/health.log", t->dir) >= 0;
-    if (!ok || exec_table_put(&e->tasks, &t->entry) != 0) {
+             exec_task_head_init(&t->head, e, task->id) == 0 &&
+             asprintf(&t->pid_path, "%s/pid", t->head.dir) >= 0;
+    if (!ok || exec_table_put(&e->tasks, &t->head.entry) != 0) {
         if (t->task != NULL) {
             swarm__task__free_unpacked(t->task, NULL);
         }
-        free(t->entry.id);
-        free(t->dir);
-        free(t->out_path);
-        free(t->err_path);
+        exec_task_head_free(&t->head);
         free(t->pid_path);
-        free(t->health_path);
         free(t);
         return SWARM_ENOMEM;
     }
@@ -736,41 +723,22 @@ static int proc_start(struct executor *e, const Swarm__Task *task)
     return 0;
 }
 
-static int proc_stop(struct executor *e, const char *task_id)
+/* proc_stop_task with the task's own grace period (exec_task_stop/remove). */
+static void proc_stop_own_grace(struct exec_task *h)
 {
-    struct proc_task *t = (struct proc_task *)exec_table_get(&e->tasks, task_id);
-    if (t == NULL) {
-        return SWARM_ENOTFOUND;
-    }
-    if (!t->stop) {
-        proc_stop_task(t, proc_grace(t));
-    }
-    return 0;
+    struct proc_task *t = (struct proc_task *)h;
+    proc_stop_task(t, proc_grace(t));
 }
 
-static int proc_remove(struct executor *e, const char *task_id)
+static void proc_maybe_free_head(struct exec_task *h)
 {
-    struct proc_task *t = (struct proc_task *)exec_table_get(&e->tasks, task_id);
-    if (t == NULL) {
-        return 0;
-    }
-    exec_table_del(&e->tasks, &t->entry);
-    t->removed = true;
-    if (!t->stop) {
-        proc_stop_task(t, proc_grace(t));
-    }
-    proc_maybe_free(t);
-    return 0;
+    proc_maybe_free((struct proc_task *)h);
 }
 
-static const char *proc_log_path(struct executor *e, const char *task_id, bool stderr_log)
-{
-    struct proc_task *t = (struct proc_task *)exec_table_get(&e->tasks, task_id);
-    if (t == NULL) {
-        return NULL;
-    }
-    return stderr_log ? t->err_path : t->out_path;
-}
+static const struct exec_task_hooks proc_hooks = {
+    .stop = proc_stop_own_grace,
+    .maybe_free = proc_maybe_free_head,
+};
 
 /* Kill what a previous run left of the task whose dir is ROOT/<id>. */
 static void proc_kill_recorded(struct executor_proc *p, const char *root, const char *id)
@@ -880,9 +848,9 @@ static void proc_guard_closed_cb(uv_handle_t *h)
 
 static const struct executor_ops proc_ops = {
     .start = proc_start,
-    .stop = proc_stop,
-    .remove = proc_remove,
-    .log_path = proc_log_path,
+    .stop = exec_task_stop,
+    .remove = exec_task_remove,
+    .log_path = exec_task_log_path,
     .cleanup_leftovers = proc_cleanup_leftovers,
     .close = proc_close,
 };
@@ -956,6 +924,7 @@ int executor_process_new(const struct executor_config *cfg, struct executor **ou
         free(p);
         return rv;
     }
+    p->base.task_hooks = &proc_hooks;
     if ((rv = proc_paths(&p->base, errmsg)) != 0) {
         p->base.done = NULL;
         exec_base_finish(&p->base);

@@ -2,6 +2,7 @@
  * arguments and dispatch to the process or sim implementation), status
  * reporting, and the task table (a chained hash table of task ids, sized
  * for 10,000+ tasks per loop). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -241,4 +242,62 @@ void executor_close(struct executor *e, uint64_t grace_ms, void (*done)(void *da
     e->done = done;
     e->done_data = data;
     e->ops->close(e, grace_ms);
+}
+
+int exec_task_stop(struct executor *e, const char *task_id)
+{
+    const struct exec_task_hooks *h = e->task_hooks;
+    struct exec_task *t = (struct exec_task *)exec_table_get(&e->tasks, task_id);
+    if (t == NULL) {
+        return SWARM_ENOTFOUND;
+    }
+    if (!t->stop) {
+        h->stop(t);
+    }
+    return 0;
+}
+
+int exec_task_remove(struct executor *e, const char *task_id)
+{
+    const struct exec_task_hooks *h = e->task_hooks;
+    struct exec_task *t = (struct exec_task *)exec_table_get(&e->tasks, task_id);
+    if (t == NULL) {
+        return 0;
+    }
+    exec_table_del(&e->tasks, &t->entry);
+    t->removed = true;
+    if (!t->stop) {
+        h->stop(t);
+    }
+    h->maybe_free(t);
+    return 0;
+}
+
+const char *exec_task_log_path(struct executor *e, const char *task_id, bool stderr_log)
+{
+    struct exec_task *t = (struct exec_task *)exec_table_get(&e->tasks, task_id);
+    if (t == NULL) {
+        return NULL;
+    }
+    return stderr_log ? t->err_path : t->out_path;
+}
+
+int exec_task_head_init(struct exec_task *t, const struct executor *e, const char *id)
+{
+    return (t->entry.id = strdup(id)) != NULL &&
+                   asprintf(&t->dir, "%s/%s", e->dir, id) >= 0 &&
+                   asprintf(&t->out_path, "%s/stdout.log", t->dir) >= 0 &&
+                   asprintf(&t->err_path, "%s/stderr.log", t->dir) >= 0 &&
+                   asprintf(&t->health_path, "%s/health.log", t->dir) >= 0
+               ? 0
+               : -1;
+}
+
+void exec_task_head_free(struct exec_task *t)
+{
+    free(t->entry.id);
+    free(t->dir);
+    free(t->out_path);
+    free(t->err_path);
+    free(t->health_path);
 }

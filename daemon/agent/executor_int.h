@@ -36,6 +36,8 @@ void exec_table_del(struct exec_table *t, struct exec_entry *en);
 void exec_table_foreach(struct exec_table *t, void (*fn)(struct exec_entry *en, void *arg),
                         void *arg);
 
+struct exec_task_hooks;
+
 struct executor_ops {
     int (*start)(struct executor *e, const Swarm__Task *task);
     int (*stop)(struct executor *e, const char *task_id);
@@ -62,6 +64,7 @@ struct executor {
     void (*done)(void *data);
     void *done_data;
     struct exec_table tasks;
+    const struct exec_task_hooks *task_hooks; /* tasks headed by exec_task; else NULL */
 };
 
 /* Fill the common part from cfg (strings copied). */
@@ -73,6 +76,35 @@ void exec_base_finish(struct executor *e);
 /* Report a status change, unless the executor is closing. */
 void exec_report(struct executor *e, const char *task_id, Swarm__TaskState state,
                  const char *message, const char *err, int exit_code, int pid);
+
+/* The head of the process and container executors' task structs (embedded
+ * first), so that stop, remove and log_path are written once (executor.c). */
+struct exec_task {
+    struct exec_entry entry; /* first */
+    bool stop, removed;      /* stop asked; removed from e->tasks */
+    char *dir;               /* E->dir/<id>, owned like the paths below */
+    char *out_path, *err_path, *health_path; /* in dir: stdout, stderr, health checks */
+};
+
+/* Set the id and paths of a zeroed head for task `id` (0, or -1 when out of
+ * memory: exec_task_head_free frees what was set). */
+int exec_task_head_init(struct exec_task *t, const struct executor *e, const char *id);
+void exec_task_head_free(struct exec_task *t);
+
+/* What exec_task_stop/remove call back into the executor for. */
+struct exec_task_hooks {
+    void (*stop)(struct exec_task *t);       /* stop with the task's grace period */
+    void (*maybe_free)(struct exec_task *t); /* free it once nothing holds it */
+};
+
+/* executor_ops.stop through e->task_hooks: SWARM_ENOTFOUND for an unknown
+ * task, else 0. */
+int exec_task_stop(struct executor *e, const char *task_id);
+/* executor_ops.remove through e->task_hooks: forget the task (stopping it
+ * first); 0, even if unknown. */
+int exec_task_remove(struct executor *e, const char *task_id);
+/* executor_ops.log_path; NULL for an unknown task. */
+const char *exec_task_log_path(struct executor *e, const char *task_id, bool stderr_log);
 
 /* Process executor helpers (exec_shim.c): no libuv in there. */
 
