@@ -120,6 +120,10 @@ int cmd_service_update(struct cli_ctx *ctx, int argc, char **argv)
         rc = cli_cmd_errorf(ctx, "Invalid option %s for flag --resolve-image", o.resolve_image);
         free(pos);
         cli_svc_opts_free(&o);
+        for (size_t i = 0; i < n_resolved; i++) {
+            free(resolved[i]);
+        }
+        free(resolved);
         return rc;
     }
     struct service_update u = {flags, &o};

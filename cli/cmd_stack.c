@@ -727,7 +727,9 @@ static int cmd_stack_rm(struct cli_ctx *ctx, int argc, char **argv)
         if (svcs->n_services == 0 && nets->n_networks == 0) {
             fprintf(ctx->err, "Nothing found in stack: %s\n", pos[s]);
         }
-        qsort(svcs->services, svcs->n_services, sizeof *svcs->services, svc_name_cmp);
+        if (svcs->n_services > 1) {
+            qsort(svcs->services, svcs->n_services, sizeof *svcs->services, svc_name_cmp);
+        }
         char **ids = cli_xcalloc(svcs->n_services + 1, sizeof *ids);
         size_t nids = 0;
         for (size_t i = 0; i < svcs->n_services; i++) {

@@ -69,8 +69,10 @@ char *cli_logs_line(const struct cli_logs_fmt *f, const char *context,
         cli_logs_timestamp(unix_ms, ts, sizeof ts);
         n += (size_t)snprintf(out + n, cap - n, "%s ", ts);
     }
-    memcpy(out + n, data, len);
-    n += len;
+    if (len > 0) {
+        memcpy(out + n, data, len);
+        n += len;
+    }
     out[n++] = '\n';
     out[n] = '\0';
     return out;
