@@ -197,18 +197,62 @@ static void cli_json_print_bytes(FILE *out, const ProtobufCBinaryData *b)
 
 /* --------------------------------------------------------------- messages */
 
+/* Durations are kept in milliseconds (NAME_ms); Docker's API shows them as
+ * NAME in nanoseconds ("StopGracePeriod": 10000000000). */
+static bool cli_json_is_duration(const ProtobufCFieldDescriptor *f)
+{
+    size_t len = strlen(f->name);
+    return (f->type == PROTOBUF_C_TYPE_INT64 || f->type == PROTOBUF_C_TYPE_UINT32) &&
+           len > 3 && strcmp(f->name + len - 3, "_ms") == 0;
+}
+
+static int64_t cli_json_ms_to_ns(int64_t ms)
+{
+    if (ms > INT64_MAX / 1000000) {
+        return INT64_MAX;
+    }
+    if (ms < INT64_MIN / 1000000) {
+        return INT64_MIN;
+    }
+    return ms * 1000000;
+}
+
+/* The field names Docker's ServiceSpec and TaskSpec use where swarmd's
+ * protobuf has shorter ones: {{.Spec.TaskTemplate.ContainerSpec.Image}}. */
+static const struct {
+    const char *message, *field, *docker;
+} cli_json_renames[] = {
+    {"ServiceSpec", "task", "TaskTemplate"},
+    {"ServiceSpec", "update", "UpdateConfig"},
+    {"ServiceSpec", "rollback", "RollbackConfig"},
+    {"ServiceSpec", "endpoint", "EndpointSpec"},
+    {"TaskSpec", "container", "ContainerSpec"},
+    {"TaskSpec", "restart", "RestartPolicy"},
+    {"Task", "networks", "NetworksAttachments"},
+};
+
 /* The name Docker gives a field where it is not the mechanical one. */
 static void cli_json_docker_name(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *f,
                                  char *name, size_t size)
 {
-    if (strcmp(f->name, "desired_role") == 0) {
+    for (size_t i = 0; i < sizeof cli_json_renames / sizeof *cli_json_renames; i++) {
+        if (strcmp(d->short_name, cli_json_renames[i].message) == 0 &&
+            strcmp(f->name, cli_json_renames[i].field) == 0) {
+            snprintf(name, size, "%s", cli_json_renames[i].docker);
+            return;
+        }
+    }
+    if (cli_json_is_duration(f)) {
+        char base[128];
+        size_t len = strlen(f->name) - 3;
+        snprintf(base, sizeof base, "%.*s", (int)len, f->name);
+        cli_json_field_name(base, name, size);
+    } else if (strcmp(f->name, "desired_role") == 0) {
         snprintf(name, size, "Role");
     } else if (strcmp(f->name, "cap_add") == 0 || strcmp(f->name, "cap_drop") == 0) {
         snprintf(name, size, "Capability%s", f->name[4] == 'a' ? "Add" : "Drop");
     } else if (strcmp(f->name, "readonly") == 0) {
         snprintf(name, size, "ReadOnly");
-    } else if (strcmp(d->short_name, "Task") == 0 && strcmp(f->name, "networks") == 0) {
-        snprintf(name, size, "NetworksAttachments");
     } else if (strcmp(f->name, "virtual_ips") == 0) {
         snprintf(name, size, "VirtualIPs");
     } else {
@@ -286,7 +330,11 @@ static void cli_json_print_scalar(FILE *out, const ProtobufCFieldDescriptor *f,
             break;
         case PROTOBUF_C_TYPE_UINT32:
         case PROTOBUF_C_TYPE_FIXED32:
-            fprintf(out, "%u", *(const uint32_t *)p);
+            if (cli_json_is_duration(f)) {
+                fprintf(out, "%lld", (long long)cli_json_ms_to_ns(*(const uint32_t *)p));
+            } else {
+                fprintf(out, "%u", *(const uint32_t *)p);
+            }
             break;
         case PROTOBUF_C_TYPE_INT64:
         case PROTOBUF_C_TYPE_SINT64:
@@ -294,6 +342,8 @@ static void cli_json_print_scalar(FILE *out, const ProtobufCFieldDescriptor *f,
             if (cli_json_is_time(f)) {
                 cli_format_rfc3339(*(const int64_t *)p, buf, sizeof buf);
                 cli_json_print_string(out, buf, strlen(buf));
+            } else if (cli_json_is_duration(f)) {
+                fprintf(out, "%lld", (long long)cli_json_ms_to_ns(*(const int64_t *)p));
             } else {
                 fprintf(out, "%lld", (long long)*(const int64_t *)p);
             }
@@ -522,6 +572,11 @@ static struct tmpl_value *cli_json_scalar_value(const ProtobufCFieldDescriptor *
             return tmpl_value_int(*(const int32_t *)p);
         case PROTOBUF_C_TYPE_UINT32:
         case PROTOBUF_C_TYPE_FIXED32:
+            if (cli_json_is_duration(f)) {
+                struct tmpl_value *d = tmpl_value_int(cli_json_ms_to_ns(*(const uint32_t *)p));
+                d->is_duration = true;
+                return d;
+            }
             return tmpl_value_int(*(const uint32_t *)p);
         case PROTOBUF_C_TYPE_INT64:
         case PROTOBUF_C_TYPE_SINT64:
@@ -529,6 +584,11 @@ static struct tmpl_value *cli_json_scalar_value(const ProtobufCFieldDescriptor *
             if (cli_json_is_time(f)) {
                 cli_format_rfc3339(*(const int64_t *)p, buf, sizeof buf);
                 return tmpl_value_string(buf);
+            }
+            if (cli_json_is_duration(f)) {
+                struct tmpl_value *d = tmpl_value_int(cli_json_ms_to_ns(*(const int64_t *)p));
+                d->is_duration = true;
+                return d;
             }
             return tmpl_value_int(*(const int64_t *)p);
         case PROTOBUF_C_TYPE_UINT64:

@@ -9,6 +9,12 @@
  *    NODE_ROLE_MANAGER -> "manager", RESTART_CONDITION_ON_FAILURE ->
  *    "on-failure";
  *  - int64 fields named *_at or "timestamp" (unix ms) are RFC 3339 strings;
+ *  - fields named *_ms (durations) lose the suffix and are nanoseconds, as
+ *    Docker's: stop_grace_period_ms 10000 -> "StopGracePeriod": 10000000000;
+ *  - a few fields take Docker's longer names: ServiceSpec.task ->
+ *    TaskTemplate, TaskSpec.container -> ContainerSpec, restart ->
+ *    RestartPolicy, ServiceSpec.update/rollback/endpoint -> UpdateConfig/
+ *    RollbackConfig/EndpointSpec, Task.networks -> NetworksAttachments;
  *  - bytes are text when printable (PEM), else base64;
  *  - a repeated {key, value} message (Label) is a JSON object;
  *  - scalars are always printed, absent sub-messages are left out, and of a

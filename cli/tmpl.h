@@ -62,6 +62,8 @@ struct tmpl_value {
     const char *type_name;
     unsigned map_flags;
     bool is_unsigned;  /* TMPL_INT holding a uint64 (i is its bits) */
+    bool is_duration;  /* TMPL_INT of nanoseconds, a Go time.Duration: prints
+                          as "1m30s", is a number in json */
     bool strings_list; /* a []string (split), for errors and join */
     bool omitempty;    /* left out of json (Docker's omitempty) */
 };

@@ -153,6 +153,14 @@ static void printf_string(FILE *out, const struct tmpl_verb *v, const struct tmp
 static void printf_value(FILE *out, const struct tmpl_verb *v, const struct tmpl_value *a)
 {
     char verb = v->verb;
+    if (a->kind == TMPL_INT && a->is_duration && strchr("vsq", verb) != NULL) {
+        /* a Stringer: %v, %s and %q print String() */
+        char buf[64];
+        tmpl_format_duration(a->i, buf, sizeof buf);
+        struct tmpl_value str = {.kind = TMPL_STRING, .s = buf};
+        printf_string(out, v, &str);
+        return;
+    }
     if (verb == 'v' && a->kind != TMPL_STRING && a->kind != TMPL_INT && a->kind != TMPL_FLOAT) {
         char *buf = NULL;
         size_t len = 0;

@@ -147,6 +147,8 @@ void tmpl_value_print(FILE *out, const struct tmpl_value *v);
 /* Go's shortest float text, in %e form when the decimal exponent is
  * < exp_lo or >= exp_hi (%v: -4, 21; %g: -4, 6; JSON: -6, 21). */
 void tmpl_format_float(double f, int exp_lo, int exp_hi, bool json, char *buf, size_t size);
+/* Go's time.Duration.String(): "0s", "1.5µs", "250ms", "1h2m3.5s". */
+void tmpl_format_duration(int64_t ns, char *buf, size_t size);
 
 /* tmpl_printf.c: Go's fmt.Sprintf over template values. */
 void tmpl_printf(FILE *out, const char *format, const struct tmpl_value *const *args, size_t n);

@@ -188,7 +188,7 @@ const char *tmpl_value_type(const struct tmpl_value *v)
         case TMPL_BOOL:
             return "bool";
         case TMPL_INT:
-            return v->is_unsigned ? "uint64" : "int";
+            return v->is_unsigned ? "uint64" : v->is_duration ? "time.Duration" : "int";
         case TMPL_FLOAT:
             return "float64";
         case TMPL_STRING:
@@ -240,6 +240,81 @@ void tmpl_format_float(double f, int exp_lo, int exp_hi, bool json, char *buf, s
     snprintf(buf, size, "%.*f", decimals > 0 ? decimals : 0, f);
 }
 
+/* Go's fmtFrac: the digits of v's last `prec` decimal places, written
+ * backwards before buf[w], trailing zeros and a bare '.' left out. */
+static size_t tmpl_duration_frac(char *buf, size_t w, uint64_t *v, int prec)
+{
+    bool print = false;
+    for (int i = 0; i < prec; i++) {
+        unsigned digit = (unsigned)(*v % 10);
+        print = print || digit != 0;
+        if (print) {
+            buf[--w] = (char)('0' + digit);
+        }
+        *v /= 10;
+    }
+    if (print) {
+        buf[--w] = '.';
+    }
+    return w;
+}
+
+static size_t tmpl_duration_int(char *buf, size_t w, uint64_t v)
+{
+    do {
+        buf[--w] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    return w;
+}
+
+void tmpl_format_duration(int64_t ns, char *buf, size_t size)
+{
+    char b[40];
+    size_t w = sizeof b;
+    bool neg = ns < 0;
+    uint64_t u = neg ? (uint64_t)0 - (uint64_t)ns : (uint64_t)ns;
+    b[--w] = '\0';
+    if (u < 1000000000ull) {
+        int prec;
+        b[--w] = 's';
+        if (u == 0) {
+            snprintf(buf, size, "0s");
+            return;
+        } else if (u < 1000ull) {
+            prec = 0;
+            b[--w] = 'n';
+        } else if (u < 1000000ull) {
+            prec = 3;
+            w -= 2;
+            memcpy(b + w, "\xc2\xb5", 2); /* µ */
+        } else {
+            prec = 6;
+            b[--w] = 'm';
+        }
+        w = tmpl_duration_frac(b, w, &u, prec);
+        w = tmpl_duration_int(b, w, u);
+    } else {
+        b[--w] = 's';
+        w = tmpl_duration_frac(b, w, &u, 9);
+        w = tmpl_duration_int(b, w, u % 60);
+        u /= 60;
+        if (u > 0) {
+            b[--w] = 'm';
+            w = tmpl_duration_int(b, w, u % 60);
+            u /= 60;
+            if (u > 0) {
+                b[--w] = 'h';
+                w = tmpl_duration_int(b, w, u);
+            }
+        }
+    }
+    if (neg) {
+        b[--w] = '-';
+    }
+    snprintf(buf, size, "%s", b + w);
+}
+
 void tmpl_value_print(FILE *out, const struct tmpl_value *v)
 {
     char buf[64];
@@ -254,7 +329,10 @@ void tmpl_value_print(FILE *out, const struct tmpl_value *v)
             fputs(v->b ? "true" : "false", out);
             return;
         case TMPL_INT:
-            if (v->is_unsigned) {
+            if (v->is_duration) {
+                tmpl_format_duration(v->i, buf, sizeof buf);
+                fputs(buf, out);
+            } else if (v->is_unsigned) {
                 fprintf(out, "%llu", (unsigned long long)v->i);
             } else {
                 fprintf(out, "%lld", (long long)v->i);

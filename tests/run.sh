@@ -28,6 +28,7 @@ fi
 passed=0
 failed=0
 skipped=0
+unit_failures=""
 
 # Unit tests: each binary prints PASS/FAIL lines and its own summary (each
 # case runs in its own child process, several at once: tests/unit/test.h).
@@ -48,10 +49,15 @@ for t in "$BUILD_DIR"/tests/unit/test_*; do
     echo "$out" | grep -E '^(PASS|FAIL) ' | sed "s|^|$(basename "$t"): |"
     p=$(echo "$out" | grep -c '^PASS ')
     f=$(echo "$out" | grep -c '^FAIL ')
+    if [ "$f" -gt 0 ]; then
+        unit_failures+=$(echo "$out" | grep '^FAIL ' | sed "s|^|$(basename "$t"): |")$'\n'
+    fi
     if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then
         # Crashed before reporting: count the binary as one failure.
         echo "$(basename "$t"): FAIL (exit $rc)"
         echo "$out" | tail -20
+        unit_failures+="$(basename "$t"): FAIL (exit $rc)"$'\n'
+        unit_failures+=$(echo "$out" | tail -20)$'\n'
         f=1
     fi
     passed=$((passed + p))
@@ -81,6 +87,13 @@ PY
 else
     echo "integration tests did not run"
     failed=$((failed + 1))
+fi
+
+# Repeat the unit failures here, next to the summary, so that a log cut to
+# its last lines still names them (pytest's -r summary names its own).
+if [ -n "$unit_failures" ]; then
+    echo "unit test failures (repeated from above):"
+    printf '%s' "$unit_failures"
 fi
 
 if [ "$skipped" -gt 0 ]; then

@@ -46,11 +46,11 @@ def test_runtime_rule_and_inspect(manager):
          "container", "--cap-add", "NET_ADMIN", "--mount", "type=tmpfs,target=/t",
          "--read-only", "--init", "--stop-signal", "SIGINT", "--entrypoint", "/bin/sh -c",
          "nginx")
-    assert spec_of(m, "prog")["Task"]["Runtime"] == "process"
-    assert spec_of(m, "img")["Task"]["Runtime"] == "container"
-    t = spec_of(m, "forced")["Task"]
+    assert spec_of(m, "prog")["TaskTemplate"]["Runtime"] == "process"
+    assert spec_of(m, "img")["TaskTemplate"]["Runtime"] == "container"
+    t = spec_of(m, "forced")["TaskTemplate"]
     assert t["Runtime"] == "container"
-    c = t["Container"]
+    c = t["ContainerSpec"]
     assert c["CapabilityAdd"] == ["NET_ADMIN"]
     assert c["Mounts"] == [{"Type": "tmpfs", "Target": "/t", "ReadOnly": False,
                            "TmpfsSizeBytes": 0}]
@@ -60,9 +60,9 @@ def test_runtime_rule_and_inspect(manager):
     assert "Runtime:\tcontainer" in pretty and "Capability Add:" in pretty, pretty
     # --image decides again; an explicit --runtime wins.
     m.ok("service", "update", "-d", "--image", "127.0.0.1:5000/busybox", "prog")
-    assert spec_of(m, "prog")["Task"]["Runtime"] == "container"
+    assert spec_of(m, "prog")["TaskTemplate"]["Runtime"] == "container"
     m.ok("service", "update", "-d", "--runtime", "process", "--image", "sleep", "prog")
-    assert spec_of(m, "prog")["Task"]["Runtime"] == "process"
+    assert spec_of(m, "prog")["TaskTemplate"]["Runtime"] == "process"
     # Container-only fields on a program of the host: refused, nothing written.
     err = m.fails("service", "create", "--name", "bad", "--mount", "type=tmpfs,target=/t",
                   "sleep", "1")
@@ -239,7 +239,7 @@ def test_three_replicas_of_busybox_httpd(swarm, reg):
         assert "state=hidden" in line, line
     hosts = {line.split("host=")[1].split()[0] for line in lines}
     assert all(i[:12] in hosts for i in ids), (ids, out)  # each task's hostname
-    assert json.loads(m.ok("service", "inspect", "web"))[0]["Spec"]["Task"]["Runtime"] == \
+    assert json.loads(m.ok("service", "inspect", "web"))[0]["Spec"]["TaskTemplate"]["Runtime"] == \
         "container"
     m.ok("service", "rm", "web")
     wait_for(lambda: leftovers(m, ids) == [], timeout=30, what="containers gone")

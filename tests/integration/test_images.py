@@ -251,7 +251,7 @@ def start_manager(swarm, *insecure):
 
 def spec_image(node, svc):
     spec = json.loads(node.ok("service", "inspect", svc))[0]["Spec"]
-    return spec["Task"]["Container"]["Image"]
+    return spec["TaskTemplate"]["ContainerSpec"]["Image"]
 
 
 def test_create_pins_digest_and_update_repins(swarm, reg):

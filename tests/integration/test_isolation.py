@@ -116,7 +116,7 @@ def test_user_flag(manager):
     assert "uid=65534(nobody) gid=65534(" in out, out
     assert "CapEff:\t0000000000000000" in out and "NoNewPrivs:\t1" in out, out
     assert "OK" in out.split(), out  # its working dir is its own
-    spec = json.loads(m.ok("service", "inspect", "byname"))[0]["Spec"]["Task"]["Container"]
+    spec = json.loads(m.ok("service", "inspect", "byname"))[0]["Spec"]["TaskTemplate"]["ContainerSpec"]
     assert spec["User"] == "nobody"
     assert "User:" in m.ok("service", "inspect", "--pretty", "byname")
 

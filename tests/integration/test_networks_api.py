@@ -140,7 +140,7 @@ def test_service_unknown_network_refused(manager):
     err = m.fails("service", "update", "-d", "--network-add", "nope", "web")
     assert err == "Error response from daemon: network nope not found"
     spec = json.loads(m.ok("service", "inspect", "web"))[0]["Spec"]
-    assert not spec["Task"].get("Networks")
+    assert not spec["TaskTemplate"].get("Networks")
     # Explicitly on ingress, and dnsrr with an ingress port: Docker's refusals.
     err = m.fails("service", "create", "-d", "--network", "ingress", SLEEP, "1000")
     assert err == 'Error response from daemon: Service cannot be explicitly attached to the ingress network "ingress"'
@@ -223,8 +223,8 @@ def test_service_vip_task_addresses_freed_and_reused(simmgr):
     wait_for(lambda: replicas_col(m, "web") == "3/3", timeout=20, what="web 3/3")
     svc = service_json(m, "web")
     assert svc["Endpoint"]["VirtualIPs"] == [{"NetworkID": nid, "Addr": "10.0.1.2/24"}]
-    assert svc["Spec"]["Task"]["Networks"] == [{"Target": nid, "Aliases": []}]
-    assert svc["Spec"]["Task"]["Container"]["Hostname"] == "webhost"
+    assert svc["Spec"]["TaskTemplate"]["Networks"] == [{"Target": nid, "Aliases": []}]
+    assert svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Hostname"] == "webhost"
     ids = task_ids(m, "web")
     att = task_attachments(m, ids)
     first = sorted(addr for tid in ids for (_, addr) in att[tid])
@@ -255,7 +255,7 @@ def test_network_add_rm_on_update(simmgr):
     b = m.ok("network", "create", "netb").strip()
     m.ok("service", "create", "-d", "--name", "app", "--network", "name=neta,alias=db", SLEEP, "1000")
     wait_for(lambda: replicas_col(m, "app") == "1/1", timeout=20, what="app 1/1")
-    spec = service_json(m, "app")["Spec"]["Task"]
+    spec = service_json(m, "app")["Spec"]["TaskTemplate"]
     assert spec["Networks"] == [{"Target": a, "Aliases": ["db"]}]
     m.ok("service", "update", "-d", "--network-add", "netb", "--network-rm", "neta", "app")
     def moved():

@@ -627,6 +627,11 @@ LOOP_TEST(deadline_exceeded)
     struct result r;
     ASSERT_INT_EQ(server_start(0, API_ROLE_LOCAL, true, NULL), 0);
     struct api_client *c = client_unix();
+    /* Connect first: on a loaded machine the 100 ms could otherwise pass
+     * before the call is even written, and the server would never see it. */
+    ASSERT_INT_EQ(say(c, "warm", 0, 3000, &r), 0);
+    ASSERT(RUN_UNTIL(r.done, 3000));
+    ASSERT_INT_EQ(r.status, API_OK);
     ASSERT_INT_EQ(say(c, "hold", 0, 100, &r), 0);
     ASSERT(RUN_UNTIL(r.done, 3000));
     ASSERT_INT_EQ(r.status, API_DEADLINE_EXCEEDED);
@@ -1913,7 +1918,10 @@ TEST(response_budget_cancels_producers)
     ASSERT_INT_EQ(server_start(0, API_ROLE_LOCAL, true, NULL), 0);
     api_server_limits(server, API_ROLE_LOCAL)->resp_budget = 256 << 10;
     ASSERT_INT_EQ(mraw_unix(r, 0), 0);
-    int a = mraw_count(r, 1000000, 300, 20000); /* ~180 KiB, then a pause */
+    /* ~180 KiB, then a pause long enough for b's 100 KiB to arrive on a
+     * loaded machine: a second burst would reset a through api_call_send
+     * (its handler ends, so on_cancel is never called). */
+    int a = mraw_count(r, 1000000, 2000, 20000);
     ASSERT(RUN_UNTIL((mraw_pump(r), count_sent_total >= 20000) || r->eof, 10000));
     int b = mraw_say(r, 100 << 10); /* over the budget: a holds the most */
     ASSERT(RUN_UNTIL((mraw_pump(r), r->closed[a] && cancels_seen > 0) || r->eof, 10000));

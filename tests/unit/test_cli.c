@@ -1449,6 +1449,29 @@ TEST(service_pretty_and_json)
     ASSERT(strstr(out, "\"Replicated\": {\n") != NULL);
     ASSERT(strstr(out, "\"NanoCPUs\": 500000000") != NULL);
     ASSERT(strstr(out, "\"Condition\": \"any\"") != NULL);
+    /* Docker's names and nanosecond durations */
+    ASSERT(strstr(out, "\"TaskTemplate\": {\n") != NULL);
+    ASSERT(strstr(out, "\"ContainerSpec\": {\n") != NULL);
+    ASSERT(strstr(out, "\"RestartPolicy\": {\n") != NULL);
+    ASSERT(strstr(out, "\"UpdateConfig\": {\n") != NULL);
+    ASSERT(strstr(out, "\"RollbackConfig\": {\n") != NULL);
+    ASSERT(strstr(out, "\"EndpointSpec\": {\n") != NULL);
+    ASSERT(strstr(out, "\"StopGracePeriod\": 10000000000") != NULL);
+    ASSERT(strstr(out, "\"Delay\": 5000000000") != NULL);
+    ASSERT(strstr(out, "\"Monitor\": 5000000000") != NULL);
+    ASSERT(strstr(out, "Ms\"") == NULL && strstr(out, "\"Task\"") == NULL);
+    free(c.buf);
+    /* the same names in templates; durations print as Go's time.Duration */
+    capture_start(&c);
+    ASSERT_INT_EQ(cli_format_inspect(c.f, stderr,
+                                     "{{.Spec.TaskTemplate.ContainerSpec.Image}} "
+                                     "{{.Spec.TaskTemplate.RestartPolicy.Delay}} "
+                                     "{{printf \"%d %s\" .Spec.UpdateConfig.Monitor "
+                                     ".Spec.TaskTemplate.ContainerSpec.StopGracePeriod}} "
+                                     "{{json .Spec.UpdateConfig.Monitor}}",
+                                     &one, 1),
+                  0);
+    ASSERT_STR_EQ(capture_end(&c), "prog 5s 5000000000 10s 5000000000\n");
     free(c.buf);
     protobuf_c_message_free_unpacked(&spec->base, NULL);
 }

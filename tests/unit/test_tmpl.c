@@ -8,6 +8,7 @@
 #include "test.h"
 #include "err.h"
 #include "tmpl.h"
+#include "tmpl_tree.h"
 
 /* A service-ls-like context (a struct) with nested data. */
 static struct tmpl_value *make_data(void)
@@ -210,6 +211,52 @@ TEST(printf)
     EXPECT_ERR("{{printf 1}}", 2,
                "template: :1:9: executing \"\" at <1>: wrong type for value; expected string; "
                "got int");
+}
+
+/* Go's time.Duration.String() for the durations inspect shows, and how a
+ * duration value prints, formats and marshals. */
+TEST(durations)
+{
+    static const struct {
+        int64_t ns;
+        const char *want;
+    } cases[] = {
+        {0, "0s"},
+        {1, "1ns"},
+        {999, "999ns"},
+        {1500, "1.5\xc2\xb5s"},
+        {250000000, "250ms"},
+        {1000000, "1ms"},
+        {1000000000, "1s"},
+        {1500000000, "1.5s"},
+        {90000000000, "1m30s"},
+        {3600000000000, "1h0m0s"},
+        {3723500000000, "1h2m3.5s"},
+        {-5000000000, "-5s"},
+        {INT64_MIN, "-2562047h47m16.854775808s"},
+        {INT64_MAX, "2562047h47m16.854775807s"},
+    };
+    char buf[64];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        tmpl_format_duration(cases[i].ns, buf, sizeof buf);
+        ASSERT_STR_EQ(buf, cases[i].want);
+    }
+    struct tmpl_value *d = tmpl_value_map(NULL, 0);
+    struct tmpl_value *v = tmpl_map_set(d, "Monitor", tmpl_value_int(5000000000));
+    v->is_duration = true;
+    struct tmpl *t = tmpl_parse("{{.Monitor}} {{printf \"%d|%v|%q\" .Monitor .Monitor "
+                                ".Monitor}} {{json .}}",
+                                err);
+    ASSERT(t != NULL);
+    char *got = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&got, &len);
+    ASSERT_INT_EQ(tmpl_execute(t, f, d, 0, err), 0);
+    fclose(f);
+    ASSERT_STR_EQ(got, "5s 5000000000|5s|\"5s\" {\"Monitor\":5000000000}");
+    free(got);
+    tmpl_free(t);
+    tmpl_value_free(d);
 }
 
 TEST(header_functions)
