@@ -866,8 +866,11 @@ static int mgr_setup(struct cluster *c, int i)
         .id = (raft_id)(i + 1),
         .address = m->address,
         .dir = m->dir,
-        .election_timeout_ms = 500,
-        .heartbeat_timeout_ms = 50,
+        /* Three managers share this process's one loop: a stall of it (a
+         * 1.5 MiB entry through three TLS bridges under ASan on a busy
+         * machine) stalls all three, so the timeout is generous. */
+        .election_timeout_ms = 2000,
+        .heartbeat_timeout_ms = 100,
         .transport = &m->transport,
     };
     if (rnode_new(&loop, m->store, &cfg, &m->node, em) != 0) {
