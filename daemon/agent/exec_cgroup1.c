@@ -9,7 +9,8 @@
  *           tells an OOM kill afterwards;
  *   cpu:    cpu.cfs_period_us 100000, cpu.cfs_quota_us = --limit-cpu x period;
  *   pids:   pids.max = EXEC_CGROUP_PIDS_MAX.
- * The process executor's shim joins them (SWARM_SHIM_CGROUPS1); runc puts a
+ * The task's shim makes them (and a process task's joins them; exec_shim.c
+ * shim_cgroups_make); runc puts a
  * container in CONTROLLER/swarmd-<id>/ctr, so the limits (and the OOM
  * counter) are the task's, above whatever runc makes and removes. Removal
  * kills what is left and removes swarmd-<id> (and a ctr runc left) in every

@@ -41,6 +41,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -428,11 +429,9 @@ static const Swarm__HealthConfig *ctr_health_config(const struct ctr_task *t)
 static int ctr_prepare(struct ctr_task *t, const struct image_info *info, char *err)
 {
     const Swarm__ContainerSpec *c = t->task->spec->container;
-    const Swarm__ResourceRequirements *r = t->task->spec->resources;
-    const Swarm__Resources *lim = r != NULL ? r->limits : NULL;
     char rootfs[PATH_MAX], etc[PATH_MAX], netns[PATH_MAX], path[PATH_MAX + 32];
     char hosts[PATH_MAX + 16], hostname[PATH_MAX + 16], resolv[PATH_MAX + 16];
-    char cg_path[128], joined[4 * PATH_MAX];
+    char cg_path[128];
     char **vols = calloc(c->n_mounts + 1, sizeof *vols);
     char *passwd = NULL, *group = NULL, *json = NULL;
     struct ocispec_user user;
@@ -466,11 +465,6 @@ static int ctr_prepare(struct ctr_task *t, const struct image_info *info, char *
         ctr_prepare_volumes(t, vols, err) != 0 || ctr_prepare_etc(t, etc, netns, err) != 0) {
         goto out;
     }
-    int made = exec_cgroup1_create(t->head.entry.id, lim != NULL ? lim->memory_bytes : 0,
-                                   lim != NULL ? lim->nano_cpus : 0, joined, sizeof joined);
-    if (made > 0 && t->oom_fd < 0) {
-        t->oom_fd = exec_cgroup1_oom_watch(t->head.entry.id);
-    }
     snprintf(cg_path, sizeof cg_path, "/" EXEC_CGROUP_PREFIX "%s/ctr", t->head.entry.id);
     snprintf(hosts, sizeof hosts, "%s/hosts", etc);
     snprintf(hostname, sizeof hostname, "%s/hostname", etc);
@@ -487,9 +481,9 @@ static int ctr_prepare(struct ctr_task *t, const struct image_info *info, char *
         .hostname_path = hostname, .resolv_path = resolv, .init_path = t->x->tini,
         .volume_dirs = (const char *const *)vols, .cgroups_path = cg_path,
         .pids_limit = EXEC_CGROUP_PIDS_MAX,
-        /* The memory limit is the parent's (made above), where an OOM kill
-         * is counted and outlives runc's own cgroup. */
-        .memory_in_parent = made > 0,
+        /* The memory limit is the parent's (made by the shim, ctr_spawn),
+         * where an OOM kill is counted and outlives runc's own cgroup. */
+        .memory_in_parent = exec_cgroup1_available("memory"),
     };
     if (ocispec_build(&in, &json, err) != 0) {
         goto out;
@@ -522,10 +516,17 @@ static int ctr_spawn(struct ctr_task *t, char *err)
     int err_fd = open(t->head.err_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     /* Through swarmd's shim, whose tree dies with swarmd: runc, and the
      * container's init reparented to the shim (a subreaper) when runc goes. */
-    char ppid[48], rootfs[PATH_MAX + 32], task[128];
+    char ppid[48], rootfs[PATH_MAX + 32], task[128], cg_task[128], limits[96];
     snprintf(ppid, sizeof ppid, "SWARM_SHIM_PPID=%d", (int)getpid());
     snprintf(rootfs, sizeof rootfs, "SWARM_SHIM_RELEASE_ROOTFS=%s", t->rootfs);
     snprintf(task, sizeof task, "SWARM_SHIM_RELEASE_TASK=%s", t->head.entry.id);
+    /* The v1 parents with the limits are made by the shim, so that
+     * swarmd's death at any point leaves none behind (exec_shim.c). */
+    const Swarm__ResourceRequirements *r = t->task->spec->resources;
+    const Swarm__Resources *lim = r != NULL ? r->limits : NULL;
+    snprintf(cg_task, sizeof cg_task, "SWARM_SHIM_CGROUP_TASK=%s", t->head.entry.id);
+    snprintf(limits, sizeof limits, "SWARM_SHIM_CGROUP_LIMITS=%" PRId64 " %" PRId64,
+             lim != NULL ? lim->memory_bytes : 0, lim != NULL ? lim->nano_cpus : 0);
     char pid_file[PATH_MAX + 16];
     snprintf(pid_file, sizeof pid_file, "%s/init.pid", t->head.dir);
     (void)unlink(pid_file);
@@ -533,7 +534,7 @@ static int ctr_spawn(struct ctr_task *t, char *err)
                     t->x->runc_root, "run", "--pid-file", pid_file, "--bundle", t->bundle,
                     t->head.entry.id, NULL};
     char *env[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ppid,
-                   rootfs, task, NULL};
+                   rootfs, task, cg_task, limits, NULL};
     if (out_fd < 0 || err_fd < 0) {
         errmsg_printf(err, SWARM_ERRMSG_SIZE, "log files in %s: %s", t->head.dir, strerror(errno));
         if (out_fd >= 0) {
@@ -636,6 +637,9 @@ static void ctr_started_cb(uv_timer_t *timer)
         return; /* polled again in CTR_START_POLL_MS */
     }
     uv_timer_stop(&t->timer);
+    if (t->oom_fd < 0) { /* the shim made the memory cgroup before runc ran */
+        t->oom_fd = exec_cgroup1_oom_watch(t->head.entry.id);
+    }
     if (ctr_health_start(t) == 0) {
         exec_report(&t->x->base, t->head.entry.id, SWARM__TASK_STATE__TASK_STATE_RUNNING, "started",
                     "", 0, t->pid);
@@ -745,7 +749,8 @@ static void ctr_exit_cb(uv_process_t *h, int64_t status, int sig)
     ctr_health_stop(t);
     uv_timer_stop(&t->timer);
     int code = sig != 0 ? 128 + sig : (int)status;
-    bool oom = code == 137 && !t->head.stop && exec_cgroup1_oom_seen(t->oom_fd);
+    bool oom = code == 137 && !t->head.stop &&
+               (exec_cgroup1_oom_seen(t->oom_fd) || exec_cgroup1_oom_killed(t->head.entry.id));
     uv_close((uv_handle_t *)&t->proc, ctr_close_cb);
     /* runc run deletes the container when it ends; if runc itself was
      * killed, the container may live on: it goes now, as all it held. */

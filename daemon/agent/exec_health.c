@@ -239,9 +239,8 @@ static char **health_env(struct exec_health *h)
     }
     for (size_t i = 0; i < n; i++) {
         const char *kv = h->cfg.env[i];
-        env[i] = strncmp(kv, "SWARM_SHIM_CGROUP=", 18) == 0     ? "SWARM_SHIM_CGROUP="
-                 : strncmp(kv, "SWARM_SHIM_CGROUPS1=", 20) == 0 ? "SWARM_SHIM_CGROUPS1="
-                                                                : (char *)kv;
+        env[i] = strncmp(kv, "SWARM_SHIM_CGROUP_TASK=", 23) == 0 ? "SWARM_SHIM_CGROUP_TASK="
+                                                                   : (char *)kv;
     }
     return env;
 }

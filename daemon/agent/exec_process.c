@@ -9,7 +9,7 @@
  *   step: report PREPARING; make DIR/<id>/ (0700), open stdout.log and
  *         stderr.log (append), find the program, resolve the user (owner of
  *         DIR/<id>/), build env (with what the shim needs to isolate the
- *         task), cgroup (if any), with networks its sandbox (netplane:
+ *         task), its cgroups named for the shim to make (if any), with networks its sandbox (netplane:
  *         netns, veths, VIP rules, DIR/<id>/etc/ files; the shim enters
  *         it); report STARTING; uv_spawn(shim, detached:
  *         the shim's pid is the task's session id); write DIR/<id>/pid
@@ -47,6 +47,7 @@
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -81,7 +82,7 @@ struct proc_task {
     uint64_t kill_at; /* loop time of the SIGKILL, 0: none armed */
     char *dir, *pid_path, *health_path, *cgroup;
     bool sandbox; /* a netplane sandbox was made for it */
-    char *cgroup1; /* v1 cgroup dirs, ':'-separated (exec_cgroup1.c); NULL: none */
+    bool cgroup1; /* v1 cgroups may exist (exec_cgroup1.c), made by the shim */
     struct exec_health *health; /* checks armed, NULL: none or closing */
     char **env;                 /* the task's env, kept for the checks */
     const char *cwd;            /* points into dir or task */
@@ -147,7 +148,6 @@ static void proc_handle_gone(struct proc_task *t)
     exec_task_head_free(&t->head);
     free(t->pid_path);
     free(t->cgroup);
-    free(t->cgroup1);
     proc_free_env(t->env);
     free(t);
     if (p->base.closing && p->all == NULL) {
@@ -189,7 +189,7 @@ static void proc_maybe_free(struct proc_task *t)
     if (t->cgroup != NULL) {
         exec_cgroup_remove(t->cgroup, true); /* nothing of the task runs any more */
     }
-    if (t->cgroup1 != NULL) {
+    if (t->cgroup1) {
         exec_cgroup1_remove(t->head.entry.id, true);
     }
     if (t->head.removed && statedir_remove_tree(t->head.dir) != 0) {
@@ -268,8 +268,21 @@ static int proc_build_env(struct proc_task *t, struct proc_launch *l, const char
                         t->task->service_name != NULL ? t->task->service_name : "");
     rv |= proc_env_add(l, "SWARM_NODE_ID=", t->p->base.node_id);
     rv |= proc_env_add(l, "SWARM_SHIM_PPID=", ppid);
-    rv |= proc_env_add(l, "SWARM_SHIM_CGROUP=", t->cgroup != NULL ? t->cgroup : "");
-    rv |= proc_env_add(l, "SWARM_SHIM_CGROUPS1=", t->cgroup1 != NULL ? t->cgroup1 : "");
+    if (t->cgroup != NULL || t->cgroup1) {
+        /* The shim makes and joins them (exec_shim.c): nothing is made
+         * that swarmd's death would leave behind. */
+        const Swarm__ResourceRequirements *r = t->task->spec->resources;
+        const Swarm__Resources *lim = r != NULL ? r->limits : NULL;
+        char limits[64];
+        snprintf(limits, sizeof limits, "%" PRId64 " %" PRId64,
+                 lim != NULL ? lim->memory_bytes : 0, lim != NULL ? lim->nano_cpus : 0);
+        rv |= proc_env_add(l, "SWARM_SHIM_CGROUP_TASK=", t->head.entry.id);
+        rv |= proc_env_add(l, "SWARM_SHIM_CGROUP_LIMITS=", limits);
+        rv |= proc_env_add(l, "SWARM_SHIM_CGROUP_JOIN=", "1");
+        if (t->cgroup != NULL) {
+            rv |= proc_env_add(l, "SWARM_SHIM_CGROUP_V2=", t->p->cg_base);
+        }
+    }
     if (l->user[0] != '\0') {
         rv |= proc_env_add(l, "SWARM_SHIM_USER=", l->user);
     }
@@ -405,22 +418,14 @@ static int proc_prepare(struct proc_task *t, struct proc_launch *l, char *err)
     if (proc_prepare_user(t, l, err) != 0) {
         return -1;
     }
-    if (t->p->cg_base != NULL && t->cgroup == NULL) {
-        const Swarm__ResourceRequirements *r = t->task->spec->resources;
-        const Swarm__Resources *lim = r != NULL ? r->limits : NULL;
-        t->cgroup = exec_cgroup_create(t->p->cg_base, t->head.entry.id,
-                                       lim != NULL ? lim->memory_bytes : 0,
-                                       lim != NULL ? lim->nano_cpus : 0);
+    /* The task's cgroups, to be made by its shim (proc_build_env). */
+    if (t->p->cg_base != NULL && t->cgroup == NULL &&
+        asprintf(&t->cgroup, "%s/" EXEC_CGROUP_PREFIX "%s", t->p->cg_base,
+                 t->head.entry.id) < 0) {
+        t->cgroup = NULL; /* runs without, as without v2 */
     }
-    if (t->cgroup1 == NULL) {
-        const Swarm__ResourceRequirements *r = t->task->spec->resources;
-        const Swarm__Resources *lim = r != NULL ? r->limits : NULL;
-        char joined[4 * PATH_MAX];
-        if (exec_cgroup1_create(t->head.entry.id, lim != NULL ? lim->memory_bytes : 0,
-                                lim != NULL ? lim->nano_cpus : 0, joined, sizeof joined) > 0) {
-            t->cgroup1 = strdup(joined); /* NULL: runs without, as without v1 */
-        }
-    }
+    t->cgroup1 = exec_cgroup1_available("memory") || exec_cgroup1_available("cpu") ||
+                 exec_cgroup1_available("pids");
     const char *path_env;
     if (proc_build_env(t, l, &path_env) != 0) {
         errmsg_printf(err, SWARM_ERRMSG_SIZE, "out of memory");
@@ -602,12 +607,11 @@ static void proc_exit_cb(uv_process_t *h, int64_t status, int sig)
             t->cgroup = NULL; /* else tried again when the task is freed */
         }
     }
-    bool oom = t->cgroup1 != NULL && sig == SIGKILL && !t->head.stop &&
+    bool oom = t->cgroup1 && sig == SIGKILL && !t->head.stop &&
                exec_cgroup1_oom_killed(t->head.entry.id);
-    if (t->cgroup1 != NULL) {
+    if (t->cgroup1) {
         exec_cgroup1_remove(t->head.entry.id, true);
-        free(t->cgroup1);
-        t->cgroup1 = NULL;
+        t->cgroup1 = false;
     }
     if (sig != 0) {
         exec_kill_session(t->pid); /* and without a cgroup, its session */

@@ -10,8 +10,10 @@
  * double-fork or change group.
  * Happy path: block all signals (they are waited for); ask for
  * EXEC_SHIM_DEATH_SIGNAL when swarmd dies (PR_SET_PDEATHSIG), check swarmd
- * is still the parent (SWARM_SHIM_PPID); join the task's cgroup
- * (SWARM_SHIM_CGROUP); with SWARM_SHIM_NETNS, enter the task's network
+ * is still the parent (SWARM_SHIM_PPID); make the task's cgroups with
+ * their limits and, for a process task, join them (shim_cgroups_make:
+ * made only now, so that whatever exists, swarmd's death reaches a shim
+ * that removes it); with SWARM_SHIM_NETNS, enter the task's network
  * sandbox and, with SWARM_SHIM_HOSTNAME, a UTS namespace of its own
  * (exec_isolate_net); with SWARM_SHIM_ISOLATE, make the task's mount
  * namespace (exec_isolate_mounts) and, with SWARM_SHIM_ETC, bind its
@@ -26,7 +28,8 @@
  *     subreaper) until none is left; if swarmd died, remove the task's
  *     cgroup (swarmd would have); exit with the main process's status (its
  *     signal re-raised).
- * Failure paths: swarmd already gone -> exit 137 without running anything;
+ * Failure paths: swarmd already gone -> exit 137 without running or making
+ * anything (a container's snapshot mount released);
  * cgroup join fails -> a warning on the task's stderr, runs without limits;
  * isolation, credentials or fork fail -> the reason on stderr, exit 126,
  * nothing run; exec fails -> the reason on stderr, exit 127. */
@@ -192,6 +195,49 @@ static void shim_cgroups_leave(const struct shim_cgroup *cg)
     }
 }
 
+/* The task's cgroups (SWARM_SHIM_CGROUP_TASK: its id), made with their
+ * limits (SWARM_SHIM_CGROUP_LIMITS: "MEMORY_BYTES NANO_CPUS"): the v2 one
+ * under SWARM_SHIM_CGROUP_V2 when set, and the v1 ones (exec_cgroup1.c).
+ * With SWARM_SHIM_CGROUP_JOIN (a process task) we join them, and hold
+ * their roots in `cg` to leave them if swarmd dies; a container's are
+ * joined by runc (below them) and released by SWARM_SHIM_RELEASE_TASK.
+ * A cgroup that cannot be made or joined: a warning on the task's stderr,
+ * it runs without those limits. */
+static void shim_cgroups_make(struct shim_cgroup *cg)
+{
+    const char *task = shim_env("SWARM_SHIM_CGROUP_TASK");
+    const char *v2 = shim_env("SWARM_SHIM_CGROUP_V2");
+    const char *limits = shim_env("SWARM_SHIM_CGROUP_LIMITS");
+    bool join = shim_env("SWARM_SHIM_CGROUP_JOIN") != NULL;
+    int64_t memory = 0, cpus = 0;
+    char joined[4 * PATH_MAX], *save = NULL;
+    size_t n = 0;
+    if (task == NULL) {
+        return;
+    }
+    if (limits != NULL && sscanf(limits, "%" SCNd64 " %" SCNd64, &memory, &cpus) != 2) {
+        memory = cpus = 0;
+    }
+    char *path = v2 != NULL ? exec_cgroup_create(v2, task, memory, cpus) : NULL;
+    if (path != NULL && join) {
+        shim_join_cgroup(path);
+        shim_cgroup_open(path, &cg[n++]);
+    }
+    free(path);
+    if (exec_cgroup1_create(task, memory, cpus, joined, sizeof joined) == 0 || !join) {
+        return;
+    }
+    if (exec_cgroup1_join(joined, (int)getpid()) != 0) {
+        fprintf(stderr, "swarmd: joining cgroups %s failed, running without some limits\n",
+                joined);
+    }
+    /* Held before the cgroup file systems are hidden, as the v2 one. */
+    for (char *d = strtok_r(joined, ":", &save); d != NULL && n < SHIM_CGROUPS_MAX;
+         d = strtok_r(NULL, ":", &save)) {
+        shim_cgroup_open(d, &cg[n++]);
+    }
+}
+
 static int shim_supervise(pid_t task, pid_t swarmd, const struct shim_cgroup *cg)
 {
     sigset_t all;
@@ -247,10 +293,11 @@ static void shim_task(char **argv, const sigset_t *mask, pid_t shim, bool isolat
 int executor_shim_main(int argc, char **argv)
 {
     static const char *const vars[] = {
-        "SWARM_SHIM_PPID", "SWARM_SHIM_CGROUP", "SWARM_SHIM_ISOLATE", "SWARM_SHIM_HIDE",
+        "SWARM_SHIM_PPID", "SWARM_SHIM_CGROUP_V2", "SWARM_SHIM_ISOLATE", "SWARM_SHIM_HIDE",
         "SWARM_SHIM_TASK_ROOT", "SWARM_SHIM_TASK_DIR", "SWARM_SHIM_USER",
         "SWARM_SHIM_NETNS", "SWARM_SHIM_HOSTNAME", "SWARM_SHIM_ETC",
-        "SWARM_SHIM_CGROUPS1", "SWARM_SHIM_RELEASE_ROOTFS", "SWARM_SHIM_RELEASE_TASK",
+        "SWARM_SHIM_CGROUP_TASK", "SWARM_SHIM_CGROUP_LIMITS", "SWARM_SHIM_CGROUP_JOIN",
+        "SWARM_SHIM_RELEASE_ROOTFS", "SWARM_SHIM_RELEASE_TASK",
     };
     sigset_t all, mask;
     char err[SWARM_ERRMSG_SIZE];
@@ -268,33 +315,25 @@ int executor_shim_main(int argc, char **argv)
     const char *ppid = getenv("SWARM_SHIM_PPID");
     pid_t swarmd = getppid();
     if (ppid != NULL && atoi(ppid) != (int)swarmd) {
-        return 137; /* swarmd died before we could ask to hear of it */
+        /* swarmd died before we could ask to hear of it: what it made for
+         * the task (a container's snapshot mount) goes, as it would have. */
+        shim_release_rootfs = shim_env("SWARM_SHIM_RELEASE_ROOTFS");
+        if (shim_release_rootfs != NULL) {
+            (void)umount2(shim_release_rootfs, MNT_DETACH);
+        }
+        return 137;
     }
-    const char *cg = shim_env("SWARM_SHIM_CGROUP");
     bool isolate = shim_env("SWARM_SHIM_ISOLATE") != NULL;
     const char *uspec = shim_env("SWARM_SHIM_USER");
     struct shim_cgroup cgroups[SHIM_CGROUPS_MAX];
-    size_t ncg = 0;
     for (size_t i = 0; i < SHIM_CGROUPS_MAX; i++) {
         cgroups[i].root_fd = -1;
     }
-    if (cg != NULL) {
-        shim_join_cgroup(cg);
-        shim_cgroup_open(cg, &cgroups[ncg++]);
-    }
     shim_release_rootfs = shim_env("SWARM_SHIM_RELEASE_ROOTFS");
     shim_release_task = shim_env("SWARM_SHIM_RELEASE_TASK");
-    const char *cg1 = shim_env("SWARM_SHIM_CGROUPS1");
-    if (cg1 != NULL && exec_cgroup1_join(cg1, (int)getpid()) != 0) {
-        fprintf(stderr, "swarmd: joining cgroups %s failed, running without some limits\n", cg1);
-    }
-    /* Held before the cgroup file systems are hidden, as the v2 one. */
-    char cg1_copy[4 * PATH_MAX], *save = NULL;
-    snprintf(cg1_copy, sizeof cg1_copy, "%s", cg1 != NULL ? cg1 : "");
-    for (char *d = strtok_r(cg1_copy, ":", &save); d != NULL && ncg < SHIM_CGROUPS_MAX;
-         d = strtok_r(NULL, ":", &save)) {
-        shim_cgroup_open(d, &cgroups[ncg++]);
-    }
+    /* Made here, not by swarmd: from the moment they exist, swarmd's death
+     * reaches us (checked above) and we remove them. */
+    shim_cgroups_make(cgroups);
     if (uspec != NULL && exec_user_parse(uspec, &user) != 0) {
         fprintf(stderr, "swarmd: bad SWARM_SHIM_USER \"%s\"\n", uspec);
         return 126;

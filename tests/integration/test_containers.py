@@ -102,6 +102,23 @@ def task_ids(m, svc):
     return [r["ID"] for r in tasks(m, svc)]
 
 
+CGROUP_FS = "/sys/fs/cgroup"
+
+
+def task_cgroups(ids):
+    """The cgroups of these tasks in every hierarchy of the host (v1
+    controllers, runc's named ones, the v2 tree)."""
+    hier = [h for h in os.listdir(CGROUP_FS) if os.path.isdir(os.path.join(CGROUP_FS, h))]
+    return [f"{h}/swarmd-{tid}" for h in hier for tid in ids
+            if os.path.isdir(os.path.join(CGROUP_FS, h, f"swarmd-{tid}"))]
+
+
+def node_task_ids(node):
+    """Every task the node began to run (its task dir holds one dir each)."""
+    d = node.state_dir.parent / (node.state_dir.name + "-tasks")
+    return set(os.listdir(d)) if d.exists() else set()
+
+
 def running_rows(m, svc):
     return [r for r in tasks(m, svc) if r["CURRENT STATE"].startswith("Running")]
 
@@ -138,6 +155,22 @@ def test_process_limits_on_cgroup_v1(manager):
     assert not os.path.exists(f"/sys/fs/cgroup/memory/swarmd-{row['ID']}")
 
 
+def test_rejected_process_task_leaves_no_cgroup(manager):
+    """A task rejected before it runs (no such program) had nothing made for
+    it in any cgroup hierarchy, while it stays on the node and after swarmd
+    is killed (nothing removes them then)."""
+    m = manager
+    m.ok("service", "create", "-d", "--name", "nosuch", "--restart-condition", "none",
+         "--limit-memory", "64m", "--limit-cpu", "0.5", "/nonexistent/program")
+    row = wait_for(lambda: [r for r in tasks(m, "nosuch") if r["ERROR"]], timeout=20,
+                   what="rejected")[0]
+    assert "/nonexistent/program" in row["ERROR"], row
+    assert row["CURRENT STATE"].startswith("Rejected"), row
+    assert task_cgroups([row["ID"]]) == []
+    m.kill()
+    assert task_cgroups([row["ID"]]) == []
+
+
 # ------------------------------------------------------------ running images
 
 needs_containers = pytest.mark.skipif(
@@ -159,11 +192,15 @@ def reg(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def stop_nodes_gently(swarm):
     """swarmd stopped with SIGTERM at the end (its containers stopped and
-    removed) before the swarm fixture's SIGKILL."""
+    removed) before the swarm fixture's SIGKILL; no cgroup of any task a
+    node ran is left then."""
     yield
+    ids = set()
     for n in swarm.nodes:
+        ids |= node_task_ids(n)
         if n.alive():
             n.stop(timeout=60)
+    wait_for(lambda: task_cgroups(ids) == [], timeout=10, what="no task cgroup left")
 
 
 def ctr_manager(swarm, reg, name="m1"):
@@ -203,10 +240,7 @@ def leftovers(node, ids):
         left += [f"runc:{d}" for d in os.listdir(runc_root)]
     with open("/proc/mounts") as f:
         left += [f"mount:{line.split()[1]}" for line in f if state in line.split()[1]]
-    for tid in ids:
-        for ctrl in ("memory", "cpu", "pids", "devices", "freezer"):
-            if os.path.exists(f"/sys/fs/cgroup/{ctrl}/swarmd-{tid}"):
-                left.append(f"cgroup:{ctrl}/swarmd-{tid}")
+    left += [f"cgroup:{cg}" for cg in task_cgroups(ids)]
     snaps = node.state_dir / "images" / "snapshots"
     if snaps.exists():
         left += [f"snapshot:{d}" for d in os.listdir(snaps)]
@@ -400,7 +434,23 @@ def test_kill9_restart_leaves_nothing(swarm, reg):
     # ... and their mounts and cgroups with them (the shim released them).
     wait_for(lambda: [x for x in leftovers(m, ids) if x.startswith(("mount:", "cgroup:"))] == [],
              timeout=10, what="mounts and cgroups released with swarmd")
-    m.start("--insecure-registry", reg.host)
+    # Cgroups a previous run left of a task of this node (its dir in the
+    # task dir) go at the restart; another swarmd's stay.
+    mine, other = "yy" + sorted(ids)[0][2:], "zz" + sorted(ids)[0][2:]
+    tdir = m.state_dir.parent / (m.state_dir.name + "-tasks")
+    (tdir / mine).mkdir()
+    made = [os.path.join(CGROUP_FS, h, f"swarmd-{tid}") for h in ("memory", "pids")
+            for tid in (mine, other)]
+    for d in made:
+        os.mkdir(d)
+    try:
+        m.start("--insecure-registry", reg.host)
+        wait_for(lambda: task_cgroups([mine]) == [], timeout=20, what="own leftovers removed")
+        assert sorted(task_cgroups([other])) == [f"memory/swarmd-{other}", f"pids/swarmd-{other}"]
+    finally:
+        for d in made:
+            if os.path.isdir(d):
+                os.rmdir(d)
     wait_for(lambda: len(running_rows(m, "k")) == 2, timeout=60, what="running again")
     now = {r["ID"] for r in running_rows(m, "k")}
     after = wait_for(lambda: (lambda p: p if set(p) == now else None)(runc_inits(m)),
@@ -429,3 +479,24 @@ def test_both_runtimes_side_by_side(swarm, reg, monkeypatch):
     wait_for(lambda: len(running_rows(m, "proc")) == 4, timeout=60, what="proc running")
     assert {r["NODE"] for r in running_rows(m, "ctr")} == {"m1"}
     assert {r["NODE"] for r in running_rows(m, "proc")} == {"m1", "w1"}
+
+
+@needs_containers
+def test_kill9_while_starting_leaves_no_cgroup(swarm, reg):
+    """swarmd killed while its tasks are being started (containers and
+    processes, a pull, a snapshot, runc under way): once swarmd is gone,
+    none of their cgroups is left in any hierarchy, with no restart."""
+    m = ctr_manager(swarm, reg)
+    tdir = m.state_dir.parent / (m.state_dir.name + "-tasks")
+    m.ok("service", "create", "-d", "--name", "c", "--replicas", "4", "--limit-memory", "64m",
+         reg.image["ref"], "sleep", "1000")
+    m.ok("service", "create", "-d", "--name", "p", "--replicas", "4", "--limit-memory", "64m",
+         "sleep", "1000")
+    # Killed as soon as the first container's runtime config is written
+    # (what comes next is runc); the others are wherever they are.
+    wait_for(lambda: list(tdir.glob("*/bundle/config.json")), timeout=60, interval=0.002,
+             what="a container about to start")
+    m.kill()
+    ids = node_task_ids(m)
+    assert len(ids) >= 2, ids
+    wait_for(lambda: task_cgroups(ids) == [], timeout=10, what="no cgroup left of the tasks")
