@@ -16,6 +16,7 @@
 #include "addr.h"
 #include "log.h"
 #include "metricsd.h"
+#include "netplane.h"
 #include "node.h"
 #include "specvalid.h"
 #include "webauth.h"
@@ -61,6 +62,9 @@ static void usage(FILE *out)
             "                         speak plain HTTP to this registry (repeatable)\n"
             "  --image-prune-after D  remove images no task used for D (e.g. 24h, 90m, 0 never;\n"
             "                         default 24h)\n"
+            "  --gwbridge-subnet CIDR subnet of the node's gateway bridge, through which\n"
+            "                         tasks on networks reach the outside (default: the\n"
+            "                         first free of 172.17-31.0.0/16, 192.168.x.0/20)\n"
             "  --log-level LEVEL      debug, info, warn or error (default info)\n"
             "  --version              print the version and exit\n"
             "  -h, --help             print this help\n");
@@ -319,6 +323,13 @@ int main(int argc, char **argv)
             bad = take_value(argc, argv, &i, &dur);
             if (!bad && parse_prune_after(dur, &cfg.image_prune_after_s) != 0) {
                 fprintf(stderr, "swarmd: invalid --image-prune-after \"%s\" (a duration: 24h, 90m, 30s, 0)\n", dur);
+                return 2;
+            }
+        } else if (flag_is(a, "--gwbridge-subnet")) {
+            const char *sub = NULL;
+            bad = take_value(argc, argv, &i, &sub);
+            if (!bad && netplane_gwbridge_subnet(sub, errmsg) != 0) {
+                fprintf(stderr, "swarmd: %s\n", errmsg);
                 return 2;
             }
         } else if (flag_is(a, "--log-level")) {

@@ -66,7 +66,7 @@ void np_ingress_down(struct netplane *np)
     np_network_maybe_free(np, n);
 }
 
-static int np_write_sysctl(const char *path, const char *value)
+int np_write_sysctl(const char *path, const char *value)
 {
     int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0) {

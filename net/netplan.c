@@ -263,7 +263,7 @@ int netplan_ingress_node_ip(const Swarm__NetworkMap *map, uint32_t underlay, uin
     return SWARM_ENOTFOUND;
 }
 
-char *netplan_host_rules(const Swarm__Task *const *tasks, size_t n)
+char *netplan_host_rules(const Swarm__Task *const *tasks, const uint32_t *gw, size_t n)
 {
     struct text out;
     if (text_open(&out) != 0) {
@@ -294,7 +294,11 @@ char *netplan_host_rules(const Swarm__Task *const *tasks, size_t n)
                         p->target_port);
             } else if (ing != NULL && netplan_parse_cidr(ing, &ip, &prefix, 0) == 0) {
                 netplan_format_ip(ip, a);
-                fprintf(out.f, "    %s dport %u dnat ip to %s . %u\n", l4(p), p->published_port, a,
+                fprintf(out.f, "    %s dport %u dnat ip to %s:%u\n", l4(p), p->published_port, a,
+                        p->target_port);
+            } else if (gw != NULL && gw[i] != 0) {
+                netplan_format_ip(gw[i], a);
+                fprintf(out.f, "    %s dport %u dnat ip to %s:%u\n", l4(p), p->published_port, a,
                         p->target_port);
             }
         }
@@ -391,4 +395,90 @@ char *netplan_hosts(const Swarm__Task *task, const char *hostname)
         }
     }
     return text_close(&t, 1);
+}
+
+/* ---- the gateway bridge ------------------------------------------------ */
+
+static uint32_t prefix_mask(int prefix)
+{
+    return prefix <= 0 ? 0 : prefix >= 32 ? 0xffffffffu : ~((1u << (32 - prefix)) - 1);
+}
+
+bool netplan_prefix_overlap(uint32_t a, int pa, uint32_t b, int pb)
+{
+    return ((a ^ b) & prefix_mask(pa < pb ? pa : pb)) == 0;
+}
+
+int netplan_gwbridge_pick(const struct netplan_prefix *used, size_t n, uint32_t *subnet,
+                          int *prefix)
+{
+    for (int k = 0; k < 15 + 16; k++) {
+        /* 172.17..31.0.0/16, then 192.168.{0,16,...,240}.0/20 */
+        uint32_t cand = k < 15 ? (172u << 24) | ((17u + (uint32_t)k) << 16)
+                               : (192u << 24) | (168u << 16) | ((uint32_t)(k - 15) << 12);
+        int cp = k < 15 ? 16 : 20;
+        bool free_ = true;
+        for (size_t i = 0; i < n && free_; i++) {
+            free_ = used[i].prefix <= 0 ||
+                    !netplan_prefix_overlap(cand, cp, used[i].addr, used[i].prefix);
+        }
+        if (free_) {
+            *subnet = cand;
+            *prefix = cp;
+            return 0;
+        }
+    }
+    return SWARM_ENOTFOUND;
+}
+
+int netplan_gwbridge_parse(const char *s, uint32_t *subnet, int *prefix, char *errmsg)
+{
+    uint32_t a;
+    int p;
+    char ip[16];
+    if (netplan_parse_cidr(s, &a, &p, 1) != 0) {
+        snprintf(errmsg, SWARM_ERRMSG_SIZE,
+                 "invalid --gwbridge-subnet \"%s\": want an IPv4 subnet such as 172.18.0.0/16",
+                 s != NULL ? s : "");
+        return SWARM_EINVAL;
+    }
+    if (p < 8 || p > 29) {
+        snprintf(errmsg, SWARM_ERRMSG_SIZE,
+                 "invalid --gwbridge-subnet \"%s\": the prefix must be 8 to 29", s);
+        return SWARM_EINVAL;
+    }
+    if ((a & ~prefix_mask(p)) != 0) {
+        netplan_format_ip(a & prefix_mask(p), ip);
+        snprintf(errmsg, SWARM_ERRMSG_SIZE,
+                 "invalid --gwbridge-subnet \"%s\": not a network address (%s/%d is)", s, ip, p);
+        return SWARM_EINVAL;
+    }
+    if ((a >> 24) == 127 || (a >> 24) == 0 || (a >> 28) >= 14) {
+        snprintf(errmsg, SWARM_ERRMSG_SIZE,
+                 "invalid --gwbridge-subnet \"%s\": not a unicast range", s);
+        return SWARM_EINVAL;
+    }
+    *subnet = a;
+    *prefix = p;
+    return 0;
+}
+
+char *netplan_gwbridge_ruleset(uint32_t subnet, int prefix, const char *ifname)
+{
+    struct text out;
+    char a[16];
+    if (text_open(&out) != 0) {
+        return NULL;
+    }
+    netplan_format_ip(subnet, a);
+    fprintf(out.f,
+            "table ip " NETPLAN_GW_TABLE "\ndelete table ip " NETPLAN_GW_TABLE "\n"
+            "table ip " NETPLAN_GW_TABLE " {\n"
+            "  chain post {\n    type nat hook postrouting priority srcnat; policy accept;\n"
+            "    ip saddr %s/%d oifname != \"%s\" masquerade\n  }\n"
+            "  chain nocross {\n    type filter hook forward priority filter; policy accept;\n"
+            "    iifname \"%s\" oifname \"%s\" drop\n  }\n"
+            "}\n",
+            a, prefix, ifname, ifname, ifname);
+    return text_close(&out, 1);
 }

@@ -61,17 +61,48 @@ char *netplan_vip_ruleset(const Swarm__NetworkMap *const *maps, size_t nmaps);
  * into the ingress network), so that replies come back through this node;
  * conntrack does the rest. A port without a ready task gets no rule (the
  * node answers as for a closed port). `host` (may be NULL) adds host-mode
- * rules, one per line: "tcp dport P dnat ip to A . T" or "tcp dport P
+ * rules, one per line: "tcp dport P dnat ip to A:T" or "tcp dport P
  * redirect to :T". Returns a malloc'd string, NULL when out of memory. */
 char *netplan_ingress_ruleset(const Swarm__NetworkMap *map, const char *ifname, const char *host);
 #define NETPLAN_INGRESS_TABLE "swarmd_ingress"
 /* Host-mode ports of `tasks` (this node's running ones): the lines of the
  * mesh chain for netplan_ingress_ruleset's `host`. A task without networks
  * runs in the node's stack: "tcp dport P redirect to :T"; a task on
- * ingress gets "tcp dport P dnat ip to ADDR . T" (its ingress address); a
- * task on other networks only cannot be reached from the node (no gateway
- * bridge) and gets none. malloc'd ("" when none), NULL when out of memory. */
-char *netplan_host_rules(const Swarm__Task *const *tasks, size_t n);
+ * ingress gets "tcp dport P dnat ip to ADDR:T" (its ingress address); a
+ * task on other networks only is reached through its gateway bridge
+ * address gw[i] (host order; gw NULL or gw[i] 0: it has none, no rule).
+ * malloc'd ("" when none), NULL when out of memory. */
+char *netplan_host_rules(const Swarm__Task *const *tasks, const uint32_t *gw, size_t n);
+
+/* The gateway bridge (Docker's docker_gwbridge): a bridge in the node's
+ * namespace through which every task sandbox attached to a non-internal
+ * network reaches the outside (its default route), masqueraded. */
+#define NETPLAN_GW_BRIDGE "swgwbridge"
+#define NETPLAN_GW_TABLE "swarmd_gwbridge"
+/* An IPv4 prefix in use on the node or in the swarm. */
+struct netplan_prefix {
+    uint32_t addr;
+    int prefix;
+};
+/* Do the two prefixes share an address? */
+bool netplan_prefix_overlap(uint32_t a, int pa, uint32_t b, int pb);
+/* The bridge's subnet, as Docker picks docker_gwbridge's: the first of
+ * 172.17.0.0/16 ... 172.31.0.0/16, then 192.168.0.0/20 ... 192.168.240.0/20,
+ * that overlaps none of `used` (the node's addresses and routes, the
+ * swarm's network subnets; entries with prefix 0, default routes, are
+ * ignored). 0, or SWARM_ENOTFOUND when all of them are taken. */
+int netplan_gwbridge_pick(const struct netplan_prefix *used, size_t n, uint32_t *subnet,
+                          int *prefix);
+/* `swarmd --gwbridge-subnet CIDR`: an IPv4 network address with a prefix of
+ * 8..29 (room for the gateway and tasks). 0, or SWARM_EINVAL with why in
+ * errmsg (SWARM_ERRMSG_SIZE); nothing is set on error. */
+int netplan_gwbridge_parse(const char *s, uint32_t *subnet, int *prefix, char *errmsg);
+/* The node's table `ip swarmd_gwbridge` (replacing the one before):
+ * traffic from the bridge's subnet leaving through any other interface is
+ * masqueraded; nothing is forwarded from the bridge back into it (no
+ * inter-task traffic through the bridge: Docker's icc=false). malloc'd,
+ * NULL when out of memory. */
+char *netplan_gwbridge_ruleset(uint32_t subnet, int prefix, const char *ifname);
 
 /* The node's own endpoint in an ingress map: the one with no task whose
  * node is `underlay`. 0 with *ip, or SWARM_ENOTFOUND. */

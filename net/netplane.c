@@ -17,8 +17,9 @@
  *
  * Sandbox, happy path: record + make its namespace, lo up; per attachment:
  * the network (set up if needed), a veth pair vt<n> (network side, into
- * br0) / ethN (sandbox side, address + derived MAC), up; default route via
- * the first gateway; /etc files; VIP rules. Any failure: np_sandbox_down. */
+ * br0) / ethN (sandbox side, address + derived MAC), up; the veth into the
+ * gateway bridge and the default route through it (gwbridge.c); /etc
+ * files; VIP rules. Any failure: np_sandbox_down. */
 #include <errno.h>
 #include <fcntl.h>
 #include <dirent.h>
@@ -409,6 +410,7 @@ static void np_sandbox_down(struct netplane *np, struct np_sandbox *sb)
     if (np->dns != NULL) {
         dnsd_sandbox_remove(np->dns, sb->task_id); /* nothing if it had none */
     }
+    np_gw_detach(np, sb);
     for (size_t i = 0; i < sb->natt; i++) {
         struct np_network *n = sb->att[i].net;
         if (n == NULL) {
@@ -634,13 +636,30 @@ int netplane_sandbox_create(struct netplane *np, const Swarm__Task *task, const 
             goto err;
         }
     }
-    uint32_t gw;
-    (void)netplan_parse_ip(task->networks[0]->network->ipam->gateway, &gw);
-    if ((rv = nlink_route_default(snl, gw)) != 0) {
-        errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "task %s: default route: %s", task->id,
-                      strerror(-rv));
-        rv = SWARM_EIO;
-        goto err;
+    /* The way out: the gateway bridge (its default route), none when all
+     * the networks are internal; nodes sharing one namespace (loopback
+     * underlay) keep the first network's gateway as default route. */
+    bool internal = true;
+    for (size_t i = 0; i < task->n_networks; i++) {
+        const Swarm__Network *nw = task->networks[i]->network;
+        internal = internal && nw->spec != NULL && nw->spec->internal;
+    }
+    if (np_gw_wanted(np, task)) {
+        char eth[IF_NAMESIZE];
+        snprintf(eth, sizeof eth, "eth%zu", task->n_networks);
+        if ((rv = np_gw_attach(np, sb, snl, task, eth, errmsg)) != 0) {
+            errmsg_wrapf(errmsg, SWARM_ERRMSG_SIZE, "task %s", task->id);
+            goto err;
+        }
+    } else if (!internal) {
+        uint32_t gw;
+        (void)netplan_parse_ip(task->networks[0]->network->ipam->gateway, &gw);
+        if ((rv = nlink_route_default(snl, gw)) != 0) {
+            errmsg_printf(errmsg, SWARM_ERRMSG_SIZE, "task %s: default route: %s", task->id,
+                          strerror(-rv));
+            rv = SWARM_EIO;
+            goto err;
+        }
     }
     if (files_dir != NULL && (rv = np_sandbox_files(task, files_dir, errmsg)) != 0) {
         goto err;
@@ -889,6 +908,7 @@ void netplane_cleanup_leftovers(struct netplane *np)
         closedir(d);
     }
     np_ingress_cleanup_leftovers(np);
+    np_gw_cleanup_leftovers(np);
     /* Sandboxes first: their veths go with them, then the networks. */
     for (int pass = 0; pass < 2; pass++) {
         d = opendir(np->nsdir);

@@ -16,8 +16,9 @@
  *   - per task sandbox: a network namespace with lo up and, per attachment
  *     (Task.networks, in order), a veth pair whose one end is attached to
  *     the network's bridge and whose other end is eth0, eth1... in the
- *     sandbox with the attachment's address and derived MAC; a default
- *     route via the first network's gateway; an nftables table `ip swarmd`
+ *     sandbox with the attachment's address and derived MAC; a veth into
+ *     the node's gateway bridge and the default route through it (unless
+ *     all its networks are internal); an nftables table `ip swarmd`
  *     that DNATs connections to each vip-mode service's VIP (any port)
  *     across its ready endpoints, and rejects them when it has none.
  *
@@ -99,8 +100,8 @@ int netplane_map_remove(struct netplane *np, const char *network_id);
 
 /* Make the task's sandbox: a netns with lo up, one veth per attachment
  * (Task.networks) into that network's bridge on this node (set up now if
- * it is not yet), its addresses, default route via the first network's
- * gateway, VIP rules; files hosts/resolv.conf/hostname in files_dir (which
+ * it is not yet), its addresses, its veth into the gateway bridge and the
+ * default route through it (see below), VIP rules; files hosts/resolv.conf/hostname in files_dir (which
  * must exist). netns_path (PATH_MAX) receives the path the shim enters.
  * A task with no attachment: SWARM_EINVAL. On error nothing of the sandbox
  * is left (networks it set up and no other sandbox uses go too). The
@@ -140,6 +141,30 @@ const char *netplane_sandbox_netns(struct netplane *np, const char *task_id);
 int netplane_host_ports(struct netplane *np, const char *rules, char *errmsg);
 /* Whether the mesh is set up on this node (tests). */
 bool netplane_mesh_up(const struct netplane *np);
+
+/* The gateway bridge (Docker's docker_gwbridge): a bridge `swgwbridge` in
+ * the node's namespace, made with the first sandbox attached to a network
+ * that is not internal and removed with the last. Its subnet is the one
+ * given to netplane_gwbridge_subnet, else the first of 172.17-31.0.0/16,
+ * 192.168.x.0/20 that overlaps no address or route of the node's namespace
+ * and no subnet of the swarm's networks known here. Such a sandbox gets a
+ * veth into it (eth<number of networks> inside, an address of its subnet,
+ * the port isolated: sandboxes cannot talk through it) and its default
+ * route through the bridge's gateway; the table `ip swarmd_gwbridge`
+ * masquerades what leaves the subnet through any other interface and
+ * forwards nothing from the bridge back into it; ip_forward on. A sandbox
+ * whose networks are all internal gets neither, and no default route. The
+ * bridge and the table are recorded (STATE/net/links/swgwbridge,
+ * STATE/net/gwbridge) before they are made. Nodes on loopback addresses
+ * (sharing one namespace) get no gateway bridge: their sandboxes keep a
+ * default route through their first network's gateway, as before. */
+
+/* Use `cidr` for every netplane's gateway bridge of this process (swarmd
+ * --gwbridge-subnet), NULL: choose. 0, or SWARM_EINVAL with the reason in
+ * errmsg and nothing changed. Call before the first netplane_new. */
+int netplane_gwbridge_subnet(const char *cidr, char *errmsg);
+/* The task's address on the gateway bridge (host order), 0 if it has none. */
+uint32_t netplane_sandbox_gw_addr(struct netplane *np, const char *task_id);
 
 /* How many networks are set up on this node (tests, metrics). */
 int netplane_network_count(const struct netplane *np);

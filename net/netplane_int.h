@@ -43,6 +43,9 @@ struct np_sandbox {
     struct np_attach *att;
     size_t natt;
     char *nft; /* the ruleset last applied, NULL: none */
+    bool gw_held;                /* counted in the gateway bridge's users */
+    uint32_t gw_ip;              /* its address on the gateway bridge, 0: none */
+    char gw_veth[IF_NAMESIZE];   /* its veth's end in the node's namespace */
 };
 
 struct netplane {
@@ -62,6 +65,13 @@ struct netplane {
     char *ing_nft;           /* the node's ruleset last applied */
     char *host_rules;        /* host-mode lines (netplane_host_ports) */
     bool ing_skip_logged;    /* loopback underlay: said once that there is no mesh */
+    /* The gateway bridge (gwbridge.c): NETPLAN_GW_BRIDGE in the node's
+     * namespace, up while a sandbox uses it. */
+    int gw_users;
+    int gw_index;            /* >0: the bridge is up */
+    uint32_t gw_net;         /* its subnet */
+    int gw_prefix;
+    unsigned gw_seq;         /* names of the veths into it */
 };
 
 /* Record `name` in `dir` (a file, fsync'd) before making what it names. */
@@ -75,6 +85,26 @@ void np_network_maybe_free(struct netplane *np, struct np_network *n);
  * peers). */
 int np_network_up(struct netplane *np, struct np_network *n, const Swarm__Network *nw, char *errmsg);
 void np_network_down(struct netplane *np, struct np_network *n);
+
+/* Write `value` to the sysctl file `path`; 0 or -errno. */
+int np_write_sysctl(const char *path, const char *value);
+
+/* ---- the gateway bridge (gwbridge.c) ---- */
+
+/* Does the task's sandbox get an interface on the gateway bridge (one of
+ * its networks is not internal, and the node has a namespace of its own)? */
+bool np_gw_wanted(const struct netplane *np, const Swarm__Task *task);
+/* Give the sandbox its veth into the gateway bridge (made now if it is the
+ * first user), named `eth` inside, an address of the bridge's subnet, and
+ * its default route through the bridge. 0 or SWARM_E* with errmsg; on
+ * error np_gw_detach undoes what was made. */
+int np_gw_attach(struct netplane *np, struct np_sandbox *sb, struct mnl_socket *snl,
+                 const Swarm__Task *task, const char *eth, char *errmsg);
+/* Undo np_gw_attach (nothing if the sandbox has no part of it); the bridge
+ * goes with its last user. */
+void np_gw_detach(struct netplane *np, struct np_sandbox *sb);
+/* What a previous run recorded of the bridge's table. */
+void np_gw_cleanup_leftovers(struct netplane *np);
 
 /* ---- the routing mesh (ingress.c) ---- */
 

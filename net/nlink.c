@@ -346,3 +346,84 @@ int nlink_neigh_foreach(struct mnl_socket *nl, int family,
     struct nlink_neighs e = {fn, arg};
     return nlink_talk(nl, nlh, nlink_neigh_cb, &e);
 }
+
+struct nlink_prefixes {
+    void (*fn)(uint32_t addr, int prefix, void *arg);
+    void *arg;
+    int type; /* the attribute holding the address */
+    uint32_t addr;
+    bool have;
+};
+
+static int nlink_prefix_attr_cb(const struct nlattr *attr, void *data)
+{
+    struct nlink_prefixes *e = data;
+    if (mnl_attr_get_type(attr) == e->type && mnl_attr_get_payload_len(attr) == 4) {
+        e->addr = ntohl(mnl_attr_get_u32(attr));
+        e->have = true;
+    }
+    return MNL_CB_OK;
+}
+
+static int nlink_addr_dump_cb(const struct nlmsghdr *nlh, void *arg)
+{
+    struct nlink_prefixes *e = arg;
+    const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
+    e->have = false;
+    e->type = IFA_LOCAL;
+    mnl_attr_parse(nlh, sizeof *ifa, nlink_prefix_attr_cb, e);
+    if (ifa->ifa_family == AF_INET && e->have) {
+        e->fn(e->addr, ifa->ifa_prefixlen, e->arg);
+    }
+    return MNL_CB_OK;
+}
+
+static int nlink_route_dump_cb(const struct nlmsghdr *nlh, void *arg)
+{
+    struct nlink_prefixes *e = arg;
+    const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+    e->have = false;
+    e->addr = 0;
+    e->type = RTA_DST;
+    mnl_attr_parse(nlh, sizeof *rtm, nlink_prefix_attr_cb, e);
+    if (rtm->rtm_family == AF_INET && rtm->rtm_table != RT_TABLE_LOCAL &&
+        (e->have || rtm->rtm_dst_len == 0)) {
+        e->fn(e->addr, rtm->rtm_dst_len, e->arg);
+    }
+    return MNL_CB_OK;
+}
+
+int nlink_prefix_foreach(struct mnl_socket *nl, void (*fn)(uint32_t addr, int prefix, void *arg),
+                         void *arg)
+{
+    char buf[NLINK_BUF];
+    struct nlink_prefixes e = {fn, arg, 0, 0, false};
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+    nlh->nlmsg_type = RTM_GETADDR;
+    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof *ifa);
+    ifa->ifa_family = AF_INET;
+    int rv = nlink_talk(nl, nlh, nlink_addr_dump_cb, &e);
+    if (rv != 0) {
+        return rv;
+    }
+    nlh = mnl_nlmsg_put_header(buf);
+    nlh->nlmsg_type = RTM_GETROUTE;
+    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof *rtm);
+    rtm->rtm_family = AF_INET;
+    return nlink_talk(nl, nlh, nlink_route_dump_cb, &e);
+}
+
+int nlink_brport_isolate(struct mnl_socket *nl, int ifindex)
+{
+    char buf[NLINK_BUF];
+    struct nlmsghdr *nlh = nlink_msg(buf, RTM_SETLINK, 0);
+    struct ifinfomsg *ifi = nlink_ifi(nlh, ifindex);
+    ifi->ifi_family = AF_BRIDGE;
+    struct nlattr *pi = mnl_attr_nest_start(nlh, IFLA_PROTINFO);
+    pi->nla_type |= NLA_F_NESTED; /* else the bridge reads an old STP state byte */
+    mnl_attr_put_u8(nlh, IFLA_BRPORT_ISOLATED, 1);
+    mnl_attr_nest_end(nlh, pi);
+    return nlink_talk(nl, nlh, NULL, NULL);
+}

@@ -41,6 +41,16 @@ int nlink_fdb(struct mnl_socket *nl, bool add, int ifindex, const uint8_t mac[6]
 int nlink_link_foreach(struct mnl_socket *nl, void (*fn)(int ifindex, const char *name, void *arg),
                        void *arg);
 
+/* Call fn(addr, prefix) for every IPv4 address of the namespace (with its
+ * prefix) and every IPv4 route of any table but the local one (its
+ * destination; a default route gives prefix 0); 0 or -errno. */
+int nlink_prefix_foreach(struct mnl_socket *nl, void (*fn)(uint32_t addr, int prefix, void *arg),
+                         void *arg);
+/* Isolate the bridge port `ifindex` (IFLA_BRPORT_ISOLATED): isolated ports
+ * of a bridge cannot talk to each other, only to the bridge and to
+ * non-isolated ports. */
+int nlink_brport_isolate(struct mnl_socket *nl, int ifindex);
+
 /* Call fn for every neighbour entry of `family` (AF_INET: neighbours,
  * AF_BRIDGE: FDB) with its link, address (AF_INET: the neighbour's; FDB:
  * the VXLAN remote, 0 if none) and MAC; 0 or -errno. */

@@ -386,7 +386,13 @@ static void agent_hostports_sync(struct agent *a)
         free(h.tasks);
         return;
     }
-    char *rules = netplan_host_rules(h.tasks, h.n);
+    /* A task in a sandbox is reached at its gateway bridge address. */
+    uint32_t *gw = h.n > 0 ? calloc(h.n, sizeof *gw) : NULL;
+    for (size_t i = 0; gw != NULL && a->net != NULL && i < h.n; i++) {
+        gw[i] = netplane_sandbox_gw_addr(a->net, h.tasks[i]->id);
+    }
+    char *rules = h.n == 0 || gw != NULL ? netplan_host_rules(h.tasks, gw, h.n) : NULL;
+    free(gw);
     free(h.tasks);
     if (rules != NULL && (rules[0] == '\0' || agent_net_ensure(a) == 0) && a->net != NULL &&
         netplane_host_ports(a->net, rules, why) != 0) {

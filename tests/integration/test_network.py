@@ -11,6 +11,7 @@ deadline; everything made (processes, namespaces, mounts) is removed in
 finalizers, also when a test fails.
 
 Three nodes: m1 (manager, where the client runs), w2 and w3 (workers)."""
+import ipaddress
 import json
 import os
 import shutil
@@ -188,8 +189,11 @@ def test_tasks_own_ips_discovery_vip_dnsrr_alias_and_isolation(cluster):
     api_ips = sorted(a[0] for a in api.values())
     rr_ips = sorted(a[0] for a in rr.values())
     secret_ip = next(iter(secret.values()))[0]
-    # Each replica has an address of its own (one each: front only).
-    assert all(len(a) == 1 for a in web.values()), web
+    # Each replica has an address of its own (one each: front only), and
+    # one on its node's gateway bridge.
+    gw = gw_net(c.lab.names[1])
+    assert all(len([x for x in a if ipaddress.ip_address(x) not in gw]) == 1
+               for a in web.values()), web
     assert len(set(web_ips)) == 2, web
 
     jobs = [["resolve", "web"], ["resolve", "tasks.web"], ["fetch", "http://web:8080/", 16],
@@ -335,6 +339,18 @@ def _links(ns):
     return sorted(r.stdout.split())
 
 
+def gw_net(ns):
+    """The gateway bridge's subnet in the lab namespace `ns`, None if none."""
+    r = subprocess.run(["ip", "-j", "-n", ns, "-4", "addr", "show", "dev", "swgwbridge"],
+                       capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        return None
+    for link in json.loads(r.stdout or "[]"):
+        for a in link.get("addr_info", []):
+            return ipaddress.ip_network(f"{a['local']}/{a['prefixlen']}", strict=False)
+    return None
+
+
 def _nft_tables(netns_path):
     """The nftables tables in the network namespace at netns_path (a name
     under /run/netns or a bind-mounted namespace file)."""
@@ -368,6 +384,10 @@ def test_kill9_then_restart_leaves_nothing(cluster):
     assert len(mounts) >= 4, mounts
     sandboxes = [p for p in mounts if Path(p).name.startswith("t-")]
     assert sandboxes and all("swarmd" in _nft_tables(p) for p in sandboxes), sandboxes
+    # The gateway bridge, its veths and its table too.
+    links = _links(ns3)
+    assert "swgwbridge" in links and len([x for x in links if x.startswith("swgw")]) == 3, links
+    assert _nft_tables(f"/run/netns/{ns3}") == ["swarmd_gwbridge"]
     w3.kill()
     # What the dead swarmd made is still there (held by its mounts).
     assert _our_mounts(w3.state_dir), "nothing to clean up: the test proves nothing"

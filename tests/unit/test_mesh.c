@@ -168,11 +168,19 @@ TEST(mesh_host_rules_from_tasks)
     ts[0] = host_task("a", NULL, false);           /* the node's stack */
     ts[1] = host_task("b", "10.0.0.9/24", true);   /* a sandbox on ingress */
     ts[2] = host_task("c", "10.0.1.9/24", false);  /* unreachable from the node */
-    char *r = netplan_host_rules(ts, 3);
+    char *r = netplan_host_rules(ts, NULL, 3);
     ASSERT_STR_EQ(r, "    tcp dport 8001 redirect to :8081\n"
-                     "    tcp dport 8001 dnat ip to 10.0.0.9 . 8081\n");
+                     "    tcp dport 8001 dnat ip to 10.0.0.9:8081\n");
     free(r);
-    r = netplan_host_rules(ts, 0);
+    /* With its gateway bridge address, the task on other networks is
+     * reached there. */
+    const uint32_t gw[3] = {0, 0xac120003, 0xac120002};
+    r = netplan_host_rules(ts, gw, 3);
+    ASSERT_STR_EQ(r, "    tcp dport 8001 redirect to :8081\n"
+                     "    tcp dport 8001 dnat ip to 10.0.0.9:8081\n"
+                     "    tcp dport 8001 dnat ip to 172.18.0.2:8081\n");
+    free(r);
+    r = netplan_host_rules(ts, NULL, 0);
     ASSERT_STR_EQ(r, "");
     free(r);
     for (int i = 0; i < 3; i++) {

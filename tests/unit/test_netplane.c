@@ -121,6 +121,73 @@ TEST(netplan_parses_addresses_and_derives_macs)
     ASSERT(memcmp(mac, want, 6) == 0);
 }
 
+TEST(netplan_gwbridge_picks_the_first_free_subnet)
+{
+    uint32_t sub = 0;
+    int prefix = 0;
+    /* Nothing in use (a default route does not count): Docker's first. */
+    struct netplan_prefix none[] = {{0, 0}};
+    ASSERT_INT_EQ(netplan_gwbridge_pick(none, 1, &sub, &prefix), 0);
+    ASSERT_INT_EQ(sub, 0xac110000); /* 172.17.0.0/16 */
+    ASSERT_INT_EQ(prefix, 16);
+    ASSERT_INT_EQ(netplan_gwbridge_pick(NULL, 0, &sub, &prefix), 0);
+    ASSERT_INT_EQ(sub, 0xac110000);
+    /* docker0's address, a route inside 172.18, a /32 host route in
+     * 172.19, a swarm network's subnet that is not in the way. */
+    struct netplan_prefix some[] = {{0xac110001, 16}, {0xac120500, 24}, {0xac130707, 32},
+                                    {0x0a000000, 8}, {0, 0}};
+    ASSERT_INT_EQ(netplan_gwbridge_pick(some, 5, &sub, &prefix), 0);
+    ASSERT_INT_EQ(sub, 0xac140000); /* 172.20.0.0/16 */
+    ASSERT_INT_EQ(prefix, 16);
+    /* A wider route over all of 172.16/12 and an address in 192.168.0/20:
+     * 192.168.16.0/20. */
+    struct netplan_prefix wide[] = {{0xac100000, 12}, {0xc0a80a01, 24}};
+    ASSERT_INT_EQ(netplan_gwbridge_pick(wide, 2, &sub, &prefix), 0);
+    ASSERT_INT_EQ(sub, 0xc0a81000);
+    ASSERT_INT_EQ(prefix, 20);
+    /* A swarm network covering 192.168/16 too: nothing left. */
+    struct netplan_prefix full[] = {{0xac100000, 12}, {0xc0a80000, 16}};
+    ASSERT_INT_EQ(netplan_gwbridge_pick(full, 2, &sub, &prefix), SWARM_ENOTFOUND);
+    ASSERT(netplan_prefix_overlap(0xac110000, 16, 0xac11ff01, 32));
+    ASSERT(!netplan_prefix_overlap(0xac110000, 16, 0xac120000, 16));
+}
+
+TEST(netplan_gwbridge_subnet_flag_is_validated)
+{
+    char err[SWARM_ERRMSG_SIZE];
+    uint32_t sub = 7;
+    int prefix = 7;
+    ASSERT_INT_EQ(netplan_gwbridge_parse("10.200.0.0/16", &sub, &prefix, err), 0);
+    ASSERT_INT_EQ(sub, 0x0ac80000);
+    ASSERT_INT_EQ(prefix, 16);
+    sub = 7;
+    prefix = 7;
+    ASSERT_INT_EQ(netplan_gwbridge_parse("10.200.0.0", &sub, &prefix, err), SWARM_EINVAL);
+    ASSERT_STR_EQ(err, "invalid --gwbridge-subnet \"10.200.0.0\": want an IPv4 subnet such as "
+                       "172.18.0.0/16");
+    ASSERT_INT_EQ(netplan_gwbridge_parse("nonsense", &sub, &prefix, err), SWARM_EINVAL);
+    ASSERT_INT_EQ(netplan_gwbridge_parse("10.200.0.0/30", &sub, &prefix, err), SWARM_EINVAL);
+    ASSERT_STR_EQ(err, "invalid --gwbridge-subnet \"10.200.0.0/30\": the prefix must be 8 to 29");
+    ASSERT_INT_EQ(netplan_gwbridge_parse("10.200.1.0/16", &sub, &prefix, err), SWARM_EINVAL);
+    ASSERT_STR_EQ(err, "invalid --gwbridge-subnet \"10.200.1.0/16\": not a network address "
+                       "(10.200.0.0/16 is)");
+    ASSERT_INT_EQ(netplan_gwbridge_parse("127.0.0.0/8", &sub, &prefix, err), SWARM_EINVAL);
+    ASSERT_INT_EQ(netplan_gwbridge_parse("224.0.0.0/8", &sub, &prefix, err), SWARM_EINVAL);
+    ASSERT_INT_EQ(sub, 7); /* nothing set on error */
+    ASSERT_INT_EQ(prefix, 7);
+}
+
+TEST(netplan_gwbridge_ruleset_masquerades_and_forbids_crossing)
+{
+    char *r = netplan_gwbridge_ruleset(0xac120000, 16, "swgwbridge");
+    ASSERT(r != NULL);
+    ASSERT(strstr(r, "delete table ip swarmd_gwbridge\n") != NULL);
+    ASSERT(strstr(r, "ip saddr 172.18.0.0/16 oifname != \"swgwbridge\" masquerade\n") != NULL);
+    ASSERT(strstr(r, "type filter hook forward priority filter; policy accept;\n"
+                     "    iifname \"swgwbridge\" oifname \"swgwbridge\" drop\n") != NULL);
+    free(r);
+}
+
 TEST(netplan_peers_are_remote_endpoints_and_diff_exactly)
 {
     Swarm__Network *net = mk_network("n1", 4097, "10.0.1.0/24", "10.0.1.1");
@@ -840,6 +907,66 @@ TEST(netplane_failed_sandbox_leaves_nothing_and_foreign_link_alone)
     node_leave(&n);
     ASSERT(link_exists("swvx4702"));
     swarm__task__free_unpacked(t, NULL);
+    swarm__network__free_unpacked(x, NULL);
+    swarm__network__free_unpacked(y, NULL);
+}
+
+/* ---- the gateway bridge -------------------------------------------------- */
+
+TEST(netplane_gateway_bridge_avoids_used_ranges_and_follows_its_sandboxes)
+{
+    struct node n;
+    if (!node_enter(&n)) {
+        return;
+    }
+    /* Someone else's bridge with an address (and so a route) in 172.17/16. */
+    struct mnl_socket *nl = nlink_open();
+    ASSERT(nl != NULL);
+    ASSERT_INT_EQ(nlink_bridge_add(nl, "foreign0", 0), 0);
+    int fidx = nlink_link_index(nl, "foreign0");
+    ASSERT(fidx > 0);
+    ASSERT_INT_EQ(nlink_addr_add(nl, fidx, 0xac110005, 16), 0);
+    ASSERT_INT_EQ(nlink_link_set(nl, fidx, 0, 0, true), 0);
+    nlink_close(nl);
+    ASSERT_INT_EQ(node_plane(&n, "192.168.50.1"), 0);
+    char err[SWARM_ERRMSG_SIZE], ns[PATH_MAX], path[PATH_MAX + 32];
+    Swarm__Network *x = mk_network("netx", 4301, "10.4.0.0/24", "10.4.0.1");
+    Swarm__Network *y = mk_network("nety", 4302, "10.5.0.0/24", "10.5.0.1");
+    const char *a2[] = {"10.4.0.2/24"}, *a3[] = {"10.4.0.3/24"}, *b2[] = {"10.5.0.2/24"};
+    Swarm__Task *ta = mk_task("taska", 1, &x, a2);
+    Swarm__Task *tc = mk_task("taskc", 1, &x, a3);
+    Swarm__Task *tb = mk_task("taskb", 1, &y, b2);
+    Swarm__NetworkSpec *spec = malloc(sizeof *spec);
+    swarm__network_spec__init(spec);
+    spec->internal = true;
+    tb->networks[0]->network->spec = spec;
+    /* The first sandbox makes the bridge, in 172.18/16 (172.17 is used). */
+    ASSERT_INT_EQ(netplane_sandbox_create(n.np, ta, NULL, ns, err), 0);
+    ASSERT(link_exists("swgwbridge"));
+    ASSERT_INT_EQ(netplane_sandbox_gw_addr(n.np, "taska"), 0xac120002);
+    snprintf(path, sizeof path, "%s/net/links/swgwbridge", n.dir);
+    ASSERT(access(path, F_OK) == 0);
+    snprintf(path, sizeof path, "%s/net/gwbridge", n.dir);
+    ASSERT(access(path, F_OK) == 0);
+    /* Internal networks only: no address there. */
+    ASSERT_INT_EQ(netplane_sandbox_create(n.np, tb, NULL, ns, err), 0);
+    ASSERT_INT_EQ(netplane_sandbox_gw_addr(n.np, "taskb"), 0);
+    ASSERT_INT_EQ(netplane_sandbox_create(n.np, tc, NULL, ns, err), 0);
+    ASSERT_INT_EQ(netplane_sandbox_gw_addr(n.np, "taskc"), 0xac120003);
+    /* The bridge goes with its last sandbox (the internal one stays). */
+    ASSERT_INT_EQ(netplane_sandbox_remove(n.np, "taska"), 0);
+    ASSERT(link_exists("swgwbridge"));
+    ASSERT_INT_EQ(netplane_sandbox_remove(n.np, "taskc"), 0);
+    ASSERT(!link_exists("swgwbridge"));
+    ASSERT(access(path, F_OK) != 0);
+    snprintf(path, sizeof path, "%s/net/links", n.dir);
+    ASSERT_INT_EQ(count_entries(path), 0);
+    ASSERT_INT_EQ(netplane_sandbox_remove(n.np, "taskb"), 0);
+    node_leave(&n);
+    ASSERT(link_exists("foreign0"));
+    swarm__task__free_unpacked(ta, NULL);
+    swarm__task__free_unpacked(tb, NULL);
+    swarm__task__free_unpacked(tc, NULL);
     swarm__network__free_unpacked(x, NULL);
     swarm__network__free_unpacked(y, NULL);
 }
