@@ -222,7 +222,7 @@ fi
 cat <<MSG
 The swarm is running: managers on $(node_ip manager1)-$(node_ip manager3 | awk -F. '{print $4}'), workers on $(node_ip worker1) and $(node_ip worker2),
 the service "clock" with 5 replicas (state and logs under $DEMO;
-task output in $DEMO/<node>/state/worker/tasks/<task id>/stdout.log).
+task output in $DEMO/<node>/state-tasks/<task id>/stdout.log).
 Talk to any manager:  $SWARMCTL --socket $DEMO/manager2/state/swarmd.sock service ps clock
 Try a failure:        kill -9 \$(cat $DEMO/worker1/swarmd.pid); then service ps clock
 MSG
