@@ -6,10 +6,16 @@ kept per container); start latency of one container against one process.
 One node (this machine has 2 cores), the image from a docker-registry on
 loopback built from busybox-static (tests/integration/registry.py).
 
+Then where one container's start goes: the node logs each start phase at
+debug level with the monotonic clock (exec_container.c ctr_phase, the
+agent's status sent/acknowledged in session.c); the median of each phase
+over the runs, for 1 container and for each of 3 and 50 started at once.
+
     sudo /usr/bin/python3 bench/bench_containers.py   (root, runc, docker-registry)
-    BENCH_CTR_RUNS (3)
+    BENCH_CTR_RUNS (3), BENCH_CTR_ONLY=breakdown (only the breakdown)
 """
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -37,8 +43,8 @@ def containers(node):
     return os.listdir(root) if root.exists() else []
 
 
-def node_up(base, name, reg):
-    n = Daemon(base, name).start("--insecure-registry", reg.host)
+def node_up(base, name, reg, *extra):
+    n = Daemon(base, name).start("--insecure-registry", reg.host, *extra)
     n.init()
     wait_for(lambda: " Ready " in n.ok("node", "ls"), timeout=10, what="node ready")
     return n
@@ -106,6 +112,75 @@ def comm(pid):
         return ""
 
 
+PHASES = [
+    # (name, from the line ..., meaning)
+    ("assigned", "create, schedule, dispatch: the node's executor has the task"),
+    ("step", "the executor's start step runs (zero-delay timer)"),
+    ("image", "image check (in the store: no pull)"),
+    ("snapshot", "overlayfs snapshot made and mounted"),
+    ("config", "user, /etc files, OCI config.json written"),
+    ("starting", "STARTING recorded (task DB)"),
+    ("spawned", "shim spawned (runc run under it)"),
+    ("pidfile", "runc made the container's init (its pid file seen)"),
+    ("running", "RUNNING recorded"),
+    ("sent", "RUNNING sent to the manager (status batch)"),
+    ("acked", "the manager stored it and answered"),
+    ("seen", "`service ls` shows it (CLI poll)"),
+]
+PHASE_RE = re.compile(r"task (\w+): start phase (\w+) at ([0-9.]+) ms")
+SENT_RE = re.compile(r"task (\w+): status 512 sent at ([0-9.]+) ms")
+ACK_RE = re.compile(r"task (\w+): status acknowledged at ([0-9.]+) ms")
+
+
+def phase_times(log_text, t0, seen):
+    """{task: {phase: seconds since t0}} from the node's debug log."""
+    out = {}
+    for m in PHASE_RE.finditer(log_text):
+        out.setdefault(m[1], {}).setdefault(m[2], float(m[3]) / 1000 - t0)
+    for m in SENT_RE.finditer(log_text):
+        if m[1] in out:
+            out[m[1]].setdefault("sent", float(m[2]) / 1000 - t0)
+    for m in ACK_RE.finditer(log_text):
+        ph = out.get(m[1], {})
+        if "sent" in ph and "acked" not in ph and float(m[2]) / 1000 - t0 >= ph["sent"]:
+            ph["acked"] = float(m[2]) / 1000 - t0
+    for ph in out.values():
+        ph["seen"] = seen
+    return out
+
+
+def breakdown(n, image, count, runs):
+    """Median per phase (ms, each from the previous one) of `count`
+    containers created at once; for count > 1 also the last one's."""
+    per_phase = {name: [] for name, _ in PHASES}
+    totals = []
+    for run in range(runs):
+        name = f"b{count}x{run}"
+        start = n.log_path.stat().st_size
+        t0 = time.monotonic()
+        totals.append(create_to_running(n, name, count, image, "sleep", "1000"))
+        seen = time.monotonic() - t0
+        time.sleep(0.2)  # the acknowledgements' lines
+        with open(n.log_path, errors="replace") as f:
+            f.seek(start)
+            tasks = phase_times(f.read(), t0, seen)
+        remove(n, name)
+        for ph in tasks.values():
+            prev = 0.0
+            for pname, _ in PHASES:
+                if pname in ph:
+                    per_phase[pname].append((ph[pname] - prev) * 1000)
+                    prev = ph[pname]
+    print(f"# start of {count} container(s) at once, phase by phase (median over "
+          f"{runs} runs x {count} tasks, ms since the phase before; create to all running "
+          f"median {median(totals):.3f} s)")
+    for pname, what in PHASES:
+        vals = per_phase[pname]
+        if vals:
+            print(f"  {pname:9s} {median(vals):8.1f} ms  (max {max(vals):7.1f})  {what}")
+    return per_phase
+
+
 def main():
     if os.geteuid() != 0 or not registry.available():
         raise SystemExit("needs root, runc, docker-registry and busybox-static")
@@ -113,6 +188,14 @@ def main():
     reg = registry.Registry(base / "registry", "127.0.0.1").start()
     image = registry.push_busybox(reg, "busybox", "1")["ref"]
     try:
+        if os.environ.get("BENCH_CTR_ONLY") == "breakdown":
+            n = node_up(base, "phases", reg, "--log-level", "debug")
+            create_to_running(n, "prime", 1, image, "sleep", "1000")
+            remove(n, "prime")
+            for count in (1, 3, 50):
+                breakdown(n, image, count, max(RUNS, 5) if count == 1 else RUNS)
+            node_down(n)
+            return
         # Cold: a fresh node each run, nothing in its store.
         for count in (3, 50):
             times = []
@@ -156,6 +239,13 @@ def main():
             remove(n, f"p{run}")
         fig("start_latency_container_vs_process_median", median(ctr),
             f"s container vs {median(proc):.3f} s process (create to running, 1 replica)")
+        node_down(n)
+        # Where a container's start goes (a node logging at debug level).
+        n = node_up(base, "phases", reg, "--log-level", "debug")
+        create_to_running(n, "prime", 1, image, "sleep", "1000")
+        remove(n, "prime")
+        for count in (1, 3, 50):
+            breakdown(n, image, count, max(RUNS, 5) if count == 1 else RUNS)
         node_down(n)
     finally:
         reg.stop()
