@@ -219,7 +219,7 @@ def main():
                     # Memory per running container, swarmd's share.
                     idle = rss_kib(n.proc.pid)
                     procs = descendants(n.proc.pid)
-                    shims = [p for p in procs if comm(p) in ("swarmd", "exe")]  # /proc/self/exe
+                    shims = [p for p in procs if comm(p) in ("swarmd-shim", "swarmd", "exe")]
                     runcs = [p for p in procs if comm(p).startswith("runc")]
                     anon = sum(rss_kib(p, "RssAnon") for p in shims + runcs)
                     fig("container_memory_per_running_container", anon / 50 / 1024,

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "executor_int.h"
@@ -110,6 +111,28 @@ void exec_table_foreach(struct exec_table *t, void (*fn)(struct exec_entry *en, 
     }
 }
 
+/* The task shim: swarmd-shim next to our own executable (daemon/
+ * shim_main.c: libc only, so a task start does not load swarmd's shared
+ * libraries), else ourselves (`swarmd --task-exec`, the same code). */
+static char *exec_default_shim(void)
+{
+    char self[PATH_MAX], path[PATH_MAX + 16];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    char *slash = NULL;
+    if (n > 0) {
+        self[n] = '\0';
+        slash = strrchr(self, '/');
+    }
+    if (slash != NULL) {
+        *slash = '\0';
+        snprintf(path, sizeof path, "%s/swarmd-shim", self);
+        if (access(path, X_OK) == 0) {
+            return strdup(path);
+        }
+    }
+    return strdup("/proc/self/exe");
+}
+
 int exec_base_init(struct executor *e, const struct executor_ops *ops,
                    const struct executor_config *cfg, char *errmsg)
 {
@@ -125,7 +148,7 @@ int exec_base_init(struct executor *e, const struct executor_ops *ops,
     e->net = cfg->net;
     e->dir = strdup(cfg->dir != NULL ? cfg->dir : ".");
     e->node_id = strdup(cfg->node_id != NULL ? cfg->node_id : "");
-    e->shim_path = strdup(cfg->shim_path != NULL ? cfg->shim_path : "/proc/self/exe");
+    e->shim_path = cfg->shim_path != NULL ? strdup(cfg->shim_path) : exec_default_shim();
     e->hide_dir = cfg->hide_dir != NULL ? strdup(cfg->hide_dir) : NULL;
     e->old_dir = cfg->old_dir != NULL ? strdup(cfg->old_dir) : NULL;
     if (e->dir == NULL || e->node_id == NULL || e->shim_path == NULL ||
