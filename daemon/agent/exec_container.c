@@ -491,7 +491,7 @@ static int ctr_prepare(struct ctr_task *t, const struct image_info *info, char *
         .hostname_path = hostname, .resolv_path = resolv, .init_path = t->x->tini,
         .volume_dirs = (const char *const *)vols, .cgroups_path = cg_path,
         .pids_limit = EXEC_CGROUP_PIDS_MAX,
-        /* The memory limit is the parent's (made by the shim, ctr_spawn),
+        /* The memory limit is the parent's (made in ctr_spawn),
          * where an OOM kill is counted and outlives runc's own cgroup. */
         .memory_in_parent = exec_cgroup1_available("memory"),
     };
@@ -527,17 +527,12 @@ static int ctr_spawn(struct ctr_task *t, char *err)
     int err_fd = open(t->head.err_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     /* Through swarmd's shim, whose tree dies with swarmd: runc, and the
      * container's init reparented to the shim (a subreaper) when runc goes. */
-    char ppid[48], rootfs[PATH_MAX + 32], task[128], cg_task[128], limits[96];
+    char ppid[48], rootfs[PATH_MAX + 32], task[128], joined[4 * PATH_MAX];
     snprintf(ppid, sizeof ppid, "SWARM_SHIM_PPID=%d", (int)getpid());
     snprintf(rootfs, sizeof rootfs, "SWARM_SHIM_RELEASE_ROOTFS=%s", t->rootfs);
     snprintf(task, sizeof task, "SWARM_SHIM_RELEASE_TASK=%s", t->head.entry.id);
-    /* The v1 parents with the limits are made by the shim, so that
-     * swarmd's death at any point leaves none behind (exec_shim.c). */
     const Swarm__ResourceRequirements *r = t->task->spec->resources;
     const Swarm__Resources *lim = r != NULL ? r->limits : NULL;
-    snprintf(cg_task, sizeof cg_task, "SWARM_SHIM_CGROUP_TASK=%s", t->head.entry.id);
-    snprintf(limits, sizeof limits, "SWARM_SHIM_CGROUP_LIMITS=%" PRId64 " %" PRId64,
-             lim != NULL ? lim->memory_bytes : 0, lim != NULL ? lim->nano_cpus : 0);
     char pid_file[PATH_MAX + 16];
     snprintf(pid_file, sizeof pid_file, "%s/init.pid", t->head.dir);
     (void)unlink(pid_file);
@@ -545,7 +540,7 @@ static int ctr_spawn(struct ctr_task *t, char *err)
                     t->x->runc_root, "run", "--pid-file", pid_file, "--bundle", t->bundle,
                     t->head.entry.id, NULL};
     char *env[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ppid,
-                   rootfs, task, cg_task, limits, NULL};
+                   rootfs, task, NULL};
     if (out_fd < 0 || err_fd < 0) {
         errmsg_printf(err, SWARM_ERRMSG_SIZE, "log files in %s: %s", t->head.dir, strerror(errno));
         if (out_fd >= 0) {
@@ -558,6 +553,16 @@ static int ctr_spawn(struct ctr_task *t, char *err)
         {.flags = UV_INHERIT_FD, .data.fd = out_fd},
         {.flags = UV_INHERIT_FD, .data.fd = err_fd},
     };
+    /* The v1 parents with the limits, made last before the spawn: from the
+     * fork on, the shim removes them if swarmd dies (even before it could
+     * ask to hear of it, exec_shim.c); the OOM watch is armed before
+     * anything runs in them (a v1 OOM kill is counted in runc's cgroup
+     * below, which runc deletes, not here). */
+    int made = exec_cgroup1_create(t->head.entry.id, lim != NULL ? lim->memory_bytes : 0,
+                                   lim != NULL ? lim->nano_cpus : 0, joined, sizeof joined);
+    if (made > 0 && t->oom_fd < 0) {
+        t->oom_fd = exec_cgroup1_oom_watch(t->head.entry.id);
+    }
     uv_process_options_t opts = {
         .exit_cb = ctr_exit_cb,
         .file = t->x->base.shim_path,
@@ -575,6 +580,7 @@ static int ctr_spawn(struct ctr_task *t, char *err)
     t->handles++;
     if (rv != 0) {
         uv_close((uv_handle_t *)&t->proc, ctr_close_cb);
+        exec_cgroup1_remove(t->head.entry.id, true); /* nothing runs in them */
         errmsg_printf(err, SWARM_ERRMSG_SIZE, "starting: %s: %s", t->x->runc, uv_strerror(rv));
         return -1;
     }
@@ -649,9 +655,6 @@ static void ctr_started_cb(uv_timer_t *timer)
     }
     uv_timer_stop(&t->timer);
     ctr_phase(t, "pidfile");
-    if (t->oom_fd < 0) { /* the shim made the memory cgroup before runc ran */
-        t->oom_fd = exec_cgroup1_oom_watch(t->head.entry.id);
-    }
     if (ctr_health_start(t) == 0) {
         exec_report(&t->x->base, t->head.entry.id, SWARM__TASK_STATE__TASK_STATE_RUNNING, "started",
                     "", 0, t->pid);
@@ -766,8 +769,7 @@ static void ctr_exit_cb(uv_process_t *h, int64_t status, int sig)
     ctr_health_stop(t);
     uv_timer_stop(&t->timer);
     int code = sig != 0 ? 128 + sig : (int)status;
-    bool oom = code == 137 && !t->head.stop &&
-               (exec_cgroup1_oom_seen(t->oom_fd) || exec_cgroup1_oom_killed(t->head.entry.id));
+    bool oom = code == 137 && !t->head.stop && exec_cgroup1_oom_seen(t->oom_fd);
     uv_close((uv_handle_t *)&t->proc, ctr_close_cb);
     /* runc run deletes the container when it ends; if runc itself was
      * killed, the container may live on: it goes now, as all it held. */

@@ -199,8 +199,10 @@ static void shim_cgroups_leave(const struct shim_cgroup *cg)
  * limits (SWARM_SHIM_CGROUP_LIMITS: "MEMORY_BYTES NANO_CPUS"): the v2 one
  * under SWARM_SHIM_CGROUP_V2 when set, and the v1 ones (exec_cgroup1.c).
  * With SWARM_SHIM_CGROUP_JOIN (a process task) we join them, and hold
- * their roots in `cg` to leave them if swarmd dies; a container's are
- * joined by runc (below them) and released by SWARM_SHIM_RELEASE_TASK.
+ * their roots in `cg` to leave them if swarmd dies. (A container's v1
+ * parents are made by swarmd right before it spawns us, exec_container.c,
+ * and released by SWARM_SHIM_RELEASE_TASK, also when swarmd died before we
+ * could ask to hear of it.)
  * A cgroup that cannot be made or joined: a warning on the task's stderr,
  * it runs without those limits. */
 static void shim_cgroups_make(struct shim_cgroup *cg)
@@ -318,8 +320,12 @@ int executor_shim_main(int argc, char **argv)
         /* swarmd died before we could ask to hear of it: what it made for
          * the task (a container's snapshot mount) goes, as it would have. */
         shim_release_rootfs = shim_env("SWARM_SHIM_RELEASE_ROOTFS");
+        shim_release_task = shim_env("SWARM_SHIM_RELEASE_TASK");
         if (shim_release_rootfs != NULL) {
             (void)umount2(shim_release_rootfs, MNT_DETACH);
+        }
+        if (shim_release_task != NULL) {
+            (void)exec_cgroup1_remove(shim_release_task, true);
         }
         return 137;
     }
