@@ -181,6 +181,17 @@ def breakdown(n, image, count, runs):
     return per_phase
 
 
+
+def breakdowns(base, reg, image):
+    """Where a container's start goes: a node logging at debug level, its
+    image pulled once, then 1, 3 and 50 containers started at once."""
+    n = node_up(base, "phases", reg, "--log-level", "debug")
+    create_to_running(n, "prime", 1, image, "sleep", "1000")
+    remove(n, "prime")
+    for count in (1, 3, 50):
+        breakdown(n, image, count, max(RUNS, 5) if count == 1 else RUNS)
+    node_down(n)
+
 def main():
     if os.geteuid() != 0 or not registry.available():
         raise SystemExit("needs root, runc, docker-registry and busybox-static")
@@ -189,12 +200,7 @@ def main():
     image = registry.push_busybox(reg, "busybox", "1")["ref"]
     try:
         if os.environ.get("BENCH_CTR_ONLY") == "breakdown":
-            n = node_up(base, "phases", reg, "--log-level", "debug")
-            create_to_running(n, "prime", 1, image, "sleep", "1000")
-            remove(n, "prime")
-            for count in (1, 3, 50):
-                breakdown(n, image, count, max(RUNS, 5) if count == 1 else RUNS)
-            node_down(n)
+            breakdowns(base, reg, image)
             return
         # Cold: a fresh node each run, nothing in its store.
         for count in (3, 50):
@@ -240,13 +246,7 @@ def main():
         fig("start_latency_container_vs_process_median", median(ctr),
             f"s container vs {median(proc):.3f} s process (create to running, 1 replica)")
         node_down(n)
-        # Where a container's start goes (a node logging at debug level).
-        n = node_up(base, "phases", reg, "--log-level", "debug")
-        create_to_running(n, "prime", 1, image, "sleep", "1000")
-        remove(n, "prime")
-        for count in (1, 3, 50):
-            breakdown(n, image, count, max(RUNS, 5) if count == 1 else RUNS)
-        node_down(n)
+        breakdowns(base, reg, image)
     finally:
         reg.stop()
 
