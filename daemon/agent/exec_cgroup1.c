@@ -61,7 +61,7 @@ bool exec_cgroup1_available(const char *controller)
     return statfs(path, &sf) == 0 && sf.f_type == CGROUP_SUPER_MAGIC && access(path, W_OK) == 0;
 }
 
-static int cg1_write(const char *dir, const char *file, const char *value)
+int exec_write_file(const char *dir, const char *file, const char *value)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", dir, file);
@@ -95,16 +95,16 @@ int exec_cgroup1_create(const char *task_id, int64_t memory_bytes, int64_t nano_
         int rv = 0;
         if (strcmp(ctrls[i], "memory") == 0 && memory_bytes > 0) {
             snprintf(val, sizeof val, "%" PRId64, memory_bytes);
-            rv |= cg1_write(path, "memory.limit_in_bytes", val);
-            (void)cg1_write(path, "memory.memsw.limit_in_bytes", val); /* absent without swap accounting */
+            rv |= exec_write_file(path, "memory.limit_in_bytes", val);
+            (void)exec_write_file(path, "memory.memsw.limit_in_bytes", val); /* absent without swap accounting */
         } else if (strcmp(ctrls[i], "cpu") == 0 && nano_cpus > 0) {
             int64_t quota = nano_cpus / 10000;
             snprintf(val, sizeof val, "%" PRId64, quota < 1000 ? 1000 : quota);
-            rv |= cg1_write(path, "cpu.cfs_period_us", "100000");
-            rv |= cg1_write(path, "cpu.cfs_quota_us", val);
+            rv |= exec_write_file(path, "cpu.cfs_period_us", "100000");
+            rv |= exec_write_file(path, "cpu.cfs_quota_us", val);
         } else if (strcmp(ctrls[i], "pids") == 0) {
             snprintf(val, sizeof val, "%d", EXEC_CGROUP_PIDS_MAX);
-            rv |= cg1_write(path, "pids.max", val);
+            rv |= exec_write_file(path, "pids.max", val);
         }
         if (rv != 0) {
             log_warn("executor", "task %s: some limits could not be set in %s", task_id, path);
@@ -126,7 +126,7 @@ int exec_cgroup1_join(const char *joined, int pid)
     snprintf(val, sizeof val, "%d\n", pid);
     char *save = NULL;
     for (char *dir = strtok_r(copy, ":", &save); dir != NULL; dir = strtok_r(NULL, ":", &save)) {
-        if (cg1_write(dir, "cgroup.procs", val) != 0) {
+        if (exec_write_file(dir, "cgroup.procs", val) != 0) {
             rv = -1;
         }
     }
@@ -230,7 +230,7 @@ int exec_cgroup1_oom_watch(const char *task_id)
         goto err;
     }
     snprintf(line, sizeof line, "%d %d", efd, ofd);
-    if (cg1_write(dir, "cgroup.event_control", line) != 0) {
+    if (exec_write_file(dir, "cgroup.event_control", line) != 0) {
         goto err;
     }
     close(ofd);

@@ -523,20 +523,6 @@ int exec_copy_files(const char *from, const char *to)
     return rv;
 }
 
-static int write_file(const char *dir, const char *name, const char *value)
-{
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return -errno;
-    }
-    ssize_t n = write(fd, value, strlen(value));
-    int rv = n < 0 ? -errno : 0;
-    close(fd);
-    return rv;
-}
-
 /* A cgroup v2 hierarchy we may write to: $SWARM_CGROUP_ROOT, or
  * /sys/fs/cgroup (unified), or /sys/fs/cgroup/unified (hybrid: no
  * controllers there, but membership and cgroup.kill). */
@@ -567,7 +553,7 @@ char *exec_cgroup_setup(void)
     /* Each controller may be missing. */
     static const char *const ctl[] = {"+memory", "+pids", "+cpu"};
     for (size_t i = 0; i < sizeof ctl / sizeof ctl[0]; i++) {
-        (void)write_file(root, "cgroup.subtree_control", ctl[i]);
+        (void)exec_write_file(root, "cgroup.subtree_control", ctl[i]);
     }
     return strdup(root);
 }
@@ -608,16 +594,16 @@ char *exec_cgroup_create(const char *base, const char *task_id, int64_t memory_b
     int rv = 0;
     if (memory_bytes > 0) {
         snprintf(val, sizeof val, "%" PRId64, memory_bytes);
-        rv |= write_file(path, "memory.max", val);
+        rv |= exec_write_file(path, "memory.max", val);
     }
     if (exec_cgroup_has(base, "pids")) {
         snprintf(val, sizeof val, "%d", EXEC_CGROUP_PIDS_MAX);
-        rv |= write_file(path, "pids.max", val);
+        rv |= exec_write_file(path, "pids.max", val);
     }
     if (nano_cpus > 0) {
         int64_t quota = nano_cpus / 10000; /* per 100 ms period */
         snprintf(val, sizeof val, "%" PRId64 " 100000", quota < 1000 ? 1000 : quota);
-        rv |= write_file(path, "cpu.max", val);
+        rv |= exec_write_file(path, "cpu.max", val);
     }
     if (rv != 0) {
         log_warn("executor", "task %s: some cgroup limits could not be set in %s", task_id,
@@ -634,7 +620,7 @@ char *exec_cgroup_create(const char *base, const char *task_id, int64_t memory_b
 
 int exec_cgroup_kill(const char *path)
 {
-    if (write_file(path, "cgroup.kill", "1") == 0) {
+    if (exec_write_file(path, "cgroup.kill", "1") == 0) {
         return 0;
     }
     /* Before Linux 5.14: kill the members one by one until none is left

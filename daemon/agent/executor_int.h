@@ -159,6 +159,8 @@ void exec_cgroup_remove(const char *path, bool kill);
  * name is not a single path component. Pure. */
 int exec_cgroup1_path(const char *root, const char *controller, const char *task_id,
                       char *out, size_t size);
+/* Write VALUE to DIR/FILE (a cgroup's control file): 0 or -errno. */
+int exec_write_file(const char *dir, const char *file, const char *value);
 /* Whether CONTROLLER is a writable v1 hierarchy on this host. */
 bool exec_cgroup1_available(const char *controller);
 /* Make the task's cgroups with their limits (<= 0: none; pids always
