@@ -134,9 +134,13 @@ def test_process_limits_on_cgroup_v1(manager):
     wait_for(lambda: running_rows(m, "cpu"), timeout=20, what="cpu running")
     tid = running_rows(m, "cpu")[0]["ID"]
     cg = f"/sys/fs/cgroup/cpu/swarmd-{tid}"
+    mem = f"/sys/fs/cgroup/memory/swarmd-{tid}"
+    # The shim makes them, right after the spawn that RUNNING follows.
+    wait_for(lambda: all(os.path.exists(f) for f in (
+        f"{cg}/cpu.cfs_quota_us", f"{mem}/memory.limit_in_bytes",
+        f"/sys/fs/cgroup/pids/swarmd-{tid}/pids.max")), timeout=10, what="the task's cgroups")
     assert open(f"{cg}/cpu.cfs_quota_us").read().strip() == "50000"
     assert open(f"{cg}/cpu.cfs_period_us").read().strip() == "100000"
-    mem = f"/sys/fs/cgroup/memory/swarmd-{tid}"
     assert int(open(f"{mem}/memory.limit_in_bytes").read()) == 64 << 20
     assert open(f"/sys/fs/cgroup/pids/swarmd-{tid}/pids.max").read().strip() == "4096"
     # The shim joins the cgroups right after the spawn that RUNNING follows.
